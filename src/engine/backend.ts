@@ -1,0 +1,197 @@
+// The op table: one signature per op, in the normalised form every backend implements.
+// Shape inference, argument checking and the mapping from user-facing ops (ops.ts) to these
+// primitives happen once, in ops.ts, so backends only see already-validated, contiguous inputs.
+//
+// Conventions shared by every primitive:
+// - every tensor is contiguous row-major; inputs may be any dtype and are read as f32
+//   (f16/bf16 widened, i32 converted), except where a primitive says it wants i32 ids;
+// - outputs are f32 unless stated (argmax/indices are i32, cast outputs its target dtype);
+// - primitives never mutate their inputs, except `setSlice`, which writes into `dst`.
+import type { DType, RawArray, ReadArray } from './dtype.js';
+import type { Tensor } from './tensor.js';
+
+export type UnaryOp =
+  | 'neg' | 'abs' | 'exp' | 'log' | 'sqrt' | 'rsqrt' | 'recip' | 'square'
+  | 'sin' | 'cos' | 'tanh' | 'sigmoid' | 'silu' | 'relu' | 'gelu' | 'gelu_tanh'
+  | 'round' | 'floor' | 'ceil' | 'sign' | 'atanh'
+  /** alpha * x + beta */
+  | 'affine'
+  /** min(max(x, alpha), beta) */
+  | 'clamp'
+  /** x ** alpha */
+  | 'pow_scalar';
+
+export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'max' | 'min' | 'pow';
+
+export type ReduceOp = 'sum' | 'mean' | 'max' | 'min';
+
+/** Per-output-dimension description of a strided gather (see `strided`). */
+export interface StridedDim {
+  /** output extent */
+  size: number;
+  /** input coordinate = floor(i / rep) * step + start */
+  start: number;
+  step: number;
+  rep: number;
+  /** extent of the input along the input dimension this output dim reads */
+  inSize: number;
+  /** stride (in elements) of that input dimension */
+  inStride: number;
+}
+
+export type BorderMode = 'constant' | 'replicate' | 'reflect';
+
+export interface StridedParams {
+  dims: StridedDim[];
+  /** what an out-of-range input coordinate reads */
+  border: BorderMode;
+  /** value for `constant` border */
+  value: number;
+}
+
+export interface MatmulParams {
+  /** a is [batch, K, M] instead of [batch, M, K] */
+  transA: boolean;
+  /** b is [batchB, N, K] instead of [batchB, K, N] */
+  transB: boolean;
+  M: number;
+  N: number;
+  K: number;
+  /** batch count of a and of the output */
+  batch: number;
+  /** 1 (b shared by every batch) or `batch` */
+  batchB: number;
+  /** output scale applied before the bias */
+  alpha: number;
+}
+
+export interface ConvParams {
+  /** x is [N, Cin, D, H, W]; 1d/2d convs are lifted to 3d with unit dims by ops.ts */
+  N: number;
+  Cin: number;
+  inSize: [number, number, number];
+  Cout: number;
+  kernel: [number, number, number];
+  stride: [number, number, number];
+  /** symmetric zero padding per spatial dim (asymmetric / replicate padding is a separate `pad`) */
+  padding: [number, number, number];
+  dilation: [number, number, number];
+  groups: number;
+  outSize: [number, number, number];
+}
+
+export interface AttentionParams {
+  B: number;
+  Hq: number;
+  Hkv: number;
+  Lq: number;
+  /** capacity of k/v along the sequence axis */
+  Lk: number;
+  /** number of valid key positions (<= Lk): the rest of a KV cache is ignored */
+  kvLen: number;
+  D: number;
+  Dv: number;
+  scale: number;
+  /** query i sees key j iff j <= i + (kvLen - Lq) */
+  causal: boolean;
+  /** additive mask [maskB, maskH, Lq, kvLen] with maskB in {1,B}, maskH in {1,Hq} */
+  maskB: number;
+  maskH: number;
+}
+
+export type RopeMode = 'half' | 'interleaved';
+
+export interface RopeParams {
+  /** x is [B, H, L, D] ('bhld') or [B, L, H, D] ('blhd') */
+  layout: 'bhld' | 'blhd';
+  B: number;
+  H: number;
+  L: number;
+  D: number;
+  /** rotated leading dims of D (even, <= D); the rest pass through */
+  R: number;
+  /** cos/sin are [tableB, L, R], tableB in {1, B} */
+  tableB: number;
+  mode: RopeMode;
+}
+
+export interface NormParams {
+  kind: 'layer' | 'rms' | 'group';
+  /** layer/rms: rows x D, normalised over D. group: [N, C, S] normalised per (n, group) */
+  rows: number;
+  D: number;
+  /** group norm only */
+  N: number;
+  C: number;
+  S: number;
+  groups: number;
+  eps: number;
+}
+
+/** Storage owned by a backend; ref-counted by Tensor views (reshape shares it). */
+export interface Storage {
+  readonly backend: Backend;
+  readonly dtype: DType;
+  readonly length: number;
+  refs: number;
+}
+
+export interface Backend {
+  readonly name: 'cpu' | 'webgpu';
+  /** human-readable description of the device the backend runs on */
+  readonly adapter: string;
+
+  // ---- memory ----
+  upload(dtype: DType, raw: RawArray): Storage;
+  alloc(dtype: DType, length: number): Storage;
+  free(storage: Storage): void;
+  /** read values widened to f32 (i32 stays i32); resolves after all queued work */
+  read(t: Tensor): Promise<ReadArray>;
+  /** read the raw stored elements (half types as 16-bit patterns) */
+  readRaw(t: Tensor): Promise<RawArray>;
+  /** submit queued work and wait for it (a no-op on the CPU) */
+  sync(): Promise<void>;
+
+  // ---- elementwise ----
+  cast(x: Tensor, dtype: DType): Tensor;
+  unary(op: UnaryOp, x: Tensor, alpha: number, beta: number): Tensor;
+  /** numpy broadcasting; a and b already have out's rank (size-1 dims broadcast) */
+  binary(op: BinaryOp, a: Tensor, b: Tensor, outShape: number[]): Tensor;
+  /** out = cond != 0 ? a : b, broadcast like binary */
+  where(cond: Tensor, a: Tensor, b: Tensor, outShape: number[]): Tensor;
+
+  // ---- reductions over the middle axis of [outer, n, inner] ----
+  reduce(op: ReduceOp, x: Tensor, outer: number, n: number, inner: number): Tensor;
+  /** i32 [outer, inner]; ties go to the lowest index */
+  argmax(x: Tensor, outer: number, n: number, inner: number): Tensor;
+  softmax(x: Tensor, outer: number, n: number, inner: number): Tensor;
+  cumsum(x: Tensor, outer: number, n: number, inner: number): Tensor;
+  /**
+   * Rows of [rows, n] sorted descending (stable: equal values keep index order), first k kept.
+   * Returns [values f32 [rows, k], indices i32 [rows, k]].
+   */
+  topk(x: Tensor, rows: number, n: number, k: number): [Tensor, Tensor];
+
+  // ---- data movement ----
+  /** general strided gather: covers slice, permute, pad, expand, repeat-interleave, flip */
+  strided(x: Tensor, p: StridedParams, outShape: number[]): Tensor;
+  /** writes src into dst at `starts` (dst and src of equal rank); mutates dst */
+  setSlice(dst: Tensor, src: Tensor, starts: number[]): void;
+  /** rows of table [V, D] picked by i32 ids [n] -> [n, D]; ids outside [0, V) give zeros */
+  gather(table: Tensor, ids: Tensor, V: number, D: number): Tensor;
+
+  // ---- linear algebra ----
+  /** out [batch, M, N] = alpha * op(a) @ op(b) + bias[N] */
+  matmul(a: Tensor, b: Tensor, bias: Tensor | null, p: MatmulParams): Tensor;
+  /** out [N, Cout, oD, oH, oW] */
+  conv(x: Tensor, w: Tensor, bias: Tensor | null, p: ConvParams): Tensor;
+
+  // ---- normalisation ----
+  /** weight/bias per D (layer/rms) or per C (group) */
+  norm(x: Tensor, weight: Tensor | null, bias: Tensor | null, p: NormParams): Tensor;
+
+  // ---- attention ----
+  /** q [B,Hq,Lq,D], k [B,Hkv,Lk,D], v [B,Hkv,Lk,Dv] -> [B,Hq,Lq,Dv] */
+  attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, p: AttentionParams): Tensor;
+  rope(x: Tensor, cos: Tensor, sin: Tensor, p: RopeParams): Tensor;
+}

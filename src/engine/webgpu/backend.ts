@@ -1,0 +1,137 @@
+// The WebGPU backend: storage on the GPU, every primitive a WGSL kernel (wgsl/*.wgsl). Each
+// kernel family's dispatch sizing lives in ops/<family>.ts next to nothing else.
+import type {
+  AttentionParams, Backend, BinaryOp, ConvParams, MatmulParams, NormParams, ReduceOp, RopeParams,
+  StridedParams, UnaryOp,
+} from '../backend.js';
+import { type DType, type RawArray, type ReadArray, bytesPerElement, widen } from '../dtype.js';
+import { Tensor, numel } from '../tensor.js';
+import { GpuContext, GpuStorage } from './context.js';
+import { type AcquiredDevice, acquireDevice } from './device.js';
+import * as elementwise from './ops/elementwise.js';
+import * as movement from './ops/movement.js';
+import * as reduction from './ops/reduce.js';
+import * as linalg from './ops/matmul.js';
+import * as convolution from './ops/conv.js';
+import * as normalization from './ops/norm.js';
+import * as attn from './ops/attention.js';
+
+export class WebGpuBackend implements Backend {
+  readonly name = 'webgpu' as const;
+  readonly ctx: GpuContext;
+
+  constructor(acq: AcquiredDevice) {
+    this.ctx = new GpuContext(acq);
+  }
+
+  get adapter(): string {
+    return this.ctx.description;
+  }
+
+  // ---------------------------------------------------------------- memory
+
+  alloc(dtype: DType, length: number): GpuStorage {
+    const bytes = bytesPerElement(dtype) * length;
+    const { buffer } = this.ctx.createBuffer(bytes);
+    return new GpuStorage(this, dtype, length, buffer, bytes);
+  }
+
+  /** A fresh output tensor (contents undefined until a kernel writes it). */
+  empty(dtype: DType, shape: readonly number[]): Tensor {
+    return new Tensor(this.alloc(dtype, numel(shape)), shape);
+  }
+
+  upload(dtype: DType, raw: RawArray): GpuStorage {
+    const bytes = bytesPerElement(dtype) * raw.length;
+    const { buffer, fresh } = this.ctx.createBuffer(bytes);
+    if (bytes) this.ctx.write(buffer, fresh, raw);
+    return new GpuStorage(this, dtype, raw.length, buffer, bytes);
+  }
+
+  free(storage: GpuStorage): void {
+    this.ctx.release(storage.buffer);
+  }
+
+  async readRaw(t: Tensor): Promise<RawArray> {
+    const s = t.storage as GpuStorage;
+    if (s.length === 0) return t.dtype === 'f32' ? new Float32Array(0) : t.dtype === 'i32' ? new Int32Array(0) : new Uint16Array(0);
+    const buf = await this.ctx.readBuffer(s.buffer, s.byteLength);
+    if (t.dtype === 'f32') return new Float32Array(buf);
+    if (t.dtype === 'i32') return new Int32Array(buf);
+    return new Uint16Array(buf);
+  }
+
+  async read(t: Tensor): Promise<ReadArray> {
+    const raw = await this.readRaw(t);
+    return t.dtype === 'i32' ? (raw as Int32Array) : widen(t.dtype, raw);
+  }
+
+  sync(): Promise<void> {
+    return this.ctx.sync();
+  }
+
+  // ---------------------------------------------------------------- ops
+
+  cast(x: Tensor, dtype: DType): Tensor {
+    return elementwise.cast(this, x, dtype);
+  }
+  unary(op: UnaryOp, x: Tensor, alpha: number, beta: number): Tensor {
+    return elementwise.unary(this, op, x, alpha, beta);
+  }
+  binary(op: BinaryOp, a: Tensor, b: Tensor, outShape: number[]): Tensor {
+    return elementwise.binary(this, op, a, b, outShape);
+  }
+  where(cond: Tensor, a: Tensor, b: Tensor, outShape: number[]): Tensor {
+    return elementwise.where(this, cond, a, b, outShape);
+  }
+  reduce(op: ReduceOp, x: Tensor, outer: number, n: number, inner: number): Tensor {
+    return reduction.reduce(this, op, x, outer, n, inner);
+  }
+  argmax(x: Tensor, outer: number, n: number, inner: number): Tensor {
+    return reduction.argmax(this, x, outer, n, inner);
+  }
+  softmax(x: Tensor, outer: number, n: number, inner: number): Tensor {
+    return reduction.softmax(this, x, outer, n, inner);
+  }
+  cumsum(x: Tensor, outer: number, n: number, inner: number): Tensor {
+    return reduction.cumsum(this, x, outer, n, inner);
+  }
+  topk(x: Tensor, rows: number, n: number, k: number): [Tensor, Tensor] {
+    return reduction.topk(this, x, rows, n, k);
+  }
+  strided(x: Tensor, p: StridedParams, outShape: number[]): Tensor {
+    return movement.strided(this, x, p, outShape);
+  }
+  setSlice(dst: Tensor, src: Tensor, starts: number[]): void {
+    movement.setSlice(this, dst, src, starts);
+  }
+  gather(table: Tensor, ids: Tensor, V: number, D: number): Tensor {
+    return movement.gather(this, table, ids, V, D);
+  }
+  matmul(a: Tensor, b: Tensor, bias: Tensor | null, p: MatmulParams): Tensor {
+    return linalg.matmul(this, a, b, bias, p);
+  }
+  conv(x: Tensor, w: Tensor, bias: Tensor | null, p: ConvParams): Tensor {
+    return convolution.conv(this, x, w, bias, p);
+  }
+  norm(x: Tensor, weight: Tensor | null, bias: Tensor | null, p: NormParams): Tensor {
+    return normalization.norm(this, x, weight, bias, p);
+  }
+  attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, p: AttentionParams): Tensor {
+    return attn.attention(this, q, k, v, mask, p);
+  }
+  rope(x: Tensor, cos: Tensor, sin: Tensor, p: RopeParams): Tensor {
+    return attn.rope(this, x, cos, sin, p);
+  }
+}
+
+let shared: Promise<WebGpuBackend> | null = null;
+
+/** The process-wide WebGPU backend (acquired once). Rejects with NoAdapterError when none. */
+export function webgpu(): Promise<WebGpuBackend> {
+  if (!shared) {
+    shared = acquireDevice().then((acq) => new WebGpuBackend(acq));
+    shared.catch(() => { shared = null; });
+  }
+  return shared;
+}

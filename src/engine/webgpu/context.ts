@@ -1,0 +1,313 @@
+// The GPU side of the engine: buffer pool, pipeline and uniform caches, and a command recorder
+// that keeps one compute pass open across many dispatches and submits in batches. Nothing here
+// reads back except `readBuffer`, which the backend calls only from Tensor.read().
+import type { DType } from '../dtype.js';
+import { bytesPerElement } from '../dtype.js';
+import type { Backend, Storage } from '../backend.js';
+import type { Tensor } from '../tensor.js';
+import type { AcquiredDevice } from './device.js';
+import { type KernelFamily, type OutType, bindingIndex, prelude } from './kernel.js';
+import { loadWgsl } from './wgsl-source.js';
+
+export class GpuStorage implements Storage {
+  refs = 0;
+  constructor(
+    readonly backend: Backend,
+    readonly dtype: DType,
+    readonly length: number,
+    readonly buffer: GPUBuffer,
+    /** bytes actually holding data (buffer.size may be larger: pooled size class) */
+    readonly byteLength: number,
+  ) {}
+}
+
+export function gpuBuffer(t: Tensor): GPUBuffer {
+  return (t.storage as GpuStorage).buffer;
+}
+
+/** Builder for a uniform block laid out as WGSL does (scalars 4-byte, vec4 16-byte aligned). */
+export class Params {
+  private words: number[] = [];
+  private types: ('u' | 'i' | 'f')[] = [];
+  u32(...vs: number[]): this {
+    for (const v of vs) { this.words.push(v >>> 0); this.types.push('u'); }
+    return this;
+  }
+  i32(...vs: number[]): this {
+    for (const v of vs) { this.words.push(v | 0); this.types.push('i'); }
+    return this;
+  }
+  f32(...vs: number[]): this {
+    for (const v of vs) { this.words.push(v); this.types.push('f'); }
+    return this;
+  }
+  /** pad to a 16-byte boundary (before a vec4 or an array of vec4) */
+  align16(): this {
+    while (this.words.length % 4) this.u32(0);
+    return this;
+  }
+  /** an array<vec4<u32>, n> holding `vs` (zero-filled to 4n) */
+  vec4u(vs: readonly number[], n: number): this {
+    this.align16();
+    for (let i = 0; i < 4 * n; i++) this.u32(vs[i] ?? 0);
+    return this;
+  }
+  vec4i(vs: readonly number[], n: number): this {
+    this.align16();
+    for (let i = 0; i < 4 * n; i++) this.i32(vs[i] ?? 0);
+    return this;
+  }
+  bytes(): ArrayBuffer {
+    this.align16();
+    const buf = new ArrayBuffer(Math.max(16, this.words.length * 4));
+    const dv = new DataView(buf);
+    this.words.forEach((w, i) => {
+      const t = this.types[i];
+      if (t === 'f') dv.setFloat32(i * 4, w, true);
+      else if (t === 'i') dv.setInt32(i * 4, w, true);
+      else dv.setUint32(i * 4, w, true);
+    });
+    return buf;
+  }
+}
+
+export interface DispatchArgs {
+  family: KernelFamily;
+  entry: string;
+  /** the inputs/outputs this entry point uses, by family name */
+  inputs: Record<string, Tensor>;
+  outputs: Record<string, Tensor>;
+  params: Params;
+  overrides?: Record<string, number>;
+  /** f32 inputs to bind as array<vec4<f32>> (caller guarantees length % 4 == 0) */
+  vec4?: readonly string[];
+  workgroups: readonly [number, number?, number?];
+}
+
+const MAX_GROUPS = 65535;
+
+/** Split a 1D workgroup count over x and y when it exceeds the per-dimension limit. */
+export function grid1d(groups: number): [number, number, number] {
+  if (groups <= MAX_GROUPS) return [Math.max(1, groups), 1, 1];
+  const y = Math.ceil(groups / MAX_GROUPS);
+  return [Math.ceil(groups / y), y, 1];
+}
+
+function sizeClass(bytes: number): number {
+  // Quarter-octave classes bound the waste to 25% while letting buffers be reused across shapes.
+  const b = Math.max(256, Math.ceil(bytes / 16) * 16);
+  const p = 2 ** Math.floor(Math.log2(b));
+  const step = p / 4;
+  return Math.ceil(b / step) * step;
+}
+
+const OUT_TYPE: Record<DType, OutType> = { f32: 'f32', i32: 'i32', f16: 'u32', bf16: 'u32' };
+
+export class GpuContext {
+  readonly device: GPUDevice;
+  readonly description: string;
+  readonly hasF16: boolean;
+  private pool = new Map<number, GPUBuffer[]>();
+  private pipelines = new Map<string, GPUComputePipeline>();
+  private modules = new Map<string, GPUShaderModule>();
+  private uniforms = new Map<string, GPUBuffer>();
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private pending = 0;
+  private error: string | null = null;
+  /** bytes of live tensors / bytes parked in the pool */
+  liveBytes = 0;
+  pooledBytes = 0;
+  peakLiveBytes = 0;
+  dispatches = 0;
+  /** dispatches between submits: enough to amortise the submit, few enough to keep the GPU fed */
+  batchSize = 128;
+
+  constructor(acq: AcquiredDevice) {
+    this.device = acq.device;
+    this.description = acq.description;
+    this.hasF16 = acq.hasF16;
+    this.device.addEventListener('uncapturederror', (ev) => {
+      const msg = (ev as GPUUncapturedErrorEvent).error.message;
+      if (!this.error) this.error = msg;
+    });
+  }
+
+  // ---------------------------------------------------------------- memory
+
+  createBuffer(bytes: number): { buffer: GPUBuffer; fresh: boolean } {
+    const cls = sizeClass(bytes);
+    const free = this.pool.get(cls);
+    this.liveBytes += cls;
+    this.peakLiveBytes = Math.max(this.peakLiveBytes, this.liveBytes);
+    if (free && free.length) {
+      this.pooledBytes -= cls;
+      return { buffer: free.pop()!, fresh: false };
+    }
+    const buffer = this.device.createBuffer({
+      size: cls,
+      usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+    });
+    return { buffer, fresh: true };
+  }
+
+  release(buffer: GPUBuffer): void {
+    const cls = buffer.size;
+    this.liveBytes -= cls;
+    this.pooledBytes += cls;
+    let list = this.pool.get(cls);
+    if (!list) this.pool.set(cls, (list = []));
+    list.push(buffer);
+  }
+
+  /** Give pooled buffers back to the driver. */
+  trim(): void {
+    this.flush();
+    for (const list of this.pool.values()) for (const b of list) b.destroy();
+    this.pool.clear();
+    this.pooledBytes = 0;
+  }
+
+  write(buffer: GPUBuffer, fresh: boolean, data: ArrayBufferView): void {
+    // A pooled buffer may still be read by recorded-but-unsubmitted work; writeBuffer runs at
+    // queue level ahead of that work, so submit it first.
+    if (!fresh && this.pending) this.flush();
+    const bytes = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const aligned = bytes.byteLength & 3 ? padTo4(bytes) : bytes;
+    this.device.queue.writeBuffer(buffer, 0, aligned.buffer, aligned.byteOffset, aligned.byteLength);
+  }
+
+  // ---------------------------------------------------------------- pipelines
+
+  private pipeline(args: DispatchArgs, dtypes: Record<string, DType>, outTypes: Record<string, OutType>): GPUComputePipeline {
+    const vec4 = [...(args.vec4 ?? [])].sort();
+    const dkey = args.family.inputs.map((n) => dtypes[n] ?? '-').join(',');
+    const okey = Object.keys(args.family.outputs).map((n) => outTypes[n] ?? '-').join(',');
+    const ovr = args.overrides ? Object.entries(args.overrides).sort().map(([k, v]) => `${k}=${v}`).join(',') : '';
+    const modKey = `${args.family.file}|${dkey}|${okey}|${vec4.join(',')}`;
+    const key = `${modKey}|${args.entry}|${ovr}`;
+    let p = this.pipelines.get(key);
+    if (p) return p;
+    let mod = this.modules.get(modKey);
+    if (!mod) {
+      const code = prelude(args.family, { dtypes, outTypes, vec4, f16: this.hasF16 }) + loadWgsl(args.family.file);
+      mod = this.device.createShaderModule({ code, label: args.family.file });
+      this.modules.set(modKey, mod);
+    }
+    p = this.device.createComputePipeline({
+      layout: 'auto',
+      compute: { module: mod, entryPoint: args.entry, constants: args.overrides },
+      label: `${args.family.file}:${args.entry}`,
+    });
+    this.pipelines.set(key, p);
+    return p;
+  }
+
+  private uniform(params: Params): GPUBuffer {
+    const bytes = new Uint8Array(params.bytes());
+    let key = '';
+    for (let i = 0; i < bytes.length; i++) key += String.fromCharCode(bytes[i]);
+    let buf = this.uniforms.get(key);
+    if (buf) {
+      // refresh LRU position
+      this.uniforms.delete(key);
+      this.uniforms.set(key, buf);
+      return buf;
+    }
+    // Uniform blocks are immutable once created (contents fixed at creation), so a cached one can
+    // be bound by any number of queued dispatches.
+    buf = this.device.createBuffer({ size: bytes.byteLength, usage: GPUBufferUsage.UNIFORM, mappedAtCreation: true });
+    new Uint8Array(buf.getMappedRange()).set(bytes);
+    buf.unmap();
+    this.uniforms.set(key, buf);
+    if (this.uniforms.size > 8192) {
+      const oldest = this.uniforms.keys().next().value!;
+      const old = this.uniforms.get(oldest)!;
+      this.uniforms.delete(oldest);
+      // It may still be bound by queued work: destroy only after that work is submitted.
+      this.flush();
+      old.destroy();
+    }
+    return buf;
+  }
+
+  // ---------------------------------------------------------------- recording
+
+  dispatch(args: DispatchArgs): void {
+    const dtypes: Record<string, DType> = {};
+    const outTypes: Record<string, OutType> = {};
+    for (const [n, t] of Object.entries(args.inputs)) dtypes[n] = t.dtype;
+    for (const [n, t] of Object.entries(args.outputs)) outTypes[n] = OUT_TYPE[t.dtype];
+    const pipeline = this.pipeline(args, dtypes, outTypes);
+    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.uniform(args.params) } }];
+    for (const [n, t] of [...Object.entries(args.inputs), ...Object.entries(args.outputs)]) {
+      t.assertAlive();
+      const s = t.storage as GpuStorage;
+      entries.push({ binding: bindingIndex(args.family, n), resource: { buffer: s.buffer, size: roundUp4(Math.max(4, s.byteLength)) } });
+    }
+    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    if (!this.encoder) this.encoder = this.device.createCommandEncoder();
+    if (!this.pass) this.pass = this.encoder.beginComputePass();
+    this.pass.setPipeline(pipeline);
+    this.pass.setBindGroup(0, bindGroup);
+    const [x, y = 1, z = 1] = args.workgroups;
+    this.pass.dispatchWorkgroups(x, y, z);
+    this.dispatches++;
+    if (++this.pending >= this.batchSize) this.flush();
+  }
+
+  flush(): void {
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+    if (this.encoder) {
+      this.device.queue.submit([this.encoder.finish()]);
+      this.encoder = null;
+    }
+    this.pending = 0;
+  }
+
+  async sync(): Promise<void> {
+    this.flush();
+    await this.device.queue.onSubmittedWorkDone();
+    this.throwIfError();
+  }
+
+  throwIfError(): void {
+    if (this.error) {
+      const e = this.error;
+      this.error = null;
+      throw new Error(`WebGPU error: ${e}`);
+    }
+  }
+
+  async readBuffer(buffer: GPUBuffer, byteLength: number): Promise<ArrayBuffer> {
+    const size = roundUp4(Math.max(4, byteLength));
+    const staging = this.device.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    this.flush();
+    const enc = this.device.createCommandEncoder();
+    enc.copyBufferToBuffer(buffer, 0, staging, 0, size);
+    this.device.queue.submit([enc.finish()]);
+    await staging.mapAsync(GPUMapMode.READ);
+    const out = staging.getMappedRange().slice(0, byteLength);
+    staging.unmap();
+    staging.destroy();
+    this.throwIfError();
+    return out;
+  }
+
+  elementBytes(dtype: DType, length: number): number {
+    return bytesPerElement(dtype) * length;
+  }
+}
+
+function roundUp4(n: number): number {
+  return Math.ceil(n / 4) * 4;
+}
+
+function padTo4(bytes: Uint8Array): Uint8Array {
+  const out = new Uint8Array(roundUp4(bytes.byteLength));
+  out.set(bytes);
+  return out;
+}

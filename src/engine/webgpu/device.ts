@@ -1,0 +1,106 @@
+// Acquiring a WebGPU device: a core adapter (Vulkan / Metal / D3D12) when there is one, else
+// Dawn's OpenGL backend in compatibility mode (Mesa llvmpipe on a machine without a GPU).
+// In a browser, navigator.gpu is used as it is.
+
+export interface AcquiredDevice {
+  device: GPUDevice;
+  adapter: GPUAdapter;
+  /** e.g. "NVIDIA H100 (vulkan, core)" or "llvmpipe (opengl, compatibility)" */
+  description: string;
+  featureLevel: 'core' | 'compatibility';
+  hasF16: boolean;
+  hasTimestamps: boolean;
+}
+
+export class NoAdapterError extends Error {
+  override name = 'NoAdapterError';
+}
+
+// Limits we raise to the adapter's maximum: compatibility defaults (128 invocations per
+// workgroup, 16 KiB workgroup memory, 128 MiB bindings) are far below what the kernels want.
+const RAISED_LIMITS = [
+  'maxStorageBufferBindingSize',
+  'maxBufferSize',
+  'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup',
+  'maxComputeWorkgroupSizeX',
+  'maxComputeWorkgroupSizeY',
+  'maxComputeWorkgroupSizeZ',
+  'maxStorageBuffersPerShaderStage',
+  'maxComputeWorkgroupsPerDimension',
+] as const;
+
+type Attempt = { gpuOptions: string[] | null; featureLevel: 'core' | 'compatibility'; label: string };
+
+function attempts(): Attempt[] {
+  const forced = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.COSMOS_WEBGPU_BACKEND;
+  if (forced === 'opengl' || forced === 'software') return [{ gpuOptions: ['backend=opengl'], featureLevel: 'compatibility', label: 'opengl' }];
+  if (forced) return [{ gpuOptions: [`backend=${forced}`], featureLevel: 'core', label: forced }];
+  return [
+    { gpuOptions: [], featureLevel: 'core', label: 'default' },
+    { gpuOptions: ['backend=opengl'], featureLevel: 'compatibility', label: 'opengl' },
+  ];
+}
+
+async function nodeGpu(options: string[]): Promise<GPU | null> {
+  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  // Mesa's EGL needs a platform without a display server.
+  if (env && !env.EGL_PLATFORM) env.EGL_PLATFORM = 'surfaceless';
+  try {
+    const mod = (await import('webgpu')) as { create: (o: string[]) => GPU; globals: object };
+    Object.assign(globalThis, mod.globals);
+    return mod.create(options);
+  } catch {
+    return null;
+  }
+}
+
+export async function acquireDevice(): Promise<AcquiredDevice> {
+  const tried: string[] = [];
+  const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
+  const candidates: { gpu: GPU; featureLevel: 'core' | 'compatibility'; label: string }[] = [];
+  if (nav?.gpu) {
+    candidates.push({ gpu: nav.gpu, featureLevel: 'core', label: 'navigator.gpu' });
+    candidates.push({ gpu: nav.gpu, featureLevel: 'compatibility', label: 'navigator.gpu' });
+  }
+  for (const a of nav?.gpu ? [] : attempts()) {
+    const gpu = await nodeGpu(a.gpuOptions ?? []);
+    if (gpu) candidates.push({ gpu, featureLevel: a.featureLevel, label: a.label });
+    else tried.push(`${a.label}: the 'webgpu' package could not be loaded`);
+  }
+  for (const c of candidates) {
+    const adapter = await c.gpu.requestAdapter({ featureLevel: c.featureLevel, powerPreference: 'high-performance' } as GPURequestAdapterOptions);
+    if (!adapter) {
+      tried.push(`${c.label}/${c.featureLevel}: no adapter`);
+      continue;
+    }
+    const requiredLimits: Record<string, number> = {};
+    for (const name of RAISED_LIMITS) {
+      const v = (adapter.limits as unknown as Record<string, number>)[name];
+      if (typeof v === 'number') requiredLimits[name] = v;
+    }
+    const requiredFeatures: GPUFeatureName[] = [];
+    const hasF16 = adapter.features.has('shader-f16');
+    if (hasF16) requiredFeatures.push('shader-f16');
+    const hasTimestamps = adapter.features.has('timestamp-query');
+    if (hasTimestamps) requiredFeatures.push('timestamp-query');
+    const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
+    const info = adapter.info;
+    const name = info.description || info.device || info.architecture || info.vendor || 'unknown adapter';
+    const backendType = (info as unknown as { backendType?: string }).backendType;
+    const api = backendType ?? (c.label === 'opengl' ? 'opengl' : c.label);
+    const level = ((adapter as unknown as { featureLevel?: string }).featureLevel as 'core' | 'compatibility' | undefined) ?? c.featureLevel;
+    return {
+      device,
+      adapter,
+      description: `${name} (${api}, ${level})`,
+      featureLevel: level,
+      hasF16,
+      hasTimestamps,
+    };
+  }
+  throw new NoAdapterError(
+    `no WebGPU adapter could be had (${tried.join('; ')}). On a machine without a GPU install Mesa ` +
+      `(apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri libgles2) so Dawn's OpenGL backend can use llvmpipe.`,
+  );
+}

@@ -1,0 +1,95 @@
+// Shared by the op tests: the two backends, seeded random data, and the closeness check.
+// The WebGPU backend is required: if no adapter can be had the tests fail (never skip), as CI
+// must prove every kernel on the software adapter.
+import fc from 'fast-check';
+import seedrandom from 'seedrandom';
+import { expect } from 'vitest';
+import type { Backend } from '../src/engine/backend.js';
+import { cpu } from '../src/engine/cpu/backend.js';
+import type { DType } from '../src/engine/dtype.js';
+import * as F from '../src/engine/ops.js';
+import type { Tensor } from '../src/engine/tensor.js';
+import { type WebGpuBackend, webgpu } from '../src/engine/webgpu/backend.js';
+
+export { cpu };
+export const gpu: () => Promise<WebGpuBackend> = webgpu;
+
+/** Deterministic values in [lo, hi). */
+export function randomValues(n: number, seed: string | number, lo = -1, hi = 1): Float32Array {
+  const rng = seedrandom(String(seed));
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = lo + (hi - lo) * rng();
+  return out;
+}
+
+export function randomInts(n: number, seed: string | number, lo: number, hi: number): Int32Array {
+  const rng = seedrandom(String(seed));
+  const out = new Int32Array(n);
+  for (let i = 0; i < n; i++) out[i] = lo + Math.floor((hi - lo) * rng());
+  return out;
+}
+
+/** The same data as a tensor on each backend. */
+export function pair(backend: Backend, values: ArrayLike<number>, shape: readonly number[], dtype: DType = 'f32'): [Tensor, Tensor] {
+  return [F.fromArray(cpu, values, shape, dtype), F.fromArray(backend, values, shape, dtype)];
+}
+
+export interface Tol {
+  atol: number;
+  rtol: number;
+}
+
+/** |got - want| <= atol + rtol |want| elementwise, NaN matching NaN, ±inf matching exactly. */
+export function assertClose(got: ArrayLike<number>, want: ArrayLike<number>, tol: Tol, label = ''): void {
+  expect(got.length, `${label}: length`).toBe(want.length);
+  let worst = -1;
+  let worstErr = 0;
+  for (let i = 0; i < want.length; i++) {
+    const g = got[i];
+    const w = want[i];
+    if (Number.isNaN(w) || Number.isNaN(g)) {
+      if (Number.isNaN(w) !== Number.isNaN(g)) { worst = i; worstErr = Infinity; break; }
+      continue;
+    }
+    if (!Number.isFinite(w) || !Number.isFinite(g)) {
+      if (g !== w) { worst = i; worstErr = Infinity; break; }
+      continue;
+    }
+    const err = Math.abs(g - w) - (tol.atol + tol.rtol * Math.abs(w));
+    if (err > worstErr) { worstErr = err; worst = i; }
+  }
+  if (worst >= 0) {
+    expect.fail(`${label}: element ${worst} got ${got[worst]}, want ${want[worst]} (atol ${tol.atol}, rtol ${tol.rtol})`);
+  }
+}
+
+/** Run the same op on the CPU oracle and on `backend`, compare the outputs. */
+export async function checkAgainstCpu(
+  backend: Backend,
+  label: string,
+  inputs: { values: ArrayLike<number>; shape: readonly number[]; dtype?: DType }[],
+  op: (...xs: Tensor[]) => Tensor | Tensor[],
+  tol: Tol,
+): Promise<void> {
+  const cpuIn = inputs.map((i) => F.fromArray(cpu, i.values, i.shape, i.dtype ?? 'f32'));
+  const gpuIn = inputs.map((i) => F.fromArray(backend, i.values, i.shape, i.dtype ?? 'f32'));
+  const want = [op(...cpuIn)].flat();
+  const got = [op(...gpuIn)].flat();
+  expect(got.length).toBe(want.length);
+  for (let k = 0; k < want.length; k++) {
+    expect(got[k].shape, `${label}: output ${k} shape`).toEqual(want[k].shape);
+    expect(got[k].dtype, `${label}: output ${k} dtype`).toBe(want[k].dtype);
+    assertClose(await got[k].read(), await want[k].read(), tol, `${label} output ${k}`);
+  }
+  for (const t of [...cpuIn, ...gpuIn, ...want, ...got]) t.dispose();
+}
+
+/** Awkward sizes: 1, odd, primes, just past tile multiples. */
+export const awkwardDim = (max = 70): fc.Arbitrary<number> =>
+  fc.oneof(fc.constantFrom(1, 2, 3, 5, 7, 16, 17, 31, 33, 63, 65).filter((d) => d <= max), fc.integer({ min: 1, max }));
+
+export const shapeArb = (minRank: number, maxRank: number, maxDim = 9): fc.Arbitrary<number[]> =>
+  fc.array(fc.integer({ min: 1, max: maxDim }), { minLength: minRank, maxLength: maxRank });
+
+/** fast-check settings for GPU properties: few runs (each compiles/dispatches), fixed seed in CI. */
+export const gpuRuns = (numRuns = 25): fc.Parameters<unknown> => ({ numRuns, seed: process.env.CI ? 20261125 : undefined });
