@@ -5,7 +5,8 @@
 // Conventions shared by every primitive:
 // - every tensor is contiguous row-major; inputs may be any dtype and are read as f32
 //   (f16/bf16 widened, i32 converted), except where a primitive says it wants i32 ids;
-// - outputs are f32 unless stated (argmax/indices are i32, cast outputs its target dtype);
+// - outputs are f32 unless stated (argmax/indices are i32, cast outputs its target dtype;
+//   strided and gather keep i32 inputs i32, bit-exact, so ids survive slicing and permutes);
 // - primitives never mutate their inputs, except `setSlice`, which writes into `dst`.
 import type { DType, RawArray, ReadArray } from './dtype.js';
 import type { Tensor } from './tensor.js';

@@ -568,6 +568,7 @@ export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOption
   let maskH = 0;
   const mask = opts.mask ?? null;
   if (mask) {
+    if (mask.rank > 4) throw new ShapeError(`attention: mask ${shapeStr(mask.shape)} has rank > 4`);
     const m = mask.rank === 4 ? mask : toRank(mask, 4);
     const [mb, mh, mq, mk] = m.shape;
     if ((mb !== 1 && mb !== B) || (mh !== 1 && mh !== Hq) || mq !== Lq || mk !== kvLen) {

@@ -86,7 +86,7 @@ export async function acquireDevice(): Promise<AcquiredDevice> {
     if (hasTimestamps) requiredFeatures.push('timestamp-query');
     const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
     const info = adapter.info;
-    const name = info.description || info.device || info.architecture || info.vendor || 'unknown adapter';
+    const name = [info.vendor, info.device || info.architecture, info.description].filter(Boolean).join(' / ') || 'unknown adapter';
     const backendType = (info as unknown as { backendType?: string }).backendType;
     const api = backendType ?? (c.label === 'opengl' ? 'opengl' : c.label);
     const level = ((adapter as unknown as { featureLevel?: string }).featureLevel as 'core' | 'compatibility' | undefined) ?? c.featureLevel;

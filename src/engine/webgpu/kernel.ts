@@ -5,7 +5,7 @@
 // declared in the file: they depend on the dtypes of the tensors bound at run time, so this
 // module prepends them, with one loader per input:
 //   ld_<name>(i: u32) -> f32      element i widened to f32 (f32, f16, bf16 or i32 storage)
-//   ldi_<name>(i: u32) -> i32     element i as an integer (i32 storage only)
+//   ldi_<name>(i: u32) -> i32     element i as an integer (exact for i32 storage; floats truncate)
 //   ld4_<name>(i: u32) -> vec4<f32>  elements i..i+3 (i a multiple of 4)
 // and outputs as plain `array<f32>` / `array<i32>` / `array<u32>` named as in the family, each
 // with a storer st_<name>(i: u32, v: f32) (f32 and i32 outputs; i32 truncates).
@@ -96,6 +96,9 @@ export function prelude(family: KernelFamily, opts: PreludeOptions): string {
   for (const name of family.inputs) {
     const dtype = opts.dtypes[name] ?? 'f32';
     lines.push(loaderFor(name, binding++, dtype, opts.vec4.includes(name) && dtype === 'f32', opts.f16));
+    // ldi_ exists for every dtype so that an i32 entry point compiles in a module built for float
+    // inputs too (a file's entry points share one module); floats truncate toward zero.
+    if (dtype !== 'i32') lines.push(`fn ldi_${name}(i: u32) -> i32 { return i32(ld_${name}(i)); }`);
   }
   for (const [name, def] of Object.entries(family.outputs)) {
     const ty = opts.outTypes[name] ?? def;

@@ -1,0 +1,129 @@
+// A fixture case folder (format: test/fixtures/README.md): case.json, config.json,
+// model.safetensors (+ extra weight files named in case.json), case.safetensors holding
+// input.* / output.* / tap.* tensors. Read from its own files alone, whatever its name.
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type LoadedTensor, type SafetensorsFile, openSafetensors } from '../io/safetensors.js';
+
+export interface Tolerance {
+  atol: number;
+  rtol: number;
+}
+
+export interface IoSpec {
+  dtype?: string;
+  shape?: number[];
+  meaning?: string;
+  value?: unknown;
+}
+
+export interface CaseJson {
+  kind: string;
+  component: string;
+  entry?: string;
+  args?: Record<string, unknown>;
+  inputs?: Record<string, IoSpec>;
+  outputs?: Record<string, IoSpec>;
+  taps?: Record<string, IoSpec>;
+  tolerance?: Tolerance;
+  files?: unknown;
+  notes?: string;
+  upstream?: unknown;
+}
+
+export class CaseFormatError extends Error {
+  override name = 'CaseFormatError';
+}
+
+export class FixtureCase {
+  private constructor(
+    readonly dir: string,
+    readonly json: CaseJson,
+    readonly config: Record<string, unknown> | null,
+    readonly tensors: SafetensorsFile | null,
+  ) {}
+
+  static async open(dir: string): Promise<FixtureCase> {
+    const cj = join(dir, 'case.json');
+    if (!existsSync(cj)) throw new CaseFormatError(`${dir}: no case.json (not a fixture case folder)`);
+    let json: CaseJson;
+    try {
+      json = JSON.parse(readFileSync(cj, 'utf8'));
+    } catch (e) {
+      throw new CaseFormatError(`${cj}: not valid JSON (${(e as Error).message})`);
+    }
+    if (typeof json.kind !== 'string') throw new CaseFormatError(`${cj}: missing string field "kind"`);
+    const cfgPath = join(dir, 'config.json');
+    const config = existsSync(cfgPath) ? (JSON.parse(readFileSync(cfgPath, 'utf8')) as Record<string, unknown>) : null;
+    const st = join(dir, 'case.safetensors');
+    const tensors = existsSync(st) ? await openSafetensors(st) : null;
+    return new FixtureCase(dir, json, config, tensors);
+  }
+
+  get kind(): string {
+    return this.json.kind;
+  }
+  get args(): Record<string, unknown> {
+    return this.json.args ?? {};
+  }
+  get tolerance(): Tolerance {
+    return this.json.tolerance ?? { atol: 0, rtol: 0 };
+  }
+
+  path(file: string): string {
+    return join(this.dir, file);
+  }
+
+  /** Extra files named in case.json `files` (a list or a role -> file map). */
+  get files(): Record<string, string> {
+    const f = this.json.files;
+    if (!f) return {};
+    if (Array.isArray(f)) return Object.fromEntries(f.map((x) => [String(x), String(x)]));
+    return Object.fromEntries(Object.entries(f as Record<string, unknown>).map(([k, v]) => [k, String(v)]));
+  }
+
+  private names(prefix: string): string[] {
+    return (this.tensors?.names ?? []).filter((n) => n.startsWith(prefix)).map((n) => n.slice(prefix.length));
+  }
+
+  get inputNames(): string[] {
+    return this.names('input.');
+  }
+  get outputNames(): string[] {
+    return this.names('output.');
+  }
+  get tapNames(): string[] {
+    return this.names('tap.');
+  }
+
+  hasInput(name: string): boolean {
+    return this.tensors?.has(`input.${name}`) ?? false;
+  }
+
+  private async get(prefix: string, name: string): Promise<LoadedTensor> {
+    const key = `${prefix}${name}`;
+    if (!this.tensors || !this.tensors.has(key)) {
+      throw new CaseFormatError(`${this.dir}: case.safetensors has no tensor ${key}`);
+    }
+    return this.tensors.read(key);
+  }
+
+  input(name: string): Promise<LoadedTensor> {
+    return this.get('input.', name);
+  }
+  output(name: string): Promise<LoadedTensor> {
+    return this.get('output.', name);
+  }
+  tap(name: string): Promise<LoadedTensor> {
+    return this.get('tap.', name);
+  }
+  /** The file dtype of a stored tensor (integers compare exactly). */
+  storedDtype(prefix: 'input.' | 'output.' | 'tap.', name: string): string | null {
+    const key = `${prefix}${name}`;
+    return this.tensors?.has(key) ? this.tensors.info(key).dtype : null;
+  }
+
+  async close(): Promise<void> {
+    await this.tensors?.close();
+  }
+}

@@ -1,0 +1,42 @@
+// kind -> handler. Each model family registers the kinds it implements (see kinds.ts); the
+// runner dispatches on case.json `kind`, never on folder names.
+import type { Backend } from '../engine/backend.js';
+import type { ReadArray } from '../engine/dtype.js';
+import type { TapRecorder } from '../engine/module.js';
+import type { Tensor } from '../engine/tensor.js';
+import type { FixtureCase } from './case.js';
+
+export type OutputValue = Tensor | ReadArray | readonly string[];
+
+export interface KindResult {
+  /** by output name as in case.safetensors (`output.<name>`) or case.json outputs */
+  outputs: Record<string, OutputValue>;
+  /** recorded module outputs, compared with `tap.<path>` in forward order */
+  taps?: TapRecorder;
+}
+
+export type KindHandler = (c: FixtureCase, backend: Backend) => Promise<KindResult>;
+
+const handlers = new Map<string, KindHandler>();
+
+export function registerKind(kind: string, handler: KindHandler): void {
+  handlers.set(kind, handler);
+}
+
+export function handlerFor(kind: string): KindHandler | undefined {
+  return handlers.get(kind);
+}
+
+export function registeredKinds(): string[] {
+  return [...handlers.keys()].sort();
+}
+
+/** Every kind of the fixtures README, for reporting what is not implemented yet. */
+export const KNOWN_KINDS = [
+  'tokenizer.encode_decode', 'tokenizer.discrete_encode_decode', 'tokenizer.causal_prefix',
+  'tokenizer.diffusers_encode_decode', 'dit.forward', 'dit.rope3d', 'dit.edm_sampling',
+  'dit.flow_sampling', 't5.encoder', 't5.tokenize', 'ar.forward', 'ar.kv_cache', 'ar.generate',
+  'controlnet.forward', 'controlnet.transfer', 'controlnet.multi_control', 'vlm.image_preprocess',
+  'vlm.vision_encoder', 'vlm.rope_index', 'vlm.lm_forward', 'vlm.generate', 'vlm.tokenize',
+  'vlm.chat_template',
+] as const;

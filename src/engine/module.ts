@@ -1,0 +1,275 @@
+// Models are trees of modules named by their checkpoint key paths. A module declares its
+// parameters with the shapes its config implies; loading fills them from a checkpoint and
+// reports every missing, unexpected and mis-shaped key at once. Any module's output can be
+// captured by path during a forward pass (`capture`), which is how conformance compares
+// intermediate values with PyTorch's forward hooks and how a researcher taps a model.
+import type { Backend } from './backend.js';
+import type { DType, RawArray } from './dtype.js';
+import { bytesPerElement } from './dtype.js';
+import { fromRaw } from './ops.js';
+import { Tensor, numel, shapeStr } from './tensor.js';
+
+export class Param {
+  private value: Tensor | null = null;
+  constructor(
+    readonly owner: Module,
+    readonly name: string,
+    readonly shape: readonly number[],
+    /** absent from some checkpoints (e.g. unused resampler convs): loading leaves it null */
+    readonly optional: boolean,
+  ) {}
+
+  get key(): string {
+    return this.owner.path ? `${this.owner.path}.${this.name}` : this.name;
+  }
+  get loaded(): boolean {
+    return this.value !== null;
+  }
+  /** The parameter tensor; throws with its key if it was never loaded. */
+  get t(): Tensor {
+    if (!this.value) throw new Error(`parameter ${this.key} ${shapeStr(this.shape)} is not loaded`);
+    return this.value;
+  }
+  /** The tensor, or null for an optional parameter the checkpoint did not have. */
+  get maybe(): Tensor | null {
+    return this.value;
+  }
+  set(t: Tensor): void {
+    if (t.shape.join() !== this.shape.join()) {
+      throw new Error(`parameter ${this.key}: shape ${shapeStr(t.shape)} does not match the config's ${shapeStr(this.shape)}`);
+    }
+    this.value?.dispose();
+    // the parameter owns t from now on
+    this.value = t.keep();
+  }
+  dispose(): void {
+    this.value?.dispose();
+    this.value = null;
+  }
+}
+
+// ------------------------------------------------------------------ taps
+
+/** Recorded module outputs, in the order the forward pass produced them. */
+export class TapRecorder {
+  readonly records: { path: string; tensor: Tensor }[] = [];
+  constructor(private readonly wanted: ReadonlySet<string> | 'all') {}
+
+  wants(path: string): boolean {
+    return this.wanted === 'all' || this.wanted.has(path);
+  }
+  record(path: string, t: Tensor): void {
+    // The recorder owns a view of the tensor, so scopes that free intermediates leave it alive.
+    this.records.push({ path, tensor: t.reshape(t.shape).keep() });
+  }
+  /** Every recorded output of `path` (a module called several times records each call). */
+  all(path: string): Tensor[] {
+    return this.records.filter((r) => r.path === path).map((r) => r.tensor);
+  }
+  get(path: string): Tensor | undefined {
+    const a = this.all(path);
+    return a[a.length - 1];
+  }
+  dispose(): void {
+    for (const r of this.records) r.tensor.dispose();
+    this.records.length = 0;
+  }
+}
+
+let activeTaps: TapRecorder | null = null;
+
+/** Run fn with a recorder capturing the outputs of the given module paths (or 'all'). */
+export async function capture<T>(paths: Iterable<string> | 'all', fn: () => Promise<T> | T): Promise<{ result: T; taps: TapRecorder }> {
+  const rec = new TapRecorder(paths === 'all' ? 'all' : new Set(paths));
+  const prev = activeTaps;
+  activeTaps = rec;
+  try {
+    const result = await fn();
+    return { result, taps: rec };
+  } finally {
+    activeTaps = prev;
+  }
+}
+
+// ------------------------------------------------------------------ modules
+
+export class Module {
+  private parent: Module | null = null;
+  private localName = '';
+  readonly children = new Map<string, Module>();
+  readonly params = new Map<string, Param>();
+
+  /** The module's key path in the checkpoint ('' for the root). */
+  get path(): string {
+    if (!this.parent) return this.localName;
+    const p = this.parent.path;
+    return p ? `${p}.${this.localName}` : this.localName;
+  }
+
+  /** Register a child module under `name` (its key path segment). */
+  protected add<M extends Module>(name: string | number, m: M): M {
+    const n = String(name);
+    if (this.children.has(n)) throw new Error(`module ${this.path || '<root>'}: child ${n} declared twice`);
+    m.parent = this;
+    m.localName = n;
+    this.children.set(n, m);
+    return m;
+  }
+
+  /** Declare a parameter (filled by loadWeights). */
+  protected param(name: string, shape: readonly number[], opts: { optional?: boolean } = {}): Param {
+    if (this.params.has(name)) throw new Error(`module ${this.path}: parameter ${name} declared twice`);
+    const p = new Param(this, name, shape, opts.optional ?? false);
+    this.params.set(name, p);
+    return p;
+  }
+
+  /** Record this module's output for an active capture, then return it unchanged. */
+  protected tap<T extends Tensor>(t: T, suffix?: string): T {
+    if (activeTaps) {
+      const path = suffix ? (this.path ? `${this.path}.${suffix}` : suffix) : this.path;
+      if (activeTaps.wants(path)) activeTaps.record(path, t);
+    }
+    return t;
+  }
+
+  *modules(): Generator<Module> {
+    yield this;
+    for (const c of this.children.values()) yield* c.modules();
+  }
+
+  *parameters(): Generator<Param> {
+    for (const m of this.modules()) yield* m.params.values();
+  }
+
+  dispose(): void {
+    for (const p of this.parameters()) p.dispose();
+  }
+}
+
+// ------------------------------------------------------------------ loading
+
+/** What loading needs from a checkpoint (the safetensors reader provides it). */
+export interface TensorSource {
+  readonly names: readonly string[];
+  /** checkpoint-side description of a tensor */
+  info(name: string): { dtype: string; shape: readonly number[] };
+  read(name: string): Promise<{ dtype: DType; raw: RawArray; shape: readonly number[] }>;
+  /** where the tensors come from, for messages */
+  readonly path?: string;
+}
+
+export class CheckpointMismatchError extends Error {
+  override name = 'CheckpointMismatchError';
+  constructor(
+    readonly source: string,
+    readonly missing: string[],
+    readonly unexpected: string[],
+    readonly mismatched: string[],
+  ) {
+    const list = (what: string, xs: string[]) =>
+      xs.length ? `\n  ${what} (${xs.length}): ${xs.slice(0, 12).join(', ')}${xs.length > 12 ? ', ...' : ''}` : '';
+    super(
+      `checkpoint ${source} does not fit the model built from its config:` +
+        list('missing keys', missing) + list('unexpected keys', unexpected) + list('shape mismatches', mismatched),
+    );
+  }
+}
+
+export interface LoadOptions {
+  /** checkpoint key -> model key (layout conversion, prefix stripping); null drops the key */
+  mapKey?: (key: string) => string | null;
+  /** checkpoint keys that carry no learned state (buffers) and are ignored */
+  ignore?: (key: string) => boolean;
+  /** store floating weights in this dtype instead of the checkpoint's (e.g. 'f32') */
+  castTo?: DType;
+}
+
+export interface LoadReport {
+  loaded: number;
+  bytes: number;
+  /** optional parameters the checkpoint did not hold */
+  absentOptional: string[];
+  ignored: string[];
+}
+
+/** Bytes the model's parameters will take on the device, from checkpoint dtypes (before allocating). */
+export function plannedBytes(root: Module, src: TensorSource, opts: LoadOptions = {}): number {
+  const byModelKey = mapSource(src, opts);
+  let total = 0;
+  for (const p of root.parameters()) {
+    const ck = byModelKey.get(p.key);
+    if (!ck) continue;
+    const dt = opts.castTo ?? engineDtype(src.info(ck).dtype);
+    total += numel(p.shape) * bytesPerElement(dt);
+  }
+  return total;
+}
+
+function engineDtype(fileDtype: string): DType {
+  switch (fileDtype) {
+    case 'BF16': return 'bf16';
+    case 'F16': return 'f16';
+    case 'I32': case 'I64': case 'U8': case 'BOOL': return 'i32';
+    default: return 'f32';
+  }
+}
+
+function mapSource(src: TensorSource, opts: LoadOptions): Map<string, string> {
+  const m = new Map<string, string>();
+  for (const name of src.names) {
+    if (opts.ignore?.(name)) continue;
+    const key = opts.mapKey ? opts.mapKey(name) : name;
+    if (key !== null) m.set(key, name);
+  }
+  return m;
+}
+
+/**
+ * Fill every parameter of `root` from `src`. Collects all problems (missing, unexpected, shape)
+ * and throws one CheckpointMismatchError listing them, before any tensor is uploaded.
+ */
+export async function loadWeights(root: Module, src: TensorSource, backend: Backend, opts: LoadOptions = {}): Promise<LoadReport> {
+  const byModelKey = mapSource(src, opts);
+  const ignored = src.names.filter((n) => opts.ignore?.(n) || (opts.mapKey && opts.mapKey(n) === null));
+  const missing: string[] = [];
+  const mismatched: string[] = [];
+  const absentOptional: string[] = [];
+  const used = new Set<string>();
+  const plan: { p: Param; ck: string }[] = [];
+  for (const p of root.parameters()) {
+    const ck = byModelKey.get(p.key);
+    if (!ck) {
+      if (p.optional) absentOptional.push(p.key);
+      else missing.push(p.key);
+      continue;
+    }
+    used.add(p.key);
+    const shape = src.info(ck).shape;
+    if (shape.join() !== p.shape.join()) {
+      // A scalar stored as [] or [1] is the same thing.
+      if (!(numel(shape) === 1 && numel(p.shape) === 1)) {
+        mismatched.push(`${ck}: checkpoint ${shapeStr(shape)}, config implies ${shapeStr(p.shape)}`);
+        continue;
+      }
+    }
+    plan.push({ p, ck });
+  }
+  const unexpected = [...byModelKey.keys()].filter((k) => !used.has(k)).map((k) => byModelKey.get(k)!);
+  if (missing.length || unexpected.length || mismatched.length) {
+    throw new CheckpointMismatchError(src.path ?? '<tensors>', missing, unexpected, mismatched);
+  }
+  let bytes = 0;
+  for (const { p, ck } of plan) {
+    const { dtype, raw } = await src.read(ck);
+    let t = fromRaw(backend, raw, p.shape, dtype);
+    if (opts.castTo && dtype !== opts.castTo && dtype !== 'i32') {
+      const c = t.backend.cast(t, opts.castTo);
+      t.dispose();
+      t = c;
+    }
+    bytes += numel(p.shape) * bytesPerElement(t.dtype);
+    p.set(t);
+  }
+  return { loaded: plan.length, bytes, absentOptional, ignored };
+}
