@@ -1,0 +1,13 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    // Each test file in its own process: every file that touches WebGPU owns one Dawn device.
+    pool: 'forks',
+    // Kernels run on a software rasteriser in CI (llvmpipe): generous per-test time.
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    env: { EGL_PLATFORM: 'surfaceless' },
+  },
+});
