@@ -1,0 +1,15 @@
+#!/usr/bin/env node
+// Runs the TypeScript sources directly: tsx compiles them on import, so there is no build step.
+import { register } from 'tsx/esm/api';
+
+register();
+try {
+  const { main } = await import(new URL('../src/cli/main.ts', import.meta.url).href);
+  // exit explicitly: a WebGPU device keeps the event loop alive after the work is done
+  process.exit(await main(process.argv.slice(2)));
+} catch (e) {
+  // Only reached when the CLI itself fails to load; main() reports everything else.
+  console.error(`error: ${e?.name ?? 'Error'}: ${e?.message ?? e}`);
+  if (process.env.COSMOS_DEBUG === '1' && e?.stack) console.error(e.stack);
+  process.exitCode = 1;
+}
