@@ -55,6 +55,11 @@ async function nodeGpu(options: string[]): Promise<GPU | null> {
   }
 }
 
+// dawn.node destroys its native instance when the GPU object returned by `create` is garbage-
+// collected, even while a device made from it is in use: later event processing then touches freed
+// memory and the process dies (SIGSEGV, futex/mutex assertions). Devices handed out keep theirs here.
+const liveInstances = new Set<GPU>();
+
 export async function acquireDevice(): Promise<AcquiredDevice> {
   const tried: string[] = [];
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
@@ -85,6 +90,7 @@ export async function acquireDevice(): Promise<AcquiredDevice> {
     const hasTimestamps = adapter.features.has('timestamp-query');
     if (hasTimestamps) requiredFeatures.push('timestamp-query');
     const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
+    liveInstances.add(c.gpu);
     const info = adapter.info;
     const name = [info.vendor, info.device || info.architecture, info.description].filter(Boolean).join(' / ') || 'unknown adapter';
     const backendType = (info as unknown as { backendType?: string }).backendType;
