@@ -30,26 +30,65 @@ fn erf_f32(x: f32) -> f32 {
   return select(y, -y, x < 0.0);
 }
 
+// NaN tests on the bits: WGSL lets implementations assume floats are never NaN, so `x != x`
+// may fold away. Used where a builtin (max, min, clamp) would otherwise swallow a NaN that
+// torch propagates.
+fn is_nan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
+
+fn nan_f32() -> f32 {
+  var bits = 0x7fc00000u; // a runtime value: WGSL rejects NaN and inf in constant expressions
+  return bitcast<f32>(bits);
+}
+
+fn inf_f32() -> f32 {
+  var bits = 0x7f800000u;
+  return bitcast<f32>(bits);
+}
+
 // tanh through exp overflows for large |x|; tanh is ±1 in f32 beyond 15 anyway.
 fn tanh_f32(x: f32) -> f32 {
   let c = clamp(x, -15.0, 15.0);
   let e = exp(2.0 * c);
-  return (e - 1.0) / (e + 1.0);
+  return select((e - 1.0) / (e + 1.0), x, is_nan(x));
 }
 
 fn sigmoid_f32(x: f32) -> f32 {
   return 1.0 / (1.0 + exp(-x));
 }
 
-// x ** p for any sign of x when p is an integer (WGSL pow is undefined for x < 0).
+// torch.maximum / torch.minimum: a NaN in either operand gives NaN (WGSL max/min return the
+// other operand).
+fn max_nan(a: f32, b: f32) -> f32 { return select(select(max(a, b), b, is_nan(b)), a, is_nan(a)); }
+fn min_nan(a: f32, b: f32) -> f32 { return select(select(min(a, b), b, is_nan(b)), a, is_nan(a)); }
+
+// x ** p with the special cases of C's pow / JS's ** (which the oracle uses). WGSL's pow is
+// exp2(p * log2(x)): undefined for x < 0 and for x == 0 with p <= 0, and a few ulp off even for
+// x * x. Integer exponents up to 64 therefore use exact binary powering (square, cube, inverse
+// are what models use), the rest the builtin on |x| with the sign of an odd integer power.
 fn pow_f32(x: f32, p: f32) -> f32 {
-  if (x >= 0.0) { return pow(x, p); }
-  if (p == floor(p)) {
-    let m = pow(-x, p);
-    return select(m, -m, (i32(p) & 1) == 1);
+  if (p == 0.0) { return 1.0; }
+  if (is_nan(x) || is_nan(p)) { return nan_f32(); }
+  let integral = p == floor(p);
+  if (integral && abs(p) <= 64.0) {
+    var e = u32(abs(p));
+    var base = x;
+    var r = 1.0;
+    loop {
+      if ((e & 1u) == 1u) { r = r * base; }
+      e = e >> 1u;
+      if (e == 0u) { break; }
+      base = base * base;
+    }
+    return select(r, 1.0 / r, p < 0.0);
   }
-  var nan_bits = 0x7fc00000u; // a runtime value: WGSL rejects NaN in constant expressions
-  return bitcast<f32>(nan_bits); // NaN, as torch
+  if (x > 0.0) { return pow(x, p); }
+  if (x == 0.0) { return select(0.0, inf_f32(), p < 0.0); }
+  if (integral) {
+    let m = pow(-x, p);
+    return select(m, -m, fract(p * 0.5) != 0.0);
+  }
+  if (x < -3.4028234e38) { return pow(-x, p); } // (-inf) ** p for a non-integer p: inf or 0
+  return nan_f32(); // negative base, fractional exponent
 }
 
 fn unary_op(x: f32) -> f32 {
@@ -67,7 +106,7 @@ fn unary_op(x: f32) -> f32 {
     case 10u: { return tanh_f32(x); }
     case 11u: { return sigmoid_f32(x); }
     case 12u: { return x * sigmoid_f32(x); }
-    case 13u: { return max(x, 0.0); }
+    case 13u: { return select(max(x, 0.0), x, is_nan(x)); }
     case 14u: { return 0.5 * x * (1.0 + erf_f32(x * 0.7071067811865476)); }
     case 15u: { return 0.5 * x * (1.0 + tanh_f32(SQRT_2_OVER_PI * (x + 0.044715 * x * x * x))); }
     case 16u: { return round(x); } // WGSL round is half-to-even, as torch.round
@@ -76,7 +115,7 @@ fn unary_op(x: f32) -> f32 {
     case 19u: { return sign(x); }
     case 20u: { return 0.5 * log((1.0 + x) / (1.0 - x)); }
     case 21u: { return P.alpha * x + P.beta; }
-    case 22u: { return min(max(x, P.alpha), P.beta); }
+    case 22u: { return select(min(max(x, P.alpha), P.beta), x, is_nan(x)); }
     case 23u: { return pow_f32(x, P.alpha); }
     default: { return x; }
   }
@@ -88,8 +127,8 @@ fn binary_op(a: f32, b: f32) -> f32 {
     case 1u: { return a - b; }
     case 2u: { return a * b; }
     case 3u: { return a / b; }
-    case 4u: { return max(a, b); }
-    case 5u: { return min(a, b); }
+    case 4u: { return max_nan(a, b); }
+    case 5u: { return min_nan(a, b); }
     case 6u: { return pow_f32(a, b); }
     default: { return a; }
   }
@@ -154,7 +193,8 @@ fn cast_f32(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
 fn cast_i32(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let i = flat_id(gid, nwg, WG);
   if (i >= P.n) { return; }
-  outi[i] = i32(trunc(ld_a(i)));
+  // ldi_a: exact for i32 inputs (i32 -> i32 must not pass through f32); floats truncate toward zero
+  outi[i] = ldi_a(i);
 }
 
 // Half outputs: one invocation packs two elements into one u32 word.
@@ -162,6 +202,30 @@ fn to_bf16(x: f32) -> u32 {
   let u = bitcast<u32>(x);
   if ((u & 0x7f800000u) == 0x7f800000u && (u & 0x7fffffu) != 0u) { return (u >> 16u) | 0x40u; }
   return (u + 0x7fffu + ((u >> 16u) & 1u)) >> 16u;
+}
+
+// f32 -> f16 bits, round to nearest even, overflow to inf, subnormals kept, NaN stays NaN.
+// Written out because pack2x16float leaves the rounding mode and out-of-range results to the
+// implementation.
+fn to_f16(x: f32) -> u32 {
+  let u = bitcast<u32>(x);
+  let sign = (u >> 16u) & 0x8000u;
+  let a = u & 0x7fffffffu;
+  if (a > 0x7f800000u) { return sign | 0x7e00u | ((a >> 13u) & 0x3ffu); } // NaN (quiet)
+  if (a >= 0x477ff000u) { return sign | 0x7c00u; } // >= 65520 (and inf) rounds to inf
+  if (a >= 0x38800000u) { // normal half: rebias the exponent (127 - 15) and round off 13 bits
+    let r = a - 0x38000000u;
+    return sign | ((r + 0xfffu + ((r >> 13u) & 1u)) >> 13u);
+  }
+  // subnormal half (units of 2^-24) or zero; below 2^-25 everything rounds to zero
+  let e = a >> 23u;
+  if (e < 102u) { return sign; }
+  let m = (a & 0x7fffffu) | 0x800000u;
+  let s = 126u - e; // 14..24
+  let q = m >> s;
+  let rem = m & ((1u << s) - 1u);
+  let half = 1u << (s - 1u);
+  return sign | (q + select(0u, 1u, rem > half || (rem == half && (q & 1u) == 1u)));
 }
 
 @compute @workgroup_size(WG)
@@ -174,6 +238,6 @@ fn cast_half(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
   if (OP == 0u) {
     outh[w] = to_bf16(x0) | (to_bf16(x1) << 16u);
   } else {
-    outh[w] = pack2x16float(vec2<f32>(x0, x1));
+    outh[w] = to_f16(x0) | (to_f16(x1) << 16u);
   }
 }

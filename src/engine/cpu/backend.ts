@@ -151,7 +151,8 @@ export class CpuBackend implements Backend {
   setSlice(dst: Tensor, src: Tensor, starts: number[]): void {
     const dstStorage = this.storageOf(dst);
     if (dst.dtype !== 'f32' && dst.dtype !== 'i32') throw new Error(`cpu.setSlice: dst must be f32 or i32, got ${dst.dtype}`);
-    let values = this.values(src);
+    // i32 -> i32 copies the integers as they are (ids above 2^24 survive); anything else reads as f32
+    let values: Float32Array | Int32Array = src.dtype === 'i32' && dst.dtype === 'i32' ? (this.storageOf(src).data as Int32Array) : this.values(src);
     // writing a tensor into (a view of) its own storage must read the values before any write
     if (this.storageOf(src) === dstStorage) values = values.slice();
     setSlice(dstStorage.data as Float32Array | Int32Array, dst.shape, values, src.shape, starts);

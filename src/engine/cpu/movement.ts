@@ -55,7 +55,7 @@ export function strided<A extends Float32Array | Int32Array>(x: A, p: StridedPar
  */
 export function setSlice(
   dst: Float32Array | Int32Array, dstShape: readonly number[],
-  src: Float32Array, srcShape: readonly number[],
+  src: Float32Array | Int32Array, srcShape: readonly number[],
   starts: readonly number[],
 ): void {
   const r = srcShape.length;

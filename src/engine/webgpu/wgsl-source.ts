@@ -11,7 +11,9 @@ export function registerWgsl(file: string, code: string): void {
 export function loadWgsl(file: string): string {
   let code = sources.get(file);
   if (code === undefined) {
-    code = readFileSync(new URL(`../../../wgsl/${file}`, import.meta.url), 'utf8');
+    // COSMOS_WGSL_DIR serves bundled builds whose module URL is not inside the package.
+    const dir = process.env.COSMOS_WGSL_DIR;
+    code = readFileSync(dir ? `${dir}/${file}` : new URL(`../../../wgsl/${file}`, import.meta.url), 'utf8');
     sources.set(file, code);
   }
   return code;
