@@ -1,0 +1,32 @@
+// Typed errors of the tokenizer models: a bad argument (shape, frame count, channel count,
+// token id) names the argument, what was expected and what was given; a config the networks
+// cannot be built from names the field.
+import { shapeStr } from '../../engine/tensor.js';
+
+export class TokenizerInputError extends Error {
+  override name = 'TokenizerInputError';
+  constructor(
+    /** the argument at fault, e.g. 'video', 'latent', 'indices', 'chunks[2]' */
+    readonly argument: string,
+    /** what the model needs, in words */
+    readonly expected: string,
+    /** what it got, in words (usually a shape) */
+    readonly got: string,
+  ) {
+    super(`${argument}: expected ${expected}, got ${got}`);
+  }
+}
+
+export class TokenizerConfigError extends Error {
+  override name = 'TokenizerConfigError';
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(`tokenizer config ${field}: ${message}`);
+  }
+}
+
+export function gotShape(shape: readonly number[]): string {
+  return `shape ${shapeStr(shape)}`;
+}

@@ -1,0 +1,517 @@
+// Causal 3D layers of the video tokenizers (Cosmos-Tokenizer modules/layers3d.py, fact sheet
+// §5-§7): CausalConv3d and its factorised (1,3,3)+(3,1,1) pair, the per-frame GroupNorm, the
+// factorised res block, spatial and causal temporal attention, the hybrid resamplers and the
+// factorised encoder/decoder. Tensors are [B, C, T, H, W].
+//
+// Every op only looks back in time. For chunked encoding (stream.ts) the modules that mix
+// frames take an optional CausalState: on the first chunk they pad exactly as for a whole clip
+// and remember what the next chunk needs (the last frames a temporal conv reads, the keys and
+// values of temporal attention); on later chunks they continue from that instead of padding.
+import { Module } from '../../engine/module.js';
+import * as F from '../../engine/ops.js';
+import { type Tensor, scope } from '../../engine/tensor.js';
+import type { VideoArch } from './config.js';
+import { ModuleList, ParamHolder } from './containers.js';
+import { Patcher3D, UnPatcher3D } from './wavelet.js';
+
+/** What a causal module keeps between the chunks of one stream (implemented in stream.ts). */
+export interface CausalState {
+  /** true while the first chunk of the clip runs (pad from its first frame, as a whole clip) */
+  readonly first: boolean;
+  get(owner: Module, slot: string): Tensor | undefined;
+  /** store `t` (the state takes ownership; the previous value is freed) */
+  set(owner: Module, slot: string, t: Tensor): void;
+}
+
+const EPS = 1e-6;
+
+/** Replace `prev` by `next`, freeing prev unless it is `keep` (the caller's input) or next itself. */
+export function advance(prev: Tensor, next: Tensor, keep: Tensor): Tensor {
+  if (prev !== next && prev !== keep) prev.dispose();
+  return next;
+}
+
+// ------------------------------------------------------------------ convolution
+
+export interface CausalConvOptions {
+  /** spatial stride (H and W) */
+  stride?: number;
+  timeStride?: number;
+  /** zero padding on each side of H and W (upstream default is 1; every caller passes it) */
+  padding: number;
+}
+
+/**
+ * CausalConv3d: `time_pad = (kt - 1) + (1 - time_stride)` copies of the first frame in front,
+ * zero spatial padding, then an unpadded nn.Conv3d stored as `conv3d.{weight,bias}`.
+ */
+export class CausalConv3d extends Module {
+  readonly conv3d: ParamHolder;
+  readonly kernel: [number, number, number];
+  readonly stride: number;
+  readonly timeStride: number;
+  readonly padding: number;
+  readonly timePad: number;
+
+  constructor(readonly cin: number, readonly cout: number, kernel: number | [number, number, number], opts: CausalConvOptions) {
+    super();
+    this.kernel = typeof kernel === 'number' ? [kernel, kernel, kernel] : kernel;
+    this.stride = opts.stride ?? 1;
+    this.timeStride = opts.timeStride ?? 1;
+    this.padding = opts.padding;
+    this.timePad = this.kernel[0] - 1 + (1 - this.timeStride);
+    this.conv3d = this.add('conv3d', new ParamHolder({ weight: [cout, cin, ...this.kernel], bias: [cout] }));
+  }
+
+  get weight(): Tensor {
+    return this.conv3d.get('weight');
+  }
+  get bias(): Tensor {
+    return this.conv3d.get('bias');
+  }
+
+  /** The convolution alone, on input whose temporal context is already in front. */
+  convPadded(xp: Tensor): Tensor {
+    return F.conv(xp, this.weight, this.bias, {
+      stride: [this.timeStride, this.stride, this.stride],
+      padding: [0, this.padding, this.padding],
+    });
+  }
+
+  forward(x: Tensor, st?: CausalState): Tensor {
+    const tp = this.timePad;
+    if (tp <= 0) return this.tap(this.convPadded(x));
+    return this.tap(scope(() => {
+      const prev = st && !st.first ? st.get(this, 'frames') : undefined;
+      const xp = prev ? F.concat([prev, x], 2) : F.pad(x, [[0, 0], [0, 0], [tp, 0]], 'replicate');
+      if (st) {
+        if (this.timeStride !== 1) throw new Error(`${this.path}: a strided temporal conv cannot carry causal state by itself`);
+        st.set(this, 'frames', F.slice(xp, 2, xp.shape[2] - tp));
+      }
+      return this.convPadded(xp);
+    }));
+  }
+}
+
+/** nn.Sequential(CausalConv3d (1,3,3) pad 1, CausalConv3d (3,1,1) pad 0): keys `.0.` / `.1.`. */
+export class FactorizedConv3d extends Module {
+  readonly spatial: CausalConv3d;
+  readonly temporal: CausalConv3d;
+  constructor(cin: number, cout: number) {
+    super();
+    this.spatial = this.add(0, new CausalConv3d(cin, cout, [1, 3, 3], { padding: 1 }));
+    this.temporal = this.add(1, new CausalConv3d(cout, cout, [3, 1, 1], { padding: 0 }));
+  }
+  forward(x: Tensor, st?: CausalState): Tensor {
+    return this.tap(scope(() => this.temporal.forward(this.spatial.forward(x, st), st)));
+  }
+}
+
+// ------------------------------------------------------------------ normalisation
+
+/**
+ * CausalNormalize(num_groups=1): GroupNorm(1 group, eps 1e-6, affine) per frame (time folded
+ * into the batch), so statistics are over (C, H, W) of each frame. Keys `norm.{weight,bias}`.
+ */
+export class CausalNormalize extends Module {
+  readonly norm: ParamHolder;
+  constructor(readonly channels: number) {
+    super();
+    this.norm = this.add('norm', new ParamHolder({ weight: [channels], bias: [channels] }));
+  }
+
+  /** Normalised x in frame-major layout [B, T, C, H, W]. */
+  framesFirst(x: Tensor): Tensor {
+    return scope(() => {
+      const [B, C, T, H, W] = x.shape;
+      const xf = T === 1 ? x.reshape([B, T, C, H, W]) : F.permute(x, [0, 2, 1, 3, 4]);
+      return F.groupNorm(xf.reshape([B * T, C, H * W]), 1, this.norm.get('weight'), this.norm.get('bias'), EPS).reshape([B, T, C, H, W]);
+    });
+  }
+
+  forward(x: Tensor): Tensor {
+    const [, , T] = x.shape;
+    return this.tap(scope(() => {
+      const y = this.framesFirst(x);
+      return T === 1 ? y.reshape(x.shape) : F.permute(y, [0, 2, 1, 3, 4]);
+    }));
+  }
+}
+
+// ------------------------------------------------------------------ blocks
+
+/** norm1 -> SiLU -> conv1 -> norm2 -> SiLU -> conv2, plus the (1x1x1 nin_shortcut) input. */
+export class CausalResnetBlockFactorized3d extends Module {
+  readonly norm1: CausalNormalize;
+  readonly conv1: FactorizedConv3d;
+  readonly norm2: CausalNormalize;
+  readonly conv2: FactorizedConv3d;
+  readonly nin_shortcut: CausalConv3d | null;
+
+  constructor(readonly cin: number, readonly cout: number) {
+    super();
+    this.norm1 = this.add('norm1', new CausalNormalize(cin));
+    this.conv1 = this.add('conv1', new FactorizedConv3d(cin, cout));
+    this.norm2 = this.add('norm2', new CausalNormalize(cout));
+    this.conv2 = this.add('conv2', new FactorizedConv3d(cout, cout));
+    this.nin_shortcut = cin !== cout ? this.add('nin_shortcut', new CausalConv3d(cin, cout, 1, { padding: 0 })) : null;
+  }
+
+  forward(x: Tensor, st?: CausalState): Tensor {
+    return this.tap(scope(() => {
+      let h = F.silu(this.norm1.forward(x));
+      h = this.conv1.forward(h, st);
+      h = F.silu(this.norm2.forward(h));
+      h = this.conv2.forward(h, st);
+      const s = this.nin_shortcut ? this.nin_shortcut.forward(x) : x;
+      return F.add(s, h);
+    }));
+  }
+}
+
+/** The shared parameters of both attention blocks: norm, q, k, v, proj_out (1x1x1 convs). */
+abstract class AttnBase extends Module {
+  readonly norm: CausalNormalize;
+  readonly q: CausalConv3d;
+  readonly k: CausalConv3d;
+  readonly v: CausalConv3d;
+  readonly proj_out: CausalConv3d;
+  constructor(readonly channels: number) {
+    super();
+    this.norm = this.add('norm', new CausalNormalize(channels));
+    this.q = this.add('q', new CausalConv3d(channels, channels, 1, { padding: 0 }));
+    this.k = this.add('k', new CausalConv3d(channels, channels, 1, { padding: 0 }));
+    this.v = this.add('v', new CausalConv3d(channels, channels, 1, { padding: 0 }));
+    this.proj_out = this.add('proj_out', new CausalConv3d(channels, channels, 1, { padding: 0 }));
+  }
+
+  /** A 1x1x1 conv applied to channels-last rows [n, C]. */
+  protected pointwise(conv: CausalConv3d, rows: Tensor): Tensor {
+    const C = this.channels;
+    return F.linear(rows, conv.weight.reshape([C, C]), conv.bias);
+  }
+}
+
+/** CausalAttnBlock: single-head attention over the H*W positions of each frame, scale C^-1/2. */
+export class CausalAttnBlock extends AttnBase {
+  forward(x: Tensor): Tensor {
+    const [B, C, T, H, W] = x.shape;
+    return this.tap(scope(() => {
+      const rows = this.norm.framesFirst(x); // [B, T, C, H, W]
+      const hp = F.permute(rows, [0, 1, 3, 4, 2]).reshape([B * T * H * W, C]);
+      const shape = [B * T, 1, H * W, C];
+      const q = this.pointwise(this.q, hp).reshape(shape);
+      const k = this.pointwise(this.k, hp).reshape(shape);
+      const v = this.pointwise(this.v, hp).reshape(shape);
+      const o = F.attention(q, k, v, { scale: C ** -0.5 }).reshape([B * T * H * W, C]);
+      const y = this.pointwise(this.proj_out, o).reshape([B, T, H, W, C]);
+      return F.add(x, F.permute(y, [0, 4, 1, 2, 3]));
+    }));
+  }
+}
+
+/**
+ * CausalTemporalAttnBlock: for every (b, h, w) single-head attention over the frames with a
+ * causal mask (frame i sees 0..i), scale C^-1/2. In a stream the keys and values of all earlier
+ * frames of this layer are kept and the chunk's queries attend to them as well.
+ */
+export class CausalTemporalAttnBlock extends AttnBase {
+  forward(x: Tensor, st?: CausalState): Tensor {
+    const [B, C, T, H, W] = x.shape;
+    return this.tap(scope(() => {
+      const rows = this.norm.framesFirst(x); // [B, T, C, H, W]
+      const hp = F.permute(rows, [0, 3, 4, 1, 2]).reshape([B * H * W * T, C]);
+      const shape = [B * H * W, 1, T, C];
+      const q = this.pointwise(this.q, hp).reshape(shape);
+      let k = this.pointwise(this.k, hp).reshape(shape);
+      let v = this.pointwise(this.v, hp).reshape(shape);
+      if (st) {
+        const pk = st.first ? undefined : st.get(this, 'k');
+        const pv = st.first ? undefined : st.get(this, 'v');
+        if (pk && pv) {
+          k = F.concat([pk, k], 2);
+          v = F.concat([pv, v], 2);
+        }
+        st.set(this, 'k', k);
+        st.set(this, 'v', v);
+      }
+      // causal: query i (of the last T frames) sees keys 0 .. i + (keys - T)
+      const o = F.attention(q, k, v, { scale: C ** -0.5, causal: true }).reshape([B * H * W * T, C]);
+      const y = this.pointwise(this.proj_out, o).reshape([B, H, W, T, C]);
+      return F.add(x, F.permute(y, [0, 4, 3, 1, 2]));
+    }));
+  }
+}
+
+/** nn.Sequential(CausalAttnBlock, CausalTemporalAttnBlock): keys `.0.` (spatial), `.1.` (temporal). */
+export class AttnPair extends Module {
+  readonly spatial: CausalAttnBlock;
+  readonly temporal: CausalTemporalAttnBlock;
+  constructor(channels: number) {
+    super();
+    this.spatial = this.add(0, new CausalAttnBlock(channels));
+    this.temporal = this.add(1, new CausalTemporalAttnBlock(channels));
+  }
+  forward(x: Tensor, st?: CausalState): Tensor {
+    return this.tap(scope(() => this.temporal.forward(this.spatial.forward(x), st)));
+  }
+}
+
+// ------------------------------------------------------------------ resamplers
+
+/** Mean of each 2x2 block of the trailing (H, W) axes (H, W even). */
+function avgPoolHW(x: Tensor): Tensor {
+  const [B, C, T, H, W] = x.shape;
+  return scope(() => {
+    const r = x.reshape([B * C * T, H / 2, 2, W / 2, 2]);
+    return F.mean(F.mean(r, 4), 2).reshape([B, C, T, H / 2, W / 2]);
+  });
+}
+
+/** Mean of consecutive frame pairs (T even). */
+function avgPoolT(x: Tensor): Tensor {
+  const [B, C, T, H, W] = x.shape;
+  return F.mean(x.reshape([B, C, T / 2, 2, H * W]), 3).reshape([B, C, T / 2, H, W]);
+}
+
+/**
+ * CausalHybridDownsample3d. Only the convs the flags use are declared (released checkpoints
+ * lack the others): conv1 (1,3,3) stride 2 iff spatial, conv2 (3,1,1) time stride 2 iff
+ * temporal, conv3 1x1x1 iff either.
+ */
+export class CausalHybridDownsample3d extends Module {
+  readonly conv1: CausalConv3d | null;
+  readonly conv2: CausalConv3d | null;
+  readonly conv3: CausalConv3d | null;
+  constructor(readonly channels: number, readonly spatialDown: boolean, readonly temporalDown: boolean) {
+    super();
+    const c = channels;
+    this.conv1 = spatialDown ? this.add('conv1', new CausalConv3d(c, c, [1, 3, 3], { stride: 2, padding: 0 })) : null;
+    this.conv2 = temporalDown ? this.add('conv2', new CausalConv3d(c, c, [3, 1, 1], { timeStride: 2, padding: 0 })) : null;
+    this.conv3 = spatialDown || temporalDown ? this.add('conv3', new CausalConv3d(c, c, 1, { padding: 0 })) : null;
+  }
+
+  forward(x: Tensor, st?: CausalState): Tensor {
+    if (!this.conv3) return this.tap(x);
+    return this.tap(scope(() => {
+      let h = x;
+      if (this.conv1) {
+        // zero pad right/bottom, (1,3,3) conv stride 2, plus the 2x2 mean of the same input
+        const xp = F.pad(h, [[0, 0], [0, 0], [0, 0], [0, 1], [0, 1]]);
+        h = F.add(this.conv1.forward(xp), avgPoolHW(h));
+      }
+      if (this.conv2) {
+        const prev = st && !st.first ? st.get(this, 'frame') : undefined;
+        let conv: Tensor;
+        let pool: Tensor;
+        if (!prev) {
+          // [x0, x0, x1, ...]; conv2 pads one more x0 itself; mean over ([x0,x0], [x1,x2], ...)
+          const xc = F.concat([F.slice(h, 2, 0, 1), h], 2);
+          conv = this.conv2.forward(xc);
+          pool = avgPoolT(xc);
+        } else {
+          // a later chunk (even frame count): the previous chunk's last frame is the context
+          const xc = F.concat([prev, h], 2);
+          conv = this.conv2.convPadded(xc);
+          pool = avgPoolT(F.slice(xc, 2, 1));
+        }
+        if (st) st.set(this, 'frame', F.slice(h, 2, h.shape[2] - 1));
+        h = F.add(conv, pool);
+      }
+      return this.conv3!.forward(h);
+    }));
+  }
+}
+
+/**
+ * CausalHybridUpsample3d: conv1 (3,1,1) iff temporal, conv2 (1,3,3) iff spatial, conv3 iff
+ * either (note the roles of conv1/conv2 are swapped compared with the downsampler).
+ */
+export class CausalHybridUpsample3d extends Module {
+  readonly conv1: CausalConv3d | null;
+  readonly conv2: CausalConv3d | null;
+  readonly conv3: CausalConv3d | null;
+  constructor(readonly channels: number, readonly spatialUp: boolean, readonly temporalUp: boolean) {
+    super();
+    const c = channels;
+    this.conv1 = temporalUp ? this.add('conv1', new CausalConv3d(c, c, [3, 1, 1], { padding: 0 })) : null;
+    this.conv2 = spatialUp ? this.add('conv2', new CausalConv3d(c, c, [1, 3, 3], { padding: 1 })) : null;
+    this.conv3 = spatialUp || temporalUp ? this.add('conv3', new CausalConv3d(c, c, 1, { padding: 0 })) : null;
+  }
+
+  forward(x: Tensor): Tensor {
+    if (!this.conv3) return this.tap(x);
+    return this.tap(scope(() => {
+      let h = x;
+      if (this.conv1) {
+        // every frame twice, the first dropped: [x0, x1, x1, x2, x2, ...]; a single frame stays
+        if (h.shape[2] > 1) h = F.slice(F.repeatInterleave(h, 2, 2), 2, 1);
+        h = F.add(this.conv1.forward(h), h);
+      }
+      if (this.conv2) {
+        h = F.upsampleNearest(h, [2, 2]);
+        h = F.add(this.conv2.forward(h), h);
+      }
+      return this.conv3!.forward(h);
+    }));
+  }
+}
+
+// ------------------------------------------------------------------ encoder / decoder
+
+/** One level: res blocks, their attention pairs (if the level has attention), the resampler. */
+export class Level3d<R extends Module> extends Module {
+  readonly block = this.add('block', new ModuleList<CausalResnetBlockFactorized3d>());
+  readonly attn = this.add('attn', new ModuleList<AttnPair>());
+  resampler: R | null = null;
+  setResampler(name: 'downsample' | 'upsample', r: R): R {
+    this.resampler = this.add(name, r);
+    return r;
+  }
+}
+
+/** `mid`: block_1, attn_1 (spatial + temporal), block_2. */
+export class Mid3d extends Module {
+  readonly block_1: CausalResnetBlockFactorized3d;
+  readonly attn_1: AttnPair;
+  readonly block_2: CausalResnetBlockFactorized3d;
+  constructor(c: number) {
+    super();
+    this.block_1 = this.add('block_1', new CausalResnetBlockFactorized3d(c, c));
+    this.attn_1 = this.add('attn_1', new AttnPair(c));
+    this.block_2 = this.add('block_2', new CausalResnetBlockFactorized3d(c, c));
+  }
+  forward(x: Tensor, st?: CausalState): Tensor {
+    return this.tap(scope(() => this.block_2.forward(this.attn_1.forward(this.block_1.forward(x, st), st), st)));
+  }
+}
+
+function log2i(v: number): number {
+  return Math.round(Math.log2(v));
+}
+
+/**
+ * EncoderFactorized: patcher3d -> conv_in -> levels (res blocks [+ attention], downsample on
+ * all but the last) -> mid -> norm_out -> SiLU -> conv_out (z channels).
+ */
+export class EncoderFactorized extends Module {
+  readonly patcher3d: Patcher3D;
+  readonly conv_in: FactorizedConv3d;
+  readonly down = this.add('down', new ModuleList<Level3d<CausalHybridDownsample3d>>());
+  readonly mid: Mid3d;
+  readonly norm_out: CausalNormalize;
+  readonly conv_out: FactorizedConv3d;
+
+  constructor(readonly arch: VideoArch) {
+    super();
+    const a = arch;
+    const p = a.patchSize;
+    const L = a.encoder.widths.length;
+    const nsd = log2i(a.spatialCompression) - log2i(p);
+    const ntd = log2i(a.temporalCompression) - log2i(p);
+    this.patcher3d = this.add('patcher3d', new Patcher3D(p, a.patchMethod));
+    this.conv_in = this.add('conv_in', new FactorizedConv3d(a.inChannels * p ** 3, a.encoder.convIn));
+    let blockIn = a.encoder.convIn;
+    let res = Math.floor(a.resolution / p);
+    for (let i = 0; i < L; i++) {
+      const level = this.down.push(new Level3d<CausalHybridDownsample3d>());
+      const out = a.encoder.widths[i];
+      for (let j = 0; j < a.numResBlocks; j++) {
+        level.block.push(new CausalResnetBlockFactorized3d(blockIn, out));
+        blockIn = out;
+        if (a.attnResolutions.includes(res)) level.attn.push(new AttnPair(blockIn));
+      }
+      if (i !== L - 1) {
+        level.setResampler('downsample', new CausalHybridDownsample3d(blockIn, i < nsd, i < ntd));
+        res = Math.floor(res / 2);
+      }
+    }
+    this.mid = this.add('mid', new Mid3d(blockIn));
+    this.norm_out = this.add('norm_out', new CausalNormalize(blockIn));
+    this.conv_out = this.add('conv_out', new FactorizedConv3d(blockIn, a.zChannels));
+  }
+
+  forward(x: Tensor, st?: CausalState): Tensor {
+    return this.tap(scope(() => {
+      let h = this.patcher3d.forward(x, !st || st.first);
+      h = advance(h, this.conv_in.forward(h, st), x);
+      for (const level of this.down.items) {
+        level.block.items.forEach((b, j) => {
+          h = advance(h, b.forward(h, st), x);
+          if (level.attn.length) h = advance(h, level.attn.at(j).forward(h, st), x);
+        });
+        if (level.resampler) h = advance(h, level.resampler.forward(h, st), x);
+      }
+      h = advance(h, this.mid.forward(h, st), x);
+      h = advance(h, F.silu(this.norm_out.forward(h)), x);
+      return this.conv_out.forward(h, st);
+    }));
+  }
+}
+
+/**
+ * DecoderFactorized: conv_in -> mid -> levels from the deepest (num_res_blocks + 1 res blocks
+ * [+ attention], upsample on all but level 0) -> norm_out -> SiLU -> conv_out -> unpatcher3d.
+ */
+export class DecoderFactorized extends Module {
+  readonly conv_in: FactorizedConv3d;
+  readonly mid: Mid3d;
+  readonly up = this.add('up', new ModuleList<Level3d<CausalHybridUpsample3d>>());
+  readonly norm_out: CausalNormalize;
+  readonly conv_out: FactorizedConv3d;
+  readonly unpatcher3d: UnPatcher3D;
+
+  constructor(readonly arch: VideoArch) {
+    super();
+    const a = arch;
+    const p = a.patchSize;
+    const L = a.decoder.widths.length;
+    const nsu = log2i(a.spatialCompression) - log2i(p);
+    const ntu = log2i(a.temporalCompression) - log2i(p);
+    let blockIn = a.decoder.mid;
+    let res = Math.floor(Math.floor(a.resolution / p) / 2 ** (L - 1));
+    this.conv_in = this.add('conv_in', new FactorizedConv3d(a.zChannels, blockIn));
+    this.mid = this.add('mid', new Mid3d(blockIn));
+    // built deepest first (as upstream), registered under their level index
+    const levels: Level3d<CausalHybridUpsample3d>[] = [];
+    for (let i = L - 1; i >= 0; i--) {
+      const level = new Level3d<CausalHybridUpsample3d>();
+      const out = a.decoder.widths[i];
+      for (let j = 0; j < a.numResBlocks + 1; j++) {
+        level.block.push(new CausalResnetBlockFactorized3d(blockIn, out));
+        blockIn = out;
+        if (a.attnResolutions.includes(res)) level.attn.push(new AttnPair(blockIn));
+      }
+      if (i !== 0) {
+        const r = L - i - 1;
+        const temporalUp = a.legacyMode ? r < ntu : r > 0 && r < ntu + 1;
+        const spatialUp = temporalUp || (r < nsu && nsu > ntu);
+        level.setResampler('upsample', new CausalHybridUpsample3d(blockIn, spatialUp, temporalUp));
+        res *= 2;
+      }
+      levels[i] = level;
+    }
+    for (const level of levels) this.up.push(level);
+    this.norm_out = this.add('norm_out', new CausalNormalize(blockIn));
+    this.conv_out = this.add('conv_out', new FactorizedConv3d(blockIn, a.outChannels * p ** 3));
+    this.unpatcher3d = this.add('unpatcher3d', new UnPatcher3D(p, a.patchMethod));
+  }
+
+  forward(z: Tensor): Tensor {
+    return this.tap(scope(() => {
+      let h = this.conv_in.forward(z);
+      h = advance(h, this.mid.forward(h), z);
+      for (let i = this.up.length - 1; i >= 0; i--) {
+        const level = this.up.at(i);
+        level.block.items.forEach((b, j) => {
+          h = advance(h, b.forward(h), z);
+          if (level.attn.length) h = advance(h, level.attn.at(j).forward(h), z);
+        });
+        if (level.resampler) h = advance(h, level.resampler.forward(h), z);
+      }
+      h = advance(h, F.silu(this.norm_out.forward(h)), z);
+      h = advance(h, this.conv_out.forward(h), z);
+      return this.unpatcher3d.forward(h);
+    }));
+  }
+}
