@@ -376,22 +376,24 @@ describe('malformed files', () => {
     fc.array(fc.integer({ min: -1, max: 50 }), { maxLength: 3 }),
     fc.constantFrom('F32', 'F16', 'BF16', 'I64', 'U8', 'F8_E5M2', 'F4', 'f32', 'toString', '__proto__'),
   );
+  const asList = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
   const mutations: Record<string, Mutation> = {
     offsets: (h, n, i, v) => void (h[n[i]].data_offsets = v),
-    offsetStart: (h, n, i, v) => void ((h[n[i]].data_offsets as unknown[])[0] = v),
-    offsetEnd: (h, n, i, v) => void ((h[n[i]].data_offsets as unknown[])[1] = v),
-    overlap: (h, n, i) => void (h[n[i]].data_offsets = [...(h[n[(i + 1) % n.length]].data_offsets as number[])]),
+    offsetStart: (h, n, i, v) => void (h[n[i]].data_offsets = Object.assign([...asList(h[n[i]].data_offsets)], { 0: v })),
+    offsetEnd: (h, n, i, v) => void (h[n[i]].data_offsets = Object.assign([...asList(h[n[i]].data_offsets)], { 1: v })),
+    overlap: (h, n, i) => void (h[n[i]].data_offsets = [...asList(h[n[(i + 1) % n.length]].data_offsets)]),
     swap: (h, n, i) => {
       const j = (i + 1) % n.length;
       [h[n[i]].data_offsets, h[n[j]].data_offsets] = [h[n[j]].data_offsets, h[n[i]].data_offsets];
     },
     shift: (h, n, i, v) => {
       const d = typeof v === 'number' && Number.isInteger(v) ? v : 1;
-      h[n[i]].data_offsets = (h[n[i]].data_offsets as number[]).map((o) => o + d);
+      h[n[i]].data_offsets = asList(h[n[i]].data_offsets).map((o) => (typeof o === 'number' ? o + d : o));
     },
     dtype: (h, n, i, v) => void (h[n[i]].dtype = v),
     shape: (h, n, i, v) => void (h[n[i]].shape = v),
-    dim: (h, n, i, v) => void (h[n[i]].shape = [...(h[n[i]].shape as unknown[]), v]),
+    // earlier mutations may have replaced the shape by a non-array: extend whatever list is there
+    dim: (h, n, i, v) => void (h[n[i]].shape = [...asList(h[n[i]].shape), v]),
     drop: (h, n, i, v) => void delete h[n[i]][['dtype', 'shape', 'data_offsets'][Math.abs(Number(v) | 0) % 3]],
     entry: (h, n, i, v) => void ((h as Record<string, unknown>)[n[i]] = v),
     extra: (h, _n, _i, v) => void (h.extra = { dtype: 'U8', shape: [1], data_offsets: [v, v] }),
