@@ -1,0 +1,196 @@
+// attention and rope on wgsl/attention.wgsl and wgsl/rope.wgsl.
+//
+// attention: flash-attention kernels (online softmax over key tiles staged through workgroup
+// memory; nothing of size Lq x Lk is ever in memory, so the key length is not limited).
+//   attn_flash   prefill: a 64-invocation workgroup owns BQ query rows x up to TC * 16 output
+//                columns of one (b, h); TC from Dv (4 for Dv <= 64: BQ 64; 8 for <= 128: BQ 32;
+//                else 16: BQ 16, wider Dv split over workgroups). Each invocation holds 4 rows.
+//                Too few workgroups for the adapter (short Lq, long kvLen): split-K.
+//   attn_decode  Lq <= decodeMaxLq: up to 4 query rows sharing one kv head per workgroup (GQA
+//                heads read K/V once), keys split over workgroups (<= 512 keys each), the 256
+//                invocations of a workgroup cooperating on each split.
+//   attn_combine merges split-K partials (running max, running sum, unnormalised output).
+// rope: one invocation per output element.
+import type { AttentionParams, RopeParams } from '../../backend.js';
+import { ShapeError, type Tensor } from '../../tensor.js';
+import type { WebGpuBackend } from '../backend.js';
+import { Params, grid1d } from '../context.js';
+import type { KernelFamily } from '../kernel.js';
+
+export const ATTENTION: KernelFamily = {
+  file: 'attention.wgsl',
+  inputs: ['q', 'k', 'v', 'mask'],
+  outputs: { out: 'f32', po: 'f32', pml: 'f32' },
+};
+
+export const ROPE: KernelFamily = {
+  file: 'rope.wgsl',
+  inputs: ['x', 'cos', 'sin'],
+  outputs: { out: 'f32' },
+};
+
+/** Knobs for benchmarks and tests (not for model code). */
+export const attentionTuning = {
+  /** queries per (b, h) up to which the decode kernel is used */
+  decodeMaxLq: 4,
+  /** split the keys until about this many workgroups are in flight */
+  targetWorkgroups: 128,
+  /** fewest keys per split (flash / decode) */
+  minSplitFlash: 256,
+  minSplitDecode: 64,
+  /** force a number of key splits (0: automatic); for tests of the combine path */
+  forceSplits: 0,
+  /** force a path: 'flash' | 'decode' | '' (automatic) */
+  forcePath: '' as '' | 'flash' | 'decode',
+  /** query rows per attn_flash workgroup (0: from Dv; else a multiple of 4); tests use 4 for cheap huge grids */
+  flashRows: 0,
+  /** invocations per attn_decode workgroup (0: 256; a power of two >= 8); tests use 8 for cheap huge grids */
+  decodeThreads: 0,
+};
+
+// Must match the constants in attention.wgsl.
+const RB = 4;
+const MAXR = 16;
+const MPC = 4;
+const SMAX = 4;
+const RMAX = 4;
+const DWG = 256;
+const KP = 8;
+const WG_LIMIT = 256;
+const WORKGROUP_BYTES = 16384;
+
+const cdiv = (a: number, b: number) => Math.ceil(a / b);
+
+interface FlashConfig {
+  /** query rows per workgroup (a multiple of RB) */
+  BQ: number;
+  /** threads per row group */
+  TC: number;
+  /** keys per tile */
+  BK: number;
+  /** head-dim chunk */
+  DC: number;
+}
+
+/**
+ * Tile shapes for attn_flash from Dv: TC threads share a row group's TC * 16 output columns.
+ * All three are 64 invocations with 4 rows x 4 keys (scores) and 4 rows x 4 columns (P.V) per
+ * thread per step, under 16 KiB of workgroup memory.
+ */
+function flashConfig(Dv: number): FlashConfig {
+  let cfg: FlashConfig;
+  if (Dv <= 64) cfg = { BQ: 64, TC: 4, BK: 16, DC: 32 };
+  else if (Dv <= 128) cfg = { BQ: 32, TC: 8, BK: 32, DC: 32 };
+  else cfg = { BQ: 16, TC: 16, BK: 32, DC: 32 };
+  if (attentionTuning.flashRows) cfg.BQ = attentionTuning.flashRows;
+  return cfg;
+}
+
+function flashOverrides(c: FlashConfig): Record<string, number> {
+  const WG = (c.BQ / RB) * c.TC;
+  const QS_LEN = c.BQ * (c.DC + 1);
+  const KV_LEN = c.BK * Math.max(c.DC + 1, c.TC * MPC);
+  const PS_LEN = c.BQ * (c.BK + 1);
+  const RED_LEN = RB * WG;
+  const bytes = 4 * (QS_LEN + KV_LEN + PS_LEN + RED_LEN);
+  if (c.BQ % RB || WG > WG_LIMIT || bytes > WORKGROUP_BYTES || c.BK % c.TC || c.BK / c.TC > SMAX) {
+    throw new Error(`attention: bad flash config ${JSON.stringify(c)} (${bytes} bytes)`);
+  }
+  return { WG, BQ: c.BQ, TC: c.TC, BK: c.BK, DC: c.DC, QS_LEN, KV_LEN, PS_LEN, RED_LEN };
+}
+
+function header(p: AttentionParams, hasMask: boolean, nsplit: number, chunk: number, nqt: number, ndv: number, nrc: number, total: number, cw = 0): Params {
+  return new Params()
+    .u32(p.B, p.Hq, p.Hkv, p.Lq, p.Lk, p.kvLen, p.D, p.Dv)
+    .f32(p.scale)
+    .u32(p.causal ? 1 : 0, p.maskB, p.maskH, p.Hq / p.Hkv, hasMask ? 1 : 0, nsplit, chunk, nqt, ndv, nrc, total, cw);
+}
+
+/** Key splits: enough workgroups in flight, no split shorter than minKeys nor longer than maxKeys. */
+function splitKeys(kvLen: number, base: number, minKeys: number, maxKeys: number, align: number): { nsplit: number; chunk: number } {
+  let ns = attentionTuning.forceSplits || Math.min(cdiv(attentionTuning.targetWorkgroups, Math.max(1, base)), cdiv(kvLen, minKeys));
+  ns = Math.max(1, ns, cdiv(kvLen, maxKeys));
+  let chunk = cdiv(cdiv(kvLen, ns), align) * align;
+  if (chunk > maxKeys) chunk = Math.floor(maxKeys / align) * align;
+  return { nsplit: cdiv(kvLen, chunk), chunk };
+}
+
+export function attention(be: WebGpuBackend, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, p: AttentionParams): Tensor {
+  const { B, Hq, Hkv, Lq, kvLen, Dv } = p;
+  const out = be.empty('f32', [B, Hq, Lq, Dv]);
+  const rows = B * Hq * Lq;
+  if (rows * Dv === 0) return out;
+  if (Hq % Hkv) throw new ShapeError(`webgpu attention: ${Hq} query heads not a multiple of ${Hkv}`);
+  // Without a mask the entry point still binds one: a 1-element f32 stand-in (binding q instead
+  // would make every q dtype a separate shader module to compile).
+  const maskT = mask ?? be.empty('f32', [1]);
+  const inputs = { q, k, v, mask: maskT };
+  const useDecode = attentionTuning.forcePath === 'decode' || (attentionTuning.forcePath !== 'flash' && Lq <= attentionTuning.decodeMaxLq);
+
+  let nsplit: number;
+  let chunk: number;
+  let entry: string;
+  let overrides: Record<string, number>;
+  let params: () => Params;
+  let groups: number;
+  if (useDecode) {
+    const nrc = cdiv((Hq / Hkv) * Lq, RMAX);
+    const base = nrc * B * Hkv;
+    const dwg = attentionTuning.decodeThreads || DWG;
+    const chs = 2 * dwg; // longest split: its scores stay in workgroup memory
+    ({ nsplit, chunk } = splitKeys(kvLen, base, attentionTuning.minSplitDecode, chs, dwg / KP));
+    groups = base * nsplit;
+    entry = 'attn_decode';
+    const cw = Math.min(dwg, Dv <= 32 ? 32 : Dv <= 64 ? 64 : 128);
+    overrides = { DWG: dwg, KP, CHS: chs };
+    params = () => header(p, !!mask, nsplit, chunk, 0, 0, nrc, groups, cw);
+  } else {
+    const cfg = flashConfig(Dv);
+    overrides = flashOverrides(cfg);
+    const nqt = cdiv(Lq, cfg.BQ);
+    const ndv = cdiv(Dv, cfg.TC * MAXR);
+    const base = nqt * ndv * B * Hq;
+    ({ nsplit, chunk } = splitKeys(kvLen, base, attentionTuning.minSplitFlash, Number.MAX_SAFE_INTEGER, cfg.BK));
+    groups = base * nsplit;
+    entry = 'attn_flash';
+    params = () => header(p, !!mask, nsplit, chunk, nqt, ndv, 0, groups);
+  }
+
+  // Without splits po / pml are never touched, but the entry point binds them: one element each.
+  const po = be.empty('f32', [nsplit === 1 ? 1 : rows * nsplit * Dv]);
+  const pml = be.empty('f32', [nsplit === 1 ? 1 : rows * nsplit * 2]);
+  be.ctx.dispatch({
+    family: ATTENTION, entry, inputs, outputs: { out, po, pml }, params: params(), overrides,
+    workgroups: grid1d(groups),
+  });
+  if (!mask) maskT.dispose();
+  if (nsplit === 1) {
+    po.dispose();
+    pml.dispose();
+    return out;
+  }
+  const total = rows * Dv;
+  be.ctx.dispatch({
+    family: ATTENTION, entry: 'attn_combine', inputs: {}, outputs: { out, po, pml },
+    params: header(p, !!mask, nsplit, chunk, 0, 0, 0, total), overrides: { CWG: 256 },
+    workgroups: grid1d(cdiv(total, 256)),
+  });
+  po.dispose();
+  pml.dispose();
+  return out;
+}
+
+const ROPE_WG = 256;
+
+export function rope(be: WebGpuBackend, x: Tensor, cos: Tensor, sin: Tensor, p: RopeParams): Tensor {
+  const out = be.empty('f32', x.shape);
+  const n = x.size;
+  if (n === 0) return out;
+  be.ctx.dispatch({
+    family: ROPE, entry: 'rope_main', inputs: { x, cos, sin }, outputs: { out },
+    params: new Params().u32(n, p.B, p.H, p.L, p.D, p.R, p.tableB, 0),
+    overrides: { WG: ROPE_WG, MODE: p.mode === 'half' ? 0 : 1, LAYOUT: p.layout === 'bhld' ? 0 : 1 },
+    workgroups: grid1d(cdiv(n, ROPE_WG)),
+  });
+  return out;
+}
