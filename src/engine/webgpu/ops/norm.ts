@@ -1,0 +1,83 @@
+// layer / rms / group norm on wgsl/norm.wgsl. All three reduce contiguous rows (group norm: the
+// Cg * S values of one (sample, group)).
+// - Rows up to SPLIT_ABOVE elements: one workgroup per row (norm_row: statistics and output in
+//   one dispatch; 32 invocations for rows up to 256 values, else 256).
+// - Longer rows (group norm over a whole frame: 524288 values): a split reduction over
+//   CHUNK-element pieces (norm_partial, many workgroups per row), a merge per row
+//   (norm_combine) and an elementwise pass (norm_apply).
+import type { NormParams } from '../../backend.js';
+import type { Tensor } from '../../tensor.js';
+import type { WebGpuBackend } from '../backend.js';
+import { Params } from '../context.js';
+import type { KernelFamily } from '../kernel.js';
+
+/**
+ * Widest grid row before a dispatch folds into y (the WebGPU per-dimension limit). The kernels
+ * decode any fold; tests lower this to exercise 2D grids on small problems.
+ */
+export const gridLimit = { x: 65535 };
+
+function grid(groups: number): [number, number, number] {
+  if (groups <= gridLimit.x) return [Math.max(1, groups), 1, 1];
+  const y = Math.ceil(groups / gridLimit.x);
+  return [Math.ceil(groups / y), y, 1];
+}
+
+export const NORM: KernelFamily = {
+  file: 'norm.wgsl',
+  inputs: ['x', 'w', 'b', 'aux'],
+  outputs: { out: 'f32', aux_out: 'f32' },
+};
+
+const WG = 256;
+/** Workgroup size for reducing `n` values: 32 for short rows (up to 8 values per invocation,
+ *  no idle invocations, 5 tree levels), else 256. Two sizes keep the pipeline count low. */
+const wgFor = (n: number) => (n <= 256 ? 32 : WG);
+/** rows longer than this use the split reduction */
+export const SPLIT_ABOVE = 16384;
+/** elements per workgroup of the split reduction (16 per invocation) */
+export const CHUNK = 4096;
+const KIND = { layer: 0, rms: 1, group: 2 } as const;
+
+export function norm(be: WebGpuBackend, x: Tensor, weight: Tensor | null, bias: Tensor | null, p: NormParams): Tensor {
+  const y = be.empty('f32', x.shape);
+  if (x.size === 0) return y;
+  const group = p.kind === 'group';
+  const rows = group ? p.N * p.groups : p.rows;
+  const Cg = group ? p.C / p.groups : p.D;
+  const S = group ? p.S : 1;
+  const G = group ? p.groups : 1;
+  const L = Cg * S;
+  const split = L > SPLIT_ABOVE;
+  const chunks = split ? Math.ceil(L / CHUNK) : 1;
+  const params = new Params().u32(rows, L, S, Cg, G, chunks, CHUNK).f32(p.eps).u32(rows * L, weight ? 1 : 0, bias ? 1 : 0);
+  // w / b are always bound (the WGSL reads them under uniform flags): x stands in when absent
+  const affine = { x, w: weight ?? x, b: bias ?? x };
+  const overrides = { KIND: KIND[p.kind], WG };
+  if (!split) {
+    be.ctx.dispatch({
+      family: NORM, entry: 'norm_row', inputs: affine, outputs: { out: y }, params,
+      overrides: { ...overrides, WG: wgFor(L) }, workgroups: grid(rows),
+    });
+    return y;
+  }
+  const part = be.empty('f32', [rows * chunks * 2]);
+  const stats = be.empty('f32', [rows * 4]);
+  be.ctx.dispatch({
+    family: NORM, entry: 'norm_partial', inputs: { x }, outputs: { aux_out: part }, params,
+    overrides: { KIND: KIND[p.kind], WG }, workgroups: grid(rows * chunks),
+  });
+  be.ctx.dispatch({
+    family: NORM, entry: 'norm_combine', inputs: { x, aux: part }, outputs: { aux_out: stats }, params,
+    overrides: { KIND: KIND[p.kind], WG: wgFor(chunks) }, workgroups: grid(rows),
+  });
+  be.ctx.dispatch({
+    family: NORM, entry: 'norm_apply', inputs: { ...affine, aux: stats }, outputs: { out: y }, params, overrides,
+    workgroups: grid(Math.ceil((rows * L) / WG)),
+  });
+  // recorded work keeps its own references to the buffers; the pool hands them out again only
+  // to later work
+  part.dispose();
+  stats.dispose();
+  return y;
+}

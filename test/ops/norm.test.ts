@@ -1,0 +1,163 @@
+// Normalisation on the WebGPU backend against the CPU oracle: layerNorm and rmsNorm over the
+// last axis (weight / bias optional, any dtype), groupNorm over x [N, C, ...] per (sample,
+// group) with per-channel affine.
+//
+// Tolerance: atol 1e-5, rtol 1e-4 everywhere, large offsets included. The oracle is two-pass
+// in float64. The kernels take Welford statistics in f32 of x - K (K = the row's first
+// element) merged with Chan's formula, so the variance never comes from E[x^2] - E[x]^2 and a
+// row at 1000 +- 1 loses nothing to its offset: outputs are O(1) with errors of a few f32 ulp
+// (~1e-6). A naive single-pass f32 variance would be off by O(1) on those rows, far outside it.
+import fc from 'fast-check';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { DType } from '../../src/engine/dtype.js';
+import * as F from '../../src/engine/ops.js';
+import type { WebGpuBackend } from '../../src/engine/webgpu/backend.js';
+import { CHUNK, SPLIT_ABOVE, gridLimit } from '../../src/engine/webgpu/ops/norm.js';
+import { type Tol, assertClose, awkwardDim, checkAgainstCpu, gpu, gpuRuns, randomValues } from '../harness.js';
+
+let be: WebGpuBackend;
+beforeAll(async () => {
+  be = await gpu(); // no adapter -> the suite fails, never skips
+}, 60_000);
+
+const TOL: Tol = { atol: 1e-5, rtol: 1e-4 };
+
+const prod = (s: readonly number[]) => s.reduce((a, b) => a * b, 1);
+const dtypeArb = fc.constantFrom<DType>('f32', 'f32', 'bf16', 'f16');
+
+type Input = { values: Float32Array; shape: number[]; dtype: DType };
+
+/** x (values around `offset` with spread `scale`), then weight / bias of `n` elements where present. */
+function inputsFor(shape: number[], n: number, xd: DType, wd: DType | null, bd: DType | null, seed: number, offset = 0, scale = 1): Input[] {
+  const x = randomValues(prod(shape), `x${seed}`, offset - scale, offset + scale);
+  const inputs: Input[] = [{ values: x, shape, dtype: xd }];
+  if (wd) inputs.push({ values: randomValues(n, `w${seed}`, -2, 2), shape: [n], dtype: wd });
+  if (bd) inputs.push({ values: randomValues(n, `b${seed}`), shape: [n], dtype: bd });
+  return inputs;
+}
+
+async function checkLayer(shape: number[], xd: DType, wd: DType | null, bd: DType | null, eps: number, seed: number, offset = 0, scale = 1): Promise<void> {
+  const D = shape[shape.length - 1];
+  await checkAgainstCpu(be, `layerNorm [${shape}] x ${xd} w ${wd} b ${bd} offset ${offset}`, inputsFor(shape, D, xd, wd, bd, seed, offset, scale), (x, ...rest) => {
+    const w = wd ? rest.shift()! : null;
+    const b = bd ? rest.shift()! : null;
+    return F.layerNorm(x, w, b, eps);
+  }, TOL);
+}
+
+async function checkRms(shape: number[], xd: DType, wd: DType | null, eps: number, seed: number, offset = 0, scale = 1): Promise<void> {
+  const D = shape[shape.length - 1];
+  await checkAgainstCpu(be, `rmsNorm [${shape}] x ${xd} w ${wd}`, inputsFor(shape, D, xd, wd, null, seed, offset, scale), (x, w) => F.rmsNorm(x, w ?? null, eps), TOL);
+}
+
+async function checkGroup(shape: number[], groups: number, xd: DType, wd: DType | null, bd: DType | null, eps: number, seed: number, offset = 0, scale = 1): Promise<void> {
+  const C = shape[1];
+  await checkAgainstCpu(be, `groupNorm [${shape}] groups ${groups} x ${xd} w ${wd} b ${bd} offset ${offset}`, inputsFor(shape, C, xd, wd, bd, seed, offset, scale), (x, ...rest) => {
+    const w = wd ? rest.shift()! : null;
+    const b = bd ? rest.shift()! : null;
+    return F.groupNorm(x, groups, w, b, eps);
+  }, TOL);
+}
+
+/** Which of weight / bias are present, both in one dtype (each dtype combination compiles the
+ *  kernels again, ~0.5 s on llvmpipe, so the draws share them). */
+const affineArb = fc.record({ pd: dtypeArb, hasW: fc.boolean(), hasB: fc.boolean() });
+const epsArb = fc.constantFrom(1e-5, 1e-6, 1e-3);
+const seedArb = fc.integer({ min: 0, max: 1e6 });
+
+describe('norm: random shapes against the CPU oracle', () => {
+  it('layerNorm over the last axis, weight / bias optional, any dtypes', async () => {
+    const shape = fc.tuple(fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 0, maxLength: 2 }), fc.oneof(awkwardDim(70), fc.constantFrom(255, 256, 257, 1000, 4099)));
+    await fc.assert(fc.asyncProperty(shape, dtypeArb, affineArb, epsArb, seedArb, async ([lead, D], xd, a, eps, seed) => {
+      await checkLayer([...lead, D], xd, a.hasW ? a.pd : null, a.hasB ? a.pd : null, eps, seed);
+    }), gpuRuns(10));
+  }, 60_000);
+
+  it('rmsNorm over the last axis, weight optional, any dtypes', async () => {
+    const shape = fc.tuple(fc.array(fc.integer({ min: 1, max: 5 }), { minLength: 0, maxLength: 2 }), fc.oneof(awkwardDim(70), fc.constantFrom(255, 257, 2048)));
+    await fc.assert(fc.asyncProperty(shape, dtypeArb, affineArb, epsArb, seedArb, async ([lead, D], xd, a, eps, seed) => {
+      await checkRms([...lead, D], xd, a.hasW ? a.pd : null, eps, seed);
+    }), gpuRuns(8));
+  }, 60_000);
+
+  it('groupNorm per (sample, group) with per-channel affine, 0-3 spatial dims', async () => {
+    const arb = fc.record({
+      N: fc.integer({ min: 1, max: 3 }),
+      groups: fc.constantFrom(1, 2, 3, 4, 32),
+      cg: fc.integer({ min: 1, max: 5 }),
+      spatial: fc.array(fc.integer({ min: 1, max: 9 }), { minLength: 0, maxLength: 3 }),
+    });
+    await fc.assert(fc.asyncProperty(arb, dtypeArb, affineArb, epsArb, seedArb, async (r, xd, a, eps, seed) => {
+      await checkGroup([r.N, r.cg * r.groups, ...r.spatial], r.groups, xd, a.hasW ? a.pd : null, a.hasB ? a.pd : null, eps, seed);
+    }), gpuRuns(10));
+  }, 60_000);
+});
+
+describe('norm: numerics', () => {
+  it('constant rows (variance 0) give exactly the bias', async () => {
+    const D = 37;
+    const x = F.fromArray(be, new Float32Array(3 * D).map((_, i) => [1000.25, -3, 0][Math.floor(i / D)]), [3, D]);
+    const bias = randomValues(D, 'cb');
+    const y = await F.layerNorm(x, F.fromArray(be, randomValues(D, 'cw'), [D]), F.fromArray(be, bias, [D]), 1e-5).read();
+    assertClose(y, [...bias, ...bias, ...bias], { atol: 0, rtol: 0 }, 'constant rows');
+    const g = await F.groupNorm(F.full(be, [2, 4, 5], 7.5), 2, null, null, 1e-5).read();
+    assertClose(g, new Float32Array(40), { atol: 0, rtol: 0 }, 'constant groups');
+  });
+
+  it('D = 1: layerNorm gives the bias, rmsNorm gives x / sqrt(x^2 + eps)', async () => {
+    await checkLayer([6, 1], 'f32', 'f32', 'f32', 1e-5, 1);
+    await checkRms([6, 1], 'f32', 'f32', 1e-6, 2);
+    await checkGroup([3, 4], 4, 'f32', 'f32', 'f32', 1e-5, 3);
+  });
+
+  it('large offsets (mean 1000, std ~1) keep the variance, short and long rows', async () => {
+    await checkLayer([5, 300], 'f32', 'f32', 'f32', 1e-5, 4, 1000, 1.7);
+    await checkLayer([2, SPLIT_ABOVE + 3001], 'f32', null, 'f32', 1e-5, 5, 1000, 1.7);
+    await checkGroup([2, 6, 7, 9], 3, 'f32', 'bf16', 'f32', 1e-6, 6, -1000, 1.7);
+    await checkGroup([1, 4, 5, 3001], 2, 'f32', 'f32', 'f32', 1e-6, 7, 1000, 1.7);
+    await checkRms([4, 129], 'f32', null, 1e-6, 8, 1000, 1.7);
+  }, 60_000);
+
+  it('tiny spreads stay above eps, huge values do not overflow', async () => {
+    await checkLayer([4, 50], 'f32', null, null, 1e-12, 9, 1, 1e-3);
+    await checkLayer([4, 50], 'f32', null, null, 1e-5, 10, 0, 1e15);
+    await checkRms([4, 50], 'f32', null, 1e-6, 11, 0, 1e15);
+  });
+});
+
+describe('norm: sizes', () => {
+  it('long rows use the split reduction (several chunks, a partial last one)', async () => {
+    const L = 5 * CHUNK + 17;
+    expect(L).toBeGreaterThan(SPLIT_ABOVE);
+    await checkLayer([3, L], 'bf16', 'bf16', 'f16', 1e-5, 12);
+    await checkRms([2, L], 'f32', 'f32', 1e-6, 13);
+    // group norm of a whole frame: 2 channels x 3 x 29 x 61 positions per group
+    await checkGroup([2, 8, 3, 29, 61], 4, 'f32', 'f32', 'f32', 1e-6, 14);
+  }, 60_000);
+
+  it('more than 65535 rows (a 2D grid of row workgroups)', async () => {
+    await checkLayer([70000, 3], 'f32', 'f32', 'f32', 1e-5, 15);
+  }, 60_000);
+
+  it('grids folded into 2D (the > 65535-workgroup layout) on every entry', async () => {
+    // the kernels decode a folded grid the same way whatever the row width: fold small problems
+    const saved = gridLimit.x;
+    gridLimit.x = 4;
+    try {
+      await checkGroup([3, 4, 5], 2, 'f32', 'f32', 'f32', 1e-5, 16); // norm_row: 6 rows
+      // split path: 2 x 6 chunk workgroups, 2 rows to combine, 2 * L / 256 elementwise groups
+      await checkLayer([2, 5 * CHUNK + 17], 'f32', 'f32', 'f32', 1e-5, 17);
+    } finally {
+      gridLimit.x = saved;
+    }
+  }, 60_000);
+
+  it('empty tensors give empty outputs', async () => {
+    const y = F.layerNorm(F.zeros(be, [0, 8]), null, null, 1e-5);
+    expect(y.shape).toEqual([0, 8]);
+    expect((await y.read()).length).toBe(0);
+    const g = F.groupNorm(F.zeros(be, [2, 4, 0]), 2, null, null, 1e-5);
+    expect(g.shape).toEqual([2, 4, 0]);
+    expect((await g.read()).length).toBe(0);
+  });
+});
