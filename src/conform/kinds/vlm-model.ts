@@ -1,0 +1,165 @@
+// Conformance kinds of the Qwen2.5-VL model (Cosmos-Reason1), fixtures README / spec vlm.md:
+//   vlm.vision_encoder  visual(pixel_values, grid_thw) -> image_embeds (+ visual.* taps)
+//   vlm.rope_index      get_rope_index(...) -> position_ids, rope_deltas (exact)
+//   vlm.lm_forward      the full forward (use_cache=False) -> logits (+ taps)
+//   vlm.generate        greedy generation with the KV cache -> sequences (exact), step_logits
+// Everything comes from the case folder: config.json, model.safetensors (or the weights file
+// case.json names), case.safetensors inputs and case.json args.
+import type { Backend } from '../../engine/backend.js';
+import { widen } from '../../engine/dtype.js';
+import { capture } from '../../engine/module.js';
+import * as F from '../../engine/ops.js';
+import type { Tensor } from '../../engine/tensor.js';
+import { openSafetensors } from '../../io/safetensors.js';
+import { generate } from '../../models/vlm/generate.js';
+import {
+  type ForwardInputs, type ModelParts, Qwen2_5_VLForConditionalGeneration, parseVlmConfig, ropeIndexConfig,
+} from '../../models/vlm/language.js';
+import { type Grid, getRopeIndex } from '../../models/vlm/rope-index.js';
+import { CaseFormatError, type FixtureCase } from '../case.js';
+import { registerKind } from '../registry.js';
+
+function needConfig(c: FixtureCase): Record<string, unknown> {
+  if (!c.config) throw new CaseFormatError(`${c.dir}: ${c.kind} needs a config.json`);
+  return c.config;
+}
+
+async function loadModel(c: FixtureCase, backend: Backend, parts: ModelParts = {}): Promise<Qwen2_5_VLForConditionalGeneration> {
+  const model = Qwen2_5_VLForConditionalGeneration.fromConfigJson(needConfig(c), parts);
+  const file = c.files.weights ?? c.files.model ?? 'model.safetensors';
+  const src = await openSafetensors(c.path(file));
+  try {
+    await model.load(src, backend);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  } finally {
+    await src.close();
+  }
+  return model;
+}
+
+async function ints(c: FixtureCase, name: string): Promise<{ data: Int32Array; shape: number[] }> {
+  const t = await c.input(name);
+  if (t.dtype !== 'i32') throw new CaseFormatError(`${c.dir}: input ${name} must be an integer tensor, got ${t.dtype}`);
+  return { data: t.raw as Int32Array, shape: t.shape };
+}
+
+async function optionalInts(c: FixtureCase, name: string) {
+  return c.hasInput(name) ? ints(c, name) : null;
+}
+
+async function grids(c: FixtureCase, name: string): Promise<Grid[] | null> {
+  const t = await optionalInts(c, name);
+  if (!t) return null;
+  if (t.shape.length !== 2 || t.shape[1] !== 3) throw new CaseFormatError(`${c.dir}: ${name} must be [n, 3], got ${JSON.stringify(t.shape)}`);
+  return Array.from({ length: t.shape[0] }, (_, i) => [t.data[3 * i], t.data[3 * i + 1], t.data[3 * i + 2]] as const);
+}
+
+async function floats(c: FixtureCase, name: string): Promise<Float32Array | null> {
+  if (!c.hasInput(name)) return null;
+  const t = await c.input(name);
+  return t.dtype === 'i32' ? Float32Array.from(t.raw) : widen(t.dtype, t.raw);
+}
+
+async function tensorInput(c: FixtureCase, backend: Backend, name: string): Promise<Tensor | null> {
+  if (!c.hasInput(name)) return null;
+  const t = await c.input(name);
+  return F.fromRaw(backend, t.raw, t.shape, t.dtype);
+}
+
+async function forwardInputs(c: FixtureCase, backend: Backend): Promise<ForwardInputs> {
+  const ids = await ints(c, 'input_ids');
+  const mask = await optionalInts(c, 'attention_mask');
+  return {
+    inputIds: ids,
+    attentionMask: mask,
+    pixelValues: await tensorInput(c, backend, 'pixel_values'),
+    imageGridThw: await grids(c, 'image_grid_thw'),
+    pixelValuesVideos: await tensorInput(c, backend, 'pixel_values_videos'),
+    videoGridThw: await grids(c, 'video_grid_thw'),
+    secondPerGridTs: await floats(c, 'second_per_grid_ts'),
+  };
+}
+
+function intArg(c: FixtureCase, key: string, fallback: number): number {
+  const v = c.args[key] ?? fallback;
+  if (typeof v !== 'number' || !Number.isInteger(v)) throw new CaseFormatError(`${c.dir}: args.${key} must be an integer, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+// ------------------------------------------------------------------ vlm.vision_encoder
+
+registerKind('vlm.vision_encoder', async (c, backend) => {
+  const model = await loadModel(c, backend, { language: false });
+  try {
+    const pixels = await tensorInput(c, backend, 'pixel_values');
+    const g = await grids(c, 'grid_thw');
+    if (!pixels || !g) throw new CaseFormatError(`${c.dir}: vlm.vision_encoder needs inputs pixel_values and grid_thw`);
+    const { result, taps } = await capture(c.tapNames, () => model.encodeVisual(pixels, g));
+    return { outputs: { image_embeds: result }, taps };
+  } finally {
+    model.dispose();
+  }
+});
+
+// ------------------------------------------------------------------ vlm.rope_index
+
+registerKind('vlm.rope_index', async (c) => {
+  // args name the settings; config.json (when present) fills what they leave out
+  const base = c.config ? ropeIndexConfig(parseVlmConfig(c.config)) : null;
+  const arg = (k: string, v: number | undefined) => {
+    if (v === undefined && c.args[k] === undefined) throw new CaseFormatError(`${c.dir}: vlm.rope_index needs args.${k} (or a config.json)`);
+    return intArg(c, k, v ?? NaN);
+  };
+  const tps = c.args.tokens_per_second ?? base?.tokensPerSecond;
+  if (typeof tps !== 'number') throw new CaseFormatError(`${c.dir}: vlm.rope_index needs args.tokens_per_second (or a config.json)`);
+  const cfg = {
+    imageTokenId: arg('image_token_id', base?.imageTokenId),
+    videoTokenId: arg('video_token_id', base?.videoTokenId),
+    visionStartTokenId: arg('vision_start_token_id', base?.visionStartTokenId),
+    spatialMergeSize: arg('spatial_merge_size', base?.spatialMergeSize),
+    tokensPerSecond: tps,
+  };
+  const ids = await ints(c, 'input_ids');
+  const mask = await optionalInts(c, 'attention_mask');
+  const [B, L] = ids.shape;
+  const r = getRopeIndex(cfg, {
+    inputIds: ids.data, batch: B, length: L, attentionMask: mask?.data ?? null,
+    imageGridThw: await grids(c, 'image_grid_thw'), videoGridThw: await grids(c, 'video_grid_thw'),
+    secondPerGridTs: await floats(c, 'second_per_grid_ts'),
+  });
+  return { outputs: { position_ids: r.positionIds, rope_deltas: r.ropeDeltas } };
+});
+
+// ------------------------------------------------------------------ vlm.lm_forward
+
+registerKind('vlm.lm_forward', async (c, backend) => {
+  const model = await loadModel(c, backend);
+  try {
+    const inputs = await forwardInputs(c, backend);
+    const { result, taps } = await capture(c.tapNames, () => model.forward(inputs));
+    return { outputs: { logits: result.logits }, taps };
+  } finally {
+    model.dispose();
+  }
+});
+
+// ------------------------------------------------------------------ vlm.generate
+
+registerKind('vlm.generate', async (c, backend) => {
+  if (c.args.do_sample === true) throw new CaseFormatError(`${c.dir}: sampled vlm.generate cases are not supported (no reference random draws)`);
+  const model = await loadModel(c, backend);
+  try {
+    const inputs = await forwardInputs(c, backend);
+    const maxNewTokens = intArg(c, 'max_new_tokens', NaN);
+    // upstream case: no EOS stop unless the case names one
+    const eos = c.args.eos_token_id;
+    const stopTokenIds = eos === undefined || eos === null ? [] : (Array.isArray(eos) ? eos : [eos]) as number[];
+    const { result, taps } = await capture(c.tapNames, () =>
+      generate(model, inputs, { maxNewTokens, stopTokenIds, returnStepLogits: true, padTokenId: typeof c.args.pad_token_id === 'number' ? c.args.pad_token_id : undefined }));
+    return { outputs: { sequences: result.sequences, step_logits: result.stepLogits! }, taps };
+  } finally {
+    model.dispose();
+  }
+});

@@ -1,0 +1,643 @@
+// The Qwen2.5-VL model (transformers Qwen2_5_VLForConditionalGeneration, v4.49): the vision
+// tower (`visual.*`, vision.ts), the language model (`model.*`) and `lm_head.weight`, built from
+// a transformers config.json alone. Spec vlm.md "Language model".
+//
+// Forward: embed_tokens(input_ids); the image (then video) placeholder rows are replaced, in
+// order, by the visual embeddings of all images (then all videos); M-RoPE position ids come
+// from get_rope_index (rope-index.ts) and become per-position cos/sin tables on the host (axis
+// per channel from mrope_section); each decoder layer does
+//   h += o_proj(attn(RMSNorm(h)))   q/k/v with bias, GQA, scale 1/sqrt(head_dim)
+//   h += down(silu(gate(x)) * up(x)), x = RMSNorm(h)
+// with a causal mask, plus finfo(float32).min at padded keys (and, as this transformers version
+// does for any sequence longer than config.sliding_window, at keys further back than that);
+// then the final RMSNorm and lm_head.
+//
+// Weights keep their checkpoint dtype (bf16 checkpoints stay bf16; kernels widen to f32).
+import type { Backend } from '../../engine/backend.js';
+import { Module, type Param, type TensorSource, type LoadReport, loadWeights, plannedBytes } from '../../engine/module.js';
+import * as F from '../../engine/ops.js';
+import { ShapeError, type Tensor, numel, scope } from '../../engine/tensor.js';
+import { openCheckpoint } from '../../io/safetensors.js';
+import { type Grid, type RopeIndex, type RopeIndexConfig, getRopeIndex } from './rope-index.js';
+import {
+  type Activation, GatedMLP, Linear, RMSNorm, type VisionConfig, VisionTransformer, VlmConfigError, VlmInputError,
+  intField, parseActivation, parseVisionConfig,
+} from './vision.js';
+
+export { VlmConfigError, VlmInputError } from './vision.js';
+
+// ------------------------------------------------------------------ config
+
+export interface TextConfig {
+  vocabSize: number;
+  hiddenSize: number;
+  intermediateSize: number;
+  numHiddenLayers: number;
+  numAttentionHeads: number;
+  numKeyValueHeads: number;
+  /** hidden_size / num_attention_heads */
+  headDim: number;
+  hiddenAct: Activation;
+  rmsNormEps: number;
+  ropeTheta: number;
+  /** channels (per half of head_dim) rotated by the t, h, w position */
+  mropeSection: readonly [number, number, number];
+  maxPositionEmbeddings: number;
+  /** keys further back than this are masked (v4.49 applies it whenever set); null: never */
+  slidingWindow: number | null;
+  tieWordEmbeddings: boolean;
+}
+
+export interface VlmConfig {
+  text: TextConfig;
+  vision: VisionConfig;
+  imageTokenId: number;
+  videoTokenId: number;
+  visionStartTokenId: number;
+  visionEndTokenId: number;
+  bosTokenId: number | null;
+  /** config eos_token_id (a number or a list) */
+  eosTokenIds: number[];
+  padTokenId: number | null;
+}
+
+function num(json: Record<string, unknown>, key: string, def: number, where = ''): number {
+  const v = json[key] ?? def;
+  if (typeof v !== 'number' || !Number.isFinite(v)) throw new VlmConfigError(`config.json: ${where}${key} must be a number, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function tokenId(json: Record<string, unknown>, key: string, def: number | null): number | null {
+  const v = json[key] ?? def;
+  if (v === null) return null;
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new VlmConfigError(`config.json: ${key} must be a token id, got ${JSON.stringify(v)}`);
+  return v;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * Qwen2_5_VLConfig from a config.json object: text fields at the top level or under
+ * `text_config` (newer transformers), vision fields under `vision_config`; missing fields take
+ * transformers' defaults (the special token ids default to the released ones).
+ */
+export function parseVlmConfig(json: Record<string, unknown>): VlmConfig {
+  if (!isObject(json)) throw new VlmConfigError('config.json must be an object');
+  const t: Record<string, unknown> = isObject(json.text_config) ? { ...json, ...json.text_config } : json;
+  const w = isObject(json.text_config) ? 'text_config.' : '';
+  const int = (k: string, d: number) => intField(t, k, d, w);
+  const hiddenSize = int('hidden_size', 8192);
+  const numAttentionHeads = int('num_attention_heads', 64);
+  if (hiddenSize % numAttentionHeads) throw new VlmConfigError(`config.json: hidden_size ${hiddenSize} is not divisible by num_attention_heads ${numAttentionHeads}`);
+  const headDim = hiddenSize / numAttentionHeads;
+  if (t.head_dim !== undefined && t.head_dim !== null && t.head_dim !== headDim) {
+    throw new VlmConfigError(`config.json: head_dim ${JSON.stringify(t.head_dim)} differs from hidden_size / num_attention_heads = ${headDim} (not supported)`);
+  }
+  const numKeyValueHeads = t.num_key_value_heads === null ? numAttentionHeads : int('num_key_value_heads', 8);
+  if (numAttentionHeads % numKeyValueHeads) throw new VlmConfigError(`config.json: num_attention_heads ${numAttentionHeads} is not a multiple of num_key_value_heads ${numKeyValueHeads}`);
+
+  const rs = t.rope_scaling;
+  if (!isObject(rs)) throw new VlmConfigError(`config.json: rope_scaling must be an object with mrope_section (Qwen2.5-VL uses M-RoPE), got ${JSON.stringify(rs)}`);
+  const ropeType = rs.rope_type ?? rs.type ?? 'default';
+  if (ropeType !== 'mrope' && ropeType !== 'default') {
+    throw new VlmConfigError(`config.json: rope_scaling type ${JSON.stringify(ropeType)} is not supported (only the default / mrope frequencies)`);
+  }
+  const sec = rs.mrope_section;
+  if (!Array.isArray(sec) || sec.length !== 3 || sec.some((s) => typeof s !== 'number' || !Number.isInteger(s) || s < 0)) {
+    throw new VlmConfigError(`config.json: rope_scaling.mrope_section must be three channel counts, got ${JSON.stringify(sec)}`);
+  }
+  if (2 * (sec[0] + sec[1] + sec[2]) !== headDim) {
+    throw new VlmConfigError(`config.json: rope_scaling.mrope_section ${JSON.stringify(sec)} must add up to head_dim / 2 = ${headDim / 2}`);
+  }
+  const sw = t.sliding_window === undefined ? 4096 : t.sliding_window;
+  if (sw !== null && (typeof sw !== 'number' || !Number.isInteger(sw) || sw < 1)) {
+    throw new VlmConfigError(`config.json: sliding_window must be a positive integer or null, got ${JSON.stringify(sw)}`);
+  }
+  const eps = num(t, 'rms_norm_eps', 1e-5, w);
+  if (!(eps > 0)) throw new VlmConfigError(`config.json: ${w}rms_norm_eps must be positive, got ${eps}`);
+  const text: TextConfig = {
+    vocabSize: int('vocab_size', 152064),
+    hiddenSize,
+    intermediateSize: int('intermediate_size', 29568),
+    numHiddenLayers: int('num_hidden_layers', 80),
+    numAttentionHeads,
+    numKeyValueHeads,
+    headDim,
+    hiddenAct: parseActivation(t.hidden_act ?? 'silu', `${w}hidden_act`),
+    rmsNormEps: eps,
+    ropeTheta: num(t, 'rope_theta', 1000000.0, w),
+    mropeSection: [sec[0], sec[1], sec[2]],
+    maxPositionEmbeddings: int('max_position_embeddings', 32768),
+    slidingWindow: sw as number | null,
+    tieWordEmbeddings: (json.tie_word_embeddings ?? t.tie_word_embeddings ?? false) === true,
+  };
+  const vjson = json.vision_config ?? {};
+  if (!isObject(vjson)) throw new VlmConfigError(`config.json: vision_config must be an object, got ${JSON.stringify(vjson)}`);
+  const vision = parseVisionConfig(vjson);
+  const eos = json.eos_token_id ?? t.eos_token_id ?? null;
+  const eosTokenIds = eos === null ? [] : Array.isArray(eos) ? eos : [eos];
+  if (eosTokenIds.some((e) => typeof e !== 'number' || !Number.isInteger(e))) throw new VlmConfigError(`config.json: eos_token_id must be a token id or a list of them, got ${JSON.stringify(eos)}`);
+  return {
+    text,
+    vision,
+    imageTokenId: tokenId(json, 'image_token_id', 151655)!,
+    videoTokenId: tokenId(json, 'video_token_id', 151656)!,
+    visionStartTokenId: tokenId(json, 'vision_start_token_id', 151652)!,
+    visionEndTokenId: tokenId(json, 'vision_end_token_id', 151653)!,
+    bosTokenId: tokenId(json.bos_token_id !== undefined ? json : t, 'bos_token_id', null),
+    eosTokenIds: eosTokenIds as number[],
+    padTokenId: tokenId(json.pad_token_id !== undefined ? json : t, 'pad_token_id', null),
+  };
+}
+
+export function ropeIndexConfig(cfg: VlmConfig): RopeIndexConfig {
+  return {
+    imageTokenId: cfg.imageTokenId,
+    videoTokenId: cfg.videoTokenId,
+    visionStartTokenId: cfg.visionStartTokenId,
+    spatialMergeSize: cfg.vision.spatialMergeSize,
+    tokensPerSecond: cfg.vision.tokensPerSecond,
+  };
+}
+
+// ------------------------------------------------------------------ M-RoPE and masks (host)
+
+/** 1 / theta^(arange(0, hd, 2) / hd) in float32 (the default rope init). */
+export function textInvFreq(cfg: Pick<TextConfig, 'headDim' | 'ropeTheta'>): Float32Array {
+  const f = Math.fround;
+  const hd = cfg.headDim;
+  return Float32Array.from({ length: hd / 2 }, (_, k) => f(1 / f(Math.pow(cfg.ropeTheta, f(f(2 * k) / hd)))));
+}
+
+/**
+ * cos/sin tables [B, L, head_dim] for M-RoPE position ids [3, B, L]: channel c rotates by
+ * pos[axis(c)] * inv_freq[c mod hd/2] (float32 product), axis from the doubled mrope_section.
+ */
+export function mropeTables(positionIds: ArrayLike<number>, B: number, L: number, cfg: Pick<TextConfig, 'headDim' | 'ropeTheta' | 'mropeSection'>): { cos: Float32Array; sin: Float32Array } {
+  const hd = cfg.headDim;
+  if (positionIds.length !== 3 * B * L) throw new ShapeError(`mropeTables: ${positionIds.length} position ids for [3, ${B}, ${L}]`);
+  const inv = textInvFreq(cfg);
+  const axis = new Int32Array(hd);
+  const sections = [...cfg.mropeSection, ...cfg.mropeSection];
+  let c = 0;
+  sections.forEach((s, i) => {
+    for (let k = 0; k < s; k++) axis[c++] = i % 3;
+  });
+  const cos = new Float32Array(B * L * hd);
+  const sin = new Float32Array(B * L * hd);
+  for (let b = 0; b < B; b++) {
+    for (let l = 0; l < L; l++) {
+      const o = (b * L + l) * hd;
+      for (let ch = 0; ch < hd; ch++) {
+        const p = positionIds[(axis[ch] * B + b) * L + l];
+        const a = Math.fround(p * inv[ch % (hd / 2)]);
+        cos[o + ch] = Math.cos(a);
+        sin[o + ch] = Math.sin(a);
+      }
+    }
+  }
+  return { cos, sin };
+}
+
+/** torch.finfo(torch.float32).min: what upstream's eager mask holds at excluded keys. */
+export const FLOAT32_MIN = -3.4028234663852886e38;
+
+/**
+ * The additive attention mask upstream builds (_prepare_4d_causal_attention_mask_with_cache_position)
+ * for L queries at positions past..past+L-1 over T = keyMask row length keys: FLOAT32_MIN where
+ * the key is in the future, padded (keyMask 0) or, with a sliding window, at or before
+ * position - window; 0 elsewhere. Returns null when that is exactly the causal pattern (no padded
+ * key and no key out of the window), so the causal attention path can run instead.
+ */
+export function attentionMask(keyMask: ArrayLike<number> | null, B: number, L: number, T: number, past: number, slidingWindow: number | null): Float32Array | null {
+  if (keyMask && keyMask.length !== B * T) throw new ShapeError(`attentionMask: ${keyMask.length} mask values for [${B}, ${T}]`);
+  const padded = keyMask !== null && Array.prototype.some.call(keyMask, (v: number) => v === 0);
+  const windowed = slidingWindow !== null && past + L - 1 - slidingWindow >= 0;
+  if (!padded && !windowed) return null;
+  const out = new Float32Array(B * L * T);
+  for (let b = 0; b < B; b++) {
+    for (let i = 0; i < L; i++) {
+      const pos = past + i;
+      const o = (b * L + i) * T;
+      for (let j = 0; j < T; j++) {
+        const masked = j > pos || (keyMask !== null && keyMask[b * T + j] === 0) || (slidingWindow !== null && j <= pos - slidingWindow);
+        out[o + j] = masked ? FLOAT32_MIN : 0;
+      }
+    }
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------ modules
+
+/** lm_head (no bias); its weight is optional when tie_word_embeddings (embed_tokens serves then). */
+class LmHead extends Module {
+  readonly weight: Param;
+  constructor(cfg: TextConfig) {
+    super();
+    this.weight = this.param('weight', [cfg.vocabSize, cfg.hiddenSize], { optional: cfg.tieWordEmbeddings });
+  }
+}
+
+class Embedding extends Module {
+  readonly weight: Param;
+  constructor(n: number, d: number) {
+    super();
+    this.weight = this.param('weight', [n, d]);
+  }
+  forward(ids: Tensor): Tensor {
+    return this.tap(F.embedding(this.weight.t, ids));
+  }
+}
+
+/** Per-layer device KV buffers [B, Hkv, capacity, head_dim] (generate.ts owns them). */
+export interface LayerCache {
+  readonly keys: readonly Tensor[];
+  readonly values: readonly Tensor[];
+  readonly capacity: number;
+}
+
+/** What every decoder layer of one forward call shares. */
+export interface DecoderContext {
+  /** [B, L, head_dim] M-RoPE tables */
+  cos: Tensor;
+  sin: Tensor;
+  /** additive [B, 1, L, kvLen]; null: plain causal */
+  mask: Tensor | null;
+  /** KV cache to write rows past..past+L-1 into and attend over (null: attend to this call only) */
+  cache: LayerCache | null;
+  past: number;
+}
+
+class Qwen2_5_VLAttention extends Module {
+  readonly q_proj: Linear;
+  readonly k_proj: Linear;
+  readonly v_proj: Linear;
+  readonly o_proj: Linear;
+  constructor(private readonly cfg: TextConfig, private readonly layer: number) {
+    super();
+    const { hiddenSize: D, numAttentionHeads: H, numKeyValueHeads: Hkv, headDim: hd } = cfg;
+    this.q_proj = this.add('q_proj', new Linear(D, H * hd, true));
+    this.k_proj = this.add('k_proj', new Linear(D, Hkv * hd, true));
+    this.v_proj = this.add('v_proj', new Linear(D, Hkv * hd, true));
+    this.o_proj = this.add('o_proj', new Linear(H * hd, D, false));
+  }
+  forward(x: Tensor, ctx: DecoderContext): Tensor {
+    const { numAttentionHeads: H, numKeyValueHeads: Hkv, headDim: hd } = this.cfg;
+    const [B, L] = x.shape;
+    const heads = (t: Tensor, n: number) => F.permute(t.reshape([B, L, n, hd]), [0, 2, 1, 3]);
+    const q = F.rope(heads(this.q_proj.forward(x), H), ctx.cos, ctx.sin, { mode: 'half' });
+    let k = F.rope(heads(this.k_proj.forward(x), Hkv), ctx.cos, ctx.sin, { mode: 'half' });
+    let v = heads(this.v_proj.forward(x), Hkv);
+    let kvLen = L;
+    if (ctx.cache) {
+      F.setSlice(ctx.cache.keys[this.layer] as Tensor, k, [0, 0, ctx.past, 0]);
+      F.setSlice(ctx.cache.values[this.layer] as Tensor, v, [0, 0, ctx.past, 0]);
+      k = ctx.cache.keys[this.layer];
+      v = ctx.cache.values[this.layer];
+      kvLen = ctx.past + L;
+    }
+    const o = F.attention(q, k, v, { causal: ctx.mask === null, mask: ctx.mask, kvLen });
+    return this.tap(this.o_proj.forward(F.permute(o, [0, 2, 1, 3]).reshape([B, L, H * hd])));
+  }
+}
+
+class Qwen2_5_VLDecoderLayer extends Module {
+  readonly self_attn: Qwen2_5_VLAttention;
+  readonly mlp: GatedMLP;
+  readonly input_layernorm: RMSNorm;
+  readonly post_attention_layernorm: RMSNorm;
+  constructor(cfg: TextConfig, layer: number) {
+    super();
+    this.self_attn = this.add('self_attn', new Qwen2_5_VLAttention(cfg, layer));
+    this.mlp = this.add('mlp', new GatedMLP(cfg.hiddenSize, cfg.intermediateSize, false, cfg.hiddenAct));
+    this.input_layernorm = this.add('input_layernorm', new RMSNorm(cfg.hiddenSize, cfg.rmsNormEps));
+    this.post_attention_layernorm = this.add('post_attention_layernorm', new RMSNorm(cfg.hiddenSize, cfg.rmsNormEps));
+  }
+  forward(h: Tensor, ctx: DecoderContext): Tensor {
+    const a = F.add(h, this.self_attn.forward(this.input_layernorm.forward(h), ctx));
+    return this.tap(F.add(a, this.mlp.forward(this.post_attention_layernorm.forward(a))));
+  }
+}
+
+/** The text decoder (`model.*`). */
+export class Qwen2_5_VLModel extends Module {
+  readonly embed_tokens: Embedding;
+  readonly layers: Qwen2_5_VLDecoderLayer[];
+  readonly norm: RMSNorm;
+  constructor(readonly config: TextConfig) {
+    super();
+    this.embed_tokens = this.add('embed_tokens', new Embedding(config.vocabSize, config.hiddenSize));
+    this.layers = Array.from({ length: config.numHiddenLayers }, (_, i) => this.add(`layers.${i}`, new Qwen2_5_VLDecoderLayer(config, i)));
+    this.norm = this.add('norm', new RMSNorm(config.hiddenSize, config.rmsNormEps));
+  }
+  /** inputs_embeds [B, L, D] -> hidden states before the final norm [B, L, D]. */
+  layersForward(embeds: Tensor, ctx: DecoderContext): Tensor {
+    let h = embeds;
+    for (const layer of this.layers) {
+      const prev = h;
+      h = scope(() => layer.forward(prev, ctx));
+      if (prev !== embeds) prev.dispose();
+    }
+    return h;
+  }
+}
+
+// ------------------------------------------------------------------ the model
+
+/** Host ids / masks: flat row-major data with its [B, L] shape. */
+export interface IdBatch {
+  data: ArrayLike<number>;
+  shape: readonly [number, number] | readonly number[];
+}
+
+export interface VisualInputs {
+  /** image patches [N, Cin*tp*p*p] (processor layout) and one (t, h, w) per image */
+  pixelValues?: Tensor | null;
+  imageGridThw?: readonly Grid[] | null;
+  pixelValuesVideos?: Tensor | null;
+  videoGridThw?: readonly Grid[] | null;
+  /** temporal_patch_size / fps per video (float32); null: 1.0 each */
+  secondPerGridTs?: ArrayLike<number> | null;
+}
+
+export interface ForwardInputs extends VisualInputs {
+  inputIds: IdBatch;
+  /** 1 = token, 0 = padding; null: all ones */
+  attentionMask?: IdBatch | null;
+}
+
+export interface PrefillResult {
+  /** [B, L, V], or [B, 1, V] (last position) with lastOnly */
+  logits: Tensor;
+  rope: RopeIndex;
+}
+
+export interface ModelParts {
+  /** declare the vision tower (visual.*); default true */
+  vision?: boolean;
+  /** declare the language model (model.*, lm_head.*); default true */
+  language?: boolean;
+}
+
+function batchShape(x: IdBatch, what: string): [number, number] {
+  if (x.shape.length !== 2) throw new VlmInputError(`${what} must be [batch, length], got shape ${JSON.stringify(x.shape)}`);
+  const [B, L] = x.shape;
+  if (x.data.length !== B * L) throw new VlmInputError(`${what} holds ${x.data.length} values for shape [${B}, ${L}]`);
+  return [B, L];
+}
+
+/** Qwen2_5_VLForConditionalGeneration: `visual`, `model`, `lm_head`. */
+export class Qwen2_5_VLForConditionalGeneration extends Module {
+  readonly visual: VisionTransformer | null;
+  readonly model: Qwen2_5_VLModel | null;
+  readonly lm_head: LmHead | null;
+
+  constructor(readonly config: VlmConfig, parts: ModelParts = {}) {
+    super();
+    this.visual = parts.vision === false ? null : this.add('visual', new VisionTransformer(config.vision));
+    if (parts.language === false) {
+      this.model = null;
+      this.lm_head = null;
+    } else {
+      this.model = this.add('model', new Qwen2_5_VLModel(config.text));
+      this.lm_head = this.add('lm_head', new LmHead(config.text));
+    }
+  }
+
+  static fromConfigJson(json: Record<string, unknown>, parts: ModelParts = {}): Qwen2_5_VLForConditionalGeneration {
+    return new Qwen2_5_VLForConditionalGeneration(parseVlmConfig(json), parts);
+  }
+
+  /** Number of parameters the config declares (no allocation). */
+  parameterCount(): number {
+    let n = 0;
+    for (const p of this.parameters()) n += numel(p.shape);
+    return n;
+  }
+
+  /**
+   * Checkpoint key -> model key: released checkpoints use visual.* / model.* / lm_head.*; newer
+   * transformers save model.visual.* / model.language_model.*. Keys of undeclared parts drop.
+   */
+  private mapKey(k: string): string | null {
+    let key = k;
+    if (key.startsWith('model.visual.')) key = key.slice('model.'.length);
+    else if (key.startsWith('model.language_model.')) key = `model.${key.slice('model.language_model.'.length)}`;
+    if (key.startsWith('visual.') && !this.visual) return null;
+    if ((key.startsWith('model.') || key.startsWith('lm_head.')) && !this.model) return null;
+    return key;
+  }
+
+  /** Fill the parameters from a checkpoint (dtype kept: bf16 stays bf16). */
+  async load(src: TensorSource, backend: Backend): Promise<LoadReport> {
+    return loadWeights(this, src, backend, { mapKey: (k) => this.mapKey(k) });
+  }
+
+  /** Device bytes the parameters will take when loaded from `src` (nothing allocated). */
+  plannedBytes(src: TensorSource): number {
+    return plannedBytes(this, src, { mapKey: (k) => this.mapKey(k) });
+  }
+
+  /** From a folder holding config.json and *.safetensors (sharded with an index or not). */
+  static async fromPretrained(dir: string, backend: Backend, parts: ModelParts = {}): Promise<Qwen2_5_VLForConditionalGeneration> {
+    const ckpt = await openCheckpoint(dir);
+    try {
+      if (!isObject(ckpt.config)) throw new VlmConfigError(`${dir}: no config.json beside the checkpoint`);
+      const model = Qwen2_5_VLForConditionalGeneration.fromConfigJson(ckpt.config, parts);
+      try {
+        await model.load(ckpt, backend);
+      } catch (e) {
+        model.dispose();
+        throw e;
+      }
+      return model;
+    } finally {
+      await ckpt.close();
+    }
+  }
+
+  private get lm(): Qwen2_5_VLModel {
+    if (!this.model) throw new Error('this model was built without its language part');
+    return this.model;
+  }
+
+  private get vision(): VisionTransformer {
+    if (!this.visual) throw new Error('this model was built without its vision tower');
+    return this.visual;
+  }
+
+  get backend(): Backend {
+    return (this.model ? this.model.embed_tokens.weight.t : this.vision.merger.ln_q.weight.t).backend;
+  }
+
+  /** The vision tower on pixel patches of several images (or videos) at once. */
+  encodeVisual(pixelValues: Tensor, grids: readonly Grid[]): Tensor {
+    return this.vision.forward(pixelValues, grids);
+  }
+
+  /** get_rope_index for this config. */
+  ropeIndex(inputIds: IdBatch, attentionMask: IdBatch | null, v: VisualInputs): RopeIndex {
+    const [B, L] = batchShape(inputIds, 'input_ids');
+    if (attentionMask) {
+      const [mb, ml] = batchShape(attentionMask, 'attention_mask');
+      if (mb !== B || ml !== L) throw new VlmInputError(`attention_mask [${mb}, ${ml}] does not match input_ids [${B}, ${L}]`);
+    }
+    return getRopeIndex(ropeIndexConfig(this.config), {
+      inputIds: inputIds.data, batch: B, length: L, attentionMask: attentionMask?.data ?? null,
+      imageGridThw: v.imageGridThw ?? null, videoGridThw: v.videoGridThw ?? null, secondPerGridTs: v.secondPerGridTs ?? null,
+    });
+  }
+
+  /**
+   * inputs_embeds [B, L, D]: embed_tokens(input_ids) with the image placeholder rows (in
+   * row-major order) replaced by the visual embeddings of all images, then the video rows by
+   * those of all videos. Tapped as `inputs_embeds`.
+   */
+  embedInputs(inputIds: IdBatch, v: VisualInputs = {}): Tensor {
+    const [B, L] = batchShape(inputIds, 'input_ids');
+    const be = this.backend;
+    const { imageTokenId, videoTokenId, text } = this.config;
+    const ids = Int32Array.from(inputIds.data);
+    for (const id of ids) {
+      if (!(id >= 0 && id < text.vocabSize)) throw new VlmInputError(`input_ids: token ${id} is outside the vocabulary [0, ${text.vocabSize})`);
+    }
+    return scope(() => {
+      const embeds = this.lm.embed_tokens.forward(F.fromArray(be, ids, [B, L], 'i32')).reshape([B * L, text.hiddenSize]);
+      const tables: Tensor[] = [embeds];
+      const index = Int32Array.from({ length: B * L }, (_, i) => i);
+      let next = B * L;
+      const place = (tokenId: number, pixels: Tensor | null | undefined, grids: readonly Grid[] | null | undefined, what: string) => {
+        const slots: number[] = [];
+        ids.forEach((id, i) => { if (id === tokenId) slots.push(i); });
+        if (!pixels) {
+          if (slots.length) throw new VlmInputError(`input_ids hold ${slots.length} ${what} tokens (${tokenId}) but no ${what} pixels were given`);
+          return;
+        }
+        if (!grids || grids.length === 0) throw new VlmInputError(`${what} pixels were given without their grid_thw`);
+        const feats = this.encodeVisual(pixels, grids);
+        if (feats.shape[0] !== slots.length) {
+          throw new VlmInputError(`${what} features and ${what} tokens do not match: tokens: ${slots.length}, features ${feats.shape[0]}`);
+        }
+        slots.forEach((s, k) => { index[s] = next + k; });
+        next += feats.shape[0];
+        tables.push(feats);
+      };
+      place(imageTokenId, v.pixelValues, v.imageGridThw, 'image');
+      place(videoTokenId, v.pixelValuesVideos, v.videoGridThw, 'video');
+      const out = tables.length === 1
+        ? embeds
+        : F.indexSelect(F.concat(tables, 0), 0, F.fromArray(be, index, [B * L], 'i32'));
+      return this.tap(out.reshape([B, L, text.hiddenSize]), 'inputs_embeds');
+    });
+  }
+
+  /** Device M-RoPE tables [B, L, hd] for position ids [3, B, L]. */
+  ropeTables(positionIds: ArrayLike<number>, B: number, L: number): { cos: Tensor; sin: Tensor } {
+    const { cos, sin } = mropeTables(positionIds, B, L, this.config.text);
+    const hd = this.config.text.headDim;
+    return { cos: F.fromArray(this.backend, cos, [B, L, hd]), sin: F.fromArray(this.backend, sin, [B, L, hd]) };
+  }
+
+  /**
+   * The decoder on inputs_embeds [B, L, D] at M-RoPE positions [3, B, L]: logits [B, L, V], or
+   * only the last position's [B, 1, V] with lastOnly. keyMask [B, past + L] (1 = token,
+   * 0 = padding, null: all ones) covers every key, the cached ones included; with a cache the
+   * new keys/values go to rows past..past+L-1.
+   */
+  decode(embeds: Tensor, positionIds: ArrayLike<number>, keyMask: ArrayLike<number> | null, opts: { cache?: LayerCache | null; past?: number; lastOnly?: boolean } = {}): Tensor {
+    const lm = this.lm;
+    const [B, L, D] = embeds.shape;
+    if (D !== this.config.text.hiddenSize) throw new ShapeError(`decode: embeddings ${JSON.stringify(embeds.shape)} do not have hidden_size ${this.config.text.hiddenSize}`);
+    const past = opts.past ?? 0;
+    const cache = opts.cache ?? null;
+    if (!cache && past !== 0) throw new VlmInputError('decode: past > 0 needs a KV cache');
+    if (cache && past + L > cache.capacity) throw new VlmInputError(`decode: ${past + L} positions exceed the KV cache capacity ${cache.capacity}`);
+    const T = past + L;
+    return scope(() => {
+      const { cos, sin } = this.ropeTables(positionIds, B, L);
+      const m = attentionMask(keyMask, B, L, T, past, this.config.text.slidingWindow);
+      const mask = m ? F.fromArray(this.backend, m, [B, 1, L, T]) : null;
+      const h = lm.layersForward(embeds, { cos, sin, mask, cache, past });
+      const last = opts.lastOnly && L > 1 ? F.slice(h, 1, L - 1, L) : h;
+      const normed = lm.norm.forward(last);
+      return this.tap(F.linear(normed, this.lm_head!.weight.maybe ?? lm.embed_tokens.weight.t), 'logits');
+    });
+  }
+
+  /**
+   * The full forward (use_cache=False): logits [B, L, V] (or the last position's with lastOnly),
+   * with position ids from get_rope_index. Taps: inputs_embeds, position_ids, rope_deltas,
+   * model.layers.{i}, model.norm, and every visual.* path.
+   */
+  forward(inputs: ForwardInputs, opts: { lastOnly?: boolean; cache?: LayerCache | null } = {}): PrefillResult {
+    const [B, L] = batchShape(inputs.inputIds, 'input_ids');
+    const mask = inputs.attentionMask ?? null;
+    const rope = this.ropeIndex(inputs.inputIds, mask, inputs);
+    scope(() => {
+      this.tap(F.fromArray(this.backend, rope.positionIds, [3, B, L], 'i32'), 'position_ids');
+      this.tap(F.fromArray(this.backend, rope.ropeDeltas, [B, 1], 'i32'), 'rope_deltas');
+    });
+    const embeds = this.embedInputs(inputs.inputIds, inputs);
+    try {
+      const logits = this.decode(embeds, rope.positionIds, mask?.data ?? null, { cache: opts.cache ?? null, past: 0, lastOnly: opts.lastOnly });
+      return { logits, rope };
+    } finally {
+      embeds.dispose();
+    }
+  }
+}
+
+
+/**
+ * The published config.json of Cosmos-Reason1-7B (= Qwen2.5-VL-7B-Instruct; spec vlm.md "Real
+ * config"), for sizing and for building the model without its files.
+ */
+export const COSMOS_REASON1_7B_CONFIG: Readonly<Record<string, unknown>> = Object.freeze({
+  architectures: ['Qwen2_5_VLForConditionalGeneration'],
+  attention_dropout: 0.0,
+  bos_token_id: 151643,
+  eos_token_id: 151645,
+  vision_start_token_id: 151652,
+  vision_end_token_id: 151653,
+  vision_token_id: 151654,
+  image_token_id: 151655,
+  video_token_id: 151656,
+  hidden_act: 'silu',
+  hidden_size: 3584,
+  initializer_range: 0.02,
+  intermediate_size: 18944,
+  max_position_embeddings: 128000,
+  max_window_layers: 28,
+  model_type: 'qwen2_5_vl',
+  num_attention_heads: 28,
+  num_hidden_layers: 28,
+  num_key_value_heads: 4,
+  rms_norm_eps: 1e-6,
+  rope_theta: 1000000.0,
+  sliding_window: 32768,
+  tie_word_embeddings: false,
+  torch_dtype: 'bfloat16',
+  use_cache: true,
+  use_sliding_window: false,
+  vision_config: {
+    depth: 32,
+    hidden_act: 'silu',
+    hidden_size: 1280,
+    intermediate_size: 3420,
+    num_heads: 16,
+    in_chans: 3,
+    out_hidden_size: 3584,
+    patch_size: 14,
+    spatial_merge_size: 2,
+    spatial_patch_size: 14,
+    window_size: 112,
+    fullatt_block_indexes: [7, 15, 23, 31],
+    tokens_per_second: 2,
+    temporal_patch_size: 2,
+  },
+  rope_scaling: { type: 'mrope', mrope_section: [16, 24, 24] },
+  vocab_size: 152064,
+});
