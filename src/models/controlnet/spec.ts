@@ -1,0 +1,233 @@
+// A Transfer run described in one JSON file, in the spirit of cosmos-transfer1's --controlnet_specs:
+// run arguments at the top level, one object per control (its name is the key).
+//
+//   {
+//     "base_checkpoint": "Cosmos-Transfer2.5-2B/transformer",
+//     "tokenizer": "Cosmos-Transfer2.5-2B/vae",
+//     "embeddings": "prompt.safetensors",          // or "prompt": "...", needing a text encoder
+//     "seed": 1, "num_steps": 35, "guidance": 3,
+//     "controls": {
+//       "depth": { "input_control": "depth.y4m", "control_weight": 0.4, "ckpt_path": "controlnet_depth" },
+//       "edge":  { "input_control": "edge.y4m", "control_weight": "edge_weight.safetensors", "ckpt_path": "controlnet_edge" }
+//     }
+//   }
+//
+// As in Transfer 1, controls may also sit at the top level ("edge": {...}). Relative paths are
+// relative to the spec file. Every problem is a ControlSpecError naming the field
+// (e.g. `controls.edge.control_weight`).
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, isAbsolute, resolve } from 'node:path';
+
+export class ControlSpecError extends Error {
+  override name = 'ControlSpecError';
+  constructor(
+    /** the field at fault, as a JSON path (`controls.edge.ckpt_path`), or '<file>' */
+    readonly field: string,
+    message: string,
+  ) {
+    super(`${field}: ${message}`);
+  }
+}
+
+export interface ControlSpec {
+  /** the key naming the control (e.g. "depth", "edge") */
+  name: string;
+  /** the control video (.y4m, PNG frames folder or PNG), resolved */
+  inputControl: string;
+  /** a scalar weight, or a weight-map file (.safetensors with one [H, W] / [T, H, W] tensor, or a grayscale PNG) */
+  weight: number | { path: string };
+  /** the ControlNet folder (config.json + diffusion_pytorch_model*.safetensors), resolved */
+  checkpoint: string;
+}
+
+export interface TransferSpec {
+  /** the spec file, when read from one */
+  file: string | null;
+  /** base DiT folder (diffusers transformer/: config.json + weights) */
+  baseCheckpoint: string;
+  /** the VAE / tokenizer folder (a Cosmos-Tokenizer CV folder or a diffusers AutoencoderKLCosmos) */
+  tokenizer: string;
+  prompt: string | null;
+  negativePrompt: string | null;
+  /** safetensors with prompt_embeds (and negative_prompt_embeds for guidance > 1) */
+  embeddings: string | null;
+  /** a T5 text_encoder folder for `prompt` (Transfer2.5's own encoder is the Reason VLM: use embeddings) */
+  textEncoder: string | null;
+  seed: number;
+  numSteps: number;
+  guidance: number;
+  /** optional video whose first latent frame(s) condition the generation */
+  inputVideo: string | null;
+  /** latent frames taken from inputVideo (default 1 with an input video, else 0) */
+  numConditionalFrames: number;
+  /** pixel frames used from the control videos (default: all, trimmed to 1 + k * temporal compression) */
+  numFrames: number | null;
+  /** output frame rate (default: the control video's) */
+  fps: number | null;
+  /** output: a .y4m file, else a folder of PNG frames (the CLI may override) */
+  output: string | null;
+  /** weights summing past 1 somewhere: refuse (default) or normalise as upstream */
+  weightOverCap: 'error' | 'normalize';
+  controls: ControlSpec[];
+}
+
+/** cosmos-transfer1's default control_weight when a control gives none. */
+export const DEFAULT_CONTROL_WEIGHT = 0.5;
+
+const RUN_FIELDS = [
+  'base_checkpoint', 'tokenizer', 'prompt', 'negative_prompt', 'embeddings', 'text_encoder', 'seed', 'num_steps',
+  'guidance', 'input_video_path', 'num_conditional_frames', 'num_frames', 'fps', 'output', 'weight_over_cap', 'controls',
+] as const;
+const CONTROL_FIELDS = ['input_control', 'control_weight', 'ckpt_path'] as const;
+
+type Obj = Record<string, unknown>;
+
+function isObj(v: unknown): v is Obj {
+  return v !== null && typeof v === 'object' && !Array.isArray(v);
+}
+
+export interface ParseSpecOptions {
+  /** check that every path exists (files / folders as expected); default true */
+  checkFiles?: boolean;
+}
+
+/**
+ * Validate a parsed spec. `baseDir` resolves relative paths (the spec file's folder).
+ * Throws ControlSpecError naming the first field at fault.
+ */
+export function parseTransferSpec(json: unknown, baseDir: string, opts: ParseSpecOptions = {}): TransferSpec {
+  if (!isObj(json)) throw new ControlSpecError('<root>', `the spec must be a JSON object, got ${Array.isArray(json) ? 'an array' : JSON.stringify(json)}`);
+  const checkFiles = opts.checkFiles ?? true;
+  const path = (field: string, v: unknown, kind: 'file' | 'dir' | 'any'): string => {
+    if (typeof v !== 'string' || v.trim() === '') throw new ControlSpecError(field, `must be a non-empty path string, got ${JSON.stringify(v)}`);
+    const p = isAbsolute(v) ? v : resolve(baseDir, v);
+    if (checkFiles) {
+      if (!existsSync(p)) throw new ControlSpecError(field, `${p} does not exist`);
+      const st = statSync(p);
+      if (kind === 'dir' && !st.isDirectory()) throw new ControlSpecError(field, `${p} must be a folder (config.json + safetensors)`);
+      if (kind === 'file' && !st.isFile()) throw new ControlSpecError(field, `${p} must be a file`);
+    }
+    return p;
+  };
+  const optPath = (field: string, kind: 'file' | 'dir' | 'any') => (json[field] === undefined || json[field] === null ? null : path(field, json[field], kind));
+  const optStr = (field: string): string | null => {
+    const v = json[field];
+    if (v === undefined || v === null) return null;
+    if (typeof v !== 'string') throw new ControlSpecError(field, `must be a string, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const int = (field: string, def: number | null, min: number): number | null => {
+    const v = json[field];
+    if (v === undefined || v === null) return def;
+    if (typeof v !== 'number' || !Number.isInteger(v) || v < min) throw new ControlSpecError(field, `must be an integer >= ${min}, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const num = (field: string, def: number | null, ok: (x: number) => boolean, what: string): number | null => {
+    const v = json[field];
+    if (v === undefined || v === null) return def;
+    if (typeof v !== 'number' || !Number.isFinite(v) || !ok(v)) throw new ControlSpecError(field, `must be ${what}, got ${JSON.stringify(v)}`);
+    return v;
+  };
+
+  // controls: the "controls" object and/or object-valued top-level keys (Transfer 1 style)
+  const controlObjs: [string, string, unknown][] = [];
+  if (json.controls !== undefined) {
+    if (!isObj(json.controls)) throw new ControlSpecError('controls', `must be an object mapping control names to {input_control, control_weight, ckpt_path}, got ${JSON.stringify(json.controls)}`);
+    for (const [k, v] of Object.entries(json.controls)) controlObjs.push([k, `controls.${k}`, v]);
+  }
+  for (const [k, v] of Object.entries(json)) {
+    if ((RUN_FIELDS as readonly string[]).includes(k)) continue;
+    if (isObj(v)) {
+      if (controlObjs.some(([n]) => n === k)) throw new ControlSpecError(k, `control "${k}" is given twice (at the top level and under "controls")`);
+      controlObjs.push([k, k, v]);
+      continue;
+    }
+    throw new ControlSpecError(k, `unknown field (run fields: ${RUN_FIELDS.join(', ')}; a control is an object {${CONTROL_FIELDS.join(', ')}})`);
+  }
+  if (controlObjs.length === 0) throw new ControlSpecError('controls', 'no control given: add at least one {"input_control", "control_weight", "ckpt_path"} object');
+
+  const controls: ControlSpec[] = controlObjs.map(([name, field, v]) => {
+    if (name.trim() === '') throw new ControlSpecError(field, 'a control needs a non-empty name');
+    if (!isObj(v)) throw new ControlSpecError(field, `must be an object {${CONTROL_FIELDS.join(', ')}}, got ${JSON.stringify(v)}`);
+    for (const k of Object.keys(v)) {
+      if (!(CONTROL_FIELDS as readonly string[]).includes(k)) throw new ControlSpecError(`${field}.${k}`, `unknown control field (expected ${CONTROL_FIELDS.join(', ')})`);
+    }
+    if (v.input_control === undefined) {
+      throw new ControlSpecError(`${field}.input_control`, 'missing: the control video path is required (control videos are not computed from the input video here)');
+    }
+    if (v.ckpt_path === undefined) throw new ControlSpecError(`${field}.ckpt_path`, 'missing: the ControlNet checkpoint folder is required');
+    const w = v.control_weight;
+    let weight: ControlSpec['weight'];
+    if (w === undefined || w === null || (typeof w === 'string' && (w === '' || w.toLowerCase() === 'none'))) {
+      weight = w === undefined ? DEFAULT_CONTROL_WEIGHT : 1;
+    } else if (typeof w === 'number') {
+      if (!Number.isFinite(w) || w < 0) throw new ControlSpecError(`${field}.control_weight`, `must be a number >= 0 or a weight-map path, got ${w}`);
+      weight = w;
+    } else if (typeof w === 'string') {
+      const asNum = Number(w);
+      if (w.trim() !== '' && Number.isFinite(asNum) && /^[\s\d.eE+-]+$/.test(w)) {
+        if (asNum < 0) throw new ControlSpecError(`${field}.control_weight`, `must be >= 0, got ${w}`);
+        weight = asNum;
+      } else {
+        const p = path(`${field}.control_weight`, w, 'file');
+        if (!/\.(safetensors|png)$/i.test(p)) throw new ControlSpecError(`${field}.control_weight`, `a weight map must be a .safetensors ([H, W] or [T, H, W]) or a grayscale .png, got ${w}`);
+        weight = { path: p };
+      }
+    } else {
+      throw new ControlSpecError(`${field}.control_weight`, `must be a number >= 0 or a weight-map path, got ${JSON.stringify(w)}`);
+    }
+    return {
+      name,
+      inputControl: path(`${field}.input_control`, v.input_control, 'any'),
+      weight,
+      checkpoint: path(`${field}.ckpt_path`, v.ckpt_path, 'dir'),
+    };
+  });
+
+  if (json.base_checkpoint === undefined) throw new ControlSpecError('base_checkpoint', 'missing: the base transformer folder is required');
+  if (json.tokenizer === undefined) throw new ControlSpecError('tokenizer', 'missing: the VAE / tokenizer folder is required');
+  const prompt = optStr('prompt');
+  const embeddings = optPath('embeddings', 'file');
+  const overCap = json.weight_over_cap ?? 'error';
+  if (overCap !== 'error' && overCap !== 'normalize') throw new ControlSpecError('weight_over_cap', `must be "error" or "normalize", got ${JSON.stringify(overCap)}`);
+  const inputVideo = optPath('input_video_path', 'any');
+  const ncf = int('num_conditional_frames', inputVideo ? 1 : 0, 0)!;
+  if (ncf > 0 && !inputVideo) throw new ControlSpecError('num_conditional_frames', `${ncf} conditioning frames need input_video_path`);
+  return {
+    file: null,
+    baseCheckpoint: path('base_checkpoint', json.base_checkpoint, 'dir'),
+    tokenizer: path('tokenizer', json.tokenizer, 'any'),
+    prompt,
+    negativePrompt: optStr('negative_prompt'),
+    embeddings,
+    textEncoder: optPath('text_encoder', 'dir'),
+    seed: int('seed', 0, 0)!,
+    numSteps: int('num_steps', 35, 1)!,
+    guidance: num('guidance', 3, (x) => x >= 0, 'a number >= 0')!,
+    inputVideo,
+    numConditionalFrames: ncf,
+    numFrames: int('num_frames', null, 1),
+    fps: num('fps', null, (x) => x > 0, 'a positive number'),
+    output: outputPath(json.output, baseDir),
+    weightOverCap: overCap,
+    controls,
+  };
+}
+
+function outputPath(v: unknown, baseDir: string): string | null {
+  if (v === undefined || v === null) return null;
+  if (typeof v !== 'string' || v.trim() === '') throw new ControlSpecError('output', `must be a non-empty path string, got ${JSON.stringify(v)}`);
+  return isAbsolute(v) ? v : resolve(baseDir, v);
+}
+
+/** Read and validate a spec file (relative paths resolved against its folder). */
+export function readTransferSpec(file: string, opts: ParseSpecOptions = {}): TransferSpec {
+  if (!existsSync(file)) throw new ControlSpecError('<file>', `${file} does not exist`);
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    throw new ControlSpecError('<file>', `${file} is not valid JSON (${(e as Error).message})`);
+  }
+  return { ...parseTransferSpec(json, dirname(resolve(file)), opts), file: resolve(file) };
+}
