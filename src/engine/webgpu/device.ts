@@ -48,6 +48,9 @@ async function nodeGpu(options: string[]): Promise<GPU | null> {
   if (env && !env.EGL_PLATFORM) env.EGL_PLATFORM = 'surfaceless';
   try {
     const mod = (await import('webgpu')) as { create: (o: string[]) => GPU; globals: object };
+    // Dawn toggles, e.g. COSMOS_DAWN_ENABLE=disable_robustness,disable_workgroup_init
+    if (env?.COSMOS_DAWN_ENABLE) options = [...options, `enable-dawn-features=${env.COSMOS_DAWN_ENABLE}`];
+    if (env?.COSMOS_DAWN_DISABLE) options = [...options, `disable-dawn-features=${env.COSMOS_DAWN_DISABLE}`];
     Object.assign(globalThis, mod.globals);
     return mod.create(options);
   } catch {
