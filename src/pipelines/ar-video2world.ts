@@ -1,0 +1,411 @@
+// The autoregressive Video2World pipeline (upstream cosmos-predict1 autoregressive
+// inference/world_generation_pipeline.py + utils/inference.py), on the DV video tokenizer and the
+// AR video decoder:
+//
+//   1. context: the LAST `contextFrames` frames of the clip (upstream `video[-num_input_frames:]`),
+//      1 + k*tc of them, encoded by the DV tokenizer to ids [1, k+1, h, w]. Upstream pads the clip
+//      to the model's full length by repeating the last frame, tokenizes it whole and keeps the
+//      first k+1 latent frames; the tokenizer is causal, so encoding the context alone gives the
+//      same ids.
+//   2. ids -> AR vocabulary: id + tokenizer_offset (0 for the released models), flattened T-major
+//      (t*h*w + y*w + x); text_to_video models (5B / 13B Video2World) put <bov> = vocab_size first.
+//   3. generate (upstream generate, echo dropped): the remaining latent frames of the model's grid
+//      video_latent_shape = [T, H, W], i.e. (T - (k+1)) * H * W tokens, one at a time through the
+//      KV cache, sampled with temperature / top-p (released defaults 1.0 / 0.8, seed 0).
+//      Video2World models cross-attend to T5 embeddings [Lc, 1024], zero-padded to 512 rows as
+//      the T5 encoder's output is, with the mask all True (as upstream replaces it).
+//   4. AR ids -> tokenizer ids (minus the offset), the whole grid (context + generated) decoded
+//      by the DV tokenizer into 1 + (T-1)*tc frames clamped to [-1, 1]. As upstream, the first
+//      frames are the tokenizer's reconstruction of the context, not the input pixels.
+//
+// Every argument is checked before anything runs, with typed errors that name the argument:
+// FrameCountError (frame counts the tokenizer cannot take), ContextLengthError (contexts that
+// fill the model's grid / window), GridMismatchError (spatial sizes), VocabularyMismatchError,
+// TokenIdError (ids outside the vocabulary), MissingContextError (Video2World without embeddings).
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Backend } from '../engine/backend.js';
+import * as F from '../engine/ops.js';
+import type { Tensor } from '../engine/tensor.js';
+import { openCheckpoint, openSafetensors } from '../io/safetensors.js';
+import { createProgress, type ProgressOptions } from '../io/progress.js';
+import type { Video } from '../io/video.js';
+import {
+  type ArConfig, ArArgumentError, ArConfigError, ContextLengthError, MissingContextError, TokenIdError,
+} from '../models/ar/config.js';
+import { generate } from '../models/ar/generate.js';
+import { resolveSampling } from '../models/ar/sampling.js';
+import { ArTransformer } from '../models/ar/transformer.js';
+import type { CausalDiscreteVideoTokenizer } from '../models/tokenizer/video.js';
+
+// ------------------------------------------------------------------ errors
+
+/** A frame count the causal tokenizer cannot take (not 1 + k*tc), or more frames than the clip has. */
+export class FrameCountError extends ArArgumentError {
+  override name = 'FrameCountError';
+}
+
+/** The clip's latent grid (H/sc x W/sc) is not the AR model's token grid (video_latent_shape H x W). */
+export class GridMismatchError extends ArArgumentError {
+  override name = 'GridMismatchError';
+}
+
+/** The tokenizer's codebook and the AR model's video vocabulary differ. */
+export class VocabularyMismatchError extends ArArgumentError {
+  override name = 'VocabularyMismatchError';
+}
+
+// ------------------------------------------------------------------ loading
+
+/** config.json + model.safetensors (or shards) of an AR checkpoint folder, loaded on `backend`. */
+export async function loadArModel(dir: string, backend: Backend): Promise<ArTransformer> {
+  if (!existsSync(dir)) throw new ArArgumentError('model', `${dir} does not exist`);
+  const isDir = statSync(dir).isDirectory();
+  const folder = isDir ? dir : join(dir, '..');
+  const configPath = join(folder, 'config.json');
+  if (!existsSync(configPath)) throw new ArArgumentError('model', `${folder} has no config.json (the AR ModelConfig fields + training_type)`);
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    throw new ArConfigError(`${configPath} is not valid JSON (${(e as Error).message})`);
+  }
+  const model = ArTransformer.fromConfigJson(json);
+  const weights = isDir && existsSync(join(dir, 'model.safetensors')) ? join(dir, 'model.safetensors') : dir;
+  const ck = await openCheckpoint(weights);
+  try {
+    await model.load(ck, backend);
+  } catch (e) {
+    model.dispose();
+    throw e;
+  } finally {
+    await ck.close();
+  }
+  return model;
+}
+
+/** Names under which an embeddings file may hold the T5 output (a file with one tensor needs none). */
+export const EMBEDDING_TENSOR_NAMES = ['context', 'embeddings', 't5_embeddings', 'prompt_embedding', 'encoder_hidden_states'] as const;
+
+export interface HostEmbeddings {
+  data: Float32Array;
+  /** [Lc, context_dim] */
+  shape: [number, number];
+}
+
+/**
+ * Text embeddings for the cross-attention models from a .safetensors file: its only tensor, or
+ * one named as in EMBEDDING_TENSOR_NAMES; [Lc, D] or [1, Lc, D], any float dtype.
+ */
+export async function readEmbeddings(path: string, argument = 'embeddings'): Promise<HostEmbeddings> {
+  const f = await openSafetensors(path);
+  try {
+    const names = f.names;
+    let name: string | undefined = names.length === 1 ? names[0] : EMBEDDING_TENSOR_NAMES.find((n) => names.includes(n));
+    if (!name) {
+      throw new ArArgumentError(argument, `${path} holds ${names.length} tensors (${names.slice(0, 8).join(', ')}); expected one, or one named ${EMBEDDING_TENSOR_NAMES.join(' / ')}`);
+    }
+    const t = await f.read(name);
+    const shape = t.shape;
+    if (!((shape.length === 2) || (shape.length === 3 && shape[0] === 1)) || shape.some((d) => d < 1)) {
+      throw new ArArgumentError(argument, `${path}: tensor ${name} must be [Lc, context_dim] or [1, Lc, context_dim], got [${shape.join(', ')}]`);
+    }
+    if (t.dtype === 'i32') throw new ArArgumentError(argument, `${path}: tensor ${name} holds integers; expected float embeddings`);
+    const [Lc, D] = shape.slice(-2);
+    let data: Float32Array;
+    if (t.dtype === 'f32') data = t.raw as Float32Array;
+    else {
+      // widen bf16 / f16 on the cpu backend (exact)
+      const { cpu } = await import('../engine/cpu/backend.js');
+      const x = F.fromRaw(cpu, t.raw, [Lc, D], t.dtype);
+      data = (await x.read()) as Float32Array;
+      x.dispose();
+    }
+    return { data, shape: [Lc, D] };
+  } finally {
+    await f.close();
+  }
+}
+
+// ------------------------------------------------------------------ vocabulary mapping
+
+/** Offset of the video ids in the AR vocabulary (tokenizer_offset: 0 for the released models). */
+export const VIDEO_TOKEN_OFFSET = 0;
+
+/**
+ * Tokenizer ids (T-major [t, h, w] flattened) -> the AR prompt: id + offset, with <bov> =
+ * vocab_size first for text_to_video. Ids outside the video vocabulary are refused.
+ */
+export function toArPrompt(ids: ArrayLike<number>, cfg: ArConfig, argument = 'context tokens'): Int32Array {
+  const bov = cfg.trainingType === 'text_to_video' ? 1 : 0;
+  const out = new Int32Array(ids.length + bov);
+  if (bov) out[0] = cfg.vocabSize; // <bov>
+  for (let i = 0; i < ids.length; i++) {
+    const v = Number(ids[i]);
+    if (!Number.isInteger(v) || v < 0 || v >= cfg.vocabSize) {
+      throw new TokenIdError(argument, `token id ${ids[i]} at ${i} is outside the video vocabulary [0, ${cfg.vocabSize})`);
+    }
+    out[i + bov] = v + VIDEO_TOKEN_OFFSET;
+  }
+  return out;
+}
+
+/** Generated AR ids -> tokenizer ids (minus the offset), checked against the tokenizer's codebook. */
+export function fromArTokens(ids: ArrayLike<number>, tokenizerVocab: number, argument = 'generated tokens'): Int32Array {
+  const out = new Int32Array(ids.length);
+  for (let i = 0; i < ids.length; i++) {
+    const v = Number(ids[i]) - VIDEO_TOKEN_OFFSET;
+    if (!Number.isInteger(v) || v < 0 || v >= tokenizerVocab) {
+      throw new TokenIdError(argument, `token id ${ids[i]} at ${i} is outside the tokenizer's codebook [0, ${tokenizerVocab})`);
+    }
+    out[i] = v;
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------ planning
+
+export interface ArVideo2WorldOptions {
+  /**
+   * Context frames, taken from the end of the clip: 1 + k*tc (upstream num_input_frames, 1 or 9
+   * for the released models). Default: 1 + tc (two latent frames, upstream's 9) when the clip has
+   * them and the grid leaves room, else 1 (the last frame).
+   */
+  contextFrames?: number;
+  /** latent frames to generate (default: the rest of the model's grid, as upstream) */
+  latentFrames?: number;
+  /** default 1.0 (0 = greedy) */
+  temperature?: number;
+  /** default 0.8 (upstream base.py); null = plain multinomial */
+  topP?: number | null;
+  /** default 0 */
+  seed?: number;
+  /** T5 embeddings [Lc, context_dim] for the cross-attention (Video2World) models */
+  embeddings?: HostEmbeddings | null;
+  /** zero rows the embeddings are padded to (T5's fixed 512 tokens); default 512 */
+  embeddingRows?: number;
+  /** progress bar on stderr over the generated tokens (false: none) */
+  progress?: ProgressOptions | false;
+  /** called after each generated token */
+  onToken?: (done: number, total: number) => void;
+}
+
+export interface ArVideo2WorldPlan {
+  tc: number;
+  sc: number;
+  /** [T, H, W] of the AR model's token grid */
+  grid: [number, number, number];
+  contextFrames: number;
+  contextLatentFrames: number;
+  latentFrames: number;
+  /** prompt length (context tokens + <bov>) */
+  promptTokens: number;
+  generateTokens: number;
+  /** frames of the decoded output */
+  outputFrames: number;
+}
+
+/** The default context length for a clip of `clipFrames` frames (see ArVideo2WorldOptions). */
+export function defaultContextFrames(cfg: ArConfig, tc: number, clipFrames: number): number {
+  const T = cfg.videoLatentShape[0];
+  return T >= 3 && clipFrames >= 1 + tc ? 1 + tc : 1;
+}
+
+/**
+ * Check the model, the tokenizer, the clip and the options against each other; nothing runs.
+ * `clip` is [frames, height, width].
+ */
+export function planArVideo2World(
+  model: ArTransformer,
+  tokenizer: CausalDiscreteVideoTokenizer,
+  clip: [number, number, number],
+  opts: ArVideo2WorldOptions = {},
+): ArVideo2WorldPlan {
+  const cfg = model.config;
+  const tc = tokenizer.temporalCompression;
+  const sc = tokenizer.spatialCompression;
+  const [T, H, W] = cfg.videoLatentShape;
+  const [frames, height, width] = clip;
+
+  if (tokenizer.vocabSize !== cfg.vocabSize) {
+    throw new VocabularyMismatchError(
+      'tokenizer',
+      `its codebook has ${tokenizer.vocabSize} codes (FSQ levels [${tokenizer.quantizer.levels.join(', ')}]) but the AR model's video vocabulary is vocab_size ${cfg.vocabSize}`,
+    );
+  }
+  if (cfg.outputRows > tokenizer.vocabSize) {
+    throw new VocabularyMismatchError('model', `the output head has ${cfg.outputRows} rows, more than the tokenizer's ${tokenizer.vocabSize} codes: it could sample ids the tokenizer cannot decode`);
+  }
+  if (height % sc || width % sc || height / sc !== H || width / sc !== W) {
+    const g = `${height / sc}x${width / sc}`;
+    throw new GridMismatchError(
+      'input',
+      `the clip is ${width}x${height} (WxH); the tokenizer (${sc}x spatial) makes ${Number.isInteger(height / sc) && Number.isInteger(width / sc) ? `a ${g}` : 'no whole'} latent grid of it, ` +
+        `but the AR model's token grid is ${H}x${W} (video_latent_shape [${T}, ${H}, ${W}]): give a ${W * sc}x${H * sc} clip`,
+    );
+  }
+  if (frames < 1) throw new FrameCountError('input', 'the clip has no frames');
+
+  const ctx = opts.contextFrames ?? defaultContextFrames(cfg, tc, frames);
+  if (!Number.isInteger(ctx) || ctx < 1 || (ctx - 1) % tc !== 0) {
+    throw new FrameCountError('frames', `the tokenizer (${tc}x temporal, causal) takes 1 + k*${tc} context frames (1, ${1 + tc}, ${1 + 2 * tc}, ...), got ${ctx}`);
+  }
+  if (ctx > frames) throw new FrameCountError('frames', `${ctx} context frames asked for, the clip has ${frames}`);
+  const ctxLatent = 1 + (ctx - 1) / tc;
+  if (ctxLatent >= T) {
+    throw new ContextLengthError(
+      'frames',
+      `${ctx} context frames are ${ctxLatent} latent frames, which fill the model's grid of ${T} latent frames (video_latent_shape [${T}, ${H}, ${W}]): ` +
+        `at most ${1 + (T - 2) * tc} context frames leave one to generate`,
+    );
+  }
+  const latentFrames = opts.latentFrames ?? T - ctxLatent;
+  if (!Number.isInteger(latentFrames) || latentFrames < 1) throw new ArArgumentError('latent frames', `must be a positive integer, got ${latentFrames}`);
+  if (ctxLatent + latentFrames > T) {
+    throw new ContextLengthError('latent frames', `${ctxLatent} context + ${latentFrames} generated latent frames exceed the model's grid of ${T}`);
+  }
+  const bov = cfg.trainingType === 'text_to_video' ? 1 : 0;
+  const promptTokens = bov + ctxLatent * H * W;
+  const generateTokens = latentFrames * H * W;
+  if (promptTokens + generateTokens > model.window) {
+    throw new ContextLengthError('frames', `${promptTokens} prompt + ${generateTokens} generated tokens exceed the model's window of ${model.window} positions`);
+  }
+
+  resolveSampling({ temperature: opts.temperature ?? 1, topP: opts.topP === undefined ? 0.8 : opts.topP });
+  if (model.isCrossAttention) {
+    if (!opts.embeddings) {
+      throw new MissingContextError(
+        'embeddings',
+        `this model (${cfg.trainingType}, cross-attention every ${cfg.insertCrossAttnEveryKLayers === 1 ? '' : `${cfg.insertCrossAttnEveryKLayers}th `}layer) needs T5 text embeddings: ` +
+          `give --embeddings file.safetensors holding [Lc, ${cfg.contextDim}]`,
+      );
+    }
+    const [, D] = opts.embeddings.shape;
+    if (D !== cfg.contextDim) throw new ArArgumentError('embeddings', `have ${D} channels, the model's cross-attention takes context_dim ${cfg.contextDim}`);
+  } else if (opts.embeddings) {
+    throw new ArArgumentError('embeddings', 'this model has no cross-attention layers (insert_cross_attn is false); it takes no text embeddings');
+  }
+  return {
+    tc, sc, grid: [T, H, W], contextFrames: ctx, contextLatentFrames: ctxLatent, latentFrames, promptTokens, generateTokens,
+    outputFrames: 1 + (ctxLatent + latentFrames - 1) * tc,
+  };
+}
+
+// ------------------------------------------------------------------ running
+
+export interface ArVideo2WorldResult {
+  plan: ArVideo2WorldPlan;
+  /** the decoded clip (context reconstruction + generated frames), [-1, 1] */
+  video: Video;
+  /** tokenizer ids of the whole grid, [t, H, W] T-major (context first) */
+  tokens: Int32Array;
+  /** the context's tokenizer ids (a prefix of `tokens`) */
+  contextTokens: Int32Array;
+  encodeSeconds: number;
+  generateSeconds: number;
+  decodeSeconds: number;
+  /** generated tokens / generateSeconds (prefill included) */
+  tokensPerSecond: number;
+}
+
+/**
+ * Run the pipeline on a clip (all of it in memory; only the last contextFrames frames are used).
+ */
+export async function arVideo2World(
+  model: ArTransformer,
+  tokenizer: CausalDiscreteVideoTokenizer,
+  clip: Video,
+  opts: ArVideo2WorldOptions = {},
+): Promise<ArVideo2WorldResult> {
+  const plan = planArVideo2World(model, tokenizer, [clip.frames, clip.height, clip.width], opts);
+  const cfg = model.config;
+  const backend = model.backend;
+  const tokBackend = tokenizer.quant_conv.weight.backend;
+  const [, H, W] = plan.grid;
+  const { height, width } = clip;
+
+  // ---- 1. encode the context frames
+  const t0 = performance.now();
+  const ctx = plan.contextFrames;
+  const first = clip.frames - ctx;
+  const frameSize = height * width;
+  const pixels = new Float32Array(3 * ctx * frameSize);
+  for (let c = 0; c < 3; c++) {
+    const src = (c * clip.frames + first) * frameSize;
+    pixels.set(clip.data.subarray(src, src + ctx * frameSize), c * ctx * frameSize);
+  }
+  const x = F.fromArray(tokBackend, pixels, [1, 3, ctx, height, width]);
+  let contextTokens: Int32Array;
+  try {
+    const { indices, codes } = tokenizer.encode(x);
+    codes.dispose();
+    contextTokens = (await indices.read()) as Int32Array;
+    indices.dispose();
+  } finally {
+    x.dispose();
+  }
+  const t1 = performance.now();
+
+  // ---- 2. prompt, 3. generate
+  const prompt = toArPrompt(contextTokens, cfg);
+  let context: Tensor | null = null;
+  if (opts.embeddings) {
+    const [Lc, D] = opts.embeddings.shape;
+    const rows = Math.max(Lc, opts.embeddingRows ?? 512);
+    const padded = new Float32Array(rows * D);
+    padded.set(opts.embeddings.data.subarray(0, Lc * D));
+    context = F.fromArray(backend, padded, [1, rows, D]);
+  }
+  const progress = opts.progress === false ? null : createProgress({ label: 'generate', unit: 'tokens', total: plan.generateTokens, ...opts.progress });
+  let generated: Int32Array;
+  try {
+    const r = await generate(model, { data: prompt, shape: [1, prompt.length] }, {
+      maxGenLen: plan.generateTokens,
+      temperature: opts.temperature ?? 1,
+      topP: opts.topP === undefined ? 0.8 : opts.topP,
+      seed: opts.seed ?? 0,
+      context,
+      onStep: (done, total) => {
+        progress?.update(done);
+        opts.onToken?.(done, total);
+      },
+    });
+    if (r.generated !== plan.generateTokens) {
+      // upstream repeats the last token to fill the grid when generation stops early
+      generated = new Int32Array(plan.generateTokens).fill(r.ids[r.generated - 1]);
+      generated.set(r.ids.subarray(0, r.generated));
+    } else generated = r.ids;
+  } finally {
+    context?.dispose();
+  }
+  const t2 = performance.now();
+  progress?.done();
+
+  // ---- 4. back to tokenizer ids, decode the whole grid
+  const t = plan.contextLatentFrames + plan.latentFrames;
+  const tokens = new Int32Array(t * H * W);
+  tokens.set(contextTokens);
+  tokens.set(fromArTokens(generated, tokenizer.vocabSize), contextTokens.length);
+  const out = tokenizer.decodeIndices({ data: tokens, shape: [1, t, H, W] });
+  const [, , frames, oh, ow] = out.shape;
+  let data: Float32Array;
+  try {
+    data = (await out.read()) as Float32Array;
+  } finally {
+    out.dispose();
+  }
+  for (let i = 0; i < data.length; i++) data[i] = data[i] < -1 ? -1 : data[i] > 1 ? 1 : data[i];
+  const video: Video = { data, frames, height: oh, width: ow };
+  if (clip.fps) video.fps = clip.fps;
+  const t3 = performance.now();
+  return {
+    plan,
+    video,
+    tokens,
+    contextTokens,
+    encodeSeconds: (t1 - t0) / 1000,
+    generateSeconds: (t2 - t1) / 1000,
+    decodeSeconds: (t3 - t2) / 1000,
+    tokensPerSecond: plan.generateTokens / ((t2 - t1) / 1000),
+  };
+}
