@@ -13,6 +13,15 @@ const COMMANDS: Record<string, Command> = {
   conform: { summary: 'run fixture cases against the reference outputs', load: async () => (await import('./conform.js')).conformCommand },
   devices: { summary: 'show the backends and the WebGPU adapter in use', load: async () => (await import('./devices.js')).devicesCommand },
   inspect: { summary: 'list the tensors and config of a checkpoint', load: async () => (await import('./inspect.js')).inspectCommand },
+  tokenize: { summary: 'encode a clip (.y4m / PNG frames) to tokens with a video tokenizer', load: async () => (await import('./tokenize.js')).tokenizeCommand },
+  detokenize: { summary: 'decode tokens back to a clip (.y4m / PNG frames)', load: async () => (await import('./detokenize.js')).detokenizeCommand },
+  roundtrip: { summary: 'encode + decode a clip, print PSNR / SSIM, write the reconstruction', load: async () => (await import('./roundtrip.js')).roundtripCommand },
+  demo: { summary: 'the main job (npm start): conformance, the sample clips through the tiny tokenizers, Y4M + PNG', load: async () => (await import('./demo.js')).demoCommand },
+  'ar-video2world': { summary: 'continue a clip with an autoregressive model (DV tokens, token by token)', load: async () => (await import('./ar-video2world.js')).arVideo2WorldCommand },
+  text2world: { summary: 'generate a clip from a prompt with a Cosmos world model folder', load: async () => (await import('./text2world.js')).text2worldCommand },
+  video2world: { summary: 'continue a clip with a Cosmos world model folder', load: async () => (await import('./video2world.js')).video2worldCommand },
+  transfer: { summary: 'generate a clip that follows control videos (Transfer2.5 ControlNets, multi-control spec)', load: async () => (await import('./transfer.js')).transferCommand },
+  reason: { summary: 'answer a question about an image or a video with a Cosmos-Reason1 (Qwen2.5-VL) model, streamed', load: async () => (await import('./reason.js')).reasonCommand },
 };
 
 export function usage(): string {

@@ -1,3 +1,9 @@
 // The kinds implemented so far. Each model family adds one import here that registers its
 // handlers with registerKind.
-export {};
+import './kinds/tokenizer.js';
+import './kinds/t5.js';
+import './kinds/dit.js';
+import './kinds/ar.js';
+import './kinds/vlm-text.js';
+import './kinds/vlm-model.js';
+import './kinds/controlnet.js';
