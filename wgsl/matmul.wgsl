@@ -49,6 +49,12 @@ struct Params {
   tiles_n: u32,
   b_stride: u32,   // elements between batches of b: K*N, or 0 when b is shared
   alpha: f32,
+  // Where this problem's output lives: out(bt, m, n) is out[(bt * M + m) * ldo + out_off + n], bias
+  // is read from bias_off. The texture path splits a problem too big for one texture into chunks
+  // (rows of a, columns of b) and runs each as a smaller problem with these set; else N, 0, 0.
+  ldo: u32,
+  out_off: u32,
+  bias_off: u32,
 }
 @group(0) @binding(0) var<uniform> P: Params;
 
@@ -220,7 +226,7 @@ fn trowA(bt: u32, m: u32, k: u32) -> vec4<f32> {
 // ------------------------------------------------------------------ output
 
 fn bias_at(n: u32) -> f32 {
-  if (HAS_BIAS) { return ld_bias(min(n, P.N - 1u)); }
+  if (HAS_BIAS) { return ld_bias(P.bias_off + min(n, P.N - 1u)); }
   return 0.0;
 }
 fn bias4(n: u32) -> vec4<f32> {
@@ -230,7 +236,7 @@ fn bias4(n: u32) -> vec4<f32> {
 // out(m, n) = alpha * v + bias, skipped past M / N. Bias is read once per column by the callers:
 // on llvmpipe every load and store is a per-lane loop, and their count drives compile time too.
 fn st(bt: u32, m: u32, n: u32, v: f32, bias: f32) {
-  if (m < P.M && n < P.N) { out[(bt * P.M + m) * P.N + n] = P.alpha * v + bias; }
+  if (m < P.M && n < P.N) { out[(bt * P.M + m) * P.ldo + P.out_off + n] = P.alpha * v + bias; }
 }
 
 // Writes the 4x4 block c (c[j][i] = out(m + i, n + j)).
@@ -247,10 +253,11 @@ fn store4v(bt: u32, mb: u32, nb: u32, c: mat4x4<f32>) {
   let b = bias4(nb);
   let t = transpose(c);
   let base = bt * P.M;
-  out4[((base + row(mb, 0u)) * P.N + nb) >> 2u] = P.alpha * t[0] + b;
-  out4[((base + row(mb, 1u)) * P.N + nb) >> 2u] = P.alpha * t[1] + b;
-  out4[((base + row(mb, 2u)) * P.N + nb) >> 2u] = P.alpha * t[2] + b;
-  out4[((base + row(mb, 3u)) * P.N + nb) >> 2u] = P.alpha * t[3] + b;
+  let o = P.out_off + nb;
+  out4[((base + row(mb, 0u)) * P.ldo + o) >> 2u] = P.alpha * t[0] + b;
+  out4[((base + row(mb, 1u)) * P.ldo + o) >> 2u] = P.alpha * t[1] + b;
+  out4[((base + row(mb, 2u)) * P.ldo + o) >> 2u] = P.alpha * t[2] + b;
+  out4[((base + row(mb, 3u)) * P.ldo + o) >> 2u] = P.alpha * t[3] + b;
 }
 
 // Writes 4 columns of one row.
@@ -278,12 +285,24 @@ fn mm_v1_naive(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
 // ------------------------------------------------------------------ v2 shared
 
 // A 64x64 output tile per 16x16 workgroup; K walked in slabs of 16 staged through workgroup memory
-// (8 KiB), each thread accumulating a 4x4 block. Stage loads are mapped so that consecutive
-// invocations read consecutive addresses whatever the layout (coalesced on GPUs).
+// (8 KiB), each thread accumulating a 4x4 block. Each invocation stages one whole vec4 of each
+// operand per slab (4 rows of A / 4 columns of B at one k): writing single components of a shared
+// vec4 from different invocations would race on GPUs that store a component as read-modify-write.
+// The (k, group) order of the staging follows the contiguous dim of each operand, so that
+// neighbouring invocations read neighbouring addresses.
 const V2_T: u32 = 64u;
 const V2_KT: u32 = 16u;
 var<workgroup> v2_a: array<vec4<f32>, 256>;   // [kk][m / 4]: A(m0 + m, k0 + kk)
 var<workgroup> v2_b: array<vec4<f32>, 256>;   // [kk][n / 4]: B(k0 + kk, n0 + n)
+
+fn v2_ld_a(bt: u32, m: u32, k: u32) -> f32 {
+  if (m < P.M && k < P.K) { return A(bt, m, k); }
+  return 0.0;
+}
+fn v2_ld_b(bt: u32, k: u32, n: u32) -> f32 {
+  if (n < P.N && k < P.K) { return B(bt, k, n); }
+  return 0.0;
+}
 
 @compute @workgroup_size(16, 16)
 fn mm_v2_shared(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
@@ -296,28 +315,21 @@ fn mm_v2_shared(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
   if (bt >= P.batch) { return; }
   let m0 = tm * V2_T;
   let n0 = tn * V2_T;
+  // staging coordinates of this invocation: slab row kk, group g of 4 rows (A) / columns (B)
+  var ka = li / 16u;
+  var ga = li % 16u;
+  if (!TA) { ka = li % 16u; ga = li / 16u; }
+  var kb = li / 16u;
+  var gb = li % 16u;
+  if (TB) { kb = li % 16u; gb = li / 16u; }
   var c = mat4x4<f32>();
   for (var k0 = 0u; k0 < P.K; k0 += V2_KT) {
-    for (var q = 0u; q < 4u; q++) {
-      let e = li + 256u * q;
-      // A slab element (mm, kk): consecutive invocations walk the contiguous dim of a.
-      var mm = e % V2_T;
-      var kk = e / V2_T;
-      if (!TA) { mm = e / V2_KT; kk = e % V2_KT; }
-      let m = m0 + mm;
-      let k = k0 + kk;
-      var va = 0.0;
-      if (m < P.M && k < P.K) { va = A(bt, m, k); }
-      v2_a[kk * 16u + (mm >> 2u)][mm & 3u] = va;
-      var nn = e % V2_T;
-      var kb = e / V2_T;
-      if (TB) { nn = e / V2_KT; kb = e % V2_KT; }
-      let n = n0 + nn;
-      let kb2 = k0 + kb;
-      var vb = 0.0;
-      if (n < P.N && kb2 < P.K) { vb = B(bt, kb2, n); }
-      v2_b[kb * 16u + (nn >> 2u)][nn & 3u] = vb;
-    }
+    let m = m0 + 4u * ga;
+    let ka2 = k0 + ka;
+    v2_a[ka * 16u + ga] = vec4<f32>(v2_ld_a(bt, m, ka2), v2_ld_a(bt, m + 1u, ka2), v2_ld_a(bt, m + 2u, ka2), v2_ld_a(bt, m + 3u, ka2));
+    let n = n0 + 4u * gb;
+    let kb2 = k0 + kb;
+    v2_b[kb * 16u + gb] = vec4<f32>(v2_ld_b(bt, kb2, n), v2_ld_b(bt, kb2, n + 1u), v2_ld_b(bt, kb2, n + 2u), v2_ld_b(bt, kb2, n + 3u));
     workgroupBarrier();
     for (var kk = 0u; kk < V2_KT; kk++) {
       c = mac1(c, v2_a[kk * 16u + lid.y], v2_b[kk * 16u + lid.x]);
@@ -606,14 +618,14 @@ fn gemv_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
     c6 = macv(c6, av, tblockB(bt, k, nbase(n0 + 24u)));
     c7 = macv(c7, av, tblockB(bt, k, nbase(n0 + 28u)));
   }
-  { let nb = nbase(n0); out4[((bt * P.M + m) * P.N + nb) >> 2u] = P.alpha * c0 + bias4(nb); }
-  { let nb = nbase(n0 + 4u); out4[((bt * P.M + m) * P.N + nb) >> 2u] = P.alpha * c1 + bias4(nb); }
-  { let nb = nbase(n0 + 8u); out4[((bt * P.M + m) * P.N + nb) >> 2u] = P.alpha * c2 + bias4(nb); }
-  { let nb = nbase(n0 + 12u); out4[((bt * P.M + m) * P.N + nb) >> 2u] = P.alpha * c3 + bias4(nb); }
-  { let nb = nbase(n0 + 16u); out4[((bt * P.M + m) * P.N + nb) >> 2u] = P.alpha * c4 + bias4(nb); }
-  { let nb = nbase(n0 + 20u); out4[((bt * P.M + m) * P.N + nb) >> 2u] = P.alpha * c5 + bias4(nb); }
-  { let nb = nbase(n0 + 24u); out4[((bt * P.M + m) * P.N + nb) >> 2u] = P.alpha * c6 + bias4(nb); }
-  { let nb = nbase(n0 + 28u); out4[((bt * P.M + m) * P.N + nb) >> 2u] = P.alpha * c7 + bias4(nb); }
+  { let nb = nbase(n0); out4[((bt * P.M + m) * P.ldo + P.out_off + nb) >> 2u] = P.alpha * c0 + bias4(nb); }
+  { let nb = nbase(n0 + 4u); out4[((bt * P.M + m) * P.ldo + P.out_off + nb) >> 2u] = P.alpha * c1 + bias4(nb); }
+  { let nb = nbase(n0 + 8u); out4[((bt * P.M + m) * P.ldo + P.out_off + nb) >> 2u] = P.alpha * c2 + bias4(nb); }
+  { let nb = nbase(n0 + 12u); out4[((bt * P.M + m) * P.ldo + P.out_off + nb) >> 2u] = P.alpha * c3 + bias4(nb); }
+  { let nb = nbase(n0 + 16u); out4[((bt * P.M + m) * P.ldo + P.out_off + nb) >> 2u] = P.alpha * c4 + bias4(nb); }
+  { let nb = nbase(n0 + 20u); out4[((bt * P.M + m) * P.ldo + P.out_off + nb) >> 2u] = P.alpha * c5 + bias4(nb); }
+  { let nb = nbase(n0 + 24u); out4[((bt * P.M + m) * P.ldo + P.out_off + nb) >> 2u] = P.alpha * c6 + bias4(nb); }
+  { let nb = nbase(n0 + 28u); out4[((bt * P.M + m) * P.ldo + P.out_off + nb) >> 2u] = P.alpha * c7 + bias4(nb); }
 }
 
 
@@ -652,12 +664,12 @@ fn gemv_tex8(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     { let f0 = tfb8(b_idx(bt, k, nb7)); let f1 = tfb8(b_idx(bt, k, nb7 + 1u)); let f2 = tfb8(b_idx(bt, k, nb7 + 2u)); let f3 = tfb8(b_idx(bt, k, nb7 + 3u));
       c7 = macv(macv(c7, a0, mat4x4<f32>(f0[0], f1[0], f2[0], f3[0])), a1, mat4x4<f32>(f0[1], f1[1], f2[1], f3[1])); }
   }
-  out4[((bt * P.M + m) * P.N + nb0) >> 2u] = P.alpha * c0 + bias4(nb0);
-  out4[((bt * P.M + m) * P.N + nb1) >> 2u] = P.alpha * c1 + bias4(nb1);
-  out4[((bt * P.M + m) * P.N + nb2) >> 2u] = P.alpha * c2 + bias4(nb2);
-  out4[((bt * P.M + m) * P.N + nb3) >> 2u] = P.alpha * c3 + bias4(nb3);
-  out4[((bt * P.M + m) * P.N + nb4) >> 2u] = P.alpha * c4 + bias4(nb4);
-  out4[((bt * P.M + m) * P.N + nb5) >> 2u] = P.alpha * c5 + bias4(nb5);
-  out4[((bt * P.M + m) * P.N + nb6) >> 2u] = P.alpha * c6 + bias4(nb6);
-  out4[((bt * P.M + m) * P.N + nb7) >> 2u] = P.alpha * c7 + bias4(nb7);
+  out4[((bt * P.M + m) * P.ldo + P.out_off + nb0) >> 2u] = P.alpha * c0 + bias4(nb0);
+  out4[((bt * P.M + m) * P.ldo + P.out_off + nb1) >> 2u] = P.alpha * c1 + bias4(nb1);
+  out4[((bt * P.M + m) * P.ldo + P.out_off + nb2) >> 2u] = P.alpha * c2 + bias4(nb2);
+  out4[((bt * P.M + m) * P.ldo + P.out_off + nb3) >> 2u] = P.alpha * c3 + bias4(nb3);
+  out4[((bt * P.M + m) * P.ldo + P.out_off + nb4) >> 2u] = P.alpha * c4 + bias4(nb4);
+  out4[((bt * P.M + m) * P.ldo + P.out_off + nb5) >> 2u] = P.alpha * c5 + bias4(nb5);
+  out4[((bt * P.M + m) * P.ldo + P.out_off + nb6) >> 2u] = P.alpha * c6 + bias4(nb6);
+  out4[((bt * P.M + m) * P.ldo + P.out_off + nb7) >> 2u] = P.alpha * c7 + bias4(nb7);
 }

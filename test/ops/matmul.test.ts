@@ -79,6 +79,7 @@ const mk = (o: Partial<Case>): Case => ({ ...base, ...o });
 
 afterEach(() => {
   matmulConfig.version = 'auto';
+  matmulConfig.texRows = undefined;
 });
 
 describe('webgpu matmul (automatic kernel choice)', () => {
@@ -134,7 +135,8 @@ describe('webgpu matmul (automatic kernel choice)', () => {
     if (software) {
       expect(pick(256, 256, 256)).toBe('v5_tex32x16');
       expect(pick(8, 512, 512)).toBe('v6_tex4x32');
-      expect(pick(1, 1024, 1024)).toBe('gemv_tex');
+      expect(pick(1, 1024, 1024)).toBe('gemv_tex8');
+      expect(pick(1, 1024, 1024, 'f32')).toBe('gemv_tex');
       expect(pick(256, 255, 256)).toBe('v4_reg16'); // K % 4 != 0: no texture path
     }
     expect(pick(2, 2, 2)).toBe('v1_naive');
@@ -175,6 +177,10 @@ const versionCases: Record<Exclude<MatmulVersion, 'auto'>, Case[]> = {
     mk({ M: 1, K: 64, N: 36, transB: true, bDtype: 'bf16', bias: 'bf16' }),
     mk({ batch: 2, M: 3, K: 8, N: 8 }),
   ],
+  gemv_tex8: [
+    mk({ M: 1, K: 64, N: 36, transB: true, bDtype: 'bf16', bias: 'bf16' }),
+    mk({ batch: 2, M: 3, K: 24, N: 8, transB: true, bDtype: 'f16', alpha: 0.5 }),
+  ],
 };
 
 describe('webgpu matmul versions against the oracle', () => {
@@ -183,6 +189,15 @@ describe('webgpu matmul versions against the oracle', () => {
       await check(c, version as MatmulVersion);
     });
   }
+
+  it('texture path: operands bigger than one texture are split into row / column chunks', async () => {
+    matmulConfig.texRows = 1; // 4096 texels a texture: 16384 f32 elements
+    // a: 2 x 150 rows of 64 (19200 elements, batch folded into rows) in chunks of 256 rows;
+    // b: 260 x 64 bf16 in chunks of 256 columns, the last one 4 wide
+    await check(mk({ batch: 2, M: 150, K: 64, N: 260, transB: true, bDtype: 'bf16', bias: 'bf16', alpha: 0.5 }), 'v5_tex32x16');
+    matmulConfig.texRows = 1;
+    await check(mk({ M: 1, K: 64, N: 600, transB: true, bDtype: 'bf16', bias: 'bf16' }), 'gemv_tex8');
+  });
 
   it('dispatches past 65535 workgroups fold into a 2D grid (per-output and per-workgroup kernels)', async () => {
     await check(mk({ M: 2100, N: 2000, K: 1, bias: 'f32' }), 'v1_naive');

@@ -28,23 +28,30 @@ export type MatmulVersion =
   | 'v5_tex32x16'
   | 'v6_tex4x32'
   | 'gemv_split'
-  | 'gemv_tex';
+  | 'gemv_tex'
+  | 'gemv_tex8';
 
 /**
  * Knobs for benchmarking and tests. `version` forces one kernel wherever it applies (a version
  * that cannot take the call, e.g. a texture version on unaligned or i32 operands, falls back to
  * the automatic choice). `software` overrides the adapter detection (undefined: detect).
  */
-export const matmulConfig: { version: MatmulVersion; software: boolean | undefined } = {
+export const matmulConfig: { version: MatmulVersion; software: boolean | undefined; texRows: number | undefined } = {
   version: 'auto',
   software: undefined,
+  /** texture height limit (undefined: the device's); tests lower it to exercise the chunked path */
+  texRows: undefined,
 };
 
+function maxTexRows(be: WebGpuBackend): number {
+  return Math.min(matmulConfig.texRows ?? Infinity, be.ctx.device.limits.maxTextureDimension2D);
+}
+
 const WG = 64;
-/** Texture copies: 4 elements per texel, TEX_W texels a row (the WGSL hard-codes 4096 = 1 << 12). */
+/** Texture copies: 4 (or 8) elements per texel, TEX_W texels a row (the WGSL hard-codes 4096 = 1 << 12). */
 const TEX_W = 4096;
-/** Pooled operand textures kept for reuse, in bytes (beyond this they are destroyed after use). */
-const TEX_POOL_BYTES = 256 * 2 ** 20;
+/** Pooled operand textures kept for reuse, in bytes (least recently used ones go first). */
+const TEX_POOL_BYTES = 512 * 2 ** 20;
 /** Below this many multiply-adds the copies and the extra submit of the texture path do not pay. */
 const TEX_MIN_WORK = 1 << 18;
 
@@ -67,8 +74,8 @@ function aligned(p: MatmulParams): { va: boolean; vb: boolean } {
 
 const TEX_DTYPES: readonly DType[] = ['f32', 'bf16', 'f16'];
 
-function texRows(t: Tensor): number {
-  return Math.ceil(t.size / 4 / TEX_W);
+function texRows(t: Tensor, perTexel = 4): number {
+  return Math.ceil(t.size / perTexel / TEX_W);
 }
 
 /** Texture heights are rounded up to quarter-octave classes so the pool serves varying sizes. */
@@ -78,16 +85,32 @@ function rowClass(rows: number, maxRows: number): number {
   return Math.min(maxRows, Math.ceil(rows / step) * step);
 }
 
-/** The texture versions need K % 4 == 0, N % 4 == 0, aligned contiguous dims, float operands, a fit. */
-function texEligible(be: WebGpuBackend, { a, b, p }: Shape): boolean {
+/** a is split by rows across textures when it does not fit one: rows of a are contiguous, b is shared. */
+const aChunkable = (p: MatmulParams) => !p.transA && p.batchB === 1;
+/** b is split by columns (its rows when stored [N, K]) when it does not fit one texture. */
+const bChunkable = (p: MatmulParams) => p.transB && p.batchB === 1;
+
+/**
+ * The texture versions need K % 4 == 0, N % 4 == 0, aligned contiguous dims and float operands;
+ * an operand bigger than one texture must be one that can be split into chunks.
+ */
+function texEligible(be: WebGpuBackend, { a, b, p }: Shape, bPerTexel = 4): boolean {
   const { va, vb } = aligned(p);
-  const maxRows = be.ctx.device.limits.maxTextureDimension2D;
+  const maxRows = maxTexRows(be);
   return p.K % 4 === 0 && p.N % 4 === 0 && va && vb && TEX_DTYPES.includes(a.dtype) && TEX_DTYPES.includes(b.dtype) &&
-    maxRows >= TEX_W && texRows(a) <= maxRows && texRows(b) <= maxRows;
+    be.ctx.device.limits.maxTextureDimension2D >= TEX_W && p.K * 32 <= maxRows * TEX_W * 4 &&
+    (texRows(a) <= maxRows || aChunkable(p)) && (texRows(b, bPerTexel) <= maxRows || bChunkable(p));
+}
+
+/** gemv tex8: half weights stored [N, K] with K % 8 == 0, fetched 8 per texel. */
+function tex8Eligible(be: WebGpuBackend, s: Shape): boolean {
+  return s.p.transB && s.p.K % 8 === 0 && (s.b.dtype === 'bf16' || s.b.dtype === 'f16') && texEligible(be, s, 8);
 }
 
 function applies(be: WebGpuBackend, v: MatmulVersion, s: Shape): boolean {
   switch (v) {
+    case 'gemv_tex8':
+      return tex8Eligible(be, s);
     case 'v5_tex32x16':
     case 'v6_tex4x32':
     case 'gemv_tex':
@@ -106,7 +129,7 @@ function autoVersion(be: WebGpuBackend, s: Shape): MatmulVersion {
   if (K === 0 || work < 4096) return 'v1_naive';
   if (isSoftware(be)) {
     if (work >= TEX_MIN_WORK && texEligible(be, s)) {
-      if (M === 1) return 'gemv_tex';
+      if (M === 1) return tex8Eligible(be, s) ? 'gemv_tex8' : 'gemv_tex';
       if (M <= 16) return 'v6_tex4x32';
       return 'v5_tex32x16';
     }
@@ -135,15 +158,11 @@ export function matmul(be: WebGpuBackend, a: Tensor, b: Tensor, bias: Tensor | n
   const overrides: Record<string, number> = { ...layout, VA: +va, VB: +vb, KT: +(p.K % 4 !== 0), VO: +(p.N % 4 === 0) };
   const bStride = p.batchB === 1 ? 0 : p.K * p.N;
   const params = (tilesM: number, tilesN: number) =>
-    new Params().u32(p.M, p.N, p.K, p.batch, tilesM, tilesN, bStride).f32(p.alpha);
+    new Params().u32(p.M, p.N, p.K, p.batch, tilesM, tilesN, bStride).f32(p.alpha).u32(p.N, 0, 0);
   const tiles = (tm: number, tn: number) => [Math.ceil(p.M / tm), Math.ceil(p.N / tn)] as const;
 
-  if (version === 'v5_tex32x16' || version === 'v6_tex4x32' || version === 'gemv_tex') {
-    const [tm, tn] = version === 'v5_tex32x16' ? tiles(32, 16) : version === 'v6_tex4x32' ? tiles(4, 32) : [p.M, Math.ceil(p.N / 32)];
-    const threads = p.batch * tm * tn;
-    texDispatch(be, version === 'v5_tex32x16' ? 'mm_v5_tex32x16' : version === 'v6_tex4x32' ? 'mm_v6_tex4x32' : 'gemv_tex',
-      a, b, bias, out, params(tm, tn), { ...layout, VA: +va, VO: 1, WG, AH: halfCode(a.dtype), BH: halfCode(b.dtype) },
-      grid1d(Math.ceil(threads / WG)));
+  if (version === 'v5_tex32x16' || version === 'v6_tex4x32' || version === 'gemv_tex' || version === 'gemv_tex8') {
+    texMatmul(be, version, a, b, bias, out, p, { ...layout, VA: +va, VO: 1, WG, AH: halfCode(a.dtype), BH: halfCode(b.dtype) });
     return out;
   }
 
@@ -205,6 +224,8 @@ interface TexState {
   uniforms: Map<string, GPUBuffer>;
   /** free textures by `${format}:${rows}`; reuse is safe because every use is a queue-ordered submit */
   pool: Map<string, GPUTexture[]>;
+  /** the pooled textures, least recently released first */
+  lru: Map<GPUTexture, { key: string; bytes: number }>;
   pooledBytes: number;
 }
 
@@ -213,7 +234,7 @@ const texStates = new WeakMap<WebGpuBackend, TexState>();
 function texState(be: WebGpuBackend): TexState {
   let s = texStates.get(be);
   if (!s) {
-    s = { pipelines: new Map(), modules: new Map(), uniforms: new Map(), pool: new Map(), pooledBytes: 0 };
+    s = { pipelines: new Map(), modules: new Map(), uniforms: new Map(), pool: new Map(), lru: new Map(), pooledBytes: 0 };
     texStates.set(be, s);
   }
   return s;
@@ -226,6 +247,7 @@ export function trimMatmulTextures(be: WebGpuBackend): void {
   be.ctx.flush();
   for (const list of s.pool.values()) for (const t of list) t.destroy();
   s.pool.clear();
+  s.lru.clear();
   s.pooledBytes = 0;
 }
 
@@ -274,16 +296,21 @@ function texUniform(be: WebGpuBackend, params: Params): GPUBuffer {
   return buf;
 }
 
-/** A texture holding t's raw bits (4 elements per texel), taken from the pool. */
-function takeTexture(be: WebGpuBackend, t: Tensor): { tex: GPUTexture; key: string; bytes: number } {
+/**
+ * A texture for `elems` elements of t's raw bits, `perTexel` elements per texel (4: rgba32uint for
+ * f32, rg32uint for halves; 8: rgba32uint for halves), taken from the pool.
+ */
+function takeTexture(be: WebGpuBackend, t: Tensor, perTexel: number, elems: number): { tex: GPUTexture; key: string; bytes: number } {
   const s = texState(be);
-  const format: GPUTextureFormat = t.dtype === 'f32' ? 'rgba32uint' : 'rg32uint';
-  const rows = rowClass(texRows(t), be.ctx.device.limits.maxTextureDimension2D);
+  const texelBytes = (t.dtype === 'f32' ? 4 : 2) * perTexel;
+  const format: GPUTextureFormat = texelBytes === 16 ? 'rgba32uint' : 'rg32uint';
+  const rows = rowClass(Math.max(1, Math.ceil(elems / perTexel / TEX_W)), maxTexRows(be));
   const key = `${format}:${rows}`;
-  const bytes = TEX_W * rows * (t.dtype === 'f32' ? 16 : 8);
+  const bytes = TEX_W * rows * texelBytes;
   const pooled = s.pool.get(key)?.pop();
   if (pooled) {
     s.pooledBytes -= bytes;
+    s.lru.delete(pooled);
     return { tex: pooled, key, bytes };
   }
   const tex = be.ctx.device.createTexture({
@@ -295,69 +322,117 @@ function takeTexture(be: WebGpuBackend, t: Tensor): { tex: GPUTexture; key: stri
   return { tex, key, bytes };
 }
 
-/** Back to the pool (at most 2 per size, TEX_POOL_BYTES in all), else destroyed once its work is done. */
+/**
+ * Back to the pool (at most 2 per size), evicting the least recently used beyond TEX_POOL_BYTES.
+ * Destroying a texture that submitted work still reads is fine: the release waits for that work.
+ */
 function releaseTexture(be: WebGpuBackend, t: { tex: GPUTexture; key: string; bytes: number }): void {
   const s = texState(be);
   let list = s.pool.get(t.key);
   if (!list) s.pool.set(t.key, (list = []));
-  if (list.length < 2 && s.pooledBytes + t.bytes <= TEX_POOL_BYTES) {
-    list.push(t.tex);
-    s.pooledBytes += t.bytes;
-  } else {
+  if (list.length >= 2 || t.bytes > TEX_POOL_BYTES) {
     t.tex.destroy();
+    return;
+  }
+  list.push(t.tex);
+  s.lru.set(t.tex, { key: t.key, bytes: t.bytes });
+  s.pooledBytes += t.bytes;
+  for (const [tex, info] of s.lru) {
+    if (s.pooledBytes <= TEX_POOL_BYTES) break;
+    s.lru.delete(tex);
+    const l = s.pool.get(info.key)!;
+    l.splice(l.indexOf(tex), 1);
+    s.pooledBytes -= info.bytes;
+    tex.destroy();
   }
 }
 
-function copyToTexture(enc: GPUCommandEncoder, t: Tensor, tex: GPUTexture): void {
+/** Elements [first, first + count) of t (both multiples of perTexel) into tex, from texel 0. */
+function copyToTexture(enc: GPUCommandEncoder, t: Tensor, tex: GPUTexture, perTexel: number, first: number, count: number): void {
   const buffer = (t.storage as GpuStorage).buffer;
-  const texelBytes = t.dtype === 'f32' ? 16 : 8;
-  const texels = t.size / 4;
+  const elemBytes = t.dtype === 'f32' ? 4 : 2;
+  const texelBytes = elemBytes * perTexel;
+  const texels = count / perTexel;
   const full = Math.floor(texels / TEX_W);
   const rem = texels - full * TEX_W;
   const bytesPerRow = TEX_W * texelBytes;
-  if (full) enc.copyBufferToTexture({ buffer, bytesPerRow }, { texture: tex }, [TEX_W, full]);
-  if (rem) enc.copyBufferToTexture({ buffer, offset: full * bytesPerRow, bytesPerRow }, { texture: tex, origin: [0, full] }, [rem, 1]);
+  const offset = first * elemBytes;
+  if (full) enc.copyBufferToTexture({ buffer, offset, bytesPerRow }, { texture: tex }, [TEX_W, full]);
+  if (rem) enc.copyBufferToTexture({ buffer, offset: offset + full * bytesPerRow, bytesPerRow }, { texture: tex, origin: [0, full] }, [rem, 1]);
 }
 
+const TEX_ENTRY: Record<string, string> = {
+  v5_tex32x16: 'mm_v5_tex32x16', v6_tex4x32: 'mm_v6_tex4x32', gemv_tex: 'gemv_tex', gemv_tex8: 'gemv_tex8',
+};
+/** Output tile (rows, columns) of each texture entry; 0 rows: one row per invocation. */
+const TEX_TILE: Record<string, [number, number]> = {
+  v5_tex32x16: [32, 16], v6_tex4x32: [4, 32], gemv_tex: [1, 32], gemv_tex8: [1, 32],
+};
+
 /**
- * Copy a and b into textures and run `entry` on them. Recorded in a command buffer of its own,
- * submitted after everything the context has queued (so the copies see a and b written).
+ * Copy a and b into textures and run a texture entry on them, recorded in a command buffer of its
+ * own and submitted after everything the context has queued (so the copies see a and b written).
+ * An operand too big for one texture is split: rows of a (batch folded in when b is shared),
+ * columns of b (when stored [N, K]); each chunk pair runs as a sub-problem writing its block of out.
  */
-function texDispatch(
-  be: WebGpuBackend, entry: string, a: Tensor, b: Tensor, bias: Tensor | null, out: Tensor,
-  params: Params, overrides: Record<string, number>, workgroups: [number, number, number],
+function texMatmul(
+  be: WebGpuBackend, version: MatmulVersion, a: Tensor, b: Tensor, bias: Tensor | null, out: Tensor,
+  p: MatmulParams, overrides: Record<string, number>,
 ): void {
   for (const t of [a, b, out, ...(bias ? [bias] : [])]) t.assertAlive();
   const ctx = be.ctx;
+  const bPer = version === 'gemv_tex8' ? 8 : 4;
+  const cap = maxTexRows(be) * TEX_W; // texels per texture
+  const [tileM, tileN] = TEX_TILE[version];
+  // rows of a / columns of b per chunk (the whole operand when it fits one texture)
+  const fold = aChunkable(p) && texRows(a) > cap / TEX_W;
+  const rows = fold ? p.batch * p.M : p.M;
+  const batch = fold ? 1 : p.batch;
+  const rChunk = fold ? Math.max(32, Math.floor((cap * 4) / p.K / 32) * 32) : rows;
+  const cChunk = texRows(b, bPer) > cap / TEX_W ? Math.max(32, Math.floor((cap * bPer) / p.K / 32) * 32) : p.N;
+  const bStride = p.batchB === 1 ? 0 : p.K * p.N;
+
   const biasT = bias ?? a; // never read without HAS_BIAS; any read-only buffer satisfies the layout
-  const pipe = texPipeline(be, entry, biasT.dtype, overrides);
-  const ta = takeTexture(be, a);
-  const tb = takeTexture(be, b);
+  const pipe = texPipeline(be, TEX_ENTRY[version], biasT.dtype, overrides);
+  const ta = takeTexture(be, a, 4, fold ? Math.min(rChunk, rows) * p.K : a.size);
+  const tb = takeTexture(be, b, bPer, cChunk < p.N ? cChunk * p.K : b.size);
   const storageEntry = (binding: number, t: Tensor): GPUBindGroupEntry => {
     const st = t.storage as GpuStorage;
     return { binding, resource: { buffer: st.buffer, size: Math.ceil(Math.max(4, st.byteLength) / 4) * 4 } };
   };
-  const bindGroup = ctx.device.createBindGroup({
-    layout: pipe.getBindGroupLayout(0),
-    entries: [
-      { binding: 0, resource: { buffer: texUniform(be, params) } },
-      storageEntry(3, biasT),
-      storageEntry(4, out),
-      { binding: 5, resource: ta.tex.createView() },
-      { binding: 6, resource: tb.tex.createView() },
-    ],
-  });
+  const aView = ta.tex.createView();
+  const bView = tb.tex.createView();
   ctx.flush();
   const enc = ctx.device.createCommandEncoder();
-  copyToTexture(enc, a, ta.tex);
-  copyToTexture(enc, b, tb.tex);
-  const pass = enc.beginComputePass();
-  pass.setPipeline(pipe);
-  pass.setBindGroup(0, bindGroup);
-  pass.dispatchWorkgroups(workgroups[0], workgroups[1], workgroups[2]);
-  pass.end();
+  for (let c0 = 0; c0 < p.N; c0 += cChunk) {
+    const C = Math.min(cChunk, p.N - c0);
+    copyToTexture(enc, b, tb.tex, bPer, cChunk < p.N ? c0 * p.K : 0, cChunk < p.N ? C * p.K : b.size);
+    for (let r0 = 0; r0 < rows; r0 += rChunk) {
+      const R = Math.min(rChunk, rows - r0);
+      copyToTexture(enc, a, ta.tex, 4, fold ? r0 * p.K : 0, fold ? R * p.K : a.size);
+      const tm = tileM === 1 ? R : Math.ceil(R / tileM);
+      const tn = Math.ceil(C / tileN);
+      const params = new Params().u32(R, C, p.K, batch, tm, tn, bStride).f32(p.alpha).u32(p.N, r0 * p.N + c0, c0);
+      const bindGroup = ctx.device.createBindGroup({
+        layout: pipe.getBindGroupLayout(0),
+        entries: [
+          { binding: 0, resource: { buffer: texUniform(be, params) } },
+          storageEntry(3, biasT),
+          storageEntry(4, out),
+          { binding: 5, resource: aView },
+          { binding: 6, resource: bView },
+        ],
+      });
+      const pass = enc.beginComputePass();
+      pass.setPipeline(pipe);
+      pass.setBindGroup(0, bindGroup);
+      const [x, y, z] = grid1d(Math.ceil((batch * tm * tn) / WG));
+      pass.dispatchWorkgroups(x, y, z);
+      pass.end();
+      ctx.dispatches++;
+    }
+  }
   ctx.device.queue.submit([enc.finish()]);
-  ctx.dispatches++;
   releaseTexture(be, ta);
   releaseTexture(be, tb);
 }
