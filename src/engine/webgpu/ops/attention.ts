@@ -40,8 +40,9 @@ export const attentionTuning = {
   minSplitDecode: 64,
   /** force a number of key splits (0: automatic); for tests of the combine path */
   forceSplits: 0,
-  /** force a path: 'flash' | 'decode' | '' (automatic) */
-  forcePath: '' as '' | 'flash' | 'decode',
+  /** force a path: 'flash' | 'decode' | '' (automatic); COSMOS_ATTENTION_PATH sets it for diagnosis */
+  forcePath: (['flash', 'decode'].includes(globalThis.process?.env?.COSMOS_ATTENTION_PATH ?? '')
+    ? globalThis.process!.env.COSMOS_ATTENTION_PATH : '') as '' | 'flash' | 'decode',
   /** query rows per attn_flash workgroup (0: from Dv; else a multiple of 4); tests use 4 for cheap huge grids */
   flashRows: 0,
   /** invocations per attn_decode workgroup (0: 256; a power of two >= 8); tests use 8 for cheap huge grids */
