@@ -120,7 +120,11 @@ fn attn_flash(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
   for (var rb = 0u; rb < RB; rb++) { m_run[rb] = NEG_MAX; }
   for (var k0 = ks; k0 < ke; k0 += BK) {
     // ---- scores S[r0 + rb, c + TC*mm] = q . k over D in chunks of DC
+    // Accumulators declared in a loop are zeroed by hand: on NVIDIA's Vulkan driver the implicit
+    // zero-initialisation of a loop-scoped var happened once, not per iteration (scores of earlier
+    // key tiles leaked into later ones; found on an H100, invisible on llvmpipe).
     var sc: array<f32, RB * SMAX>;
+    for (var z = 0u; z < RB * SMAX; z++) { sc[z] = 0.0; }
     let nk = min(BK, ke - k0);  // keys of this tile (staged rows past nk are stale: never used)
     for (var d0 = 0u; d0 < P.D; d0 += DC) {
       workgroupBarrier();
@@ -299,6 +303,7 @@ fn attn_decode(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
     }
     for (var jp = 0u; jp < len; jp += KPP) {
       var part: array<f32, RMAX>;
+      for (var z = 0u; z < RMAX; z++) { part[z] = 0.0; } // see attn_flash: zeroed per iteration by hand
       if (jp + kk < len) {
         let kb = kbase + (ks + jp + kk) * P.D;
         for (var e = 0u; e < QE; e++) {
@@ -391,6 +396,7 @@ fn attn_decode(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
   for (var c0 = 0u; c0 < P.Dv; c0 += CW) {
     let col = c0 + cc;
     var a: array<f32, RMAX>;
+    for (var z = 0u; z < RMAX; z++) { a[z] = 0.0; } // see attn_flash: zeroed per iteration by hand
     workgroupBarrier();
     if (col < P.Dv) {
       for (var jl = g; jl < len; jl += G) {
