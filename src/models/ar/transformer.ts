@@ -31,44 +31,12 @@ import {
 } from './config.js';
 import { KVCache } from './kvcache.js';
 import { absPosEmbTable, positionTableRows as positionRows, ropeTables } from './rope.js';
+import { Linear, Embedding, RMSNorm } from '../../engine/layers.js';
 
 /** eps of q_norm / k_norm: Attention's default, norm_eps is not forwarded to them (spec §1). */
 const QK_NORM_EPS = 1e-5;
 
 // ------------------------------------------------------------------ leaf modules
-
-class Linear extends Module {
-  readonly weight: Param;
-  constructor(inF: number, outF: number) {
-    super();
-    this.weight = this.param('weight', [outF, inF]);
-  }
-  forward(x: Tensor): Tensor {
-    return this.tap(F.linear(x, this.weight.t));
-  }
-}
-
-class Embedding extends Module {
-  readonly weight: Param;
-  constructor(n: number, d: number) {
-    super();
-    this.weight = this.param('weight', [n, d]);
-  }
-  forward(ids: Tensor): Tensor {
-    return this.tap(F.embedding(this.weight.t, ids));
-  }
-}
-
-class RMSNorm extends Module {
-  readonly weight: Param;
-  constructor(d: number, private readonly eps: number) {
-    super();
-    this.weight = this.param('weight', [d]);
-  }
-  forward(x: Tensor): Tensor {
-    return this.tap(F.rmsNorm(x, this.weight.t, this.eps));
-  }
-}
 
 /** The position tables (not in the state dict); a module only so that its tables tap as rope.*. */
 class RotaryTables extends Module {

@@ -27,34 +27,10 @@ import {
   patchEmbedInChannels,
 } from './config.js';
 import { Rope3DCache, patchGrid } from './rope3d.js';
+import { Linear, RMSNorm } from '../../engine/layers.js';
+export { Linear, RMSNorm };
 
 // ------------------------------------------------------------------ leaf modules
-
-/** nn.Linear: weight [out, in], optional bias. */
-export class Linear extends Module {
-  readonly weight: Param;
-  readonly bias: Param | null;
-  constructor(readonly inFeatures: number, readonly outFeatures: number, bias = false) {
-    super();
-    this.weight = this.param('weight', [outFeatures, inFeatures]);
-    this.bias = bias ? this.param('bias', [outFeatures]) : null;
-  }
-  forward(x: Tensor): Tensor {
-    return this.tap(F.linear(x, this.weight.t, this.bias?.t ?? null));
-  }
-}
-
-/** diffusers RMSNorm with a learnable weight, over the last axis. */
-export class RMSNorm extends Module {
-  readonly weight: Param;
-  constructor(dim: number, readonly eps: number) {
-    super();
-    this.weight = this.param('weight', [dim]);
-  }
-  forward(x: Tensor): Tensor {
-    return this.tap(F.rmsNorm(x, this.weight.t, this.eps));
-  }
-}
 
 /** nn.Sequential(Linear(+bias), GELU): crossattn_proj / img_context_proj. */
 export class LinearGelu extends Module {

@@ -22,6 +22,7 @@ import { ShapeError, type Tensor, scope } from '../../engine/tensor.js';
 import { openCheckpoint } from '../../io/safetensors.js';
 import { SentencePieceProcessor, T5Tokenizer } from '../../io/sentencepiece.js';
 import { join } from 'node:path';
+import { Linear, Embedding } from '../../engine/layers.js';
 
 // ------------------------------------------------------------------ config
 
@@ -147,28 +148,6 @@ export function relativePositionBuckets(qLen: number, kLen: number, bidirectiona
 export const FLOAT32_MIN = -3.4028234663852886e38;
 
 // ------------------------------------------------------------------ modules
-
-class Linear extends Module {
-  readonly weight: Param;
-  constructor(inF: number, outF: number) {
-    super();
-    this.weight = this.param('weight', [outF, inF]);
-  }
-  forward(x: Tensor): Tensor {
-    return this.tap(F.linear(x, this.weight.t));
-  }
-}
-
-class Embedding extends Module {
-  readonly weight: Param;
-  constructor(n: number, d: number) {
-    super();
-    this.weight = this.param('weight', [n, d]);
-  }
-  forward(ids: Tensor): Tensor {
-    return this.tap(F.embedding(this.weight.t, ids));
-  }
-}
 
 /** RMS norm: x * rsqrt(mean(x²) + eps) * weight (no mean subtraction, no bias). */
 class T5LayerNorm extends Module {

@@ -23,6 +23,7 @@ import {
   type Activation, GatedMLP, Linear, RMSNorm, type VisionConfig, VisionTransformer, VlmConfigError, VlmInputError,
   intField, parseActivation, parseVisionConfig,
 } from './vision.js';
+import { Embedding } from '../../engine/layers.js';
 
 export { VlmConfigError, VlmInputError } from './vision.js';
 
@@ -238,17 +239,6 @@ class LmHead extends Module {
   constructor(cfg: TextConfig) {
     super();
     this.weight = this.param('weight', [cfg.vocabSize, cfg.hiddenSize], { optional: cfg.tieWordEmbeddings });
-  }
-}
-
-class Embedding extends Module {
-  readonly weight: Param;
-  constructor(n: number, d: number) {
-    super();
-    this.weight = this.param('weight', [n, d]);
-  }
-  forward(ids: Tensor): Tensor {
-    return this.tap(F.embedding(this.weight.t, ids));
   }
 }
 

@@ -24,6 +24,8 @@ import * as F from '../../engine/ops.js';
 import type { Backend } from '../../engine/backend.js';
 import { ShapeError, type Tensor, scope } from '../../engine/tensor.js';
 import type { Grid } from './rope-index.js';
+import { Linear, RMSNorm } from '../../engine/layers.js';
+export { Linear, RMSNorm };
 
 // ------------------------------------------------------------------ config
 
@@ -375,31 +377,6 @@ class SegmentPlan {
 }
 
 // ------------------------------------------------------------------ modules
-
-export class Linear extends Module {
-  readonly weight: Param;
-  readonly bias: Param | null;
-  constructor(inF: number, outF: number, bias: boolean) {
-    super();
-    this.weight = this.param('weight', [outF, inF]);
-    this.bias = bias ? this.param('bias', [outF]) : null;
-  }
-  forward(x: Tensor): Tensor {
-    return this.tap(F.linear(x, this.weight.t, this.bias?.t ?? null));
-  }
-}
-
-/** Qwen2RMSNorm: x * rsqrt(mean(x²) + eps) * weight. */
-export class RMSNorm extends Module {
-  readonly weight: Param;
-  constructor(d: number, private readonly eps: number) {
-    super();
-    this.weight = this.param('weight', [d]);
-  }
-  forward(x: Tensor): Tensor {
-    return this.tap(F.rmsNorm(x, this.weight.t, this.eps));
-  }
-}
 
 /** down(act(gate(x)) * up(x)); the vision MLP has biases, the language MLP none. */
 export class GatedMLP extends Module {
