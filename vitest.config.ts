@@ -3,6 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    setupFiles: ['test/setup.ts'],
     // Each test file in its own process: every file that touches WebGPU owns one Dawn device.
     pool: 'forks',
     // Kernels run on a software rasteriser in CI (llvmpipe): generous per-test time.

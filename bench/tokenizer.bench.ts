@@ -21,6 +21,7 @@ import type { Module } from '../src/engine/module.js';
 import * as F from '../src/engine/ops.js';
 import { type Tensor, numel } from '../src/engine/tensor.js';
 import { type WebGpuBackend, webgpu } from '../src/engine/webgpu/backend.js';
+import './harness.js';
 import { RELEASED_TOKENIZERS, buildTokenizer, loadTokenizer } from '../src/models/tokenizer/index.js';
 import type { CausalContinuousVideoTokenizer, CausalDiscreteVideoTokenizer } from '../src/models/tokenizer/video.js';
 

@@ -2,7 +2,6 @@
 // The WebGPU backend is required: if no adapter can be had the tests fail (never skip), as CI
 // must prove every kernel on the software adapter.
 import fc from 'fast-check';
-import seedrandom from 'seedrandom';
 import { expect } from 'vitest';
 import type { Backend } from '../src/engine/backend.js';
 import { cpu } from '../src/engine/cpu/backend.js';
@@ -11,23 +10,10 @@ import * as F from '../src/engine/ops.js';
 import type { Tensor } from '../src/engine/tensor.js';
 import { type WebGpuBackend, webgpu } from '../src/engine/webgpu/backend.js';
 
+export { randomInts, randomTensor, randomValues } from '../bench/harness.js';
+
 export { cpu };
 export const gpu: () => Promise<WebGpuBackend> = webgpu;
-
-/** Deterministic values in [lo, hi). */
-export function randomValues(n: number, seed: string | number, lo = -1, hi = 1): Float32Array {
-  const rng = seedrandom(String(seed));
-  const out = new Float32Array(n);
-  for (let i = 0; i < n; i++) out[i] = lo + (hi - lo) * rng();
-  return out;
-}
-
-export function randomInts(n: number, seed: string | number, lo: number, hi: number): Int32Array {
-  const rng = seedrandom(String(seed));
-  const out = new Int32Array(n);
-  for (let i = 0; i < n; i++) out[i] = lo + Math.floor((hi - lo) * rng());
-  return out;
-}
 
 /** The same data as a tensor on each backend. */
 export function pair(backend: Backend, values: ArrayLike<number>, shape: readonly number[], dtype: DType = 'f32'): [Tensor, Tensor] {

@@ -1,60 +1,113 @@
-// Subcommand dispatch. Handlers are imported lazily so that a command only loads what it uses
-// (inspect must not pull in the GPU backend).
+// Subcommand dispatch and the error contract of the command line: a UserError (bad flag, bad
+// file, a model that does not fit) is one line on stderr and exit status 2; anything else is a
+// bug in cosmos-ts, reported as an internal error with exit status 1 (COSMOS_DEBUG=1 adds the
+// stack); Ctrl-C cancels the running pipeline at its next step, exit status 130.
+// Command modules are imported when they run, so `inspect` never loads the GPU backend.
+import { CancelledError, isUserError } from '../engine/errors.js';
+import { setFileSystem } from '../io/files.js';
+import { nodeFileSystem } from '../io/node-files.js';
+import { type Command, type CommandContext, UsageError, helpText, parseCommand, usageLine } from './command.js';
 
-export type CommandHandler = (args: string[]) => Promise<number>;
+setFileSystem(nodeFileSystem);
 
-interface Command {
-  summary: string;
-  load: () => Promise<CommandHandler>;
-}
+/** A command module exports `command` (a declaration) or, until it is converted, a handler. */
+type Loaded = { command: Command } | { handler: (args: string[]) => Promise<number>; summary: string };
 
-/** Add a subcommand with one line here. */
-const COMMANDS: Record<string, Command> = {
-  conform: { summary: 'run fixture cases against the reference outputs', load: async () => (await import('./conform.js')).conformCommand },
-  devices: { summary: 'show the backends and the WebGPU adapter in use', load: async () => (await import('./devices.js')).devicesCommand },
-  inspect: { summary: 'list the tensors and config of a checkpoint', load: async () => (await import('./inspect.js')).inspectCommand },
-  tokenize: { summary: 'encode a clip (.y4m / PNG frames) to tokens with a video tokenizer', load: async () => (await import('./tokenize.js')).tokenizeCommand },
-  detokenize: { summary: 'decode tokens back to a clip (.y4m / PNG frames)', load: async () => (await import('./detokenize.js')).detokenizeCommand },
-  roundtrip: { summary: 'encode + decode a clip, print PSNR / SSIM, write the reconstruction', load: async () => (await import('./roundtrip.js')).roundtripCommand },
-  demo: { summary: 'the main job (npm start): conformance, the sample clips through the tiny tokenizers, Y4M + PNG', load: async () => (await import('./demo.js')).demoCommand },
-  'ar-video2world': { summary: 'continue a clip with an autoregressive model (DV tokens, token by token)', load: async () => (await import('./ar-video2world.js')).arVideo2WorldCommand },
-  text2world: { summary: 'generate a clip from a prompt with a Cosmos world model folder', load: async () => (await import('./text2world.js')).text2worldCommand },
-  video2world: { summary: 'continue a clip with a Cosmos world model folder', load: async () => (await import('./video2world.js')).video2worldCommand },
-  transfer: { summary: 'generate a clip that follows control videos (Transfer2.5 ControlNets, multi-control spec)', load: async () => (await import('./transfer.js')).transferCommand },
-  reason: { summary: 'answer a question about an image or a video with a Cosmos-Reason1 (Qwen2.5-VL) model, streamed', load: async () => (await import('./reason.js')).reasonCommand },
+const COMMANDS: Record<string, () => Promise<Loaded>> = {
+  demo: async () => ({ handler: (await import('./demo.js')).demoCommand, summary: 'the main job (npm start): conformance, the sample clips through the tiny tokenizers, Y4M + PNG' }),
+  conform: async () => ({ handler: (await import('./conform.js')).conformCommand, summary: 'run fixture cases against the reference outputs' }),
+  devices: async () => ({ handler: (await import('./devices.js')).devicesCommand, summary: 'show the backends and the WebGPU adapter in use' }),
+  inspect: async () => ({ handler: (await import('./inspect.js')).inspectCommand, summary: 'list the tensors and config of a checkpoint' }),
+  tokenize: async () => ({ handler: (await import('./tokenize.js')).tokenizeCommand, summary: 'encode a clip (.y4m / PNG frames) to tokens with a video tokenizer' }),
+  detokenize: async () => ({ handler: (await import('./detokenize.js')).detokenizeCommand, summary: 'decode tokens back to a clip (.y4m / PNG frames)' }),
+  roundtrip: async () => ({ handler: (await import('./roundtrip.js')).roundtripCommand, summary: 'encode + decode a clip, print PSNR / SSIM, write the reconstruction' }),
+  text2world: async () => ({ handler: (await import('./text2world.js')).text2worldCommand, summary: 'generate a clip from a prompt with a Cosmos world model folder' }),
+  video2world: async () => ({ handler: (await import('./video2world.js')).video2worldCommand, summary: 'continue a clip with a Cosmos world model folder' }),
+  transfer: async () => ({ handler: (await import('./transfer.js')).transferCommand, summary: 'generate a clip that follows control videos (Transfer2.5 ControlNets, multi-control spec)' }),
+  'ar-video2world': async () => ({ handler: (await import('./ar-video2world.js')).arVideo2WorldCommand, summary: 'continue a clip with an autoregressive model (DV tokens, token by token)' }),
+  reason: async () => ({ handler: (await import('./reason.js')).reasonCommand, summary: 'answer a question about an image or a video with a Cosmos-Reason1 (Qwen2.5-VL) model, streamed' }),
 };
 
-export function usage(): string {
+export async function usage(): Promise<string> {
   const names = Object.keys(COMMANDS);
   const width = Math.max(...names.map((n) => n.length));
-  return [
-    'usage: cosmos-ts <command> [args...]',
-    '',
-    'commands:',
-    ...names.map((n) => `  ${n.padEnd(width)}  ${COMMANDS[n].summary}`),
-    '',
-    "run 'cosmos-ts <command> --help' for a command's options",
-  ].join('\n');
+  const lines: string[] = [];
+  for (const n of names) {
+    const l = await COMMANDS[n]();
+    lines.push(`  ${n.padEnd(width)}  ${'command' in l ? l.command.summary : l.summary}`);
+  }
+  return ['usage: cosmos-ts <command> [args...]', '', 'commands:', ...lines, '', "run 'cosmos-ts <command> --help' for a command's options"].join('\n');
 }
 
-export async function main(argv: string[] = process.argv.slice(2)): Promise<number> {
+export interface MainIo {
+  out(line: string): void;
+  err(line: string): void;
+  interactive: boolean;
+}
+
+const nodeIo: MainIo = {
+  out: (l) => console.log(l),
+  err: (l) => console.error(l),
+  get interactive() {
+    return Boolean(process.stderr.isTTY);
+  },
+};
+
+/** Report an error by the contract above; returns the exit status. */
+export function reportError(e: unknown, io: MainIo, command?: Command): number {
+  if (e instanceof CancelledError) {
+    io.err(`cancelled: ${e.message}`);
+    return 130;
+  }
+  if (e instanceof UsageError) {
+    io.err(`error: ${e.message}`);
+    if (command) io.err(`${usageLine(command)}\nrun 'cosmos-ts ${command.name} --help' for the options`);
+    return 2;
+  }
+  if (isUserError(e)) {
+    io.err(`error: ${e.message}`);
+    return 2;
+  }
+  const err = e instanceof Error ? e : new Error(String(e));
+  io.err(`internal error: ${err.name}: ${err.message.split('\n')[0]} (a bug in cosmos-ts; COSMOS_DEBUG=1 prints the stack)`);
+  if (process.env.COSMOS_DEBUG === '1' && err.stack) io.err(err.stack);
+  return 1;
+}
+
+export async function main(argv: string[] = process.argv.slice(2), io: MainIo = nodeIo): Promise<number> {
   const [name, ...args] = argv;
   if (name === '--help' || name === '-h' || name === 'help') {
-    console.log(usage());
+    io.out(await usage());
     return 0;
   }
   if (name === undefined || !Object.hasOwn(COMMANDS, name)) {
-    if (name !== undefined) console.error(`error: unknown command ${JSON.stringify(name)}`);
-    console.error(usage());
+    if (name !== undefined) io.err(`error: unknown command ${JSON.stringify(name)}`);
+    io.err(await usage());
     return 2;
   }
+  const loaded = await COMMANDS[name]();
+  if (!('command' in loaded)) {
+    try {
+      return await loaded.handler(args);
+    } catch (e) {
+      return reportError(e, io);
+    }
+  }
+  const command = loaded.command;
+  if (args.includes('--help') || args.includes('-h')) {
+    io.out(helpText(command));
+    return 0;
+  }
+  const abort = new AbortController();
+  const onSigint = () => abort.abort(new CancelledError('interrupted (Ctrl-C)'));
+  process.once('SIGINT', onSigint);
+  const ctx: CommandContext = { out: io.out, err: io.err, signal: abort.signal, interactive: io.interactive };
   try {
-    const handler = await COMMANDS[name].load();
-    return await handler(args);
+    const { flags, positionals } = parseCommand(command, args);
+    return (await command.run(flags, positionals, ctx)) ?? 0;
   } catch (e) {
-    const err = e instanceof Error ? e : new Error(String(e));
-    console.error(`error: ${err.name}: ${err.message}`);
-    if (process.env.COSMOS_DEBUG === '1' && err.stack) console.error(err.stack);
-    return 1;
+    return reportError(e, io, command);
+  } finally {
+    process.off('SIGINT', onSigint);
   }
 }

@@ -2,9 +2,9 @@
 // diffusers-style Cosmos model folder. Also what `video2world` shares: the option table, the
 // per-step progress line, writing the clip / latents and the error reporting.
 import { writeVideo } from '../io/open-video.js';
-import { formatDuration } from '../io/progress.js';
+import { formatDuration } from './progress.js';
 import { writeSafetensors } from '../io/safetensors.js';
-import { SentencePieceModelError } from '../io/sentencepiece.js';
+import { SentencePieceModelError } from '../text/sentencepiece.js';
 import { DiTConfigError, DiTInputError } from '../models/dit/config.js';
 import { T5ConfigError } from '../models/t5/encoder.js';
 import {

@@ -12,10 +12,11 @@ import { ShapeError, type Tensor } from '../engine/tensor.js';
 import { SafetensorsError } from '../io/errors.js';
 import { type FrameSource, padVideo, type Rational, stackFrames, type Video } from '../io/video.js';
 import { PngError } from '../io/png.js';
-import { createProgress, type Progress } from '../io/progress.js';
+import { createProgress, type Progress } from './progress.js';
 import { Y4mError } from '../io/y4m.js';
 import { TokenizerConfigError, TokenizerInputError } from '../models/tokenizer/errors.js';
 import type { CausalContinuousVideoTokenizer, CausalDiscreteVideoTokenizer } from '../models/tokenizer/video.js';
+import { UserError } from '../engine/errors.js';
 
 export type VideoModel = CausalContinuousVideoTokenizer | CausalDiscreteVideoTokenizer;
 export type BackendChoice = 'cpu' | 'webgpu';
@@ -28,7 +29,7 @@ export function isUserError(e: unknown): e is Error {
   );
 }
 
-export class UsageError extends Error {
+export class UsageError extends UserError {
   override name = 'UsageError';
 }
 

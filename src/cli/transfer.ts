@@ -2,7 +2,7 @@
 // and ControlNet folders) + a prompt or prompt embeddings -> a generated clip that follows the
 // controls (Cosmos Transfer2.5 with multi-control).
 import { writeVideo } from '../io/open-video.js';
-import { createProgress } from '../io/progress.js';
+import { createProgress } from './progress.js';
 import { writeSafetensors } from '../io/safetensors.js';
 import { ControlNetConfigError, ControlNetInputError } from '../models/controlnet/controlnet.js';
 import { MultiControlError } from '../models/controlnet/multi.js';

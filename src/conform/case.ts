@@ -4,6 +4,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type LoadedTensor, type SafetensorsFile, openSafetensors } from '../io/safetensors.js';
+import { UserError } from '../engine/errors.js';
 
 export interface Tolerance {
   atol: number;
@@ -31,7 +32,7 @@ export interface CaseJson {
   upstream?: unknown;
 }
 
-export class CaseFormatError extends Error {
+export class CaseFormatError extends UserError {
   override name = 'CaseFormatError';
 }
 

@@ -137,10 +137,34 @@ export interface Storage {
   refs: number;
 }
 
+/** What one tensor may take on a backend. */
+export interface BackendLimits {
+  /** bytes one tensor's storage may hold */
+  maxBufferBytes: number;
+  /** bytes one kernel may bind of a tensor at once (a larger activation must be processed in parts) */
+  maxBindingBytes: number;
+}
+
+/** Device memory held by live tensors (pooled, free buffers not counted). */
+export interface MemoryStats {
+  liveBytes: number;
+  /** the most liveBytes reached since the backend started or since resetPeakMemory() */
+  peakBytes: number;
+}
+
+export type BackendName = 'cpu' | 'webgpu';
+
 export interface Backend {
-  readonly name: 'cpu' | 'webgpu';
+  readonly name: BackendName;
   /** human-readable description of the device the backend runs on */
   readonly adapter: string;
+  readonly limits: BackendLimits;
+  /** true when the work runs on the CPU: the oracle, or a software adapter (llvmpipe, SwiftShader) */
+  readonly software: boolean;
+  /** what else a user may want to know of the device (features, workgroup limits), for display */
+  readonly details: Readonly<Record<string, string | number | boolean>>;
+  memory(): MemoryStats;
+  resetPeakMemory(): void;
 
   // ---- memory ----
   upload(dtype: DType, raw: RawArray): Storage;

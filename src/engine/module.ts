@@ -8,6 +8,7 @@ import type { DType, RawArray } from './dtype.js';
 import { bytesPerElement } from './dtype.js';
 import { fromRaw } from './ops.js';
 import { Tensor, numel, shapeStr } from './tensor.js';
+import { UserError } from './errors.js';
 
 export class Param {
   private value: Tensor | null = null;
@@ -142,6 +143,13 @@ export class Module {
     for (const m of this.modules()) yield* m.params.values();
   }
 
+  /** Elements of every declared parameter (from the shapes the config implies; nothing allocated). */
+  parameterCount(): number {
+    let n = 0;
+    for (const p of this.parameters()) n += numel(p.shape);
+    return n;
+  }
+
   dispose(): void {
     for (const p of this.parameters()) p.dispose();
   }
@@ -159,7 +167,7 @@ export interface TensorSource {
   readonly path?: string;
 }
 
-export class CheckpointMismatchError extends Error {
+export class CheckpointMismatchError extends UserError {
   override name = 'CheckpointMismatchError';
   constructor(
     readonly source: string,
@@ -183,6 +191,8 @@ export interface LoadOptions {
   ignore?: (key: string) => boolean;
   /** store floating weights in this dtype instead of the checkpoint's (e.g. 'f32') */
   castTo?: DType;
+  /** refuse (before uploading anything) a parameter of more bytes than one device buffer holds */
+  maxTensorBytes?: number;
 }
 
 export interface LoadReport {
@@ -235,6 +245,7 @@ export async function loadWeights(root: Module, src: TensorSource, backend: Back
   const missing: string[] = [];
   const mismatched: string[] = [];
   const absentOptional: string[] = [];
+  const tooLarge: string[] = [];
   const used = new Set<string>();
   const plan: { p: Param; ck: string }[] = [];
   for (const p of root.parameters()) {
@@ -253,11 +264,18 @@ export async function loadWeights(root: Module, src: TensorSource, backend: Back
         continue;
       }
     }
+    const bytes = numel(p.shape) * bytesPerElement(opts.castTo ?? engineDtype(src.info(ck).dtype));
+    if (opts.maxTensorBytes !== undefined && bytes > opts.maxTensorBytes) {
+      tooLarge.push(`${ck}: ${(bytes / 2 ** 20).toFixed(0)} MiB, more than the ${(opts.maxTensorBytes / 2 ** 20).toFixed(0)} MiB one buffer of this backend holds`);
+    }
     plan.push({ p, ck });
   }
   const unexpected = [...byModelKey.keys()].filter((k) => !used.has(k)).map((k) => byModelKey.get(k)!);
   if (missing.length || unexpected.length || mismatched.length) {
     throw new CheckpointMismatchError(src.path ?? '<tensors>', missing, unexpected, mismatched);
+  }
+  if (tooLarge.length) {
+    throw new UserError(`checkpoint ${src.path ?? '<tensors>'}: ${tooLarge.length} tensor(s) too large for the backend: ${tooLarge.slice(0, 4).join('; ')}${tooLarge.length > 4 ? '; ...' : ''}`);
   }
   let bytes = 0;
   for (const { p, ck } of plan) {

@@ -3,8 +3,9 @@
 // returns or `keep()`s. Weights are created outside any scope and live until disposed.
 import type { Backend, Storage } from './backend.js';
 import { type DType, type RawArray, type ReadArray } from './dtype.js';
+import { UserError } from './errors.js';
 
-export class ShapeError extends Error {
+export class ShapeError extends UserError {
   override name = 'ShapeError';
 }
 

@@ -1,6 +1,7 @@
 // Typed errors for checkpoint I/O. Every failure caused by the *contents* of a file (or a missing
 // file) is a SafetensorsError, so callers such as the CLI can report it as one clean line and treat
 // anything else as a bug.
+import { UserError } from '../engine/errors.js';
 
 export interface SafetensorsErrorContext {
   /** The file (or directory / index) the problem is in, as the caller spelled it. */
@@ -9,7 +10,7 @@ export interface SafetensorsErrorContext {
   tensor?: string;
 }
 
-export class SafetensorsError extends Error {
+export class SafetensorsError extends UserError {
   readonly file: string;
   readonly tensor: string | undefined;
 

@@ -15,8 +15,9 @@ import { promises as fsp } from 'node:fs';
 import * as nodePath from 'node:path';
 import { deflateSync, inflateSync } from 'node:zlib';
 import { checkVideo, type FrameSource, getFrame, type Rational, setFrame, type Video } from './video.js';
+import { UserError } from '../engine/errors.js';
 
-export class PngError extends Error {
+export class PngError extends UserError {
   readonly file: string;
   constructor(file: string, problem: string) {
     super(`${file}: ${problem}`);

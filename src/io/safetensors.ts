@@ -2,10 +2,9 @@
 // writing. Format: u64 LE header length N, N bytes of JSON header, then the data section that the
 // header's data_offsets index (relative to the start of the data section).
 // Spec: https://github.com/huggingface/safetensors#format
-import { promises as fsp } from 'node:fs';
-import type { FileHandle } from 'node:fs/promises';
-import * as nodePath from 'node:path';
 import type { DType, RawArray } from '../engine/dtype.js';
+import { FileError, type FileSystem, type RandomAccessFile, fileSystem, writeFileAtomic } from './files.js';
+import * as nodePath from './path.js';
 import {
   CheckpointError,
   EntryFormatError,
@@ -140,21 +139,8 @@ interface ByteSource {
   close(): Promise<void>;
 }
 
-function fileSource(fh: FileHandle, size: number): ByteSource {
-  return {
-    size,
-    async read(position, into) {
-      let done = 0;
-      // A positioned read may return short; loop until full or end of file.
-      while (done < into.length) {
-        const { bytesRead } = await fh.read(into, done, into.length - done, position + done);
-        if (bytesRead === 0) break;
-        done += bytesRead;
-      }
-      return done;
-    },
-    close: () => fh.close(),
-  };
+function fileSource(f: RandomAccessFile): ByteSource {
+  return { size: f.size, read: (position, into) => f.read(position, into), close: () => f.close() };
 }
 
 function memorySource(bytes: Uint8Array): ByteSource {
@@ -461,27 +447,25 @@ class SafetensorsFileImpl implements SafetensorsFile {
   }
 }
 
-function accessError(file: string, e: unknown): SafetensorsError {
-  const err = e as NodeJS.ErrnoException;
-  const reason = err.code === 'ENOENT' ? 'no such file or directory' : err.code === 'EISDIR' ? 'is a directory' : err.message;
-  return new FileAccessError({ file }, `cannot open: ${reason}`);
+function accessError(file: string, e: unknown): unknown {
+  return e instanceof FileError ? new FileAccessError({ file }, e.problem) : e;
 }
 
 /** Open a .safetensors file, reading and validating only its header. */
-export async function openSafetensors(path: string): Promise<SafetensorsFile> {
-  let fh: FileHandle;
+export async function openSafetensors(path: string, fs: FileSystem = fileSystem()): Promise<SafetensorsFile> {
+  const st = await fs.stat(path);
+  if (st && st.kind !== 'file') throw new FileAccessError({ file: path }, 'not a regular file; expected a .safetensors file');
+  let f: RandomAccessFile;
   try {
-    fh = await fsp.open(path, 'r');
+    f = await fs.open(path);
   } catch (e) {
     throw accessError(path, e);
   }
   try {
-    const st = await fh.stat();
-    if (!st.isFile()) throw new FileAccessError({ file: path }, 'not a regular file; expected a .safetensors file');
-    const src = fileSource(fh, st.size);
+    const src = fileSource(f);
     return new SafetensorsFileImpl(path, src, await readHeader(src, path));
   } catch (e) {
-    await fh.close();
+    await f.close();
     throw e;
   }
 }
@@ -536,18 +520,17 @@ class CheckpointImpl implements Checkpoint {
   }
 }
 
-async function statOrNull(path: string) {
-  try {
-    return await fsp.stat(path);
-  } catch {
-    return null;
-  }
-}
-
-async function readJson(path: string, what: string): Promise<unknown> {
+async function readJson(fs: FileSystem, path: string, what: string): Promise<unknown> {
   let text: string;
   try {
-    text = await fsp.readFile(path, 'utf8');
+    const f = await fs.open(path);
+    try {
+      const bytes = new Uint8Array(f.size);
+      await f.read(0, bytes);
+      text = new TextDecoder().decode(bytes);
+    } finally {
+      await f.close();
+    }
   } catch (e) {
     throw accessError(path, e);
   }
@@ -558,17 +541,16 @@ async function readJson(path: string, what: string): Promise<unknown> {
   }
 }
 
-async function readConfig(dir: string): Promise<unknown> {
+async function readConfig(fs: FileSystem, dir: string): Promise<unknown> {
   const path = nodePath.join(dir, 'config.json');
-  const st = await statOrNull(path);
-  return st?.isFile() ? readJson(path, 'config.json') : null;
+  return (await fs.stat(path))?.kind === 'file' ? readJson(fs, path, 'config.json') : null;
 }
 
 /** Open each path; if one fails, close the ones already open. */
-async function openAll(paths: readonly string[]): Promise<SafetensorsFile[]> {
+async function openAll(fs: FileSystem, paths: readonly string[]): Promise<SafetensorsFile[]> {
   const opened: SafetensorsFile[] = [];
   try {
-    for (const p of paths) opened.push(await openSafetensors(p));
+    for (const p of paths) opened.push(await openSafetensors(p, fs));
     return opened;
   } catch (e) {
     await Promise.all(opened.map((f) => f.close()));
@@ -586,29 +568,29 @@ function listSome(items: readonly string[], max = 8): string {
  * either (the index wins; several .safetensors without an index are merged when their tensor
  * names are disjoint).
  */
-export async function openCheckpoint(pathOrDir: string): Promise<Checkpoint> {
-  const st = await statOrNull(pathOrDir);
+export async function openCheckpoint(pathOrDir: string, fs: FileSystem = fileSystem()): Promise<Checkpoint> {
+  const st = await fs.stat(pathOrDir);
   if (!st) throw new FileAccessError({ file: pathOrDir }, 'cannot open: no such file or directory');
-  if (st.isDirectory()) {
-    const names = (await fsp.readdir(pathOrDir)).sort();
+  if (st.kind === 'directory') {
+    const names = await fs.list(pathOrDir);
     const indexes = names.filter((n) => n.endsWith('.safetensors.index.json'));
     if (indexes.length > 1) {
       throw new CheckpointError({ file: pathOrDir }, `several index files (${listSome(indexes)}); expected at most one *.safetensors.index.json`);
     }
-    if (indexes.length === 1) return openIndexed(nodePath.join(pathOrDir, indexes[0]), pathOrDir);
+    if (indexes.length === 1) return openIndexed(fs, nodePath.join(pathOrDir, indexes[0]), pathOrDir);
     const files = names.filter((n) => n.endsWith('.safetensors')).map((n) => nodePath.join(pathOrDir, n));
     if (files.length === 0) {
       throw new CheckpointError({ file: pathOrDir }, 'no .safetensors file or *.safetensors.index.json in this directory');
     }
-    return openFiles(pathOrDir, files);
+    return openFiles(fs, pathOrDir, files);
   }
-  if (pathOrDir.endsWith('.json')) return openIndexed(pathOrDir, pathOrDir);
-  return openFiles(pathOrDir, [pathOrDir]);
+  if (pathOrDir.endsWith('.json')) return openIndexed(fs, pathOrDir, pathOrDir);
+  return openFiles(fs, pathOrDir, [pathOrDir]);
 }
 
-async function openFiles(label: string, paths: readonly string[]): Promise<Checkpoint> {
-  const config = await readConfig(nodePath.dirname(paths[0]));
-  const shards = await openAll(paths);
+async function openFiles(fs: FileSystem, label: string, paths: readonly string[]): Promise<Checkpoint> {
+  const config = await readConfig(fs, nodePath.dirname(paths[0]));
+  const shards = await openAll(fs, paths);
   const owner = new Map<string, SafetensorsFile>();
   for (const s of shards) {
     for (const n of s.names) {
@@ -627,8 +609,8 @@ async function openFiles(label: string, paths: readonly string[]): Promise<Check
   return new CheckpointImpl(label, shards, owner, metadata, config);
 }
 
-async function openIndexed(indexPath: string, label: string): Promise<Checkpoint> {
-  const index = await readJson(indexPath, 'index');
+async function openIndexed(fs: FileSystem, indexPath: string, label: string): Promise<Checkpoint> {
+  const index = await readJson(fs, indexPath, 'index');
   const file = indexPath;
   if (!isPlainObject(index) || !isPlainObject(index.weight_map)) {
     throw new CheckpointError({ file }, 'index has no "weight_map" object; expected {"weight_map": {tensor: shard file}}');
@@ -638,15 +620,13 @@ async function openIndexed(indexPath: string, label: string): Promise<Checkpoint
   if (!isPlainObject(metadata)) throw new CheckpointError({ file }, '"metadata" is not an object');
 
   const dir = nodePath.dirname(indexPath);
-  const root = nodePath.resolve(dir);
   const shardNames: string[] = [];
   for (const [tensor, shard] of Object.entries(weightMap)) {
     if (typeof shard !== 'string' || shard === '') {
       throw new CheckpointError({ file, tensor }, `weight_map value ${JSON.stringify(shard)} is not a shard file name`);
     }
     // Shards live beside the index; refuse paths that would read elsewhere.
-    const rel = nodePath.relative(root, nodePath.resolve(root, shard));
-    if (rel.startsWith('..') || nodePath.isAbsolute(rel)) {
+    if (nodePath.isAbsolute(shard) || !nodePath.isInside(dir, nodePath.join(dir, shard))) {
       throw new CheckpointError({ file, tensor }, `shard ${JSON.stringify(shard)} is outside the index's directory`);
     }
     if (!shardNames.includes(shard)) shardNames.push(shard);
@@ -654,13 +634,13 @@ async function openIndexed(indexPath: string, label: string): Promise<Checkpoint
   shardNames.sort();
   const shardPaths = shardNames.map((s) => nodePath.join(dir, s));
   const missing: string[] = [];
-  for (let i = 0; i < shardPaths.length; i++) if (!(await statOrNull(shardPaths[i]))?.isFile()) missing.push(shardNames[i]);
+  for (let i = 0; i < shardPaths.length; i++) if ((await fs.stat(shardPaths[i]))?.kind !== 'file') missing.push(shardNames[i]);
   if (missing.length > 0) {
     throw new CheckpointError({ file }, `weight_map names ${missing.length} shard file(s) that do not exist: ${listSome(missing)}`);
   }
 
-  const config = await readConfig(dir);
-  const shards = await openAll(shardPaths);
+  const config = await readConfig(fs, dir);
+  const shards = await openAll(fs, shardPaths);
   const byShardName = new Map(shardNames.map((s, i) => [s, shards[i]]));
   const owner = new Map<string, SafetensorsFile>();
   const notInShard: string[] = [];
@@ -835,18 +815,8 @@ export async function writeSafetensors(
   path: string,
   tensors: TensorsToWrite,
   metadata?: Readonly<Record<string, string>>,
+  fs: FileSystem = fileSystem(),
 ): Promise<void> {
   const { header, chunks } = layout(tensors, metadata);
-  const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
-  const fh = await fsp.open(tmp, 'w');
-  try {
-    await fh.write(header);
-    for (const c of chunks) if (c.length > 0) await fh.write(c);
-    await fh.close();
-    await fsp.rename(tmp, path);
-  } catch (e) {
-    await fh.close().catch(() => {});
-    await fsp.rm(tmp, { force: true });
-    throw e;
-  }
+  await writeFileAtomic(path, [header, ...chunks], fs);
 }

@@ -29,8 +29,9 @@
 import { promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { checkVideo, DEFAULT_FPS, type FrameSource, getFrame, type Rational, type Video } from './video.js';
+import { UserError } from '../engine/errors.js';
 
-export class Y4mError extends Error {
+export class Y4mError extends UserError {
   readonly file: string;
   constructor(file: string, problem: string) {
     super(`${file}: ${problem}`);

@@ -28,7 +28,7 @@ import type { Backend } from '../engine/backend.js';
 import * as F from '../engine/ops.js';
 import type { Tensor } from '../engine/tensor.js';
 import { openCheckpoint, openSafetensors } from '../io/safetensors.js';
-import { createProgress, type ProgressOptions } from '../io/progress.js';
+import { createProgress, type ProgressOptions } from '../cli/progress.js';
 import type { Video } from '../io/video.js';
 import {
   type ArConfig, ArArgumentError, ArConfigError, ContextLengthError, MissingContextError, TokenIdError,

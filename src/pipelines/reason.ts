@@ -25,12 +25,12 @@ import seedrandom from 'seedrandom';
 import type { Backend } from '../engine/backend.js';
 import * as F from '../engine/ops.js';
 import { type Tensor, scope } from '../engine/tensor.js';
-import { ByteLevelBpeTokenizer, UNICODE_TO_BYTE } from '../io/bpe.js';
+import { ByteLevelBpeTokenizer, UNICODE_TO_BYTE } from '../text/bpe.js';
 import { openVideoSource } from '../io/open-video.js';
 import { decodePng } from '../io/png.js';
 import { openCheckpoint } from '../io/safetensors.js';
 import { fpsValue, type Rational } from '../io/video.js';
-import { type ChatContentItem, type ChatMessage, loadChatTemplate, padIdOf, QwenVLTextProcessor } from '../models/vlm/chat.js';
+import { type ChatContentItem, type ChatMessage, loadChatTemplate, padIdOf, QwenVLTextProcessor } from '../text/chat.js';
 import { processLogits, sampleToken, VlmKVCache } from '../models/vlm/generate.js';
 import { type ForwardInputs, parseVlmConfig, Qwen2_5_VLForConditionalGeneration, type VlmConfig } from '../models/vlm/language.js';
 import {
@@ -38,9 +38,10 @@ import {
   secondPerGridT, SmartResizeError, type VideoU8,
 } from '../models/vlm/preprocess.js';
 import type { Grid } from '../models/vlm/rope-index.js';
+import { UserError } from '../engine/errors.js';
 
 /** A problem with the user's files or arguments (reported as one line by the CLI). */
-export class ReasonInputError extends Error {
+export class ReasonInputError extends UserError {
   override name = 'ReasonInputError';
 }
 

@@ -33,11 +33,12 @@ import { T5TextEncoder, parseT5Config } from '../models/t5/encoder.js';
 import { AutoencoderKLCosmos } from '../models/tokenizer/diffusers.js';
 import { buildTokenizer, loadTokenizer } from '../models/tokenizer/load.js';
 import { CausalContinuousVideoTokenizer } from '../models/tokenizer/video.js';
+import { UserError } from '../engine/errors.js';
 
 // ------------------------------------------------------------------ errors
 
 /** A bad option value (frame count, size, embeddings width, ...): names the argument. */
-export class PipelineInputError extends Error {
+export class PipelineInputError extends UserError {
   override name = 'PipelineInputError';
   constructor(
     /** the option at fault, as the CLI spells it (e.g. '--frames') */
@@ -49,7 +50,7 @@ export class PipelineInputError extends Error {
 }
 
 /** A model folder that lacks a subfolder / file, or whose parts do not fit together. */
-export class PipelineFilesError extends Error {
+export class PipelineFilesError extends UserError {
   override name = 'PipelineFilesError';
   constructor(
     readonly path: string,

@@ -16,7 +16,7 @@ import { type TensorSource, loadWeights } from '../../src/engine/module.js';
 import { ShapeError } from '../../src/engine/tensor.js';
 import { webgpu } from '../../src/engine/webgpu/backend.js';
 import { openSafetensors } from '../../src/io/safetensors.js';
-import { SentencePieceModelError, SentencePieceProcessor, T5Tokenizer } from '../../src/io/sentencepiece.js';
+import { SentencePieceModelError, SentencePieceProcessor, T5Tokenizer } from '../../src/text/sentencepiece.js';
 import {
   T5ConfigError, T5EncoderModel, T5TextEncoder, encodePrompts, parseT5Config, relativePositionBucket, relativePositionBuckets,
 } from '../../src/models/t5/encoder.js';

@@ -15,10 +15,10 @@ import { cpu } from '../../src/engine/cpu/backend.js';
 import { webgpu } from '../../src/engine/webgpu/backend.js';
 import {
   BYTE_TO_UNICODE, BpeTokenizerError, ByteLevelBpeTokenizer, bytesToSymbols, splitWithRegex, translateOnigurumaRegex,
-} from '../../src/io/bpe.js';
+} from '../../src/text/bpe.js';
 import {
   ChatTemplate, ChatTemplateError, QwenVLTextProcessor, expandVisionPads, loadChatTemplate, padBatch, padIdOf,
-} from '../../src/models/vlm/chat.js';
+} from '../../src/text/chat.js';
 import {
   PIL_RESAMPLE, PreprocessError, Qwen2VLImageProcessor, SmartResizeError, parseImageProcessorConfig, prepareVideo,
   pythonRound, resizeU8, sampleVideoFrames, secondPerGridT, smartResize, videoToU8,

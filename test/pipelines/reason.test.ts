@@ -11,7 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { main } from '../../src/cli/main.js';
 import { cpu } from '../../src/engine/cpu/backend.js';
 import * as F from '../../src/engine/ops.js';
-import { ByteLevelBpeTokenizer } from '../../src/io/bpe.js';
+import { ByteLevelBpeTokenizer } from '../../src/text/bpe.js';
 import { encodePng } from '../../src/io/png.js';
 import { sliceFrames } from '../../src/io/video.js';
 import { readY4m, writeY4m } from '../../src/io/y4m.js';

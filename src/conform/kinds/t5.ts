@@ -5,7 +5,7 @@
 // tokenizer file case.json names).
 import { capture } from '../../engine/module.js';
 import { openSafetensors } from '../../io/safetensors.js';
-import { SentencePieceProcessor } from '../../io/sentencepiece.js';
+import { SentencePieceProcessor } from '../../text/sentencepiece.js';
 import { T5EncoderModel, parseT5Config } from '../../models/t5/encoder.js';
 import { CaseFormatError, type FixtureCase } from '../case.js';
 import { registerKind } from '../registry.js';

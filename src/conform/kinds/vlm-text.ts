@@ -5,8 +5,8 @@
 //   vlm.image_preprocess  Qwen2VLImageProcessor on input.image / input.video + smart_resize table
 // Everything comes from the case folder itself (the files case.json lists, config.json, args).
 import { existsSync, readFileSync } from 'node:fs';
-import { ByteLevelBpeTokenizer } from '../../io/bpe.js';
-import { ChatTemplate, type ChatMessage, expandVisionPads, loadChatTemplate, padBatch, padIdOf } from '../../models/vlm/chat.js';
+import { ByteLevelBpeTokenizer } from '../../text/bpe.js';
+import { ChatTemplate, type ChatMessage, expandVisionPads, loadChatTemplate, padBatch, padIdOf } from '../../text/chat.js';
 import { Qwen2VLImageProcessor, SmartResizeError, parseImageProcessorConfig, smartResize } from '../../models/vlm/preprocess.js';
 import { CaseFormatError, type FixtureCase } from '../case.js';
 import { registerKind } from '../registry.js';

@@ -3,8 +3,8 @@
 // obviously-correct code over speed. The op implementations live in the sibling files and work
 // on value arrays; this file owns storage and turns tensors into arrays and back.
 import type {
-  AttentionParams, Backend, BinaryOp, ConvParams, MatmulParams, NormParams, ReduceOp, RopeParams,
-  Storage, StridedParams, UnaryOp,
+  AttentionParams, Backend, BackendLimits, BinaryOp, ConvParams, MatmulParams, NormParams, ReduceOp, RopeParams,
+  MemoryStats, Storage, StridedParams, UnaryOp,
 } from '../backend.js';
 import { type DType, type RawArray, type ReadArray, narrow, rawArrayFor, widen } from '../dtype.js';
 import { Tensor } from '../tensor.js';
@@ -29,6 +29,7 @@ export class CpuStorage implements Storage {
   constructor(readonly backend: CpuBackend, readonly dtype: DType, raw: RawArray) {
     this.raw = raw;
     this.length = raw.length;
+    backend.track(raw.byteLength);
   }
 
   get data(): RawArray {
@@ -37,6 +38,7 @@ export class CpuStorage implements Storage {
   }
 
   release(): void {
+    if (this.raw) this.backend.track(-this.raw.byteLength);
     this.raw = null;
   }
 }
@@ -44,6 +46,26 @@ export class CpuStorage implements Storage {
 export class CpuBackend implements Backend {
   readonly name = 'cpu' as const;
   readonly adapter = 'cpu (TypeScript reference)';
+  /** typed arrays are the only limit: 2^32 - 1 elements in V8 */
+  readonly limits: BackendLimits = { maxBufferBytes: 4 * (2 ** 32 - 1), maxBindingBytes: 4 * (2 ** 32 - 1) };
+  readonly software = true;
+  readonly details = { accumulation: 'float64', storage: 'float32 (bf16 / f16 kept as 16-bit patterns)' };
+  private liveBytes = 0;
+  private peakBytes = 0;
+
+  memory(): MemoryStats {
+    return { liveBytes: this.liveBytes, peakBytes: this.peakBytes };
+  }
+
+  resetPeakMemory(): void {
+    this.peakBytes = this.liveBytes;
+  }
+
+  /** @internal storage bookkeeping */
+  track(bytes: number): void {
+    this.liveBytes += bytes;
+    if (this.liveBytes > this.peakBytes) this.peakBytes = this.liveBytes;
+  }
 
   private storageOf(t: Tensor): CpuStorage {
     const s = t.storage;

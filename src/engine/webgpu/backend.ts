@@ -1,8 +1,8 @@
 // The WebGPU backend: storage on the GPU, every primitive a WGSL kernel (wgsl/*.wgsl). Each
 // kernel family's dispatch sizing lives in ops/<family>.ts next to nothing else.
 import type {
-  AttentionParams, Backend, BinaryOp, ConvParams, MatmulParams, NormParams, ReduceOp, RopeParams,
-  StridedParams, UnaryOp,
+  AttentionParams, Backend, BackendLimits, BinaryOp, ConvParams, MatmulParams, NormParams, ReduceOp, RopeParams,
+  MemoryStats, StridedParams, UnaryOp,
 } from '../backend.js';
 import { type DType, type RawArray, type ReadArray, bytesPerElement, widen } from '../dtype.js';
 import { Tensor, numel } from '../tensor.js';
@@ -19,9 +19,32 @@ import * as attn from './ops/attention.js';
 export class WebGpuBackend implements Backend {
   readonly name = 'webgpu' as const;
   readonly ctx: GpuContext;
+  readonly limits: BackendLimits;
+  readonly software: boolean;
+  readonly details: Readonly<Record<string, string | number | boolean>>;
 
   constructor(acq: AcquiredDevice) {
     this.ctx = new GpuContext(acq);
+    const l = acq.device.limits;
+    this.limits = { maxBufferBytes: l.maxBufferSize, maxBindingBytes: Math.min(l.maxStorageBufferBindingSize, l.maxBufferSize) };
+    this.software = acq.software;
+    this.details = {
+      'feature level': acq.featureLevel,
+      'shader-f16': acq.hasF16,
+      'timestamp queries': acq.hasTimestamps,
+      'max storage binding (MiB)': Math.round(l.maxStorageBufferBindingSize / 2 ** 20),
+      'max buffer (MiB)': Math.round(l.maxBufferSize / 2 ** 20),
+      'workgroup memory (bytes)': l.maxComputeWorkgroupStorageSize,
+      'invocations per workgroup': l.maxComputeInvocationsPerWorkgroup,
+    };
+  }
+
+  memory(): MemoryStats {
+    return { liveBytes: this.ctx.liveBytes, peakBytes: this.ctx.peakLiveBytes };
+  }
+
+  resetPeakMemory(): void {
+    this.ctx.peakLiveBytes = this.ctx.liveBytes;
   }
 
   get adapter(): string {

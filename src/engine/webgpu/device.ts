@@ -1,6 +1,7 @@
 // Acquiring a WebGPU device: a core adapter (Vulkan / Metal / D3D12) when there is one, else
 // Dawn's OpenGL backend in compatibility mode (Mesa llvmpipe on a machine without a GPU).
 // In a browser, navigator.gpu is used as it is.
+import { UserError } from '../errors.js';
 
 export interface AcquiredDevice {
   device: GPUDevice;
@@ -10,9 +11,13 @@ export interface AcquiredDevice {
   featureLevel: 'core' | 'compatibility';
   hasF16: boolean;
   hasTimestamps: boolean;
+  /** a CPU rasteriser (llvmpipe, lavapipe, SwiftShader, WARP) rather than a GPU */
+  software: boolean;
 }
 
-export class NoAdapterError extends Error {
+const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|softpipe|swiftshader|\bwarp\b|basic render/i;
+
+export class NoAdapterError extends UserError {
   override name = 'NoAdapterError';
 }
 
@@ -106,6 +111,7 @@ export async function acquireDevice(): Promise<AcquiredDevice> {
       featureLevel: level,
       hasF16,
       hasTimestamps,
+      software: (info as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter === true || SOFTWARE_ADAPTER.test(`${name} ${info.architecture ?? ''}`),
     };
   }
   throw new NoAdapterError(

@@ -2,6 +2,7 @@
 // upstream `ModelConfig` fields (as the fixtures' config.json spells them, snake_case) parsed
 // into a typed ArConfig, the four released configurations, and the typed errors the decoder
 // raises on bad arguments.
+import { UserError } from '../../engine/errors.js';
 
 export type TrainingType = 'video_to_video' | 'text_to_video';
 
@@ -41,12 +42,12 @@ export interface ArConfig {
 
 // ------------------------------------------------------------------ errors
 
-export class ArConfigError extends Error {
+export class ArConfigError extends UserError {
   override name = 'ArConfigError';
 }
 
 /** A bad argument to the decoder; `argument` names it. */
-export class ArArgumentError extends Error {
+export class ArArgumentError extends UserError {
   override name = 'ArArgumentError';
   constructor(readonly argument: string, message: string) {
     super(`${argument}: ${message}`);

@@ -245,12 +245,6 @@ export class ArTransformer extends Module {
     return new ArTransformer(parseArConfig(json));
   }
 
-  /** Parameter count from the declared shapes (nothing allocated). */
-  parameterCount(): number {
-    let n = 0;
-    for (const p of this.parameters()) n += numel(p.shape);
-    return n;
-  }
 
   /** Bytes of the parameters stored as `bytesPerElement` (2 for the released bf16 checkpoints). */
   parameterBytes(bytesPerElement = 2): number {

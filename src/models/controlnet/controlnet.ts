@@ -27,6 +27,7 @@ import {
   type BlockConditioning, CosmosEmbedding, CosmosLearnablePositionalEmbed, CosmosPatchEmbed, CosmosRotaryPosEmbed,
   CosmosTransformerBlock, LinearGelu, resizePaddingMask,
 } from '../dit/transformer.js';
+import { UserError } from '../../engine/errors.js';
 
 // ------------------------------------------------------------------ config
 
@@ -55,11 +56,11 @@ export interface CosmosControlNetConfig {
   encoderHiddenStatesChannels: number;
 }
 
-export class ControlNetConfigError extends Error {
+export class ControlNetConfigError extends UserError {
   override name = 'ControlNetConfigError';
 }
 
-export class ControlNetInputError extends Error {
+export class ControlNetInputError extends UserError {
   override name = 'ControlNetInputError';
 }
 
@@ -257,11 +258,6 @@ export class CosmosControlNetModel extends Module {
     return this.config.inChannels - 2;
   }
 
-  parameterCount(): number {
-    let n = 0;
-    for (const p of this.parameters()) n += numel(p.shape);
-    return n;
-  }
 
   plannedBytes(src: TensorSource, opts: LoadOptions = {}): number {
     return plannedBytes(this, src, opts);

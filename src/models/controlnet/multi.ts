@@ -18,6 +18,7 @@ import { Tensor, scope, shapeStr } from '../../engine/tensor.js';
 import type { DiTDenoiser } from '../dit/samplers/common.js';
 import type { CosmosForwardInputs, CosmosTransformer3DModel } from '../dit/transformer.js';
 import { type ControlNetForwardInputs, CosmosControlNetModel } from './controlnet.js';
+import { UserError } from '../../engine/errors.js';
 
 /** The per-location bound on the sum of the control weights (Transfer 1 / 2.5: `max(sum, 1)`). */
 export const CONTROL_WEIGHT_CAP = 1;
@@ -25,7 +26,7 @@ export const CONTROL_WEIGHT_CAP = 1;
 const CAP_SLACK = 1e-6;
 
 /** A problem with one control (or, `control` null, with the set); `control` names it. */
-export class MultiControlError extends Error {
+export class MultiControlError extends UserError {
   override name = 'MultiControlError';
   constructor(readonly control: string | null, message: string) {
     super(control === null ? message : `control "${control}": ${message}`);

@@ -17,8 +17,9 @@
 // (e.g. `controls.edge.control_weight`).
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
+import { UserError } from '../../engine/errors.js';
 
-export class ControlSpecError extends Error {
+export class ControlSpecError extends UserError {
   override name = 'ControlSpecError';
   constructor(
     /** the field at fault, as a JSON path (`controls.edge.ckpt_path`), or '<file>' */

@@ -1,5 +1,6 @@
 // The config of diffusers' CosmosTransformer3DModel (config.json), parsed and checked. Field
 // meanings: spec dit.md §1. Missing fields take diffusers' constructor defaults.
+import { UserError } from '../../engine/errors.js';
 
 export type Triple = readonly [number, number, number];
 
@@ -34,11 +35,11 @@ export interface CosmosTransformerConfig {
   imgContextDimOut: number;
 }
 
-export class DiTConfigError extends Error {
+export class DiTConfigError extends UserError {
   override name = 'DiTConfigError';
 }
 
-export class DiTInputError extends Error {
+export class DiTInputError extends UserError {
   override name = 'DiTInputError';
 }
 

@@ -497,12 +497,6 @@ export class CosmosTransformer3DModel extends Module {
     return new CosmosTransformer3DModel(parseCosmosTransformerConfig(json));
   }
 
-  /** Parameters implied by the config (from the declared shapes; nothing is allocated). */
-  parameterCount(): number {
-    let n = 0;
-    for (const p of this.parameters()) n += numel(p.shape);
-    return n;
-  }
 
   /** Device bytes the checkpoint's parameters will take (their stored dtypes kept), before loading. */
   plannedBytes(src: TensorSource, opts: LoadOptions = {}): number {

@@ -20,9 +20,10 @@ import { Module, type Param, type TensorSource, loadWeights } from '../../engine
 import * as F from '../../engine/ops.js';
 import { ShapeError, type Tensor, scope } from '../../engine/tensor.js';
 import { openCheckpoint } from '../../io/safetensors.js';
-import { SentencePieceProcessor, T5Tokenizer } from '../../io/sentencepiece.js';
+import { SentencePieceProcessor, T5Tokenizer } from '../../text/sentencepiece.js';
 import { join } from 'node:path';
 import { Linear, Embedding } from '../../engine/layers.js';
+import { UserError } from '../../engine/errors.js';
 
 // ------------------------------------------------------------------ config
 
@@ -45,7 +46,7 @@ export interface T5Config {
   layerNormEpsilon: number;
 }
 
-export class T5ConfigError extends Error {
+export class T5ConfigError extends UserError {
   override name = 'T5ConfigError';
 }
 

@@ -2,8 +2,9 @@
 // token id) names the argument, what was expected and what was given; a config the networks
 // cannot be built from names the field.
 import { shapeStr } from '../../engine/tensor.js';
+import { UserError } from '../../engine/errors.js';
 
-export class TokenizerInputError extends Error {
+export class TokenizerInputError extends UserError {
   override name = 'TokenizerInputError';
   constructor(
     /** the argument at fault, e.g. 'video', 'latent', 'indices', 'chunks[2]' */
@@ -17,7 +18,7 @@ export class TokenizerInputError extends Error {
   }
 }
 
-export class TokenizerConfigError extends Error {
+export class TokenizerConfigError extends UserError {
   override name = 'TokenizerConfigError';
   constructor(
     readonly field: string,

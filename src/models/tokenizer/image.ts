@@ -54,11 +54,6 @@ export abstract class ImageTokenizerBase extends Module {
     return scope(() => this.decoder.forward(this.post_quant_conv.forward(z)));
   }
 
-  parameterCount(): number {
-    let n = 0;
-    for (const p of this.parameters()) n += p.shape.reduce((a, b) => a * b, 1);
-    return n;
-  }
 }
 
 export class ContinuousImageTokenizer extends ImageTokenizerBase {

@@ -85,12 +85,6 @@ export abstract class VideoTokenizerBase extends Module {
     return scope(() => this.decoder.forward(this.post_quant_conv.forward(z)));
   }
 
-  /** Number of declared parameters (elements), without allocating anything. */
-  parameterCount(): number {
-    let n = 0;
-    for (const p of this.parameters()) n += p.shape.reduce((a, b) => a * b, 1);
-    return n;
-  }
 }
 
 /** CV: continuous latents, `latent_channels` channels (formulation AE: the quant_conv output). */

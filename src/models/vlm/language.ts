@@ -401,12 +401,6 @@ export class Qwen2_5_VLForConditionalGeneration extends Module {
     return new Qwen2_5_VLForConditionalGeneration(parseVlmConfig(json), parts);
   }
 
-  /** Number of parameters the config declares (no allocation). */
-  parameterCount(): number {
-    let n = 0;
-    for (const p of this.parameters()) n += numel(p.shape);
-    return n;
-  }
 
   /**
    * Checkpoint key -> model key: released checkpoints use visual.* / model.* / lm_head.*; newer

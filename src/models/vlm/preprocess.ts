@@ -18,12 +18,13 @@
 // every sampled frame goes through the same processor; second_per_grid_t = temporal_patch_size /
 // sampled fps (Qwen2_5_VLProcessor).
 import type { Video } from '../../io/video.js';
+import { UserError } from '../../engine/errors.js';
 
-export class SmartResizeError extends Error {
+export class SmartResizeError extends UserError {
   override name = 'SmartResizeError';
 }
 
-export class PreprocessError extends Error {
+export class PreprocessError extends UserError {
   override name = 'PreprocessError';
 }
 

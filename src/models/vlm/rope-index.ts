@@ -19,6 +19,7 @@
 //
 // Edge case kept on purpose (spec): second_per_grid_t multiplies as a float (0.5 s * 2 tok/s ->
 // step 1); transformers from mid-2025 casts it to an integer first (0.5 -> 0).
+import { UserError } from '../../engine/errors.js';
 
 export interface RopeIndexConfig {
   imageTokenId: number;
@@ -51,7 +52,7 @@ export interface RopeIndex {
   ropeDeltas: Int32Array;
 }
 
-export class RopeIndexError extends Error {
+export class RopeIndexError extends UserError {
   override name = 'RopeIndexError';
 }
 

@@ -25,6 +25,7 @@ import type { Backend } from '../../engine/backend.js';
 import { ShapeError, type Tensor, scope } from '../../engine/tensor.js';
 import type { Grid } from './rope-index.js';
 import { Linear, RMSNorm } from '../../engine/layers.js';
+import { UserError } from '../../engine/errors.js';
 export { Linear, RMSNorm };
 
 // ------------------------------------------------------------------ config
@@ -45,11 +46,11 @@ export interface VisionConfig {
   fullattBlockIndexes: readonly number[];
 }
 
-export class VlmConfigError extends Error {
+export class VlmConfigError extends UserError {
   override name = 'VlmConfigError';
 }
 
-export class VlmInputError extends Error {
+export class VlmInputError extends UserError {
   override name = 'VlmInputError';
 }
 

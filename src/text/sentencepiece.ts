@@ -22,10 +22,11 @@
 //
 // T5 conventions (append </s>, right-pad with <pad>, truncate) live in `T5Tokenizer` below.
 import { readFile } from 'node:fs/promises';
+import { UserError } from '../engine/errors.js';
 
 // ------------------------------------------------------------------ protobuf wire format
 
-export class SentencePieceModelError extends Error {
+export class SentencePieceModelError extends UserError {
   override name = 'SentencePieceModelError';
 }
 

@@ -134,3 +134,29 @@ export function createProgress(options: ProgressOptions = {}): Progress {
     },
   };
 }
+
+/**
+ * A pipeline progress callback that draws one bar per stage on `stream` (a stage's bar finishes
+ * when the next stage starts or when `finish` is called). Stages of a single unit draw nothing.
+ */
+export function progressBars(options: Pick<ProgressOptions, 'stream' | 'silent'> = {}): {
+  onProgress: (e: { stage: string; done: number; total?: number; unit: string }) => void;
+  finish(): void;
+} {
+  let current: { stage: string; bar: Progress } | null = null;
+  const finish = () => {
+    current?.bar.done();
+    current = null;
+  };
+  return {
+    onProgress(e) {
+      if (current?.stage !== e.stage) {
+        finish();
+        if (e.total !== undefined && e.total <= 1) return;
+        current = { stage: e.stage, bar: createProgress({ ...options, label: e.stage, unit: e.unit, total: e.total }) };
+      }
+      current?.bar.update(e.done);
+    },
+    finish,
+  };
+}

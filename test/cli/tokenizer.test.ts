@@ -5,13 +5,13 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import * as nodePath from 'node:path';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
-import { main } from '../src/cli/main.js';
-import { decodePng, readPngFrames, writePngFrames } from '../src/io/png.js';
-import { openSafetensors } from '../src/io/safetensors.js';
-import { cropVideo, sliceFrames } from '../src/io/video.js';
-import { readY4m } from '../src/io/y4m.js';
+import { main } from '../../src/cli/main.js';
+import { decodePng, readPngFrames, writePngFrames } from '../../src/io/png.js';
+import { openSafetensors } from '../../src/io/safetensors.js';
+import { cropVideo, sliceFrames } from '../../src/io/video.js';
+import { readY4m } from '../../src/io/y4m.js';
 
-const WEIGHTS = nodePath.resolve(import.meta.dirname, '../weights');
+const WEIGHTS = nodePath.resolve(import.meta.dirname, '../../weights');
 const SAMPLES = nodePath.join(WEIGHTS, 'samples');
 const CV = nodePath.join(WEIGHTS, 'cosmos-tokenizer-tiny-cv4x8x8');
 const DV = nodePath.join(WEIGHTS, 'cosmos-tokenizer-tiny-dv4x8x8');

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import * as nodePath from 'node:path';
 import fc from 'fast-check';
 import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
-import { inspectCommand } from '../src/cli/inspect.js';
-import { main } from '../src/cli/main.js';
-import type { DType, RawArray } from '../src/engine/dtype.js';
+import { inspectCommand } from '../../src/cli/inspect.js';
+import { main } from '../../src/cli/main.js';
+import type { DType, RawArray } from '../../src/engine/dtype.js';
 import {
   CheckpointError,
   GapError,
@@ -16,7 +16,7 @@ import {
   UnsupportedDtypeError,
   ValueRangeError,
   WriteError,
-} from '../src/io/errors.js';
+} from '../../src/io/errors.js';
 import {
   encodeSafetensors,
   openCheckpoint,
@@ -26,9 +26,9 @@ import {
   type LoadedTensor,
   type SafetensorsFile,
   type TensorToWrite,
-} from '../src/io/safetensors.js';
+} from '../../src/io/safetensors.js';
 
-const FIXTURES = nodePath.resolve(import.meta.dirname, 'fixtures');
+const FIXTURES = nodePath.resolve(import.meta.dirname, '../fixtures');
 const tmp = mkdtempSync(nodePath.join(tmpdir(), 'cosmos-st-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 let tmpCount = 0;

@@ -15,9 +15,10 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Template } from '@huggingface/jinja';
-import type { ByteLevelBpeTokenizer } from '../../io/bpe.js';
+import type { ByteLevelBpeTokenizer } from './bpe.js';
+import { UserError } from '../engine/errors.js';
 
-export class ChatTemplateError extends Error {
+export class ChatTemplateError extends UserError {
   override name = 'ChatTemplateError';
 }
 

@@ -28,8 +28,9 @@
 //   sequence replaced by U+FFFD (Rust's from_utf8_lossy = WHATWG TextDecoder).
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { UserError } from '../engine/errors.js';
 
-export class BpeTokenizerError extends Error {
+export class BpeTokenizerError extends UserError {
   override name = 'BpeTokenizerError';
 }
 

@@ -1,0 +1,234 @@
+// The one harness of the benches and the tests: which backends to run, seeded data, timing
+// (synced, best of repetitions or benchmark.js statistics), the same-run baseline, and the JSON
+// rows every bench writes. Benches run as plain Node scripts; tests import the backend and data
+// parts through test/harness.ts.
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import Benchmark from 'benchmark';
+import seedrandom from 'seedrandom';
+import type { Backend } from '../src/engine/backend.js';
+import type { DType } from '../src/engine/dtype.js';
+import * as F from '../src/engine/ops.js';
+import { type BackendChoice, cpuBackend, selectBackends, webgpuBackend } from '../src/engine/select.js';
+import { type Tensor, numel } from '../src/engine/tensor.js';
+import { setFileSystem } from '../src/io/files.js';
+import { nodeFileSystem } from '../src/io/node-files.js';
+
+setFileSystem(nodeFileSystem);
+
+export { cpuBackend, webgpuBackend };
+
+// ------------------------------------------------------------------ data
+
+/** Deterministic values in [lo, hi). */
+export function randomValues(n: number, seed: string | number, lo = -1, hi = 1): Float32Array {
+  const rng = seedrandom(String(seed));
+  const out = new Float32Array(n);
+  for (let i = 0; i < n; i++) out[i] = lo + (hi - lo) * rng();
+  return out;
+}
+
+export function randomInts(n: number, seed: string | number, lo: number, hi: number): Int32Array {
+  const rng = seedrandom(String(seed));
+  const out = new Int32Array(n);
+  for (let i = 0; i < n; i++) out[i] = lo + Math.floor((hi - lo) * rng());
+  return out;
+}
+
+/** A tensor of seeded values in [-1, 1). */
+export function randomTensor(be: Backend, shape: readonly number[], dtype: DType = 'f32', seed: string | number = 1): Tensor {
+  return F.fromArray(be, randomValues(numel(shape), seed), shape, dtype);
+}
+
+// ------------------------------------------------------------------ command line
+
+export interface BenchArgs {
+  quick: boolean;
+  filter: string;
+  out: string;
+  backend: BackendChoice | 'all';
+  /** flags a bench declares for itself */
+  extra: Record<string, string | boolean | undefined>;
+}
+
+/**
+ * The flags every bench takes (--quick, --filter, --out, --backend cpu|webgpu|all|auto) plus its
+ * own; `defaultOut` is the file name under bench/results/.
+ */
+export function benchArgs(defaultOut: string, extra: Record<string, { type: 'string' | 'boolean' }> = {}): BenchArgs {
+  const { values } = parseArgs({
+    args: process.argv.slice(2),
+    options: {
+      quick: { type: 'boolean', default: false },
+      filter: { type: 'string', default: '' },
+      out: { type: 'string' },
+      backend: { type: 'string', default: 'all' },
+      ...extra,
+    },
+    strict: true,
+  });
+  const backend = values.backend as string;
+  if (!['cpu', 'webgpu', 'auto', 'all'].includes(backend)) throw new Error(`--backend must be cpu, webgpu, auto or all; got ${backend}`);
+  const rest: Record<string, string | boolean | undefined> = {};
+  for (const k of Object.keys(extra)) rest[k] = (values as Record<string, string | boolean | undefined>)[k];
+  return {
+    quick: values.quick as boolean,
+    filter: values.filter as string,
+    out: (values.out as string | undefined) ?? fileURLToPath(new URL(`./results/${defaultOut}`, import.meta.url)),
+    backend: backend as BenchArgs['backend'],
+    extra: rest,
+  };
+}
+
+/**
+ * The backends a bench runs on, WebGPU first. 'all' runs WebGPU when an adapter can be had (the
+ * reason is printed when not) and the CPU oracle.
+ */
+export async function benchBackends(choice: BenchArgs['backend']): Promise<Backend[]> {
+  if (choice !== 'all') return selectBackends(choice, (why) => console.error(`note: ${why}`));
+  const out: Backend[] = [];
+  try {
+    out.push(await webgpuBackend());
+  } catch (e) {
+    console.error(`webgpu: ${(e as Error).message.split('\n')[0]}`);
+  }
+  out.push(await cpuBackend());
+  return out;
+}
+
+// ------------------------------------------------------------------ timing
+
+/**
+ * Best-of-`reps` seconds of `body` (which enqueues work and returns tensors to free), synced
+ * every repetition after one warm-up call (pipeline compilation). The minimum, not the mean: on
+ * a shared machine other processes only ever add time.
+ */
+export async function timeBest(be: Backend, body: () => Tensor[] | Tensor | void, reps: number): Promise<number> {
+  const free = (out: Tensor[] | Tensor | void) => {
+    for (const t of [out ?? []].flat()) t.dispose();
+  };
+  free(body());
+  await be.sync();
+  let best = Infinity;
+  for (let r = 0; r < reps; r++) {
+    const t0 = performance.now();
+    const out = body();
+    await be.sync();
+    best = Math.min(best, (performance.now() - t0) / 1000);
+    free(out);
+  }
+  return best;
+}
+
+/** Best-of-`reps` seconds of an async body (a whole pipeline stage that syncs by itself). */
+export async function timeBestAsync(body: () => Promise<void>, reps: number): Promise<number> {
+  await body();
+  let best = Infinity;
+  for (let r = 0; r < reps; r++) {
+    const t0 = performance.now();
+    await body();
+    best = Math.min(best, (performance.now() - t0) / 1000);
+  }
+  return best;
+}
+
+/**
+ * Mean seconds per call of `fn` (which enqueues work) by benchmark.js, `reps` calls per synced
+ * cycle, after a warm-up call outside the measurement.
+ */
+export function measure(be: Backend, fn: () => Tensor | Tensor[], reps: number, quick: boolean): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const bench = new Benchmark({
+      defer: true,
+      minSamples: quick ? 2 : 5,
+      maxTime: quick ? 0.5 : 2,
+      initCount: 1,
+      fn: (deferred: { resolve: () => void }) => {
+        const outs: Tensor[] = [];
+        for (let i = 0; i < reps; i++) outs.push(...[fn()].flat());
+        be.sync().then(() => {
+          for (const t of outs) t.dispose();
+          deferred.resolve();
+        }, reject);
+      },
+      onComplete: function (this: Benchmark) {
+        resolve(this.stats.mean / reps);
+      },
+      onError: (e: unknown) => reject(e),
+    });
+    let w: Tensor[];
+    try {
+      w = [fn()].flat();
+    } catch (e) {
+      reject(e);
+      return;
+    }
+    be.sync().then(() => {
+      for (const t of w) t.dispose();
+      bench.run({ async: true });
+    }, reject);
+  });
+}
+
+// ------------------------------------------------------------------ the same-run baseline
+
+/** GFLOP/s of a naive triple-loop JS matmul (n^3, f32 arrays), measured now: every bench's yardstick. */
+export function naiveMatmulGflops(quick: boolean): number {
+  const n = quick ? 128 : 256;
+  const a = randomValues(n * n, 'naive-a');
+  const b = randomValues(n * n, 'naive-b');
+  const c = new Float32Array(n * n);
+  const once = () => {
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < n; j++) {
+        let s = 0;
+        for (let k = 0; k < n; k++) s += a[i * n + k] * b[k * n + j];
+        c[i * n + j] = s;
+      }
+    }
+  };
+  once();
+  let reps = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < (quick ? 300 : 1500)) {
+    once();
+    reps++;
+  }
+  return (2 * n ** 3) / ((performance.now() - t0) / 1000 / reps) / 1e9;
+}
+
+// ------------------------------------------------------------------ rows
+
+/** What every row of every bench says: what ran, where, and the formula its rate comes from. */
+export interface BenchRow {
+  name: string;
+  backend: string;
+  adapter: string;
+  shape: string;
+  /** the FLOP or byte count behind the rate, as a formula (e.g. '2*M*K*N') */
+  formula: string;
+  seconds: number | null;
+  gflops?: number;
+  gbps?: number;
+  [field: string]: unknown;
+}
+
+/** Write a bench's result (rows and whatever else it reports) as JSON, creating bench/results/. */
+export function writeResult(path: string, result: unknown): void {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, `${JSON.stringify(result, null, 2)}\n`);
+  console.log(`\nwrote ${path}`);
+}
+
+/** Run a bench's main: exit 0, or print the error and exit 1. */
+export function runBench(main: () => Promise<void>): void {
+  main().then(
+    () => process.exit(0),
+    (e) => {
+      console.error(e);
+      process.exit(1);
+    },
+  );
+}

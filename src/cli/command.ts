@@ -1,0 +1,180 @@
+// Every command is a declaration: its flags (type, default, help), its positionals and the one
+// pipeline call it makes. This file parses the arguments of any declaration (Node's
+// util.parseArgs, strict), checks types, choices and required flags, and writes the help text,
+// so no command parses or validates by hand.
+import { parseArgs } from 'node:util';
+import { UserError } from '../engine/errors.js';
+import { BACKEND_CHOICES, type BackendChoice } from '../engine/select.js';
+
+/** Bad arguments: the CLI prints the message and the command's usage line, exit status 2. */
+export class UsageError extends UserError {}
+
+interface FlagBase {
+  help: string;
+  /** shown in the help instead of the type, e.g. '<dir>' */
+  placeholder?: string;
+  short?: string;
+}
+export interface StringFlag extends FlagBase { type: 'string'; default?: string; required?: boolean; choices?: readonly string[]; multiple?: false }
+export interface StringListFlag extends FlagBase { type: 'string'; multiple: true; required?: boolean; choices?: readonly string[]; default?: undefined }
+export interface NumberFlag extends FlagBase {
+  type: 'number' | 'integer';
+  default?: number;
+  required?: boolean;
+  min?: number;
+  /** min is exclusive */
+  above?: boolean;
+  max?: number;
+  multiple?: false;
+}
+export interface BooleanFlag extends FlagBase { type: 'boolean'; default?: undefined; required?: undefined; multiple?: false }
+export type FlagSpec = StringFlag | StringListFlag | NumberFlag | BooleanFlag;
+export type FlagSpecs = Readonly<Record<string, FlagSpec>>;
+
+type ValueOf<S extends FlagSpec> = S extends BooleanFlag
+  ? boolean
+  : S extends NumberFlag
+    ? number
+    : S extends StringListFlag
+      ? string[]
+      : string;
+
+/** The parsed flags: required or defaulted ones always present, the rest possibly undefined. */
+export type Flags<F extends FlagSpecs> = {
+  [K in keyof F]: F[K] extends BooleanFlag | StringListFlag
+    ? ValueOf<F[K]>
+    : F[K] extends { required: true } | { default: string | number }
+      ? ValueOf<F[K]>
+      : ValueOf<F[K]> | undefined;
+};
+
+export interface Positionals {
+  /** e.g. '<case-dir>...' */
+  usage: string;
+  min: number;
+  max?: number;
+}
+
+/** What a running command may use besides its flags. */
+export interface CommandContext {
+  /** results (stdout) */
+  out(line: string): void;
+  /** notes, progress and warnings (stderr) */
+  err(line: string): void;
+  /** aborted on Ctrl-C */
+  signal: AbortSignal;
+  /** true when stderr is a terminal (progress bars redraw in place) */
+  interactive: boolean;
+}
+
+export interface Command<F extends FlagSpecs = FlagSpecs> {
+  name: string;
+  summary: string;
+  /** what the command does, for --help (after the usage line) */
+  description: string;
+  flags: F;
+  positionals?: Positionals;
+  /** run with checked flags; the exit status (0 when nothing is returned) */
+  run(flags: Flags<F>, positionals: string[], ctx: CommandContext): Promise<number | void>;
+}
+
+export function defineCommand<F extends FlagSpecs>(c: Command<F>): Command<F> {
+  return c;
+}
+
+/** --backend, the same for every model command. */
+export const BACKEND_FLAG = {
+  type: 'string',
+  choices: BACKEND_CHOICES,
+  default: 'auto',
+  placeholder: BACKEND_CHOICES.join('|'),
+  help: 'auto: webgpu when an adapter can be had, else cpu (with a note)',
+} as const satisfies StringFlag;
+
+export function backendChoice(v: string): BackendChoice {
+  return v as BackendChoice;
+}
+
+// ------------------------------------------------------------------ help
+
+function flagUsage(name: string, s: FlagSpec): string {
+  if (s.type === 'boolean') return `--${name}`;
+  const ph = s.placeholder ?? (s.type === 'string' ? (s.choices ? s.choices.join('|') : `<${name}>`) : s.type === 'integer' ? 'N' : 'X');
+  return `--${name} ${ph}`;
+}
+
+export function usageLine(c: Command): string {
+  const parts = Object.entries(c.flags).map(([n, s]) => (s.required ? flagUsage(n, s) : `[${flagUsage(n, s)}]`));
+  if (c.positionals) parts.unshift(c.positionals.usage);
+  return `usage: cosmos-ts ${c.name} ${parts.join(' ')}`;
+}
+
+export function helpText(c: Command): string {
+  const rows = Object.entries(c.flags).map(([n, s]) => {
+    const left = `  ${flagUsage(n, s)}${s.short ? `, -${s.short}` : ''}`;
+    let help = s.help;
+    if (s.type !== 'boolean' && s.default !== undefined) help += ` (default ${s.default})`;
+    if (s.required) help += ' (required)';
+    if (s.type === 'string' && s.multiple) help += ' (repeatable)';
+    return { left, help };
+  });
+  const width = Math.min(34, Math.max(0, ...rows.map((r) => r.left.length)) + 2);
+  const body = rows.map((r) => (r.left.length + 2 > width ? `${r.left}\n${' '.repeat(width)}${r.help}` : `${r.left.padEnd(width)}${r.help}`));
+  return [usageLine(c), '', c.description, '', 'options:', ...body, `  ${'--help'.padEnd(width - 2)}this text`].join('\n');
+}
+
+// ------------------------------------------------------------------ parsing
+
+function checkNumber(name: string, s: NumberFlag, raw: string): number {
+  const n = Number(raw);
+  const kind = s.type === 'integer' ? 'an integer' : 'a number';
+  const bound = s.min === undefined ? '' : ` ${s.above ? '>' : '>='} ${s.min}`;
+  const upper = s.max === undefined ? '' : `${bound ? ' and' : ''} <= ${s.max}`;
+  const ok =
+    raw.trim() !== '' && Number.isFinite(n) && (s.type !== 'integer' || Number.isInteger(n)) &&
+    (s.min === undefined || (s.above ? n > s.min : n >= s.min)) && (s.max === undefined || n <= s.max);
+  if (!ok) throw new UsageError(`--${name} must be ${kind}${bound}${upper}; got ${JSON.stringify(raw)}`);
+  return n;
+}
+
+/** Parse and check `args` against a declaration (without --help handling). */
+export function parseCommand<F extends FlagSpecs>(c: Command<F>, args: string[]): { flags: Flags<F>; positionals: string[] } {
+  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }> = {};
+  for (const [n, s] of Object.entries(c.flags)) {
+    options[n] = { type: s.type === 'boolean' ? 'boolean' : 'string', ...(s.multiple ? { multiple: true } : {}), ...(s.short ? { short: s.short } : {}) };
+  }
+  let parsed: ReturnType<typeof parseArgs>;
+  try {
+    parsed = parseArgs({ args, options, strict: true, allowPositionals: c.positionals !== undefined });
+  } catch (e) {
+    // util.parseArgs names the flag; drop its advice to use '--' (no command takes dashed positionals)
+    throw new UsageError((e as Error).message.replace(/\. To specify a positional argument.*$/s, ''));
+  }
+  const values = parsed.values as Record<string, string | string[] | boolean | undefined>;
+  const out: Record<string, unknown> = {};
+  const missing: string[] = [];
+  for (const [n, s] of Object.entries(c.flags)) {
+    const v = values[n];
+    if (v === undefined) {
+      if (s.required) missing.push(`--${n}`);
+      out[n] = s.type === 'boolean' ? false : s.multiple ? [] : s.default;
+      continue;
+    }
+    if (s.type === 'boolean') out[n] = v;
+    else if (s.type === 'string') {
+      const list = Array.isArray(v) ? v : [v as string];
+      for (const x of list) {
+        if (s.choices && !s.choices.includes(x)) throw new UsageError(`--${n} must be one of ${s.choices.join(', ')}; got ${JSON.stringify(x)}`);
+      }
+      out[n] = s.multiple ? list : list[0];
+    } else out[n] = checkNumber(n, s, v as string);
+  }
+  if (missing.length) throw new UsageError(`missing ${missing.join(', ')}`);
+  const pos = parsed.positionals;
+  if (c.positionals) {
+    const { min, max } = c.positionals;
+    if (pos.length < min) throw new UsageError(`expected ${c.positionals.usage}`);
+    if (max !== undefined && pos.length > max) throw new UsageError(`too many arguments (${pos.length}); expected ${c.positionals.usage}`);
+  }
+  return { flags: out as Flags<F>, positionals: pos };
+}

@@ -1,0 +1,132 @@
+// File access for every floor above the engine, behind one small interface, so that the same
+// library runs in Node (node-files.ts) and in a browser (browser-files.ts: dropped File / Blob
+// objects, HTTP range requests). Reads are positioned (checkpoints are read tensor by tensor,
+// never whole); writes are atomic (an output appears complete at its path, or not at all).
+import { UserError } from '../engine/errors.js';
+
+export interface FileInfo {
+  kind: 'file' | 'directory' | 'other';
+  /** bytes (files only; 0 otherwise) */
+  size: number;
+}
+
+export interface RandomAccessFile {
+  readonly path: string;
+  readonly size: number;
+  /** Fill `into` from byte `position`; returns the bytes read (fewer only at the end of the file). */
+  read(position: number, into: Uint8Array): Promise<number>;
+  close(): Promise<void>;
+}
+
+/** An output being written: it appears at `path` on commit, complete, and never before. */
+export interface OutputFile {
+  readonly path: string;
+  write(chunk: Uint8Array): Promise<void>;
+  commit(): Promise<void>;
+  /** Give up: nothing appears at `path` (an existing file there is left as it was). */
+  abort(): Promise<void>;
+}
+
+export interface FileSystem {
+  /** e.g. 'node', 'browser' (for messages) */
+  readonly name: string;
+  /** null when nothing is at `path` */
+  stat(path: string): Promise<FileInfo | null>;
+  open(path: string): Promise<RandomAccessFile>;
+  /** Entry names of a directory, sorted. */
+  list(dir: string): Promise<string[]>;
+  /** Start writing `path` atomically (see OutputFile). */
+  create(path: string): Promise<OutputFile>;
+  /** Create a directory and its missing parents. */
+  mkdir(dir: string): Promise<void>;
+  /** An absolute form of `path`, for records and messages. */
+  resolve(path: string): string;
+}
+
+/** A file that cannot be opened, read or written: names the file and the reason. */
+export class FileError extends UserError {
+  constructor(
+    readonly file: string,
+    /** what went wrong, without the file name */
+    readonly problem: string,
+  ) {
+    super(`${file}: ${problem}`);
+  }
+}
+
+// ------------------------------------------------------------------ the default file system
+
+let current: FileSystem | null = null;
+
+/** Make `fs` the file system used when a call names none (the package entry points do this). */
+export function setFileSystem(fs: FileSystem): void {
+  current = fs;
+}
+
+/** The file system in use; every loader and writer takes an optional one instead. */
+export function fileSystem(): FileSystem {
+  if (!current) {
+    throw new Error("no file system is set: import the library from 'cosmos-ts' (Node) or 'cosmos-ts/browser', or call setFileSystem()");
+  }
+  return current;
+}
+
+// ------------------------------------------------------------------ helpers over any FileSystem
+
+export async function readBytes(path: string, fs: FileSystem = fileSystem()): Promise<Uint8Array> {
+  const f = await fs.open(path);
+  try {
+    const out = new Uint8Array(f.size);
+    const got = await f.read(0, out);
+    if (got !== f.size) throw new FileError(path, `read ${got} of ${f.size} bytes (the file changed while it was read?)`);
+    return out;
+  } finally {
+    await f.close();
+  }
+}
+
+export async function readText(path: string, fs: FileSystem = fileSystem()): Promise<string> {
+  return new TextDecoder().decode(await readBytes(path, fs));
+}
+
+/** A JSON file that must hold an object; `what` names it in messages (e.g. 'config.json'). */
+export async function readJsonObject(path: string, what = 'JSON file', fs: FileSystem = fileSystem()): Promise<Record<string, unknown>> {
+  const text = await readText(path, fs);
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch (e) {
+    throw new FileError(path, `${what} is not valid JSON (${(e as Error).message})`);
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new FileError(path, `${what} is not a JSON object`);
+  return v as Record<string, unknown>;
+}
+
+/** Like readJsonObject, but null when there is no file at `path`. */
+export async function readJsonObjectIfPresent(path: string, what = 'JSON file', fs: FileSystem = fileSystem()): Promise<Record<string, unknown> | null> {
+  const st = await fs.stat(path);
+  if (!st) return null;
+  if (st.kind !== 'file') throw new FileError(path, `${what} is not a regular file`);
+  return readJsonObject(path, what, fs);
+}
+
+export async function isDirectory(path: string, fs: FileSystem = fileSystem()): Promise<boolean> {
+  return (await fs.stat(path))?.kind === 'directory';
+}
+
+export async function isFile(path: string, fs: FileSystem = fileSystem()): Promise<boolean> {
+  return (await fs.stat(path))?.kind === 'file';
+}
+
+/** Write `bytes` (or chunks) to `path` atomically. */
+export async function writeFileAtomic(path: string, data: Uint8Array | Iterable<Uint8Array>, fs: FileSystem = fileSystem()): Promise<void> {
+  const out = await fs.create(path);
+  try {
+    if (data instanceof Uint8Array) await out.write(data);
+    else for (const c of data) if (c.length) await out.write(c);
+    await out.commit();
+  } catch (e) {
+    await out.abort().catch(() => {});
+    throw e;
+  }
+}

@@ -1,0 +1,90 @@
+// One way to build a module from a checkpoint folder and fill it, for every model family: the
+// family says how to build the tree from config.json and how its checkpoint keys map; the rest
+// (finding the files, planning the bytes, refusing what cannot fit before anything is allocated,
+// reporting every missing / unexpected / mis-shaped key at once) is written here once.
+import type { Backend } from '../engine/backend.js';
+import { UserError } from '../engine/errors.js';
+import { type LoadOptions, type LoadReport, type Module, type TensorSource, loadWeights, plannedBytes } from '../engine/module.js';
+import type { FileSystem } from '../io/files.js';
+import { join } from '../io/path.js';
+import { openCheckpoint } from '../io/safetensors.js';
+
+export type Config = Record<string, unknown>;
+
+/** How one model family is built and loaded. */
+export interface ModuleFamily<M extends Module> {
+  /** the upstream class name, for messages (e.g. 'CosmosTransformer3DModel') */
+  readonly name: string;
+  /** The module tree a config implies (parameters declared, nothing allocated). */
+  build(config: Config): M;
+  /** Key mapping and ignored buffers of this family's checkpoints. */
+  loadOptions?(model: M, src: TensorSource): LoadOptions;
+}
+
+export interface LoadModuleOptions {
+  /** refuse, before allocating, parameters that would take more device bytes than this */
+  maxBytes?: number;
+  /** build from this config instead of the config.json beside the weights */
+  config?: Config;
+  /** store floating weights in this dtype instead of the checkpoint's */
+  castTo?: LoadOptions['castTo'];
+  files?: FileSystem;
+}
+
+export interface LoadedModule<M extends Module> {
+  model: M;
+  config: Config;
+  report: LoadReport;
+  /** device bytes of the parameters, as planned before loading */
+  plannedBytes: number;
+}
+
+export class ModelFolderError extends UserError {
+  constructor(
+    readonly path: string,
+    problem: string,
+  ) {
+    super(`${path}: ${problem}`);
+  }
+}
+
+const GiB = 2 ** 30;
+
+/**
+ * Build `family`'s module from a folder (config.json + *.safetensors, sharded with an index or
+ * not), a .safetensors file or an index, and load its weights on `backend`.
+ */
+export async function loadModule<M extends Module>(
+  family: ModuleFamily<M>,
+  path: string,
+  backend: Backend,
+  opts: LoadModuleOptions = {},
+): Promise<LoadedModule<M>> {
+  const ckpt = await openCheckpoint(path, opts.files);
+  try {
+    const config = opts.config ?? (ckpt.config as Config | null);
+    if (!config || typeof config !== 'object' || Array.isArray(config)) {
+      throw new ModelFolderError(path, `no config.json beside the checkpoint (expected the ${family.name} config)`);
+    }
+    const model = family.build(config);
+    try {
+      const loadOpts: LoadOptions = { ...family.loadOptions?.(model, ckpt), ...(opts.castTo ? { castTo: opts.castTo } : {}) };
+      const bytes = plannedBytes(model, ckpt, loadOpts);
+      if (opts.maxBytes !== undefined && bytes > opts.maxBytes) {
+        throw new ModelFolderError(path, `${family.name} needs ${(bytes / GiB).toFixed(2)} GiB of parameters, more than the ${(opts.maxBytes / GiB).toFixed(2)} GiB allowed`);
+      }
+      const report = await loadWeights(model, ckpt, backend, { ...loadOpts, maxTensorBytes: backend.limits.maxBufferBytes });
+      return { model, config, report, plannedBytes: bytes };
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
+  } finally {
+    await ckpt.close();
+  }
+}
+
+/** Where a folder's config.json is (for messages). */
+export function configPathOf(dir: string): string {
+  return join(dir, 'config.json');
+}

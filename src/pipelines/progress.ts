@@ -1,0 +1,34 @@
+// How every pipeline reports progress and is cancelled: a callback and an AbortSignal in its
+// options, never printing. The CLI turns the events into progress bars (src/cli/progress.ts);
+// the browser page into its own widgets; tests record them.
+import { throwIfAborted } from '../engine/errors.js';
+
+export interface ProgressEvent {
+  /** the phase, e.g. 'encode', 'denoise', 'decode', 'generate' */
+  stage: string;
+  /** units finished so far in this stage */
+  done: number;
+  /** units this stage will take, when known */
+  total?: number;
+  /** what a unit is: 'frames', 'steps', 'tokens', 'cases' */
+  unit: string;
+  /** stage-specific values (a sampler step's sigma, a token's id, a case's result) */
+  detail?: Readonly<Record<string, unknown>>;
+}
+
+export type ProgressCallback = (e: ProgressEvent) => void;
+
+/** What every pipeline's options include. */
+export interface RunOptions {
+  onProgress?: ProgressCallback;
+  /** checked between steps: an abort stops the pipeline at the next step with signal.reason */
+  signal?: AbortSignal;
+}
+
+/** A stage's reporter: report(done) sends an event and checks for cancellation. */
+export function stage(o: RunOptions, name: string, unit: string, total?: number): (done: number, detail?: Readonly<Record<string, unknown>>) => void {
+  return (done, detail) => {
+    o.onProgress?.({ stage: name, done, total, unit, ...(detail ? { detail } : {}) });
+    throwIfAborted(o.signal);
+  };
+}
