@@ -6,7 +6,7 @@ import { createVideoSink, openVideoSource } from '../io/open-video.js';
 import { getFrame, parseFps, stackFrames, type Video } from '../io/video.js';
 import { quality } from '../metrics/quality.js';
 import {
-  clampVideo, decodeTokens, describeModel, encodeSource, fpsText, isUserError, loadVideoTokenizer, parseCommandArgs, selectBackend, UsageError,
+  clampVideo, decodeTokens, bars, describeModel, encodeSource, fpsText, isUserError, loadVideoTokenizer, parseCommandArgs, selectBackend, UsageError,
 } from './tokenizer-common.js';
 
 export const ROUNDTRIP_USAGE = `usage: cosmos-ts roundtrip --model <dir> --input <clip.y4m | folder of PNG frames> --out <rec.y4m | folder>
@@ -69,8 +69,10 @@ export async function roundtripCommand(args: string[]): Promise<number> {
       console.error(`model ${v.model} ${describeModel(model)} on ${backend.name}`);
       console.error(`input ${v.input}: ${source.frameCount ?? '?'} frames, ${source.width}x${source.height}, ${fpsText(source.fps)} fps`);
       const t0 = performance.now();
+      const progress = bars();
       const inputFrames: Float32Array[] = [];
-      const tokens = await encodeSource(model, source, { chunkFrames: chunk, progressLabel: 'encode', onFrame: (f) => inputFrames.push(f) });
+      const tokens = await encodeSource(model, source, { chunkFrames: chunk, onProgress: progress.onProgress, onFrame: (f) => inputFrames.push(f) });
+      progress.finish();
       const t1 = performance.now();
       const input: Video = stackFrames(inputFrames, source.height, source.width, source.fps);
       inputFrames.length = 0;

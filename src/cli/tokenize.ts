@@ -6,7 +6,7 @@ import { type TensorToWrite, writeSafetensors } from '../io/safetensors.js';
 import { openVideoSource } from '../io/open-video.js';
 import { parseFps } from '../io/video.js';
 import {
-  describeModel, encodeSource, fpsText, isUserError, loadVideoTokenizer, parseCommandArgs, selectBackend, tokensMetadata, UsageError,
+  bars, describeModel, encodeSource, fpsText, isUserError, loadVideoTokenizer, parseCommandArgs, selectBackend, tokensMetadata, UsageError,
 } from './tokenizer-common.js';
 
 export const TOKENIZE_USAGE = `usage: cosmos-ts tokenize --model <dir> --input <clip.y4m | folder of PNG frames | image.png> --out <tokens.safetensors>
@@ -60,7 +60,9 @@ export async function tokenizeCommand(args: string[]): Promise<number> {
       console.error(`model ${v.model} ${describeModel(model)} on ${backend.name}`);
       console.error(`input ${v.input}: ${source.frameCount ?? '?'} frames, ${source.width}x${source.height}, ${fpsText(source.fps)} fps`);
       const t0 = performance.now();
-      const tokens = await encodeSource(model, source, { chunkFrames: chunk, progressLabel: 'encode' });
+      const progress = bars();
+      const tokens = await encodeSource(model, source, { chunkFrames: chunk, onProgress: progress.onProgress });
+      progress.finish();
       const meta = tokensMetadata(tokens, { model: nodePath.resolve(v.model!), input: nodePath.resolve(v.input!), fps: source.fps });
       const tensors: Record<string, TensorToWrite> =
         tokens.kind === 'DV'

@@ -3,7 +3,12 @@
 // input.* / output.* / tap.* tensors. Read from its own files alone, whatever its name.
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { Backend } from '../engine/backend.js';
+import type { Module } from '../engine/module.js';
+import { fromRaw } from '../engine/ops.js';
+import type { Tensor } from '../engine/tensor.js';
 import { type LoadedTensor, type SafetensorsFile, openSafetensors } from '../io/safetensors.js';
+import { type Config, type ModuleFamily, loadModule } from '../models/load.js';
 import { UserError } from '../engine/errors.js';
 
 export interface Tolerance {
@@ -122,6 +127,23 @@ export class FixtureCase {
   storedDtype(prefix: 'input.' | 'output.' | 'tap.', name: string): string | null {
     const key = `${prefix}${name}`;
     return this.tensors?.has(key) ? this.tensors.info(key).dtype : null;
+  }
+
+  /** An input as a tensor on `backend`, in its stored dtype. */
+  async inputTensor(name: string, backend: Backend): Promise<Tensor> {
+    const t = await this.input(name);
+    return fromRaw(backend, t.raw, t.shape, t.dtype);
+  }
+
+  /**
+   * `family`'s module built from `config` (default: the case's config.json) with the weights of
+   * `file` (default: the `weights` or `model` file named in case.json, else model.safetensors).
+   */
+  async module<M extends Module>(family: ModuleFamily<M>, backend: Backend, opts: { config?: Config | null; file?: string } = {}): Promise<M> {
+    const config = opts.config === undefined ? this.config : opts.config;
+    if (!config) throw new CaseFormatError(`${this.dir}: ${this.kind} needs the ${family.name} config.json`);
+    const file = opts.file ?? this.files.weights ?? this.files.model ?? 'model.safetensors';
+    return (await loadModule(family, this.path(file), backend, { config })).model;
   }
 
   async close(): Promise<void> {
