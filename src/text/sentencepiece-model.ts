@@ -1,7 +1,7 @@
 // The contents of a SentencePiece `.model` file (a serialized ModelProto): the pieces with their
 // scores and types, the trainer settings the encoder depends on, and the normaliser rules.
 // Field numbers and defaults are those of sentencepiece_model.proto.
-import { asBool, asBytes, asFloat, asInt32, asString, readMessage } from './protobuf.js';
+import { type WireField, asBool, asBytes, asFloat, asInt32, asString, readMessage } from './protobuf.js';
 
 export enum PieceType {
   NORMAL = 1,
@@ -67,55 +67,36 @@ function defaultNormalizerSpec(): NormalizerSpec {
   return { name: '', precompiledCharsmap: new Uint8Array(0), addDummyPrefix: true, removeExtraWhitespaces: true, escapeWhitespaces: true };
 }
 
-function parsePiece(buf: Uint8Array, i: number): Piece {
-  const what = `piece ${i}`;
-  const p: Piece = { piece: '', score: 0, type: PieceType.NORMAL };
+/** How to read each field a message schema knows: field number -> [property, reader]. */
+type FieldReaders<T> = Record<number, { [K in keyof T]: [K, (f: WireField, what: string) => T[K]] }[keyof T]>;
+
+/** Fill `into` from the fields of a message; fields not in `readers` are skipped. */
+function readFields<T>(buf: Uint8Array, what: string, into: T, readers: FieldReaders<T>): T {
   for (const f of readMessage(buf, what)) {
-    if (f.field === 1) p.piece = asString(f, what);
-    else if (f.field === 2) p.score = asFloat(f, what);
-    else if (f.field === 3) p.type = asInt32(f, what) as PieceType;
+    const r = readers[f.field];
+    if (r) into[r[0]] = r[1](f, what);
   }
-  return p;
+  return into;
 }
 
-function parseTrainerSpec(buf: Uint8Array): TrainerSpec {
-  const what = 'trainer_spec';
-  const t = defaultTrainerSpec();
-  for (const f of readMessage(buf, what)) {
-    switch (f.field) {
-      case 3: t.modelType = asInt32(f, what); break;
-      case 4: t.vocabSize = asInt32(f, what); break;
-      case 24: t.treatWhitespaceAsSuffix = asBool(f, what); break;
-      case 35: t.byteFallback = asBool(f, what); break;
-      case 40: t.unkId = asInt32(f, what); break;
-      case 41: t.bosId = asInt32(f, what); break;
-      case 42: t.eosId = asInt32(f, what); break;
-      case 43: t.padId = asInt32(f, what); break;
-      case 44: t.unkSurface = asString(f, what); break;
-      case 45: t.unkPiece = asString(f, what); break;
-      case 46: t.bosPiece = asString(f, what); break;
-      case 47: t.eosPiece = asString(f, what); break;
-      case 48: t.padPiece = asString(f, what); break;
-      default: break;
-    }
-  }
-  return t;
-}
+const PIECE_FIELDS: FieldReaders<Piece> = {
+  1: ['piece', asString],
+  2: ['score', asFloat],
+  3: ['type', asInt32],
+};
 
-function parseNormalizerSpec(buf: Uint8Array, what: string): NormalizerSpec {
-  const n = defaultNormalizerSpec();
-  for (const f of readMessage(buf, what)) {
-    switch (f.field) {
-      case 1: n.name = asString(f, what); break;
-      case 2: n.precompiledCharsmap = asBytes(f, what).slice(); break;
-      case 3: n.addDummyPrefix = asBool(f, what); break;
-      case 4: n.removeExtraWhitespaces = asBool(f, what); break;
-      case 5: n.escapeWhitespaces = asBool(f, what); break;
-      default: break;
-    }
-  }
-  return n;
-}
+const TRAINER_FIELDS: FieldReaders<TrainerSpec> = {
+  3: ['modelType', asInt32], 4: ['vocabSize', asInt32], 24: ['treatWhitespaceAsSuffix', asBool], 35: ['byteFallback', asBool],
+  40: ['unkId', asInt32], 41: ['bosId', asInt32], 42: ['eosId', asInt32], 43: ['padId', asInt32],
+  44: ['unkSurface', asString], 45: ['unkPiece', asString], 46: ['bosPiece', asString], 47: ['eosPiece', asString], 48: ['padPiece', asString],
+};
+
+const NORMALIZER_FIELDS: FieldReaders<NormalizerSpec> = {
+  1: ['name', asString],
+  // a copy: the spec outlives the file's bytes
+  2: ['precompiledCharsmap', (f, what) => asBytes(f, what).slice()],
+  3: ['addDummyPrefix', asBool], 4: ['removeExtraWhitespaces', asBool], 5: ['escapeWhitespaces', asBool],
+};
 
 /** Parse a serialized ModelProto (the bytes of a `.model` file). */
 export function parseModelProto(bytes: Uint8Array): ModelProto {
@@ -125,10 +106,10 @@ export function parseModelProto(bytes: Uint8Array): ModelProto {
   let denormalizerSpec: NormalizerSpec | null = null;
   for (const f of readMessage(bytes, 'ModelProto')) {
     if (f.wire !== 2 || !f.bytes) continue;
-    if (f.field === 1) pieces.push(parsePiece(f.bytes, pieces.length));
-    else if (f.field === 2) trainerSpec = parseTrainerSpec(f.bytes);
-    else if (f.field === 3) normalizerSpec = parseNormalizerSpec(f.bytes, 'normalizer_spec');
-    else if (f.field === 5) denormalizerSpec = parseNormalizerSpec(f.bytes, 'denormalizer_spec');
+    if (f.field === 1) pieces.push(readFields(f.bytes, `piece ${pieces.length}`, { piece: '', score: 0, type: PieceType.NORMAL }, PIECE_FIELDS));
+    else if (f.field === 2) trainerSpec = readFields(f.bytes, 'trainer_spec', defaultTrainerSpec(), TRAINER_FIELDS);
+    else if (f.field === 3) normalizerSpec = readFields(f.bytes, 'normalizer_spec', defaultNormalizerSpec(), NORMALIZER_FIELDS);
+    else if (f.field === 5) denormalizerSpec = readFields(f.bytes, 'denormalizer_spec', defaultNormalizerSpec(), NORMALIZER_FIELDS);
   }
   return { pieces, trainerSpec, normalizerSpec, denormalizerSpec };
 }
