@@ -1,7 +1,7 @@
 // The BPE model of a byte-level tokenizer.json: the vocabulary, and the ordered merges (rank =
 // position in `merges`, spelled "A B" or ["A", "B"]). A word's byte symbols are merged as
 // `tokenizers`' Word::merge_all does: repeatedly the adjacent pair of lowest rank, leftmost among
-// equals, through a priority queue whose stale entries are skipped. Results are cached per word.
+// equals, through a priority queue whose stale entries are skipped.
 import { BpeTokenizerError } from './errors.js';
 
 /** Binary min-heap of (rank, pos, newId), ordered by rank then pos. */
@@ -67,8 +67,6 @@ function mergePair(m: unknown): [string, string] | null {
   return null;
 }
 
-const CACHE_LIMIT = 10_000;
-
 export class BpeModel {
   readonly vocab: ReadonlyMap<string, number>;
   private readonly tokens = new Map<number, string>();
@@ -78,7 +76,6 @@ export class BpeModel {
   private readonly merges = new Map<number, [number, number]>();
   private readonly base: number;
   private readonly ignoreMerges: boolean;
-  private readonly cache = new Map<string, number[]>();
 
   /** `model`: tokenizer.json `model`; `source` names the file in messages. */
   constructor(model: Record<string, unknown>, source: string) {
@@ -127,15 +124,10 @@ export class BpeModel {
     return this.tokens.get(id);
   }
 
-  /** BPE of one word given as byte symbols -> ids (cached). */
+  /** BPE of one word given as byte symbols -> ids. */
   encodeWord(symbols: string): number[] {
-    const hit = this.cache.get(symbols);
-    if (hit) return hit;
     const whole = this.ignoreMerges ? this.vocab.get(symbols) : undefined;
-    const ids = whole !== undefined ? [whole] : this.mergeWord(symbols);
-    if (this.cache.size >= CACHE_LIMIT) this.cache.clear();
-    this.cache.set(symbols, ids);
-    return ids;
+    return whole !== undefined ? [whole] : this.mergeWord(symbols);
   }
 
   private pairMerge(left: number, right: number): [number, number] | undefined {

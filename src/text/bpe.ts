@@ -83,6 +83,8 @@ export interface Encoding {
   wordIds: number[];
 }
 
+const WORD_CACHE_LIMIT = 10_000;
+
 export class ByteLevelBpeTokenizer {
   private readonly model: BpeModel;
   readonly addedTokens: readonly AddedToken[];
@@ -94,6 +96,8 @@ export class ByteLevelBpeTokenizer {
   private readonly preTokenize: PreTokenizer;
   private readonly post: SpecialIds | null;
   private readonly decoderByteLevel: boolean;
+  /** ids of the words seen lately, by their text (a hit skips the UTF-8 and byte-symbol work) */
+  private readonly wordCache = new Map<string, number[]>();
   /** Number of ids (largest id + 1, added tokens included). */
   readonly size: number;
   /** tokenizer.json `padding` (null when the file sets none) */
@@ -203,7 +207,7 @@ export class ByteLevelBpeTokenizer {
         }
         for (const piece of this.preTokenize([sub])) {
           if (piece === '') continue;
-          for (const id of this.model.encodeWord(bytesToSymbols(piece))) {
+          for (const id of this.encodeWord(piece)) {
             enc.ids.push(id);
             enc.tokens.push(this.model.idToToken(id)!);
             enc.wordIds.push(word);
@@ -220,6 +224,16 @@ export class ByteLevelBpeTokenizer {
       tokens: [...tok(before), ...enc.tokens, ...tok(after)],
       wordIds: [...before.map(() => -1), ...enc.wordIds, ...after.map(() => -1)],
     };
+  }
+
+  private encodeWord(word: string): number[] {
+    let ids = this.wordCache.get(word);
+    if (!ids) {
+      ids = this.model.encodeWord(bytesToSymbols(word));
+      if (this.wordCache.size >= WORD_CACHE_LIMIT) this.wordCache.clear();
+      this.wordCache.set(word, ids);
+    }
+    return ids;
   }
 
   // ---------------------------------------------------------------- decoding

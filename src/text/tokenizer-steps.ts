@@ -128,6 +128,8 @@ export function parsePreTokenizer(spec: unknown): PreTokenizer {
       const prefix = o.add_prefix_space === true;
       const useRegex = o.use_regex !== false;
       const re = useRegex ? new RegExp(translateOnigurumaRegex(GPT2_PATTERN), 'gu') : null;
+      // Qwen2's case: the Split step did the splitting, and nothing is prefixed
+      if (!prefix && !re) return (pieces) => pieces;
       return (pieces) =>
         pieces.flatMap((p) => {
           const q = prefix && !p.startsWith(' ') ? ` ${p}` : p;
