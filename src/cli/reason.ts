@@ -1,8 +1,7 @@
 // `cosmos-ts reason`: ask a Cosmos-Reason1 / Qwen2.5-VL model about an image or a video. The
 // answer is streamed to stdout as it is generated; the model, inputs and speeds go to stderr.
 import { CheckpointMismatchError } from '../engine/module.js';
-import { BpeTokenizerError } from '../text/bpe.js';
-import { ChatTemplateError } from '../text/chat.js';
+import { BpeTokenizerError, ChatTemplateError } from '../text/errors.js';
 import { VlmConfigError, VlmInputError } from '../models/vlm/language.js';
 import { PreprocessError, SmartResizeError } from '../models/vlm/preprocess.js';
 import { RopeIndexError } from '../models/vlm/rope-index.js';

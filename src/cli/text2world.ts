@@ -4,7 +4,7 @@
 import { writeVideo } from '../io/open-video.js';
 import { formatDuration } from './progress.js';
 import { writeSafetensors } from '../io/safetensors.js';
-import { SentencePieceModelError } from '../text/sentencepiece.js';
+import { SentencePieceModelError } from '../text/errors.js';
 import { DiTConfigError, DiTInputError } from '../models/dit/config.js';
 import { T5ConfigError } from '../models/t5/encoder.js';
 import {

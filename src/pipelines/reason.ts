@@ -188,7 +188,7 @@ export async function loadReasonAssets(dir: string): Promise<ReasonAssets> {
   } catch {
     padId = config.padTokenId ?? tokenizer.tokenToId('<|im_end|>')!;
   }
-  const text = new QwenVLTextProcessor(tokenizer, loadChatTemplate(dir), padId, ip.mergeSize);
+  const text = new QwenVLTextProcessor(tokenizer, await loadChatTemplate(dir), padId, ip.mergeSize);
 
   const stop = new Set<number>(config.eosTokenIds);
   const gcPath = join(dir, 'generation_config.json');

@@ -12,15 +12,11 @@
 //   grid_t * grid_h * grid_w / merge_size^2 copies, grids taken in order over the whole batch
 //   (Qwen2_5_VLProcessor.__call__);
 // * encoding with the byte-level BPE tokenizer and padding a batch.
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Template } from '@huggingface/jinja';
+import { type FileSystem, fileSystem, readJsonObjectIfPresent, readText } from '../io/files.js';
+import { join } from '../io/path.js';
 import type { ByteLevelBpeTokenizer } from './bpe.js';
-import { UserError } from '../engine/errors.js';
-
-export class ChatTemplateError extends UserError {
-  override name = 'ChatTemplateError';
-}
+import { ChatTemplateError } from './errors.js';
 
 export interface ChatContentItem {
   type?: string;
@@ -80,21 +76,25 @@ export class ChatTemplate {
 /**
  * The chat template of a checkpoint or tokenizer folder: `chat_template.jinja`, else
  * `chat_template.json` {"chat_template": ...}, else tokenizer_config.json's `chat_template`
- * (a string, or a list of {name, template} from which `name` (default "default") is taken).
+ * (see chatTemplateOf).
  */
-export function loadChatTemplate(dir: string, name = 'default'): string {
+export async function loadChatTemplate(dir: string, name = 'default', fs: FileSystem = fileSystem()): Promise<string> {
   const jinja = join(dir, 'chat_template.jinja');
-  if (existsSync(jinja)) return readFileSync(jinja, 'utf8');
+  if ((await fs.stat(jinja))?.kind === 'file') return readText(jinja, fs);
   for (const file of ['chat_template.json', 'tokenizer_config.json']) {
-    const p = join(dir, file);
-    if (!existsSync(p)) continue;
-    const t = pickTemplate(JSON.parse(readFileSync(p, 'utf8')).chat_template, name);
+    const config = await readJsonObjectIfPresent(join(dir, file), file, fs);
+    const t = config ? chatTemplateOf(config, name) : undefined;
     if (t !== undefined) return t;
   }
   throw new ChatTemplateError(`${dir}: no chat template (chat_template.jinja, chat_template.json or tokenizer_config.json chat_template)`);
 }
 
-function pickTemplate(v: unknown, name: string): string | undefined {
+/**
+ * The `chat_template` of a parsed chat_template.json or tokenizer_config.json: a string, or a list
+ * of {name, template} from which `name` (default "default") is taken; undefined when it has none.
+ */
+export function chatTemplateOf(config: Record<string, unknown>, name = 'default'): string | undefined {
+  const v = config.chat_template;
   if (typeof v === 'string') return v;
   if (Array.isArray(v)) {
     const hit = v.find((x) => x && (x as { name?: string }).name === name) as { template?: string } | undefined;

@@ -21,7 +21,7 @@ function caseFile(c: FixtureCase, suffix: string, fallback: string): string | nu
 function loadTokenizer(c: FixtureCase): ByteLevelBpeTokenizer {
   const p = caseFile(c, 'tokenizer.json', 'tokenizer.json');
   if (!p) throw new CaseFormatError(`${c.dir}: ${c.kind} needs a tokenizer.json`);
-  return ByteLevelBpeTokenizer.loadSync(p);
+  return ByteLevelBpeTokenizer.fromString(readFileSync(p, 'utf8'), p);
 }
 
 function tokenizerConfig(c: FixtureCase): Record<string, unknown> | null {
@@ -81,7 +81,7 @@ function perItem<T>(v: unknown, i: number, dflt: T): T {
   return (v ?? dflt) as T;
 }
 
-function chatTemplateSource(c: FixtureCase): string {
+async function chatTemplateSource(c: FixtureCase): Promise<string> {
   const jinja = caseFile(c, '.jinja', 'chat_template.jinja');
   if (jinja) return readFileSync(jinja, 'utf8');
   const cfg = caseFile(c, 'chat_template.json', 'chat_template.json');
@@ -97,7 +97,7 @@ registerKind('vlm.chat_template', async (c) => {
   if (!Array.isArray(convs) || convs.some((m) => !Array.isArray(m))) {
     throw new CaseFormatError(`${c.dir}: vlm.chat_template needs args.messages, a list of conversations`);
   }
-  const template = new ChatTemplate(chatTemplateSource(c));
+  const template = new ChatTemplate(await chatTemplateSource(c));
   const tok = loadTokenizer(c);
   const rendered = (convs as ChatMessage[][]).map((messages, i) =>
     template.render(messages, {

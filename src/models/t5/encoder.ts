@@ -20,7 +20,8 @@ import { Module, type Param, type TensorSource, loadWeights } from '../../engine
 import * as F from '../../engine/ops.js';
 import { ShapeError, type Tensor, scope } from '../../engine/tensor.js';
 import { openCheckpoint } from '../../io/safetensors.js';
-import { SentencePieceProcessor, T5Tokenizer } from '../../text/sentencepiece.js';
+import { SentencePieceProcessor } from '../../text/sentencepiece.js';
+import { T5Tokenizer } from '../../text/t5-tokenizer.js';
 import { join } from 'node:path';
 import { Linear, Embedding } from '../../engine/layers.js';
 import { UserError } from '../../engine/errors.js';
