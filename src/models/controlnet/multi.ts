@@ -204,7 +204,7 @@ export class MultiControlNet extends Module {
       for (let i = 0; i < this.branches.length; i++) {
         const b = this.branches[i];
         const r = b.model.forward({ ...inputs, controlsLatents: b.latents, conditioningScale: b.scalar ?? 1 }, b.map);
-        r.forEach((t, k) => this.tap(t, `control${i}.residual.${k}`));
+        r.forEach((t, k) => { this.tap(t, `control${i}.residual.${k}`); });
         total = i === 0 ? r : total.map((t, k) => F.add(t, r[k]));
       }
       return total;

@@ -16,14 +16,15 @@
 // mean or bias; the result is final_layer_norm(h). Padded positions are not zeroed here
 // (encodePrompts does that, as Cosmos does after the encoder).
 import type { Backend } from '../../engine/backend.js';
-import { Module, type Param, type TensorSource, loadWeights } from '../../engine/module.js';
+import { UserError } from '../../engine/errors.js';
+import { Embedding, Linear } from '../../engine/layers.js';
+import { type LoadOptions, Module, type Param, type TensorSource } from '../../engine/module.js';
 import * as F from '../../engine/ops.js';
 import { ShapeError, type Tensor, scope } from '../../engine/tensor.js';
-import { openCheckpoint } from '../../io/safetensors.js';
-import { SentencePieceProcessor, T5Tokenizer } from '../../text/sentencepiece.js';
-import { join } from 'node:path';
-import { Linear, Embedding } from '../../engine/layers.js';
-import { UserError } from '../../engine/errors.js';
+import { type FileSystem, fileSystem, readBytes } from '../../io/files.js';
+import { join } from '../../io/path.js';
+import { SentencePieceModelError, SentencePieceProcessor, T5Tokenizer } from '../../text/sentencepiece.js';
+import { type ModuleFamily, loadModule } from '../load.js';
 
 // ------------------------------------------------------------------ config
 
@@ -138,7 +139,10 @@ export function relativePositionBuckets(qLen: number, kLen: number, bidirectiona
     for (let j = 0; j < kLen; j++) {
       const rel = j - i;
       let b = memo.get(rel);
-      if (b === undefined) memo.set(rel, (b = relativePositionBucket(rel, bidirectional, numBuckets, maxDistance)));
+      if (b === undefined) {
+        b = relativePositionBucket(rel, bidirectional, numBuckets, maxDistance);
+        memo.set(rel, b);
+      }
       out[i * kLen + j] = b;
     }
   }
@@ -342,29 +346,6 @@ export class T5EncoderModel extends Module {
     this.encoder = this.add('encoder', new T5Stack(config));
   }
 
-  /** Load the parameters from a checkpoint (decoder.*, lm_head.* ignored; embed_tokens is shared). */
-  async load(src: TensorSource, backend: Backend) {
-    const names = new Set(src.names);
-    return loadWeights(this, src, backend, {
-      ignore: (k) => k.startsWith('decoder.') || k.startsWith('lm_head.'),
-      // tied embedding: either key (or both, the same tensor) fills shared.weight
-      mapKey: (k) => (k === 'encoder.embed_tokens.weight' ? (names.has('shared.weight') ? null : 'shared.weight') : k),
-    });
-  }
-
-  /** Build from a folder with config.json and *.safetensors (or an index), e.g. a transformers t5 repo. */
-  static async fromPretrained(dir: string, backend: Backend): Promise<T5EncoderModel> {
-    const ckpt = await openCheckpoint(dir);
-    try {
-      if (!ckpt.config || typeof ckpt.config !== 'object') throw new T5ConfigError(`${dir}: no config.json beside the checkpoint`);
-      const model = new T5EncoderModel(parseT5Config(ckpt.config as Record<string, unknown>));
-      await model.load(ckpt, backend);
-      return model;
-    } finally {
-      await ckpt.close();
-    }
-  }
-
   private get backend(): Backend {
     return this.shared.weight.t.backend;
   }
@@ -418,6 +399,20 @@ export class T5EncoderModel extends Module {
   }
 }
 
+/** transformers' T5 checkpoints (config.json + *.safetensors): build with loadModule. */
+export const T5EncoderFamily = {
+  name: 'T5EncoderModel',
+  build: (config: Record<string, unknown>) => new T5EncoderModel(parseT5Config(config)),
+  /** decoder.* and lm_head.* are ignored; the tied embedding fills shared.weight from either key */
+  loadOptions(_model: T5EncoderModel, src: TensorSource): LoadOptions {
+    const names = new Set(src.names);
+    return {
+      ignore: (k) => k.startsWith('decoder.') || k.startsWith('lm_head.'),
+      mapKey: (k) => (k === 'encoder.embed_tokens.weight' ? (names.has('shared.weight') ? null : 'shared.weight') : k),
+    };
+  },
+} satisfies ModuleFamily<T5EncoderModel>;
+
 // ------------------------------------------------------------------ prompts
 
 export interface EncodePromptsOptions {
@@ -457,10 +452,22 @@ export function encodePrompts(model: T5EncoderModel, tokenizer: T5Tokenizer, tex
 export class T5TextEncoder {
   constructor(readonly model: T5EncoderModel, readonly tokenizer: T5Tokenizer) {}
 
-  /** A transformers-style folder: config.json, *.safetensors, spiece.model (or a tokenizer path). */
-  static async load(dir: string, backend: Backend, tokenizerPath?: string): Promise<T5TextEncoder> {
-    const sp = await SentencePieceProcessor.load(tokenizerPath ?? join(dir, 'spiece.model'));
-    const model = await T5EncoderModel.fromPretrained(dir, backend);
+  /**
+   * A transformers-style folder: config.json, *.safetensors, spiece.model (or `tokenizer`, a
+   * spiece.model elsewhere); `config`: the folder's config.json when the caller has read it.
+   */
+  static async load(dir: string, backend: Backend, opts: { tokenizer?: string; config?: Record<string, unknown>; fs?: FileSystem } = {}): Promise<T5TextEncoder> {
+    const fs = opts.fs ?? fileSystem();
+    const spPath = opts.tokenizer ?? join(dir, 'spiece.model');
+    const bytes = await readBytes(spPath, fs);
+    let sp: SentencePieceProcessor;
+    try {
+      sp = SentencePieceProcessor.fromBytes(bytes);
+    } catch (e) {
+      if (e instanceof SentencePieceModelError) e.message = `${spPath}: ${e.message}`;
+      throw e;
+    }
+    const { model } = await loadModule(T5EncoderFamily, dir, backend, { config: opts.config, files: fs });
     return new T5TextEncoder(model, new T5Tokenizer(sp));
   }
 
