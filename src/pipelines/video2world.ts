@@ -39,11 +39,11 @@ export async function video2world(o: Video2WorldOptions): Promise<Video2WorldRes
   const clip = await readClip(o.input, o.inputFps);
   if (clip.frames < 1) throw new PipelineInputError('input', 'the clip has no frames');
   // default size: the input's, rounded down to what the VAE and the patch size take
-  const fit = (n: number, p: number) => {
+  const roundDown = (n: number, p: number) => {
     const u = vae.spatialCompression * p;
     return Math.max(u, Math.floor(n / u) * u);
   };
-  const st = resolveSettings(o, info.defaults, { height: fit(clip.height, t.patchSize[1]), width: fit(clip.width, t.patchSize[2]) });
+  const st = resolveSettings(o, info.defaults, { height: roundDown(clip.height, t.patchSize[1]), width: roundDown(clip.width, t.patchSize[2]) });
   const condFrames = o.condFrames ?? Math.min(clip.frames, 1 + vae.temporalCompression);
   checkCondition(clip, st.frames, condFrames, o.augmentSigma);
   const plan = { condFrames, frames: st.frames, height: st.height, width: st.width, augmentSigma: o.augmentSigma };

@@ -29,7 +29,10 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 async function run(...argv: string[]): Promise<{ rc: number; out: string; err: string }> {
   const out: string[] = [];
   const err: string[] = [];
-  const write = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => (err.push(String(s)), true));
+  const write = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => {
+    err.push(String(s));
+    return true;
+  });
   try {
     const rc = await main(argv, { out: (l) => out.push(l), err: (l) => err.push(l), interactive: false });
     return { rc, out: out.join('\n'), err: err.join('\n') };

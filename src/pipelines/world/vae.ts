@@ -57,7 +57,7 @@ export async function decodeLatents(latents: Tensor, vae: LoadedVae, sigmaData: 
   const [, , T, H, W] = out.shape;
   const data = (await out.read()) as Float32Array;
   out.dispose();
-  for (let i = 0; i < data.length; i++) data[i] = data[i] < -1 ? -1 : data[i] > 1 ? 1 : data[i];
+  for (let i = 0; i < data.length; i++) data[i] = Math.max(-1, Math.min(1, data[i]));
   return { data, frames: T, height: H, width: W, fps: fpsRational(fps) };
 }
 
