@@ -20,7 +20,7 @@ import { Module } from '../../engine/module.js';
 import * as F from '../../engine/ops.js';
 import { type Tensor, scope, shapeStr } from '../../engine/tensor.js';
 import { CosmosRotaryPosEmbed, CosmosTransformerBlock } from '../dit/block.js';
-import { type CosmosTransformerConfig, DiTConfigError, type Triple, configFields, maxGrid, validateConfig } from '../dit/config.js';
+import { type CosmosTransformerConfig, DiTConfigError, configFields, maxGrid, validateConfig } from '../dit/config.js';
 import { type ConditioningInputs, paddingChannel, positionEmbeddings, timestepAndContext } from '../dit/embed.js';
 import { type BlockConditioning, CosmosEmbedding, CosmosLearnablePositionalEmbed, CosmosPatchEmbed, LinearGelu } from '../dit/layers.js';
 import { patchGrid } from '../dit/rope3d.js';
@@ -28,7 +28,10 @@ import type { ModuleFamily } from '../load.js';
 
 // ------------------------------------------------------------------ config
 
-export interface CosmosControlNetConfig {
+/** The ControlNet's own fields, and the block settings it shares with the base transformer's config. */
+export interface CosmosControlNetConfig extends Pick<CosmosTransformerConfig,
+  | 'numAttentionHeads' | 'attentionHeadDim' | 'mlpRatio' | 'textEmbedDim' | 'adalnLoraDim' | 'patchSize' | 'maxSize' | 'ropeScale'
+  | 'extraPosEmbedType' | 'imgContextDimIn' | 'imgContextDimOut' | 'useCrossattnProjection' | 'crossattnProjInChannels' | 'encoderHiddenStatesChannels'> {
   /** number of control blocks = number of residuals */
   nControlnetBlocks: number;
   /** control patch-embed channels: padded control channels + condition mask + padding mask */
@@ -37,20 +40,6 @@ export interface CosmosControlNetConfig {
   latentChannels: number;
   /** hidden size D (= heads * head_dim) */
   modelChannels: number;
-  numAttentionHeads: number;
-  attentionHeadDim: number;
-  mlpRatio: number;
-  textEmbedDim: number;
-  adalnLoraDim: number;
-  patchSize: Triple;
-  maxSize: Triple;
-  ropeScale: Triple;
-  extraPosEmbedType: 'learnable' | null;
-  imgContextDimIn: number | null;
-  imgContextDimOut: number;
-  useCrossattnProjection: boolean;
-  crossattnProjInChannels: number;
-  encoderHiddenStatesChannels: number;
 }
 
 export class ControlNetConfigError extends UserError {

@@ -149,50 +149,53 @@ export class CosmosLearnablePositionalEmbed extends Module {
 // ------------------------------------------------------------------ adaLN
 
 /**
- * Per-row modulation of the timestep embedding: linear_2(linear_1(silu(emb))) + temb[..., :kD],
- * reshaped to [Bm, Tm, 1, kD] so it broadcasts over the tokens of its sample / frame.
+ * The adaLN modulations: linear_2(linear_1(silu(emb))) + temb[..., :kD] per timestep row, cut into
+ * k chunks of D (shift, scale[, gate]) of shape [Bm, Tm, 1, D] that broadcast over the tokens of
+ * their sample / frame; the normalised input is LN(x) (no affine, eps 1e-6) * (1 + scale) + shift.
  */
-function modulation(l1: Linear, l2: Linear, cond: BlockConditioning, k: number): Tensor {
-  const D = l1.inFeatures;
-  const m = l2.forward(l1.forward(cond.act));
-  const base = k * D === cond.temb.shape[1] ? cond.temb : F.slice(cond.temb, 1, 0, k * D);
-  return F.add(m, base).reshape([cond.modBatch, cond.modFrames, 1, k * D]);
-}
+abstract class AdaLayerNormBase extends Module {
+  readonly linear_1: Linear;
+  readonly linear_2: Linear;
+  constructor(dim: number, loraDim: number, private readonly k: number) {
+    super();
+    this.linear_1 = this.add('linear_1', new Linear(dim, loraDim));
+    this.linear_2 = this.add('linear_2', new Linear(loraDim, k * dim));
+  }
 
-/** LayerNorm (no affine, eps 1e-6) of x [B, N, D] modulated by (shift, scale) [Bm, Tm, 1, D]. */
-function modulate(x: Tensor, shift: Tensor, scale: Tensor, modFrames: number): Tensor {
-  const [B, N, D] = x.shape;
-  const x4 = F.layerNorm(x, null, null, 1e-6).reshape([B, modFrames, N / modFrames, D]);
-  return F.add(F.mul(x4, F.affine(scale, 1, 1)), shift).reshape([B, N, D]);
+  protected modulation(cond: BlockConditioning): Tensor[] {
+    const k = this.k;
+    const D = this.linear_1.inFeatures;
+    const m = this.linear_2.forward(this.linear_1.forward(cond.act));
+    const base = k * D === cond.temb.shape[1] ? cond.temb : F.slice(cond.temb, 1, 0, k * D);
+    return F.chunk(F.add(m, base).reshape([cond.modBatch, cond.modFrames, 1, k * D]), k, -1);
+  }
+
+  protected modulate(x: Tensor, shift: Tensor, scale: Tensor, modFrames: number): Tensor {
+    const [B, N, D] = x.shape;
+    const x4 = F.layerNorm(x, null, null, 1e-6).reshape([B, modFrames, N / modFrames, D]);
+    return this.tap(F.add(F.mul(x4, F.affine(scale, 1, 1)), shift).reshape([B, N, D]));
+  }
 }
 
 /** CosmosAdaLayerNormZero: (LN(x)(1 + scale) + shift, gate). */
-export class CosmosAdaLayerNormZero extends Module {
-  readonly linear_1: Linear;
-  readonly linear_2: Linear;
+export class CosmosAdaLayerNormZero extends AdaLayerNormBase {
   constructor(dim: number, loraDim: number) {
-    super();
-    this.linear_1 = this.add('linear_1', new Linear(dim, loraDim));
-    this.linear_2 = this.add('linear_2', new Linear(loraDim, 3 * dim));
+    super(dim, loraDim, 3);
   }
   forward(x: Tensor, cond: BlockConditioning): { h: Tensor; gate: Tensor } {
-    const [shift, scale, gate] = F.chunk(modulation(this.linear_1, this.linear_2, cond, 3), 3, -1);
-    return { h: this.tap(modulate(x, shift, scale, cond.modFrames)), gate };
+    const [shift, scale, gate] = this.modulation(cond);
+    return { h: this.modulate(x, shift, scale, cond.modFrames), gate };
   }
 }
 
 /** CosmosAdaLayerNorm (final layer): LN(x)(1 + scale) + shift with temb[..., :2D]. */
-export class CosmosAdaLayerNorm extends Module {
-  readonly linear_1: Linear;
-  readonly linear_2: Linear;
+export class CosmosAdaLayerNorm extends AdaLayerNormBase {
   constructor(dim: number, loraDim: number) {
-    super();
-    this.linear_1 = this.add('linear_1', new Linear(dim, loraDim));
-    this.linear_2 = this.add('linear_2', new Linear(loraDim, 2 * dim));
+    super(dim, loraDim, 2);
   }
   forward(x: Tensor, cond: BlockConditioning): Tensor {
-    const [shift, scale] = F.chunk(modulation(this.linear_1, this.linear_2, cond, 2), 2, -1);
-    return this.tap(modulate(x, shift, scale, cond.modFrames));
+    const [shift, scale] = this.modulation(cond);
+    return this.modulate(x, shift, scale, cond.modFrames);
   }
 }
 
