@@ -18,9 +18,10 @@ import { webgpu } from '../../src/engine/webgpu/backend.js';
 import { openSafetensors } from '../../src/io/safetensors.js';
 import { SentencePieceModelError, SentencePieceProcessor, T5Tokenizer } from '../../src/text/sentencepiece.js';
 import {
-  T5ConfigError, T5EncoderModel, T5TextEncoder, encodePrompts, parseT5Config, relativePositionBucket, relativePositionBuckets,
+  T5ConfigError, T5EncoderModel, parseT5Config, relativePositionBucket, relativePositionBuckets,
 } from '../../src/models/t5/encoder.js';
 import { T5EncoderFamily } from '../../src/models/t5/encoder.js';
+import { T5TextEncoder, encodePrompts } from '../../src/models/t5/prompts.js';
 
 const FIX = fileURLToPath(new URL('../fixtures/t5', import.meta.url));
 const CASES = ['sentencepiece', 't5_encoder', 't5_encoder_relu'];

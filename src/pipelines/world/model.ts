@@ -5,7 +5,7 @@ import type { Backend } from '../../engine/backend.js';
 import { selectBackend } from '../../engine/select.js';
 import { type FileSystem, fileSystem } from '../../io/files.js';
 import type { CosmosTransformer3DModel } from '../../models/dit/transformer.js';
-import { T5TextEncoder } from '../../models/t5/encoder.js';
+import { T5TextEncoder } from '../../models/t5/prompts.js';
 import { PipelineInputError } from './errors.js';
 import { type WorldModelInfo, inspectWorldModel } from './folder.js';
 import { loadTransformer } from './sample.js';

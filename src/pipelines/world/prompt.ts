@@ -10,7 +10,7 @@ import type { Tensor } from '../../engine/tensor.js';
 import { type FileSystem, fileSystem } from '../../io/files.js';
 import { openSafetensors } from '../../io/safetensors.js';
 import type { Config } from '../../models/load.js';
-import { T5TextEncoder } from '../../models/t5/encoder.js';
+import { T5TextEncoder } from '../../models/t5/prompts.js';
 import { type RunOptions, stage } from '../progress.js';
 import { PipelineInputError } from './errors.js';
 
