@@ -42,13 +42,9 @@ export interface CosmosControlNetConfig extends Pick<CosmosTransformerConfig,
   modelChannels: number;
 }
 
-export class ControlNetConfigError extends UserError {
-  override name = 'ControlNetConfigError';
-}
+export class ControlNetConfigError extends UserError {}
 
-export class ControlNetInputError extends UserError {
-  override name = 'ControlNetInputError';
-}
+export class ControlNetInputError extends UserError {}
 
 /** Parse a diffusers CosmosControlNetModel config.json (missing fields: diffusers' constructor defaults). */
 export function parseControlNetConfig(json: Record<string, unknown>): CosmosControlNetConfig {

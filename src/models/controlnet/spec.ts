@@ -20,7 +20,6 @@ import { type FileSystem, fileSystem, readText } from '../../io/files.js';
 import { dirname, isAbsolute, join } from '../../io/path.js';
 
 export class ControlSpecError extends UserError {
-  override name = 'ControlSpecError';
   constructor(
     /** the field at fault, as a JSON path (`controls.edge.ckpt_path`), or '<file>' */
     readonly field: string,

@@ -35,13 +35,9 @@ export interface CosmosTransformerConfig {
   imgContextDimOut: number;
 }
 
-export class DiTConfigError extends UserError {
-  override name = 'DiTConfigError';
-}
+export class DiTConfigError extends UserError {}
 
-export class DiTInputError extends UserError {
-  override name = 'DiTInputError';
-}
+export class DiTInputError extends UserError {}
 
 /** D = heads * head_dim */
 export function hiddenSize(c: CosmosTransformerConfig): number {

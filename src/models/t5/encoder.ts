@@ -44,9 +44,7 @@ export interface T5Config {
   layerNormEpsilon: number;
 }
 
-export class T5ConfigError extends UserError {
-  override name = 'T5ConfigError';
-}
+export class T5ConfigError extends UserError {}
 
 const ACTIVATIONS: Record<string, T5Activation> = {
   relu: 'relu',
