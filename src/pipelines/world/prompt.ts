@@ -78,9 +78,13 @@ export async function readEmbeddings(from: string | PromptEmbeddingArrays, width
   if (typeof from !== 'string') {
     if (needNegative && !from.negative) throw new PipelineInputError('embeddings', 'no negative prompt embeddings; guidance > 1 needs them (or set guidance 1)');
     const arr = (h: HostTensor): Stored => ({ dtype: 'f32', raw: h.data, shape: h.shape });
-    const prompt = toBatch1(arr(from.prompt), 'prompt', width, backend, 'arrays');
     const negative = needNegative ? toBatch1(arr(from.negative!), 'negative', width, backend, 'arrays') : null;
-    return { prompt, negative, source: 'arrays' };
+    try {
+      return { prompt: toBatch1(arr(from.prompt), 'prompt', width, backend, 'arrays'), negative, source: 'arrays' };
+    } catch (e) {
+      negative?.dispose();
+      throw e;
+    }
   }
   const path = from;
   if (!(await fs.stat(path))) throw new PipelineInputError('embeddings', `${path} does not exist`);
