@@ -14,12 +14,14 @@ import type { Tensor } from '../../src/engine/tensor.js';
 import { webgpu } from '../../src/engine/webgpu/backend.js';
 import { openSafetensors } from '../../src/io/safetensors.js';
 import {
-  ControlNetConfigError, ControlNetInputError, CosmosControlNetModel, expandConditioningScale, parseControlNetConfig,
+  ControlNetConfigError, ControlNetInputError, CosmosControlNetFamily, CosmosControlNetModel, expandConditioningScale, parseControlNetConfig,
 } from '../../src/models/controlnet/controlnet.js';
 import {
   CONTROL_WEIGHT_CAP, ControlShapeError, ControlWeightError, MultiControlError, MultiControlNet, resizeWeightMap,
 } from '../../src/models/controlnet/multi.js';
 import { ControlSpecError, DEFAULT_CONTROL_WEIGHT, parseTransferSpec, readTransferSpec } from '../../src/models/controlnet/spec.js';
+import { CosmosTransformer3DFamily } from '../../src/models/dit/transformer.js';
+import { loadModule } from '../../src/models/load.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures', import.meta.url));
 const CASES = findCases([join(FIXTURES, 'controlnet')]);
@@ -71,11 +73,7 @@ async function openCase(dir: string, backend: Backend = cpu): Promise<CaseData> 
 }
 
 async function loadControlNet(dir: string, file = 'model.safetensors', backend: Backend = cpu): Promise<CosmosControlNetModel> {
-  const m = CosmosControlNetModel.fromConfigJson(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')));
-  const w = await openSafetensors(join(dir, file));
-  await m.load(w, backend);
-  await w.close();
-  return m;
+  return (await loadModule(CosmosControlNetFamily, join(dir, file), backend, { config: JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')) })).model;
 }
 
 async function sharedInputs(c: CaseData) {
@@ -221,7 +219,7 @@ describe('MultiControlNet', () => {
     const r1 = m1.forward({ ...shared, controlsLatents: l1, conditioningScale: 0.7 });
     const sum = both.residuals(shared);
     for (let k = 0; k < sum.length; k++) {
-      const want = (await a[k].read()).map((v, i) => v);
+      const want = Array.from(await a[k].read());
       const r1k = await r1[k].read();
       expectClose(await sum[k].read(), want.map((v, i) => v + r1k[i]), { atol: 1e-6, rtol: 1e-5 }, `sum ${k}`);
     }
@@ -300,11 +298,8 @@ describe('MultiControlNet', () => {
   });
 
   it('drives the base as a sampler denoiser (image context zeros when none is given)', async () => {
-    const { CosmosTransformer3DModel } = await import('../../src/models/dit/transformer.js');
-    const base = CosmosTransformer3DModel.fromConfigJson(JSON.parse(readFileSync(join(dir, 'transformer_config.json'), 'utf8')));
-    const w = await openSafetensors(join(dir, 'transformer.safetensors'));
-    await base.load(w, cpu);
-    await w.close();
+    const config = JSON.parse(readFileSync(join(dir, 'transformer_config.json'), 'utf8'));
+    const { model: base } = await loadModule(CosmosTransformer3DFamily, join(dir, 'transformer.safetensors'), cpu, { config });
     const multi = await MultiControlNet.create([{ name: 'depth', model: m0, latents: l0, weight: 0.4 }]);
     const den = multi.denoiser(base);
     expect(den.config).toBe(base.config);
@@ -355,10 +350,10 @@ describe('Transfer spec files', () => {
     },
   });
 
-  it('reads a valid spec, resolving paths against its folder', () => {
+  it('reads a valid spec, resolving paths against its folder', async () => {
     const file = join(tmp, 'spec.json');
     writeFileSync(file, JSON.stringify(good()));
-    const s = readTransferSpec(file);
+    const s = await readTransferSpec(file);
     expect(s.file).toBe(file);
     expect(s.baseCheckpoint).toBe(join(tmp, 'base'));
     expect(s.controls.map((c) => c.name)).toEqual(['depth', 'edge']);
@@ -367,7 +362,7 @@ describe('Transfer spec files', () => {
     expect(s.controls[1].checkpoint).toBe(join(tmp, 'cn_edge'));
     expect([s.seed, s.numSteps, s.guidance, s.weightOverCap, s.numConditionalFrames]).toEqual([3, 4, 2, 'error', 0]);
     // Transfer 1 style: controls at the top level, weight default 0.5, numeric strings
-    const t1 = parseTransferSpec({
+    const t1 = await parseTransferSpec({
       base_checkpoint: 'base', tokenizer: 'vae', prompt: 'a robot',
       vis: { input_control: 'depth.y4m', ckpt_path: 'cn_depth' }, edge: { input_control: 'edge.y4m', control_weight: '0.25', ckpt_path: 'cn_edge' },
     }, tmp);
@@ -375,7 +370,7 @@ describe('Transfer spec files', () => {
     expect(t1.prompt).toBe('a robot');
   });
 
-  it('names the field at fault', () => {
+  it('names the field at fault', async () => {
     const cases: [Record<string, unknown>, string, RegExp][] = [
       [{ ...good(), base_checkpoint: undefined }, 'base_checkpoint', /missing/],
       [{ ...good(), tokenizer: 7 }, 'tokenizer', /path string/],
@@ -400,7 +395,7 @@ describe('Transfer spec files', () => {
     for (const [json, field, msg] of cases) {
       let err: unknown = null;
       try {
-        parseTransferSpec(JSON.parse(JSON.stringify(json)), tmp);
+        await parseTransferSpec(JSON.parse(JSON.stringify(json)), tmp);
       } catch (e) {
         err = e;
       }
@@ -408,11 +403,11 @@ describe('Transfer spec files', () => {
       expect((err as ControlSpecError).field, (err as Error).message).toBe(field);
       expect((err as Error).message).toMatch(msg);
     }
-    expect(() => parseTransferSpec([], tmp)).toThrow(ControlSpecError);
+    await expect(parseTransferSpec([], tmp)).rejects.toThrow(ControlSpecError);
     const bad = join(tmp, 'bad.json');
     writeFileSync(bad, '{ not json');
-    expect(() => readTransferSpec(bad)).toThrow(/not valid JSON/);
+    await expect(readTransferSpec(bad)).rejects.toThrow(/not valid JSON/);
     // paths are not checked when asked not to
-    expect(parseTransferSpec({ ...good(), base_checkpoint: 'nowhere' }, tmp, { checkFiles: false }).baseCheckpoint).toBe(join(tmp, 'nowhere'));
+    expect((await parseTransferSpec({ ...good(), base_checkpoint: 'nowhere' }, tmp, { checkFiles: false })).baseCheckpoint).toBe(join(tmp, 'nowhere'));
   });
 });

@@ -11,7 +11,7 @@ import { describe, expect, it } from 'vitest';
 import { findCases, runCase } from '../../src/conform/runner.js';
 import type { Backend } from '../../src/engine/backend.js';
 import { cpu } from '../../src/engine/cpu/backend.js';
-import { capture } from '../../src/engine/module.js';
+import { capture, loadWeights, plannedBytes } from '../../src/engine/module.js';
 import * as F from '../../src/engine/ops.js';
 import { webgpu } from '../../src/engine/webgpu/backend.js';
 import { openSafetensors, writeSafetensors } from '../../src/io/safetensors.js';
@@ -23,7 +23,9 @@ import { Rope3DCache, patchGrid, rope3dTables, ropeAxisDims, ropeFrequencies, ro
 import { COSMOS1_EDM_SCHEDULER, edmPreconditioning, edmSchedule, sampleEdm } from '../../src/models/dit/samplers/edm.js';
 import { PREDICT2_FLOW_EULER, flowEulerSchedule, sampleFlowEuler } from '../../src/models/dit/samplers/flow-euler.js';
 import { PREDICT25_UNIPC, UniPCMultistepScheduler, sampleFlowUniPC } from '../../src/models/dit/samplers/unipc.js';
-import { CosmosTransformer3DModel, nearestIndices } from '../../src/models/dit/transformer.js';
+import { nearestIndices } from '../../src/models/dit/embed.js';
+import { type CosmosTransformer3DModel, CosmosTransformer3DFamily } from '../../src/models/dit/transformer.js';
+import { loadModule } from '../../src/models/load.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures', import.meta.url));
 const DIT_CASES = findCases([join(FIXTURES, 'dit')]);
@@ -192,7 +194,7 @@ describe('released DiT configurations', () => {
   it('build from their configs; parameter counts and bf16 memory from the declared shapes', () => {
     const rows: string[] = [];
     for (const [name, r] of Object.entries(RELEASED_DITS)) {
-      const model = CosmosTransformer3DModel.fromConfigJson(r.config);
+      const model = CosmosTransformer3DFamily.build(r.config);
       const n = model.parameterCount();
       expect(n, name).toBe(expectedParameters(r.config));
       // nothing was allocated
@@ -200,7 +202,7 @@ describe('released DiT configurations', () => {
       rows.push(`${name.padEnd(40)} ${(n / 1e9).toFixed(3)} B params  ${(2 * n / 2 ** 30).toFixed(2)} GiB bf16`);
     }
     console.log(`released DiT sizes:\n  ${rows.join('\n  ')}`);
-    const size = (k: string) => CosmosTransformer3DModel.fromConfigJson(RELEASED_DITS[k].config).parameterCount();
+    const size = (k: string) => CosmosTransformer3DFamily.build(RELEASED_DITS[k].config).parameterCount();
     expect(size('Cosmos-1.0-Diffusion-7B-Text2World')).toBe(7_236_192_256);
     expect(size('Cosmos-1.0-Diffusion-14B-Text2World')).toBe(14_267_149_312);
     expect(size('Cosmos-Predict2-2B-Video2World')).toBe(1_956_413_440);
@@ -227,11 +229,11 @@ const C1 = join(FIXTURES, 'dit', 'cosmos1_forward');
 const C2 = join(FIXTURES, 'dit', 'cosmos2_forward');
 
 async function loadCase(dir: string): Promise<CosmosTransformer3DModel> {
-  const model = CosmosTransformer3DModel.fromConfigJson(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')));
+  const model = CosmosTransformer3DFamily.build(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')));
   const src = await openSafetensors(join(dir, 'model.safetensors'));
   try {
-    expect(model.plannedBytes(src)).toBeGreaterThan(0);
-    await model.load(src, cpu);
+    expect(plannedBytes(model, src)).toBeGreaterThan(0);
+    await loadWeights(model, src, cpu);
   } finally {
     await src.close();
   }
@@ -240,11 +242,11 @@ async function loadCase(dir: string): Promise<CosmosTransformer3DModel> {
 
 describe('CosmosTransformer3DModel loading and inputs', () => {
   it('keeps bf16 checkpoints in bf16 and plans their bytes before allocating', async () => {
-    const model = CosmosTransformer3DModel.fromConfigJson(JSON.parse(readFileSync(join(C2, 'config.json'), 'utf8')));
+    const model = CosmosTransformer3DFamily.build(JSON.parse(readFileSync(join(C2, 'config.json'), 'utf8')));
     const src = await openSafetensors(join(C2, 'model.safetensors'));
-    const planned = model.plannedBytes(src);
+    const planned = plannedBytes(model, src);
     expect(planned).toBe(2 * model.parameterCount());
-    const report = await model.load(src, cpu);
+    const report = await loadWeights(model, src, cpu);
     await src.close();
     expect(report.bytes).toBe(planned);
     for (const p of model.parameters()) expect(p.t.dtype).toBe('bf16');
@@ -270,10 +272,10 @@ describe('CosmosTransformer3DModel loading and inputs', () => {
       await src.close();
       writeFileSync(join(dir, 'diffusion_pytorch_model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }));
       writeFileSync(join(dir, 'config.json'), readFileSync(join(C1, 'config.json')));
-      const { model, plannedBytes, report } = await CosmosTransformer3DModel.fromPretrained(dir, cpu);
+      const { model, plannedBytes, report } = await loadModule(CosmosTransformer3DFamily, dir, cpu);
       expect(report.bytes).toBe(plannedBytes);
       expect(plannedBytes).toBe(4 * model.parameterCount());
-      await expect(CosmosTransformer3DModel.fromPretrained(dir, cpu, { maxBytes: 1000 })).rejects.toThrow(/GiB/);
+      await expect(loadModule(CosmosTransformer3DFamily, dir, cpu, { maxBytes: 1000 })).rejects.toThrow(/GiB/);
       const reference = await loadCase(C1);
       const cs = await openSafetensors(join(C1, 'case.safetensors'));
       const get = async (n: string) => { const t = await cs.read(`input.${n}`); return F.fromRaw(cpu, t.raw, t.shape, t.dtype); };
@@ -304,11 +306,11 @@ describe('CosmosTransformer3DModel loading and inputs', () => {
     // a shared [1] timestep and a per-frame one with equal values agree; an absent padding mask is zeros
     const out5 = await model.forward({ hiddenStates: x, timestep: F.full(cpu, [1, 1, 2, 1, 1], 0.3), encoderHiddenStates: text, conditionMask: mask, paddingMask: F.zeros(cpu, [1, 1, 64, 64]) }).toArray();
     const out1 = await model.forward({ hiddenStates: x, timestep: F.full(cpu, [1], 0.3), encoderHiddenStates: text, conditionMask: mask }).toArray();
-    out1.forEach((v, i) => expect(v).toBeCloseTo(out5[i], 5));
+    out1.forEach((v, i) => { expect(v).toBeCloseTo(out5[i], 5); });
     // the MLP processed in token chunks gives the same result
     model.ffChunkTokens = 5;
     const chunked = await model.forward({ hiddenStates: x, timestep: F.full(cpu, [1], 0.3), encoderHiddenStates: text, conditionMask: mask }).toArray();
-    chunked.forEach((v, i) => expect(v).toBeCloseTo(out1[i], 6));
+    chunked.forEach((v, i) => { expect(v).toBeCloseTo(out1[i], 6); });
     model.dispose();
   });
 
@@ -340,9 +342,9 @@ describe('the base DiT of Transfer2.5 (image context, ControlNet residuals)', ()
   for (const dir of dirs) {
     it(`reproduces ${dir.split('/').pop()}'s predictions from its recorded residuals`, async () => {
       const cj = JSON.parse(readFileSync(join(dir, 'case.json'), 'utf8'));
-      const model = CosmosTransformer3DModel.fromConfigJson(JSON.parse(readFileSync(join(dir, 'transformer_config.json'), 'utf8')));
+      const model = CosmosTransformer3DFamily.build(JSON.parse(readFileSync(join(dir, 'transformer_config.json'), 'utf8')));
       const w = await openSafetensors(join(dir, 'transformer.safetensors'));
-      await model.load(w, cpu);
+      await loadWeights(model, w, cpu);
       await w.close();
       const cs = await openSafetensors(join(dir, 'case.safetensors'));
       const get = async (n: string) => { const t = await cs.read(n); return F.fromRaw(cpu, t.raw, t.shape, t.dtype); };
@@ -355,7 +357,7 @@ describe('the base DiT of Transfer2.5 (image context, ControlNet residuals)', ()
       const { atol, rtol } = cj.tolerance;
       const check = async (got: number[], name: string) => {
         const want = (await cs.read(`output.${name}`)).raw as Float32Array;
-        got.forEach((g, i) => expect(Math.abs(g - want[i]), `${name}[${i}]`).toBeLessThanOrEqual(atol + rtol * Math.abs(want[i])));
+        got.forEach((g, i) => { expect(Math.abs(g - want[i]), `${name}[${i}]`).toBeLessThanOrEqual(atol + rtol * Math.abs(want[i])); });
       };
       const residuals = await Promise.all(residualNames.map(get));
       await check(await model.forward({ ...inputs, controlnetResiduals: residuals }).toArray(), 'prediction');
@@ -376,7 +378,7 @@ describe('sampling schedules', () => {
     expect(sigmas[35]).toBe(f32(0.002));
     expect(sigmas[36]).toBe(sigmas[35]);
     for (let i = 1; i < 36; i++) expect(sigmas[i]).toBeLessThan(sigmas[i - 1]);
-    timesteps.forEach((t, i) => expect(t).toBeCloseTo(0.25 * Math.log(sigmas[i]), 6));
+    timesteps.forEach((t, i) => { expect(t).toBeCloseTo(0.25 * Math.log(sigmas[i]), 6); });
     const zero = edmSchedule({ ...COSMOS1_EDM_SCHEDULER, finalSigmasType: 'zero' }, 4);
     expect(zero.sigmas[4]).toBe(0);
     const p = edmPreconditioning(0.5, COSMOS1_EDM_SCHEDULER);
@@ -401,7 +403,7 @@ describe('sampling schedules', () => {
     const x = F.fromArray(cpu, [1, 2, 3], [3]);
     const v = F.fromArray(cpu, [0.5, -1, 2], [3]);
     const out = await sched.step(v, x).toArray();
-    out.forEach((o, i) => expect(o).toBeCloseTo([1, 2, 3][i] - sigmas[0] * [0.5, -1, 2][i], 5));
+    out.forEach((o, i) => { expect(o).toBeCloseTo([1, 2, 3][i] - sigmas[0] * [0.5, -1, 2][i], 5); });
     sched.dispose();
   });
 

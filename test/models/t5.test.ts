@@ -18,8 +18,10 @@ import { webgpu } from '../../src/engine/webgpu/backend.js';
 import { openSafetensors } from '../../src/io/safetensors.js';
 import { T5Tokenizer } from '../../src/text/t5-tokenizer.js';
 import {
-  T5ConfigError, T5EncoderModel, T5TextEncoder, encodePrompts, parseT5Config, relativePositionBucket, relativePositionBuckets,
+  T5ConfigError, T5EncoderModel, parseT5Config, relativePositionBucket, relativePositionBuckets,
 } from '../../src/models/t5/encoder.js';
+import { T5EncoderFamily } from '../../src/models/t5/encoder.js';
+import { T5TextEncoder, encodePrompts } from '../../src/models/t5/prompts.js';
 
 const FIX = fileURLToPath(new URL('../fixtures/t5', import.meta.url));
 const CASES = ['sentencepiece', 't5_encoder', 't5_encoder_relu'];
@@ -169,10 +171,15 @@ async function weights(name: string, opts: { bf16?: boolean; drop?: string[]; ex
   };
 }
 
+/** Fill a T5 encoder from an in-memory source, as loadModule would (the family's key mapping). */
+async function fill(m: T5EncoderModel, src: TensorSource, backend: Backend): Promise<void> {
+  await loadWeights(m, src, backend, T5EncoderFamily.loadOptions(m, src));
+}
+
 async function model(name: string, src?: TensorSource): Promise<T5EncoderModel> {
   const c = await loadCase(name);
   const m = new T5EncoderModel(parseT5Config(c.config));
-  await m.load(src ?? (await weights(name)), cpu);
+  await fill(m, src ?? (await weights(name)), cpu);
   return m;
 }
 
@@ -273,7 +280,7 @@ describe('T5 encoder', () => {
     const outs: Float32Array[] = [];
     for (const be of [cpu, gpu]) {
       const m = new T5EncoderModel(parseT5Config(c.config));
-      await m.load(await weights('t5_encoder', { bf16: true }), be);
+      await fill(m, await weights('t5_encoder', { bf16: true }), be);
       expect(m.encoder.block[0].attention.SelfAttention.q.weight.t.dtype).toBe('bf16');
       outs.push((await m.forward({ data: c.ids, shape: c.shape }, { data: mask, shape: c.shape }).read()) as Float32Array);
       m.dispose();

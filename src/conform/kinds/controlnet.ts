@@ -6,44 +6,37 @@
 //                             residual.<i>, prediction, prediction_control0_only
 // Everything comes from the case's own files: config.json, the files case.json lists (classified by
 // their content: a config's _class_name, a checkpoint's keys), case.safetensors inputs and args.
-import { existsSync, readFileSync, statSync } from 'node:fs';
 import type { Backend } from '../../engine/backend.js';
 import { TapRecorder, capture } from '../../engine/module.js';
-import * as F from '../../engine/ops.js';
 import type { Tensor } from '../../engine/tensor.js';
+import { isFile, readJsonObject } from '../../io/files.js';
 import { openSafetensors } from '../../io/safetensors.js';
-import { CosmosTransformer3DModel } from '../../models/dit/transformer.js';
-import { CosmosControlNetModel, type ControlNetForwardInputs } from '../../models/controlnet/controlnet.js';
+import { type ControlNetForwardInputs, type CosmosControlNetModel, CosmosControlNetFamily } from '../../models/controlnet/controlnet.js';
 import { type ControlBranch, MultiControlNet } from '../../models/controlnet/multi.js';
+import { type CosmosTransformer3DModel, CosmosTransformer3DFamily } from '../../models/dit/transformer.js';
 import { CaseFormatError, type FixtureCase } from '../case.js';
 import { type OutputValue, registerKind } from '../registry.js';
 
 // ------------------------------------------------------------------ the case's files
 
 /** Files the case lists (names or role -> name maps), plus the standard ones, that exist in its folder. */
-function listedFiles(c: FixtureCase): string[] {
+async function listedFiles(c: FixtureCase): Promise<string[]> {
   const names = new Set<string>(['config.json', 'model.safetensors']);
   for (const [k, v] of Object.entries(c.files)) {
     names.add(k);
     names.add(v);
   }
-  return [...names].filter((n) => !n.includes('/') && !n.includes('\\') && existsSync(c.path(n)) && statSync(c.path(n)).isFile()).sort();
-}
-
-function readJson(c: FixtureCase, name: string): Record<string, unknown> {
-  try {
-    return JSON.parse(readFileSync(c.path(name), 'utf8')) as Record<string, unknown>;
-  } catch (e) {
-    throw new CaseFormatError(`${c.dir}: ${name} is not valid JSON (${(e as Error).message})`);
-  }
+  const out: string[] = [];
+  for (const n of names) if (!n.includes('/') && !n.includes('\\') && (await isFile(c.path(n)))) out.push(n);
+  return out.sort();
 }
 
 /** The first listed JSON file whose _class_name is `cls` (config.json first). */
-function configOf(c: FixtureCase, cls: string): Record<string, unknown> | null {
-  const jsons = listedFiles(c).filter((n) => n.endsWith('.json') && n !== 'case.json');
+async function configOf(c: FixtureCase, cls: string): Promise<Record<string, unknown> | null> {
+  const jsons = (await listedFiles(c)).filter((n) => n.endsWith('.json') && n !== 'case.json');
   jsons.sort((a, b) => Number(b === 'config.json') - Number(a === 'config.json'));
   for (const n of jsons) {
-    const j = readJson(c, n);
+    const j = await readJsonObject(c.path(n), n);
     if (j._class_name === cls) return j;
   }
   return null;
@@ -63,7 +56,7 @@ interface WeightFiles {
 async function weightFiles(c: FixtureCase): Promise<WeightFiles> {
   const controlnets: string[] = [];
   let transformer: string | null = null;
-  for (const n of listedFiles(c).filter((f) => f.endsWith('.safetensors') && f !== 'case.safetensors')) {
+  for (const n of (await listedFiles(c)).filter((f) => f.endsWith('.safetensors') && f !== 'case.safetensors')) {
     const st = await openSafetensors(c.path(n));
     const names = st.names;
     await st.close();
@@ -82,47 +75,20 @@ async function weightFiles(c: FixtureCase): Promise<WeightFiles> {
 }
 
 async function loadControlNet(c: FixtureCase, backend: Backend, file: string): Promise<CosmosControlNetModel> {
-  const cfg = configOf(c, 'CosmosControlNetModel') ?? c.config;
-  if (!cfg) throw new CaseFormatError(`${c.dir}: ${c.kind} needs the ControlNet's config.json`);
-  const model = CosmosControlNetModel.fromConfigJson(cfg);
-  const src = await openSafetensors(c.path(file));
-  try {
-    await model.load(src, backend);
-  } catch (e) {
-    model.dispose();
-    throw e;
-  } finally {
-    await src.close();
-  }
-  return model;
+  return c.module(CosmosControlNetFamily, backend, { config: (await configOf(c, 'CosmosControlNetModel')) ?? c.config, file });
 }
 
 async function loadBase(c: FixtureCase, backend: Backend, file: string | null): Promise<CosmosTransformer3DModel> {
-  const cfg = configOf(c, 'CosmosTransformer3DModel');
-  if (!cfg) throw new CaseFormatError(`${c.dir}: ${c.kind} needs a CosmosTransformer3DModel config among its files`);
+  const config = await configOf(c, 'CosmosTransformer3DModel');
+  if (!config) throw new CaseFormatError(`${c.dir}: ${c.kind} needs a CosmosTransformer3DModel config among its files`);
   if (!file) throw new CaseFormatError(`${c.dir}: ${c.kind} needs the base transformer's checkpoint among its files`);
-  const model = CosmosTransformer3DModel.fromConfigJson(cfg);
-  const src = await openSafetensors(c.path(file));
-  try {
-    await model.load(src, backend);
-  } catch (e) {
-    model.dispose();
-    throw e;
-  } finally {
-    await src.close();
-  }
-  return model;
+  return c.module(CosmosTransformer3DFamily, backend, { config, file });
 }
 
 // ------------------------------------------------------------------ inputs and args
 
-async function input(c: FixtureCase, backend: Backend, name: string): Promise<Tensor> {
-  const t = await c.input(name);
-  return F.fromRaw(backend, t.raw, t.shape, t.dtype);
-}
-
 async function optionalInput(c: FixtureCase, backend: Backend, name: string): Promise<Tensor | null> {
-  return c.hasInput(name) ? input(c, backend, name) : null;
+  return c.hasInput(name) ? c.inputTensor(name, backend) : null;
 }
 
 function fpsArg(c: FixtureCase): number | null {
@@ -144,9 +110,9 @@ async function sharedInputs(c: FixtureCase, backend: Backend): Promise<Omit<Cont
   // encoder_hidden_states is (text, img) or text alone (args.encoder_hidden_states_is_tuple false)
   const tuple = c.args.encoder_hidden_states_is_tuple;
   return {
-    latents: await input(c, backend, 'latents'),
-    timestep: await input(c, backend, 'timestep'),
-    encoderHiddenStates: await input(c, backend, c.hasInput('text_context') ? 'text_context' : 'encoder_hidden_states'),
+    latents: await c.inputTensor('latents', backend),
+    timestep: await c.inputTensor('timestep', backend),
+    encoderHiddenStates: await c.inputTensor(c.hasInput('text_context') ? 'text_context' : 'encoder_hidden_states', backend),
     imageContext: tuple === false ? null : await optionalInput(c, backend, 'img_context'),
     conditionMask: await optionalInput(c, backend, 'condition_mask'),
     paddingMask: await optionalInput(c, backend, 'padding_mask'),
@@ -168,7 +134,7 @@ async function givenResiduals(c: FixtureCase, backend: Backend): Promise<Tensor[
   idx.forEach((k, i) => {
     if (k !== i) throw new CaseFormatError(`${c.dir}: residual inputs must be numbered 0..n-1, found residual.${k} at position ${i}`);
   });
-  return Promise.all(idx.map((k) => input(c, backend, `residual.${k}`)));
+  return Promise.all(idx.map((k) => c.inputTensor(`residual.${k}`, backend)));
 }
 
 /** Run the base with taps under `transformer.<path>` (the base's module paths, prefixed). */
@@ -201,7 +167,7 @@ registerKind('controlnet.forward', async (c, backend) => {
     const shared = await sharedInputs(c, backend);
     const inputs: ControlNetForwardInputs = {
       ...shared,
-      controlsLatents: await input(c, backend, 'controls_latents'),
+      controlsLatents: await c.inputTensor('controls_latents', backend),
       conditioningScale: scaleArg(c, 'conditioning_scale'),
     };
     const { result, taps } = await capture(c.tapNames, () => model.forward(inputs));
@@ -226,7 +192,7 @@ registerKind('controlnet.transfer', async (c, backend) => {
       if (files.controlnets.length === 0) throw new CaseFormatError(`${c.dir}: neither residual.<i> inputs nor a ControlNet checkpoint`);
       const cn = await loadControlNet(c, backend, files.controlnets[0]);
       try {
-        const controlsLatents = await input(c, backend, 'controls_latents');
+        const controlsLatents = await c.inputTensor('controls_latents', backend);
         const r = await capture(c.tapNames, () => cn.forward({ ...shared, controlsLatents, conditioningScale: scaleArg(c, 'conditioning_scale') }));
         residuals = r.result;
         ctrlTaps = r.taps;
@@ -276,9 +242,9 @@ registerKind('controlnet.multi_control', async (c, backend) => {
       else if (typeof w === 'number') weight = w;
       else if (typeof w === 'string') {
         if (!c.hasInput(w)) throw new CaseFormatError(`${c.dir}: args.w${i} names the input ${w}, which case.safetensors does not hold`);
-        weight = await input(c, backend, w);
+        weight = await c.inputTensor(w, backend);
       } else throw new CaseFormatError(`${c.dir}: args.w${i} must be a number or an input name, got ${JSON.stringify(w)}`);
-      branches.push({ name: `control${i}`, model: models[i], latents: await input(c, backend, controlLatentName(i)), weight });
+      branches.push({ name: `control${i}`, model: models[i], latents: await c.inputTensor(controlLatentName(i), backend), weight });
     }
     multi = await MultiControlNet.create(branches);
     const m = multi;

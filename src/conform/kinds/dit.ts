@@ -5,44 +5,26 @@
 //   dit.flow_sampling   Predict2.5 flow / UniPC loop -> sigmas, timesteps, latents
 // Everything is read from the case folder: config.json, model.safetensors (or the weights file
 // case.json names), scheduler_config.json (or args.scheduler_config), args.
-import { existsSync, readFileSync } from 'node:fs';
 import type { Backend } from '../../engine/backend.js';
 import { TapRecorder, capture } from '../../engine/module.js';
 import * as F from '../../engine/ops.js';
 import type { Tensor } from '../../engine/tensor.js';
-import { openSafetensors } from '../../io/safetensors.js';
+import { readJsonObjectIfPresent } from '../../io/files.js';
 import type { Triple } from '../../models/dit/config.js';
 import { patchGrid, rope3dTables } from '../../models/dit/rope3d.js';
-import { parseEdmSchedulerConfig, sampleEdm } from '../../models/dit/samplers/edm.js';
-import { parseUniPCConfig, sampleFlowUniPC } from '../../models/dit/samplers/unipc.js';
 import type { DenoiseStep } from '../../models/dit/samplers/common.js';
-import { CosmosTransformer3DModel } from '../../models/dit/transformer.js';
+import { type EdmSampleOptions, type SampleResult, parseEdmSchedulerConfig, sampleEdm } from '../../models/dit/samplers/edm.js';
+import { parseUniPCConfig, sampleFlowUniPC } from '../../models/dit/samplers/unipc.js';
+import { type CosmosTransformer3DModel, CosmosTransformer3DFamily } from '../../models/dit/transformer.js';
 import { CaseFormatError, type FixtureCase } from '../case.js';
 import { type OutputValue, registerKind } from '../registry.js';
 
-async function loadModel(c: FixtureCase, backend: Backend): Promise<CosmosTransformer3DModel> {
-  if (!c.config) throw new CaseFormatError(`${c.dir}: ${c.kind} needs a config.json`);
-  const model = CosmosTransformer3DModel.fromConfigJson(c.config);
-  const file = c.files.weights ?? c.files.model ?? c.files.transformer ?? 'model.safetensors';
-  const src = await openSafetensors(c.path(file));
-  try {
-    await model.load(src, backend);
-  } catch (e) {
-    model.dispose();
-    throw e;
-  } finally {
-    await src.close();
-  }
-  return model;
-}
-
-async function input(c: FixtureCase, backend: Backend, name: string): Promise<Tensor> {
-  const t = await c.input(name);
-  return F.fromRaw(backend, t.raw, t.shape, t.dtype);
+function loadModel(c: FixtureCase, backend: Backend): Promise<CosmosTransformer3DModel> {
+  return c.module(CosmosTransformer3DFamily, backend, { file: c.files.transformer });
 }
 
 async function optionalInput(c: FixtureCase, backend: Backend, name: string): Promise<Tensor | null> {
-  return c.hasInput(name) ? input(c, backend, name) : null;
+  return c.hasInput(name) ? c.inputTensor(name, backend) : null;
 }
 
 function fpsArg(v: unknown, dir: string): number | null {
@@ -63,9 +45,9 @@ registerKind('dit.forward', async (c, backend) => {
   const model = await loadModel(c, backend);
   try {
     const inputs = {
-      hiddenStates: await input(c, backend, 'hidden_states'),
-      timestep: await input(c, backend, 'timestep'),
-      encoderHiddenStates: await input(c, backend, 'encoder_hidden_states'),
+      hiddenStates: await c.inputTensor('hidden_states', backend),
+      timestep: await c.inputTensor('timestep', backend),
+      encoderHiddenStates: await c.inputTensor('encoder_hidden_states', backend),
       conditionMask: await optionalInput(c, backend, 'condition_mask'),
       paddingMask: await optionalInput(c, backend, 'padding_mask'),
       imageContext: await optionalInput(c, backend, 'img_context'),
@@ -114,9 +96,10 @@ registerKind('dit.rope3d', async (c) => {
 
 // ------------------------------------------------------------------ sampling loops
 
-function schedulerJson(c: FixtureCase): Record<string, unknown> {
+async function schedulerJson(c: FixtureCase): Promise<Record<string, unknown>> {
   const file = c.files.scheduler_config ?? c.files.scheduler ?? 'scheduler_config.json';
-  if (existsSync(c.path(file))) return JSON.parse(readFileSync(c.path(file), 'utf8')) as Record<string, unknown>;
+  const json = await readJsonObjectIfPresent(c.path(file), file);
+  if (json) return json;
   const a = c.args.scheduler_config;
   if (a && typeof a === 'object') return a as Record<string, unknown>;
   throw new CaseFormatError(`${c.dir}: no scheduler_config.json and no args.scheduler_config`);
@@ -145,64 +128,51 @@ function pipelinePaddingMask(c: FixtureCase, backend: Backend, noise: Tensor): T
   return F.zeros(backend, [1, 1, h, w]);
 }
 
-registerKind('dit.edm_sampling', async (c, backend) => {
-  const scheduler = parseEdmSchedulerConfig(schedulerJson(c));
+/** What every sampling loop of a case takes (noise, text, guidance, steps, padding mask, step taps). */
+type LoopInputs = Pick<EdmSampleOptions, 'noise' | 'promptEmbeds' | 'negativePromptEmbeds' | 'guidanceScale' | 'steps' | 'paddingMask' | 'onStep'>;
+
+/** Run a sampling case: the model and the loop's common inputs from the case; sigmas, timesteps, latents and step taps out. */
+function samplingKind(kind: string, loop: (c: FixtureCase, backend: Backend, model: CosmosTransformer3DModel, common: LoopInputs) => Promise<SampleResult>): void {
+  registerKind(kind, async (c, backend) => {
+    const model = await loadModel(c, backend);
+    const rec = stepRecorder(c);
+    try {
+      const noise = await c.inputTensor('noise', backend);
+      const result = await loop(c, backend, model, {
+        noise,
+        promptEmbeds: await c.inputTensor('prompt_embeds', backend),
+        negativePromptEmbeds: await optionalInput(c, backend, 'negative_prompt_embeds'),
+        guidanceScale: numArg(c, 'guidance_scale', 7),
+        steps: numArg(c, 'num_inference_steps', 36),
+        paddingMask: pipelinePaddingMask(c, backend, noise),
+        onStep: rec.onStep,
+      });
+      return { outputs: { sigmas: result.sigmas, timesteps: result.timesteps, latents: result.latents }, taps: rec.taps };
+    } catch (e) {
+      rec.taps.dispose();
+      throw e;
+    } finally {
+      model.dispose();
+    }
+  });
+}
+
+samplingKind('dit.edm_sampling', async (c, _backend, model, common) => {
+  const scheduler = parseEdmSchedulerConfig(await schedulerJson(c));
   if (numArg(c, 's_churn', 0) !== 0) throw new CaseFormatError(`${c.dir}: s_churn > 0 (stochastic EDM steps) is not implemented`);
-  const model = await loadModel(c, backend);
-  const rec = stepRecorder(c);
-  try {
-    const noise = await input(c, backend, 'noise');
-    const result = await sampleEdm(model, {
-      noise,
-      promptEmbeds: await input(c, backend, 'prompt_embeds'),
-      negativePromptEmbeds: await optionalInput(c, backend, 'negative_prompt_embeds'),
-      guidanceScale: numArg(c, 'guidance_scale', 7),
-      steps: numArg(c, 'num_inference_steps', 36),
-      fps: c.args.fps === undefined ? 30 : fpsArg(c.args.fps, c.dir),
-      scheduler,
-      paddingMask: pipelinePaddingMask(c, backend, noise),
-      onStep: rec.onStep,
-    });
-    return { outputs: { sigmas: result.sigmas, timesteps: result.timesteps, latents: result.latents }, taps: rec.taps };
-  } catch (e) {
-    rec.taps.dispose();
-    throw e;
-  } finally {
-    model.dispose();
-  }
+  return sampleEdm(model, { ...common, fps: c.args.fps === undefined ? 30 : fpsArg(c.args.fps, c.dir), scheduler });
 });
 
-registerKind('dit.flow_sampling', async (c, backend) => {
-  const scheduler = parseUniPCConfig(schedulerJson(c));
-  const model = await loadModel(c, backend);
-  const rec = stepRecorder(c);
-  try {
-    const noise = await input(c, backend, 'noise');
-    const mode = typeof c.args.mode === 'string' ? c.args.mode : c.hasInput('cond_latents') ? 'video2world' : 'text2world';
-    let conditioning = null;
-    if (mode !== 'text2world') {
-      const n = c.args.num_cond_latent_frames ?? c.args.num_latent_conditional_frames ?? (mode === 'image2world' ? 1 : undefined);
-      if (typeof n !== 'number') throw new CaseFormatError(`${c.dir}: ${mode} needs args.num_cond_latent_frames`);
-      conditioning = { latents: await input(c, backend, 'cond_latents'), numCondLatentFrames: n };
-    }
-    const result = await sampleFlowUniPC(model, {
-      noise,
-      promptEmbeds: await input(c, backend, 'prompt_embeds'),
-      negativePromptEmbeds: await optionalInput(c, backend, 'negative_prompt_embeds'),
-      guidanceScale: numArg(c, 'guidance_scale', 7),
-      steps: numArg(c, 'num_inference_steps', 36),
-      scheduler,
-      conditioning,
-      conditionalFrameTimestep: numArg(c, 'conditional_frame_timestep', 0.0001),
-      fps: fpsArg(c.args.fps, c.dir),
-      paddingMask: pipelinePaddingMask(c, backend, noise),
-      onStep: rec.onStep,
-    });
-    return { outputs: { sigmas: result.sigmas, timesteps: result.timesteps, latents: result.latents }, taps: rec.taps };
-  } catch (e) {
-    rec.taps.dispose();
-    throw e;
-  } finally {
-    model.dispose();
+samplingKind('dit.flow_sampling', async (c, backend, model, common) => {
+  const scheduler = parseUniPCConfig(await schedulerJson(c));
+  const mode = typeof c.args.mode === 'string' ? c.args.mode : c.hasInput('cond_latents') ? 'video2world' : 'text2world';
+  let conditioning = null;
+  if (mode !== 'text2world') {
+    const n = c.args.num_cond_latent_frames ?? c.args.num_latent_conditional_frames ?? (mode === 'image2world' ? 1 : undefined);
+    if (typeof n !== 'number') throw new CaseFormatError(`${c.dir}: ${mode} needs args.num_cond_latent_frames`);
+    conditioning = { latents: await c.inputTensor('cond_latents', backend), numCondLatentFrames: n };
   }
+  return sampleFlowUniPC(model, {
+    ...common, scheduler, conditioning, conditionalFrameTimestep: numArg(c, 'conditional_frame_timestep', 0.0001), fps: fpsArg(c.args.fps, c.dir),
+  });
 });

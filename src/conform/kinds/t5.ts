@@ -4,21 +4,13 @@
 // Everything comes from the case folder itself (config.json + model.safetensors, or the
 // tokenizer file case.json names).
 import { capture } from '../../engine/module.js';
-import { openSafetensors } from '../../io/safetensors.js';
+import { T5EncoderFamily } from '../../models/t5/encoder.js';
 import { SentencePieceProcessor } from '../../text/sentencepiece.js';
-import { T5EncoderModel, parseT5Config } from '../../models/t5/encoder.js';
 import { CaseFormatError, type FixtureCase } from '../case.js';
 import { registerKind } from '../registry.js';
 
 registerKind('t5.encoder', async (c, backend) => {
-  if (!c.config) throw new CaseFormatError(`${c.dir}: t5.encoder needs a config.json`);
-  const model = new T5EncoderModel(parseT5Config(c.config));
-  const weights = await openSafetensors(c.path('model.safetensors'));
-  try {
-    await model.load(weights, backend);
-  } finally {
-    await weights.close();
-  }
+  const model = await c.module(T5EncoderFamily, backend);
   const ids = await c.input('input_ids');
   const mask = c.hasInput('attention_mask') ? await c.input('attention_mask') : null;
   try {
@@ -63,6 +55,6 @@ registerKind('t5.tokenize', async (c) => {
   });
   const L = rows.reduce((m, r) => Math.max(m, r.length), 0);
   const ids = new Int32Array(rows.length * L).fill(padId);
-  rows.forEach((r, i) => ids.set(r.map((p) => p.id), i * L));
+  rows.forEach((r, i) => { ids.set(r.map((p) => p.id), i * L); });
   return { outputs: { ids, lengths: Int32Array.from(rows, (r) => r.length) } };
 });

@@ -15,23 +15,23 @@
 // block i * controlnet_block_every_n (CosmosTransformer3DModel.forward's controlnetResiduals).
 // Parameters keep diffusers' key names; bf16 checkpoints stay bf16. Taps at diffusers' module
 // paths; `rope` / `time_embed` (tuple-valued upstream) record their first element (cos, temb).
-import { join } from 'node:path';
-import type { Backend } from '../../engine/backend.js';
-import { type LoadOptions, type LoadReport, Module, type TensorSource, loadWeights, plannedBytes } from '../../engine/module.js';
-import * as F from '../../engine/ops.js';
-import { type Tensor, numel, scope, shapeStr } from '../../engine/tensor.js';
-import { openCheckpoint } from '../../io/safetensors.js';
-import { type CosmosTransformerConfig, DiTConfigError, type Triple, maxGrid, validateConfig } from '../dit/config.js';
-import { patchGrid } from '../dit/rope3d.js';
-import {
-  type BlockConditioning, CosmosEmbedding, CosmosLearnablePositionalEmbed, CosmosPatchEmbed, CosmosRotaryPosEmbed,
-  CosmosTransformerBlock, LinearGelu, resizePaddingMask,
-} from '../dit/transformer.js';
 import { UserError } from '../../engine/errors.js';
+import { Module } from '../../engine/module.js';
+import * as F from '../../engine/ops.js';
+import { type Tensor, scope, shapeStr } from '../../engine/tensor.js';
+import { CosmosRotaryPosEmbed, CosmosTransformerBlock } from '../dit/block.js';
+import { type CosmosTransformerConfig, DiTConfigError, configFields, maxGrid, validateConfig } from '../dit/config.js';
+import { type ConditioningInputs, paddingChannel, positionEmbeddings, timestepAndContext } from '../dit/embed.js';
+import { type BlockConditioning, CosmosEmbedding, CosmosLearnablePositionalEmbed, CosmosPatchEmbed, LinearGelu } from '../dit/layers.js';
+import { patchGrid } from '../dit/rope3d.js';
+import type { ModuleFamily } from '../load.js';
 
 // ------------------------------------------------------------------ config
 
-export interface CosmosControlNetConfig {
+/** The ControlNet's own fields, and the block settings it shares with the base transformer's config. */
+export interface CosmosControlNetConfig extends Pick<CosmosTransformerConfig,
+  | 'numAttentionHeads' | 'attentionHeadDim' | 'mlpRatio' | 'textEmbedDim' | 'adalnLoraDim' | 'patchSize' | 'maxSize' | 'ropeScale'
+  | 'extraPosEmbedType' | 'imgContextDimIn' | 'imgContextDimOut' | 'useCrossattnProjection' | 'crossattnProjInChannels' | 'encoderHiddenStatesChannels'> {
   /** number of control blocks = number of residuals */
   nControlnetBlocks: number;
   /** control patch-embed channels: padded control channels + condition mask + padding mask */
@@ -40,58 +40,11 @@ export interface CosmosControlNetConfig {
   latentChannels: number;
   /** hidden size D (= heads * head_dim) */
   modelChannels: number;
-  numAttentionHeads: number;
-  attentionHeadDim: number;
-  mlpRatio: number;
-  textEmbedDim: number;
-  adalnLoraDim: number;
-  patchSize: Triple;
-  maxSize: Triple;
-  ropeScale: Triple;
-  extraPosEmbedType: 'learnable' | null;
-  imgContextDimIn: number | null;
-  imgContextDimOut: number;
-  useCrossattnProjection: boolean;
-  crossattnProjInChannels: number;
-  encoderHiddenStatesChannels: number;
 }
 
-export class ControlNetConfigError extends UserError {
-  override name = 'ControlNetConfigError';
-}
+export class ControlNetConfigError extends UserError {}
 
-export class ControlNetInputError extends UserError {
-  override name = 'ControlNetInputError';
-}
-
-function posInt(json: Record<string, unknown>, key: string, def: number): number {
-  const v = json[key] ?? def;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
-    throw new ControlNetConfigError(`ControlNet config.json: ${key} must be a positive integer, got ${JSON.stringify(v)}`);
-  }
-  return v;
-}
-
-function posNum(json: Record<string, unknown>, key: string, def: number): number {
-  const v = json[key] ?? def;
-  if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) {
-    throw new ControlNetConfigError(`ControlNet config.json: ${key} must be a positive number, got ${JSON.stringify(v)}`);
-  }
-  return v;
-}
-
-function triple(json: Record<string, unknown>, key: string, def: Triple, int: boolean): Triple {
-  const v = json[key] ?? def;
-  const ok = Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === 'number' && x > 0 && Number.isFinite(x) && (!int || Number.isInteger(x)));
-  if (!ok) throw new ControlNetConfigError(`ControlNet config.json: ${key} must be 3 positive ${int ? 'integers' : 'numbers'} (t, h, w), got ${JSON.stringify(v)}`);
-  return Object.freeze([...(v as number[])]) as unknown as Triple;
-}
-
-function bool(json: Record<string, unknown>, key: string, def: boolean): boolean {
-  const v = json[key] ?? def;
-  if (typeof v !== 'boolean') throw new ControlNetConfigError(`ControlNet config.json: ${key} must be true or false, got ${JSON.stringify(v)}`);
-  return v;
-}
+export class ControlNetInputError extends UserError {}
 
 /** Parse a diffusers CosmosControlNetModel config.json (missing fields: diffusers' constructor defaults). */
 export function parseControlNetConfig(json: Record<string, unknown>): CosmosControlNetConfig {
@@ -106,25 +59,26 @@ export function parseControlNetConfig(json: Record<string, unknown>): CosmosCont
   if (img !== undefined && img !== null && (typeof img !== 'number' || !Number.isInteger(img) || img < 0)) {
     throw new ControlNetConfigError(`ControlNet config.json: img_context_dim_in must be a non-negative integer or null, got ${JSON.stringify(img)}`);
   }
+  const { posInt, posNum, triple, bool } = configFields(json, 'ControlNet config.json', ControlNetConfigError);
   const cfg: CosmosControlNetConfig = {
-    nControlnetBlocks: posInt(json, 'n_controlnet_blocks', 4),
-    inChannels: posInt(json, 'in_channels', 130),
-    latentChannels: posInt(json, 'latent_channels', 18),
-    modelChannels: posInt(json, 'model_channels', 2048),
-    numAttentionHeads: posInt(json, 'num_attention_heads', 32),
-    attentionHeadDim: posInt(json, 'attention_head_dim', 128),
-    mlpRatio: posNum(json, 'mlp_ratio', 4.0),
-    textEmbedDim: posInt(json, 'text_embed_dim', 1024),
-    adalnLoraDim: posInt(json, 'adaln_lora_dim', 256),
-    patchSize: triple(json, 'patch_size', [1, 2, 2], true),
-    maxSize: triple(json, 'max_size', [128, 240, 240], true),
-    ropeScale: triple(json, 'rope_scale', [2.0, 1.0, 1.0], false),
+    nControlnetBlocks: posInt('n_controlnet_blocks', 4),
+    inChannels: posInt('in_channels', 130),
+    latentChannels: posInt('latent_channels', 18),
+    modelChannels: posInt('model_channels', 2048),
+    numAttentionHeads: posInt('num_attention_heads', 32),
+    attentionHeadDim: posInt('attention_head_dim', 128),
+    mlpRatio: posNum('mlp_ratio', 4.0),
+    textEmbedDim: posInt('text_embed_dim', 1024),
+    adalnLoraDim: posInt('adaln_lora_dim', 256),
+    patchSize: triple('patch_size', [1, 2, 2], true),
+    maxSize: triple('max_size', [128, 240, 240], true),
+    ropeScale: triple('rope_scale', [2.0, 1.0, 1.0], false),
     extraPosEmbedType: extra as 'learnable' | null,
     imgContextDimIn: typeof img === 'number' && img > 0 ? img : null,
-    imgContextDimOut: posInt(json, 'img_context_dim_out', 2048),
-    useCrossattnProjection: bool(json, 'use_crossattn_projection', false),
-    crossattnProjInChannels: posInt(json, 'crossattn_proj_in_channels', 1024),
-    encoderHiddenStatesChannels: posInt(json, 'encoder_hidden_states_channels', 1024),
+    imgContextDimOut: posInt('img_context_dim_out', 2048),
+    useCrossattnProjection: bool('use_crossattn_projection', false),
+    crossattnProjInChannels: posInt('crossattn_proj_in_channels', 1024),
+    encoderHiddenStatesChannels: posInt('encoder_hidden_states_channels', 1024),
   };
   validateControlNetConfig(cfg);
   return cfg;
@@ -177,23 +131,13 @@ export function validateControlNetConfig(c: CosmosControlNetConfig): void {
 
 // ------------------------------------------------------------------ inputs
 
-export interface ControlNetForwardInputs {
+export interface ControlNetForwardInputs extends ConditioningInputs {
   /** control video latent [B, Cc, T, H, W] (normalised VAE latent); zero-padded to in_channels - 2 */
   controlsLatents: Tensor;
   /** the base's (noisy, conditioning-frames-replaced) latent [B, C, T, H, W] */
   latents: Tensor;
-  /** [B] (or [1]) per sample, or [B, 1, T, 1, 1] per frame (sigma in [0, 1], not scaled) */
-  timestep: Tensor;
-  /** raw text embeddings [B, L, crossattn_proj_in_channels] (text_embed_dim without the projection) */
-  encoderHiddenStates: Tensor;
-  /** image context [B, Si, img_context_dim_in]; null skips the image branch */
-  imageContext?: Tensor | null;
   /** [B, 1, T, H, W], 1 on conditioning frames; absent: no mask channel on the base stream, zeros on the control stream */
   conditionMask?: Tensor | null;
-  /** [1, 1, Hp, Wp] pixel padding mask (1 = padded), resized NEAREST; absent: zeros */
-  paddingMask?: Tensor | null;
-  /** RoPE fps (t / fps * 24); null: frame indices (the pipeline passes none) */
-  fps?: number | null;
   /** a float for every block, or one per block (a shorter list repeats cyclically) */
   conditioningScale?: number | readonly number[];
 }
@@ -244,10 +188,6 @@ export class CosmosControlNetModel extends Module {
       this.add(`control_blocks.${i}`, new CosmosTransformerBlock(bc, { beforeProj: i === 0, afterProj: true })));
   }
 
-  static fromConfigJson(json: Record<string, unknown>): CosmosControlNetModel {
-    return new CosmosControlNetModel(parseControlNetConfig(json));
-  }
-
   /** Number of residuals the forward returns. */
   get numResiduals(): number {
     return this.config.nControlnetBlocks;
@@ -258,34 +198,6 @@ export class CosmosControlNetModel extends Module {
     return this.config.inChannels - 2;
   }
 
-
-  plannedBytes(src: TensorSource, opts: LoadOptions = {}): number {
-    return plannedBytes(this, src, opts);
-  }
-
-  /** Fill the parameters from a diffusers-layout ControlNet checkpoint (keys and shapes checked first). */
-  async load(src: TensorSource, backend: Backend, opts: LoadOptions = {}): Promise<LoadReport> {
-    this.rope.cache.clear();
-    return loadWeights(this, src, backend, opts);
-  }
-
-  /** A diffusers `controlnet/` folder (config.json + diffusion_pytorch_model*.safetensors, sharded or not). */
-  static async fromPretrained(dir: string, backend: Backend, opts: { maxBytes?: number; load?: LoadOptions } = {}): Promise<{ model: CosmosControlNetModel; plannedBytes: number; report: LoadReport }> {
-    const ckpt = await openCheckpoint(dir);
-    try {
-      const cfgJson = ckpt.config;
-      if (!cfgJson || typeof cfgJson !== 'object') throw new ControlNetConfigError(`${join(dir, 'config.json')}: missing beside the ControlNet checkpoint`);
-      const model = CosmosControlNetModel.fromConfigJson(cfgJson as Record<string, unknown>);
-      const bytes = model.plannedBytes(ckpt, opts.load);
-      if (opts.maxBytes !== undefined && bytes > opts.maxBytes) {
-        throw new ControlNetConfigError(`${dir}: the ControlNet needs ${(bytes / 2 ** 30).toFixed(2)} GiB of parameters, more than the ${(opts.maxBytes / 2 ** 30).toFixed(2)} GiB allowed`);
-      }
-      const report = await model.load(ckpt, backend, opts.load);
-      return { model, plannedBytes: bytes, report };
-    } finally {
-      await ckpt.close();
-    }
-  }
 
   override dispose(): void {
     this.rope.cache.clear();
@@ -345,8 +257,7 @@ export class CosmosControlNetModel extends Module {
     if (mask && mask.shape.join() !== [B, 1, T, H, W].join()) {
       throw new ControlNetInputError(`condition_mask must be ${shapeStr([B, 1, T, H, W])}, got ${shapeStr(mask.shape)}`);
     }
-    const pm = inputs.paddingMask ? resizePaddingMask(inputs.paddingMask, H, W) : F.zeros(backend, [1, 1, H, W]);
-    const padChannel = F.expand(pm.reshape([1, 1, 1, H, W]), [B, 1, T, H, W]);
+    const padChannel = paddingChannel(inputs.paddingMask, lat.shape, backend);
 
     // 1. control stream: control latent, zero channels up to in_channels - 2, condition mask (or zeros), padding mask
     const cparts = [ctrl0];
@@ -366,52 +277,23 @@ export class CosmosControlNetModel extends Module {
 
     // 3. positional embeddings (from the control tensor's grid, which is the base's)
     const grid = patchGrid([T, H, W], cfg.patchSize);
-    const rope = this.rope.forward(backend, grid, inputs.fps ?? null);
+    const { rope, extraPosEmb } = positionEmbeddings(this, backend, grid, B, inputs.fps);
     this.tap(rope.cos, 'rope');
-    const extraPosEmb = this.learnable_pos_embed ? this.learnable_pos_embed.forward(grid, B) : null;
 
     // 4-5. patch embeddings, flattened in (t, h, w) order
     const N = grid[0] * grid[1] * grid[2];
     const control = this.patch_embed.forward(ctrl).reshape([B, N, D]);
     const baseTokens = this.patch_embed_base.forward(base).reshape([B, N, D]);
 
-    // 6. timestep embedding: one row per sample, or per frame
-    const ts = inputs.timestep;
-    let modBatch: number;
-    let modFrames: number;
-    if (ts.rank === 1) {
-      if (ts.shape[0] !== B && ts.shape[0] !== 1) throw new ControlNetInputError(`timestep [${ts.shape[0]}] must have one value per sample (batch ${B}) or one in all`);
-      modBatch = ts.shape[0];
-      modFrames = 1;
-    } else if (ts.rank === 5) {
-      if (ts.shape.join() !== [B, 1, T, 1, 1].join()) throw new ControlNetInputError(`a per-frame timestep must be ${shapeStr([B, 1, T, 1, 1])}, got ${shapeStr(ts.shape)}`);
-      if (pt !== 1) throw new ControlNetInputError(`per-frame timesteps need patch_size t = 1 (got ${pt})`);
-      modBatch = B;
-      modFrames = grid[0];
-    } else {
-      throw new ControlNetInputError(`timestep must be [B] or [B, 1, T, 1, 1], got ${shapeStr(ts.shape)}`);
-    }
-    const { temb, embeddedTimestep } = this.time_embed.forward(ts);
-    this.tap(temb, 'time_embed');
-    const act = F.silu(embeddedTimestep);
-
-    // 7. context projections
-    let text = inputs.encoderHiddenStates;
-    if (text.rank !== 3 || text.shape[0] !== B) throw new ControlNetInputError(`encoder_hidden_states must be [${B}, S, dim], got ${shapeStr(text.shape)}`);
-    const wantText = this.crossattn_proj ? cfg.crossattnProjInChannels : cfg.textEmbedDim;
-    if (text.shape[2] !== wantText) {
-      throw new ControlNetInputError(`encoder_hidden_states has ${text.shape[2]} features, the ControlNet expects ${wantText}${this.crossattn_proj ? ' (crossattn_proj_in_channels)' : ' (text_embed_dim)'}`);
-    }
-    if (this.crossattn_proj) text = this.crossattn_proj.forward(text);
-    let image: Tensor | null = null;
-    if (inputs.imageContext && this.img_context_proj) {
-      const ic = inputs.imageContext;
-      if (ic.rank !== 3 || ic.shape[0] !== B || ic.shape[2] !== cfg.imgContextDimIn) {
-        throw new ControlNetInputError(`img_context must be [${B}, S, ${cfg.imgContextDimIn}], got ${shapeStr(ic.shape)}`);
-      }
-      image = this.img_context_proj.forward(ic);
-    }
-
-    return { control, base: baseTokens, cond: { text, image, act, temb, modBatch, modFrames, rope, extraPosEmb }, grid };
+    // 6-7. timestep rows (per sample or per frame) and context projections
+    const rest = timestepAndContext(this, cfg, inputs, B, T, grid, { Err: ControlNetInputError, who: 'the ControlNet' });
+    this.tap(rest.temb, 'time_embed');
+    return { control, base: baseTokens, cond: { ...rest, rope, extraPosEmb }, grid };
   }
 }
+
+/** diffusers' `controlnet/` folders (config.json + diffusion_pytorch_model*.safetensors): build with loadModule. */
+export const CosmosControlNetFamily = {
+  name: 'CosmosControlNetModel',
+  build: (config: Record<string, unknown>) => new CosmosControlNetModel(parseControlNetConfig(config)),
+} satisfies ModuleFamily<CosmosControlNetModel>;

@@ -27,21 +27,16 @@ const CAP_SLACK = 1e-6;
 
 /** A problem with one control (or, `control` null, with the set); `control` names it. */
 export class MultiControlError extends UserError {
-  override name = 'MultiControlError';
   constructor(readonly control: string | null, message: string) {
     super(control === null ? message : `control "${control}": ${message}`);
   }
 }
 
 /** A control video / latent whose size or frame count does not match the others or the base latent. */
-export class ControlShapeError extends MultiControlError {
-  override name = 'ControlShapeError';
-}
+export class ControlShapeError extends MultiControlError {}
 
 /** A weight that is negative, not finite, a map of the wrong shape, or weights summing past the cap. */
-export class ControlWeightError extends MultiControlError {
-  override name = 'ControlWeightError';
-}
+export class ControlWeightError extends MultiControlError {}
 
 /** A scalar, or a map [B|1, 1, T', H', W'] on the patch-token grid (host values or a tensor). */
 export type ControlWeight = number | Tensor | { values: Float32Array; shape: readonly number[] };
@@ -204,7 +199,7 @@ export class MultiControlNet extends Module {
       for (let i = 0; i < this.branches.length; i++) {
         const b = this.branches[i];
         const r = b.model.forward({ ...inputs, controlsLatents: b.latents, conditioningScale: b.scalar ?? 1 }, b.map);
-        r.forEach((t, k) => this.tap(t, `control${i}.residual.${k}`));
+        r.forEach((t, k) => { this.tap(t, `control${i}.residual.${k}`); });
         total = i === 0 ? r : total.map((t, k) => F.add(t, r[k]));
       }
       return total;

@@ -15,12 +15,11 @@
 // As in Transfer 1, controls may also sit at the top level ("edge": {...}). Relative paths are
 // relative to the spec file. Every problem is a ControlSpecError naming the field
 // (e.g. `controls.edge.control_weight`).
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
 import { UserError } from '../../engine/errors.js';
+import { type FileSystem, fileSystem, readText } from '../../io/files.js';
+import { dirname, isAbsolute, join } from '../../io/path.js';
 
 export class ControlSpecError extends UserError {
-  override name = 'ControlSpecError';
   constructor(
     /** the field at fault, as a JSON path (`controls.edge.ckpt_path`), or '<file>' */
     readonly field: string,
@@ -90,27 +89,29 @@ function isObj(v: unknown): v is Obj {
 export interface ParseSpecOptions {
   /** check that every path exists (files / folders as expected); default true */
   checkFiles?: boolean;
+  fs?: FileSystem;
 }
 
 /**
  * Validate a parsed spec. `baseDir` resolves relative paths (the spec file's folder).
  * Throws ControlSpecError naming the first field at fault.
  */
-export function parseTransferSpec(json: unknown, baseDir: string, opts: ParseSpecOptions = {}): TransferSpec {
+export async function parseTransferSpec(json: unknown, baseDir: string, opts: ParseSpecOptions = {}): Promise<TransferSpec> {
   if (!isObj(json)) throw new ControlSpecError('<root>', `the spec must be a JSON object, got ${Array.isArray(json) ? 'an array' : JSON.stringify(json)}`);
   const checkFiles = opts.checkFiles ?? true;
-  const path = (field: string, v: unknown, kind: 'file' | 'dir' | 'any'): string => {
+  const fs = opts.fs ?? fileSystem();
+  const path = async (field: string, v: unknown, kind: 'file' | 'dir' | 'any'): Promise<string> => {
     if (typeof v !== 'string' || v.trim() === '') throw new ControlSpecError(field, `must be a non-empty path string, got ${JSON.stringify(v)}`);
-    const p = isAbsolute(v) ? v : resolve(baseDir, v);
+    const p = resolvePath(v, baseDir);
     if (checkFiles) {
-      if (!existsSync(p)) throw new ControlSpecError(field, `${p} does not exist`);
-      const st = statSync(p);
-      if (kind === 'dir' && !st.isDirectory()) throw new ControlSpecError(field, `${p} must be a folder (config.json + safetensors)`);
-      if (kind === 'file' && !st.isFile()) throw new ControlSpecError(field, `${p} must be a file`);
+      const st = await fs.stat(p);
+      if (!st) throw new ControlSpecError(field, `${p} does not exist`);
+      if (kind === 'dir' && st.kind !== 'directory') throw new ControlSpecError(field, `${p} must be a folder (config.json + safetensors)`);
+      if (kind === 'file' && st.kind !== 'file') throw new ControlSpecError(field, `${p} must be a file`);
     }
     return p;
   };
-  const optPath = (field: string, kind: 'file' | 'dir' | 'any') => (json[field] === undefined || json[field] === null ? null : path(field, json[field], kind));
+  const optPath = async (field: string, kind: 'file' | 'dir' | 'any') => (json[field] === undefined || json[field] === null ? null : path(field, json[field], kind));
   const optStr = (field: string): string | null => {
     const v = json[field];
     if (v === undefined || v === null) return null;
@@ -147,7 +148,8 @@ export function parseTransferSpec(json: unknown, baseDir: string, opts: ParseSpe
   }
   if (controlObjs.length === 0) throw new ControlSpecError('controls', 'no control given: add at least one {"input_control", "control_weight", "ckpt_path"} object');
 
-  const controls: ControlSpec[] = controlObjs.map(([name, field, v]) => {
+  const controls: ControlSpec[] = [];
+  for (const [name, field, v] of controlObjs) {
     if (name.trim() === '') throw new ControlSpecError(field, 'a control needs a non-empty name');
     if (!isObj(v)) throw new ControlSpecError(field, `must be an object {${CONTROL_FIELDS.join(', ')}}, got ${JSON.stringify(v)}`);
     for (const k of Object.keys(v)) {
@@ -170,38 +172,38 @@ export function parseTransferSpec(json: unknown, baseDir: string, opts: ParseSpe
         if (asNum < 0) throw new ControlSpecError(`${field}.control_weight`, `must be >= 0, got ${w}`);
         weight = asNum;
       } else {
-        const p = path(`${field}.control_weight`, w, 'file');
+        const p = await path(`${field}.control_weight`, w, 'file');
         if (!/\.(safetensors|png)$/i.test(p)) throw new ControlSpecError(`${field}.control_weight`, `a weight map must be a .safetensors ([H, W] or [T, H, W]) or a grayscale .png, got ${w}`);
         weight = { path: p };
       }
     } else {
       throw new ControlSpecError(`${field}.control_weight`, `must be a number >= 0 or a weight-map path, got ${JSON.stringify(w)}`);
     }
-    return {
+    controls.push({
       name,
-      inputControl: path(`${field}.input_control`, v.input_control, 'any'),
+      inputControl: await path(`${field}.input_control`, v.input_control, 'any'),
       weight,
-      checkpoint: path(`${field}.ckpt_path`, v.ckpt_path, 'dir'),
-    };
-  });
+      checkpoint: await path(`${field}.ckpt_path`, v.ckpt_path, 'dir'),
+    });
+  }
 
   if (json.base_checkpoint === undefined) throw new ControlSpecError('base_checkpoint', 'missing: the base transformer folder is required');
   if (json.tokenizer === undefined) throw new ControlSpecError('tokenizer', 'missing: the VAE / tokenizer folder is required');
   const prompt = optStr('prompt');
-  const embeddings = optPath('embeddings', 'file');
+  const embeddings = await optPath('embeddings', 'file');
   const overCap = json.weight_over_cap ?? 'error';
   if (overCap !== 'error' && overCap !== 'normalize') throw new ControlSpecError('weight_over_cap', `must be "error" or "normalize", got ${JSON.stringify(overCap)}`);
-  const inputVideo = optPath('input_video_path', 'any');
+  const inputVideo = await optPath('input_video_path', 'any');
   const ncf = int('num_conditional_frames', inputVideo ? 1 : 0, 0)!;
   if (ncf > 0 && !inputVideo) throw new ControlSpecError('num_conditional_frames', `${ncf} conditioning frames need input_video_path`);
   return {
     file: null,
-    baseCheckpoint: path('base_checkpoint', json.base_checkpoint, 'dir'),
-    tokenizer: path('tokenizer', json.tokenizer, 'any'),
+    baseCheckpoint: await path('base_checkpoint', json.base_checkpoint, 'dir'),
+    tokenizer: await path('tokenizer', json.tokenizer, 'any'),
     prompt,
     negativePrompt: optStr('negative_prompt'),
     embeddings,
-    textEncoder: optPath('text_encoder', 'dir'),
+    textEncoder: await optPath('text_encoder', 'dir'),
     seed: int('seed', 0, 0)!,
     numSteps: int('num_steps', 35, 1)!,
     guidance: num('guidance', 3, (x) => x >= 0, 'a number >= 0')!,
@@ -218,17 +220,23 @@ export function parseTransferSpec(json: unknown, baseDir: string, opts: ParseSpe
 function outputPath(v: unknown, baseDir: string): string | null {
   if (v === undefined || v === null) return null;
   if (typeof v !== 'string' || v.trim() === '') throw new ControlSpecError('output', `must be a non-empty path string, got ${JSON.stringify(v)}`);
-  return isAbsolute(v) ? v : resolve(baseDir, v);
+  return resolvePath(v, baseDir);
+}
+
+function resolvePath(p: string, baseDir: string): string {
+  return isAbsolute(p) ? p : join(baseDir, p);
 }
 
 /** Read and validate a spec file (relative paths resolved against its folder). */
-export function readTransferSpec(file: string, opts: ParseSpecOptions = {}): TransferSpec {
-  if (!existsSync(file)) throw new ControlSpecError('<file>', `${file} does not exist`);
+export async function readTransferSpec(file: string, opts: ParseSpecOptions = {}): Promise<TransferSpec> {
+  const fs = opts.fs ?? fileSystem();
+  if (!(await fs.stat(file))) throw new ControlSpecError('<file>', `${file} does not exist`);
   let json: unknown;
   try {
-    json = JSON.parse(readFileSync(file, 'utf8'));
+    json = JSON.parse(await readText(file, fs));
   } catch (e) {
     throw new ControlSpecError('<file>', `${file} is not valid JSON (${(e as Error).message})`);
   }
-  return { ...parseTransferSpec(json, dirname(resolve(file)), opts), file: resolve(file) };
+  const abs = fs.resolve(file);
+  return { ...(await parseTransferSpec(json, dirname(abs), { ...opts, fs })), file: abs };
 }

@@ -35,13 +35,9 @@ export interface CosmosTransformerConfig {
   imgContextDimOut: number;
 }
 
-export class DiTConfigError extends UserError {
-  override name = 'DiTConfigError';
-}
+export class DiTConfigError extends UserError {}
 
-export class DiTInputError extends UserError {
-  override name = 'DiTInputError';
-}
+export class DiTInputError extends UserError {}
 
 /** D = heads * head_dim */
 export function hiddenSize(c: CosmosTransformerConfig): number {
@@ -58,42 +54,39 @@ export function maxGrid(c: Pick<CosmosTransformerConfig, 'maxSize' | 'patchSize'
   return [0, 1, 2].map((i) => Math.floor(c.maxSize[i] / c.patchSize[i])) as [number, number, number];
 }
 
-function posInt(json: Record<string, unknown>, key: string, def: number): number {
-  const v = json[key] ?? def;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
-    throw new DiTConfigError(`config.json: ${key} must be a positive integer, got ${JSON.stringify(v)}`);
-  }
-  return v;
-}
-
-function posNum(json: Record<string, unknown>, key: string, def: number): number {
-  const v = json[key] ?? def;
-  if (typeof v !== 'number' || !(v > 0) || !Number.isFinite(v)) {
-    throw new DiTConfigError(`config.json: ${key} must be a positive number, got ${JSON.stringify(v)}`);
-  }
-  return v;
-}
-
-function triple(json: Record<string, unknown>, key: string, def: Triple, int: boolean): Triple {
-  const v = json[key] ?? def;
-  const ok = Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === 'number' && x > 0 && Number.isFinite(x) && (!int || Number.isInteger(x)));
-  if (!ok) throw new DiTConfigError(`config.json: ${key} must be 3 positive ${int ? 'integers' : 'numbers'} (t, h, w), got ${JSON.stringify(v)}`);
-  return Object.freeze([...(v as number[])]) as unknown as Triple;
-}
-
-function bool(json: Record<string, unknown>, key: string, def: boolean): boolean {
-  const v = json[key] ?? def;
-  if (typeof v !== 'boolean') throw new DiTConfigError(`config.json: ${key} must be true or false, got ${JSON.stringify(v)}`);
-  return v;
-}
-
-function optPosInt(json: Record<string, unknown>, key: string): number | null {
-  const v = json[key];
-  if (v === undefined || v === null || v === 0) return null;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) {
-    throw new DiTConfigError(`config.json: ${key} must be a positive integer or null, got ${JSON.stringify(v)}`);
-  }
-  return v;
+/**
+ * Readers of a config.json's fields: a missing field takes `def`; a present one must have the
+ * expected type, or `Err` is thrown naming `file`, the key and the value. The DiT and its
+ * ControlNet read their configs through these.
+ */
+export function configFields(json: Record<string, unknown>, file: string, Err: new (message: string) => Error) {
+  const get = (key: string, def: unknown, ok: (v: unknown) => boolean, expected: string): unknown => {
+    const v = json[key] ?? def;
+    if (!ok(v)) throw new Err(`${file}: ${key} must be ${expected}, got ${JSON.stringify(v)}`);
+    return v;
+  };
+  const isPosInt = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v >= 1;
+  return {
+    num: (key: string, def: number) => get(key, def, (v) => typeof v === 'number' && Number.isFinite(v), 'a number') as number,
+    oneOf<T extends string>(key: string, def: T, allowed: readonly T[]): T {
+      const ok = (v: unknown) => typeof v === 'string' && allowed.includes(v as T);
+      return get(key, def, ok, `one of ${allowed.map((a) => JSON.stringify(a)).join(', ')} (no other is supported)`) as T;
+    },
+    posInt: (key: string, def: number) => get(key, def, isPosInt, 'a positive integer') as number,
+    posNum: (key: string, def: number) => get(key, def, (v) => typeof v === 'number' && v > 0 && Number.isFinite(v), 'a positive number') as number,
+    bool: (key: string, def: boolean) => get(key, def, (v) => typeof v === 'boolean', 'true or false') as boolean,
+    triple(key: string, def: Triple, int: boolean): Triple {
+      const ok = (v: unknown) => Array.isArray(v) && v.length === 3 && v.every((x) => typeof x === 'number' && x > 0 && Number.isFinite(x) && (!int || Number.isInteger(x)));
+      const v = get(key, def, ok, `3 positive ${int ? 'integers' : 'numbers'} (t, h, w)`) as number[];
+      return Object.freeze([...v]) as unknown as Triple;
+    },
+    /** null when missing, null or 0 */
+    optPosInt(key: string): number | null {
+      const v = json[key];
+      if (v === undefined || v === null || v === 0) return null;
+      return get(key, undefined, isPosInt, 'a positive integer or null') as number;
+    },
+  };
 }
 
 /** Parse a diffusers CosmosTransformer3DModel config.json object. */
@@ -105,27 +98,28 @@ export function parseCosmosTransformerConfig(json: Record<string, unknown>): Cos
   if (extra !== null && extra !== 'learnable') {
     throw new DiTConfigError(`config.json: extra_pos_embed_type must be "learnable" or null, got ${JSON.stringify(extra)}`);
   }
+  const { posInt, posNum, triple, bool, optPosInt } = configFields(json, 'config.json', DiTConfigError);
   const cfg: CosmosTransformerConfig = {
-    inChannels: posInt(json, 'in_channels', 16),
-    outChannels: posInt(json, 'out_channels', 16),
-    numAttentionHeads: posInt(json, 'num_attention_heads', 32),
-    attentionHeadDim: posInt(json, 'attention_head_dim', 128),
-    numLayers: posInt(json, 'num_layers', 28),
-    mlpRatio: posNum(json, 'mlp_ratio', 4.0),
-    textEmbedDim: posInt(json, 'text_embed_dim', 1024),
-    adalnLoraDim: posInt(json, 'adaln_lora_dim', 256),
-    maxSize: triple(json, 'max_size', [128, 240, 240], true),
-    patchSize: triple(json, 'patch_size', [1, 2, 2], true),
-    ropeScale: triple(json, 'rope_scale', [2.0, 1.0, 1.0], false),
-    concatPaddingMask: bool(json, 'concat_padding_mask', true),
+    inChannels: posInt('in_channels', 16),
+    outChannels: posInt('out_channels', 16),
+    numAttentionHeads: posInt('num_attention_heads', 32),
+    attentionHeadDim: posInt('attention_head_dim', 128),
+    numLayers: posInt('num_layers', 28),
+    mlpRatio: posNum('mlp_ratio', 4.0),
+    textEmbedDim: posInt('text_embed_dim', 1024),
+    adalnLoraDim: posInt('adaln_lora_dim', 256),
+    maxSize: triple('max_size', [128, 240, 240], true),
+    patchSize: triple('patch_size', [1, 2, 2], true),
+    ropeScale: triple('rope_scale', [2.0, 1.0, 1.0], false),
+    concatPaddingMask: bool('concat_padding_mask', true),
     extraPosEmbedType: extra as 'learnable' | null,
-    useCrossattnProjection: bool(json, 'use_crossattn_projection', false),
-    crossattnProjInChannels: posInt(json, 'crossattn_proj_in_channels', 1024),
-    encoderHiddenStatesChannels: posInt(json, 'encoder_hidden_states_channels', 1024),
-    controlnetBlockEveryN: optPosInt(json, 'controlnet_block_every_n'),
-    imgContextDimIn: optPosInt(json, 'img_context_dim_in'),
-    imgContextNumTokens: posInt(json, 'img_context_num_tokens', 256),
-    imgContextDimOut: posInt(json, 'img_context_dim_out', 2048),
+    useCrossattnProjection: bool('use_crossattn_projection', false),
+    crossattnProjInChannels: posInt('crossattn_proj_in_channels', 1024),
+    encoderHiddenStatesChannels: posInt('encoder_hidden_states_channels', 1024),
+    controlnetBlockEveryN: optPosInt('controlnet_block_every_n'),
+    imgContextDimIn: optPosInt('img_context_dim_in'),
+    imgContextNumTokens: posInt('img_context_num_tokens', 256),
+    imgContextDimOut: posInt('img_context_dim_out', 2048),
   };
   validateConfig(cfg);
   return cfg;

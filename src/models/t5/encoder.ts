@@ -16,15 +16,12 @@
 // mean or bias; the result is final_layer_norm(h). Padded positions are not zeroed here
 // (encodePrompts does that, as Cosmos does after the encoder).
 import type { Backend } from '../../engine/backend.js';
-import { Module, type Param, type TensorSource, loadWeights } from '../../engine/module.js';
+import { UserError } from '../../engine/errors.js';
+import { Embedding, Linear } from '../../engine/layers.js';
+import { type LoadOptions, Module, type Param, type TensorSource } from '../../engine/module.js';
 import * as F from '../../engine/ops.js';
 import { ShapeError, type Tensor, scope } from '../../engine/tensor.js';
-import { openCheckpoint } from '../../io/safetensors.js';
-import { SentencePieceProcessor } from '../../text/sentencepiece.js';
-import { T5Tokenizer } from '../../text/t5-tokenizer.js';
-import { join } from 'node:path';
-import { Linear, Embedding } from '../../engine/layers.js';
-import { UserError } from '../../engine/errors.js';
+import type { ModuleFamily } from '../load.js';
 
 // ------------------------------------------------------------------ config
 
@@ -47,9 +44,7 @@ export interface T5Config {
   layerNormEpsilon: number;
 }
 
-export class T5ConfigError extends UserError {
-  override name = 'T5ConfigError';
-}
+export class T5ConfigError extends UserError {}
 
 const ACTIVATIONS: Record<string, T5Activation> = {
   relu: 'relu',
@@ -139,7 +134,10 @@ export function relativePositionBuckets(qLen: number, kLen: number, bidirectiona
     for (let j = 0; j < kLen; j++) {
       const rel = j - i;
       let b = memo.get(rel);
-      if (b === undefined) memo.set(rel, (b = relativePositionBucket(rel, bidirectional, numBuckets, maxDistance)));
+      if (b === undefined) {
+        b = relativePositionBucket(rel, bidirectional, numBuckets, maxDistance);
+        memo.set(rel, b);
+      }
       out[i * kLen + j] = b;
     }
   }
@@ -343,29 +341,6 @@ export class T5EncoderModel extends Module {
     this.encoder = this.add('encoder', new T5Stack(config));
   }
 
-  /** Load the parameters from a checkpoint (decoder.*, lm_head.* ignored; embed_tokens is shared). */
-  async load(src: TensorSource, backend: Backend) {
-    const names = new Set(src.names);
-    return loadWeights(this, src, backend, {
-      ignore: (k) => k.startsWith('decoder.') || k.startsWith('lm_head.'),
-      // tied embedding: either key (or both, the same tensor) fills shared.weight
-      mapKey: (k) => (k === 'encoder.embed_tokens.weight' ? (names.has('shared.weight') ? null : 'shared.weight') : k),
-    });
-  }
-
-  /** Build from a folder with config.json and *.safetensors (or an index), e.g. a transformers t5 repo. */
-  static async fromPretrained(dir: string, backend: Backend): Promise<T5EncoderModel> {
-    const ckpt = await openCheckpoint(dir);
-    try {
-      if (!ckpt.config || typeof ckpt.config !== 'object') throw new T5ConfigError(`${dir}: no config.json beside the checkpoint`);
-      const model = new T5EncoderModel(parseT5Config(ckpt.config as Record<string, unknown>));
-      await model.load(ckpt, backend);
-      return model;
-    } finally {
-      await ckpt.close();
-    }
-  }
-
   private get backend(): Backend {
     return this.shared.weight.t.backend;
   }
@@ -419,57 +394,16 @@ export class T5EncoderModel extends Module {
   }
 }
 
-// ------------------------------------------------------------------ prompts
-
-export interface EncodePromptsOptions {
-  /** tokens per prompt after padding/truncation (Cosmos: 512) */
-  maxLength?: number;
-}
-
-export interface PromptEmbeddings {
-  /** [B, maxLength, d_model]; rows at positions >= lengths[b] are zero */
-  embeddings: Tensor;
-  /** [B, maxLength] 1 = token, 0 = padding */
-  mask: Int32Array;
-  ids: Int32Array;
-  /** real tokens per prompt, </s> included */
-  lengths: number[];
-}
-
-/**
- * Cosmos' prompt encoding: tokenize (</s> appended, right-padded with <pad> to maxLength,
- * truncated), run the encoder with the padding mask, then zero the embeddings of the padded
- * positions.
- */
-export function encodePrompts(model: T5EncoderModel, tokenizer: T5Tokenizer, texts: readonly string[], opts: EncodePromptsOptions = {}): PromptEmbeddings {
-  const maxLength = opts.maxLength ?? 512;
-  if (texts.length === 0) throw new RangeError('encodePrompts: no texts');
-  const batch = tokenizer.encodeBatch(texts, { maxLength, padding: true, truncation: true });
-  const [B, L] = batch.shape;
-  const embeddings = scope(() => {
-    const h = model.forward({ data: batch.ids, shape: [B, L] }, { data: batch.mask, shape: [B, L] });
-    const keep = F.fromArray(h.backend, Float32Array.from(batch.mask), [B, L, 1]);
-    return F.where(keep, h, F.zeros(h.backend, [1]));
-  });
-  return { embeddings, mask: batch.mask, ids: batch.ids, lengths: batch.lengths };
-}
-
-/** The T5 encoder with its SentencePiece tokenizer, as one prompt encoder. */
-export class T5TextEncoder {
-  constructor(readonly model: T5EncoderModel, readonly tokenizer: T5Tokenizer) {}
-
-  /** A transformers-style folder: config.json, *.safetensors, spiece.model (or a tokenizer path). */
-  static async load(dir: string, backend: Backend, tokenizerPath?: string): Promise<T5TextEncoder> {
-    const sp = await SentencePieceProcessor.load(tokenizerPath ?? join(dir, 'spiece.model'));
-    const model = await T5EncoderModel.fromPretrained(dir, backend);
-    return new T5TextEncoder(model, new T5Tokenizer(sp));
-  }
-
-  encodePrompts(texts: readonly string[], opts: EncodePromptsOptions = {}): PromptEmbeddings {
-    return encodePrompts(this.model, this.tokenizer, texts, opts);
-  }
-
-  dispose(): void {
-    this.model.dispose();
-  }
-}
+/** transformers' T5 checkpoints (config.json + *.safetensors): build with loadModule. */
+export const T5EncoderFamily = {
+  name: 'T5EncoderModel',
+  build: (config: Record<string, unknown>) => new T5EncoderModel(parseT5Config(config)),
+  /** decoder.* and lm_head.* are ignored; the tied embedding fills shared.weight from either key */
+  loadOptions(_model: T5EncoderModel, src: TensorSource): LoadOptions {
+    const names = new Set(src.names);
+    return {
+      ignore: (k) => k.startsWith('decoder.') || k.startsWith('lm_head.'),
+      mapKey: (k) => (k === 'encoder.embed_tokens.weight' ? (names.has('shared.weight') ? null : 'shared.weight') : k),
+    };
+  },
+} satisfies ModuleFamily<T5EncoderModel>;

@@ -181,22 +181,25 @@ export function latentStats(backend: Backend, mean: ArrayLike<number>, std: Arra
 function statsFor(z: Tensor, s: LatentStats): [Tensor, Tensor] {
   const [, C, t] = z.shape;
   const [, sc, st] = s.mean.shape;
-  if (z.rank !== 5 || C !== sc || t > st) {
+  // statistics of one latent frame apply to every frame (as [:, :, :t] broadcasts upstream)
+  if (z.rank !== 5 || C !== sc || (t > st && st !== 1)) {
     throw new TokenizerInputError('latent', `[B, ${sc}, t, h, w] with t <= ${st} (frames the statistics cover)`, gotShape(z.shape));
   }
-  return [F.slice(s.mean, 2, 0, t), F.slice(s.std, 2, 0, t)];
+  return st === 1 ? [s.mean, s.std] : [F.slice(s.mean, 2, 0, t), F.slice(s.std, 2, 0, t)];
 }
 
-/** Pipeline rule: (z - mean[:, :, :t]) * sigma_data / std[:, :, :t]. */
-export function normalizeLatent(z: Tensor, stats: LatentStats, sigmaData = 0.5): Tensor {
+/** Pipeline rule: (z - mean[:, :, :t]) * sigma_data / std[:, :, :t]; without statistics z * sigma_data. */
+export function normalizeLatent(z: Tensor, stats: LatentStats | null, sigmaData = 0.5): Tensor {
+  if (!stats) return F.scale(z, sigmaData);
   return scope(() => {
     const [m, s] = statsFor(z, stats);
     return F.div(F.scale(F.sub(z, m), sigmaData), s);
   });
 }
 
-/** Inverse: z = normalised * std / sigma_data + mean. */
-export function denormalizeLatent(zn: Tensor, stats: LatentStats, sigmaData = 0.5): Tensor {
+/** Inverse: z = normalised * std / sigma_data + mean; without statistics normalised / sigma_data. */
+export function denormalizeLatent(zn: Tensor, stats: LatentStats | null, sigmaData = 0.5): Tensor {
+  if (!stats) return F.scale(zn, 1 / sigmaData);
   return scope(() => {
     const [m, s] = statsFor(zn, stats);
     return F.add(F.scale(F.mul(zn, s), 1 / sigmaData), m);

@@ -1,8 +1,9 @@
-// What the sampling loops share: the model interface they drive, the per-step progress record,
-// classifier-free guidance, and the schedule arithmetic (torch / numpy linspace, Karras sigmas)
-// in the precision upstream uses.
+// What the sampling loops share: the model interface they drive, the step loop itself with its
+// per-step progress record, classifier-free guidance, and the schedule arithmetic (torch / numpy
+// linspace, Karras sigmas) in the precision upstream uses.
+import { throwIfAborted } from '../../../engine/errors.js';
 import * as F from '../../../engine/ops.js';
-import type { Tensor } from '../../../engine/tensor.js';
+import { type Tensor, scopeAsync } from '../../../engine/tensor.js';
 import type { CosmosTransformerConfig } from '../config.js';
 import { DiTInputError } from '../config.js';
 import type { CosmosForwardInputs } from '../transformer.js';
@@ -44,6 +45,44 @@ export interface LoopOptions {
   signal?: AbortSignal;
 }
 
+/** What one step of a sampler produces (the new latents and the raw model outputs behind them). */
+export interface StepOutputs {
+  latents: Tensor;
+  modelOutCond: Tensor;
+  modelOutUncond: Tensor | null;
+}
+
+/**
+ * The loop of every sampler: x <- step(i, x) for each step of the schedule. Each step runs in a
+ * scope (only what it returns survives), reports to onStep before the next one, and replaces x;
+ * the loop owns x (from `x0` on) and returns the last one. `release` frees what the sampler kept
+ * across steps, whatever happens.
+ */
+export async function runSteps(
+  x0: Tensor, schedule: { sigmas: Float32Array; timesteps: Float32Array | Int32Array }, steps: number, o: LoopOptions,
+  step: (i: number, x: Tensor) => StepOutputs, release: () => void,
+): Promise<Tensor> {
+  let x = x0;
+  try {
+    for (let i = 0; i < steps; i++) {
+      throwIfAborted(o.signal);
+      const next = await scopeAsync(async () => {
+        const out = step(i, x);
+        await o.onStep?.({ step: i, steps, sigma: schedule.sigmas[i], timestep: schedule.timesteps[i], ...out });
+        return out.latents;
+      });
+      x.dispose();
+      x = next.keep();
+    }
+    return x;
+  } catch (e) {
+    x.dispose();
+    throw e;
+  } finally {
+    release();
+  }
+}
+
 /** The text inputs and guidance of a sampling run. */
 export interface GuidanceOptions {
   promptEmbeds: Tensor;
@@ -67,6 +106,22 @@ export function checkLatents(noise: Tensor, cfg: CosmosTransformerConfig, what: 
   if (noise.rank !== 5) throw new DiTInputError(`${what}: noise must be [B, C, T, H, W], got [${noise.shape.join(', ')}]`);
   if (noise.shape[1] !== cfg.outChannels) throw new DiTInputError(`${what}: noise has ${noise.shape[1]} channels, the transformer outputs ${cfg.outChannels}`);
   return noise.shape as unknown as [number, number, number, number, number];
+}
+
+/** Conditioning latents must have the noise's shape. */
+export function checkConditioning(shape: readonly number[], cond: { latents: Tensor } | null): void {
+  if (cond && cond.latents.shape.join() !== shape.join()) {
+    throw new DiTInputError(`conditioning latents [${cond.latents.shape.join(', ')}] must match the noise [${shape.join(', ')}]`);
+  }
+}
+
+/** Whether the model reads a condition-mask channel after the latent's (video2world conditioning needs one). */
+export function hasMaskChannel(model: DiTDenoiser, shape: readonly number[], cond: { latents: Tensor } | null): boolean {
+  const C = shape[1];
+  const needsMask = model.config.inChannels === C + 1;
+  if (cond && !needsMask) throw new DiTInputError(`video2world conditioning needs a model with a condition-mask channel (in_channels ${C + 1}), this one has ${model.config.inChannels}`);
+  checkConditioning(shape, cond);
+  return needsMask;
 }
 
 /** torch.linspace (CPU kernel: the first half counts up from start, the rest down from end). */
@@ -93,25 +148,4 @@ export function karras(ramp: readonly number[], sigmaMin: number, sigmaMax: numb
   const minInv = sigmaMin ** (1 / rho);
   const maxInv = sigmaMax ** (1 / rho);
   return ramp.map((r) => (maxInv + r * (minInv - maxInv)) ** rho);
-}
-
-/** Read a number field of a scheduler config with a default. */
-export function cfgNum(json: Record<string, unknown>, key: string, def: number, what: string): number {
-  const v = json[key] ?? def;
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new DiTInputError(`${what}: ${key} must be a number, got ${JSON.stringify(v)}`);
-  return v;
-}
-
-export function cfgStr<T extends string>(json: Record<string, unknown>, key: string, def: T, allowed: readonly T[], what: string): T {
-  const v = json[key] ?? def;
-  if (typeof v !== 'string' || !allowed.includes(v as T)) {
-    throw new DiTInputError(`${what}: ${key} must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}, got ${JSON.stringify(v)} (not supported)`);
-  }
-  return v as T;
-}
-
-export function cfgBool(json: Record<string, unknown>, key: string, def: boolean, what: string): boolean {
-  const v = json[key] ?? def;
-  if (typeof v !== 'boolean') throw new DiTInputError(`${what}: ${key} must be true or false, got ${JSON.stringify(v)}`);
-  return v;
 }

@@ -14,13 +14,13 @@
 // channel marks them, and their x0 is replaced by the clean conditioning latents (not when
 // augment_sigma >= sigma).
 import * as F from '../../../engine/ops.js';
-import { type Tensor, scopeAsync } from '../../../engine/tensor.js';
-import { DiTInputError } from '../config.js';
+import type { Tensor } from '../../../engine/tensor.js';
+import { DiTInputError, configFields } from '../config.js';
 import { blend, conditionTensors } from '../conditioning.js';
 import type { NoiseSource } from '../noise.js';
 import {
-  type DiTDenoiser, type GuidanceOptions, type LoopOptions, cfgNum, cfgStr, checkLatents, f32, guide, karras,
-  torchLinspace, usesGuidance,
+  type DiTDenoiser, type GuidanceOptions, type LoopOptions, checkLatents, f32, hasMaskChannel, guide, karras, runSteps, torchLinspace,
+  usesGuidance,
 } from './common.js';
 
 export interface EdmSchedulerConfig {
@@ -50,14 +50,15 @@ export function parseEdmSchedulerConfig(json: Record<string, unknown>): EdmSched
   if (json._class_name !== undefined && json._class_name !== 'EDMEulerScheduler') {
     throw new DiTInputError(`${what}: _class_name is ${JSON.stringify(json._class_name)}`);
   }
+  const { num, oneOf } = configFields(json, what, DiTInputError);
   return {
-    sigmaMin: cfgNum(json, 'sigma_min', 0.002, what),
-    sigmaMax: cfgNum(json, 'sigma_max', 80, what),
-    sigmaData: cfgNum(json, 'sigma_data', 0.5, what),
-    rho: cfgNum(json, 'rho', 7, what),
-    sigmaSchedule: cfgStr(json, 'sigma_schedule', 'karras', ['karras', 'exponential'] as const, what),
-    predictionType: cfgStr(json, 'prediction_type', 'epsilon', ['epsilon', 'v_prediction'] as const, what),
-    finalSigmasType: cfgStr(json, 'final_sigmas_type', 'zero', ['zero', 'sigma_min'] as const, what),
+    sigmaMin: num('sigma_min', 0.002),
+    sigmaMax: num('sigma_max', 80),
+    sigmaData: num('sigma_data', 0.5),
+    rho: num('rho', 7),
+    sigmaSchedule: oneOf('sigma_schedule', 'karras', ['karras', 'exponential'] as const),
+    predictionType: oneOf('prediction_type', 'epsilon', ['epsilon', 'v_prediction'] as const),
+    finalSigmasType: oneOf('final_sigmas_type', 'zero', ['zero', 'sigma_min'] as const),
   };
 }
 
@@ -140,88 +141,64 @@ export async function sampleEdm(model: DiTDenoiser, o: EdmSampleOptions): Promis
   const cfgOn = usesGuidance(o);
   const fps = o.fps === undefined ? 30 : o.fps;
   const shape = checkLatents(o.noise, model.config, 'sampleEdm');
-  const [B, C] = shape;
+  const [B] = shape;
   const backend = o.noise.backend;
   const { sigmas, timesteps } = edmSchedule(cfg, steps);
   const cond = o.conditioning ?? null;
-  const needsMask = model.config.inChannels === C + 1;
-  if (cond && !needsMask) throw new DiTInputError(`video2world conditioning needs a model with a condition-mask channel (in_channels ${C + 1}), this one has ${model.config.inChannels}`);
-  if (cond && cond.latents.shape.join() !== shape.join()) {
-    throw new DiTInputError(`conditioning latents [${cond.latents.shape.join(', ')}] must match the noise [${shape.join(', ')}]`);
-  }
+  const needsMask = hasMaskChannel(model, shape, cond);
 
-  let x = F.scale(o.noise, cfg.sigmaMax).keep();
   const ct = needsMask ? conditionTensors(backend, shape, cond ? cond.numCondLatentFrames : 0) : null;
   ct?.indicator.keep();
   ct?.mask.keep();
   const uncondMask = ct && cond?.inputFramesGuidance ? F.zeros(backend, ct.mask.shape).keep() : null;
   const aug = f32(cond?.augmentSigma ?? 0.001);
-  try {
-    for (let i = 0; i < steps; i++) {
-      const sigma = sigmas[i];
-      const t = timesteps[i];
-      o.signal?.throwIfAborted();
-      const next = await scopeAsync(async () => {
-        const { cIn, cSkip, cOut } = edmPreconditioning(sigma, cfg);
-        const ts = F.full(backend, [B], t);
-        const base = {
-          timestep: ts,
-          fps,
-          paddingMask: o.paddingMask ?? null,
-        };
-        const denoise = (out: Tensor) => F.add(F.scale(x, cSkip), F.scale(out, cOut));
-        let inCond: Tensor;
-        let inUncond: Tensor | null = null;
-        // conditioning frames re-imposed on x0 (zero when augment_sigma >= sigma)
-        let indicator: Tensor | null = null;
-        if (cond && ct) {
-          const useCond = !(aug >= sigma);
-          indicator = useCond ? ct.indicator : null;
-          const cInAug = edmPreconditioning(aug, cfg).cIn;
-          const condInput = (noise: Tensor) => {
-            let cl = F.add(cond.latents, F.scale(noise, aug));
-            cl = F.scale(F.scale(cl, cInAug), f32(1 / cIn));
-            if (indicator) cl = blend(indicator, cl, x);
-            else cl = x;
-            return F.scale(cl, cIn);
-          };
-          inCond = condInput(cond.noise(shape));
-          if (cfgOn) inUncond = condInput(cond.noise(shape));
-        } else {
-          inCond = F.scale(x, cIn);
-          if (cfgOn) inUncond = inCond;
-        }
-        const outCond = model.forward({
-          ...base, hiddenStates: inCond, encoderHiddenStates: o.promptEmbeds, conditionMask: ct?.mask ?? null,
-        });
-        let x0 = denoise(outCond);
-        if (indicator) x0 = blend(indicator, cond!.latents, x0);
-        let outUncond: Tensor | null = null;
-        if (cfgOn) {
-          outUncond = model.forward({
-            ...base, hiddenStates: inUncond!, encoderHiddenStates: o.negativePromptEmbeds!, conditionMask: uncondMask ?? ct?.mask ?? null,
-          });
-          let x0u = denoise(outUncond);
-          if (indicator) x0u = blend(indicator, cond!.latents, x0u);
-          x0 = guide(x0, x0u, g);
-        }
-        // Euler (s_churn = 0: sigma_hat = sigma)
-        const dt = f32(sigmas[i + 1] - sigma);
-        const derivative = F.scale(F.sub(x, x0), f32(1 / sigma));
-        const xNext = F.add(x, F.scale(derivative, dt));
-        await o.onStep?.({ step: i, steps, sigma, timestep: t, latents: xNext, modelOutCond: outCond, modelOutUncond: outUncond });
-        return xNext;
-      });
-      x.dispose();
-      x = next.keep();
+  const step = (i: number, x: Tensor) => {
+    const sigma = sigmas[i];
+    const { cIn, cSkip, cOut } = edmPreconditioning(sigma, cfg);
+    const base = { timestep: F.full(backend, [B], timesteps[i]), fps, paddingMask: o.paddingMask ?? null };
+    const denoise = (out: Tensor) => F.add(F.scale(x, cSkip), F.scale(out, cOut));
+    let inCond: Tensor;
+    let inUncond: Tensor | null = null;
+    // conditioning frames re-imposed on x0 (zero when augment_sigma >= sigma)
+    let indicator: Tensor | null = null;
+    if (cond && ct) {
+      const useCond = !(aug >= sigma);
+      indicator = useCond ? ct.indicator : null;
+      const cInAug = edmPreconditioning(aug, cfg).cIn;
+      const condInput = (noise: Tensor) => {
+        let cl = F.add(cond.latents, F.scale(noise, aug));
+        cl = F.scale(F.scale(cl, cInAug), f32(1 / cIn));
+        if (indicator) cl = blend(indicator, cl, x);
+        else cl = x;
+        return F.scale(cl, cIn);
+      };
+      inCond = condInput(cond.noise(shape));
+      if (cfgOn) inUncond = condInput(cond.noise(shape));
+    } else {
+      inCond = F.scale(x, cIn);
+      if (cfgOn) inUncond = inCond;
     }
-  } catch (e) {
-    x.dispose();
-    throw e;
-  } finally {
+    const outCond = model.forward({ ...base, hiddenStates: inCond, encoderHiddenStates: o.promptEmbeds, conditionMask: ct?.mask ?? null });
+    let x0 = denoise(outCond);
+    if (indicator) x0 = blend(indicator, cond!.latents, x0);
+    let outUncond: Tensor | null = null;
+    if (cfgOn) {
+      outUncond = model.forward({
+        ...base, hiddenStates: inUncond!, encoderHiddenStates: o.negativePromptEmbeds!, conditionMask: uncondMask ?? ct?.mask ?? null,
+      });
+      let x0u = denoise(outUncond);
+      if (indicator) x0u = blend(indicator, cond!.latents, x0u);
+      x0 = guide(x0, x0u, g);
+    }
+    // Euler (s_churn = 0: sigma_hat = sigma)
+    const dt = f32(sigmas[i + 1] - sigma);
+    const derivative = F.scale(F.sub(x, x0), f32(1 / sigma));
+    return { latents: F.add(x, F.scale(derivative, dt)), modelOutCond: outCond, modelOutUncond: outUncond };
+  };
+  const latents = await runSteps(F.scale(o.noise, cfg.sigmaMax).keep(), { sigmas, timesteps }, steps, o, step, () => {
     ct?.indicator.dispose();
     ct?.mask.dispose();
     uncondMask?.dispose();
-  }
-  return { latents: x, sigmas, timesteps };
+  });
+  return { latents, sigmas, timesteps };
 }

@@ -10,11 +10,12 @@
 // x0 = c_skip x + c_out F, conditioning frames re-imposed; CFG x0c + g (x0c - x0u);
 // v = (x - x0) / s; Euler x <- x + (s_next - s) v.
 import * as F from '../../../engine/ops.js';
-import { type Tensor, scopeAsync } from '../../../engine/tensor.js';
+import type { Tensor } from '../../../engine/tensor.js';
 import { DiTInputError } from '../config.js';
 import { blend, conditionTensors, frameTimesteps } from '../conditioning.js';
 import {
-  type DiTDenoiser, type GuidanceOptions, type LoopOptions, checkLatents, f32, guide, karras, numpyLinspace, usesGuidance,
+  type DiTDenoiser, type GuidanceOptions, type LoopOptions, checkLatents, f32, hasMaskChannel, guide, karras, numpyLinspace, runSteps,
+  usesGuidance,
 } from './common.js';
 import type { SampleResult } from './edm.js';
 
@@ -74,61 +75,45 @@ export async function sampleFlowEuler(model: DiTDenoiser, o: FlowEulerSampleOpti
   const g = o.guidanceScale ?? 7;
   const cfgOn = usesGuidance(o);
   const shape = checkLatents(o.noise, model.config, 'sampleFlowEuler');
-  const [B, C, T] = shape;
+  const [B, , T] = shape;
   const backend = o.noise.backend;
   const { sigmas, timesteps } = flowEulerSchedule(cfg, steps);
   const cond = o.conditioning ?? null;
-  const needsMask = model.config.inChannels === C + 1;
-  if (cond && !needsMask) throw new DiTInputError(`video2world conditioning needs a model with a condition-mask channel (in_channels ${C + 1}), this one has ${model.config.inChannels}`);
-  if (cond && cond.latents.shape.join() !== shape.join()) {
-    throw new DiTInputError(`conditioning latents [${cond.latents.shape.join(', ')}] must match the noise [${shape.join(', ')}]`);
-  }
+  const needsMask = hasMaskChannel(model, shape, cond);
   const fps = o.fps === undefined ? (cond ? 16 : null) : o.fps;
   const ct = needsMask ? conditionTensors(backend, shape, cond ? cond.numCondLatentFrames : 0) : null;
   ct?.indicator.keep();
   ct?.mask.keep();
   const sc = f32(cond?.sigmaConditioning ?? 0.0001);
   const tCond = f32(sc / f32(sc + 1));
-  let x = F.scale(o.noise, cfg.sigmaMax).keep();
-  try {
-    for (let i = 0; i < steps; i++) {
-      const sigma = sigmas[i];
-      o.signal?.throwIfAborted();
-      const next = await scopeAsync(async () => {
-        const t = f32(sigma / f32(sigma + 1));
-        const cIn = f32(1 - t);
-        const cOut = -t;
-        const ts = cond && ct
-          ? frameTimesteps(backend, ct.indicatorValues, [B, 1, T, 1, 1], tCond, t)
-          : F.full(backend, [B], t);
-        const scaled = F.scale(x, cIn);
-        const input = cond && ct ? blend(ct.indicator, cond.latents, scaled) : scaled;
-        const args = { hiddenStates: input, timestep: ts, conditionMask: ct?.mask ?? null, paddingMask: o.paddingMask ?? null, fps };
-        const toX0 = (out: Tensor) => {
-          const x0 = F.add(F.scale(x, cIn), F.scale(out, cOut));
-          return cond && ct ? blend(ct.indicator, cond.latents, x0) : x0;
-        };
-        const outCond = model.forward({ ...args, encoderHiddenStates: o.promptEmbeds });
-        let x0 = toX0(outCond);
-        let outUncond: Tensor | null = null;
-        if (cfgOn) {
-          outUncond = model.forward({ ...args, encoderHiddenStates: o.negativePromptEmbeds! });
-          x0 = guide(x0, toX0(outUncond), g);
-        }
-        const v = F.scale(F.sub(x, x0), f32(1 / sigma));
-        const xNext = F.add(x, F.scale(v, f32(sigmas[i + 1] - sigma)));
-        await o.onStep?.({ step: i, steps, sigma, timestep: timesteps[i], latents: xNext, modelOutCond: outCond, modelOutUncond: outUncond });
-        return xNext;
-      });
-      x.dispose();
-      x = next.keep();
+  const step = (i: number, x: Tensor) => {
+    const sigma = sigmas[i];
+    const t = f32(sigma / f32(sigma + 1));
+    const cIn = f32(1 - t);
+    const cOut = -t;
+    const ts = cond && ct
+      ? frameTimesteps(backend, ct.indicatorValues, [B, 1, T, 1, 1], tCond, t)
+      : F.full(backend, [B], t);
+    const scaled = F.scale(x, cIn);
+    const input = cond && ct ? blend(ct.indicator, cond.latents, scaled) : scaled;
+    const args = { hiddenStates: input, timestep: ts, conditionMask: ct?.mask ?? null, paddingMask: o.paddingMask ?? null, fps };
+    const toX0 = (out: Tensor) => {
+      const x0 = F.add(F.scale(x, cIn), F.scale(out, cOut));
+      return cond && ct ? blend(ct.indicator, cond.latents, x0) : x0;
+    };
+    const outCond = model.forward({ ...args, encoderHiddenStates: o.promptEmbeds });
+    let x0 = toX0(outCond);
+    let outUncond: Tensor | null = null;
+    if (cfgOn) {
+      outUncond = model.forward({ ...args, encoderHiddenStates: o.negativePromptEmbeds! });
+      x0 = guide(x0, toX0(outUncond), g);
     }
-  } catch (e) {
-    x.dispose();
-    throw e;
-  } finally {
+    const v = F.scale(F.sub(x, x0), f32(1 / sigma));
+    return { latents: F.add(x, F.scale(v, f32(sigmas[i + 1] - sigma))), modelOutCond: outCond, modelOutUncond: outUncond };
+  };
+  const latents = await runSteps(F.scale(o.noise, cfg.sigmaMax).keep(), { sigmas, timesteps }, steps, o, step, () => {
     ct?.indicator.dispose();
     ct?.mask.dispose();
-  }
-  return { latents: x, sigmas, timesteps };
+  });
+  return { latents, sigmas, timesteps };
 }

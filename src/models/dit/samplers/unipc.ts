@@ -10,12 +10,12 @@
 // then one UniPC step: x0 = x - sigma v, corrector (UniC) from the previous step, predictor (UniP).
 // Scheduler scalars are float32 (torch 0-d tensors), the sigma schedule float64 then float32.
 import * as F from '../../../engine/ops.js';
-import { type Tensor, scopeAsync } from '../../../engine/tensor.js';
-import { DiTInputError } from '../config.js';
+import type { Tensor } from '../../../engine/tensor.js';
+import { DiTInputError, configFields } from '../config.js';
 import { blend, conditionTensors, frameTimesteps } from '../conditioning.js';
 import {
-  type DiTDenoiser, type GuidanceOptions, type LoopOptions, cfgBool, cfgNum, cfgStr, checkLatents, f32, guide, karras,
-  numpyLinspace, torchLinspace, usesGuidance,
+  type DiTDenoiser, type GuidanceOptions, type LoopOptions, checkConditioning, checkLatents, f32, guide, karras,
+  numpyLinspace, runSteps, torchLinspace, usesGuidance,
 } from './common.js';
 import type { SampleResult } from './edm.js';
 
@@ -76,24 +76,25 @@ export function parseUniPCConfig(json: Record<string, unknown>): UniPCConfig {
   refuse('rescale_betas_zero_snr', (v) => v === false);
   refuse('trained_betas', (v) => v === null);
   refuse('solver_p', (v) => v === null);
-  const opt = (key: string) => (json[key] === undefined || json[key] === null ? null : cfgNum(json, key, 0, what));
+  const { num, oneOf, bool } = configFields(json, what, DiTInputError);
+  const opt = (key: string) => (json[key] === undefined || json[key] === null ? null : num(key, 0));
   const disable = json.disable_corrector ?? [];
   if (!Array.isArray(disable) || disable.some((v) => !Number.isInteger(v))) throw new DiTInputError(`${what}: disable_corrector must be a list of step indices`);
   const cfg: UniPCConfig = {
-    numTrainTimesteps: cfgNum(json, 'num_train_timesteps', 1000, what),
-    betaStart: cfgNum(json, 'beta_start', 0.0001, what),
-    betaEnd: cfgNum(json, 'beta_end', 0.02, what),
-    betaSchedule: cfgStr(json, 'beta_schedule', 'linear', ['linear', 'scaled_linear'] as const, what),
-    solverOrder: cfgNum(json, 'solver_order', 2, what),
-    predictionType: cfgStr(json, 'prediction_type', 'epsilon', ['epsilon', 'sample', 'v_prediction', 'flow_prediction'] as const, what),
-    predictX0: cfgBool(json, 'predict_x0', true, what),
-    solverType: cfgStr(json, 'solver_type', 'bh2', ['bh1', 'bh2'] as const, what),
-    lowerOrderFinal: cfgBool(json, 'lower_order_final', true, what),
+    numTrainTimesteps: num('num_train_timesteps', 1000),
+    betaStart: num('beta_start', 0.0001),
+    betaEnd: num('beta_end', 0.02),
+    betaSchedule: oneOf('beta_schedule', 'linear', ['linear', 'scaled_linear'] as const),
+    solverOrder: num('solver_order', 2),
+    predictionType: oneOf('prediction_type', 'epsilon', ['epsilon', 'sample', 'v_prediction', 'flow_prediction'] as const),
+    predictX0: bool('predict_x0', true),
+    solverType: oneOf('solver_type', 'bh2', ['bh1', 'bh2'] as const),
+    lowerOrderFinal: bool('lower_order_final', true),
     disableCorrector: disable as number[],
-    useKarrasSigmas: cfgBool(json, 'use_karras_sigmas', false, what),
-    useFlowSigmas: cfgBool(json, 'use_flow_sigmas', false, what),
-    flowShift: cfgNum(json, 'flow_shift', 1.0, what),
-    finalSigmasType: cfgStr(json, 'final_sigmas_type', 'zero', ['zero', 'sigma_min'] as const, what),
+    useKarrasSigmas: bool('use_karras_sigmas', false),
+    useFlowSigmas: bool('use_flow_sigmas', false),
+    flowShift: num('flow_shift', 1.0),
+    finalSigmasType: oneOf('final_sigmas_type', 'zero', ['zero', 'sigma_min'] as const),
     sigmaMin: opt('sigma_min'),
     sigmaMax: opt('sigma_max'),
     shiftTerminal: opt('shift_terminal'),
@@ -261,13 +262,14 @@ export class UniPCMultistepScheduler {
     return { R, b, hPhi1, Bh };
   }
 
-  /** x_{i+1} from x_i with the stored outputs (UniP, order `order`). */
-  private predictor(sample: Tensor, order: number): Tensor {
-    const i = this.stepIndex;
+  /**
+   * What a UniP / UniC update from sigma s0 to sigma t shares: the differences D1_k of the stored
+   * outputs (`earlier(k)`: the sigma of the output k back), the solver coefficients, and the
+   * update itself, x_t = the exponential integrator step of `sample` less B(h) times `correction`.
+   */
+  private interval(sigT: number, sigS0: number, order: number, earlier: (k: number) => number) {
     const mos = this.modelOutputs;
     const m0 = mos[mos.length - 1]!;
-    const sigT = this.sigmas[i + 1];
-    const sigS0 = this.sigmas[i];
     const [alphaT, sigmaT] = this.alphaSigma(sigT);
     const [alphaS0, sigmaS0] = this.alphaSigma(sigS0);
     const lamS0 = this.lambda(sigS0);
@@ -276,58 +278,40 @@ export class UniPCMultistepScheduler {
     const D1s: Tensor[] = [];
     for (let k = 1; k < order; k++) {
       const mi = mos[mos.length - (k + 1)]!;
-      const rk = f32(f32(this.lambda(this.sigmas[i - k]) - lamS0) / h);
+      const rk = f32(f32(this.lambda(earlier(k)) - lamS0) / h);
       rks.push(rk);
       D1s.push(F.scale(F.sub(mi, m0), f32(1 / rk)));
     }
     rks.push(1);
     const { R, b, hPhi1, Bh } = this.coefficients(h, rks, order);
-    let rhos: number[] = [];
-    if (D1s.length) {
-      rhos = order === 2 ? [0.5] : solve(R.slice(0, -1).map((r) => r.slice(0, -1)), b.slice(0, -1)).map(f32);
-    }
-    let xt: Tensor;
-    if (this.config.predictX0) {
-      xt = F.sub(F.scale(sample, f32(sigmaT / sigmaS0)), F.scale(m0, f32(alphaT * hPhi1)));
-      if (D1s.length) xt = F.sub(xt, F.scale(weighted(rhos, D1s), f32(alphaT * Bh)));
-    } else {
-      xt = F.sub(F.scale(sample, f32(alphaT / alphaS0)), F.scale(m0, f32(sigmaT * hPhi1)));
-      if (D1s.length) xt = F.sub(xt, F.scale(weighted(rhos, D1s), f32(sigmaT * Bh)));
-    }
-    return xt;
+    const [ratio, m0Scale, correctionScale] = this.config.predictX0
+      ? [f32(sigmaT / sigmaS0), f32(alphaT * hPhi1), f32(alphaT * Bh)]
+      : [f32(alphaT / alphaS0), f32(sigmaT * hPhi1), f32(sigmaT * Bh)];
+    const update = (sample: Tensor, correction: Tensor | null): Tensor => {
+      const xt = F.sub(F.scale(sample, ratio), F.scale(m0, m0Scale));
+      return correction ? F.sub(xt, F.scale(correction, correctionScale)) : xt;
+    };
+    return { m0, D1s, R, b, update };
+  }
+
+  /** x_{i+1} from x_i with the stored outputs (UniP, order `order`). */
+  private predictor(sample: Tensor, order: number): Tensor {
+    const i = this.stepIndex;
+    const { D1s, R, b, update } = this.interval(this.sigmas[i + 1], this.sigmas[i], order, (k) => this.sigmas[i - k]);
+    if (!D1s.length) return update(sample, null);
+    const rhos = order === 2 ? [0.5] : solve(R.slice(0, -1).map((r) => r.slice(0, -1)), b.slice(0, -1)).map(f32);
+    return update(sample, weighted(rhos, D1s));
   }
 
   /** The corrected current sample from the previous step's sample and this step's output (UniC). */
   private corrector(modelT: Tensor, last: Tensor, order: number): Tensor {
     const i = this.stepIndex;
-    const mos = this.modelOutputs;
-    const m0 = mos[mos.length - 1]!;
-    const sigT = this.sigmas[i];
-    const sigS0 = this.sigmas[i - 1];
-    const [alphaT, sigmaT] = this.alphaSigma(sigT);
-    const [alphaS0, sigmaS0] = this.alphaSigma(sigS0);
-    const lamS0 = this.lambda(sigS0);
-    const h = f32(this.lambda(sigT) - lamS0);
-    const rks: number[] = [];
-    const D1s: Tensor[] = [];
-    for (let k = 1; k < order; k++) {
-      const mi = mos[mos.length - (k + 1)]!;
-      const rk = f32(f32(this.lambda(this.sigmas[i - (k + 1)]) - lamS0) / h);
-      rks.push(rk);
-      D1s.push(F.scale(F.sub(mi, m0), f32(1 / rk)));
-    }
-    rks.push(1);
-    const { R, b, hPhi1, Bh } = this.coefficients(h, rks, order);
+    const { m0, D1s, R, b, update } = this.interval(this.sigmas[i], this.sigmas[i - 1], order, (k) => this.sigmas[i - (k + 1)]);
     const rhos = order === 1 ? [0.5] : solve(R, b).map(f32);
     const D1t = F.sub(modelT, m0);
     let res = F.scale(D1t, rhos[rhos.length - 1]);
     if (D1s.length) res = F.add(weighted(rhos.slice(0, -1), D1s), res);
-    if (this.config.predictX0) {
-      const xt = F.sub(F.scale(last, f32(sigmaT / sigmaS0)), F.scale(m0, f32(alphaT * hPhi1)));
-      return F.sub(xt, F.scale(res, f32(alphaT * Bh)));
-    }
-    const xt = F.sub(F.scale(last, f32(alphaT / alphaS0)), F.scale(m0, f32(sigmaT * hPhi1)));
-    return F.sub(xt, F.scale(res, f32(sigmaT * Bh)));
+    return update(last, res);
   }
 
   /** One scheduler step: the sample at the next sigma. */
@@ -388,9 +372,7 @@ export async function sampleFlowUniPC(model: DiTDenoiser, o: FlowSampleOptions):
   const sched = new UniPCMultistepScheduler(o.scheduler ?? PREDICT25_UNIPC);
   const { sigmas, timesteps } = sched.setTimesteps(steps);
   const cond = o.conditioning ?? null;
-  if (cond && cond.latents.shape.join() !== shape.join()) {
-    throw new DiTInputError(`conditioning latents [${cond.latents.shape.join(', ')}] must match the noise [${shape.join(', ')}]`);
-  }
+  checkConditioning(shape, cond);
   const cft = o.conditionalFrameTimestep ?? 0.0001;
   const ct = conditionTensors(backend, shape, cond ? cond.numCondLatentFrames : 0);
   const zeroLatents = cond ? null : F.zeros(backend, shape).keep();
@@ -399,39 +381,27 @@ export async function sampleFlowUniPC(model: DiTDenoiser, o: FlowSampleOptions):
   const owned = [ct.indicator.keep(), ct.mask.keep(), ...(zeroLatents ? [zeroLatents] : [])];
   const gtVelocity = F.mul(F.sub(o.noise, condLatents), ct.mask).keep();
   const notMask = F.affine(ct.mask, -1, 1).keep();
-  let x = o.noise.reshape(o.noise.shape).keep();
-  try {
-    for (let i = 0; i < steps; i++) {
-      const sigma = sigmas[i];
-      o.signal?.throwIfAborted();
-      const next = await scopeAsync(async () => {
-        const ts = cft >= 0
-          ? frameTimesteps(backend, ct.indicatorValues, [B, 1, shape[2], 1, 1], cft, sigma)
-          : F.full(backend, [B], sigma);
-        const input = blend(ct.mask, condLatents, x);
-        const args = { hiddenStates: input, timestep: ts, conditionMask: ct.mask, paddingMask: o.paddingMask ?? null, fps: o.fps ?? null };
-        const outCond = model.forward({ ...args, encoderHiddenStates: o.promptEmbeds });
-        let v = F.add(gtVelocity, F.mul(outCond, notMask));
-        let outUncond: Tensor | null = null;
-        if (cfgOn) {
-          outUncond = model.forward({ ...args, encoderHiddenStates: o.negativePromptEmbeds! });
-          v = guide(v, F.add(gtVelocity, F.mul(outUncond, notMask)), g);
-        }
-        const xNext = sched.step(v, x);
-        await o.onStep?.({ step: i, steps, sigma, timestep: timesteps[i], latents: xNext, modelOutCond: outCond, modelOutUncond: outUncond });
-        return xNext;
-      });
-      x.dispose();
-      x = next.keep();
+  const step = (i: number, x: Tensor) => {
+    const sigma = sigmas[i];
+    const ts = cft >= 0
+      ? frameTimesteps(backend, ct.indicatorValues, [B, 1, shape[2], 1, 1], cft, sigma)
+      : F.full(backend, [B], sigma);
+    const input = blend(ct.mask, condLatents, x);
+    const args = { hiddenStates: input, timestep: ts, conditionMask: ct.mask, paddingMask: o.paddingMask ?? null, fps: o.fps ?? null };
+    const outCond = model.forward({ ...args, encoderHiddenStates: o.promptEmbeds });
+    let v = F.add(gtVelocity, F.mul(outCond, notMask));
+    let outUncond: Tensor | null = null;
+    if (cfgOn) {
+      outUncond = model.forward({ ...args, encoderHiddenStates: o.negativePromptEmbeds! });
+      v = guide(v, F.add(gtVelocity, F.mul(outUncond, notMask)), g);
     }
-  } catch (e) {
-    x.dispose();
-    throw e;
-  } finally {
+    return { latents: sched.step(v, x), modelOutCond: outCond, modelOutUncond: outUncond };
+  };
+  const latents = await runSteps(o.noise.reshape(o.noise.shape).keep(), { sigmas, timesteps }, steps, o, step, () => {
     sched.dispose();
     for (const t of owned) t.dispose();
     gtVelocity.dispose();
     notMask.dispose();
-  }
-  return { latents: x, sigmas, timesteps };
+  });
+  return { latents, sigmas, timesteps };
 }

@@ -1,0 +1,115 @@
+// The condition phase of video2world: the last `condFrames` frames of the input (resized to the
+// output size) are padded to the output length (with zeros for Cosmos-1.0's
+// CosmosVideoToWorldPipeline, by repeating the last frame for Predict2 / Predict2.5), encoded
+// with the VAE and normalised into the sampler's space; the first (condFrames - 1) // tc + 1
+// latent frames are the conditioning the samplers re-impose. Spec: dit.md §5 (1.0) and §6.
+import { readVideo } from '../../io/open-video.js';
+import { type FrameSource, type Rational, type Video, padVideo, sliceFrames, stackFrames } from '../../io/video.js';
+import { type RunOptions, stage } from '../progress.js';
+import { PipelineInputError } from './errors.js';
+import type { WorldFamily } from './folder.js';
+import type { WorldConditioning } from './sample.js';
+import { type LoadedVae, encodeClip } from './vae.js';
+
+/** A clip to continue or follow: in memory, a frame source, or a path (.y4m, PNG frames folder, .png). */
+export type ClipInput = Video | FrameSource | string;
+
+/** The clip as a Video; `fps` is assumed where the input has none (PNG). */
+export async function readClip(input: ClipInput, fps?: Rational): Promise<Video> {
+  if (typeof input === 'string') return readVideo(input, fps);
+  if ('data' in input) return input;
+  const frames: Float32Array[] = [];
+  try {
+    for await (const f of input.frames()) frames.push(f);
+  } finally {
+    await input.close();
+  }
+  return stackFrames(frames, input.height, input.width, input.fps ?? fps);
+}
+
+/** Bilinear resize of a [3, T, H, W] clip (half-pixel centres, no antialiasing: torch's bilinear, align_corners=False). */
+export function resizeClip(v: Video, height: number, width: number): Video {
+  if (v.height === height && v.width === width) return v;
+  const axis = (inSize: number, outSize: number) => {
+    const i0 = new Int32Array(outSize);
+    const i1 = new Int32Array(outSize);
+    const f = new Float32Array(outSize);
+    const scale = inSize / outSize;
+    for (let o = 0; o < outSize; o++) {
+      const src = Math.max(0, (o + 0.5) * scale - 0.5);
+      const a = Math.min(Math.floor(src), inSize - 1);
+      i0[o] = a;
+      i1[o] = Math.min(a + 1, inSize - 1);
+      f[o] = src - a;
+    }
+    return { i0, i1, f };
+  };
+  const ay = axis(v.height, height);
+  const ax = axis(v.width, width);
+  const out: Video = { data: new Float32Array(3 * v.frames * height * width), frames: v.frames, height, width };
+  if (v.fps) out.fps = v.fps;
+  for (let p = 0; p < 3 * v.frames; p++) {
+    const src = p * v.height * v.width;
+    const dst = p * height * width;
+    for (let y = 0; y < height; y++) {
+      const r0 = src + ay.i0[y] * v.width;
+      const r1 = src + ay.i1[y] * v.width;
+      const fy = ay.f[y];
+      for (let x = 0; x < width; x++) {
+        const fx = ax.f[x];
+        const top = v.data[r0 + ax.i0[x]] * (1 - fx) + v.data[r0 + ax.i1[x]] * fx;
+        const bot = v.data[r1 + ax.i0[x]] * (1 - fx) + v.data[r1 + ax.i1[x]] * fx;
+        out.data[dst + y * width + x] = top * (1 - fy) + bot * fy;
+      }
+    }
+  }
+  return out;
+}
+
+/** The conditioning clip of the output length: the given frames, then zeros (1.0) or the last frame repeated. */
+export function conditioningClip(frames: Video, total: number, padWith: 'zeros' | 'last'): Video {
+  if (padWith === 'last') return padVideo(frames, total, frames.height, frames.width);
+  const hw = frames.height * frames.width;
+  const out: Video = { data: new Float32Array(3 * total * hw), frames: total, height: frames.height, width: frames.width };
+  for (let c = 0; c < 3; c++) out.data.set(frames.data.subarray(c * frames.frames * hw, (c + 1) * frames.frames * hw), c * total * hw);
+  return out;
+}
+
+/** What video2world conditions on, as decided from the input and the settings. */
+export interface ConditionPlan {
+  /** input frames taken from the end of the clip */
+  condFrames: number;
+  /** output size and length */
+  frames: number;
+  height: number;
+  width: number;
+  augmentSigma?: number;
+}
+
+/** Check the conditioning frame count and noise augmentation against the input and the output length. */
+export function checkCondition(clip: Video, frames: number, condFrames: number, augmentSigma: number | undefined): void {
+  if (!Number.isInteger(condFrames) || condFrames < 1) throw new PipelineInputError('condFrames', `must be a positive integer, got ${condFrames}`);
+  if (condFrames > clip.frames) throw new PipelineInputError('condFrames', `${condFrames} frames asked for, the input has ${clip.frames}`);
+  if (condFrames > frames) throw new PipelineInputError('condFrames', `${condFrames} conditioning frames do not fit in the ${frames} output frames`);
+  if (augmentSigma !== undefined && !(Number.isFinite(augmentSigma) && augmentSigma >= 0)) {
+    throw new PipelineInputError('augmentSigma', `must be a number >= 0, got ${augmentSigma}`);
+  }
+}
+
+/** The video2world conditioning: encoded and normalised, with its latent frame count. Reports stage 'condition'. */
+export function encodeCondition(vae: LoadedVae, family: WorldFamily, clip: Video, p: ConditionPlan, sigmaData: number, run: RunOptions): WorldConditioning {
+  const report = stage(run, 'condition', 'clips', 1);
+  report(0, { frames: p.condFrames });
+  const given = resizeClip(sliceFrames(clip, clip.frames - p.condFrames, clip.frames), p.height, p.width);
+  const full = conditioningClip(given, p.frames, family === 'cosmos1' ? 'zeros' : 'last');
+  const latents = encodeClip(vae, full, sigmaData);
+  const tc = vae.model.temporalCompression;
+  const cond = { latents, numCondLatentFrames: Math.floor((p.condFrames - 1) / tc) + 1, augmentSigma: p.augmentSigma };
+  try {
+    report(1);
+  } catch (e) {
+    latents.dispose();
+    throw e;
+  }
+  return cond;
+}
