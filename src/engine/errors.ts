@@ -17,8 +17,8 @@ export function isUserError(e: unknown): e is UserError {
 }
 
 /**
- * Cancellation: the AbortSignal's reason when it is an Error, else a CancelledError. Pipelines
- * call this between steps, so an abort stops at the next step boundary.
+ * Cancellation. throwIfAborted throws the AbortSignal's reason when it is an Error of its own,
+ * else a CancelledError. Pipelines call it between steps, so an abort stops at the next step.
  */
 export class CancelledError extends UserError {
   constructor(message = 'cancelled') {
@@ -29,5 +29,7 @@ export class CancelledError extends UserError {
 export function throwIfAborted(signal: AbortSignal | undefined): void {
   if (!signal?.aborted) return;
   const r: unknown = signal.reason;
-  throw r instanceof Error ? r : new CancelledError(r === undefined ? 'cancelled' : String(r));
+  // abort() without a reason gives a DOMException named AbortError: that is a plain cancellation
+  if (r instanceof Error && r.name !== 'AbortError') throw r;
+  throw new CancelledError(r instanceof Error ? r.message : r === undefined ? 'cancelled' : String(r));
 }
