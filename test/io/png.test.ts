@@ -4,9 +4,8 @@ import * as nodePath from 'node:path';
 import * as zlib from 'node:zlib';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
+import { contactSheet } from '../../src/io/contact-sheet.js';
 import {
-  contactSheet,
-  crc32,
   decodePng,
   encodePng,
   frameToImage,
@@ -21,6 +20,7 @@ import {
   writePngFrames,
 } from '../../src/io/png.js';
 import { getFrame, type Video } from '../../src/io/video.js';
+import { crc32 } from '../../src/io/zlib.js';
 
 const tmp = mkdtempSync(nodePath.join(tmpdir(), 'cosmos-png-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));

@@ -5,18 +5,8 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openSafetensors } from '../../src/io/safetensors.js';
 import { getFrame, stackFrames, type Video } from '../../src/io/video.js';
-import {
-  createY4mWriter,
-  encodeY4m,
-  frameBytesOf,
-  openY4m,
-  parseY4mHeader,
-  readY4m,
-  rgbToYuv,
-  writeY4m,
-  Y4mError,
-  yuvToRgb,
-} from '../../src/io/y4m.js';
+import { createY4mWriter, encodeY4m, openY4m, parseY4mHeader, readY4m, writeY4m, Y4mError } from '../../src/io/y4m.js';
+import { frameBytesOf, rgbToYuv, yuvToRgb } from '../../src/io/yuv.js';
 
 const SAMPLES = nodePath.resolve(import.meta.dirname, '../../weights/samples');
 const expected = JSON.parse(readFileSync(nodePath.join(SAMPLES, 'expected.json'), 'utf8'));
