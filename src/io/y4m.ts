@@ -93,43 +93,23 @@ export function parseY4mHeader(line: string, file = '<y4m>'): Omit<Y4mHeader, 'h
   for (const tok of tokens.slice(1)) {
     const tag = tok[0];
     const value = tok.slice(1);
-    switch (tag) {
-      case 'W':
-      case 'H': {
-        if (!/^\d+$/.test(value) || Number(value) <= 0) {
-          throw new Y4mError(file, `malformed header tag ${tok}; expected ${tag}<positive integer>`);
-        }
-        if (tag === 'W') width = Number(value);
-        else height = Number(value);
-        break;
+    if (tag === 'W' || tag === 'H') {
+      if (!/^\d+$/.test(value) || Number(value) <= 0) {
+        throw new Y4mError(file, `malformed header tag ${tok}; expected ${tag}<positive integer>`);
       }
-      case 'F':
-        fps = parseRatio(file, tag, value);
-        break;
-      case 'I':
-        interlacing = value;
-        break;
-      case 'A':
-        aspect = parseRatio(file, tag, value);
-        break;
-      case 'C':
-        colorspaceTag = value;
-        break;
-      case 'X': {
-        const m = /^COLORRANGE=(.*)$/i.exec(value);
-        if (m) {
-          const r = m[1].toUpperCase();
-          if (r !== 'FULL' && r !== 'LIMITED') {
-            throw new Y4mError(file, `unknown XCOLORRANGE=${m[1]}; expected FULL or LIMITED`);
-          }
-          range = r === 'FULL' ? 'full' : 'limited';
-        } else extensions.push(value);
-        break;
-      }
-      default:
-        // The format says unknown tags are to be ignored.
-        break;
+      if (tag === 'W') width = Number(value);
+      else height = Number(value);
+    } else if (tag === 'F') fps = parseRatio(file, tag, value);
+    else if (tag === 'A') aspect = parseRatio(file, tag, value);
+    else if (tag === 'I') interlacing = value;
+    else if (tag === 'C') colorspaceTag = value;
+    else if (tag === 'X') {
+      const m = /^COLORRANGE=(.*)$/i.exec(value);
+      if (!m) extensions.push(value);
+      else if (/^(full|limited)$/i.test(m[1])) range = m[1].toLowerCase() as ColorRange;
+      else throw new Y4mError(file, `unknown XCOLORRANGE=${m[1]}; expected FULL or LIMITED`);
     }
+    // The format says unknown tags are to be ignored.
   }
   if (width === undefined || height === undefined) {
     const missing = [width === undefined ? 'W' : '', height === undefined ? 'H' : ''].filter(Boolean).join(' and ');
@@ -281,7 +261,7 @@ export async function openY4m(path: string, options: Y4mReadOptions = {}, fs: Fi
   async function* decoded(): AsyncGenerator<Float32Array> {
     for await (const planes of raw()) {
       const out = new Float32Array(3 * width * height);
-      yuvToRgb(planes, width, height, header.chroma, header.range, out, 0, width * height, upsample);
+      yuvToRgb(planes, header, out, 0, width * height, upsample);
       yield out;
     }
   }
@@ -309,7 +289,7 @@ export async function readY4m(path: string, options: Y4mReadOptions = {}, fs: Fi
   const T = planes.length;
   const data = new Float32Array(3 * T * hw);
   planes.forEach((p, t) => {
-    yuvToRgb(p, width, height, r.header.chroma, r.header.range, data, t * hw, T * hw, options.chromaUpsample);
+    yuvToRgb(p, r.header, data, t * hw, T * hw, options.chromaUpsample);
   });
   const v: Video & { header: Y4mHeader } = { data, frames: T, height, width, header: r.header };
   if (r.header.fps) v.fps = r.header.fps;
@@ -346,7 +326,7 @@ export function encodeY4m(video: Video, options: Y4mWriteOptions = {}): Uint8Arr
   for (let t = 0; t < video.frames; t++) {
     out.set(FRAME_LINE, at);
     at += FRAME_LINE.length;
-    rgbToYuv(video.data, video.width, video.height, opts.chroma, opts.range, t * hw, video.frames * hw, out.subarray(at, at + fb));
+    rgbToYuv(video.data, { ...opts, width: video.width, height: video.height }, t * hw, video.frames * hw, out.subarray(at, at + fb));
     at += fb;
   }
   return out;
@@ -391,6 +371,7 @@ export async function createY4mWriter(
 ): Promise<Y4mWriter> {
   const { width, height } = init;
   const opts = resolveWriteOptions(width, height, init);
+  const format = { width, height, chroma: opts.chroma, range: opts.range };
   const out = await fs.create(path);
   const hw = width * height;
   const fb = frameBytesOf(width, height, opts.chroma);
@@ -414,7 +395,7 @@ export async function createY4mWriter(
       }
       const buf = new Uint8Array(FRAME_LINE.length + fb);
       buf.set(FRAME_LINE, 0);
-      rgbToYuv(frame, width, height, opts.chroma, opts.range, 0, hw, buf.subarray(FRAME_LINE.length));
+      rgbToYuv(frame, format, 0, hw, buf.subarray(FRAME_LINE.length));
       await out.write(buf);
       count++;
     },

@@ -20,6 +20,14 @@ export type Chroma = '420' | '444';
 export type ColorRange = 'full' | 'limited';
 export type ChromaUpsample = 'nearest' | 'bilinear';
 
+/** The layout of one frame's planes (a Y4mHeader is one). */
+export interface YuvFormat {
+  width: number;
+  height: number;
+  chroma: Chroma;
+  range: ColorRange;
+}
+
 /** Bytes of one frame's Y, Cb and Cr planes. */
 export function frameBytesOf(width: number, height: number, chroma: Chroma): number {
   return chroma === '444' ? 3 * width * height : width * height + 2 * (width / 2) * (height / 2);
@@ -44,10 +52,7 @@ const LIMITED_C = 224 / 255;
  */
 export function yuvToRgb(
   planes: Uint8Array,
-  width: number,
-  height: number,
-  chroma: Chroma,
-  range: ColorRange,
+  { width, height, chroma, range }: YuvFormat,
   out: Float32Array,
   base = 0,
   channelStride = width * height,
@@ -112,10 +117,7 @@ export function yuvToRgb(
  */
 export function rgbToYuv(
   src: Float32Array,
-  width: number,
-  height: number,
-  chroma: Chroma,
-  range: ColorRange,
+  { width, height, chroma, range }: YuvFormat,
   base = 0,
   channelStride = width * height,
   out: Uint8Array = new Uint8Array(frameBytesOf(width, height, chroma)),
