@@ -32,8 +32,8 @@ function psnr(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 /** A y4m file from a header line and raw frame payloads. */
 function y4mBytes(header: string, frames: Uint8Array[], frameLine = 'FRAME'): Uint8Array {
-  const parts: Buffer[] = [Buffer.from(header + '\n', 'latin1')];
-  for (const f of frames) parts.push(Buffer.from(frameLine + '\n', 'latin1'), Buffer.from(f));
+  const parts: Buffer[] = [Buffer.from(`${header}\n`, 'latin1')];
+  for (const f of frames) parts.push(Buffer.from(`${frameLine}\n`, 'latin1'), Buffer.from(f));
   return Buffer.concat(parts);
 }
 

@@ -77,7 +77,12 @@ class SafetensorsFileImpl implements SafetensorsFile {
     if (this.closed) throw new FileAccessError({ file: this.path, tensor: name }, 'read after close()');
     const bytes = new Uint8Array(info.byteLength);
     if (bytes.length === 0) return bytes;
-    const got = await this.src.read(info.byteOffset, bytes);
+    let got: number;
+    try {
+      got = await this.src.read(info.byteOffset, bytes);
+    } catch (e) {
+      throw accessError(this.path, e, name);
+    }
     if (got < bytes.length) {
       // Only possible when the file shrank after open(), which validated the size.
       throw new OffsetsPastEndError(
@@ -101,9 +106,9 @@ class SafetensorsFileImpl implements SafetensorsFile {
   }
 }
 
-/** A FileError as the FileAccessError of `file` (a SafetensorsError); anything else unchanged. */
-export function accessError(file: string, e: unknown): unknown {
-  return e instanceof FileError ? new FileAccessError({ file }, e.problem) : e;
+/** A FileError as a FileAccessError (a SafetensorsError) of `file` and `tensor`; anything else unchanged. */
+export function accessError(file: string, e: unknown, tensor?: string): unknown {
+  return e instanceof FileError ? new FileAccessError({ file, tensor }, e.problem) : e;
 }
 
 /** Open a .safetensors file, reading and validating only its header. */
@@ -120,7 +125,7 @@ export async function openSafetensors(path: string, fs: FileSystem = fileSystem(
     return new SafetensorsFileImpl(path, f, await readHeader(f, path));
   } catch (e) {
     await f.close();
-    throw e;
+    throw accessError(path, e);
   }
 }
 
