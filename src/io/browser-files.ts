@@ -201,7 +201,8 @@ class BlobFileSystem extends BrowserFileSystem {
   }
 
   resolve(path: string): string {
-    return keyOf(path) ?? path;
+    const k = keyOf(path);
+    return k === null ? path : k || '.';
   }
 }
 

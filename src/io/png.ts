@@ -1,7 +1,7 @@
 // PNG images and folders of numbered PNG frames. The chunk layer, filters and colour handling are
-// ours; deflate and inflate come from fflate (pure JavaScript, so this runs in a browser too).
-// fast-png was measured against this file and not taken: it accepts malformed files that we
-// reject, writes unfiltered rows (larger files) and was no faster (README, "PNG").
+// ours; deflate and inflate are fflate's (zlib.ts), so this runs in a browser too. fast-png was
+// measured against this file and not taken (README): it accepts malformed files that this one
+// rejects, does not check CRCs unless asked, and writes unfiltered rows (larger files).
 //
 // Writing: 8-bit RGB, non-interlaced, one IDAT, each row filtered with the type (0-4) that
 // minimises the sum of absolute filtered bytes (the usual libpng heuristic) unless a filter is
@@ -28,7 +28,7 @@ export interface RgbImage {
   data: Uint8Array;
 }
 
-export const PNG_SIGNATURE = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+const PNG_SIGNATURE = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 // ---------------------------------------------------------------------------------------------
 // filters
@@ -44,37 +44,53 @@ function paeth(a: number, b: number, c: number): number {
 /** Filter `row` (with `prev` the previous raw row, zeros for the first) with type `type` into `out`. */
 function filterRow(type: number, row: Uint8Array, prev: Uint8Array, bpp: number, out: Uint8Array): void {
   const n = row.length;
-  for (let i = 0; i < n; i++) {
-    const a = i >= bpp ? row[i - bpp] : 0;
+  // The first pixel has no left neighbour (a = c = 0).
+  for (let i = 0; i < Math.min(bpp, n); i++) {
     const b = prev[i];
-    const c = i >= bpp ? prev[i - bpp] : 0;
-    const x = row[i];
-    let pred = 0;
-    if (type === 1) pred = a;
-    else if (type === 2) pred = b;
-    else if (type === 3) pred = (a + b) >> 1;
-    else if (type === 4) pred = paeth(a, b, c);
-    out[i] = (x - pred) & 0xff;
+    out[i] = (row[i] - (type === 2 || type === 4 ? b : type === 3 ? b >> 1 : 0)) & 0xff;
+  }
+  switch (type) {
+    case 0:
+      out.set(row.subarray(bpp), bpp);
+      return;
+    case 1:
+      for (let i = bpp; i < n; i++) out[i] = (row[i] - row[i - bpp]) & 0xff;
+      return;
+    case 2:
+      for (let i = bpp; i < n; i++) out[i] = (row[i] - prev[i]) & 0xff;
+      return;
+    case 3:
+      for (let i = bpp; i < n; i++) out[i] = (row[i] - ((row[i - bpp] + prev[i]) >> 1)) & 0xff;
+      return;
+    default:
+      for (let i = bpp; i < n; i++) out[i] = (row[i] - paeth(row[i - bpp], prev[i], prev[i - bpp])) & 0xff;
   }
 }
 
 /** The filter type whose output has the least sum of |signed byte| (the lowest type on ties). */
 function bestFilter(row: Uint8Array, prev: Uint8Array, bpp: number): number {
-  // |v| of the filtered byte v read as signed
-  const mag = (d: number) => {
-    const v = d & 0xff;
-    return v < 128 ? v : 256 - v;
-  };
+  // |v| of a filtered byte v read as signed (-128..127)
+  const mag = (d: number) => Math.abs((d << 24) >> 24);
   let s0 = 0;
   let s1 = 0;
   let s2 = 0;
   let s3 = 0;
   let s4 = 0;
-  for (let i = 0; i < row.length; i++) {
+  // The first pixel has no left neighbour (a = c = 0): Sub is None, and Paeth is Up.
+  for (let i = 0; i < bpp; i++) {
     const x = row[i];
-    const a = i >= bpp ? row[i - bpp] : 0;
     const b = prev[i];
-    const c = i >= bpp ? prev[i - bpp] : 0;
+    s0 += mag(x);
+    s2 += mag(x - b);
+    s3 += mag(x - (b >> 1));
+  }
+  s1 = s0;
+  s4 = s2;
+  for (let i = bpp; i < row.length; i++) {
+    const x = row[i];
+    const a = row[i - bpp];
+    const b = prev[i];
+    const c = prev[i - bpp];
     s0 += mag(x);
     s1 += mag(x - a);
     s2 += mag(x - b);

@@ -6,9 +6,9 @@
 // This module is the public API; the implementation lives in safetensors/ (dtypes, header, one
 // file, checkpoints, writing), and the error classes in errors.ts.
 export { type Checkpoint, openCheckpoint } from './safetensors/checkpoint.js';
-export { FILE_DTYPES, type FileDType, isFileDType, type LoadedTensor, numelOf } from './safetensors/dtypes.js';
+export { type FileDType, type LoadedTensor, numelOf } from './safetensors/dtypes.js';
 export { openSafetensors, openSafetensorsBuffer, type SafetensorsFile, type TensorReader } from './safetensors/file.js';
-export { MAX_HEADER_LENGTH, type TensorInfo } from './safetensors/header.js';
+export type { TensorInfo } from './safetensors/header.js';
 export {
   encodeSafetensors,
   type TensorsToWrite,

@@ -308,7 +308,7 @@ export interface Y4mWriteOptions {
   range?: ColorRange;
 }
 
-export function formatY4mHeader(width: number, height: number, opts: Required<Y4mWriteOptions>): string {
+function formatY4mHeader(width: number, height: number, opts: Required<Y4mWriteOptions>): string {
   const c = opts.chroma === '444' ? 'C444' : 'C420jpeg';
   return `${MAGIC} W${width} H${height} F${opts.fps.num}:${opts.fps.den} Ip A1:1 ${c} XCOLORRANGE=${opts.range.toUpperCase()}\n`;
 }

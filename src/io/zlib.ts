@@ -20,7 +20,7 @@ export function crc32(bytes: Uint8Array, crc = 0): number {
 }
 
 /** Adler-32, the checksum that ends a zlib stream. */
-export function adler32(bytes: Uint8Array): number {
+function adler32(bytes: Uint8Array): number {
   let a = 1;
   let b = 0;
   // 5552 bytes is the most that can be summed before b could pass 2^32.
