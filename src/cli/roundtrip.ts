@@ -1,7 +1,8 @@
 // `cosmos-ts roundtrip`: encode a clip chunk by chunk, decode it, print PSNR and SSIM of the
 // reconstruction against the input, and write the reconstruction.
 import { promises as fsp } from 'node:fs';
-import { contactSheet, encodePng, writePngFrames } from '../io/png.js';
+import { contactSheet } from '../io/contact-sheet.js';
+import { encodePng, writePngFrames } from '../io/png.js';
 import { createVideoSink, openVideoSource } from '../io/open-video.js';
 import { getFrame, parseFps, stackFrames, type Video } from '../io/video.js';
 import { quality } from '../metrics/quality.js';

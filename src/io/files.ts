@@ -54,6 +54,24 @@ export class FileError extends UserError {
   }
 }
 
+/** A FileError subclass of a file format (e.g. Y4mError), built from a file and a problem. */
+export type FileErrorClass = new (file: string, problem: string) => FileError;
+
+/** `e` as an error of class `as` when it is a FileError of another class (so each format's readers throw their own class); else `e`. */
+export function asFileError(e: unknown, as: FileErrorClass): unknown {
+  if (e instanceof as) return e;
+  return e instanceof FileError ? new as(e.file, e.problem) : e;
+}
+
+/** Open `path` for positioned reads, reporting problems as `as` errors (see asFileError). */
+export async function openAs(path: string, fs: FileSystem, as: FileErrorClass): Promise<RandomAccessFile> {
+  try {
+    return await fs.open(path);
+  } catch (e) {
+    throw asFileError(e, as);
+  }
+}
+
 // ------------------------------------------------------------------ the default file system
 
 let current: FileSystem | null = null;

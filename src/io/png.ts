@@ -1,4 +1,7 @@
-// PNG images and folders of numbered PNG frames, on node:zlib (no dependency).
+// PNG images and folders of numbered PNG frames. The chunk layer, filters and colour handling are
+// ours; deflate and inflate are fflate's (zlib.ts), so this runs in a browser too. fast-png was
+// measured against this file and not taken (README): it accepts malformed files that this one
+// rejects, does not check CRCs unless asked, and writes unfiltered rows (larger files).
 //
 // Writing: 8-bit RGB, non-interlaced, one IDAT, each row filtered with the type (0-4) that
 // minimises the sum of absolute filtered bytes (the usual libpng heuristic) unless a filter is
@@ -6,25 +9,17 @@
 // Reading: non-interlaced greyscale (bit depths 1, 2, 4, 8, 16), RGB (8, 16), palette (1, 2, 4,
 // 8), grey + alpha (8, 16) and RGBA (8, 16), all five filter types; the result is always 8-bit RGB
 // (16-bit samples are rounded to 8 bits, low grey depths scaled to 0..255, alpha and tRNS
-// ignored). Interlaced (Adam7) files are rejected with a clear error. Every chunk's CRC is
-// checked.
+// ignored). Interlaced (Adam7) files are rejected with a clear error. Every chunk's CRC and the
+// zlib stream's Adler-32 are checked.
 //
 // Frames: a [3, H, W] float frame in [-1, 1] maps to bytes by round((v + 1) / 2 * 255) after
 // clamping, and bytes back by v = b / 127.5 - 1 (the Y4M module's convention).
-import { promises as fsp } from 'node:fs';
-import * as nodePath from 'node:path';
-import { deflateSync, inflateSync } from 'node:zlib';
+import { asFileError, FileError, type FileSystem, fileSystem, readBytes, writeFileAtomic } from './files.js';
+import { basename, join } from './path.js';
+import { crc32, deflateZlib, inflateZlib } from './zlib.js';
 import { checkVideo, type FrameSource, getFrame, type Rational, setFrame, type Video } from './video.js';
-import { UserError } from '../engine/errors.js';
 
-export class PngError extends UserError {
-  readonly file: string;
-  constructor(file: string, problem: string) {
-    super(`${file}: ${problem}`);
-    this.name = 'PngError';
-    this.file = file;
-  }
-}
+export class PngError extends FileError {}
 
 /** An 8-bit RGB image, pixels interleaved row by row (H x W x 3). */
 export interface RgbImage {
@@ -33,26 +28,7 @@ export interface RgbImage {
   data: Uint8Array;
 }
 
-export const PNG_SIGNATURE = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
-
-// ---------------------------------------------------------------------------------------------
-// CRC-32 (ISO-HDLC, as PNG and zlib use)
-
-const CRC_TABLE = (() => {
-  const t = new Uint32Array(256);
-  for (let n = 0; n < 256; n++) {
-    let c = n;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[n] = c >>> 0;
-  }
-  return t;
-})();
-
-export function crc32(bytes: Uint8Array, crc = 0): number {
-  let c = ~crc >>> 0;
-  for (let i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
-  return ~c >>> 0;
-}
+const PNG_SIGNATURE = new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
 
 // ---------------------------------------------------------------------------------------------
 // filters
@@ -68,18 +44,63 @@ function paeth(a: number, b: number, c: number): number {
 /** Filter `row` (with `prev` the previous raw row, zeros for the first) with type `type` into `out`. */
 function filterRow(type: number, row: Uint8Array, prev: Uint8Array, bpp: number, out: Uint8Array): void {
   const n = row.length;
-  for (let i = 0; i < n; i++) {
-    const a = i >= bpp ? row[i - bpp] : 0;
+  // The first pixel has no left neighbour (a = c = 0).
+  for (let i = 0; i < Math.min(bpp, n); i++) {
     const b = prev[i];
-    const c = i >= bpp ? prev[i - bpp] : 0;
-    const x = row[i];
-    let pred = 0;
-    if (type === 1) pred = a;
-    else if (type === 2) pred = b;
-    else if (type === 3) pred = (a + b) >> 1;
-    else if (type === 4) pred = paeth(a, b, c);
-    out[i] = (x - pred) & 0xff;
+    out[i] = (row[i] - (type === 2 || type === 4 ? b : type === 3 ? b >> 1 : 0)) & 0xff;
   }
+  switch (type) {
+    case 0:
+      out.set(row.subarray(bpp), bpp);
+      return;
+    case 1:
+      for (let i = bpp; i < n; i++) out[i] = (row[i] - row[i - bpp]) & 0xff;
+      return;
+    case 2:
+      for (let i = bpp; i < n; i++) out[i] = (row[i] - prev[i]) & 0xff;
+      return;
+    case 3:
+      for (let i = bpp; i < n; i++) out[i] = (row[i] - ((row[i - bpp] + prev[i]) >> 1)) & 0xff;
+      return;
+    default:
+      for (let i = bpp; i < n; i++) out[i] = (row[i] - paeth(row[i - bpp], prev[i], prev[i - bpp])) & 0xff;
+  }
+}
+
+/** The filter type whose output has the least sum of |signed byte| (the lowest type on ties). */
+function bestFilter(row: Uint8Array, prev: Uint8Array, bpp: number): number {
+  // |v| of a filtered byte v read as signed (-128..127)
+  const mag = (d: number) => Math.abs((d << 24) >> 24);
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  let s4 = 0;
+  // The first pixel has no left neighbour (a = c = 0): Sub is None, and Paeth is Up.
+  for (let i = 0; i < bpp; i++) {
+    const x = row[i];
+    const b = prev[i];
+    s0 += mag(x);
+    s2 += mag(x - b);
+    s3 += mag(x - (b >> 1));
+  }
+  s1 = s0;
+  s4 = s2;
+  for (let i = bpp; i < row.length; i++) {
+    const x = row[i];
+    const a = row[i - bpp];
+    const b = prev[i];
+    const c = prev[i - bpp];
+    s0 += mag(x);
+    s1 += mag(x - a);
+    s2 += mag(x - b);
+    s3 += mag(x - ((a + b) >> 1));
+    s4 += mag(x - paeth(a, b, c));
+  }
+  const scores = [s0, s1, s2, s3, s4];
+  let best = 0;
+  for (let t = 1; t < 5; t++) if (scores[t] < scores[best]) best = t;
+  return best;
 }
 
 /** Undo the filter of one row in place (`row` holds the filtered bytes, `prev` the previous decoded row). */
@@ -95,14 +116,13 @@ function unfilterRow(type: number, row: Uint8Array, prev: Uint8Array, bpp: numbe
       for (let i = 0; i < n; i++) row[i] = (row[i] + prev[i]) & 0xff;
       return true;
     case 3:
-      for (let i = 0; i < n; i++) row[i] = (row[i] + (((i >= bpp ? row[i - bpp] : 0) + prev[i]) >> 1)) & 0xff;
+      for (let i = 0; i < bpp; i++) row[i] = (row[i] + (prev[i] >> 1)) & 0xff;
+      for (let i = bpp; i < n; i++) row[i] = (row[i] + ((row[i - bpp] + prev[i]) >> 1)) & 0xff;
       return true;
     case 4:
-      for (let i = 0; i < n; i++) {
-        const a = i >= bpp ? row[i - bpp] : 0;
-        const c = i >= bpp ? prev[i - bpp] : 0;
-        row[i] = (row[i] + paeth(a, prev[i], c)) & 0xff;
-      }
+      // With a = c = 0 the Paeth predictor is b.
+      for (let i = 0; i < bpp; i++) row[i] = (row[i] + prev[i]) & 0xff;
+      for (let i = bpp; i < n; i++) row[i] = (row[i] + paeth(row[i - bpp], prev[i], prev[i - bpp])) & 0xff;
       return true;
     default:
       return false;
@@ -138,28 +158,16 @@ export function encodePng(img: RgbImage, options: PngEncodeOptions = {}): Uint8A
   if (data.length !== width * height * 3) {
     throw new RangeError(`encodePng: ${data.length} bytes for a ${width}x${height} RGB image; expected ${width * height * 3}`);
   }
+  const level = options.level ?? 6;
+  if (!(Number.isInteger(level) && level >= 0 && level <= 9)) throw new RangeError(`encodePng: level ${level} is not an integer 0-9`);
   const stride = width * 3;
   const filtered = new Uint8Array(height * (stride + 1));
-  const candidate = new Uint8Array(stride);
   let prev: Uint8Array = new Uint8Array(stride);
   for (let y = 0; y < height; y++) {
     const row = data.subarray(y * stride, (y + 1) * stride);
-    const dst = filtered.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1));
-    let best = options.filter ?? 0;
-    if (options.filter === undefined) {
-      let bestScore = Infinity;
-      for (let type = 0; type < 5; type++) {
-        filterRow(type, row, prev, 3, candidate);
-        let score = 0;
-        for (let i = 0; i < stride; i++) score += candidate[i] < 128 ? candidate[i] : 256 - candidate[i];
-        if (score < bestScore) {
-          bestScore = score;
-          best = type as 0 | 1 | 2 | 3 | 4;
-        }
-      }
-    }
-    filtered[y * (stride + 1)] = best;
-    filterRow(best, row, prev, 3, dst);
+    const type = options.filter ?? bestFilter(row, prev, 3);
+    filtered[y * (stride + 1)] = type;
+    filterRow(type, row, prev, 3, filtered.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1)));
     prev = row;
   }
   const ihdr = new Uint8Array(13);
@@ -167,8 +175,11 @@ export function encodePng(img: RgbImage, options: PngEncodeOptions = {}): Uint8A
   v.setUint32(0, width);
   v.setUint32(4, height);
   ihdr.set([8, 2, 0, 0, 0], 8); // bit depth 8, colour type 2 (RGB), deflate, adaptive filtering, no interlace
-  const idat = deflateSync(filtered, { level: options.level ?? 6 });
-  const parts = [PNG_SIGNATURE, chunk('IHDR', ihdr), chunk('IDAT', idat), chunk('IEND', new Uint8Array(0))];
+  const idat = deflateZlib(filtered, level);
+  return concat([PNG_SIGNATURE, chunk('IHDR', ihdr), chunk('IDAT', idat), chunk('IEND', new Uint8Array(0))]);
+}
+
+function concat(parts: readonly Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((a, p) => a + p.length, 0));
   let at = 0;
   for (const p of parts) {
@@ -193,8 +204,29 @@ export interface PngInfo {
   interlace: number;
 }
 
-/** Decode PNG bytes to 8-bit RGB (`file` names the source in errors). */
-export function decodePng(bytes: Uint8Array, file = '<png>'): RgbImage & { info: PngInfo } {
+interface Chunks {
+  info: PngInfo;
+  palette: Uint8Array | undefined;
+  idat: Uint8Array[];
+}
+
+function readIhdr(data: Uint8Array, file: string): PngInfo {
+  if (data.length !== 13) throw new PngError(file, `IHDR has ${data.length} bytes; expected 13`);
+  const d = new DataView(data.buffer, data.byteOffset, 13);
+  const info = { width: d.getUint32(0), height: d.getUint32(4), bitDepth: data[8], colorType: data[9], interlace: data[12] };
+  if (info.width === 0 || info.height === 0) throw new PngError(file, `image size ${info.width}x${info.height} is empty`);
+  const depths = ALLOWED_DEPTHS[info.colorType];
+  if (!depths) throw new PngError(file, `invalid colour type ${info.colorType}`);
+  if (!depths.includes(info.bitDepth)) {
+    throw new PngError(file, `bit depth ${info.bitDepth} is not valid for colour type ${info.colorType} (${TYPE_NAMES[info.colorType]})`);
+  }
+  if (data[10] !== 0 || data[11] !== 0) throw new PngError(file, 'unknown compression or filter method');
+  if (info.interlace !== 0) throw new PngError(file, 'interlaced (Adam7) PNG is not supported; re-save it non-interlaced');
+  return info;
+}
+
+/** Walk the chunks, checking each CRC; keeps what decoding needs. */
+function readChunks(bytes: Uint8Array, file: string): Chunks {
   if (bytes.length < 8 || !PNG_SIGNATURE.every((b, i) => bytes[i] === b)) {
     throw new PngError(file, 'not a PNG file (bad signature)');
   }
@@ -213,25 +245,10 @@ export function decodePng(bytes: Uint8Array, file = '<png>'): RgbImage & { info:
     const crc = view.getUint32(pos + 8 + len);
     if (crc32(bytes.subarray(pos + 4, pos + 8 + len)) !== crc) throw new PngError(file, `chunk ${type} at byte ${pos} has a bad CRC`);
     pos += 12 + len;
-    if (type === 'IHDR') {
-      if (len !== 13) throw new PngError(file, `IHDR has ${len} bytes; expected 13`);
-      const d = new DataView(data.buffer, data.byteOffset, 13);
-      info = { width: d.getUint32(0), height: d.getUint32(4), bitDepth: data[8], colorType: data[9], interlace: data[12] };
-      if (info.width === 0 || info.height === 0) throw new PngError(file, `image size ${info.width}x${info.height} is empty`);
-      const depths = ALLOWED_DEPTHS[info.colorType];
-      if (!depths) throw new PngError(file, `invalid colour type ${info.colorType}`);
-      if (!depths.includes(info.bitDepth)) {
-        throw new PngError(file, `bit depth ${info.bitDepth} is not valid for colour type ${info.colorType} (${TYPE_NAMES[info.colorType]})`);
-      }
-      if (data[10] !== 0 || data[11] !== 0) throw new PngError(file, 'unknown compression or filter method');
-      if (info.interlace !== 0) {
-        throw new PngError(file, 'interlaced (Adam7) PNG is not supported; re-save it non-interlaced');
-      }
-    } else if (type === 'PLTE') {
-      palette = data.slice();
-    } else if (type === 'IDAT') {
-      idat.push(data);
-    } else if (type === 'IEND') {
+    if (type === 'IHDR') info = readIhdr(data, file);
+    else if (type === 'PLTE') palette = data.slice();
+    else if (type === 'IDAT') idat.push(data);
+    else if (type === 'IEND') {
       ended = true;
       break;
     } else if ((type.charCodeAt(0) & 0x20) === 0) {
@@ -243,14 +260,64 @@ export function decodePng(bytes: Uint8Array, file = '<png>'): RgbImage & { info:
   if (!ended) throw new PngError(file, 'no IEND chunk (truncated file?)');
   if (idat.length === 0) throw new PngError(file, 'no IDAT chunk');
   if (info.colorType === 3 && (!palette || palette.length % 3 !== 0)) throw new PngError(file, 'palette image without a valid PLTE chunk');
+  return { info, palette, idat };
+}
 
+/** Write one unfiltered row as 8-bit RGB at out[o...]. */
+function rowToRgb(row: Uint8Array, y: number, info: PngInfo, palette: Uint8Array | undefined, out: Uint8Array, o: number, file: string): void {
+  const { width, bitDepth, colorType } = info;
+  const ch = CHANNELS[colorType];
+  if (bitDepth === 8 && colorType === 2) {
+    out.set(row, o);
+    return;
+  }
+  // Colour types 2 and 6 have R, G, B first; 0 and 4 have one grey sample first.
+  const colour = colorType === 2 || colorType === 6;
+  if (bitDepth === 8 && colorType !== 3) {
+    for (let x = 0, i = 0; x < width; x++, i += ch) {
+      out[o + 3 * x] = row[i];
+      out[o + 3 * x + 1] = row[colour ? i + 1 : i];
+      out[o + 3 * x + 2] = row[colour ? i + 2 : i];
+    }
+    return;
+  }
+  if (bitDepth === 16) {
+    const s = (i: number) => Math.round(((row[2 * i] << 8) | row[2 * i + 1]) / 257);
+    for (let x = 0, i = 0; x < width; x++, i += ch) {
+      const first = s(i);
+      out[o + 3 * x] = first;
+      out[o + 3 * x + 1] = colour ? s(i + 1) : first;
+      out[o + 3 * x + 2] = colour ? s(i + 2) : first;
+    }
+    return;
+  }
+  // One channel: palette indices (1-8 bits) or grey below 8 bits, packed from the high bit.
+  const max = (1 << bitDepth) - 1;
+  for (let x = 0; x < width; x++) {
+    const bit = x * bitDepth;
+    const v = (row[bit >> 3] >> (8 - bitDepth - (bit & 7))) & max;
+    if (colorType === 3) {
+      if (3 * v + 2 >= palette!.length) throw new PngError(file, `pixel (${x}, ${y}) uses palette entry ${v} of ${palette!.length / 3}`);
+      out[o + 3 * x] = palette![3 * v];
+      out[o + 3 * x + 1] = palette![3 * v + 1];
+      out[o + 3 * x + 2] = palette![3 * v + 2];
+    } else {
+      const g = Math.round((v * 255) / max);
+      out[o + 3 * x] = out[o + 3 * x + 1] = out[o + 3 * x + 2] = g;
+    }
+  }
+}
+
+/** Decode PNG bytes to 8-bit RGB (`file` names the source in errors). */
+export function decodePng(bytes: Uint8Array, file = '<png>'): RgbImage & { info: PngInfo } {
+  const { info, palette, idat } = readChunks(bytes, file);
   let raw: Uint8Array;
   try {
-    raw = inflateSync(Buffer.concat(idat));
+    raw = inflateZlib(idat.length === 1 ? idat[0] : concat(idat));
   } catch (e) {
     throw new PngError(file, `image data does not inflate (${(e as Error).message})`);
   }
-  const { width, height, bitDepth, colorType } = info;
+  const { width, height, colorType, bitDepth } = info;
   const bitsPerPixel = CHANNELS[colorType] * bitDepth;
   const stride = Math.ceil((width * bitsPerPixel) / 8);
   const bpp = Math.max(1, bitsPerPixel >> 3);
@@ -259,57 +326,29 @@ export function decodePng(bytes: Uint8Array, file = '<png>'): RgbImage & { info:
   }
   const out = new Uint8Array(width * height * 3);
   let prev: Uint8Array = new Uint8Array(stride);
-  const maxSample = (1 << bitDepth) - 1;
   for (let y = 0; y < height; y++) {
     const type = raw[y * (stride + 1)];
     const row = raw.subarray(y * (stride + 1) + 1, (y + 1) * (stride + 1));
     if (!unfilterRow(type, row, prev, bpp)) throw new PngError(file, `row ${y} has invalid filter type ${type}`);
     prev = row;
-    const o = y * width * 3;
-    // The sample of channel ch of pixel x, scaled to 8 bits.
-    const sample = (x: number, ch: number): number => {
-      if (bitDepth === 8) return row[x * CHANNELS[colorType] + ch];
-      if (bitDepth === 16) {
-        const i = 2 * (x * CHANNELS[colorType] + ch);
-        return Math.round(((row[i] << 8) | row[i + 1]) / 257);
-      }
-      const bit = x * bitDepth; // sub-byte depths only occur with one channel
-      return (row[bit >> 3] >> (8 - bitDepth - (bit & 7))) & maxSample;
-    };
-    for (let x = 0; x < width; x++) {
-      if (colorType === 2 || colorType === 6) {
-        out[o + 3 * x] = sample(x, 0);
-        out[o + 3 * x + 1] = sample(x, 1);
-        out[o + 3 * x + 2] = sample(x, 2);
-      } else if (colorType === 3) {
-        const idx = sample(x, 0);
-        if (3 * idx + 2 >= palette!.length) throw new PngError(file, `pixel (${x}, ${y}) uses palette entry ${idx} of ${palette!.length / 3}`);
-        out[o + 3 * x] = palette![3 * idx];
-        out[o + 3 * x + 1] = palette![3 * idx + 1];
-        out[o + 3 * x + 2] = palette![3 * idx + 2];
-      } else {
-        let g = sample(x, 0);
-        if (bitDepth < 8) g = Math.round((g * 255) / maxSample);
-        out[o + 3 * x] = out[o + 3 * x + 1] = out[o + 3 * x + 2] = g;
-      }
-    }
+    rowToRgb(row, y, info, palette, out, y * width * 3, file);
   }
   return { width, height, data: out, info };
 }
 
-export async function readPng(path: string): Promise<RgbImage> {
+export async function readPng(path: string, fs: FileSystem = fileSystem()): Promise<RgbImage> {
   let bytes: Uint8Array;
   try {
-    bytes = await fsp.readFile(path);
+    bytes = await readBytes(path, fs);
   } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    throw new PngError(path, `cannot open: ${err.code === 'ENOENT' ? 'no such file or directory' : err.message}`);
+    throw asFileError(e, PngError);
   }
   return decodePng(bytes, path);
 }
 
-export async function writePng(path: string, img: RgbImage, options: PngEncodeOptions = {}): Promise<void> {
-  await fsp.writeFile(path, encodePng(img, options));
+/** Write a PNG atomically (complete at `path`, or not at all). */
+export async function writePng(path: string, img: RgbImage, options: PngEncodeOptions = {}, fs: FileSystem = fileSystem()): Promise<void> {
+  await writeFileAtomic(path, encodePng(img, options), fs);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -342,35 +381,36 @@ export function imageToFrame(img: RgbImage): Float32Array {
 const NUMBERED = /(\d+)\.png$/i;
 
 /** The numbered .png files of a folder (the last run of digits before ".png"), in numeric order. */
-export async function listPngFrames(dir: string): Promise<string[]> {
+export async function listPngFrames(dir: string, fs: FileSystem = fileSystem()): Promise<string[]> {
+  const st = await fs.stat(dir);
+  if (st?.kind !== 'directory') throw new PngError(dir, `cannot list: ${st ? 'not a directory' : 'no such directory'}`);
   let names: string[];
   try {
-    names = await fsp.readdir(dir);
+    names = await fs.list(dir);
   } catch (e) {
-    const err = e as NodeJS.ErrnoException;
-    throw new PngError(dir, `cannot list: ${err.code === 'ENOENT' ? 'no such directory' : err.code === 'ENOTDIR' ? 'not a directory' : err.message}`);
+    throw asFileError(e, PngError);
   }
   const numbered = names
     .map((n) => ({ n, m: NUMBERED.exec(n) }))
     .filter((e): e is { n: string; m: RegExpExecArray } => e.m !== null)
     .sort((a, b) => Number(a.m[1]) - Number(b.m[1]) || (a.n < b.n ? -1 : a.n > b.n ? 1 : 0));
   if (numbered.length === 0) throw new PngError(dir, 'no numbered PNG frames (e.g. frame_000000.png) in this folder');
-  return numbered.map((e) => nodePath.join(dir, e.n));
+  return numbered.map((e) => join(dir, e.n));
 }
 
 /** Stream a folder of numbered PNG frames (all the same size). */
-export async function openPngFrames(dir: string, fps?: Rational): Promise<FrameSource & { files: string[] }> {
-  const files = await listPngFrames(dir);
-  const first = await readPng(files[0]);
+export async function openPngFrames(dir: string, fps?: Rational, fs: FileSystem = fileSystem()): Promise<FrameSource & { files: string[] }> {
+  const files = await listPngFrames(dir, fs);
+  const first = await readPng(files[0], fs);
   const { width, height } = first;
   let started = false;
   async function* frames(): AsyncGenerator<Float32Array> {
     if (started) throw new PngError(dir, 'frames can be iterated only once');
     started = true;
     for (let i = 0; i < files.length; i++) {
-      const img = i === 0 ? first : await readPng(files[i]);
+      const img = i === 0 ? first : await readPng(files[i], fs);
       if (img.width !== width || img.height !== height) {
-        throw new PngError(files[i], `is ${img.width}x${img.height}; the first frame (${nodePath.basename(files[0])}) is ${width}x${height}`);
+        throw new PngError(files[i], `is ${img.width}x${img.height}; the first frame (${basename(files[0])}) is ${width}x${height}`);
       }
       yield imageToFrame(img);
     }
@@ -379,8 +419,8 @@ export async function openPngFrames(dir: string, fps?: Rational): Promise<FrameS
 }
 
 /** Read a folder of numbered PNG frames as one [3, T, H, W] clip. */
-export async function readPngFrames(dir: string, fps?: Rational): Promise<Video> {
-  const src = await openPngFrames(dir, fps);
+export async function readPngFrames(dir: string, fps?: Rational, fs: FileSystem = fileSystem()): Promise<Video> {
+  const src = await openPngFrames(dir, fps, fs);
   const v: Video = { data: new Float32Array(3 * src.frameCount! * src.height * src.width), frames: src.frameCount!, height: src.height, width: src.width };
   if (fps) v.fps = fps;
   let t = 0;
@@ -402,117 +442,25 @@ export function pngFrameName(index: number, o: PngFramesOptions = {}): string {
 }
 
 /** Write one [3, H, W] frame as `<dir>/<prefix><index>.png`; returns the path. */
-export async function writePngFrame(dir: string, index: number, frame: Float32Array, height: number, width: number, o: PngFramesOptions = {}): Promise<string> {
-  const path = nodePath.join(dir, pngFrameName((o.start ?? 0) + index, o));
-  await writePng(path, frameToImage(frame, height, width));
+export async function writePngFrame(
+  dir: string,
+  index: number,
+  frame: Float32Array,
+  height: number,
+  width: number,
+  o: PngFramesOptions = {},
+  fs: FileSystem = fileSystem(),
+): Promise<string> {
+  const path = join(dir, pngFrameName((o.start ?? 0) + index, o));
+  await writePng(path, frameToImage(frame, height, width), {}, fs);
   return path;
 }
 
 /** Write every frame of a clip into `dir` (created if needed); returns the paths. */
-export async function writePngFrames(dir: string, video: Video, o: PngFramesOptions = {}): Promise<string[]> {
+export async function writePngFrames(dir: string, video: Video, o: PngFramesOptions = {}, fs: FileSystem = fileSystem()): Promise<string[]> {
   checkVideo(video, 'writePngFrames');
-  await fsp.mkdir(dir, { recursive: true });
+  await fs.mkdir(dir);
   const paths: string[] = [];
-  for (let t = 0; t < video.frames; t++) paths.push(await writePngFrame(dir, t, getFrame(video, t), video.height, video.width, o));
+  for (let t = 0; t < video.frames; t++) paths.push(await writePngFrame(dir, t, getFrame(video, t), video.height, video.width, o, fs));
   return paths;
-}
-
-// ---------------------------------------------------------------------------------------------
-// contact sheet
-
-// 5x7 glyphs, one string of 7 rows (5 columns each, '#' = ink) per character.
-const GLYPH_ROWS: Record<string, string> = {
-  A: '.###.#...##...#######...##...##...#', B: '####.#...##...#####.#...##...#####.',
-  C: '.###.#...##....#....#....#...#.###.', D: '####.#...##...##...##...##...#####.',
-  E: '######....#....####.#....#....#####', F: '######....#....####.#....#....#....',
-  G: '.###.#...##....#.####...##...#.####', H: '#...##...##...#######...##...##...#',
-  I: '.###...#....#....#....#....#...###.', J: '..###...#....#....#....#.#..#..##..',
-  K: '#...##..#.#.#..##...#.#..#..#.#...#', L: '#....#....#....#....#....#....#####',
-  M: '#...###.###.#.##.#.##...##...##...#', N: '#...##...###..##.#.##..###...##...#',
-  O: '.###.#...##...##...##...##...#.###.', P: '####.#...##...#####.#....#....#....',
-  Q: '.###.#...##...##...##.#.##..#..##.#', R: '####.#...##...#####.#.#..#..#.#...#',
-  S: '.#####....#.....###.....#....#####.', T: '#####..#....#....#....#....#....#..',
-  U: '#...##...##...##...##...##...#.###.', V: '#...##...##...##...##...#.#.#...#..',
-  W: '#...##...##...##.#.##.#.##.#.#.#.#.', X: '#...##...#.#.#...#...#.#.#...##...#',
-  Y: '#...##...#.#.#...#....#....#....#..', Z: '#####....#...#...#...#...#....#####',
-  '0': '.###.#...##..###.#.###..##...#.###.', '1': '..#...##....#....#....#....#...###.',
-  '2': '.###.#...#....#...#...#...#...#####', '3': '#####...#...#.....#.....##...#.###.',
-  '4': '...#...##..#.#.#..#.#####...#....#.', '5': '######....####.....#....##...#.###.',
-  '6': '..##..#...#....####.#...##...#.###.', '7': '#####....#...#...#...#....#....#...',
-  '8': '.###.#...##...#.###.#...##...#.###.', '9': '.###.#...##...#.####....#...#..##..',
-  ' ': '...................................', '-': '...............#####...............',
-  _: '..............................#####', '.': '..........................##...##..',
-  ':': '......##...##........##...##.......', '/': '.........#...#...#...#...#.........',
-  '(': '...#...#...#....#....#.....#.....#.', ')': '.#.....#.....#....#....#...#...#...',
-  '=': '..........#####.....#####..........', '+': '.......#....#..#####..#....#.......',
-  '%': '##...##..#...#...#...#...#..##...##', ',': '.....................##....#...#...',
-  '?': '.###.#...#....#...#...#.........#..',
-};
-/** Ink pixels per glyph, rows of 5. */
-const GLYPHS = new Map(Object.entries(GLYPH_ROWS).map(([k, s]) => [k, Uint8Array.from(s, (ch) => (ch === '#' ? 1 : 0))]));
-const GLYPH_W = 5;
-const GLYPH_H = 7;
-
-function drawText(img: RgbImage, text: string, x0: number, y0: number, scale: number, rgb: readonly [number, number, number]): void {
-  let x = x0;
-  for (const chRaw of text.toUpperCase()) {
-    const g = GLYPHS.get(chRaw) ?? GLYPHS.get('?')!;
-    for (let gy = 0; gy < GLYPH_H; gy++) {
-      for (let gx = 0; gx < GLYPH_W; gx++) {
-        if (!g[gy * GLYPH_W + gx]) continue;
-        for (let sy = 0; sy < scale; sy++) {
-          for (let sx = 0; sx < scale; sx++) {
-            const px = x + gx * scale + sx;
-            const py = y0 + gy * scale + sy;
-            if (px < 0 || py < 0 || px >= img.width || py >= img.height) continue;
-            img.data.set(rgb, 3 * (py * img.width + px));
-          }
-        }
-      }
-    }
-    x += (GLYPH_W + 1) * scale;
-  }
-}
-
-export interface ContactSheetOptions {
-  /** Pixels between tiles and around the sheet (default 4). */
-  gap?: number;
-  /** Background grey level 0-255 (default 32). */
-  background?: number;
-}
-
-/**
- * Tile frames 0, frameStep, 2*frameStep, ... of each clip into one image, one row per clip
- * (e.g. input, continuous reconstruction, discrete reconstruction), with small gaps, and an
- * optional label drawn left of each row. Clips may differ in length and size (each cell is as
- * large as the largest frame).
- */
-export function contactSheet(rows: readonly Video[], frameStep: number, labels?: readonly string[], options: ContactSheetOptions = {}): RgbImage {
-  if (rows.length === 0) throw new RangeError('contactSheet: no rows');
-  if (!Number.isInteger(frameStep) || frameStep < 1) throw new RangeError(`contactSheet: frameStep must be a positive integer, got ${frameStep}`);
-  if (labels && labels.length !== rows.length) throw new RangeError(`contactSheet: ${labels.length} labels for ${rows.length} rows`);
-  rows.forEach((r, i) => checkVideo(r, `contactSheet row ${i}`));
-  const gap = options.gap ?? 4;
-  const bg = options.background ?? 32;
-  const cellH = Math.max(...rows.map((r) => r.height));
-  const cellW = Math.max(...rows.map((r) => r.width));
-  const cols = Math.max(...rows.map((r) => Math.ceil(r.frames / frameStep)));
-  const scale = cellH >= 48 ? 2 : 1;
-  const labelW = labels && labels.some((l) => l.length > 0) ? Math.max(...labels.map((l) => l.length)) * (GLYPH_W + 1) * scale + gap : 0;
-  const width = gap + labelW + cols * (cellW + gap);
-  const height = gap + rows.length * (cellH + gap);
-  const img: RgbImage = { width, height, data: new Uint8Array(width * height * 3).fill(bg) };
-  rows.forEach((r, ri) => {
-    const top = gap + ri * (cellH + gap);
-    if (labels && labels[ri]) drawText(img, labels[ri], gap, top + Math.max(0, Math.floor((cellH - GLYPH_H * scale) / 2)), scale, [235, 235, 235]);
-    const hw = r.height * r.width;
-    for (let ci = 0, t = 0; t < r.frames; ci++, t += frameStep) {
-      const left = gap + labelW + ci * (cellW + gap);
-      const tile = frameToImage(r.data, r.height, r.width, t * hw, r.frames * hw);
-      for (let y = 0; y < r.height; y++) {
-        img.data.set(tile.data.subarray(y * r.width * 3, (y + 1) * r.width * 3), 3 * ((top + y) * width + left));
-      }
-    }
-  });
-  return img;
 }

@@ -7,7 +7,7 @@
 //   to sum 1, 'valid' filtering ((H-10) x (W-10) map), C1 = 0.01^2, C2 = 0.03^2 (data range 1),
 //   biased (window-weighted) variances.
 
-const clamp1 = (x: number) => (x < -1 ? -1 : x > 1 ? 1 : x);
+const clamp1 = (x: number) => Math.min(1, Math.max(-1, x));
 
 function checkPair(what: string, rec: ArrayLike<number>, ref: ArrayLike<number>): void {
   if (rec.length !== ref.length) {

@@ -4,9 +4,8 @@ import * as nodePath from 'node:path';
 import * as zlib from 'node:zlib';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
+import { contactSheet } from '../../src/io/contact-sheet.js';
 import {
-  contactSheet,
-  crc32,
   decodePng,
   encodePng,
   frameToImage,
@@ -21,6 +20,7 @@ import {
   writePngFrames,
 } from '../../src/io/png.js';
 import { getFrame, type Video } from '../../src/io/video.js';
+import { crc32 } from '../../src/io/zlib.js';
 
 const tmp = mkdtempSync(nodePath.join(tmpdir(), 'cosmos-png-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -77,6 +77,8 @@ interface Craft {
   interlace?: number;
   idatParts?: number;
   extraChunks?: Buffer[];
+  /** Change the zlib stream before it is split into IDAT chunks (CRCs are computed after). */
+  mangle?: (z: Buffer) => Buffer;
 }
 
 function craftPng(c: Craft): Buffer {
@@ -84,7 +86,7 @@ function craftPng(c: Craft): Buffer {
   const bits = channels * c.bitDepth;
   const stride = Math.ceil((c.width * bits) / 8);
   const filtered = filterRaw(c.raw, c.height, stride, Math.max(1, bits >> 3), c.filterOf ?? ((y) => y % 5));
-  const z = zlib.deflateSync(filtered);
+  const z = (c.mangle ?? ((b) => b))(zlib.deflateSync(filtered));
   const ihdr = Buffer.alloc(13);
   ihdr.writeUInt32BE(c.width, 0);
   ihdr.writeUInt32BE(c.height, 4);
@@ -245,6 +247,9 @@ describe('encode / decode', () => {
     ['an invalid filter type', () => craftPng({ width: 2, height: 2, bitDepth: 8, colorType: 2, raw: new Uint8Array(12), filterOf: (y) => (y === 1 ? 5 : 0) }), /row 1 has invalid filter type 5/],
     ['an invalid bit depth', () => craftPng({ width: 2, height: 2, bitDepth: 4, colorType: 2, raw: new Uint8Array(6) }), /bit depth 4 is not valid for colour type 2/],
     ['an unknown critical chunk', () => craftPng({ width: 2, height: 2, bitDepth: 8, colorType: 2, raw: new Uint8Array(12), extraChunks: [pngChunk('ABCD', new Uint8Array(1))] }), /unknown critical chunk ABCD/],
+    ['image data that is not a zlib stream', () => craftPng({ width: 2, height: 2, bitDepth: 8, colorType: 2, raw: new Uint8Array(12), mangle: () => Buffer.from([0x78, 0x9c, 0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0]) }), /image data does not inflate/],
+    ['image data with a bad Adler-32', () => craftPng({ width: 2, height: 2, bitDepth: 8, colorType: 2, raw: new Uint8Array(12), mangle: (z) => Buffer.concat([z.subarray(0, -1), Buffer.from([z[z.length - 1] ^ 1])]) }), /image data does not inflate \(bad Adler-32 checksum/],
+    ['truncated image data', () => craftPng({ width: 2, height: 2, bitDepth: 8, colorType: 2, raw: new Uint8Array(12), mangle: (z) => z.subarray(0, z.length - 6) }), /image data does not inflate/],
     ['a palette image without PLTE', () => craftPng({ width: 2, height: 2, bitDepth: 8, colorType: 3, raw: new Uint8Array(4) }), /without a valid PLTE/],
   ];
   for (const [what, make, re] of bad) {

@@ -137,7 +137,10 @@ describe('vendored fixtures', () => {
 
 function randomBits(dtype: DType, n: number, seed: number): RawArray {
   let s = seed >>> 0 || 1;
-  const next = () => ((s = (Math.imul(s, 1664525) + 1013904223) >>> 0), s);
+  const next = () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s;
+  };
   if (dtype === 'f32') return new Float32Array(Uint32Array.from({ length: n }, next).buffer);
   if (dtype === 'i32') return Int32Array.from({ length: n }, next);
   return Uint16Array.from({ length: n }, () => next() >>> 16);
@@ -378,10 +381,18 @@ describe('malformed files', () => {
   );
   const asList = (v: unknown): unknown[] => (Array.isArray(v) ? v : []);
   const mutations: Record<string, Mutation> = {
-    offsets: (h, n, i, v) => void (h[n[i]].data_offsets = v),
-    offsetStart: (h, n, i, v) => void (h[n[i]].data_offsets = Object.assign([...asList(h[n[i]].data_offsets)], { 0: v })),
-    offsetEnd: (h, n, i, v) => void (h[n[i]].data_offsets = Object.assign([...asList(h[n[i]].data_offsets)], { 1: v })),
-    overlap: (h, n, i) => void (h[n[i]].data_offsets = [...asList(h[n[(i + 1) % n.length]].data_offsets)]),
+    offsets: (h, n, i, v) => {
+      h[n[i]].data_offsets = v;
+    },
+    offsetStart: (h, n, i, v) => {
+      h[n[i]].data_offsets = Object.assign([...asList(h[n[i]].data_offsets)], { 0: v });
+    },
+    offsetEnd: (h, n, i, v) => {
+      h[n[i]].data_offsets = Object.assign([...asList(h[n[i]].data_offsets)], { 1: v });
+    },
+    overlap: (h, n, i) => {
+      h[n[i]].data_offsets = [...asList(h[n[(i + 1) % n.length]].data_offsets)];
+    },
     swap: (h, n, i) => {
       const j = (i + 1) % n.length;
       [h[n[i]].data_offsets, h[n[j]].data_offsets] = [h[n[j]].data_offsets, h[n[i]].data_offsets];
@@ -390,14 +401,26 @@ describe('malformed files', () => {
       const d = typeof v === 'number' && Number.isInteger(v) ? v : 1;
       h[n[i]].data_offsets = asList(h[n[i]].data_offsets).map((o) => (typeof o === 'number' ? o + d : o));
     },
-    dtype: (h, n, i, v) => void (h[n[i]].dtype = v),
-    shape: (h, n, i, v) => void (h[n[i]].shape = v),
+    dtype: (h, n, i, v) => {
+      h[n[i]].dtype = v;
+    },
+    shape: (h, n, i, v) => {
+      h[n[i]].shape = v;
+    },
     // earlier mutations may have replaced the shape by a non-array: extend whatever list is there
-    dim: (h, n, i, v) => void (h[n[i]].shape = [...asList(h[n[i]].shape), v]),
+    dim: (h, n, i, v) => {
+      h[n[i]].shape = [...asList(h[n[i]].shape), v];
+    },
     drop: (h, n, i, v) => void delete h[n[i]][['dtype', 'shape', 'data_offsets'][Math.abs(Number(v) | 0) % 3]],
-    entry: (h, n, i, v) => void ((h as Record<string, unknown>)[n[i]] = v),
-    extra: (h, _n, _i, v) => void (h.extra = { dtype: 'U8', shape: [1], data_offsets: [v, v] }),
-    metadata: (h, _n, _i, v) => void ((h as Record<string, unknown>).__metadata__ = v),
+    entry: (h, n, i, v) => {
+      (h as Record<string, unknown>)[n[i]] = v;
+    },
+    extra: (h, _n, _i, v) => {
+      h.extra = { dtype: 'U8', shape: [1], data_offsets: [v, v] };
+    },
+    metadata: (h, _n, _i, v) => {
+      (h as Record<string, unknown>).__metadata__ = v;
+    },
     remove: (h, n, i) => void delete h[n[i]],
   };
 

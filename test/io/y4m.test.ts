@@ -5,18 +5,8 @@ import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { openSafetensors } from '../../src/io/safetensors.js';
 import { getFrame, stackFrames, type Video } from '../../src/io/video.js';
-import {
-  createY4mWriter,
-  encodeY4m,
-  frameBytesOf,
-  openY4m,
-  parseY4mHeader,
-  readY4m,
-  rgbToYuv,
-  writeY4m,
-  Y4mError,
-  yuvToRgb,
-} from '../../src/io/y4m.js';
+import { createY4mWriter, encodeY4m, openY4m, parseY4mHeader, readY4m, writeY4m, Y4mError } from '../../src/io/y4m.js';
+import { frameBytesOf, rgbToYuv, yuvToRgb } from '../../src/io/yuv.js';
 
 const SAMPLES = nodePath.resolve(import.meta.dirname, '../../weights/samples');
 const expected = JSON.parse(readFileSync(nodePath.join(SAMPLES, 'expected.json'), 'utf8'));
@@ -42,8 +32,8 @@ function psnr(a: ArrayLike<number>, b: ArrayLike<number>): number {
 
 /** A y4m file from a header line and raw frame payloads. */
 function y4mBytes(header: string, frames: Uint8Array[], frameLine = 'FRAME'): Uint8Array {
-  const parts: Buffer[] = [Buffer.from(header + '\n', 'latin1')];
-  for (const f of frames) parts.push(Buffer.from(frameLine + '\n', 'latin1'), Buffer.from(f));
+  const parts: Buffer[] = [Buffer.from(`${header}\n`, 'latin1')];
+  for (const f of frames) parts.push(Buffer.from(`${frameLine}\n`, 'latin1'), Buffer.from(f));
   return Buffer.concat(parts);
 }
 
@@ -146,48 +136,48 @@ describe('header parsing', () => {
 describe('colour conversion', () => {
   it('decodes the extremes of full and limited range', () => {
     const out = new Float32Array(3);
-    yuvToRgb(new Uint8Array([16, 128, 128]), 1, 1, '444', 'limited', out);
+    yuvToRgb(new Uint8Array([16, 128, 128]), { width: 1, height: 1, chroma: '444', range: 'limited' }, out);
     expect([...out]).toEqual([-1, -1, -1]);
-    yuvToRgb(new Uint8Array([235, 128, 128]), 1, 1, '444', 'limited', out);
+    yuvToRgb(new Uint8Array([235, 128, 128]), { width: 1, height: 1, chroma: '444', range: 'limited' }, out);
     expect([...out]).toEqual([1, 1, 1]);
-    yuvToRgb(new Uint8Array([0, 128, 128]), 1, 1, '444', 'full', out);
+    yuvToRgb(new Uint8Array([0, 128, 128]), { width: 1, height: 1, chroma: '444', range: 'full' }, out);
     expect([...out]).toEqual([-1, -1, -1]);
-    yuvToRgb(new Uint8Array([255, 128, 128]), 1, 1, '444', 'full', out);
+    yuvToRgb(new Uint8Array([255, 128, 128]), { width: 1, height: 1, chroma: '444', range: 'full' }, out);
     expect([...out]).toEqual([1, 1, 1]);
     // out-of-gamut YUV is clamped to [-1, 1]
-    yuvToRgb(new Uint8Array([255, 255, 255]), 1, 1, '444', 'full', out);
+    yuvToRgb(new Uint8Array([255, 255, 255]), { width: 1, height: 1, chroma: '444', range: 'full' }, out);
     expect(Math.max(...out)).toBe(1);
     expect(Math.min(...out)).toBeGreaterThanOrEqual(-1);
   });
 
   it('encodes black, white and pure red as BT.601 full and limited range', () => {
     const px = (r: number, g: number, b: number) => new Float32Array([r, g, b]);
-    expect([...rgbToYuv(px(-1, -1, -1), 1, 1, '444', 'full')]).toEqual([0, 128, 128]);
-    expect([...rgbToYuv(px(1, 1, 1), 1, 1, '444', 'full')]).toEqual([255, 128, 128]);
-    expect([...rgbToYuv(px(-1, -1, -1), 1, 1, '444', 'limited')]).toEqual([16, 128, 128]);
-    expect([...rgbToYuv(px(1, 1, 1), 1, 1, '444', 'limited')]).toEqual([235, 128, 128]);
+    expect([...rgbToYuv(px(-1, -1, -1), { width: 1, height: 1, chroma: '444', range: 'full' })]).toEqual([0, 128, 128]);
+    expect([...rgbToYuv(px(1, 1, 1), { width: 1, height: 1, chroma: '444', range: 'full' })]).toEqual([255, 128, 128]);
+    expect([...rgbToYuv(px(-1, -1, -1), { width: 1, height: 1, chroma: '444', range: 'limited' })]).toEqual([16, 128, 128]);
+    expect([...rgbToYuv(px(1, 1, 1), { width: 1, height: 1, chroma: '444', range: 'limited' })]).toEqual([235, 128, 128]);
     // red: Y = 0.299 * 255 = 76.2, Cb = 128 - 43.03 = 84.97, Cr = 128 + 127.5 = 255.5 -> 255
-    expect([...rgbToYuv(px(1, -1, -1), 1, 1, '444', 'full')]).toEqual([76, 85, 255]);
+    expect([...rgbToYuv(px(1, -1, -1), { width: 1, height: 1, chroma: '444', range: 'full' })]).toEqual([76, 85, 255]);
     // limited red: Y = 16 + 65.48 = 81.5 -> 81 or 82; Cr = 128 + 112 = 240
-    const lr = rgbToYuv(px(1, -1, -1), 1, 1, '444', 'limited');
+    const lr = rgbToYuv(px(1, -1, -1), { width: 1, height: 1, chroma: '444', range: 'limited' });
     expect(Math.abs(lr[0] - 81.48)).toBeLessThan(0.6);
     expect(lr[2]).toBe(240);
     // values beyond [-1, 1] clamp, NaN reads as black
-    expect([...rgbToYuv(px(5, 5, 5), 1, 1, '444', 'full')]).toEqual([255, 128, 128]);
-    expect(rgbToYuv(px(NaN, -1, -1), 1, 1, '444', 'full')[0]).toBe(0);
+    expect([...rgbToYuv(px(5, 5, 5), { width: 1, height: 1, chroma: '444', range: 'full' })]).toEqual([255, 128, 128]);
+    expect(rgbToYuv(px(NaN, -1, -1), { width: 1, height: 1, chroma: '444', range: 'full' })[0]).toBe(0);
   });
 
   it('4:2:0 averages each 2x2 block of chroma and upsamples by nearest neighbour by default', () => {
     // 2x2 frame: red, green / blue, white -> one chroma sample, the mean of the four.
     const frame = new Float32Array([1, -1, -1, 1, /* G */ -1, 1, -1, 1, /* B */ -1, -1, 1, 1]);
-    const planes = rgbToYuv(frame, 2, 2, '420', 'full');
+    const planes = rgbToYuv(frame, { width: 2, height: 2, chroma: '420', range: 'full' });
     expect(planes.length).toBe(6);
     const cb = (128 - 0.168736 * 255 + 128 - 0.331264 * 255 + 128 + 0.5 * 255 + 128) / 4;
     expect(planes[4]).toBe(Math.round(cb));
     const out = new Float32Array(12);
-    yuvToRgb(planes, 2, 2, '420', 'full', out);
+    yuvToRgb(planes, { width: 2, height: 2, chroma: '420', range: 'full' }, out);
     const bil = new Float32Array(12);
-    yuvToRgb(planes, 2, 2, '420', 'full', bil, 0, 4, 'bilinear');
+    yuvToRgb(planes, { width: 2, height: 2, chroma: '420', range: 'full' }, bil, 0, 4, 'bilinear');
     // one chroma sample: bilinear and nearest agree
     expect(bil).toEqual(out);
   });
@@ -196,7 +186,7 @@ describe('colour conversion', () => {
     // 4x2 luma, chroma 2x1: Cb 100 and 200. Luma x = 1 sits at chroma 0.25 -> 125; x = 0 -> clamped 100.
     const planes = new Uint8Array([128, 128, 128, 128, 128, 128, 128, 128, 100, 200, 128, 128]);
     const out = new Float32Array(24);
-    yuvToRgb(planes, 4, 2, '420', 'full', out, 0, 8, 'bilinear');
+    yuvToRgb(planes, { width: 4, height: 2, chroma: '420', range: 'full' }, out, 0, 8, 'bilinear');
     const blue = (cb: number) => Math.min(255, Math.max(0, 128 + 1.772 * (cb - 128))) / 127.5 - 1;
     const b = out.subarray(16, 24);
     expect(b[0]).toBeCloseTo(blue(100), 6);
@@ -251,8 +241,8 @@ describe('colour conversion', () => {
           for (let i = 0; i < h * w; i++) planes[i] = rnd(70, 180);
           for (let i = h * w; i < planes.length; i++) planes[i] = rnd(110, 146);
           const rgb = new Float32Array(3 * h * w);
-          yuvToRgb(planes, w, h, '420', range, rgb);
-          expect([...rgbToYuv(rgb, w, h, '420', range)]).toEqual([...planes]);
+          yuvToRgb(planes, { width: w, height: h, chroma: '420', range }, rgb);
+          expect([...rgbToYuv(rgb, { width: w, height: h, chroma: '420', range })]).toEqual([...planes]);
         },
       ),
       { numRuns: 60 },
@@ -265,7 +255,7 @@ describe('colour conversion', () => {
       const out = new Float32Array(3 * frames * h * w);
       for (let t = 0; t < frames; t++) {
         at += 6;
-        yuvToRgb(bytes.subarray(at, at + hdr.frameBytes), w, h, hdr.chroma, hdr.range, out, t * h * w, frames * h * w);
+        yuvToRgb(bytes.subarray(at, at + hdr.frameBytes), { width: w, height: h, chroma: hdr.chroma, range: hdr.range }, out, t * h * w, frames * h * w);
         at += hdr.frameBytes;
       }
       return out;
