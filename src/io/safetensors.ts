@@ -5,7 +5,7 @@
 //
 // This module is the public API; the implementation lives in safetensors/ (dtypes, header, one
 // file, checkpoints, writing), and the error classes in errors.ts.
-export { type Checkpoint, openCheckpoint } from './safetensors/checkpoint.js';
+export { type Checkpoint, type OpenCheckpointOptions, openCheckpoint } from './safetensors/checkpoint.js';
 export { type FileDType, type LoadedTensor, numelOf } from './safetensors/dtypes.js';
 export { openSafetensors, openSafetensorsBuffer, type SafetensorsFile, type TensorReader } from './safetensors/file.js';
 export type { TensorInfo } from './safetensors/header.js';

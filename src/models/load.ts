@@ -60,7 +60,7 @@ export async function loadModule<M extends Module>(
   backend: Backend,
   opts: LoadModuleOptions = {},
 ): Promise<LoadedModule<M>> {
-  const ckpt = await openCheckpoint(path, opts.files);
+  const ckpt = await openCheckpoint(path, opts.files, { config: opts.config === undefined });
   try {
     const config = opts.config ?? (ckpt.config as Config | null);
     if (!config || typeof config !== 'object' || Array.isArray(config)) {

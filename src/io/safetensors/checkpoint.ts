@@ -97,12 +97,18 @@ function listSome(items: readonly string[], max = 8): string {
   return items.length > max ? `${shown}, ... (${items.length} in all)` : shown;
 }
 
+export interface OpenCheckpointOptions {
+  /** read the config.json beside the weights into `config` (default true; false when the caller has it) */
+  config?: boolean;
+}
+
 /**
  * Open a checkpoint: a .safetensors file, a *.safetensors.index.json, or a directory holding
  * either (the index wins; several .safetensors without an index are merged when their tensor
  * names are disjoint).
  */
-export async function openCheckpoint(pathOrDir: string, fs: FileSystem = fileSystem()): Promise<Checkpoint> {
+export async function openCheckpoint(pathOrDir: string, fs: FileSystem = fileSystem(), options: OpenCheckpointOptions = {}): Promise<Checkpoint> {
+  const wantConfig = options.config ?? true;
   const st = await fs.stat(pathOrDir);
   if (!st) throw new FileAccessError({ file: pathOrDir }, 'cannot open: no such file or directory');
   if (st.kind === 'directory') {
@@ -111,19 +117,19 @@ export async function openCheckpoint(pathOrDir: string, fs: FileSystem = fileSys
     if (indexes.length > 1) {
       throw new CheckpointError({ file: pathOrDir }, `several index files (${listSome(indexes)}); expected at most one *.safetensors.index.json`);
     }
-    if (indexes.length === 1) return openIndexed(fs, join(pathOrDir, indexes[0]), pathOrDir);
+    if (indexes.length === 1) return openIndexed(fs, join(pathOrDir, indexes[0]), pathOrDir, wantConfig);
     const files = names.filter((n) => n.endsWith('.safetensors')).map((n) => join(pathOrDir, n));
     if (files.length === 0) {
       throw new CheckpointError({ file: pathOrDir }, 'no .safetensors file or *.safetensors.index.json in this directory');
     }
-    return openFiles(fs, pathOrDir, files);
+    return openFiles(fs, pathOrDir, files, wantConfig);
   }
-  if (pathOrDir.endsWith('.json')) return openIndexed(fs, pathOrDir, pathOrDir);
-  return openFiles(fs, pathOrDir, [pathOrDir]);
+  if (pathOrDir.endsWith('.json')) return openIndexed(fs, pathOrDir, pathOrDir, wantConfig);
+  return openFiles(fs, pathOrDir, [pathOrDir], wantConfig);
 }
 
-async function openFiles(fs: FileSystem, label: string, paths: readonly string[]): Promise<Checkpoint> {
-  const config = await readConfig(fs, dirname(paths[0]));
+async function openFiles(fs: FileSystem, label: string, paths: readonly string[], wantConfig: boolean): Promise<Checkpoint> {
+  const config = wantConfig ? await readConfig(fs, dirname(paths[0])) : null;
   const shards = await openAll(fs, paths);
   const owner = new Map<string, SafetensorsFile>();
   for (const s of shards) {
@@ -143,7 +149,7 @@ async function openFiles(fs: FileSystem, label: string, paths: readonly string[]
   return new CheckpointImpl(label, shards, owner, metadata, config);
 }
 
-async function openIndexed(fs: FileSystem, indexPath: string, label: string): Promise<Checkpoint> {
+async function openIndexed(fs: FileSystem, indexPath: string, label: string, wantConfig: boolean): Promise<Checkpoint> {
   const index = await readJson(fs, indexPath, 'index');
   const file = indexPath;
   if (!isPlainObject(index) || !isPlainObject(index.weight_map)) {
@@ -173,7 +179,7 @@ async function openIndexed(fs: FileSystem, indexPath: string, label: string): Pr
     throw new CheckpointError({ file }, `weight_map names ${missing.length} shard file(s) that do not exist: ${listSome(missing)}`);
   }
 
-  const config = await readConfig(fs, dir);
+  const config = wantConfig ? await readConfig(fs, dir) : null;
   const shards = await openAll(fs, shardPaths);
   const byShardName = new Map(shardNames.map((s, i) => [s, shards[i]]));
   const owner = new Map<string, SafetensorsFile>();
