@@ -11,27 +11,10 @@ import type { Backend } from '../../engine/backend.js';
 import { capture } from '../../engine/module.js';
 import * as F from '../../engine/ops.js';
 import type { Tensor } from '../../engine/tensor.js';
-import { openSafetensors } from '../../io/safetensors.js';
-import { decodeStep, generate } from '../../models/ar/generate.js';
-import { ArTransformer } from '../../models/ar/transformer.js';
+import { type CrossInputs, decodeStep, generate } from '../../models/ar/generate.js';
+import { arFamily } from '../../models/ar/transformer.js';
 import { CaseFormatError, type FixtureCase } from '../case.js';
 import { registerKind } from '../registry.js';
-
-async function loadModel(c: FixtureCase, backend: Backend): Promise<ArTransformer> {
-  if (!c.config) throw new CaseFormatError(`${c.dir}: ${c.kind} needs a config.json`);
-  const model = ArTransformer.fromConfigJson(c.config);
-  const file = c.files.weights ?? c.files.model ?? 'model.safetensors';
-  const src = await openSafetensors(c.path(file));
-  try {
-    await model.load(src, backend);
-  } catch (e) {
-    model.dispose();
-    throw e;
-  } finally {
-    await src.close();
-  }
-  return model;
-}
 
 /** Host ids of an input ([B, L] int tensor). */
 async function ids(c: FixtureCase, name: string): Promise<{ data: Int32Array; shape: number[] }> {
@@ -41,9 +24,12 @@ async function ids(c: FixtureCase, name: string): Promise<{ data: Int32Array; sh
 }
 
 async function optionalInput(c: FixtureCase, backend: Backend, name: string): Promise<Tensor | null> {
-  if (!c.hasInput(name)) return null;
-  const t = await c.input(name);
-  return F.fromRaw(backend, t.raw, t.shape, t.dtype);
+  return c.hasInput(name) ? c.inputTensor(name, backend) : null;
+}
+
+/** The cross-attention inputs of a Video2World case (absent: null). */
+async function crossInputs(c: FixtureCase, backend: Backend): Promise<CrossInputs> {
+  return { context: await optionalInput(c, backend, 'context'), contextMask: await optionalInput(c, backend, 'context_mask') };
 }
 
 function intArg(c: FixtureCase, key: string, fallback?: number): number {
@@ -62,13 +48,12 @@ function optionalNumArg(c: FixtureCase, key: string): number | null {
 // ------------------------------------------------------------------ ar.forward
 
 registerKind('ar.forward', async (c, backend) => {
-  const model = await loadModel(c, backend);
+  const model = await c.module(arFamily, backend);
   try {
     const tokens = await ids(c, 'tokens');
     const inputPos = c.hasInput('input_pos') ? (await ids(c, 'input_pos')).data : undefined;
-    const context = await optionalInput(c, backend, 'context');
-    const contextMask = await optionalInput(c, backend, 'context_mask');
-    const { result, taps } = await capture(c.tapNames, () => model.forward(tokens, { inputPos, context, contextMask }));
+    const cross = await crossInputs(c, backend);
+    const { result, taps } = await capture(c.tapNames, () => model.forward(tokens, { inputPos, ...cross }));
     return { outputs: { logits: result }, taps };
   } finally {
     model.dispose();
@@ -78,16 +63,14 @@ registerKind('ar.forward', async (c, backend) => {
 // ------------------------------------------------------------------ ar.kv_cache
 
 registerKind('ar.kv_cache', async (c, backend) => {
-  const model = await loadModel(c, backend);
+  const model = await c.module(arFamily, backend);
   try {
     const tokens = await ids(c, 'tokens');
     const [B, N] = tokens.shape;
     const P = intArg(c, 'prompt_len', c.json.outputs?.prefill_logits?.shape?.[1]);
     const steps = intArg(c, 'num_steps', N - P);
     if (P < 1 || P + steps > N) throw new CaseFormatError(`${c.dir}: prompt_len ${P} + num_steps ${steps} do not fit ${N} tokens`);
-    const context = await optionalInput(c, backend, 'context');
-    const contextMask = await optionalInput(c, backend, 'context_mask');
-    const cross = { context, contextMask };
+    const cross = await crossInputs(c, backend);
     const row = (from: number, to: number) => {
       const data = new Int32Array(B * (to - from));
       for (let b = 0; b < B; b++) data.set(tokens.data.subarray(b * N + from, b * N + to), b * (to - from));
@@ -117,11 +100,10 @@ registerKind('ar.kv_cache', async (c, backend) => {
 // ------------------------------------------------------------------ ar.generate
 
 registerKind('ar.generate', async (c, backend) => {
-  const model = await loadModel(c, backend);
+  const model = await c.module(arFamily, backend);
   try {
     const prompt = await ids(c, 'prompt_tokens');
-    const context = await optionalInput(c, backend, 'context');
-    const contextMask = await optionalInput(c, backend, 'context_mask');
+    const cross = await crossInputs(c, backend);
     const draws = await optionalInput(c, backend, 'exponential_q');
     const temperature = optionalNumArg(c, 'temperature') ?? 1.0;
     const res = await generate(model, prompt, {
@@ -129,8 +111,7 @@ registerKind('ar.generate', async (c, backend) => {
       temperature,
       topP: optionalNumArg(c, 'top_p'),
       topK: optionalNumArg(c, 'top_k'),
-      context,
-      contextMask,
+      ...cross,
       draws,
       echo: c.args.echo === true,
       numGenSeq: intArg(c, 'num_gen_seq', 1),

@@ -8,36 +8,13 @@
 import type { Backend } from '../../engine/backend.js';
 import { widen } from '../../engine/dtype.js';
 import { capture } from '../../engine/module.js';
-import * as F from '../../engine/ops.js';
 import type { Tensor } from '../../engine/tensor.js';
-import { openSafetensors } from '../../io/safetensors.js';
+import { parseVlmConfig, ropeIndexConfig } from '../../models/vlm/config.js';
 import { generate } from '../../models/vlm/generate.js';
-import {
-  type ForwardInputs, type ModelParts, Qwen2_5_VLForConditionalGeneration, parseVlmConfig, ropeIndexConfig,
-} from '../../models/vlm/language.js';
+import { type ForwardInputs, vlmFamily } from '../../models/vlm/language.js';
 import { type Grid, getRopeIndex } from '../../models/vlm/rope-index.js';
 import { CaseFormatError, type FixtureCase } from '../case.js';
 import { registerKind } from '../registry.js';
-
-function needConfig(c: FixtureCase): Record<string, unknown> {
-  if (!c.config) throw new CaseFormatError(`${c.dir}: ${c.kind} needs a config.json`);
-  return c.config;
-}
-
-async function loadModel(c: FixtureCase, backend: Backend, parts: ModelParts = {}): Promise<Qwen2_5_VLForConditionalGeneration> {
-  const model = Qwen2_5_VLForConditionalGeneration.fromConfigJson(needConfig(c), parts);
-  const file = c.files.weights ?? c.files.model ?? 'model.safetensors';
-  const src = await openSafetensors(c.path(file));
-  try {
-    await model.load(src, backend);
-  } catch (e) {
-    model.dispose();
-    throw e;
-  } finally {
-    await src.close();
-  }
-  return model;
-}
 
 async function ints(c: FixtureCase, name: string): Promise<{ data: Int32Array; shape: number[] }> {
   const t = await c.input(name);
@@ -63,9 +40,7 @@ async function floats(c: FixtureCase, name: string): Promise<Float32Array | null
 }
 
 async function tensorInput(c: FixtureCase, backend: Backend, name: string): Promise<Tensor | null> {
-  if (!c.hasInput(name)) return null;
-  const t = await c.input(name);
-  return F.fromRaw(backend, t.raw, t.shape, t.dtype);
+  return c.hasInput(name) ? c.inputTensor(name, backend) : null;
 }
 
 async function forwardInputs(c: FixtureCase, backend: Backend): Promise<ForwardInputs> {
@@ -91,7 +66,7 @@ function intArg(c: FixtureCase, key: string, fallback: number): number {
 // ------------------------------------------------------------------ vlm.vision_encoder
 
 registerKind('vlm.vision_encoder', async (c, backend) => {
-  const model = await loadModel(c, backend, { language: false });
+  const model = await c.module(vlmFamily({ language: false }), backend);
   try {
     const pixels = await tensorInput(c, backend, 'pixel_values');
     const g = await grids(c, 'grid_thw');
@@ -135,7 +110,7 @@ registerKind('vlm.rope_index', async (c) => {
 // ------------------------------------------------------------------ vlm.lm_forward
 
 registerKind('vlm.lm_forward', async (c, backend) => {
-  const model = await loadModel(c, backend);
+  const model = await c.module(vlmFamily(), backend);
   try {
     const inputs = await forwardInputs(c, backend);
     const { result, taps } = await capture(c.tapNames, () => model.forward(inputs));
@@ -149,7 +124,7 @@ registerKind('vlm.lm_forward', async (c, backend) => {
 
 registerKind('vlm.generate', async (c, backend) => {
   if (c.args.do_sample === true) throw new CaseFormatError(`${c.dir}: sampled vlm.generate cases are not supported (no reference random draws)`);
-  const model = await loadModel(c, backend);
+  const model = await c.module(vlmFamily(), backend);
   try {
     const inputs = await forwardInputs(c, backend);
     const maxNewTokens = intArg(c, 'max_new_tokens', NaN);
