@@ -19,10 +19,11 @@ import {
 import {
   ChatTemplate, ChatTemplateError, QwenVLTextProcessor, expandVisionPads, loadChatTemplate, padBatch, padIdOf,
 } from '../../src/text/chat.js';
+import { PreprocessError, SmartResizeError } from '../../src/models/vlm/config.js';
 import {
-  PIL_RESAMPLE, PreprocessError, Qwen2VLImageProcessor, SmartResizeError, parseImageProcessorConfig, prepareVideo,
-  pythonRound, resizeU8, sampleVideoFrames, secondPerGridT, smartResize, videoToU8,
+  Qwen2VLImageProcessor, parseImageProcessorConfig, prepareVideo, pythonRound, sampleVideoFrames, secondPerGridT, smartResize, videoToU8,
 } from '../../src/models/vlm/preprocess.js';
+import { PIL_RESAMPLE, resizeU8 } from '../../src/models/vlm/resize.js';
 
 const FIX = fileURLToPath(new URL('../fixtures/vlm', import.meta.url));
 const CASES = ['bpe_tokenize', 'chat_template', 'image_preprocess'];
