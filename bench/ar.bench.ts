@@ -284,12 +284,12 @@ async function benchOne(be: Backend, spec: Spec): Promise<boolean> {
 // ------------------------------------------------------------------ main
 
 function printRows(): void {
-  const head = `${'row'.padEnd(40)}${'backend'.padEnd(8)}${'shape'.padEnd(34)}${'ms'.padStart(10)}${'tok/s'.padStart(10)}${'GFLOP/s'.padStart(9)}${'x naive'.padStart(9)}${'x cpu'.padStart(7)}`;
+  const head = `${'row'.padEnd(50)}${'backend'.padEnd(8)}${'shape'.padEnd(34)}${'ms'.padStart(10)}${'tok/s'.padStart(10)}${'GFLOP/s'.padStart(9)}${'x naive'.padStart(9)}${'x cpu'.padStart(7)}`;
   console.log(`\n${head}`);
   for (const r of rows) {
     const f = (x: number | undefined, d: number) => (x === undefined ? '' : x.toFixed(d));
     console.log(
-      `${r.name.padEnd(40)}${r.backend.padEnd(8)}${r.shape.padEnd(34)}${f((r.seconds ?? 0) * 1000, 3).padStart(10)}${f(r.tokens_per_s, 1).padStart(10)}` +
+      `${r.name.padEnd(50)}${r.backend.padEnd(8)}${r.shape.padEnd(34)}${f((r.seconds ?? 0) * 1000, 3).padStart(10)}${f(r.tokens_per_s, 1).padStart(10)}` +
         `${f(r.gflops, 2).padStart(9)}${f(r.vs_naive_js, 2).padStart(9)}${f(r.vs_cpu, 2).padStart(7)}`,
     );
   }
