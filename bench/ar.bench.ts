@@ -32,7 +32,7 @@ import { type ArConfig, parseArConfig, releasedArConfig } from '../src/models/ar
 import { decodeStep, generate, prefill } from '../src/models/ar/generate.js';
 import { ArTransformer, arFamily } from '../src/models/ar/transformer.js';
 import { type BenchRow, benchArgs, benchBackends, naiveMatmulGflops, runBench, timeBest, writeResult } from './harness.js';
-import { BLOCK, randomWeights } from './random-weights.js';
+import { BLOCK, type Refused, parameterBuffers, randomWeights, refusal } from './models.js';
 
 const args = benchArgs('ar-latest.json', { layers: { type: 'string' }, 'no-4b': { type: 'boolean' } });
 const quick = args.quick;
@@ -124,13 +124,6 @@ interface ArRow extends BenchRow {
   vs_cpu?: number;
 }
 
-interface Refused {
-  config: string;
-  backend: string;
-  adapter: string;
-  reason: string;
-}
-
 const rows: ArRow[] = [];
 const refused: Refused[] = [];
 let naive = 1;
@@ -141,22 +134,14 @@ function record(r: ArRow): void {
 }
 
 /** Buffers larger than the backend takes, or null when everything fits. */
-function refusal(be: Backend, model: ArTransformer, spec: Spec): string | null {
-  const max = Math.min(be.limits.maxBufferBytes, be.limits.maxBindingBytes);
-  const el = spec.dtype === 'bf16' ? 2 : 4;
+function refusalOf(be: Backend, model: ArTransformer, spec: Spec): string | null {
   const cfg = spec.cfg;
-  const big: string[] = [];
-  for (const p of model.parameters()) {
-    const bytes = numel(p.shape) * el;
-    if (bytes > max) big.push(`${p.key} [${p.shape.join(', ')}] ${spec.dtype} = ${(bytes / 2 ** 20).toFixed(0)} MiB`);
-  }
   const capacity = Math.max(spec.prefill + spec.decode, ...spec.cached.map((n) => n + 2));
-  const kv = cfg.nKvHeads * capacity * cfg.headDim * 4;
-  if (kv > max) big.push(`KV cache layer buffer [1, ${cfg.nKvHeads}, ${capacity}, ${cfg.headDim}] f32 = ${(kv / 2 ** 20).toFixed(0)} MiB`);
-  const ffn = spec.prefill * cfg.ffnHiddenSize * 4;
-  if (ffn > max) big.push(`prefill FFN activations [${spec.prefill}, ${cfg.ffnHiddenSize}] f32 = ${(ffn / 2 ** 20).toFixed(0)} MiB`);
-  if (!big.length) return null;
-  return `the backend's buffer limit (${(max / 2 ** 20).toFixed(0)} MiB per binding) refuses: ${big.join('; ')}`;
+  return refusal(be, [
+    ...parameterBuffers(model, spec.dtype),
+    [`KV cache layer buffer [1, ${cfg.nKvHeads}, ${capacity}, ${cfg.headDim}] f32`, cfg.nKvHeads * capacity * cfg.headDim * 4],
+    [`prefill FFN activations [${spec.prefill}, ${cfg.ffnHiddenSize}] f32`, spec.prefill * cfg.ffnHiddenSize * 4],
+  ]);
 }
 
 /** Greedy decode steps from `start`, ids kept on the device; returns the last id to free. */
@@ -178,7 +163,7 @@ async function benchOne(be: Backend, spec: Spec): Promise<boolean> {
   const { cfg } = spec;
   const reps = spec.reps ?? REPS;
   const model = new ArTransformer(cfg);
-  const why = refusal(be, model, spec);
+  const why = refusalOf(be, model, spec);
   if (why) {
     refused.push({ config: spec.name, backend: be.name, adapter: be.adapter, reason: why });
     console.log(`${spec.name.padEnd(26)} REFUSED: ${why}`);

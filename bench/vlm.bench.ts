@@ -33,16 +33,16 @@
 //   npm run bench:vlm -- --prefill 1024  7B prompt length
 import type { Backend } from '../src/engine/backend.js';
 import type { DType } from '../src/engine/dtype.js';
-import { type Module, loadWeights } from '../src/engine/module.js';
+import { loadWeights } from '../src/engine/module.js';
 import * as F from '../src/engine/ops.js';
-import { type Tensor, numel, scope } from '../src/engine/tensor.js';
+import { type Tensor, scope } from '../src/engine/tensor.js';
 import { COSMOS_REASON1_7B_CONFIG, type TextConfig, type VisionConfig, type VlmConfig, parseVlmConfig } from '../src/models/vlm/config.js';
 import { VlmKVCache, processLogits, sampleToken } from '../src/models/vlm/generate.js';
 import { type ModelParts, Qwen2_5_VLForConditionalGeneration, vlmFamily } from '../src/models/vlm/language.js';
 import type { Grid } from '../src/models/vlm/rope-index.js';
 import { frameCuSeqlens, patchCount, windowIndex } from '../src/models/vlm/vision.js';
 import { type BenchRow, benchArgs, benchBackends, naiveMatmulGflops, runBench, timeBestAsync, writeResult } from './harness.js';
-import { BLOCK, randomWeights, tiled } from './random-weights.js';
+import { BLOCK, type Refused, bindingLimit, parameterBuffers, randomWeights, refusal, tiled } from './models.js';
 
 const args = benchArgs('vlm-latest.json', { prefill: { type: 'string' }, 'no-7b': { type: 'boolean' } });
 const quick = args.quick;
@@ -121,13 +121,6 @@ interface VlmRow extends BenchRow {
   weight_gb_per_s?: number;
 }
 
-interface Refused {
-  config: string;
-  backend: string;
-  adapter: string;
-  reason: string;
-}
-
 const rows: VlmRow[] = [];
 const refused: Refused[] = [];
 let naive = 1;
@@ -158,25 +151,7 @@ function record(r: Measured): VlmRow {
   return row;
 }
 
-/** What one kernel may bind of a tensor on this backend. */
-function bufferLimit(be: Backend): number {
-  return Math.min(be.limits.maxBufferBytes, be.limits.maxBindingBytes);
-}
-
 const MiB = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
-
-/** The buffers over the backend's limit, as text, or null when everything fits. */
-function refusal(be: Backend, buffers: [string, number][]): string | null {
-  const max = bufferLimit(be);
-  const big = buffers.filter(([, b]) => b > max);
-  if (!big.length) return null;
-  return `the backend's buffer limit (${MiB(max)} per binding) refuses: ${big.map(([n, b]) => `${n} = ${MiB(b)}`).join('; ')}`;
-}
-
-function paramBuffers(model: Module, dtype: DType): [string, number][] {
-  const el = dtype === 'bf16' ? 2 : 4;
-  return [...model.parameters()].map((p) => [`${p.key} [${p.shape.join(', ')}] ${dtype}`, numel(p.shape) * el] as [string, number]);
-}
 
 function refuse(config: string, be: Backend, reason: string): void {
   refused.push({ config, backend: be.name, adapter: be.adapter, reason });
@@ -186,7 +161,7 @@ function refuse(config: string, be: Backend, reason: string): void {
 /** The model (or `parts` of it) with random weights on `be`, or null (reported) when the backend refuses its buffers. */
 async function randomModel(be: Backend, name: string, cfg: VlmConfig, parts: ModelParts, dtype: DType, extra: [string, number][]) {
   const model = new Qwen2_5_VLForConditionalGeneration(cfg, parts);
-  const why = refusal(be, [...paramBuffers(model, dtype), ...extra]);
+  const why = refusal(be, [...parameterBuffers(model, dtype), ...extra]);
   if (why) {
     refuse(name, be, why);
     model.dispose();
@@ -356,7 +331,7 @@ async function main(): Promise<void> {
   const tiny = parseVlmConfig(TINY);
   const estimates: Record<string, unknown> = {};
   for (const be of backends) {
-    console.log(`\n# ${be.name}: ${be.adapter} (buffer limit ${MiB(bufferLimit(be))})`);
+    console.log(`\n# ${be.name}: ${be.adapter} (buffer limit ${MiB(bindingLimit(be))})`);
     const guard = async <T>(config: string, fn: () => Promise<T>): Promise<T | undefined> => {
       if (args.filter && !config.includes(args.filter)) return undefined;
       try {
@@ -396,7 +371,7 @@ async function main(): Promise<void> {
     node: process.version,
     quick,
     adapters: Object.fromEntries(backends.map((b) => [b.name, b.adapter])),
-    buffer_limits: Object.fromEntries(backends.map((b) => [b.name, bufferLimit(b)])),
+    buffer_limits: Object.fromEntries(backends.map((b) => [b.name, bindingLimit(b)])),
     baseline: {
       naive_js_matmul_gflops: naive,
       note: 'vs_naive_js = achieved GFLOP/s over a naive JS matmul timed in this run; vs_cpu = webgpu tokens/s over the cpu backend at the same row in this run',

@@ -10,29 +10,17 @@ import { progressBars } from './progress.js';
 export const command = defineCommand({
   name: 'ar-video2world',
   summary: 'continue a clip with an autoregressive model (DV tokens, token by token)',
-  description:
-    "Continues a clip with a Cosmos autoregressive model: the last frames are tokenized by the\n" +
-    "discrete video tokenizer (DV), the rest of the model's token grid (video_latent_shape) is\n" +
-    'generated token by token, and all of it (context + generated) is decoded and written.',
+  description: "Continues a clip with a Cosmos autoregressive model: the last frames are tokenized by the\ndiscrete video tokenizer (DV), the rest of the model's token grid (video_latent_shape) is\ngenerated token by token, and all of it (context + generated) is decoded and written.",
   flags: {
     model: { type: 'string', required: true, placeholder: '<dir>', help: 'AR checkpoint folder: config.json (ModelConfig fields + training_type) and *.safetensors' },
-    tokenizer: {
-      type: 'string', required: true, placeholder: '<DV dir>',
-      help: "DV tokenizer folder (its codebook must be the model's vocab_size, its latent grid of the clip the model's H x W)",
-    },
+    tokenizer: { type: 'string', required: true, placeholder: '<DV dir>', help: "DV tokenizer folder (its codebook must be the model's vocab_size, its latent grid of the clip the model's H x W)" },
     input: { type: 'string', required: true, placeholder: '<clip.y4m | PNG folder | image.png>', help: 'the clip; its frames must be (grid H x W) times the spatial compression' },
     out: { type: 'string', required: true, placeholder: '<out.y4m | folder>', help: 'a .y4m file, or else a folder of PNG frames' },
-    frames: {
-      type: 'integer', min: 1, placeholder: 'N',
-      help: "context frames taken from the end of the clip, 1 + k * temporal compression (default 1 + tc, upstream's 9, when the clip has them; else 1)",
-    },
+    frames: { type: 'integer', min: 1, placeholder: 'N', help: "context frames taken from the end of the clip, 1 + k * temporal compression (default 1 + tc, upstream's 9, when the clip has them; else 1)" },
     temperature: { type: 'number', min: 0, placeholder: 'T', help: 'sampling temperature; 0 = greedy (default 1.0)' },
     'top-p': { type: 'number', min: 0, above: true, max: 1, placeholder: 'P', help: 'nucleus threshold (default 0.8)' },
     seed: { type: 'integer', placeholder: 'S', help: 'seed of the sampling draws (default 0)' },
-    embeddings: {
-      type: 'string', placeholder: '<t5.safetensors>',
-      help: 'T5 text embeddings [Lc, context_dim] (one tensor, or one named context / embeddings): required by the Video2World (cross-attention) models',
-    },
+    embeddings: { type: 'string', placeholder: '<t5.safetensors>', help: 'T5 text embeddings [Lc, context_dim] (one tensor, or one named context / embeddings): required by the Video2World (cross-attention) models' },
     backend: BACKEND_FLAG,
     fps: { type: 'string', placeholder: 'F', help: 'frame rate for PNG input (default 24)' },
   },

@@ -12,30 +12,19 @@ const rate = (x: number) => (Number.isFinite(x) ? (x >= 100 ? x.toFixed(0) : x >
 export const command = defineCommand({
   name: 'reason',
   summary: 'answer a question about an image or a video with a Cosmos-Reason1 (Qwen2.5-VL) model, streamed',
-  description:
-    'Answers a question about images / videos with a Cosmos-Reason1 (Qwen2.5-VL) model. The answer is\n' +
-    'streamed to stdout as it is generated; prefill and decode speeds are printed to stderr at the end.\n' +
-    'Generation stops at <|im_end|>, <|endoftext|>, or the eos ids of config.json / generation_config.json.',
+  description: 'Answers a question about images / videos with a Cosmos-Reason1 (Qwen2.5-VL) model. The answer is\nstreamed to stdout as it is generated; prefill and decode speeds are printed to stderr at the end.\nGeneration stops at <|im_end|>, <|endoftext|>, or the eos ids of config.json / generation_config.json.',
   flags: {
-    model: {
-      type: 'string', required: true, placeholder: '<dir>',
-      help: 'folder with config.json, *.safetensors (or shards + index), tokenizer.json, a chat template and preprocessor_config.json (optional)',
-    },
+    model: { type: 'string', required: true, placeholder: '<dir>', help: 'folder with config.json, *.safetensors (or shards + index), tokenizer.json, a chat template and preprocessor_config.json (optional)' },
     image: { type: 'string', multiple: true, placeholder: '<img.png>', help: 'a PNG image' },
     video: { type: 'string', multiple: true, placeholder: '<clip.y4m | PNG folder>', help: 'a .y4m clip or a folder of numbered PNG frames' },
-    fps: {
-      type: 'number', min: 0, above: true, placeholder: 'F',
-      help: `video sampling rate in frames per second (default ${REASON_DEFAULTS.fps}); a clip needs at least 2 frames (temporal_patch_size)`,
-    },
+    fps: { type: 'number', min: 0, above: true, placeholder: 'F', help: `video sampling rate in frames per second (default ${REASON_DEFAULTS.fps}); a clip needs at least 2 frames (temporal_patch_size)` },
     prompt: { type: 'string', required: true, placeholder: '"..."', help: 'the question' },
     system: { type: 'string', placeholder: '"..."', help: 'a system message (default: the template\'s "You are a helpful assistant.")' },
     'max-new-tokens': { type: 'integer', min: 1, help: `most tokens to generate (default ${REASON_DEFAULTS.maxNewTokens})` },
     temperature: { type: 'number', min: 0, placeholder: 'T', help: `sampling temperature; 0 = greedy (default ${REASON_DEFAULTS.temperature})` },
     'top-p': { type: 'number', min: 0, above: true, max: 1, placeholder: 'P', help: `nucleus threshold (default ${REASON_DEFAULTS.topP})` },
     'top-k': { type: 'integer', min: 0, placeholder: 'K', help: 'keep the k most likely tokens (default 0 = all)' },
-    'repetition-penalty': {
-      type: 'number', min: 0, above: true, placeholder: 'R', help: `transformers' repetition penalty (default ${REASON_DEFAULTS.repetitionPenalty}; 1 = none)`,
-    },
+    'repetition-penalty': { type: 'number', min: 0, above: true, placeholder: 'R', help: `transformers' repetition penalty (default ${REASON_DEFAULTS.repetitionPenalty}; 1 = none)` },
     seed: { type: 'integer', placeholder: 'S', help: 'seed of the sampling draws (default 0)' },
     'min-pixels': { type: 'integer', min: 1, help: "override the processor's smallest pixel count per image / frame" },
     'max-pixels': { type: 'integer', min: 1, help: "override the processor's largest pixel count per image / frame" },

@@ -1,8 +1,7 @@
 // The ar-video2world and reason commands, in-process on the cpu backend: what they print, stream
 // and write, and the error contract (a user's mistake: `error: <message>`, exit status 2). What
 // the pipelines compute is tested in test/pipelines/.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import * as nodePath from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/cli/main.js';
@@ -12,10 +11,10 @@ import { sliceFrames } from '../../src/io/video.js';
 import { readY4m, writeY4m } from '../../src/io/y4m.js';
 import { readImageFile } from '../../src/pipelines/reason-inputs.js';
 import { reason } from '../../src/pipelines/reason.js';
-import { DV, SAMPLE, tinyConfig, tinyV2wConfig, writeArCheckpoint, writeReasonFolder } from '../pipelines/arvlm-fixtures.js';
+import { DV, SAMPLE, tempFolder, tinyConfig, tinyV2wConfig, writeArCheckpoint, writeReasonFolder, writeReasonInputs } from '../pipelines/arvlm-fixtures.js';
 
-const tmp = mkdtempSync(nodePath.join(tmpdir(), 'cosmos-cli-arvlm-'));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const { dir: tmp, remove } = tempFolder('cosmos-cli-arvlm-');
+afterAll(remove);
 
 /** Run the CLI in-process: its out / err lines, and what was written to stdout / stderr directly. */
 async function run(...argv: string[]): Promise<{ rc: number; out: string; err: string; writes: string[] }> {
@@ -93,15 +92,7 @@ describe('reason', () => {
   let image: string;
   let clip: string;
   beforeAll(async () => {
-    folder = writeReasonFolder(nodePath.join(tmp, 'tiny'));
-    const w = 84;
-    const h = 56;
-    const px = new Uint8Array(w * h * 3);
-    for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) px.set([(x * 3) & 255, (y * 4) & 255, (x * y) & 255], (y * w + x) * 3);
-    image = nodePath.join(tmp, 'img.png');
-    writeFileSync(image, encodePng({ width: w, height: h, data: px }));
-    clip = nodePath.join(tmp, 'clip9.y4m');
-    await writeY4m(clip, sliceFrames(await readY4m(SAMPLE), 0, 9));
+    ({ folder, image, clip } = await writeReasonInputs(tmp));
   }, 60_000);
 
   it('image: streams the answer to stdout as it comes, prints the input, vision / prefill / decode speeds on stderr', async () => {

@@ -3,8 +3,6 @@
 // DV tokenizer, run end to end on short clips cut from sample_0.y4m; the context tokens against
 // upstream's pad-then-tokenize, the generated tokens against a direct greedy generate, progress
 // events and cancellation, and the typed errors.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import * as nodePath from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cpu } from '../../src/engine/cpu/backend.js';
@@ -24,10 +22,10 @@ import {
   FrameCountError, GridMismatchError, VocabularyMismatchError, arVideo2World, fromArTokens, planArVideo2World, readEmbeddings, toArPrompt,
 } from '../../src/pipelines/ar-video2world.js';
 import type { ProgressEvent } from '../../src/pipelines/progress.js';
-import { DV, SAMPLE, rand, tinyConfig, tinyV2wConfig, writeArCheckpoint } from './arvlm-fixtures.js';
+import { DV, SAMPLE, rand, tempFolder, tinyConfig, tinyV2wConfig, writeArCheckpoint } from './arvlm-fixtures.js';
 
-const tmp = mkdtempSync(nodePath.join(tmpdir(), 'cosmos-ar-v2w-'));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const { dir: tmp, remove } = tempFolder('cosmos-ar-v2w-');
+afterAll(remove);
 
 let sample: Video;
 let base: string;

@@ -1,17 +1,37 @@
 // Tiny model folders for the ar-video2world and reason tests (test/pipelines, test/cli): random
 // AR checkpoints on the tiny DV tokenizer's vocabulary, and a Qwen2.5-VL folder made of the vlm
 // fixtures (the lm_forward weights, a tokenizer cut to the tiny vocabulary, the chat template).
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import * as nodePath from 'node:path';
+import { encodePng } from '../../src/io/png.js';
 import { type TensorToWrite, writeSafetensors } from '../../src/io/safetensors.js';
 import { parseArConfig } from '../../src/models/ar/config.js';
 import { ArTransformer } from '../../src/models/ar/transformer.js';
+import { sliceFrames } from '../../src/io/video.js';
+import { readY4m, writeY4m } from '../../src/io/y4m.js';
 
 const WEIGHTS = nodePath.resolve(import.meta.dirname, '../../weights');
 export const DV = nodePath.join(WEIGHTS, 'cosmos-tokenizer-tiny-dv4x8x8');
 export const SAMPLE = nodePath.join(WEIGHTS, 'samples', 'sample_0.y4m');
 export const VLM_FIXTURES = nodePath.resolve(import.meta.dirname, '../fixtures/vlm');
 const FIX = VLM_FIXTURES;
+
+/** A fresh temporary folder and the function that removes it. */
+export function tempFolder(prefix: string): { dir: string; remove: () => void } {
+  const dir = mkdtempSync(nodePath.join(tmpdir(), prefix));
+  return { dir, remove: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** An 84x56 gradient PNG (56x84 after the tiny processor's smart_resize: a 4x6 patch grid, 6 tokens). */
+export function writeGradientPng(path: string): string {
+  const w = 84;
+  const h = 56;
+  const px = new Uint8Array(w * h * 3);
+  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) px.set([(x * 3) & 255, (y * 4) & 255, (x * y) & 255], (y * w + x) * 3);
+  writeFileSync(path, encodePng({ width: w, height: h, data: px }));
+  return path;
+}
 
 /** A tiny AR config (upstream ModelConfig field names) on the DV tokenizer's 64000 codes. */
 export function tinyConfig(over: Record<string, unknown> = {}): Record<string, unknown> {
@@ -101,3 +121,10 @@ export function writeReasonFolder(dir: string, over: { tokenizer?: unknown; gene
   return dir;
 }
 
+
+/** In `dir`: the tiny reason folder, the gradient image and a 9-frame clip (64x64 at 8 fps). */
+export async function writeReasonInputs(dir: string): Promise<{ folder: string; image: string; clip: string }> {
+  const clip = nodePath.join(dir, 'clip9.y4m');
+  await writeY4m(clip, sliceFrames(await readY4m(SAMPLE), 0, 9));
+  return { folder: writeReasonFolder(nodePath.join(dir, 'tiny')), image: writeGradientPng(nodePath.join(dir, 'img.png')), clip };
+}

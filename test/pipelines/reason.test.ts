@@ -4,15 +4,13 @@
 // template, a preprocessor_config.json with small pixel limits), run on a PNG image and on frames
 // of sample_0.y4m; the decode loop against generate(), the streamed text against the tokenizer's
 // decode, progress and cancellation, stop tokens, the weight-size refusal, and the typed errors.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import * as nodePath from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backend } from '../../src/engine/backend.js';
 import { cpu } from '../../src/engine/cpu/backend.js';
 import { CancelledError } from '../../src/engine/errors.js';
 import * as F from '../../src/engine/ops.js';
-import { encodePng } from '../../src/io/png.js';
 import { sliceFrames } from '../../src/io/video.js';
 import { readY4m, writeY4m } from '../../src/io/y4m.js';
 import { generate } from '../../src/models/vlm/generate.js';
@@ -21,26 +19,17 @@ import { ReasonInputError, loadReasonAssets } from '../../src/pipelines/reason-a
 import { readImageFile, readVideoFile, sampleVideo } from '../../src/pipelines/reason-inputs.js';
 import { type ReasonModel, buildPrompt, loadReasonModel, processedSize, reason } from '../../src/pipelines/reason.js';
 import { TextStreamer } from '../../src/pipelines/text-streamer.js';
-import { SAMPLE, VLM_FIXTURES, writeReasonFolder } from './arvlm-fixtures.js';
+import { SAMPLE, VLM_FIXTURES, tempFolder, writeReasonFolder, writeReasonInputs } from './arvlm-fixtures.js';
 
-const tmp = mkdtempSync(nodePath.join(tmpdir(), 'cosmos-reason-'));
-afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+const { dir: tmp, remove } = tempFolder('cosmos-reason-');
+afterAll(remove);
 
 let folder: string;
 let image: string;
 let clip: string;
 let loaded: ReasonModel;
 beforeAll(async () => {
-  folder = writeReasonFolder(nodePath.join(tmp, 'tiny'));
-  // an 84x56 gradient image (56x84 after smart_resize: a 4x6 patch grid, 6 tokens)
-  const w = 84;
-  const h = 56;
-  const px = new Uint8Array(w * h * 3);
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) px.set([(x * 3) & 255, (y * 4) & 255, (x * y) & 255], (y * w + x) * 3);
-  image = nodePath.join(tmp, 'img.png');
-  writeFileSync(image, encodePng({ width: w, height: h, data: px }));
-  clip = nodePath.join(tmp, 'clip9.y4m');
-  await writeY4m(clip, sliceFrames(await readY4m(SAMPLE), 0, 9)); // 64x64, 8 fps
+  ({ folder, image, clip } = await writeReasonInputs(tmp));
   loaded = await loadReasonModel(folder, cpu);
 }, 60_000);
 afterAll(() => loaded?.model.dispose());

@@ -1,8 +1,8 @@
-// Random weights for the model benches (ar, vlm): every parameter of a module tree as a
-// checkpoint whose tensors are made when read, tiled from one seeded block (timing does not care
-// about the values, only that they are ordinary numbers).
-import { f32ToBf16 } from '../src/engine/dtype.js';
-import type { DType, RawArray } from '../src/engine/dtype.js';
+// What the model benches (ar, vlm) share: random weights (every parameter of a module tree as a
+// checkpoint whose tensors are made when read, tiled from one seeded block: timing does not care
+// about the values, only that they are ordinary numbers), and the sizes a backend refuses.
+import type { Backend } from '../src/engine/backend.js';
+import { type DType, type RawArray, f32ToBf16 } from '../src/engine/dtype.js';
 import type { Module, TensorSource } from '../src/engine/module.js';
 import { numel } from '../src/engine/tensor.js';
 
@@ -57,4 +57,33 @@ export function randomWeights(model: Module, dtype: DType, unscaled: (name: stri
       return { dtype, raw, shape };
     },
   };
+}
+
+/** A config a backend could not run, and why. */
+export interface Refused {
+  config: string;
+  backend: string;
+  adapter: string;
+  reason: string;
+}
+
+/** Bytes one kernel may bind of a tensor on `be`. */
+export function bindingLimit(be: Backend): number {
+  return Math.min(be.limits.maxBufferBytes, be.limits.maxBindingBytes);
+}
+
+const MiB = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+
+/** The buffers (name, bytes) larger than `be` binds, as a reason, or null when all fit. */
+export function refusal(be: Backend, buffers: readonly (readonly [string, number])[]): string | null {
+  const max = bindingLimit(be);
+  const big = buffers.filter(([, b]) => b > max);
+  if (!big.length) return null;
+  return `the backend's buffer limit (${MiB(max)} per binding) refuses: ${big.map(([n, b]) => `${n} = ${MiB(b)}`).join('; ')}`;
+}
+
+/** Each parameter of `model` as a buffer of `dtype`, for refusal(). */
+export function parameterBuffers(model: Module, dtype: DType): [string, number][] {
+  const el = dtype === 'bf16' ? 2 : 4;
+  return [...model.parameters()].map((p) => [`${p.key} [${p.shape.join(', ')}] ${dtype}`, numel(p.shape) * el]);
 }
