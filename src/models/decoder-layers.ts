@@ -14,7 +14,7 @@ export interface GatedMLPNames {
   down: string;
 }
 
-export const HF_MLP_NAMES: GatedMLPNames = { gate: 'gate_proj', up: 'up_proj', down: 'down_proj' };
+const HF_MLP_NAMES: GatedMLPNames = { gate: 'gate_proj', up: 'up_proj', down: 'down_proj' };
 
 /** down(act(gate(x)) * up(x)). */
 export class GatedMLP extends Module {

@@ -635,7 +635,9 @@ describe('released configurations', () => {
     expect(ropeAxisDims(24)).toEqual([8, 8, 8]);
     const yarn = ropeInverseFrequencies(releasedArConfig('Cosmos-Predict1-12B'));
     const plain = ropeInverseFrequencies({ ...releasedArConfig('Cosmos-Predict1-12B'), applyYarn: false });
-    yarn.temporal.forEach((f, k) => expect(f).toBe(Math.fround(plain.temporal[k] * 0.5)));
+    yarn.temporal.forEach((f, k) => {
+      expect(f).toBe(Math.fround(plain.temporal[k] * 0.5));
+    });
     // spatial: above 2 pi 4 / 40 unchanged, below 2 pi / 40 halved
     plain.spatial.forEach((f, k) => {
       if (f >= (2 * Math.PI * 4) / 40) expect(yarn.spatial[k]).toBe(f);

@@ -23,7 +23,7 @@ import { PreprocessError, SmartResizeError } from '../../src/models/vlm/config.j
 import {
   Qwen2VLImageProcessor, parseImageProcessorConfig, prepareVideo, pythonRound, sampleVideoFrames, secondPerGridT, smartResize, videoToU8,
 } from '../../src/models/vlm/preprocess.js';
-import { PIL_RESAMPLE, resizeU8 } from '../../src/models/vlm/resize.js';
+import { resizeU8 } from '../../src/models/vlm/resize.js';
 
 const FIX = fileURLToPath(new URL('../fixtures/vlm', import.meta.url));
 const CASES = ['bpe_tokenize', 'chat_template', 'image_preprocess'];

@@ -406,7 +406,8 @@ describe('configs', () => {
         const shard = `model-0000${i % 2 ? 2 : 1}-of-00002.safetensors`;
         weightMap[n] = shard;
         const info = src.info(n);
-        (shards[shard] ??= {})[n] = { dtype: info.dtype, shape: info.shape, raw: await src.readBytes(n) };
+        shards[shard] ??= {};
+        shards[shard][n] = { dtype: info.dtype, shape: info.shape, raw: await src.readBytes(n) };
       }
       await src.close();
       for (const [file, tensors] of Object.entries(shards)) await writeSafetensors(join(tmp, file), tensors);

@@ -211,7 +211,7 @@ export interface ArForwardOptions {
 }
 
 /** Mapping from checkpoint keys: an optional leading `model.` is stripped. */
-export function arCheckpointKey(k: string): string {
+function arCheckpointKey(k: string): string {
   return k.startsWith('model.') ? k.slice('model.'.length) : k;
 }
 

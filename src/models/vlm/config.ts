@@ -42,14 +42,14 @@ const ACTIVATIONS: Record<string, Activation> = {
   gelu_fast: 'gelu_tanh', relu: 'relu', quick_gelu: 'quick_gelu',
 };
 
-export function parseActivation(v: unknown, where: string): Activation {
+function parseActivation(v: unknown, where: string): Activation {
   const a = typeof v === 'string' ? ACTIVATIONS[v] : undefined;
   if (!a) throw new VlmConfigError(`config.json: ${where} ${JSON.stringify(v)} is not supported; known: ${Object.keys(ACTIVATIONS).join(', ')}`);
   return a;
 }
 
 /** A positive integer field of a config object (missing: `def`). */
-export function intField(json: Record<string, unknown>, key: string, def: number | undefined, where: string, min = 1): number {
+function intField(json: Record<string, unknown>, key: string, def: number | undefined, where: string, min = 1): number {
   const v = json[key] ?? def;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
     throw new VlmConfigError(`config.json: ${where}${key} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
