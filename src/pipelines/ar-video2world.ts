@@ -262,7 +262,7 @@ export interface ArVideo2WorldOptions extends ArVideo2WorldSettings, RunOptions 
   tokenizer: CausalDiscreteVideoTokenizer | string;
   /** the clip to continue; only its last contextFrames frames are kept (a source is read to its end) */
   input: Video | FrameSource;
-  /** where folders are loaded (default: selectBackend()) */
+  /** where folders are loaded (default: the backend of a model or tokenizer given loaded, else selectBackend()) */
   backend?: Backend;
   fs?: FileSystem;
 }
@@ -285,17 +285,19 @@ export async function arVideo2World(o: ArVideo2WorldOptions): Promise<ArVideo2Wo
   throwIfAborted(o.signal);
   const owned: { dispose(): void }[] = [];
   try {
-    const backend = typeof o.model === 'string' || typeof o.tokenizer === 'string' ? (o.backend ?? (await selectBackend())) : null;
+    // folders load where the caller says, else beside a model given loaded, else on selectBackend()'s choice
+    const given = typeof o.model !== 'string' ? o.model.backend : typeof o.tokenizer !== 'string' ? o.tokenizer.quant_conv.weight.backend : null;
+    const backend = o.backend ?? given ?? (await selectBackend());
     let tokenizer: CausalDiscreteVideoTokenizer;
     if (typeof o.tokenizer === 'string') {
-      const t = await loadVideoTokenizer(o.tokenizer, backend!);
+      const t = await loadVideoTokenizer(o.tokenizer, backend);
       owned.push(t);
       if (t.kind !== 'DV') throw new UserError(`tokenizer ${o.tokenizer}: a ${t.kind} (continuous) tokenizer; the AR models take the discrete video tokenizer (DV)`);
       tokenizer = t;
     } else tokenizer = o.tokenizer;
     let model: ArTransformer;
     if (typeof o.model === 'string') {
-      model = (await loadModule(arFamily, o.model, backend!, { files: o.fs })).model;
+      model = (await loadModule(arFamily, o.model, backend, { files: o.fs })).model;
       owned.push(model);
     } else model = o.model;
     return await run(model, tokenizer, o);
