@@ -1,4 +1,4 @@
-// VLM (Cosmos-Reason1 = Qwen2.5-VL) benchmarks with random weights, timed with benchmark.js:
+// VLM (Cosmos-Reason1 = Qwen2.5-VL) benchmarks with random weights:
 //
 //   tiny              the vlm fixtures' config (vision C 32 x 4 blocks, text D 64 x 2 layers, vocab
 //                     300, f32) on the cpu backend and on WebGPU: the vision tower on the
@@ -19,38 +19,34 @@
 //
 // Rates: vision tokens/s (merged output tokens), prefill tokens/s (prompt tokens), decode tokens/s
 // (one token per step, the next id read back each step as `reason` does), with GFLOP/s. Baselines
-// measured in the same run: a naive JS matmul (GFLOP/s, as bench/kernels.bench.ts) for every row's
-// vs_naive_js, and the cpu backend's tiny numbers for the webgpu tiny rows' vs_cpu; decode rows at
-// 7B also give the weight bytes read per second. From the 7B rows the run estimates the full 28-layer
-// model (x1 + 27 * (x2 - x1) + head) and the 32-block tower (28 window + 4 full blocks). A size the
-// adapter's buffer limits refuse is reported as refused, not run. Writes bench/results/vlm-latest.json.
+// measured in the same run: a naive JS matmul (GFLOP/s) for every row's vs_naive_js, and the cpu
+// backend's tiny numbers for the webgpu tiny rows' vs_cpu; decode rows at 7B also give the weight
+// bytes read per second. From the 7B rows the run estimates the full 28-layer model
+// (x1 + 27 * (x2 - x1) + head) and the 32-block tower (28 window + 4 full blocks). A size the
+// backend's buffer limits refuse is reported as refused, not run. Times are the best of several
+// repetitions of a whole step (its result read back). Writes bench/results/vlm-latest.json.
 //
 //   npm run bench:vlm                    everything available
-//   npm run bench:vlm -- --quick         fewer samples, a 128-token 7B prompt
-//   npm run bench:vlm -- --backend cpu   one backend only (cpu | webgpu)
+//   npm run bench:vlm -- --quick         fewer repetitions, a 128-token 7B prompt
+//   npm run bench:vlm -- --backend cpu   one backend only (cpu | webgpu | auto | all)
 //   npm run bench:vlm -- --no-7b         tiny configs only
 //   npm run bench:vlm -- --prefill 1024  7B prompt length
-import Benchmark from 'benchmark';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
 import type { Backend } from '../src/engine/backend.js';
-import { cpu } from '../src/engine/cpu/backend.js';
-import type { DType, RawArray } from '../src/engine/dtype.js';
-import type { Module, TensorSource } from '../src/engine/module.js';
+import type { DType } from '../src/engine/dtype.js';
+import { loadWeights } from '../src/engine/module.js';
 import * as F from '../src/engine/ops.js';
-import { type Tensor, numel, scope } from '../src/engine/tensor.js';
-import { processLogits, sampleToken, VlmKVCache } from '../src/models/vlm/generate.js';
-import { COSMOS_REASON1_7B_CONFIG, parseVlmConfig, Qwen2_5_VLForConditionalGeneration, type TextConfig, type VlmConfig } from '../src/models/vlm/language.js';
+import { type Tensor, scope } from '../src/engine/tensor.js';
+import { COSMOS_REASON1_7B_CONFIG, type TextConfig, type VisionConfig, type VlmConfig, parseVlmConfig } from '../src/models/vlm/config.js';
+import { VlmKVCache, processLogits, sampleToken } from '../src/models/vlm/generate.js';
+import { type ModelParts, Qwen2_5_VLForConditionalGeneration, vlmFamily } from '../src/models/vlm/language.js';
 import type { Grid } from '../src/models/vlm/rope-index.js';
-import { frameCuSeqlens, patchCount, type VisionConfig, windowIndex } from '../src/models/vlm/vision.js';
+import { frameCuSeqlens, patchCount, windowIndex } from '../src/models/vlm/vision.js';
+import { type BenchRow, benchArgs, benchBackends, naiveMatmulGflops, runBench, timeBestAsync, writeResult } from './harness.js';
+import { BLOCK, type Refused, bindingLimit, parameterBuffers, randomWeights, refusal, tiled } from './models.js';
 
-const args = process.argv.slice(2);
-const opt = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
-const quick = args.includes('--quick');
-const only = opt('--backend');
-const skip7b = args.includes('--no-7b');
-const prefill7b = Number(opt('--prefill') ?? (quick ? 128 : 512));
-const outFile = opt('--out') ?? new URL('./results/vlm-latest.json', import.meta.url).pathname;
+const args = benchArgs('vlm-latest.json', { prefill: { type: 'string' }, 'no-7b': { type: 'boolean' } });
+const quick = args.quick;
+const prefill7b = Number(args.extra.prefill ?? (quick ? 128 : 512));
 
 // ------------------------------------------------------------------ configs
 
@@ -73,100 +69,9 @@ function released(over: Record<string, unknown>, vision: Record<string, unknown>
   return parseVlmConfig({ ...base, ...over, vision_config: { ...(base.vision_config as Record<string, unknown>), ...vision } });
 }
 
-// ------------------------------------------------------------------ random weights
-
-const BLOCK = (() => {
-  const a = new Float32Array(1 << 20);
-  let s = 12345;
-  for (let i = 0; i < a.length; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    a[i] = (s / 2 ** 32) * 2 - 1;
-  }
-  return a;
-})();
-
-function bf16Bits(x: number): number {
-  const u = new Uint32Array(new Float32Array([x]).buffer)[0];
-  return ((u + 0x7fff + ((u >>> 16) & 1)) >>> 16) & 0xffff;
-}
-
-/** Every parameter of `model`, random (1-D: ones), in `dtype`, generated when read. */
-function randomSource(model: Module, dtype: DType): TensorSource {
-  const shapes = new Map<string, readonly number[]>();
-  for (const p of model.parameters()) shapes.set(p.key, p.shape);
-  const patterns = new Map<number, RawArray>();
-  const pattern = (scale: number): RawArray => {
-    let p = patterns.get(scale);
-    if (!p) {
-      p = dtype === 'bf16' ? Uint16Array.from(BLOCK, (x) => bf16Bits(x * scale)) : Float32Array.from(BLOCK, (x) => x * scale);
-      patterns.set(scale, p);
-    }
-    return p;
-  };
-  return {
-    names: [...shapes.keys()],
-    path: '<random>',
-    info: (name) => ({ dtype: dtype === 'bf16' ? 'BF16' : 'F32', shape: shapes.get(name)! }),
-    read: async (name) => {
-      const shape = shapes.get(name)!;
-      const n = numel(shape);
-      const raw: RawArray = dtype === 'bf16' ? new Uint16Array(n) : new Float32Array(n);
-      if (shape.length === 1) raw.fill(dtype === 'bf16' ? 0x3f80 : 1);
-      else {
-        const fanIn = numel(shape.slice(1));
-        const src = pattern(name.includes('embed_tokens') ? 1 : 1 / Math.sqrt(fanIn));
-        for (let o = 0; o < n; o += src.length) raw.set(n - o >= src.length ? src : src.subarray(0, n - o), o);
-      }
-      return { dtype, raw, shape };
-    },
-  };
-}
-
-// ------------------------------------------------------------------ timing (benchmark.js)
-
-/** Mean seconds per call of an async body (which waits for its own results), after a warm-up call. */
-async function measure(body: () => Promise<void>, slow = false): Promise<{ s: number; samples: number }> {
-  await body(); // warm-up: pipeline compilation, first allocations
-  return new Promise((resolve, reject) => {
-    const bench = new Benchmark({
-      defer: true,
-      minSamples: quick || slow ? 2 : 5,
-      maxTime: quick ? 0.5 : slow ? 1 : 2,
-      initCount: 1,
-      fn: (deferred: { resolve: () => void }) => {
-        body().then(() => deferred.resolve(), reject);
-      },
-      onComplete: function (this: Benchmark) {
-        resolve({ s: this.stats.mean, samples: this.stats.sample.length });
-      },
-      onError: (e: unknown) => reject(e),
-    });
-    bench.run({ async: true });
-  });
-}
-
-function naiveMatmulGflops(): number {
-  const n = quick ? 128 : 256;
-  const a = BLOCK.subarray(0, n * n);
-  const b = BLOCK.subarray(n * n, 2 * n * n);
-  const c = new Float32Array(n * n);
-  const once = () => {
-    for (let i = 0; i < n; i++) {
-      for (let j = 0; j < n; j++) {
-        let s = 0;
-        for (let k = 0; k < n; k++) s += a[i * n + k] * b[k * n + j];
-        c[i * n + j] = s;
-      }
-    }
-  };
-  once();
-  let reps = 0;
-  const t0 = performance.now();
-  while (performance.now() - t0 < (quick ? 300 : 1500)) {
-    once();
-    reps++;
-  }
-  return (2 * n ** 3) / ((performance.now() - t0) / 1000 / reps) / 1e9;
+/** Best seconds of an async body (one whole step, its result read back); fewer repetitions for the slow 7B rows. */
+function time(body: () => Promise<void>, slow = false): Promise<number> {
+  return timeBestAsync(body, quick || slow ? 2 : 5);
 }
 
 // ------------------------------------------------------------------ flops
@@ -175,6 +80,10 @@ function layerMatParams(t: TextConfig): number {
   const { hiddenSize: D, numAttentionHeads: H, numKeyValueHeads: Hkv, headDim: hd, intermediateSize: I } = t;
   return 2 * D * H * hd + 2 * D * Hkv * hd + 3 * D * I;
 }
+
+const PREFILL_FORMULA = 'layers*(2*P*W + 4*H*hd*P*(P+1)/2) + 2*D*vocab (W: matmul weights of a layer, head on the last position)';
+const DECODE_FORMULA = 'layers*(2*W + 4*H*hd*(pos+1)) + 2*D*vocab (W: matmul weights of a layer)';
+const VISION_FORMULA = '2*N*patch*C + blocks*(2*N*(4*C^2 + 3*C*I) + 4*C*sum(segment^2)) + merger (N patches, segments: windows or frames)';
 
 function prefillFlops(t: TextConfig, P: number): number {
   const attn = 4 * t.numAttentionHeads * t.headDim * ((P * (P + 1)) / 2);
@@ -201,98 +110,85 @@ function visionFlops(v: VisionConfig, grids: readonly Grid[]): number {
 
 // ------------------------------------------------------------------ rows
 
-interface Row {
+interface VlmRow extends BenchRow {
   config: string;
   part: 'vision' | 'prefill' | 'decode' | 'lm_head' | 'host_sampling';
-  backend: string;
-  adapter: string;
   weights: DType | 'host';
-  shape: string;
   tokens: number;
-  ms: number;
   tokens_per_s: number;
-  gflops: number;
   vs_naive_js: number;
   vs_cpu?: number;
   weight_gb_per_s?: number;
-  samples: number;
 }
 
-interface Refused {
-  config: string;
-  backend: string;
-  adapter: string;
-  reason: string;
-}
-
-const rows: Row[] = [];
+const rows: VlmRow[] = [];
 const refused: Refused[] = [];
-const cpuRate = new Map<string, number>();
 let naive = 1;
 
-function record(r: Omit<Row, 'vs_naive_js' | 'tokens_per_s'>): Row {
-  const row: Row = { ...r, tokens_per_s: r.tokens / (r.ms / 1000), vs_naive_js: r.gflops / naive };
-  const key = `${r.config}|${r.part}`;
-  if (r.weights === 'host') { /* no backend */ } else if (r.backend === 'cpu') cpuRate.set(key, row.tokens_per_s);
-  else if (cpuRate.has(key)) row.vs_cpu = row.tokens_per_s / cpuRate.get(key)!;
+/** What a measurement gives; record() names the row and adds the rates. */
+interface Measured {
+  config: string;
+  part: VlmRow['part'];
+  backend: string;
+  adapter: string;
+  weights: VlmRow['weights'];
+  shape: string;
+  formula: string;
+  tokens: number;
+  seconds: number;
+  gflops: number;
+  weight_gb_per_s?: number;
+}
+
+function record(r: Measured): VlmRow {
+  const row: VlmRow = { name: `${r.config} ${r.part}`, ...r, tokens_per_s: r.tokens / r.seconds, vs_naive_js: r.gflops / naive };
   rows.push(row);
   console.log(
-    `${r.config.padEnd(24)} ${r.part.padEnd(13)} ${r.shape.padEnd(30)} ${row.tokens_per_s.toFixed(1).padStart(10)} tok/s ${r.ms.toFixed(3).padStart(10)} ms ` +
-      `${r.gflops.toFixed(2).padStart(9)} GFLOP/s  x${row.vs_naive_js.toFixed(1)} naive JS${row.vs_cpu !== undefined ? `, x${row.vs_cpu.toFixed(2)} cpu` : ''}` +
+    `${r.config.padEnd(24)} ${r.part.padEnd(13)} ${r.shape.padEnd(30)} ${row.tokens_per_s.toFixed(1).padStart(10)} tok/s ${(r.seconds * 1000).toFixed(3).padStart(10)} ms ` +
+      `${r.gflops.toFixed(2).padStart(9)} GFLOP/s  x${row.vs_naive_js.toFixed(1)} naive JS` +
       `${row.weight_gb_per_s !== undefined ? `, ${row.weight_gb_per_s.toFixed(0)} GB/s weights` : ''}`,
   );
   return row;
 }
 
-/** min(maxStorageBufferBindingSize, maxBufferSize) of a WebGPU backend; Infinity on the cpu. */
-function bufferLimit(be: Backend): number {
-  const lim = (be as unknown as { ctx?: { device: { limits: { maxStorageBufferBindingSize: number; maxBufferSize: number } } } }).ctx?.device.limits;
-  return lim ? Math.min(lim.maxStorageBufferBindingSize, lim.maxBufferSize) : Infinity;
-}
-
 const MiB = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
-
-/** The buffers over the adapter's limit, as text, or null when everything fits. */
-function refusal(be: Backend, buffers: [string, number][]): string | null {
-  const max = bufferLimit(be);
-  const big = buffers.filter(([, b]) => b > max);
-  if (!big.length) return null;
-  return `the adapter's buffer limit (min(maxStorageBufferBindingSize, maxBufferSize) = ${MiB(max)}) refuses: ${big.map(([n, b]) => `${n} = ${MiB(b)}`).join('; ')}`;
-}
-
-function paramBuffers(model: Module, dtype: DType): [string, number][] {
-  const el = dtype === 'bf16' ? 2 : 4;
-  return [...model.parameters()].map((p) => [`${p.key} [${p.shape.join(', ')}] ${dtype}`, numel(p.shape) * el] as [string, number]);
-}
 
 function refuse(config: string, be: Backend, reason: string): void {
   refused.push({ config, backend: be.name, adapter: be.adapter, reason });
   console.log(`${config.padEnd(24)} REFUSED on ${be.name}: ${reason}`);
 }
 
-// ------------------------------------------------------------------ language model
-
-interface LmResult {
-  prefill?: Row;
-  decode?: Row;
-}
-
-async function benchLanguage(be: Backend, name: string, cfg: VlmConfig, dtype: DType, P: number): Promise<LmResult> {
-  const model = new Qwen2_5_VLForConditionalGeneration(cfg, { vision: false });
-  const t = cfg.text;
-  const why = refusal(be, [
-    ...paramBuffers(model, dtype),
-    [`KV cache layer [1, ${t.numKeyValueHeads}, ${P + 2}, ${t.headDim}] f32`, t.numKeyValueHeads * (P + 2) * t.headDim * 4],
-    [`prefill MLP activations [${P}, ${t.intermediateSize}] f32`, P * t.intermediateSize * 4],
-  ]);
+/** The model (or `parts` of it) with random weights on `be`, or null (reported) when the backend refuses its buffers. */
+async function randomModel(be: Backend, name: string, cfg: VlmConfig, parts: ModelParts, dtype: DType, extra: [string, number][]) {
+  const model = new Qwen2_5_VLForConditionalGeneration(cfg, parts);
+  const why = refusal(be, [...parameterBuffers(model, dtype), ...extra]);
   if (why) {
     refuse(name, be, why);
     model.dispose();
-    return {};
+    return null;
   }
-  await model.load(randomSource(model, dtype), be);
+  const src = randomWeights(model, dtype, (n) => n.includes('embed_tokens'));
+  await loadWeights(model, src, be, vlmFamily(parts).loadOptions!(model, src));
+  return model;
+}
+
+// ------------------------------------------------------------------ language model
+
+interface LmResult {
+  prefill?: VlmRow;
+  decode?: VlmRow;
+}
+
+async function benchLanguage(be: Backend, name: string, cfg: VlmConfig, dtype: DType, P: number): Promise<LmResult> {
+  const t = cfg.text;
+  const model = await randomModel(be, name, cfg, { vision: false }, dtype, [
+    [`KV cache layer [1, ${t.numKeyValueHeads}, ${P + 2}, ${t.headDim}] f32`, t.numKeyValueHeads * (P + 2) * t.headDim * 4],
+    [`prefill MLP activations [${P}, ${t.intermediateSize}] f32`, P * t.intermediateSize * 4],
+  ]);
+  if (!model) return {};
   const cache = new VlmKVCache(be, t, 1, P + 2);
   const out: LmResult = {};
+  const base = { config: name, backend: be.name, adapter: be.adapter, weights: dtype };
   try {
     const ids = { data: Int32Array.from({ length: P }, (_, i) => (i * 7919 + 11) % Math.min(t.vocabSize, 280)), shape: [1, P] };
     const readId = async (logits: Tensor) => {
@@ -301,26 +197,21 @@ async function benchLanguage(be: Backend, name: string, cfg: VlmConfig, dtype: D
       await id.read();
       id.dispose();
     };
-    const pre = await measure(async () => {
+    const pre = await time(async () => {
       const { logits } = model.forward({ inputIds: ids }, { lastOnly: true, cache });
       await readId(logits);
     }, dtype === 'bf16');
-    out.prefill = record({
-      config: name, part: 'prefill', backend: be.name, adapter: be.adapter, weights: dtype, shape: `prompt ${P}`, tokens: P, ms: pre.s * 1000,
-      gflops: prefillFlops(t, P) / pre.s / 1e9, samples: pre.samples,
-    });
+    out.prefill = record({ ...base, part: 'prefill', shape: `prompt ${P}`, formula: PREFILL_FORMULA, tokens: P, seconds: pre, gflops: prefillFlops(t, P) / pre / 1e9 });
     // one decode step at position P (the cache holds the prompt; each call rewrites row P)
     const pos = [P, P, P];
-    const dec = await measure(async () => {
+    const dec = await time(async () => {
       const logits = scope(() => model.decode(model.embedInputs({ data: [5], shape: [1, 1] }), pos, null, { cache, past: P }));
       await readId(logits);
     });
-    const row: Omit<Row, 'vs_naive_js' | 'tokens_per_s'> = {
-      config: name, part: 'decode', backend: be.name, adapter: be.adapter, weights: dtype, shape: `1 token after ${P}`, tokens: 1, ms: dec.s * 1000,
-      gflops: decodeFlops(t, P) / dec.s / 1e9, samples: dec.samples,
-    };
-    if (dtype === 'bf16') row.weight_gb_per_s = (t.numHiddenLayers * layerMatParams(t) * 2) / dec.s / 1e9;
-    out.decode = record(row);
+    out.decode = record({
+      ...base, part: 'decode', shape: `1 token after ${P}`, formula: DECODE_FORMULA, tokens: 1, seconds: dec, gflops: decodeFlops(t, P) / dec / 1e9,
+      ...(dtype === 'bf16' ? { weight_gb_per_s: (t.numHiddenLayers * layerMatParams(t) * 2) / dec / 1e9 } : {}),
+    });
   } finally {
     cache.dispose();
     model.dispose();
@@ -330,35 +221,25 @@ async function benchLanguage(be: Backend, name: string, cfg: VlmConfig, dtype: D
 
 // ------------------------------------------------------------------ vision tower
 
-async function benchVision(be: Backend, name: string, cfg: VlmConfig, dtype: DType, grids: Grid[]): Promise<Row | undefined> {
-  const model = new Qwen2_5_VLForConditionalGeneration(cfg, { language: false });
+async function benchVision(be: Backend, name: string, cfg: VlmConfig, dtype: DType, grids: Grid[]): Promise<VlmRow | undefined> {
   const v = cfg.vision;
   const N = patchCount(grids);
   const cols = v.inChannels * v.temporalPatchSize * v.patchSize ** 2;
-  const why = refusal(be, [
-    ...paramBuffers(model, dtype),
+  const model = await randomModel(be, name, cfg, { language: false }, dtype, [
     [`pixel_values [${N}, ${cols}] f32`, N * cols * 4],
     [`MLP activations [${N}, ${v.intermediateSize}] f32`, N * v.intermediateSize * 4],
   ]);
-  if (why) {
-    refuse(name, be, why);
-    model.dispose();
-    return undefined;
-  }
-  await model.load(randomSource(model, dtype), be);
-  const px = new Float32Array(N * cols);
-  for (let o = 0; o < px.length; o += BLOCK.length) px.set(BLOCK.subarray(0, Math.min(BLOCK.length, px.length - o)), o);
-  const pixels = F.fromArray(be, px, [N, cols]).keep();
+  if (!model) return undefined;
+  const pixels = F.fromArray(be, tiled(N * cols, 'f32'), [N, cols]).keep();
   try {
-    const r = await measure(async () => {
+    const s = await time(async () => {
       const o = model.encodeVisual(pixels, grids);
       await be.sync();
       o.dispose();
     }, dtype === 'bf16');
-    const tokens = N / v.spatialMergeSize ** 2;
     return record({
       config: name, part: 'vision', backend: be.name, adapter: be.adapter, weights: dtype, shape: `grid ${grids.map((g) => g.join('x')).join(' + ')} (${N} patches)`,
-      tokens, ms: r.s * 1000, gflops: visionFlops(v, grids) / r.s / 1e9, samples: r.samples,
+      formula: VISION_FORMULA, tokens: N / v.spatialMergeSize ** 2, seconds: s, gflops: visionFlops(v, grids) / s / 1e9,
     });
   } finally {
     pixels.dispose();
@@ -368,29 +249,25 @@ async function benchVision(be: Backend, name: string, cfg: VlmConfig, dtype: DTy
 
 // ------------------------------------------------------------------ 7B head and host sampling
 
-async function benchHead(be: Backend, t: TextConfig): Promise<Row | undefined> {
+async function benchHead(be: Backend, t: TextConfig): Promise<VlmRow | undefined> {
   const name = '7b-lm_head';
-  const bytes = t.vocabSize * t.hiddenSize * 2;
-  const why = refusal(be, [[`lm_head.weight [${t.vocabSize}, ${t.hiddenSize}] bf16`, bytes]]);
+  const n = t.vocabSize * t.hiddenSize;
+  const why = refusal(be, [[`lm_head.weight [${t.vocabSize}, ${t.hiddenSize}] bf16`, 2 * n]]);
   if (why) {
     refuse(name, be, why);
     return undefined;
   }
-  const n = t.vocabSize * t.hiddenSize;
-  const raw = new Uint16Array(n);
-  const pat = Uint16Array.from(BLOCK, (x) => bf16Bits(x / Math.sqrt(t.hiddenSize)));
-  for (let o = 0; o < n; o += pat.length) raw.set(n - o >= pat.length ? pat : pat.subarray(0, n - o), o);
-  const w = F.fromArray(be, raw, [t.vocabSize, t.hiddenSize], 'bf16').keep();
+  const w = F.fromArray(be, tiled(n, 'bf16', 1 / Math.sqrt(t.hiddenSize)), [t.vocabSize, t.hiddenSize], 'bf16').keep();
   const x = F.fromArray(be, BLOCK.subarray(0, t.hiddenSize), [1, 1, t.hiddenSize]).keep();
   try {
-    const r = await measure(async () => {
+    const s = await time(async () => {
       const id = scope(() => F.argmax(F.linear(x, w), -1));
       await id.read();
       id.dispose();
     });
     return record({
       config: name, part: 'lm_head', backend: be.name, adapter: be.adapter, weights: 'bf16', shape: `[1, ${t.hiddenSize}] x [${t.vocabSize}, ${t.hiddenSize}]^T + argmax`,
-      tokens: 1, ms: r.s * 1000, gflops: (2 * n) / r.s / 1e9, weight_gb_per_s: (2 * n) / r.s / 1e9, samples: r.samples,
+      formula: '2*vocab*D (bytes: 2*vocab*D)', tokens: 1, seconds: s, gflops: (2 * n) / s / 1e9, weight_gb_per_s: (2 * n) / s / 1e9,
     });
   } finally {
     w.dispose();
@@ -398,11 +275,11 @@ async function benchHead(be: Backend, t: TextConfig): Promise<Row | undefined> {
   }
 }
 
-async function benchHostSampling(V: number): Promise<Row> {
+async function benchHostSampling(V: number): Promise<VlmRow> {
   const logits = Float32Array.from({ length: V }, (_, i) => BLOCK[i % BLOCK.length] * 8);
   const seen = Array.from({ length: 600 }, (_, i) => (i * 7919) % V);
   let u = 0.37;
-  const r = await measure(async () => {
+  const s = await time(async () => {
     const row = logits.slice();
     processLogits(row, seen, { doSample: true, temperature: 0.6, topP: 0.95, repetitionPenalty: 1.05 });
     sampleToken(row, u);
@@ -410,30 +287,53 @@ async function benchHostSampling(V: number): Promise<Row> {
   });
   return record({
     config: 'host-sampling', part: 'host_sampling', backend: 'cpu', adapter: 'node (JS)', weights: 'host', shape: `V ${V}, penalty 1.05, T 0.6, top-p 0.95`,
-    tokens: 1, ms: r.s * 1000, gflops: 0, samples: r.samples,
+    formula: 'tokens / seconds (host JS, no FLOP count)', tokens: 1, seconds: s, gflops: 0,
   });
 }
 
 // ------------------------------------------------------------------ main
 
-async function main(): Promise<void> {
-  const backends: Backend[] = [];
-  if (only !== 'webgpu') backends.push(cpu);
-  if (only !== 'cpu') {
-    try {
-      const { webgpu } = await import('../src/engine/webgpu/backend.js');
-      backends.push(await webgpu());
-    } catch (e) {
-      console.log(`webgpu: none (${(e as Error).message.split('\n')[0]})`);
-    }
+/** Full-model estimates of the released 7B from its measured pieces. */
+function estimates7b(full7b: VlmConfig, x1: LmResult | undefined, x2: LmResult | undefined, head: VlmRow | undefined, win?: VlmRow, full?: VlmRow): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const ms = (r: VlmRow) => r.seconds! * 1000;
+  const L = full7b.text.numHiddenLayers;
+  if (x1?.decode && x2?.decode) {
+    const perLayer = ms(x2.decode) - ms(x1.decode);
+    const fixed = ms(x1.decode) - perLayer;
+    const step = fixed + L * perLayer + (head ? ms(head) : 0);
+    out.decode_7b = {
+      per_layer_ms: perLayer, fixed_ms: fixed, head_ms: head ? ms(head) : null, step_ms: step, tokens_per_s: 1000 / step,
+      note: head ? 'x1 + 27 * (x2 - x1) + lm_head, greedy (device argmax)' : 'lm_head refused: layers only',
+    };
   }
-  naive = naiveMatmulGflops();
+  if (x1?.prefill && x2?.prefill) {
+    const perLayer = ms(x2.prefill) - ms(x1.prefill);
+    const total = ms(x1.prefill) - perLayer + L * perLayer + (head ? ms(head) : 0);
+    out.prefill_7b = { prompt: prefill7b, per_layer_ms: perLayer, ms: total, tokens_per_s: prefill7b / (total / 1000) };
+  }
+  if (win && full) {
+    const depth = full7b.vision.depth;
+    const nFull = full7b.vision.fullattBlockIndexes.length;
+    const total = (depth - nFull) * ms(win) + nFull * ms(full);
+    out.vision_tower_7b = {
+      tokens: win.tokens, ms: total, tokens_per_s: win.tokens / (total / 1000),
+      note: `${depth - nFull} window + ${nFull} full blocks, each timed with the patch embedding and merger (an over-estimate of their share)`,
+    };
+  }
+  return out;
+}
+
+async function main(): Promise<void> {
+  const backends = await benchBackends(args.backend);
+  naive = naiveMatmulGflops(quick);
   console.log(`baseline: naive JS matmul ${naive.toFixed(3)} GFLOP/s (same run)`);
   const tiny = parseVlmConfig(TINY);
   const estimates: Record<string, unknown> = {};
   for (const be of backends) {
-    console.log(`\n# ${be.name}: ${be.adapter}${Number.isFinite(bufferLimit(be)) ? ` (buffer limit ${MiB(bufferLimit(be))})` : ''}`);
+    console.log(`\n# ${be.name}: ${be.adapter} (buffer limit ${MiB(bindingLimit(be))})`);
     const guard = async <T>(config: string, fn: () => Promise<T>): Promise<T | undefined> => {
+      if (args.filter && !config.includes(args.filter)) return undefined;
       try {
         return await fn();
       } catch (e) {
@@ -445,7 +345,7 @@ async function main(): Promise<void> {
     };
     await guard('tiny', () => benchVision(be, 'tiny', tiny, 'f32', TINY_GRIDS));
     await guard('tiny', () => benchLanguage(be, 'tiny', tiny, 'f32', TINY_PREFILL));
-    if (be.name === 'cpu' || skip7b) continue;
+    if (be.name === 'cpu' || args.extra['no-7b']) continue;
 
     const x1 = await guard('7b-layer x1', () => benchLanguage(be, '7b-layer x1', released({ num_hidden_layers: 1, vocab_size: 1024 }), 'bf16', prefill7b));
     const x2 = await guard('7b-layer x2', () => benchLanguage(be, '7b-layer x2', released({ num_hidden_layers: 2, vocab_size: 1024 }), 'bf16', prefill7b));
@@ -454,57 +354,32 @@ async function main(): Promise<void> {
     const img: Grid[] = [[1, 32, 32]];
     const win = await guard('7b-vision-block window', () => benchVision(be, '7b-vision-block window', released({}, { depth: 1, fullatt_block_indexes: [] }), 'bf16', img));
     const full = await guard('7b-vision-block full', () => benchVision(be, '7b-vision-block full', released({}, { depth: 1, fullatt_block_indexes: [0] }), 'bf16', img));
-
-    // full-model estimates from the measured pieces
-    const L = full7b.text.numHiddenLayers;
-    if (x1?.decode && x2?.decode) {
-      const perLayer = x2.decode.ms - x1.decode.ms;
-      const fixed = x1.decode.ms - perLayer;
-      const step = fixed + L * perLayer + (head?.ms ?? 0);
-      estimates.decode_7b = {
-        per_layer_ms: perLayer, fixed_ms: fixed, head_ms: head?.ms ?? null, step_ms: step, tokens_per_s: 1000 / step,
-        note: head ? 'x1 + 27 * (x2 - x1) + lm_head, greedy (device argmax)' : 'lm_head refused: layers only',
-      };
-    }
-    if (x1?.prefill && x2?.prefill) {
-      const perLayer = x2.prefill.ms - x1.prefill.ms;
-      const ms = x1.prefill.ms - perLayer + L * perLayer + (head?.ms ?? 0);
-      estimates.prefill_7b = { prompt: prefill7b, per_layer_ms: perLayer, ms, tokens_per_s: prefill7b / (ms / 1000) };
-    }
-    if (win && full) {
-      const depth = full7b.vision.depth;
-      const nFull = full7b.vision.fullattBlockIndexes.length;
-      const ms = (depth - nFull) * win.ms + nFull * full.ms;
-      estimates.vision_tower_7b = {
-        grid: img, tokens: win.tokens, ms, tokens_per_s: win.tokens / (ms / 1000),
-        note: `${depth - nFull} window + ${nFull} full blocks, each timed with the patch embedding and merger (an over-estimate of their share)`,
-      };
-    }
+    Object.assign(estimates, estimates7b(full7b, x1, x2, head, win, full));
     console.log(`\nestimates for the released 7B on ${be.name}: ${JSON.stringify(estimates, null, 1)}`);
   }
   await benchHostSampling(152064);
+  // vs_cpu: a webgpu row's tokens/s over the cpu row of the same config and part in this run
+  const cpuRate = new Map(rows.filter((r) => r.backend === 'cpu' && r.weights !== 'host').map((r) => [r.name, r.tokens_per_s]));
+  for (const r of rows) {
+    const c = cpuRate.get(r.name);
+    if (r.backend !== 'cpu' && c) r.vs_cpu = r.tokens_per_s / c;
+  }
+  for (const r of rows.filter((x) => x.vs_cpu !== undefined)) console.log(`${r.name.padEnd(38)} ${r.backend}: x${r.vs_cpu!.toFixed(2)} cpu`);
 
-  const result = {
+  writeResult(args.out, {
     date: new Date().toISOString(),
     node: process.version,
     quick,
     adapters: Object.fromEntries(backends.map((b) => [b.name, b.adapter])),
-    buffer_limits: Object.fromEntries(backends.map((b) => [b.name, Number.isFinite(bufferLimit(b)) ? bufferLimit(b) : null])),
+    buffer_limits: Object.fromEntries(backends.map((b) => [b.name, bindingLimit(b)])),
     baseline: {
       naive_js_matmul_gflops: naive,
-      cpu_tiny_tokens_per_s: Object.fromEntries(cpuRate),
-      note: 'vs_naive_js = achieved GFLOP/s over a naive JS matmul timed in this run; vs_cpu = webgpu tokens/s over the cpu backend at the same config in this run',
+      note: 'vs_naive_js = achieved GFLOP/s over a naive JS matmul timed in this run; vs_cpu = webgpu tokens/s over the cpu backend at the same row in this run',
     },
     rows,
     estimates,
     refused,
-  };
-  mkdirSync(dirname(outFile), { recursive: true });
-  writeFileSync(outFile, JSON.stringify(result, null, 2) + '\n');
-  console.log(`\nwrote ${outFile}`);
+  });
 }
 
-main().then(() => process.exit(0), (e) => {
-  console.error(e);
-  process.exit(1);
-});
+runBench(main);

@@ -22,67 +22,41 @@
 // FrameCountError (frame counts the tokenizer cannot take), ContextLengthError (contexts that
 // fill the model's grid / window), GridMismatchError (spatial sizes), VocabularyMismatchError,
 // TokenIdError (ids outside the vocabulary), MissingContextError (Video2World without embeddings).
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
+// Progress: 'encode', one 'generate' event per token, 'decode'; an abort stops generation at the
+// next token.
 import type { Backend } from '../engine/backend.js';
+import { UserError, throwIfAborted } from '../engine/errors.js';
+import { widen } from '../engine/dtype.js';
 import * as F from '../engine/ops.js';
+import { selectBackend } from '../engine/select.js';
 import type { Tensor } from '../engine/tensor.js';
-import { openCheckpoint, openSafetensors } from '../io/safetensors.js';
-import { createProgress, type ProgressOptions } from '../cli/progress.js';
-import type { Video } from '../io/video.js';
+import type { FileSystem } from '../io/files.js';
+import { openSafetensors } from '../io/safetensors.js';
+import { type FrameSource, type Video, sliceFrames, stackFrames } from '../io/video.js';
 import {
-  type ArConfig, ArArgumentError, ArConfigError, ContextLengthError, MissingContextError, TokenIdError,
+  type ArConfig, ArArgumentError, ContextLengthError, MissingContextError, TokenIdError,
 } from '../models/ar/config.js';
 import { generate } from '../models/ar/generate.js';
 import { resolveSampling } from '../models/ar/sampling.js';
-import { ArTransformer } from '../models/ar/transformer.js';
+import { type ArTransformer, arFamily } from '../models/ar/transformer.js';
+import { loadModule } from '../models/load.js';
 import type { CausalDiscreteVideoTokenizer } from '../models/tokenizer/video.js';
+import { isFrameSource, lastFrames, videoSource } from './frame-source.js';
+import { type RunOptions, stage } from './progress.js';
+import { clampVideo, decodeTokens, encodeSource, loadVideoTokenizer } from './tokenizer.js';
 
 // ------------------------------------------------------------------ errors
 
 /** A frame count the causal tokenizer cannot take (not 1 + k*tc), or more frames than the clip has. */
-export class FrameCountError extends ArArgumentError {
-  override name = 'FrameCountError';
-}
+export class FrameCountError extends ArArgumentError {}
 
 /** The clip's latent grid (H/sc x W/sc) is not the AR model's token grid (video_latent_shape H x W). */
-export class GridMismatchError extends ArArgumentError {
-  override name = 'GridMismatchError';
-}
+export class GridMismatchError extends ArArgumentError {}
 
 /** The tokenizer's codebook and the AR model's video vocabulary differ. */
-export class VocabularyMismatchError extends ArArgumentError {
-  override name = 'VocabularyMismatchError';
-}
+export class VocabularyMismatchError extends ArArgumentError {}
 
-// ------------------------------------------------------------------ loading
-
-/** config.json + model.safetensors (or shards) of an AR checkpoint folder, loaded on `backend`. */
-export async function loadArModel(dir: string, backend: Backend): Promise<ArTransformer> {
-  if (!existsSync(dir)) throw new ArArgumentError('model', `${dir} does not exist`);
-  const isDir = statSync(dir).isDirectory();
-  const folder = isDir ? dir : join(dir, '..');
-  const configPath = join(folder, 'config.json');
-  if (!existsSync(configPath)) throw new ArArgumentError('model', `${folder} has no config.json (the AR ModelConfig fields + training_type)`);
-  let json: Record<string, unknown>;
-  try {
-    json = JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>;
-  } catch (e) {
-    throw new ArConfigError(`${configPath} is not valid JSON (${(e as Error).message})`);
-  }
-  const model = ArTransformer.fromConfigJson(json);
-  const weights = isDir && existsSync(join(dir, 'model.safetensors')) ? join(dir, 'model.safetensors') : dir;
-  const ck = await openCheckpoint(weights);
-  try {
-    await model.load(ck, backend);
-  } catch (e) {
-    model.dispose();
-    throw e;
-  } finally {
-    await ck.close();
-  }
-  return model;
-}
+// ------------------------------------------------------------------ inputs
 
 /** Names under which an embeddings file may hold the T5 output (a file with one tensor needs none). */
 export const EMBEDDING_TENSOR_NAMES = ['context', 'embeddings', 't5_embeddings', 'prompt_embedding', 'encoder_hidden_states'] as const;
@@ -97,11 +71,11 @@ export interface HostEmbeddings {
  * Text embeddings for the cross-attention models from a .safetensors file: its only tensor, or
  * one named as in EMBEDDING_TENSOR_NAMES; [Lc, D] or [1, Lc, D], any float dtype.
  */
-export async function readEmbeddings(path: string, argument = 'embeddings'): Promise<HostEmbeddings> {
-  const f = await openSafetensors(path);
+export async function readEmbeddings(path: string, argument = 'embeddings', fs?: FileSystem): Promise<HostEmbeddings> {
+  const f = await openSafetensors(path, fs);
   try {
     const names = f.names;
-    let name: string | undefined = names.length === 1 ? names[0] : EMBEDDING_TENSOR_NAMES.find((n) => names.includes(n));
+    const name: string | undefined = names.length === 1 ? names[0] : EMBEDDING_TENSOR_NAMES.find((n) => names.includes(n));
     if (!name) {
       throw new ArArgumentError(argument, `${path} holds ${names.length} tensors (${names.slice(0, 8).join(', ')}); expected one, or one named ${EMBEDDING_TENSOR_NAMES.join(' / ')}`);
     }
@@ -112,16 +86,7 @@ export async function readEmbeddings(path: string, argument = 'embeddings'): Pro
     }
     if (t.dtype === 'i32') throw new ArArgumentError(argument, `${path}: tensor ${name} holds integers; expected float embeddings`);
     const [Lc, D] = shape.slice(-2);
-    let data: Float32Array;
-    if (t.dtype === 'f32') data = t.raw as Float32Array;
-    else {
-      // widen bf16 / f16 on the cpu backend (exact)
-      const { cpu } = await import('../engine/cpu/backend.js');
-      const x = F.fromRaw(cpu, t.raw, [Lc, D], t.dtype);
-      data = (await x.read()) as Float32Array;
-      x.dispose();
-    }
-    return { data, shape: [Lc, D] };
+    return { data: widen(t.dtype, t.raw), shape: [Lc, D] };
   } finally {
     await f.close();
   }
@@ -165,7 +130,8 @@ export function fromArTokens(ids: ArrayLike<number>, tokenizerVocab: number, arg
 
 // ------------------------------------------------------------------ planning
 
-export interface ArVideo2WorldOptions {
+/** What the caller chooses of a run (checked by planArVideo2World before anything runs). */
+export interface ArVideo2WorldSettings {
   /**
    * Context frames, taken from the end of the clip: 1 + k*tc (upstream num_input_frames, 1 or 9
    * for the released models). Default: 1 + tc (two latent frames, upstream's 9) when the clip has
@@ -184,10 +150,6 @@ export interface ArVideo2WorldOptions {
   embeddings?: HostEmbeddings | null;
   /** zero rows the embeddings are padded to (T5's fixed 512 tokens); default 512 */
   embeddingRows?: number;
-  /** progress bar on stderr over the generated tokens (false: none) */
-  progress?: ProgressOptions | false;
-  /** called after each generated token */
-  onToken?: (done: number, total: number) => void;
 }
 
 export interface ArVideo2WorldPlan {
@@ -219,7 +181,7 @@ export function planArVideo2World(
   model: ArTransformer,
   tokenizer: CausalDiscreteVideoTokenizer,
   clip: [number, number, number],
-  opts: ArVideo2WorldOptions = {},
+  opts: ArVideo2WorldSettings = {},
 ): ArVideo2WorldPlan {
   const cfg = model.config;
   const tc = tokenizer.temporalCompression;
@@ -277,7 +239,7 @@ export function planArVideo2World(
       throw new MissingContextError(
         'embeddings',
         `this model (${cfg.trainingType}, cross-attention every ${cfg.insertCrossAttnEveryKLayers === 1 ? '' : `${cfg.insertCrossAttnEveryKLayers}th `}layer) needs T5 text embeddings: ` +
-          `give --embeddings file.safetensors holding [Lc, ${cfg.contextDim}]`,
+          `give embeddings [Lc, ${cfg.contextDim}] (on the command line: --embeddings file.safetensors)`,
       );
     }
     const [, D] = opts.embeddings.shape;
@@ -293,6 +255,18 @@ export function planArVideo2World(
 
 // ------------------------------------------------------------------ running
 
+export interface ArVideo2WorldOptions extends ArVideo2WorldSettings, RunOptions {
+  /** the AR model, or its folder (config.json + *.safetensors), loaded for this run and freed after */
+  model: ArTransformer | string;
+  /** the discrete video tokenizer (DV), or its folder, loaded for this run and freed after */
+  tokenizer: CausalDiscreteVideoTokenizer | string;
+  /** the clip to continue; only its last contextFrames frames are kept (a source is read to its end) */
+  input: Video | FrameSource;
+  /** where folders are loaded (default: the backend of a model or tokenizer given loaded, else selectBackend()) */
+  backend?: Backend;
+  fs?: FileSystem;
+}
+
 export interface ArVideo2WorldResult {
   plan: ArVideo2WorldPlan;
   /** the decoded clip (context reconstruction + generated frames), [-1, 1] */
@@ -301,74 +275,81 @@ export interface ArVideo2WorldResult {
   tokens: Int32Array;
   /** the context's tokenizer ids (a prefix of `tokens`) */
   contextTokens: Int32Array;
-  encodeSeconds: number;
-  generateSeconds: number;
-  decodeSeconds: number;
-  /** generated tokens / generateSeconds (prefill included) */
+  seconds: { encode: number; generate: number; decode: number };
+  /** generated tokens / generate seconds (prefill included) */
   tokensPerSecond: number;
 }
 
-/**
- * Run the pipeline on a clip (all of it in memory; only the last contextFrames frames are used).
- */
-export async function arVideo2World(
-  model: ArTransformer,
-  tokenizer: CausalDiscreteVideoTokenizer,
-  clip: Video,
-  opts: ArVideo2WorldOptions = {},
-): Promise<ArVideo2WorldResult> {
-  const plan = planArVideo2World(model, tokenizer, [clip.frames, clip.height, clip.width], opts);
-  const cfg = model.config;
-  const backend = model.backend;
-  const tokBackend = tokenizer.quant_conv.weight.backend;
-  const [, H, W] = plan.grid;
-  const { height, width } = clip;
+/** Continue a clip: encode its last frames, generate the rest of the model's grid, decode it all. */
+export async function arVideo2World(o: ArVideo2WorldOptions): Promise<ArVideo2WorldResult> {
+  throwIfAborted(o.signal);
+  const owned: { dispose(): void }[] = [];
+  try {
+    // folders load where the caller says, else beside a model given loaded, else on selectBackend()'s choice
+    const given = typeof o.model !== 'string' ? o.model.backend : typeof o.tokenizer !== 'string' ? o.tokenizer.quant_conv.weight.backend : null;
+    const backend = o.backend ?? given ?? (await selectBackend());
+    let tokenizer: CausalDiscreteVideoTokenizer;
+    if (typeof o.tokenizer === 'string') {
+      const t = await loadVideoTokenizer(o.tokenizer, backend);
+      owned.push(t);
+      if (t.kind !== 'DV') throw new UserError(`tokenizer ${o.tokenizer}: a ${t.kind} (continuous) tokenizer; the AR models take the discrete video tokenizer (DV)`);
+      tokenizer = t;
+    } else tokenizer = o.tokenizer;
+    let model: ArTransformer;
+    if (typeof o.model === 'string') {
+      model = (await loadModule(arFamily, o.model, backend, { files: o.fs })).model;
+      owned.push(model);
+    } else model = o.model;
+    return await run(model, tokenizer, o);
+  } finally {
+    for (const m of owned) m.dispose();
+  }
+}
 
-  // ---- 1. encode the context frames
+/** The clip's last frames (as many as the context can use) and its frame count. */
+async function contextClip(input: Video | FrameSource, keep: number): Promise<{ clip: Video; total: number }> {
+  const source = isFrameSource(input) ? input : videoSource(input);
+  const { frames, total } = await lastFrames(source, keep);
+  if (total === 0) throw new FrameCountError('input', 'the clip has no frames');
+  return { clip: stackFrames(frames, source.height, source.width, source.fps), total };
+}
+
+async function run(model: ArTransformer, tokenizer: CausalDiscreteVideoTokenizer, o: ArVideo2WorldOptions): Promise<ArVideo2WorldResult> {
+  const cfg = model.config;
+  const tc = tokenizer.temporalCompression;
+  const { clip, total } = await contextClip(o.input, o.contextFrames ?? defaultContextFrames(cfg, tc, Number.POSITIVE_INFINITY));
+  const plan = planArVideo2World(model, tokenizer, [total, clip.height, clip.width], o);
+  const [, H, W] = plan.grid;
+
+  // ---- 1. encode the context frames: one chunk, exactly as the clip of its own
   const t0 = performance.now();
   const ctx = plan.contextFrames;
-  const first = clip.frames - ctx;
-  const frameSize = height * width;
-  const pixels = new Float32Array(3 * ctx * frameSize);
-  for (let c = 0; c < 3; c++) {
-    const src = (c * clip.frames + first) * frameSize;
-    pixels.set(clip.data.subarray(src, src + ctx * frameSize), c * ctx * frameSize);
-  }
-  const x = F.fromArray(tokBackend, pixels, [1, 3, ctx, height, width]);
-  let contextTokens: Int32Array;
-  try {
-    const { indices, codes } = tokenizer.encode(x);
-    codes.dispose();
-    contextTokens = (await indices.read()) as Int32Array;
-    indices.dispose();
-  } finally {
-    x.dispose();
-  }
+  const context = sliceFrames(clip, clip.frames - ctx, clip.frames);
+  const encoded = await encodeSource(tokenizer, videoSource(context), { chunkFrames: Math.max(tc, ctx - 1), signal: o.signal });
+  const contextTokens = encoded.indices!.data;
+  stage(o, 'encode', 'frames', ctx)(ctx);
   const t1 = performance.now();
 
   // ---- 2. prompt, 3. generate
   const prompt = toArPrompt(contextTokens, cfg);
-  let context: Tensor | null = null;
-  if (opts.embeddings) {
-    const [Lc, D] = opts.embeddings.shape;
-    const rows = Math.max(Lc, opts.embeddingRows ?? 512);
+  let embeddings: Tensor | null = null;
+  if (o.embeddings) {
+    const [Lc, D] = o.embeddings.shape;
+    const rows = Math.max(Lc, o.embeddingRows ?? 512);
     const padded = new Float32Array(rows * D);
-    padded.set(opts.embeddings.data.subarray(0, Lc * D));
-    context = F.fromArray(backend, padded, [1, rows, D]);
+    padded.set(o.embeddings.data.subarray(0, Lc * D));
+    embeddings = F.fromArray(model.backend, padded, [1, rows, D]);
   }
-  const progress = opts.progress === false ? null : createProgress({ label: 'generate', unit: 'tokens', total: plan.generateTokens, ...opts.progress });
+  const report = stage(o, 'generate', 'tokens', plan.generateTokens);
   let generated: Int32Array;
   try {
     const r = await generate(model, { data: prompt, shape: [1, prompt.length] }, {
       maxGenLen: plan.generateTokens,
-      temperature: opts.temperature ?? 1,
-      topP: opts.topP === undefined ? 0.8 : opts.topP,
-      seed: opts.seed ?? 0,
-      context,
-      onStep: (done, total) => {
-        progress?.update(done);
-        opts.onToken?.(done, total);
-      },
+      temperature: o.temperature ?? 1,
+      topP: o.topP === undefined ? 0.8 : o.topP,
+      seed: o.seed ?? 0,
+      context: embeddings,
+      onStep: (done) => report(done),
     });
     if (r.generated !== plan.generateTokens) {
       // upstream repeats the last token to fill the grid when generation stops early
@@ -376,36 +357,25 @@ export async function arVideo2World(
       generated.set(r.ids.subarray(0, r.generated));
     } else generated = r.ids;
   } finally {
-    context?.dispose();
+    embeddings?.dispose();
   }
   const t2 = performance.now();
-  progress?.done();
 
   // ---- 4. back to tokenizer ids, decode the whole grid
   const t = plan.contextLatentFrames + plan.latentFrames;
   const tokens = new Int32Array(t * H * W);
   tokens.set(contextTokens);
   tokens.set(fromArTokens(generated, tokenizer.vocabSize), contextTokens.length);
-  const out = tokenizer.decodeIndices({ data: tokens, shape: [1, t, H, W] });
-  const [, , frames, oh, ow] = out.shape;
-  let data: Float32Array;
-  try {
-    data = (await out.read()) as Float32Array;
-  } finally {
-    out.dispose();
-  }
-  for (let i = 0; i < data.length; i++) data[i] = data[i] < -1 ? -1 : data[i] > 1 ? 1 : data[i];
-  const video: Video = { data, frames, height: oh, width: ow };
+  const video = clampVideo(await decodeTokens(tokenizer, { indices: { data: tokens, shape: [1, t, H, W] } }));
   if (clip.fps) video.fps = clip.fps;
+  stage(o, 'decode', 'frames', video.frames)(video.frames);
   const t3 = performance.now();
   return {
     plan,
     video,
     tokens,
     contextTokens,
-    encodeSeconds: (t1 - t0) / 1000,
-    generateSeconds: (t2 - t1) / 1000,
-    decodeSeconds: (t3 - t2) / 1000,
+    seconds: { encode: (t1 - t0) / 1000, generate: (t2 - t1) / 1000, decode: (t3 - t2) / 1000 },
     tokensPerSecond: plan.generateTokens / ((t2 - t1) / 1000),
   };
 }

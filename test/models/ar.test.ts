@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import type { Backend, Storage } from '../../src/engine/backend.js';
 import { CpuBackend, cpu } from '../../src/engine/cpu/backend.js';
 import { bytesPerElement } from '../../src/engine/dtype.js';
-import { CheckpointMismatchError, type TensorSource } from '../../src/engine/module.js';
+import { CheckpointMismatchError, type TensorSource, loadWeights, plannedBytes } from '../../src/engine/module.js';
 import * as F from '../../src/engine/ops.js';
 import type { Tensor } from '../../src/engine/tensor.js';
 import { webgpu } from '../../src/engine/webgpu/backend.js';
@@ -22,7 +22,8 @@ import { decodeStep, generate, prefill } from '../../src/models/ar/generate.js';
 import { KVCache } from '../../src/models/ar/kvcache.js';
 import { float64ToBf16Bits, positionTableRows, ropeAxisDims, ropeInverseFrequencies } from '../../src/models/ar/rope.js';
 import { ExponentialDraws, resolveSampling, sampleGreedy, sampleNext, sampleTopK, sampleTopP } from '../../src/models/ar/sampling.js';
-import { ArTransformer } from '../../src/models/ar/transformer.js';
+import { ArTransformer, arFamily } from '../../src/models/ar/transformer.js';
+import { loadModule } from '../../src/models/load.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/ar', import.meta.url));
 const CASES = findCases([FIXTURES]);
@@ -32,11 +33,7 @@ const TOL = { atol: 1e-4, rtol: 1e-4 };
 
 async function loadModel(name: string, backend: Backend = cpu): Promise<ArTransformer> {
   const dir = caseDir(name);
-  const model = ArTransformer.fromConfigJson(readConfig(dir));
-  const src = await openSafetensors(`${dir}/model.safetensors`);
-  await model.load(src, backend);
-  await src.close();
-  return model;
+  return (await loadModule(arFamily, `${dir}/model.safetensors`, backend)).model;
 }
 
 async function caseInput(name: string, input: string, backend: Backend = cpu): Promise<Tensor> {
@@ -205,6 +202,7 @@ describe('KV cache', () => {
   it('decoding allocates nothing that lives on: memory stays flat per token and all is freed after generate', async () => {
     const { backend, liveBytes } = countingCpu();
     const m = await loadModel('base_forward', backend);
+    m.forward([[1]]).dispose(); // the first call builds the position tables, which stay
     const loaded = liveBytes();
     const cache = m.createCache(1);
     expect(liveBytes() - loaded).toBe(KVCache.bytes(m.config, 1));
@@ -567,13 +565,15 @@ describe('errors', () => {
       };
     };
     const want = await (await loadModel('base_forward')).forward([[1, 2, 3]]).read();
-    const m = ArTransformer.fromConfigJson(readConfig(dir));
-    await m.load(source([...tensors.keys()], (n) => `model.${n}`), cpu);
+    const m = arFamily.build(readConfig(dir));
+    const renamed = source([...tensors.keys()], (n) => `model.${n}`);
+    await loadWeights(m, renamed, cpu, arFamily.loadOptions!(m, renamed));
     expect(Array.from(await m.forward([[1, 2, 3]]).read())).toEqual(Array.from(want));
     m.dispose();
-    const m2 = ArTransformer.fromConfigJson(readConfig(dir));
-    await expect(m2.load(source([...tensors.keys()].filter((n) => n !== 'layers.1.attention.k_norm.weight'), (n) => n), cpu)).rejects.toThrow(CheckpointMismatchError);
-    await expect(m2.load(source([...tensors.keys()].filter((n) => n !== 'layers.1.attention.k_norm.weight'), (n) => n), cpu)).rejects.toThrow(/layers\.1\.attention\.k_norm\.weight/);
+    const m2 = arFamily.build(readConfig(dir));
+    const missing = source([...tensors.keys()].filter((n) => n !== 'layers.1.attention.k_norm.weight'), (n) => n);
+    await expect(loadWeights(m2, missing, cpu, arFamily.loadOptions!(m2, missing))).rejects.toThrow(CheckpointMismatchError);
+    await expect(loadWeights(m2, missing, cpu, arFamily.loadOptions!(m2, missing))).rejects.toThrow(/layers\.1\.attention\.k_norm\.weight/);
   });
 });
 
@@ -598,7 +598,14 @@ describe('released configurations', () => {
       const expected = nLayers * perLayer + (cfg.embeddingRows + cfg.outputRows) * dim + dim;
       expect(m.parameterCount()).toBe(expected);
       expect(m.parameterCount()).toBe(counts[name]);
-      expect(m.parameterBytes()).toBe(2 * counts[name]);
+      const bf16: TensorSource = {
+        names: [...m.parameters()].map((p) => p.key),
+        info: (n) => ({ dtype: 'BF16', shape: [...m.parameters()].find((p) => p.key === n)!.shape }),
+        read: async () => {
+          throw new Error('sizes only');
+        },
+      };
+      expect(plannedBytes(m, bf16, arFamily.loadOptions!(m, bf16))).toBe(2 * counts[name]);
       expect([...m.parameters()].every((p) => !p.loaded)).toBe(true);
       expect(m.absPosEmb).toBeNull();
       expect(cfg.headDim).toBe(128);
@@ -628,7 +635,9 @@ describe('released configurations', () => {
     expect(ropeAxisDims(24)).toEqual([8, 8, 8]);
     const yarn = ropeInverseFrequencies(releasedArConfig('Cosmos-Predict1-12B'));
     const plain = ropeInverseFrequencies({ ...releasedArConfig('Cosmos-Predict1-12B'), applyYarn: false });
-    yarn.temporal.forEach((f, k) => expect(f).toBe(Math.fround(plain.temporal[k] * 0.5)));
+    yarn.temporal.forEach((f, k) => {
+      expect(f).toBe(Math.fround(plain.temporal[k] * 0.5));
+    });
     // spatial: above 2 pi 4 / 40 unchanged, below 2 pi / 40 halved
     plain.spatial.forEach((f, k) => {
       if (f >= (2 * Math.PI * 4) / 40) expect(yarn.spatial[k]).toBe(f);

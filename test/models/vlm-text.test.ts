@@ -1,8 +1,7 @@
 // The VLM's text side and preprocessing: the vendored cases (vlm.tokenize, vlm.chat_template,
-// vlm.image_preprocess) through the runner on both backends, then the byte-level BPE tokenizer
-// (round trips, added-token splitting, the pre-tokenizer regex, merge order), the chat template
-// and pad expansion, smart_resize, Pillow-compatible resizing (reference hashes computed with
-// Pillow 12.3.0's Image.resize), patch flattening and video frame sampling.
+// vlm.image_preprocess) through the runner on both backends, then smart_resize, Pillow-compatible
+// resizing (reference hashes computed with Pillow 12.3.0's Image.resize), patch flattening and
+// video frame sampling. The tokenizer and chat template units are in test/text/.
 import fc from 'fast-check';
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -13,10 +12,11 @@ import { runCase } from '../../src/conform/runner.js';
 import type { Backend } from '../../src/engine/backend.js';
 import { cpu } from '../../src/engine/cpu/backend.js';
 import { webgpu } from '../../src/engine/webgpu/backend.js';
+import { PreprocessError, SmartResizeError } from '../../src/models/vlm/config.js';
 import {
-  PIL_RESAMPLE, PreprocessError, Qwen2VLImageProcessor, SmartResizeError, parseImageProcessorConfig, prepareVideo,
-  pythonRound, resizeU8, sampleVideoFrames, secondPerGridT, smartResize, videoToU8,
+  Qwen2VLImageProcessor, parseImageProcessorConfig, prepareVideo, pythonRound, sampleVideoFrames, secondPerGridT, smartResize, videoToU8,
 } from '../../src/models/vlm/preprocess.js';
+import { resizeU8 } from '../../src/models/vlm/resize.js';
 
 const FIX = fileURLToPath(new URL('../fixtures/vlm', import.meta.url));
 const CASES = ['bpe_tokenize', 'chat_template', 'image_preprocess'];

@@ -12,16 +12,17 @@ import { runCase } from '../../src/conform/runner.js';
 import type { Backend } from '../../src/engine/backend.js';
 import { cpu } from '../../src/engine/cpu/backend.js';
 import type { DType, RawArray } from '../../src/engine/dtype.js';
-import type { TensorSource } from '../../src/engine/module.js';
+import { type TensorSource, loadWeights, plannedBytes } from '../../src/engine/module.js';
 import * as F from '../../src/engine/ops.js';
 import type { Tensor } from '../../src/engine/tensor.js';
 import { webgpu } from '../../src/engine/webgpu/backend.js';
 import { type TensorToWrite, openSafetensors, writeSafetensors } from '../../src/io/safetensors.js';
 import { VlmKVCache, generate, processLogits, sampleToken } from '../../src/models/vlm/generate.js';
+import { COSMOS_REASON1_7B_CONFIG, VlmConfigError, parseVlmConfig } from '../../src/models/vlm/config.js';
 import {
-  COSMOS_REASON1_7B_CONFIG, FLOAT32_MIN, type ForwardInputs, Qwen2_5_VLForConditionalGeneration, VlmConfigError,
-  attentionMask, mropeTables, parseVlmConfig,
+  FLOAT32_MIN, type ForwardInputs, type Qwen2_5_VLForConditionalGeneration, attentionMask, mropeTables, vlmFamily,
 } from '../../src/models/vlm/language.js';
+import { loadModule } from '../../src/models/load.js';
 import { type Grid, RopeIndexError, getRopeIndex, temporalIndex } from '../../src/models/vlm/rope-index.js';
 import {
   frameCuSeqlens, inversePermutation, segmentTuning, visionRotaryAngles, windowIndex,
@@ -68,10 +69,7 @@ async function fixtureModel(backend: Backend, folder = 'lm_forward', overrides: 
   const dir = join(FIX, folder);
   const c = await openSafetensors(join(dir, 'case.safetensors'));
   const cfgJson = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
-  const model = Qwen2_5_VLForConditionalGeneration.fromConfigJson({ ...cfgJson, ...overrides });
-  const w = await openSafetensors(join(dir, 'model.safetensors'));
-  await model.load(w, backend);
-  await w.close();
+  const { model } = await loadModule(vlmFamily(), join(dir, 'model.safetensors'), backend, { config: { ...cfgJson, ...overrides } });
   const ids = Array.from((await c.read('input.input_ids')).raw);
   const pixels = await c.read('input.pixel_values');
   const grid = Array.from((await c.read('input.image_grid_thw')).raw);
@@ -351,11 +349,13 @@ function shapeOnlySource(model: Qwen2_5_VLForConditionalGeneration, dtype: strin
 
 describe('configs', () => {
   it('the released Cosmos-Reason1-7B config builds: 8,292,166,656 parameters, 16.6 GB in bf16, nothing allocated', () => {
-    const model = Qwen2_5_VLForConditionalGeneration.fromConfigJson({ ...COSMOS_REASON1_7B_CONFIG });
+    const family = vlmFamily();
+    const model = family.build({ ...COSMOS_REASON1_7B_CONFIG });
     expect(model.parameterCount()).toBe(8_292_166_656);
-    expect(model.plannedBytes(shapeOnlySource(model, 'BF16'))).toBe(16_584_333_312);
+    const src = shapeOnlySource(model, 'BF16');
+    expect(plannedBytes(model, src, family.loadOptions!(model, src))).toBe(16_584_333_312);
     for (const p of model.parameters()) expect(p.loaded).toBe(false);
-    const vision = Qwen2_5_VLForConditionalGeneration.fromConfigJson({ ...COSMOS_REASON1_7B_CONFIG }, { language: false });
+    const vision = vlmFamily({ language: false }).build({ ...COSMOS_REASON1_7B_CONFIG });
     expect(vision.parameterCount()).toBe(676_550_144);
     const cfg = model.config;
     expect(cfg.text.headDim).toBe(128);
@@ -386,8 +386,9 @@ describe('configs', () => {
       info: (n) => src.info(n.replace(/^model\.language_model\./, 'model.').replace(/^model\.visual\./, 'visual.')),
       read: (n) => src.read(n.replace(/^model\.language_model\./, 'model.').replace(/^model\.visual\./, 'visual.')),
     };
-    const m = Qwen2_5_VLForConditionalGeneration.fromConfigJson(cfgJson);
-    const rep = await m.load(renamed, cpu);
+    const family = vlmFamily();
+    const m = family.build(cfgJson);
+    const rep = await loadWeights(m, renamed, cpu, family.loadOptions!(m, renamed));
     expect(rep.loaded).toBe([...m.parameters()].length);
     m.dispose();
     await src.close();
@@ -405,19 +406,17 @@ describe('configs', () => {
         const shard = `model-0000${i % 2 ? 2 : 1}-of-00002.safetensors`;
         weightMap[n] = shard;
         const info = src.info(n);
-        (shards[shard] ??= {})[n] = { dtype: info.dtype, shape: info.shape, raw: await src.readBytes(n) };
+        shards[shard] ??= {};
+        shards[shard][n] = { dtype: info.dtype, shape: info.shape, raw: await src.readBytes(n) };
       }
       await src.close();
       for (const [file, tensors] of Object.entries(shards)) await writeSafetensors(join(tmp, file), tensors);
       writeFileSync(join(tmp, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }));
       copyFileSync(join(dir, 'config.json'), join(tmp, 'config.json'));
-      const sharded = await Qwen2_5_VLForConditionalGeneration.fromPretrained(tmp, cpu);
+      const { model: sharded } = await loadModule(vlmFamily(), tmp, cpu);
       const dtypes = new Set([...sharded.parameters()].map((p) => p.t.dtype));
       expect([...dtypes]).toEqual(['bf16']);
-      const single = Qwen2_5_VLForConditionalGeneration.fromConfigJson(JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8')));
-      const w = await openSafetensors(join(dir, 'model.safetensors'));
-      await single.load(w, cpu);
-      await w.close();
+      const { model: single } = await loadModule(vlmFamily(), join(dir, 'model.safetensors'), cpu);
       const c = await openSafetensors(join(dir, 'case.safetensors'));
       const ids = await c.read('input.input_ids');
       const px = await c.read('input.pixel_values');

@@ -11,27 +11,10 @@ import type { Backend } from '../../engine/backend.js';
 import { capture } from '../../engine/module.js';
 import * as F from '../../engine/ops.js';
 import type { Tensor } from '../../engine/tensor.js';
-import { openSafetensors } from '../../io/safetensors.js';
-import { decodeStep, generate } from '../../models/ar/generate.js';
-import { ArTransformer } from '../../models/ar/transformer.js';
+import { type CrossInputs, decodeStep, generate } from '../../models/ar/generate.js';
+import { type ArTransformer, arFamily } from '../../models/ar/transformer.js';
 import { CaseFormatError, type FixtureCase } from '../case.js';
-import { registerKind } from '../registry.js';
-
-async function loadModel(c: FixtureCase, backend: Backend): Promise<ArTransformer> {
-  if (!c.config) throw new CaseFormatError(`${c.dir}: ${c.kind} needs a config.json`);
-  const model = ArTransformer.fromConfigJson(c.config);
-  const file = c.files.weights ?? c.files.model ?? 'model.safetensors';
-  const src = await openSafetensors(c.path(file));
-  try {
-    await model.load(src, backend);
-  } catch (e) {
-    model.dispose();
-    throw e;
-  } finally {
-    await src.close();
-  }
-  return model;
-}
+import { type KindResult, registerKind } from '../registry.js';
 
 /** Host ids of an input ([B, L] int tensor). */
 async function ids(c: FixtureCase, name: string): Promise<{ data: Int32Array; shape: number[] }> {
@@ -41,9 +24,12 @@ async function ids(c: FixtureCase, name: string): Promise<{ data: Int32Array; sh
 }
 
 async function optionalInput(c: FixtureCase, backend: Backend, name: string): Promise<Tensor | null> {
-  if (!c.hasInput(name)) return null;
-  const t = await c.input(name);
-  return F.fromRaw(backend, t.raw, t.shape, t.dtype);
+  return c.hasInput(name) ? c.inputTensor(name, backend) : null;
+}
+
+/** The cross-attention inputs of a Video2World case (absent: null). */
+async function crossInputs(c: FixtureCase, backend: Backend): Promise<CrossInputs> {
+  return { context: await optionalInput(c, backend, 'context'), contextMask: await optionalInput(c, backend, 'context_mask') };
 }
 
 function intArg(c: FixtureCase, key: string, fallback?: number): number {
@@ -59,86 +45,78 @@ function optionalNumArg(c: FixtureCase, key: string): number | null {
   return v;
 }
 
+/** Register a kind that runs on the case's model (built from its config.json, freed after). */
+function arKind(kind: string, run: (model: ArTransformer, c: FixtureCase, backend: Backend) => Promise<KindResult>): void {
+  registerKind(kind, async (c, backend) => {
+    const model = await c.module(arFamily, backend);
+    try {
+      return await run(model, c, backend);
+    } finally {
+      model.dispose();
+    }
+  });
+}
+
 // ------------------------------------------------------------------ ar.forward
 
-registerKind('ar.forward', async (c, backend) => {
-  const model = await loadModel(c, backend);
-  try {
-    const tokens = await ids(c, 'tokens');
-    const inputPos = c.hasInput('input_pos') ? (await ids(c, 'input_pos')).data : undefined;
-    const context = await optionalInput(c, backend, 'context');
-    const contextMask = await optionalInput(c, backend, 'context_mask');
-    const { result, taps } = await capture(c.tapNames, () => model.forward(tokens, { inputPos, context, contextMask }));
-    return { outputs: { logits: result }, taps };
-  } finally {
-    model.dispose();
-  }
+arKind('ar.forward', async (model, c, backend) => {
+  const tokens = await ids(c, 'tokens');
+  const inputPos = c.hasInput('input_pos') ? (await ids(c, 'input_pos')).data : undefined;
+  const cross = await crossInputs(c, backend);
+  const { result, taps } = await capture(c.tapNames, () => model.forward(tokens, { inputPos, ...cross }));
+  return { outputs: { logits: result }, taps };
 });
 
 // ------------------------------------------------------------------ ar.kv_cache
 
-registerKind('ar.kv_cache', async (c, backend) => {
-  const model = await loadModel(c, backend);
+arKind('ar.kv_cache', async (model, c, backend) => {
+  const tokens = await ids(c, 'tokens');
+  const [B, N] = tokens.shape;
+  const P = intArg(c, 'prompt_len', c.json.outputs?.prefill_logits?.shape?.[1]);
+  const steps = intArg(c, 'num_steps', N - P);
+  if (P < 1 || P + steps > N) throw new CaseFormatError(`${c.dir}: prompt_len ${P} + num_steps ${steps} do not fit ${N} tokens`);
+  const cross = await crossInputs(c, backend);
+  const row = (from: number, to: number) => {
+    const data = new Int32Array(B * (to - from));
+    for (let b = 0; b < B; b++) data.set(tokens.data.subarray(b * N + from, b * N + to), b * (to - from));
+    return { data, shape: [B, to - from] };
+  };
+  const cache = model.createCache(B);
   try {
-    const tokens = await ids(c, 'tokens');
-    const [B, N] = tokens.shape;
-    const P = intArg(c, 'prompt_len', c.json.outputs?.prefill_logits?.shape?.[1]);
-    const steps = intArg(c, 'num_steps', N - P);
-    if (P < 1 || P + steps > N) throw new CaseFormatError(`${c.dir}: prompt_len ${P} + num_steps ${steps} do not fit ${N} tokens`);
-    const context = await optionalInput(c, backend, 'context');
-    const contextMask = await optionalInput(c, backend, 'context_mask');
-    const cross = { context, contextMask };
-    const row = (from: number, to: number) => {
-      const data = new Int32Array(B * (to - from));
-      for (let b = 0; b < B; b++) data.set(tokens.data.subarray(b * N + from, b * N + to), b * (to - from));
-      return { data, shape: [B, to - from] };
-    };
-    const cache = model.createCache(B);
-    try {
-      const prefillLogits = model.forward(row(0, P), { start: 0, cache, ...cross });
-      cache.length = P;
-      const V = prefillLogits.shape[2];
-      const stepLogits = F.zeros(backend, [steps, B, V]);
-      for (let i = 0; i < steps; i++) {
-        const logits = decodeStep(model, cache, row(P + i, P + i + 1), cross);
-        F.setSlice(stepLogits, logits.reshape([1, B, V]), [i, 0, 0]);
-        logits.dispose();
-      }
-      const fullLogits = model.forward(row(0, N), cross);
-      return { outputs: { prefill_logits: prefillLogits, step_logits: stepLogits, full_logits: fullLogits } };
-    } finally {
-      cache.dispose();
+    const prefillLogits = model.forward(row(0, P), { start: 0, cache, ...cross });
+    cache.length = P;
+    const V = prefillLogits.shape[2];
+    const stepLogits = F.zeros(backend, [steps, B, V]);
+    for (let i = 0; i < steps; i++) {
+      const logits = decodeStep(model, cache, row(P + i, P + i + 1), cross);
+      F.setSlice(stepLogits, logits.reshape([1, B, V]), [i, 0, 0]);
+      logits.dispose();
     }
+    const fullLogits = model.forward(row(0, N), cross);
+    return { outputs: { prefill_logits: prefillLogits, step_logits: stepLogits, full_logits: fullLogits } };
   } finally {
-    model.dispose();
+    cache.dispose();
   }
 });
 
 // ------------------------------------------------------------------ ar.generate
 
-registerKind('ar.generate', async (c, backend) => {
-  const model = await loadModel(c, backend);
-  try {
-    const prompt = await ids(c, 'prompt_tokens');
-    const context = await optionalInput(c, backend, 'context');
-    const contextMask = await optionalInput(c, backend, 'context_mask');
-    const draws = await optionalInput(c, backend, 'exponential_q');
-    const temperature = optionalNumArg(c, 'temperature') ?? 1.0;
-    const res = await generate(model, prompt, {
-      maxGenLen: intArg(c, 'max_gen_len'),
-      temperature,
-      topP: optionalNumArg(c, 'top_p'),
-      topK: optionalNumArg(c, 'top_k'),
-      context,
-      contextMask,
-      draws,
-      echo: c.args.echo === true,
-      numGenSeq: intArg(c, 'num_gen_seq', 1),
-      ...(Array.isArray(c.args.stop_tokens) ? { stopTokens: c.args.stop_tokens as number[] } : {}),
-      returnLogits: true,
-    });
-    return { outputs: { generated_ids: res.ids, step_logits: res.stepLogits! } };
-  } finally {
-    model.dispose();
-  }
+arKind('ar.generate', async (model, c, backend) => {
+  const prompt = await ids(c, 'prompt_tokens');
+  const cross = await crossInputs(c, backend);
+  const draws = await optionalInput(c, backend, 'exponential_q');
+  const temperature = optionalNumArg(c, 'temperature') ?? 1.0;
+  const res = await generate(model, prompt, {
+    maxGenLen: intArg(c, 'max_gen_len'),
+    temperature,
+    topP: optionalNumArg(c, 'top_p'),
+    topK: optionalNumArg(c, 'top_k'),
+    ...cross,
+    draws,
+    echo: c.args.echo === true,
+    numGenSeq: intArg(c, 'num_gen_seq', 1),
+    ...(Array.isArray(c.args.stop_tokens) ? { stopTokens: c.args.stop_tokens as number[] } : {}),
+    returnLogits: true,
+  });
+  return { outputs: { generated_ids: res.ids, step_logits: res.stepLogits! } };
 });

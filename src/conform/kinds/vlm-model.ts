@@ -8,36 +8,13 @@
 import type { Backend } from '../../engine/backend.js';
 import { widen } from '../../engine/dtype.js';
 import { capture } from '../../engine/module.js';
-import * as F from '../../engine/ops.js';
 import type { Tensor } from '../../engine/tensor.js';
-import { openSafetensors } from '../../io/safetensors.js';
+import { parseVlmConfig, ropeIndexConfig } from '../../models/vlm/config.js';
 import { generate } from '../../models/vlm/generate.js';
-import {
-  type ForwardInputs, type ModelParts, Qwen2_5_VLForConditionalGeneration, parseVlmConfig, ropeIndexConfig,
-} from '../../models/vlm/language.js';
+import { type ForwardInputs, type ModelParts, type Qwen2_5_VLForConditionalGeneration, vlmFamily } from '../../models/vlm/language.js';
 import { type Grid, getRopeIndex } from '../../models/vlm/rope-index.js';
 import { CaseFormatError, type FixtureCase } from '../case.js';
-import { registerKind } from '../registry.js';
-
-function needConfig(c: FixtureCase): Record<string, unknown> {
-  if (!c.config) throw new CaseFormatError(`${c.dir}: ${c.kind} needs a config.json`);
-  return c.config;
-}
-
-async function loadModel(c: FixtureCase, backend: Backend, parts: ModelParts = {}): Promise<Qwen2_5_VLForConditionalGeneration> {
-  const model = Qwen2_5_VLForConditionalGeneration.fromConfigJson(needConfig(c), parts);
-  const file = c.files.weights ?? c.files.model ?? 'model.safetensors';
-  const src = await openSafetensors(c.path(file));
-  try {
-    await model.load(src, backend);
-  } catch (e) {
-    model.dispose();
-    throw e;
-  } finally {
-    await src.close();
-  }
-  return model;
-}
+import { type KindResult, registerKind } from '../registry.js';
 
 async function ints(c: FixtureCase, name: string): Promise<{ data: Int32Array; shape: number[] }> {
   const t = await c.input(name);
@@ -63,9 +40,7 @@ async function floats(c: FixtureCase, name: string): Promise<Float32Array | null
 }
 
 async function tensorInput(c: FixtureCase, backend: Backend, name: string): Promise<Tensor | null> {
-  if (!c.hasInput(name)) return null;
-  const t = await c.input(name);
-  return F.fromRaw(backend, t.raw, t.shape, t.dtype);
+  return c.hasInput(name) ? c.inputTensor(name, backend) : null;
 }
 
 async function forwardInputs(c: FixtureCase, backend: Backend): Promise<ForwardInputs> {
@@ -88,19 +63,26 @@ function intArg(c: FixtureCase, key: string, fallback: number): number {
   return v;
 }
 
+/** Register a kind that runs on the case's model (or `parts` of it), freed after. */
+function vlmKind(kind: string, parts: ModelParts, run: (model: Qwen2_5_VLForConditionalGeneration, c: FixtureCase, backend: Backend) => Promise<KindResult>): void {
+  registerKind(kind, async (c, backend) => {
+    const model = await c.module(vlmFamily(parts), backend);
+    try {
+      return await run(model, c, backend);
+    } finally {
+      model.dispose();
+    }
+  });
+}
+
 // ------------------------------------------------------------------ vlm.vision_encoder
 
-registerKind('vlm.vision_encoder', async (c, backend) => {
-  const model = await loadModel(c, backend, { language: false });
-  try {
-    const pixels = await tensorInput(c, backend, 'pixel_values');
-    const g = await grids(c, 'grid_thw');
-    if (!pixels || !g) throw new CaseFormatError(`${c.dir}: vlm.vision_encoder needs inputs pixel_values and grid_thw`);
-    const { result, taps } = await capture(c.tapNames, () => model.encodeVisual(pixels, g));
-    return { outputs: { image_embeds: result }, taps };
-  } finally {
-    model.dispose();
-  }
+vlmKind('vlm.vision_encoder', { language: false }, async (model, c, backend) => {
+  const pixels = await tensorInput(c, backend, 'pixel_values');
+  const g = await grids(c, 'grid_thw');
+  if (!pixels || !g) throw new CaseFormatError(`${c.dir}: vlm.vision_encoder needs inputs pixel_values and grid_thw`);
+  const { result, taps } = await capture(c.tapNames, () => model.encodeVisual(pixels, g));
+  return { outputs: { image_embeds: result }, taps };
 });
 
 // ------------------------------------------------------------------ vlm.rope_index
@@ -134,32 +116,22 @@ registerKind('vlm.rope_index', async (c) => {
 
 // ------------------------------------------------------------------ vlm.lm_forward
 
-registerKind('vlm.lm_forward', async (c, backend) => {
-  const model = await loadModel(c, backend);
-  try {
-    const inputs = await forwardInputs(c, backend);
-    const { result, taps } = await capture(c.tapNames, () => model.forward(inputs));
-    return { outputs: { logits: result.logits }, taps };
-  } finally {
-    model.dispose();
-  }
+vlmKind('vlm.lm_forward', {}, async (model, c, backend) => {
+  const inputs = await forwardInputs(c, backend);
+  const { result, taps } = await capture(c.tapNames, () => model.forward(inputs));
+  return { outputs: { logits: result.logits }, taps };
 });
 
 // ------------------------------------------------------------------ vlm.generate
 
-registerKind('vlm.generate', async (c, backend) => {
+vlmKind('vlm.generate', {}, async (model, c, backend) => {
   if (c.args.do_sample === true) throw new CaseFormatError(`${c.dir}: sampled vlm.generate cases are not supported (no reference random draws)`);
-  const model = await loadModel(c, backend);
-  try {
-    const inputs = await forwardInputs(c, backend);
-    const maxNewTokens = intArg(c, 'max_new_tokens', NaN);
-    // upstream case: no EOS stop unless the case names one
-    const eos = c.args.eos_token_id;
-    const stopTokenIds = eos === undefined || eos === null ? [] : (Array.isArray(eos) ? eos : [eos]) as number[];
-    const { result, taps } = await capture(c.tapNames, () =>
-      generate(model, inputs, { maxNewTokens, stopTokenIds, returnStepLogits: true, padTokenId: typeof c.args.pad_token_id === 'number' ? c.args.pad_token_id : undefined }));
-    return { outputs: { sequences: result.sequences, step_logits: result.stepLogits! }, taps };
-  } finally {
-    model.dispose();
-  }
+  const inputs = await forwardInputs(c, backend);
+  const maxNewTokens = intArg(c, 'max_new_tokens', NaN);
+  // upstream case: no EOS stop unless the case names one
+  const eos = c.args.eos_token_id;
+  const stopTokenIds = eos === undefined || eos === null ? [] : (Array.isArray(eos) ? eos : [eos]) as number[];
+  const { result, taps } = await capture(c.tapNames, () =>
+    generate(model, inputs, { maxNewTokens, stopTokenIds, returnStepLogits: true, padTokenId: typeof c.args.pad_token_id === 'number' ? c.args.pad_token_id : undefined }));
+  return { outputs: { sequences: result.sequences, step_logits: result.stepLogits! }, taps };
 });

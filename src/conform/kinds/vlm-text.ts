@@ -4,36 +4,33 @@
 //                         add_vision_id) with the case's template, then encode -> rendered, ids, lengths
 //   vlm.image_preprocess  Qwen2VLImageProcessor on input.image / input.video + smart_resize table
 // Everything comes from the case folder itself (the files case.json lists, config.json, args).
-import { existsSync, readFileSync } from 'node:fs';
+import { isFile, readJsonObject, readText } from '../../io/files.js';
+import { SmartResizeError } from '../../models/vlm/config.js';
+import { Qwen2VLImageProcessor, parseImageProcessorConfig, smartResize } from '../../models/vlm/preprocess.js';
 import { ByteLevelBpeTokenizer } from '../../text/bpe.js';
-import { ChatTemplate, type ChatMessage, expandVisionPads, loadChatTemplate, padBatch, padIdOf } from '../../text/chat.js';
-import { Qwen2VLImageProcessor, SmartResizeError, parseImageProcessorConfig, smartResize } from '../../models/vlm/preprocess.js';
+import { type ChatMessage, ChatTemplate, expandVisionPads, loadChatTemplate, padBatch, padIdOf } from '../../text/chat.js';
 import { CaseFormatError, type FixtureCase } from '../case.js';
 import { registerKind } from '../registry.js';
 
 /** A file of the case: the one case.json lists whose name ends with `suffix`, else `fallback` if present. */
-function caseFile(c: FixtureCase, suffix: string, fallback: string): string | null {
+async function caseFile(c: FixtureCase, suffix: string, fallback: string): Promise<string | null> {
   const listed = [...Object.keys(c.files), ...Object.values(c.files)].find((f) => f.endsWith(suffix));
   const p = c.path(listed ?? fallback);
-  return existsSync(p) ? p : null;
+  return (await isFile(p)) ? p : null;
 }
 
-function loadTokenizer(c: FixtureCase): ByteLevelBpeTokenizer {
-  const p = caseFile(c, 'tokenizer.json', 'tokenizer.json');
+async function loadTokenizer(c: FixtureCase): Promise<ByteLevelBpeTokenizer> {
+  const p = await caseFile(c, 'tokenizer.json', 'tokenizer.json');
   if (!p) throw new CaseFormatError(`${c.dir}: ${c.kind} needs a tokenizer.json`);
-  return ByteLevelBpeTokenizer.fromString(readFileSync(p, 'utf8'), p);
-}
-
-function tokenizerConfig(c: FixtureCase): Record<string, unknown> | null {
-  const p = caseFile(c, 'tokenizer_config.json', 'tokenizer_config.json');
-  return p ? (JSON.parse(readFileSync(p, 'utf8')) as Record<string, unknown>) : null;
+  return ByteLevelBpeTokenizer.fromString(await readText(p), p);
 }
 
 /** args.pad_id, else the tokenizer's pad token (tokenizer_config.json, else Qwen2's default). */
-function padId(c: FixtureCase, tok: ByteLevelBpeTokenizer): number {
+async function padId(c: FixtureCase, tok: ByteLevelBpeTokenizer): Promise<number> {
   const a = c.args.pad_id;
   if (typeof a === 'number') return a;
-  return padIdOf(tok, tokenizerConfig(c));
+  const p = await caseFile(c, 'tokenizer_config.json', 'tokenizer_config.json');
+  return padIdOf(tok, p ? await readJsonObject(p, 'tokenizer_config.json') : null);
 }
 
 /** The case may state the pieces / word ids / decodings it expects: check them too. */
@@ -69,9 +66,9 @@ registerKind('vlm.tokenize', async (c) => {
   if (!Array.isArray(texts) || texts.some((t) => typeof t !== 'string')) {
     throw new CaseFormatError(`${c.dir}: vlm.tokenize needs args.texts, a list of strings`);
   }
-  const tok = loadTokenizer(c);
+  const tok = await loadTokenizer(c);
   const rows = checkExpectations(c, tok, texts as string[]);
-  const b = padBatch(rows, padId(c, tok), 'right');
+  const b = padBatch(rows, await padId(c, tok), 'right');
   return { outputs: { ids: b.inputIds, lengths: Int32Array.from(b.lengths) } };
 });
 
@@ -82,11 +79,11 @@ function perItem<T>(v: unknown, i: number, dflt: T): T {
 }
 
 async function chatTemplateSource(c: FixtureCase): Promise<string> {
-  const jinja = caseFile(c, '.jinja', 'chat_template.jinja');
-  if (jinja) return readFileSync(jinja, 'utf8');
-  const cfg = caseFile(c, 'chat_template.json', 'chat_template.json');
+  const jinja = await caseFile(c, '.jinja', 'chat_template.jinja');
+  if (jinja) return readText(jinja);
+  const cfg = await caseFile(c, 'chat_template.json', 'chat_template.json');
   if (cfg) {
-    const t = JSON.parse(readFileSync(cfg, 'utf8')).chat_template;
+    const t = (await readJsonObject(cfg, 'chat_template.json')).chat_template;
     if (typeof t === 'string') return t;
   }
   return loadChatTemplate(c.dir);
@@ -98,7 +95,7 @@ registerKind('vlm.chat_template', async (c) => {
     throw new CaseFormatError(`${c.dir}: vlm.chat_template needs args.messages, a list of conversations`);
   }
   const template = new ChatTemplate(await chatTemplateSource(c));
-  const tok = loadTokenizer(c);
+  const tok = await loadTokenizer(c);
   const rendered = (convs as ChatMessage[][]).map((messages, i) =>
     template.render(messages, {
       addGenerationPrompt: perItem(c.args.add_generation_prompt, i, false),
@@ -113,7 +110,7 @@ registerKind('vlm.chat_template', async (c) => {
     })
     : rendered;
   const rows = checkExpectations(c, tok, texts);
-  const b = padBatch(rows, padId(c, tok), 'right');
+  const b = padBatch(rows, await padId(c, tok), 'right');
   return { outputs: { rendered, ids: b.inputIds, lengths: Int32Array.from(b.lengths) } };
 });
 

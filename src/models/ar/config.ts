@@ -42,32 +42,23 @@ export interface ArConfig {
 
 // ------------------------------------------------------------------ errors
 
-export class ArConfigError extends UserError {
-  override name = 'ArConfigError';
-}
+export class ArConfigError extends UserError {}
 
 /** A bad argument to the decoder; `argument` names it. */
 export class ArArgumentError extends UserError {
-  override name = 'ArArgumentError';
   constructor(readonly argument: string, message: string) {
     super(`${argument}: ${message}`);
   }
 }
 
 /** A token id outside the embedding table (checked on the host before anything is uploaded). */
-export class TokenIdError extends ArArgumentError {
-  override name = 'TokenIdError';
-}
+export class TokenIdError extends ArArgumentError {}
 
 /** Positions past the model's window (max_seq_len, or the RoPE / abs-pos tables). */
-export class ContextLengthError extends ArArgumentError {
-  override name = 'ContextLengthError';
-}
+export class ContextLengthError extends ArArgumentError {}
 
 /** A cross-attention (Video2World) model called without its text embeddings. */
-export class MissingContextError extends ArArgumentError {
-  override name = 'MissingContextError';
-}
+export class MissingContextError extends ArArgumentError {}
 
 // ------------------------------------------------------------------ parsing
 

@@ -23,29 +23,35 @@
 // layers.{i}.feed_forward, layers.{i}, norm, output, abs_pos_emb, rope.freqs,
 // rope.cos_cached, rope.sin_cached.
 import type { Backend } from '../../engine/backend.js';
-import { Module, type Param, type TensorSource, loadWeights, plannedBytes } from '../../engine/module.js';
+import { Embedding, Linear, RMSNorm } from '../../engine/layers.js';
+import { Module } from '../../engine/module.js';
 import * as F from '../../engine/ops.js';
-import { ShapeError, type Tensor, numel, scope, shapeStr } from '../../engine/tensor.js';
+import { ShapeError, type Tensor, scope, shapeStr } from '../../engine/tensor.js';
+import { GatedMLP } from '../decoder-layers.js';
+import type { ModuleFamily } from '../load.js';
 import {
   ArArgumentError, type ArConfig, ContextLengthError, MissingContextError, TokenIdError, hasCrossAttention, parseArConfig,
 } from './config.js';
 import { KVCache } from './kvcache.js';
 import { absPosEmbTable, positionTableRows as positionRows, ropeTables } from './rope.js';
-import { Linear, Embedding, RMSNorm } from '../../engine/layers.js';
 
 /** eps of q_norm / k_norm: Attention's default, norm_eps is not forwarded to them (spec §1). */
 const QK_NORM_EPS = 1e-5;
 
 // ------------------------------------------------------------------ leaf modules
 
-/** The position tables (not in the state dict); a module only so that its tables tap as rope.*. */
+/**
+ * The position tables (not in the state dict), built on the weights' backend at the first call;
+ * a module only so that its tables tap as rope.*.
+ */
 class RotaryTables extends Module {
   cos: Tensor | null = null;
   sin: Tensor | null = null;
   freqs: Tensor | null = null;
   rows = 0;
 
-  build(cfg: ArConfig, backend: Backend): void {
+  ensure(cfg: ArConfig, backend: Backend): void {
+    if (this.cos?.backend === backend) return;
     this.dispose();
     const t = ropeTables(cfg);
     const D = cfg.headDim;
@@ -57,7 +63,7 @@ class RotaryTables extends Module {
 
   /** cos/sin rows start..start+L-1, [L, head_dim] each; records the whole tables for taps. */
   rowsFor(start: number, L: number): { cos: Tensor; sin: Tensor } {
-    if (!this.cos || !this.sin || !this.freqs) throw new Error('rope tables are not built (load the model first)');
+    if (!this.cos || !this.sin || !this.freqs) throw new Error('rope tables are not built');
     this.tap(this.freqs, 'freqs');
     this.tap(this.cos, 'cos_cached');
     this.tap(this.sin, 'sin_cached');
@@ -152,27 +158,14 @@ class Attention extends Module {
 }
 
 /** modules/mlp.py `MLP`: w2(silu(w1 x) * w3 x). */
-class FeedForward extends Module {
-  readonly w1: Linear;
-  readonly w2: Linear;
-  readonly w3: Linear;
-  constructor(dim: number, hidden: number) {
-    super();
-    this.w1 = this.add('w1', new Linear(dim, hidden));
-    this.w2 = this.add('w2', new Linear(hidden, dim));
-    this.w3 = this.add('w3', new Linear(dim, hidden));
-  }
-  forward(x: Tensor): Tensor {
-    return this.tap(this.w2.forward(F.mul(F.silu(this.w1.forward(x)), this.w3.forward(x))));
-  }
-}
+const MLP_NAMES = { gate: 'w1', up: 'w3', down: 'w2' };
 
 class TransformerBlock extends Module {
   readonly attention: Attention;
   readonly attention_norm: RMSNorm;
   readonly cross_attention: Attention | null;
   readonly cross_attention_norm: RMSNorm | null;
-  readonly feed_forward: FeedForward;
+  readonly feed_forward: GatedMLP;
   readonly ffn_norm: RMSNorm;
 
   constructor(cfg: ArConfig, layer: number) {
@@ -181,7 +174,7 @@ class TransformerBlock extends Module {
     const cross = hasCrossAttention(cfg, layer);
     this.cross_attention = cross ? this.add('cross_attention', new Attention(cfg, 'cross', layer)) : null;
     this.cross_attention_norm = cross ? this.add('cross_attention_norm', new RMSNorm(cfg.dim, cfg.normEps)) : null;
-    this.feed_forward = this.add('feed_forward', new FeedForward(cfg.dim, cfg.ffnHiddenSize));
+    this.feed_forward = this.add('feed_forward', new GatedMLP(cfg.dim, cfg.ffnHiddenSize, { names: MLP_NAMES }));
     this.attention_norm = this.add('attention_norm', new RMSNorm(cfg.dim, cfg.normEps));
     this.ffn_norm = this.add('ffn_norm', new RMSNorm(cfg.dim, cfg.normEps));
   }
@@ -218,7 +211,7 @@ export interface ArForwardOptions {
 }
 
 /** Mapping from checkpoint keys: an optional leading `model.` is stripped. */
-export function arCheckpointKey(k: string): string {
+function arCheckpointKey(k: string): string {
   return k.startsWith('model.') ? k.slice('model.'.length) : k;
 }
 
@@ -241,16 +234,6 @@ export class ArTransformer extends Module {
     this.rope = this.add('rope', new RotaryTables());
   }
 
-  static fromConfigJson(json: Record<string, unknown>): ArTransformer {
-    return new ArTransformer(parseArConfig(json));
-  }
-
-
-  /** Bytes of the parameters stored as `bytesPerElement` (2 for the released bf16 checkpoints). */
-  parameterBytes(bytesPerElement = 2): number {
-    return this.parameterCount() * bytesPerElement;
-  }
-
   /** Longest sequence the model can process: max_seq_len, bounded by its position tables. */
   get window(): number {
     return Math.min(this.config.maxSeqLen, positionRows(this.config));
@@ -264,22 +247,15 @@ export class ArTransformer extends Module {
     return this.tok_embeddings.weight.t.backend;
   }
 
-  /** Bytes the parameters of `src` will take once loaded (checkpoint dtypes kept). */
-  plannedBytes(src: TensorSource): number {
-    return plannedBytes(this, src, { mapKey: arCheckpointKey, ignore: (k) => k.endsWith('_extra_state') });
-  }
-
-  /** Fill the parameters (keeping the checkpoint's dtypes) and build the position tables. */
-  async load(src: TensorSource, backend: Backend) {
-    const report = await loadWeights(this, src, backend, { mapKey: arCheckpointKey, ignore: (k) => k.endsWith('_extra_state') });
-    this.rope.build(this.config, backend);
-    this.absPosEmb?.dispose();
-    this.absPosEmb = null;
-    if (this.config.applyAbsPosEmb) {
+  /** Build the position tables (and the abs pos emb) on the weights' backend, once. */
+  private ensureTables(): void {
+    const backend = this.backend;
+    this.rope.ensure(this.config, backend);
+    if (this.config.applyAbsPosEmb && this.absPosEmb?.backend !== backend) {
+      this.absPosEmb?.dispose();
       const { bits, rows } = absPosEmbTable(this.config);
       this.absPosEmb = F.fromRaw(backend, bits, [rows, this.config.dim], 'bf16').keep();
     }
-    return report;
   }
 
   /** A KV cache for `batch` sequences on the model's backend (capacity: max_seq_len). */
@@ -379,6 +355,7 @@ export class ArTransformer extends Module {
 
   private run(ids: Tensor, start: number, cache: KVCache | null, context: Tensor | null, mask: Tensor | null, lastOnly: boolean): Tensor {
     const [B, L] = ids.shape;
+    this.ensureTables();
     const shared = scope(() => {
       const { cos, sin } = this.rope.rowsFor(start, L);
       let abs: Tensor | null = null;
@@ -456,3 +433,14 @@ function flattenTokens(m: TokenMatrix, what: string): { data: ArrayLike<number>;
   if (shape[0] < 1) throw new ArArgumentError(what, 'needs at least one row');
   return { data, B: shape[0], L: shape[1] };
 }
+
+/**
+ * How loadModule builds the decoder from its config.json (ModelConfig fields + training_type)
+ * and reads its checkpoints: an optional leading `model.`, TransformerEngine `_extra_state`
+ * buffers ignored. Floating weights keep the checkpoint's dtype.
+ */
+export const arFamily: ModuleFamily<ArTransformer> = {
+  name: 'the AR video decoder (ModelConfig fields + training_type)',
+  build: (config) => new ArTransformer(parseArConfig(config)),
+  loadOptions: () => ({ mapKey: arCheckpointKey, ignore: (k) => k.endsWith('_extra_state') }),
+};

@@ -15,35 +15,27 @@ import seedrandom from 'seedrandom';
 import type { Backend } from '../../engine/backend.js';
 import * as F from '../../engine/ops.js';
 import { type Tensor, scope } from '../../engine/tensor.js';
-import {
-  type ForwardInputs, type IdBatch, type LayerCache, type Qwen2_5_VLForConditionalGeneration, type TextConfig, VlmInputError,
-} from './language.js';
+import { type CacheShape, LayerKVBuffers, kvBufferBytes } from '../decoder-layers.js';
+import { type TextConfig, VlmInputError } from './config.js';
+import type { ForwardInputs, IdBatch, Qwen2_5_VLForConditionalGeneration } from './language.js';
 
 // ------------------------------------------------------------------ KV cache
 
-/** Device keys/values per layer, [B, Hkv, capacity, head_dim] float32, allocated once (zeros). */
-export class VlmKVCache implements LayerCache {
-  readonly keys: Tensor[];
-  readonly values: Tensor[];
-  private disposed = false;
+function cacheShape(cfg: TextConfig): CacheShape {
+  return { layers: cfg.numHiddenLayers, kvHeads: cfg.numKeyValueHeads, headDim: cfg.headDim };
+}
 
-  constructor(backend: Backend, cfg: TextConfig, readonly batch: number, readonly capacity: number) {
+/** The language model's self-attention cache for `batch` rows of up to `capacity` positions. */
+export class VlmKVCache extends LayerKVBuffers {
+  constructor(backend: Backend, cfg: TextConfig, batch: number, capacity: number) {
     if (!Number.isInteger(batch) || batch < 1) throw new VlmInputError(`KV cache: batch must be a positive integer, got ${batch}`);
     if (!Number.isInteger(capacity) || capacity < 1) throw new VlmInputError(`KV cache: capacity must be a positive integer, got ${capacity}`);
-    const shape = [batch, cfg.numKeyValueHeads, capacity, cfg.headDim];
-    this.keys = Array.from({ length: cfg.numHiddenLayers }, () => F.zeros(backend, shape).keep());
-    this.values = Array.from({ length: cfg.numHiddenLayers }, () => F.zeros(backend, shape).keep());
+    super(backend, cacheShape(cfg), batch, capacity);
   }
 
   /** Bytes a cache of this size holds on the device. */
   static bytes(cfg: TextConfig, batch: number, capacity: number): number {
-    return 2 * cfg.numHiddenLayers * batch * cfg.numKeyValueHeads * capacity * cfg.headDim * 4;
-  }
-
-  dispose(): void {
-    if (this.disposed) return;
-    this.disposed = true;
-    for (const t of [...this.keys, ...this.values]) t.dispose();
+    return kvBufferBytes(cacheShape(cfg), batch, capacity);
   }
 }
 
@@ -180,7 +172,8 @@ export function sampleToken(logits: Float32Array, u: number): number {
   return last;
 }
 
-function argmaxRow(x: Float32Array): number {
+/** The index of the largest value (the first on ties), as torch.argmax. */
+export function argmaxRow(x: ArrayLike<number>): number {
   let best = 0;
   for (let i = 1; i < x.length; i++) if (x[i] > x[best]) best = i;
   return best;
@@ -278,7 +271,9 @@ export async function generate(model: Qwen2_5_VLForConditionalGeneration, inputs
     session.dispose();
   }
   const sequences = new Int32Array(B * (L + steps));
-  rows.forEach((r, b) => sequences.set(r, b * (L + steps)));
+  rows.forEach((r, b) => {
+    sequences.set(r, b * (L + steps));
+  });
   const result: GenerateResult = { sequences, generated, finishReason, steps, ropeDeltas: session.ropeDeltas };
   if (opts.returnStepLogits) {
     // [steps][B, V] -> [B, steps, V]

@@ -14,154 +14,15 @@
 //
 // Weights keep their checkpoint dtype (bf16 checkpoints stay bf16; kernels widen to f32).
 import type { Backend } from '../../engine/backend.js';
-import { Module, type Param, type TensorSource, type LoadReport, loadWeights, plannedBytes } from '../../engine/module.js';
+import { Embedding, Linear, RMSNorm } from '../../engine/layers.js';
+import { Module, type Param } from '../../engine/module.js';
 import * as F from '../../engine/ops.js';
-import { ShapeError, type Tensor, numel, scope } from '../../engine/tensor.js';
-import { openCheckpoint } from '../../io/safetensors.js';
-import { type Grid, type RopeIndex, type RopeIndexConfig, getRopeIndex } from './rope-index.js';
-import {
-  type Activation, GatedMLP, Linear, RMSNorm, type VisionConfig, VisionTransformer, VlmConfigError, VlmInputError,
-  intField, parseActivation, parseVisionConfig,
-} from './vision.js';
-import { Embedding } from '../../engine/layers.js';
-
-export { VlmConfigError, VlmInputError } from './vision.js';
-
-// ------------------------------------------------------------------ config
-
-export interface TextConfig {
-  vocabSize: number;
-  hiddenSize: number;
-  intermediateSize: number;
-  numHiddenLayers: number;
-  numAttentionHeads: number;
-  numKeyValueHeads: number;
-  /** hidden_size / num_attention_heads */
-  headDim: number;
-  hiddenAct: Activation;
-  rmsNormEps: number;
-  ropeTheta: number;
-  /** channels (per half of head_dim) rotated by the t, h, w position */
-  mropeSection: readonly [number, number, number];
-  maxPositionEmbeddings: number;
-  /** keys further back than this are masked (v4.49 applies it whenever set); null: never */
-  slidingWindow: number | null;
-  tieWordEmbeddings: boolean;
-}
-
-export interface VlmConfig {
-  text: TextConfig;
-  vision: VisionConfig;
-  imageTokenId: number;
-  videoTokenId: number;
-  visionStartTokenId: number;
-  visionEndTokenId: number;
-  bosTokenId: number | null;
-  /** config eos_token_id (a number or a list) */
-  eosTokenIds: number[];
-  padTokenId: number | null;
-}
-
-function num(json: Record<string, unknown>, key: string, def: number, where = ''): number {
-  const v = json[key] ?? def;
-  if (typeof v !== 'number' || !Number.isFinite(v)) throw new VlmConfigError(`config.json: ${where}${key} must be a number, got ${JSON.stringify(v)}`);
-  return v;
-}
-
-function tokenId(json: Record<string, unknown>, key: string, def: number | null): number | null {
-  const v = json[key] ?? def;
-  if (v === null) return null;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) throw new VlmConfigError(`config.json: ${key} must be a token id, got ${JSON.stringify(v)}`);
-  return v;
-}
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-/**
- * Qwen2_5_VLConfig from a config.json object: text fields at the top level or under
- * `text_config` (newer transformers), vision fields under `vision_config`; missing fields take
- * transformers' defaults (the special token ids default to the released ones).
- */
-export function parseVlmConfig(json: Record<string, unknown>): VlmConfig {
-  if (!isObject(json)) throw new VlmConfigError('config.json must be an object');
-  const t: Record<string, unknown> = isObject(json.text_config) ? { ...json, ...json.text_config } : json;
-  const w = isObject(json.text_config) ? 'text_config.' : '';
-  const int = (k: string, d: number) => intField(t, k, d, w);
-  const hiddenSize = int('hidden_size', 8192);
-  const numAttentionHeads = int('num_attention_heads', 64);
-  if (hiddenSize % numAttentionHeads) throw new VlmConfigError(`config.json: hidden_size ${hiddenSize} is not divisible by num_attention_heads ${numAttentionHeads}`);
-  const headDim = hiddenSize / numAttentionHeads;
-  if (t.head_dim !== undefined && t.head_dim !== null && t.head_dim !== headDim) {
-    throw new VlmConfigError(`config.json: head_dim ${JSON.stringify(t.head_dim)} differs from hidden_size / num_attention_heads = ${headDim} (not supported)`);
-  }
-  const numKeyValueHeads = t.num_key_value_heads === null ? numAttentionHeads : int('num_key_value_heads', 8);
-  if (numAttentionHeads % numKeyValueHeads) throw new VlmConfigError(`config.json: num_attention_heads ${numAttentionHeads} is not a multiple of num_key_value_heads ${numKeyValueHeads}`);
-
-  const rs = t.rope_scaling;
-  if (!isObject(rs)) throw new VlmConfigError(`config.json: rope_scaling must be an object with mrope_section (Qwen2.5-VL uses M-RoPE), got ${JSON.stringify(rs)}`);
-  const ropeType = rs.rope_type ?? rs.type ?? 'default';
-  if (ropeType !== 'mrope' && ropeType !== 'default') {
-    throw new VlmConfigError(`config.json: rope_scaling type ${JSON.stringify(ropeType)} is not supported (only the default / mrope frequencies)`);
-  }
-  const sec = rs.mrope_section;
-  if (!Array.isArray(sec) || sec.length !== 3 || sec.some((s) => typeof s !== 'number' || !Number.isInteger(s) || s < 0)) {
-    throw new VlmConfigError(`config.json: rope_scaling.mrope_section must be three channel counts, got ${JSON.stringify(sec)}`);
-  }
-  if (2 * (sec[0] + sec[1] + sec[2]) !== headDim) {
-    throw new VlmConfigError(`config.json: rope_scaling.mrope_section ${JSON.stringify(sec)} must add up to head_dim / 2 = ${headDim / 2}`);
-  }
-  const sw = t.sliding_window === undefined ? 4096 : t.sliding_window;
-  if (sw !== null && (typeof sw !== 'number' || !Number.isInteger(sw) || sw < 1)) {
-    throw new VlmConfigError(`config.json: sliding_window must be a positive integer or null, got ${JSON.stringify(sw)}`);
-  }
-  const eps = num(t, 'rms_norm_eps', 1e-5, w);
-  if (!(eps > 0)) throw new VlmConfigError(`config.json: ${w}rms_norm_eps must be positive, got ${eps}`);
-  const text: TextConfig = {
-    vocabSize: int('vocab_size', 152064),
-    hiddenSize,
-    intermediateSize: int('intermediate_size', 29568),
-    numHiddenLayers: int('num_hidden_layers', 80),
-    numAttentionHeads,
-    numKeyValueHeads,
-    headDim,
-    hiddenAct: parseActivation(t.hidden_act ?? 'silu', `${w}hidden_act`),
-    rmsNormEps: eps,
-    ropeTheta: num(t, 'rope_theta', 1000000.0, w),
-    mropeSection: [sec[0], sec[1], sec[2]],
-    maxPositionEmbeddings: int('max_position_embeddings', 32768),
-    slidingWindow: sw as number | null,
-    tieWordEmbeddings: (json.tie_word_embeddings ?? t.tie_word_embeddings ?? false) === true,
-  };
-  const vjson = json.vision_config ?? {};
-  if (!isObject(vjson)) throw new VlmConfigError(`config.json: vision_config must be an object, got ${JSON.stringify(vjson)}`);
-  const vision = parseVisionConfig(vjson);
-  const eos = json.eos_token_id ?? t.eos_token_id ?? null;
-  const eosTokenIds = eos === null ? [] : Array.isArray(eos) ? eos : [eos];
-  if (eosTokenIds.some((e) => typeof e !== 'number' || !Number.isInteger(e))) throw new VlmConfigError(`config.json: eos_token_id must be a token id or a list of them, got ${JSON.stringify(eos)}`);
-  return {
-    text,
-    vision,
-    imageTokenId: tokenId(json, 'image_token_id', 151655)!,
-    videoTokenId: tokenId(json, 'video_token_id', 151656)!,
-    visionStartTokenId: tokenId(json, 'vision_start_token_id', 151652)!,
-    visionEndTokenId: tokenId(json, 'vision_end_token_id', 151653)!,
-    bosTokenId: tokenId(json.bos_token_id !== undefined ? json : t, 'bos_token_id', null),
-    eosTokenIds: eosTokenIds as number[],
-    padTokenId: tokenId(json.pad_token_id !== undefined ? json : t, 'pad_token_id', null),
-  };
-}
-
-export function ropeIndexConfig(cfg: VlmConfig): RopeIndexConfig {
-  return {
-    imageTokenId: cfg.imageTokenId,
-    videoTokenId: cfg.videoTokenId,
-    visionStartTokenId: cfg.visionStartTokenId,
-    spatialMergeSize: cfg.vision.spatialMergeSize,
-    tokensPerSecond: cfg.vision.tokensPerSecond,
-  };
-}
+import { ShapeError, type Tensor, scope } from '../../engine/tensor.js';
+import { GatedMLP, type LayerKVBuffers } from '../decoder-layers.js';
+import type { ModuleFamily } from '../load.js';
+import { type TextConfig, type VlmConfig, VlmInputError, parseVlmConfig, ropeIndexConfig } from './config.js';
+import { type Grid, type RopeIndex, getRopeIndex } from './rope-index.js';
+import { VisionTransformer, activate } from './vision.js';
 
 // ------------------------------------------------------------------ M-RoPE and masks (host)
 
@@ -242,13 +103,6 @@ class LmHead extends Module {
   }
 }
 
-/** Per-layer device KV buffers [B, Hkv, capacity, head_dim] (generate.ts owns them). */
-export interface LayerCache {
-  readonly keys: readonly Tensor[];
-  readonly values: readonly Tensor[];
-  readonly capacity: number;
-}
-
 /** What every decoder layer of one forward call shares. */
 export interface DecoderContext {
   /** [B, L, head_dim] M-RoPE tables */
@@ -257,7 +111,7 @@ export interface DecoderContext {
   /** additive [B, 1, L, kvLen]; null: plain causal */
   mask: Tensor | null;
   /** KV cache to write rows past..past+L-1 into and attend over (null: attend to this call only) */
-  cache: LayerCache | null;
+  cache: LayerKVBuffers | null;
   past: number;
 }
 
@@ -283,8 +137,7 @@ class Qwen2_5_VLAttention extends Module {
     let v = heads(this.v_proj.forward(x), Hkv);
     let kvLen = L;
     if (ctx.cache) {
-      F.setSlice(ctx.cache.keys[this.layer] as Tensor, k, [0, 0, ctx.past, 0]);
-      F.setSlice(ctx.cache.values[this.layer] as Tensor, v, [0, 0, ctx.past, 0]);
+      ctx.cache.write(this.layer, k, v, ctx.past);
       k = ctx.cache.keys[this.layer];
       v = ctx.cache.values[this.layer];
       kvLen = ctx.past + L;
@@ -302,7 +155,7 @@ class Qwen2_5_VLDecoderLayer extends Module {
   constructor(cfg: TextConfig, layer: number) {
     super();
     this.self_attn = this.add('self_attn', new Qwen2_5_VLAttention(cfg, layer));
-    this.mlp = this.add('mlp', new GatedMLP(cfg.hiddenSize, cfg.intermediateSize, false, cfg.hiddenAct));
+    this.mlp = this.add('mlp', new GatedMLP(cfg.hiddenSize, cfg.intermediateSize, { act: (x) => activate(cfg.hiddenAct, x) }));
     this.input_layernorm = this.add('input_layernorm', new RMSNorm(cfg.hiddenSize, cfg.rmsNormEps));
     this.post_attention_layernorm = this.add('post_attention_layernorm', new RMSNorm(cfg.hiddenSize, cfg.rmsNormEps));
   }
@@ -397,50 +250,17 @@ export class Qwen2_5_VLForConditionalGeneration extends Module {
     }
   }
 
-  static fromConfigJson(json: Record<string, unknown>, parts: ModelParts = {}): Qwen2_5_VLForConditionalGeneration {
-    return new Qwen2_5_VLForConditionalGeneration(parseVlmConfig(json), parts);
-  }
-
-
   /**
    * Checkpoint key -> model key: released checkpoints use visual.* / model.* / lm_head.*; newer
    * transformers save model.visual.* / model.language_model.*. Keys of undeclared parts drop.
    */
-  private mapKey(k: string): string | null {
+  mapKey(k: string): string | null {
     let key = k;
     if (key.startsWith('model.visual.')) key = key.slice('model.'.length);
     else if (key.startsWith('model.language_model.')) key = `model.${key.slice('model.language_model.'.length)}`;
     if (key.startsWith('visual.') && !this.visual) return null;
     if ((key.startsWith('model.') || key.startsWith('lm_head.')) && !this.model) return null;
     return key;
-  }
-
-  /** Fill the parameters from a checkpoint (dtype kept: bf16 stays bf16). */
-  async load(src: TensorSource, backend: Backend): Promise<LoadReport> {
-    return loadWeights(this, src, backend, { mapKey: (k) => this.mapKey(k) });
-  }
-
-  /** Device bytes the parameters will take when loaded from `src` (nothing allocated). */
-  plannedBytes(src: TensorSource): number {
-    return plannedBytes(this, src, { mapKey: (k) => this.mapKey(k) });
-  }
-
-  /** From a folder holding config.json and *.safetensors (sharded with an index or not). */
-  static async fromPretrained(dir: string, backend: Backend, parts: ModelParts = {}): Promise<Qwen2_5_VLForConditionalGeneration> {
-    const ckpt = await openCheckpoint(dir);
-    try {
-      if (!isObject(ckpt.config)) throw new VlmConfigError(`${dir}: no config.json beside the checkpoint`);
-      const model = Qwen2_5_VLForConditionalGeneration.fromConfigJson(ckpt.config, parts);
-      try {
-        await model.load(ckpt, backend);
-      } catch (e) {
-        model.dispose();
-        throw e;
-      }
-      return model;
-    } finally {
-      await ckpt.close();
-    }
   }
 
   private get lm(): Qwen2_5_VLModel {
@@ -531,7 +351,7 @@ export class Qwen2_5_VLForConditionalGeneration extends Module {
    * 0 = padding, null: all ones) covers every key, the cached ones included; with a cache the
    * new keys/values go to rows past..past+L-1.
    */
-  decode(embeds: Tensor, positionIds: ArrayLike<number>, keyMask: ArrayLike<number> | null, opts: { cache?: LayerCache | null; past?: number; lastOnly?: boolean } = {}): Tensor {
+  decode(embeds: Tensor, positionIds: ArrayLike<number>, keyMask: ArrayLike<number> | null, opts: { cache?: LayerKVBuffers | null; past?: number; lastOnly?: boolean } = {}): Tensor {
     const lm = this.lm;
     const [B, L, D] = embeds.shape;
     if (D !== this.config.text.hiddenSize) throw new ShapeError(`decode: embeddings ${JSON.stringify(embeds.shape)} do not have hidden_size ${this.config.text.hiddenSize}`);
@@ -556,7 +376,7 @@ export class Qwen2_5_VLForConditionalGeneration extends Module {
    * with position ids from get_rope_index. Taps: inputs_embeds, position_ids, rope_deltas,
    * model.layers.{i}, model.norm, and every visual.* path.
    */
-  forward(inputs: ForwardInputs, opts: { lastOnly?: boolean; cache?: LayerCache | null } = {}): PrefillResult {
+  forward(inputs: ForwardInputs, opts: { lastOnly?: boolean; cache?: LayerKVBuffers | null } = {}): PrefillResult {
     const [B, L] = batchShape(inputs.inputIds, 'input_ids');
     const mask = inputs.attentionMask ?? null;
     const rope = this.ropeIndex(inputs.inputIds, mask, inputs);
@@ -574,54 +394,14 @@ export class Qwen2_5_VLForConditionalGeneration extends Module {
   }
 }
 
-
 /**
- * The published config.json of Cosmos-Reason1-7B (= Qwen2.5-VL-7B-Instruct; spec vlm.md "Real
- * config"), for sizing and for building the model without its files.
+ * How loadModule builds the model (or only `parts` of it) from its transformers config.json and
+ * maps the checkpoint keys (see mapKey). Weights keep their checkpoint dtype.
  */
-export const COSMOS_REASON1_7B_CONFIG: Readonly<Record<string, unknown>> = Object.freeze({
-  architectures: ['Qwen2_5_VLForConditionalGeneration'],
-  attention_dropout: 0.0,
-  bos_token_id: 151643,
-  eos_token_id: 151645,
-  vision_start_token_id: 151652,
-  vision_end_token_id: 151653,
-  vision_token_id: 151654,
-  image_token_id: 151655,
-  video_token_id: 151656,
-  hidden_act: 'silu',
-  hidden_size: 3584,
-  initializer_range: 0.02,
-  intermediate_size: 18944,
-  max_position_embeddings: 128000,
-  max_window_layers: 28,
-  model_type: 'qwen2_5_vl',
-  num_attention_heads: 28,
-  num_hidden_layers: 28,
-  num_key_value_heads: 4,
-  rms_norm_eps: 1e-6,
-  rope_theta: 1000000.0,
-  sliding_window: 32768,
-  tie_word_embeddings: false,
-  torch_dtype: 'bfloat16',
-  use_cache: true,
-  use_sliding_window: false,
-  vision_config: {
-    depth: 32,
-    hidden_act: 'silu',
-    hidden_size: 1280,
-    intermediate_size: 3420,
-    num_heads: 16,
-    in_chans: 3,
-    out_hidden_size: 3584,
-    patch_size: 14,
-    spatial_merge_size: 2,
-    spatial_patch_size: 14,
-    window_size: 112,
-    fullatt_block_indexes: [7, 15, 23, 31],
-    tokens_per_second: 2,
-    temporal_patch_size: 2,
-  },
-  rope_scaling: { type: 'mrope', mrope_section: [16, 24, 24] },
-  vocab_size: 152064,
-});
+export function vlmFamily(parts: ModelParts = {}): ModuleFamily<Qwen2_5_VLForConditionalGeneration> {
+  return {
+    name: 'Qwen2_5_VLForConditionalGeneration',
+    build: (config) => new Qwen2_5_VLForConditionalGeneration(parseVlmConfig(config), parts),
+    loadOptions: (model) => ({ mapKey: (k) => model.mapKey(k) }),
+  };
+}

@@ -52,9 +52,7 @@ export interface RopeIndex {
   ropeDeltas: Int32Array;
 }
 
-export class RopeIndexError extends UserError {
-  override name = 'RopeIndexError';
-}
+export class RopeIndexError extends UserError {}
 
 const f32 = Math.fround;
 

@@ -19,54 +19,16 @@
 // sequence; when the windows come in many different runs (partial windows at frame edges), all
 // segments are gathered into one padded batch [nseg, H, Lmax, d] with a key-padding mask and
 // scattered back afterwards.
+import type { Backend } from '../../engine/backend.js';
+import { Linear, RMSNorm } from '../../engine/layers.js';
 import { Module, type Param } from '../../engine/module.js';
 import * as F from '../../engine/ops.js';
-import type { Backend } from '../../engine/backend.js';
-import { ShapeError, type Tensor, scope } from '../../engine/tensor.js';
+import { type Tensor, scope } from '../../engine/tensor.js';
+import { GatedMLP } from '../decoder-layers.js';
+import { type Activation, type VisionConfig, VlmInputError, windowMergedSide } from './config.js';
 import type { Grid } from './rope-index.js';
-import { Linear, RMSNorm } from '../../engine/layers.js';
-import { UserError } from '../../engine/errors.js';
-export { Linear, RMSNorm };
 
-// ------------------------------------------------------------------ config
-
-export interface VisionConfig {
-  depth: number;
-  hiddenSize: number;
-  hiddenAct: Activation;
-  intermediateSize: number;
-  numHeads: number;
-  inChannels: number;
-  patchSize: number;
-  spatialMergeSize: number;
-  temporalPatchSize: number;
-  tokensPerSecond: number;
-  windowSize: number;
-  outHiddenSize: number;
-  fullattBlockIndexes: readonly number[];
-}
-
-export class VlmConfigError extends UserError {
-  override name = 'VlmConfigError';
-}
-
-export class VlmInputError extends UserError {
-  override name = 'VlmInputError';
-}
-
-export type Activation = 'silu' | 'gelu' | 'gelu_tanh' | 'relu' | 'quick_gelu';
-
-const ACTIVATIONS: Record<string, Activation> = {
-  silu: 'silu', swish: 'silu', gelu: 'gelu', gelu_new: 'gelu_tanh', gelu_pytorch_tanh: 'gelu_tanh',
-  gelu_fast: 'gelu_tanh', relu: 'relu', quick_gelu: 'quick_gelu',
-};
-
-export function parseActivation(v: unknown, where: string): Activation {
-  const a = typeof v === 'string' ? ACTIVATIONS[v] : undefined;
-  if (!a) throw new VlmConfigError(`config.json: ${where} ${JSON.stringify(v)} is not supported; known: ${Object.keys(ACTIVATIONS).join(', ')}`);
-  return a;
-}
-
+/** The activation a config names, as an op. */
 export function activate(act: Activation, x: Tensor): Tensor {
   switch (act) {
     case 'silu': return F.silu(x);
@@ -77,55 +39,6 @@ export function activate(act: Activation, x: Tensor): Tensor {
   }
 }
 
-/** A positive integer field of a config object (missing: `def`). */
-export function intField(json: Record<string, unknown>, key: string, def: number | undefined, where: string, min = 1): number {
-  const v = json[key] ?? def;
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < min) {
-    throw new VlmConfigError(`config.json: ${where}${key} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
-  }
-  return v;
-}
-
-/** Qwen25VisionConfig from the `vision_config` object (missing fields: transformers' defaults). */
-export function parseVisionConfig(json: Record<string, unknown>): VisionConfig {
-  const w = 'vision_config.';
-  const int = (k: string, d: number) => intField(json, k, d, w);
-  const depth = int('depth', 32);
-  const full = json.fullatt_block_indexes ?? [7, 15, 23, 31];
-  if (!Array.isArray(full) || full.some((i) => typeof i !== 'number' || !Number.isInteger(i) || i < 0)) {
-    throw new VlmConfigError(`config.json: vision_config.fullatt_block_indexes must be a list of block indexes, got ${JSON.stringify(full)}`);
-  }
-  const tps = json.tokens_per_second ?? 4;
-  if (typeof tps !== 'number' || !(tps >= 0)) throw new VlmConfigError(`config.json: vision_config.tokens_per_second must be a number >= 0, got ${JSON.stringify(tps)}`);
-  const cfg: VisionConfig = {
-    depth,
-    hiddenSize: int('hidden_size', 3584),
-    hiddenAct: parseActivation(json.hidden_act ?? 'silu', 'vision_config.hidden_act'),
-    intermediateSize: int('intermediate_size', 3420),
-    numHeads: int('num_heads', 16),
-    // released configs spell it in_chans
-    inChannels: intField({ in_channels: json.in_channels ?? json.in_chans }, 'in_channels', 3, w),
-    patchSize: int('patch_size', 14),
-    spatialMergeSize: int('spatial_merge_size', 2),
-    temporalPatchSize: int('temporal_patch_size', 2),
-    tokensPerSecond: tps,
-    windowSize: int('window_size', 112),
-    outHiddenSize: int('out_hidden_size', 3584),
-    fullattBlockIndexes: full as number[],
-  };
-  if (cfg.hiddenSize % cfg.numHeads) throw new VlmConfigError(`config.json: vision_config.hidden_size ${cfg.hiddenSize} is not divisible by num_heads ${cfg.numHeads}`);
-  const d = cfg.hiddenSize / cfg.numHeads;
-  if (d % 4) throw new VlmConfigError(`config.json: the vision head dim ${d} must be a multiple of 4 (2D rotary embedding)`);
-  if (windowMergedSide(cfg) < 1) {
-    throw new VlmConfigError(`config.json: vision_config.window_size ${cfg.windowSize} is smaller than spatial_merge_size * patch_size`);
-  }
-  return cfg;
-}
-
-/** Window side in merged tokens: window_size // spatial_merge_size // patch_size. */
-export function windowMergedSide(cfg: Pick<VisionConfig, 'windowSize' | 'spatialMergeSize' | 'patchSize'>): number {
-  return Math.floor(Math.floor(cfg.windowSize / cfg.spatialMergeSize) / cfg.patchSize);
-}
 
 // ------------------------------------------------------------------ host-side index maths
 
@@ -379,22 +292,6 @@ class SegmentPlan {
 
 // ------------------------------------------------------------------ modules
 
-/** down(act(gate(x)) * up(x)); the vision MLP has biases, the language MLP none. */
-export class GatedMLP extends Module {
-  readonly gate_proj: Linear;
-  readonly up_proj: Linear;
-  readonly down_proj: Linear;
-  constructor(d: number, inner: number, bias: boolean, private readonly act: Activation) {
-    super();
-    this.gate_proj = this.add('gate_proj', new Linear(d, inner, bias));
-    this.up_proj = this.add('up_proj', new Linear(d, inner, bias));
-    this.down_proj = this.add('down_proj', new Linear(inner, d, bias));
-  }
-  forward(x: Tensor): Tensor {
-    return this.tap(this.down_proj.forward(F.mul(activate(this.act, this.gate_proj.forward(x)), this.up_proj.forward(x))));
-  }
-}
-
 /** The Conv3d of the patch embedding: only its weight (C, Cin, tp, p, p); no bias. */
 class Conv3dWeight extends Module {
   readonly weight: Param;
@@ -446,7 +343,7 @@ class VisionBlock extends Module {
     this.norm1 = this.add('norm1', new RMSNorm(cfg.hiddenSize, 1e-6));
     this.norm2 = this.add('norm2', new RMSNorm(cfg.hiddenSize, 1e-6));
     this.attn = this.add('attn', new VisionAttention(cfg));
-    this.mlp = this.add('mlp', new GatedMLP(cfg.hiddenSize, cfg.intermediateSize, true, cfg.hiddenAct));
+    this.mlp = this.add('mlp', new GatedMLP(cfg.hiddenSize, cfg.intermediateSize, { bias: true, act: (x) => activate(cfg.hiddenAct, x) }));
   }
   forward(x: Tensor, plan: SegmentPlan): Tensor {
     const h = F.add(x, this.attn.forward(this.norm1.forward(x), plan));
