@@ -1,4 +1,4 @@
-// The WebGPU backend: storage on the GPU, every primitive a WGSL kernel (wgsl/*.wgsl). Each
+// The WebGPU backend: storage on the GPU, every primitive a WGSL kernel (kernels/*.wgsl.ts). Each
 // kernel family's dispatch sizing lives in ops/<family>.ts next to nothing else.
 import type {
   AttentionParams, Backend, BackendLimits, BinaryOp, ConvParams, MatmulParams, NormParams, ReduceOp, RopeParams,

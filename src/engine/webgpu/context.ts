@@ -7,7 +7,6 @@ import type { Backend, Storage } from '../backend.js';
 import type { Tensor } from '../tensor.js';
 import type { AcquiredDevice } from './device.js';
 import { type KernelFamily, type OutType, bindingIndex, prelude } from './kernel.js';
-import { loadWgsl } from './wgsl-source.js';
 
 export class GpuStorage implements Storage {
   refs = 0;
@@ -19,10 +18,6 @@ export class GpuStorage implements Storage {
     /** bytes actually holding data (buffer.size may be larger: pooled size class) */
     readonly byteLength: number,
   ) {}
-}
-
-export function gpuBuffer(t: Tensor): GPUBuffer {
-  return (t.storage as GpuStorage).buffer;
 }
 
 /** Builder for a uniform block laid out as WGSL does (scalars 4-byte, vec4 16-byte aligned). */
@@ -184,20 +179,20 @@ export class GpuContext {
     const dkey = args.family.inputs.map((n) => dtypes[n] ?? '-').join(',');
     const okey = Object.keys(args.family.outputs).map((n) => outTypes[n] ?? '-').join(',');
     const ovr = args.overrides ? Object.entries(args.overrides).sort().map(([k, v]) => `${k}=${v}`).join(',') : '';
-    const modKey = `${args.family.file}|${dkey}|${okey}|${vec4.join(',')}`;
+    const modKey = `${args.family.name}|${dkey}|${okey}|${vec4.join(',')}`;
     const key = `${modKey}|${args.entry}|${ovr}`;
     let p = this.pipelines.get(key);
     if (p) return p;
     let mod = this.modules.get(modKey);
     if (!mod) {
-      const code = prelude(args.family, { dtypes, outTypes, vec4, f16: this.hasF16 }) + loadWgsl(args.family.file);
-      mod = this.device.createShaderModule({ code, label: args.family.file });
+      const code = prelude(args.family, { dtypes, outTypes, vec4, f16: this.hasF16 }) + args.family.code;
+      mod = this.device.createShaderModule({ code, label: args.family.name });
       this.modules.set(modKey, mod);
     }
     p = this.device.createComputePipeline({
       layout: 'auto',
       compute: { module: mod, entryPoint: args.entry, constants: args.overrides },
-      label: `${args.family.file}:${args.entry}`,
+      label: `${args.family.name}:${args.entry}`,
     });
     this.pipelines.set(key, p);
     return p;

@@ -1,4 +1,4 @@
-// conv on wgsl/conv.wgsl. Per group the conv is a GEMM out[co, p] = W[co, k] X[k, p] over
+// conv on kernels/conv.wgsl.ts. Per group the conv is a GEMM out[co, p] = W[co, k] X[k, p] over
 // output channels x output positions with k = (ci, tap):
 // - conv_1x1: 1x1x1 kernel, stride 1, no padding: a plain GEMM, grid (m tiles, p tiles, groups, N);
 // - conv_gemm: everything else, implicit GEMM with the batch folded into the positions,
@@ -12,7 +12,7 @@ import type { ConvParams } from '../../backend.js';
 import type { Tensor } from '../../tensor.js';
 import type { WebGpuBackend } from '../backend.js';
 import { Params } from '../context.js';
-import type { KernelFamily } from '../kernel.js';
+import { CONV, NT, WG_NAIVE } from '../kernels/conv.wgsl.js';
 
 /**
  * Widest grid row before a dispatch folds into y (the WebGPU per-dimension limit). The kernels
@@ -26,13 +26,6 @@ function grid(groups: number): [number, number, number] {
   return [Math.ceil(groups / y), y, 1];
 }
 
-export const CONV: KernelFamily = {
-  file: 'conv.wgsl',
-  inputs: ['x', 'w', 'bias'],
-  outputs: { out: 'f32' },
-};
-
-const WG_NAIVE = 256;
 const NAIVE_MAX_COUTG = 2;
 
 export type ConvPath = 'auto' | 'gemm' | '1x1' | 'naive';
@@ -87,7 +80,7 @@ export function conv(be: WebGpuBackend, x: Tensor, w: Tensor, bias: Tensor | nul
   }
   const wgm = Coutg <= 32 ? 2 : 8;
   const BM = 8 * wgm;
-  const BN = 512 / wgm;
+  const BN = (8 * NT) / wgm;
   const tilesM = Math.ceil(Coutg / BM);
   if (entry === '1x1') {
     const tilesP = Math.ceil(P / BN);

@@ -1,23 +1,17 @@
-// matmul on wgsl/matmul.wgsl: version choice per shape and adapter, dispatch sizing, and the
+// matmul on kernels/matmul.wgsl.ts: version choice per shape and adapter, dispatch sizing, and the
 // texture copies the llvmpipe-oriented versions read their operands from.
 //
 // Why textures: on a CPU adapter (Mesa llvmpipe) every storage-buffer load runs a per-lane scalar
 // loop (~25 cycles per lane and element, whatever the vector width), while a texel fetch is a real
 // SIMD gather. Copying a and b into textures with copyBufferToTexture (a memcpy on llvmpipe) and
-// fetching from there is ~13x cheaper per element; see the header of wgsl/matmul.wgsl.
+// fetching from there is ~13x cheaper per element; see the header of kernels/matmul.wgsl.ts.
 import type { MatmulParams } from '../../backend.js';
 import type { DType } from '../../dtype.js';
 import type { Tensor } from '../../tensor.js';
 import type { WebGpuBackend } from '../backend.js';
 import { type GpuStorage, Params, grid1d } from '../context.js';
-import { type KernelFamily, prelude } from '../kernel.js';
-import { loadWgsl } from '../wgsl-source.js';
-
-export const MATMUL: KernelFamily = {
-  file: 'matmul.wgsl',
-  inputs: ['a', 'b', 'bias'],
-  outputs: { out: 'f32' },
-};
+import { prelude } from '../kernel.js';
+import { MATMUL } from '../kernels/matmul.wgsl.js';
 
 export type MatmulVersion =
   | 'auto'
@@ -259,14 +253,14 @@ function texPipeline(be: WebGpuBackend, entry: string, biasDtype: DType, overrid
   if (pipe) return pipe;
   let mod = s.modules.get(biasDtype);
   if (!mod) {
-    const code = prelude(MATMUL, { dtypes: { bias: biasDtype }, outTypes: { out: 'f32' }, vec4: [], f16: be.ctx.hasF16 }) + loadWgsl(MATMUL.file);
-    mod = be.ctx.device.createShaderModule({ code, label: `${MATMUL.file} (textures)` });
+    const code = prelude(MATMUL, { dtypes: { bias: biasDtype }, outTypes: { out: 'f32' }, vec4: [], f16: be.ctx.hasF16 }) + MATMUL.code;
+    mod = be.ctx.device.createShaderModule({ code, label: `${MATMUL.name} (textures)` });
     s.modules.set(biasDtype, mod);
   }
   pipe = be.ctx.device.createComputePipeline({
     layout: 'auto',
     compute: { module: mod, entryPoint: entry, constants: overrides },
-    label: `${MATMUL.file}:${entry}`,
+    label: `${MATMUL.name}:${entry}`,
   });
   s.pipelines.set(key, pipe);
   return pipe;

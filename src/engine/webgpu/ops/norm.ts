@@ -1,4 +1,4 @@
-// layer / rms / group norm on wgsl/norm.wgsl. All three reduce contiguous rows (group norm: the
+// layer / rms / group norm on kernels/norm.wgsl.ts. All three reduce contiguous rows (group norm: the
 // Cg * S values of one (sample, group)).
 // - Rows up to SPLIT_ABOVE elements: one workgroup per row (norm_row: statistics and output in
 //   one dispatch; 32 invocations for rows up to 256 values, else 256).
@@ -9,7 +9,7 @@ import type { NormParams } from '../../backend.js';
 import type { Tensor } from '../../tensor.js';
 import type { WebGpuBackend } from '../backend.js';
 import { Params } from '../context.js';
-import type { KernelFamily } from '../kernel.js';
+import { NORM, WG } from '../kernels/norm.wgsl.js';
 
 /**
  * Widest grid row before a dispatch folds into y (the WebGPU per-dimension limit). The kernels
@@ -23,13 +23,6 @@ function grid(groups: number): [number, number, number] {
   return [Math.ceil(groups / y), y, 1];
 }
 
-export const NORM: KernelFamily = {
-  file: 'norm.wgsl',
-  inputs: ['x', 'w', 'b', 'aux'],
-  outputs: { out: 'f32', aux_out: 'f32' },
-};
-
-const WG = 256;
 /** Workgroup size for reducing `n` values: 32 for short rows (up to 8 values per invocation,
  *  no idle invocations, 5 tree levels), else 256. Two sizes keep the pipeline count low. */
 const wgFor = (n: number) => (n <= 256 ? 32 : WG);

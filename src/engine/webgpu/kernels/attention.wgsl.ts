@@ -19,7 +19,34 @@
 // Excluded keys (beyond kvLen, causal, or a mask value of -inf) are tracked as flags / the -inf
 // bit pattern instead of relying on inf arithmetic (WGSL lets compilers assume no infinities).
 // A row with every key excluded outputs zeros, as the CPU oracle.
+import type { KernelFamily } from '../kernel.js';
 
+// ---- tunables: register blocking (register arrays need constant sizes)
+/** query rows per thread (attn_flash) */
+export const RB = 4;
+/** output columns per row per thread: Dv per workgroup <= TC * MAXR */
+export const MAXR = 16;
+/** of those, columns per staged V chunk (chunk = TC * MPC columns) */
+export const MPC = 4;
+/** keys per thread per tile (BK / TC) */
+export const SMAX = 4;
+/** query rows per workgroup (attn_decode) */
+export const RMAX = 4;
+/** q registers per row per thread (attn_decode): D chunk = KP * QE */
+export const QE = 16;
+// ---- tunables: workgroups (the attn_flash tile shapes are chosen per call by ops/attention.ts)
+/** invocations per attn_decode workgroup */
+export const DWG = 256;
+/** threads per key in the attn_decode score pass (they read consecutive dims: coalesced) */
+export const KP = 8;
+/** invocations per attn_combine workgroup */
+export const CWG = 256;
+
+export const ATTENTION: KernelFamily = {
+  name: 'attention',
+  inputs: ['q', 'k', 'v', 'mask'],
+  outputs: { out: 'f32', po: 'f32', pml: 'f32' },
+  code: /* wgsl */ `
 // ---- tunables (attn_flash): WG = (BQ / RB) * TC invocations
 override WG: u32 = 64;
 override BQ: u32 = 32;
@@ -33,23 +60,21 @@ override QS_LEN: u32 = 1056; // BQ * (DC + 1)
 override KV_LEN: u32 = 1056; // BK * max(DC + 1, TC * MPC)
 override PS_LEN: u32 = 1056; // BQ * (BK + 1)
 override RED_LEN: u32 = 256; // RB * WG
-// ---- tunables (attn_decode)
-override DWG: u32 = 256;
-// threads per key in the score pass (they read consecutive dims: coalesced)
-override KP: u32 = 8;
+// ---- attn_decode
+override DWG: u32 = ${DWG};
+override KP: u32 = ${KP};
 // longest key split (scores of a split stay in workgroup memory)
-override CHS: u32 = 512;
+override CHS: u32 = ${2 * DWG};
 // ---- attn_combine
-override CWG: u32 = 256;
+override CWG: u32 = ${CWG};
 
-// register arrays need constant sizes
-const RB: u32 = 4u;         // query rows per thread (attn_flash)
-const MAXR: u32 = 16u;      // output columns per row per thread: Dv per workgroup <= TC * MAXR
-const MPC: u32 = 4u;        // of those, columns per staged V chunk (chunk = TC * MPC columns)
-const NCH: u32 = 4u;        // MAXR / MPC
-const SMAX: u32 = 4u;       // keys per thread per tile (BK / TC)
-const RMAX: u32 = 4u;       // query rows per workgroup (attn_decode)
-const QE: u32 = 16u;        // q registers per row per thread (attn_decode): D chunk = KP * QE
+const RB: u32 = ${RB}u;
+const MAXR: u32 = ${MAXR}u;
+const MPC: u32 = ${MPC}u;
+const NCH: u32 = ${MAXR / MPC}u;
+const SMAX: u32 = ${SMAX}u;
+const RMAX: u32 = ${RMAX}u;
+const QE: u32 = ${QE}u;
 
 const NEG_MAX: f32 = -3.4028234663852886e38;
 const NINF_BITS: u32 = 0xff800000u;
@@ -460,3 +485,5 @@ fn attn_combine(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
   }
   out[idx] = select(0.0, o / l, l > 0.0);
 }
+`,
+};

@@ -11,18 +11,29 @@
 // keep their exact bits.
 //
 // Three plans (chosen in ops/reduce.ts):
-// - rows of <= BLK elements: one workgroup sorts the row in shared memory (`final_x`);
+// - rows of <= BLK elements: one workgroup sorts the row in shared memory ('final_x');
 // - small k: rounds of block sorts that keep the first k pairs of every BLK block
-//   (`select_x`, `select_pairs`), shrinking a row by BLK/k per round, then `final_pairs`;
+//   ('select_x', 'select_pairs'), shrinking a row by BLK/k per round, then 'final_pairs';
 // - large k (k = n for top-p): a bitonic sort over the padded row in global memory: blocks
-//   presorted in shared memory (`presort_x`), then per merge stage the substeps of distance
-//   >= BLK two per dispatch (`merge_global2`, or `merge_global` for an odd one out) and the
-//   rest in shared memory (`merge_local`), then `gather_final`.
+//   presorted in shared memory ('presort_x'), then per merge stage the substeps of distance
+//   >= BLK two per dispatch ('merge_global2', or 'merge_global' for an odd one out) and the
+//   rest in shared memory ('merge_local'), then 'gather_final'.
+import type { KernelFamily } from '../kernel.js';
 
-// ---- tunables: BLK pairs per shared-memory block (a power of two, 8 bytes a pair: 2048 fills
-// 16 KiB), TPB invocations per block (<= 256)
-override BLK: u32 = 2048;
-override TPB: u32 = 256;
+// ---- tunables
+/** pairs per shared-memory block (a power of two, 8 bytes a pair: 2048 fills 16 KiB) */
+export const BLK = 2048;
+/** invocations per block (<= 256) */
+export const TPB = 256;
+
+export const SORT: KernelFamily = {
+  name: 'sort',
+  inputs: ['x'],
+  outputs: { pa: 'i32', pb: 'i32', vals: 'f32', idxs: 'i32' },
+  code: /* wgsl */ `
+// BLK and TPB are per pipeline (a row shorter than BLK sorts in a smaller block)
+override BLK: u32 = ${BLK};
+override TPB: u32 = ${TPB};
 
 struct Params {
   n: u32,       // row length of x
@@ -57,7 +68,7 @@ fn before(ka: u32, ia: u32, kb: u32, ib: u32) -> bool {
 
 fn wg_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 { return wid.x + wid.y * nwg.x; }
 
-// One compare-exchange of shared slots i < l; `up` sorts that pair ascending.
+// One compare-exchange of shared slots i < l; 'up' sorts that pair ascending.
 fn cmp_swap_shared(i: u32, l: u32, up: bool) {
   let ki = sk[i];
   let ii = si[i];
@@ -70,7 +81,7 @@ fn cmp_swap_shared(i: u32, l: u32, up: bool) {
 }
 
 // Bitonic stages 2..BLK of the block in shared memory. The direction of a pair comes from its
-// position `dir_base + i` (dir_base = the block's offset in its row for the global plan, 0 for a
+// position 'dir_base + i' (dir_base = the block's offset in its row for the global plan, 0 for a
 // block sorted on its own).
 fn sort_shared(t: u32, dir_base: u32) {
   workgroupBarrier();
@@ -211,7 +222,7 @@ fn merge_global(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
 
 fn ld_pair(a: u32) -> vec2<u32> { return vec2<u32>(bitcast<u32>(pa[a]), bitcast<u32>(pa[a + 1u])); }
 fn st_pair(a: u32, v: vec2<u32>) { pa[a] = bitcast<i32>(v.x); pa[a + 1u] = bitcast<i32>(v.y); }
-// Order (x, y) as `up` says.
+// Order (x, y) as 'up' says.
 fn order2(x: vec2<u32>, y: vec2<u32>, up: bool) -> array<vec2<u32>, 2> {
   if (select(before(x.x, x.y, y.x, y.y), before(y.x, y.y, x.x, x.y), up)) { return array<vec2<u32>, 2>(y, x); }
   return array<vec2<u32>, 2>(x, y);
@@ -282,3 +293,5 @@ fn gather_final(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
   vals[e] = ld_x(row * P.n + idx);
   idxs[e] = i32(idx);
 }
+`,
+};

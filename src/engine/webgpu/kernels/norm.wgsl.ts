@@ -15,9 +15,18 @@
 // workgroup of a row): with K near the mean, x - K is exact and the mean of the deviations is
 // O(std), so the output (x - K) - mean' carries no rounding of a large mean. A far-off K costs
 // nothing in stability (Welford needs no good shift). rms accumulates sum(x^2) only.
+import type { KernelFamily } from '../kernel.js';
 
 // ---- tunables
-override WG: u32 = 256;        // invocations per workgroup (tree width), a power of two <= 256
+/** invocations per workgroup (tree width), a power of two <= 256 */
+export const WG = 256;
+
+export const NORM: KernelFamily = {
+  name: 'norm',
+  inputs: ['x', 'w', 'b', 'aux'],
+  outputs: { out: 'f32', aux_out: 'f32' },
+  code: /* wgsl */ `
+override WG: u32 = ${WG};
 // ---- specialisation (an override because it changes the inner loop; whether w / b are present
 // is a uniform flag instead: it is only read per output element, and one pipeline then serves
 // every affine combination)
@@ -38,9 +47,9 @@ struct Params {
 }
 @group(0) @binding(0) var<uniform> P: Params;
 
-var<workgroup> s_n: array<f32, 256>;
-var<workgroup> s_mean: array<f32, 256>;
-var<workgroup> s_m2: array<f32, 256>;
+var<workgroup> s_n: array<f32, ${WG}>;
+var<workgroup> s_mean: array<f32, ${WG}>;
+var<workgroup> s_m2: array<f32, ${WG}>;
 
 struct Stat { n: f32, mean: f32, m2: f32 }
 
@@ -119,7 +128,7 @@ fn norm_row(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
   for (var i = lid; i < P.L; i += WG) { apply(row, i, st); }
 }
 
-// Long rows, step 1 of 3: workgroup (row, chunk) summarises `chunk` elements of the row so
+// Long rows, step 1 of 3: workgroup (row, chunk) summarises 'chunk' elements of the row so
 // that half a million values are spread over many workgroups. aux_out[2 * (row * chunks + c)]
 // = (mean of x - K, M2); the chunk's count follows from its index.
 @compute @workgroup_size(WG)
@@ -171,3 +180,5 @@ fn norm_apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
   let row = i / P.L;
   apply(row, i - row * P.L, vec3<f32>(ld_aux(4u * row), ld_aux(4u * row + 1u), ld_aux(4u * row + 2u)));
 }
+`,
+};

@@ -6,9 +6,24 @@
 // dtype widened) and an i32 flavour (ldi_x into outi: ids are copied bit-exactly, never through
 // f32). The host (ops/movement.ts) first drops size-1 output axes and merges axes that read
 // the input contiguously, so most calls reach the kernels with rank 1-4.
+import type { KernelFamily } from '../kernel.js';
 
 // ---- tunables
-override WG: u32 = 256;
+/** invocations per workgroup */
+export const WG = 256;
+/** elements of a tiled-transpose tile (TA * TB) */
+export const TILE_N = 1024;
+/** row-wise gather: columns per lane */
+export const KC = 4;
+/** axes of a gather after merging (the Params arrays hold 4 per vec4) */
+export const MAX_RANK = 8;
+
+export const MOVEMENT: KernelFamily = {
+  name: 'movement',
+  inputs: ['x', 'ids'],
+  outputs: { out: 'f32', outi: 'i32' },
+  code: /* wgsl */ `
+override WG: u32 = ${WG};
 // tiled transpose: the tile is TA (along the output axis that is contiguous in the input) by
 // TB (along the output's last axis) elements, TA * TB == TILE_N, each of the WG invocations
 // moving TILE_N / WG of them. Non-square tiles keep small axes (3 colour channels) efficient.
@@ -17,7 +32,7 @@ override TB: u32 = 32;
 // padding of a tile row: 1 for square tiles; 32 / TB when the tile is short in b, so the
 // write phase's reads (32 lanes over TB rows) still hit 32 distinct banks
 override TPAD: u32 = 1;
-const TILE_N: u32 = 1024u;
+const TILE_N: u32 = ${TILE_N}u;
 // ---- specialisation
 // out-of-range coordinates: 0 constant value, 1 replicate the edge, 2 reflect (PyTorch, no edge repeat)
 override BORDER: u32 = 0;
@@ -41,15 +56,15 @@ struct Params {
   dim_b: u32,
   pad0: u32,
   // per axis (up to 8, 4 per vec4), outermost first
-  size: array<vec4<u32>, 2>,
-  rep: array<vec4<u32>, 2>,
+  size: array<vec4<u32>, ${MAX_RANK / 4}>,
+  rep: array<vec4<u32>, ${MAX_RANK / 4}>,
   // safe axes: input elements per output step (step * inStride); border axes: inStride
-  estride: array<vec4<i32>, 2>,
-  step: array<vec4<i32>, 2>,
-  start: array<vec4<i32>, 2>,
-  insize: array<vec4<i32>, 2>,
+  estride: array<vec4<i32>, ${MAX_RANK / 4}>,
+  step: array<vec4<i32>, ${MAX_RANK / 4}>,
+  start: array<vec4<i32>, ${MAX_RANK / 4}>,
+  insize: array<vec4<i32>, ${MAX_RANK / 4}>,
   // output strides (tile) / destination strides (set_slice)
-  ostride: array<vec4<u32>, 2>,
+  ostride: array<vec4<u32>, ${MAX_RANK / 4}>,
 }
 @group(0) @binding(0) var<uniform> P: Params;
 
@@ -127,10 +142,10 @@ fn strided_i32(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
 // runs barrier kernels several times slower, and on GPUs the per-lane decomposition is already
 // amortised over KC elements. Writes are coalesced; reads too whenever the last axis is
 // contiguous in the input (head transposes, slices and pads of outer axes, repeats).
-override KC: u32 = 4;
+override KC: u32 = ${KC};
 override LPR: u32 = 32;
 
-// Source offset of the start of output row `row` (all axes but the last), -1 for a constant hole.
+// Source offset of the start of output row 'row' (all axes but the last), -1 for a constant hole.
 fn row_offset(row: u32) -> i32 {
   var rem = row;
   var off = P.base;
@@ -232,8 +247,8 @@ fn copy_i32(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgrou
 // output's last axis b does not. A workgroup stages a TA x TB tile in workgroup memory:
 // it reads along a (coalesced in the input) and writes along b (coalesced in the output).
 // Tile rows are padded (TPAD) so the transposed reads avoid bank conflicts.
-var<workgroup> tile_f: array<f32, 1280>;
-var<workgroup> tile_i: array<i32, 1280>;
+var<workgroup> tile_f: array<f32, ${TILE_N + TILE_N / 4}>; // the widest padded tile: TB 256 rows of TA 4 + TPAD 1
+var<workgroup> tile_i: array<i32, ${TILE_N + TILE_N / 4}>;
 
 struct TileBase {
   src: i32,
@@ -318,7 +333,7 @@ fn tile_i32(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wi
 
 // ---- setSlice: dst[starts + idx] = src[idx], one invocation per source element. The host
 // merges axes the source spans fully, so a KV-cache append of one token is a rank-2 (or
-// rank-1) write of a few thousand elements; `base` holds the starts' offset.
+// rank-1) write of a few thousand elements; 'base' holds the starts' offset.
 fn dst_index(i: u32) -> u32 {
   var rem = i;
   var off = u32(P.base);
@@ -367,3 +382,5 @@ fn gather_i32(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
   let id = ldi_ids(r);
   if (id >= 0 && u32(id) < P.size[0][1]) { outi[i] = ldi_x(u32(id) * D + (i - r * D)); } else { outi[i] = 0; }
 }
+`,
+};

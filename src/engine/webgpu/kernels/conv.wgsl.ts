@@ -5,12 +5,13 @@
 //
 // Viewed per group as a GEMM: out[co, p] = sum_k W[co, k] * X[k, p], with co an output channel
 // of the group, p an output position and k = ci * taps + tap (the weight's own memory order),
-// X[k, p] being the input value tap `tap` of channel ci sees from position p (zero in padding).
+// X[k, p] being the input value tap 'tap' of channel ci sees from position p (zero in padding).
 // conv_gemm forms X on the fly (implicit GEMM), conv_1x1 is the plain GEMM a 1x1x1 / stride 1 /
 // unpadded conv is, and conv_naive (one invocation per output) is the reference.
+import type { KernelFamily } from '../kernel.js';
 
 // ---- tunables
-// GEMM tile: BM = 8 * wgm output channels x BN = 8 * (64 / wgm) positions per workgroup of 64
+// GEMM tile: BM = 8 * wgm output channels x BN = 8 * (NT / wgm) positions per workgroup of NT
 // invocations, each accumulating an 8 x 8 register tile (16 vec4). The reduction goes through
 // workgroup memory BK at a time. An 8 x 8 tile is 64 FMAs per 16 workgroup-memory reads: on
 // GPUs that keeps the FMA units fed, and on a CPU adapter (llvmpipe, where every non-register
@@ -19,12 +20,26 @@
 // channels, so tiles are not mostly padding); it is a uniform, not an override, because it only
 // enters index arithmetic outside the inner loop, and one pipeline per entry then serves every
 // tile shape (each pipeline costs ~1 s to compile on llvmpipe).
-const NT: u32 = 64u;        // invocations per GEMM workgroup
-const BK: u32 = 8u;         // reduction step
-const BM_MAX: u32 = 64u;    // workgroup arrays are sized for the largest tiles:
-const BN_MAX: u32 = 256u;   // (8 * 64 + 8 * 256) * 4 bytes = 10 KiB
-// Workgroup size of conv_naive.
-override WG_NAIVE: u32 = 256;
+/** invocations per GEMM workgroup */
+export const NT = 64;
+/** reduction step */
+export const BK = 8;
+/** workgroup arrays are sized for the largest tiles: (8 * 64 + 8 * 256) * 4 bytes = 10 KiB */
+export const BM_MAX = 64;
+export const BN_MAX = 256;
+/** workgroup size of conv_naive */
+export const WG_NAIVE = 256;
+
+export const CONV: KernelFamily = {
+  name: 'conv',
+  inputs: ['x', 'w', 'bias'],
+  outputs: { out: 'f32' },
+  code: /* wgsl */ `
+const NT: u32 = ${NT}u;
+const BK: u32 = ${BK}u;
+const BM_MAX: u32 = ${BM_MAX}u;
+const BN_MAX: u32 = ${BN_MAX}u;
+override WG_NAIVE: u32 = ${WG_NAIVE};
 
 struct Params {
   N: u32, Cin: u32, Cout: u32, groups: u32,
@@ -45,11 +60,11 @@ struct Params {
 
 const BIG: i32 = 0x3fffffff; // a coordinate offset no bounds check passes
 
-var<workgroup> As: array<vec4<f32>, 128>;  // BK x BM weights, [k][m] with row stride BM_MAX
-var<workgroup> Bs: array<vec4<f32>, 512>;  // BK x BN inputs, [k][p] with row stride BN_MAX
+var<workgroup> As: array<vec4<f32>, ${(BK * BM_MAX) / 4}>;  // BK x BM weights, [k][m] with row stride BM_MAX
+var<workgroup> Bs: array<vec4<f32>, ${(BK * BN_MAX) / 4}>;  // BK x BN inputs, [k][p] with row stride BN_MAX
 // Per reduction index of a tile: (linear input offset, d, h, w offsets) of its (ci, tap),
 // double-buffered so the next tile's table is built while this one is read.
-var<workgroup> ktab: array<vec4<i32>, 16>;
+var<workgroup> ktab: array<vec4<i32>, ${2 * BK}>;
 
 // The register tile: channel ty*8 + i (i = 0..7), positions tx*4 + j (c_i0) and BN/2 + tx*4 + j
 // (c_i1), j = 0..3. Split halves keep both workgroup reads and output writes contiguous.
@@ -114,7 +129,7 @@ fn mma(tx: u32, ty: u32) {
   }
 }
 
-// Writes the register tile. Positions are GEMM columns; `folded` says the batch is folded into
+// Writes the register tile. Positions are GEMM columns; 'folded' says the batch is folded into
 // them (conv_gemm), else they are positions of sample n (conv_1x1). pend bounds the columns.
 fn store_tile(lid: u32, g: u32, m0: u32, p0: u32, n: u32, folded: bool, pend: u32) {
   let tx = lid % wgn();
@@ -319,3 +334,5 @@ fn conv_naive(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
   }
   out[i] = s;
 }
+`,
+};

@@ -4,7 +4,7 @@
 // prelude (kernel.ts); the texture-fed entries read copies of a and b from textures ta/tb instead.
 //
 // Versions (llm.c style: every one kept, each checked against the CPU oracle, selectable from
-// src/engine/webgpu/ops/matmul.ts through `matmulConfig.version`):
+// src/engine/webgpu/ops/matmul.ts through 'matmulConfig.version'):
 //   v1 naive        one invocation per output, scalar loads. The reference point.
 //   v2 shared       64x64 tile per 16x16 workgroup staged through workgroup memory, 4x4 per thread.
 //                   The classic GPU kernel: coalesced loads, each element reused 64x from shared memory.
@@ -26,7 +26,13 @@
 // with 4-wide stores ~2 s. Hence the 4-wide stores (out4, N % 4 == 0), tiles no bigger than these,
 // and bodies written out rather than array-indexed loops (whose unrolling alone takes ~12 s).
 // Dispatch, version choice and the texture copies live in src/engine/webgpu/ops/matmul.ts.
+import type { KernelFamily } from '../kernel.js';
 
+export const MATMUL: KernelFamily = {
+  name: 'matmul',
+  inputs: ['a', 'b', 'bias'],
+  outputs: { out: 'f32' },
+  code: /* wgsl */ `
 // ---- tunables
 override WG: u32 = 64;            // invocations per workgroup of the 1D-grid entries
 // ---- specialisation (per pipeline; the branches on them fold away)
@@ -61,7 +67,7 @@ struct Params {
 // Textures holding the raw bits of a and b, 4 elements per texel, laid out linearly 4096 texels a row.
 @group(0) @binding(5) var ta: texture_2d<u32>;
 @group(0) @binding(6) var tb: texture_2d<u32>;
-// The output seen as vec4s (same binding as the prelude's `out`; an entry uses one or the other).
+// The output seen as vec4s (same binding as the prelude's 'out'; an entry uses one or the other).
 @group(0) @binding(4) var<storage, read_write> out4: array<vec4<f32>>;
 
 // ------------------------------------------------------------------ addressing
@@ -673,3 +679,5 @@ fn gemv_tex8(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
   out4[((bt * P.M + m) * P.ldo + P.out_off + nb6) >> 2u] = P.alpha * c6 + bias4(nb6);
   out4[((bt * P.M + m) * P.ldo + P.out_off + nb7) >> 2u] = P.alpha * c7 + bias4(nb7);
 }
+`,
+};

@@ -5,9 +5,18 @@
 // rope_main: one invocation per output element (memory bound: every element needs its own x,
 // its partner x and one cos/sin pair; per-pair invocations would save nothing but the index
 // arithmetic). Mode and layout are pipeline constants so their branches fold away.
+import type { KernelFamily } from '../kernel.js';
 
 // ---- tunables
-override WG: u32 = 256;
+/** invocations per workgroup */
+export const WG = 256;
+
+export const ROPE: KernelFamily = {
+  name: 'rope',
+  inputs: ['x', 'cos', 'sin'],
+  outputs: { out: 'f32' },
+  code: /* wgsl */ `
+override WG: u32 = ${WG};
 // ---- specialisation
 override MODE: u32 = 0;   // 0: 'half' (d pairs with d + R/2), 1: 'interleaved' (2j pairs with 2j+1)
 override LAYOUT: u32 = 0; // 0: x is [B, H, L, D], 1: x is [B, L, H, D]
@@ -67,3 +76,5 @@ fn rope_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
   let pv = ld_x(partner);
   out[e] = select(xv * cs + pv * sn, xv * cs - pv * sn, first);
 }
+`,
+};
