@@ -24,17 +24,135 @@
 // llvmpipe's JIT time grows superlinearly with the number of load / store sites (each one is a
 // per-lane loop of basic blocks): a 32x32 tile with scalar stores takes ~40 s to compile, 32x16
 // with 4-wide stores ~2 s. Hence the 4-wide stores (out4, N % 4 == 0), tiles no bigger than these,
-// and bodies written out rather than array-indexed loops (whose unrolling alone takes ~12 s).
-// Dispatch, version choice and the texture copies live in src/engine/webgpu/ops/matmul.ts.
+// and bodies written out rather than array-indexed loops (whose unrolling alone takes ~12 s): the
+// register-tiled entries are generated below from TILES, one accumulator per 4x4 block.
 import type { KernelFamily } from '../kernel.js';
+
+// ---- tunables
+/** invocations per workgroup of the 1D-grid entries */
+export const WG = 64;
+/** texture copies: texels per texture row (a power of two) */
+export const TEX_W = 4096;
+/** v2 shared: output tile edge (per 16x16 workgroup) and k per slab */
+export const V2_T = 64;
+const V2_KT = 16;
+/** gemv split: invocations per workgroup (a power of two) */
+const GV_WG = 64;
+/** Output tile (rows, columns) per invocation of each register-tiled entry: 4x4 blocks of mat4x4. */
+export const TILES = {
+  mm_v3_reg4: [4, 4],
+  mm_v4_reg16: [16, 16],
+  mm_v5_tex32x16: [32, 16],
+  mm_v6_tex4x32: [4, 32],
+  gemv_tex: [1, 32],
+  gemv_tex8: [1, 32],
+} as const satisfies Record<string, readonly [number, number]>;
+
+// ---- generated WGSL
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+const XYZW = 'xyzw';
+/** x + k as WGSL (x alone for k = 0) */
+const plus = (x: string, k: number) => (k ? `${x} + ${k}u` : x);
+
+// c + a * b for 4x4 blocks as fma chains over kk = 0..3.
+const MAC = `fn mac(c: mat4x4<f32>, a: mat4x4<f32>, b: mat4x4<f32>) -> mat4x4<f32> {
+  return mat4x4<f32>(
+${range(4).map((j) => `    ${range(4).reduce((acc, kk) => `fma(a[${kk}], vec4<f32>(b[${j}].${XYZW[kk]}), ${acc})`, `c[${j}]`)}`).join(',\n')});
+}`;
+
+const STORES = `// Writes the 4x4 block c (c[j][i] = out(m + i, n + j)).
+fn store4(bt: u32, m: u32, n: u32, c: mat4x4<f32>) {
+  let b = bias4(n);
+${range(4).map((j) => `  ${range(4).map((i) => `st(bt, ${plus('m', i)}, ${plus('n', j)}, c[${j}].${XYZW[i]}, b.${XYZW[j]});`).join(' ')}`).join('\n')}
+}
+
+// Writes the 4x4 block c as 4 row vectors (VO entries: one store site per row instead of four).
+fn store4v(bt: u32, mb: u32, nb: u32, c: mat4x4<f32>) {
+  let b = bias4(nb);
+  let t = transpose(c);
+  let base = bt * P.M;
+  let o = P.out_off + nb;
+${range(4).map((i) => `  out4[((base + row(mb, ${i}u)) * P.ldo + o) >> 2u] = P.alpha * t[${i}] + b;`).join('\n')}
+}
+
+// Writes 4 columns of one row.
+fn store_row4(bt: u32, m: u32, n: u32, v: vec4<f32>) {
+  let b = bias4(n);
+  ${range(4).map((j) => `st(bt, m, ${plus('n', j)}, v.${XYZW[j]}, b.${XYZW[j]});`).join(' ')}
+}`;
+
+/** Entry point of the 1D grid whose invocation g owns tile (bt, m tile, n tile), or row m when `rows` is 'M'. */
+function flatEntry(name: string, rows: 'tiles_m' | 'M'): string {
+  const m = rows === 'M' ? 'm' : 'tm';
+  return `@compute @workgroup_size(WG)
+fn ${name}(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let g = flat_id(gid, nwg, WG);
+  let tn = g % P.tiles_n;
+  let r = g / P.tiles_n;
+  let ${m} = r % P.${rows};
+  let bt = r / P.${rows};
+  if (bt >= P.batch) { return; }`;
+}
+
+/**
+ * A register-tiled entry: TILES[name] outputs per invocation as a grid of 4x4 blocks c<i><j>, fed
+ * per 4 k by the blocks a<i> of A and b<j> of B (from storage, or from the texture copies), then
+ * stored bounds-checked element by element (any N) or as row vectors (N % 4 == 0).
+ */
+function tileEntry(name: keyof typeof TILES, from: 'storage' | 'texture', store: 'scalar' | 'vec4'): string {
+  const [bm, bn] = TILES[name].map((d) => d / 4);
+  const t = from === 'texture' ? 't' : '';
+  const blocks = range(bm).flatMap((i) => range(bn).map((j) => [i, j]));
+  return `${flatEntry(name, 'tiles_m')}
+  let m0 = tm * ${4 * bm}u;
+  let n0 = tn * ${4 * bn}u;
+${range(bm).map((i) => `  let mb${i} = mbase(${plus('m0', 4 * i)});`).join('\n')}
+${range(bn).map((j) => `  let nb${j} = nbase(${plus('n0', 4 * j)});`).join('\n')}
+${range(bm).map((i) => `  ${range(bn).map((j) => `var c${i}${j} = mat4x4<f32>();`).join(' ')}`).join('\n')}
+  for (var k = 0u; k < P.K; k += 4u) {
+${range(bm).map((i) => `    let a${i} = ${t}blockA(bt, mb${i}, k);`).join('\n')}
+${range(bn).map((j) => `    let b${j} = ${t}blockB(bt, k, nb${j});`).join('\n')}
+${range(bm).map((i) => `    ${range(bn).map((j) => `c${i}${j} = mac(c${i}${j}, a${i}, b${j});`).join(' ')}`).join('\n')}
+  }
+${store === 'scalar'
+    ? blocks.map(([i, j]) => `  store4(bt, ${plus('m0', 4 * i)}, ${plus('n0', 4 * j)}, c${i}${j});`).join('\n')
+    : blocks.map(([i, j]) => `  store4v(bt, mb${i}, nb${j}, c${i}${j});`).join('\n')}
+}`;
+}
+
+/**
+ * One row x TILES[name] columns per invocation from the texture copies, accumulated in row vectors
+ * c<j>: 4 elements of B per texel ('gemv_tex', 4 k per step) or 8 halves ('gemv_tex8', 8 k per
+ * step, b stored [N, K]).
+ */
+function gemvTexEntry(name: 'gemv_tex' | 'gemv_tex8'): string {
+  const cols = range(TILES[name][1] / 4);
+  const step = name === 'gemv_tex8'
+    ? `  for (var k = 0u; k < P.K; k += 8u) {
+    let a0 = trowA(bt, m, k);
+    let a1 = trowA(bt, m, k + 4u);
+${cols.map((j) => `    { ${range(4).map((c) => `let f${c} = tfb8(b_idx(bt, k, ${plus(`nb${j}`, c)}));`).join(' ')}
+      c${j} = macv(macv(c${j}, a0, mat4x4<f32>(f0[0], f1[0], f2[0], f3[0])), a1, mat4x4<f32>(f0[1], f1[1], f2[1], f3[1])); }`).join('\n')}
+  }`
+    : `  for (var k = 0u; k < P.K; k += 4u) {
+    let av = trowA(bt, m, k);
+${cols.map((j) => `    c${j} = macv(c${j}, av, tblockB(bt, k, nb${j}));`).join('\n')}
+  }`;
+  return `${flatEntry(name, 'M')}
+  let n0 = tn * ${4 * cols.length}u;
+  ${cols.map((j) => `let nb${j} = nbase(${plus('n0', 4 * j)});`).join(' ')}
+  ${cols.map((j) => `var c${j} = vec4<f32>();`).join(' ')}
+${step}
+${cols.map((j) => `  out4[((bt * P.M + m) * P.ldo + P.out_off + nb${j}) >> 2u] = P.alpha * c${j} + bias4(nb${j});`).join('\n')}
+}`;
+}
 
 export const MATMUL: KernelFamily = {
   name: 'matmul',
   inputs: ['a', 'b', 'bias'],
   outputs: { out: 'f32' },
   code: /* wgsl */ `
-// ---- tunables
-override WG: u32 = 64;            // invocations per workgroup of the 1D-grid entries
+override WG: u32 = ${WG};
 // ---- specialisation (per pipeline; the branches on them fold away)
 override TA: bool = false;        // a stored [batch, K, M]
 override TB: bool = false;        // b stored [batchB, N, K]
@@ -64,11 +182,12 @@ struct Params {
 }
 @group(0) @binding(0) var<uniform> P: Params;
 
-// Textures holding the raw bits of a and b, 4 elements per texel, laid out linearly 4096 texels a row.
+// Textures holding the raw bits of a and b, 4 elements per texel, laid out linearly TEX_W texels a row.
 @group(0) @binding(5) var ta: texture_2d<u32>;
 @group(0) @binding(6) var tb: texture_2d<u32>;
 // The output seen as vec4s (same binding as the prelude's 'out'; an entry uses one or the other).
 @group(0) @binding(4) var<storage, read_write> out4: array<vec4<f32>>;
+
 
 // ------------------------------------------------------------------ addressing
 
@@ -167,13 +286,7 @@ fn maskB(x: mat4x4<f32>, k: u32) -> mat4x4<f32> {
 
 // c + a * b for 4x4 blocks, and c + a b^T (rank 1), spelled as fma chains so that adapters that
 // fuse get one rounding per step (llvmpipe 22.3 emits a multiply and an add either way).
-fn mac(c: mat4x4<f32>, a: mat4x4<f32>, b: mat4x4<f32>) -> mat4x4<f32> {
-  return mat4x4<f32>(
-    fma(a[3], vec4<f32>(b[0].w), fma(a[2], vec4<f32>(b[0].z), fma(a[1], vec4<f32>(b[0].y), fma(a[0], vec4<f32>(b[0].x), c[0])))),
-    fma(a[3], vec4<f32>(b[1].w), fma(a[2], vec4<f32>(b[1].z), fma(a[1], vec4<f32>(b[1].y), fma(a[0], vec4<f32>(b[1].x), c[1])))),
-    fma(a[3], vec4<f32>(b[2].w), fma(a[2], vec4<f32>(b[2].z), fma(a[1], vec4<f32>(b[2].y), fma(a[0], vec4<f32>(b[2].x), c[2])))),
-    fma(a[3], vec4<f32>(b[3].w), fma(a[2], vec4<f32>(b[3].z), fma(a[1], vec4<f32>(b[3].y), fma(a[0], vec4<f32>(b[3].x), c[3])))));
-}
+${MAC}
 fn mac1(c: mat4x4<f32>, a: vec4<f32>, b: vec4<f32>) -> mat4x4<f32> {
   return mat4x4<f32>(fma(a, vec4<f32>(b.x), c[0]), fma(a, vec4<f32>(b.y), c[1]), fma(a, vec4<f32>(b.z), c[2]), fma(a, vec4<f32>(b.w), c[3]));
 }
@@ -192,8 +305,8 @@ fn decode(w: vec4<u32>, h: u32) -> vec4<f32> {
   return bitcast<vec4<f32>>(w);
 }
 // Elements e..e+3 (e a multiple of 4) of the texture copy of a / b.
-fn tfa(e: u32) -> vec4<f32> { let t = e >> 2u; return decode(textureLoad(ta, vec2<u32>(t & 4095u, t >> 12u), 0), AH); }
-fn tfb(e: u32) -> vec4<f32> { let t = e >> 2u; return decode(textureLoad(tb, vec2<u32>(t & 4095u, t >> 12u), 0), BH); }
+fn tfa(e: u32) -> vec4<f32> { let t = e >> 2u; return decode(textureLoad(ta, vec2<u32>(t & ${TEX_W - 1}u, t >> ${Math.log2(TEX_W)}u), 0), AH); }
+fn tfb(e: u32) -> vec4<f32> { let t = e >> 2u; return decode(textureLoad(tb, vec2<u32>(t & ${TEX_W - 1}u, t >> ${Math.log2(TEX_W)}u), 0), BH); }
 
 // blockA / blockB from the textures. The texture path requires K % 4 == 0, N % 4 == 0 (VO) and the
 // contiguous dim of each operand to be a multiple of 4 (so TA implies M % 4 == 0).
@@ -215,7 +328,7 @@ fn tblockB(bt: u32, k: u32, nb: u32) -> mat4x4<f32> {
 // 8 halves b[e .. e+7] (e a multiple of 8) from an rgba32uint texture holding 8 per texel (gemv tex8).
 fn tfb8(e: u32) -> mat2x4<f32> {
   let t = e >> 3u;
-  let w = textureLoad(tb, vec2<u32>(t & 4095u, t >> 12u), 0);
+  let w = textureLoad(tb, vec2<u32>(t & ${TEX_W - 1}u, t >> ${Math.log2(TEX_W)}u), 0);
   return mat2x4<f32>(decode(w, BH), decode(w.zwxy, BH));
 }
 
@@ -245,32 +358,8 @@ fn st(bt: u32, m: u32, n: u32, v: f32, bias: f32) {
   if (m < P.M && n < P.N) { out[(bt * P.M + m) * P.ldo + P.out_off + n] = P.alpha * v + bias; }
 }
 
-// Writes the 4x4 block c (c[j][i] = out(m + i, n + j)).
-fn store4(bt: u32, m: u32, n: u32, c: mat4x4<f32>) {
-  let b = bias4(n);
-  st(bt, m, n, c[0].x, b.x); st(bt, m + 1u, n, c[0].y, b.x); st(bt, m + 2u, n, c[0].z, b.x); st(bt, m + 3u, n, c[0].w, b.x);
-  st(bt, m, n + 1u, c[1].x, b.y); st(bt, m + 1u, n + 1u, c[1].y, b.y); st(bt, m + 2u, n + 1u, c[1].z, b.y); st(bt, m + 3u, n + 1u, c[1].w, b.y);
-  st(bt, m, n + 2u, c[2].x, b.z); st(bt, m + 1u, n + 2u, c[2].y, b.z); st(bt, m + 2u, n + 2u, c[2].z, b.z); st(bt, m + 3u, n + 2u, c[2].w, b.z);
-  st(bt, m, n + 3u, c[3].x, b.w); st(bt, m + 1u, n + 3u, c[3].y, b.w); st(bt, m + 2u, n + 3u, c[3].z, b.w); st(bt, m + 3u, n + 3u, c[3].w, b.w);
-}
 
-// Writes the 4x4 block c as 4 row vectors (VO entries: one store site per row instead of four).
-fn store4v(bt: u32, mb: u32, nb: u32, c: mat4x4<f32>) {
-  let b = bias4(nb);
-  let t = transpose(c);
-  let base = bt * P.M;
-  let o = P.out_off + nb;
-  out4[((base + row(mb, 0u)) * P.ldo + o) >> 2u] = P.alpha * t[0] + b;
-  out4[((base + row(mb, 1u)) * P.ldo + o) >> 2u] = P.alpha * t[1] + b;
-  out4[((base + row(mb, 2u)) * P.ldo + o) >> 2u] = P.alpha * t[2] + b;
-  out4[((base + row(mb, 3u)) * P.ldo + o) >> 2u] = P.alpha * t[3] + b;
-}
-
-// Writes 4 columns of one row.
-fn store_row4(bt: u32, m: u32, n: u32, v: vec4<f32>) {
-  let b = bias4(n);
-  st(bt, m, n, v.x, b.x); st(bt, m, n + 1u, v.y, b.y); st(bt, m, n + 2u, v.z, b.z); st(bt, m, n + 3u, v.w, b.w);
-}
+${STORES}
 
 // ------------------------------------------------------------------ v1 naive
 
@@ -296,8 +385,8 @@ fn mm_v1_naive(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
 // vec4 from different invocations would race on GPUs that store a component as read-modify-write.
 // The (k, group) order of the staging follows the contiguous dim of each operand, so that
 // neighbouring invocations read neighbouring addresses.
-const V2_T: u32 = 64u;
-const V2_KT: u32 = 16u;
+const V2_T: u32 = ${V2_T}u;
+const V2_KT: u32 = ${V2_KT}u;
 var<workgroup> v2_a: array<vec4<f32>, 256>;   // [kk][m / 4]: A(m0 + m, k0 + kk)
 var<workgroup> v2_b: array<vec4<f32>, 256>;   // [kk][n / 4]: B(k0 + kk, n0 + n)
 
@@ -344,233 +433,37 @@ fn mm_v2_shared(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
   }
   store4(bt, m0 + 4u * lid.y, n0 + 4u * lid.x, c);
 }
-
 // ------------------------------------------------------------------ v3 reg4
 
 // 4x4 outputs per invocation over the flat index (bt, tile m, tile n): per 4 k, 8 four-wide loads
 // feed 64 FMAs. The last step is masked when K % 4 != 0 (KT). Any shape (scalar, bounds-checked stores).
-@compute @workgroup_size(WG)
-fn mm_v3_reg4(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let g = flat_id(gid, nwg, WG);
-  let tn = g % P.tiles_n;
-  let r = g / P.tiles_n;
-  let tm = r % P.tiles_m;
-  let bt = r / P.tiles_m;
-  if (bt >= P.batch) { return; }
-  let m0 = tm * 4u;
-  let n0 = tn * 4u;
-  let mb0 = mbase(m0);
-  let nb0 = nbase(n0);
-  var c00 = mat4x4<f32>();
-  for (var k = 0u; k < P.K; k += 4u) {
-    let a0 = blockA(bt, mb0, k);
-    let b0 = blockB(bt, k, nb0);
-    c00 = mac(c00, a0, b0);
-  }
-  store4(bt, m0, n0, c00);
-}
+${tileEntry('mm_v3_reg4', 'storage', 'scalar')}
 
 // ------------------------------------------------------------------ v4 reg16
 
-// 16x16 outputs per invocation (16 mat4x4 accumulators, written out: NIR takes ~12 s to unroll the
-// equivalent array-indexed loops on llvmpipe): per 4 k, 32 four-wide loads feed 1024 FMAs. VO only.
-@compute @workgroup_size(WG)
-fn mm_v4_reg16(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let g = flat_id(gid, nwg, WG);
-  let tn = g % P.tiles_n;
-  let r = g / P.tiles_n;
-  let tm = r % P.tiles_m;
-  let bt = r / P.tiles_m;
-  if (bt >= P.batch) { return; }
-  let m0 = tm * 16u;
-  let n0 = tn * 16u;
-  let mb0 = mbase(m0);
-  let mb1 = mbase(m0 + 4u);
-  let mb2 = mbase(m0 + 8u);
-  let mb3 = mbase(m0 + 12u);
-  let nb0 = nbase(n0);
-  let nb1 = nbase(n0 + 4u);
-  let nb2 = nbase(n0 + 8u);
-  let nb3 = nbase(n0 + 12u);
-  var c00 = mat4x4<f32>(); var c01 = mat4x4<f32>(); var c02 = mat4x4<f32>(); var c03 = mat4x4<f32>();
-  var c10 = mat4x4<f32>(); var c11 = mat4x4<f32>(); var c12 = mat4x4<f32>(); var c13 = mat4x4<f32>();
-  var c20 = mat4x4<f32>(); var c21 = mat4x4<f32>(); var c22 = mat4x4<f32>(); var c23 = mat4x4<f32>();
-  var c30 = mat4x4<f32>(); var c31 = mat4x4<f32>(); var c32 = mat4x4<f32>(); var c33 = mat4x4<f32>();
-  for (var k = 0u; k < P.K; k += 4u) {
-    let a0 = blockA(bt, mb0, k);
-    let a1 = blockA(bt, mb1, k);
-    let a2 = blockA(bt, mb2, k);
-    let a3 = blockA(bt, mb3, k);
-    let b0 = blockB(bt, k, nb0);
-    let b1 = blockB(bt, k, nb1);
-    let b2 = blockB(bt, k, nb2);
-    let b3 = blockB(bt, k, nb3);
-    c00 = mac(c00, a0, b0); c01 = mac(c01, a0, b1); c02 = mac(c02, a0, b2); c03 = mac(c03, a0, b3);
-    c10 = mac(c10, a1, b0); c11 = mac(c11, a1, b1); c12 = mac(c12, a1, b2); c13 = mac(c13, a1, b3);
-    c20 = mac(c20, a2, b0); c21 = mac(c21, a2, b1); c22 = mac(c22, a2, b2); c23 = mac(c23, a2, b3);
-    c30 = mac(c30, a3, b0); c31 = mac(c31, a3, b1); c32 = mac(c32, a3, b2); c33 = mac(c33, a3, b3);
-  }
-  store4v(bt, mb0, nb0, c00);
-  store4v(bt, mb0, nb1, c01);
-  store4v(bt, mb0, nb2, c02);
-  store4v(bt, mb0, nb3, c03);
-  store4v(bt, mb1, nb0, c10);
-  store4v(bt, mb1, nb1, c11);
-  store4v(bt, mb1, nb2, c12);
-  store4v(bt, mb1, nb3, c13);
-  store4v(bt, mb2, nb0, c20);
-  store4v(bt, mb2, nb1, c21);
-  store4v(bt, mb2, nb2, c22);
-  store4v(bt, mb2, nb3, c23);
-  store4v(bt, mb3, nb0, c30);
-  store4v(bt, mb3, nb1, c31);
-  store4v(bt, mb3, nb2, c32);
-  store4v(bt, mb3, nb3, c33);
-}
+// 16x16 outputs per invocation (16 mat4x4 accumulators): per 4 k, 32 four-wide loads feed 1024
+// FMAs. VO only.
+${tileEntry('mm_v4_reg16', 'storage', 'vec4')}
 
 // ------------------------------------------------------------------ v5 tex32x16
 
 // 32x16 per invocation with a and b fetched from their texture copies (see the header): per 4 k,
 // 48 texel fetches feed 2048 FMAs.
-@compute @workgroup_size(WG)
-fn mm_v5_tex32x16(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let g = flat_id(gid, nwg, WG);
-  let tn = g % P.tiles_n;
-  let r = g / P.tiles_n;
-  let tm = r % P.tiles_m;
-  let bt = r / P.tiles_m;
-  if (bt >= P.batch) { return; }
-  let m0 = tm * 32u;
-  let n0 = tn * 16u;
-  let mb0 = mbase(m0);
-  let mb1 = mbase(m0 + 4u);
-  let mb2 = mbase(m0 + 8u);
-  let mb3 = mbase(m0 + 12u);
-  let mb4 = mbase(m0 + 16u);
-  let mb5 = mbase(m0 + 20u);
-  let mb6 = mbase(m0 + 24u);
-  let mb7 = mbase(m0 + 28u);
-  let nb0 = nbase(n0);
-  let nb1 = nbase(n0 + 4u);
-  let nb2 = nbase(n0 + 8u);
-  let nb3 = nbase(n0 + 12u);
-  var c00 = mat4x4<f32>(); var c01 = mat4x4<f32>(); var c02 = mat4x4<f32>(); var c03 = mat4x4<f32>();
-  var c10 = mat4x4<f32>(); var c11 = mat4x4<f32>(); var c12 = mat4x4<f32>(); var c13 = mat4x4<f32>();
-  var c20 = mat4x4<f32>(); var c21 = mat4x4<f32>(); var c22 = mat4x4<f32>(); var c23 = mat4x4<f32>();
-  var c30 = mat4x4<f32>(); var c31 = mat4x4<f32>(); var c32 = mat4x4<f32>(); var c33 = mat4x4<f32>();
-  var c40 = mat4x4<f32>(); var c41 = mat4x4<f32>(); var c42 = mat4x4<f32>(); var c43 = mat4x4<f32>();
-  var c50 = mat4x4<f32>(); var c51 = mat4x4<f32>(); var c52 = mat4x4<f32>(); var c53 = mat4x4<f32>();
-  var c60 = mat4x4<f32>(); var c61 = mat4x4<f32>(); var c62 = mat4x4<f32>(); var c63 = mat4x4<f32>();
-  var c70 = mat4x4<f32>(); var c71 = mat4x4<f32>(); var c72 = mat4x4<f32>(); var c73 = mat4x4<f32>();
-  for (var k = 0u; k < P.K; k += 4u) {
-    let a0 = tblockA(bt, mb0, k);
-    let a1 = tblockA(bt, mb1, k);
-    let a2 = tblockA(bt, mb2, k);
-    let a3 = tblockA(bt, mb3, k);
-    let a4 = tblockA(bt, mb4, k);
-    let a5 = tblockA(bt, mb5, k);
-    let a6 = tblockA(bt, mb6, k);
-    let a7 = tblockA(bt, mb7, k);
-    let b0 = tblockB(bt, k, nb0);
-    let b1 = tblockB(bt, k, nb1);
-    let b2 = tblockB(bt, k, nb2);
-    let b3 = tblockB(bt, k, nb3);
-    c00 = mac(c00, a0, b0); c01 = mac(c01, a0, b1); c02 = mac(c02, a0, b2); c03 = mac(c03, a0, b3);
-    c10 = mac(c10, a1, b0); c11 = mac(c11, a1, b1); c12 = mac(c12, a1, b2); c13 = mac(c13, a1, b3);
-    c20 = mac(c20, a2, b0); c21 = mac(c21, a2, b1); c22 = mac(c22, a2, b2); c23 = mac(c23, a2, b3);
-    c30 = mac(c30, a3, b0); c31 = mac(c31, a3, b1); c32 = mac(c32, a3, b2); c33 = mac(c33, a3, b3);
-    c40 = mac(c40, a4, b0); c41 = mac(c41, a4, b1); c42 = mac(c42, a4, b2); c43 = mac(c43, a4, b3);
-    c50 = mac(c50, a5, b0); c51 = mac(c51, a5, b1); c52 = mac(c52, a5, b2); c53 = mac(c53, a5, b3);
-    c60 = mac(c60, a6, b0); c61 = mac(c61, a6, b1); c62 = mac(c62, a6, b2); c63 = mac(c63, a6, b3);
-    c70 = mac(c70, a7, b0); c71 = mac(c71, a7, b1); c72 = mac(c72, a7, b2); c73 = mac(c73, a7, b3);
-  }
-  store4v(bt, mb0, nb0, c00);
-  store4v(bt, mb0, nb1, c01);
-  store4v(bt, mb0, nb2, c02);
-  store4v(bt, mb0, nb3, c03);
-  store4v(bt, mb1, nb0, c10);
-  store4v(bt, mb1, nb1, c11);
-  store4v(bt, mb1, nb2, c12);
-  store4v(bt, mb1, nb3, c13);
-  store4v(bt, mb2, nb0, c20);
-  store4v(bt, mb2, nb1, c21);
-  store4v(bt, mb2, nb2, c22);
-  store4v(bt, mb2, nb3, c23);
-  store4v(bt, mb3, nb0, c30);
-  store4v(bt, mb3, nb1, c31);
-  store4v(bt, mb3, nb2, c32);
-  store4v(bt, mb3, nb3, c33);
-  store4v(bt, mb4, nb0, c40);
-  store4v(bt, mb4, nb1, c41);
-  store4v(bt, mb4, nb2, c42);
-  store4v(bt, mb4, nb3, c43);
-  store4v(bt, mb5, nb0, c50);
-  store4v(bt, mb5, nb1, c51);
-  store4v(bt, mb5, nb2, c52);
-  store4v(bt, mb5, nb3, c53);
-  store4v(bt, mb6, nb0, c60);
-  store4v(bt, mb6, nb1, c61);
-  store4v(bt, mb6, nb2, c62);
-  store4v(bt, mb6, nb3, c63);
-  store4v(bt, mb7, nb0, c70);
-  store4v(bt, mb7, nb1, c71);
-  store4v(bt, mb7, nb2, c72);
-  store4v(bt, mb7, nb3, c73);
-}
+${tileEntry('mm_v5_tex32x16', 'texture', 'vec4')}
 
 // ------------------------------------------------------------------ v6 tex4x32
 
 // 4x32 per invocation from textures: for a handful of rows, where a 32-row tile would mostly idle.
-@compute @workgroup_size(WG)
-fn mm_v6_tex4x32(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let g = flat_id(gid, nwg, WG);
-  let tn = g % P.tiles_n;
-  let r = g / P.tiles_n;
-  let tm = r % P.tiles_m;
-  let bt = r / P.tiles_m;
-  if (bt >= P.batch) { return; }
-  let m0 = tm * 4u;
-  let n0 = tn * 32u;
-  let mb0 = mbase(m0);
-  let nb0 = nbase(n0);
-  let nb1 = nbase(n0 + 4u);
-  let nb2 = nbase(n0 + 8u);
-  let nb3 = nbase(n0 + 12u);
-  let nb4 = nbase(n0 + 16u);
-  let nb5 = nbase(n0 + 20u);
-  let nb6 = nbase(n0 + 24u);
-  let nb7 = nbase(n0 + 28u);
-  var c00 = mat4x4<f32>(); var c01 = mat4x4<f32>(); var c02 = mat4x4<f32>(); var c03 = mat4x4<f32>(); var c04 = mat4x4<f32>(); var c05 = mat4x4<f32>(); var c06 = mat4x4<f32>(); var c07 = mat4x4<f32>();
-  for (var k = 0u; k < P.K; k += 4u) {
-    let a0 = tblockA(bt, mb0, k);
-    let b0 = tblockB(bt, k, nb0);
-    let b1 = tblockB(bt, k, nb1);
-    let b2 = tblockB(bt, k, nb2);
-    let b3 = tblockB(bt, k, nb3);
-    let b4 = tblockB(bt, k, nb4);
-    let b5 = tblockB(bt, k, nb5);
-    let b6 = tblockB(bt, k, nb6);
-    let b7 = tblockB(bt, k, nb7);
-    c00 = mac(c00, a0, b0); c01 = mac(c01, a0, b1); c02 = mac(c02, a0, b2); c03 = mac(c03, a0, b3); c04 = mac(c04, a0, b4); c05 = mac(c05, a0, b5); c06 = mac(c06, a0, b6); c07 = mac(c07, a0, b7);
-  }
-  store4v(bt, mb0, nb0, c00);
-  store4v(bt, mb0, nb1, c01);
-  store4v(bt, mb0, nb2, c02);
-  store4v(bt, mb0, nb3, c03);
-  store4v(bt, mb0, nb4, c04);
-  store4v(bt, mb0, nb5, c05);
-  store4v(bt, mb0, nb6, c06);
-  store4v(bt, mb0, nb7, c07);
-}
+${tileEntry('mm_v6_tex4x32', 'texture', 'vec4')}
 
 // ------------------------------------------------------------------ gemv split
 
-// One workgroup per (bt, m, 4 columns): its 64 invocations stride over K (4-wide, consecutive
+// One workgroup per (bt, m, 4 columns): its GV_WG invocations stride over K (4-wide, consecutive
 // invocations on consecutive addresses when both operands are contiguous along K, the nn.Linear
 // case), then reduce through workgroup memory. Memory-bound by design: B is read exactly once.
-var<workgroup> gv_red: array<vec4<f32>, 64>;
+var<workgroup> gv_red: array<vec4<f32>, ${GV_WG}>;
 
-@compute @workgroup_size(64)
+@compute @workgroup_size(${GV_WG})
 fn gemv_split(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
               @builtin(local_invocation_index) li: u32) {
   let w = wid.x + wid.y * nwg.x;
@@ -582,102 +475,34 @@ fn gemv_split(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
   let n0 = tn * 4u;
   var s = vec4<f32>();
   if (!TA && TB && VA && VB) {
-    for (var k = 4u * li; k < P.K; k += 256u) {
+    for (var k = 4u * li; k < P.K; k += ${4 * GV_WG}u) {
       s = macv(s, lda4(a_idx(bt, m, k)), blockB(bt, k, n0));
     }
   } else {
-    for (var k = li; k < P.K; k += 64u) {
+    for (var k = li; k < P.K; k += ${GV_WG}u) {
       s = fma(vec4<f32>(A(bt, m, k)), rowB4(bt, k, n0), s);
     }
   }
   gv_red[li] = s;
   workgroupBarrier();
-  for (var h = 32u; h > 0u; h >>= 1u) {
+  for (var h = ${GV_WG / 2}u; h > 0u; h >>= 1u) {
     if (li < h) { gv_red[li] += gv_red[li + h]; }
     workgroupBarrier();
   }
   if (li == 0u) { store_row4(bt, m, n0, gv_red[0]); }
 }
 
+
 // ------------------------------------------------------------------ gemv tex
 
 // One row x 32 columns per invocation from textures: per 4 k, 1 fetch of A and 32 of B (each B
 // element fetched once overall) feed 128 FMAs. For decode steps (M = 1) on llvmpipe.
-@compute @workgroup_size(WG)
-fn gemv_tex(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let g = flat_id(gid, nwg, WG);
-  let tn = g % P.tiles_n;
-  let r = g / P.tiles_n;
-  let m = r % P.M;
-  let bt = r / P.M;
-  if (bt >= P.batch) { return; }
-  let n0 = tn * 32u;
-  var c0 = vec4<f32>(); var c1 = vec4<f32>(); var c2 = vec4<f32>(); var c3 = vec4<f32>(); var c4 = vec4<f32>(); var c5 = vec4<f32>(); var c6 = vec4<f32>(); var c7 = vec4<f32>();
-  for (var k = 0u; k < P.K; k += 4u) {
-    let av = trowA(bt, m, k);
-    c0 = macv(c0, av, tblockB(bt, k, nbase(n0)));
-    c1 = macv(c1, av, tblockB(bt, k, nbase(n0 + 4u)));
-    c2 = macv(c2, av, tblockB(bt, k, nbase(n0 + 8u)));
-    c3 = macv(c3, av, tblockB(bt, k, nbase(n0 + 12u)));
-    c4 = macv(c4, av, tblockB(bt, k, nbase(n0 + 16u)));
-    c5 = macv(c5, av, tblockB(bt, k, nbase(n0 + 20u)));
-    c6 = macv(c6, av, tblockB(bt, k, nbase(n0 + 24u)));
-    c7 = macv(c7, av, tblockB(bt, k, nbase(n0 + 28u)));
-  }
-  { let nb = nbase(n0); out4[((bt * P.M + m) * P.ldo + P.out_off + nb) >> 2u] = P.alpha * c0 + bias4(nb); }
-  { let nb = nbase(n0 + 4u); out4[((bt * P.M + m) * P.ldo + P.out_off + nb) >> 2u] = P.alpha * c1 + bias4(nb); }
-  { let nb = nbase(n0 + 8u); out4[((bt * P.M + m) * P.ldo + P.out_off + nb) >> 2u] = P.alpha * c2 + bias4(nb); }
-  { let nb = nbase(n0 + 12u); out4[((bt * P.M + m) * P.ldo + P.out_off + nb) >> 2u] = P.alpha * c3 + bias4(nb); }
-  { let nb = nbase(n0 + 16u); out4[((bt * P.M + m) * P.ldo + P.out_off + nb) >> 2u] = P.alpha * c4 + bias4(nb); }
-  { let nb = nbase(n0 + 20u); out4[((bt * P.M + m) * P.ldo + P.out_off + nb) >> 2u] = P.alpha * c5 + bias4(nb); }
-  { let nb = nbase(n0 + 24u); out4[((bt * P.M + m) * P.ldo + P.out_off + nb) >> 2u] = P.alpha * c6 + bias4(nb); }
-  { let nb = nbase(n0 + 28u); out4[((bt * P.M + m) * P.ldo + P.out_off + nb) >> 2u] = P.alpha * c7 + bias4(nb); }
-}
-
+${gemvTexEntry('gemv_tex')}
 
 // ------------------------------------------------------------------ gemv tex8
 
 // gemv tex with b half-precision, stored [N, K] and copied 8 elements per texel: per 8 k, 2 fetches
 // of A and 32 of B feed 256 FMAs. Requires TB and K % 8 == 0.
-@compute @workgroup_size(WG)
-fn gemv_tex8(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let g = flat_id(gid, nwg, WG);
-  let tn = g % P.tiles_n;
-  let r = g / P.tiles_n;
-  let m = r % P.M;
-  let bt = r / P.M;
-  if (bt >= P.batch) { return; }
-  let n0 = tn * 32u;
-  let nb0 = nbase(n0); let nb1 = nbase(n0 + 4u); let nb2 = nbase(n0 + 8u); let nb3 = nbase(n0 + 12u); let nb4 = nbase(n0 + 16u); let nb5 = nbase(n0 + 20u); let nb6 = nbase(n0 + 24u); let nb7 = nbase(n0 + 28u);
-  var c0 = vec4<f32>(); var c1 = vec4<f32>(); var c2 = vec4<f32>(); var c3 = vec4<f32>(); var c4 = vec4<f32>(); var c5 = vec4<f32>(); var c6 = vec4<f32>(); var c7 = vec4<f32>();
-  for (var k = 0u; k < P.K; k += 8u) {
-    let a0 = trowA(bt, m, k);
-    let a1 = trowA(bt, m, k + 4u);
-    { let f0 = tfb8(b_idx(bt, k, nb0)); let f1 = tfb8(b_idx(bt, k, nb0 + 1u)); let f2 = tfb8(b_idx(bt, k, nb0 + 2u)); let f3 = tfb8(b_idx(bt, k, nb0 + 3u));
-      c0 = macv(macv(c0, a0, mat4x4<f32>(f0[0], f1[0], f2[0], f3[0])), a1, mat4x4<f32>(f0[1], f1[1], f2[1], f3[1])); }
-    { let f0 = tfb8(b_idx(bt, k, nb1)); let f1 = tfb8(b_idx(bt, k, nb1 + 1u)); let f2 = tfb8(b_idx(bt, k, nb1 + 2u)); let f3 = tfb8(b_idx(bt, k, nb1 + 3u));
-      c1 = macv(macv(c1, a0, mat4x4<f32>(f0[0], f1[0], f2[0], f3[0])), a1, mat4x4<f32>(f0[1], f1[1], f2[1], f3[1])); }
-    { let f0 = tfb8(b_idx(bt, k, nb2)); let f1 = tfb8(b_idx(bt, k, nb2 + 1u)); let f2 = tfb8(b_idx(bt, k, nb2 + 2u)); let f3 = tfb8(b_idx(bt, k, nb2 + 3u));
-      c2 = macv(macv(c2, a0, mat4x4<f32>(f0[0], f1[0], f2[0], f3[0])), a1, mat4x4<f32>(f0[1], f1[1], f2[1], f3[1])); }
-    { let f0 = tfb8(b_idx(bt, k, nb3)); let f1 = tfb8(b_idx(bt, k, nb3 + 1u)); let f2 = tfb8(b_idx(bt, k, nb3 + 2u)); let f3 = tfb8(b_idx(bt, k, nb3 + 3u));
-      c3 = macv(macv(c3, a0, mat4x4<f32>(f0[0], f1[0], f2[0], f3[0])), a1, mat4x4<f32>(f0[1], f1[1], f2[1], f3[1])); }
-    { let f0 = tfb8(b_idx(bt, k, nb4)); let f1 = tfb8(b_idx(bt, k, nb4 + 1u)); let f2 = tfb8(b_idx(bt, k, nb4 + 2u)); let f3 = tfb8(b_idx(bt, k, nb4 + 3u));
-      c4 = macv(macv(c4, a0, mat4x4<f32>(f0[0], f1[0], f2[0], f3[0])), a1, mat4x4<f32>(f0[1], f1[1], f2[1], f3[1])); }
-    { let f0 = tfb8(b_idx(bt, k, nb5)); let f1 = tfb8(b_idx(bt, k, nb5 + 1u)); let f2 = tfb8(b_idx(bt, k, nb5 + 2u)); let f3 = tfb8(b_idx(bt, k, nb5 + 3u));
-      c5 = macv(macv(c5, a0, mat4x4<f32>(f0[0], f1[0], f2[0], f3[0])), a1, mat4x4<f32>(f0[1], f1[1], f2[1], f3[1])); }
-    { let f0 = tfb8(b_idx(bt, k, nb6)); let f1 = tfb8(b_idx(bt, k, nb6 + 1u)); let f2 = tfb8(b_idx(bt, k, nb6 + 2u)); let f3 = tfb8(b_idx(bt, k, nb6 + 3u));
-      c6 = macv(macv(c6, a0, mat4x4<f32>(f0[0], f1[0], f2[0], f3[0])), a1, mat4x4<f32>(f0[1], f1[1], f2[1], f3[1])); }
-    { let f0 = tfb8(b_idx(bt, k, nb7)); let f1 = tfb8(b_idx(bt, k, nb7 + 1u)); let f2 = tfb8(b_idx(bt, k, nb7 + 2u)); let f3 = tfb8(b_idx(bt, k, nb7 + 3u));
-      c7 = macv(macv(c7, a0, mat4x4<f32>(f0[0], f1[0], f2[0], f3[0])), a1, mat4x4<f32>(f0[1], f1[1], f2[1], f3[1])); }
-  }
-  out4[((bt * P.M + m) * P.ldo + P.out_off + nb0) >> 2u] = P.alpha * c0 + bias4(nb0);
-  out4[((bt * P.M + m) * P.ldo + P.out_off + nb1) >> 2u] = P.alpha * c1 + bias4(nb1);
-  out4[((bt * P.M + m) * P.ldo + P.out_off + nb2) >> 2u] = P.alpha * c2 + bias4(nb2);
-  out4[((bt * P.M + m) * P.ldo + P.out_off + nb3) >> 2u] = P.alpha * c3 + bias4(nb3);
-  out4[((bt * P.M + m) * P.ldo + P.out_off + nb4) >> 2u] = P.alpha * c4 + bias4(nb4);
-  out4[((bt * P.M + m) * P.ldo + P.out_off + nb5) >> 2u] = P.alpha * c5 + bias4(nb5);
-  out4[((bt * P.M + m) * P.ldo + P.out_off + nb6) >> 2u] = P.alpha * c6 + bias4(nb6);
-  out4[((bt * P.M + m) * P.ldo + P.out_off + nb7) >> 2u] = P.alpha * c7 + bias4(nb7);
-}
+${gemvTexEntry('gemv_tex8')}
 `,
 };

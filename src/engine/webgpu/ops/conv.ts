@@ -11,20 +11,8 @@
 import type { ConvParams } from '../../backend.js';
 import type { Tensor } from '../../tensor.js';
 import type { WebGpuBackend } from '../backend.js';
-import { Params } from '../context.js';
+import { Params, grid1d } from '../context.js';
 import { CONV, NT, WG_NAIVE } from '../kernels/conv.wgsl.js';
-
-/**
- * Widest grid row before a dispatch folds into y (the WebGPU per-dimension limit). The kernels
- * decode any fold; tests lower this to exercise 2D grids on small problems.
- */
-export const gridLimit = { x: 65535 };
-
-function grid(groups: number): [number, number, number] {
-  if (groups <= gridLimit.x) return [Math.max(1, groups), 1, 1];
-  const y = Math.ceil(groups / gridLimit.x);
-  return [Math.ceil(groups / y), y, 1];
-}
 
 const NAIVE_MAX_COUTG = 2;
 
@@ -74,7 +62,7 @@ export function conv(be: WebGpuBackend, x: Tensor, w: Tensor, bias: Tensor | nul
     be.ctx.dispatch({
       family: CONV, entry: 'conv_naive', inputs, outputs: { out: y },
       params: header(p, 0, 0, 0, hasBias), overrides: { WG_NAIVE },
-      workgroups: grid(Math.ceil(y.size / WG_NAIVE)),
+      workgroups: grid1d(Math.ceil(y.size / WG_NAIVE)),
     });
     return y;
   }
@@ -88,7 +76,7 @@ export function conv(be: WebGpuBackend, x: Tensor, w: Tensor, bias: Tensor | nul
     be.ctx.dispatch({
       family: CONV, entry: 'conv_1x1', inputs, outputs: { out: y },
       params: header(p, tilesP, tilesM, tiles, hasBias, wgm),
-      workgroups: grid(tiles),
+      workgroups: grid1d(tiles),
     });
     return y;
   }
@@ -97,7 +85,7 @@ export function conv(be: WebGpuBackend, x: Tensor, w: Tensor, bias: Tensor | nul
   be.ctx.dispatch({
     family: CONV, entry: 'conv_gemm', inputs, outputs: { out: y },
     params: header(p, tilesP, tilesM, tiles, hasBias, wgm),
-    workgroups: grid(tiles),
+    workgroups: grid1d(tiles),
   });
   return y;
 }

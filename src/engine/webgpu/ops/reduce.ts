@@ -18,7 +18,7 @@
 //   else a global bitonic sort).
 import type { ReduceOp } from '../../backend.js';
 import type { DType } from '../../dtype.js';
-import { Tensor } from '../../tensor.js';
+import type { Tensor } from '../../tensor.js';
 import type { WebGpuBackend } from '../backend.js';
 import { Params, grid1d } from '../context.js';
 import { MAX_WG as WG, REDUCE, SCAN_E } from '../kernels/reduce.wgsl.js';
