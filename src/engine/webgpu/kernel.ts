@@ -12,6 +12,7 @@
 // with a storer st_<name>(i: u32, v: f32) (f32 and i32 outputs; i32 truncates).
 // Bindings are numbered 1.. in the family's order: inputs first, then outputs.
 import type { DType } from '../dtype.js';
+import { GRID } from './kernels/common.wgsl.js';
 
 export type OutType = 'f32' | 'i32' | 'u32';
 
@@ -108,8 +109,7 @@ export function prelude(family: KernelFamily, opts: PreludeOptions): string {
     lines.push(`@group(0) @binding(${binding++}) var<storage, read_write> ${name}: array<${ty}>;`);
     if (ty !== 'u32') lines.push(`fn st_${name}(i: u32, v: f32) { ${name}[i] = ${ty === 'f32' ? 'v' : 'i32(v)'}; }`);
   }
-  // Linear invocation index over a 2D grid of workgroups (dispatches past 65535 groups fold into y).
-  lines.push('fn flat_id(gid: vec3<u32>, nwg: vec3<u32>, wg: u32) -> u32 { return gid.x + gid.y * nwg.x * wg; }');
+  lines.push(GRID);
   return `${lines.join('\n')}\n`;
 }
 

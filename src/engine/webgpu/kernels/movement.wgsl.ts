@@ -7,6 +7,7 @@
 // f32). The host (ops/movement.ts) first drops size-1 output axes and merges axes that read
 // the input contiguously, so most calls reach the kernels with rank 1-4.
 import type { KernelFamily } from '../kernel.js';
+import { eachAxis, packed, perElement } from './common.wgsl.js';
 
 // ---- tunables
 /** invocations per workgroup */
@@ -17,6 +18,13 @@ export const TILE_N = 1024;
 export const KC = 4;
 /** axes of a gather after merging (the Params arrays hold 4 per vec4) */
 export const MAX_RANK = 8;
+
+/** The f32 flavour (any float input widened, into 'out') and the i32 one (bit-exact, into 'outi'). */
+const FLAVOURS = [
+  { ty: 'f32', out: 'out', ld: 'ld_x', value: 'P.value', zero: '0.0' },
+  { ty: 'i32', out: 'outi', ld: 'ldi_x', value: 'P.ivalue', zero: '0' },
+] as const;
+const flavours = (entry: (f: (typeof FLAVOURS)[number]) => string) => FLAVOURS.map(entry).join('\n\n');
 
 export const MOVEMENT: KernelFamily = {
   name: 'movement',
@@ -68,7 +76,7 @@ struct Params {
 }
 @group(0) @binding(0) var<uniform> P: Params;
 
-fn size_of(d: u32) -> u32 { return P.size[d >> 2u][d & 3u]; }
+fn size_of(d: u32) -> u32 { return ${packed('P.size', 'd')}; }
 
 // Input coordinate for coordinate c of an input axis of extent n, or -1 for a constant hole.
 fn border_coord(c: i32, n: i32) -> i32 {
@@ -82,57 +90,42 @@ fn border_coord(c: i32, n: i32) -> i32 {
   return select(period - m, m, m < n);
 }
 
-// Contribution of output coordinate c along a safe axis d (one whose coordinates all fall inside
-// the input) to the source offset.
-fn safe_offset(d: u32, c: u32) -> i32 {
-  let j = d >> 2u;
-  let k = d & 3u;
-  let r = P.rep[j][k];
-  return i32(select(c / r, c, r == 1u)) * P.estride[j][k];
+// q = floor(c / rep) for output coordinate c along axis d (rep outputs read one input coordinate).
+fn rep_coord(d: u32, c: u32) -> i32 {
+  let r = ${packed('P.rep', 'd')};
+  return i32(select(c / r, c, r == 1u));
 }
 
-// Source offset of output element i, or -1 when it reads the constant border.
-fn src_index(i: u32) -> i32 {
-  var rem = i;
+// Contribution of output coordinate c along a safe axis d (one whose coordinates all fall inside
+// the input) to the source offset.
+fn safe_offset(d: u32, c: u32) -> i32 { return rep_coord(d, c) * ${packed('P.estride', 'd')}; }
+
+// Input coordinate read by output coordinate c along a border axis d, or -1 for a constant hole.
+fn border_src(d: u32, c: u32) -> i32 {
+  return border_coord(rep_coord(d, c) * ${packed('P.step', 'd')} + ${packed('P.start', 'd')}, ${packed('P.insize', 'd')});
+}
+
+// Source offset of the output position whose coordinates along axes last..0 form the row-major
+// index 'index', or -1 when it reads the constant border: an output element (last = rank - 1) or
+// the start of an output row (last = rank - 2).
+fn gather_offset(index: u32, last: i32) -> i32 {
+  var rem = index;
   var off = P.base;
-  for (var d = i32(P.rank) - 1; d >= 0; d--) {
-    let du = u32(d);
-    let s = size_of(du);
-    let c = rem % s;
-    rem = rem / s;
-    if (((P.bmask >> du) & 1u) == 0u) {
+${eachAxis({ last: 'last', rem: 'rem', size: (du) => `size_of(${du})` }, `    if (((P.bmask >> du) & 1u) == 0u) {
       off += safe_offset(du, c);
     } else {
-      let j = du >> 2u;
-      let k = du & 3u;
-      let r = P.rep[j][k];
-      let q = i32(select(c / r, c, r == 1u));
-      let m = border_coord(q * P.step[j][k] + P.start[j][k], P.insize[j][k]);
+      let m = border_src(du, c);
       if (m < 0) { return -1; }
-      off += m * P.estride[j][k];
-    }
-  }
+      off += m * ${packed('P.estride', 'du')};
+    }`)}
   return off;
 }
 
 // ---- general strided gather: one invocation per output element, writes coalesced; the reads
 // are as coalesced as the innermost output axis is in the input. Used when the last output axis
 // is short (< 32) so the row-wise kernel below would leave lanes idle.
-@compute @workgroup_size(WG)
-fn strided_f32(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat_id(gid, nwg, WG);
-  if (i >= P.n) { return; }
-  let o = src_index(i);
-  if (o < 0) { out[i] = P.value; } else { out[i] = ld_x(u32(o)); }
-}
-
-@compute @workgroup_size(WG)
-fn strided_i32(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat_id(gid, nwg, WG);
-  if (i >= P.n) { return; }
-  let o = src_index(i);
-  if (o < 0) { outi[i] = P.ivalue; } else { outi[i] = ldi_x(u32(o)); }
-}
+${flavours((f) => perElement(`strided_${f.ty}`, `  let o = gather_offset(i, i32(P.rank) - 1);
+  if (o < 0) { ${f.out}[i] = ${f.value}; } else { ${f.out}[i] = ${f.ld}(u32(o)); }`))}
 
 // ---- row-wise strided gather, for outputs whose last axis has 32 or more elements: a
 // workgroup is WG / LPR rows x LPR lanes (LPR = 32..256, picked on the host so that a row's
@@ -145,40 +138,12 @@ fn strided_i32(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
 override KC: u32 = ${KC};
 override LPR: u32 = 32;
 
-// Source offset of the start of output row 'row' (all axes but the last), -1 for a constant hole.
-fn row_offset(row: u32) -> i32 {
-  var rem = row;
-  var off = P.base;
-  for (var d = i32(P.rank) - 2; d >= 0; d--) {
-    let du = u32(d);
-    let s = size_of(du);
-    let c = rem % s;
-    rem = rem / s;
-    if (((P.bmask >> du) & 1u) == 0u) {
-      off += safe_offset(du, c);
-    } else {
-      let j = du >> 2u;
-      let k = du & 3u;
-      let r = P.rep[j][k];
-      let q = i32(select(c / r, c, r == 1u));
-      let m = border_coord(q * P.step[j][k] + P.start[j][k], P.insize[j][k]);
-      if (m < 0) { return -1; }
-      off += m * P.estride[j][k];
-    }
-  }
-  return off;
-}
-
 // Source offset of column c of a row starting at ro (>= 0), or -1 for a constant hole.
 fn col_offset(ro: i32, c: u32) -> i32 {
   let d = P.rank - 1u;
-  let j = d >> 2u;
-  let k = d & 3u;
-  let r = P.rep[j][k];
-  let q = i32(select(c / r, c, r == 1u));
-  if (((P.bmask >> d) & 1u) == 0u) { return ro + q * P.estride[j][k]; }
-  let m = border_coord(q * P.step[j][k] + P.start[j][k], P.insize[j][k]);
-  return select(-1, ro + m * P.estride[j][k], m >= 0);
+  if (((P.bmask >> d) & 1u) == 0u) { return ro + safe_offset(d, c); }
+  let m = border_src(d, c);
+  return select(-1, ro + m * ${packed('P.estride', 'd')}, m >= 0);
 }
 
 // Workgroup g covers rows [R (g / chunks), +R) and columns [LPR KC (g % chunks), +LPR KC),
@@ -193,13 +158,13 @@ fn row_lane(g: u32, lid: u32) -> RowLane {
   var t: RowLane;
   t.row = (g / P.tiles_b) * (WG / LPR) + lid / LPR;
   t.col = (g % P.tiles_b) * LPR * KC + lid % LPR;
-  if (t.row < P.tiles_a) { t.ro = row_offset(t.row); }
+  if (t.row < P.tiles_a) { t.ro = gather_offset(t.row, i32(P.rank) - 2); }
   return t;
 }
 
-@compute @workgroup_size(WG)
-fn rows_f32(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let g = wid.x + wid.y * nwg.x;
+${flavours((f) => `@compute @workgroup_size(WG)
+fn rows_${f.ty}(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let g = wg_id(wid, nwg);
   if (g >= P.ngroups) { return; }
   let t = row_lane(g, lid);
   if (t.row >= P.tiles_a) { return; }
@@ -208,47 +173,20 @@ fn rows_f32(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wi
     let c = t.col + k * LPR;
     if (c >= S) { break; }
     let s = select(-1, col_offset(t.ro, c), t.ro >= 0);
-    if (s < 0) { out[t.row * S + c] = P.value; } else { out[t.row * S + c] = ld_x(u32(s)); }
+    if (s < 0) { ${f.out}[t.row * S + c] = ${f.value}; } else { ${f.out}[t.row * S + c] = ${f.ld}(u32(s)); }
   }
-}
-
-@compute @workgroup_size(WG)
-fn rows_i32(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let g = wid.x + wid.y * nwg.x;
-  if (g >= P.ngroups) { return; }
-  let t = row_lane(g, lid);
-  if (t.row >= P.tiles_a) { return; }
-  let S = size_of(P.rank - 1u);
-  for (var k = 0u; k < KC; k++) {
-    let c = t.col + k * LPR;
-    if (c >= S) { break; }
-    let s = select(-1, col_offset(t.ro, c), t.ro >= 0);
-    if (s < 0) { outi[t.row * S + c] = P.ivalue; } else { outi[t.row * S + c] = ldi_x(u32(s)); }
-  }
-}
+}`)}
 
 // ---- contiguous copy (a slice of whole rows, contiguous(), a dtype-widening copy): no index
 // arithmetic at all.
-@compute @workgroup_size(WG)
-fn copy_f32(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat_id(gid, nwg, WG);
-  if (i >= P.n) { return; }
-  out[i] = ld_x(u32(P.base) + i);
-}
-
-@compute @workgroup_size(WG)
-fn copy_i32(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat_id(gid, nwg, WG);
-  if (i >= P.n) { return; }
-  outi[i] = ldi_x(u32(P.base) + i);
-}
+${flavours((f) => perElement(`copy_${f.ty}`, `  ${f.out}[i] = ${f.ld}(u32(P.base) + i);`))}
 
 // ---- tiled transpose: output axis a reads the input contiguously (estride 1) but the
 // output's last axis b does not. A workgroup stages a TA x TB tile in workgroup memory:
 // it reads along a (coalesced in the input) and writes along b (coalesced in the output).
 // Tile rows are padded (TPAD) so the transposed reads avoid bank conflicts.
-var<workgroup> tile_f: array<f32, ${TILE_N + TILE_N / 4}>; // the widest padded tile: TB 256 rows of TA 4 + TPAD 1
-var<workgroup> tile_i: array<i32, ${TILE_N + TILE_N / 4}>;
+var<workgroup> stage_f32: array<f32, ${TILE_N + TILE_N / 4}>; // the widest padded tile: TB 256 rows of TA 4 + TPAD 1
+var<workgroup> stage_i32: array<i32, ${TILE_N + TILE_N / 4}>;
 
 struct TileBase {
   src: i32,
@@ -260,7 +198,7 @@ struct TileBase {
 
 fn tile_base(wid: vec3<u32>, nwg: vec3<u32>) -> TileBase {
   var t: TileBase;
-  let g = wid.x + wid.y * nwg.x;
+  let g = wg_id(wid, nwg);
   t.ok = g < P.ngroups;
   let tb = g % P.tiles_b;
   let g2 = g / P.tiles_b;
@@ -271,15 +209,8 @@ fn tile_base(wid: vec3<u32>, nwg: vec3<u32>) -> TileBase {
   t.src = P.base;
   t.dst = 0u;
   // the remaining axes, innermost first, decomposed from the tile's batch index
-  for (var d = i32(P.rank) - 1; d >= 0; d--) {
-    let du = u32(d);
-    if (du == P.dim_a || du == P.dim_b) { continue; }
-    let s = size_of(du);
-    let c = rest % s;
-    rest = rest / s;
-    t.src += safe_offset(du, c);
-    t.dst += c * P.ostride[du >> 2u][du & 3u];
-  }
+${eachAxis({ last: 'i32(P.rank) - 1', rem: 'rest', size: (du) => `size_of(${du})`, skip: 'du == P.dim_a || du == P.dim_b' }, `    t.src += safe_offset(du, c);
+    t.dst += c * ${packed('P.ostride', 'du')};`)}
   return t;
 }
 
@@ -287,49 +218,32 @@ fn tile_src(t: TileBase, l: u32) -> i32 {
   let a = t.a0 + l % TA;
   let b = t.b0 + l / TA;
   if (a >= size_of(P.dim_a) || b >= size_of(P.dim_b)) { return -1; }
-  return t.src + i32(a) + i32(b) * P.estride[P.dim_b >> 2u][P.dim_b & 3u];
+  return t.src + i32(a) + i32(b) * ${packed('P.estride', 'P.dim_b')};
 }
 
 fn tile_dst(t: TileBase, l: u32) -> i32 {
   let b = t.b0 + l % TB;
   let a = t.a0 + l / TB;
   if (a >= size_of(P.dim_a) || b >= size_of(P.dim_b)) { return -1; }
-  return i32(t.dst + a * P.ostride[P.dim_a >> 2u][P.dim_a & 3u] + b);
+  return i32(t.dst + a * ${packed('P.ostride', 'P.dim_a')} + b);
 }
 
-@compute @workgroup_size(WG)
-fn tile_f32(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+${flavours((f) => `@compute @workgroup_size(WG)
+fn tile_${f.ty}(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let t = tile_base(wid, nwg);
   if (!t.ok) { return; }
   for (var k = 0u; k < TILE_N / WG; k++) {
     let l = lid + k * WG;
     let s = tile_src(t, l);
-    if (s >= 0) { tile_f[(l / TA) * (TA + TPAD) + l % TA] = ld_x(u32(s)); }
+    if (s >= 0) { stage_${f.ty}[(l / TA) * (TA + TPAD) + l % TA] = ${f.ld}(u32(s)); }
   }
   workgroupBarrier();
   for (var k = 0u; k < TILE_N / WG; k++) {
     let l = lid + k * WG;
     let o = tile_dst(t, l);
-    if (o >= 0) { out[u32(o)] = tile_f[(l % TB) * (TA + TPAD) + l / TB]; }
+    if (o >= 0) { ${f.out}[u32(o)] = stage_${f.ty}[(l % TB) * (TA + TPAD) + l / TB]; }
   }
-}
-
-@compute @workgroup_size(WG)
-fn tile_i32(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let t = tile_base(wid, nwg);
-  if (!t.ok) { return; }
-  for (var k = 0u; k < TILE_N / WG; k++) {
-    let l = lid + k * WG;
-    let s = tile_src(t, l);
-    if (s >= 0) { tile_i[(l / TA) * (TA + TPAD) + l % TA] = ldi_x(u32(s)); }
-  }
-  workgroupBarrier();
-  for (var k = 0u; k < TILE_N / WG; k++) {
-    let l = lid + k * WG;
-    let o = tile_dst(t, l);
-    if (o >= 0) { outi[u32(o)] = tile_i[(l % TB) * (TA + TPAD) + l / TB]; }
-  }
-}
+}`)}
 
 // ---- setSlice: dst[starts + idx] = src[idx], one invocation per source element. The host
 // merges axes the source spans fully, so a KV-cache append of one token is a rank-2 (or
@@ -337,50 +251,18 @@ fn tile_i32(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wi
 fn dst_index(i: u32) -> u32 {
   var rem = i;
   var off = u32(P.base);
-  for (var d = i32(P.rank) - 1; d >= 0; d--) {
-    let du = u32(d);
-    let s = size_of(du);
-    off += (rem % s) * P.ostride[du >> 2u][du & 3u];
-    rem = rem / s;
-  }
+${eachAxis({ last: 'i32(P.rank) - 1', rem: 'rem', size: (du) => `size_of(${du})` }, `    off += c * ${packed('P.ostride', 'du')};`)}
   return off;
 }
 
-@compute @workgroup_size(WG)
-fn set_slice_f32(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat_id(gid, nwg, WG);
-  if (i >= P.n) { return; }
-  out[dst_index(i)] = ld_x(i);
-}
-
-@compute @workgroup_size(WG)
-fn set_slice_i32(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat_id(gid, nwg, WG);
-  if (i >= P.n) { return; }
-  outi[dst_index(i)] = ldi_x(i);
-}
+${flavours((f) => perElement(`set_slice_${f.ty}`, `  ${f.out}[dst_index(i)] = ${f.ld}(i);`))}
 
 // ---- gather: out[r, c] = table[ids[r], c], zeros for ids outside [0, V). One invocation per
 // output element: consecutive invocations read consecutive elements of one table row, so a
 // bf16 embedding row is read once, coalesced. size[0] = (D, V).
-@compute @workgroup_size(WG)
-fn gather_f32(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat_id(gid, nwg, WG);
-  if (i >= P.n) { return; }
-  let D = P.size[0][0];
+${flavours((f) => perElement(`gather_${f.ty}`, `  let D = P.size[0][0];
   let r = i / D;
   let id = ldi_ids(r);
-  if (id >= 0 && u32(id) < P.size[0][1]) { out[i] = ld_x(u32(id) * D + (i - r * D)); } else { out[i] = 0.0; }
-}
-
-@compute @workgroup_size(WG)
-fn gather_i32(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat_id(gid, nwg, WG);
-  if (i >= P.n) { return; }
-  let D = P.size[0][0];
-  let r = i / D;
-  let id = ldi_ids(r);
-  if (id >= 0 && u32(id) < P.size[0][1]) { outi[i] = ldi_x(u32(id) * D + (i - r * D)); } else { outi[i] = 0; }
-}
+  if (id >= 0 && u32(id) < P.size[0][1]) { ${f.out}[i] = ${f.ld}(u32(id) * D + (i - r * D)); } else { ${f.out}[i] = ${f.zero}; }`))}
 `,
 };
