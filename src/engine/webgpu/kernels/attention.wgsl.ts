@@ -20,6 +20,7 @@
 // bit pattern instead of relying on inf arithmetic (WGSL lets compilers assume no infinities).
 // A row with every key excluded outputs zeros, as the CPU oracle.
 import type { KernelFamily } from '../kernel.js';
+import { perElement } from './common.wgsl.js';
 
 // ---- tunables: register blocking (register arrays need constant sizes)
 /** query rows per thread (attn_flash) */
@@ -104,7 +105,7 @@ fn mask_base(b: u32, h: u32) -> u32 {
 @compute @workgroup_size(WG)
 fn attn_flash(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
               @builtin(local_invocation_index) t: u32) {
-  let flat = wid.x + wid.y * nwg.x;
+  let flat = wg_id(wid, nwg);
   if (flat >= P.total) { return; }
   let qt = flat % P.nqt;
   var rest = flat / P.nqt;
@@ -291,7 +292,7 @@ fn dec_row(b: u32, kvh: u32, rho: u32) -> u32 {
 @compute @workgroup_size(DWG)
 fn attn_decode(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                @builtin(local_invocation_index) t: u32) {
-  let flat = wid.x + wid.y * nwg.x;
+  let flat = wg_id(wid, nwg);
   if (flat >= P.total) { return; }
   let split = flat % P.nsplit;
   var rest = flat / P.nsplit;
@@ -462,11 +463,7 @@ fn attn_decode(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
 // ------------------------------------------------------------------ split-K combine
 
 // One invocation per output element: out = sum_s exp(m_s - M) o_s / sum_s exp(m_s - M) l_s.
-@compute @workgroup_size(CWG)
-fn attn_combine(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let idx = flat_id(gid, nwg, CWG);
-  if (idx >= P.total) { return; }
-  let row = idx / P.Dv;
+${perElement('attn_combine', `  let row = idx / P.Dv;
   let col = idx % P.Dv;
   let base = row * P.nsplit;
   var m = NEG_MAX;
@@ -483,7 +480,6 @@ fn attn_combine(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
       o += po[(base + s) * P.Dv + col] * w;
     }
   }
-  out[idx] = select(0.0, o / l, l > 0.0);
-}
+  out[idx] = select(0.0, o / l, l > 0.0);`, { wg: 'CWG', index: 'idx', limit: 'P.total' })}
 `,
 };

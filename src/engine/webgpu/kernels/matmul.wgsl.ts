@@ -402,7 +402,7 @@ fn v2_ld_b(bt: u32, k: u32, n: u32) -> f32 {
 @compute @workgroup_size(16, 16)
 fn mm_v2_shared(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                 @builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
-  let w = wid.x + wid.y * nwg.x;
+  let w = wg_id(wid, nwg);
   let tn = w % P.tiles_n;
   let r = w / P.tiles_n;
   let tm = r % P.tiles_m;
@@ -466,7 +466,7 @@ var<workgroup> gv_red: array<vec4<f32>, ${GV_WG}>;
 @compute @workgroup_size(${GV_WG})
 fn gemv_split(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
               @builtin(local_invocation_index) li: u32) {
-  let w = wid.x + wid.y * nwg.x;
+  let w = wg_id(wid, nwg);
   let tn = w % P.tiles_n;
   let r = w / P.tiles_n;
   let m = r % P.M;

@@ -16,6 +16,7 @@
 // O(std), so the output (x - K) - mean' carries no rounding of a large mean. A far-off K costs
 // nothing in stability (Welford needs no good shift). rms accumulates sum(x^2) only.
 import type { KernelFamily } from '../kernel.js';
+import { perElement } from './common.wgsl.js';
 
 // ---- tunables
 /** invocations per workgroup (tree width), a power of two <= 256 */
@@ -112,13 +113,11 @@ fn apply(row: u32, i: u32, st: vec3<f32>) {
   out[row * P.L + i] = y;
 }
 
-fn wg_linear(wid: vec3<u32>, nwg: vec3<u32>) -> u32 { return wid.x + wid.y * nwg.x; }
-
 // Rows of moderate length: one workgroup per row does statistics and output.
 @compute @workgroup_size(WG)
 fn norm_row(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
             @builtin(local_invocation_index) lid: u32) {
-  let row = wg_linear(wid, nwg);
+  let row = wg_id(wid, nwg);
   if (row >= P.rows) { return; }
   let base = row * P.L;
   let k = shift(row);
@@ -134,7 +133,7 @@ fn norm_row(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
 @compute @workgroup_size(WG)
 fn norm_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                 @builtin(local_invocation_index) lid: u32) {
-  let t = wg_linear(wid, nwg);
+  let t = wg_id(wid, nwg);
   if (t >= P.rows * P.chunks) { return; }
   let row = t / P.chunks;
   let c = t - row * P.chunks;
@@ -156,7 +155,7 @@ fn norm_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 @compute @workgroup_size(WG)
 fn norm_combine(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                 @builtin(local_invocation_index) lid: u32) {
-  let row = wg_linear(wid, nwg);
+  let row = wg_id(wid, nwg);
   if (row >= P.rows) { return; }
   var s = Stat(0.0, 0.0, 0.0);
   for (var c = lid; c < P.chunks; c += WG) {
@@ -173,12 +172,7 @@ fn norm_combine(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
 }
 
 // Step 3: one invocation per element normalises with its row's statistics from aux.
-@compute @workgroup_size(WG)
-fn norm_apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat_id(gid, nwg, WG);
-  if (i >= P.total) { return; }
-  let row = i / P.L;
-  apply(row, i - row * P.L, vec3<f32>(ld_aux(4u * row), ld_aux(4u * row + 1u), ld_aux(4u * row + 2u)));
-}
+${perElement('norm_apply', `  let row = i / P.L;
+  apply(row, i - row * P.L, vec3<f32>(ld_aux(4u * row), ld_aux(4u * row + 1u), ld_aux(4u * row + 2u)));`, { limit: 'P.total' })}
 `,
 };

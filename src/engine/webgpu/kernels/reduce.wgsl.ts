@@ -15,12 +15,22 @@
 // COLS columns are neighbours, so that the strided walk down the axis reads contiguous runs of
 // 'inner' elements (coalesced: one invocation per (outer, inner) column when inner is large).
 import type { KernelFamily } from '../kernel.js';
+import { FLOAT_BITS, perElement } from './common.wgsl.js';
 
 // ---- tunables
 /** invocations per workgroup (COLS * SPLIT, and the widest cumsum workgroup) */
 export const MAX_WG = 256;
 /** cumsum: elements per invocation per tile */
 export const SCAN_E = 4;
+
+/** An entry over the lanes of COLS work columns x SPLIT invocations: 'l' is this invocation's lane. */
+function laneEntry(name: string, body: string): string {
+  return `@compute @workgroup_size(COLS * SPLIT)
+fn ${name}(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let l = lane(t, wid, nwg);
+${body}
+}`;
+}
 
 export const REDUCE: KernelFamily = {
   name: 'reduce',
@@ -49,15 +59,7 @@ struct Params {
 
 const MAX_WG: u32 = ${MAX_WG}u;
 
-// Runtime bit patterns: WGSL rejects inf / NaN in constant expressions.
-var<private> NEG_INF_BITS: u32 = 0xff800000u;
-var<private> POS_INF_BITS: u32 = 0x7f800000u;
-var<private> NAN_BITS: u32 = 0x7fc00000u;
-fn neg_inf() -> f32 { return bitcast<f32>(NEG_INF_BITS); }
-fn pos_inf() -> f32 { return bitcast<f32>(POS_INF_BITS); }
-fn nan() -> f32 { return bitcast<f32>(NAN_BITS); }
-// A bit test, not x != x, which a fast-math driver may fold away.
-fn is_nan(x: f32) -> bool { return (bitcast<u32>(x) & 0x7fffffffu) > 0x7f800000u; }
+${FLOAT_BITS}
 
 // ------------------------------------------------------------------ geometry
 
@@ -73,7 +75,7 @@ fn lane(t: u32, wid: vec3<u32>, nwg: vec3<u32>) -> Lane {
   var c: u32;
   var s: u32;
   if (ROWMODE) { c = t / SPLIT; s = t % SPLIT; } else { c = t % COLS; s = t / COLS; }
-  let q = (wid.x + wid.y * nwg.x) * COLS + c;
+  let q = wg_id(wid, nwg) * COLS + c;
   return Lane(c, s, c * SPLIT + s, q, q < P.cols);
 }
 
@@ -99,8 +101,8 @@ var<workgroup> wi: array<u32, MAX_WG>;
 
 fn identity() -> f32 {
   switch OP {
-    case 1u: { return neg_inf(); }
-    case 2u: { return pos_inf(); }
+    case 1u: { return neg_inf_f32(); }
+    case 2u: { return inf_f32(); }
     default: { return 0.0; }
   }
 }
@@ -108,8 +110,8 @@ fn identity() -> f32 {
 // max / min propagate NaN, as torch (WGSL leaves max(NaN, x) to the implementation).
 fn combine(a: f32, b: f32) -> f32 {
   switch OP {
-    case 1u: { return select(select(max(a, b), b, is_nan(b)), a, is_nan(a)); }
-    case 2u: { return select(select(min(a, b), b, is_nan(b)), a, is_nan(a)); }
+    case 1u: { return max_nan(a, b); }
+    case 2u: { return min_nan(a, b); }
     default: { return a + b; }
   }
 }
@@ -125,17 +127,13 @@ fn tree(l: Lane, v: f32) -> f32 {
   return wv[l.c * SPLIT];
 }
 
-@compute @workgroup_size(COLS * SPLIT)
-fn reduce_main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let l = lane(t, wid, nwg);
-  var acc = identity();
+${laneEntry('reduce_main', `  var acc = identity();
   if (l.valid) {
     let col = column(l.q);
     for (var j = l.s; j < col.count; j += SPLIT) { acc = combine(acc, ld_x(col.base + j * P.inner)); }
   }
   let r = tree(l, acc);
-  if (l.valid && l.s == 0u) { st_out(l.q, r / P.div); }
-}
+  if (l.valid && l.s == 0u) { st_out(l.q, r / P.div); }`)}
 
 // ------------------------------------------------------------------ argmax
 
@@ -164,11 +162,11 @@ fn am_tree(l: Lane, v: f32, i: u32) -> u32 {
   return l.c * SPLIT;
 }
 
-// Indices ascend along each invocation's walk, so a strict improvement test keeps the first max.
-@compute @workgroup_size(COLS * SPLIT)
-fn argmax_main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let l = lane(t, wid, nwg);
-  var bv = neg_inf();
+// The best (value, index) of work column l.q: each invocation walks its share, then the tree
+// combines the column's SPLIT candidates; returns the slot of the winner in wv / wi. Indices
+// ascend along each invocation's walk, so a strict improvement test keeps the first max.
+fn argmax_column(l: Lane) -> u32 {
+  var bv = neg_inf_f32();
   var bi = NO_INDEX;
   if (l.valid) {
     let col = column(l.q);
@@ -177,33 +175,19 @@ fn argmax_main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) w
       if (am_better(v, col.start + j, bv, bi)) { bv = v; bi = col.start + j; }
     }
   }
-  let h = am_tree(l, bv, bi);
-  if (l.valid && l.s == 0u) { outi[l.q] = i32(wi[h]); }
+  return am_tree(l, bv, bi);
 }
 
+${laneEntry('argmax_main', `  let h = argmax_column(l);
+  if (l.valid && l.s == 0u) { outi[l.q] = i32(wi[h]); }`)}
+
 // Split pass 1: the best (value, index) of every chunk.
-@compute @workgroup_size(COLS * SPLIT)
-fn argmax_partial(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let l = lane(t, wid, nwg);
-  var bv = neg_inf();
-  var bi = NO_INDEX;
-  if (l.valid) {
-    let col = column(l.q);
-    for (var j = l.s; j < col.count; j += SPLIT) {
-      let v = ld_x(col.base + j * P.inner);
-      if (am_better(v, col.start + j, bv, bi)) { bv = v; bi = col.start + j; }
-    }
-  }
-  let h = am_tree(l, bv, bi);
-  if (l.valid && l.s == 0u) { out[l.q] = wv[h]; pidx[l.q] = i32(wi[h]); }
-}
+${laneEntry('argmax_partial', `  let h = argmax_column(l);
+  if (l.valid && l.s == 0u) { out[l.q] = wv[h]; pidx[l.q] = i32(wi[h]); }`)}
 
 // Split pass 2: x holds the chunk maxima, pidx their indices (axis = chunks); the result goes to
 // outi. Indices are compared explicitly, so NaN / tie order survives the split.
-@compute @workgroup_size(COLS * SPLIT)
-fn argmax_final(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let l = lane(t, wid, nwg);
-  var bv = neg_inf();
+${laneEntry('argmax_final', `  var bv = neg_inf_f32();
   var bi = NO_INDEX;
   if (l.valid) {
     let col = column(l.q);
@@ -215,16 +199,15 @@ fn argmax_final(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) 
     }
   }
   let h = am_tree(l, bv, bi);
-  if (l.valid && l.s == 0u) { outi[l.q] = i32(wi[h]); }
-}
+  if (l.valid && l.s == 0u) { outi[l.q] = i32(wi[h]); }`)}
 
 // ------------------------------------------------------------------ softmax
 
 // Online (max, sum of exp(x - max)) statistics. A +inf or NaN element makes the sum NaN, which
 // is what exp(x - max) gives in the two-pass formula (inf - inf); -inf elements contribute 0.
 fn ms_push(ms: vec2<f32>, v: f32) -> vec2<f32> {
-  if (is_nan(v) || v == pos_inf()) { return vec2<f32>(ms.x, nan()); }
-  if (v == neg_inf()) { return ms; }
+  if (is_nan(v) || v == inf_f32()) { return vec2<f32>(ms.x, nan_f32()); }
+  if (v == neg_inf_f32()) { return ms; }
   if (v > ms.x) { return vec2<f32>(v, ms.y * exp(ms.x - v) + 1.0); }
   return vec2<f32>(ms.x, ms.y + exp(v - ms.x));
 }
@@ -232,7 +215,7 @@ fn ms_push(ms: vec2<f32>, v: f32) -> vec2<f32> {
 // Maxima are never NaN (ms_push never stores one), so max() is safe here.
 fn ms_merge(a: vec2<f32>, b: vec2<f32>) -> vec2<f32> {
   let m = max(a.x, b.x);
-  if (m == neg_inf()) { return vec2<f32>(m, a.y + b.y); }
+  if (m == neg_inf_f32()) { return vec2<f32>(m, a.y + b.y); }
   return vec2<f32>(m, a.y * exp(a.x - m) + b.y * exp(b.x - m));
 }
 
@@ -255,50 +238,39 @@ fn ms_tree(l: Lane, ms: vec2<f32>) -> vec2<f32> {
 
 // An all -inf row (max -inf, sum 0) or a row holding NaN / +inf (sum NaN) gives NaN, as torch.
 fn sm_value(v: f32, ms: vec2<f32>) -> f32 {
-  let bad = ms.x == neg_inf() || is_nan(ms.y);
-  return select(exp(v - ms.x) / ms.y, nan(), bad);
+  let bad = ms.x == neg_inf_f32() || is_nan(ms.y);
+  return select(exp(v - ms.x) / ms.y, nan_f32(), bad);
 }
 
 // One pass for the statistics, one to write: each invocation re-reads the elements it read.
-@compute @workgroup_size(COLS * SPLIT)
-fn softmax_main(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let l = lane(t, wid, nwg);
-  var ms = vec2<f32>(neg_inf(), 0.0);
-  let col = column(min(l.q, P.cols - 1u));
+// (max, sum of exp) of the work column col (that of l.q), combined over its SPLIT invocations.
+fn softmax_stats_of(l: Lane, col: Col) -> vec2<f32> {
+  var ms = vec2<f32>(neg_inf_f32(), 0.0);
   if (l.valid) {
     for (var j = l.s; j < col.count; j += SPLIT) { ms = ms_push(ms, ld_x(col.base + j * P.inner)); }
   }
-  let r = ms_tree(l, ms);
+  return ms_tree(l, ms);
+}
+
+${laneEntry('softmax_main', `  let col = column(min(l.q, P.cols - 1u));
+  let r = softmax_stats_of(l, col);
   if (l.valid) {
     for (var j = l.s; j < col.count; j += SPLIT) {
       let a = col.base + j * P.inner;
       st_out(a, sm_value(ld_x(a), r));
     }
-  }
-}
+  }`)}
 
 // Split pass 1 (inner == 1, long rows): (max, sum) of every chunk into out / out2.
-@compute @workgroup_size(COLS * SPLIT)
-fn softmax_stats(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let l = lane(t, wid, nwg);
-  var ms = vec2<f32>(neg_inf(), 0.0);
-  if (l.valid) {
-    let col = column(l.q);
-    for (var j = l.s; j < col.count; j += SPLIT) { ms = ms_push(ms, ld_x(col.base + j * P.inner)); }
-  }
-  let r = ms_tree(l, ms);
-  if (l.valid && l.s == 0u) { out[l.q] = r.x; out2[l.q] = r.y; }
-}
+${laneEntry('softmax_stats', `  let r = softmax_stats_of(l, column(min(l.q, P.cols - 1u)));
+  if (l.valid && l.s == 0u) { out[l.q] = r.x; out2[l.q] = r.y; }`)}
 
 // Split pass 2: one workgroup (COLS == 1) per chunk; it first merges all chunk statistics of
 // its row (pa = maxima, pb = sums; a few hundred values, cheaper than a third dispatch), then
 // writes its chunk.
-@compute @workgroup_size(COLS * SPLIT)
-fn softmax_apply(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let l = lane(t, wid, nwg);
-  let q = min(l.q, P.cols - 1u);
+${laneEntry('softmax_apply', `  let q = min(l.q, P.cols - 1u);
   let row = q / P.chunks;
-  var ms = vec2<f32>(neg_inf(), 0.0);
+  var ms = vec2<f32>(neg_inf_f32(), 0.0);
   for (var c = l.s; c < P.chunks; c += SPLIT) {
     ms = ms_merge(ms, vec2<f32>(ld_pa(row * P.chunks + c), ld_pb(row * P.chunks + c)));
   }
@@ -309,8 +281,7 @@ fn softmax_apply(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id)
       let a = col.base + j;
       st_out(a, sm_value(ld_x(a), r));
     }
-  }
-}
+  }`)}
 
 // ------------------------------------------------------------------ cumsum (inclusive)
 
@@ -374,7 +345,7 @@ fn scan_row_chunk(r: u32) -> Col {
 
 @compute @workgroup_size(SCAN_WG)
 fn cumsum_rows(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let r = wid.x + wid.y * nwg.x;
+  let r = wg_id(wid, nwg);
   if (r >= P.cols) { return; }  // uniform per workgroup
   let col = scan_row_chunk(r);
   scan_chunk(t, col.base, col.count, 0.0);
@@ -383,7 +354,7 @@ fn cumsum_rows(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) w
 // pa = chunk totals [outer, chunks]; the carry is the sum of the preceding chunks' totals.
 @compute @workgroup_size(SCAN_WG)
 fn cumsum_rows_carry(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let r = wid.x + wid.y * nwg.x;
+  let r = wg_id(wid, nwg);
   if (r >= P.cols) { return; }  // uniform per workgroup
   let c = r % P.chunks;
   var acc = 0.0;
@@ -404,12 +375,9 @@ fn cumsum_rows_carry(@builtin(local_invocation_index) t: u32, @builtin(workgroup
 
 // Strided axis (inner > 1): one invocation per work column walks its chunk serially; neighbouring
 // invocations are neighbouring inner positions, so every step is one coalesced row.
-@compute @workgroup_size(MAX_WG)
-fn cumsum_cols(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let q = flat_id(gid, nwg, MAX_WG);
-  if (q >= P.cols) { return; }
-  let col = column(q);
-  var acc = 0.0;
+// Inclusive running sum down one work column, starting from carry.
+fn scan_column(col: Col, carry: f32) {
+  var acc = carry;
   for (var j = 0u; j < col.count; j++) {
     let a = col.base + j * P.inner;
     acc += ld_x(a);
@@ -417,22 +385,14 @@ fn cumsum_cols(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workg
   }
 }
 
+${perElement('cumsum_cols', '  scan_column(column(q), 0.0);', { wg: 'MAX_WG', index: 'q', limit: 'P.cols' })}
+
 // pa = chunk totals [outer, chunks, inner].
-@compute @workgroup_size(MAX_WG)
-fn cumsum_cols_carry(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let q = flat_id(gid, nwg, MAX_WG);
-  if (q >= P.cols) { return; }
-  let col = column(q);
-  let i = q % P.inner;
+${perElement('cumsum_cols_carry', `  let i = q % P.inner;
   let r = q / P.inner;
   let c = r % P.chunks;
   var acc = 0.0;
   for (var k = 0u; k < c; k++) { acc += ld_pa((r - c + k) * P.inner + i); }
-  for (var j = 0u; j < col.count; j++) {
-    let a = col.base + j * P.inner;
-    acc += ld_x(a);
-    st_out(a, acc);
-  }
-}
+  scan_column(column(q), acc);`, { wg: 'MAX_WG', index: 'q', limit: 'P.cols' })}
 `,
 };

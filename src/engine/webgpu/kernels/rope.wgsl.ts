@@ -6,6 +6,7 @@
 // its partner x and one cos/sin pair; per-pair invocations would save nothing but the index
 // arithmetic). Mode and layout are pipeline constants so their branches fold away.
 import type { KernelFamily } from '../kernel.js';
+import { perElement } from './common.wgsl.js';
 
 // ---- tunables
 /** invocations per workgroup */
@@ -33,11 +34,7 @@ struct Params {
 }
 @group(0) @binding(0) var<uniform> P: Params;
 
-@compute @workgroup_size(WG)
-fn rope_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let e = flat_id(gid, nwg, WG);
-  if (e >= P.n) { return; }
-  let rest = e / P.D;
+${perElement('rope_main', `  let rest = e / P.D;
   let d = e - rest * P.D;
   let xv = ld_x(e);
   if (d >= P.R) {
@@ -74,7 +71,6 @@ fn rope_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     partner = select(e - 1u, e + 1u, first);
   }
   let pv = ld_x(partner);
-  out[e] = select(xv * cs + pv * sn, xv * cs - pv * sn, first);
-}
+  out[e] = select(xv * cs + pv * sn, xv * cs - pv * sn, first);`, { index: 'e' })}
 `,
 };
