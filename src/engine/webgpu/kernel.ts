@@ -10,7 +10,8 @@
 //   ld4_<name>(i: u32) -> vec4<f32>  elements i..i+3 (i a multiple of 4)
 // and outputs as plain `array<f32>` / `array<i32>` / `array<u32>` named as in the family, each
 // with a storer st_<name>(i: u32, v: f32) (f32 and i32 outputs; i32 truncates).
-// Bindings are numbered 1.. in the family's order: inputs first, then outputs.
+// Bindings are numbered 1.. in the family's order: inputs first, then outputs. The grid indices
+// flat_id / wg_id (kernels/common.wgsl.ts) come with every family.
 import type { DType } from '../dtype.js';
 import { GRID } from './kernels/common.wgsl.js';
 

@@ -20,7 +20,7 @@
 // bit pattern instead of relying on inf arithmetic (WGSL lets compilers assume no infinities).
 // A row with every key excluded outputs zeros, as the CPU oracle.
 import type { KernelFamily } from '../kernel.js';
-import { perElement } from './common.wgsl.js';
+import { perElement, perWorkgroup } from './common.wgsl.js';
 
 // ---- tunables: register blocking (register arrays need constant sizes)
 /** query rows per thread (attn_flash) */
@@ -43,11 +43,19 @@ export const KP = 8;
 /** invocations per attn_combine workgroup */
 export const CWG = 256;
 
-export const ATTENTION: KernelFamily = {
-  name: 'attention',
-  inputs: ['q', 'k', 'v', 'mask'],
-  outputs: { out: 'f32', po: 'f32', pml: 'f32' },
-  code: /* wgsl */ `
+/**
+ * attn_flash: rows [0, rows) x head dims d0 .. d0 + DC of q or k (row rr starting at element
+ * 'row(rr) * D') into a workgroup array with padded row stride DCP, zeros past D.
+ */
+const stageChunk = (dst: string, rows: string, load: string, row: string) => `      for (var e = t; e < ${rows} * DC; e += WG) {
+        let rr = e / DC;
+        let d = d0 + e % DC;
+        var x = 0.0;
+        if (d < P.D) { x = ${load}(${row} * P.D + d); }
+        ${dst}[rr * DCP + e % DC] = x;
+      }`;
+
+export const ATTENTION: KernelFamily = { name: 'attention', inputs: ['q', 'k', 'v', 'mask'], outputs: { out: 'f32', po: 'f32', pml: 'f32' }, code: /* wgsl */ `
 // ---- tunables (attn_flash): WG = (BQ / RB) * TC invocations
 override WG: u32 = 64;
 override BQ: u32 = 32;
@@ -102,12 +110,7 @@ fn mask_base(b: u32, h: u32) -> u32 {
 }
 
 // One workgroup: BQ query rows x one Dv chunk x one key split of one (b, h).
-@compute @workgroup_size(WG)
-fn attn_flash(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-              @builtin(local_invocation_index) t: u32) {
-  let flat = wg_id(wid, nwg);
-  if (flat >= P.total) { return; }
-  let qt = flat % P.nqt;
+${perWorkgroup('attn_flash', `  let qt = flat % P.nqt;
   var rest = flat / P.nqt;
   let dvc = rest % P.ndv;
   rest = rest / P.ndv;
@@ -154,20 +157,8 @@ fn attn_flash(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     let nk = min(BK, ke - k0);  // keys of this tile (staged rows past nk are stale: never used)
     for (var d0 = 0u; d0 < P.D; d0 += DC) {
       workgroupBarrier();
-      for (var e = t; e < nq * DC; e += WG) {
-        let rr = e / DC;
-        let d = d0 + e % DC;
-        var x = 0.0;
-        if (d < P.D) { x = ld_q(qbase + (q0 + rr) * P.D + d); }
-        qs[rr * DCP + e % DC] = x;
-      }
-      for (var e = t; e < nk * DC; e += WG) {
-        let jj = e / DC;
-        let d = d0 + e % DC;
-        var x = 0.0;
-        if (d < P.D) { x = ld_k(kbase + (k0 + jj) * P.D + d); }
-        kvs[jj * DCP + e % DC] = x;
-      }
+${stageChunk('qs', 'nq', 'ld_q', 'qbase + (q0 + rr)')}
+${stageChunk('kvs', 'nk', 'ld_k', 'kbase + (k0 + rr)')}
       workgroupBarrier();
       let dn = min(DC, P.D - d0);
       for (var dd = 0u; dd < dn; dd++) {
@@ -273,8 +264,7 @@ fn attn_flash(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
         pml[2u * prow + 1u] = l;
       }
     }
-  }
-}
+  }`, { wg: 'WG', index: 'flat', limit: 'P.total' })}
 
 // ------------------------------------------------------------------ decode
 
@@ -289,12 +279,7 @@ fn dec_row(b: u32, kvh: u32, rho: u32) -> u32 {
 }
 
 // One workgroup: up to RMAX query rows sharing kv head (b, kvh) x one split of <= CHS keys.
-@compute @workgroup_size(DWG)
-fn attn_decode(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-               @builtin(local_invocation_index) t: u32) {
-  let flat = wg_id(wid, nwg);
-  if (flat >= P.total) { return; }
-  let split = flat % P.nsplit;
+${perWorkgroup('attn_decode', `  let split = flat % P.nsplit;
   var rest = flat / P.nsplit;
   let rc = rest % P.nrc;
   let grp = rest / P.nrc;
@@ -457,8 +442,7 @@ fn attn_decode(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
         }
       }
     }
-  }
-}
+  }`, { wg: 'DWG', index: 'flat', limit: 'P.total' })}
 
 // ------------------------------------------------------------------ split-K combine
 

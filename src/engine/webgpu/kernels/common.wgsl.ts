@@ -65,3 +65,18 @@ export function eachAxis(o: { last: string; rem: string; size: (du: string) => s
 ${body}
   }`;
 }
+
+/**
+ * An entry point with one workgroup of `wg` invocations per item: `index` = the workgroup's flat
+ * index, returning at once (uniformly for the workgroup) when it is not below `limit`; `local` =
+ * the invocation's index within the workgroup.
+ */
+export function perWorkgroup(name: string, body: string, o: { wg: string; index: string; limit: string; local?: string }): string {
+  const local = o.local ?? 't';
+  return `@compute @workgroup_size(${o.wg})
+fn ${name}(@builtin(local_invocation_index) ${local}: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let ${o.index} = wg_id(wid, nwg);
+  if (${o.index} >= ${o.limit}) { return; }
+${body}
+}`;
+}

@@ -9,7 +9,7 @@
 // conv_gemm forms X on the fly (implicit GEMM), conv_1x1 is the plain GEMM a 1x1x1 / stride 1 /
 // unpadded conv is, and conv_naive (one invocation per output) is the reference.
 import type { KernelFamily } from '../kernel.js';
-import { perElement } from './common.wgsl.js';
+import { perElement, perWorkgroup } from './common.wgsl.js';
 
 // ---- tunables
 // GEMM tile: BM = 8 * wgm output channels x BN = 8 * (NT / wgm) positions per workgroup of NT
@@ -37,12 +37,7 @@ export const WG_NAIVE = 256;
  * runs the register-tile update. 'decode' finds g (and the sample) from the tile index's rest.
  */
 function gemmEntry(name: string, o: { decode: string; before: string; stage: string; store: string }): string {
-  return `@compute @workgroup_size(NT)
-fn ${name}(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-           @builtin(local_invocation_index) lid: u32) {
-  let t = wg_id(wid, nwg);
-  if (t >= P.tiles) { return; }
-  let mt = t % P.tilesM;
+  return perWorkgroup(name, `  let mt = t % P.tilesM;
   let rest = t / P.tilesM;
   let pt = rest % P.tilesP;
 ${o.decode}
@@ -58,15 +53,10 @@ ${o.stage}
     mma(lid % wgn(), lid / wgn());
     workgroupBarrier();
   }
-  ${o.store};
-}`;
+  ${o.store};`, { wg: 'NT', index: 't', limit: 'P.tiles', local: 'lid' });
 }
 
-export const CONV: KernelFamily = {
-  name: 'conv',
-  inputs: ['x', 'w', 'bias'],
-  outputs: { out: 'f32' },
-  code: /* wgsl */ `
+export const CONV: KernelFamily = { name: 'conv', inputs: ['x', 'w', 'bias'], outputs: { out: 'f32' }, code: /* wgsl */ `
 const NT: u32 = ${NT}u;
 const BK: u32 = ${BK}u;
 const BM_MAX: u32 = ${BM_MAX}u;

@@ -10,25 +10,16 @@ export const WG = 256;
 /** dims of a broadcast (the Params arrays hold 4 per vec4) */
 export const MAX_RANK = 8;
 
-export const ELEMENTWISE: KernelFamily = {
-  name: 'elementwise',
-  inputs: ['a', 'b', 'c'],
-  outputs: { out: 'f32', outi: 'i32', outh: 'u32' },
-  code: /* wgsl */ `
+export const ELEMENTWISE: KernelFamily = { name: 'elementwise', inputs: ['a', 'b', 'c'], outputs: { out: 'f32', outi: 'i32', outh: 'u32' }, code: /* wgsl */ `
 override WG: u32 = ${WG};
 // ---- specialisation (set per pipeline, so the op switch folds away)
 override OP: u32 = 0;
 
+// Shape and (broadcast, zero-stride) strides: up to MAX_RANK dims, packed 4 per vec4.
 struct Params {
-  n: u32,
-  rank: u32,
-  alpha: f32,
-  beta: f32,
-  // up to MAX_RANK dims, packed 4 per vec4
-  out_shape: array<vec4<u32>, ${MAX_RANK / 4}>,
-  a_strides: array<vec4<u32>, ${MAX_RANK / 4}>,
-  b_strides: array<vec4<u32>, ${MAX_RANK / 4}>,
-  c_strides: array<vec4<u32>, ${MAX_RANK / 4}>,
+  n: u32, rank: u32, alpha: f32, beta: f32,
+  out_shape: array<vec4<u32>, ${MAX_RANK / 4}>, a_strides: array<vec4<u32>, ${MAX_RANK / 4}>,
+  b_strides: array<vec4<u32>, ${MAX_RANK / 4}>, c_strides: array<vec4<u32>, ${MAX_RANK / 4}>,
 }
 @group(0) @binding(0) var<uniform> P: Params;
 

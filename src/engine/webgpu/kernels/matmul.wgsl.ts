@@ -81,17 +81,22 @@ fn store_row4(bt: u32, m: u32, n: u32, v: vec4<f32>) {
   ${range(4).map((j) => `st(bt, m, ${plus('n', j)}, v.${XYZW[j]}, b.${XYZW[j]});`).join(' ')}
 }`;
 
-/** Entry point of the 1D grid whose invocation g owns tile (bt, m tile, n tile), or row m when `rows` is 'M'. */
-function flatEntry(name: string, rows: 'tiles_m' | 'M'): string {
+/** Tile index g -> (bt, m tile tm, n tile tn), or (bt, row m, n tile tn) when `rows` is 'M'; past the batch returns. */
+function tileIndex(g: string, rows: 'tiles_m' | 'M'): string {
   const m = rows === 'M' ? 'm' : 'tm';
-  return `@compute @workgroup_size(WG)
-fn ${name}(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let g = flat_id(gid, nwg, WG);
-  let tn = g % P.tiles_n;
-  let r = g / P.tiles_n;
+  return `  let tn = ${g} % P.tiles_n;
+  let r = ${g} / P.tiles_n;
   let ${m} = r % P.${rows};
   let bt = r / P.${rows};
   if (bt >= P.batch) { return; }`;
+}
+
+/** Entry point of the 1D grid whose invocation g owns one tile (see tileIndex). */
+function flatEntry(name: string, rows: 'tiles_m' | 'M'): string {
+  return `@compute @workgroup_size(WG)
+fn ${name}(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let g = flat_id(gid, nwg, WG);
+${tileIndex('g', rows)}`;
 }
 
 /**
@@ -147,11 +152,7 @@ ${cols.map((j) => `  out4[((bt * P.M + m) * P.ldo + P.out_off + nb${j}) >> 2u] =
 }`;
 }
 
-export const MATMUL: KernelFamily = {
-  name: 'matmul',
-  inputs: ['a', 'b', 'bias'],
-  outputs: { out: 'f32' },
-  code: /* wgsl */ `
+export const MATMUL: KernelFamily = { name: 'matmul', inputs: ['a', 'b', 'bias'], outputs: { out: 'f32' }, code: /* wgsl */ `
 override WG: u32 = ${WG};
 // ---- specialisation (per pipeline; the branches on them fold away)
 override TA: bool = false;        // a stored [batch, K, M]
@@ -403,11 +404,7 @@ fn v2_ld_b(bt: u32, k: u32, n: u32) -> f32 {
 fn mm_v2_shared(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
                 @builtin(local_invocation_id) lid: vec3<u32>, @builtin(local_invocation_index) li: u32) {
   let w = wg_id(wid, nwg);
-  let tn = w % P.tiles_n;
-  let r = w / P.tiles_n;
-  let tm = r % P.tiles_m;
-  let bt = r / P.tiles_m;
-  if (bt >= P.batch) { return; }
+${tileIndex('w', 'tiles_m')}
   let m0 = tm * V2_T;
   let n0 = tn * V2_T;
   // staging coordinates of this invocation: slab row kk, group g of 4 rows (A) / columns (B)
@@ -467,11 +464,7 @@ var<workgroup> gv_red: array<vec4<f32>, ${GV_WG}>;
 fn gemv_split(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
               @builtin(local_invocation_index) li: u32) {
   let w = wg_id(wid, nwg);
-  let tn = w % P.tiles_n;
-  let r = w / P.tiles_n;
-  let m = r % P.M;
-  let bt = r / P.M;
-  if (bt >= P.batch) { return; }
+${tileIndex('w', 'M')}
   let n0 = tn * 4u;
   var s = vec4<f32>();
   if (!TA && TB && VA && VB) {

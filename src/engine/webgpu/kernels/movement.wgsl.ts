@@ -7,7 +7,7 @@
 // f32). The host (ops/movement.ts) first drops size-1 output axes and merges axes that read
 // the input contiguously, so most calls reach the kernels with rank 1-4.
 import type { KernelFamily } from '../kernel.js';
-import { eachAxis, packed, perElement } from './common.wgsl.js';
+import { eachAxis, packed, perElement, perWorkgroup } from './common.wgsl.js';
 
 // ---- tunables
 /** invocations per workgroup */
@@ -26,11 +26,7 @@ const FLAVOURS = [
 ] as const;
 const flavours = (entry: (f: (typeof FLAVOURS)[number]) => string) => FLAVOURS.map(entry).join('\n\n');
 
-export const MOVEMENT: KernelFamily = {
-  name: 'movement',
-  inputs: ['x', 'ids'],
-  outputs: { out: 'f32', outi: 'i32' },
-  code: /* wgsl */ `
+export const MOVEMENT: KernelFamily = { name: 'movement', inputs: ['x', 'ids'], outputs: { out: 'f32', outi: 'i32' }, code: /* wgsl */ `
 override WG: u32 = ${WG};
 // tiled transpose: the tile is TA (along the output axis that is contiguous in the input) by
 // TB (along the output's last axis) elements, TA * TB == TILE_N, each of the WG invocations
@@ -162,11 +158,7 @@ fn row_lane(g: u32, lid: u32) -> RowLane {
   return t;
 }
 
-${flavours((f) => `@compute @workgroup_size(WG)
-fn rows_${f.ty}(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let g = wg_id(wid, nwg);
-  if (g >= P.ngroups) { return; }
-  let t = row_lane(g, lid);
+${flavours((f) => perWorkgroup(`rows_${f.ty}`, `  let t = row_lane(g, lid);
   if (t.row >= P.tiles_a) { return; }
   let S = size_of(P.rank - 1u);
   for (var k = 0u; k < KC; k++) {
@@ -174,8 +166,7 @@ fn rows_${f.ty}(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id
     if (c >= S) { break; }
     let s = select(-1, col_offset(t.ro, c), t.ro >= 0);
     if (s < 0) { ${f.out}[t.row * S + c] = ${f.value}; } else { ${f.out}[t.row * S + c] = ${f.ld}(u32(s)); }
-  }
-}`)}
+  }`, { wg: 'WG', index: 'g', limit: 'P.ngroups', local: 'lid' }))}
 
 // ---- contiguous copy (a slice of whole rows, contiguous(), a dtype-widening copy): no index
 // arithmetic at all.

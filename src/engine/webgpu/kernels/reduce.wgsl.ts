@@ -15,7 +15,7 @@
 // COLS columns are neighbours, so that the strided walk down the axis reads contiguous runs of
 // 'inner' elements (coalesced: one invocation per (outer, inner) column when inner is large).
 import type { KernelFamily } from '../kernel.js';
-import { FLOAT_BITS, perElement } from './common.wgsl.js';
+import { FLOAT_BITS, perElement, perWorkgroup } from './common.wgsl.js';
 
 // ---- tunables
 /** invocations per workgroup (COLS * SPLIT, and the widest cumsum workgroup) */
@@ -32,11 +32,7 @@ ${body}
 }`;
 }
 
-export const REDUCE: KernelFamily = {
-  name: 'reduce',
-  inputs: ['x', 'pa', 'pb'],
-  outputs: { out: 'f32', outi: 'i32', pidx: 'i32', out2: 'f32' },
-  code: /* wgsl */ `
+export const REDUCE: KernelFamily = { name: 'reduce', inputs: ['x', 'pa', 'pb'], outputs: { out: 'f32', outi: 'i32', pidx: 'i32', out2: 'f32' }, code: /* wgsl */ `
 // ---- shape of a workgroup (set per pipeline by ops/reduce.ts; COLS * SPLIT <= MAX_WG)
 override COLS: u32 = 1;
 override SPLIT: u32 = ${MAX_WG};
@@ -343,20 +339,11 @@ fn scan_row_chunk(r: u32) -> Col {
   return Col((r / P.chunks) * P.n + start, min(P.chunk_len, P.n - start), start);
 }
 
-@compute @workgroup_size(SCAN_WG)
-fn cumsum_rows(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let r = wg_id(wid, nwg);
-  if (r >= P.cols) { return; }  // uniform per workgroup
-  let col = scan_row_chunk(r);
-  scan_chunk(t, col.base, col.count, 0.0);
-}
+${perWorkgroup('cumsum_rows', `  let col = scan_row_chunk(r);
+  scan_chunk(t, col.base, col.count, 0.0);`, { wg: 'SCAN_WG', index: 'r', limit: 'P.cols' })}
 
 // pa = chunk totals [outer, chunks]; the carry is the sum of the preceding chunks' totals.
-@compute @workgroup_size(SCAN_WG)
-fn cumsum_rows_carry(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let r = wg_id(wid, nwg);
-  if (r >= P.cols) { return; }  // uniform per workgroup
-  let c = r % P.chunks;
+${perWorkgroup('cumsum_rows_carry', `  let c = r % P.chunks;
   var acc = 0.0;
   for (var k = t; k < c; k += SCAN_WG) { acc += ld_pa(r - c + k); }
   tsum[t] = acc;
@@ -370,8 +357,7 @@ fn cumsum_rows_carry(@builtin(local_invocation_index) t: u32, @builtin(workgroup
   let carry = carry_sh;
   workgroupBarrier();
   let col = scan_row_chunk(r);
-  scan_chunk(t, col.base, col.count, carry);
-}
+  scan_chunk(t, col.base, col.count, carry);`, { wg: 'SCAN_WG', index: 'r', limit: 'P.cols' })}
 
 // Strided axis (inner > 1): one invocation per work column walks its chunk serially; neighbouring
 // invocations are neighbouring inner positions, so every step is one coalesced row.

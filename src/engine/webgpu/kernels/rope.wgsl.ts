@@ -12,11 +12,7 @@ import { perElement } from './common.wgsl.js';
 /** invocations per workgroup */
 export const WG = 256;
 
-export const ROPE: KernelFamily = {
-  name: 'rope',
-  inputs: ['x', 'cos', 'sin'],
-  outputs: { out: 'f32' },
-  code: /* wgsl */ `
+export const ROPE: KernelFamily = { name: 'rope', inputs: ['x', 'cos', 'sin'], outputs: { out: 'f32' }, code: /* wgsl */ `
 override WG: u32 = ${WG};
 // ---- specialisation
 override MODE: u32 = 0;   // 0: 'half' (d pairs with d + R/2), 1: 'interleaved' (2j pairs with 2j+1)

@@ -19,7 +19,7 @@
 //   >= BLK two per dispatch ('merge_global2', or 'merge_global' for an odd one out) and the
 //   rest in shared memory ('merge_local'), then 'gather_final'.
 import type { KernelFamily } from '../kernel.js';
-import { perElement } from './common.wgsl.js';
+import { perElement, perWorkgroup } from './common.wgsl.js';
 
 // ---- tunables
 /** pairs per shared-memory block (a power of two, 8 bytes a pair: 2048 fills 16 KiB) */
@@ -27,21 +27,10 @@ export const BLK = 2048;
 /** invocations per block (<= 256) */
 export const TPB = 256;
 
-/** An entry with one workgroup of TPB invocations (t) per block: 'index' is the workgroup's, < P.groups. */
-function blockEntry(name: string, index: string, body: string): string {
-  return `@compute @workgroup_size(TPB)
-fn ${name}(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let ${index} = wg_id(wid, nwg);
-  if (${index} >= P.groups) { return; }
-${body}
-}`;
-}
+/** One workgroup of TPB invocations (t) per block; 'index' is the workgroup's, below P.groups. */
+const blockEntry = (name: string, index: string, body: string) => perWorkgroup(name, body, { wg: 'TPB', index, limit: 'P.groups' });
 
-export const SORT: KernelFamily = {
-  name: 'sort',
-  inputs: ['x'],
-  outputs: { pa: 'i32', pb: 'i32', vals: 'f32', idxs: 'i32' },
-  code: /* wgsl */ `
+export const SORT: KernelFamily = { name: 'sort', inputs: ['x'], outputs: { pa: 'i32', pb: 'i32', vals: 'f32', idxs: 'i32' }, code: /* wgsl */ `
 // BLK and TPB are per pipeline (a row shorter than BLK sorts in a smaller block)
 override BLK: u32 = ${BLK};
 override TPB: u32 = ${TPB};
