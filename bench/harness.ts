@@ -11,8 +11,8 @@ import seedrandom from 'seedrandom';
 import type { Backend } from '../src/engine/backend.js';
 import type { DType } from '../src/engine/dtype.js';
 import * as F from '../src/engine/ops.js';
-import { type BackendChoice, cpuBackend, selectBackends, webgpuBackend } from '../src/engine/select.js';
-import { type Tensor, numel } from '../src/engine/tensor.js';
+import { type BackendChoice, cpuBackend, selectBackends, webgpuBackend, webgpuOptionsFromEnv } from '../src/engine/select.js';
+import { Tensor, numel } from '../src/engine/tensor.js';
 import { setFileSystem } from '../src/io/files.js';
 import { nodeFileSystem } from '../src/io/node-files.js';
 
@@ -84,13 +84,15 @@ export function benchArgs(defaultOut: string, extra: Record<string, { type: 'str
 
 /**
  * The backends a bench runs on, WebGPU first. 'all' runs WebGPU when an adapter can be had (the
- * reason is printed when not) and the CPU oracle.
+ * reason is printed when not) and the CPU oracle. The WebGPU device follows COSMOS_WEBGPU_BACKEND /
+ * COSMOS_DAWN_ENABLE / COSMOS_DAWN_DISABLE (see webgpuOptionsFromEnv).
  */
 export async function benchBackends(choice: BenchArgs['backend']): Promise<Backend[]> {
-  if (choice !== 'all') return selectBackends(choice, (why) => console.error(`note: ${why}`));
+  const webgpu = webgpuOptionsFromEnv(process.env);
+  if (choice !== 'all') return selectBackends(choice, (why) => console.error(`note: ${why}`), webgpu);
   const out: Backend[] = [];
   try {
-    out.push(await webgpuBackend());
+    out.push(await webgpuBackend(webgpu));
   } catch (e) {
     console.error(`webgpu: ${(e as Error).message.split('\n')[0]}`);
   }
@@ -100,16 +102,18 @@ export async function benchBackends(choice: BenchArgs['backend']): Promise<Backe
 
 // ------------------------------------------------------------------ timing
 
+/** Dispose what a timed body returned: a tensor or an array of them (anything else is left alone). */
+function freeResult(out: unknown): void {
+  for (const t of [out].flat()) if (t instanceof Tensor) t.dispose();
+}
+
 /**
- * Best-of-`reps` seconds of `body` (which enqueues work and returns tensors to free), synced
+ * Best-of-`reps` seconds of `body` (which enqueues work and may return tensors to free), synced
  * every repetition after one warm-up call (pipeline compilation). The minimum, not the mean: on
  * a shared machine other processes only ever add time.
  */
-export async function timeBest(be: Backend, body: () => Tensor[] | Tensor | void, reps: number): Promise<number> {
-  const free = (out: Tensor[] | Tensor | void) => {
-    for (const t of [out ?? []].flat()) t.dispose();
-  };
-  free(body());
+export async function timeBest(be: Backend, body: () => unknown, reps: number): Promise<number> {
+  freeResult(body());
   await be.sync();
   let best = Infinity;
   for (let r = 0; r < reps; r++) {
@@ -117,7 +121,7 @@ export async function timeBest(be: Backend, body: () => Tensor[] | Tensor | void
     const out = body();
     await be.sync();
     best = Math.min(best, (performance.now() - t0) / 1000);
-    free(out);
+    freeResult(out);
   }
   return best;
 }

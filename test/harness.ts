@@ -7,13 +7,15 @@ import type { Backend } from '../src/engine/backend.js';
 import { cpu } from '../src/engine/cpu/backend.js';
 import type { DType } from '../src/engine/dtype.js';
 import * as F from '../src/engine/ops.js';
+import { webgpuOptionsFromEnv } from '../src/engine/select.js';
 import type { Tensor } from '../src/engine/tensor.js';
 import { type WebGpuBackend, webgpu } from '../src/engine/webgpu/backend.js';
 
 export { randomInts, randomTensor, randomValues } from '../bench/harness.js';
 
 export { cpu };
-export const gpu: () => Promise<WebGpuBackend> = webgpu;
+/** The WebGPU backend (COSMOS_WEBGPU_BACKEND / COSMOS_DAWN_* pick the device, as for the CLI). */
+export const gpu = (): Promise<WebGpuBackend> => webgpu(webgpuOptionsFromEnv(process.env));
 
 /** The same data as a tensor on each backend. */
 export function pair(backend: Backend, values: ArrayLike<number>, shape: readonly number[], dtype: DType = 'f32'): [Tensor, Tensor] {

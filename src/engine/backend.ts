@@ -42,6 +42,22 @@ export interface StridedDim {
 
 export type BorderMode = 'constant' | 'replicate' | 'reflect';
 
+/**
+ * What a border mode means: the input coordinate read for coordinate c of an axis of extent n,
+ * or -1 for the constant border. PyTorch's 'reflect' mirrors about the edge element without
+ * repeating it (-1 -> 1, n -> n-2); folding by the period 2(n-1) also covers pads longer than
+ * the axis. Both backends resolve borders through this (the WGSL mirrors it per element).
+ */
+export function borderCoord(c: number, n: number, border: BorderMode): number {
+  if (c >= 0 && c < n) return c;
+  if (border === 'constant' || n === 0) return -1;
+  if (border === 'replicate') return c < 0 ? 0 : n - 1;
+  if (n === 1) return 0;
+  const period = 2 * (n - 1);
+  const m = ((c % period) + period) % period;
+  return m < n ? m : period - m;
+}
+
 export interface StridedParams {
   dims: StridedDim[];
   /** what an out-of-range input coordinate reads */

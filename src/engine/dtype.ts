@@ -10,10 +10,6 @@ export function bytesPerElement(dtype: DType): number {
   return dtype === 'f16' || dtype === 'bf16' ? 2 : 4;
 }
 
-export function isFloat(dtype: DType): boolean {
-  return dtype !== 'i32';
-}
-
 /** The typed array a tensor of this dtype reads back as (half types widen to f32). */
 export type ReadArray = Float32Array | Int32Array;
 

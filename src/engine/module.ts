@@ -7,7 +7,7 @@ import type { Backend } from './backend.js';
 import type { DType, RawArray } from './dtype.js';
 import { bytesPerElement } from './dtype.js';
 import { fromRaw } from './ops.js';
-import { Tensor, numel, shapeStr } from './tensor.js';
+import { type Tensor, numel, shapeStr } from './tensor.js';
 import { UserError } from './errors.js';
 
 export class Param {

@@ -36,13 +36,6 @@ export function zeros(backend: Backend, shape: readonly number[], dtype: DType =
   return full(backend, shape, 0, dtype);
 }
 
-/** Move (copy) a tensor to another backend. */
-export async function toBackend(x: Tensor, backend: Backend): Promise<Tensor> {
-  if (x.backend === backend) return x;
-  const raw = await x.readRaw();
-  return fromRaw(backend, raw, x.shape, x.dtype);
-}
-
 // ------------------------------------------------------------------ helpers
 
 function axisOf(x: Tensor, axis: number, what: string): number {

@@ -5,22 +5,62 @@ import { UserError } from './errors.js';
 
 export type BackendChoice = BackendName | 'auto';
 
+/** Native APIs Dawn can be asked for in Node (a browser's navigator.gpu picks its own). */
+export type WebGpuApi = 'vulkan' | 'metal' | 'd3d12' | 'd3d11' | 'opengl' | 'opengles';
+
+export const WEBGPU_APIS: readonly WebGpuApi[] = ['vulkan', 'metal', 'd3d12', 'd3d11', 'opengl', 'opengles'];
+
+/** How the WebGPU device is acquired. Both fields only matter in Node (Dawn's 'webgpu' package). */
+export interface WebGpuOptions {
+  /**
+   * One native API instead of the default search (the platform's default adapter, else OpenGL in
+   * compatibility mode, which is Mesa llvmpipe on a machine without a GPU). OpenGL / OpenGL ES run
+   * in compatibility mode.
+   */
+  api?: WebGpuApi;
+  /** Dawn toggles to enable / disable, e.g. { disable: ['lazy_clear_resource_on_first_use'] } */
+  dawnToggles?: { enable?: readonly string[]; disable?: readonly string[] };
+}
+
 export interface SelectBackendOptions {
   /** 'cpu', 'webgpu', or 'auto' (the default): WebGPU when an adapter can be had, else the CPU */
   backend?: BackendChoice;
   /** told why 'auto' fell back to the CPU (the CLI prints it as a note) */
   onFallback?: (reason: string) => void;
+  /** how the WebGPU device is acquired (see webgpuOptionsFromEnv for the environment variables) */
+  webgpu?: WebGpuOptions;
 }
 
 export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'webgpu', 'cpu'];
+
+/**
+ * WebGPU options from environment variables, for the Node entry points (CLI, benches, tests) to
+ * pass `process.env`: COSMOS_WEBGPU_BACKEND = one of WEBGPU_APIS ('software' is an alias of
+ * 'opengl'), COSMOS_DAWN_ENABLE / COSMOS_DAWN_DISABLE = comma-separated Dawn toggles.
+ */
+export function webgpuOptionsFromEnv(env: Readonly<Record<string, string | undefined>>): WebGpuOptions {
+  const out: WebGpuOptions = {};
+  const api = env.COSMOS_WEBGPU_BACKEND === 'software' ? 'opengl' : env.COSMOS_WEBGPU_BACKEND;
+  if (api) {
+    if (!WEBGPU_APIS.includes(api as WebGpuApi)) {
+      throw new UserError(`COSMOS_WEBGPU_BACKEND must be one of ${WEBGPU_APIS.join(', ')} or software; got ${JSON.stringify(api)}`);
+    }
+    out.api = api as WebGpuApi;
+  }
+  const list = (v: string | undefined) => (v ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+  const enable = list(env.COSMOS_DAWN_ENABLE);
+  const disable = list(env.COSMOS_DAWN_DISABLE);
+  if (enable.length || disable.length) out.dawnToggles = { enable, disable };
+  return out;
+}
 
 export async function cpuBackend(): Promise<Backend> {
   return (await import('./cpu/backend.js')).cpu;
 }
 
 /** The process-wide WebGPU backend; rejects with NoAdapterError (a UserError) when none can be had. */
-export async function webgpuBackend(): Promise<Backend> {
-  return (await import('./webgpu/backend.js')).webgpu();
+export async function webgpuBackend(options: WebGpuOptions = {}): Promise<Backend> {
+  return (await import('./webgpu/backend.js')).webgpu(options);
 }
 
 export async function selectBackend(options: SelectBackendOptions = {}): Promise<Backend> {
@@ -29,9 +69,9 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
     throw new UserError(`backend must be one of ${BACKEND_CHOICES.join(', ')}; got ${JSON.stringify(choice)}`);
   }
   if (choice === 'cpu') return cpuBackend();
-  if (choice === 'webgpu') return webgpuBackend();
+  if (choice === 'webgpu') return webgpuBackend(options.webgpu);
   try {
-    return await webgpuBackend();
+    return await webgpuBackend(options.webgpu);
   } catch (e) {
     const reason = (e instanceof Error ? e.message : String(e)).split('\n')[0];
     options.onFallback?.(`no WebGPU adapter (${reason.length > 160 ? `${reason.slice(0, 157)}...` : reason}); using the cpu backend`);
@@ -40,7 +80,9 @@ export async function selectBackend(options: SelectBackendOptions = {}): Promise
 }
 
 /** Every backend a choice names: 'all' is the CPU oracle and WebGPU (which must then be had). */
-export async function selectBackends(choice: BackendChoice | 'all', onFallback?: (reason: string) => void): Promise<Backend[]> {
-  if (choice === 'all') return [await cpuBackend(), await webgpuBackend()];
-  return [await selectBackend({ backend: choice, onFallback })];
+export async function selectBackends(
+  choice: BackendChoice | 'all', onFallback?: (reason: string) => void, webgpu?: WebGpuOptions,
+): Promise<Backend[]> {
+  if (choice === 'all') return [await cpuBackend(), await webgpuBackend(webgpu)];
+  return [await selectBackend({ backend: choice, onFallback, webgpu })];
 }

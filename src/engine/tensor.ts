@@ -2,7 +2,7 @@
 // Lifetime: tensors created inside `scope(fn)` are freed when fn returns, except those it
 // returns or `keep()`s. Weights are created outside any scope and live until disposed.
 import type { Backend, Storage } from './backend.js';
-import { type DType, type RawArray, type ReadArray } from './dtype.js';
+import type { DType, RawArray, ReadArray } from './dtype.js';
 import { UserError } from './errors.js';
 
 export class ShapeError extends UserError {
@@ -121,8 +121,6 @@ export function resolveShape(shape: readonly number[], n: number): number[] {
   return out;
 }
 
-type Kept = Tensor | Tensor[] | Record<string, Tensor> | void | undefined | null | unknown;
-
 function collect(v: unknown, into: Set<Tensor>, depth = 0): void {
   if (depth > 4 || v == null) return;
   if (v instanceof Tensor) into.add(v);
@@ -133,25 +131,17 @@ function collect(v: unknown, into: Set<Tensor>, depth = 0): void {
   }
 }
 
-/**
- * Run fn; free every tensor it created except those reachable from its result (tensors,
- * arrays, plain objects and Maps of them) and those `keep()`-ed. Returned tensors move to the
- * enclosing scope.
- */
-export function scope<T extends Kept>(fn: () => T): T {
+function enter(): ScopeFrame {
   const frame: ScopeFrame = new Set();
   scopes.push(frame);
-  let result: T;
-  try {
-    result = fn();
-  } catch (e) {
-    scopes.pop();
-    for (const t of frame) t.dispose();
-    throw e;
-  }
-  scopes.pop();
+  return frame;
+}
+
+/** Close a frame (an async one need not be the innermost): free what it created and did not return. */
+function leave<T>(frame: ScopeFrame, result: T, failed: boolean): T {
+  scopes.splice(scopes.lastIndexOf(frame), 1);
   const keep = new Set<Tensor>();
-  collect(result, keep);
+  if (!failed) collect(result, keep);
   for (const t of frame) {
     if (keep.has(t)) {
       if (scopes.length) scopes[scopes.length - 1].add(t);
@@ -160,25 +150,32 @@ export function scope<T extends Kept>(fn: () => T): T {
   return result;
 }
 
+/**
+ * Run fn; free every tensor it created except those reachable from its result (tensors,
+ * arrays, plain objects and Maps of them) and those `keep()`-ed. Returned tensors move to the
+ * enclosing scope.
+ */
+export function scope<T>(fn: () => T): T {
+  const frame = enter();
+  let result: T;
+  try {
+    result = fn();
+  } catch (e) {
+    leave(frame, undefined, true);
+    throw e;
+  }
+  return leave(frame, result, false);
+}
+
 /** Async variant of scope: awaits fn before freeing. */
-export async function scopeAsync<T extends Kept>(fn: () => Promise<T>): Promise<T> {
-  const frame: ScopeFrame = new Set();
-  scopes.push(frame);
+export async function scopeAsync<T>(fn: () => Promise<T>): Promise<T> {
+  const frame = enter();
   let result: T;
   try {
     result = await fn();
   } catch (e) {
-    scopes.splice(scopes.lastIndexOf(frame), 1);
-    for (const t of frame) t.dispose();
+    leave(frame, undefined, true);
     throw e;
   }
-  scopes.splice(scopes.lastIndexOf(frame), 1);
-  const keep = new Set<Tensor>();
-  collect(result, keep);
-  for (const t of frame) {
-    if (keep.has(t)) {
-      if (scopes.length) scopes[scopes.length - 1].add(t);
-    } else t.dispose();
-  }
-  return result;
+  return leave(frame, result, false);
 }

@@ -12,6 +12,7 @@
 // (With scale 1.5 and D = 140, logits in the hundreds, f32 itself is off by ~2e-5.)
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import type { AttentionParams } from '../../src/engine/backend.js';
 import type { DType } from '../../src/engine/dtype.js';
 import * as F from '../../src/engine/ops.js';
 import type { Tensor } from '../../src/engine/tensor.js';
@@ -20,16 +21,8 @@ import { assertClose, awkwardDim, cpu, gpu, gpuRuns, randomValues } from '../har
 
 const TOL = { atol: 2e-5, rtol: 1e-4 };
 
-interface Case {
-  B: number;
-  Hq: number;
-  Hkv: number;
-  Lq: number;
-  Lk: number;
-  kvLen: number;
-  D: number;
-  Dv: number;
-  causal: boolean;
+/** The primitive's parameters, with the mask given as its broadcast shape and the scale optional. */
+interface Case extends Omit<AttentionParams, 'scale' | 'maskB' | 'maskH'> {
   /** [maskB, maskH] or null */
   mask: [number, number] | null;
   /** fraction of mask entries set to -inf */

@@ -23,7 +23,8 @@ import type { DType } from '../../src/engine/dtype.js';
 import * as F from '../../src/engine/ops.js';
 import type { Tensor } from '../../src/engine/tensor.js';
 import type { WebGpuBackend } from '../../src/engine/webgpu/backend.js';
-import { type ConvPath, gridLimit, conv as gpuConv, is1x1 } from '../../src/engine/webgpu/ops/conv.js';
+import { gridLimit } from '../../src/engine/webgpu/context.js';
+import { type ConvPath, conv as gpuConv, is1x1 } from '../../src/engine/webgpu/ops/conv.js';
 import { type Tol, assertClose, checkAgainstCpu, cpu, gpu, gpuRuns, randomValues } from '../harness.js';
 
 let be: WebGpuBackend;

@@ -12,7 +12,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { DType } from '../../src/engine/dtype.js';
 import * as F from '../../src/engine/ops.js';
 import type { WebGpuBackend } from '../../src/engine/webgpu/backend.js';
-import { CHUNK, SPLIT_ABOVE, gridLimit } from '../../src/engine/webgpu/ops/norm.js';
+import { gridLimit } from '../../src/engine/webgpu/context.js';
+import { CHUNK, SPLIT_ABOVE } from '../../src/engine/webgpu/ops/norm.js';
 import { type Tol, assertClose, awkwardDim, checkAgainstCpu, gpu, gpuRuns, randomValues } from '../harness.js';
 
 let be: WebGpuBackend;

@@ -7,23 +7,15 @@
 // magnitude <= 4 differ by at most a couple of f32 ulps; pass-through dims are exact.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { RopeMode } from '../../src/engine/backend.js';
+import type { RopeMode, RopeParams } from '../../src/engine/backend.js';
 import type { DType } from '../../src/engine/dtype.js';
 import * as F from '../../src/engine/ops.js';
 import { assertClose, awkwardDim, checkAgainstCpu, gpu, gpuRuns, randomValues } from '../harness.js';
 
 const TOL = { atol: 2e-6, rtol: 1e-6 };
 
-interface Case {
-  B: number;
-  H: number;
-  L: number;
-  D: number;
-  R: number;
-  /** 0: table [L, R]; else [tableB, L, R] */
-  tableB: number;
-  mode: RopeMode;
-  layout: 'bhld' | 'blhd';
+/** The primitive's parameters, except that tableB 0 means a table [L, R] (else [tableB, L, R]). */
+interface Case extends RopeParams {
   dtype: DType;
   tableDtype: DType;
   seed: number;

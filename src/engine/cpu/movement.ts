@@ -1,19 +1,6 @@
 // Data movement: the general strided gather, in-place slice writes and row gathers.
-import type { BorderMode, StridedParams } from '../backend.js';
+import { type StridedParams, borderCoord } from '../backend.js';
 import { numel, stridesOf } from '../tensor.js';
-
-/** Input coordinate read for coordinate c of an axis of extent n, or -1 for the constant border. */
-function borderCoord(c: number, n: number, border: BorderMode): number {
-  if (c >= 0 && c < n) return c;
-  if (border === 'constant' || n === 0) return -1;
-  if (border === 'replicate') return c < 0 ? 0 : n - 1;
-  // PyTorch 'reflect' mirrors about the edge element without repeating it (-1 -> 1, n -> n-2);
-  // folding by the period 2(n-1) also covers pads longer than the axis.
-  if (n === 1) return 0;
-  const period = 2 * (n - 1);
-  const m = ((c % period) + period) % period;
-  return m < n ? m : period - m;
-}
 
 /** i32 input gives an i32 output (ids copy bit-exactly); anything else reads as f32. */
 export function strided<A extends Float32Array | Int32Array>(x: A, p: StridedParams, outShape: readonly number[]): A {

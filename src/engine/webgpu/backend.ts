@@ -1,4 +1,4 @@
-// The WebGPU backend: storage on the GPU, every primitive a WGSL kernel (wgsl/*.wgsl). Each
+// The WebGPU backend: storage on the GPU, every primitive a WGSL kernel (kernels/*.wgsl.ts). Each
 // kernel family's dispatch sizing lives in ops/<family>.ts next to nothing else.
 import type {
   AttentionParams, Backend, BackendLimits, BinaryOp, ConvParams, MatmulParams, NormParams, ReduceOp, RopeParams,
@@ -7,6 +7,7 @@ import type {
 import { type DType, type RawArray, type ReadArray, bytesPerElement, widen } from '../dtype.js';
 import { Tensor, numel } from '../tensor.js';
 import { GpuContext, GpuStorage } from './context.js';
+import type { WebGpuOptions } from '../select.js';
 import { type AcquiredDevice, acquireDevice } from './device.js';
 import * as elementwise from './ops/elementwise.js';
 import * as movement from './ops/movement.js';
@@ -148,13 +149,19 @@ export class WebGpuBackend implements Backend {
   }
 }
 
-let shared: Promise<WebGpuBackend> | null = null;
+const shared = new Map<string, Promise<WebGpuBackend>>();
 
-/** The process-wide WebGPU backend (acquired once). Rejects with NoAdapterError when none. */
-export function webgpu(): Promise<WebGpuBackend> {
-  if (!shared) {
-    shared = acquireDevice().then((acq) => new WebGpuBackend(acq));
-    shared.catch(() => { shared = null; });
+/**
+ * The process-wide WebGPU backend for these options (acquired once per distinct options; every
+ * caller without options shares one). Rejects with NoAdapterError when none can be had.
+ */
+export function webgpu(options: WebGpuOptions = {}): Promise<WebGpuBackend> {
+  const key = JSON.stringify([options.api ?? '', options.dawnToggles?.enable ?? [], options.dawnToggles?.disable ?? []]);
+  let be = shared.get(key);
+  if (!be) {
+    be = acquireDevice(options).then((acq) => new WebGpuBackend(acq));
+    be.catch(() => shared.delete(key));
+    shared.set(key, be);
   }
-  return shared;
+  return be;
 }

@@ -7,7 +7,6 @@ import type { Backend, Storage } from '../backend.js';
 import type { Tensor } from '../tensor.js';
 import type { AcquiredDevice } from './device.js';
 import { type KernelFamily, type OutType, bindingIndex, prelude } from './kernel.js';
-import { loadWgsl } from './wgsl-source.js';
 
 export class GpuStorage implements Storage {
   refs = 0;
@@ -19,10 +18,6 @@ export class GpuStorage implements Storage {
     /** bytes actually holding data (buffer.size may be larger: pooled size class) */
     readonly byteLength: number,
   ) {}
-}
-
-export function gpuBuffer(t: Tensor): GPUBuffer {
-  return (t.storage as GpuStorage).buffer;
 }
 
 /** Builder for a uniform block laid out as WGSL does (scalars 4-byte, vec4 16-byte aligned). */
@@ -84,12 +79,16 @@ export interface DispatchArgs {
   workgroups: readonly [number, number?, number?];
 }
 
-const MAX_GROUPS = 65535;
+/**
+ * Widest grid row before a dispatch folds into y (the WebGPU per-dimension limit). Every kernel
+ * decodes a fold; tests lower this to exercise 2D grids on small problems.
+ */
+export const gridLimit = { x: 65535 };
 
 /** Split a 1D workgroup count over x and y when it exceeds the per-dimension limit. */
 export function grid1d(groups: number): [number, number, number] {
-  if (groups <= MAX_GROUPS) return [Math.max(1, groups), 1, 1];
-  const y = Math.ceil(groups / MAX_GROUPS);
+  if (groups <= gridLimit.x) return [Math.max(1, groups), 1, 1];
+  const y = Math.ceil(groups / gridLimit.x);
   return [Math.ceil(groups / y), y, 1];
 }
 
@@ -140,7 +139,7 @@ export class GpuContext {
     const free = this.pool.get(cls);
     this.liveBytes += cls;
     this.peakLiveBytes = Math.max(this.peakLiveBytes, this.liveBytes);
-    if (free && free.length) {
+    if (free?.length) {
       this.pooledBytes -= cls;
       return { buffer: free.pop()!, fresh: false };
     }
@@ -155,9 +154,9 @@ export class GpuContext {
     const cls = buffer.size;
     this.liveBytes -= cls;
     this.pooledBytes += cls;
-    let list = this.pool.get(cls);
-    if (!list) this.pool.set(cls, (list = []));
-    list.push(buffer);
+    const list = this.pool.get(cls);
+    if (list) list.push(buffer);
+    else this.pool.set(cls, [buffer]);
   }
 
   /** Give pooled buffers back to the driver. */
@@ -179,37 +178,46 @@ export class GpuContext {
 
   // ---------------------------------------------------------------- pipelines
 
-  private pipeline(args: DispatchArgs, dtypes: Record<string, DType>, outTypes: Record<string, OutType>): GPUComputePipeline {
-    const vec4 = [...(args.vec4 ?? [])].sort();
-    const dkey = args.family.inputs.map((n) => dtypes[n] ?? '-').join(',');
-    const okey = Object.keys(args.family.outputs).map((n) => outTypes[n] ?? '-').join(',');
-    const ovr = args.overrides ? Object.entries(args.overrides).sort().map(([k, v]) => `${k}=${v}`).join(',') : '';
-    const modKey = `${args.family.file}|${dkey}|${okey}|${vec4.join(',')}`;
-    const key = `${modKey}|${args.entry}|${ovr}`;
+  /**
+   * The pipeline of one entry point for these input dtypes / output types (one shader module per
+   * family and binding types, one pipeline per entry and overrides). Public for the matmul texture
+   * path, which binds textures besides the family's buffers.
+   */
+  pipeline(
+    family: KernelFamily, entry: string, dtypes: Record<string, DType>, outTypes: Record<string, OutType>,
+    vec4In: readonly string[] = [], overrides?: Record<string, number>,
+  ): GPUComputePipeline {
+    const vec4 = [...vec4In].sort();
+    const dkey = family.inputs.map((n) => dtypes[n] ?? '-').join(',');
+    const okey = Object.keys(family.outputs).map((n) => outTypes[n] ?? '-').join(',');
+    const ovr = overrides ? Object.entries(overrides).sort().map(([k, v]) => `${k}=${v}`).join(',') : '';
+    const modKey = `${family.name}|${dkey}|${okey}|${vec4.join(',')}`;
+    const key = `${modKey}|${entry}|${ovr}`;
     let p = this.pipelines.get(key);
     if (p) return p;
     let mod = this.modules.get(modKey);
     if (!mod) {
-      const code = prelude(args.family, { dtypes, outTypes, vec4, f16: this.hasF16 }) + loadWgsl(args.family.file);
-      mod = this.device.createShaderModule({ code, label: args.family.file });
+      const code = prelude(family, { dtypes, outTypes, vec4, f16: this.hasF16 }) + family.code;
+      mod = this.device.createShaderModule({ code, label: family.name });
       this.modules.set(modKey, mod);
     }
     p = this.device.createComputePipeline({
       layout: 'auto',
-      compute: { module: mod, entryPoint: args.entry, constants: args.overrides },
-      label: `${args.family.file}:${args.entry}`,
+      compute: { module: mod, entryPoint: entry, constants: overrides },
+      label: `${family.name}:${entry}`,
     });
     this.pipelines.set(key, p);
     return p;
   }
 
-  private uniform(params: Params): GPUBuffer {
+  /** A uniform buffer holding `params` (cached by content: blocks are immutable once created). */
+  uniform(params: Params): GPUBuffer {
     const bytes = new Uint8Array(params.bytes());
     let key = '';
     for (let i = 0; i < bytes.length; i++) key += String.fromCharCode(bytes[i]);
     let buf = this.uniforms.get(key);
     if (buf) {
-      // refresh LRU position
+      // refresh the LRU position
       this.uniforms.delete(key);
       this.uniforms.set(key, buf);
       return buf;
@@ -238,12 +246,10 @@ export class GpuContext {
     const outTypes: Record<string, OutType> = {};
     for (const [n, t] of Object.entries(args.inputs)) dtypes[n] = t.dtype;
     for (const [n, t] of Object.entries(args.outputs)) outTypes[n] = OUT_TYPE[t.dtype];
-    const pipeline = this.pipeline(args, dtypes, outTypes);
+    const pipeline = this.pipeline(args.family, args.entry, dtypes, outTypes, args.vec4, args.overrides);
     const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.uniform(args.params) } }];
     for (const [n, t] of [...Object.entries(args.inputs), ...Object.entries(args.outputs)]) {
-      t.assertAlive();
-      const s = t.storage as GpuStorage;
-      entries.push({ binding: bindingIndex(args.family, n), resource: { buffer: s.buffer, size: roundUp4(Math.max(4, s.byteLength)) } });
+      entries.push(bufferBinding(bindingIndex(args.family, n), t));
     }
     const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
     if (!this.encoder) this.encoder = this.device.createCommandEncoder();
@@ -300,6 +306,13 @@ export class GpuContext {
   elementBytes(dtype: DType, length: number): number {
     return bytesPerElement(dtype) * length;
   }
+}
+
+/** Bind group entry for a live tensor's storage (its bytes, rounded up to whole words). */
+export function bufferBinding(binding: number, t: Tensor): GPUBindGroupEntry {
+  t.assertAlive();
+  const s = t.storage as GpuStorage;
+  return { binding, resource: { buffer: s.buffer, size: roundUp4(Math.max(4, s.byteLength)) } };
 }
 
 function roundUp4(n: number): number {

@@ -1,7 +1,9 @@
 // Acquiring a WebGPU device: a core adapter (Vulkan / Metal / D3D12) when there is one, else
 // Dawn's OpenGL backend in compatibility mode (Mesa llvmpipe on a machine without a GPU).
-// In a browser, navigator.gpu is used as it is.
+// In a browser, navigator.gpu is used as it is. Options come from the caller (selectBackend);
+// nothing here reads the environment.
 import { UserError } from '../errors.js';
+import type { WebGpuOptions } from '../select.js';
 
 export interface AcquiredDevice {
   device: GPUDevice;
@@ -37,25 +39,31 @@ const RAISED_LIMITS = [
 
 type Attempt = { gpuOptions: string[] | null; featureLevel: 'core' | 'compatibility'; label: string };
 
-function attempts(): Attempt[] {
-  const forced = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env?.COSMOS_WEBGPU_BACKEND;
-  if (forced === 'opengl' || forced === 'software') return [{ gpuOptions: ['backend=opengl'], featureLevel: 'compatibility', label: 'opengl' }];
-  if (forced) return [{ gpuOptions: [`backend=${forced}`], featureLevel: 'core', label: forced }];
+/** Dawn instances to try in Node: the default adapter, else OpenGL (compatibility); or the one API asked for. */
+function attempts(api: WebGpuOptions['api']): Attempt[] {
+  if (api === 'opengl' || api === 'opengles') return [{ gpuOptions: [`backend=${api}`], featureLevel: 'compatibility', label: api }];
+  if (api) return [{ gpuOptions: [`backend=${api}`], featureLevel: 'core', label: api }];
   return [
     { gpuOptions: [], featureLevel: 'core', label: 'default' },
     { gpuOptions: ['backend=opengl'], featureLevel: 'compatibility', label: 'opengl' },
   ];
 }
 
+/** Dawn's command-line style options for the toggles asked for (e.g. disable_robustness). */
+function toggleOptions(t: WebGpuOptions['dawnToggles']): string[] {
+  const out: string[] = [];
+  if (t?.enable?.length) out.push(`enable-dawn-features=${t.enable.join(',')}`);
+  if (t?.disable?.length) out.push(`disable-dawn-features=${t.disable.join(',')}`);
+  return out;
+}
+
 async function nodeGpu(options: string[]): Promise<GPU | null> {
+  // Dawn's OpenGL backend loads Mesa's EGL, which reads EGL_PLATFORM from the C environment: without
+  // a display server it must be 'surfaceless'. Only this Node path (the 'webgpu' package) needs it.
   const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
-  // Mesa's EGL needs a platform without a display server.
   if (env && !env.EGL_PLATFORM) env.EGL_PLATFORM = 'surfaceless';
   try {
     const mod = (await import('webgpu')) as { create: (o: string[]) => GPU; globals: object };
-    // Dawn toggles, e.g. COSMOS_DAWN_ENABLE=disable_robustness,disable_workgroup_init
-    if (env?.COSMOS_DAWN_ENABLE) options = [...options, `enable-dawn-features=${env.COSMOS_DAWN_ENABLE}`];
-    if (env?.COSMOS_DAWN_DISABLE) options = [...options, `disable-dawn-features=${env.COSMOS_DAWN_DISABLE}`];
     Object.assign(globalThis, mod.globals);
     return mod.create(options);
   } catch {
@@ -68,7 +76,7 @@ async function nodeGpu(options: string[]): Promise<GPU | null> {
 // memory and the process dies (SIGSEGV, futex/mutex assertions). Devices handed out keep theirs here.
 const liveInstances = new Set<GPU>();
 
-export async function acquireDevice(): Promise<AcquiredDevice> {
+export async function acquireDevice(options: WebGpuOptions = {}): Promise<AcquiredDevice> {
   const tried: string[] = [];
   const nav = (globalThis as { navigator?: { gpu?: GPU } }).navigator;
   const candidates: { gpu: GPU; featureLevel: 'core' | 'compatibility'; label: string }[] = [];
@@ -76,8 +84,8 @@ export async function acquireDevice(): Promise<AcquiredDevice> {
     candidates.push({ gpu: nav.gpu, featureLevel: 'core', label: 'navigator.gpu' });
     candidates.push({ gpu: nav.gpu, featureLevel: 'compatibility', label: 'navigator.gpu' });
   }
-  for (const a of nav?.gpu ? [] : attempts()) {
-    const gpu = await nodeGpu(a.gpuOptions ?? []);
+  for (const a of nav?.gpu ? [] : attempts(options.api)) {
+    const gpu = await nodeGpu([...(a.gpuOptions ?? []), ...toggleOptions(options.dawnToggles)]);
     if (gpu) candidates.push({ gpu, featureLevel: a.featureLevel, label: a.label });
     else tried.push(`${a.label}: the 'webgpu' package could not be loaded`);
   }

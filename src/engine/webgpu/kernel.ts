@@ -1,22 +1,27 @@
-// Kernel families: one .wgsl file each (in wgsl/), several entry points per file.
+// Kernel families: one module each (kernels/<family>.wgsl.ts), several entry points per family.
 //
-// A .wgsl file declares its own `struct Params` and `@group(0) @binding(0) var<uniform> P: Params`,
-// its tunables as `override` constants, and its entry points. The storage bindings are NOT
-// declared in the file: they depend on the dtypes of the tensors bound at run time, so this
+// A family's WGSL declares its own `struct Params` and `@group(0) @binding(0) var<uniform> P: Params`,
+// its tunables (TypeScript constants on top of the module, spliced in; `override` where a
+// pipeline sets them), and its entry points. The storage bindings are NOT
+// declared there: they depend on the dtypes of the tensors bound at run time, so this
 // module prepends them, with one loader per input:
 //   ld_<name>(i: u32) -> f32      element i widened to f32 (f32, f16, bf16 or i32 storage)
 //   ldi_<name>(i: u32) -> i32     element i as an integer (exact for i32 storage; floats truncate)
 //   ld4_<name>(i: u32) -> vec4<f32>  elements i..i+3 (i a multiple of 4)
 // and outputs as plain `array<f32>` / `array<i32>` / `array<u32>` named as in the family, each
 // with a storer st_<name>(i: u32, v: f32) (f32 and i32 outputs; i32 truncates).
-// Bindings are numbered 1.. in the family's order: inputs first, then outputs.
+// Bindings are numbered 1.. in the family's order: inputs first, then outputs. The grid indices
+// flat_id / wg_id (kernels/common.wgsl.ts) come with every family.
 import type { DType } from '../dtype.js';
+import { GRID } from './kernels/common.wgsl.js';
 
 export type OutType = 'f32' | 'i32' | 'u32';
 
 export interface KernelFamily {
-  /** file name in wgsl/ */
-  file: string;
+  /** labels pipelines and keys the shader-module cache */
+  name: string;
+  /** the WGSL source, completed by the prelude below */
+  code: string;
   /** storage inputs declared by the prelude, in binding order */
   inputs: readonly string[];
   /** storage outputs (read_write), after the inputs, with the element type used when the
@@ -105,9 +110,8 @@ export function prelude(family: KernelFamily, opts: PreludeOptions): string {
     lines.push(`@group(0) @binding(${binding++}) var<storage, read_write> ${name}: array<${ty}>;`);
     if (ty !== 'u32') lines.push(`fn st_${name}(i: u32, v: f32) { ${name}[i] = ${ty === 'f32' ? 'v' : 'i32(v)'}; }`);
   }
-  // Linear invocation index over a 2D grid of workgroups (dispatches past 65535 groups fold into y).
-  lines.push('fn flat_id(gid: vec3<u32>, nwg: vec3<u32>, wg: u32) -> u32 { return gid.x + gid.y * nwg.x * wg; }');
-  return lines.join('\n') + '\n';
+  lines.push(GRID);
+  return `${lines.join('\n')}\n`;
 }
 
 /** Binding index of each named input/output of a family. */
@@ -116,5 +120,5 @@ export function bindingIndex(family: KernelFamily, name: string): number {
   if (i >= 0) return 1 + i;
   const o = Object.keys(family.outputs).indexOf(name);
   if (o >= 0) return 1 + family.inputs.length + o;
-  throw new Error(`kernel ${family.file}: no binding named ${name}`);
+  throw new Error(`kernel ${family.name}: no binding named ${name}`);
 }

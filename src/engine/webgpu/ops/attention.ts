@@ -1,4 +1,4 @@
-// attention and rope on wgsl/attention.wgsl and wgsl/rope.wgsl.
+// attention and rope on kernels/attention.wgsl.ts and kernels/rope.wgsl.ts.
 //
 // attention: flash-attention kernels (online softmax over key tiles staged through workgroup
 // memory; nothing of size Lq x Lk is ever in memory, so the key length is not limited).
@@ -15,19 +15,8 @@ import type { AttentionParams, RopeParams } from '../../backend.js';
 import { ShapeError, type Tensor } from '../../tensor.js';
 import type { WebGpuBackend } from '../backend.js';
 import { Params, grid1d } from '../context.js';
-import type { KernelFamily } from '../kernel.js';
-
-export const ATTENTION: KernelFamily = {
-  file: 'attention.wgsl',
-  inputs: ['q', 'k', 'v', 'mask'],
-  outputs: { out: 'f32', po: 'f32', pml: 'f32' },
-};
-
-export const ROPE: KernelFamily = {
-  file: 'rope.wgsl',
-  inputs: ['x', 'cos', 'sin'],
-  outputs: { out: 'f32' },
-};
+import { ATTENTION, CWG, DWG, KP, MAXR, MPC, RB, RMAX, SMAX } from '../kernels/attention.wgsl.js';
+import { ROPE, WG as ROPE_WG } from '../kernels/rope.wgsl.js';
 
 /** Knobs for benchmarks and tests (not for model code). */
 export const attentionTuning = {
@@ -40,23 +29,14 @@ export const attentionTuning = {
   minSplitDecode: 64,
   /** force a number of key splits (0: automatic); for tests of the combine path */
   forceSplits: 0,
-  /** force a path: 'flash' | 'decode' | '' (automatic); COSMOS_ATTENTION_PATH sets it for diagnosis */
-  forcePath: (['flash', 'decode'].includes(globalThis.process?.env?.COSMOS_ATTENTION_PATH ?? '')
-    ? globalThis.process!.env.COSMOS_ATTENTION_PATH : '') as '' | 'flash' | 'decode',
+  /** force a path: 'flash' | 'decode' | '' (automatic); for tests of both kernels on one shape */
+  forcePath: '' as '' | 'flash' | 'decode',
   /** query rows per attn_flash workgroup (0: from Dv; else a multiple of 4); tests use 4 for cheap huge grids */
   flashRows: 0,
   /** invocations per attn_decode workgroup (0: 256; a power of two >= 8); tests use 8 for cheap huge grids */
   decodeThreads: 0,
 };
 
-// Must match the constants in attention.wgsl.
-const RB = 4;
-const MAXR = 16;
-const MPC = 4;
-const SMAX = 4;
-const RMAX = 4;
-const DWG = 256;
-const KP = 8;
 const WG_LIMIT = 256;
 const WORKGROUP_BYTES = 16384;
 
@@ -173,15 +153,13 @@ export function attention(be: WebGpuBackend, q: Tensor, k: Tensor, v: Tensor, ma
   const total = rows * Dv;
   be.ctx.dispatch({
     family: ATTENTION, entry: 'attn_combine', inputs: {}, outputs: { out, po, pml },
-    params: header(p, !!mask, nsplit, chunk, 0, 0, 0, total), overrides: { CWG: 256 },
-    workgroups: grid1d(cdiv(total, 256)),
+    params: header(p, !!mask, nsplit, chunk, 0, 0, 0, total), overrides: { CWG },
+    workgroups: grid1d(cdiv(total, CWG)),
   });
   po.dispose();
   pml.dispose();
   return out;
 }
-
-const ROPE_WG = 256;
 
 export function rope(be: WebGpuBackend, x: Tensor, cos: Tensor, sin: Tensor, p: RopeParams): Tensor {
   const out = be.empty('f32', x.shape);

@@ -1,4 +1,4 @@
-// conv on wgsl/conv.wgsl. Per group the conv is a GEMM out[co, p] = W[co, k] X[k, p] over
+// conv on kernels/conv.wgsl.ts. Per group the conv is a GEMM out[co, p] = W[co, k] X[k, p] over
 // output channels x output positions with k = (ci, tap):
 // - conv_1x1: 1x1x1 kernel, stride 1, no padding: a plain GEMM, grid (m tiles, p tiles, groups, N);
 // - conv_gemm: everything else, implicit GEMM with the batch folded into the positions,
@@ -11,28 +11,9 @@
 import type { ConvParams } from '../../backend.js';
 import type { Tensor } from '../../tensor.js';
 import type { WebGpuBackend } from '../backend.js';
-import { Params } from '../context.js';
-import type { KernelFamily } from '../kernel.js';
+import { Params, grid1d } from '../context.js';
+import { CONV, NT, WG_NAIVE } from '../kernels/conv.wgsl.js';
 
-/**
- * Widest grid row before a dispatch folds into y (the WebGPU per-dimension limit). The kernels
- * decode any fold; tests lower this to exercise 2D grids on small problems.
- */
-export const gridLimit = { x: 65535 };
-
-function grid(groups: number): [number, number, number] {
-  if (groups <= gridLimit.x) return [Math.max(1, groups), 1, 1];
-  const y = Math.ceil(groups / gridLimit.x);
-  return [Math.ceil(groups / y), y, 1];
-}
-
-export const CONV: KernelFamily = {
-  file: 'conv.wgsl',
-  inputs: ['x', 'w', 'bias'],
-  outputs: { out: 'f32' },
-};
-
-const WG_NAIVE = 256;
 const NAIVE_MAX_COUTG = 2;
 
 export type ConvPath = 'auto' | 'gemm' | '1x1' | 'naive';
@@ -81,13 +62,13 @@ export function conv(be: WebGpuBackend, x: Tensor, w: Tensor, bias: Tensor | nul
     be.ctx.dispatch({
       family: CONV, entry: 'conv_naive', inputs, outputs: { out: y },
       params: header(p, 0, 0, 0, hasBias), overrides: { WG_NAIVE },
-      workgroups: grid(Math.ceil(y.size / WG_NAIVE)),
+      workgroups: grid1d(Math.ceil(y.size / WG_NAIVE)),
     });
     return y;
   }
   const wgm = Coutg <= 32 ? 2 : 8;
   const BM = 8 * wgm;
-  const BN = 512 / wgm;
+  const BN = (8 * NT) / wgm;
   const tilesM = Math.ceil(Coutg / BM);
   if (entry === '1x1') {
     const tilesP = Math.ceil(P / BN);
@@ -95,7 +76,7 @@ export function conv(be: WebGpuBackend, x: Tensor, w: Tensor, bias: Tensor | nul
     be.ctx.dispatch({
       family: CONV, entry: 'conv_1x1', inputs, outputs: { out: y },
       params: header(p, tilesP, tilesM, tiles, hasBias, wgm),
-      workgroups: grid(tiles),
+      workgroups: grid1d(tiles),
     });
     return y;
   }
@@ -104,7 +85,7 @@ export function conv(be: WebGpuBackend, x: Tensor, w: Tensor, bias: Tensor | nul
   be.ctx.dispatch({
     family: CONV, entry: 'conv_gemm', inputs, outputs: { out: y },
     params: header(p, tilesP, tilesM, tiles, hasBias, wgm),
-    workgroups: grid(tiles),
+    workgroups: grid1d(tiles),
   });
   return y;
 }

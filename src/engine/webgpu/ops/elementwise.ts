@@ -1,19 +1,12 @@
-// cast / unary / binary / where on wgsl/elementwise.wgsl: one invocation per output element
+// cast / unary / binary / where on kernels/elementwise.wgsl.ts: one invocation per output element
 // (two for half casts), broadcasting through zero strides.
 import type { BinaryOp, UnaryOp } from '../../backend.js';
 import type { DType } from '../../dtype.js';
 import { ShapeError, type Tensor, numel, stridesOf } from '../../tensor.js';
 import type { WebGpuBackend } from '../backend.js';
 import { Params, grid1d } from '../context.js';
-import type { KernelFamily } from '../kernel.js';
+import { ELEMENTWISE, WG } from '../kernels/elementwise.wgsl.js';
 
-export const ELEMENTWISE: KernelFamily = {
-  file: 'elementwise.wgsl',
-  inputs: ['a', 'b', 'c'],
-  outputs: { out: 'f32', outi: 'i32', outh: 'u32' },
-};
-
-const WG = 256;
 const MAX_RANK = 8;
 
 const UNARY_CODE: Record<UnaryOp, number> = {

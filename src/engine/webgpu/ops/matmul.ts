@@ -1,23 +1,17 @@
-// matmul on wgsl/matmul.wgsl: version choice per shape and adapter, dispatch sizing, and the
+// matmul on kernels/matmul.wgsl.ts: version choice per shape and adapter, dispatch sizing, and the
 // texture copies the llvmpipe-oriented versions read their operands from.
 //
 // Why textures: on a CPU adapter (Mesa llvmpipe) every storage-buffer load runs a per-lane scalar
 // loop (~25 cycles per lane and element, whatever the vector width), while a texel fetch is a real
 // SIMD gather. Copying a and b into textures with copyBufferToTexture (a memcpy on llvmpipe) and
-// fetching from there is ~13x cheaper per element; see the header of wgsl/matmul.wgsl.
+// fetching from there is ~13x cheaper per element; see the header of kernels/matmul.wgsl.ts.
 import type { MatmulParams } from '../../backend.js';
 import type { DType } from '../../dtype.js';
 import type { Tensor } from '../../tensor.js';
 import type { WebGpuBackend } from '../backend.js';
-import { type GpuStorage, Params, grid1d } from '../context.js';
-import { type KernelFamily, prelude } from '../kernel.js';
-import { loadWgsl } from '../wgsl-source.js';
-
-export const MATMUL: KernelFamily = {
-  file: 'matmul.wgsl',
-  inputs: ['a', 'b', 'bias'],
-  outputs: { out: 'f32' },
-};
+import { type GpuStorage, Params, bufferBinding, grid1d } from '../context.js';
+import { bindingIndex } from '../kernel.js';
+import { MATMUL, TEX_W, TILES, V2_T, WG } from '../kernels/matmul.wgsl.js';
 
 export type MatmulVersion =
   | 'auto'
@@ -47,9 +41,6 @@ function maxTexRows(be: WebGpuBackend): number {
   return Math.min(matmulConfig.texRows ?? Infinity, be.ctx.device.limits.maxTextureDimension2D);
 }
 
-const WG = 64;
-/** Texture copies: 4 (or 8) elements per texel, TEX_W texels a row (the WGSL hard-codes 4096 = 1 << 12). */
-const TEX_W = 4096;
 /** Pooled operand textures kept for reuse, in bytes (least recently used ones go first). */
 const TEX_POOL_BYTES = 512 * 2 ** 20;
 /** Below this many multiply-adds the copies and the extra submit of the texture path do not pay. */
@@ -159,7 +150,7 @@ export function matmul(be: WebGpuBackend, a: Tensor, b: Tensor, bias: Tensor | n
   const bStride = p.batchB === 1 ? 0 : p.K * p.N;
   const params = (tilesM: number, tilesN: number) =>
     new Params().u32(p.M, p.N, p.K, p.batch, tilesM, tilesN, bStride).f32(p.alpha).u32(p.N, 0, 0);
-  const tiles = (tm: number, tn: number) => [Math.ceil(p.M / tm), Math.ceil(p.N / tn)] as const;
+  const tiles = ([tm, tn]: readonly [number, number]) => [Math.ceil(p.M / tm), Math.ceil(p.N / tn)] as const;
 
   if (version === 'v5_tex32x16' || version === 'v6_tex4x32' || version === 'gemv_tex' || version === 'gemv_tex8') {
     texMatmul(be, version, a, b, bias, out, p, { ...layout, VA: +va, VO: 1, WG, AH: halfCode(a.dtype), BH: halfCode(b.dtype) });
@@ -184,7 +175,7 @@ export function matmul(be: WebGpuBackend, a: Tensor, b: Tensor, bias: Tensor | n
       break;
     case 'v2_shared':
       entry = 'mm_v2_shared';
-      [tm, tn] = tiles(64, 64);
+      [tm, tn] = tiles([V2_T, V2_T]);
       workgroups = grid1d(p.batch * tm * tn);
       break;
     case 'gemv_split':
@@ -194,12 +185,12 @@ export function matmul(be: WebGpuBackend, a: Tensor, b: Tensor, bias: Tensor | n
       break;
     case 'v4_reg16':
       entry = 'mm_v4_reg16';
-      [tm, tn] = tiles(16, 16);
+      [tm, tn] = tiles(TILES.mm_v4_reg16);
       workgroups = grid1d(Math.ceil((p.batch * tm * tn) / WG));
       break;
     default:
       entry = 'mm_v3_reg4';
-      [tm, tn] = tiles(4, 4);
+      [tm, tn] = tiles(TILES.mm_v3_reg4);
       workgroups = grid1d(Math.ceil((p.batch * tm * tn) / WG));
       break;
   }
@@ -219,9 +210,6 @@ function halfCode(dtype: DType): number {
 }
 
 interface TexState {
-  pipelines: Map<string, GPUComputePipeline>;
-  modules: Map<string, GPUShaderModule>;
-  uniforms: Map<string, GPUBuffer>;
   /** free textures by `${format}:${rows}`; reuse is safe because every use is a queue-ordered submit */
   pool: Map<string, GPUTexture[]>;
   /** the pooled textures, least recently released first */
@@ -234,66 +222,10 @@ const texStates = new WeakMap<WebGpuBackend, TexState>();
 function texState(be: WebGpuBackend): TexState {
   let s = texStates.get(be);
   if (!s) {
-    s = { pipelines: new Map(), modules: new Map(), uniforms: new Map(), pool: new Map(), lru: new Map(), pooledBytes: 0 };
+    s = { pool: new Map(), lru: new Map(), pooledBytes: 0 };
     texStates.set(be, s);
   }
   return s;
-}
-
-/** Give the pooled textures back to the driver. */
-export function trimMatmulTextures(be: WebGpuBackend): void {
-  const s = texStates.get(be);
-  if (!s) return;
-  be.ctx.flush();
-  for (const list of s.pool.values()) for (const t of list) t.destroy();
-  s.pool.clear();
-  s.lru.clear();
-  s.pooledBytes = 0;
-}
-
-function texPipeline(be: WebGpuBackend, entry: string, biasDtype: DType, overrides: Record<string, number>): GPUComputePipeline {
-  const s = texState(be);
-  const ovr = Object.entries(overrides).sort().map(([k, v]) => `${k}=${v}`).join(',');
-  const key = `${entry}|${biasDtype}|${ovr}`;
-  let pipe = s.pipelines.get(key);
-  if (pipe) return pipe;
-  let mod = s.modules.get(biasDtype);
-  if (!mod) {
-    const code = prelude(MATMUL, { dtypes: { bias: biasDtype }, outTypes: { out: 'f32' }, vec4: [], f16: be.ctx.hasF16 }) + loadWgsl(MATMUL.file);
-    mod = be.ctx.device.createShaderModule({ code, label: `${MATMUL.file} (textures)` });
-    s.modules.set(biasDtype, mod);
-  }
-  pipe = be.ctx.device.createComputePipeline({
-    layout: 'auto',
-    compute: { module: mod, entryPoint: entry, constants: overrides },
-    label: `${MATMUL.file}:${entry}`,
-  });
-  s.pipelines.set(key, pipe);
-  return pipe;
-}
-
-function texUniform(be: WebGpuBackend, params: Params): GPUBuffer {
-  const s = texState(be);
-  const bytes = new Uint8Array(params.bytes());
-  let key = '';
-  for (let i = 0; i < bytes.length; i++) key += String.fromCharCode(bytes[i]);
-  let buf = s.uniforms.get(key);
-  if (buf) {
-    s.uniforms.delete(key);
-    s.uniforms.set(key, buf);
-    return buf;
-  }
-  buf = be.ctx.device.createBuffer({ size: bytes.byteLength, usage: GPUBufferUsage.UNIFORM, mappedAtCreation: true });
-  new Uint8Array(buf.getMappedRange()).set(bytes);
-  buf.unmap();
-  s.uniforms.set(key, buf);
-  if (s.uniforms.size > 1024) {
-    // the oldest may still be bound by submitted work: Dawn defers the destruction until it is done
-    const oldest = s.uniforms.keys().next().value!;
-    s.uniforms.get(oldest)!.destroy();
-    s.uniforms.delete(oldest);
-  }
-  return buf;
 }
 
 /**
@@ -329,7 +261,10 @@ function takeTexture(be: WebGpuBackend, t: Tensor, perTexel: number, elems: numb
 function releaseTexture(be: WebGpuBackend, t: { tex: GPUTexture; key: string; bytes: number }): void {
   const s = texState(be);
   let list = s.pool.get(t.key);
-  if (!list) s.pool.set(t.key, (list = []));
+  if (!list) {
+    list = [];
+    s.pool.set(t.key, list);
+  }
   if (list.length >= 2 || t.bytes > TEX_POOL_BYTES) {
     t.tex.destroy();
     return;
@@ -361,13 +296,9 @@ function copyToTexture(enc: GPUCommandEncoder, t: Tensor, tex: GPUTexture, perTe
   if (rem) enc.copyBufferToTexture({ buffer, offset: offset + full * bytesPerRow, bytesPerRow }, { texture: tex, origin: [0, full] }, [rem, 1]);
 }
 
-const TEX_ENTRY: Record<string, string> = {
+const TEX_ENTRY = {
   v5_tex32x16: 'mm_v5_tex32x16', v6_tex4x32: 'mm_v6_tex4x32', gemv_tex: 'gemv_tex', gemv_tex8: 'gemv_tex8',
-};
-/** Output tile (rows, columns) of each texture entry; 0 rows: one row per invocation. */
-const TEX_TILE: Record<string, [number, number]> = {
-  v5_tex32x16: [32, 16], v6_tex4x32: [4, 32], gemv_tex: [1, 32], gemv_tex8: [1, 32],
-};
+} as const;
 
 /**
  * Copy a and b into textures and run a texture entry on them, recorded in a command buffer of its
@@ -383,7 +314,8 @@ function texMatmul(
   const ctx = be.ctx;
   const bPer = version === 'gemv_tex8' ? 8 : 4;
   const cap = maxTexRows(be) * TEX_W; // texels per texture
-  const [tileM, tileN] = TEX_TILE[version];
+  const entry = TEX_ENTRY[version as keyof typeof TEX_ENTRY];
+  const [tileM, tileN] = TILES[entry];
   // rows of a / columns of b per chunk (the whole operand when it fits one texture)
   const fold = aChunkable(p) && texRows(a) > cap / TEX_W;
   const rows = fold ? p.batch * p.M : p.M;
@@ -393,13 +325,9 @@ function texMatmul(
   const bStride = p.batchB === 1 ? 0 : p.K * p.N;
 
   const biasT = bias ?? a; // never read without HAS_BIAS; any read-only buffer satisfies the layout
-  const pipe = texPipeline(be, TEX_ENTRY[version], biasT.dtype, overrides);
+  const pipe = ctx.pipeline(MATMUL, entry, { bias: biasT.dtype }, { out: 'f32' }, [], overrides);
   const ta = takeTexture(be, a, 4, fold ? Math.min(rChunk, rows) * p.K : a.size);
   const tb = takeTexture(be, b, bPer, cChunk < p.N ? cChunk * p.K : b.size);
-  const storageEntry = (binding: number, t: Tensor): GPUBindGroupEntry => {
-    const st = t.storage as GpuStorage;
-    return { binding, resource: { buffer: st.buffer, size: Math.ceil(Math.max(4, st.byteLength) / 4) * 4 } };
-  };
   const aView = ta.tex.createView();
   const bView = tb.tex.createView();
   ctx.flush();
@@ -416,9 +344,9 @@ function texMatmul(
       const bindGroup = ctx.device.createBindGroup({
         layout: pipe.getBindGroupLayout(0),
         entries: [
-          { binding: 0, resource: { buffer: texUniform(be, params) } },
-          storageEntry(3, biasT),
-          storageEntry(4, out),
+          { binding: 0, resource: { buffer: ctx.uniform(params) } },
+          bufferBinding(bindingIndex(MATMUL, 'bias'), biasT),
+          bufferBinding(bindingIndex(MATMUL, 'out'), out),
           { binding: 5, resource: aView },
           { binding: 6, resource: bView },
         ],

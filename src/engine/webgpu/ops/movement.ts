@@ -1,4 +1,4 @@
-// strided / setSlice / gather on wgsl/movement.wgsl.
+// strided / setSlice / gather on kernels/movement.wgsl.ts.
 //
 // strided: the host first normalises the gather. Size-1 output axes whose coordinate is known
 // are folded into a base offset; axes whose coordinates can never leave the input ("safe") read
@@ -14,25 +14,14 @@
 //   strided_*  short last axis: one invocation per output element, index fully decomposed
 // Each in an f32 flavour (any float input, widened) and an i32 flavour (i32 in, i32 out, exact).
 // Offsets are i32: inputs must hold fewer than 2^31 elements.
-import type { StridedParams } from '../../backend.js';
+import { type StridedParams, borderCoord } from '../../backend.js';
 import { ShapeError, type Tensor, numel, stridesOf } from '../../tensor.js';
 import type { WebGpuBackend } from '../backend.js';
 import { Params, grid1d } from '../context.js';
-import type { KernelFamily } from '../kernel.js';
+import { KC as ROW_KC, MAX_RANK, MOVEMENT, TILE_N, WG } from '../kernels/movement.wgsl.js';
 
-export const MOVEMENT: KernelFamily = {
-  file: 'movement.wgsl',
-  inputs: ['x', 'ids'],
-  outputs: { out: 'f32', outi: 'i32' },
-};
-
-const WG = 256;
-const MAX_RANK = 8;
-const TILE_N = 1024;
 /** last-axis length from which the row-wise kernel (rows x lanes per workgroup) is used */
 const ROW_MIN = 32;
-/** columns per lane in the row-wise kernel (the WGSL default of KC) */
-const ROW_KC = 4;
 const BORDER_CODE = { constant: 0, replicate: 1, reflect: 2 } as const;
 
 /** Knobs for benchmarks and tests (not for model code). */
@@ -54,17 +43,6 @@ interface Axis {
   start: number;
   inSize: number;
   border: boolean;
-}
-
-/** Input coordinate read for coordinate c of an axis of extent n (-1: constant hole). Mirrors the oracle. */
-function borderCoord(c: number, n: number, border: StridedParams['border']): number {
-  if (c >= 0 && c < n) return c;
-  if (border === 'constant' || n === 0) return -1;
-  if (border === 'replicate') return c < 0 ? 0 : n - 1;
-  if (n === 1) return 0;
-  const period = 2 * (n - 1);
-  const m = ((c % period) + period) % period;
-  return m < n ? m : period - m;
 }
 
 export interface NormalisedGather {
@@ -114,8 +92,34 @@ export function normaliseGather(p: StridedParams): NormalisedGather {
   return { axes, base, allHole };
 }
 
-function header(n: number, rank: number, base: number): Params {
-  return new Params().u32(n, rank).i32(base);
+/** The uniform block of kernels/movement.wgsl.ts; per-axis arrays are outermost first, zero-filled. */
+interface MovementParams {
+  n: number;
+  rank: number;
+  base: number;
+  bmask?: number;
+  value?: number;
+  ivalue?: number;
+  /** tiled transpose: tiles, tiles along a and b, axes a and b; row-wise gather: workgroups, rows, chunks */
+  grid?: readonly number[];
+  size?: readonly number[];
+  rep?: readonly number[];
+  estride?: readonly number[];
+  step?: readonly number[];
+  start?: readonly number[];
+  insize?: readonly number[];
+  ostride?: readonly number[];
+}
+
+function movementParams(m: MovementParams): Params {
+  const v = MAX_RANK / 4;
+  const g = m.grid ?? [];
+  return new Params()
+    .u32(m.n, m.rank).i32(m.base).u32(m.bmask ?? 0).f32(m.value ?? 0).i32(m.ivalue ?? 0)
+    .u32(g[0] ?? 0, g[1] ?? 0, g[2] ?? 0, g[3] ?? 0, g[4] ?? 0, 0)
+    .vec4u(m.size ?? [], v).vec4u(m.rep ?? [], v)
+    .vec4i(m.estride ?? [], v).vec4i(m.step ?? [], v).vec4i(m.start ?? [], v).vec4i(m.insize ?? [], v)
+    .vec4u(m.ostride ?? [], v);
 }
 
 interface TilePlan {
@@ -173,8 +177,7 @@ export function strided(be: WebGpuBackend, x: Tensor, p: StridedParams, outShape
   const ivalue = Math.trunc(value) | 0;
   if (allHole) {
     // every element is the constant: one border axis whose coordinate (-1) always misses
-    const params = header(n, 1, 0).u32(1).f32(value).i32(ivalue).u32(0, 0, 0, 0, 0, 0)
-      .vec4u([n], 2).vec4u([1], 2).vec4i([0], 2).vec4i([0], 2).vec4i([-1], 2).vec4i([0], 2).vec4u([], 2);
+    const params = movementParams({ n, rank: 1, base: 0, bmask: 1, value, ivalue, size: [n], rep: [1], start: [-1] });
     be.ctx.dispatch({
       family: MOVEMENT, entry: `strided${sfx}`, inputs: { x }, outputs, params, overrides: { BORDER: 0 },
       workgroups: grid1d(Math.ceil(n / WG)),
@@ -184,21 +187,16 @@ export function strided(be: WebGpuBackend, x: Tensor, p: StridedParams, outShape
   const rank = axes.length;
   if (rank > MAX_RANK) throw new ShapeError(`webgpu strided: rank ${rank} after merging exceeds ${MAX_RANK}`);
   const sizes = axes.map((a) => a.size);
-  const ostrides = stridesOf(sizes);
-  const tail = (ps: Params) => ps
-    .vec4u(sizes, 2)
-    .vec4u(axes.map((a) => a.rep), 2)
-    .vec4i(axes.map((a) => a.estride), 2)
-    .vec4i(axes.map((a) => a.step), 2)
-    .vec4i(axes.map((a) => a.start), 2)
-    .vec4i(axes.map((a) => a.inSize), 2)
-    .vec4u(ostrides, 2);
   let bmask = 0;
   axes.forEach((a, d) => { if (a.border) bmask |= 1 << d; });
+  const params = (bits: number, grid: readonly number[] = []) => movementParams({
+    n, rank, base, bmask: bits, value, ivalue, grid, size: sizes, rep: axes.map((a) => a.rep),
+    estride: axes.map((a) => a.estride), step: axes.map((a) => a.step), start: axes.map((a) => a.start),
+    insize: axes.map((a) => a.inSize), ostride: stridesOf(sizes),
+  });
 
   if (isCopy(axes)) {
-    const params = tail(header(n, rank, base).u32(0).f32(value).i32(ivalue).u32(0, 0, 0, 0, 0, 0));
-    be.ctx.dispatch({ family: MOVEMENT, entry: `copy${sfx}`, inputs: { x }, outputs, params, workgroups: grid1d(Math.ceil(n / WG)) });
+    be.ctx.dispatch({ family: MOVEMENT, entry: `copy${sfx}`, inputs: { x }, outputs, params: params(0), workgroups: grid1d(Math.ceil(n / WG)) });
     return y;
   }
 
@@ -208,9 +206,8 @@ export function strided(be: WebGpuBackend, x: Tensor, p: StridedParams, outShape
     const tilesA = Math.ceil(sizes[plan.a] / plan.ta);
     const tilesB = Math.ceil(sizes[b] / plan.tb);
     const groups = (n / (sizes[plan.a] * sizes[b])) * tilesA * tilesB;
-    const params = tail(header(n, rank, base).u32(0).f32(value).i32(ivalue).u32(groups, tilesA, tilesB, plan.a, b, 0));
     be.ctx.dispatch({
-      family: MOVEMENT, entry: `tile${sfx}`, inputs: { x }, outputs, params, overrides: { TA: plan.ta, TB: plan.tb, TPAD: plan.tb < 32 ? 32 / plan.tb : 1 },
+      family: MOVEMENT, entry: `tile${sfx}`, inputs: { x }, outputs, params: params(0, [groups, tilesA, tilesB, plan.a, b]), overrides: { TA: plan.ta, TB: plan.tb, TPAD: plan.tb < 32 ? 32 / plan.tb : 1 },
       workgroups: grid1d(groups),
     });
     return y;
@@ -220,21 +217,19 @@ export function strided(be: WebGpuBackend, x: Tensor, p: StridedParams, outShape
   const S = sizes[rank - 1];
   if (movementTuning.rows && S >= ROW_MIN) {
     // lanes per row: a power of two (32..256) with lanes x ROW_KC columns about the row length;
-    // rows per workgroup: 256 / lanes
-    const lpr = Math.min(256, Math.max(32, 2 ** Math.floor(Math.log2(S / ROW_KC))));
+    // rows per workgroup: WG / lanes
+    const lpr = Math.min(WG, Math.max(32, 2 ** Math.floor(Math.log2(S / ROW_KC))));
     const rows = n / S;
     const chunks = Math.ceil(S / (lpr * ROW_KC));
-    const groups = chunks * Math.ceil(rows / (256 / lpr));
-    const params = tail(header(n, rank, base).u32(bmask).f32(value).i32(ivalue).u32(groups, rows, chunks, 0, 0, 0));
+    const groups = chunks * Math.ceil(rows / (WG / lpr));
     be.ctx.dispatch({
-      family: MOVEMENT, entry: `rows${sfx}`, inputs: { x }, outputs, params, overrides: { BORDER: border, LPR: lpr },
+      family: MOVEMENT, entry: `rows${sfx}`, inputs: { x }, outputs, params: params(bmask, [groups, rows, chunks]), overrides: { BORDER: border, LPR: lpr },
       workgroups: grid1d(groups),
     });
     return y;
   }
-  const params = tail(header(n, rank, base).u32(bmask).f32(value).i32(ivalue).u32(0, 0, 0, 0, 0, 0));
   be.ctx.dispatch({
-    family: MOVEMENT, entry: `strided${sfx}`, inputs: { x }, outputs, params,
+    family: MOVEMENT, entry: `strided${sfx}`, inputs: { x }, outputs, params: params(bmask),
     overrides: { BORDER: border }, workgroups: grid1d(Math.ceil(n / WG)),
   });
   return y;
@@ -271,8 +266,7 @@ export function setSlice(be: WebGpuBackend, dst: Tensor, src: Tensor, starts: nu
   }
   if (sizes.length > MAX_RANK) throw new ShapeError(`webgpu setSlice: rank ${sizes.length} after merging exceeds ${MAX_RANK}`);
   const isInt = dst.dtype === 'i32';
-  const params = header(n, sizes.length, base).u32(0).f32(0).i32(0).u32(0, 0, 0, 0, 0, 0)
-    .vec4u(sizes, 2).vec4u([], 2).vec4i([], 2).vec4i([], 2).vec4i([], 2).vec4i([], 2).vec4u(strides, 2);
+  const params = movementParams({ n, rank: sizes.length, base, size: sizes, ostride: strides });
   be.ctx.dispatch({
     family: MOVEMENT, entry: isInt ? 'set_slice_i32' : 'set_slice_f32', inputs: { x: from },
     outputs: isInt ? { outi: dst } : { out: dst }, params, workgroups: grid1d(Math.ceil(n / WG)),
@@ -286,8 +280,7 @@ export function gather(be: WebGpuBackend, table: Tensor, ids: Tensor, V: number,
   const y = be.empty(isInt ? 'i32' : 'f32', [rows, D]);
   const n = rows * D;
   if (n === 0) return y;
-  const params = header(n, 1, 0).u32(0).f32(0).i32(0).u32(0, 0, 0, 0, 0, 0)
-    .vec4u([D, V], 2).vec4u([], 2).vec4i([], 2).vec4i([], 2).vec4i([], 2).vec4i([], 2).vec4u([], 2);
+  const params = movementParams({ n, rank: 1, base: 0, size: [D, V] });
   be.ctx.dispatch({
     family: MOVEMENT, entry: isInt ? 'gather_i32' : 'gather_f32', inputs: { x: table, ids },
     outputs: isInt ? { outi: y } : { out: y }, params, workgroups: grid1d(Math.ceil(n / WG)),

@@ -1,4 +1,4 @@
-// layer / rms / group norm on wgsl/norm.wgsl. All three reduce contiguous rows (group norm: the
+// layer / rms / group norm on kernels/norm.wgsl.ts. All three reduce contiguous rows (group norm: the
 // Cg * S values of one (sample, group)).
 // - Rows up to SPLIT_ABOVE elements: one workgroup per row (norm_row: statistics and output in
 //   one dispatch; 32 invocations for rows up to 256 values, else 256).
@@ -8,28 +8,9 @@
 import type { NormParams } from '../../backend.js';
 import type { Tensor } from '../../tensor.js';
 import type { WebGpuBackend } from '../backend.js';
-import { Params } from '../context.js';
-import type { KernelFamily } from '../kernel.js';
+import { Params, grid1d } from '../context.js';
+import { NORM, WG } from '../kernels/norm.wgsl.js';
 
-/**
- * Widest grid row before a dispatch folds into y (the WebGPU per-dimension limit). The kernels
- * decode any fold; tests lower this to exercise 2D grids on small problems.
- */
-export const gridLimit = { x: 65535 };
-
-function grid(groups: number): [number, number, number] {
-  if (groups <= gridLimit.x) return [Math.max(1, groups), 1, 1];
-  const y = Math.ceil(groups / gridLimit.x);
-  return [Math.ceil(groups / y), y, 1];
-}
-
-export const NORM: KernelFamily = {
-  file: 'norm.wgsl',
-  inputs: ['x', 'w', 'b', 'aux'],
-  outputs: { out: 'f32', aux_out: 'f32' },
-};
-
-const WG = 256;
 /** Workgroup size for reducing `n` values: 32 for short rows (up to 8 values per invocation,
  *  no idle invocations, 5 tree levels), else 256. Two sizes keep the pipeline count low. */
 const wgFor = (n: number) => (n <= 256 ? 32 : WG);
@@ -57,7 +38,7 @@ export function norm(be: WebGpuBackend, x: Tensor, weight: Tensor | null, bias: 
   if (!split) {
     be.ctx.dispatch({
       family: NORM, entry: 'norm_row', inputs: affine, outputs: { out: y }, params,
-      overrides: { ...overrides, WG: wgFor(L) }, workgroups: grid(rows),
+      overrides: { ...overrides, WG: wgFor(L) }, workgroups: grid1d(rows),
     });
     return y;
   }
@@ -65,15 +46,15 @@ export function norm(be: WebGpuBackend, x: Tensor, weight: Tensor | null, bias: 
   const stats = be.empty('f32', [rows * 4]);
   be.ctx.dispatch({
     family: NORM, entry: 'norm_partial', inputs: { x }, outputs: { aux_out: part }, params,
-    overrides: { KIND: KIND[p.kind], WG }, workgroups: grid(rows * chunks),
+    overrides: { KIND: KIND[p.kind], WG }, workgroups: grid1d(rows * chunks),
   });
   be.ctx.dispatch({
     family: NORM, entry: 'norm_combine', inputs: { x, aux: part }, outputs: { aux_out: stats }, params,
-    overrides: { KIND: KIND[p.kind], WG: wgFor(chunks) }, workgroups: grid(rows),
+    overrides: { KIND: KIND[p.kind], WG: wgFor(chunks) }, workgroups: grid1d(rows),
   });
   be.ctx.dispatch({
     family: NORM, entry: 'norm_apply', inputs: { ...affine, aux: stats }, outputs: { out: y }, params, overrides,
-    workgroups: grid(Math.ceil((rows * L) / WG)),
+    workgroups: grid1d(Math.ceil((rows * L) / WG)),
   });
   // recorded work keeps its own references to the buffers; the pool hands them out again only
   // to later work

@@ -1,6 +1,6 @@
-// reduce / argmax / softmax / cumsum on wgsl/reduce.wgsl and topk on wgsl/sort.wgsl.
+// reduce / argmax / softmax / cumsum on kernels/reduce.wgsl.ts and topk on kernels/sort.wgsl.ts.
 //
-// Tiling (see the comments in the .wgsl files for the kernels themselves):
+// Tiling (see the comments in the kernel modules for the kernels themselves):
 // - reduce, argmax, softmax: a workgroup of 256 = COLS x SPLIT invocations takes COLS columns of
 //   the [outer, n, inner] view with SPLIT invocations striding down each, then a shared-memory
 //   tree. inner == 1 ("row mode"): SPLIT = nextPow2(n / 4) up to 256 (one workgroup per long
@@ -14,28 +14,16 @@
 //   there are few rows; a split sum gives each chunk its carry) scanning tiles of 1024 elements
 //   with a running carry. inner > 1: one invocation per column walking the axis (coalesced
 //   across inner), chunked the same way when there are few columns.
-// - topk: see wgsl/sort.wgsl (one-block sort for rows <= 2048, select rounds for k <= 256,
+// - topk: see kernels/sort.wgsl.ts (one-block sort for rows <= 2048, select rounds for k <= 256,
 //   else a global bitonic sort).
 import type { ReduceOp } from '../../backend.js';
 import type { DType } from '../../dtype.js';
-import { Tensor } from '../../tensor.js';
+import type { Tensor } from '../../tensor.js';
 import type { WebGpuBackend } from '../backend.js';
 import { Params, grid1d } from '../context.js';
-import type { KernelFamily } from '../kernel.js';
+import { MAX_WG as WG, REDUCE, SCAN_E } from '../kernels/reduce.wgsl.js';
+import { SORT, BLK as SORT_BLK, TPB } from '../kernels/sort.wgsl.js';
 
-export const REDUCE: KernelFamily = {
-  file: 'reduce.wgsl',
-  inputs: ['x', 'pa', 'pb'],
-  outputs: { out: 'f32', outi: 'i32', pidx: 'i32', out2: 'f32' },
-};
-
-export const SORT: KernelFamily = {
-  file: 'sort.wgsl',
-  inputs: ['x'],
-  outputs: { pa: 'i32', pb: 'i32', vals: 'f32', idxs: 'i32' },
-};
-
-const WG = 256;
 /** Fewer workgroups than this (about one per SM of a large GPU) and a long axis is split. */
 const TARGET_GROUPS = 128;
 /** Only axes at least this long are split (below it one workgroup per column is as quick as two dispatches). */
@@ -44,15 +32,12 @@ const SPLIT_MIN_N = 8192;
 const PER_THREAD = 8;
 /** Column mode: narrowest workgroup tile along inner (8 floats = one 32-byte sector). */
 const MIN_COLS = 8;
-/** cumsum: elements per invocation per tile (SCAN_E in the shader); a long row with few rows is
- *  cut into chunks of one tile each (152064 -> 149 workgroups). */
-const SCAN_E = 4;
+/** cumsum: a long row with few rows is cut into chunks of one tile each (152064 -> 149 workgroups). */
 const SCAN_CHUNK = WG * SCAN_E;
 const SCAN_SPLIT_MIN_N = 4096;
 /** cumsum over a strided axis: split the axis when there are fewer columns than this. */
 const SCAN_COLS_TARGET = 16384;
-/** topk: pairs per shared-memory block, and the largest k the select rounds handle. */
-const SORT_BLK = 2048;
+/** topk: the largest k the select rounds handle. */
 const SELECT_MAX_K = 256;
 
 const OP_CODE: Record<ReduceOp, number> = { sum: 0, mean: 0, max: 1, min: 2 };
@@ -282,7 +267,7 @@ function sortParams(a: SortArgs): Params {
 }
 
 function blockOverrides(blk: number): Record<string, number> {
-  return { BLK: blk, TPB: Math.min(WG, blk / 2) };
+  return { BLK: blk, TPB: Math.min(TPB, blk / 2) };
 }
 
 export function topk(be: WebGpuBackend, x: Tensor, rows: number, n: number, k: number): [Tensor, Tensor] {
@@ -346,15 +331,15 @@ export function topk(be: WebGpuBackend, x: Tensor, rows: number, n: number, k: n
       // two substeps (step, step / 2) per dispatch
       be.ctx.dispatch({
         family: SORT, entry: 'merge_global2', inputs: {}, outputs: { pa: pairs },
-        params: sortParams({ width, stage, step, groups: halfPairs / 2 }), overrides: { TPB: WG },
-        workgroups: grid1d(Math.ceil(halfPairs / 2 / WG)),
+        params: sortParams({ width, stage, step, groups: halfPairs / 2 }), overrides: { TPB },
+        workgroups: grid1d(Math.ceil(halfPairs / 2 / TPB)),
       });
     }
     if (step >= SORT_BLK) {
       be.ctx.dispatch({
         family: SORT, entry: 'merge_global', inputs: {}, outputs: { pa: pairs },
-        params: sortParams({ width, stage, step, groups: halfPairs }), overrides: { TPB: WG },
-        workgroups: grid1d(Math.ceil(halfPairs / WG)),
+        params: sortParams({ width, stage, step, groups: halfPairs }), overrides: { TPB },
+        workgroups: grid1d(Math.ceil(halfPairs / TPB)),
       });
     }
     be.ctx.dispatch({
@@ -364,7 +349,7 @@ export function topk(be: WebGpuBackend, x: Tensor, rows: number, n: number, k: n
   }
   be.ctx.dispatch({
     family: SORT, entry: 'gather_final', inputs: { x }, outputs: { pa: pairs, vals, idxs },
-    params: sortParams({ n, k, width, groups: rows * k }), overrides: { TPB: WG }, workgroups: grid1d(Math.ceil((rows * k) / WG)),
+    params: sortParams({ n, k, width, groups: rows * k }), overrides: { TPB }, workgroups: grid1d(Math.ceil((rows * k) / TPB)),
   });
   pairs.dispose();
   return [vals, idxs];

@@ -11,18 +11,29 @@
 // keep their exact bits.
 //
 // Three plans (chosen in ops/reduce.ts):
-// - rows of <= BLK elements: one workgroup sorts the row in shared memory (`final_x`);
+// - rows of <= BLK elements: one workgroup sorts the row in shared memory ('final_x');
 // - small k: rounds of block sorts that keep the first k pairs of every BLK block
-//   (`select_x`, `select_pairs`), shrinking a row by BLK/k per round, then `final_pairs`;
+//   ('select_x', 'select_pairs'), shrinking a row by BLK/k per round, then 'final_pairs';
 // - large k (k = n for top-p): a bitonic sort over the padded row in global memory: blocks
-//   presorted in shared memory (`presort_x`), then per merge stage the substeps of distance
-//   >= BLK two per dispatch (`merge_global2`, or `merge_global` for an odd one out) and the
-//   rest in shared memory (`merge_local`), then `gather_final`.
+//   presorted in shared memory ('presort_x'), then per merge stage the substeps of distance
+//   >= BLK two per dispatch ('merge_global2', or 'merge_global' for an odd one out) and the
+//   rest in shared memory ('merge_local'), then 'gather_final'.
+import type { KernelFamily } from '../kernel.js';
+import { perElement, perWorkgroup } from './common.wgsl.js';
 
-// ---- tunables: BLK pairs per shared-memory block (a power of two, 8 bytes a pair: 2048 fills
-// 16 KiB), TPB invocations per block (<= 256)
-override BLK: u32 = 2048;
-override TPB: u32 = 256;
+// ---- tunables
+/** pairs per shared-memory block (a power of two, 8 bytes a pair: 2048 fills 16 KiB) */
+export const BLK = 2048;
+/** invocations per block (<= 256) */
+export const TPB = 256;
+
+/** One workgroup of TPB invocations (t) per block; 'index' is the workgroup's, below P.groups. */
+const blockEntry = (name: string, index: string, body: string) => perWorkgroup(name, body, { wg: 'TPB', index, limit: 'P.groups' });
+
+export const SORT: KernelFamily = { name: 'sort', inputs: ['x'], outputs: { pa: 'i32', pb: 'i32', vals: 'f32', idxs: 'i32' }, code: /* wgsl */ `
+// BLK and TPB are per pipeline (a row shorter than BLK sorts in a smaller block)
+override BLK: u32 = ${BLK};
+override TPB: u32 = ${TPB};
 
 struct Params {
   n: u32,       // row length of x
@@ -55,9 +66,23 @@ fn before(ka: u32, ia: u32, kb: u32, ib: u32) -> bool {
   return ka < kb || (ka == kb && ia < ib);
 }
 
-fn wg_index(wid: vec3<u32>, nwg: vec3<u32>) -> u32 { return wid.x + wid.y * nwg.x; }
+// Pair a (a key, index word pair) of pa.
+fn ld_pair(a: u32) -> vec2<u32> { return vec2<u32>(bitcast<u32>(pa[a]), bitcast<u32>(pa[a + 1u])); }
+fn st_pair(a: u32, v: vec2<u32>) { pa[a] = bitcast<i32>(v.x); pa[a + 1u] = bitcast<i32>(v.y); }
 
-// One compare-exchange of shared slots i < l; `up` sorts that pair ascending.
+// Block g of pa ([.., BLK] pairs) into / out of shared memory.
+fn block_from_pa(t: u32, g: u32) {
+  for (var l = t; l < BLK; l += TPB) {
+    let v = ld_pair(2u * (g * BLK + l));
+    sk[l] = v.x;
+    si[l] = v.y;
+  }
+}
+fn block_to_pa(t: u32, g: u32) {
+  for (var l = t; l < BLK; l += TPB) { st_pair(2u * (g * BLK + l), vec2<u32>(sk[l], si[l])); }
+}
+
+// One compare-exchange of shared slots i < l; 'up' sorts that pair ascending.
 fn cmp_swap_shared(i: u32, l: u32, up: bool) {
   let ki = sk[i];
   let ii = si[i];
@@ -70,7 +95,7 @@ fn cmp_swap_shared(i: u32, l: u32, up: bool) {
 }
 
 // Bitonic stages 2..BLK of the block in shared memory. The direction of a pair comes from its
-// position `dir_base + i` (dir_base = the block's offset in its row for the global plan, 0 for a
+// position 'dir_base + i' (dir_base = the block's offset in its row for the global plan, 0 for a
 // block sorted on its own).
 fn sort_shared(t: u32, dir_base: u32) {
   workgroupBarrier();
@@ -104,9 +129,9 @@ fn load_pairs(t: u32, row: u32, b: u32) {
   for (var l = t; l < BLK; l += TPB) {
     let g = b * BLK + l;
     if (g < P.len) {
-      let a = 2u * (row * P.len + g);
-      sk[l] = bitcast<u32>(pa[a]);
-      si[l] = bitcast<u32>(pa[a + 1u]);
+      let v = ld_pair(2u * (row * P.len + g));
+      sk[l] = v.x;
+      si[l] = v.y;
     } else {
       sk[l] = PAD;
       si[l] = PAD;
@@ -124,24 +149,14 @@ fn store_final(t: u32, row: u32) {
 }
 
 // A row of <= BLK elements: sort it, write the first k.
-@compute @workgroup_size(TPB)
-fn final_x(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let row = wg_index(wid, nwg);
-  if (row >= P.groups) { return; }  // uniform per workgroup
-  load_x(t, row, 0u);
+${blockEntry('final_x', 'row', `  load_x(t, row, 0u);
   sort_shared(t, 0u);
-  store_final(t, row);
-}
+  store_final(t, row);`)}
 
 // The last select round: a row of <= BLK candidate pairs.
-@compute @workgroup_size(TPB)
-fn final_pairs(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let row = wg_index(wid, nwg);
-  if (row >= P.groups) { return; }
-  load_pairs(t, row, 0u);
+${blockEntry('final_pairs', 'row', `  load_pairs(t, row, 0u);
   sort_shared(t, 0u);
-  store_final(t, row);
-}
+  store_final(t, row);`)}
 
 // Keep the first k pairs of every block: out row = blocks * k pairs in pb. Any k of a block's
 // pairs that are not among its first k cannot be among the row's first k.
@@ -153,65 +168,37 @@ fn store_selected(t: u32, g: u32) {
   }
 }
 
-@compute @workgroup_size(TPB)
-fn select_x(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let g = wg_index(wid, nwg);
-  if (g >= P.groups) { return; }
-  load_x(t, g / P.blocks, g % P.blocks);
+${blockEntry('select_x', 'g', `  load_x(t, g / P.blocks, g % P.blocks);
   sort_shared(t, 0u);
-  store_selected(t, g);
-}
+  store_selected(t, g);`)}
 
-@compute @workgroup_size(TPB)
-fn select_pairs(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let g = wg_index(wid, nwg);
-  if (g >= P.groups) { return; }
-  load_pairs(t, g / P.blocks, g % P.blocks);
+${blockEntry('select_pairs', 'g', `  load_pairs(t, g / P.blocks, g % P.blocks);
   sort_shared(t, 0u);
-  store_selected(t, g);
-}
+  store_selected(t, g);`)}
 
 // ---- global bitonic plan: pa holds [rows, width] pairs, width = blocks * BLK a power of two.
 
-@compute @workgroup_size(TPB)
-fn presort_x(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let g = wg_index(wid, nwg);
-  if (g >= P.groups) { return; }
-  let b = g % P.blocks;
+${blockEntry('presort_x', 'g', `  let b = g % P.blocks;
   load_x(t, g / P.blocks, b);
   sort_shared(t, b * BLK);
-  for (var l = t; l < BLK; l += TPB) {
-    let a = 2u * (g * BLK + l);
-    pa[a] = bitcast<i32>(sk[l]);
-    pa[a + 1u] = bitcast<i32>(si[l]);
-  }
-}
+  block_to_pa(t, g);`)}
 
 // One compare-exchange per invocation at distance P.step >= BLK of stage P.stage.
-@compute @workgroup_size(TPB)
-fn merge_global(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let p = flat_id(gid, nwg, TPB);
-  if (p >= P.groups) { return; }
-  let half = P.width >> 1u;
+${perElement('merge_global', `  let half = P.width >> 1u;
   let row = p / half;
   let q = p % half;
   let i = 2u * q - (q & (P.step - 1u));
   let ai = 2u * (row * P.width + i);
   let al = ai + 2u * P.step;
-  let ki = bitcast<u32>(pa[ai]);
-  let ii = bitcast<u32>(pa[ai + 1u]);
-  let kl = bitcast<u32>(pa[al]);
-  let il = bitcast<u32>(pa[al + 1u]);
+  let x = ld_pair(ai);
+  let y = ld_pair(al);
   let up = (i & P.stage) == 0u;
-  if (select(before(ki, ii, kl, il), before(kl, il, ki, ii), up)) {
-    pa[ai] = bitcast<i32>(kl); pa[ai + 1u] = bitcast<i32>(il);
-    pa[al] = bitcast<i32>(ki); pa[al + 1u] = bitcast<i32>(ii);
-  }
-}
+  if (select(before(x.x, x.y, y.x, y.y), before(y.x, y.y, x.x, x.y), up)) {
+    st_pair(ai, y);
+    st_pair(al, x);
+  }`, { wg: 'TPB', index: 'p', limit: 'P.groups' })}
 
-fn ld_pair(a: u32) -> vec2<u32> { return vec2<u32>(bitcast<u32>(pa[a]), bitcast<u32>(pa[a + 1u])); }
-fn st_pair(a: u32, v: vec2<u32>) { pa[a] = bitcast<i32>(v.x); pa[a + 1u] = bitcast<i32>(v.y); }
-// Order (x, y) as `up` says.
+// Order (x, y) as 'up' says.
 fn order2(x: vec2<u32>, y: vec2<u32>, up: bool) -> array<vec2<u32>, 2> {
   if (select(before(x.x, x.y, y.x, y.y), before(y.x, y.y, x.x, x.y), up)) { return array<vec2<u32>, 2>(y, x); }
   return array<vec2<u32>, 2>(x, y);
@@ -221,11 +208,7 @@ fn order2(x: vec2<u32>, y: vec2<u32>, up: bool) -> array<vec2<u32>, 2> {
 // four positions i, i + h, i + 2h, i + 3h (h = P.step / 2) and keeps them in registers between the
 // two substeps, halving the global passes of the sort. The direction bit (P.stage > 3h) is the
 // same for all four.
-@compute @workgroup_size(TPB)
-fn merge_global2(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let p = flat_id(gid, nwg, TPB);
-  if (p >= P.groups) { return; }
-  let quarter = P.width >> 2u;
+${perElement('merge_global2', `  let quarter = P.width >> 2u;
   let row = p / quarter;
   let q = p % quarter;
   let h = P.step >> 1u;
@@ -242,20 +225,11 @@ fn merge_global2(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_wor
   st_pair(a0, s01[0]);
   st_pair(a1, s01[1]);
   st_pair(a2, s23[0]);
-  st_pair(a3, s23[1]);
-}
+  st_pair(a3, s23[1]);`, { wg: 'TPB', index: 'p', limit: 'P.groups' })}
 
 // The substeps of distance < BLK of stage P.stage, on one block in shared memory.
-@compute @workgroup_size(TPB)
-fn merge_local(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let g = wg_index(wid, nwg);
-  if (g >= P.groups) { return; }
-  let dir_base = (g % P.blocks) * BLK;
-  for (var l = t; l < BLK; l += TPB) {
-    let a = 2u * (g * BLK + l);
-    sk[l] = bitcast<u32>(pa[a]);
-    si[l] = bitcast<u32>(pa[a + 1u]);
-  }
+${blockEntry('merge_local', 'g', `  let dir_base = (g % P.blocks) * BLK;
+  block_from_pa(t, g);
   workgroupBarrier();
   for (var j = BLK >> 1u; j > 0u; j >>= 1u) {
     for (var p = t; p < BLK / 2u; p += TPB) {
@@ -264,21 +238,13 @@ fn merge_local(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) w
     }
     workgroupBarrier();
   }
-  for (var l = t; l < BLK; l += TPB) {
-    let a = 2u * (g * BLK + l);
-    pa[a] = bitcast<i32>(sk[l]);
-    pa[a + 1u] = bitcast<i32>(si[l]);
-  }
-}
+  block_to_pa(t, g);`)}
 
 // The first k of every sorted row: one invocation per output element.
-@compute @workgroup_size(TPB)
-fn gather_final(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let e = flat_id(gid, nwg, TPB);
-  if (e >= P.groups) { return; }
-  let row = e / P.k;
+${perElement('gather_final', `  let row = e / P.k;
   let l = e % P.k;
   let idx = bitcast<u32>(pa[2u * (row * P.width + l) + 1u]);
   vals[e] = ld_x(row * P.n + idx);
-  idxs[e] = i32(idx);
-}
+  idxs[e] = i32(idx);`, { wg: 'TPB', index: 'e', limit: 'P.groups' })}
+`,
+};

@@ -15,9 +15,15 @@
 // workgroup of a row): with K near the mean, x - K is exact and the mean of the deviations is
 // O(std), so the output (x - K) - mean' carries no rounding of a large mean. A far-off K costs
 // nothing in stability (Welford needs no good shift). rms accumulates sum(x^2) only.
+import type { KernelFamily } from '../kernel.js';
+import { perElement, perWorkgroup } from './common.wgsl.js';
 
 // ---- tunables
-override WG: u32 = 256;        // invocations per workgroup (tree width), a power of two <= 256
+/** invocations per workgroup (tree width), a power of two <= 256 */
+export const WG = 256;
+
+export const NORM: KernelFamily = { name: 'norm', inputs: ['x', 'w', 'b', 'aux'], outputs: { out: 'f32', aux_out: 'f32' }, code: /* wgsl */ `
+override WG: u32 = ${WG};
 // ---- specialisation (an override because it changes the inner loop; whether w / b are present
 // is a uniform flag instead: it is only read per output element, and one pipeline then serves
 // every affine combination)
@@ -38,9 +44,9 @@ struct Params {
 }
 @group(0) @binding(0) var<uniform> P: Params;
 
-var<workgroup> s_n: array<f32, 256>;
-var<workgroup> s_mean: array<f32, 256>;
-var<workgroup> s_m2: array<f32, 256>;
+var<workgroup> s_n: array<f32, ${WG}>;
+var<workgroup> s_mean: array<f32, ${WG}>;
+var<workgroup> s_m2: array<f32, ${WG}>;
 
 struct Stat { n: f32, mean: f32, m2: f32 }
 
@@ -103,31 +109,18 @@ fn apply(row: u32, i: u32, st: vec3<f32>) {
   out[row * P.L + i] = y;
 }
 
-fn wg_linear(wid: vec3<u32>, nwg: vec3<u32>) -> u32 { return wid.x + wid.y * nwg.x; }
-
 // Rows of moderate length: one workgroup per row does statistics and output.
-@compute @workgroup_size(WG)
-fn norm_row(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-            @builtin(local_invocation_index) lid: u32) {
-  let row = wg_linear(wid, nwg);
-  if (row >= P.rows) { return; }
-  let base = row * P.L;
+${perWorkgroup('norm_row', `  let base = row * P.L;
   let k = shift(row);
   var s = Stat(0.0, 0.0, 0.0);
   for (var i = lid; i < P.L; i += WG) { s = welford(s, ld_x(base + i) - k); }
   let st = finish(k, reduce_wg(lid, s));
-  for (var i = lid; i < P.L; i += WG) { apply(row, i, st); }
-}
+  for (var i = lid; i < P.L; i += WG) { apply(row, i, st); }`, { wg: 'WG', index: 'row', limit: 'P.rows', local: 'lid' })}
 
-// Long rows, step 1 of 3: workgroup (row, chunk) summarises `chunk` elements of the row so
+// Long rows, step 1 of 3: workgroup (row, chunk) summarises 'chunk' elements of the row so
 // that half a million values are spread over many workgroups. aux_out[2 * (row * chunks + c)]
 // = (mean of x - K, M2); the chunk's count follows from its index.
-@compute @workgroup_size(WG)
-fn norm_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                @builtin(local_invocation_index) lid: u32) {
-  let t = wg_linear(wid, nwg);
-  if (t >= P.rows * P.chunks) { return; }
-  let row = t / P.chunks;
+${perWorkgroup('norm_partial', `  let row = t / P.chunks;
   let c = t - row * P.chunks;
   let start = c * P.chunk;
   let end = min(P.L, start + P.chunk);
@@ -139,17 +132,11 @@ fn norm_partial(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
   if (lid == 0u) {
     aux_out[2u * t] = r.mean;
     aux_out[2u * t + 1u] = r.m2;
-  }
-}
+  }`, { wg: 'WG', index: 't', limit: 'P.rows * P.chunks', local: 'lid' })}
 
 // Step 2: one workgroup per row merges the row's chunk summaries -> aux_out[4 * row ..] =
 // (K, mean of x - K, rstd, unused).
-@compute @workgroup_size(WG)
-fn norm_combine(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-                @builtin(local_invocation_index) lid: u32) {
-  let row = wg_linear(wid, nwg);
-  if (row >= P.rows) { return; }
-  var s = Stat(0.0, 0.0, 0.0);
+${perWorkgroup('norm_combine', `  var s = Stat(0.0, 0.0, 0.0);
   for (var c = lid; c < P.chunks; c += WG) {
     let n = f32(min(P.chunk, P.L - c * P.chunk));
     let j = 2u * (row * P.chunks + c);
@@ -160,14 +147,10 @@ fn norm_combine(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) 
     aux_out[4u * row] = st.x;
     aux_out[4u * row + 1u] = st.y;
     aux_out[4u * row + 2u] = st.z;
-  }
-}
+  }`, { wg: 'WG', index: 'row', limit: 'P.rows', local: 'lid' })}
 
 // Step 3: one invocation per element normalises with its row's statistics from aux.
-@compute @workgroup_size(WG)
-fn norm_apply(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat_id(gid, nwg, WG);
-  if (i >= P.total) { return; }
-  let row = i / P.L;
-  apply(row, i - row * P.L, vec3<f32>(ld_aux(4u * row), ld_aux(4u * row + 1u), ld_aux(4u * row + 2u)));
-}
+${perElement('norm_apply', `  let row = i / P.L;
+  apply(row, i - row * P.L, vec3<f32>(ld_aux(4u * row), ld_aux(4u * row + 1u), ld_aux(4u * row + 2u)));`, { limit: 'P.total' })}
+`,
+};

@@ -19,7 +19,43 @@
 // Excluded keys (beyond kvLen, causal, or a mask value of -inf) are tracked as flags / the -inf
 // bit pattern instead of relying on inf arithmetic (WGSL lets compilers assume no infinities).
 // A row with every key excluded outputs zeros, as the CPU oracle.
+import type { KernelFamily } from '../kernel.js';
+import { perElement, perWorkgroup } from './common.wgsl.js';
 
+// ---- tunables: register blocking (register arrays need constant sizes)
+/** query rows per thread (attn_flash) */
+export const RB = 4;
+/** output columns per row per thread: Dv per workgroup <= TC * MAXR */
+export const MAXR = 16;
+/** of those, columns per staged V chunk (chunk = TC * MPC columns) */
+export const MPC = 4;
+/** keys per thread per tile (BK / TC) */
+export const SMAX = 4;
+/** query rows per workgroup (attn_decode) */
+export const RMAX = 4;
+/** q registers per row per thread (attn_decode): D chunk = KP * QE */
+export const QE = 16;
+// ---- tunables: workgroups (the attn_flash tile shapes are chosen per call by ops/attention.ts)
+/** invocations per attn_decode workgroup */
+export const DWG = 256;
+/** threads per key in the attn_decode score pass (they read consecutive dims: coalesced) */
+export const KP = 8;
+/** invocations per attn_combine workgroup */
+export const CWG = 256;
+
+/**
+ * attn_flash: rows [0, rows) x head dims d0 .. d0 + DC of q or k (row rr starting at element
+ * 'row(rr) * D') into a workgroup array with padded row stride DCP, zeros past D.
+ */
+const stageChunk = (dst: string, rows: string, load: string, row: string) => `      for (var e = t; e < ${rows} * DC; e += WG) {
+        let rr = e / DC;
+        let d = d0 + e % DC;
+        var x = 0.0;
+        if (d < P.D) { x = ${load}(${row} * P.D + d); }
+        ${dst}[rr * DCP + e % DC] = x;
+      }`;
+
+export const ATTENTION: KernelFamily = { name: 'attention', inputs: ['q', 'k', 'v', 'mask'], outputs: { out: 'f32', po: 'f32', pml: 'f32' }, code: /* wgsl */ `
 // ---- tunables (attn_flash): WG = (BQ / RB) * TC invocations
 override WG: u32 = 64;
 override BQ: u32 = 32;
@@ -33,23 +69,21 @@ override QS_LEN: u32 = 1056; // BQ * (DC + 1)
 override KV_LEN: u32 = 1056; // BK * max(DC + 1, TC * MPC)
 override PS_LEN: u32 = 1056; // BQ * (BK + 1)
 override RED_LEN: u32 = 256; // RB * WG
-// ---- tunables (attn_decode)
-override DWG: u32 = 256;
-// threads per key in the score pass (they read consecutive dims: coalesced)
-override KP: u32 = 8;
+// ---- attn_decode
+override DWG: u32 = ${DWG};
+override KP: u32 = ${KP};
 // longest key split (scores of a split stay in workgroup memory)
-override CHS: u32 = 512;
+override CHS: u32 = ${2 * DWG};
 // ---- attn_combine
-override CWG: u32 = 256;
+override CWG: u32 = ${CWG};
 
-// register arrays need constant sizes
-const RB: u32 = 4u;         // query rows per thread (attn_flash)
-const MAXR: u32 = 16u;      // output columns per row per thread: Dv per workgroup <= TC * MAXR
-const MPC: u32 = 4u;        // of those, columns per staged V chunk (chunk = TC * MPC columns)
-const NCH: u32 = 4u;        // MAXR / MPC
-const SMAX: u32 = 4u;       // keys per thread per tile (BK / TC)
-const RMAX: u32 = 4u;       // query rows per workgroup (attn_decode)
-const QE: u32 = 16u;        // q registers per row per thread (attn_decode): D chunk = KP * QE
+const RB: u32 = ${RB}u;
+const MAXR: u32 = ${MAXR}u;
+const MPC: u32 = ${MPC}u;
+const NCH: u32 = ${MAXR / MPC}u;
+const SMAX: u32 = ${SMAX}u;
+const RMAX: u32 = ${RMAX}u;
+const QE: u32 = ${QE}u;
 
 const NEG_MAX: f32 = -3.4028234663852886e38;
 const NINF_BITS: u32 = 0xff800000u;
@@ -76,12 +110,7 @@ fn mask_base(b: u32, h: u32) -> u32 {
 }
 
 // One workgroup: BQ query rows x one Dv chunk x one key split of one (b, h).
-@compute @workgroup_size(WG)
-fn attn_flash(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-              @builtin(local_invocation_index) t: u32) {
-  let flat = wid.x + wid.y * nwg.x;
-  if (flat >= P.total) { return; }
-  let qt = flat % P.nqt;
+${perWorkgroup('attn_flash', `  let qt = flat % P.nqt;
   var rest = flat / P.nqt;
   let dvc = rest % P.ndv;
   rest = rest / P.ndv;
@@ -128,20 +157,8 @@ fn attn_flash(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
     let nk = min(BK, ke - k0);  // keys of this tile (staged rows past nk are stale: never used)
     for (var d0 = 0u; d0 < P.D; d0 += DC) {
       workgroupBarrier();
-      for (var e = t; e < nq * DC; e += WG) {
-        let rr = e / DC;
-        let d = d0 + e % DC;
-        var x = 0.0;
-        if (d < P.D) { x = ld_q(qbase + (q0 + rr) * P.D + d); }
-        qs[rr * DCP + e % DC] = x;
-      }
-      for (var e = t; e < nk * DC; e += WG) {
-        let jj = e / DC;
-        let d = d0 + e % DC;
-        var x = 0.0;
-        if (d < P.D) { x = ld_k(kbase + (k0 + jj) * P.D + d); }
-        kvs[jj * DCP + e % DC] = x;
-      }
+${stageChunk('qs', 'nq', 'ld_q', 'qbase + (q0 + rr)')}
+${stageChunk('kvs', 'nk', 'ld_k', 'kbase + (k0 + rr)')}
       workgroupBarrier();
       let dn = min(DC, P.D - d0);
       for (var dd = 0u; dd < dn; dd++) {
@@ -247,8 +264,7 @@ fn attn_flash(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nw
         pml[2u * prow + 1u] = l;
       }
     }
-  }
-}
+  }`, { wg: 'WG', index: 'flat', limit: 'P.total' })}
 
 // ------------------------------------------------------------------ decode
 
@@ -263,12 +279,7 @@ fn dec_row(b: u32, kvh: u32, rho: u32) -> u32 {
 }
 
 // One workgroup: up to RMAX query rows sharing kv head (b, kvh) x one split of <= CHS keys.
-@compute @workgroup_size(DWG)
-fn attn_decode(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-               @builtin(local_invocation_index) t: u32) {
-  let flat = wid.x + wid.y * nwg.x;
-  if (flat >= P.total) { return; }
-  let split = flat % P.nsplit;
+${perWorkgroup('attn_decode', `  let split = flat % P.nsplit;
   var rest = flat / P.nsplit;
   let rc = rest % P.nrc;
   let grp = rest / P.nrc;
@@ -431,17 +442,12 @@ fn attn_decode(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) n
         }
       }
     }
-  }
-}
+  }`, { wg: 'DWG', index: 'flat', limit: 'P.total' })}
 
 // ------------------------------------------------------------------ split-K combine
 
 // One invocation per output element: out = sum_s exp(m_s - M) o_s / sum_s exp(m_s - M) l_s.
-@compute @workgroup_size(CWG)
-fn attn_combine(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let idx = flat_id(gid, nwg, CWG);
-  if (idx >= P.total) { return; }
-  let row = idx / P.Dv;
+${perElement('attn_combine', `  let row = idx / P.Dv;
   let col = idx % P.Dv;
   let base = row * P.nsplit;
   var m = NEG_MAX;
@@ -458,5 +464,6 @@ fn attn_combine(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_work
       o += po[(base + s) * P.Dv + col] * w;
     }
   }
-  out[idx] = select(0.0, o / l, l > 0.0);
-}
+  out[idx] = select(0.0, o / l, l > 0.0);`, { wg: 'CWG', index: 'idx', limit: 'P.total' })}
+`,
+};

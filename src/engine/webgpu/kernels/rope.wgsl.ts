@@ -5,9 +5,15 @@
 // rope_main: one invocation per output element (memory bound: every element needs its own x,
 // its partner x and one cos/sin pair; per-pair invocations would save nothing but the index
 // arithmetic). Mode and layout are pipeline constants so their branches fold away.
+import type { KernelFamily } from '../kernel.js';
+import { perElement } from './common.wgsl.js';
 
 // ---- tunables
-override WG: u32 = 256;
+/** invocations per workgroup */
+export const WG = 256;
+
+export const ROPE: KernelFamily = { name: 'rope', inputs: ['x', 'cos', 'sin'], outputs: { out: 'f32' }, code: /* wgsl */ `
+override WG: u32 = ${WG};
 // ---- specialisation
 override MODE: u32 = 0;   // 0: 'half' (d pairs with d + R/2), 1: 'interleaved' (2j pairs with 2j+1)
 override LAYOUT: u32 = 0; // 0: x is [B, H, L, D], 1: x is [B, L, H, D]
@@ -24,11 +30,7 @@ struct Params {
 }
 @group(0) @binding(0) var<uniform> P: Params;
 
-@compute @workgroup_size(WG)
-fn rope_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let e = flat_id(gid, nwg, WG);
-  if (e >= P.n) { return; }
-  let rest = e / P.D;
+${perElement('rope_main', `  let rest = e / P.D;
   let d = e - rest * P.D;
   let xv = ld_x(e);
   if (d >= P.R) {
@@ -65,5 +67,6 @@ fn rope_main(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgro
     partner = select(e - 1u, e + 1u, first);
   }
   let pv = ld_x(partner);
-  out[e] = select(xv * cs + pv * sn, xv * cs - pv * sn, first);
-}
+  out[e] = select(xv * cs + pv * sn, xv * cs - pv * sn, first);`, { index: 'e' })}
+`,
+};

@@ -5,12 +5,14 @@
 //
 // Viewed per group as a GEMM: out[co, p] = sum_k W[co, k] * X[k, p], with co an output channel
 // of the group, p an output position and k = ci * taps + tap (the weight's own memory order),
-// X[k, p] being the input value tap `tap` of channel ci sees from position p (zero in padding).
+// X[k, p] being the input value tap 'tap' of channel ci sees from position p (zero in padding).
 // conv_gemm forms X on the fly (implicit GEMM), conv_1x1 is the plain GEMM a 1x1x1 / stride 1 /
 // unpadded conv is, and conv_naive (one invocation per output) is the reference.
+import type { KernelFamily } from '../kernel.js';
+import { perElement, perWorkgroup } from './common.wgsl.js';
 
 // ---- tunables
-// GEMM tile: BM = 8 * wgm output channels x BN = 8 * (64 / wgm) positions per workgroup of 64
+// GEMM tile: BM = 8 * wgm output channels x BN = 8 * (NT / wgm) positions per workgroup of NT
 // invocations, each accumulating an 8 x 8 register tile (16 vec4). The reduction goes through
 // workgroup memory BK at a time. An 8 x 8 tile is 64 FMAs per 16 workgroup-memory reads: on
 // GPUs that keeps the FMA units fed, and on a CPU adapter (llvmpipe, where every non-register
@@ -19,12 +21,47 @@
 // channels, so tiles are not mostly padding); it is a uniform, not an override, because it only
 // enters index arithmetic outside the inner loop, and one pipeline per entry then serves every
 // tile shape (each pipeline costs ~1 s to compile on llvmpipe).
-const NT: u32 = 64u;        // invocations per GEMM workgroup
-const BK: u32 = 8u;         // reduction step
-const BM_MAX: u32 = 64u;    // workgroup arrays are sized for the largest tiles:
-const BN_MAX: u32 = 256u;   // (8 * 64 + 8 * 256) * 4 bytes = 10 KiB
-// Workgroup size of conv_naive.
-override WG_NAIVE: u32 = 256;
+/** invocations per GEMM workgroup */
+export const NT = 64;
+/** reduction step */
+export const BK = 8;
+/** workgroup arrays are sized for the largest tiles: (8 * 64 + 8 * 256) * 4 bytes = 10 KiB */
+export const BM_MAX = 64;
+export const BN_MAX = 256;
+/** workgroup size of conv_naive */
+export const WG_NAIVE = 256;
+
+/**
+ * A GEMM tile entry: workgroup t (< P.tiles) owns output channels m0.. of group g x positions p0..;
+ * per BK-step of the reduction it stages a weight tile (load_a) and an input tile ('stage'), then
+ * runs the register-tile update. 'decode' finds g (and the sample) from the tile index's rest.
+ */
+function gemmEntry(name: string, o: { decode: string; before: string; stage: string; store: string }): string {
+  return perWorkgroup(name, `  let mt = t % P.tilesM;
+  let rest = t / P.tilesM;
+  let pt = rest % P.tilesP;
+${o.decode}
+  let m0 = mt * 8u * P.wgm;
+  let p0 = pt * bn();
+${o.before}
+  let ntiles = (P.K + BK - 1u) / BK;
+  for (var kt = 0u; kt < ntiles; kt++) {
+    let k0 = kt * BK;
+    load_a(lid, g, m0, k0);
+${o.stage}
+    workgroupBarrier();
+    mma(lid % wgn(), lid / wgn());
+    workgroupBarrier();
+  }
+  ${o.store};`, { wg: 'NT', index: 't', limit: 'P.tiles', local: 'lid' });
+}
+
+export const CONV: KernelFamily = { name: 'conv', inputs: ['x', 'w', 'bias'], outputs: { out: 'f32' }, code: /* wgsl */ `
+const NT: u32 = ${NT}u;
+const BK: u32 = ${BK}u;
+const BM_MAX: u32 = ${BM_MAX}u;
+const BN_MAX: u32 = ${BN_MAX}u;
+override WG_NAIVE: u32 = ${WG_NAIVE};
 
 struct Params {
   N: u32, Cin: u32, Cout: u32, groups: u32,
@@ -45,11 +82,11 @@ struct Params {
 
 const BIG: i32 = 0x3fffffff; // a coordinate offset no bounds check passes
 
-var<workgroup> As: array<vec4<f32>, 128>;  // BK x BM weights, [k][m] with row stride BM_MAX
-var<workgroup> Bs: array<vec4<f32>, 512>;  // BK x BN inputs, [k][p] with row stride BN_MAX
+var<workgroup> As: array<vec4<f32>, ${(BK * BM_MAX) / 4}>;  // BK x BM weights, [k][m] with row stride BM_MAX
+var<workgroup> Bs: array<vec4<f32>, ${(BK * BN_MAX) / 4}>;  // BK x BN inputs, [k][p] with row stride BN_MAX
 // Per reduction index of a tile: (linear input offset, d, h, w offsets) of its (ci, tap),
 // double-buffered so the next tile's table is built while this one is read.
-var<workgroup> ktab: array<vec4<i32>, 16>;
+var<workgroup> ktab: array<vec4<i32>, ${2 * BK}>;
 
 // The register tile: channel ty*8 + i (i = 0..7), positions tx*4 + j (c_i0) and BN/2 + tx*4 + j
 // (c_i1), j = 0..3. Split halves keep both workgroup reads and output writes contiguous.
@@ -65,7 +102,14 @@ var<private> c70: vec4<f32>; var<private> c71: vec4<f32>;
 fn wgn() -> u32 { return NT / P.wgm; }
 fn bn() -> u32 { return 8u * wgn(); }
 
-fn wg_linear(wid: vec3<u32>, nwg: vec3<u32>) -> u32 { return wid.x + wid.y * nwg.x; }
+// (d, h, w) of the row-major index r over [.., H, W] (an output position, or a kernel tap).
+fn unravel3(r: u32, H: u32, W: u32) -> vec3<u32> {
+  let hw = H * W;
+  let d = r / hw;
+  let r2 = r - d * hw;
+  let h = r2 / W;
+  return vec3<u32>(d, h, r2 - h * W);
+}
 
 fn clear_acc() {
   let z = vec4<f32>(0.0);
@@ -114,7 +158,7 @@ fn mma(tx: u32, ty: u32) {
   }
 }
 
-// Writes the register tile. Positions are GEMM columns; `folded` says the batch is folded into
+// Writes the register tile. Positions are GEMM columns; 'folded' says the batch is folded into
 // them (conv_gemm), else they are positions of sample n (conv_1x1). pend bounds the columns.
 fn store_tile(lid: u32, g: u32, m0: u32, p0: u32, n: u32, folded: bool, pend: u32) {
   let tx = lid % wgn();
@@ -148,15 +192,10 @@ fn store_tile(lid: u32, g: u32, m0: u32, p0: u32, n: u32, folded: bool, pend: u3
 fn ktab_entry(k: u32) -> vec4<i32> {
   if (k >= P.K) { return vec4<i32>(0, BIG, BIG, BIG); }
   let ci = k / P.taps;
-  let t = k - ci * P.taps;
-  let khw = P.kH * P.kW;
-  let kd = t / khw;
-  let t2 = t - kd * khw;
-  let kh = t2 / P.kW;
-  let kw = t2 - kh * P.kW;
-  let od = i32(kd) * P.dD;
-  let oh = i32(kh) * P.dH;
-  let ow = i32(kw) * P.dW;
+  let tap = unravel3(k - ci * P.taps, P.kH, P.kW);
+  let od = i32(tap.x) * P.dD;
+  let oh = i32(tap.y) * P.dH;
+  let ow = i32(tap.z) * P.dW;
   let off = i32(ci * P.inPlane) + (od * i32(P.iH) + oh) * i32(P.iW) + ow;
   return vec4<i32>(off, od, oh, ow);
 }
@@ -168,15 +207,10 @@ struct Col { d: i32, h: i32, w: i32, rel: i32, base: u32 }
 fn decode_col(g: u32, p: u32) -> Col {
   if (p >= P.Ptot) { return Col(-BIG, 0, 0, 0, 0u); }
   let n = p / P.P;
-  let r = p - n * P.P;
-  let ohw = P.oH * P.oW;
-  let od = r / ohw;
-  let r2 = r - od * ohw;
-  let oh = r2 / P.oW;
-  let ow = r2 - oh * P.oW;
-  let d = i32(od) * P.sD - P.pD;
-  let h = i32(oh) * P.sH - P.pH;
-  let w = i32(ow) * P.sW - P.pW;
+  let o = unravel3(p - n * P.P, P.oH, P.oW);
+  let d = i32(o.x) * P.sD - P.pD;
+  let h = i32(o.y) * P.sH - P.pH;
+  let w = i32(o.z) * P.sW - P.pW;
   return Col(d, h, w, (d * i32(P.iH) + h) * i32(P.iW) + w, (n * P.Cin + g * P.Cg) * P.inPlane);
 }
 
@@ -192,19 +226,9 @@ fn gather_x(c: Col, e: vec4<i32>) -> f32 {
 // position columns of the input tile for the whole reduction, so their (n, od, oh, ow) decode is
 // hoisted out of it; the per-k decode (three divisions) is done once per tile for all BK rows
 // into ktab, leaving three compares and an add per loaded element.
-@compute @workgroup_size(NT)
-fn conv_gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-             @builtin(local_invocation_index) lid: u32) {
-  let t = wg_linear(wid, nwg);
-  if (t >= P.tiles) { return; }
-  let mt = t % P.tilesM;
-  let rest = t / P.tilesM;
-  let pt = rest % P.tilesP;
-  let g = rest / P.tilesP;
-  let m0 = mt * 8u * P.wgm;
-  let p0 = pt * bn();
-
-  // this invocation's input columns lid + 64 c, c < BN / 64 (1, 2 or 4)
+${gemmEntry('conv_gemm', {
+  decode: '  let g = rest / P.tilesP;',
+  before: `  // this invocation's input columns lid + NT c, c < BN / NT (1, 2 or 4)
   let cols = bn() / NT;
   let col0 = decode_col(g, p0 + lid);
   var col1 = col0;
@@ -215,15 +239,10 @@ fn conv_gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
     col2 = decode_col(g, p0 + lid + 2u * NT);
     col3 = decode_col(g, p0 + lid + 3u * NT);
   }
-
   clear_acc();
   if (lid < BK) { ktab[lid] = ktab_entry(lid); }
-  workgroupBarrier();
-  let ntiles = (P.K + BK - 1u) / BK;
-  for (var kt = 0u; kt < ntiles; kt++) {
-    let k0 = kt * BK;
-    let buf = (kt & 1u) * BK;
-    load_a(lid, g, m0, k0);
+  workgroupBarrier();`,
+  stage: `    let buf = (kt & 1u) * BK;
     for (var kk = 0u; kk < BK; kk++) {
       let e = ktab[buf + kk];
       put_b(kk, lid, gather_x(col0, e));
@@ -233,38 +252,20 @@ fn conv_gemm(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg
         put_b(kk, lid + 3u * NT, gather_x(col3, e));
       }
     }
-    if (lid < BK) { ktab[(BK - buf) + lid] = ktab_entry(k0 + BK + lid); }
-    workgroupBarrier();
-    mma(lid % wgn(), lid / wgn());
-    workgroupBarrier();
-  }
-  store_tile(lid, g, m0, p0, 0u, true, P.Ptot);
-}
+    if (lid < BK) { ktab[(BK - buf) + lid] = ktab_entry(k0 + BK + lid); }`,
+  store: 'store_tile(lid, g, m0, p0, 0u, true, P.Ptot)',
+})}
 
 // 1x1x1 kernel, stride 1, no padding: per (sample, group) a plain GEMM W[Coutg, Cg] @ X[Cg, P]
 // with X rows contiguous in memory. Tiles do not straddle samples, so input rows load straight,
 // with no index decode and no bounds checks beyond the tile edges.
-@compute @workgroup_size(NT)
-fn conv_1x1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-            @builtin(local_invocation_index) lid: u32) {
-  let t = wg_linear(wid, nwg);
-  if (t >= P.tiles) { return; }
-  let mt = t % P.tilesM;
-  let rest = t / P.tilesM;
-  let pt = rest % P.tilesP;
-  let rest2 = rest / P.tilesP;
+${gemmEntry('conv_1x1', {
+  decode: `  let rest2 = rest / P.tilesP;
   let g = rest2 % P.groups;
-  let n = rest2 / P.groups;
-  let m0 = mt * 8u * P.wgm;
-  let p0 = pt * bn();
-  let xbase = (n * P.Cin + g * P.Cg) * P.P;
-
-  clear_acc();
-  let ntiles = (P.K + BK - 1u) / BK;
-  for (var kt = 0u; kt < ntiles; kt++) {
-    let k0 = kt * BK;
-    load_a(lid, g, m0, k0);
-    // consecutive invocations load consecutive positions of one input row
+  let n = rest2 / P.groups;`,
+  before: `  let xbase = (n * P.Cin + g * P.Cg) * P.P;
+  clear_acc();`,
+  stage: `    // consecutive invocations load consecutive positions of one input row
     for (var idx = lid; idx < BK * bn(); idx += NT) {
       let kk = idx / bn();
       let c = idx % bn();
@@ -273,31 +274,22 @@ fn conv_1x1(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg:
       var v = 0.0;
       if (k < P.K && p < P.P) { v = ld_x(xbase + k * P.P + p); }
       put_b(kk, c, v);
-    }
-    workgroupBarrier();
-    mma(lid % wgn(), lid / wgn());
-    workgroupBarrier();
-  }
-  store_tile(lid, g, m0, p0, n, false, min(P.P, p0 + bn()));
-}
+    }`,
+  store: 'store_tile(lid, g, m0, p0, n, false, min(P.P, p0 + bn()))',
+})}
 
 // Reference: one invocation per output element, walking its group's channels and taps.
 // Also the path for groups with very few output channels (depthwise), where a GEMM tile would
 // be mostly padding.
-@compute @workgroup_size(WG_NAIVE)
-fn conv_naive(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
-  let i = flat_id(gid, nwg, WG_NAIVE);
-  if (i >= P.Ptot * P.Cout) { return; }
-  // i = (n * Cout + co) * P + r
-  let r = i % P.P;
+${perElement('conv_naive', `  // i = (n * Cout + co) * P + r
   let nc = i / P.P;
   let co = nc % P.Cout;
   let n = nc / P.Cout;
   let g = co / P.Coutg;
-  let ohw = P.oH * P.oW;
-  let od = r / ohw;
-  let oh = (r % ohw) / P.oW;
-  let ow = r % P.oW;
+  let o = unravel3(i % P.P, P.oH, P.oW);
+  let od = o.x;
+  let oh = o.y;
+  let ow = o.z;
   var s = 0.0;
   if (P.has_bias != 0u) { s = ld_bias(co); }
   for (var c = 0u; c < P.Cg; c++) {
@@ -317,5 +309,6 @@ fn conv_naive(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgr
       }
     }
   }
-  out[i] = s;
-}
+  out[i] = s;`, { wg: 'WG_NAIVE', limit: 'P.Ptot * P.Cout' })}
+`,
+};
