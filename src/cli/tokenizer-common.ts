@@ -1,5 +1,5 @@
-// Shared by the tokenize / detokenize / roundtrip commands until they are declarations:
-// argument parsing, backend choice, reporting. The workflows are in src/pipelines/tokenizer.ts.
+// What the commands not yet converted to declarations (command.ts) still import: argument
+// parsing, backend choice, error reporting. It goes once they are converted.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { Backend } from '../engine/backend.js';
 import { CheckpointMismatchError } from '../engine/module.js';
@@ -7,15 +7,9 @@ import { ShapeError } from '../engine/tensor.js';
 import { SafetensorsError } from '../io/errors.js';
 import type { Rational } from '../io/video.js';
 import { PngError } from '../io/png.js';
-import { progressBars } from './progress.js';
 import { Y4mError } from '../io/y4m.js';
 import { TokenizerConfigError, TokenizerInputError } from '../models/tokenizer/errors.js';
 import { UserError } from '../engine/errors.js';
-import type { VideoModel } from '../pipelines/tokenizer.js';
-
-/** Progress bars on stderr for a pipeline's onProgress (legacy commands). */
-export const bars = progressBars;
-export type BackendChoice = 'cpu' | 'webgpu';
 
 /** Errors about the user's files or arguments: reported as one line, exit status 1. */
 export function isUserError(e: unknown): e is Error {
@@ -59,13 +53,9 @@ export async function selectBackend(choice: string | undefined): Promise<Backend
   } catch (e) {
     if (choice === 'webgpu') throw e;
     const reason = ((e as Error).message ?? String(e)).split('\n')[0];
-    console.error(`note: no WebGPU adapter (${reason.length > 160 ? reason.slice(0, 157) + '...' : reason}); using the cpu backend`);
+    console.error(`note: no WebGPU adapter (${reason.length > 160 ? `${reason.slice(0, 157)}...` : reason}); using the cpu backend`);
     return (await import('../engine/cpu/backend.js')).cpu;
   }
-}
-
-export function describeModel(m: VideoModel): string {
-  return `${m.kind} (${m.temporalCompression}x temporal, ${m.spatialCompression}x${m.spatialCompression} spatial)`;
 }
 
 export function fpsText(r: Rational | undefined): string {
@@ -74,7 +64,4 @@ export function fpsText(r: Rational | undefined): string {
   return Number.isInteger(v) ? String(v) : v.toFixed(3);
 }
 
-
-export {
-  clampVideo, concatTime, decodeTokens, type EncodedTokens, encodeSource, loadVideoTokenizer, TOKENS_FORMAT, tokensMetadata, type VideoModel,
-} from '../pipelines/tokenizer.js';
+export { loadVideoTokenizer } from '../pipelines/tokenizer.js';

@@ -22,7 +22,7 @@ import {
 import { ControlSpecError, DEFAULT_CONTROL_WEIGHT, parseTransferSpec, readTransferSpec } from '../../src/models/controlnet/spec.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures', import.meta.url));
-const CASES = findCases([join(FIXTURES, 'controlnet')]);
+const CASES = await findCases([join(FIXTURES, 'controlnet')]);
 const kindOf = (d: string) => JSON.parse(readFileSync(join(d, 'case.json'), 'utf8')).kind as string;
 
 async function expectCasePasses(dir: string, backend: Backend) {

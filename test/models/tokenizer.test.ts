@@ -23,7 +23,7 @@ import { CausalContinuousVideoTokenizer, CausalDiscreteVideoTokenizer } from '..
 import { Patcher, Patcher3D, UnPatcher, UnPatcher3D } from '../../src/models/tokenizer/wavelet.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/tokenizer', import.meta.url));
-const CASES = findCases([FIXTURES]);
+const CASES = await findCases([FIXTURES]);
 const caseDir = (name: string) => CASES.find((c) => c.endsWith(`/${name}`))!;
 const readConfig = (dir: string) => JSON.parse(readFileSync(`${dir}/config.json`, 'utf8')) as Record<string, unknown>;
 
