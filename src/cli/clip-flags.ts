@@ -1,10 +1,11 @@
 // What the commands that read or write clips share: the --fps / --chroma / --range flags, the
-// tokenizer and clip descriptions they print, and progress bars on the command's stderr.
+// tokenizer and clip descriptions they print, opening both, and progress bars on stderr.
 import type { Backend } from '../engine/backend.js';
 import { type BackendChoice, selectBackend } from '../engine/select.js';
-import { type Rational, parseFps } from '../io/video.js';
+import { openVideoSource } from '../io/open-video.js';
+import { DEFAULT_FPS, type FrameSource, type Rational, parseFps } from '../io/video.js';
 import type { ProgressCallback } from '../pipelines/progress.js';
-import type { VideoModel } from '../pipelines/tokenizer.js';
+import { loadVideoTokenizer, type VideoModel } from '../pipelines/tokenizer.js';
 import { type CommandContext, type StringFlag, UsageError } from './command.js';
 import { progressBars } from './progress.js';
 
@@ -38,4 +39,27 @@ export function commandBackend(choice: string, ctx: CommandContext): Promise<Bac
 /** Progress bars of a pipeline's stages on the command's stderr (redrawn in place on a terminal). */
 export function commandProgress(ctx: CommandContext): { onProgress: ProgressCallback; finish(): void } {
   return progressBars({ stream: ctx.interactive ? process.stderr : { write: (s: string) => void ctx.err(s.replace(/\n$/, '')) } });
+}
+
+/**
+ * The backend, the video tokenizer and the input clip of a command that encodes (--backend,
+ * --model, --input, --fps for PNG input), described on stderr. The caller closes the source and
+ * disposes the model.
+ */
+export async function openModelAndClip(
+  f: { model: string; input: string; backend: string; fps?: string },
+  ctx: CommandContext,
+): Promise<{ backend: Backend; model: VideoModel; source: FrameSource }> {
+  const fps = fpsFlag(f.fps);
+  const backend = await commandBackend(f.backend, ctx);
+  const model = await loadVideoTokenizer(f.model, backend);
+  try {
+    const source = await openVideoSource(f.input, fps ?? DEFAULT_FPS);
+    ctx.err(`model ${f.model} ${describeTokenizer(model)} on ${backend.name}`);
+    ctx.err(`input ${f.input}: ${source.frameCount ?? '?'} frames, ${source.width}x${source.height}, ${fpsText(source.fps)} fps`);
+    return { backend, model, source };
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
 }

@@ -1,10 +1,10 @@
 // `cosmos-ts roundtrip`: encode a clip chunk by chunk, decode it, print PSNR and SSIM of the
 // reconstruction against the input, and write the reconstruction.
-import { openVideoSource, writeVideo } from '../io/open-video.js';
+import { writeVideo } from '../io/open-video.js';
 import { contactSheet, writePng, writePngFrames } from '../io/png.js';
 import { DEFAULT_FPS } from '../io/video.js';
-import { loadVideoTokenizer, roundtrip } from '../pipelines/tokenizer.js';
-import { CHROMA_FLAG, commandBackend, commandProgress, describeTokenizer, FPS_FLAG, fpsFlag, fpsText, RANGE_FLAG } from './clip-flags.js';
+import { roundtrip } from '../pipelines/tokenizer.js';
+import { CHROMA_FLAG, commandProgress, FPS_FLAG, openModelAndClip, RANGE_FLAG } from './clip-flags.js';
 import { BACKEND_FLAG, defineCommand } from './command.js';
 
 /** Contact sheets show every 4th frame. */
@@ -30,15 +30,10 @@ where they are (DV via the token ids), prints PSNR and SSIM of the reconstructio
     json: { type: 'boolean', help: 'print the metrics as one JSON object' },
   },
   async run(f, _positionals, ctx) {
-    const fps = fpsFlag(f.fps);
-    const backend = await commandBackend(f.backend, ctx);
-    const model = await loadVideoTokenizer(f.model, backend);
+    const { backend, model, source } = await openModelAndClip(f, ctx);
     try {
-      const source = await openVideoSource(f.input, fps ?? DEFAULT_FPS);
       let r: Awaited<ReturnType<typeof roundtrip>>;
       try {
-        ctx.err(`model ${f.model} ${describeTokenizer(model)} on ${backend.name}`);
-        ctx.err(`input ${f.input}: ${source.frameCount ?? '?'} frames, ${source.width}x${source.height}, ${fpsText(source.fps)} fps`);
         const progress = commandProgress(ctx);
         r = await roundtrip(model, source, { chunkFrames: f.chunk, onProgress: progress.onProgress, signal: ctx.signal });
         progress.finish();

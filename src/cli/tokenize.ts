@@ -2,12 +2,10 @@
 // (.safetensors): `latent` for a continuous (CV) tokenizer, `indices` (i32) and `codes` for a
 // discrete (DV) one, encoded chunk by chunk with the streaming encoder.
 import { fileSystem } from '../io/files.js';
-import { openVideoSource } from '../io/open-video.js';
 import { basename } from '../io/path.js';
-import { DEFAULT_FPS } from '../io/video.js';
-import { loadVideoTokenizer, tokenize } from '../pipelines/tokenizer.js';
+import { tokenize } from '../pipelines/tokenizer.js';
 import { writeTokens } from '../pipelines/tokens-file.js';
-import { commandBackend, commandProgress, describeTokenizer, FPS_FLAG, fpsFlag, fpsText } from './clip-flags.js';
+import { commandProgress, FPS_FLAG, openModelAndClip } from './clip-flags.js';
 import { BACKEND_FLAG, defineCommand } from './command.js';
 
 export const command = defineCommand({
@@ -28,34 +26,26 @@ compression, are padded by repeating the last frame / row / column (detokenize c
     fps: { ...FPS_FLAG, help: 'frame rate to record for PNG input (default 24)' },
   },
   async run(f, _positionals, ctx) {
-    const fps = fpsFlag(f.fps);
-    const backend = await commandBackend(f.backend, ctx);
-    const model = await loadVideoTokenizer(f.model, backend);
+    const { model, source } = await openModelAndClip(f, ctx);
     try {
-      const source = await openVideoSource(f.input, fps ?? DEFAULT_FPS);
+      const t0 = performance.now();
+      const progress = commandProgress(ctx);
+      const tokens = await tokenize(model, source, { chunkFrames: f.chunk, onProgress: progress.onProgress, signal: ctx.signal });
+      progress.finish();
       try {
-        ctx.err(`model ${f.model} ${describeTokenizer(model)} on ${backend.name}`);
-        ctx.err(`input ${f.input}: ${source.frameCount ?? '?'} frames, ${source.width}x${source.height}, ${fpsText(source.fps)} fps`);
-        const t0 = performance.now();
-        const progress = commandProgress(ctx);
-        const tokens = await tokenize(model, source, { chunkFrames: f.chunk, onProgress: progress.onProgress, signal: ctx.signal });
-        progress.finish();
-        try {
-          const fs = fileSystem();
-          await writeTokens(f.out, tokens, { model: fs.resolve(f.model), input: fs.resolve(f.input) });
-          const padded = tokens.paddedFrames !== tokens.frames || tokens.paddedHeight !== tokens.height || tokens.paddedWidth !== tokens.width;
-          ctx.out(
-            `${basename(f.out)}: ${tokens.kind === 'DV' ? 'indices' : 'latent'} [${tokens.shape.join(', ')}] from ${tokens.frames} frames` +
-              (padded ? ` (padded to ${tokens.paddedFrames}x${tokens.paddedHeight}x${tokens.paddedWidth})` : '') +
-              ` in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
-          );
-        } finally {
-          tokens.dispose();
-        }
+        const fs = fileSystem();
+        await writeTokens(f.out, tokens, { model: fs.resolve(f.model), input: fs.resolve(f.input) });
+        const padded = tokens.paddedFrames !== tokens.frames || tokens.paddedHeight !== tokens.height || tokens.paddedWidth !== tokens.width;
+        ctx.out(
+          `${basename(f.out)}: ${tokens.kind === 'DV' ? 'indices' : 'latent'} [${tokens.shape.join(', ')}] from ${tokens.frames} frames` +
+            (padded ? ` (padded to ${tokens.paddedFrames}x${tokens.paddedHeight}x${tokens.paddedWidth})` : '') +
+            ` in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
+        );
       } finally {
-        await source.close();
+        tokens.dispose();
       }
     } finally {
+      await source.close();
       model.dispose();
     }
   },
