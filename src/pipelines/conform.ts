@@ -15,7 +15,7 @@ export interface ConformOptions extends RunOptions {
   backends: readonly Backend[];
   /** compare the recorded taps too (first_divergent_tap); default true */
   taps?: boolean;
-  files?: FileSystem;
+  fs?: FileSystem;
 }
 
 export interface ConformReport {
@@ -31,14 +31,14 @@ export interface ConformReport {
  * exception; a cancel (opts.signal) stops between cases.
  */
 export async function conform(paths: readonly string[], opts: ConformOptions): Promise<ConformReport> {
-  const cases = await findCases(paths, opts.files);
+  const cases = await findCases(paths, opts.fs);
   const total = cases.length * opts.backends.length;
   const report = stage(opts, 'conform', 'cases', total);
   report(0);
   const results: CaseResult[] = [];
   for (const backend of opts.backends) {
     for (const dir of cases) {
-      const r = await runCase(dir, backend, { taps: opts.taps, signal: opts.signal, fs: opts.files });
+      const r = await runCase(dir, backend, { taps: opts.taps, signal: opts.signal, fs: opts.fs });
       results.push(r);
       report(results.length, { result: r });
     }

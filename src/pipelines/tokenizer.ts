@@ -12,12 +12,13 @@ import { UserError, throwIfAborted } from '../engine/errors.js';
 import * as F from '../engine/ops.js';
 import { Tensor } from '../engine/tensor.js';
 import type { FileSystem } from '../io/files.js';
-import { type FrameSource, type Rational, type Video, cropVideo, getFrame, padVideo, stackFrames } from '../io/video.js';
+import { type FrameSource, type Rational, type Video, cropVideo, padVideo, stackFrames } from '../io/video.js';
 import { type Quality, quality } from '../metrics/quality.js';
 import type { ModuleFamily } from '../models/load.js';
 import { loadModule } from '../models/load.js';
 import { TOKENIZER_FAMILY, buildTokenizer, resolveTokenizerFiles } from '../models/tokenizer/load.js';
 import type { CausalContinuousVideoTokenizer, CausalDiscreteVideoTokenizer } from '../models/tokenizer/video.js';
+import { isFrameSource, videoSource } from './frame-source.js';
 import { type RunOptions, stage } from './progress.js';
 
 export type VideoModel = CausalContinuousVideoTokenizer | CausalDiscreteVideoTokenizer;
@@ -26,7 +27,7 @@ export type VideoModel = CausalContinuousVideoTokenizer | CausalDiscreteVideoTok
  * Load a causal video tokenizer (CV or DV, either checkpoint layout) from a folder or a
  * .safetensors file; an image tokenizer is refused before any weight is read.
  */
-export async function loadVideoTokenizer(path: string, backend: Backend, opts: { files?: FileSystem } = {}): Promise<VideoModel> {
+export async function loadVideoTokenizer(path: string, backend: Backend, opts: { fs?: FileSystem } = {}): Promise<VideoModel> {
   const family: ModuleFamily<VideoModel> = {
     name: 'Cosmos video tokenizer',
     build(config) {
@@ -36,8 +37,8 @@ export async function loadVideoTokenizer(path: string, backend: Backend, opts: {
     },
     loadOptions: (model, src) => TOKENIZER_FAMILY.loadOptions!(model, src),
   };
-  const { weights } = await resolveTokenizerFiles(path, opts.files);
-  return (await loadModule(family, weights, backend, { files: opts.files })).model;
+  const { weights } = await resolveTokenizerFiles(path, opts.fs);
+  return (await loadModule(family, weights, backend, { files: opts.fs })).model;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -134,22 +135,6 @@ function geometryOf(g: TokenGeometry): TokenGeometry {
 // ---------------------------------------------------------------------------------------------
 // tokenize
 
-/** A whole clip in memory as a frame source. */
-export function videoFrames(v: Video): FrameSource {
-  return {
-    width: v.width,
-    height: v.height,
-    fps: v.fps,
-    frameCount: v.frames,
-    async *frames() {
-      for (let t = 0; t < v.frames; t++) yield getFrame(v, t);
-    },
-    close: async () => {},
-  };
-}
-
-const isVideo = (s: FrameSource | Video): s is Video => 'data' in s;
-
 export interface TokenizeOptions extends RunOptions {
   /** Frames per chunk after the first (a multiple of tc; the first chunk has 1 + chunk frames). Default 4 tc. */
   chunkFrames?: number;
@@ -173,7 +158,7 @@ function joinParts(parts: Tensor[], axis: number): Tensor {
  */
 export async function tokenize(model: VideoModel, source: FrameSource | Video, opts: TokenizeOptions = {}): Promise<Tokens> {
   throwIfAborted(opts.signal);
-  const src = isVideo(source) ? videoFrames(source) : source;
+  const src = isFrameSource(source) ? source : videoSource(source);
   const backend = model.quant_conv.weight.backend;
   const tc = model.temporalCompression;
   const sc = model.spatialCompression;
@@ -350,7 +335,7 @@ export interface RoundtripResult {
  */
 export async function roundtrip(model: VideoModel, source: FrameSource | Video, opts: RoundtripOptions = {}): Promise<RoundtripResult> {
   const frames: Float32Array[] = [];
-  const keep = !isVideo(source);
+  const keep = isFrameSource(source);
   const t0 = performance.now();
   const tokens = await tokenize(model, source, {
     ...opts,
@@ -362,7 +347,7 @@ export async function roundtrip(model: VideoModel, source: FrameSource | Video, 
   try {
     await model.quant_conv.weight.backend.sync();
     const t1 = performance.now();
-    const input = isVideo(source) ? source : stackFrames(frames, source.height, source.width, source.fps);
+    const input = isFrameSource(source) ? stackFrames(frames, source.height, source.width, source.fps) : source;
     frames.length = 0;
     const reconstruction = await detokenize(model, tokens, { ...opts, size: [input.frames, input.height, input.width] });
     const t2 = performance.now();

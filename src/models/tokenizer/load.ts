@@ -96,7 +96,7 @@ export async function resolveTokenizerFiles(pathOrDir: string, fs: FileSystem = 
 }
 
 export interface LoadTokenizerOptions extends Pick<LoadModuleOptions, 'config' | 'maxBytes'> {
-  files?: FileSystem;
+  fs?: FileSystem;
 }
 
 /**
@@ -105,6 +105,6 @@ export interface LoadTokenizerOptions extends Pick<LoadModuleOptions, 'config' |
  * build and load the model on `backend`.
  */
 export async function loadTokenizer(pathOrDir: string, backend: Backend, opts: LoadTokenizerOptions = {}): Promise<Tokenizer> {
-  const { weights } = await resolveTokenizerFiles(pathOrDir, opts.files);
-  return (await loadModule(TOKENIZER_FAMILY, weights, backend, opts)).model;
+  const { weights } = await resolveTokenizerFiles(pathOrDir, opts.fs);
+  return (await loadModule(TOKENIZER_FAMILY, weights, backend, { config: opts.config, maxBytes: opts.maxBytes, files: opts.fs })).model;
 }
