@@ -1,64 +1,44 @@
-// Tokenizer benchmarks (benchmark.js): encode and decode throughput in frames/s of
+// Tokenizer benchmarks (benchmark.js through bench/harness.ts): encode and decode throughput in
+// frames/s of
 // - the tiny trained tokenizers (weights/cosmos-tokenizer-tiny-{cv,dv}4x8x8) on 17x64x64 clips
 //   (the sample clips' size), on the CPU backend and on WebGPU;
 // - the released CV8x8x8 architecture (src/models/tokenizer/released.ts, 105.7M parameters)
 //   with random weights on 17 frames of 256x256, WebGPU only (the CPU oracle would take minutes
-//   per clip). If a buffer it needs is larger than the adapter's maxStorageBufferBindingSize,
-//   the row says so instead of a timing.
-// Every row is also given as a ratio (pixels/s) against a baseline measured in the same run: the
-// CPU backend encoding a 17x64x64 clip with the tiny CV tokenizer. Writes
-// bench/results/tokenizer-latest.json.
+//   per clip). If it cannot run on the adapter (a buffer or binding over its limits), the row
+//   says so instead of a timing.
+// Every row gives the peak device memory of its op (backend.memory()) and a ratio (pixels/s)
+// against a baseline measured in the same run: the CPU backend encoding a 17x64x64 clip with the
+// tiny CV tokenizer. Writes bench/results/tokenizer-latest.json.
 //
 //   npm run bench:tokenizer                  every case
 //   npm run bench:tokenizer -- --quick       fewer samples; the CV8x8x8 case on 9x64x64 (a smoke run)
 //   npm run bench:tokenizer -- --filter dv   only cases whose name contains "dv"
-import Benchmark from 'benchmark';
-import { mkdirSync, writeFileSync } from 'node:fs';
+//   npm run bench:tokenizer -- --backend cpu only the CPU rows
 import { fileURLToPath } from 'node:url';
 import type { Backend } from '../src/engine/backend.js';
-import { cpu } from '../src/engine/cpu/backend.js';
 import type { Module } from '../src/engine/module.js';
 import * as F from '../src/engine/ops.js';
 import { type Tensor, numel } from '../src/engine/tensor.js';
-import { type WebGpuBackend, webgpu } from '../src/engine/webgpu/backend.js';
-import './harness.js';
-import { RELEASED_TOKENIZERS, buildTokenizer, loadTokenizer } from '../src/models/tokenizer/index.js';
-import type { CausalContinuousVideoTokenizer, CausalDiscreteVideoTokenizer } from '../src/models/tokenizer/video.js';
+import { buildTokenizer, loadTokenizer } from '../src/models/tokenizer/load.js';
+import { RELEASED_TOKENIZERS } from '../src/models/tokenizer/released.js';
+import type { VideoModel } from '../src/pipelines/tokenizer.js';
+import { type BenchRow, benchArgs, benchBackends, cpuBackend, measure, randomValues, runBench, writeResult } from './harness.js';
 
-const args = process.argv.slice(2);
-const quick = args.includes('--quick');
-const filter = args.includes('--filter') ? args[args.indexOf('--filter') + 1] : '';
-const outFile = args.includes('--out') ? args[args.indexOf('--out') + 1] : fileURLToPath(new URL('./results/tokenizer-latest.json', import.meta.url));
+const args = benchArgs('tokenizer-latest.json');
+const { quick } = args;
 const WEIGHTS = fileURLToPath(new URL('../weights/', import.meta.url));
+const FORMULA = 'frames*H*W pixels';
 
-type VideoModel = CausalContinuousVideoTokenizer | CausalDiscreteVideoTokenizer;
-
-interface Row {
-  name: string;
+interface Row extends BenchRow {
   op: 'encode' | 'decode';
-  backend: string;
-  adapter: string;
   weights: 'trained' | 'random';
-  /** frames x height x width of the clip */
-  clip: string;
-  seconds: number | null;
   frames_per_s: number | null;
   megapixels_per_s: number | null;
   /** pixels/s over the baseline's pixels/s */
   vs_baseline: number | null;
-  /** the largest GPU buffer the case asked for, bytes (webgpu) */
-  largest_buffer?: number;
+  /** the most device memory live during the op (weights included), bytes */
+  peak_bytes: number;
   error?: string;
-}
-
-function rand(n: number, seed: number): Float32Array {
-  const a = new Float32Array(n);
-  let s = seed >>> 0;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    a[i] = s / 2 ** 31 - 1;
-  }
-  return a;
 }
 
 /** A smooth-ish clip in [-1, 1]: [1, 3, T, H, W]. */
@@ -80,7 +60,7 @@ function randomize(model: Module, be: Backend): void {
   let k = 1;
   for (const p of model.parameters()) {
     const n = numel(p.shape);
-    const r = rand(n, k++);
+    const r = randomValues(n, `tokenizer-${k++}`);
     const isNorm = /norm/.test(p.key) && p.shape.length === 1;
     const fanIn = p.shape.length > 1 ? numel(p.shape.slice(1)) : 1;
     for (let i = 0; i < n; i++) {
@@ -88,61 +68,6 @@ function randomize(model: Module, be: Backend): void {
     }
     p.set(F.fromArray(be, r, p.shape));
   }
-}
-
-/** Mean seconds per call of fn (which enqueues work) measured by benchmark.js, synced each cycle; one warm-up call first. */
-function measure(be: Backend, fn: () => Tensor[]): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const bench = new Benchmark({
-      defer: true,
-      minSamples: quick ? 1 : 3,
-      maxTime: quick ? 0 : 10,
-      initCount: 1,
-      fn: (deferred: { resolve: () => void }) => {
-        let outs: Tensor[];
-        try {
-          outs = fn();
-        } catch (e) {
-          reject(e);
-          return;
-        }
-        be.sync().then(() => {
-          for (const t of outs) t.dispose();
-          deferred.resolve();
-        }, reject);
-      },
-      onComplete: function (this: Benchmark) {
-        resolve(this.stats.mean);
-      },
-      onError: (e: unknown) => reject(e),
-    });
-    // warm-up (pipeline compilation, JIT) outside the measurement
-    let w: Tensor[];
-    try {
-      w = fn();
-    } catch (e) {
-      reject(e);
-      return;
-    }
-    be.sync().then(() => {
-      for (const t of w) t.dispose();
-      bench.run({ async: true });
-    }, reject);
-  });
-}
-
-/** Track the largest buffer the WebGPU context is asked for (wraps its allocator once). */
-function bufferWatch(gpu: WebGpuBackend | null): { largest: () => number; reset: () => void } {
-  let largest = 0;
-  if (gpu) {
-    const ctx = gpu.ctx;
-    const orig = ctx.createBuffer.bind(ctx);
-    ctx.createBuffer = (bytes: number) => {
-      largest = Math.max(largest, bytes);
-      return orig(bytes);
-    };
-  }
-  return { largest: () => largest, reset: () => { largest = 0; } };
 }
 
 const MiB = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
@@ -203,44 +128,56 @@ function decodeFn(model: VideoModel, x: Tensor): { fn: () => Tensor[]; dispose: 
   return { fn: () => [model.decodeIndices(indices)], dispose: () => indices.dispose() };
 }
 
+const header = `${'case'.padEnd(27)} ${'op'.padEnd(6)} ${'backend'.padEnd(7)} ${'clip'.padEnd(10)} ${'s/clip'.padStart(8)} ${'frames/s'.padStart(9)} ${'Mpx/s'.padStart(8)} ${'peak'.padStart(9)}  vs baseline`;
+
+function rowText(r: Row): string {
+  const lead = `${r.name.padEnd(27)} ${r.op.padEnd(6)} ${r.backend.padEnd(7)} ${r.shape.padEnd(10)}`;
+  if (r.seconds === null) return `${lead} ${r.error}`;
+  return `${lead} ${r.seconds.toFixed(3).padStart(8)} ${r.frames_per_s!.toFixed(2).padStart(9)} ${r.megapixels_per_s!.toFixed(3).padStart(8)} ${MiB(r.peak_bytes).padStart(9)}  x${r.vs_baseline!.toFixed(2)}`;
+}
+
+/** A row for an op that could not run: the error, worded as "does not fit" when it is about the adapter's limits. */
+function failure(base: Pick<Row, 'name' | 'backend' | 'adapter' | 'weights' | 'shape' | 'formula'>, op: Row['op'], e: unknown, be: Backend): Row {
+  const msg = ((e as Error).message ?? String(e)).split('\n')[0];
+  const tooBig = be.name === 'webgpu' && /binding ?size|maxStorageBufferBindingSize|max.*buffer.*size|out of memory/i.test(msg);
+  const error = tooBig
+    ? `does not fit: largest binding ${MiB(be.limits.maxBindingBytes)}, peak ${MiB(be.memory().peakBytes)} (${msg.slice(0, 160)})`
+    : `error: ${msg.slice(0, 240)}`;
+  return { ...base, op, seconds: null, frames_per_s: null, megapixels_per_s: null, vs_baseline: null, peak_bytes: be.memory().peakBytes, error };
+}
+
 async function main(): Promise<void> {
-  const backends: Backend[] = [cpu];
-  let gpu: WebGpuBackend | null = null;
-  try {
-    gpu = await webgpu();
-    backends.push(gpu);
-  } catch (e) {
-    console.error(`webgpu: ${(e as Error).message.split('\n')[0]} (webgpu rows skipped)`);
-  }
-  const gpuLimit = gpu ? gpu.ctx.device.limits.maxStorageBufferBindingSize : 0;
-  const watch = bufferWatch(gpu);
+  const backends = await benchBackends(args.backend);
+  const cpu = await cpuBackend();
   for (const be of backends) {
-    console.log(`# ${be.name}: ${be.adapter}${be.name === 'webgpu' ? `, maxStorageBufferBindingSize ${MiB(gpuLimit)}` : ''}`);
+    console.log(`# ${be.name}: ${be.adapter}; largest binding ${MiB(be.limits.maxBindingBytes)}${be.software ? ' (software)' : ''}`);
   }
   if (quick) console.log('# --quick: fewer samples, CV8x8x8 on 9x64x64 instead of 17x256x256');
-  if (gpu && !quick && /llvmpipe|swiftshader|software/i.test(gpu.adapter)) {
+  if (!quick && backends.some((b) => b.name === 'webgpu' && b.software)) {
     console.log('# note: a software adapter; the CV8x8x8 17x256x256 case takes a long time here (tens of minutes per call)');
   }
 
-  // the baseline, measured first (also when --filter leaves its case out)
+  // the baseline, measured first (also when --filter or --backend leave its case out)
   const BASE = CASES[0];
   const baseModel = await BASE.load(cpu);
   const baseX = F.fromArray(cpu, clip(BASE.T, BASE.H, BASE.W), [1, 3, BASE.T, BASE.H, BASE.W]);
-  const baselineSeconds = await measure(cpu, encodeFn(baseModel, baseX));
+  const baselineSeconds = await measure(cpu, encodeFn(baseModel, baseX), 1, quick);
   baseX.dispose();
   baseModel.dispose();
   const baselinePxPerS = (BASE.T * BASE.H * BASE.W) / baselineSeconds;
   console.log(`\nbaseline (same run): ${BASE.name} encode on cpu, ${BASE.T}x${BASE.H}x${BASE.W}: ${(BASE.T / baselineSeconds).toFixed(2)} frames/s, ${(baselinePxPerS / 1e6).toFixed(3)} Mpx/s`);
 
   const rows: Row[] = [];
-  const header = `${'case'.padEnd(27)} ${'op'.padEnd(6)} ${'backend'.padEnd(7)} ${'clip'.padEnd(10)} ${'s/clip'.padStart(8)} ${'frames/s'.padStart(9)} ${'Mpx/s'.padStart(8)}  vs baseline`;
   console.log(`\n${header}`);
+  const push = (r: Row) => {
+    rows.push(r);
+    console.log(rowText(r));
+  };
   for (const c of CASES) {
-    if (filter && !c.name.toLowerCase().includes(filter.toLowerCase())) continue;
+    if (args.filter && !c.name.toLowerCase().includes(args.filter.toLowerCase())) continue;
     for (const be of backends) {
-      if (!c.backends.includes(be.name as 'cpu' | 'webgpu')) continue;
-      const clipText = `${c.T}x${c.H}x${c.W}`;
-      const base = { name: c.name, backend: be.name, adapter: be.adapter, weights: c.weights, clip: clipText };
+      if (!c.backends.includes(be.name)) continue;
+      const base = { name: c.name, backend: be.name, adapter: be.adapter, weights: c.weights, shape: `${c.T}x${c.H}x${c.W}`, formula: FORMULA };
       let model: VideoModel | null = null;
       let x: Tensor | null = null;
       try {
@@ -252,57 +189,35 @@ async function main(): Promise<void> {
             let fn: () => Tensor[];
             if (op === 'encode') fn = encodeFn(model, x);
             else ({ fn, dispose } = decodeFn(model, x));
-            watch.reset();
-            const s = c === BASE && op === 'encode' && be === cpu ? baselineSeconds : await measure(be, fn);
+            be.resetPeakMemory();
+            const s = c === BASE && op === 'encode' && be.name === 'cpu' ? baselineSeconds : await measure(be, fn, 1, quick);
             const pxPerS = (c.T * c.H * c.W) / s;
-            const row: Row = {
-              ...base, op, seconds: s, frames_per_s: c.T / s, megapixels_per_s: pxPerS / 1e6, vs_baseline: pxPerS / baselinePxPerS,
-            };
-            if (be.name === 'webgpu') row.largest_buffer = watch.largest();
-            rows.push(row);
-            console.log(
-              `${c.name.padEnd(27)} ${op.padEnd(6)} ${be.name.padEnd(7)} ${clipText.padEnd(10)} ${s.toFixed(3).padStart(8)} ` +
-                `${(c.T / s).toFixed(2).padStart(9)} ${(pxPerS / 1e6).toFixed(3).padStart(8)}  x${(pxPerS / baselinePxPerS).toFixed(2)}`,
-            );
+            push({
+              ...base, op, seconds: s, frames_per_s: c.T / s, megapixels_per_s: pxPerS / 1e6, vs_baseline: pxPerS / baselinePxPerS, peak_bytes: be.memory().peakBytes,
+            });
           } catch (e) {
-            rows.push(failure(base, op, e, be, watch.largest(), gpuLimit));
+            push(failure(base, op, e, be));
           } finally {
             dispose();
           }
         }
       } catch (e) {
-        rows.push(failure(base, 'encode', e, be, watch.largest(), gpuLimit));
+        push(failure(base, 'encode', e, be));
       } finally {
         x?.dispose();
         model?.dispose();
       }
     }
   }
-  mkdirSync(new URL('./results/', import.meta.url), { recursive: true });
-  const result = {
+  writeResult(args.out, {
     bench: 'tokenizer',
     date: new Date().toISOString(),
     quick,
     adapters: Object.fromEntries(backends.map((b) => [b.name, b.adapter])),
-    max_storage_buffer_binding_size: gpuLimit || null,
-    baseline: { what: 'tiny CV4x8x8 encode, 17x64x64, cpu backend, same run', megapixels_per_s: baselinePxPerS / 1e6 },
+    limits: Object.fromEntries(backends.map((b) => [b.name, b.limits])),
+    baseline: { what: 'tiny CV4x8x8 encode, 17x64x64, cpu backend, same run', formula: FORMULA, megapixels_per_s: baselinePxPerS / 1e6 },
     rows,
-  };
-  writeFileSync(outFile, JSON.stringify(result, null, 2) + '\n');
-  console.log(`\nwrote ${outFile}`);
+  });
 }
 
-function failure(base: Omit<Row, 'op' | 'seconds' | 'frames_per_s' | 'megapixels_per_s' | 'vs_baseline'>, op: 'encode' | 'decode', e: unknown, be: Backend, largest: number, limit: number): Row {
-  const msg = ((e as Error).message ?? String(e)).split('\n')[0];
-  const tooBig = be.name === 'webgpu' && (largest > limit || /binding ?size|maxStorageBufferBindingSize|max.*buffer.*size/i.test(msg));
-  const text = tooBig
-    ? `does not fit: a buffer of ${MiB(largest)} > this adapter's maxStorageBufferBindingSize ${MiB(limit)} (${msg.slice(0, 160)})`
-    : `error: ${msg.slice(0, 240)}`;
-  console.log(`${base.name.padEnd(27)} ${op.padEnd(6)} ${be.name.padEnd(7)} ${base.clip.padEnd(10)} ${text}`);
-  return { ...base, op, seconds: null, frames_per_s: null, megapixels_per_s: null, vs_baseline: null, largest_buffer: largest || undefined, error: text };
-}
-
-main().then(() => process.exit(0), (e) => {
-  console.error(e);
-  process.exit(1);
-});
+runBench(main);

@@ -1,17 +1,11 @@
-// cosmos-ts conform <case-dir>... [--backend cpu|webgpu|all] [--json] [--all]
+// `cosmos-ts conform`: fixture cases against their reference outputs, one line per case and
+// backend (or one JSON object with --json). Exit status 1 when any case fails.
 import { fileURLToPath } from 'node:url';
-import { type BackendName, type CaseResult, findCases, getBackend, runCase } from '../conform/runner.js';
-
-const HELP = `usage: cosmos-ts conform <case-dir | folder of cases>... [--backend cpu|webgpu|all] [--json]
-       cosmos-ts conform --all            (every vendored fixture case)
-
-Runs each fixture case (a folder with case.json, config.json, model.safetensors,
-case.safetensors) on the chosen backends and compares every output with the reference:
-|got - want| <= atol + rtol*|want| (integers exactly). Exit status 1 if any case fails or its
-kind is not implemented yet.
-  --backend   cpu, webgpu or all (default: all; webgpu is required, not skipped)
-  --json      one JSON object per line for each case and backend
-  --taps      also print each compared tap`;
+import type { Backend } from '../engine/backend.js';
+import { UserError } from '../engine/errors.js';
+import { selectBackends } from '../engine/select.js';
+import { type CaseResult, conform } from '../pipelines/conform.js';
+import { type CommandContext, defineCommand, UsageError } from './command.js';
 
 export const VENDORED_FIXTURES = fileURLToPath(new URL('../../test/fixtures', import.meta.url));
 
@@ -21,67 +15,77 @@ function fmt(x: number): string {
   return x.toExponential(1);
 }
 
-function printRow(r: CaseResult, showTaps: boolean): void {
+/** The table row of one result (and its failing outputs, first divergent tap, taps if asked). */
+export function resultLines(r: CaseResult, showTaps: boolean): string[] {
   const outs = Object.entries(r.outputs);
   const worstAbs = Math.max(0, ...outs.map(([, o]) => o.max_abs));
   const worstRel = Math.max(0, ...outs.map(([, o]) => o.max_rel));
   const status = r.pass ? 'PASS' : r.not_implemented ? 'TODO' : 'FAIL';
-  const rel = r.case.replace(process.cwd() + '/', '');
-  console.log(
+  const rel = r.case.replace(`${process.cwd()}/`, '');
+  const lines = [
     `${status}  ${rel.padEnd(48)} ${r.backend.padEnd(6)} ${r.seconds.toFixed(2).padStart(7)}s  ` +
       (outs.length ? `max_abs ${fmt(worstAbs).padEnd(7)} max_rel ${fmt(worstRel).padEnd(7)}` : ''.padEnd(32)) +
       (r.error ? `  ${r.error.split('\n')[0].slice(0, 160)}` : ''),
-  );
+  ];
   for (const [name, o] of outs) {
     if (!o.pass) {
       const w = o.worst ? ` (element ${o.worst.index}: got ${o.worst.got}, want ${o.worst.want})` : '';
-      console.log(`        output ${name}: max_abs ${fmt(o.max_abs)} max_rel ${fmt(o.max_rel)} FAIL${w}${o.note ? ' ' + o.note : ''}`);
+      lines.push(`        output ${name}: max_abs ${fmt(o.max_abs)} max_rel ${fmt(o.max_rel)} FAIL${w}${o.note ? ` ${o.note}` : ''}`);
     }
   }
-  if (r.first_divergent_tap) console.log(`        first divergent tap: ${r.first_divergent_tap}`);
-  if (showTaps) for (const [p, o] of Object.entries(r.taps)) console.log(`        tap ${p}: max_abs ${fmt(o.max_abs)} ${o.pass ? 'ok' : 'FAIL'}`);
+  if (r.first_divergent_tap) lines.push(`        first divergent tap: ${r.first_divergent_tap}`);
+  if (showTaps) for (const [p, o] of Object.entries(r.taps)) lines.push(`        tap ${p}: max_abs ${fmt(o.max_abs)} ${o.pass ? 'ok' : 'FAIL'}`);
+  return lines;
 }
 
-export async function conformCommand(args: string[]): Promise<number> {
-  const paths: string[] = [];
-  let backend = 'all';
-  let json = false;
-  let taps = false;
-  for (let i = 0; i < args.length; i++) {
-    const a = args[i];
-    if (a === '--help' || a === '-h') { console.log(HELP); return 0; }
-    else if (a === '--json') json = true;
-    else if (a === '--taps') taps = true;
-    else if (a === '--all') paths.push(VENDORED_FIXTURES);
-    else if (a === '--backend') backend = args[++i] ?? '';
-    else if (a.startsWith('--backend=')) backend = a.slice(10);
-    else if (a.startsWith('-')) { console.error(`error: unknown option ${a}\n${HELP}`); return 2; }
-    else paths.push(a);
-  }
-  if (!['cpu', 'webgpu', 'all'].includes(backend)) {
-    console.error(`error: --backend must be cpu, webgpu or all, got ${JSON.stringify(backend)}`);
-    return 2;
-  }
-  if (!paths.length) { console.error(HELP); return 2; }
-  const cases = findCases(paths);
-  if (!cases.length) { console.error(`error: no case folders (with case.json) under ${paths.join(', ')}`); return 1; }
-  const names: BackendName[] = backend === 'all' ? ['cpu', 'webgpu'] : [backend as BackendName];
-  let failed = 0;
-  let passed = 0;
-  for (const name of names) {
-    const be = await getBackend(name);
-    if (!json) console.log(`# backend ${name}: ${be.adapter}`);
-    for (const dir of cases) {
-      const r = await runCase(dir, be);
-      if (r.pass) passed++;
-      else failed++;
-      if (json) {
-        const { not_implemented: _ni, ...rest } = r;
-        console.log(JSON.stringify({ ...rest, not_implemented: _ni }));
-      } else printRow(r, taps);
-    }
-  }
+/**
+ * Run the cases under `paths` on `backends`, printing each result as it arrives (a table with a
+ * header per backend, or JSON lines); returns the number of failed runs.
+ */
+export async function printConformance(paths: readonly string[], backends: readonly Backend[], ctx: CommandContext, o: { json?: boolean; taps?: boolean } = {}): Promise<number> {
+  let shownBackend: Backend | null = null;
+  const report = await conform(paths, {
+    backends,
+    signal: ctx.signal,
+    onProgress: (e) => {
+      const r = e.detail?.result as CaseResult | undefined;
+      if (!r) return;
+      if (o.json) {
+        ctx.out(JSON.stringify(r));
+        return;
+      }
+      const be = backends.find((b) => b.name === r.backend)!;
+      if (be !== shownBackend) {
+        ctx.out(`# backend ${be.name}: ${be.adapter}`);
+        shownBackend = be;
+      }
+      for (const l of resultLines(r, o.taps ?? false)) ctx.out(l);
+    },
+  });
+  if (report.results.length === 0) throw new UserError(`no case folders (with case.json) under ${paths.join(', ')}`);
   // worded so that no test-runner summary parser mistakes it for a test count
-  if (!json) console.log(`conformance summary: ${passed} of ${passed + failed} case runs pass`);
-  return failed ? 1 : 0;
+  if (!o.json) ctx.out(`conformance summary: ${report.passed} of ${report.results.length} case runs pass`);
+  return report.failed;
 }
+
+export const command = defineCommand({
+  name: 'conform',
+  summary: 'run fixture cases against the reference outputs',
+  description: `Runs each fixture case (a folder with case.json, config.json, model.safetensors,
+case.safetensors) on the chosen backends and compares every output with the reference:
+|got - want| <= atol + rtol*|want| (integers exactly). Exit status 1 if any case fails or its
+kind is not implemented yet.`,
+  positionals: { usage: '<case-dir | folder of cases>...', min: 0 },
+  flags: {
+    all: { type: 'boolean', help: 'every vendored fixture case (test/fixtures)' },
+    backend: { type: 'string', choices: ['cpu', 'webgpu', 'all'], default: 'all', help: 'all: cpu and webgpu (webgpu is required, not skipped)' },
+    json: { type: 'boolean', help: 'one JSON object per line for each case and backend' },
+    taps: { type: 'boolean', help: 'also print each compared tap' },
+  },
+  async run(f, positionals, ctx) {
+    const paths = [...positionals, ...(f.all ? [VENDORED_FIXTURES] : [])];
+    if (!paths.length) throw new UsageError('give case folders or --all');
+    const backends = await selectBackends(f.backend as 'cpu' | 'webgpu' | 'all');
+    return (await printConformance(paths, backends, ctx, { json: f.json, taps: f.taps })) ? 1 : 0;
+  },
+});

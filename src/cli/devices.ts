@@ -1,24 +1,36 @@
-// cosmos-ts devices [--require]: which backends this machine can run, and on what.
-import { cpu } from '../engine/cpu/backend.js';
-import { webgpu } from '../engine/webgpu/backend.js';
+// `cosmos-ts devices`: which backends this machine can run, and on what.
+import type { Backend } from '../engine/backend.js';
+import { cpuBackend, webgpuBackend } from '../engine/select.js';
+import { defineCommand } from './command.js';
 
-export async function devicesCommand(args: string[]): Promise<number> {
-  if (args.includes('--help')) {
-    console.log('usage: cosmos-ts devices [--require]\n  --require  exit 1 unless a WebGPU adapter can be had');
-    return 0;
-  }
-  console.log(`cpu     ${cpu.adapter}`);
-  try {
-    const be = await webgpu();
-    const ctx = be.ctx;
-    const lim = ctx.device.limits;
-    console.log(`webgpu  ${be.adapter}`);
-    console.log(`        shader-f16 ${ctx.hasF16 ? 'yes' : 'no'}, max storage binding ${(lim.maxStorageBufferBindingSize / 2 ** 20).toFixed(0)} MiB, ` +
-      `max buffer ${(lim.maxBufferSize / 2 ** 20).toFixed(0)} MiB, workgroup memory ${lim.maxComputeWorkgroupStorageSize} B, ` +
-      `invocations/workgroup ${lim.maxComputeInvocationsPerWorkgroup}`);
-    return 0;
-  } catch (e) {
-    console.log(`webgpu  none: ${(e as Error).message}`);
-    return args.includes('--require') ? 1 : 0;
-  }
+const MiB = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
+
+function describe(be: Backend): string[] {
+  const pad = ' '.repeat(8);
+  const details = Object.entries(be.details).map(([k, v]) => `${k} ${typeof v === 'boolean' ? (v ? 'yes' : 'no') : v}`);
+  return [
+    `${be.name.padEnd(8)}${be.adapter}`,
+    `${pad}${be.software ? 'runs on the CPU (software)' : 'hardware'}; largest tensor ${MiB(be.limits.maxBufferBytes)}, largest binding ${MiB(be.limits.maxBindingBytes)}`,
+    ...(details.length ? [`${pad}${details.join(', ')}`] : []),
+  ];
 }
+
+export const command = defineCommand({
+  name: 'devices',
+  summary: 'show the backends and the WebGPU adapter in use',
+  description: 'Shows each backend this machine can run: its device, whether it runs in software, its limits and details.',
+  flags: {
+    require: { type: 'boolean', help: 'exit 1 unless a WebGPU adapter can be had' },
+  },
+  async run(f, _positionals, ctx) {
+    for (const l of describe(await cpuBackend())) ctx.out(l);
+    let gpu: Backend;
+    try {
+      gpu = await webgpuBackend();
+    } catch (e) {
+      ctx.out(`webgpu  none: ${(e as Error).message}`);
+      return f.require ? 1 : 0;
+    }
+    for (const l of describe(gpu)) ctx.out(l);
+  },
+});

@@ -1,48 +1,30 @@
 // `cosmos-ts inspect`: list a checkpoint's tensors without loading them (only headers are read,
 // and opening validates every header), plus its config.json.
-import * as nodePath from 'node:path';
-import { SafetensorsError } from '../io/errors.js';
-import { numelOf, openCheckpoint, type Checkpoint, type TensorInfo } from '../io/safetensors.js';
-
-export const INSPECT_USAGE = `usage: cosmos-ts inspect <file.safetensors | *.safetensors.index.json | checkpoint dir> [--json]
-
-Lists every tensor (name, dtype, shape, bytes), the totals, and config.json when present.
-  --json   print one JSON object instead of a table`;
+import { basename } from '../io/path.js';
+import { type Checkpoint, numelOf, openCheckpoint, type TensorInfo } from '../io/safetensors.js';
+import { defineCommand } from './command.js';
 
 /** A config pretty-printed longer than this is summarised by its keys instead. */
 const MAX_CONFIG_LINES = 40;
 
-export async function inspectCommand(args: string[]): Promise<number> {
-  if (args.includes('--help') || args.includes('-h')) {
-    console.log(INSPECT_USAGE);
-    return 0;
-  }
-  const json = args.includes('--json');
-  const rest = args.filter((a) => a !== '--json');
-  const unknown = rest.filter((a) => a.startsWith('-'));
-  if (rest.length !== 1 || unknown.length > 0) {
-    console.error(unknown.length > 0 ? `error: unknown option ${unknown[0]}` : 'error: expected exactly one path');
-    console.error(INSPECT_USAGE);
-    return 2;
-  }
-  let ckpt: Checkpoint;
-  try {
-    ckpt = await openCheckpoint(rest[0]);
-  } catch (e) {
-    if (e instanceof SafetensorsError) {
-      console.error(`error: ${e.message}`);
-      return 1;
+export const command = defineCommand({
+  name: 'inspect',
+  summary: 'list the tensors and config of a checkpoint',
+  description: 'Lists every tensor (name, dtype, shape, bytes), the totals, and config.json when present.',
+  positionals: { usage: '<file.safetensors | *.safetensors.index.json | checkpoint dir>', min: 1, max: 1 },
+  flags: {
+    json: { type: 'boolean', help: 'print one JSON object instead of a table' },
+  },
+  async run(f, [path], ctx) {
+    const ckpt = await openCheckpoint(path);
+    try {
+      const tensors = ckpt.entries();
+      ctx.out(f.json ? JSON.stringify(toJson(ckpt, tensors), null, 2) : formatText(ckpt, tensors));
+    } finally {
+      await ckpt.close();
     }
-    throw e;
-  }
-  try {
-    const tensors = ckpt.entries();
-    console.log(json ? JSON.stringify(toJson(ckpt, tensors), null, 2) : formatText(ckpt, tensors));
-    return 0;
-  } finally {
-    await ckpt.close();
-  }
-}
+  },
+});
 
 function totals(tensors: readonly TensorInfo[]) {
   let bytes = 0;
@@ -91,7 +73,7 @@ function formatText(ckpt: Checkpoint, tensors: readonly TensorInfo[]): string {
     t.dtype,
     `[${t.shape.join(', ')}]`,
     group(t.byteLength),
-    ...(multi ? [nodePath.basename(t.file)] : []),
+    ...(multi ? [basename(t.file)] : []),
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const fmt = (r: string[]) =>
@@ -113,7 +95,7 @@ function formatText(ckpt: Checkpoint, tensors: readonly TensorInfo[]): string {
 }
 
 function summariseConfig(config: unknown): string[] {
-  if (typeof config !== 'object' || config === null || Array.isArray(config)) return ['config.json: ' + JSON.stringify(config)];
+  if (typeof config !== 'object' || config === null || Array.isArray(config)) return [`config.json: ${JSON.stringify(config)}`];
   const entries = Object.entries(config);
   const out = [`config.json (${entries.length} keys):`];
   for (const [k, v] of entries) {

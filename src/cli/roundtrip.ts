@@ -1,122 +1,67 @@
 // `cosmos-ts roundtrip`: encode a clip chunk by chunk, decode it, print PSNR and SSIM of the
 // reconstruction against the input, and write the reconstruction.
-import { promises as fsp } from 'node:fs';
+import { writeVideo } from '../io/open-video.js';
 import { contactSheet } from '../io/contact-sheet.js';
-import { encodePng, writePngFrames } from '../io/png.js';
-import { createVideoSink, openVideoSource } from '../io/open-video.js';
-import { getFrame, parseFps, stackFrames, type Video } from '../io/video.js';
-import { quality } from '../metrics/quality.js';
-import {
-  clampVideo, decodeTokens, bars, describeModel, encodeSource, fpsText, isUserError, loadVideoTokenizer, parseCommandArgs, selectBackend, UsageError,
-} from './tokenizer-common.js';
+import { writePng, writePngFrames } from '../io/png.js';
+import { DEFAULT_FPS } from '../io/video.js';
+import { roundtrip } from '../pipelines/tokenizer.js';
+import { CHROMA_FLAG, commandProgress, FPS_FLAG, openModelAndClip, RANGE_FLAG } from './clip-flags.js';
+import { BACKEND_FLAG, defineCommand } from './command.js';
 
-export const ROUNDTRIP_USAGE = `usage: cosmos-ts roundtrip --model <dir> --input <clip.y4m | folder of PNG frames> --out <rec.y4m | folder>
-                          [--png <dir>] [--sheet <sheet.png>] [--backend cpu|webgpu] [--chunk N]
-                          [--chroma 444|420] [--range full|limited] [--fps F] [--json]
+/** Contact sheets show every 4th frame. */
+const SHEET_FRAME_STEP = 4;
 
-Encodes the clip with a causal video tokenizer (streaming, chunk by chunk), decodes it (DV via
-the token ids), prints PSNR and SSIM of the reconstruction (clamped to [-1, 1]) against the
-input, and writes the reconstruction.
-  --out       a .y4m file, or else a folder of PNG frames
-  --png       also write the reconstruction as PNG frames into this folder
-  --sheet     also write a contact sheet (input row, reconstruction row, every 4th frame)
-  --backend   cpu or webgpu (default webgpu; falls back to cpu when there is no adapter)
-  --chunk     frames per streaming chunk after the first (default 4 x temporal compression)
-  --chroma    Y4M chroma subsampling of the output (default 444)
-  --range     Y4M colour range of the output (default full)
-  --fps       frame rate for PNG input (default 24)
-  --json      print the metrics as one JSON object`;
-
-export async function roundtripCommand(args: string[]): Promise<number> {
-  if (args.includes('--help') || args.includes('-h')) {
-    console.log(ROUNDTRIP_USAGE);
-    return 0;
-  }
-  const v = parseCommandArgs(
-    args,
-    {
-      model: { type: 'string' },
-      input: { type: 'string' },
-      out: { type: 'string' },
-      png: { type: 'string' },
-      sheet: { type: 'string' },
-      backend: { type: 'string' },
-      chunk: { type: 'string' },
-      chroma: { type: 'string' },
-      range: { type: 'string' },
-      fps: { type: 'string' },
-      json: { type: 'boolean' },
-    },
-    ROUNDTRIP_USAGE,
-  );
-  if (!v) return 2;
-  const missing = (['model', 'input', 'out'] as const).filter((k) => v[k] === undefined);
-  if (missing.length) {
-    console.error(`error: missing ${missing.map((k) => `--${k}`).join(', ')}`);
-    console.error(ROUNDTRIP_USAGE);
-    return 2;
-  }
-  try {
-    if (v.chroma !== undefined && v.chroma !== '444' && v.chroma !== '420') throw new UsageError(`--chroma must be 444 or 420, got ${JSON.stringify(v.chroma)}`);
-    if (v.range !== undefined && v.range !== 'full' && v.range !== 'limited') throw new UsageError(`--range must be full or limited, got ${JSON.stringify(v.range)}`);
-    const fps = v.fps === undefined ? undefined : parseFps(v.fps);
-    if (v.fps !== undefined && !fps) throw new UsageError(`--fps must be a positive number or n/d, got ${JSON.stringify(v.fps)}`);
-    const chunk = v.chunk === undefined ? undefined : Number(v.chunk);
-
-    const backend = await selectBackend(v.backend);
-    const model = await loadVideoTokenizer(v.model!, backend);
-    const source = await openVideoSource(v.input!, fps ?? { num: 24, den: 1 });
+export const command = defineCommand({
+  name: 'roundtrip',
+  summary: 'encode + decode a clip, print PSNR / SSIM, write the reconstruction',
+  description: `Encodes the clip with a causal video tokenizer (streaming, chunk by chunk), decodes the tokens
+where they are (DV via the token ids), prints PSNR and SSIM of the reconstruction (clamped to
+[-1, 1]) against the input, and writes the reconstruction.`,
+  flags: {
+    model: { type: 'string', required: true, placeholder: '<dir>', help: 'tokenizer folder (config.json + model.safetensors)' },
+    input: { type: 'string', required: true, placeholder: '<clip.y4m | folder>', help: '.y4m file, folder of numbered PNG frames, or a single .png' },
+    out: { type: 'string', required: true, placeholder: '<rec.y4m | folder>', help: 'a .y4m file, or else a folder of PNG frames' },
+    png: { type: 'string', placeholder: '<dir>', help: 'also write the reconstruction as PNG frames into this folder' },
+    sheet: { type: 'string', placeholder: '<sheet.png>', help: 'also write a contact sheet (input row, reconstruction row, every 4th frame)' },
+    backend: BACKEND_FLAG,
+    chunk: { type: 'integer', min: 1, help: 'frames per streaming chunk after the first (default 4 x temporal compression)' },
+    chroma: CHROMA_FLAG,
+    range: RANGE_FLAG,
+    fps: { ...FPS_FLAG, help: 'frame rate for PNG input (default 24)' },
+    json: { type: 'boolean', help: 'print the metrics as one JSON object' },
+  },
+  async run(f, _positionals, ctx) {
+    const { backend, model, source } = await openModelAndClip(f, ctx);
     try {
-      console.error(`model ${v.model} ${describeModel(model)} on ${backend.name}`);
-      console.error(`input ${v.input}: ${source.frameCount ?? '?'} frames, ${source.width}x${source.height}, ${fpsText(source.fps)} fps`);
-      const t0 = performance.now();
-      const progress = bars();
-      const inputFrames: Float32Array[] = [];
-      const tokens = await encodeSource(model, source, { chunkFrames: chunk, onProgress: progress.onProgress, onFrame: (f) => inputFrames.push(f) });
-      progress.finish();
-      const t1 = performance.now();
-      const input: Video = stackFrames(inputFrames, source.height, source.width, source.fps);
-      inputFrames.length = 0;
-      const rec = clampVideo(await decodeTokens(model, tokens, [input.frames, input.height, input.width]));
-      const t2 = performance.now();
-      const q = quality(rec.data, input.data, [3, input.frames, input.height, input.width]);
-
-      const outFps = source.fps ?? { num: 24, den: 1 };
-      const sink = await createVideoSink(v.out!, {
-        width: rec.width, height: rec.height, fps: outFps, chroma: v.chroma as '444' | '420' | undefined, range: v.range as 'full' | 'limited' | undefined,
-      });
+      let r: Awaited<ReturnType<typeof roundtrip>>;
       try {
-        for (let t = 0; t < rec.frames; t++) await sink.writeFrame(getFrame(rec, t));
-        await sink.close();
-      } catch (e) {
-        await sink.abort();
-        throw e;
+        const progress = commandProgress(ctx);
+        r = await roundtrip(model, source, { chunkFrames: f.chunk, onProgress: progress.onProgress, signal: ctx.signal });
+        progress.finish();
+      } finally {
+        await source.close();
       }
-      if (v.png !== undefined) await writePngFrames(v.png, rec);
-      if (v.sheet !== undefined) await fsp.writeFile(v.sheet, encodePng(contactSheet([input, rec], 4, ['input', model.kind])));
+      const { input, reconstruction: rec, tokens, quality: q, seconds } = r;
+      const tokensText = tokens.kind === 'DV' ? `${tokens.shape.reduce((a, b) => a * b, 1)} tokens` : `latent [${tokens.shape.join(', ')}]`;
+      tokens.dispose();
 
-      const tokensText = tokens.kind === 'DV' ? `${tokens.indices!.data.length} tokens` : `latent [${tokens.latent!.shape.join(', ')}]`;
-      if (v.json) {
-        console.log(JSON.stringify({
-          input: v.input, model: v.model, kind: model.kind, backend: backend.name, frames: input.frames, height: input.height, width: input.width,
-          psnr: q.psnr, ssim: q.ssim, encode_s: (t1 - t0) / 1000, decode_s: (t2 - t1) / 1000, out: v.out,
+      await writeVideo(f.out, rec, { fps: source.fps ?? DEFAULT_FPS, chroma: f.chroma as '444' | '420', range: f.range as 'full' | 'limited' });
+      if (f.png !== undefined) await writePngFrames(f.png, rec);
+      if (f.sheet !== undefined) await writePng(f.sheet, contactSheet([input, rec], SHEET_FRAME_STEP, ['input', model.kind]));
+
+      if (f.json) {
+        ctx.out(JSON.stringify({
+          input: f.input, model: f.model, kind: model.kind, backend: backend.name, frames: input.frames, height: input.height, width: input.width,
+          psnr: q.psnr, ssim: q.ssim, encode_s: seconds.encode, decode_s: seconds.decode, out: f.out,
         }));
       } else {
-        console.log(`${input.frames} frames ${input.width}x${input.height} -> ${tokensText} -> ${v.out}`);
-        console.log(`PSNR ${q.psnr.toFixed(4)} dB`);
-        console.log(`SSIM ${q.ssim.toFixed(5)}`);
-        console.log(`time encode ${((t1 - t0) / 1000).toFixed(1)} s, decode ${((t2 - t1) / 1000).toFixed(1)} s`);
+        ctx.out(`${input.frames} frames ${input.width}x${input.height} -> ${tokensText} -> ${f.out}`);
+        ctx.out(`PSNR ${q.psnr.toFixed(4)} dB`);
+        ctx.out(`SSIM ${q.ssim.toFixed(5)}`);
+        ctx.out(`time encode ${seconds.encode.toFixed(1)} s, decode ${seconds.decode.toFixed(1)} s`);
       }
-      return 0;
     } finally {
-      await source.close();
       model.dispose();
     }
-  } catch (e) {
-    if (isUserError(e)) {
-      console.error(`error: ${e.message}`);
-      return 1;
-    }
-    throw e;
-  }
-}
+  },
+});

@@ -1,15 +1,16 @@
 // A fixture case folder (format: test/fixtures/README.md): case.json, config.json,
 // model.safetensors (+ extra weight files named in case.json), case.safetensors holding
-// input.* / output.* / tap.* tensors. Read from its own files alone, whatever its name.
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+// input.* / output.* / tap.* tensors. Read from its own files alone, whatever its name, through a
+// FileSystem (a folder on disk in Node, dropped files or URLs in a browser).
 import type { Backend } from '../engine/backend.js';
+import { UserError } from '../engine/errors.js';
 import type { Module } from '../engine/module.js';
 import { fromRaw } from '../engine/ops.js';
 import type { Tensor } from '../engine/tensor.js';
+import { type FileSystem, FileError, fileSystem, readJsonObject, readJsonObjectIfPresent } from '../io/files.js';
+import { join } from '../io/path.js';
 import { type LoadedTensor, type SafetensorsFile, openSafetensors } from '../io/safetensors.js';
 import { type Config, type ModuleFamily, loadModule } from '../models/load.js';
-import { UserError } from '../engine/errors.js';
 
 export interface Tolerance {
   atol: number;
@@ -47,23 +48,24 @@ export class FixtureCase {
     readonly json: CaseJson,
     readonly config: Record<string, unknown> | null,
     readonly tensors: SafetensorsFile | null,
+    /** where the case's files are read from (kinds read their extra files through it) */
+    readonly fs: FileSystem,
   ) {}
 
-  static async open(dir: string): Promise<FixtureCase> {
+  static async open(dir: string, fs: FileSystem = fileSystem()): Promise<FixtureCase> {
     const cj = join(dir, 'case.json');
-    if (!existsSync(cj)) throw new CaseFormatError(`${dir}: no case.json (not a fixture case folder)`);
+    if ((await fs.stat(cj))?.kind !== 'file') throw new CaseFormatError(`${dir}: no case.json (not a fixture case folder)`);
     let json: CaseJson;
     try {
-      json = JSON.parse(readFileSync(cj, 'utf8'));
+      json = (await readJsonObject(cj, 'case.json', fs)) as unknown as CaseJson;
     } catch (e) {
-      throw new CaseFormatError(`${cj}: not valid JSON (${(e as Error).message})`);
+      throw e instanceof FileError ? new CaseFormatError(e.message) : e;
     }
     if (typeof json.kind !== 'string') throw new CaseFormatError(`${cj}: missing string field "kind"`);
-    const cfgPath = join(dir, 'config.json');
-    const config = existsSync(cfgPath) ? (JSON.parse(readFileSync(cfgPath, 'utf8')) as Record<string, unknown>) : null;
+    const config = await readJsonObjectIfPresent(join(dir, 'config.json'), 'config.json', fs);
     const st = join(dir, 'case.safetensors');
-    const tensors = existsSync(st) ? await openSafetensors(st) : null;
-    return new FixtureCase(dir, json, config, tensors);
+    const tensors = (await fs.stat(st)) ? await openSafetensors(st, fs) : null;
+    return new FixtureCase(dir, json, config, tensors, fs);
   }
 
   get kind(): string {
@@ -108,7 +110,7 @@ export class FixtureCase {
 
   private async get(prefix: string, name: string): Promise<LoadedTensor> {
     const key = `${prefix}${name}`;
-    if (!this.tensors || !this.tensors.has(key)) {
+    if (!this.tensors?.has(key)) {
       throw new CaseFormatError(`${this.dir}: case.safetensors has no tensor ${key}`);
     }
     return this.tensors.read(key);
@@ -143,7 +145,7 @@ export class FixtureCase {
     const config = opts.config === undefined ? this.config : opts.config;
     if (!config) throw new CaseFormatError(`${this.dir}: ${this.kind} needs the ${family.name} config.json`);
     const file = opts.file ?? this.files.weights ?? this.files.model ?? 'model.safetensors';
-    return (await loadModule(family, this.path(file), backend, { config })).model;
+    return (await loadModule(family, this.path(file), backend, { config, files: this.fs })).model;
   }
 
   async close(): Promise<void> {

@@ -26,17 +26,3 @@ export function registerKind(kind: string, handler: KindHandler): void {
 export function handlerFor(kind: string): KindHandler | undefined {
   return handlers.get(kind);
 }
-
-export function registeredKinds(): string[] {
-  return [...handlers.keys()].sort();
-}
-
-/** Every kind of the fixtures README, for reporting what is not implemented yet. */
-export const KNOWN_KINDS = [
-  'tokenizer.encode_decode', 'tokenizer.discrete_encode_decode', 'tokenizer.causal_prefix',
-  'tokenizer.diffusers_encode_decode', 'dit.forward', 'dit.rope3d', 'dit.edm_sampling',
-  'dit.flow_sampling', 't5.encoder', 't5.tokenize', 'ar.forward', 'ar.kv_cache', 'ar.generate',
-  'controlnet.forward', 'controlnet.transfer', 'controlnet.multi_control', 'vlm.image_preprocess',
-  'vlm.vision_encoder', 'vlm.rope_index', 'vlm.lm_forward', 'vlm.generate', 'vlm.tokenize',
-  'vlm.chat_template',
-] as const;

@@ -1,14 +1,15 @@
-// Runs fixture cases on a backend and compares every output (and tap) with the reference.
-import { existsSync, readdirSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+// Runs one fixture case on a backend and compares every output (and tap) with the reference.
+// Case folders are found and read through a FileSystem; nothing here prints (the conform
+// pipeline, src/pipelines/conform.ts, runs many cases and reports progress).
 import type { Backend } from '../engine/backend.js';
-import { cpu } from '../engine/cpu/backend.js';
-import { type WebGpuBackend, webgpu } from '../engine/webgpu/backend.js';
-import { Tensor, scopeAsync } from '../engine/tensor.js';
 import { type DType, type RawArray, widen } from '../engine/dtype.js';
+import { throwIfAborted } from '../engine/errors.js';
+import { Tensor, scopeAsync } from '../engine/tensor.js';
+import { type FileSystem, FileError, fileSystem } from '../io/files.js';
+import { join } from '../io/path.js';
 import { FixtureCase } from './case.js';
 import { type Comparison, compareArrays, compareStrings } from './compare.js';
-import { handlerFor } from './registry.js';
+import { type KindResult, handlerFor } from './registry.js';
 import './kinds.js';
 
 export interface CaseResult {
@@ -25,31 +26,40 @@ export interface CaseResult {
   not_implemented: boolean;
 }
 
-/** Case folders under the given paths (a folder with case.json is a case; others are searched). */
-export function findCases(paths: readonly string[]): string[] {
+/** How deep findCases looks below each path it is given. */
+const MAX_DEPTH = 4;
+
+/**
+ * Case folders under the given paths, in order (a folder with case.json is a case; other folders
+ * are searched, their entries in sorted order).
+ */
+export async function findCases(paths: readonly string[], fs: FileSystem = fileSystem()): Promise<string[]> {
   const out: string[] = [];
-  const walk = (p: string, depth: number) => {
-    if (existsSync(join(p, 'case.json'))) {
+  const walk = async (p: string, depth: number): Promise<void> => {
+    if ((await fs.stat(join(p, 'case.json')))?.kind === 'file') {
       out.push(p);
       return;
     }
-    if (depth > 4) return;
-    for (const e of readdirSync(p).sort()) {
+    if (depth > MAX_DEPTH) return;
+    for (const e of await fs.list(p)) {
       const q = join(p, e);
-      if (statSync(q).isDirectory()) walk(q, depth + 1);
+      if ((await fs.stat(q))?.kind === 'directory') await walk(q, depth + 1);
     }
   };
   for (const p of paths) {
-    if (!existsSync(p)) throw new Error(`conform: ${p} does not exist`);
-    walk(resolve(p), 0);
+    const st = await fs.stat(p);
+    if (!st) throw new FileError(p, 'no such file or directory; expected a fixture case folder or a folder of cases');
+    if (st.kind !== 'directory') throw new FileError(p, 'not a folder; expected a fixture case folder or a folder of cases');
+    await walk(fs.resolve(p), 0);
   }
   return out;
 }
 
-export type BackendName = 'cpu' | 'webgpu';
-
-export async function getBackend(name: BackendName): Promise<Backend> {
-  return name === 'cpu' ? cpu : ((await webgpu()) as WebGpuBackend);
+export interface RunCaseOptions {
+  /** compare the recorded taps with the case's tap.* tensors (default true) */
+  taps?: boolean;
+  signal?: AbortSignal;
+  fs?: FileSystem;
 }
 
 function isIntDtype(d: string | null): boolean {
@@ -60,15 +70,69 @@ async function valuesOf(v: Tensor | ArrayLike<number>): Promise<ArrayLike<number
   return v instanceof Tensor ? v.read() : v;
 }
 
-export async function runCase(dir: string, backend: Backend): Promise<CaseResult> {
+/** Reference values as numbers (half types widened; i32 as is). */
+function asNumbers(dtype: DType, raw: RawArray): ArrayLike<number> {
+  return dtype === 'i32' ? raw : widen(dtype, raw);
+}
+
+function numelOf(shape: readonly number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+const MISSING = (note: string): Comparison => ({ max_abs: Infinity, max_rel: Infinity, pass: false, note });
+
+async function compareOutputs(c: FixtureCase, got: KindResult): Promise<Record<string, Comparison>> {
+  const out: Record<string, Comparison> = {};
+  const wantNames = new Set([...c.outputNames, ...Object.keys(c.json.outputs ?? {})]);
+  for (const name of wantNames) {
+    const g = got.outputs[name];
+    if (g === undefined) {
+      out[name] = MISSING('not produced');
+      continue;
+    }
+    const spec = c.json.outputs?.[name];
+    if ((Array.isArray(g) && typeof g[0] === 'string') || (spec && Array.isArray(spec.value))) {
+      out[name] = compareStrings(g as readonly string[], (spec?.value ?? []) as string[]);
+      continue;
+    }
+    const want = await c.output(name);
+    const gv = await valuesOf(g as Tensor | ArrayLike<number>);
+    const cmp = compareArrays(gv, asNumbers(want.dtype, want.raw), c.tolerance, isIntDtype(c.storedDtype('output.', name)));
+    if (g instanceof Tensor && numelOf(want.shape) === g.size && want.shape.join() !== g.shape.join()) {
+      cmp.note = `shape ${JSON.stringify(g.shape)} vs ${JSON.stringify(want.shape)}`;
+    }
+    out[name] = cmp;
+  }
+  return out;
+}
+
+/** The case's taps in forward order (the order the model recorded them), then those never recorded. */
+async function compareTaps(c: FixtureCase, got: KindResult, result: CaseResult): Promise<void> {
+  if (!got.taps) return;
+  const order = [...new Set(got.taps.records.map((r) => r.path))];
+  const wanted = c.tapNames;
+  for (const path of [...order.filter((p) => wanted.includes(p)), ...wanted.filter((p) => !order.includes(p))]) {
+    const want = await c.tap(path);
+    const candidates = got.taps.all(path);
+    const g = candidates.filter((t) => t.size === want.raw.length).at(-1);
+    result.taps[path] = g
+      ? compareArrays(await g.read(), asNumbers(want.dtype, want.raw), c.tolerance, isIntDtype(c.storedDtype('tap.', path)))
+      : MISSING(candidates.length ? 'shape differs' : 'not recorded');
+    if (!result.taps[path].pass && result.first_divergent_tap === null) result.first_divergent_tap = path;
+  }
+}
+
+/** Run one case on one backend. Failures of the case are in the result, not thrown; a cancel is thrown. */
+export async function runCase(dir: string, backend: Backend, opts: RunCaseOptions = {}): Promise<CaseResult> {
   const t0 = performance.now();
   const result: CaseResult = {
     case: dir, kind: '?', backend: backend.name, adapter: backend.adapter, pass: false, seconds: 0,
     outputs: {}, taps: {}, first_divergent_tap: null, error: null, not_implemented: false,
   };
+  throwIfAborted(opts.signal);
   let c: FixtureCase | null = null;
   try {
-    c = await FixtureCase.open(dir);
+    c = await FixtureCase.open(dir, opts.fs);
     result.kind = c.kind;
     const handler = handlerFor(c.kind);
     if (!handler) {
@@ -78,45 +142,9 @@ export async function runCase(dir: string, backend: Backend): Promise<CaseResult
     const fc = c;
     await scopeAsync(async () => {
       const got = await handler(fc, backend);
-      const tol = fc.tolerance;
       try {
-        const wantNames = new Set([...fc.outputNames, ...Object.keys(fc.json.outputs ?? {})]);
-        for (const name of wantNames) {
-          const g = got.outputs[name];
-          if (g === undefined) {
-            result.outputs[name] = { max_abs: Infinity, max_rel: Infinity, pass: false, note: 'not produced' };
-            continue;
-          }
-          const spec = fc.json.outputs?.[name];
-          if (Array.isArray(g) && typeof g[0] === 'string' || (spec && Array.isArray(spec.value))) {
-            result.outputs[name] = compareStrings(g as readonly string[], (spec?.value ?? []) as string[]);
-            continue;
-          }
-          const want = await fc.output(name);
-          const gv = await valuesOf(g as Tensor | ArrayLike<number>);
-          const cmp = compareArrays(gv, asNumbers(want.dtype, want.raw), tol, isIntDtype(fc.storedDtype('output.', name)));
-          if (g instanceof Tensor && numelOf(want.shape) === g.size && want.shape.join() !== g.shape.join()) {
-            cmp.note = `shape ${JSON.stringify(g.shape)} vs ${JSON.stringify(want.shape)}`;
-          }
-          result.outputs[name] = cmp;
-        }
-        if (got.taps) {
-          // forward order: the order in which the model recorded them
-          const order = [...new Set(got.taps.records.map((r) => r.path))];
-          const wanted = fc.tapNames;
-          for (const path of [...order.filter((p) => wanted.includes(p)), ...wanted.filter((p) => !order.includes(p))]) {
-            const want = await fc.tap(path);
-            const candidates = got.taps.all(path);
-            const match = candidates.filter((t) => t.size === want.raw.length);
-            const g = match[match.length - 1];
-            if (!g) {
-              result.taps[path] = { max_abs: Infinity, max_rel: Infinity, pass: false, note: candidates.length ? 'shape differs' : 'not recorded' };
-            } else {
-              result.taps[path] = compareArrays(await g.read(), asNumbers(want.dtype, want.raw), tol, isIntDtype(fc.storedDtype('tap.', path)));
-            }
-            if (!result.taps[path].pass && result.first_divergent_tap === null) result.first_divergent_tap = path;
-          }
-        }
+        result.outputs = await compareOutputs(fc, got);
+        if (opts.taps ?? true) await compareTaps(fc, got, result);
       } finally {
         got.taps?.dispose();
       }
@@ -130,13 +158,4 @@ export async function runCase(dir: string, backend: Backend): Promise<CaseResult
   }
   result.seconds = (performance.now() - t0) / 1000;
   return result;
-}
-
-/** Reference values as numbers (half types widened; i32 as is). */
-function asNumbers(dtype: DType, raw: RawArray): ArrayLike<number> {
-  return dtype === 'i32' ? raw : widen(dtype, raw);
-}
-
-function numelOf(shape: readonly number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
 }

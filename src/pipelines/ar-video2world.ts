@@ -43,7 +43,7 @@ import { loadModule } from '../models/load.js';
 import type { CausalDiscreteVideoTokenizer } from '../models/tokenizer/video.js';
 import { isFrameSource, lastFrames, videoSource } from './frame-source.js';
 import { type RunOptions, stage } from './progress.js';
-import { clampVideo, decodeTokens, encodeSource, loadVideoTokenizer } from './tokenizer.js';
+import { detokenize, loadVideoTokenizer, tokenize } from './tokenizer.js';
 
 // ------------------------------------------------------------------ errors
 
@@ -325,8 +325,9 @@ async function run(model: ArTransformer, tokenizer: CausalDiscreteVideoTokenizer
   const t0 = performance.now();
   const ctx = plan.contextFrames;
   const context = sliceFrames(clip, clip.frames - ctx, clip.frames);
-  const encoded = await encodeSource(tokenizer, videoSource(context), { chunkFrames: Math.max(tc, ctx - 1), signal: o.signal });
-  const contextTokens = encoded.indices!.data;
+  const encoded = await tokenize(tokenizer, context, { chunkFrames: Math.max(tc, ctx - 1), signal: o.signal });
+  const contextTokens = (await encoded.read()).indices!.data;
+  encoded.dispose();
   stage(o, 'encode', 'frames', ctx)(ctx);
   const t1 = performance.now();
 
@@ -366,7 +367,7 @@ async function run(model: ArTransformer, tokenizer: CausalDiscreteVideoTokenizer
   const tokens = new Int32Array(t * H * W);
   tokens.set(contextTokens);
   tokens.set(fromArTokens(generated, tokenizer.vocabSize), contextTokens.length);
-  const video = clampVideo(await decodeTokens(tokenizer, { indices: { data: tokens, shape: [1, t, H, W] } }));
+  const video = await detokenize(tokenizer, { indices: { data: tokens, shape: [1, t, H, W] } }, { signal: o.signal });
   if (clip.fps) video.fps = clip.fps;
   stage(o, 'decode', 'frames', video.frames)(video.frames);
   const t3 = performance.now();

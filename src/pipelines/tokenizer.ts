@@ -1,102 +1,181 @@
 // The tokenizer workflows: encode a clip to tokens chunk by chunk (tokenize), decode tokens to a
-// clip (detokenize), and the tokens file format the CLI writes.
+// clip (detokenize), both with quality metrics (roundtrip), and the tokens file.
+//
+// Tokens stay on the device (a Tokens object) until a caller reads them, so a round trip decodes
+// the encoder's output where it is, and the host sees only the reconstruction.
 //
 // Frame counts and sizes: the causal video tokenizers need T = 1 + k*tc frames and H, W
 // multiples of sc. Other clips are padded at the end by repeating the last frame / row /
 // column; the tokens record the original size and decoding crops back to it.
 import type { Backend } from '../engine/backend.js';
-import { UserError } from '../engine/errors.js';
+import { UserError, throwIfAborted } from '../engine/errors.js';
 import * as F from '../engine/ops.js';
-import type { Tensor } from '../engine/tensor.js';
-import { type FrameSource, padVideo, type Rational, stackFrames, type Video, cropVideo } from '../io/video.js';
-import { loadTokenizer } from '../models/tokenizer/load.js';
-import { encodeStream } from '../models/tokenizer/stream.js';
+import { Tensor } from '../engine/tensor.js';
+import type { FileSystem } from '../io/files.js';
+import { type FrameSource, type Rational, type Video, cropVideo, padVideo, stackFrames } from '../io/video.js';
+import { type Quality, quality } from '../metrics/quality.js';
+import type { ModuleFamily } from '../models/load.js';
+import { loadModule } from '../models/load.js';
+import { TOKENIZER_FAMILY, buildTokenizer, resolveTokenizerFiles } from '../models/tokenizer/load.js';
 import type { CausalContinuousVideoTokenizer, CausalDiscreteVideoTokenizer } from '../models/tokenizer/video.js';
+import { isFrameSource, videoSource } from './frame-source.js';
 import { type RunOptions, stage } from './progress.js';
 
 export type VideoModel = CausalContinuousVideoTokenizer | CausalDiscreteVideoTokenizer;
 
-/** Load a causal video tokenizer (CV or DV); image tokenizers are refused with a clear error. */
-export async function loadVideoTokenizer(modelDir: string, backend: Backend): Promise<VideoModel> {
-  const model = await loadTokenizer(modelDir, backend);
-  const kind = (model as { kind?: string }).kind;
-  if (kind !== 'CV' && kind !== 'DV') {
-    (model as { dispose?: () => void }).dispose?.();
-    throw new UserError(`${modelDir}: a ${kind ?? 'non-video'} tokenizer; these commands take the causal video tokenizers (CV, DV)`);
-  }
-  return model as VideoModel;
+/**
+ * Load a causal video tokenizer (CV or DV, either checkpoint layout) from a folder or a
+ * .safetensors file; an image tokenizer is refused before any weight is read.
+ */
+export async function loadVideoTokenizer(path: string, backend: Backend, opts: { fs?: FileSystem } = {}): Promise<VideoModel> {
+  const family: ModuleFamily<VideoModel> = {
+    name: 'Cosmos video tokenizer',
+    build(config) {
+      const m = buildTokenizer(config);
+      if (m.kind === 'CV' || m.kind === 'DV') return m;
+      throw new UserError(`${path}: a ${m.kind} (image) tokenizer; these workflows take the causal video tokenizers (CV, DV)`);
+    },
+    loadOptions: (model, src) => TOKENIZER_FAMILY.loadOptions!(model, src),
+  };
+  const { weights } = await resolveTokenizerFiles(path, opts.fs);
+  return (await loadModule(family, weights, backend, { files: opts.fs })).model;
 }
 
 // ---------------------------------------------------------------------------------------------
-// encoding
+// tokens
 
-/** What encoding a clip produces, on the host: CV latent or DV indices + codes, all [1, ...]. */
-export interface EncodedTokens {
-  kind: 'CV' | 'DV';
-  /** CV: [1, C, t, h, w]. */
-  latent?: { data: Float32Array; shape: number[] };
-  /** DV: [1, t, h, w] token ids. */
-  indices?: { data: Int32Array; shape: number[] };
-  /** DV: [1, D, t, h, w] FSQ codes. */
-  codes?: { data: Float32Array; shape: number[] };
-  /** The clip as given. */
+/** The clip a set of tokens stands for: as given, and as the tokenizer saw it (padded). */
+export interface TokenGeometry {
   frames: number;
   height: number;
   width: number;
-  /** The size the tokenizer saw (after padding). */
   paddedFrames: number;
   paddedHeight: number;
   paddedWidth: number;
+  /** the clip's frame rate, when its source recorded one */
+  fps?: Rational;
 }
 
-/**
- * Concatenate host arrays shaped [1, channels, t_i, perFrame...] along time ([1, t_i, h, w]
- * token ids: channels 1).
- */
-export function concatTime<A extends Float32Array | Int32Array>(parts: { data: A; t: number }[], channels: number, perFrame: number, make: (n: number) => A): { data: A; t: number } {
-  const t = parts.reduce((a, p) => a + p.t, 0);
-  const out = make(channels * t * perFrame);
-  for (let c = 0; c < channels; c++) {
-    let at = 0;
-    for (const p of parts) {
-      out.set(p.data.subarray(c * p.t * perFrame, (c + 1) * p.t * perFrame), (c * t + at) * perFrame);
-      at += p.t;
-    }
+export interface HostArray<A extends Float32Array | Int32Array> {
+  data: A;
+  shape: number[];
+}
+
+/** Token arrays on the host: CV `latent`, or DV `indices` and `codes`. */
+export interface TokenArrays {
+  /** CV: [1, C, t, h, w] */
+  latent?: HostArray<Float32Array>;
+  /** DV: [1, t, h, w] token ids */
+  indices?: HostArray<Int32Array>;
+  /** DV: [1, D, t, h, w] FSQ codes */
+  codes?: HostArray<Float32Array>;
+}
+
+/** Tokens read to the host (Tokens.read(), readTokens). */
+export interface HostTokens extends TokenArrays, TokenGeometry {
+  kind: 'CV' | 'DV';
+}
+
+/** A clip's tokens on the device: read() copies them to the host, dispose() frees them. */
+export class Tokens implements TokenGeometry {
+  readonly frames: number;
+  readonly height: number;
+  readonly width: number;
+  readonly paddedFrames: number;
+  readonly paddedHeight: number;
+  readonly paddedWidth: number;
+  readonly fps?: Rational;
+
+  constructor(
+    readonly kind: 'CV' | 'DV',
+    /** CV: latent [1, C, t, h, w]; DV: indices [1, t, h, w] (i32) and codes [1, D, t, h, w] */
+    readonly tensors: { latent?: Tensor; indices?: Tensor; codes?: Tensor },
+    geometry: TokenGeometry,
+  ) {
+    this.frames = geometry.frames;
+    this.height = geometry.height;
+    this.width = geometry.width;
+    this.paddedFrames = geometry.paddedFrames;
+    this.paddedHeight = geometry.paddedHeight;
+    this.paddedWidth = geometry.paddedWidth;
+    if (geometry.fps) this.fps = geometry.fps;
   }
-  return { data: out, t };
+
+  /** The shape of the tokens proper: the latent (CV) or the token ids (DV). */
+  get shape(): readonly number[] {
+    return (this.kind === 'DV' ? this.tensors.indices! : this.tensors.latent!).shape;
+  }
+
+  async read(): Promise<HostTokens> {
+    const host = async <A extends Float32Array | Int32Array>(t: Tensor | undefined) =>
+      t ? { data: (await t.read()) as A, shape: [...t.shape] } : undefined;
+    const out: HostTokens = { kind: this.kind, ...geometryOf(this) };
+    const latent = await host<Float32Array>(this.tensors.latent);
+    const indices = await host<Int32Array>(this.tensors.indices);
+    const codes = await host<Float32Array>(this.tensors.codes);
+    if (latent) out.latent = latent;
+    if (indices) out.indices = indices;
+    if (codes) out.codes = codes;
+    return out;
+  }
+
+  dispose(): void {
+    for (const t of Object.values(this.tensors)) t?.dispose();
+  }
 }
 
-export interface EncodeOptions extends RunOptions {
-  /** Frames per chunk after the first (a multiple of tc; the first chunk has 1 + chunk frames). */
+function geometryOf(g: TokenGeometry): TokenGeometry {
+  const out: TokenGeometry = {
+    frames: g.frames, height: g.height, width: g.width, paddedFrames: g.paddedFrames, paddedHeight: g.paddedHeight, paddedWidth: g.paddedWidth,
+  };
+  if (g.fps) out.fps = g.fps;
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// tokenize
+
+export interface TokenizeOptions extends RunOptions {
+  /** Frames per chunk after the first (a multiple of tc; the first chunk has 1 + chunk frames). Default 4 tc. */
   chunkFrames?: number;
   /** Called with each input frame as it is read (e.g. to keep the clip for metrics). */
   onFrame?: (frame: Float32Array) => void;
 }
 
+/** Concatenate device parts along `axis` (one part is returned as is). */
+function joinParts(parts: Tensor[], axis: number): Tensor {
+  if (parts.length === 1) return parts[0];
+  const t = F.concat(parts, axis).keep();
+  for (const p of parts) p.dispose();
+  return t;
+}
+
 /**
  * Encode a clip chunk by chunk with the tokenizer's streaming encoder (first chunk 1 + N frames,
  * then N; the last chunk padded by repeating the last frame), reading frames from `source` as
- * they are needed.
+ * they are needed. Progress: stage 'encode' in frames, after every chunk. The tokens stay on the
+ * model's backend.
  */
-export async function encodeSource(model: VideoModel, source: FrameSource, opts: EncodeOptions = {}): Promise<EncodedTokens> {
+export async function tokenize(model: VideoModel, source: FrameSource | Video, opts: TokenizeOptions = {}): Promise<Tokens> {
+  throwIfAborted(opts.signal);
+  const src = isFrameSource(source) ? source : videoSource(source);
   const backend = model.quant_conv.weight.backend;
   const tc = model.temporalCompression;
   const sc = model.spatialCompression;
   const chunkFrames = opts.chunkFrames ?? 4 * tc;
   if (!Number.isInteger(chunkFrames) || chunkFrames < tc || chunkFrames % tc !== 0) {
-    throw new UserError(`--chunk must be a positive multiple of the temporal compression ${tc}, got ${chunkFrames}`);
+    throw new UserError(`chunkFrames must be a positive multiple of the temporal compression ${tc}, got ${chunkFrames}`);
   }
-  const { width, height } = source;
+  const { width, height } = src;
   const ph = Math.max(sc, Math.ceil(height / sc) * sc);
   const pw = Math.max(sc, Math.ceil(width / sc) * sc);
   let framesRead = 0;
   let paddedFrames = 0;
-  const chunksExpected = source.frameCount === undefined ? undefined : source.frameCount <= 1 ? 1 : 1 + Math.ceil(Math.max(0, source.frameCount - 1 - chunkFrames) / chunkFrames);
-  const report = chunksExpected === undefined || chunksExpected > 1 ? stage(opts, 'encode', 'frames', source.frameCount) : () => {};
+  const report = stage(opts, 'encode', 'frames', src.frameCount);
 
   // Chunks as tensors [1, 3, n, ph, pw], produced lazily from the frame iterator.
   async function* chunks(): AsyncGenerator<Tensor> {
-    const it = source.frames();
+    const it = src.frames();
     let first = true;
     let done = false;
     while (!done) {
@@ -127,75 +206,98 @@ export async function encodeSource(model: VideoModel, source: FrameSource, opts:
       } finally {
         x.dispose();
       }
-      report(framesRead);
     }
   }
 
-  const latentParts: { data: Float32Array; t: number }[] = [];
-  const indexParts: { data: Int32Array; t: number }[] = [];
-  const codeParts: { data: Float32Array; t: number }[] = [];
-  let channels = 0;
-  let grid: [number, number] = [0, 0];
-  for await (const out of encodeStream(model as CausalContinuousVideoTokenizer, chunks())) {
-    if (model.kind === 'DV') {
-      const { indices, codes } = out as unknown as { indices: Tensor; codes: Tensor };
-      const [, t, h, w] = indices.shape;
-      grid = [h, w];
-      channels = codes.shape[1];
-      indexParts.push({ data: (await indices.read()) as Int32Array, t });
-      codeParts.push({ data: (await codes.read()) as Float32Array, t });
-      indices.dispose();
-      codes.dispose();
-    } else {
-      const z = out as Tensor;
-      const [, c, t, h, w] = z.shape;
-      grid = [h, w];
-      channels = c;
-      latentParts.push({ data: (await z.read()) as Float32Array, t });
-      z.dispose();
+  const parts: { latent: Tensor[]; indices: Tensor[]; codes: Tensor[] } = { latent: [], indices: [], codes: [] };
+  const all = () => [...parts.latent, ...parts.indices, ...parts.codes];
+  const stream: AsyncIterable<Tensor | { indices: Tensor; codes: Tensor }> = model.kind === 'DV' ? model.encodeStream(chunks()) : model.encodeStream(chunks());
+  try {
+    for await (const out of stream) {
+      if (out instanceof Tensor) parts.latent.push(out.keep());
+      else {
+        parts.indices.push(out.indices.keep());
+        parts.codes.push(out.codes.keep());
+      }
+      report(framesRead);
     }
+    const geometry: TokenGeometry = { frames: framesRead, height, width, paddedFrames, paddedHeight: ph, paddedWidth: pw, ...(src.fps ? { fps: src.fps } : {}) };
+    if (model.kind === 'DV') return new Tokens('DV', { indices: joinParts(parts.indices, 1), codes: joinParts(parts.codes, 2) }, geometry);
+    return new Tokens('CV', { latent: joinParts(parts.latent, 2) }, geometry);
+  } catch (e) {
+    for (const t of all()) t.dispose();
+    throw e;
   }
-  const hw = grid[0] * grid[1];
-  const base = { frames: framesRead, height, width, paddedFrames, paddedHeight: ph, paddedWidth: pw };
-  if (model.kind === 'DV') {
-    const idx = concatTime(indexParts, 1, hw, (n) => new Int32Array(n));
-    const codes = concatTime(codeParts, channels, hw, (n) => new Float32Array(n));
-    return {
-      kind: 'DV',
-      indices: { data: idx.data, shape: [1, idx.t, ...grid] },
-      codes: { data: codes.data, shape: [1, channels, codes.t, ...grid] },
-      ...base,
-    };
-  }
-  const lat = concatTime(latentParts, channels, hw, (n) => new Float32Array(n));
-  return { kind: 'CV', latent: { data: lat.data, shape: [1, channels, lat.t, ...grid] }, ...base };
 }
 
 // ---------------------------------------------------------------------------------------------
-// decoding
+// detokenize
 
-/** Decode tokens (CV latent, DV indices, or DV codes) and crop to `size` ([T, H, W]). */
-export async function decodeTokens(
-  model: VideoModel,
-  tokens: Pick<EncodedTokens, 'latent' | 'indices' | 'codes'>,
-  size?: [number, number, number],
-): Promise<Video> {
+export interface DetokenizeOptions extends RunOptions {
+  /** Crop to this many frames, rows and columns (default: the size the tokens record, if any). */
+  size?: [number, number, number];
+  /** Clamp the clip to [-1, 1] (default true: what is written and shown). */
+  clamp?: boolean;
+}
+
+/** What detokenize accepts: device tokens, or token arrays with the size they record (if any). */
+export type DecodableTokens = Tokens | (TokenArrays & Partial<TokenGeometry>);
+
+/** Clamp a decoded clip to [-1, 1] in place. */
+function clampInPlace(d: Float32Array): void {
+  for (let i = 0; i < d.length; i++) d[i] = Math.min(Math.max(d[i], -1), 1);
+}
+
+/** The decoder's output [1, 3, T, H, W] for device or host tokens (DV: from the ids when present). */
+function decodeOnDevice(model: VideoModel, tokens: DecodableTokens): Tensor {
   const backend = model.quant_conv.weight.backend;
-  let out: Tensor;
+  const dev = tokens instanceof Tokens ? tokens.tensors : null;
+  const host = tokens instanceof Tokens ? null : tokens;
   if (model.kind === 'DV') {
-    if (tokens.indices) out = model.decodeIndices({ data: tokens.indices.data, shape: tokens.indices.shape });
-    else if (tokens.codes) out = model.decode(F.fromArray(backend, tokens.codes.data, tokens.codes.shape));
-    else throw new UserError('this is a discrete (DV) tokenizer but the tokens hold no `indices` or `codes` (continuous `latent` tokens need a CV model)');
-  } else {
-    if (!tokens.latent) throw new UserError('this is a continuous (CV) tokenizer but the tokens hold no `latent` (discrete `indices` tokens need a DV model)');
-    const z = F.fromArray(backend, tokens.latent.data, tokens.latent.shape);
-    out = model.decode(z);
+    if (dev?.indices) return model.decodeIndices(dev.indices);
+    if (host?.indices) return model.decodeIndices({ data: host.indices.data, shape: host.indices.shape });
+    if (dev?.codes) return model.decode(dev.codes);
+    if (host?.codes) {
+      const c = F.fromArray(backend, host.codes.data, host.codes.shape);
+      try {
+        return model.decode(c);
+      } finally {
+        c.dispose();
+      }
+    }
+    throw new UserError('this is a discrete (DV) tokenizer but the tokens hold no `indices` or `codes` (continuous `latent` tokens need a CV model)');
+  }
+  if (dev?.latent) return model.decode(dev.latent);
+  if (!host?.latent) throw new UserError('this is a continuous (CV) tokenizer but the tokens hold no `latent` (discrete `indices` tokens need a DV model)');
+  const z = F.fromArray(backend, host.latent.data, host.latent.shape);
+  try {
+    return model.decode(z);
+  } finally {
     z.dispose();
   }
+}
+
+/**
+ * Decode tokens (CV latent, DV indices or codes; on the device or the host) to a clip, cropped to
+ * the recorded size. Progress: stage 'decode' in frames (before and after the decoder).
+ */
+export async function detokenize(model: VideoModel, tokens: DecodableTokens, opts: DetokenizeOptions = {}): Promise<Video> {
+  throwIfAborted(opts.signal);
+  const report = stage(opts, 'decode', 'frames', opts.size?.[0] ?? tokens.frames);
+  report(0);
+  const out = decodeOnDevice(model, tokens);
   const [, , T, H, W] = out.shape;
-  const data = (await out.read()) as Float32Array;
-  out.dispose();
+  let data: Float32Array;
+  try {
+    data = (await out.read()) as Float32Array;
+  } finally {
+    out.dispose();
+  }
+  if (opts.clamp ?? true) clampInPlace(data);
   let v: Video = { data, frames: T, height: H, width: W };
+  if (tokens.fps) v.fps = tokens.fps;
+  const { frames, height, width } = tokens;
+  const size = opts.size ?? (frames && height && width ? ([frames, height, width] as [number, number, number]) : undefined);
   if (size) {
     const [t, h, w] = size;
     if (t > T || h > H || w > W) {
@@ -203,34 +305,56 @@ export async function decodeTokens(
     }
     v = cropVideo(v, t, h, w);
   }
-  return v;
-}
-
-/** Clamp a decoded clip to [-1, 1] in place (what is written and measured). */
-export function clampVideo(v: Video): Video {
-  const d = v.data;
-  for (let i = 0; i < d.length; i++) d[i] = d[i] < -1 ? -1 : d[i] > 1 ? 1 : d[i];
+  report(v.frames);
   return v;
 }
 
 // ---------------------------------------------------------------------------------------------
-// tokens files
+// roundtrip
 
-export const TOKENS_FORMAT = 'cosmos-ts.tokens.v1';
+export interface RoundtripOptions extends TokenizeOptions {
+  /** Clamp the reconstruction to [-1, 1] (default true). The metrics clamp either way. */
+  clamp?: boolean;
+}
 
-export function tokensMetadata(t: EncodedTokens, extra: { model: string; input: string; fps?: Rational }): Record<string, string> {
-  const m: Record<string, string> = {
-    format: TOKENS_FORMAT,
-    model: extra.model,
-    kind: t.kind,
-    input: extra.input,
-    frames: String(t.frames),
-    height: String(t.height),
-    width: String(t.width),
-    padded_frames: String(t.paddedFrames),
-    padded_height: String(t.paddedHeight),
-    padded_width: String(t.paddedWidth),
-  };
-  if (extra.fps) m.fps = `${extra.fps.num}/${extra.fps.den}`;
-  return m;
+export interface RoundtripResult {
+  /** the clip as read */
+  input: Video;
+  /** decode(encode(input)), cropped to the input's size */
+  reconstruction: Video;
+  /** the encoder's output, still on the device: read() or dispose() it */
+  tokens: Tokens;
+  /** PSNR / SSIM of the reconstruction against the input (src/metrics) */
+  quality: Quality;
+  seconds: { encode: number; decode: number };
+}
+
+/**
+ * Encode a clip (streaming, as tokenize) and decode the tokens where they are (DV through the
+ * token ids), then measure the reconstruction against the input. Progress: 'encode', 'decode'.
+ */
+export async function roundtrip(model: VideoModel, source: FrameSource | Video, opts: RoundtripOptions = {}): Promise<RoundtripResult> {
+  const frames: Float32Array[] = [];
+  const keep = isFrameSource(source);
+  const t0 = performance.now();
+  const tokens = await tokenize(model, source, {
+    ...opts,
+    onFrame: (f) => {
+      if (keep) frames.push(f);
+      opts.onFrame?.(f);
+    },
+  });
+  try {
+    await model.quant_conv.weight.backend.sync();
+    const t1 = performance.now();
+    const input = isFrameSource(source) ? stackFrames(frames, source.height, source.width, source.fps) : source;
+    frames.length = 0;
+    const reconstruction = await detokenize(model, tokens, { ...opts, size: [input.frames, input.height, input.width] });
+    const t2 = performance.now();
+    const q = quality(reconstruction.data, input.data, [3, input.frames, input.height, input.width]);
+    return { input, reconstruction, tokens, quality: q, seconds: { encode: (t1 - t0) / 1000, decode: (t2 - t1) / 1000 } };
+  } catch (e) {
+    tokens.dispose();
+    throw e;
+  }
 }

@@ -1,15 +1,15 @@
 // The tokenize / detokenize / roundtrip commands on the cpu backend with the tiny trained
-// tokenizers: the sample clip's PSNR against expected.json, and the padding / cropping of a
-// small odd-sized clip through tokens files.
+// tokenizers: the sample clip's PSNR against expected.json, the padding / cropping of a small
+// odd-sized clip through tokens files, and the error contract (usage and file errors exit 2).
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as nodePath from 'node:path';
-import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
-import { main } from '../../src/cli/main.js';
+import { afterAll, describe, expect, it } from 'vitest';
 import { decodePng, readPngFrames, writePngFrames } from '../../src/io/png.js';
 import { openSafetensors } from '../../src/io/safetensors.js';
 import { cropVideo, sliceFrames } from '../../src/io/video.js';
 import { readY4m } from '../../src/io/y4m.js';
+import { runCli as run } from './run-cli.js';
 
 const WEIGHTS = nodePath.resolve(import.meta.dirname, '../../weights');
 const SAMPLES = nodePath.join(WEIGHTS, 'samples');
@@ -18,25 +18,6 @@ const DV = nodePath.join(WEIGHTS, 'cosmos-tokenizer-tiny-dv4x8x8');
 const expected = JSON.parse(readFileSync(nodePath.join(SAMPLES, 'expected.json'), 'utf8'));
 const tmp = mkdtempSync(nodePath.join(tmpdir(), 'cosmos-cli-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-
-/** Run the CLI in-process, capturing stdout and stderr. */
-async function run(...argv: string[]): Promise<{ rc: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const log = vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
-  const error = vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
-  const write = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => (err.push(String(s)), true));
-  try {
-    const rc = await main(argv);
-    return { rc, out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    log.mockRestore();
-    error.mockRestore();
-    write.mockRestore();
-  }
-}
-
-afterEach(() => vi.restoreAllMocks());
 
 describe('roundtrip', () => {
   it('sample_0.y4m with the tiny CV model: prints the PSNR of expected.json', async () => {
@@ -107,22 +88,29 @@ describe('tokenize / detokenize', () => {
     expect([img.width, img.height]).toEqual([4 + 5 * 6 + 4 + 2 * (20 + 4), 4 + 2 * (12 + 4)]);
   });
 
-  it('reports bad arguments (exit 2) and bad files (exit 1) in one line', async () => {
+  it('reports bad arguments and bad files in one line, exit status 2 (a user error)', async () => {
     const missing = await run('tokenize', '--model', CV);
     expect(missing.rc).toBe(2);
-    expect(missing.err).toMatch(/^error: missing --input, --out/);
+    expect(missing.errLines[0]).toBe('error: missing --input, --out');
+    expect(missing.errLines[1]).toMatch(/^usage: cosmos-ts tokenize /);
     const unknown = await run('roundtrip', '--nope');
     expect(unknown.rc).toBe(2);
-    expect(unknown.err).toMatch(/error: Unknown option '--nope'/);
+    expect(unknown.errLines[0]).toMatch(/^error: Unknown option '--nope'/);
     const noFile = await run('roundtrip', '--model', CV, '--input', nodePath.join(tmp, 'none.y4m'), '--out', nodePath.join(tmp, 'x.y4m'), '--backend', 'cpu');
-    expect(noFile.rc).toBe(1);
-    expect(noFile.err).toMatch(/error: .*none\.y4m: cannot open: no such file or directory/);
+    expect(noFile.rc).toBe(2);
+    expect(noFile.errLines).toEqual([expect.stringMatching(/^error: .*none\.y4m: cannot open: no such file or directory$/)]);
     const badBackend = await run('roundtrip', '--model', CV, '--input', 'a.y4m', '--out', 'b.y4m', '--backend', 'tpu');
-    expect(badBackend.rc).toBe(1);
-    expect(badBackend.err).toBe('error: --backend must be cpu or webgpu, got "tpu"');
+    expect(badBackend.rc).toBe(2);
+    expect(badBackend.errLines[0]).toBe('error: --backend must be one of auto, webgpu, cpu; got "tpu"');
+    const badChunk = await run('tokenize', '--model', CV, '--input', nodePath.join(SAMPLES, 'sample_0.y4m'), '--out', nodePath.join(tmp, 'x.safetensors'), '--backend', 'cpu', '--chunk', '3');
+    expect(badChunk.rc).toBe(2);
+    expect(badChunk.errLines.at(-1)).toBe('error: chunkFrames must be a positive multiple of the temporal compression 4, got 3');
+    const image = await run('tokenize', '--model', nodePath.resolve(import.meta.dirname, '../fixtures/tokenizer/ci_image'), '--input', 'a.y4m', '--out', 'b.safetensors', '--backend', 'cpu');
+    expect(image.rc).toBe(2);
+    expect(image.errLines).toEqual([expect.stringMatching(/^error: .*ci_image: a CI \(image\) tokenizer; these workflows take the causal video tokenizers \(CV, DV\)$/)]);
     const noTokens = await run('detokenize', '--tokens', nodePath.join(tmp, 'none.safetensors'), '--out', nodePath.join(tmp, 'x.y4m'));
-    expect(noTokens.rc).toBe(1);
-    expect(noTokens.err).toMatch(/^error: .*none\.safetensors: cannot open: no such file or directory$/);
+    expect(noTokens.rc).toBe(2);
+    expect(noTokens.errLines).toEqual([expect.stringMatching(/^error: .*none\.safetensors: cannot open: no such file or directory$/)]);
     const help = await run('detokenize', '--help');
     expect(help.rc).toBe(0);
     expect(help.out).toMatch(/^usage: cosmos-ts detokenize/);

@@ -1,19 +1,22 @@
 // The conformance runner is general: it reads any case folder of the fixture format, dispatches
 // on case.json `kind`, compares outputs by |got - want| <= atol + rtol |want| (integers
-// exactly), names the first divergent tap, and reports unimplemented kinds as failures.
+// exactly), names the first divergent tap, and reports unimplemented kinds as failures. Run here
+// through the conform pipeline, as a library user would.
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { conformCommand } from '../../src/cli/conform.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerKind } from '../../src/conform/registry.js';
-import { findCases, runCase } from '../../src/conform/runner.js';
+import { findCases } from '../../src/conform/runner.js';
 import { cpu } from '../../src/engine/cpu/backend.js';
-import * as F from '../../src/engine/ops.js';
+import { CancelledError } from '../../src/engine/errors.js';
 import { Module, capture } from '../../src/engine/module.js';
+import * as F from '../../src/engine/ops.js';
 import type { Tensor } from '../../src/engine/tensor.js';
-import { writeSafetensors } from '../../src/io/safetensors.js';
 import { webgpu } from '../../src/engine/webgpu/backend.js';
+import { writeSafetensors } from '../../src/io/safetensors.js';
+import { type CaseResult, conform } from '../../src/pipelines/conform.js';
+import type { ProgressEvent } from '../../src/pipelines/progress.js';
 
 // A two-stage toy model registered under a test-only kind: y = 2x + 1 ("stage1"), then ids = round(y).
 class Toy extends Module {
@@ -27,9 +30,9 @@ class Toy extends Module {
 }
 
 registerKind('test.toy', async (c, backend) => {
-  const x = await c.input('x');
   const model = new Toy();
-  const { result, taps } = await capture('all', () => model.forward(F.fromRaw(backend, x.raw, x.shape, x.dtype)));
+  const x = await c.inputTensor('x', backend);
+  const { result, taps } = await capture('all', () => model.forward(x));
   return { outputs: { y: result.y, ids: result.ids }, taps };
 });
 
@@ -52,6 +55,14 @@ async function writeCase(name: string, kind: string, outY: Float32Array, tapY: F
 }
 
 const goodIds = () => Int32Array.from(y, (v) => Math.round(v));
+const caseDir = (name: string) => join(root, 'component', name);
+
+/** The one result of running one case on the CPU. */
+async function runOne(name: string): Promise<CaseResult> {
+  const { results } = await conform([caseDir(name)], { backends: [cpu] });
+  expect(results).toHaveLength(1);
+  return results[0];
+}
 
 beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'conform-'));
@@ -66,12 +77,13 @@ beforeAll(async () => {
 });
 
 describe('conformance runner', () => {
-  it('finds case folders by their case.json, whatever their names', () => {
-    expect(findCases([root]).map((d) => d.split('/').pop())).toEqual(['bad_ids', 'bad_output', 'good', 'unknown']);
+  it('finds case folders by their case.json, whatever their names', async () => {
+    expect((await findCases([root])).map((d) => d.split('/').pop())).toEqual(['bad_ids', 'bad_output', 'good', 'unknown']);
+    await expect(findCases([join(root, 'absent')])).rejects.toThrow(/absent: no such file or directory/);
   });
 
   it('passes a case whose outputs and taps match within tolerance', async () => {
-    const r = await runCase(join(root, 'component', 'good'), cpu);
+    const r = await runOne('good');
     expect(r.error).toBeNull();
     expect(r.pass).toBe(true);
     expect(r.outputs.y.pass && r.outputs.ids.pass).toBe(true);
@@ -80,56 +92,63 @@ describe('conformance runner', () => {
   });
 
   it('fails a case outside tolerance and names the first divergent tap', async () => {
-    const r = await runCase(join(root, 'component', 'bad_output'), cpu);
+    const r = await runOne('bad_output');
     expect(r.pass).toBe(false);
     expect(r.outputs.y.max_abs).toBeCloseTo(0.01, 4);
     expect(r.outputs.y.worst?.index).toBe(2);
     expect(r.first_divergent_tap).toBe('stage1');
   });
 
+  it('skips the tap comparison when asked', async () => {
+    const { results } = await conform([caseDir('bad_output')], { backends: [cpu], taps: false });
+    expect(results[0].taps).toEqual({});
+    expect(results[0].first_divergent_tap).toBeNull();
+    expect(results[0].pass).toBe(false);
+  });
+
   it('compares integer outputs exactly', async () => {
-    const r = await runCase(join(root, 'component', 'bad_ids'), cpu);
+    const r = await runOne('bad_ids');
     expect(r.outputs.ids.pass).toBe(false);
     expect(r.outputs.y.pass).toBe(true);
   });
 
   it('reports a kind nobody implements as a failure that says so', async () => {
-    const r = await runCase(join(root, 'component', 'unknown'), cpu);
+    const r = await runOne('unknown');
     expect(r.pass).toBe(false);
     expect(r.not_implemented).toBe(true);
     expect(r.error).toMatch(/nobody\.implements_this.*not implemented/);
   });
 
-  it('runs the same case on the WebGPU backend', async () => {
+  it('runs every case on every backend, in order, with one progress event per result', async () => {
     const be = await webgpu();
-    const r = await runCase(join(root, 'component', 'good'), be);
-    expect(r.error).toBeNull();
-    expect(r.pass).toBe(true);
-    expect(r.adapter).toBe(be.adapter);
-  });
-
-  it('prints one JSON object per case and backend with --json, and exits 1 when any case fails', async () => {
-    const lines: string[] = [];
-    const spy = vi.spyOn(console, 'log').mockImplementation((s: string) => { lines.push(s); });
-    const code = await conformCommand([root, '--backend', 'cpu', '--json']);
-    spy.mockRestore();
-    expect(code).toBe(1);
-    const rows = lines.map((l) => JSON.parse(l));
-    expect(rows).toHaveLength(4);
-    for (const row of rows) {
-      for (const k of ['case', 'kind', 'backend', 'adapter', 'pass', 'seconds', 'outputs', 'first_divergent_tap', 'error']) expect(row).toHaveProperty(k);
-    }
-    const good = rows.find((r) => r.case.endsWith('good'));
+    const events: ProgressEvent[] = [];
+    const report = await conform([root], { backends: [cpu, be], onProgress: (e) => events.push(e) });
+    expect(report.results.map((r) => `${r.backend} ${r.case.split('/').pop()}`)).toEqual(
+      ['cpu', 'webgpu'].flatMap((b) => ['bad_ids', 'bad_output', 'good', 'unknown'].map((n) => `${b} ${n}`)),
+    );
+    expect([report.passed, report.failed]).toEqual([2, 6]);
+    const good = report.results.find((r) => r.backend === 'webgpu' && r.case.endsWith('good'))!;
+    expect(good.error).toBeNull();
     expect(good.pass).toBe(true);
-    expect(good.outputs.y).toMatchObject({ pass: true });
-    expect(typeof good.outputs.y.max_abs).toBe('number');
+    expect(good.adapter).toBe(be.adapter);
+    expect(events.map((e) => [e.stage, e.done, e.total, e.unit])).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8].map((d) => ['conform', d, 8, 'cases']));
+    expect(events.slice(1).map((e) => e.detail?.result)).toEqual(report.results);
   });
 
-  it('exits 0 when every case passes', async () => {
-    const spy = vi.spyOn(console, 'log').mockImplementation(() => {});
-    const code = await conformCommand([join(root, 'component', 'good'), '--backend', 'all']);
-    spy.mockRestore();
-    expect(code).toBe(0);
+  it('stops at the next case when cancelled', async () => {
+    const ac = new AbortController();
+    const seen: number[] = [];
+    const run = conform([root], {
+      backends: [cpu],
+      signal: ac.signal,
+      onProgress: (e) => {
+        seen.push(e.done);
+        if (e.done === 1) ac.abort(new CancelledError('stop'));
+      },
+    });
+    await expect(run).rejects.toBeInstanceOf(CancelledError);
+    expect(seen).toEqual([0, 1]);
+    await expect(conform([root], { backends: [cpu], signal: AbortSignal.abort(new CancelledError('before')) })).rejects.toThrow('before');
   });
 });
 

@@ -2,9 +2,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import * as nodePath from 'node:path';
 import fc from 'fast-check';
-import { afterAll, afterEach, describe, expect, it, vi } from 'vitest';
-import { inspectCommand } from '../../src/cli/inspect.js';
-import { main } from '../../src/cli/main.js';
+import { afterAll, describe, expect, it } from 'vitest';
 import type { DType, RawArray } from '../../src/engine/dtype.js';
 import {
   CheckpointError,
@@ -596,62 +594,5 @@ describe('sharded checkpoints', () => {
     expect(single.files).toEqual([nodePath.join(dir, 'dup.safetensors')]);
     expect(single.config).toEqual({ dim: 8 });
     await single.close();
-  });
-});
-
-// ---------------------------------------------------------------------------------------------
-
-describe('inspect command', () => {
-  let out: string[] = [];
-  let err: string[] = [];
-  function capture() {
-    out = [];
-    err = [];
-    vi.spyOn(console, 'log').mockImplementation((...a: unknown[]) => void out.push(a.join(' ')));
-    vi.spyOn(console, 'error').mockImplementation((...a: unknown[]) => void err.push(a.join(' ')));
-  }
-  afterEach(() => vi.restoreAllMocks());
-  const fixture = nodePath.join(FIXTURES, 'ar/bf16_forward/model.safetensors');
-
-  it('lists tensors, totals and config', async () => {
-    capture();
-    expect(await inspectCommand([fixture])).toBe(0);
-    const text = out.join('\n');
-    expect(text).toMatch(/tok_embeddings\.weight\s+BF16\s+\[1024, 64\]\s+131,072/);
-    expect(text).toMatch(/total: 36 tensors, 527,424 bytes .* 263,712 params/);
-    expect(text).toMatch(/config\.json/);
-    expect(err).toEqual([]);
-  });
-
-  it('--json', async () => {
-    capture();
-    expect(await inspectCommand([fixture, '--json'])).toBe(0);
-    const j = JSON.parse(out.join('\n'));
-    expect(j.total).toEqual({ count: 36, bytes: 527424, params: 263712 });
-    expect(j.config).not.toBeNull();
-  });
-
-  it('a truncated file: exit 1 and exactly one error line', async () => {
-    const p = tmpPath('trunc.safetensors');
-    writeFileSync(p, readFileSync(fixture).subarray(0, 5000));
-    capture();
-    expect(await inspectCommand([p])).toBe(1);
-    expect(err.length).toBe(1);
-    expect(err[0]).toMatch(/^error: .*trunc\.safetensors: tensor ".*": data_offsets .* run past the end/);
-    expect(err[0]).not.toMatch(/\n|at .*\.ts/);
-  });
-
-  it('usage errors and main dispatch', async () => {
-    capture();
-    expect(await inspectCommand([])).toBe(2);
-    expect(await inspectCommand([fixture, '--bogus'])).toBe(2);
-    expect(await inspectCommand(['--help'])).toBe(0);
-    expect(await main(['nope'])).toBe(2);
-    expect(await main(['--help'])).toBe(0);
-    expect(await main([])).toBe(2);
-    expect(await main(['inspect', fixture])).toBe(0);
-    err = [];
-    expect(await main(['inspect', tmpPath('absent.safetensors')])).toBe(1);
-    expect(err).toEqual([expect.stringMatching(/^error: .*absent\.safetensors: cannot open: no such file/)]);
   });
 });

@@ -26,7 +26,7 @@ import { ArTransformer, arFamily } from '../../src/models/ar/transformer.js';
 import { loadModule } from '../../src/models/load.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/ar', import.meta.url));
-const CASES = findCases([FIXTURES]);
+const CASES = await findCases([FIXTURES]);
 const caseDir = (name: string) => CASES.find((c) => c.endsWith(`/${name}`))!;
 const readConfig = (dir: string) => JSON.parse(readFileSync(`${dir}/config.json`, 'utf8')) as Record<string, unknown>;
 const TOL = { atol: 1e-4, rtol: 1e-4 };

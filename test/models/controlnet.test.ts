@@ -24,7 +24,7 @@ import { CosmosTransformer3DFamily } from '../../src/models/dit/transformer.js';
 import { loadModule } from '../../src/models/load.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures', import.meta.url));
-const CASES = findCases([join(FIXTURES, 'controlnet')]);
+const CASES = await findCases([join(FIXTURES, 'controlnet')]);
 const kindOf = (d: string) => JSON.parse(readFileSync(join(d, 'case.json'), 'utf8')).kind as string;
 
 async function expectCasePasses(dir: string, backend: Backend) {

@@ -28,7 +28,8 @@ import { type CosmosTransformer3DModel, CosmosTransformer3DFamily } from '../../
 import { loadModule } from '../../src/models/load.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures', import.meta.url));
-const DIT_CASES = findCases([join(FIXTURES, 'dit')]);
+const DIT_CASES = await findCases([join(FIXTURES, 'dit')]);
+const CONTROLNET_CASES = await findCases([join(FIXTURES, 'controlnet')]);
 
 async function expectCasePasses(dir: string, backend: Backend) {
   const r = await runCase(dir, backend);
@@ -338,7 +339,7 @@ describe('CosmosTransformer3DModel loading and inputs', () => {
 // The Transfer2.5 fixtures record the base transformer's prediction from given ControlNet
 // residuals: that exercises the image-context cross-attention and the residual injection.
 describe('the base DiT of Transfer2.5 (image context, ControlNet residuals)', () => {
-  const dirs = findCases([join(FIXTURES, 'controlnet')]).filter((d) => JSON.parse(readFileSync(join(d, 'case.json'), 'utf8')).kind === 'controlnet.transfer');
+  const dirs = CONTROLNET_CASES.filter((d) => JSON.parse(readFileSync(join(d, 'case.json'), 'utf8')).kind === 'controlnet.transfer');
   for (const dir of dirs) {
     it(`reproduces ${dir.split('/').pop()}'s predictions from its recorded residuals`, async () => {
       const cj = JSON.parse(readFileSync(join(dir, 'case.json'), 'utf8'));

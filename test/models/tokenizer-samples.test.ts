@@ -14,7 +14,9 @@
 //   0.01 dB / 1e-4 plus half a unit in its last digit. PyTorch's reconstruction's metric must
 //   itself round to the expected.json value (half a unit), which pins src/metrics to the
 //   definition the numbers were made with.
-// Each model is loaded once per backend and reused for the three clips.
+// Each model is loaded once per backend and reused for the three clips; every clip goes through
+// the roundtrip pipeline (one streaming chunk of 17 frames = the whole clip, as PyTorch encoded it;
+// DV decoded from the token ids), unclamped so that it compares with PyTorch's raw output.
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -23,18 +25,21 @@ import { cpu } from '../../src/engine/cpu/backend.js';
 import { webgpu } from '../../src/engine/webgpu/backend.js';
 import {
   PSNR_TOL_DB, SSIM_TOL, type SampleTensors, type TinyModel, TINY_MODELS, distinctCount, expectedRounding, readExpected, readSample,
-  roundTrip, sampleMetrics, tinyModelDir,
-} from '../../src/cli/demo.js';
-import { loadVideoTokenizer, type VideoModel } from '../../src/cli/tokenizer-common.js';
+  sampleMetrics, samplesDir, tinyModelDir,
+} from '../../src/conform/samples.js';
+import { loadVideoTokenizer, roundtrip, type VideoModel } from '../../src/pipelines/tokenizer.js';
 import { assertClose, type Tol } from '../harness.js';
+
+const WEIGHTS = fileURLToPath(new URL('../../weights', import.meta.url));
+const SAMPLES_DIR = samplesDir(WEIGHTS);
 
 const fixtureTol = (name: string): Tol =>
   (JSON.parse(readFileSync(fileURLToPath(new URL(`../fixtures/tokenizer/${name}/case.json`, import.meta.url)), 'utf8')) as { tolerance: Tol }).tolerance;
 const TOL: Record<TinyModel, Tol> = { cv: fixtureTol('cv_video'), dv: fixtureTol('dv_video') };
 
-const EXPECTED = readExpected();
+const EXPECTED = await readExpected(SAMPLES_DIR);
 const ROUND = expectedRounding(EXPECTED);
-const SAMPLES: SampleTensors[] = await Promise.all(EXPECTED.samples.map((s) => readSample(s)));
+const SAMPLES: SampleTensors[] = await Promise.all(EXPECTED.samples.map((s) => readSample(s, SAMPLES_DIR)));
 /** The metrics of PyTorch's own reconstructions, by src/metrics. */
 const PT_METRICS = SAMPLES.map((s) => ({ cv: sampleMetrics(s.rec_cv, s), dv: sampleMetrics(s.rec_dv, s) }));
 
@@ -88,7 +93,7 @@ for (const backendName of ['cpu', 'webgpu'] as const) {
 
     beforeAll(async () => {
       backend = backendName === 'cpu' ? cpu : await webgpu();
-      for (const m of TINY_MODELS) models.set(m, await loadVideoTokenizer(tinyModelDir(m), backend));
+      for (const m of TINY_MODELS) models.set(m, await loadVideoTokenizer(tinyModelDir(WEIGHTS, m), backend));
     }, LOAD_TIMEOUT);
 
     afterAll(() => {
@@ -101,19 +106,29 @@ for (const backendName of ['cpu', 'webgpu'] as const) {
         it(`${m}: ${s.name}`, async () => {
           const model = models.get(m)!;
           expect(model.kind).toBe(m.toUpperCase());
-          const rt = await roundTrip(model, s.input, s.shape);
+          const [, , frames, height, width] = s.shape;
+          const rt = await roundtrip(model, { data: s.input, frames, height, width }, { clamp: false });
+          const tokens = await rt.tokens.read();
+          rt.tokens.dispose();
+          const rec = rt.reconstruction.data;
+          expect([rt.reconstruction.frames, rt.reconstruction.height, rt.reconstruction.width]).toEqual([frames, height, width]);
           const label = `${backendName} ${m} ${s.name}`;
           if (m === 'cv') {
-            assertClose(rt.latent!, s.latent_cv, TOL.cv, `${label} latent`);
-            assertClose(rt.rec, s.rec_cv, TOL.cv, `${label} reconstruction`);
+            expect(tokens.latent!.shape).toEqual([1, 16, 5, 8, 8]);
+            assertClose(tokens.latent!.data, s.latent_cv, TOL.cv, `${label} latent`);
+            assertClose(rec, s.rec_cv, TOL.cv, `${label} reconstruction`);
           } else {
-            expect(rt.indices!.length, `${label} ids`).toBe(s.indices_dv.length);
-            expect(firstMismatch(rt.indices!, s.indices_dv), `${label} ids`).toBe('');
-            expect(distinctCount(rt.indices!)).toBe(EXPECTED.samples[i].dv.unique_tokens);
-            assertClose(rt.codes!, s.codes_dv, TOL.dv, `${label} codes`);
-            assertClose(rt.rec, s.rec_dv, TOL.dv, `${label} reconstruction`);
+            const ids = tokens.indices!.data;
+            expect(tokens.indices!.shape).toEqual([1, 5, 8, 8]);
+            expect(ids.length, `${label} ids`).toBe(s.indices_dv.length);
+            expect(firstMismatch(ids, s.indices_dv), `${label} ids`).toBe('');
+            expect(distinctCount(ids)).toBe(EXPECTED.samples[i].dv.unique_tokens);
+            assertClose(tokens.codes!.data, s.codes_dv, TOL.dv, `${label} codes`);
+            assertClose(rec, s.rec_dv, TOL.dv, `${label} reconstruction`);
           }
-          const q = sampleMetrics(rt.rec, s);
+          const q = sampleMetrics(rec, s);
+          // the pipeline's own metrics are the same definition (src/metrics clamps first)
+          expect(rt.quality).toEqual(q);
           const pt = PT_METRICS[i][m];
           const want = EXPECTED.samples[i][m];
           expect(Math.abs(q.psnr - pt.psnr), `${label} psnr ${q.psnr} vs PyTorch's reconstruction ${pt.psnr}`).toBeLessThanOrEqual(PSNR_TOL_DB);

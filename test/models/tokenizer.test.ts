@@ -12,15 +12,18 @@ import { type Tensor, numel, scope } from '../../src/engine/tensor.js';
 import { webgpu } from '../../src/engine/webgpu/backend.js';
 import { findCases, runCase } from '../../src/conform/runner.js';
 import { openSafetensors } from '../../src/io/safetensors.js';
-import {
-  AutoencoderKLCosmos, CausalContinuousVideoTokenizer, CausalDiscreteVideoTokenizer, ContinuousImageTokenizer,
-  DiscreteImageTokenizer, FSQuantizer, Patcher, Patcher3D, RELEASED_TOKENIZERS, TokenizerConfigError, TokenizerInputError,
-  UnPatcher, UnPatcher3D, VideoEncoderStream, buildTokenizer, cosmosToDiffusersName, denormalizeLatent, latentStats,
-  loadTokenizer, loadTokenizerWeights, normalizeLatent,
-} from '../../src/models/tokenizer/index.js';
+import { AutoencoderKLCosmos, cosmosToDiffusersName, denormalizeLatent, latentStats, normalizeLatent } from '../../src/models/tokenizer/diffusers.js';
+import { TokenizerConfigError, TokenizerInputError } from '../../src/models/tokenizer/errors.js';
+import { FSQuantizer } from '../../src/models/tokenizer/fsq.js';
+import { ContinuousImageTokenizer, DiscreteImageTokenizer } from '../../src/models/tokenizer/image.js';
+import { buildTokenizer, loadTokenizer, loadTokenizerWeights } from '../../src/models/tokenizer/load.js';
+import { RELEASED_TOKENIZERS } from '../../src/models/tokenizer/released.js';
+import { VideoEncoderStream } from '../../src/models/tokenizer/stream.js';
+import { CausalContinuousVideoTokenizer, CausalDiscreteVideoTokenizer } from '../../src/models/tokenizer/video.js';
+import { Patcher, Patcher3D, UnPatcher, UnPatcher3D } from '../../src/models/tokenizer/wavelet.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/tokenizer', import.meta.url));
-const CASES = findCases([FIXTURES]);
+const CASES = await findCases([FIXTURES]);
 const caseDir = (name: string) => CASES.find((c) => c.endsWith(`/${name}`))!;
 const readConfig = (dir: string) => JSON.parse(readFileSync(`${dir}/config.json`, 'utf8')) as Record<string, unknown>;
 

@@ -5,37 +5,12 @@
 import type { Backend } from '../../engine/backend.js';
 import { type TapRecorder, capture } from '../../engine/module.js';
 import * as F from '../../engine/ops.js';
-import type { Tensor } from '../../engine/tensor.js';
-import { openSafetensors } from '../../io/safetensors.js';
 import { AutoencoderKLCosmos, normalizeLatent } from '../../models/tokenizer/diffusers.js';
 import { ContinuousImageTokenizer, DiscreteImageTokenizer } from '../../models/tokenizer/image.js';
-import { type Tokenizer, buildTokenizer, loadTokenizerWeights } from '../../models/tokenizer/load.js';
+import { TOKENIZER_FAMILY, type Tokenizer } from '../../models/tokenizer/load.js';
 import { CausalContinuousVideoTokenizer, CausalDiscreteVideoTokenizer } from '../../models/tokenizer/video.js';
 import { CaseFormatError, type FixtureCase } from '../case.js';
 import { type KindResult, type OutputValue, registerKind } from '../registry.js';
-
-async function loadCaseModel(c: FixtureCase, backend: Backend): Promise<Tokenizer> {
-  if (!c.config) throw new CaseFormatError(`${c.dir}: no config.json`);
-  const model = buildTokenizer(c.config);
-  const weights = c.files.weights ?? c.files.model ?? 'model.safetensors';
-  const src = await openSafetensors(c.path(weights));
-  try {
-    await loadTokenizerWeights(model, src, backend);
-  } catch (e) {
-    model.dispose();
-    throw e;
-  } finally {
-    await src.close();
-  }
-  return model;
-}
-
-async function inputTensor(c: FixtureCase, backend: Backend, names: readonly string[]): Promise<Tensor> {
-  const name = names.find((n) => c.hasInput(n));
-  if (!name) throw new CaseFormatError(`${c.dir}: case.safetensors has none of the inputs ${names.map((n) => `input.${n}`).join(', ')}`);
-  const t = await c.input(name);
-  return F.fromRaw(backend, t.raw, t.shape, t.dtype);
-}
 
 function kindName(m: Tokenizer): string {
   return m instanceof AutoencoderKLCosmos ? 'AutoencoderKLCosmos' : m.kind;
@@ -47,7 +22,7 @@ async function runWithModel(
   backend: Backend,
   body: (m: Tokenizer) => Promise<Record<string, OutputValue>> | Record<string, OutputValue>,
 ): Promise<KindResult> {
-  const model = await loadCaseModel(c, backend);
+  const model = await c.module(TOKENIZER_FAMILY, backend);
   try {
     const wanted = c.tapNames;
     if (model instanceof AutoencoderKLCosmos) {
@@ -70,11 +45,11 @@ async function runWithModel(
 registerKind('tokenizer.encode_decode', async (c, backend) =>
   runWithModel(c, backend, async (m) => {
     if (m instanceof CausalContinuousVideoTokenizer && !(m instanceof AutoencoderKLCosmos)) {
-      const latent = m.encode(await inputTensor(c, backend, ['video']));
+      const latent = m.encode(await c.inputTensor('video', backend));
       return { latent, reconstruction: m.decode(latent) };
     }
     if (m instanceof ContinuousImageTokenizer) {
-      const latent = m.encode(await inputTensor(c, backend, ['image']));
+      const latent = m.encode(await c.inputTensor('image', backend));
       return { latent, reconstruction: m.decode(latent) };
     }
     throw new CaseFormatError(`tokenizer.encode_decode needs a CV or CI config, got ${kindName(m)}`);
@@ -83,11 +58,11 @@ registerKind('tokenizer.encode_decode', async (c, backend) =>
 registerKind('tokenizer.discrete_encode_decode', async (c, backend) =>
   runWithModel(c, backend, async (m) => {
     if (m instanceof CausalDiscreteVideoTokenizer) {
-      const { indices, codes } = m.encode(await inputTensor(c, backend, ['video']));
+      const { indices, codes } = m.encode(await c.inputTensor('video', backend));
       return { indices, codes, reconstruction: m.decodeIndices(indices) };
     }
     if (m instanceof DiscreteImageTokenizer) {
-      const { indices, codes } = m.encode(await inputTensor(c, backend, ['image']));
+      const { indices, codes } = m.encode(await c.inputTensor('image', backend));
       return { indices, codes, reconstruction: m.decodeIndices(indices) };
     }
     throw new CaseFormatError(`tokenizer.discrete_encode_decode needs a DV or DI config, got ${kindName(m)}`);
@@ -102,7 +77,7 @@ registerKind('tokenizer.causal_prefix', async (c, backend) =>
     if (typeof prefix !== 'number' || !Number.isInteger(prefix) || prefix < 1) {
       throw new CaseFormatError(`${c.dir}: args.prefix_frames must be a positive integer, got ${JSON.stringify(prefix)}`);
     }
-    const video = await inputTensor(c, backend, ['video']);
+    const video = await c.inputTensor('video', backend);
     const latentFull = m.encode(video);
     const latentPrefix = m.encode(F.slice(video, 2, 0, prefix));
     return {
@@ -118,7 +93,7 @@ registerKind('tokenizer.diffusers_encode_decode', async (c, backend) =>
     if (!(m instanceof AutoencoderKLCosmos)) {
       throw new CaseFormatError(`tokenizer.diffusers_encode_decode needs a diffusers AutoencoderKLCosmos config, got ${kindName(m)}`);
     }
-    const latent = m.encode(await inputTensor(c, backend, ['video']));
+    const latent = m.encode(await c.inputTensor('video', backend));
     const outputs: Record<string, OutputValue> = { latent, reconstruction: m.decode(latent) };
     const stats = m.latentStats(backend);
     if (stats) {

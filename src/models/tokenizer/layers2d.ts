@@ -1,14 +1,13 @@
 // 2D layers of the image tokenizers (Cosmos-Tokenizer modules/layers2d.py, fact sheet §6-§7):
 // GroupNorm(32, eps 1e-6), 3x3 convs with padding 1, ResnetBlock, AttnBlock, Downsample
-// (zero pad right/bottom, 3x3 stride 2), Upsample (nearest 2x, 3x3), Encoder and Decoder.
-// Tensors are [B, C, H, W]; keys have no `.conv3d` / `.norm` wrappers (`norm1.weight`,
-// `conv1.weight`, `downsample.conv.weight`).
+// (zero pad right/bottom, 3x3 stride 2), Upsample (nearest 2x, 3x3), and the blocks the shared
+// encoder / decoder trunk (coder.ts) is built from for images. Tensors are [B, C, H, W]; keys
+// have no `.conv3d` / `.norm` wrappers (`norm1.weight`, `conv1.weight`, `downsample.conv.weight`).
 import { Module } from '../../engine/module.js';
 import * as F from '../../engine/ops.js';
 import { type Tensor, scope } from '../../engine/tensor.js';
 import type { ImageArch } from './config.js';
-import { ModuleList } from './containers.js';
-import { advance } from './layers3d.js';
+import { type Blocks, log2i, pointwiseRows } from './coder.js';
 import { Patcher, UnPatcher } from './wavelet.js';
 
 const EPS = 1e-6;
@@ -87,20 +86,16 @@ export class AttnBlock extends Module {
     this.v = this.add('v', new Conv2d(c, c, 1));
     this.proj_out = this.add('proj_out', new Conv2d(c, c, 1));
   }
-  private pointwise(conv: Conv2d, rows: Tensor): Tensor {
-    const C = this.channels;
-    return F.linear(rows, conv.weight.reshape([C, C]), conv.bias);
-  }
   forward(x: Tensor): Tensor {
     const [B, C, H, W] = x.shape;
     return this.tap(scope(() => {
       const hp = F.permute(this.norm.forward(x), [0, 2, 3, 1]).reshape([B * H * W, C]);
       const shape = [B, 1, H * W, C];
-      const q = this.pointwise(this.q, hp).reshape(shape);
-      const k = this.pointwise(this.k, hp).reshape(shape);
-      const v = this.pointwise(this.v, hp).reshape(shape);
+      const q = pointwiseRows(this.q, hp).reshape(shape);
+      const k = pointwiseRows(this.k, hp).reshape(shape);
+      const v = pointwiseRows(this.v, hp).reshape(shape);
       const o = F.attention(q, k, v, { scale: C ** -0.5 }).reshape([B * H * W, C]);
-      const y = this.pointwise(this.proj_out, o).reshape([B, H, W, C]);
+      const y = pointwiseRows(this.proj_out, o).reshape([B, H, W, C]);
       return F.add(x, F.permute(y, [0, 3, 1, 2]));
     }));
   }
@@ -128,150 +123,21 @@ export class Upsample extends Module {
   }
 }
 
-export class Level2d<R extends Module> extends Module {
-  readonly block = this.add('block', new ModuleList<ResnetBlock>());
-  readonly attn = this.add('attn', new ModuleList<AttnBlock>());
-  resampler: R | null = null;
-  setResampler(name: 'downsample' | 'upsample', r: R): R {
-    this.resampler = this.add(name, r);
-    return r;
-  }
-}
-
-export class Mid2d extends Module {
-  readonly block_1: ResnetBlock;
-  readonly attn_1: AttnBlock;
-  readonly block_2: ResnetBlock;
-  constructor(c: number) {
-    super();
-    this.block_1 = this.add('block_1', new ResnetBlock(c, c));
-    this.attn_1 = this.add('attn_1', new AttnBlock(c));
-    this.block_2 = this.add('block_2', new ResnetBlock(c, c));
-  }
-  forward(x: Tensor): Tensor {
-    return this.tap(scope(() => this.block_2.forward(this.attn_1.forward(this.block_1.forward(x)))));
-  }
-}
-
-function log2i(v: number): number {
-  return Math.round(Math.log2(v));
-}
-
 /**
- * Encoder: patcher -> conv_in -> levels (Downsample on levels i < n_sd only; the nominal
- * resolution halves only after those) -> mid -> norm_out -> SiLU -> conv_out.
+ * The image trunk: Downsample on encoder levels i < n_sd (the last level may downsample too),
+ * Upsample on decoder levels i >= num_levels - n_su.
  */
-export class Encoder2d extends Module {
-  readonly patcher: Patcher;
-  readonly conv_in: Conv2d;
-  readonly down = this.add('down', new ModuleList<Level2d<Downsample>>());
-  readonly mid: Mid2d;
-  readonly norm_out: GroupNorm32;
-  readonly conv_out: Conv2d;
-
-  constructor(readonly arch: ImageArch) {
-    super();
-    const a = arch;
-    const p = a.patchSize;
-    const nd = log2i(a.spatialCompression) - log2i(p);
-    this.patcher = this.add('patcher', new Patcher(p, a.patchMethod));
-    this.conv_in = this.add('conv_in', new Conv2d(a.inChannels * p * p, a.encoder.convIn, 3, 1, 1));
-    let blockIn = a.encoder.convIn;
-    let res = Math.floor(a.resolution / p);
-    a.encoder.widths.forEach((out, i) => {
-      const level = this.down.push(new Level2d<Downsample>());
-      for (let j = 0; j < a.numResBlocks; j++) {
-        level.block.push(new ResnetBlock(blockIn, out));
-        blockIn = out;
-        if (a.attnResolutions.includes(res)) level.attn.push(new AttnBlock(blockIn));
-      }
-      if (i < nd) {
-        level.setResampler('downsample', new Downsample(blockIn));
-        res = Math.floor(res / 2);
-      }
-    });
-    this.mid = this.add('mid', new Mid2d(blockIn));
-    this.norm_out = this.add('norm_out', new GroupNorm32(blockIn));
-    this.conv_out = this.add('conv_out', new Conv2d(blockIn, a.zChannels, 3, 1, 1));
-  }
-
-  forward(x: Tensor): Tensor {
-    return this.tap(scope(() => {
-      let h = this.patcher.forward(x);
-      h = advance(h, this.conv_in.forward(h), x);
-      for (const level of this.down.items) {
-        level.block.items.forEach((b, j) => {
-          h = advance(h, b.forward(h), x);
-          if (level.attn.length) h = advance(h, level.attn.at(j).forward(h), x);
-        });
-        if (level.resampler) h = advance(h, level.resampler.forward(h), x);
-      }
-      h = advance(h, this.mid.forward(h), x);
-      h = advance(h, F.silu(this.norm_out.forward(h)), x);
-      return this.conv_out.forward(h);
-    }));
-  }
-}
-
-/**
- * Decoder: conv_in -> mid -> levels from the deepest (num_res_blocks + 1 blocks, Upsample on
- * levels i >= num_levels - n_su; the nominal resolution doubles only after those) -> norm_out
- * -> SiLU -> conv_out -> unpatcher.
- */
-export class Decoder2d extends Module {
-  readonly conv_in: Conv2d;
-  readonly mid: Mid2d;
-  readonly up = this.add('up', new ModuleList<Level2d<Upsample>>());
-  readonly norm_out: GroupNorm32;
-  readonly conv_out: Conv2d;
-  readonly unpatcher: UnPatcher;
-
-  constructor(readonly arch: ImageArch) {
-    super();
-    const a = arch;
-    const p = a.patchSize;
-    const L = a.decoder.widths.length;
-    const nu = log2i(a.spatialCompression) - log2i(p);
-    let blockIn = a.decoder.mid;
-    let res = Math.floor(Math.floor(a.resolution / p) / 2 ** (L - 1));
-    this.conv_in = this.add('conv_in', new Conv2d(a.zChannels, blockIn, 3, 1, 1));
-    this.mid = this.add('mid', new Mid2d(blockIn));
-    const levels: Level2d<Upsample>[] = [];
-    for (let i = L - 1; i >= 0; i--) {
-      const level = new Level2d<Upsample>();
-      const out = a.decoder.widths[i];
-      for (let j = 0; j < a.numResBlocks + 1; j++) {
-        level.block.push(new ResnetBlock(blockIn, out));
-        blockIn = out;
-        if (a.attnResolutions.includes(res)) level.attn.push(new AttnBlock(blockIn));
-      }
-      if (i >= L - nu) {
-        level.setResampler('upsample', new Upsample(blockIn));
-        res *= 2;
-      }
-      levels[i] = level;
-    }
-    for (const level of levels) this.up.push(level);
-    this.norm_out = this.add('norm_out', new GroupNorm32(blockIn));
-    this.conv_out = this.add('conv_out', new Conv2d(blockIn, a.outChannels * p * p, 3, 1, 1));
-    this.unpatcher = this.add('unpatcher', new UnPatcher(p, a.patchMethod));
-  }
-
-  forward(z: Tensor): Tensor {
-    return this.tap(scope(() => {
-      let h = this.conv_in.forward(z);
-      h = advance(h, this.mid.forward(h), z);
-      for (let i = this.up.length - 1; i >= 0; i--) {
-        const level = this.up.at(i);
-        level.block.items.forEach((b, j) => {
-          h = advance(h, b.forward(h), z);
-          if (level.attn.length) h = advance(h, level.attn.at(j).forward(h), z);
-        });
-        if (level.resampler) h = advance(h, level.resampler.forward(h), z);
-      }
-      h = advance(h, F.silu(this.norm_out.forward(h)), z);
-      h = advance(h, this.conv_out.forward(h), z);
-      return this.unpatcher.forward(h);
-    }));
-  }
-}
+export const IMAGE_BLOCKS: Blocks<ImageArch> = {
+  patcherName: 'patcher',
+  unpatcherName: 'unpatcher',
+  patcher: (a) => new Patcher(a.patchSize, a.patchMethod),
+  unpatcher: (a) => new UnPatcher(a.patchSize, a.patchMethod),
+  patchVolume: (p) => p * p,
+  conv: (cin, cout) => new Conv2d(cin, cout, 3, 1, 1),
+  pointwise: (cin, cout) => new Conv2d(cin, cout, 1),
+  resnet: (cin, cout) => new ResnetBlock(cin, cout),
+  attention: (c) => new AttnBlock(c),
+  norm: (c) => new GroupNorm32(c),
+  downsampler: (a, i, _levels, c) => (i < log2i(a.spatialCompression) - log2i(a.patchSize) ? new Downsample(c) : null),
+  upsampler: (a, i, levels, c) => (i >= levels - (log2i(a.spatialCompression) - log2i(a.patchSize)) ? new Upsample(c) : null),
+};

@@ -1,7 +1,8 @@
 // Causal 3D layers of the video tokenizers (Cosmos-Tokenizer modules/layers3d.py, fact sheet
 // §5-§7): CausalConv3d and its factorised (1,3,3)+(3,1,1) pair, the per-frame GroupNorm, the
 // factorised res block, spatial and causal temporal attention, the hybrid resamplers and the
-// factorised encoder/decoder. Tensors are [B, C, T, H, W].
+// blocks the shared encoder / decoder trunk (coder.ts) is built from for videos. Tensors are
+// [B, C, T, H, W].
 //
 // Every op only looks back in time. For chunked encoding (stream.ts) the modules that mix
 // frames take an optional CausalState: on the first chunk they pad exactly as for a whole clip
@@ -10,26 +11,12 @@
 import { Module } from '../../engine/module.js';
 import * as F from '../../engine/ops.js';
 import { type Tensor, scope } from '../../engine/tensor.js';
+import { type Blocks, type CausalState, log2i, pointwiseRows } from './coder.js';
 import type { VideoArch } from './config.js';
-import { ModuleList, ParamHolder } from './containers.js';
+import { ParamHolder } from './containers.js';
 import { Patcher3D, UnPatcher3D } from './wavelet.js';
 
-/** What a causal module keeps between the chunks of one stream (implemented in stream.ts). */
-export interface CausalState {
-  /** true while the first chunk of the clip runs (pad from its first frame, as a whole clip) */
-  readonly first: boolean;
-  get(owner: Module, slot: string): Tensor | undefined;
-  /** store `t` (the state takes ownership; the previous value is freed) */
-  set(owner: Module, slot: string, t: Tensor): void;
-}
-
 const EPS = 1e-6;
-
-/** Replace `prev` by `next`, freeing prev unless it is `keep` (the caller's input) or next itself. */
-export function advance(prev: Tensor, next: Tensor, keep: Tensor): Tensor {
-  if (prev !== next && prev !== keep) prev.dispose();
-  return next;
-}
 
 // ------------------------------------------------------------------ convolution
 
@@ -184,12 +171,6 @@ abstract class AttnBase extends Module {
     this.v = this.add('v', new CausalConv3d(channels, channels, 1, { padding: 0 }));
     this.proj_out = this.add('proj_out', new CausalConv3d(channels, channels, 1, { padding: 0 }));
   }
-
-  /** A 1x1x1 conv applied to channels-last rows [n, C]. */
-  protected pointwise(conv: CausalConv3d, rows: Tensor): Tensor {
-    const C = this.channels;
-    return F.linear(rows, conv.weight.reshape([C, C]), conv.bias);
-  }
 }
 
 /** CausalAttnBlock: single-head attention over the H*W positions of each frame, scale C^-1/2. */
@@ -200,11 +181,11 @@ export class CausalAttnBlock extends AttnBase {
       const rows = this.norm.framesFirst(x); // [B, T, C, H, W]
       const hp = F.permute(rows, [0, 1, 3, 4, 2]).reshape([B * T * H * W, C]);
       const shape = [B * T, 1, H * W, C];
-      const q = this.pointwise(this.q, hp).reshape(shape);
-      const k = this.pointwise(this.k, hp).reshape(shape);
-      const v = this.pointwise(this.v, hp).reshape(shape);
+      const q = pointwiseRows(this.q, hp).reshape(shape);
+      const k = pointwiseRows(this.k, hp).reshape(shape);
+      const v = pointwiseRows(this.v, hp).reshape(shape);
       const o = F.attention(q, k, v, { scale: C ** -0.5 }).reshape([B * T * H * W, C]);
-      const y = this.pointwise(this.proj_out, o).reshape([B, T, H, W, C]);
+      const y = pointwiseRows(this.proj_out, o).reshape([B, T, H, W, C]);
       return F.add(x, F.permute(y, [0, 4, 1, 2, 3]));
     }));
   }
@@ -222,9 +203,9 @@ export class CausalTemporalAttnBlock extends AttnBase {
       const rows = this.norm.framesFirst(x); // [B, T, C, H, W]
       const hp = F.permute(rows, [0, 3, 4, 1, 2]).reshape([B * H * W * T, C]);
       const shape = [B * H * W, 1, T, C];
-      const q = this.pointwise(this.q, hp).reshape(shape);
-      let k = this.pointwise(this.k, hp).reshape(shape);
-      let v = this.pointwise(this.v, hp).reshape(shape);
+      const q = pointwiseRows(this.q, hp).reshape(shape);
+      let k = pointwiseRows(this.k, hp).reshape(shape);
+      let v = pointwiseRows(this.v, hp).reshape(shape);
       if (st) {
         const pk = st.first ? undefined : st.get(this, 'k');
         const pv = st.first ? undefined : st.get(this, 'v');
@@ -237,7 +218,7 @@ export class CausalTemporalAttnBlock extends AttnBase {
       }
       // causal: query i (of the last T frames) sees keys 0 .. i + (keys - T)
       const o = F.attention(q, k, v, { scale: C ** -0.5, causal: true }).reshape([B * H * W * T, C]);
-      const y = this.pointwise(this.proj_out, o).reshape([B, H, W, T, C]);
+      const y = pointwiseRows(this.proj_out, o).reshape([B, H, W, T, C]);
       return F.add(x, F.permute(y, [0, 4, 3, 1, 2]));
     }));
   }
@@ -357,161 +338,37 @@ export class CausalHybridUpsample3d extends Module {
   }
 }
 
-// ------------------------------------------------------------------ encoder / decoder
-
-/** One level: res blocks, their attention pairs (if the level has attention), the resampler. */
-export class Level3d<R extends Module> extends Module {
-  readonly block = this.add('block', new ModuleList<CausalResnetBlockFactorized3d>());
-  readonly attn = this.add('attn', new ModuleList<AttnPair>());
-  resampler: R | null = null;
-  setResampler(name: 'downsample' | 'upsample', r: R): R {
-    this.resampler = this.add(name, r);
-    return r;
-  }
-}
-
-/** `mid`: block_1, attn_1 (spatial + temporal), block_2. */
-export class Mid3d extends Module {
-  readonly block_1: CausalResnetBlockFactorized3d;
-  readonly attn_1: AttnPair;
-  readonly block_2: CausalResnetBlockFactorized3d;
-  constructor(c: number) {
-    super();
-    this.block_1 = this.add('block_1', new CausalResnetBlockFactorized3d(c, c));
-    this.attn_1 = this.add('attn_1', new AttnPair(c));
-    this.block_2 = this.add('block_2', new CausalResnetBlockFactorized3d(c, c));
-  }
-  forward(x: Tensor, st?: CausalState): Tensor {
-    return this.tap(scope(() => this.block_2.forward(this.attn_1.forward(this.block_1.forward(x, st), st), st)));
-  }
-}
-
-function log2i(v: number): number {
-  return Math.round(Math.log2(v));
-}
+// ------------------------------------------------------------------ the video trunk
 
 /**
- * EncoderFactorized: patcher3d -> conv_in -> levels (res blocks [+ attention], downsample on
- * all but the last) -> mid -> norm_out -> SiLU -> conv_out (z channels).
+ * The factorised video trunk: a hybrid downsampler on every encoder level but the last (spatial
+ * on the first n_sd, temporal on the first n_td), a hybrid upsampler on every decoder level but
+ * level 0 (which of its convs exist follows upstream's legacy_mode rule).
  */
-export class EncoderFactorized extends Module {
-  readonly patcher3d: Patcher3D;
-  readonly conv_in: FactorizedConv3d;
-  readonly down = this.add('down', new ModuleList<Level3d<CausalHybridDownsample3d>>());
-  readonly mid: Mid3d;
-  readonly norm_out: CausalNormalize;
-  readonly conv_out: FactorizedConv3d;
-
-  constructor(readonly arch: VideoArch) {
-    super();
-    const a = arch;
-    const p = a.patchSize;
-    const L = a.encoder.widths.length;
-    const nsd = log2i(a.spatialCompression) - log2i(p);
-    const ntd = log2i(a.temporalCompression) - log2i(p);
-    this.patcher3d = this.add('patcher3d', new Patcher3D(p, a.patchMethod));
-    this.conv_in = this.add('conv_in', new FactorizedConv3d(a.inChannels * p ** 3, a.encoder.convIn));
-    let blockIn = a.encoder.convIn;
-    let res = Math.floor(a.resolution / p);
-    for (let i = 0; i < L; i++) {
-      const level = this.down.push(new Level3d<CausalHybridDownsample3d>());
-      const out = a.encoder.widths[i];
-      for (let j = 0; j < a.numResBlocks; j++) {
-        level.block.push(new CausalResnetBlockFactorized3d(blockIn, out));
-        blockIn = out;
-        if (a.attnResolutions.includes(res)) level.attn.push(new AttnPair(blockIn));
-      }
-      if (i !== L - 1) {
-        level.setResampler('downsample', new CausalHybridDownsample3d(blockIn, i < nsd, i < ntd));
-        res = Math.floor(res / 2);
-      }
-    }
-    this.mid = this.add('mid', new Mid3d(blockIn));
-    this.norm_out = this.add('norm_out', new CausalNormalize(blockIn));
-    this.conv_out = this.add('conv_out', new FactorizedConv3d(blockIn, a.zChannels));
-  }
-
-  forward(x: Tensor, st?: CausalState): Tensor {
-    return this.tap(scope(() => {
-      let h = this.patcher3d.forward(x, !st || st.first);
-      h = advance(h, this.conv_in.forward(h, st), x);
-      for (const level of this.down.items) {
-        level.block.items.forEach((b, j) => {
-          h = advance(h, b.forward(h, st), x);
-          if (level.attn.length) h = advance(h, level.attn.at(j).forward(h, st), x);
-        });
-        if (level.resampler) h = advance(h, level.resampler.forward(h, st), x);
-      }
-      h = advance(h, this.mid.forward(h, st), x);
-      h = advance(h, F.silu(this.norm_out.forward(h)), x);
-      return this.conv_out.forward(h, st);
-    }));
-  }
-}
-
-/**
- * DecoderFactorized: conv_in -> mid -> levels from the deepest (num_res_blocks + 1 res blocks
- * [+ attention], upsample on all but level 0) -> norm_out -> SiLU -> conv_out -> unpatcher3d.
- */
-export class DecoderFactorized extends Module {
-  readonly conv_in: FactorizedConv3d;
-  readonly mid: Mid3d;
-  readonly up = this.add('up', new ModuleList<Level3d<CausalHybridUpsample3d>>());
-  readonly norm_out: CausalNormalize;
-  readonly conv_out: FactorizedConv3d;
-  readonly unpatcher3d: UnPatcher3D;
-
-  constructor(readonly arch: VideoArch) {
-    super();
-    const a = arch;
-    const p = a.patchSize;
-    const L = a.decoder.widths.length;
-    const nsu = log2i(a.spatialCompression) - log2i(p);
-    const ntu = log2i(a.temporalCompression) - log2i(p);
-    let blockIn = a.decoder.mid;
-    let res = Math.floor(Math.floor(a.resolution / p) / 2 ** (L - 1));
-    this.conv_in = this.add('conv_in', new FactorizedConv3d(a.zChannels, blockIn));
-    this.mid = this.add('mid', new Mid3d(blockIn));
-    // built deepest first (as upstream), registered under their level index
-    const levels: Level3d<CausalHybridUpsample3d>[] = [];
-    for (let i = L - 1; i >= 0; i--) {
-      const level = new Level3d<CausalHybridUpsample3d>();
-      const out = a.decoder.widths[i];
-      for (let j = 0; j < a.numResBlocks + 1; j++) {
-        level.block.push(new CausalResnetBlockFactorized3d(blockIn, out));
-        blockIn = out;
-        if (a.attnResolutions.includes(res)) level.attn.push(new AttnPair(blockIn));
-      }
-      if (i !== 0) {
-        const r = L - i - 1;
-        const temporalUp = a.legacyMode ? r < ntu : r > 0 && r < ntu + 1;
-        const spatialUp = temporalUp || (r < nsu && nsu > ntu);
-        level.setResampler('upsample', new CausalHybridUpsample3d(blockIn, spatialUp, temporalUp));
-        res *= 2;
-      }
-      levels[i] = level;
-    }
-    for (const level of levels) this.up.push(level);
-    this.norm_out = this.add('norm_out', new CausalNormalize(blockIn));
-    this.conv_out = this.add('conv_out', new FactorizedConv3d(blockIn, a.outChannels * p ** 3));
-    this.unpatcher3d = this.add('unpatcher3d', new UnPatcher3D(p, a.patchMethod));
-  }
-
-  forward(z: Tensor): Tensor {
-    return this.tap(scope(() => {
-      let h = this.conv_in.forward(z);
-      h = advance(h, this.mid.forward(h), z);
-      for (let i = this.up.length - 1; i >= 0; i--) {
-        const level = this.up.at(i);
-        level.block.items.forEach((b, j) => {
-          h = advance(h, b.forward(h), z);
-          if (level.attn.length) h = advance(h, level.attn.at(j).forward(h), z);
-        });
-        if (level.resampler) h = advance(h, level.resampler.forward(h), z);
-      }
-      h = advance(h, F.silu(this.norm_out.forward(h)), z);
-      h = advance(h, this.conv_out.forward(h), z);
-      return this.unpatcher3d.forward(h);
-    }));
-  }
-}
+export const VIDEO_BLOCKS: Blocks<VideoArch> = {
+  patcherName: 'patcher3d',
+  unpatcherName: 'unpatcher3d',
+  patcher: (a) => new Patcher3D(a.patchSize, a.patchMethod),
+  unpatcher: (a) => new UnPatcher3D(a.patchSize, a.patchMethod),
+  patchVolume: (p) => p ** 3,
+  conv: (cin, cout) => new FactorizedConv3d(cin, cout),
+  pointwise: (cin, cout) => new CausalConv3d(cin, cout, 1, { padding: 0 }),
+  resnet: (cin, cout) => new CausalResnetBlockFactorized3d(cin, cout),
+  attention: (c) => new AttnPair(c),
+  norm: (c) => new CausalNormalize(c),
+  downsampler(a, i, levels, c) {
+    if (i === levels - 1) return null;
+    const nsd = log2i(a.spatialCompression) - log2i(a.patchSize);
+    const ntd = log2i(a.temporalCompression) - log2i(a.patchSize);
+    return new CausalHybridDownsample3d(c, i < nsd, i < ntd);
+  },
+  upsampler(a, i, levels, c) {
+    if (i === 0) return null;
+    const nsu = log2i(a.spatialCompression) - log2i(a.patchSize);
+    const ntu = log2i(a.temporalCompression) - log2i(a.patchSize);
+    const r = levels - i - 1;
+    const temporalUp = a.legacyMode ? r < ntu : r > 0 && r < ntu + 1;
+    const spatialUp = temporalUp || (r < nsu && nsu > ntu);
+    return new CausalHybridUpsample3d(c, spatialUp, temporalUp);
+  },
+};

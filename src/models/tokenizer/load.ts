@@ -2,17 +2,19 @@
 // - Cosmos-Tokenizer: config.json = the constructor kwargs (`name` CV / DV / CI / DI), keys as
 //   the released JIT files (`encoder.down.0.block.0.conv1.0.conv3d.weight`, ...);
 // - diffusers: config.json with `_class_name: AutoencoderKLCosmos`, keys renamed (diffusers.ts).
-// Buffers with no learned state (wavelet filters, FSQ tables) are ignored; every other
-// difference between the checkpoint and the tree the config implies is reported at once by
-// CheckpointMismatchError. Weights keep their stored dtype (bf16 stays bf16).
-import { existsSync, readFileSync, statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+// TOKENIZER_FAMILY says how; loadModule (models/load.ts) does the loading. Buffers with no
+// learned state (wavelet filters, FSQ tables) are ignored; every other difference between the
+// checkpoint and the tree the config implies is reported at once by CheckpointMismatchError.
+// Weights keep their stored dtype (bf16 stays bf16).
 import type { Backend } from '../../engine/backend.js';
-import { type LoadReport, type TensorSource, loadWeights } from '../../engine/module.js';
-import { type Checkpoint, openCheckpoint } from '../../io/safetensors.js';
+import type { LoadReport, TensorSource } from '../../engine/module.js';
+import { loadWeights } from '../../engine/module.js';
+import { type FileSystem, fileSystem } from '../../io/files.js';
+import { dirname, join } from '../../io/path.js';
+import { type Config, type LoadModuleOptions, type ModuleFamily, loadModule } from '../load.js';
 import { type TokenizerKind, tokenizerKindOf } from './config.js';
-import { TokenizerConfigError } from './errors.js';
 import { AutoencoderKLCosmos, DIFFUSERS_CLASS_NAME } from './diffusers.js';
+import { TokenizerConfigError } from './errors.js';
 import { ContinuousImageTokenizer, DiscreteImageTokenizer } from './image.js';
 import { CausalContinuousVideoTokenizer, CausalDiscreteVideoTokenizer } from './video.js';
 
@@ -25,14 +27,12 @@ export type Tokenizer =
 
 export type TokenizerLayout = 'cosmos' | 'diffusers';
 
-type Cfg = Record<string, unknown>;
-
-export function tokenizerLayout(config: Cfg): TokenizerLayout {
+export function tokenizerLayout(config: Config): TokenizerLayout {
   return config._class_name === DIFFUSERS_CLASS_NAME ? 'diffusers' : 'cosmos';
 }
 
 /** The model a config describes (parameters declared, nothing allocated). */
-export function buildTokenizer(config: Cfg): Tokenizer {
+export function buildTokenizer(config: Config): Tokenizer {
   if (config === null || typeof config !== 'object' || Array.isArray(config)) {
     throw new TokenizerConfigError('<root>', 'expected a JSON object');
   }
@@ -55,41 +55,48 @@ export function isIgnorableBuffer(key: string): boolean {
     /(^|\.)quantizer\.(_levels|_basis|implicit_codebook)$/.test(key);
 }
 
+/** The Cosmos tokenizers (either layout) as a family for loadModule. */
+export const TOKENIZER_FAMILY: ModuleFamily<Tokenizer> = {
+  name: 'Cosmos tokenizer',
+  build: buildTokenizer,
+  loadOptions: (model) => ({ ignore: isIgnorableBuffer, ...(model instanceof AutoencoderKLCosmos ? { mapKey: model.keyMapper() } : {}) }),
+};
+
 /** Fill a built tokenizer from a tensor source in either layout. */
 export async function loadTokenizerWeights(model: Tokenizer, src: TensorSource, backend: Backend): Promise<LoadReport> {
-  return loadWeights(model, src, backend, {
-    ignore: isIgnorableBuffer,
-    ...(model instanceof AutoencoderKLCosmos ? { mapKey: model.keyMapper() } : {}),
-  });
+  return loadWeights(model, src, backend, TOKENIZER_FAMILY.loadOptions!(model, src));
 }
 
 const WEIGHT_FILES = ['model.safetensors', 'diffusion_pytorch_model.safetensors', 'autoencoder.safetensors'];
 
-/** config.json and the weights path for a checkpoint folder or file. */
-export function resolveTokenizerFiles(pathOrDir: string): { configPath: string; weights: string } {
-  if (!existsSync(pathOrDir)) throw new TokenizerConfigError('<path>', `${pathOrDir} does not exist`);
-  if (statSync(pathOrDir).isDirectory()) {
-    // a diffusers pipeline folder keeps the VAE under vae/
-    if (!existsSync(join(pathOrDir, 'config.json')) && existsSync(join(pathOrDir, 'vae', 'config.json'))) {
-      return resolveTokenizerFiles(join(pathOrDir, 'vae'));
+/**
+ * The weights to load for a tokenizer folder or file: a folder's model.safetensors /
+ * diffusion_pytorch_model.safetensors / autoencoder.safetensors, else the folder itself (shards
+ * with an index); a diffusers pipeline folder's vae/. config.json must sit beside them.
+ */
+export async function resolveTokenizerFiles(pathOrDir: string, fs: FileSystem = fileSystem()): Promise<{ configPath: string; weights: string }> {
+  const st = await fs.stat(pathOrDir);
+  if (!st) throw new TokenizerConfigError('<path>', `${pathOrDir} does not exist`);
+  const has = async (p: string) => (await fs.stat(p))?.kind === 'file';
+  if (st.kind === 'directory') {
+    if (!(await has(join(pathOrDir, 'config.json'))) && (await has(join(pathOrDir, 'vae', 'config.json')))) {
+      return resolveTokenizerFiles(join(pathOrDir, 'vae'), fs);
     }
     const configPath = join(pathOrDir, 'config.json');
-    if (!existsSync(configPath)) throw new TokenizerConfigError('<path>', `${pathOrDir} has no config.json`);
-    const file = WEIGHT_FILES.map((f) => join(pathOrDir, f)).find((f) => existsSync(f));
-    if (file) return { configPath, weights: file };
-    if (existsSync(join(pathOrDir, 'autoencoder.jit'))) {
+    if (!(await has(configPath))) throw new TokenizerConfigError('<path>', `${pathOrDir} has no config.json`);
+    for (const f of WEIGHT_FILES) if (await has(join(pathOrDir, f))) return { configPath, weights: join(pathOrDir, f) };
+    if (await has(join(pathOrDir, 'autoencoder.jit'))) {
       throw new TokenizerConfigError('<path>', `${pathOrDir} holds a TorchScript autoencoder.jit; convert its state_dict to model.safetensors first`);
     }
-    return { configPath, weights: pathOrDir }; // sharded / index: openCheckpoint finds it
+    return { configPath, weights: pathOrDir };
   }
   const configPath = join(dirname(pathOrDir), 'config.json');
-  if (!existsSync(configPath)) throw new TokenizerConfigError('<path>', `no config.json beside ${pathOrDir}`);
+  if (!(await has(configPath))) throw new TokenizerConfigError('<path>', `no config.json beside ${pathOrDir}`);
   return { configPath, weights: pathOrDir };
 }
 
-export interface LoadTokenizerOptions {
-  /** use this config instead of the config.json beside the weights */
-  config?: Cfg;
+export interface LoadTokenizerOptions extends Pick<LoadModuleOptions, 'config' | 'maxBytes'> {
+  fs?: FileSystem;
 }
 
 /**
@@ -98,24 +105,6 @@ export interface LoadTokenizerOptions {
  * build and load the model on `backend`.
  */
 export async function loadTokenizer(pathOrDir: string, backend: Backend, opts: LoadTokenizerOptions = {}): Promise<Tokenizer> {
-  const { configPath, weights } = resolveTokenizerFiles(pathOrDir);
-  let config = opts.config;
-  if (!config) {
-    try {
-      config = JSON.parse(readFileSync(configPath, 'utf8')) as Cfg;
-    } catch (e) {
-      throw new TokenizerConfigError('<file>', `${configPath} is not valid JSON (${(e as Error).message})`);
-    }
-  }
-  const model = buildTokenizer(config);
-  const ck: Checkpoint = await openCheckpoint(weights);
-  try {
-    await loadTokenizerWeights(model, ck, backend);
-  } catch (e) {
-    model.dispose();
-    throw e;
-  } finally {
-    await ck.close();
-  }
-  return model;
+  const { weights } = await resolveTokenizerFiles(pathOrDir, opts.fs);
+  return (await loadModule(TOKENIZER_FAMILY, weights, backend, { config: opts.config, maxBytes: opts.maxBytes, files: opts.fs })).model;
 }

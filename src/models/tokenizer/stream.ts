@@ -25,8 +25,8 @@ import type { Module } from '../../engine/module.js';
 import { type Tensor, scope } from '../../engine/tensor.js';
 import { bytesPerElement } from '../../engine/dtype.js';
 import { TokenizerInputError, gotShape } from './errors.js';
-import type { CausalState } from './layers3d.js';
-import type { CausalDiscreteVideoTokenizer, VideoTokenizerBase } from './video.js';
+import type { CausalState } from './coder.js';
+import type { CausalDiscreteVideoTokenizer, VideoTokenizer } from './video.js';
 
 /** The per-module tensors a stream carries from one chunk to the next. */
 export class StreamState implements CausalState {
@@ -39,7 +39,10 @@ export class StreamState implements CausalState {
 
   set(owner: Module, slot: string, t: Tensor): void {
     let m = this.slots.get(owner);
-    if (!m) this.slots.set(owner, (m = new Map()));
+    if (!m) {
+      m = new Map();
+      this.slots.set(owner, m);
+    }
     const old = m.get(slot);
     m.set(slot, t.keep());
     if (old && old !== t) old.dispose();
@@ -73,7 +76,7 @@ export class VideoEncoderStream {
   private frames = 0;
   private broken: Error | null = null;
 
-  constructor(readonly model: VideoTokenizerBase) {}
+  constructor(readonly model: VideoTokenizer) {}
 
   /** Chunks pushed so far. */
   get chunks(): number {
@@ -100,7 +103,7 @@ export class VideoEncoderStream {
     if (this.broken) throw new Error(`encoder stream unusable after an earlier failure: ${this.broken.message}`);
     const arg = `chunks[${this.chunkCount}]`;
     const later = this.chunkCount > 0;
-    this.model.checkVideo(chunk, arg, later);
+    this.model.checkInput(chunk, arg, later);
     if (this.geometry) {
       const [B, C, , H, W] = chunk.shape;
       const [b0, c0, , h0, w0] = this.geometry;
@@ -133,17 +136,17 @@ export type StreamOutput<M> = M extends CausalDiscreteVideoTokenizer ? { indices
  * Encode a long video chunk by chunk. Yields, per chunk, the latent frames (CV) or
  * { indices, codes } (DV) of that chunk; the caller owns (and should dispose) what is yielded.
  */
-export async function* encodeStream<M extends VideoTokenizerBase>(
+export async function* encodeStream<M extends VideoTokenizer>(
   model: M,
   chunks: AsyncIterable<Tensor> | Iterable<Tensor>,
 ): AsyncGenerator<StreamOutput<M>, void, undefined> {
-  const stream = new VideoEncoderStream(model);
-  const discrete = (model as unknown as { kind: string }).kind === 'DV';
+  const m: VideoTokenizer = model;
+  const stream = new VideoEncoderStream(m);
   try {
     for await (const chunk of chunks) {
       const out = scope(() => {
         const z = stream.pushRaw(chunk);
-        return discrete ? (model as unknown as CausalDiscreteVideoTokenizer).quantize(z) : z;
+        return m.kind === 'DV' ? m.quantize(z) : z;
       });
       yield out as StreamOutput<M>;
     }

@@ -1,0 +1,65 @@
+// What the commands that read or write clips share: the --fps / --chroma / --range flags, the
+// tokenizer and clip descriptions they print, opening both, and progress bars on stderr.
+import type { Backend } from '../engine/backend.js';
+import { type BackendChoice, selectBackend } from '../engine/select.js';
+import { openVideoSource } from '../io/open-video.js';
+import { DEFAULT_FPS, type FrameSource, type Rational, parseFps } from '../io/video.js';
+import type { ProgressCallback } from '../pipelines/progress.js';
+import { loadVideoTokenizer, type VideoModel } from '../pipelines/tokenizer.js';
+import { type CommandContext, type StringFlag, UsageError } from './command.js';
+import { progressBars } from './progress.js';
+
+export const FPS_FLAG = { type: 'string', placeholder: 'F', help: 'frame rate: a number or n/d' } as const satisfies StringFlag;
+export const CHROMA_FLAG = { type: 'string', choices: ['444', '420'], default: '444', help: 'Y4M chroma subsampling of the output' } as const satisfies StringFlag;
+export const RANGE_FLAG = { type: 'string', choices: ['full', 'limited'], default: 'full', help: 'Y4M colour range of the output' } as const satisfies StringFlag;
+
+/** --fps as a fraction (undefined when not given). */
+export function fpsFlag(v: string | undefined): Rational | undefined {
+  if (v === undefined) return undefined;
+  const r = parseFps(v);
+  if (!r) throw new UsageError(`--fps must be a positive number or n/d; got ${JSON.stringify(v)}`);
+  return r;
+}
+
+export function fpsText(r: Rational | undefined): string {
+  if (!r) return '?';
+  const v = r.num / r.den;
+  return Number.isInteger(v) ? String(v) : v.toFixed(3);
+}
+
+export function describeTokenizer(m: VideoModel): string {
+  return `${m.kind} (${m.temporalCompression}x temporal, ${m.spatialCompression}x${m.spatialCompression} spatial)`;
+}
+
+/** The backend --backend names; a fallback from auto to the CPU is a note on stderr. */
+export function commandBackend(choice: string, ctx: CommandContext): Promise<Backend> {
+  return selectBackend({ backend: choice as BackendChoice, onFallback: (why) => ctx.err(`note: ${why}`) });
+}
+
+/** Progress bars of a pipeline's stages on the command's stderr (redrawn in place on a terminal). */
+export function commandProgress(ctx: CommandContext): { onProgress: ProgressCallback; finish(): void } {
+  return progressBars({ stream: ctx.interactive ? process.stderr : { write: (s: string) => void ctx.err(s.replace(/\n$/, '')) } });
+}
+
+/**
+ * The backend, the video tokenizer and the input clip of a command that encodes (--backend,
+ * --model, --input, --fps for PNG input), described on stderr. The caller closes the source and
+ * disposes the model.
+ */
+export async function openModelAndClip(
+  f: { model: string; input: string; backend: string; fps?: string },
+  ctx: CommandContext,
+): Promise<{ backend: Backend; model: VideoModel; source: FrameSource }> {
+  const fps = fpsFlag(f.fps);
+  const backend = await commandBackend(f.backend, ctx);
+  const model = await loadVideoTokenizer(f.model, backend);
+  try {
+    const source = await openVideoSource(f.input, fps ?? DEFAULT_FPS);
+    ctx.err(`model ${f.model} ${describeTokenizer(model)} on ${backend.name}`);
+    ctx.err(`input ${f.input}: ${source.frameCount ?? '?'} frames, ${source.width}x${source.height}, ${fpsText(source.fps)} fps`);
+    return { backend, model, source };
+  } catch (e) {
+    model.dispose();
+    throw e;
+  }
+}
