@@ -30,7 +30,7 @@ import * as F from '../src/engine/ops.js';
 import { type Tensor, numel } from '../src/engine/tensor.js';
 import { type ArConfig, parseArConfig, releasedArConfig } from '../src/models/ar/config.js';
 import { decodeStep, generate, prefill } from '../src/models/ar/generate.js';
-import { ArTransformer, arFamily } from '../src/models/ar/transformer.js';
+import { ArTransformer, ArTransformerFamily } from '../src/models/ar/transformer.js';
 import { type BenchRow, benchArgs, benchBackends, naiveMatmulGflops, runBench, timeBest, writeResult } from './harness.js';
 import { BLOCK, type Refused, parameterBuffers, randomWeights, refusal } from './models.js';
 
@@ -172,7 +172,7 @@ async function benchOne(be: Backend, spec: Spec): Promise<boolean> {
   const base = { backend: be.name, adapter: be.adapter, weights: spec.dtype };
   const tLoad = performance.now();
   const src = randomWeights(model, spec.dtype, (n) => n.startsWith('tok_embeddings'));
-  await loadWeights(model, src, be, arFamily.loadOptions!(model, src));
+  await loadWeights(model, src, be, ArTransformerFamily.loadOptions!(model, src));
   await be.sync();
   const loadS = (performance.now() - tLoad) / 1000;
   const capacity = Math.max(spec.prefill + spec.decode + 1, ...spec.cached.map((n) => n + 2));

@@ -38,7 +38,7 @@ import * as F from '../src/engine/ops.js';
 import { type Tensor, scope } from '../src/engine/tensor.js';
 import { COSMOS_REASON1_7B_CONFIG, type TextConfig, type VisionConfig, type VlmConfig, parseVlmConfig } from '../src/models/vlm/config.js';
 import { VlmKVCache, processLogits, sampleToken } from '../src/models/vlm/generate.js';
-import { type ModelParts, Qwen2_5_VLForConditionalGeneration, vlmFamily } from '../src/models/vlm/language.js';
+import { type ModelParts, Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLFamily } from '../src/models/vlm/language.js';
 import type { Grid } from '../src/models/vlm/rope-index.js';
 import { frameCuSeqlens, patchCount, windowIndex } from '../src/models/vlm/vision.js';
 import { type BenchRow, benchArgs, benchBackends, naiveMatmulGflops, runBench, timeBestAsync, writeResult } from './harness.js';
@@ -168,7 +168,7 @@ async function randomModel(be: Backend, name: string, cfg: VlmConfig, parts: Mod
     return null;
   }
   const src = randomWeights(model, dtype, (n) => n.includes('embed_tokens'));
-  await loadWeights(model, src, be, vlmFamily(parts).loadOptions!(model, src));
+  await loadWeights(model, src, be, Qwen2_5_VLFamily(parts).loadOptions!(model, src));
   return model;
 }
 

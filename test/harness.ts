@@ -1,21 +1,25 @@
-// Shared by the op tests: the two backends, seeded random data, and the closeness check.
-// The WebGPU backend is required: if no adapter can be had the tests fail (never skip), as CI
-// must prove every kernel on the software adapter.
+// Shared by the tests: the two backends, seeded random data (from bench/harness.ts, shared with
+// the benches), and the closeness check. The WebGPU backend is required: if no adapter can be
+// had the tests fail (never skip), as CI must prove every kernel on the software adapter.
 import fc from 'fast-check';
 import { expect } from 'vitest';
 import type { Backend } from '../src/engine/backend.js';
 import { cpu } from '../src/engine/cpu/backend.js';
 import type { DType } from '../src/engine/dtype.js';
 import * as F from '../src/engine/ops.js';
-import { webgpuOptionsFromEnv } from '../src/engine/select.js';
+import { webgpuBackend, webgpuOptionsFromEnv } from '../src/engine/select.js';
 import type { Tensor } from '../src/engine/tensor.js';
-import { type WebGpuBackend, webgpu } from '../src/engine/webgpu/backend.js';
+import { type WebGpuBackend, webgpu as webgpuDevice } from '../src/engine/webgpu/backend.js';
 
 export { randomInts, randomTensor, randomValues } from '../bench/harness.js';
 
 export { cpu };
-/** The WebGPU backend (COSMOS_WEBGPU_BACKEND / COSMOS_DAWN_* pick the device, as for the CLI). */
-export const gpu = (): Promise<WebGpuBackend> => webgpu(webgpuOptionsFromEnv(process.env));
+
+/** The WebGPU backend as the library selects it (COSMOS_WEBGPU_BACKEND / COSMOS_DAWN_* pick the device, as for the CLI). */
+export const webgpu = (): Promise<Backend> => webgpuBackend(webgpuOptionsFromEnv(process.env));
+
+/** The same backend as its class, for the kernel tests that tune its dispatch. */
+export const gpu = (): Promise<WebGpuBackend> => webgpuDevice(webgpuOptionsFromEnv(process.env));
 
 /** The same data as a tensor on each backend. */
 export function pair(backend: Backend, values: ArrayLike<number>, shape: readonly number[], dtype: DType = 'f32'): [Tensor, Tensor] {

@@ -1,10 +1,9 @@
 // `cosmos-ts ar-video2world`: continue a clip with the autoregressive video decoder (the
 // arVideo2World pipeline), written as .y4m or PNG frames.
-import { selectBackend } from '../engine/select.js';
 import { openVideoSource, writeVideo } from '../io/open-video.js';
 import { DEFAULT_FPS, fpsValue, parseFps } from '../io/video.js';
 import { arVideo2World, readEmbeddings } from '../pipelines/ar-video2world.js';
-import { BACKEND_FLAG, UsageError, backendChoice, defineCommand } from './command.js';
+import { BACKEND_FLAG, commandBackend, UsageError, defineCommand } from './command.js';
 import { progressBars } from './progress.js';
 
 export const command = defineCommand({
@@ -28,7 +27,7 @@ export const command = defineCommand({
     const fps = flags.fps === undefined ? undefined : parseFps(flags.fps);
     if (flags.fps !== undefined && !fps) throw new UsageError(`--fps must be a positive number or n/d, got ${JSON.stringify(flags.fps)}`);
     const embeddings = flags.embeddings === undefined ? null : await readEmbeddings(flags.embeddings);
-    const backend = await selectBackend({ backend: backendChoice(flags.backend), onFallback: (why) => ctx.err(`note: ${why}`) });
+    const backend = await commandBackend(flags.backend, ctx);
     const source = await openVideoSource(flags.input, fps ?? DEFAULT_FPS);
     const bars = progressBars();
     try {

@@ -1,12 +1,11 @@
 // What the commands that read or write clips share: the --fps / --chroma / --range flags, the
 // tokenizer and clip descriptions they print, opening both, and progress bars on stderr.
 import type { Backend } from '../engine/backend.js';
-import { type BackendChoice, selectBackend } from '../engine/select.js';
 import { openVideoSource } from '../io/open-video.js';
 import { DEFAULT_FPS, type FrameSource, type Rational, parseFps } from '../io/video.js';
 import type { ProgressCallback } from '../pipelines/progress.js';
 import { loadVideoTokenizer, type VideoModel } from '../pipelines/tokenizer.js';
-import { type CommandContext, type StringFlag, UsageError } from './command.js';
+import { type CommandContext, commandBackend, type StringFlag, UsageError } from './command.js';
 import { progressBars } from './progress.js';
 
 export const FPS_FLAG = { type: 'string', placeholder: 'F', help: 'frame rate: a number or n/d' } as const satisfies StringFlag;
@@ -29,11 +28,6 @@ export function fpsText(r: Rational | undefined): string {
 
 export function describeTokenizer(m: VideoModel): string {
   return `${m.kind} (${m.temporalCompression}x temporal, ${m.spatialCompression}x${m.spatialCompression} spatial)`;
-}
-
-/** The backend --backend names; a fallback from auto to the CPU is a note on stderr. */
-export function commandBackend(choice: string, ctx: CommandContext): Promise<Backend> {
-  return selectBackend({ backend: choice as BackendChoice, onFallback: (why) => ctx.err(`note: ${why}`) });
 }
 
 /** Progress bars of a pipeline's stages on the command's stderr (redrawn in place on a terminal). */

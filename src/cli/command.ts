@@ -4,7 +4,8 @@
 // so no command parses or validates by hand.
 import { parseArgs } from 'node:util';
 import { UserError } from '../engine/errors.js';
-import { BACKEND_CHOICES, type BackendChoice } from '../engine/select.js';
+import type { Backend } from '../engine/backend.js';
+import { BACKEND_CHOICES, type BackendChoice, selectBackend, selectBackends, webgpuOptionsFromEnv } from '../engine/select.js';
 
 /** Bad arguments: the CLI prints the message and the command's usage line, exit status 2. */
 export class UsageError extends UserError {}
@@ -75,6 +76,7 @@ export interface Command<F extends FlagSpecs = FlagSpecs> {
   flags: F;
   positionals?: Positionals;
   /** run with checked flags; the exit status (0 when nothing is returned) */
+  // biome-ignore lint/suspicious/noConfusingVoidType: a command that returns nothing has succeeded (exit 0)
   run(flags: Flags<F>, positionals: string[], ctx: CommandContext): Promise<number | void>;
 }
 
@@ -91,8 +93,18 @@ export const BACKEND_FLAG = {
   help: 'auto: webgpu when an adapter can be had, else cpu (with a note)',
 } as const satisfies StringFlag;
 
-export function backendChoice(v: string): BackendChoice {
-  return v as BackendChoice;
+/**
+ * The backend a --backend value names, with the WebGPU options of the environment
+ * (COSMOS_WEBGPU_BACKEND, COSMOS_DAWN_ENABLE / _DISABLE); a fallback from auto to the CPU is a
+ * note on stderr. The one place the CLI opens a backend.
+ */
+export function commandBackend(choice: string, ctx: CommandContext): Promise<Backend> {
+  return selectBackend({ backend: choice as BackendChoice, onFallback: (why) => ctx.err(`note: ${why}`), webgpu: webgpuOptionsFromEnv(process.env) });
+}
+
+/** Several backends: 'all' is the CPU oracle and WebGPU (which must then be had). */
+export function commandBackends(choice: string, ctx: CommandContext): Promise<Backend[]> {
+  return selectBackends(choice as BackendChoice | 'all', (why) => ctx.err(`note: ${why}`), webgpuOptionsFromEnv(process.env));
 }
 
 // ------------------------------------------------------------------ help

@@ -3,9 +3,8 @@
 import { fileURLToPath } from 'node:url';
 import type { Backend } from '../engine/backend.js';
 import { UserError } from '../engine/errors.js';
-import { selectBackends } from '../engine/select.js';
 import { type CaseResult, conform } from '../pipelines/conform.js';
-import { type CommandContext, defineCommand, UsageError } from './command.js';
+import { type CommandContext, commandBackends, defineCommand, UsageError } from './command.js';
 
 export const VENDORED_FIXTURES = fileURLToPath(new URL('../../test/fixtures', import.meta.url));
 
@@ -85,7 +84,7 @@ kind is not implemented yet.`,
   async run(f, positionals, ctx) {
     const paths = [...positionals, ...(f.all ? [VENDORED_FIXTURES] : [])];
     if (!paths.length) throw new UsageError('give case folders or --all');
-    const backends = await selectBackends(f.backend as 'cpu' | 'webgpu' | 'all');
+    const backends = await commandBackends(f.backend, ctx);
     return (await printConformance(paths, backends, ctx, { json: f.json, taps: f.taps })) ? 1 : 0;
   },
 });

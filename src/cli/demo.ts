@@ -12,7 +12,7 @@
 import { relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Backend } from '../engine/backend.js';
-import { cpuBackend, webgpuBackend } from '../engine/select.js';
+import { cpuBackend, webgpuBackend, webgpuOptionsFromEnv } from '../engine/select.js';
 import { fileSystem } from '../io/files.js';
 import { join } from '../io/path.js';
 import { contactSheet } from '../io/contact-sheet.js';
@@ -92,7 +92,7 @@ async function availableBackends(choice: string, ctx: CommandContext): Promise<B
   if (choice === 'cpu' || choice === 'all') out.push(await cpuBackend());
   if (choice === 'webgpu' || choice === 'all') {
     try {
-      out.push(await webgpuBackend());
+      out.push(await webgpuBackend(webgpuOptionsFromEnv(process.env)));
     } catch (e) {
       if (choice === 'webgpu') throw e;
       ctx.out(`note: no WebGPU adapter (${((e as Error).message ?? String(e)).split('\n')[0]}); cpu backend only`);

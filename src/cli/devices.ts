@@ -1,6 +1,6 @@
 // `cosmos-ts devices`: which backends this machine can run, and on what.
 import type { Backend } from '../engine/backend.js';
-import { cpuBackend, webgpuBackend } from '../engine/select.js';
+import { cpuBackend, webgpuBackend, webgpuOptionsFromEnv } from '../engine/select.js';
 import { defineCommand } from './command.js';
 
 const MiB = (b: number) => `${(b / 2 ** 20).toFixed(0)} MiB`;
@@ -26,7 +26,7 @@ export const command = defineCommand({
     for (const l of describe(await cpuBackend())) ctx.out(l);
     let gpu: Backend;
     try {
-      gpu = await webgpuBackend();
+      gpu = await webgpuBackend(webgpuOptionsFromEnv(process.env));
     } catch (e) {
       ctx.out(`webgpu  none: ${(e as Error).message}`);
       return f.require ? 1 : 0;

@@ -10,35 +10,24 @@ import { type Command, type CommandContext, UsageError, helpText, parseCommand, 
 
 setFileSystem(nodeFileSystem);
 
-/**
- * Every command: its module exports `command` (a declaration, see command.ts). Until a module is
- * converted it exports a handler of the old form, named in the entry with its summary.
- */
-type Module = Record<string, unknown>;
-type Entry = { load: () => Promise<Module>; legacy?: { handler: string; summary: string } };
-type Loaded = { command: Command } | { handler: (args: string[]) => Promise<number>; summary: string };
-
-const COMMANDS: Record<string, Entry> = {
-  demo: { load: () => import('./demo.js'), legacy: { handler: 'demoCommand', summary: 'the main job (npm start): conformance, the sample clips through the tiny tokenizers, Y4M + PNG' } },
-  conform: { load: () => import('./conform.js'), legacy: { handler: 'conformCommand', summary: 'run fixture cases against the reference outputs' } },
-  devices: { load: () => import('./devices.js'), legacy: { handler: 'devicesCommand', summary: 'show the backends and the WebGPU adapter in use' } },
-  inspect: { load: () => import('./inspect.js'), legacy: { handler: 'inspectCommand', summary: 'list the tensors and config of a checkpoint' } },
-  tokenize: { load: () => import('./tokenize.js'), legacy: { handler: 'tokenizeCommand', summary: 'encode a clip (.y4m / PNG frames) to tokens with a video tokenizer' } },
-  detokenize: { load: () => import('./detokenize.js'), legacy: { handler: 'detokenizeCommand', summary: 'decode tokens back to a clip (.y4m / PNG frames)' } },
-  roundtrip: { load: () => import('./roundtrip.js'), legacy: { handler: 'roundtripCommand', summary: 'encode + decode a clip, print PSNR / SSIM, write the reconstruction' } },
-  text2world: { load: () => import('./text2world.js'), legacy: { handler: 'text2worldCommand', summary: 'generate a clip from a prompt with a Cosmos world model folder' } },
-  video2world: { load: () => import('./video2world.js'), legacy: { handler: 'video2worldCommand', summary: 'continue a clip with a Cosmos world model folder' } },
-  transfer: { load: () => import('./transfer.js'), legacy: { handler: 'transferCommand', summary: 'generate a clip that follows control videos (Transfer2.5 ControlNets, multi-control spec)' } },
-  'ar-video2world': { load: () => import('./ar-video2world.js'), legacy: { handler: 'arVideo2WorldCommand', summary: 'continue a clip with an autoregressive model (DV tokens, token by token)' } },
-  reason: { load: () => import('./reason.js'), legacy: { handler: 'reasonCommand', summary: 'answer a question about an image or a video with a Cosmos-Reason1 (Qwen2.5-VL) model, streamed' } },
+/** Every command: its module exports `command`, a declaration (see command.ts). */
+const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
+  demo: () => import('./demo.js'),
+  conform: () => import('./conform.js'),
+  devices: () => import('./devices.js'),
+  inspect: () => import('./inspect.js'),
+  tokenize: () => import('./tokenize.js'),
+  detokenize: () => import('./detokenize.js'),
+  roundtrip: () => import('./roundtrip.js'),
+  text2world: () => import('./text2world.js'),
+  video2world: () => import('./video2world.js'),
+  transfer: () => import('./transfer.js'),
+  'ar-video2world': () => import('./ar-video2world.js'),
+  reason: () => import('./reason.js'),
 };
 
-async function load(name: string): Promise<Loaded> {
-  const e = COMMANDS[name];
-  const mod = await e.load();
-  if (mod.command) return { command: mod.command as Command };
-  if (!e.legacy) throw new Error(`command module ${name} exports no command`);
-  return { handler: mod[e.legacy.handler] as (args: string[]) => Promise<number>, summary: e.legacy.summary };
+async function load(name: string): Promise<Command> {
+  return (await COMMANDS[name]()).command as Command;
 }
 
 export async function usage(): Promise<string> {
@@ -46,8 +35,7 @@ export async function usage(): Promise<string> {
   const width = Math.max(...names.map((n) => n.length));
   const lines: string[] = [];
   for (const n of names) {
-    const l = await load(n);
-    lines.push(`  ${n.padEnd(width)}  ${'command' in l ? l.command.summary : l.summary}`);
+    lines.push(`  ${n.padEnd(width)}  ${(await load(n)).summary}`);
   }
   return ['usage: cosmos-ts <command> [args...]', '', 'commands:', ...lines, '', "run 'cosmos-ts <command> --help' for a command's options"].join('\n');
 }
@@ -98,15 +86,7 @@ export async function main(argv: string[] = process.argv.slice(2), io: MainIo = 
     io.err(await usage());
     return 2;
   }
-  const loaded = await load(name);
-  if (!('command' in loaded)) {
-    try {
-      return await loaded.handler(args);
-    } catch (e) {
-      return reportError(e, io);
-    }
-  }
-  const command = loaded.command;
+  const command = await load(name);
   if (args.includes('--help') || args.includes('-h')) {
     io.out(helpText(command));
     return 0;

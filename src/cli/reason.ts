@@ -1,11 +1,10 @@
 // `cosmos-ts reason`: ask a Cosmos-Reason1 / Qwen2.5-VL model about images or videos (the
 // reason pipeline). The answer is streamed to stdout as it is generated; the inputs, the model
 // and the speeds go to stderr.
-import { selectBackend } from '../engine/select.js';
 import { REASON_DEFAULTS, loadReasonAssets } from '../pipelines/reason-assets.js';
 import { type SampledVideo, readImageFile, readVideoFile } from '../pipelines/reason-inputs.js';
 import { loadReasonModel, processedSize, reason } from '../pipelines/reason.js';
-import { BACKEND_FLAG, UsageError, backendChoice, defineCommand } from './command.js';
+import { BACKEND_FLAG, commandBackend, UsageError, defineCommand } from './command.js';
 
 const rate = (x: number) => (Number.isFinite(x) ? (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2)) : 'n/a');
 
@@ -58,7 +57,7 @@ export const command = defineCommand({
       videos.push(sv);
     }
 
-    const backend = await selectBackend({ backend: backendChoice(flags.backend), onFallback: (why) => ctx.err(`note: ${why}`) });
+    const backend = await commandBackend(flags.backend, ctx);
     const tl = performance.now();
     const loaded = await loadReasonModel(assets, backend);
     try {

@@ -1,7 +1,6 @@
 // `cosmos-ts text2world`: a prompt (or precomputed prompt embeddings) -> a generated clip, with a
 // diffusers-style Cosmos model folder. Also what `video2world` and `transfer` share: the flags of
 // a generation, writing the clip and the latents, and the summary.
-import { selectBackend } from '../engine/select.js';
 import { writeVideo } from '../io/open-video.js';
 import { writeSafetensors } from '../io/safetensors.js';
 import type { Video } from '../io/video.js';
@@ -10,7 +9,7 @@ import { type WorldModelInfo, describeWorldModel, inspectWorldModel } from '../p
 import type { HostTensor } from '../pipelines/world/prompt.js';
 import type { WorldOptions, WorldResult } from '../pipelines/world/run.js';
 import type { WorldSettings } from '../pipelines/world/settings.js';
-import { BACKEND_FLAG, type CommandContext, type Flags, UsageError, backendChoice, defineCommand } from './command.js';
+import { BACKEND_FLAG, commandBackend, type CommandContext, type Flags, UsageError, defineCommand } from './command.js';
 import { progressBars } from './progress.js';
 
 /** The flags of a generation from a model folder (text2world and video2world). */
@@ -66,7 +65,7 @@ export function worldOptions(f: Flags<typeof WORLD_FLAGS>, model: WorldModelInfo
 export async function openForCommand(f: Flags<typeof WORLD_FLAGS>, ctx: CommandContext) {
   checkGenerationFlags(f, f.out);
   const info = await inspectWorldModel(f.model);
-  const backend = await selectBackend({ backend: backendChoice(f.backend), onFallback: (why) => ctx.err(`note: ${why}`) });
+  const backend = await commandBackend(f.backend, ctx);
   ctx.err(`model ${f.model}: ${describeWorldModel(info)} on ${backend.name} (${backend.adapter})`);
   return { info, backend };
 }

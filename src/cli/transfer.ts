@@ -1,10 +1,9 @@
 // `cosmos-ts transfer`: a JSON spec (base checkpoint, tokenizer, controls with their videos, weights
 // and ControlNet folders) + a prompt or prompt embeddings -> a generated clip that follows the
 // controls (Cosmos Transfer2.5 with multi-control).
-import { selectBackend } from '../engine/select.js';
 import { readTransferSpec } from '../models/controlnet/spec.js';
 import { transfer } from '../pipelines/transfer.js';
-import { BACKEND_FLAG, backendChoice, defineCommand } from './command.js';
+import { BACKEND_FLAG, commandBackend, defineCommand } from './command.js';
 import { progressBars } from './progress.js';
 import { WORLD_FLAGS, checkGenerationFlags, seedOf, settingsMetadata, timingLine, writeOutputs } from './text2world.js';
 
@@ -51,7 +50,7 @@ export const command = defineCommand({
     if (f['normalize-weights']) spec = { ...spec, weightOverCap: 'normalize' };
     const out = f.out ?? spec.output ?? undefined;
     checkGenerationFlags({ ...f, prompt: f.prompt ?? spec.prompt ?? undefined, embeddings: f.embeddings ?? spec.embeddings ?? undefined }, out);
-    const backend = await selectBackend({ backend: backendChoice(f.backend), onFallback: (why) => ctx.err(`note: ${why}`) });
+    const backend = await commandBackend(f.backend, ctx);
     ctx.err(`transfer ${f.spec}: ${spec.controls.map((c) => `${c.name} (${typeof c.weight === 'number' ? c.weight : 'map'})`).join(' + ')} on ${backend.name} (${backend.adapter})`);
     const bars = progressBars();
     try {

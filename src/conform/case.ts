@@ -145,7 +145,7 @@ export class FixtureCase {
     const config = opts.config === undefined ? this.config : opts.config;
     if (!config) throw new CaseFormatError(`${this.dir}: ${this.kind} needs the ${family.name} config.json`);
     const file = opts.file ?? this.files.weights ?? this.files.model ?? 'model.safetensors';
-    return (await loadModule(family, this.path(file), backend, { config, files: this.fs })).model;
+    return (await loadModule(family, this.path(file), backend, { config, fs: this.fs })).model;
   }
 
   async close(): Promise<void> {

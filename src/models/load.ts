@@ -28,7 +28,7 @@ export interface LoadModuleOptions {
   config?: Config;
   /** store floating weights in this dtype instead of the checkpoint's */
   castTo?: LoadOptions['castTo'];
-  files?: FileSystem;
+  fs?: FileSystem;
 }
 
 export interface LoadedModule<M extends Module> {
@@ -60,7 +60,7 @@ export async function loadModule<M extends Module>(
   backend: Backend,
   opts: LoadModuleOptions = {},
 ): Promise<LoadedModule<M>> {
-  const ckpt = await openCheckpoint(path, opts.files, { config: opts.config === undefined });
+  const ckpt = await openCheckpoint(path, opts.fs, { config: opts.config === undefined });
   try {
     const config = opts.config ?? (ckpt.config as Config | null);
     if (!config || typeof config !== 'object' || Array.isArray(config)) {

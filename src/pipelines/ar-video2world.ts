@@ -38,7 +38,7 @@ import {
 } from '../models/ar/config.js';
 import { generate } from '../models/ar/generate.js';
 import { resolveSampling } from '../models/ar/sampling.js';
-import { type ArTransformer, arFamily } from '../models/ar/transformer.js';
+import { type ArTransformer, ArTransformerFamily } from '../models/ar/transformer.js';
 import { loadModule } from '../models/load.js';
 import type { CausalDiscreteVideoTokenizer } from '../models/tokenizer/video.js';
 import { isFrameSource, lastFrames, videoSource } from './frame-source.js';
@@ -297,7 +297,7 @@ export async function arVideo2World(o: ArVideo2WorldOptions): Promise<ArVideo2Wo
     } else tokenizer = o.tokenizer;
     let model: ArTransformer;
     if (typeof o.model === 'string') {
-      model = (await loadModule(arFamily, o.model, backend, { files: o.fs })).model;
+      model = (await loadModule(ArTransformerFamily, o.model, backend, { fs: o.fs })).model;
       owned.push(model);
     } else model = o.model;
     return await run(model, tokenizer, o);

@@ -29,7 +29,7 @@ import type { FileSystem } from '../io/files.js';
 import { loadModule } from '../models/load.js';
 import { PreprocessError, SmartResizeError } from '../models/vlm/config.js';
 import { type SamplingOptions, VlmKVCache, argmaxRow, processLogits, sampleToken } from '../models/vlm/generate.js';
-import { type ForwardInputs, type Qwen2_5_VLForConditionalGeneration, vlmFamily } from '../models/vlm/language.js';
+import { type ForwardInputs, type Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLFamily } from '../models/vlm/language.js';
 import { type ImageU8, type PixelBatch, type PreprocessOptions, secondPerGridT } from '../models/vlm/preprocess.js';
 import type { Grid } from '../models/vlm/rope-index.js';
 import type { ChatContentItem, ChatMessage } from '../text/chat.js';
@@ -51,7 +51,7 @@ export interface ReasonModel {
  */
 export async function loadReasonModel(folder: string | ReasonAssets, backend: Backend, o: { fs?: FileSystem } = {}): Promise<ReasonModel> {
   const assets = typeof folder === 'string' ? await loadReasonAssets(folder, o.fs) : folder;
-  const { model } = await loadModule(vlmFamily(), assets.dir, backend, { config: assets.configJson, files: o.fs });
+  const { model } = await loadModule(Qwen2_5_VLFamily(), assets.dir, backend, { config: assets.configJson, fs: o.fs });
   return { model, assets };
 }
 

@@ -16,7 +16,7 @@ import { type FrameSource, type Rational, type Video, cropVideo, padVideo, stack
 import { type Quality, quality } from '../metrics/quality.js';
 import type { ModuleFamily } from '../models/load.js';
 import { loadModule } from '../models/load.js';
-import { TOKENIZER_FAMILY, buildTokenizer, resolveTokenizerFiles } from '../models/tokenizer/load.js';
+import { CosmosTokenizerFamily, buildTokenizer, resolveTokenizerFiles } from '../models/tokenizer/load.js';
 import type { CausalContinuousVideoTokenizer, CausalDiscreteVideoTokenizer } from '../models/tokenizer/video.js';
 import { isFrameSource, videoSource } from './frame-source.js';
 import { type RunOptions, stage } from './progress.js';
@@ -35,10 +35,10 @@ export async function loadVideoTokenizer(path: string, backend: Backend, opts: {
       if (m.kind === 'CV' || m.kind === 'DV') return m;
       throw new UserError(`${path}: a ${m.kind} (image) tokenizer; these workflows take the causal video tokenizers (CV, DV)`);
     },
-    loadOptions: (model, src) => TOKENIZER_FAMILY.loadOptions!(model, src),
+    loadOptions: (model, src) => CosmosTokenizerFamily.loadOptions!(model, src),
   };
   const { weights } = await resolveTokenizerFiles(path, opts.fs);
-  return (await loadModule(family, weights, backend, { files: opts.fs })).model;
+  return (await loadModule(family, weights, backend, { fs: opts.fs })).model;
 }
 
 // ---------------------------------------------------------------------------------------------

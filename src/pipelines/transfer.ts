@@ -186,7 +186,7 @@ async function loadControlNets(
   const need = Math.ceil(bc.numLayers / bc.controlnetBlockEveryN!);
   const models: CosmosControlNetModel[] = [];
   for (const c of spec.controls) {
-    const { model } = await loadModule(CosmosControlNetFamily, c.checkpoint, backend, { files: fs });
+    const { model } = await loadModule(CosmosControlNetFamily, c.checkpoint, backend, { fs });
     owned.push(model);
     if (model.numResiduals < need) {
       throw new PipelineFilesError(c.checkpoint, `control "${c.name}": ${model.numResiduals} control blocks, the base (${bc.numLayers} blocks, one residual every ${bc.controlnetBlockEveryN}) needs ${need}`);

@@ -5,13 +5,13 @@ import { writeFileSync } from 'node:fs';
 import * as nodePath from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/cli/main.js';
-import { cpu } from '../../src/engine/cpu/backend.js';
 import { encodePng } from '../../src/io/png.js';
 import { sliceFrames } from '../../src/io/video.js';
 import { readY4m, writeY4m } from '../../src/io/y4m.js';
 import { readImageFile } from '../../src/pipelines/reason-inputs.js';
 import { reason } from '../../src/pipelines/reason.js';
 import { DV, SAMPLE, tempFolder, tinyConfig, tinyV2wConfig, writeArCheckpoint, writeReasonFolder, writeReasonInputs } from '../pipelines/arvlm-fixtures.js';
+import { cpu } from '../harness.js';
 
 const { dir: tmp, remove } = tempFolder('cosmos-cli-arvlm-');
 afterAll(remove);

@@ -8,15 +8,14 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerKind } from '../../src/conform/registry.js';
 import { findCases } from '../../src/conform/runner.js';
-import { cpu } from '../../src/engine/cpu/backend.js';
 import { CancelledError } from '../../src/engine/errors.js';
 import { Module, capture } from '../../src/engine/module.js';
 import * as F from '../../src/engine/ops.js';
 import type { Tensor } from '../../src/engine/tensor.js';
-import { webgpu } from '../../src/engine/webgpu/backend.js';
 import { writeSafetensors } from '../../src/io/safetensors.js';
 import { type CaseResult, conform } from '../../src/pipelines/conform.js';
 import type { ProgressEvent } from '../../src/pipelines/progress.js';
+import { cpu, webgpu } from '../harness.js';
 
 // A two-stage toy model registered under a test-only kind: y = 2x + 1 ("stage1"), then ids = round(y).
 class Toy extends Module {

@@ -1,11 +1,11 @@
 // The module tree: parameters are named by checkpoint key paths, loading reports every
 // mismatch at once, and any module's output can be captured by path.
 import { describe, expect, it } from 'vitest';
-import { cpu } from '../../src/engine/cpu/backend.js';
 import type { RawArray } from '../../src/engine/dtype.js';
 import { CheckpointMismatchError, Module, type Param, type TensorSource, capture, loadWeights, plannedBytes } from '../../src/engine/module.js';
 import * as F from '../../src/engine/ops.js';
 import { type Tensor, scope } from '../../src/engine/tensor.js';
+import { cpu } from '../harness.js';
 
 class Linear extends Module {
   readonly weight: Param;

@@ -11,7 +11,6 @@ import { bytesPerElement } from '../../src/engine/dtype.js';
 import { CheckpointMismatchError, type TensorSource, loadWeights, plannedBytes } from '../../src/engine/module.js';
 import * as F from '../../src/engine/ops.js';
 import type { Tensor } from '../../src/engine/tensor.js';
-import { webgpu } from '../../src/engine/webgpu/backend.js';
 import { findCases, runCase } from '../../src/conform/runner.js';
 import { openSafetensors } from '../../src/io/safetensors.js';
 import {
@@ -22,8 +21,9 @@ import { decodeStep, generate, prefill } from '../../src/models/ar/generate.js';
 import { KVCache } from '../../src/models/ar/kvcache.js';
 import { float64ToBf16Bits, positionTableRows, ropeAxisDims, ropeInverseFrequencies } from '../../src/models/ar/rope.js';
 import { ExponentialDraws, resolveSampling, sampleGreedy, sampleNext, sampleTopK, sampleTopP } from '../../src/models/ar/sampling.js';
-import { ArTransformer, arFamily } from '../../src/models/ar/transformer.js';
+import { ArTransformer, ArTransformerFamily } from '../../src/models/ar/transformer.js';
 import { loadModule } from '../../src/models/load.js';
+import { webgpu } from '../harness.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/ar', import.meta.url));
 const CASES = await findCases([FIXTURES]);
@@ -33,7 +33,7 @@ const TOL = { atol: 1e-4, rtol: 1e-4 };
 
 async function loadModel(name: string, backend: Backend = cpu): Promise<ArTransformer> {
   const dir = caseDir(name);
-  return (await loadModule(arFamily, `${dir}/model.safetensors`, backend)).model;
+  return (await loadModule(ArTransformerFamily, `${dir}/model.safetensors`, backend)).model;
 }
 
 async function caseInput(name: string, input: string, backend: Backend = cpu): Promise<Tensor> {
@@ -565,15 +565,15 @@ describe('errors', () => {
       };
     };
     const want = await (await loadModel('base_forward')).forward([[1, 2, 3]]).read();
-    const m = arFamily.build(readConfig(dir));
+    const m = ArTransformerFamily.build(readConfig(dir));
     const renamed = source([...tensors.keys()], (n) => `model.${n}`);
-    await loadWeights(m, renamed, cpu, arFamily.loadOptions!(m, renamed));
+    await loadWeights(m, renamed, cpu, ArTransformerFamily.loadOptions!(m, renamed));
     expect(Array.from(await m.forward([[1, 2, 3]]).read())).toEqual(Array.from(want));
     m.dispose();
-    const m2 = arFamily.build(readConfig(dir));
+    const m2 = ArTransformerFamily.build(readConfig(dir));
     const missing = source([...tensors.keys()].filter((n) => n !== 'layers.1.attention.k_norm.weight'), (n) => n);
-    await expect(loadWeights(m2, missing, cpu, arFamily.loadOptions!(m2, missing))).rejects.toThrow(CheckpointMismatchError);
-    await expect(loadWeights(m2, missing, cpu, arFamily.loadOptions!(m2, missing))).rejects.toThrow(/layers\.1\.attention\.k_norm\.weight/);
+    await expect(loadWeights(m2, missing, cpu, ArTransformerFamily.loadOptions!(m2, missing))).rejects.toThrow(CheckpointMismatchError);
+    await expect(loadWeights(m2, missing, cpu, ArTransformerFamily.loadOptions!(m2, missing))).rejects.toThrow(/layers\.1\.attention\.k_norm\.weight/);
   });
 });
 
@@ -605,7 +605,7 @@ describe('released configurations', () => {
           throw new Error('sizes only');
         },
       };
-      expect(plannedBytes(m, bf16, arFamily.loadOptions!(m, bf16))).toBe(2 * counts[name]);
+      expect(plannedBytes(m, bf16, ArTransformerFamily.loadOptions!(m, bf16))).toBe(2 * counts[name]);
       expect([...m.parameters()].every((p) => !p.loaded)).toBe(true);
       expect(m.absPosEmb).toBeNull();
       expect(cfg.headDim).toBe(128);

@@ -8,10 +8,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { findCases, runCase } from '../../src/conform/runner.js';
 import type { Backend } from '../../src/engine/backend.js';
-import { cpu } from '../../src/engine/cpu/backend.js';
 import * as F from '../../src/engine/ops.js';
 import type { Tensor } from '../../src/engine/tensor.js';
-import { webgpu } from '../../src/engine/webgpu/backend.js';
 import { openSafetensors } from '../../src/io/safetensors.js';
 import {
   ControlNetConfigError, ControlNetInputError, CosmosControlNetFamily, CosmosControlNetModel, expandConditioningScale, parseControlNetConfig,
@@ -22,6 +20,7 @@ import {
 import { ControlSpecError, DEFAULT_CONTROL_WEIGHT, parseTransferSpec, readTransferSpec } from '../../src/models/controlnet/spec.js';
 import { CosmosTransformer3DFamily } from '../../src/models/dit/transformer.js';
 import { loadModule } from '../../src/models/load.js';
+import { cpu, webgpu } from '../harness.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures', import.meta.url));
 const CASES = await findCases([join(FIXTURES, 'controlnet')]);

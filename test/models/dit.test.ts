@@ -10,10 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { findCases, runCase } from '../../src/conform/runner.js';
 import type { Backend } from '../../src/engine/backend.js';
-import { cpu } from '../../src/engine/cpu/backend.js';
 import { capture, loadWeights, plannedBytes } from '../../src/engine/module.js';
 import * as F from '../../src/engine/ops.js';
-import { webgpu } from '../../src/engine/webgpu/backend.js';
 import { openSafetensors, writeSafetensors } from '../../src/io/safetensors.js';
 import { DiTConfigError, DiTInputError, parseCosmosTransformerConfig } from '../../src/models/dit/config.js';
 import { blend, conditionIndicator, conditionTensors, latentFrames } from '../../src/models/dit/conditioning.js';
@@ -26,6 +24,7 @@ import { PREDICT25_UNIPC, UniPCMultistepScheduler, sampleFlowUniPC } from '../..
 import { nearestIndices } from '../../src/models/dit/embed.js';
 import { type CosmosTransformer3DModel, CosmosTransformer3DFamily } from '../../src/models/dit/transformer.js';
 import { loadModule } from '../../src/models/load.js';
+import { cpu, webgpu } from '../harness.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures', import.meta.url));
 const DIT_CASES = await findCases([join(FIXTURES, 'dit')]);

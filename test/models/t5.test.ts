@@ -9,12 +9,10 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { runCase } from '../../src/conform/runner.js';
 import type { Backend } from '../../src/engine/backend.js';
-import { cpu } from '../../src/engine/cpu/backend.js';
 import type { DType, RawArray } from '../../src/engine/dtype.js';
 import { f32ToBf16 } from '../../src/engine/dtype.js';
 import { type TensorSource, loadWeights } from '../../src/engine/module.js';
 import { ShapeError } from '../../src/engine/tensor.js';
-import { webgpu } from '../../src/engine/webgpu/backend.js';
 import { openSafetensors } from '../../src/io/safetensors.js';
 import { T5Tokenizer } from '../../src/text/t5-tokenizer.js';
 import {
@@ -22,6 +20,7 @@ import {
 } from '../../src/models/t5/encoder.js';
 import { T5EncoderFamily } from '../../src/models/t5/encoder.js';
 import { T5TextEncoder, encodePrompts } from '../../src/models/t5/prompts.js';
+import { cpu, webgpu } from '../harness.js';
 
 const FIX = fileURLToPath(new URL('../fixtures/t5', import.meta.url));
 const CASES = ['sentencepiece', 't5_encoder', 't5_encoder_relu'];

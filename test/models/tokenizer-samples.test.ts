@@ -21,14 +21,12 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backend } from '../../src/engine/backend.js';
-import { cpu } from '../../src/engine/cpu/backend.js';
-import { webgpu } from '../../src/engine/webgpu/backend.js';
 import {
   PSNR_TOL_DB, SSIM_TOL, type SampleTensors, type TinyModel, TINY_MODELS, distinctCount, expectedRounding, readExpected, readSample,
   sampleMetrics, samplesDir, tinyModelDir,
 } from '../../src/conform/samples.js';
 import { loadVideoTokenizer, roundtrip, type VideoModel } from '../../src/pipelines/tokenizer.js';
-import { assertClose, type Tol } from '../harness.js';
+import { assertClose, cpu, type Tol, webgpu } from '../harness.js';
 
 const WEIGHTS = fileURLToPath(new URL('../../weights', import.meta.url));
 const SAMPLES_DIR = samplesDir(WEIGHTS);

@@ -9,7 +9,6 @@ import { bytesPerElement } from '../../src/engine/dtype.js';
 import { CheckpointMismatchError, type Module, type TensorSource } from '../../src/engine/module.js';
 import * as F from '../../src/engine/ops.js';
 import { type Tensor, numel, scope } from '../../src/engine/tensor.js';
-import { webgpu } from '../../src/engine/webgpu/backend.js';
 import { findCases, runCase } from '../../src/conform/runner.js';
 import { openSafetensors } from '../../src/io/safetensors.js';
 import { AutoencoderKLCosmos, cosmosToDiffusersName, denormalizeLatent, latentStats, normalizeLatent } from '../../src/models/tokenizer/diffusers.js';
@@ -21,6 +20,7 @@ import { RELEASED_TOKENIZERS } from '../../src/models/tokenizer/released.js';
 import { VideoEncoderStream } from '../../src/models/tokenizer/stream.js';
 import { CausalContinuousVideoTokenizer, CausalDiscreteVideoTokenizer } from '../../src/models/tokenizer/video.js';
 import { Patcher, Patcher3D, UnPatcher, UnPatcher3D } from '../../src/models/tokenizer/wavelet.js';
+import { webgpu } from '../harness.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/tokenizer', import.meta.url));
 const CASES = await findCases([FIXTURES]);

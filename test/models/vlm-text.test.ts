@@ -10,13 +10,12 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { runCase } from '../../src/conform/runner.js';
 import type { Backend } from '../../src/engine/backend.js';
-import { cpu } from '../../src/engine/cpu/backend.js';
-import { webgpu } from '../../src/engine/webgpu/backend.js';
 import { PreprocessError, SmartResizeError } from '../../src/models/vlm/config.js';
 import {
   Qwen2VLImageProcessor, parseImageProcessorConfig, prepareVideo, pythonRound, sampleVideoFrames, secondPerGridT, smartResize, videoToU8,
 } from '../../src/models/vlm/preprocess.js';
 import { resizeU8 } from '../../src/models/vlm/resize.js';
+import { cpu, webgpu } from '../harness.js';
 
 const FIX = fileURLToPath(new URL('../fixtures/vlm', import.meta.url));
 const CASES = ['bpe_tokenize', 'chat_template', 'image_preprocess'];

@@ -10,23 +10,22 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runCase } from '../../src/conform/runner.js';
 import type { Backend } from '../../src/engine/backend.js';
-import { cpu } from '../../src/engine/cpu/backend.js';
 import type { DType, RawArray } from '../../src/engine/dtype.js';
 import { type TensorSource, loadWeights, plannedBytes } from '../../src/engine/module.js';
 import * as F from '../../src/engine/ops.js';
 import type { Tensor } from '../../src/engine/tensor.js';
-import { webgpu } from '../../src/engine/webgpu/backend.js';
 import { type TensorToWrite, openSafetensors, writeSafetensors } from '../../src/io/safetensors.js';
 import { VlmKVCache, generate, processLogits, sampleToken } from '../../src/models/vlm/generate.js';
 import { COSMOS_REASON1_7B_CONFIG, VlmConfigError, parseVlmConfig } from '../../src/models/vlm/config.js';
 import {
-  FLOAT32_MIN, type ForwardInputs, type Qwen2_5_VLForConditionalGeneration, attentionMask, mropeTables, vlmFamily,
+  FLOAT32_MIN, type ForwardInputs, type Qwen2_5_VLForConditionalGeneration, attentionMask, mropeTables, Qwen2_5_VLFamily,
 } from '../../src/models/vlm/language.js';
 import { loadModule } from '../../src/models/load.js';
 import { type Grid, RopeIndexError, getRopeIndex, temporalIndex } from '../../src/models/vlm/rope-index.js';
 import {
   frameCuSeqlens, inversePermutation, segmentTuning, visionRotaryAngles, windowIndex,
 } from '../../src/models/vlm/vision.js';
+import { cpu, webgpu } from '../harness.js';
 
 const FIX = fileURLToPath(new URL('../fixtures/vlm', import.meta.url));
 const CASES = ['vision_encoder', 'rope_index', 'lm_forward', 'lm_forward_bf16', 'greedy_decode'];
@@ -69,7 +68,7 @@ async function fixtureModel(backend: Backend, folder = 'lm_forward', overrides: 
   const dir = join(FIX, folder);
   const c = await openSafetensors(join(dir, 'case.safetensors'));
   const cfgJson = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
-  const { model } = await loadModule(vlmFamily(), join(dir, 'model.safetensors'), backend, { config: { ...cfgJson, ...overrides } });
+  const { model } = await loadModule(Qwen2_5_VLFamily(), join(dir, 'model.safetensors'), backend, { config: { ...cfgJson, ...overrides } });
   const ids = Array.from((await c.read('input.input_ids')).raw);
   const pixels = await c.read('input.pixel_values');
   const grid = Array.from((await c.read('input.image_grid_thw')).raw);
@@ -319,7 +318,7 @@ describe('M-RoPE tables and the attention mask', () => {
     const { cos } = mropeTables(pos, 1, 1, cfg);
     const axisOf = [0, 0, 1, 1, 1, 2, 2, 2, 0, 0, 1, 1, 1, 2, 2, 2];
     for (let c = 0; c < 16; c++) {
-      const inv = 1 / Math.pow(10000, (2 * (c % 8)) / 16);
+      const inv = 1 / 10000 ** ((2 * (c % 8)) / 16);
       expect(cos[c]).toBeCloseTo(Math.cos([3, 5, 7][axisOf[c]] * inv), 5);
     }
   });
@@ -349,13 +348,13 @@ function shapeOnlySource(model: Qwen2_5_VLForConditionalGeneration, dtype: strin
 
 describe('configs', () => {
   it('the released Cosmos-Reason1-7B config builds: 8,292,166,656 parameters, 16.6 GB in bf16, nothing allocated', () => {
-    const family = vlmFamily();
+    const family = Qwen2_5_VLFamily();
     const model = family.build({ ...COSMOS_REASON1_7B_CONFIG });
     expect(model.parameterCount()).toBe(8_292_166_656);
     const src = shapeOnlySource(model, 'BF16');
     expect(plannedBytes(model, src, family.loadOptions!(model, src))).toBe(16_584_333_312);
     for (const p of model.parameters()) expect(p.loaded).toBe(false);
-    const vision = vlmFamily({ language: false }).build({ ...COSMOS_REASON1_7B_CONFIG });
+    const vision = Qwen2_5_VLFamily({ language: false }).build({ ...COSMOS_REASON1_7B_CONFIG });
     expect(vision.parameterCount()).toBe(676_550_144);
     const cfg = model.config;
     expect(cfg.text.headDim).toBe(128);
@@ -386,7 +385,7 @@ describe('configs', () => {
       info: (n) => src.info(n.replace(/^model\.language_model\./, 'model.').replace(/^model\.visual\./, 'visual.')),
       read: (n) => src.read(n.replace(/^model\.language_model\./, 'model.').replace(/^model\.visual\./, 'visual.')),
     };
-    const family = vlmFamily();
+    const family = Qwen2_5_VLFamily();
     const m = family.build(cfgJson);
     const rep = await loadWeights(m, renamed, cpu, family.loadOptions!(m, renamed));
     expect(rep.loaded).toBe([...m.parameters()].length);
@@ -413,10 +412,10 @@ describe('configs', () => {
       for (const [file, tensors] of Object.entries(shards)) await writeSafetensors(join(tmp, file), tensors);
       writeFileSync(join(tmp, 'model.safetensors.index.json'), JSON.stringify({ metadata: {}, weight_map: weightMap }));
       copyFileSync(join(dir, 'config.json'), join(tmp, 'config.json'));
-      const { model: sharded } = await loadModule(vlmFamily(), tmp, cpu);
+      const { model: sharded } = await loadModule(Qwen2_5_VLFamily(), tmp, cpu);
       const dtypes = new Set([...sharded.parameters()].map((p) => p.t.dtype));
       expect([...dtypes]).toEqual(['bf16']);
-      const { model: single } = await loadModule(vlmFamily(), join(dir, 'model.safetensors'), cpu);
+      const { model: single } = await loadModule(Qwen2_5_VLFamily(), join(dir, 'model.safetensors'), cpu);
       const c = await openSafetensors(join(dir, 'case.safetensors'));
       const ids = await c.read('input.input_ids');
       const px = await c.read('input.pixel_values');

@@ -5,7 +5,6 @@
 // events and cancellation, and the typed errors.
 import * as nodePath from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cpu } from '../../src/engine/cpu/backend.js';
 import { CancelledError } from '../../src/engine/errors.js';
 import * as F from '../../src/engine/ops.js';
 import { openVideoSource } from '../../src/io/open-video.js';
@@ -14,7 +13,7 @@ import { cropVideo, padVideo, sliceFrames, type Video } from '../../src/io/video
 import { readY4m, writeY4m } from '../../src/io/y4m.js';
 import { ContextLengthError, MissingContextError, TokenIdError, parseArConfig } from '../../src/models/ar/config.js';
 import { generate } from '../../src/models/ar/generate.js';
-import { arFamily } from '../../src/models/ar/transformer.js';
+import { ArTransformerFamily } from '../../src/models/ar/transformer.js';
 import { loadModule } from '../../src/models/load.js';
 import { loadTokenizer } from '../../src/models/tokenizer/load.js';
 import type { CausalDiscreteVideoTokenizer } from '../../src/models/tokenizer/video.js';
@@ -23,6 +22,7 @@ import {
 } from '../../src/pipelines/ar-video2world.js';
 import type { ProgressEvent } from '../../src/pipelines/progress.js';
 import { DV, SAMPLE, rand, tempFolder, tinyConfig, tinyV2wConfig, writeArCheckpoint } from './arvlm-fixtures.js';
+import { cpu } from '../harness.js';
 
 const { dir: tmp, remove } = tempFolder('cosmos-ar-v2w-');
 afterAll(remove);
@@ -125,7 +125,7 @@ describe('arVideo2World on loaded models', () => {
   it("Video2World, greedy: context ids = upstream's pad-to-full-length tokenization; generated ids = a direct generate with <bov> and the 512-row context", async () => {
     // a 32x32 crop and a [3, 4, 4] grid keep this quick
     const dir = await writeArCheckpoint(nodePath.join(tmp, 'ar-v2w-small'), tinyV2wConfig({ video_latent_shape: [3, 4, 4], max_seq_len: 64 }), 200);
-    const { model } = await loadModule(arFamily, dir, cpu);
+    const { model } = await loadModule(ArTransformerFamily, dir, cpu);
     const clip = cropVideo(sliceFrames(sample, 3, 10), 7, 32, 32); // 7 frames: the last 5 are the context
     const emb = await readEmbeddings(embeddings);
     expect(emb.shape).toEqual([7, 16]);
@@ -166,7 +166,7 @@ describe('arVideo2World on loaded models', () => {
   }, 120_000);
 
   it('plans without running: defaults, and the typed errors', async () => {
-    const model = arFamily.build(tinyConfig({ video_latent_shape: [4, 8, 8], max_seq_len: 256 }));
+    const model = ArTransformerFamily.build(tinyConfig({ video_latent_shape: [4, 8, 8], max_seq_len: 256 }));
     // default context: 1 + tc frames when the clip has them, else the last frame
     expect(planArVideo2World(model, tok, [17, 64, 64])).toMatchObject({ contextFrames: 5, contextLatentFrames: 2, latentFrames: 2, generateTokens: 128, outputFrames: 13 });
     expect(planArVideo2World(model, tok, [3, 64, 64])).toMatchObject({ contextFrames: 1, contextLatentFrames: 1, latentFrames: 3, promptTokens: 64 });
@@ -176,12 +176,12 @@ describe('arVideo2World on loaded models', () => {
     expect(() => planArVideo2World(model, tok, [17, 64, 64], { contextFrames: 5, latentFrames: 3 })).toThrow(ContextLengthError);
     expect(() => planArVideo2World(model, tok, [17, 60, 64])).toThrow(GridMismatchError);
     expect(() => planArVideo2World(model, tok, [17, 64, 64], { temperature: -1 })).toThrow(/temperature/);
-    const cross = arFamily.build(tinyV2wConfig());
+    const cross = ArTransformerFamily.build(tinyV2wConfig());
     expect(() => planArVideo2World(cross, tok, [5, 64, 64])).toThrow(MissingContextError);
     expect(() => planArVideo2World(cross, tok, [5, 64, 64], { embeddings: { data: new Float32Array(24), shape: [1, 24] } })).toThrow(/context_dim 16/);
     const e = (() => {
       try {
-        planArVideo2World(arFamily.build(tinyConfig({ vocab_size: 65536 })), tok, [5, 64, 64]);
+        planArVideo2World(ArTransformerFamily.build(tinyConfig({ vocab_size: 65536 })), tok, [5, 64, 64]);
       } catch (err) {
         return err;
       }

@@ -8,7 +8,6 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import * as nodePath from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backend } from '../../src/engine/backend.js';
-import { cpu } from '../../src/engine/cpu/backend.js';
 import { CancelledError } from '../../src/engine/errors.js';
 import * as F from '../../src/engine/ops.js';
 import { sliceFrames } from '../../src/io/video.js';
@@ -20,6 +19,7 @@ import { readImageFile, readVideoFile, sampleVideo } from '../../src/pipelines/r
 import { type ReasonModel, buildPrompt, loadReasonModel, processedSize, reason } from '../../src/pipelines/reason.js';
 import { TextStreamer } from '../../src/pipelines/text-streamer.js';
 import { SAMPLE, VLM_FIXTURES, tempFolder, writeReasonFolder, writeReasonInputs } from './arvlm-fixtures.js';
+import { cpu } from '../harness.js';
 
 const { dir: tmp, remove } = tempFolder('cosmos-reason-');
 afterAll(remove);

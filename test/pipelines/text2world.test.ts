@@ -6,10 +6,8 @@ import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node
 import { tmpdir } from 'node:os';
 import * as nodePath from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { cpu } from '../../src/engine/cpu/backend.js';
 import { CancelledError } from '../../src/engine/errors.js';
 import * as F from '../../src/engine/ops.js';
-import { webgpu } from '../../src/engine/webgpu/backend.js';
 import { type FileSystem, setFileSystem } from '../../src/io/files.js';
 import { nodeFileSystem } from '../../src/io/node-files.js';
 import { openPngFrames, readPngFrames, writePngFrames } from '../../src/io/png.js';
@@ -28,6 +26,7 @@ import { inspectWorldModel } from '../../src/pipelines/world/folder.js';
 import { loadWorldModel } from '../../src/pipelines/world/model.js';
 import { planSizes } from '../../src/pipelines/world/settings.js';
 import { CV, EDM, SAMPLE, type WorldFolders, writeWorldFolders } from './world-fixtures.js';
+import { cpu, webgpu } from '../harness.js';
 
 const tmp = mkdtempSync(nodePath.join(tmpdir(), 'cosmos-world-'));
 let W: WorldFolders;

@@ -6,15 +6,14 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { cpu } from '../../src/engine/cpu/backend.js';
 import { CancelledError } from '../../src/engine/errors.js';
-import { webgpu } from '../../src/engine/webgpu/backend.js';
 import { readVideo } from '../../src/io/open-video.js';
 import { ControlShapeError, ControlWeightError } from '../../src/models/controlnet/multi.js';
 import { ControlSpecError, type TransferSpec, readTransferSpec } from '../../src/models/controlnet/spec.js';
 import type { ProgressEvent } from '../../src/pipelines/progress.js';
 import { transfer } from '../../src/pipelines/transfer.js';
 import { transferSpecJson, writeTransferFolder } from './world-fixtures.js';
+import { cpu, webgpu } from '../harness.js';
 
 describe('transfer (tiny random checkpoints, two controls)', () => {
   let tmp: string;

@@ -12,7 +12,7 @@ import { capture } from '../../engine/module.js';
 import * as F from '../../engine/ops.js';
 import type { Tensor } from '../../engine/tensor.js';
 import { type CrossInputs, decodeStep, generate } from '../../models/ar/generate.js';
-import { type ArTransformer, arFamily } from '../../models/ar/transformer.js';
+import { type ArTransformer, ArTransformerFamily } from '../../models/ar/transformer.js';
 import { CaseFormatError, type FixtureCase } from '../case.js';
 import { type KindResult, registerKind } from '../registry.js';
 
@@ -48,7 +48,7 @@ function optionalNumArg(c: FixtureCase, key: string): number | null {
 /** Register a kind that runs on the case's model (built from its config.json, freed after). */
 function arKind(kind: string, run: (model: ArTransformer, c: FixtureCase, backend: Backend) => Promise<KindResult>): void {
   registerKind(kind, async (c, backend) => {
-    const model = await c.module(arFamily, backend);
+    const model = await c.module(ArTransformerFamily, backend);
     try {
       return await run(model, c, backend);
     } finally {

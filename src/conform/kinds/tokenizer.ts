@@ -7,7 +7,7 @@ import { type TapRecorder, capture } from '../../engine/module.js';
 import * as F from '../../engine/ops.js';
 import { AutoencoderKLCosmos, normalizeLatent } from '../../models/tokenizer/diffusers.js';
 import { ContinuousImageTokenizer, DiscreteImageTokenizer } from '../../models/tokenizer/image.js';
-import { TOKENIZER_FAMILY, type Tokenizer } from '../../models/tokenizer/load.js';
+import { CosmosTokenizerFamily, type Tokenizer } from '../../models/tokenizer/load.js';
 import { CausalContinuousVideoTokenizer, CausalDiscreteVideoTokenizer } from '../../models/tokenizer/video.js';
 import { CaseFormatError, type FixtureCase } from '../case.js';
 import { type KindResult, type OutputValue, registerKind } from '../registry.js';
@@ -22,7 +22,7 @@ async function runWithModel(
   backend: Backend,
   body: (m: Tokenizer) => Promise<Record<string, OutputValue>> | Record<string, OutputValue>,
 ): Promise<KindResult> {
-  const model = await c.module(TOKENIZER_FAMILY, backend);
+  const model = await c.module(CosmosTokenizerFamily, backend);
   try {
     const wanted = c.tapNames;
     if (model instanceof AutoencoderKLCosmos) {

@@ -11,7 +11,7 @@ import { capture } from '../../engine/module.js';
 import type { Tensor } from '../../engine/tensor.js';
 import { parseVlmConfig, ropeIndexConfig } from '../../models/vlm/config.js';
 import { generate } from '../../models/vlm/generate.js';
-import { type ForwardInputs, type ModelParts, type Qwen2_5_VLForConditionalGeneration, vlmFamily } from '../../models/vlm/language.js';
+import { type ForwardInputs, type ModelParts, type Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLFamily } from '../../models/vlm/language.js';
 import { type Grid, getRopeIndex } from '../../models/vlm/rope-index.js';
 import { CaseFormatError, type FixtureCase } from '../case.js';
 import { type KindResult, registerKind } from '../registry.js';
@@ -66,7 +66,7 @@ function intArg(c: FixtureCase, key: string, fallback: number): number {
 /** Register a kind that runs on the case's model (or `parts` of it), freed after. */
 function vlmKind(kind: string, parts: ModelParts, run: (model: Qwen2_5_VLForConditionalGeneration, c: FixtureCase, backend: Backend) => Promise<KindResult>): void {
   registerKind(kind, async (c, backend) => {
-    const model = await c.module(vlmFamily(parts), backend);
+    const model = await c.module(Qwen2_5_VLFamily(parts), backend);
     try {
       return await run(model, c, backend);
     } finally {

@@ -41,7 +41,7 @@ function invFreq(theta: number, dim: number): Float32Array {
   const out = new Float32Array(Math.floor(dim / 2));
   for (let k = 0; k < out.length; k++) {
     const r = f32((2 * k) / dim);
-    out[k] = f32(1 / f32(Math.pow(f32(theta), r)));
+    out[k] = f32(1 / f32(f32(theta) ** r));
   }
   return out;
 }
@@ -123,7 +123,7 @@ export function sincos1d(D: number, n: number): Float64Array {
   if (D % 2) throw new ArConfigError(`abs pos emb: axis dim ${D} must be even`);
   const h = D / 2;
   const omega = new Float64Array(h);
-  for (let k = 0; k < h; k++) omega[k] = 1 / Math.pow(10000, k / (D / 2));
+  for (let k = 0; k < h; k++) omega[k] = 1 / 10000 ** (k / (D / 2));
   const out = new Float64Array(n * D);
   for (let p = 0; p < n; p++) {
     for (let k = 0; k < h; k++) {

@@ -439,7 +439,7 @@ function flattenTokens(m: TokenMatrix, what: string): { data: ArrayLike<number>;
  * and reads its checkpoints: an optional leading `model.`, TransformerEngine `_extra_state`
  * buffers ignored. Floating weights keep the checkpoint's dtype.
  */
-export const arFamily: ModuleFamily<ArTransformer> = {
+export const ArTransformerFamily: ModuleFamily<ArTransformer> = {
   name: 'the AR video decoder (ModelConfig fields + training_type)',
   build: (config) => new ArTransformer(parseArConfig(config)),
   loadOptions: () => ({ mapKey: arCheckpointKey, ignore: (k) => k.endsWith('_extra_state') }),

@@ -64,7 +64,7 @@ export class T5TextEncoder {
       if (e instanceof SentencePieceModelError) e.message = `${spPath}: ${e.message}`;
       throw e;
     }
-    const { model } = await loadModule(T5EncoderFamily, dir, backend, { config: opts.config, files: fs });
+    const { model } = await loadModule(T5EncoderFamily, dir, backend, { config: opts.config, fs });
     return new T5TextEncoder(model, new T5Tokenizer(sp));
   }
 

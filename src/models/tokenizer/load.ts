@@ -2,7 +2,7 @@
 // - Cosmos-Tokenizer: config.json = the constructor kwargs (`name` CV / DV / CI / DI), keys as
 //   the released JIT files (`encoder.down.0.block.0.conv1.0.conv3d.weight`, ...);
 // - diffusers: config.json with `_class_name: AutoencoderKLCosmos`, keys renamed (diffusers.ts).
-// TOKENIZER_FAMILY says how; loadModule (models/load.ts) does the loading. Buffers with no
+// CosmosTokenizerFamily says how; loadModule (models/load.ts) does the loading. Buffers with no
 // learned state (wavelet filters, FSQ tables) are ignored; every other difference between the
 // checkpoint and the tree the config implies is reported at once by CheckpointMismatchError.
 // Weights keep their stored dtype (bf16 stays bf16).
@@ -56,7 +56,7 @@ export function isIgnorableBuffer(key: string): boolean {
 }
 
 /** The Cosmos tokenizers (either layout) as a family for loadModule. */
-export const TOKENIZER_FAMILY: ModuleFamily<Tokenizer> = {
+export const CosmosTokenizerFamily: ModuleFamily<Tokenizer> = {
   name: 'Cosmos tokenizer',
   build: buildTokenizer,
   loadOptions: (model) => ({ ignore: isIgnorableBuffer, ...(model instanceof AutoencoderKLCosmos ? { mapKey: model.keyMapper() } : {}) }),
@@ -64,7 +64,7 @@ export const TOKENIZER_FAMILY: ModuleFamily<Tokenizer> = {
 
 /** Fill a built tokenizer from a tensor source in either layout. */
 export async function loadTokenizerWeights(model: Tokenizer, src: TensorSource, backend: Backend): Promise<LoadReport> {
-  return loadWeights(model, src, backend, TOKENIZER_FAMILY.loadOptions!(model, src));
+  return loadWeights(model, src, backend, CosmosTokenizerFamily.loadOptions!(model, src));
 }
 
 const WEIGHT_FILES = ['model.safetensors', 'diffusion_pytorch_model.safetensors', 'autoencoder.safetensors'];
@@ -106,5 +106,5 @@ export interface LoadTokenizerOptions extends Pick<LoadModuleOptions, 'config' |
  */
 export async function loadTokenizer(pathOrDir: string, backend: Backend, opts: LoadTokenizerOptions = {}): Promise<Tokenizer> {
   const { weights } = await resolveTokenizerFiles(pathOrDir, opts.fs);
-  return (await loadModule(TOKENIZER_FAMILY, weights, backend, { config: opts.config, maxBytes: opts.maxBytes, files: opts.fs })).model;
+  return (await loadModule(CosmosTokenizerFamily, weights, backend, { config: opts.config, maxBytes: opts.maxBytes, fs: opts.fs })).model;
 }

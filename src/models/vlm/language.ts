@@ -30,7 +30,7 @@ import { VisionTransformer, activate } from './vision.js';
 export function textInvFreq(cfg: Pick<TextConfig, 'headDim' | 'ropeTheta'>): Float32Array {
   const f = Math.fround;
   const hd = cfg.headDim;
-  return Float32Array.from({ length: hd / 2 }, (_, k) => f(1 / f(Math.pow(cfg.ropeTheta, f(f(2 * k) / hd)))));
+  return Float32Array.from({ length: hd / 2 }, (_, k) => f(1 / f(cfg.ropeTheta ** f(f(2 * k) / hd))));
 }
 
 /**
@@ -398,7 +398,7 @@ export class Qwen2_5_VLForConditionalGeneration extends Module {
  * How loadModule builds the model (or only `parts` of it) from its transformers config.json and
  * maps the checkpoint keys (see mapKey). Weights keep their checkpoint dtype.
  */
-export function vlmFamily(parts: ModelParts = {}): ModuleFamily<Qwen2_5_VLForConditionalGeneration> {
+export function Qwen2_5_VLFamily(parts: ModelParts = {}): ModuleFamily<Qwen2_5_VLForConditionalGeneration> {
   return {
     name: 'Qwen2_5_VLForConditionalGeneration',
     build: (config) => new Qwen2_5_VLForConditionalGeneration(parseVlmConfig(config), parts),

@@ -59,7 +59,7 @@ export function visionInvFreq(headDim: number): Float32Array {
   const dim = headDim / 2;
   const n = Math.ceil(dim / 2);
   const f = Math.fround;
-  return Float32Array.from({ length: n }, (_, k) => f(1 / f(Math.pow(10000, f(f(2 * k) / dim)))));
+  return Float32Array.from({ length: n }, (_, k) => f(1 / f(10000 ** f(f(2 * k) / dim))));
 }
 
 /**

@@ -57,7 +57,7 @@ export function mlpChunkTokens(backend: Backend, config: Pick<CosmosTransformerC
 
 /** A diffusers transformer/ folder loaded, its MLP chunked for `tokens` on this backend. */
 export async function loadTransformer(dir: string, backend: Backend, tokens: number, opts: { config?: Config; fs?: FileSystem } = {}): Promise<CosmosTransformer3DModel> {
-  const { model } = await loadModule(CosmosTransformer3DFamily, dir, backend, { config: opts.config, files: opts.fs });
+  const { model } = await loadModule(CosmosTransformer3DFamily, dir, backend, { config: opts.config, fs: opts.fs });
   model.ffChunkTokens = mlpChunkTokens(backend, model.config, model.hiddenSize, tokens);
   return model;
 }

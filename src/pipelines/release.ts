@@ -1,0 +1,110 @@
+// loadRelease: a released model folder, as downloaded, to a loaded model ready for its pipeline.
+// The folder says what it is (release-kind.ts); each kind loads through its family's loader,
+// so a release loads exactly as the conformance cases and the pipelines load it.
+import type { Backend } from '../engine/backend.js';
+import { selectBackend } from '../engine/select.js';
+import { type FileSystem, fileSystem } from '../io/files.js';
+import { type ArTransformer, ArTransformerFamily } from '../models/ar/transformer.js';
+import { type CosmosControlNetModel, CosmosControlNetFamily } from '../models/controlnet/controlnet.js';
+import { type CosmosTransformer3DModel, CosmosTransformer3DFamily } from '../models/dit/transformer.js';
+import { loadModule } from '../models/load.js';
+import { type T5EncoderModel, T5EncoderFamily } from '../models/t5/encoder.js';
+import { type Tokenizer, loadTokenizer } from '../models/tokenizer/load.js';
+import { type ReleaseFolder, ReleaseFormatError, type ReleaseKind, identifyRelease } from './release-kind.js';
+import { type ReasonModel, loadReasonModel } from './reason.js';
+import { type LoadedWorldModel, loadWorldModel } from './world/model.js';
+
+interface ReleaseBase<K extends ReleaseKind> {
+  kind: K;
+  path: string;
+  /** config.json (model_index.json for a world pipeline) as read */
+  config: Record<string, unknown>;
+  backend: Backend;
+  /** free every weight on the device */
+  dispose(): void;
+}
+
+/** A Cosmos Tokenizer (Cosmos-Tokenizer or diffusers AutoencoderKLCosmos layout). */
+export interface TokenizerRelease extends ReleaseBase<'tokenizer'> { model: Tokenizer }
+/** A diffusers world-model pipeline folder (transformer, VAE, scheduler, text encoder). */
+export interface WorldRelease extends ReleaseBase<'world'> { model: LoadedWorldModel }
+export interface TransformerRelease extends ReleaseBase<'transformer'> { model: CosmosTransformer3DModel }
+export interface ControlNetRelease extends ReleaseBase<'controlnet'> { model: CosmosControlNetModel }
+export interface T5Release extends ReleaseBase<'t5'> { model: T5EncoderModel }
+/** Cosmos-Reason1 / Qwen2.5-VL: the model with its tokenizer, chat template and processor. */
+export interface VlmRelease extends ReleaseBase<'vlm'> { model: ReasonModel }
+export interface ArRelease extends ReleaseBase<'ar'> { model: ArTransformer }
+
+export type Release = TokenizerRelease | WorldRelease | TransformerRelease | ControlNetRelease | T5Release | VlmRelease | ArRelease;
+
+type ReleaseOf<K extends ReleaseKind> = Extract<Release, { kind: K }>;
+
+export interface LoadReleaseOptions<K extends ReleaseKind = ReleaseKind> {
+  /** default: selectBackend() (WebGPU when an adapter can be had, else the CPU) */
+  backend?: Backend;
+  fs?: FileSystem;
+  /** refuse, before loading weights, a folder of another kind */
+  expect?: K;
+}
+
+/**
+ * Load a released model folder as downloaded: a Cosmos Tokenizer, a diffusers world-model
+ * pipeline (Cosmos-1.0 Diffusion, Predict2, Predict2.5, Transfer2.5), a ControlNet, a T5 encoder,
+ * Cosmos-Reason1, or an autoregressive model (converted to safetensors).
+ */
+export async function loadRelease<K extends ReleaseKind = ReleaseKind>(path: string, opts: LoadReleaseOptions<K> = {}): Promise<ReleaseOf<K>> {
+  const fs = opts.fs ?? fileSystem();
+  const folder = await identifyRelease(path, fs);
+  if (opts.expect && folder.kind !== opts.expect) {
+    throw new ReleaseFormatError(path, `is a ${folder.kind} release; expected a ${opts.expect} release`);
+  }
+  const backend = opts.backend ?? (await selectBackend());
+  return (await loadKind(folder, backend, fs)) as ReleaseOf<K>;
+}
+
+async function loadKind(folder: ReleaseFolder, backend: Backend, fs: FileSystem): Promise<Release> {
+  const { path, config } = folder;
+  const base = { path, config, backend };
+  const weightsOf = async (family: Parameters<typeof loadModule>[0]) => {
+    if (!folder.files.some((f) => f.endsWith('.safetensors') || f.endsWith('.safetensors.index.json'))) {
+      const pickle = folder.files.find((f) => f.endsWith('.pt') || f.endsWith('.pth'));
+      throw new ReleaseFormatError(
+        path,
+        pickle
+          ? `holds its weights as a PyTorch pickle (${pickle}); cosmos-ts reads them once converted to model.safetensors (reading torch pickles directly is not implemented yet)`
+          : 'has no .safetensors weights',
+      );
+    }
+    return (await loadModule(family, path, backend, { config, fs })).model;
+  };
+  switch (folder.kind) {
+    case 'tokenizer': {
+      const model = await loadTokenizer(path, backend, { config, fs });
+      return { kind: 'tokenizer', ...base, model, dispose: () => model.dispose() };
+    }
+    case 'world': {
+      const model = await loadWorldModel(path, backend, { fs });
+      return { kind: 'world', ...base, model, dispose: () => model.dispose() };
+    }
+    case 'transformer': {
+      const model = (await weightsOf(CosmosTransformer3DFamily)) as CosmosTransformer3DModel;
+      return { kind: 'transformer', ...base, model, dispose: () => model.dispose() };
+    }
+    case 'controlnet': {
+      const model = (await weightsOf(CosmosControlNetFamily)) as CosmosControlNetModel;
+      return { kind: 'controlnet', ...base, model, dispose: () => model.dispose() };
+    }
+    case 't5': {
+      const model = (await weightsOf(T5EncoderFamily)) as T5EncoderModel;
+      return { kind: 't5', ...base, model, dispose: () => model.dispose() };
+    }
+    case 'ar': {
+      const model = (await weightsOf(ArTransformerFamily)) as ArTransformer;
+      return { kind: 'ar', ...base, model, dispose: () => model.dispose() };
+    }
+    case 'vlm': {
+      const model = await loadReasonModel(path, backend, { fs });
+      return { kind: 'vlm', ...base, model, dispose: () => model.model.dispose() };
+    }
+  }
+}
