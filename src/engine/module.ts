@@ -54,10 +54,11 @@ export class Param {
 /** Recorded module outputs, in the order the forward pass produced them. */
 export class TapRecorder {
   readonly records: { path: string; tensor: Tensor }[] = [];
-  constructor(private readonly wanted: ReadonlySet<string> | 'all') {}
+  constructor(private readonly wanted: ReadonlySet<string> | 'all' | ((path: string) => boolean)) {}
 
   wants(path: string): boolean {
-    return this.wanted === 'all' || this.wanted.has(path);
+    const w = this.wanted;
+    return w === 'all' || (typeof w === 'function' ? w(path) : w.has(path));
   }
   record(path: string, t: Tensor): void {
     // The recorder owns a view of the tensor, so scopes that free intermediates leave it alive.
@@ -79,9 +80,12 @@ export class TapRecorder {
 
 let activeTaps: TapRecorder | null = null;
 
-/** Run fn with a recorder capturing the outputs of the given module paths (or 'all'). */
-export async function capture<T>(paths: Iterable<string> | 'all', fn: () => Promise<T> | T): Promise<{ result: T; taps: TapRecorder }> {
-  const rec = new TapRecorder(paths === 'all' ? 'all' : new Set(paths));
+/** Which module outputs to record: named paths, 'all', or a test of the path. */
+export type TapSelection = Iterable<string> | 'all' | ((path: string) => boolean);
+
+/** Run fn with a recorder capturing the outputs of the selected module paths. */
+export async function capture<T>(paths: TapSelection, fn: () => Promise<T> | T): Promise<{ result: T; taps: TapRecorder }> {
+  const rec = new TapRecorder(paths === 'all' ? 'all' : typeof paths === 'function' ? paths : new Set(paths));
   const prev = activeTaps;
   activeTaps = rec;
   try {

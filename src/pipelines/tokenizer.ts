@@ -16,12 +16,18 @@ import { type FrameSource, type Rational, type Video, cropVideo, padVideo, stack
 import { type Quality, quality } from '../metrics/quality.js';
 import type { ModuleFamily } from '../models/load.js';
 import { loadModule } from '../models/load.js';
-import { CosmosTokenizerFamily, buildTokenizer, resolveTokenizerFiles } from '../models/tokenizer/load.js';
+import { CosmosTokenizerFamily, type Tokenizer, buildTokenizer, resolveTokenizerFiles } from '../models/tokenizer/load.js';
 import type { CausalContinuousVideoTokenizer, CausalDiscreteVideoTokenizer } from '../models/tokenizer/video.js';
 import { isFrameSource, videoSource } from './frame-source.js';
 import { type RunOptions, stage } from './progress.js';
 
 export type VideoModel = CausalContinuousVideoTokenizer | CausalDiscreteVideoTokenizer;
+
+/** A tokenizer the video workflows can run (CV or DV); an image tokenizer is a UserError. */
+export function videoTokenizer(model: Tokenizer): VideoModel {
+  if (model.kind === 'CV' || model.kind === 'DV') return model as VideoModel;
+  throw new UserError(`a ${model.kind} (image) tokenizer; the video workflows take the causal video tokenizers (CV, DV)`);
+}
 
 /**
  * Load a causal video tokenizer (CV or DV, either checkpoint layout) from a folder or a
@@ -156,8 +162,9 @@ function joinParts(parts: Tensor[], axis: number): Tensor {
  * they are needed. Progress: stage 'encode' in frames, after every chunk. The tokens stay on the
  * model's backend.
  */
-export async function tokenize(model: VideoModel, source: FrameSource | Video, opts: TokenizeOptions = {}): Promise<Tokens> {
+export async function tokenize(tokenizer: Tokenizer, source: FrameSource | Video, opts: TokenizeOptions = {}): Promise<Tokens> {
   throwIfAborted(opts.signal);
+  const model = videoTokenizer(tokenizer);
   const src = isFrameSource(source) ? source : videoSource(source);
   const backend = model.quant_conv.weight.backend;
   const tc = model.temporalCompression;
@@ -281,7 +288,8 @@ function decodeOnDevice(model: VideoModel, tokens: DecodableTokens): Tensor {
  * Decode tokens (CV latent, DV indices or codes; on the device or the host) to a clip, cropped to
  * the recorded size. Progress: stage 'decode' in frames (before and after the decoder).
  */
-export async function detokenize(model: VideoModel, tokens: DecodableTokens, opts: DetokenizeOptions = {}): Promise<Video> {
+export async function detokenize(tokenizer: Tokenizer, tokens: DecodableTokens, opts: DetokenizeOptions = {}): Promise<Video> {
+  const model = videoTokenizer(tokenizer);
   throwIfAborted(opts.signal);
   const report = stage(opts, 'decode', 'frames', opts.size?.[0] ?? tokens.frames);
   report(0);
@@ -333,7 +341,8 @@ export interface RoundtripResult {
  * Encode a clip (streaming, as tokenize) and decode the tokens where they are (DV through the
  * token ids), then measure the reconstruction against the input. Progress: 'encode', 'decode'.
  */
-export async function roundtrip(model: VideoModel, source: FrameSource | Video, opts: RoundtripOptions = {}): Promise<RoundtripResult> {
+export async function roundtrip(tokenizer: Tokenizer, source: FrameSource | Video, opts: RoundtripOptions = {}): Promise<RoundtripResult> {
+  const model = videoTokenizer(tokenizer);
   const frames: Float32Array[] = [];
   const keep = isFrameSource(source);
   const t0 = performance.now();

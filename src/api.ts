@@ -1,0 +1,77 @@
+// The public API: what `import ... from 'cosmos-ts'` gives, in Node and in a browser alike. The
+// two entry points (index.ts for Node, browser.ts) re-export this and install their file system.
+// Grouped by floor, bottom to top; see spec/architecture.md.
+
+// ---- engine: tensors, ops, backends, modules and taps, errors
+export type { Backend, BackendLimits, BackendName, MemoryStats } from './engine/backend.js';
+export { type DType, bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, narrow, widen } from './engine/dtype.js';
+export { CancelledError, UserError, isUserError, throwIfAborted } from './engine/errors.js';
+export { Embedding, Linear, RMSNorm } from './engine/layers.js';
+export {
+  CheckpointMismatchError, type LoadOptions, type LoadReport, Module, Param, TapRecorder, type TapSelection, type TensorSource, capture, loadWeights,
+  plannedBytes,
+} from './engine/module.js';
+export * as ops from './engine/ops.js';
+export {
+  BACKEND_CHOICES, type BackendChoice, type SelectBackendOptions, type WebGpuApi, type WebGpuOptions, cpuBackend, selectBackend, selectBackends,
+  webgpuBackend, webgpuOptionsFromEnv,
+} from './engine/select.js';
+export { type TensorStats, statsOf, tensorStats } from './engine/stats.js';
+export { ShapeError, Tensor, numel, scope, scopeAsync, shapeStr } from './engine/tensor.js';
+
+// ---- io: files, checkpoints, video, metrics
+export { type BlobFiles, type BrowserFileSystemOptions, type UrlFileSystemOptions, blobFileSystem, urlFileSystem } from './io/browser-files.js';
+export { contactSheet } from './io/contact-sheet.js';
+export {
+  FileError, type FileInfo, type FileSystem, type OutputFile, type RandomAccessFile, fileSystem, readBytes, readJsonObject, readText, setFileSystem,
+  writeFileAtomic,
+} from './io/files.js';
+export { createVideoSink, openVideoSource, readVideo, writeVideo } from './io/open-video.js';
+export { decodePng, encodePng, readPng, readPngFrames, writePng, writePngFrames } from './io/png.js';
+export { type Checkpoint, type SafetensorsFile, openCheckpoint, openSafetensors, writeSafetensors } from './io/safetensors.js';
+export { type FrameSource, type Rational, type Video, cropVideo, getFrame, padVideo, sliceFrames, stackFrames } from './io/video.js';
+export { createY4mWriter, openY4m, readY4m, writeY4m } from './io/y4m.js';
+export { type Quality, psnr, quality, ssim } from './metrics/quality.js';
+
+// ---- text tokenizers
+export { ByteLevelBpeTokenizer } from './text/bpe.js';
+export { ChatTemplate, chatTemplateOf, loadChatTemplate } from './text/chat.js';
+export { BpeTokenizerError, ChatTemplateError, SentencePieceModelError } from './text/errors.js';
+export { SentencePieceProcessor } from './text/sentencepiece.js';
+export { T5Tokenizer } from './text/t5-tokenizer.js';
+
+// ---- models: one family each, loaded through loadModule
+export { ArTransformer, ArTransformerFamily } from './models/ar/transformer.js';
+export { CosmosControlNetFamily, CosmosControlNetModel } from './models/controlnet/controlnet.js';
+export { CosmosTransformer3DFamily, CosmosTransformer3DModel } from './models/dit/transformer.js';
+export { type Config, type LoadModuleOptions, type LoadedModule, type ModuleFamily, loadModule } from './models/load.js';
+export { T5EncoderFamily, T5EncoderModel } from './models/t5/encoder.js';
+export { T5TextEncoder } from './models/t5/prompts.js';
+export { AutoencoderKLCosmos } from './models/tokenizer/diffusers.js';
+export { ContinuousImageTokenizer, DiscreteImageTokenizer } from './models/tokenizer/image.js';
+export { CosmosTokenizerFamily, type Tokenizer, buildTokenizer, loadTokenizer } from './models/tokenizer/load.js';
+export { CausalContinuousVideoTokenizer, CausalDiscreteVideoTokenizer } from './models/tokenizer/video.js';
+export { Qwen2_5_VLFamily, Qwen2_5_VLForConditionalGeneration } from './models/vlm/language.js';
+
+// ---- pipelines: every workflow as a function
+export { type ArVideo2WorldOptions, type ArVideo2WorldResult, arVideo2World } from './pipelines/ar-video2world.js';
+export { type ConformOptions, type ConformReport, conform } from './pipelines/conform.js';
+export type { ProgressCallback, ProgressEvent, RunOptions } from './pipelines/progress.js';
+export { type ReasonModel, type ReasonOptions, type ReasonResult, loadReasonModel, reason } from './pipelines/reason.js';
+export { readImageFile, readVideoFile, sampleVideo } from './pipelines/reason-inputs.js';
+export {
+  type ArRelease, type ControlNetRelease, type LoadReleaseOptions, type Release, type T5Release, type TokenizerRelease, type TransformerRelease,
+  type VlmRelease, type WorldRelease, loadRelease,
+} from './pipelines/release.js';
+export { type ReleaseFolder, type ReleaseKind, identifyRelease } from './pipelines/release-kind.js';
+export { text2world } from './pipelines/text2world.js';
+export {
+  type DetokenizeOptions, type RoundtripOptions, type RoundtripResult, type TokenizeOptions, Tokens, type VideoModel, detokenize, loadVideoTokenizer,
+  roundtrip, tokenize,
+} from './pipelines/tokenizer.js';
+export { readTokens, writeTokens } from './pipelines/tokens-file.js';
+export { type TransferOptions, type TransferResult, transfer } from './pipelines/transfer.js';
+export { type Video2WorldOptions, type Video2WorldResult, video2world } from './pipelines/video2world.js';
+export { type WorldModelInfo, inspectWorldModel } from './pipelines/world/folder.js';
+export { type LoadedWorldModel, loadWorldModel } from './pipelines/world/model.js';
+export type { WorldOptions, WorldResult } from './pipelines/world/run.js';
