@@ -1,10 +1,13 @@
 // Shared by the tests: the two backends, seeded random data (from bench/harness.ts, shared with
 // the benches), and the closeness check. The WebGPU backend is required: if no adapter can be
 // had the tests fail (never skip), as CI must prove every kernel on the software adapter.
+import { readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import fc from 'fast-check';
 import { expect } from 'vitest';
+import { type CaseResult, runCase } from '../src/conform/runner.js';
 import type { Backend } from '../src/engine/backend.js';
-import { cpu } from '../src/engine/cpu/backend.js';
+import { CpuBackend, cpu } from '../src/engine/cpu/backend.js';
 import type { DType } from '../src/engine/dtype.js';
 import * as F from '../src/engine/ops.js';
 import { webgpuBackend, webgpuOptionsFromEnv } from '../src/engine/select.js';
@@ -14,6 +17,12 @@ import { type WebGpuBackend, webgpu as webgpuDevice } from '../src/engine/webgpu
 export { randomInts, randomTensor, randomValues } from '../bench/harness.js';
 
 export { cpu };
+
+/** A fresh CPU backend and the bytes of its live storages (memory tests). */
+export function countingCpu(): { backend: CpuBackend; liveBytes: () => number } {
+  const backend = new CpuBackend();
+  return { backend, liveBytes: () => backend.memory().liveBytes };
+}
 
 /** The WebGPU backend as the library selects it (COSMOS_WEBGPU_BACKEND / COSMOS_DAWN_* pick the device, as for the CLI). */
 export const webgpu = (): Promise<Backend> => webgpuBackend(webgpuOptionsFromEnv(process.env));
@@ -85,3 +94,22 @@ export const shapeArb = (minRank: number, maxRank: number, maxDim = 9): fc.Arbit
 
 /** fast-check settings for GPU properties: few runs (each compiles/dispatches), fixed seed in CI. */
 export const gpuRuns = (numRuns = 25): fc.Parameters<unknown> => ({ numRuns, seed: process.env.CI ? 20261125 : undefined });
+
+/**
+ * Run a vendored case folder through the conformance runner on `backend` and expect it to pass:
+ * no error, every compared output and tap within the case's tolerance, and every output and tap
+ * that case.json lists actually compared.
+ */
+export async function expectCasePasses(dir: string, backend: Backend): Promise<CaseResult> {
+  const r = await runCase(dir, backend);
+  const name = `${basename(dir)} on ${backend.name}`;
+  expect(r.error, name).toBeNull();
+  expect(Object.keys(r.outputs).length, `${name}: outputs compared`).toBeGreaterThan(0);
+  for (const [out, cmp] of Object.entries(r.outputs)) expect(cmp.pass, `${name} output ${out}: ${JSON.stringify(cmp)}`).toBe(true);
+  for (const [tap, cmp] of Object.entries(r.taps)) expect(cmp.pass, `${name} tap ${tap}: ${JSON.stringify(cmp)}`).toBe(true);
+  const json = JSON.parse(readFileSync(join(dir, 'case.json'), 'utf8')) as { outputs?: object; taps?: object };
+  if (json.outputs) expect(Object.keys(r.outputs).sort(), `${name}: outputs listed in case.json`).toEqual(Object.keys(json.outputs).sort());
+  if (json.taps) expect(Object.keys(r.taps).sort(), `${name}: taps listed in case.json`).toEqual(Object.keys(json.taps).sort());
+  expect(r.pass, name).toBe(true);
+  return r;
+}

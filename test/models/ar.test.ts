@@ -5,9 +5,8 @@ import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Backend, Storage } from '../../src/engine/backend.js';
-import { CpuBackend, cpu } from '../../src/engine/cpu/backend.js';
-import { bytesPerElement } from '../../src/engine/dtype.js';
+import type { Backend } from '../../src/engine/backend.js';
+import { cpu } from '../../src/engine/cpu/backend.js';
 import { CheckpointMismatchError, type TensorSource, loadWeights, plannedBytes } from '../../src/engine/module.js';
 import * as F from '../../src/engine/ops.js';
 import type { Tensor } from '../../src/engine/tensor.js';
@@ -23,7 +22,7 @@ import { float64ToBf16Bits, positionTableRows, ropeAxisDims, ropeInverseFrequenc
 import { ExponentialDraws, resolveSampling, sampleGreedy, sampleNext, sampleTopK, sampleTopP } from '../../src/models/ar/sampling.js';
 import { ArTransformer, ArTransformerFamily } from '../../src/models/ar/transformer.js';
 import { loadModule } from '../../src/models/load.js';
-import { webgpu } from '../harness.js';
+import { countingCpu, webgpu } from '../harness.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/ar', import.meta.url));
 const CASES = await findCases([FIXTURES]);
@@ -66,32 +65,6 @@ function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, label: str
   }
 }
 
-/** A CPU backend that counts the bytes of live storages. */
-function countingCpu(): { backend: CpuBackend; liveBytes: () => number } {
-  const be = new CpuBackend();
-  const live = new Map<Storage, number>();
-  const track = (s: Storage) => {
-    live.set(s, s.length * bytesPerElement(s.dtype));
-    return s;
-  };
-  const b = be as unknown as Record<string, (...a: unknown[]) => unknown>;
-  const upload = b.upload.bind(be);
-  const alloc = b.alloc.bind(be);
-  const wrap = b.wrap.bind(be);
-  const free = b.free.bind(be);
-  b.upload = (...a) => track(upload(...a) as Storage);
-  b.alloc = (...a) => track(alloc(...a) as Storage);
-  b.wrap = (...a) => {
-    const t = wrap(...a) as Tensor;
-    track(t.storage);
-    return t;
-  };
-  b.free = (s) => {
-    live.delete(s as Storage);
-    return free(s);
-  };
-  return { backend: be, liveBytes: () => [...live.values()].reduce((x, y) => x + y, 0) };
-}
 
 // ------------------------------------------------------------------ conformance
 

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { findCases, runCase } from '../../src/conform/runner.js';
+import { findCases, } from '../../src/conform/runner.js';
 import type { Backend } from '../../src/engine/backend.js';
 import * as F from '../../src/engine/ops.js';
 import type { Tensor } from '../../src/engine/tensor.js';
@@ -20,23 +20,11 @@ import {
 import { ControlSpecError, DEFAULT_CONTROL_WEIGHT, parseTransferSpec, readTransferSpec } from '../../src/models/controlnet/spec.js';
 import { CosmosTransformer3DFamily } from '../../src/models/dit/transformer.js';
 import { loadModule } from '../../src/models/load.js';
-import { cpu, webgpu } from '../harness.js';
+import { cpu, expectCasePasses, webgpu } from '../harness.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures', import.meta.url));
 const CASES = await findCases([join(FIXTURES, 'controlnet')]);
 const kindOf = (d: string) => JSON.parse(readFileSync(join(d, 'case.json'), 'utf8')).kind as string;
-
-async function expectCasePasses(dir: string, backend: Backend) {
-  const r = await runCase(dir, backend);
-  const name = dir.split('/').pop();
-  expect(r.error, `${name} on ${backend.name}`).toBeNull();
-  for (const [out, cmp] of Object.entries(r.outputs)) expect(cmp.pass, `${name} output ${out} on ${backend.name}: ${JSON.stringify(cmp)}`).toBe(true);
-  for (const [tap, cmp] of Object.entries(r.taps)) expect(cmp.pass, `${name} tap ${tap} on ${backend.name}: ${JSON.stringify(cmp)}`).toBe(true);
-  const json = JSON.parse(readFileSync(join(dir, 'case.json'), 'utf8'));
-  expect(Object.keys(r.outputs).sort()).toEqual(Object.keys(json.outputs ?? {}).sort());
-  expect(Object.keys(r.taps).sort()).toEqual(Object.keys(json.taps ?? {}).sort());
-  expect(r.pass).toBe(true);
-}
 
 describe('ControlNet conformance cases', () => {
   it('finds the vendored cases of all three kinds', () => {

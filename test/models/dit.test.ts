@@ -8,8 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { findCases, runCase } from '../../src/conform/runner.js';
-import type { Backend } from '../../src/engine/backend.js';
+import { findCases, } from '../../src/conform/runner.js';
 import { capture, loadWeights, plannedBytes } from '../../src/engine/module.js';
 import * as F from '../../src/engine/ops.js';
 import { openSafetensors, writeSafetensors } from '../../src/io/safetensors.js';
@@ -24,23 +23,11 @@ import { PREDICT25_UNIPC, UniPCMultistepScheduler, sampleFlowUniPC } from '../..
 import { nearestIndices } from '../../src/models/dit/embed.js';
 import { type CosmosTransformer3DModel, CosmosTransformer3DFamily } from '../../src/models/dit/transformer.js';
 import { loadModule } from '../../src/models/load.js';
-import { cpu, webgpu } from '../harness.js';
+import { cpu, expectCasePasses, webgpu } from '../harness.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures', import.meta.url));
 const DIT_CASES = await findCases([join(FIXTURES, 'dit')]);
 const CONTROLNET_CASES = await findCases([join(FIXTURES, 'controlnet')]);
-
-async function expectCasePasses(dir: string, backend: Backend) {
-  const r = await runCase(dir, backend);
-  const name = dir.split('/').pop();
-  expect(r.error, `${name} on ${backend.name}`).toBeNull();
-  for (const [out, cmp] of Object.entries(r.outputs)) expect(cmp.pass, `${name} output ${out} on ${backend.name}: ${JSON.stringify(cmp)}`).toBe(true);
-  for (const [tap, cmp] of Object.entries(r.taps)) expect(cmp.pass, `${name} tap ${tap} on ${backend.name}: ${JSON.stringify(cmp)}`).toBe(true);
-  // every tap the case lists was recorded and compared
-  const json = JSON.parse(readFileSync(join(dir, 'case.json'), 'utf8'));
-  expect(Object.keys(r.taps).sort()).toEqual(Object.keys(json.taps ?? {}).sort());
-  expect(r.pass).toBe(true);
-}
 
 describe('DiT conformance cases', () => {
   it('finds the vendored cases', () => {

@@ -3,9 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import type { Storage } from '../../src/engine/backend.js';
-import { CpuBackend, cpu } from '../../src/engine/cpu/backend.js';
-import { bytesPerElement } from '../../src/engine/dtype.js';
+import { type CpuBackend, cpu } from '../../src/engine/cpu/backend.js';
 import { CheckpointMismatchError, type Module, type TensorSource } from '../../src/engine/module.js';
 import * as F from '../../src/engine/ops.js';
 import { type Tensor, numel, scope } from '../../src/engine/tensor.js';
@@ -20,7 +18,7 @@ import { RELEASED_TOKENIZERS } from '../../src/models/tokenizer/released.js';
 import { VideoEncoderStream } from '../../src/models/tokenizer/stream.js';
 import { CausalContinuousVideoTokenizer, CausalDiscreteVideoTokenizer } from '../../src/models/tokenizer/video.js';
 import { Patcher, Patcher3D, UnPatcher, UnPatcher3D } from '../../src/models/tokenizer/wavelet.js';
-import { webgpu } from '../harness.js';
+import { countingCpu, webgpu } from '../harness.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/tokenizer', import.meta.url));
 const CASES = await findCases([FIXTURES]);
@@ -357,32 +355,6 @@ describe('errors', () => {
 
 // ------------------------------------------------------------------ streaming
 
-/** A CpuBackend whose live storage bytes are counted (allocation/free hooks on the instance). */
-function countingCpu(): { backend: CpuBackend; liveBytes: () => number } {
-  const be = new CpuBackend();
-  const live = new Map<Storage, number>();
-  const track = (s: Storage) => {
-    live.set(s, s.length * bytesPerElement(s.dtype));
-    return s;
-  };
-  const b = be as unknown as Record<string, (...a: unknown[]) => unknown>;
-  const upload = b.upload.bind(be);
-  const alloc = b.alloc.bind(be);
-  const wrap = b.wrap.bind(be);
-  const free = b.free.bind(be);
-  b.upload = (...a) => track(upload(...a) as Storage);
-  b.alloc = (...a) => track(alloc(...a) as Storage);
-  b.wrap = (...a) => {
-    const t = wrap(...a) as Tensor;
-    track(t.storage);
-    return t;
-  };
-  b.free = (s) => {
-    live.delete(s as Storage);
-    return free(s);
-  };
-  return { backend: be, liveBytes: () => [...live.values()].reduce((x, y) => x + y, 0) };
-}
 
 const tinyVideo = {
   channels: 4, channels_mult: [2, 4, 4], num_res_blocks: 1, dropout: 0, in_channels: 3, out_channels: 3,

@@ -8,29 +8,19 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { runCase } from '../../src/conform/runner.js';
-import type { Backend } from '../../src/engine/backend.js';
 import { PreprocessError, SmartResizeError } from '../../src/models/vlm/config.js';
 import {
   Qwen2VLImageProcessor, parseImageProcessorConfig, prepareVideo, pythonRound, sampleVideoFrames, secondPerGridT, smartResize, videoToU8,
 } from '../../src/models/vlm/preprocess.js';
 import { resizeU8 } from '../../src/models/vlm/resize.js';
-import { cpu, webgpu } from '../harness.js';
+import { cpu, expectCasePasses, webgpu } from '../harness.js';
 
 const FIX = fileURLToPath(new URL('../fixtures/vlm', import.meta.url));
 const CASES = ['bpe_tokenize', 'chat_template', 'image_preprocess'];
 
-async function expectCasePasses(dir: string, backend: Backend) {
-  const r = await runCase(join(FIX, dir), backend);
-  expect(r.error, `${dir} on ${backend.name}`).toBeNull();
-  expect(Object.keys(r.outputs).length).toBeGreaterThan(0);
-  for (const [name, cmp] of Object.entries(r.outputs)) expect(cmp.pass, `${dir} output ${name} on ${backend.name}: ${JSON.stringify(cmp)}`).toBe(true);
-  expect(r.pass).toBe(true);
-}
-
 describe('VLM text/preprocess conformance cases', () => {
-  for (const dir of CASES) it(`${dir} passes on the CPU backend`, async () => expectCasePasses(dir, cpu));
-  for (const dir of CASES) it(`${dir} passes on the WebGPU backend`, async () => expectCasePasses(dir, await webgpu()));
+  for (const dir of CASES) it(`${dir} passes on the CPU backend`, async () => expectCasePasses(join(FIX, dir), cpu));
+  for (const dir of CASES) it(`${dir} passes on the WebGPU backend`, async () => expectCasePasses(join(FIX, dir), await webgpu()));
 });
 
 // ------------------------------------------------------------------ image processor

@@ -8,7 +8,6 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runCase } from '../../src/conform/runner.js';
 import type { Backend } from '../../src/engine/backend.js';
 import type { DType, RawArray } from '../../src/engine/dtype.js';
 import { type TensorSource, loadWeights, plannedBytes } from '../../src/engine/module.js';
@@ -25,37 +24,28 @@ import { type Grid, RopeIndexError, getRopeIndex, temporalIndex } from '../../sr
 import {
   frameCuSeqlens, inversePermutation, segmentTuning, visionRotaryAngles, windowIndex,
 } from '../../src/models/vlm/vision.js';
-import { cpu, webgpu } from '../harness.js';
+import { cpu, expectCasePasses, webgpu } from '../harness.js';
 
 const FIX = fileURLToPath(new URL('../fixtures/vlm', import.meta.url));
 const CASES = ['vision_encoder', 'rope_index', 'lm_forward', 'lm_forward_bf16', 'greedy_decode'];
 
-async function expectCasePasses(dir: string, backend: Backend) {
-  const r = await runCase(join(FIX, dir), backend);
-  expect(r.error, `${dir} on ${backend.name}`).toBeNull();
-  for (const [name, cmp] of Object.entries(r.outputs)) expect(cmp.pass, `${dir} output ${name} on ${backend.name}: ${JSON.stringify(cmp)}`).toBe(true);
-  for (const [name, cmp] of Object.entries(r.taps)) expect(cmp.pass, `${dir} tap ${name} on ${backend.name}: ${JSON.stringify(cmp)}`).toBe(true);
-  expect(r.pass).toBe(true);
-  return r;
-}
-
 describe('VLM conformance cases', () => {
   for (const dir of CASES) {
     it(`${dir} passes on the CPU backend`, async () => {
-      const r = await expectCasePasses(dir, cpu);
+      const r = await expectCasePasses(join(FIX, dir), cpu);
       if (dir === 'vision_encoder') expect(Object.keys(r.taps)).toHaveLength(7);
       if (dir.startsWith('lm_forward')) expect(Object.keys(r.taps)).toHaveLength(5);
     });
   }
   for (const dir of CASES) {
-    it(`${dir} passes on the WebGPU backend`, async () => expectCasePasses(dir, await webgpu()));
+    it(`${dir} passes on the WebGPU backend`, async () => expectCasePasses(join(FIX, dir), await webgpu()));
   }
   it('vision_encoder passes with every attention pattern as one padded, masked batch (CPU and WebGPU)', async () => {
     const saved = { ...segmentTuning };
     segmentTuning.maxRuns = 0;
     try {
-      await expectCasePasses('vision_encoder', cpu);
-      await expectCasePasses('vision_encoder', await webgpu());
+      await expectCasePasses(join(FIX, 'vision_encoder'), cpu);
+      await expectCasePasses(join(FIX, 'vision_encoder'), await webgpu());
     } finally {
       Object.assign(segmentTuning, saved);
     }
