@@ -7,7 +7,8 @@ import { type FileSystem, fileSystem } from '../io/files.js';
 import { type ArTransformer, ArTransformerFamily } from '../models/ar/transformer.js';
 import { type CosmosControlNetModel, CosmosControlNetFamily } from '../models/controlnet/controlnet.js';
 import { type CosmosTransformer3DModel, CosmosTransformer3DFamily } from '../models/dit/transformer.js';
-import { loadModule } from '../models/load.js';
+import type { Module } from '../engine/module.js';
+import { type ModuleFamily, loadModule } from '../models/load.js';
 import { type T5EncoderModel, T5EncoderFamily } from '../models/t5/encoder.js';
 import { type Tokenizer, loadTokenizer } from '../models/tokenizer/load.js';
 import { type ReleaseFolder, ReleaseFormatError, type ReleaseKind, identifyRelease } from './release-kind.js';
@@ -62,49 +63,33 @@ export async function loadRelease<K extends ReleaseKind = ReleaseKind>(path: str
   return (await loadKind(folder, backend, fs)) as ReleaseOf<K>;
 }
 
+/** How each kind loads; every model here has dispose(). */
+const LOADERS: { [K in ReleaseKind]: (f: ReleaseFolder, backend: Backend, fs: FileSystem) => Promise<ReleaseOf<K>['model']> } = {
+  tokenizer: (f, backend, fs) => loadTokenizer(f.path, backend, { config: f.config, fs }),
+  world: (f, backend, fs) => loadWorldModel(f.path, backend, { fs }),
+  transformer: (f, backend, fs) => safetensorsModel(f, CosmosTransformer3DFamily, backend, fs),
+  controlnet: (f, backend, fs) => safetensorsModel(f, CosmosControlNetFamily, backend, fs),
+  t5: (f, backend, fs) => safetensorsModel(f, T5EncoderFamily, backend, fs),
+  ar: (f, backend, fs) => safetensorsModel(f, ArTransformerFamily, backend, fs),
+  vlm: (f, backend, fs) => loadReasonModel(f.path, backend, { fs }),
+};
+
 async function loadKind(folder: ReleaseFolder, backend: Backend, fs: FileSystem): Promise<Release> {
-  const { path, config } = folder;
-  const base = { path, config, backend };
-  const weightsOf = async (family: Parameters<typeof loadModule>[0]) => {
-    if (!folder.files.some((f) => f.endsWith('.safetensors') || f.endsWith('.safetensors.index.json'))) {
-      const pickle = folder.files.find((f) => f.endsWith('.pt') || f.endsWith('.pth'));
-      throw new ReleaseFormatError(
-        path,
-        pickle
-          ? `holds its weights as a PyTorch pickle (${pickle}); cosmos-ts reads them once converted to model.safetensors (reading torch pickles directly is not implemented yet)`
-          : 'has no .safetensors weights',
-      );
-    }
-    return (await loadModule(family, path, backend, { config, fs })).model;
-  };
-  switch (folder.kind) {
-    case 'tokenizer': {
-      const model = await loadTokenizer(path, backend, { config, fs });
-      return { kind: 'tokenizer', ...base, model, dispose: () => model.dispose() };
-    }
-    case 'world': {
-      const model = await loadWorldModel(path, backend, { fs });
-      return { kind: 'world', ...base, model, dispose: () => model.dispose() };
-    }
-    case 'transformer': {
-      const model = (await weightsOf(CosmosTransformer3DFamily)) as CosmosTransformer3DModel;
-      return { kind: 'transformer', ...base, model, dispose: () => model.dispose() };
-    }
-    case 'controlnet': {
-      const model = (await weightsOf(CosmosControlNetFamily)) as CosmosControlNetModel;
-      return { kind: 'controlnet', ...base, model, dispose: () => model.dispose() };
-    }
-    case 't5': {
-      const model = (await weightsOf(T5EncoderFamily)) as T5EncoderModel;
-      return { kind: 't5', ...base, model, dispose: () => model.dispose() };
-    }
-    case 'ar': {
-      const model = (await weightsOf(ArTransformerFamily)) as ArTransformer;
-      return { kind: 'ar', ...base, model, dispose: () => model.dispose() };
-    }
-    case 'vlm': {
-      const model = await loadReasonModel(path, backend, { fs });
-      return { kind: 'vlm', ...base, model, dispose: () => model.model.dispose() };
-    }
+  const model = await (LOADERS[folder.kind] as (f: ReleaseFolder, b: Backend, fs: FileSystem) => Promise<Release['model']>)(folder, backend, fs);
+  const owner = 'dispose' in model ? model : model.model;
+  return { kind: folder.kind, path: folder.path, config: folder.config, backend, model, dispose: () => owner.dispose() } as Release;
+}
+
+/** A model family whose weights the folder holds as safetensors (a pickle is named, not read). */
+async function safetensorsModel<M extends Module>(folder: ReleaseFolder, family: ModuleFamily<M>, backend: Backend, fs: FileSystem): Promise<M> {
+  if (!folder.files.some((f) => f.endsWith('.safetensors') || f.endsWith('.safetensors.index.json'))) {
+    const pickle = folder.files.find((f) => f.endsWith('.pt') || f.endsWith('.pth'));
+    throw new ReleaseFormatError(
+      folder.path,
+      pickle
+        ? `holds its weights as a PyTorch pickle (${pickle}); cosmos-ts reads them once converted to model.safetensors (reading torch pickles directly is not implemented yet)`
+        : 'has no .safetensors weights',
+    );
   }
+  return (await loadModule(family, folder.path, backend, { config: folder.config, fs })).model;
 }

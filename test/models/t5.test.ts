@@ -1,6 +1,6 @@
-// The T5 text encoder and its SentencePiece tokenizer: the vendored conformance cases on both
-// backends, the relative-position buckets, tokenizer edge cases (checked against SentencePiece
-// 0.1.97 when the expectations were written), and the encoder's input checks.
+// The T5 text encoder: the vendored conformance cases (sentencepiece, t5_encoder, t5_encoder_relu)
+// on both backends, the relative-position buckets, and the encoder's loading and input checks.
+// The SentencePiece tokenizer's own tests are in test/text/.
 import fc from 'fast-check';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,6 +20,7 @@ import {
 import { T5EncoderFamily } from '../../src/models/t5/encoder.js';
 import { T5TextEncoder, encodePrompts } from '../../src/models/t5/prompts.js';
 import { cpu, expectCasePasses, webgpu } from '../harness.js';
+import { BASE, WORDS, modelProto } from '../text/model-proto.js';
 
 const FIX = fileURLToPath(new URL('../fixtures/t5', import.meta.url));
 const CASES = ['sentencepiece', 't5_encoder', 't5_encoder_relu'];
@@ -86,41 +87,7 @@ describe('relative position buckets', () => {
 
 const SPIECE = join(FIX, 'sentencepiece', 'spiece.model');
 
-// Synthetic models written as ModelProto bytes (a tiny protobuf writer): byte fallback,
-// user-defined, unused and control pieces. Expected values were checked against SentencePiece.
-const textEncoder = new TextEncoder();
-function varint(v: number): number[] {
-  const out: number[] = [];
-  let x = BigInt.asUintN(64, BigInt(v));
-  do {
-    let b = Number(x & 0x7fn);
-    x >>= 7n;
-    if (x) b |= 0x80;
-    out.push(b);
-  } while (x);
-  return out;
-}
-const tag = (f: number, w: number) => varint((f << 3) | w);
-const vField = (f: number, v: number) => [...tag(f, 0), ...varint(v)];
-const bField = (f: number, bytes: ArrayLike<number>) => [...tag(f, 2), ...varint(bytes.length), ...Array.from(bytes)];
-const sField = (f: number, s: string) => bField(f, textEncoder.encode(s));
-const fField = (f: number, x: number) => {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setFloat32(0, x, true);
-  return [...tag(f, 5), ...b];
-};
-type P = [piece: string, score: number, type: number];
-function modelProto(pieces: P[], byteFallback: boolean): Uint8Array {
-  const out: number[] = [];
-  for (const [p, s, t] of pieces) out.push(...bField(1, [...sField(1, p), ...fField(2, s), ...vField(3, t)]));
-  out.push(...bField(2, [...vField(3, 1), ...vField(4, pieces.length), ...vField(35, byteFallback ? 1 : 0),
-    ...vField(40, 2), ...vField(41, -1), ...vField(42, 1), ...vField(43, 0)]));
-  out.push(...bField(3, [...sField(1, 'identity'), ...vField(3, 1), ...vField(4, 1), ...vField(5, 1)]));
-  return Uint8Array.from(out);
-}
-const BASE: P[] = [['<pad>', 0, 3], ['</s>', 0, 3], ['<unk>', 0, 2]];
-const WORDS: P[] = [['▁', -2, 1], ['a', -3, 1], ['b', -3, 1], ['ab', -4, 1], ['▁a', -3.5, 1], ['<sep>', 0, 4], ['c', -3, 1],
-  ['abc', -1, 5], ['▁b', -3, 1], ['é', -5, 1]];
+// The synthetic SentencePiece model of test/text (ModelProto bytes from a tiny protobuf writer).
 
 // ------------------------------------------------------------------ encoder
 
