@@ -27,7 +27,8 @@ export {
   writeFileAtomic,
 } from './io/files.js';
 export { createVideoSink, openVideoSource, readVideo, writeVideo } from './io/open-video.js';
-export { decodePng, encodePng, readPng, readPngFrames, writePng, writePngFrames } from './io/png.js';
+export { decodePng, encodePng, readPng, writePng } from './io/png.js';
+export { readPngFrames, writePngFrames } from './io/png-frames.js';
 export { type Checkpoint, type SafetensorsFile, openCheckpoint, openSafetensors, writeSafetensors } from './io/safetensors.js';
 export { type FrameSource, type Rational, type Video, cropVideo, getFrame, padVideo, sliceFrames, stackFrames } from './io/video.js';
 export { createY4mWriter, openY4m, readY4m, writeY4m } from './io/y4m.js';

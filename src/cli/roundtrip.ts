@@ -2,7 +2,8 @@
 // reconstruction against the input, and write the reconstruction.
 import { writeVideo } from '../io/open-video.js';
 import { contactSheet } from '../io/contact-sheet.js';
-import { writePng, writePngFrames } from '../io/png.js';
+import { writePng } from '../io/png.js';
+import { writePngFrames } from '../io/png-frames.js';
 import { DEFAULT_FPS } from '../io/video.js';
 import { roundtrip } from '../pipelines/tokenizer.js';
 import { CHROMA_FLAG, commandProgress, FPS_FLAG, openModelAndClip, RANGE_FLAG } from './clip-flags.js';

@@ -1,6 +1,7 @@
 // A contact sheet: frames of several clips tiled into one image, one row per clip, with a label
 // drawn left of each row in a built-in 5x7 font (so a sheet needs no font file or canvas).
-import { frameToImage, type RgbImage } from './png.js';
+import type { RgbImage } from './png.js';
+import { frameToImage } from './png-frames.js';
 import { checkVideo, type Video } from './video.js';
 
 // Each glyph is 7 rows of 5 pixels, two hex digits per row (bit 4 = the leftmost column).

@@ -2,7 +2,8 @@
 // PNG frames, or a single .png image (a one-frame clip). Output: a path ending in .y4m is a Y4M
 // file, anything else a folder of PNG frames (created when missing).
 import { type FileSystem, fileSystem } from './files.js';
-import { imageToFrame, openPngFrames, readPng, writePngFrame } from './png.js';
+import { readPng } from './png.js';
+import { imageToFrame, openPngFrames, writePngFrame } from './png-frames.js';
 import { DEFAULT_FPS, type FrameSource, getFrame, type Rational, stackFrames, type Video } from './video.js';
 import { createY4mWriter, openY4m, Y4mError } from './y4m.js';
 import type { Chroma, ColorRange } from './yuv.js';

@@ -1,4 +1,4 @@
-// PNG images and folders of numbered PNG frames. The chunk layer, filters and colour handling are
+// PNG images. The chunk layer, filters and colour handling are
 // ours; deflate and inflate are fflate's (zlib.ts), so this runs in a browser too. fast-png was
 // measured against this file and not taken (README): it accepts malformed files that this one
 // rejects, does not check CRCs unless asked, and writes unfiltered rows (larger files).
@@ -11,13 +11,9 @@
 // (16-bit samples are rounded to 8 bits, low grey depths scaled to 0..255, alpha and tRNS
 // ignored). Interlaced (Adam7) files are rejected with a clear error. Every chunk's CRC and the
 // zlib stream's Adler-32 are checked.
-//
-// Frames: a [3, H, W] float frame in [-1, 1] maps to bytes by round((v + 1) / 2 * 255) after
-// clamping, and bytes back by v = b / 127.5 - 1 (the Y4M module's convention).
+// Float frames and folders of numbered PNG frames are in png-frames.ts.
 import { asFileError, FileError, type FileSystem, fileSystem, readBytes, writeFileAtomic } from './files.js';
-import { basename, join } from './path.js';
 import { crc32, deflateZlib, inflateZlib } from './zlib.js';
-import { checkVideo, type FrameSource, getFrame, type Rational, setFrame, type Video } from './video.js';
 
 export class PngError extends FileError {}
 
@@ -349,118 +345,4 @@ export async function readPng(path: string, fs: FileSystem = fileSystem()): Prom
 /** Write a PNG atomically (complete at `path`, or not at all). */
 export async function writePng(path: string, img: RgbImage, options: PngEncodeOptions = {}, fs: FileSystem = fileSystem()): Promise<void> {
   await writeFileAtomic(path, encodePng(img, options), fs);
-}
-
-// ---------------------------------------------------------------------------------------------
-// float frames <-> images
-
-/** A [3, H, W] frame in [-1, 1] (or frame t of a [3, T, H, W] clip) as an 8-bit RGB image. */
-export function frameToImage(frame: Float32Array, height: number, width: number, base = 0, channelStride = height * width): RgbImage {
-  const hw = height * width;
-  const data = new Uint8Array(3 * hw);
-  for (let p = 0; p < hw; p++) {
-    for (let c = 0; c < 3; c++) {
-      const v = frame[base + c * channelStride + p];
-      data[3 * p + c] = v <= -1 ? 0 : v >= 1 ? 255 : Math.round(((v + 1) / 2) * 255); // NaN -> 0
-    }
-  }
-  return { width, height, data };
-}
-
-/** An 8-bit RGB image as a [3, H, W] frame in [-1, 1]. */
-export function imageToFrame(img: RgbImage): Float32Array {
-  const hw = img.width * img.height;
-  const out = new Float32Array(3 * hw);
-  for (let p = 0; p < hw; p++) for (let c = 0; c < 3; c++) out[c * hw + p] = img.data[3 * p + c] / 127.5 - 1;
-  return out;
-}
-
-// ---------------------------------------------------------------------------------------------
-// folders of numbered frames
-
-const NUMBERED = /(\d+)\.png$/i;
-
-/** The numbered .png files of a folder (the last run of digits before ".png"), in numeric order. */
-export async function listPngFrames(dir: string, fs: FileSystem = fileSystem()): Promise<string[]> {
-  const st = await fs.stat(dir);
-  if (st?.kind !== 'directory') throw new PngError(dir, `cannot list: ${st ? 'not a directory' : 'no such directory'}`);
-  let names: string[];
-  try {
-    names = await fs.list(dir);
-  } catch (e) {
-    throw asFileError(e, PngError);
-  }
-  const numbered = names
-    .map((n) => ({ n, m: NUMBERED.exec(n) }))
-    .filter((e): e is { n: string; m: RegExpExecArray } => e.m !== null)
-    .sort((a, b) => Number(a.m[1]) - Number(b.m[1]) || (a.n < b.n ? -1 : a.n > b.n ? 1 : 0));
-  if (numbered.length === 0) throw new PngError(dir, 'no numbered PNG frames (e.g. frame_000000.png) in this folder');
-  return numbered.map((e) => join(dir, e.n));
-}
-
-/** Stream a folder of numbered PNG frames (all the same size). */
-export async function openPngFrames(dir: string, fps?: Rational, fs: FileSystem = fileSystem()): Promise<FrameSource & { files: string[] }> {
-  const files = await listPngFrames(dir, fs);
-  const first = await readPng(files[0], fs);
-  const { width, height } = first;
-  let started = false;
-  async function* frames(): AsyncGenerator<Float32Array> {
-    if (started) throw new PngError(dir, 'frames can be iterated only once');
-    started = true;
-    for (let i = 0; i < files.length; i++) {
-      const img = i === 0 ? first : await readPng(files[i], fs);
-      if (img.width !== width || img.height !== height) {
-        throw new PngError(files[i], `is ${img.width}x${img.height}; the first frame (${basename(files[0])}) is ${width}x${height}`);
-      }
-      yield imageToFrame(img);
-    }
-  }
-  return { files, width, height, fps, frameCount: files.length, frames, close: async () => {} };
-}
-
-/** Read a folder of numbered PNG frames as one [3, T, H, W] clip. */
-export async function readPngFrames(dir: string, fps?: Rational, fs: FileSystem = fileSystem()): Promise<Video> {
-  const src = await openPngFrames(dir, fps, fs);
-  const v: Video = { data: new Float32Array(3 * src.frameCount! * src.height * src.width), frames: src.frameCount!, height: src.height, width: src.width };
-  if (fps) v.fps = fps;
-  let t = 0;
-  for await (const f of src.frames()) setFrame(v, t++, f);
-  return v;
-}
-
-export interface PngFramesOptions {
-  /** File name prefix (default "frame_"). */
-  prefix?: string;
-  /** Zero-padded digits (default 6). */
-  digits?: number;
-  /** Number of the first frame (default 0). */
-  start?: number;
-}
-
-export function pngFrameName(index: number, o: PngFramesOptions = {}): string {
-  return `${o.prefix ?? 'frame_'}${String(index).padStart(o.digits ?? 6, '0')}.png`;
-}
-
-/** Write one [3, H, W] frame as `<dir>/<prefix><index>.png`; returns the path. */
-export async function writePngFrame(
-  dir: string,
-  index: number,
-  frame: Float32Array,
-  height: number,
-  width: number,
-  o: PngFramesOptions = {},
-  fs: FileSystem = fileSystem(),
-): Promise<string> {
-  const path = join(dir, pngFrameName((o.start ?? 0) + index, o));
-  await writePng(path, frameToImage(frame, height, width), {}, fs);
-  return path;
-}
-
-/** Write every frame of a clip into `dir` (created if needed); returns the paths. */
-export async function writePngFrames(dir: string, video: Video, o: PngFramesOptions = {}, fs: FileSystem = fileSystem()): Promise<string[]> {
-  checkVideo(video, 'writePngFrames');
-  await fs.mkdir(dir);
-  const paths: string[] = [];
-  for (let t = 0; t < video.frames; t++) paths.push(await writePngFrame(dir, t, getFrame(video, t), video.height, video.width, o, fs));
-  return paths;
 }

@@ -5,7 +5,8 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import * as nodePath from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { decodePng, readPngFrames, writePngFrames } from '../../src/io/png.js';
+import { decodePng } from '../../src/io/png.js';
+import { readPngFrames, writePngFrames } from '../../src/io/png-frames.js';
 import { openSafetensors } from '../../src/io/safetensors.js';
 import { cropVideo, sliceFrames } from '../../src/io/video.js';
 import { readY4m } from '../../src/io/y4m.js';

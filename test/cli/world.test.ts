@@ -8,7 +8,7 @@ import * as nodePath from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { readVideo } from '../../src/io/open-video.js';
-import { readPngFrames, writePngFrames } from '../../src/io/png.js';
+import { readPngFrames, writePngFrames } from '../../src/io/png-frames.js';
 import { openSafetensors } from '../../src/io/safetensors.js';
 import { cropVideo, sliceFrames } from '../../src/io/video.js';
 import { readY4m } from '../../src/io/y4m.js';

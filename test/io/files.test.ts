@@ -11,7 +11,8 @@ import { FileError, type FileSystem, readBytes, readJsonObject, readJsonObjectIf
 import { nodeFileSystem } from '../../src/io/node-files.js';
 import { readVideo, writeVideo } from '../../src/io/open-video.js';
 import { join } from '../../src/io/path.js';
-import { encodePng, PngError, readPng, readPngFrames, writePngFrames } from '../../src/io/png.js';
+import { encodePng, PngError, readPng } from '../../src/io/png.js';
+import { readPngFrames, writePngFrames } from '../../src/io/png-frames.js';
 import { openCheckpoint, openSafetensors, writeSafetensors } from '../../src/io/safetensors.js';
 import type { Video } from '../../src/io/video.js';
 import { createY4mWriter, encodeY4m, openY4m, readY4m, writeY4m, Y4mError } from '../../src/io/y4m.js';

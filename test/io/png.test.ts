@@ -5,20 +5,8 @@ import * as zlib from 'node:zlib';
 import fc from 'fast-check';
 import { afterAll, describe, expect, it } from 'vitest';
 import { contactSheet } from '../../src/io/contact-sheet.js';
-import {
-  decodePng,
-  encodePng,
-  frameToImage,
-  imageToFrame,
-  listPngFrames,
-  openPngFrames,
-  PngError,
-  readPng,
-  readPngFrames,
-  type RgbImage,
-  writePng,
-  writePngFrames,
-} from '../../src/io/png.js';
+import { decodePng, encodePng, PngError, readPng, type RgbImage, writePng } from '../../src/io/png.js';
+import { frameToImage, imageToFrame, listPngFrames, openPngFrames, readPngFrames, writePngFrames } from '../../src/io/png-frames.js';
 import { getFrame, type Video } from '../../src/io/video.js';
 import { crc32 } from '../../src/io/zlib.js';
 

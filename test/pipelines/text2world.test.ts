@@ -10,7 +10,7 @@ import { CancelledError } from '../../src/engine/errors.js';
 import * as F from '../../src/engine/ops.js';
 import { type FileSystem, setFileSystem } from '../../src/io/files.js';
 import { nodeFileSystem } from '../../src/io/node-files.js';
-import { openPngFrames, readPngFrames, writePngFrames } from '../../src/io/png.js';
+import { openPngFrames, readPngFrames, writePngFrames } from '../../src/io/png-frames.js';
 import { writeSafetensors } from '../../src/io/safetensors.js';
 import { type Video, cropVideo, sliceFrames } from '../../src/io/video.js';
 import { readY4m } from '../../src/io/y4m.js';
