@@ -3,8 +3,7 @@
 import { openVideoSource, writeVideo } from '../io/open-video.js';
 import { DEFAULT_FPS, fpsValue, parseFps } from '../io/video.js';
 import { arVideo2World, readEmbeddings } from '../pipelines/ar-video2world.js';
-import { BACKEND_FLAG, commandBackend, UsageError, defineCommand } from './command.js';
-import { progressBars } from './progress.js';
+import { BACKEND_FLAG, commandBackend, UsageError, defineCommand, commandProgress } from './command.js';
 
 export const command = defineCommand({
   name: 'ar-video2world',
@@ -29,7 +28,7 @@ export const command = defineCommand({
     const embeddings = flags.embeddings === undefined ? null : await readEmbeddings(flags.embeddings);
     const backend = await commandBackend(flags.backend, ctx);
     const source = await openVideoSource(flags.input, fps ?? DEFAULT_FPS);
-    const bars = progressBars();
+    const bars = commandProgress(ctx);
     try {
       ctx.err(`input ${flags.input}: ${source.frameCount ?? '?'} frames, ${source.width}x${source.height}, ${source.fps ? +fpsValue(source.fps).toFixed(3) : '?'} fps`);
       const r = await arVideo2World({

@@ -3,10 +3,8 @@
 import type { Backend } from '../engine/backend.js';
 import { openVideoSource } from '../io/open-video.js';
 import { DEFAULT_FPS, type FrameSource, type Rational, parseFps } from '../io/video.js';
-import type { ProgressCallback } from '../pipelines/progress.js';
 import { loadVideoTokenizer, type VideoModel } from '../pipelines/tokenizer.js';
 import { type CommandContext, commandBackend, type StringFlag, UsageError } from './command.js';
-import { progressBars } from './progress.js';
 
 export const FPS_FLAG = { type: 'string', placeholder: 'F', help: 'frame rate: a number or n/d' } as const satisfies StringFlag;
 export const CHROMA_FLAG = { type: 'string', choices: ['444', '420'], default: '444', help: 'Y4M chroma subsampling of the output' } as const satisfies StringFlag;
@@ -30,10 +28,6 @@ export function describeTokenizer(m: VideoModel): string {
   return `${m.kind} (${m.temporalCompression}x temporal, ${m.spatialCompression}x${m.spatialCompression} spatial)`;
 }
 
-/** Progress bars of a pipeline's stages on the command's stderr (redrawn in place on a terminal). */
-export function commandProgress(ctx: CommandContext): { onProgress: ProgressCallback; finish(): void } {
-  return progressBars({ stream: ctx.interactive ? process.stderr : { write: (s: string) => void ctx.err(s.replace(/\n$/, '')) } });
-}
 
 /**
  * The backend, the video tokenizer and the input clip of a command that encodes (--backend,

@@ -3,8 +3,10 @@
 // util.parseArgs, strict), checks types, choices and required flags, and writes the help text,
 // so no command parses or validates by hand.
 import { parseArgs } from 'node:util';
+import { progressBars } from './progress.js';
 import { UserError } from '../engine/errors.js';
 import type { Backend } from '../engine/backend.js';
+import type { ProgressCallback } from '../pipelines/progress.js';
 import { BACKEND_CHOICES, type BackendChoice, selectBackend, selectBackends, webgpuOptionsFromEnv } from '../engine/select.js';
 
 /** Bad arguments: the CLI prints the message and the command's usage line, exit status 2. */
@@ -60,6 +62,8 @@ export interface Positionals {
 export interface CommandContext {
   /** results (stdout) */
   out(line: string): void;
+  /** results as they stream (stdout, no newline added) */
+  write(text: string): void;
   /** notes, progress and warnings (stderr) */
   err(line: string): void;
   /** aborted on Ctrl-C */
@@ -105,6 +109,11 @@ export function commandBackend(choice: string, ctx: CommandContext): Promise<Bac
 /** Several backends: 'all' is the CPU oracle and WebGPU (which must then be had). */
 export function commandBackends(choice: string, ctx: CommandContext): Promise<Backend[]> {
   return selectBackends(choice as BackendChoice | 'all', (why) => ctx.err(`note: ${why}`), webgpuOptionsFromEnv(process.env));
+}
+
+/** Progress bars of a pipeline's stages on the command's stderr (redrawn in place on a terminal). */
+export function commandProgress(ctx: CommandContext): { onProgress: ProgressCallback; finish(): void } {
+  return progressBars({ stream: ctx.interactive ? process.stderr : { write: (s: string) => void ctx.err(s.replace(/\n$/, '')) } });
 }
 
 // ------------------------------------------------------------------ help

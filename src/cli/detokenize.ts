@@ -4,8 +4,8 @@ import { writeVideo } from '../io/open-video.js';
 import { DEFAULT_FPS } from '../io/video.js';
 import { detokenize, loadVideoTokenizer } from '../pipelines/tokenizer.js';
 import { readTokens } from '../pipelines/tokens-file.js';
-import { CHROMA_FLAG, commandProgress, describeTokenizer, FPS_FLAG, fpsFlag, RANGE_FLAG } from './clip-flags.js';
-import { BACKEND_FLAG, commandBackend, defineCommand, UsageError } from './command.js';
+import { CHROMA_FLAG, describeTokenizer, FPS_FLAG, fpsFlag, RANGE_FLAG } from './clip-flags.js';
+import { BACKEND_FLAG, commandBackend, defineCommand, UsageError, commandProgress } from './command.js';
 
 export const command = defineCommand({
   name: 'detokenize',

@@ -42,12 +42,14 @@ export async function usage(): Promise<string> {
 
 export interface MainIo {
   out(line: string): void;
+  write(text: string): void;
   err(line: string): void;
   interactive: boolean;
 }
 
 const nodeIo: MainIo = {
   out: (l) => console.log(l),
+  write: (t) => void process.stdout.write(t),
   err: (l) => console.error(l),
   get interactive() {
     return Boolean(process.stderr.isTTY);
@@ -94,7 +96,7 @@ export async function main(argv: string[] = process.argv.slice(2), io: MainIo = 
   const abort = new AbortController();
   const onSigint = () => abort.abort(new CancelledError('interrupted (Ctrl-C)'));
   process.once('SIGINT', onSigint);
-  const ctx: CommandContext = { out: io.out, err: io.err, signal: abort.signal, interactive: io.interactive };
+  const ctx: CommandContext = { out: io.out, write: io.write, err: io.err, signal: abort.signal, interactive: io.interactive };
   try {
     const { flags, positionals } = parseCommand(command, args);
     return (await command.run(flags, positionals, ctx)) ?? 0;

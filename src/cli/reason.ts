@@ -79,10 +79,10 @@ export const command = defineCommand({
         repetitionPenalty: flags['repetition-penalty'],
         seed: flags.seed,
         ...pixels,
-        onText: (s) => void process.stdout.write(s),
+        onText: (s) => ctx.write(s),
         signal: ctx.signal,
       });
-      process.stdout.write('\n');
+      ctx.write('\n');
       const grids = [...r.imageGridThw, ...r.videoGridThw].map((g) => g.join('x')).join(', ');
       if (r.visionPatches) {
         ctx.err(`vision: ${r.visionPatches} patches (grid ${grids}) -> ${r.visionTokens} tokens in ${r.seconds.vision.toFixed(3)} s (${rate(r.visionTokensPerSecond)} tokens/s)`);

@@ -6,8 +6,8 @@ import { writePng } from '../io/png.js';
 import { writePngFrames } from '../io/png-frames.js';
 import { DEFAULT_FPS } from '../io/video.js';
 import { roundtrip } from '../pipelines/tokenizer.js';
-import { CHROMA_FLAG, commandProgress, FPS_FLAG, openModelAndClip, RANGE_FLAG } from './clip-flags.js';
-import { BACKEND_FLAG, defineCommand } from './command.js';
+import { CHROMA_FLAG, FPS_FLAG, openModelAndClip, RANGE_FLAG } from './clip-flags.js';
+import { BACKEND_FLAG, defineCommand, commandProgress } from './command.js';
 
 /** Contact sheets show every 4th frame. */
 const SHEET_FRAME_STEP = 4;

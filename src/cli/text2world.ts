@@ -9,8 +9,7 @@ import { type WorldModelInfo, describeWorldModel, inspectWorldModel } from '../p
 import type { HostTensor } from '../pipelines/world/prompt.js';
 import type { WorldOptions, WorldResult } from '../pipelines/world/run.js';
 import type { WorldSettings } from '../pipelines/world/settings.js';
-import { BACKEND_FLAG, commandBackend, type CommandContext, type Flags, UsageError, defineCommand } from './command.js';
-import { progressBars } from './progress.js';
+import { BACKEND_FLAG, commandBackend, type CommandContext, type Flags, UsageError, defineCommand, commandProgress } from './command.js';
 
 /** The flags of a generation from a model folder (text2world and video2world). */
 export const WORLD_FLAGS = {
@@ -117,7 +116,7 @@ export const command = defineCommand({
   flags: WORLD_FLAGS,
   async run(f, _positionals, ctx) {
     const { info, backend } = await openForCommand(f, ctx);
-    const bars = progressBars();
+    const bars = commandProgress(ctx);
     try {
       const r = await text2world({ ...worldOptions(f, info, ctx), backend, onProgress: bars.onProgress });
       bars.finish();

@@ -5,8 +5,8 @@ import { fileSystem } from '../io/files.js';
 import { basename } from '../io/path.js';
 import { tokenize } from '../pipelines/tokenizer.js';
 import { writeTokens } from '../pipelines/tokens-file.js';
-import { commandProgress, FPS_FLAG, openModelAndClip } from './clip-flags.js';
-import { BACKEND_FLAG, defineCommand } from './command.js';
+import { FPS_FLAG, openModelAndClip } from './clip-flags.js';
+import { BACKEND_FLAG, defineCommand, commandProgress } from './command.js';
 
 export const command = defineCommand({
   name: 'tokenize',

@@ -3,8 +3,7 @@
 // controls (Cosmos Transfer2.5 with multi-control).
 import { readTransferSpec } from '../models/controlnet/spec.js';
 import { transfer } from '../pipelines/transfer.js';
-import { BACKEND_FLAG, commandBackend, defineCommand } from './command.js';
-import { progressBars } from './progress.js';
+import { BACKEND_FLAG, commandBackend, defineCommand, commandProgress } from './command.js';
 import { WORLD_FLAGS, checkGenerationFlags, seedOf, settingsMetadata, timingLine, writeOutputs } from './text2world.js';
 
 const SPEC_HELP = `The spec (JSON; relative paths are relative to it):
@@ -52,7 +51,7 @@ export const command = defineCommand({
     checkGenerationFlags({ ...f, prompt: f.prompt ?? spec.prompt ?? undefined, embeddings: f.embeddings ?? spec.embeddings ?? undefined }, out);
     const backend = await commandBackend(f.backend, ctx);
     ctx.err(`transfer ${f.spec}: ${spec.controls.map((c) => `${c.name} (${typeof c.weight === 'number' ? c.weight : 'map'})`).join(' + ')} on ${backend.name} (${backend.adapter})`);
-    const bars = progressBars();
+    const bars = commandProgress(ctx);
     try {
       const r = await transfer({
         spec, backend, prompt: f.prompt, negativePrompt: f['negative-prompt'], embeddings: f.embeddings, seed: seedOf(f.seed), steps: f.steps,

@@ -1,8 +1,7 @@
 // `cosmos-ts video2world`: continue an input clip with a diffusers-style Cosmos model folder.
 import { parseFps } from '../io/video.js';
 import { video2world } from '../pipelines/video2world.js';
-import { UsageError, defineCommand } from './command.js';
-import { progressBars } from './progress.js';
+import { UsageError, defineCommand, commandProgress } from './command.js';
 import { WORLD_FLAGS, finishWorld, openForCommand, worldOptions } from './text2world.js';
 
 export const command = defineCommand({
@@ -27,7 +26,7 @@ export const command = defineCommand({
     const inputFps = fpsText === undefined ? { num: 24, den: 1 } : parseFps(fpsText);
     if (!inputFps) throw new UsageError(`--input-fps must be a positive number or n/d, got ${JSON.stringify(fpsText)}`);
     const { info, backend } = await openForCommand(f, ctx);
-    const bars = progressBars();
+    const bars = commandProgress(ctx);
     try {
       const r = await video2world({
         ...worldOptions(f, info, ctx), backend, onProgress: bars.onProgress, input: f.input, inputFps, condFrames: f['cond-frames'],

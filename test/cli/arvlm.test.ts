@@ -3,8 +3,7 @@
 // the pipelines compute is tested in test/pipelines/.
 import { writeFileSync } from 'node:fs';
 import * as nodePath from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../../src/cli/main.js';
+import { afterAll, beforeAll, describe, expect, it, } from 'vitest';
 import { encodePng } from '../../src/io/png.js';
 import { sliceFrames } from '../../src/io/video.js';
 import { readY4m, writeY4m } from '../../src/io/y4m.js';
@@ -12,29 +11,13 @@ import { readImageFile } from '../../src/pipelines/reason-inputs.js';
 import { reason } from '../../src/pipelines/reason.js';
 import { DV, SAMPLE, tempFolder, tinyConfig, tinyV2wConfig, writeArCheckpoint, writeReasonFolder, writeReasonInputs } from '../pipelines/arvlm-fixtures.js';
 import { cpu } from '../harness.js';
+import { runCli } from './run-cli.js';
 
 const { dir: tmp, remove } = tempFolder('cosmos-cli-arvlm-');
 afterAll(remove);
 
 /** Run the CLI in-process: its out / err lines, and what was written to stdout / stderr directly. */
-async function run(...argv: string[]): Promise<{ rc: number; out: string; err: string; writes: string[] }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const writes: string[] = [];
-  const capture = (into: string[]) => (s: string | Uint8Array) => {
-    into.push(String(s));
-    return true;
-  };
-  const stdout = vi.spyOn(process.stdout, 'write').mockImplementation(capture(writes));
-  const stderr = vi.spyOn(process.stderr, 'write').mockImplementation(capture(err));
-  try {
-    const rc = await main(argv, { out: (l) => out.push(l), err: (l) => err.push(l), interactive: false });
-    return { rc, out: out.join('\n'), err: err.join('\n'), writes };
-  } finally {
-    stdout.mockRestore();
-    stderr.mockRestore();
-  }
-}
+const run = runCli;
 
 describe('ar-video2world', () => {
   let base: string;

@@ -5,14 +5,14 @@
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as nodePath from 'node:path';
-import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../../src/cli/main.js';
+import { afterAll, beforeAll, describe, expect, it, } from 'vitest';
 import { readVideo } from '../../src/io/open-video.js';
 import { readPngFrames, writePngFrames } from '../../src/io/png-frames.js';
 import { openSafetensors } from '../../src/io/safetensors.js';
 import { cropVideo, sliceFrames } from '../../src/io/video.js';
 import { readY4m } from '../../src/io/y4m.js';
 import { SAMPLE, type WorldFolders, transferSpecJson, writeTransferFolder, writeWorldFolders } from '../pipelines/world-fixtures.js';
+import { runCli } from './run-cli.js';
 
 const tmp = mkdtempSync(nodePath.join(tmpdir(), 'cosmos-cli-world-'));
 let W: WorldFolders;
@@ -26,20 +26,7 @@ beforeAll(async () => {
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 /** Run the CLI in-process: its stdout and stderr lines, and what the progress bars drew. */
-async function run(...argv: string[]): Promise<{ rc: number; out: string; err: string }> {
-  const out: string[] = [];
-  const err: string[] = [];
-  const write = vi.spyOn(process.stderr, 'write').mockImplementation((s: string | Uint8Array) => {
-    err.push(String(s));
-    return true;
-  });
-  try {
-    const rc = await main(argv, { out: (l) => out.push(l), err: (l) => err.push(l), interactive: false });
-    return { rc, out: out.join('\n'), err: err.join('\n') };
-  } finally {
-    write.mockRestore();
-  }
-}
+const run = runCli;
 
 describe('text2world', () => {
   it('writes a Y4M clip and says what it wrote; one bar line per stage when not on a terminal', async () => {
