@@ -31,13 +31,6 @@ export function basename(path: string): string {
   return p.slice(Math.max(p.lastIndexOf('/'), p.lastIndexOf('\\')) + 1);
 }
 
-/** '.y4m' for 'a/b.y4m' (lower-cased), '' when there is none. */
-export function extname(path: string): string {
-  const b = basename(path);
-  const i = b.lastIndexOf('.');
-  return i <= 0 ? '' : b.slice(i).toLowerCase();
-}
-
 export function isAbsolute(path: string): boolean {
   return path.startsWith('/') || /^[A-Za-z]:[\\/]/.test(path);
 }

@@ -21,10 +21,6 @@ export interface Video {
 /** The frame rate used when neither the source nor the caller gives one. */
 export const DEFAULT_FPS: Rational = Object.freeze({ num: 24, den: 1 });
 
-export function videoShape(v: Video): [number, number, number, number] {
-  return [3, v.frames, v.height, v.width];
-}
-
 export function fpsValue(r: Rational): number {
   return r.num / r.den;
 }

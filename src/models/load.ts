@@ -6,7 +6,6 @@ import type { Backend } from '../engine/backend.js';
 import { UserError } from '../engine/errors.js';
 import { type LoadOptions, type LoadReport, type Module, type TensorSource, loadWeights, plannedBytes } from '../engine/module.js';
 import type { FileSystem } from '../io/files.js';
-import { join } from '../io/path.js';
 import { openCheckpoint } from '../io/safetensors.js';
 
 export type Config = Record<string, unknown>;
@@ -82,9 +81,4 @@ export async function loadModule<M extends Module>(
   } finally {
     await ckpt.close();
   }
-}
-
-/** Where a folder's config.json is (for messages). */
-export function configPathOf(dir: string): string {
-  return join(dir, 'config.json');
 }
