@@ -48,8 +48,9 @@ export function formatDuration(seconds: number): string {
   return `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, '0')}m`;
 }
 
-function formatRate(r: number): string {
-  if (!Number.isFinite(r)) return '?';
+/** A rate with three significant-ish digits (1234, 56.7, 8.90); `missing` when not finite. */
+export function formatRate(r: number, missing = '?'): string {
+  if (!Number.isFinite(r)) return missing;
   return r >= 100 ? r.toFixed(0) : r >= 10 ? r.toFixed(1) : r.toFixed(2);
 }
 

@@ -5,8 +5,9 @@ import { REASON_DEFAULTS, loadReasonAssets } from '../pipelines/reason-assets.js
 import { type SampledVideo, readImageFile, readVideoFile } from '../pipelines/reason-inputs.js';
 import { loadReasonModel, processedSize, reason } from '../pipelines/reason.js';
 import { BACKEND_FLAG, commandBackend, UsageError, defineCommand } from './command.js';
+import { formatRate } from './progress.js';
 
-const rate = (x: number) => (Number.isFinite(x) ? (x >= 100 ? x.toFixed(0) : x >= 10 ? x.toFixed(1) : x.toFixed(2)) : 'n/a');
+const rate = (x: number) => formatRate(x, 'n/a');
 
 export const command = defineCommand({
   name: 'reason',

@@ -132,7 +132,7 @@ export async function readVideoFile(path: string, fps: number, o: Omit<SampleVid
       throw new ReasonInputError(`video ${path}: ${what}; videos are read from .y4m files or folders of numbered PNG frames (convert with e.g. ffmpeg -i in.mp4 -pix_fmt yuv444p out.y4m)`);
     }
   }
-  const source = await openVideoSource(path, o.defaultSourceFps ?? { num: 24, den: 1 });
+  const source = await openVideoSource(path, o.defaultSourceFps ?? { num: 24, den: 1 }, fs);
   try {
     return await sampleVideo(source, fps, { ...o, name: `video ${path}` });
   } finally {

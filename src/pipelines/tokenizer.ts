@@ -23,10 +23,10 @@ import { type RunOptions, stage } from './progress.js';
 
 export type VideoModel = CausalContinuousVideoTokenizer | CausalDiscreteVideoTokenizer;
 
-/** A tokenizer the video workflows can run (CV or DV); an image tokenizer is a UserError. */
-export function videoTokenizer(model: Tokenizer): VideoModel {
+/** A tokenizer the video workflows can run (CV or DV); an image tokenizer is a UserError (naming `where`). */
+export function videoTokenizer(model: Tokenizer, where?: string): VideoModel {
   if (model.kind === 'CV' || model.kind === 'DV') return model as VideoModel;
-  throw new UserError(`a ${model.kind} (image) tokenizer; the video workflows take the causal video tokenizers (CV, DV)`);
+  throw new UserError(`${where ? `${where}: ` : ''}a ${model.kind} (image) tokenizer; these workflows take the causal video tokenizers (CV, DV)`);
 }
 
 /**
@@ -36,11 +36,7 @@ export function videoTokenizer(model: Tokenizer): VideoModel {
 export async function loadVideoTokenizer(path: string, backend: Backend, opts: { fs?: FileSystem } = {}): Promise<VideoModel> {
   const family: ModuleFamily<VideoModel> = {
     name: 'Cosmos video tokenizer',
-    build(config) {
-      const m = buildTokenizer(config);
-      if (m.kind === 'CV' || m.kind === 'DV') return m;
-      throw new UserError(`${path}: a ${m.kind} (image) tokenizer; these workflows take the causal video tokenizers (CV, DV)`);
-    },
+    build: (config) => videoTokenizer(buildTokenizer(config), path),
     loadOptions: (model, src) => CosmosTokenizerFamily.loadOptions!(model, src),
   };
   const { weights } = await resolveTokenizerFiles(path, opts.fs);

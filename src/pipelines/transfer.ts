@@ -88,7 +88,7 @@ export async function transfer(o: TransferOptions): Promise<TransferResult> {
   const owned: { dispose(): void }[] = [];
   const tensors: Tensor[] = [];
   try {
-    const clips = await readControlClips(spec.controls, o.controlVideos);
+    const clips = await readControlClips(spec.controls, o.controlVideos, fs);
     const first = clips[0];
     const baseJson = await readJsonObject(join(spec.baseCheckpoint, 'config.json'), 'config.json', fs);
     const bc = parseCosmosTransformerConfig(baseJson);
@@ -110,7 +110,7 @@ export async function transfer(o: TransferOptions): Promise<TransferResult> {
 
     // the VAE, the sizes, the base and the ControlNets
     t0 = performance.now();
-    const vae = await loadVae(spec.tokenizer, backend);
+    const vae = await loadVae(spec.tokenizer, backend, undefined, fs);
     owned.push(vae);
     const tc = vae.model.temporalCompression;
     if (bc.outChannels !== vae.model.latentChannels) {
@@ -140,7 +140,7 @@ export async function transfer(o: TransferOptions): Promise<TransferResult> {
     report(0);
     const branches = await encodeControls(spec.controls, clips, models, vae, grid, st.frames, report, fs);
     tensors.push(...branches.map((b) => b.latents));
-    const conditioning = conditioned ? await conditionOn(input, spec.numConditionalFrames, first, latentShape[2], st.frames, vae) : null;
+    const conditioning = conditioned ? await conditionOn(input, spec.numConditionalFrames, first, latentShape[2], st.frames, vae, fs) : null;
     if (conditioning) {
       tensors.push(conditioning.latents);
       report(branches.length + 1);
@@ -201,8 +201,8 @@ async function loadControlNets(
 }
 
 /** The conditioning clip, padded with its last frame to the output length (only its first `nc` latent frames are read), encoded. */
-async function conditionOn(input: ClipInput, nc: number, size: Video, latentFrames: number, frames: number, vae: LoadedVae): Promise<WorldConditioning> {
-  const v = await readClip(input);
+async function conditionOn(input: ClipInput, nc: number, size: Video, latentFrames: number, frames: number, vae: LoadedVae, fs: FileSystem): Promise<WorldConditioning> {
+  const v = await readClip(input, undefined, fs);
   if (v.height !== size.height || v.width !== size.width) {
     throw new PipelineInputError('input_video_path', `${v.width}x${v.height} differs from the control videos' ${size.width}x${size.height}`);
   }

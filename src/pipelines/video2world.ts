@@ -36,7 +36,7 @@ export async function video2world(o: Video2WorldOptions): Promise<Video2WorldRes
   }
   const vae = info.vae;
   if (!vae) throw new PipelineInputError('model', `${info.vaeDir}: ${info.vaeUnsupported}; video2world needs it to encode the input`);
-  const clip = await readClip(o.input, o.inputFps);
+  const clip = await readClip(o.input, o.inputFps, m.fs);
   if (clip.frames < 1) throw new PipelineInputError('input', 'the clip has no frames');
   // default size: the input's, rounded down to what the VAE and the patch size take
   const roundDown = (n: number, p: number) => {

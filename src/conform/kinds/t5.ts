@@ -31,7 +31,7 @@ function tokenizerFile(c: FixtureCase): string {
 }
 
 registerKind('t5.tokenize', async (c) => {
-  const sp = await SentencePieceProcessor.load(tokenizerFile(c));
+  const sp = await SentencePieceProcessor.load(tokenizerFile(c), c.fs);
   const texts = c.args.texts;
   if (!Array.isArray(texts) || texts.some((t) => typeof t !== 'string')) {
     throw new CaseFormatError(`${c.dir}: t5.tokenize needs args.texts, a list of strings`);

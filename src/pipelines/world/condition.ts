@@ -7,6 +7,7 @@ import { readVideo } from '../../io/open-video.js';
 import { type FrameSource, type Rational, type Video, padVideo, sliceFrames, stackFrames } from '../../io/video.js';
 import { type RunOptions, stage } from '../progress.js';
 import { PipelineInputError } from './errors.js';
+import type { FileSystem } from '../../io/files.js';
 import type { WorldFamily } from './folder.js';
 import type { WorldConditioning } from './sample.js';
 import { type LoadedVae, encodeClip } from './vae.js';
@@ -15,8 +16,8 @@ import { type LoadedVae, encodeClip } from './vae.js';
 export type ClipInput = Video | FrameSource | string;
 
 /** The clip as a Video; `fps` is assumed where the input has none (PNG). */
-export async function readClip(input: ClipInput, fps?: Rational): Promise<Video> {
-  if (typeof input === 'string') return readVideo(input, fps);
+export async function readClip(input: ClipInput, fps?: Rational, fs?: FileSystem): Promise<Video> {
+  if (typeof input === 'string') return readVideo(input, fps, fs);
   if ('data' in input) return input;
   const frames: Float32Array[] = [];
   try {

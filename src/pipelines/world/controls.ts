@@ -13,10 +13,10 @@ import { type ClipInput, readClip } from './condition.js';
 import { type LoadedVae, encodeClip } from './vae.js';
 
 /** Every control's clip (`given[name]`, else its spec path), checked to share one size and length. */
-export async function readControlClips(controls: readonly ControlSpec[], given: Readonly<Record<string, ClipInput>> = {}): Promise<Video[]> {
+export async function readControlClips(controls: readonly ControlSpec[], given: Readonly<Record<string, ClipInput>> = {}, fs?: FileSystem): Promise<Video[]> {
   const clips: Video[] = [];
   for (const c of controls) {
-    const v = await readClip(given[c.name] ?? c.inputControl);
+    const v = await readClip(given[c.name] ?? c.inputControl, undefined, fs);
     const f = clips[0];
     if (f && (v.frames !== f.frames || v.height !== f.height || v.width !== f.width)) {
       throw new ControlShapeError(c.name, `control video ${given[c.name] ? '(given)' : c.inputControl} is ${v.frames} frames of ${v.width}x${v.height}, ` +

@@ -39,7 +39,7 @@ export async function loadWorldModel(model: string | WorldModelInfo, backend: Ba
   try {
     const transformer = await loadTransformer(info.transformerDir, backend, 0, { config: info.configs.transformer, fs });
     parts.push(transformer);
-    const vae = info.vae ? await loadVae(info.vaeDir, backend, info.configs.vae) : null;
+    const vae = info.vae ? await loadVae(info.vaeDir, backend, info.configs.vae, fs) : null;
     if (vae) parts.push(vae);
     const wantText = (opts.textEncoder ?? true) && info.textEncoderDir !== null;
     const textEncoder = wantText

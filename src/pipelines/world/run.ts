@@ -82,7 +82,7 @@ export async function runWorld(
 
     let vae: LoadedVae | null = null;
     if (decode || condition) {
-      vae = loaded?.vae ?? (await loadVae(info.vaeDir, backend, info.configs.vae));
+      vae = loaded?.vae ?? (await loadVae(info.vaeDir, backend, info.configs.vae, fs));
       if (vae !== loaded?.vae) owned.push(vae);
     }
     let cond: WorldConditioning | null = null;

@@ -6,6 +6,7 @@
 import type { Backend } from '../../engine/backend.js';
 import * as F from '../../engine/ops.js';
 import { type Tensor, scope } from '../../engine/tensor.js';
+import type { FileSystem } from '../../io/files.js';
 import type { Video } from '../../io/video.js';
 import type { Config } from '../../models/load.js';
 import { AutoencoderKLCosmos, type LatentStats, denormalizeLatent, normalizeLatent } from '../../models/tokenizer/diffusers.js';
@@ -22,8 +23,8 @@ export interface LoadedVae {
 }
 
 /** A continuous video tokenizer folder (Cosmos-Tokenizer CV or AutoencoderKLCosmos) on `backend`. */
-export async function loadVae(dir: string, backend: Backend, config?: Config): Promise<LoadedVae> {
-  const m = await loadTokenizer(dir, backend, config ? { config } : {});
+export async function loadVae(dir: string, backend: Backend, config?: Config, fs?: FileSystem): Promise<LoadedVae> {
+  const m = await loadTokenizer(dir, backend, { config, fs });
   if (!(m instanceof CausalContinuousVideoTokenizer)) {
     m.dispose();
     throw new PipelineFilesError(dir, 'the VAE must be a continuous video tokenizer (Cosmos-Tokenizer CV or a diffusers AutoencoderKLCosmos)');
