@@ -77,6 +77,29 @@ describe('the research workflow from the package entry', () => {
   });
 });
 
+describe('every loader honours the file system it is given', () => {
+  it('loads a release, reads a clip and round-trips it through dropped files while the default file system refuses every call', async () => {
+    const dropped = new Map<string, Blob>();
+    for (const f of ['config.json', 'model.safetensors']) dropped.set(`cv/${f}`, new Blob([readFileSync(join(CV, f))]));
+    dropped.set('clips/sample_0.y4m', new Blob([readFileSync(SAMPLE)]));
+    const fs = api.blobFileSystem(dropped);
+    const refuse = () => {
+      throw new Error('the default file system was used');
+    };
+    api.setFileSystem({ name: 'refusing', stat: refuse, open: refuse, list: refuse, create: refuse, mkdir: refuse, resolve: refuse });
+    try {
+      const r = await api.loadRelease('cv', { expect: 'tokenizer', backend: cpu, fs });
+      const clip = await api.readVideo('clips/sample_0.y4m', undefined, fs);
+      const q = await api.roundtrip(r.model, clip);
+      expect(q.quality.psnr).toBeGreaterThan(10);
+      q.tokens.dispose();
+      r.dispose();
+    } finally {
+      api.setFileSystem(api.nodeFileSystem);
+    }
+  });
+});
+
 describe('loadRelease: a folder says what it is', () => {
   const cases: [string, string, api.ReleaseKind][] = [
     ['tokenizer', 'tokenizer/cv_video', 'tokenizer'],
