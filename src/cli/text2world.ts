@@ -6,7 +6,7 @@ import { writeSafetensors } from '../io/safetensors.js';
 import type { Video } from '../io/video.js';
 import { text2world } from '../pipelines/text2world.js';
 import { type WorldModelInfo, describeWorldModel, inspectWorldModel } from '../pipelines/world/folder.js';
-import type { HostTensor } from '../pipelines/world/prompt.js';
+import { type HostTensor, type PromptEmbeddingArrays, writeEmbeddings } from '../pipelines/world/prompt.js';
 import type { WorldOptions, WorldResult } from '../pipelines/world/run.js';
 import type { WorldSettings } from '../pipelines/world/settings.js';
 import { BACKEND_FLAG, commandBackend, type CommandContext, type Flags, UsageError, defineCommand, commandProgress } from './command.js';
@@ -14,11 +14,15 @@ import { BACKEND_FLAG, commandBackend, type CommandContext, type Flags, UsageErr
 /** The flags of a generation from a model folder (text2world and video2world). */
 export const WORLD_FLAGS = {
   model: { type: 'string', required: true, placeholder: '<folder>', help: 'diffusers-style model folder (transformer/, vae/, scheduler/, text_encoder/ + tokenizer/)' },
-  prompt: { type: 'string', placeholder: '"..."', help: "the text prompt (encoded with the folder's T5 encoder)" },
+  prompt: { type: 'string', placeholder: '"..."', help: "the text prompt, encoded with the folder's text encoder (T5; Cosmos-Reason1 for Predict2.5)" },
   'negative-prompt': { type: 'string', placeholder: '"..."', help: "default: the Cosmos pipelines' negative prompt" },
   embeddings: {
     type: 'string', placeholder: '<file>',
-    help: 'safetensors with prompt_embeds [1, S, D] (+ negative_prompt_embeds for guidance > 1) instead of the text encoder; required for Predict2.5 (its text encoder is the Reason VLM)',
+    help: 'safetensors with prompt_embeds [1, S, D] (+ negative_prompt_embeds for guidance > 1) instead of the text encoder (e.g. saved by --embeddings-out)',
+  },
+  'embeddings-out': {
+    type: 'string', placeholder: '<file>',
+    help: "also save the prompt's text states to this .safetensors file; a later run passes it as --embeddings and skips the text encoder",
   },
   seed: { type: 'string', placeholder: 'N', help: 'noise seed, a number or any text (default 0)' },
   steps: { type: 'integer', min: 1, help: "denoising steps (default: the pipeline's, 36 / Predict2 35)" },
@@ -27,7 +31,7 @@ export const WORLD_FLAGS = {
   height: { type: 'integer', min: 1, help: 'output height, a multiple of 16 (default 704)' },
   width: { type: 'integer', min: 1, help: 'output width, a multiple of 16 (default 1280)' },
   fps: { type: 'number', min: 0, above: true, help: "frame rate: RoPE fps of Cosmos-1.0 / Predict2 and the written clip's (default 30 / 16)" },
-  out: { type: 'string', placeholder: '<out.y4m | folder>', help: 'a .y4m file, or else a folder of PNG frames' },
+  out: { type: 'string', placeholder: '<out.y4m | out.png | folder>', help: 'a .y4m file, a .png (one-frame outputs), or else a folder of PNG frames' },
   'latents-out': {
     type: 'string', placeholder: '<file>',
     help: 'also write the final latents (sampler space) to this .safetensors file; with no --out the VAE is not run (e.g. for folders whose VAE cosmos-ts does not implement)',
@@ -36,7 +40,7 @@ export const WORLD_FLAGS = {
   json: { type: 'boolean', help: 'print a JSON summary on stdout' },
 } as const;
 
-type GenerationFlags = Pick<Flags<typeof WORLD_FLAGS>, 'prompt' | 'negative-prompt' | 'embeddings' | 'seed' | 'out' | 'latents-out'>;
+type GenerationFlags = Pick<Flags<typeof WORLD_FLAGS>, 'prompt' | 'negative-prompt' | 'embeddings' | 'embeddings-out' | 'seed' | 'out' | 'latents-out'>;
 
 /** A seed flag: an integer, or any other text (seeds the generator as a string). */
 export function seedOf(s: string | undefined): number | string | undefined {
@@ -50,6 +54,7 @@ export function checkGenerationFlags(f: GenerationFlags, out: string | undefined
   if (f.prompt === undefined && f.embeddings === undefined) missing.push('--prompt (or --embeddings)');
   if (missing.length) throw new UsageError(`missing ${missing.join(', ')}`);
   if (f.prompt !== undefined && f.embeddings !== undefined) throw new UsageError('give --prompt or --embeddings, not both');
+  if (f['embeddings-out'] !== undefined && f.prompt === undefined) throw new UsageError('--embeddings-out saves what --prompt encodes: give --prompt');
 }
 
 /** The pipeline options the shared flags give. */
@@ -57,6 +62,7 @@ export function worldOptions(f: Flags<typeof WORLD_FLAGS>, model: WorldModelInfo
   return {
     model, prompt: f.prompt, negativePrompt: f['negative-prompt'], embeddings: f.embeddings, seed: seedOf(f.seed), steps: f.steps,
     guidance: f.guidance, frames: f.frames, height: f.height, width: f.width, fps: f.fps, decode: f.out !== undefined, signal: ctx.signal,
+    returnEmbeddings: f['embeddings-out'] !== undefined,
   };
 }
 
@@ -69,8 +75,12 @@ export async function openForCommand(f: Flags<typeof WORLD_FLAGS>, ctx: CommandC
   return { info, backend };
 }
 
-/** Write the clip and / or the latents (with the run's settings as metadata). */
-export async function writeOutputs(video: Video | null, latents: HostTensor, out: string | undefined, latentsOut: string | undefined, metadata: Record<string, string>): Promise<void> {
+/** Write the clip, the latents and / or the prompt's text states (with the run's settings as metadata). */
+export async function writeOutputs(
+  video: Video | null, latents: HostTensor, out: string | undefined, latentsOut: string | undefined, metadata: Record<string, string>,
+  embeddings: PromptEmbeddingArrays | null = null, embeddingsOut?: string,
+): Promise<void> {
+  if (embeddingsOut !== undefined && embeddings) await writeEmbeddings(embeddingsOut, embeddings, { family: metadata.family ?? '' });
   if (out !== undefined && video) await writeVideo(out, video, { fps: video.fps });
   if (latentsOut !== undefined) {
     await writeSafetensors(latentsOut, { latents: { dtype: 'f32', shape: latents.shape, raw: latents.data } }, { format: 'cosmos-ts.latents.v1', ...metadata });
@@ -93,17 +103,19 @@ export function timingLine(t: Readonly<Record<string, number>>, steps: number): 
 
 /** Write a world run's outputs and print its summary. */
 export async function finishWorld(r: WorldResult, f: Flags<typeof WORLD_FLAGS>, ctx: CommandContext, extra: Record<string, unknown>): Promise<void> {
-  await writeOutputs(r.video, r.latents, f.out, f['latents-out'], settingsMetadata(r.family, r.settings));
+  await writeOutputs(r.video, r.latents, f.out, f['latents-out'], settingsMetadata(r.family, r.settings), r.embeddings, f['embeddings-out']);
   const s = r.settings;
   if (f.json) {
     const timings = Object.fromEntries(Object.entries(r.timings).map(([k, v]) => [`${k}_s`, v]));
     ctx.out(JSON.stringify({
-      ...extra, family: r.family, ...s, latent_shape: r.latents.shape, out: f.out ?? null, latents_out: f['latents-out'] ?? null, ...timings,
+      ...extra, family: r.family, ...s, latent_shape: r.latents.shape, out: f.out ?? null, latents_out: f['latents-out'] ?? null,
+      embeddings_out: f['embeddings-out'] ?? null, ...timings,
     }));
     return;
   }
   const what = r.video ? `${r.video.frames} frames ${r.video.width}x${r.video.height} @ ${s.fps} fps -> ${f.out}` : `latent [${r.latents.shape.join(', ')}]`;
-  ctx.out(`${what}${f['latents-out'] !== undefined ? ` (latents -> ${f['latents-out']})` : ''}`);
+  const also = [f['latents-out'] !== undefined ? `latents -> ${f['latents-out']}` : '', f['embeddings-out'] !== undefined ? `embeddings -> ${f['embeddings-out']}` : ''].filter(Boolean);
+  ctx.out(`${what}${also.length ? ` (${also.join(', ')})` : ''}`);
   ctx.out(timingLine(r.timings, s.steps));
 }
 
@@ -111,8 +123,9 @@ export const command = defineCommand({
   name: 'text2world',
   summary: 'generate a clip from a prompt with a Cosmos world model folder',
   description:
-    'Generates a clip from a text prompt: T5 prompt embeddings (or precomputed ones), seeded Gaussian noise, the model\'s\n' +
-    'sampler (Cosmos-1.0 EDM, Predict2 flow Euler, Predict2.5 flow UniPC), then the VAE decode.',
+    'Generates a clip from a text prompt: the folder\'s text encoder (T5, or Cosmos-Reason1 for Predict2.5) or precomputed\n' +
+    'embeddings, seeded Gaussian noise, the model\'s sampler (Cosmos-1.0 EDM, Predict2 flow Euler, Predict2.5 flow UniPC),\n' +
+    'then the VAE decode (Cosmos tokenizer, or the Wan2.1 VAE for Predict2 / 2.5).',
   flags: WORLD_FLAGS,
   async run(f, _positionals, ctx) {
     const { info, backend } = await openForCommand(f, ctx);

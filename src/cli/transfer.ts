@@ -8,9 +8,11 @@ import { WORLD_FLAGS, checkGenerationFlags, seedOf, settingsMetadata, timingLine
 
 const SPEC_HELP = `The spec (JSON; relative paths are relative to it):
   {
+    "model": "Cosmos-Transfer2.5-2B",            a diffusers folder: default transformer/, vae/, text_encoder/, tokenizer/
     "base_checkpoint": "transfer/transformer",   base DiT folder (config.json + safetensors)
-    "tokenizer": "transfer/vae",                 VAE: Cosmos-Tokenizer CV folder or diffusers AutoencoderKLCosmos
-    "embeddings": "prompt.safetensors",          prompt_embeds (+ negative_prompt_embeds), or "prompt" with "text_encoder" (T5)
+    "tokenizer": "transfer/vae",                 VAE: AutoencoderKLWan, Cosmos-Tokenizer CV or AutoencoderKLCosmos
+    "prompt": "...",                             encoded by "text_encoder" (Cosmos-Reason1 or T5), or
+    "embeddings": "prompt.safetensors",          prompt_embeds (+ negative_prompt_embeds)
     "seed": 0, "num_steps": 35, "guidance": 3, "num_frames": 93, "fps": 16, "output": "out.y4m",
     "input_video_path": "in.y4m", "num_conditional_frames": 1,     optional conditioning frames
     "weight_over_cap": "error" | "normalize",    weights summing past 1 somewhere
@@ -31,15 +33,16 @@ export const command = defineCommand({
     `flow-matching UniPC sampling, then the VAE decode.\n\n${SPEC_HELP}`,
   flags: {
     spec: { type: 'string', required: true, placeholder: '<spec.json>', help: 'the spec file' },
-    prompt: { type: 'string', placeholder: '"..."', help: 'the text prompt (needs a T5 "text_encoder" in the spec; Transfer2.5 uses embeddings)' },
+    prompt: { type: 'string', placeholder: '"..."', help: 'the text prompt (encoded by the spec\'s text encoder: "text_encoder", or the one in "model")' },
     'negative-prompt': { type: 'string', placeholder: '"..."', help: "overrides the spec's" },
     embeddings: { type: 'string', placeholder: '<file>', help: 'safetensors with prompt_embeds [1, S, D] (+ negative_prompt_embeds for guidance > 1)' },
+    'embeddings-out': WORLD_FLAGS['embeddings-out'],
     seed: { ...WORLD_FLAGS.seed, help: "noise seed (overrides the spec's)" },
     steps: { type: 'integer', min: 1, help: "denoising steps (overrides the spec's)" },
     guidance: { type: 'number', min: 0, help: "classifier-free guidance scale (overrides the spec's)" },
     frames: { type: 'integer', min: 1, help: 'pixel frames used from the control videos (overrides the spec\'s)' },
     'normalize-weights': { type: 'boolean', help: 'divide the weights by their sum where it passes 1 (instead of refusing)' },
-    out: { type: 'string', placeholder: '<out.y4m | folder>', help: 'a .y4m file, or else a folder of PNG frames (default: the spec\'s "output")' },
+    out: { type: 'string', placeholder: '<out.y4m | out.png | folder>', help: 'a .y4m file, a .png (one frame), or else a folder of PNG frames (default: the spec\'s "output")' },
     'latents-out': { type: 'string', placeholder: '<file>', help: 'also write the final latents (sampler space) to this .safetensors file' },
     backend: BACKEND_FLAG,
     json: WORLD_FLAGS.json,
@@ -55,20 +58,21 @@ export const command = defineCommand({
     try {
       const r = await transfer({
         spec, backend, prompt: f.prompt, negativePrompt: f['negative-prompt'], embeddings: f.embeddings, seed: seedOf(f.seed), steps: f.steps,
-        guidance: f.guidance, frames: f.frames, onProgress: bars.onProgress, signal: ctx.signal,
+        guidance: f.guidance, frames: f.frames, onProgress: bars.onProgress, signal: ctx.signal, returnEmbeddings: f['embeddings-out'] !== undefined,
       });
       bars.finish();
       const s = r.settings;
-      await writeOutputs(r.video, r.latents, out, f['latents-out'], { ...settingsMetadata('transfer2.5', s), controls: JSON.stringify(r.controls) });
+      await writeOutputs(r.video, r.latents, out, f['latents-out'], { ...settingsMetadata('transfer2.5', s), controls: JSON.stringify(r.controls) }, r.embeddings, f['embeddings-out']);
       if (f.json) {
         const timings = Object.fromEntries(Object.entries(r.timings).map(([k, v]) => [`${k}_s`, v]));
         ctx.out(JSON.stringify({
           command: 'transfer', spec: f.spec, backend: backend.name, controls: r.controls, max_weight_sum: r.maxWeightSum, ...s,
-          latent_shape: r.latents.shape, out: out ?? null, latents_out: f['latents-out'] ?? null, ...timings,
+          latent_shape: r.latents.shape, out: out ?? null, latents_out: f['latents-out'] ?? null, embeddings_out: f['embeddings-out'] ?? null, ...timings,
         }));
         return;
       }
-      ctx.out(`${r.video.frames} frames ${r.video.width}x${r.video.height} @ ${s.fps} fps${out !== undefined ? ` -> ${out}` : ''}${f['latents-out'] !== undefined ? ` (latents -> ${f['latents-out']})` : ''}`);
+      const also = [f['latents-out'] !== undefined ? `latents -> ${f['latents-out']}` : '', f['embeddings-out'] !== undefined ? `embeddings -> ${f['embeddings-out']}` : ''].filter(Boolean);
+      ctx.out(`${r.video.frames} frames ${r.video.width}x${r.video.height} @ ${s.fps} fps${out !== undefined ? ` -> ${out}` : ''}${also.length ? ` (${also.join(', ')})` : ''}`);
       ctx.out(timingLine(r.timings, s.steps));
     } finally {
       bars.finish();

@@ -1,9 +1,10 @@
 // One entry point for the video containers the library accepts: a .y4m file, a folder of numbered
 // PNG frames, or a single .png image (a one-frame clip). Output: a path ending in .y4m is a Y4M
-// file, anything else a folder of PNG frames (created when missing).
-import { type FileSystem, fileSystem } from './files.js';
-import { readPng } from './png.js';
-import { imageToFrame, openPngFrames, writePngFrame } from './png-frames.js';
+// file, one ending in .png a single image (one-frame clips only), anything else a folder of PNG
+// frames (created when missing).
+import { FileError, type FileSystem, fileSystem } from './files.js';
+import { readPng, writePng } from './png.js';
+import { frameToImage, imageToFrame, openPngFrames, writePngFrame } from './png-frames.js';
 import { DEFAULT_FPS, type FrameSource, getFrame, type Rational, stackFrames, type Video } from './video.js';
 import { createY4mWriter, openY4m, Y4mError } from './y4m.js';
 import type { Chroma, ColorRange } from './yuv.js';
@@ -65,7 +66,7 @@ export interface VideoSinkOptions {
 
 /** A streaming destination for [3, H, W] frames. */
 export interface VideoSink {
-  readonly kind: 'y4m' | 'png-folder';
+  readonly kind: 'y4m' | 'png-folder' | 'png';
   readonly path: string;
   writeFrame(frame: Float32Array): Promise<void>;
   close(): Promise<void>;
@@ -76,8 +77,25 @@ export function isY4mPath(path: string): boolean {
   return /\.y4m$/i.test(path);
 }
 
-/** A .y4m path gets a Y4M writer; anything else is a folder of PNG frames (each written atomically). */
+/**
+ * A .y4m path gets a Y4M writer; a .png path one PNG file (for a single frame: an image); anything
+ * else is a folder of PNG frames. Every file is written atomically.
+ */
 export async function createVideoSink(path: string, o: VideoSinkOptions, fs: FileSystem = fileSystem()): Promise<VideoSink> {
+  if (/\.png$/i.test(path)) {
+    let written = false;
+    return {
+      kind: 'png',
+      path,
+      async writeFrame(f) {
+        if (written) throw new FileError(path, 'a .png output holds one frame; this clip has more (write a .y4m or a folder of PNG frames)');
+        written = true;
+        await writePng(path, frameToImage(f, o.height, o.width), {}, fs);
+      },
+      close: async () => {},
+      abort: async () => {},
+    };
+  }
   if (isY4mPath(path)) {
     const w = await createY4mWriter(path, { width: o.width, height: o.height, fps: o.fps, chroma: o.chroma ?? '444', range: o.range ?? 'full' }, fs);
     return { kind: 'y4m', path, writeFrame: (f) => w.writeFrame(f), close: () => w.close(), abort: () => w.abort() };
@@ -97,6 +115,9 @@ export async function createVideoSink(path: string, o: VideoSinkOptions, fs: Fil
 
 /** Write a whole clip (see createVideoSink for the container choice). */
 export async function writeVideo(path: string, video: Video, o: Partial<VideoSinkOptions> = {}, fs: FileSystem = fileSystem()): Promise<void> {
+  if (/\.png$/i.test(path) && video.frames !== 1) {
+    throw new FileError(path, `a .png output holds one frame; this clip has ${video.frames} (write a .y4m or a folder of PNG frames)`);
+  }
   const sink = await createVideoSink(
     path,
     { width: video.width, height: video.height, fps: o.fps ?? video.fps ?? DEFAULT_FPS, chroma: o.chroma, range: o.range },

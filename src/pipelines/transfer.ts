@@ -9,8 +9,9 @@
 //   the base with them -> latent denormalisation -> VAE decode -> video in [-1, 1]
 //
 // Optional conditioning frames come from the spec's `input_video_path` (the first latent frames
-// are kept clean, as video2world). The text comes precomputed (Transfer2.5's text encoder is the
-// Cosmos-Reason VLM), or from a T5 `text_encoder` folder the spec names. The phases are world/'s.
+// are kept clean, as video2world). The text comes precomputed, or from the spec's `text_encoder`
+// (Transfer2.5's Cosmos-Reason1, or a T5). As upstream, the Wan posterior of every control and
+// conditioning clip is SAMPLED, from a stream of its own (`<seed>/posterior`). The phases are world/'s.
 import type { Backend } from '../engine/backend.js';
 import { throwIfAborted } from '../engine/errors.js';
 import * as F from '../engine/ops.js';
@@ -24,15 +25,16 @@ import { MultiControlNet } from '../models/controlnet/multi.js';
 import type { TransferSpec } from '../models/controlnet/spec.js';
 import { parseCosmosTransformerConfig } from '../models/dit/config.js';
 import { PREDICT25_UNIPC, type UniPCConfig, parseUniPCConfig } from '../models/dit/samplers/unipc.js';
+import { GaussianNoise } from '../models/dit/noise.js';
 import { loadModule } from '../models/load.js';
 import { type RunOptions, stage } from './progress.js';
 import { type ClipInput, readClip } from './world/condition.js';
 import { encodeControls, readControlClips } from './world/controls.js';
 import { PipelineFilesError, PipelineInputError } from './world/errors.js';
-import { type HostTensor, type PromptOptions, encodePrompt } from './world/prompt.js';
+import { type HostTensor, type PromptEmbeddingArrays, type PromptOptions, type TextEncoderSource, embeddingArrays, encodePrompt } from './world/prompt.js';
 import { type StepRecord, type WorldConditioning, loadTransformer, mlpChunkTokens, sampleLatents } from './world/sample.js';
 import { type WorldSettings, planSizes, resolveSettings, tokenCount } from './world/settings.js';
-import { type LoadedVae, decodeLatents, encodeClip, loadVae } from './world/vae.js';
+import { type LoadedVae, type Posterior, decodeLatents, encodeClip, loadVae } from './world/vae.js';
 
 /** The spec, and what overrides its run fields. */
 export interface TransferOptions extends RunOptions, PromptOptions {
@@ -49,12 +51,16 @@ export interface TransferOptions extends RunOptions, PromptOptions {
   controlVideos?: Readonly<Record<string, ClipInput>>;
   /** the conditioning clip, instead of reading the spec's input_video_path */
   inputVideo?: ClipInput;
+  /** also return the prompt's text states (returned as `embeddings`) */
+  returnEmbeddings?: boolean;
 }
 
 export interface TransferResult {
   video: Video;
   /** the final latents (sampler space) */
   latents: HostTensor;
+  /** the text states the transformer read, when asked for (returnEmbeddings) */
+  embeddings: PromptEmbeddingArrays | null;
   steps: StepRecord[];
   settings: WorldSettings;
   controls: { name: string; weight: number | string }[];
@@ -101,20 +107,21 @@ export async function transfer(o: TransferOptions): Promise<TransferResult> {
     const guidance = o.guidance ?? spec.guidance;
     const embeddings = o.embeddings ?? (o.prompt === undefined ? spec.embeddings : null) ?? undefined;
     const text = { prompt: o.prompt ?? spec.prompt ?? undefined, negativePrompt: o.negativePrompt ?? spec.negativePrompt ?? undefined, embeddings, maxSequenceLength: o.maxSequenceLength };
-    const encoder = spec.textEncoder
-      ? { dir: spec.textEncoder }
-      : { unsupported: 'Transfer2.5\'s text encoder is the Cosmos-Reason VLM: pass precomputed prompt embeddings (or name a T5 "text_encoder" folder in the spec)' };
+    const encoder: TextEncoderSource = spec.textEncoder
+      ? await textEncoderSource(spec.textEncoder, spec.promptTokenizer, fs)
+      : { unsupported: 'no text encoder: name one in the spec ("text_encoder", or "model" with a text_encoder/ folder), or pass precomputed prompt embeddings' };
     const embeds = await encodePrompt(text, width, guidance, encoder, backend, fs, o);
     tensors.push(embeds.prompt, ...(embeds.negative ? [embeds.negative] : []));
+    const embeddingsOut = o.returnEmbeddings ? await embeddingArrays(embeds) : null;
     timings.prompt = seconds(t0);
 
     // the VAE, the sizes, the base and the ControlNets
     t0 = performance.now();
     const vae = await loadVae(spec.tokenizer, backend, undefined, fs);
     owned.push(vae);
-    const tc = vae.model.temporalCompression;
-    if (bc.outChannels !== vae.model.latentChannels) {
-      throw new PipelineFilesError(spec.baseCheckpoint, `the transformer outputs ${bc.outChannels} latent channels, the tokenizer's latent has ${vae.model.latentChannels}`);
+    const tc = vae.temporalCompression;
+    if (bc.outChannels !== vae.latentChannels) {
+      throw new PipelineFilesError(spec.baseCheckpoint, `the transformer outputs ${bc.outChannels} latent channels, the tokenizer's latent has ${vae.latentChannels}`);
     }
     const defaultFrames = spec.numFrames ?? 1 + Math.floor((first.frames - 1) / tc) * tc;
     const st = resolveSettings(
@@ -122,7 +129,7 @@ export async function transfer(o: TransferOptions): Promise<TransferResult> {
       { frames: defaultFrames, height: first.height, width: first.width, steps: spec.numSteps, guidance: spec.guidance, fps },
     );
     if (st.frames > first.frames) throw new PipelineInputError('frames', `${st.frames} frames asked for, the control videos have ${first.frames}`);
-    const geometry = { latentChannels: vae.model.latentChannels, temporalCompression: tc, spatialCompression: vae.model.spatialCompression };
+    const geometry = { latentChannels: vae.latentChannels, temporalCompression: tc, spatialCompression: vae.spatialCompression };
     const latentShape = planSizes(bc, geometry, st.frames, st.height, st.width);
     const [pt, ph, pw] = bc.patchSize;
     const grid: [number, number, number] = [latentShape[2] / pt, latentShape[3] / ph, latentShape[4] / pw];
@@ -138,9 +145,10 @@ export async function transfer(o: TransferOptions): Promise<TransferResult> {
     const conditioned = input !== undefined && input !== null && spec.numConditionalFrames > 0;
     const report = stage(o, 'condition', 'clips', spec.controls.length + (conditioned ? 1 : 0));
     report(0);
-    const branches = await encodeControls(spec.controls, clips, models, vae, grid, st.frames, report, fs);
+    const posterior: Posterior = { kind: 'sample', noise: new GaussianNoise(`${st.seed}/posterior`).source(backend) };
+    const branches = await encodeControls(spec.controls, clips, models, vae, grid, st.frames, report, fs, posterior);
     tensors.push(...branches.map((b) => b.latents));
-    const conditioning = conditioned ? await conditionOn(input, spec.numConditionalFrames, first, latentShape[2], st.frames, vae, fs) : null;
+    const conditioning = conditioned ? await conditionOn(input, spec.numConditionalFrames, first, latentShape[2], st.frames, vae, fs, posterior) : null;
     if (conditioning) {
       tensors.push(conditioning.latents);
       report(branches.length + 1);
@@ -159,15 +167,13 @@ export async function transfer(o: TransferOptions): Promise<TransferResult> {
     timings.denoise = seconds(t0);
 
     t0 = performance.now();
-    const decodeReport = stage(o, 'decode', 'clips', 1);
-    decodeReport(0);
-    const video = await decodeLatents(sampled.latents, vae, 1, fps);
-    decodeReport(1);
+    const video = await decodeLatents(sampled.latents, vae, 1, fps, o);
     timings.decode = seconds(t0);
     return {
       video,
       latents: { shape: [...sampled.latents.shape], data: Float32Array.from(await sampled.latents.read()) },
       steps: sampled.steps,
+      embeddings: embeddingsOut,
       settings: st,
       controls: spec.controls.map((c) => ({ name: c.name, weight: typeof c.weight === 'number' ? c.weight : c.weight.path })),
       maxWeightSum: multi.maxWeightSum,
@@ -201,14 +207,25 @@ async function loadControlNets(
 }
 
 /** The conditioning clip, padded with its last frame to the output length (only its first `nc` latent frames are read), encoded. */
-async function conditionOn(input: ClipInput, nc: number, size: Video, latentFrames: number, frames: number, vae: LoadedVae, fs: FileSystem): Promise<WorldConditioning> {
+async function conditionOn(
+  input: ClipInput, nc: number, size: Video, latentFrames: number, frames: number, vae: LoadedVae, fs: FileSystem, posterior: Posterior,
+): Promise<WorldConditioning> {
   const v = await readClip(input, undefined, fs);
   if (v.height !== size.height || v.width !== size.width) {
     throw new PipelineInputError('input_video_path', `${v.width}x${v.height} differs from the control videos' ${size.width}x${size.height}`);
   }
   if (nc > latentFrames) throw new PipelineInputError('num_conditional_frames', `${nc} latent frames, the output has ${latentFrames}`);
-  const needFrames = 1 + (nc - 1) * vae.model.temporalCompression;
+  const needFrames = 1 + (nc - 1) * vae.temporalCompression;
   if (v.frames < needFrames) throw new PipelineInputError('input_video_path', `${v.frames} frames, ${nc} conditioning latent frames need ${needFrames}`);
   const clip = cropVideo(v, Math.min(v.frames, frames), v.height, v.width);
-  return { latents: encodeClip(vae, padVideo(clip, frames, v.height, v.width), 1), numCondLatentFrames: nc };
+  return { latents: encodeClip(vae, padVideo(clip, frames, v.height, v.width), 1, posterior), numCondLatentFrames: nc };
+}
+
+/** A spec's text_encoder folder: a Qwen2.5-VL config means Cosmos-Reason1 (tokenizer from `tokenizerDir`, a sibling tokenizer/, or the folder), else T5. */
+async function textEncoderSource(dir: string, tokenizerDir: string | null, fs: FileSystem): Promise<TextEncoderSource> {
+  const json = await readJsonObjectIfPresent(join(dir, 'config.json'), 'text_encoder config.json', fs);
+  if (json?.model_type !== 'qwen2_5_vl') return { dir };
+  if (tokenizerDir) return { reason: dir, tokenizerDir };
+  const sibling = join(dirname(dir), 'tokenizer');
+  return { reason: dir, tokenizerDir: (await fs.stat(join(sibling, 'tokenizer.json'))) ? sibling : dir };
 }

@@ -15,7 +15,7 @@ export interface Video2WorldOptions extends WorldOptions {
   input: ClipInput;
   /** frame rate assumed for input that has none (PNG) */
   inputFps?: Rational;
-  /** input frames taken from its end as conditioning (default min(input, 1 + the VAE's temporal compression)) */
+  /** input frames taken from its end as conditioning (default min(input, 1 + the VAE's temporal compression); Predict2.5 takes 1 or 5) */
   condFrames?: number;
   /** Cosmos-1.0 noise augmentation of the conditioning latents (default 0.001) */
   augmentSigma?: number;
@@ -44,9 +44,11 @@ export async function video2world(o: Video2WorldOptions): Promise<Video2WorldRes
     return Math.max(u, Math.floor(n / u) * u);
   };
   const st = resolveSettings(o, info.defaults, { height: roundDown(clip.height, t.patchSize[1]), width: roundDown(clip.width, t.patchSize[2]) });
-  const condFrames = o.condFrames ?? Math.min(clip.frames, 1 + vae.temporalCompression);
-  checkCondition(clip, st.frames, condFrames, o.augmentSigma);
-  const plan = { condFrames, frames: st.frames, height: st.height, width: st.width, augmentSigma: o.augmentSigma };
+  const tc = vae.temporalCompression;
+  // Predict2.5 takes 1 or 2 latent frames (num_latent_conditional_frames, default 2)
+  const condFrames = o.condFrames ?? (info.family === 'predict2.5' ? (clip.frames >= 1 + tc ? 1 + tc : 1) : Math.min(clip.frames, 1 + tc));
+  checkCondition(clip, st.frames, condFrames, o.augmentSigma, info.family, tc);
+  const plan = { condFrames, frames: st.frames, height: st.height, width: st.width, augmentSigma: o.augmentSigma, seed: st.seed };
   let latentFrames = 0;
   const r = await runWorld(m, o, st, (loadedVae) => {
     const cond = encodeCondition(loadedVae, info.family, clip, plan, latentSigmaData(info.scheduler), o);

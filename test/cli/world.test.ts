@@ -11,7 +11,7 @@ import { readPngFrames, writePngFrames } from '../../src/io/png-frames.js';
 import { openSafetensors } from '../../src/io/safetensors.js';
 import { cropVideo, sliceFrames } from '../../src/io/video.js';
 import { readY4m } from '../../src/io/y4m.js';
-import { SAMPLE, type WorldFolders, transferSpecJson, writeTransferFolder, writeWorldFolders } from '../pipelines/world-fixtures.js';
+import { SAMPLE, type WorldFolders, transferSpecJson, writePredict25PromptFolder, writeTransferFolder, writeWorldFolders } from '../pipelines/world-fixtures.js';
 import { runCli } from './run-cli.js';
 
 const tmp = mkdtempSync(nodePath.join(tmpdir(), 'cosmos-cli-world-'));
@@ -66,6 +66,31 @@ describe('text2world', () => {
       await f.close();
     }
     expect(r2.err).not.toMatch(/^decode /m);
+  });
+
+  it('Predict2.5 from --prompt (its Reason1 encoder) saves --embeddings-out; a run from them gives the same video', async () => {
+    const folder = await writePredict25PromptFolder(nodePath.join(tmp, 'p25-prompt'));
+    const emb = nodePath.join(tmp, 'p25-embeds.safetensors');
+    const a = nodePath.join(tmp, 'p25-a.png');
+    const common = ['--steps', '1', '--frames', '1', '--height', '16', '--width', '16', '--backend', 'cpu'];
+    const r = await run('text2world', '--model', folder, '--prompt', 'A robot arm picks up a red cube.', '--embeddings-out', emb, '--out', a, ...common);
+    expect(r.rc, r.err).toBe(0);
+    expect(r.err).toContain('text encoder Cosmos-Reason1');
+    expect(r.out).toContain(`1 frames 16x16 @ 16 fps -> ${a} (embeddings -> ${emb})`);
+    const f = await openSafetensors(emb);
+    try {
+      expect((await f.read('prompt_embeds')).shape).toEqual([1, 512, 144]);
+      expect((await f.read('negative_prompt_embeds')).shape).toEqual([1, 512, 144]);
+    } finally {
+      await f.close();
+    }
+    const b = nodePath.join(tmp, 'p25-b.png');
+    const r2 = await run('text2world', '--model', folder, '--embeddings', emb, '--out', b, ...common);
+    expect(r2.rc, r2.err).toBe(0);
+    expect((await readVideo(b)).data).toEqual((await readVideo(a)).data);
+    const r3 = await run('text2world', '--model', folder, '--embeddings', emb, '--embeddings-out', emb, '--out', b, ...common);
+    expect(r3.rc).toBe(2);
+    expect(r3.err).toContain('--embeddings-out saves what --prompt encodes');
   });
 
   it('user errors exit with status 2 and write nothing', async () => {

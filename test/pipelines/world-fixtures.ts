@@ -44,7 +44,7 @@ const DIT_COMMON = {
 };
 
 /** transformer/ in two shards with an index, as the released folders are. */
-async function writeTransformer(dir: string, config: Record<string, unknown>, seed: string): Promise<void> {
+export async function writeTransformer(dir: string, config: Record<string, unknown>, seed: string): Promise<void> {
   const t = nodePath.join(dir, 'transformer');
   mkdirSync(t, { recursive: true });
   writeJson(nodePath.join(t, 'config.json'), config);
@@ -92,13 +92,13 @@ export const EDM = {
   _class_name: 'EDMEulerScheduler', final_sigmas_type: 'sigma_min', num_train_timesteps: 1000, prediction_type: 'epsilon',
   rho: 7.0, sigma_data: 0.5, sigma_max: 80, sigma_min: 0.002, sigma_schedule: 'karras',
 };
-const UNIPC = {
+export const UNIPC = {
   _class_name: 'UniPCMultistepScheduler', beta_end: 0.02, beta_schedule: 'linear', beta_start: 0.0001, final_sigmas_type: 'zero',
   flow_shift: 1.0, lower_order_final: true, num_train_timesteps: 1000, predict_x0: true, prediction_type: 'flow_prediction',
   sigma_max: 200.0, sigma_min: 0.01, solver_order: 2, solver_type: 'bh2', use_flow_sigmas: true, use_karras_sigmas: true,
 };
 
-function writeScheduler(dir: string, cfg: Record<string, unknown>): void {
+export function writeScheduler(dir: string, cfg: Record<string, unknown>): void {
   mkdirSync(nodePath.join(dir, 'scheduler'), { recursive: true });
   writeJson(nodePath.join(dir, 'scheduler/scheduler_config.json'), cfg);
 }
@@ -238,4 +238,36 @@ export function transferSpecJson(): Record<string, unknown> & { controls: Record
       edge: { input_control: 'edge.y4m', control_weight: 'edge_weight.safetensors', ckpt_path: 'controlnet_edge' },
     },
   };
+}
+
+// ------------------------------------------------------------------ Predict2.5 from a prompt
+
+/**
+ * A reduced Predict2.5 folder: the Cosmos-Reason1 prompt encoder with fewer layers and the same
+ * names (the `batch_negative` prompt_embeds case's Qwen2.5-VL text model, 3 layers x 48, and its
+ * tokenizer files under tokenizer/), a Wan2.1 VAE (the `video_9f` wan_vae case), a random
+ * Predict2.5 transformer whose crossattn_proj reads 3 x 48 = 144 channels, UniPC.
+ */
+export async function writePredict25PromptFolder(folder: string): Promise<string> {
+  const prompt = nodePath.join(FIXTURES, 'prompt_embeds/batch_negative');
+  const vae = nodePath.join(FIXTURES, 'wan_vae/video_9f');
+  const sub = (n: string) => {
+    mkdirSync(nodePath.join(folder, n), { recursive: true });
+    return nodePath.join(folder, n);
+  };
+  writeJson(nodePath.join(sub('.'), 'model_index.json'), {
+    _class_name: 'Cosmos2_5_PredictBasePipeline', text_encoder: ['transformers', 'Qwen2_5_VLForConditionalGeneration'],
+    tokenizer: ['transformers', 'Qwen2TokenizerFast'], transformer: ['diffusers', 'CosmosTransformer3DModel'], vae: ['diffusers', 'AutoencoderKLWan'],
+  });
+  copyFileSync(nodePath.join(prompt, 'config.json'), nodePath.join(sub('text_encoder'), 'config.json'));
+  copyFileSync(nodePath.join(prompt, 'model.safetensors'), nodePath.join(folder, 'text_encoder/model.safetensors'));
+  for (const f of ['tokenizer.json', 'tokenizer_config.json', 'chat_template.jinja']) copyFileSync(nodePath.join(prompt, f), nodePath.join(sub('tokenizer'), f));
+  copyFileSync(nodePath.join(vae, 'config.json'), nodePath.join(sub('vae'), 'config.json'));
+  copyFileSync(nodePath.join(vae, 'model.safetensors'), nodePath.join(folder, 'vae/diffusion_pytorch_model.safetensors'));
+  writeScheduler(folder, UNIPC);
+  await writeTransformer(folder, {
+    ...DIT_COMMON, in_channels: 17, out_channels: 16, extra_pos_embed_type: null, rope_scale: [1, 3, 3],
+    use_crossattn_projection: true, crossattn_proj_in_channels: 144, encoder_hidden_states_channels: 32,
+  }, 'dit-p25-prompt');
+  return folder;
 }

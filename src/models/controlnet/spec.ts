@@ -2,6 +2,7 @@
 // run arguments at the top level, one object per control (its name is the key).
 //
 //   {
+//     "model": "Cosmos-Transfer2.5-2B",                 // a diffusers folder: the defaults below
 //     "base_checkpoint": "Cosmos-Transfer2.5-2B/transformer",
 //     "tokenizer": "Cosmos-Transfer2.5-2B/vae",
 //     "embeddings": "prompt.safetensors",          // or "prompt": "...", needing a text encoder
@@ -45,13 +46,17 @@ export interface TransferSpec {
   file: string | null;
   /** base DiT folder (diffusers transformer/: config.json + weights) */
   baseCheckpoint: string;
-  /** the VAE / tokenizer folder (a Cosmos-Tokenizer CV folder or a diffusers AutoencoderKLCosmos) */
+  /** the VAE / tokenizer folder (AutoencoderKLWan, a Cosmos-Tokenizer CV folder or a diffusers AutoencoderKLCosmos) */
   tokenizer: string;
+  /** the diffusers folder named by "model", whose parts are the defaults of the paths here */
+  model: string | null;
+  /** the prompt encoder's tokenizer folder (tokenizer.json + chat template) of a Reason1 text encoder */
+  promptTokenizer: string | null;
   prompt: string | null;
   negativePrompt: string | null;
   /** safetensors with prompt_embeds (and negative_prompt_embeds for guidance > 1) */
   embeddings: string | null;
-  /** a T5 text_encoder folder for `prompt` (Transfer2.5's own encoder is the Reason VLM: use embeddings) */
+  /** the text encoder folder for `prompt`: Transfer2.5's Cosmos-Reason1 (Qwen2.5-VL) or a T5 */
   textEncoder: string | null;
   seed: number;
   numSteps: number;
@@ -75,7 +80,7 @@ export interface TransferSpec {
 export const DEFAULT_CONTROL_WEIGHT = 0.5;
 
 const RUN_FIELDS = [
-  'base_checkpoint', 'tokenizer', 'prompt', 'negative_prompt', 'embeddings', 'text_encoder', 'seed', 'num_steps',
+  'model', 'base_checkpoint', 'tokenizer', 'prompt', 'negative_prompt', 'embeddings', 'text_encoder', 'seed', 'num_steps',
   'guidance', 'input_video_path', 'num_conditional_frames', 'num_frames', 'fps', 'output', 'weight_over_cap', 'controls',
 ] as const;
 const CONTROL_FIELDS = ['input_control', 'control_weight', 'ckpt_path'] as const;
@@ -187,8 +192,19 @@ export async function parseTransferSpec(json: unknown, baseDir: string, opts: Pa
     });
   }
 
-  if (json.base_checkpoint === undefined) throw new ControlSpecError('base_checkpoint', 'missing: the base transformer folder is required');
-  if (json.tokenizer === undefined) throw new ControlSpecError('tokenizer', 'missing: the VAE / tokenizer folder is required');
+  const model = await optPath('model', 'dir');
+  // the parts of a diffusers folder stand in for the paths the spec leaves out
+  const part = async (name: string) => {
+    if (!model) return undefined;
+    const rel = join(json.model as string, name);
+    return !checkFiles || (await fs.stat(resolvePath(rel, baseDir))) ? rel : undefined;
+  };
+  const baseField = json.base_checkpoint ?? (await part('transformer'));
+  const tokenizerField = json.tokenizer ?? (await part('vae'));
+  if (baseField === undefined) throw new ControlSpecError('base_checkpoint', 'missing: the base transformer folder is required (or "model", a diffusers folder with transformer/)');
+  if (tokenizerField === undefined) throw new ControlSpecError('tokenizer', 'missing: the VAE / tokenizer folder is required (or "model", a diffusers folder with vae/)');
+  const textEncoderField = json.text_encoder ?? (await part('text_encoder'));
+  const promptTokenizer = await part('tokenizer');
   const prompt = optStr('prompt');
   const embeddings = await optPath('embeddings', 'file');
   const overCap = json.weight_over_cap ?? 'error';
@@ -198,12 +214,14 @@ export async function parseTransferSpec(json: unknown, baseDir: string, opts: Pa
   if (ncf > 0 && !inputVideo) throw new ControlSpecError('num_conditional_frames', `${ncf} conditioning frames need input_video_path`);
   return {
     file: null,
-    baseCheckpoint: await path('base_checkpoint', json.base_checkpoint, 'dir'),
-    tokenizer: await path('tokenizer', json.tokenizer, 'any'),
+    baseCheckpoint: await path('base_checkpoint', baseField, 'dir'),
+    tokenizer: await path('tokenizer', tokenizerField, 'any'),
+    model,
+    promptTokenizer: promptTokenizer === undefined ? null : resolvePath(promptTokenizer, baseDir),
     prompt,
     negativePrompt: optStr('negative_prompt'),
     embeddings,
-    textEncoder: await optPath('text_encoder', 'dir'),
+    textEncoder: textEncoderField === undefined || textEncoderField === null ? null : await path('text_encoder', textEncoderField, 'dir'),
     seed: int('seed', 0, 0)!,
     numSteps: int('num_steps', 35, 1)!,
     guidance: num('guidance', 3, (x) => x >= 0, 'a number >= 0')!,

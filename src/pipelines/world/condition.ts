@@ -1,8 +1,11 @@
 // The condition phase of video2world: the last `condFrames` frames of the input (resized to the
-// output size) are padded to the output length (with zeros for Cosmos-1.0's
-// CosmosVideoToWorldPipeline, by repeating the last frame for Predict2 / Predict2.5), encoded
-// with the VAE and normalised into the sampler's space; the first (condFrames - 1) // tc + 1
-// latent frames are the conditioning the samplers re-impose. Spec: dit.md §5 (1.0) and §6.
+// output size) are padded to the output length, encoded with the VAE and normalised into the
+// sampler's space; the first (condFrames - 1) // tc + 1 latent frames are the conditioning the
+// samplers re-impose. Spec: dit.md §5 (1.0) and §6, wan_vae.md §9. Per family, as upstream:
+//   Cosmos-1.0  zeros after the given frames (CosmosVideoToWorldPipeline)
+//   Predict2    the last frame repeated; the Wan posterior SAMPLED (the pipeline's generator)
+//   Predict2.5  an image: zeros after it; a clip: its last 1 or 5 frames (1 or 2 latent frames),
+//               the last frame repeated; the Wan posterior's MODE
 import { readVideo } from '../../io/open-video.js';
 import { type FrameSource, type Rational, type Video, padVideo, sliceFrames, stackFrames } from '../../io/video.js';
 import { type RunOptions, stage } from '../progress.js';
@@ -10,7 +13,8 @@ import { PipelineInputError } from './errors.js';
 import type { FileSystem } from '../../io/files.js';
 import type { WorldFamily } from './folder.js';
 import type { WorldConditioning } from './sample.js';
-import { type LoadedVae, encodeClip } from './vae.js';
+import { GaussianNoise } from '../../models/dit/noise.js';
+import { type LoadedVae, type Posterior, encodeClip } from './vae.js';
 
 /** A clip to continue or follow: in memory, a frame source, or a path (.y4m, PNG frames folder, .png). */
 export type ClipInput = Video | FrameSource | string;
@@ -85,11 +89,16 @@ export interface ConditionPlan {
   height: number;
   width: number;
   augmentSigma?: number;
+  /** the run's seed: Predict2's posterior draw is a stream of its own (`<seed>/posterior`), so the initial noise matches text2world's */
+  seed: number | string;
 }
 
 /** Check the conditioning frame count and noise augmentation against the input and the output length. */
-export function checkCondition(clip: Video, frames: number, condFrames: number, augmentSigma: number | undefined): void {
+export function checkCondition(clip: Video, frames: number, condFrames: number, augmentSigma: number | undefined, family?: WorldFamily, tc = 4): void {
   if (!Number.isInteger(condFrames) || condFrames < 1) throw new PipelineInputError('condFrames', `must be a positive integer, got ${condFrames}`);
+  if (family === 'predict2.5' && condFrames !== 1 && condFrames !== 1 + tc) {
+    throw new PipelineInputError('condFrames', `Predict2.5 conditions on 1 or 2 latent frames: 1 or ${1 + tc} input frames, got ${condFrames}`);
+  }
   if (condFrames > clip.frames) throw new PipelineInputError('condFrames', `${condFrames} frames asked for, the input has ${clip.frames}`);
   if (condFrames > frames) throw new PipelineInputError('condFrames', `${condFrames} conditioning frames do not fit in the ${frames} output frames`);
   if (augmentSigma !== undefined && !(Number.isFinite(augmentSigma) && augmentSigma >= 0)) {
@@ -102,9 +111,13 @@ export function encodeCondition(vae: LoadedVae, family: WorldFamily, clip: Video
   const report = stage(run, 'condition', 'clips', 1);
   report(0, { frames: p.condFrames });
   const given = resizeClip(sliceFrames(clip, clip.frames - p.condFrames, clip.frames), p.height, p.width);
-  const full = conditioningClip(given, p.frames, family === 'cosmos1' ? 'zeros' : 'last');
-  const latents = encodeClip(vae, full, sigmaData);
-  const tc = vae.model.temporalCompression;
+  const zeros = family === 'cosmos1' || (family === 'predict2.5' && clip.frames === 1);
+  const full = conditioningClip(given, p.frames, zeros ? 'zeros' : 'last');
+  const posterior: Posterior = family === 'predict2'
+    ? { kind: 'sample', noise: new GaussianNoise(`${p.seed}/posterior`).source(vae.backend) }
+    : { kind: 'mode' };
+  const latents = encodeClip(vae, full, sigmaData, posterior);
+  const tc = vae.temporalCompression;
   const cond = { latents, numCondLatentFrames: Math.floor((p.condFrames - 1) / tc) + 1, augmentSigma: p.augmentSigma };
   try {
     report(1);

@@ -10,7 +10,7 @@ import type { CosmosControlNetModel } from '../../models/controlnet/controlnet.j
 import { type ControlBranch, ControlShapeError, ControlWeightError, resizeWeightMap } from '../../models/controlnet/multi.js';
 import type { ControlSpec } from '../../models/controlnet/spec.js';
 import { type ClipInput, readClip } from './condition.js';
-import { type LoadedVae, encodeClip } from './vae.js';
+import { type LoadedVae, type Posterior, encodeClip } from './vae.js';
 
 /** Every control's clip (`given[name]`, else its spec path), checked to share one size and length. */
 export async function readControlClips(controls: readonly ControlSpec[], given: Readonly<Record<string, ClipInput>> = {}, fs?: FileSystem): Promise<Video[]> {
@@ -74,7 +74,7 @@ export async function controlWeight(c: ControlSpec, grid: [number, number, numbe
  */
 export async function encodeControls(
   controls: readonly ControlSpec[], clips: readonly Video[], models: readonly CosmosControlNetModel[], vae: LoadedVae,
-  grid: [number, number, number], frames: number, onEncoded: (i: number) => void, fs?: FileSystem,
+  grid: [number, number, number], frames: number, onEncoded: (i: number) => void, fs?: FileSystem, posterior: Posterior = { kind: 'mode' },
 ): Promise<ControlBranch[]> {
   const branches: ControlBranch[] = [];
   const made: Tensor[] = [];
@@ -82,7 +82,7 @@ export async function encodeControls(
     for (let i = 0; i < controls.length; i++) {
       const c = controls[i];
       const v = clips[i];
-      const latents = encodeClip(vae, cropVideo(v, frames, v.height, v.width), 1);
+      const latents = encodeClip(vae, cropVideo(v, frames, v.height, v.width), 1, posterior);
       made.push(latents);
       branches.push({ name: c.name, model: models[i], latents, weight: await controlWeight(c, grid, frames, fs) });
       onEncoded(i + 1);

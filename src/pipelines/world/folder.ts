@@ -2,10 +2,12 @@
 //
 //   model_index.json                       (optional: pipeline class, component classes)
 //   transformer/ config.json + diffusion_pytorch_model*.safetensors (sharded with an index or not)
-//   vae/         config.json + weights: AutoencoderKLCosmos (diffusers) or a Cosmos-Tokenizer CV folder
-//   text_encoder/ config.json + weights (T5EncoderModel) and tokenizer/spiece.model
-//                 (not needed with precomputed embeddings; Predict2.5's text encoder is the Reason
-//                 VLM, so its prompts always come as embeddings)
+//   vae/         config.json + weights: AutoencoderKLWan (the Wan2.1 VAE of Predict2 / 2.5 and
+//                Transfer2.5), AutoencoderKLCosmos (diffusers) or a Cosmos-Tokenizer CV folder
+//   text_encoder/ config.json + weights: T5EncoderModel (Cosmos-1.0, Predict2) with
+//                 tokenizer/spiece.model, or Qwen2_5_VLForConditionalGeneration (Cosmos-Reason1,
+//                 Predict2.5 / Transfer2.5) with tokenizer/tokenizer.json; not needed with
+//                 precomputed embeddings
 //   scheduler/   scheduler_config.json: EDMEulerScheduler (Cosmos-1.0), UniPCMultistepScheduler
 //                (Predict2.5), FlowMatchEulerDiscreteScheduler (Predict2)
 //
@@ -18,8 +20,10 @@ import { type FlowEulerConfig, PREDICT2_FLOW_EULER } from '../../models/dit/samp
 import { type UniPCConfig, parseUniPCConfig } from '../../models/dit/samplers/unipc.js';
 import type { Config } from '../../models/load.js';
 import { parseT5Config } from '../../models/t5/encoder.js';
+import { parseVlmConfig } from '../../models/vlm/config.js';
 import { buildTokenizer } from '../../models/tokenizer/load.js';
 import { CausalContinuousVideoTokenizer } from '../../models/tokenizer/video.js';
+import { parseWanVaeConfig } from '../../models/wan/config.js';
 import { PipelineFilesError } from './errors.js';
 
 export type WorldFamily = 'cosmos1' | 'predict2' | 'predict2.5';
@@ -69,13 +73,19 @@ export interface WorldModelInfo {
   transformer: CosmosTransformerConfig;
   vaeDir: string;
   vaeClass: string;
+  /** which implementation runs the VAE: the Wan2.1 VAE or a Cosmos tokenizer (null: none runs here) */
+  vaeKind: 'wan' | 'cosmos' | null;
   /** null: the VAE can be run here; else why not */
   vaeUnsupported: string | null;
   vae: VaeGeometry | null;
-  /** text_encoder/ when it holds a T5 encoder this project runs, else null */
+  /** text_encoder/ when it holds an encoder this project runs, else null */
   textEncoderDir: string | null;
-  /** tokenizer/spiece.model (or text_encoder/spiece.model) */
+  /** 't5' (T5EncoderModel) or 'reason' (the Cosmos-Reason1 / Qwen2.5-VL prompt encoder of Predict2.5 and Transfer2.5) */
+  textEncoderKind: 't5' | 'reason' | null;
+  /** tokenizer/spiece.model (or text_encoder/spiece.model), T5 only */
   spiecePath: string | null;
+  /** the folder with tokenizer.json and the chat template, Reason only */
+  tokenizerDir: string | null;
   /** why prompts cannot be encoded here (null: they can) */
   textEncoderUnsupported: string | null;
   /** width of the text states the transformer reads (crossattn_proj_in_channels or text_embed_dim) */
@@ -126,22 +136,30 @@ function schedulerOf(family: WorldFamily, json: Record<string, unknown>): Schedu
 function vaeOf(vaeJson: Config, transformer: CosmosTransformerConfig, vaeDir: string) {
   const cls = typeof vaeJson._class_name === 'string' ? vaeJson._class_name : null;
   const vaeClass = cls ?? `Cosmos-Tokenizer ${String(vaeJson.name ?? '?')}`;
+  const checked = (vae: VaeGeometry, vaeKind: 'wan' | 'cosmos') => {
+    if (vae.latentChannels !== transformer.outChannels) {
+      throw new PipelineFilesError(vaeDir, `the VAE has ${vae.latentChannels} latent channels but the transformer outputs ${transformer.outChannels}`);
+    }
+    return { vaeClass, vaeKind, vaeUnsupported: null, vae };
+  };
+  if (cls === 'AutoencoderKLWan') {
+    const c = parseWanVaeConfig(vaeJson);
+    const downs = c.temperalDownsample;
+    return checked({
+      latentChannels: c.zDim,
+      temporalCompression: 2 ** downs.filter(Boolean).length,
+      spatialCompression: 2 ** downs.length * (c.patchSize ?? 1),
+    }, 'wan');
+  }
   if (cls !== null && cls !== 'AutoencoderKLCosmos') {
-    const vaeUnsupported = cls === 'AutoencoderKLWan'
-      ? 'AutoencoderKLWan (the Wan2.1 VAE of Predict2 / Predict2.5) is not implemented in cosmos-ts'
-      : `${cls} is not a VAE cosmos-ts implements (AutoencoderKLCosmos or a Cosmos-Tokenizer CV folder)`;
-    return { vaeClass, vaeUnsupported, vae: null };
+    return { vaeClass, vaeKind: null, vaeUnsupported: `${cls} is not a VAE cosmos-ts implements (AutoencoderKLWan, AutoencoderKLCosmos or a Cosmos-Tokenizer CV folder)`, vae: null };
   }
   const m = buildTokenizer(vaeJson);
   try {
     if (!(m instanceof CausalContinuousVideoTokenizer)) {
-      return { vaeClass, vaeUnsupported: `a ${(m as { kind?: string }).kind ?? '?'} tokenizer; the world models need a continuous video tokenizer (CV / AutoencoderKLCosmos)`, vae: null };
+      return { vaeClass, vaeKind: null, vaeUnsupported: `a ${(m as { kind?: string }).kind ?? '?'} tokenizer; the world models need a continuous video tokenizer (CV / AutoencoderKLCosmos)`, vae: null };
     }
-    const vae = { latentChannels: m.latentChannels, temporalCompression: m.temporalCompression, spatialCompression: m.spatialCompression };
-    if (vae.latentChannels !== transformer.outChannels) {
-      throw new PipelineFilesError(vaeDir, `the VAE has ${vae.latentChannels} latent channels but the transformer outputs ${transformer.outChannels}`);
-    }
-    return { vaeClass, vaeUnsupported: null, vae };
+    return checked({ latentChannels: m.latentChannels, temporalCompression: m.temporalCompression, spatialCompression: m.spatialCompression }, 'cosmos');
   } finally {
     m.dispose();
   }
@@ -181,7 +199,7 @@ export async function inspectWorldModel(dir: string, fs: FileSystem = fileSystem
   await has.dir(vaeDir, 'vae/');
   await has.file(join(vaeDir, 'config.json'), 'vae/config.json');
   const vaeJson = await readJsonObject(join(vaeDir, 'config.json'), 'vae/config.json', fs);
-  const runnable = vaeJson._class_name === undefined || vaeJson._class_name === 'AutoencoderKLCosmos';
+  const runnable = vaeJson._class_name === undefined || vaeJson._class_name === 'AutoencoderKLCosmos' || vaeJson._class_name === 'AutoencoderKLWan';
   if (runnable) await has.weights(vaeDir, 'vae');
   const vae = vaeOf(vaeJson, transformer, vaeDir);
 
@@ -196,26 +214,44 @@ export async function inspectWorldModel(dir: string, fs: FileSystem = fileSystem
   };
 }
 
+const REASON_CLASSES = ['Qwen2_5_VLForConditionalGeneration', 'Qwen2_5_VLModel'];
+
 async function textEncoderOf(dir: string, family: WorldFamily, teClass: string | null, textWidth: number, has: ReturnType<typeof checks>, fs: FileSystem) {
   const teDir = join(dir, 'text_encoder');
   const none = (why: string, spiecePath: string | null = null) => ({
-    info: { textEncoderDir: null, spiecePath, textEncoderUnsupported: why }, config: null,
+    info: { textEncoderDir: null, textEncoderKind: null, spiecePath, tokenizerDir: null, textEncoderUnsupported: why }, config: null,
   });
-  if (family === 'predict2.5') return none("Predict2.5's text encoder is the Cosmos-Reason VLM; its prompt embeddings must be given precomputed");
-  if (teClass !== null && teClass !== 'T5EncoderModel') return none(`text_encoder is ${teClass}, not a T5EncoderModel`);
   if ((await has.kind(teDir)) === null) return none(`${teDir} is missing`);
+  const teCfg = join(teDir, 'config.json');
+  if ((await has.kind(teCfg)) === null) return none(`${teCfg} is missing`);
+  const j = await readJsonObject(teCfg, 'text_encoder/config.json', fs);
+  const reason = (teClass !== null && REASON_CLASSES.includes(teClass)) || j.model_type === 'qwen2_5_vl' || (teClass === null && family === 'predict2.5');
+  if (reason) return reasonEncoderOf(dir, teDir, j, textWidth, has);
+  if (teClass !== null && teClass !== 'T5EncoderModel') return none(`text_encoder is ${teClass}, neither a T5EncoderModel nor a Qwen2.5-VL (Cosmos-Reason1) encoder`);
   const candidates = [join(dir, 'tokenizer', 'spiece.model'), join(teDir, 'spiece.model')];
   let spiecePath: string | null = null;
   for (const p of candidates) if (spiecePath === null && (await has.kind(p)) === 'file') spiecePath = p;
-  const teCfg = join(teDir, 'config.json');
-  if ((await has.kind(teCfg)) === null) return none(`${teCfg} is missing`, spiecePath);
   if (!(await has.hasWeights(teDir))) return none(`${teDir} holds no *.safetensors weights`, spiecePath);
-  const j = await readJsonObject(teCfg, 'text_encoder/config.json', fs);
   if (j.model_type !== undefined && j.model_type !== 't5') return none(`text_encoder/config.json model_type is ${JSON.stringify(j.model_type)}, not t5`, spiecePath);
   const d = parseT5Config(j).dModel;
   if (d !== textWidth) throw new PipelineFilesError(teDir, `the T5 encoder's d_model is ${d} but the transformer reads text states of width ${textWidth}`);
   if (!spiecePath) return none(`${candidates[0]} is missing (the T5 SentencePiece model)`);
-  return { info: { textEncoderDir: teDir, spiecePath, textEncoderUnsupported: null }, config: j };
+  return { info: { textEncoderDir: teDir, textEncoderKind: 't5' as const, spiecePath, tokenizerDir: null, textEncoderUnsupported: null }, config: j };
+}
+
+/** The Cosmos-Reason1 prompt encoder: every layer's standardised hidden state, so its width is layers x hidden size. */
+async function reasonEncoderOf(dir: string, teDir: string, j: Config, textWidth: number, has: ReturnType<typeof checks>) {
+  const none = (why: string) => ({ info: { textEncoderDir: null, textEncoderKind: null, spiecePath: null, tokenizerDir: null, textEncoderUnsupported: why }, config: null });
+  if (!(await has.hasWeights(teDir))) return none(`${teDir} holds no *.safetensors weights`);
+  const text = parseVlmConfig(j).text;
+  const width = text.numHiddenLayers * text.hiddenSize;
+  if (width !== textWidth) {
+    throw new PipelineFilesError(teDir, `the Reason encoder gives ${text.numHiddenLayers} layers x ${text.hiddenSize} = ${width} channels but the transformer reads text states of width ${textWidth}`);
+  }
+  let tokenizerDir: string | null = null;
+  for (const d of [join(dir, 'tokenizer'), teDir]) if (tokenizerDir === null && (await has.kind(join(d, 'tokenizer.json'))) === 'file') tokenizerDir = d;
+  if (!tokenizerDir) return none(`${join(dir, 'tokenizer', 'tokenizer.json')} is missing (the Qwen2.5 tokenizer of the prompt encoder)`);
+  return { info: { textEncoderDir: teDir, textEncoderKind: 'reason' as const, spiecePath: null, tokenizerDir, textEncoderUnsupported: null }, config: j };
 }
 
 /** One line describing the folder. */
@@ -224,5 +260,6 @@ export function describeWorldModel(info: WorldModelInfo): string {
   const D = t.numAttentionHeads * t.attentionHeadDim;
   return `${FAMILY_NAMES[info.family]}${info.pipelineClass ? ` [${info.pipelineClass}]` : ''}: transformer ${t.numLayers} blocks, ` +
     `D ${D}, in ${t.inChannels} ch; VAE ${info.vaeClass}` +
-    (info.vae ? ` (${info.vae.temporalCompression}x${info.vae.spatialCompression}x${info.vae.spatialCompression}, ${info.vae.latentChannels} ch)` : ' (not runnable here)');
+    (info.vae ? ` (${info.vae.temporalCompression}x${info.vae.spatialCompression}x${info.vae.spatialCompression}, ${info.vae.latentChannels} ch)` : ' (not runnable here)') +
+    `; text encoder ${info.textEncoderKind === 'reason' ? 'Cosmos-Reason1 (Qwen2.5-VL)' : info.textEncoderKind === 't5' ? 'T5' : 'none (prompts as embeddings)'}`;
 }

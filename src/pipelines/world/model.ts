@@ -6,6 +6,7 @@ import { selectBackend } from '../../engine/select.js';
 import { type FileSystem, fileSystem } from '../../io/files.js';
 import type { CosmosTransformer3DModel } from '../../models/dit/transformer.js';
 import { T5TextEncoder } from '../../models/t5/prompts.js';
+import { ReasonPromptEncoder } from '../../models/vlm/prompt-embeds.js';
 import { PipelineInputError } from './errors.js';
 import { type WorldModelInfo, inspectWorldModel } from './folder.js';
 import { loadTransformer } from './sample.js';
@@ -18,8 +19,8 @@ export interface LoadedWorldModel {
   readonly transformer: CosmosTransformer3DModel;
   /** null when the folder's VAE cannot run here (the pipelines then return latents only) */
   readonly vae: LoadedVae | null;
-  /** null without a T5 encoder (prompts then come as embeddings) or when not asked for */
-  readonly textEncoder: T5TextEncoder | null;
+  /** null without a text encoder (prompts then come as embeddings) or when not asked for */
+  readonly textEncoder: T5TextEncoder | ReasonPromptEncoder | null;
   dispose(): void;
 }
 
@@ -27,7 +28,7 @@ export type WorldModelInput = string | WorldModelInfo | LoadedWorldModel;
 
 export interface LoadWorldModelOptions {
   fs?: FileSystem;
-  /** load the T5 encoder too (default: when the folder has one) */
+  /** load the text encoder too (default: when the folder has one; it then stays loaded beside the transformer) */
   textEncoder?: boolean;
 }
 
@@ -42,9 +43,12 @@ export async function loadWorldModel(model: string | WorldModelInfo, backend: Ba
     const vae = info.vae ? await loadVae(info.vaeDir, backend, info.configs.vae, fs) : null;
     if (vae) parts.push(vae);
     const wantText = (opts.textEncoder ?? true) && info.textEncoderDir !== null;
-    const textEncoder = wantText
-      ? await T5TextEncoder.load(info.textEncoderDir!, backend, { tokenizer: info.spiecePath ?? undefined, config: info.configs.textEncoder ?? undefined, fs })
-      : null;
+    const config = info.configs.textEncoder ?? undefined;
+    const textEncoder = !wantText
+      ? null
+      : info.textEncoderKind === 'reason'
+        ? await ReasonPromptEncoder.load(info.textEncoderDir!, backend, { tokenizerDir: info.tokenizerDir ?? undefined, config, fs })
+        : await T5TextEncoder.load(info.textEncoderDir!, backend, { tokenizer: info.spiecePath ?? undefined, config, fs });
     if (textEncoder) parts.push(textEncoder);
     return {
       info, backend, transformer, vae, textEncoder,

@@ -1,16 +1,19 @@
 // The prompt phase of the world pipelines: the text states the transformer cross-attends to, for
 // the prompt and (with guidance > 1) the negative prompt. They come precomputed (a safetensors
-// file with `prompt_embeds` / `negative_prompt_embeds`, or the arrays themselves) or from a T5
-// encoder (Cosmos-1.0, Predict2; Predict2.5 and Transfer2.5 encode with the Reason VLM, so their
-// prompts always come precomputed).
+// file with `prompt_embeds` / `negative_prompt_embeds`, or the arrays themselves) or from the
+// folder's text encoder: T5 (Cosmos-1.0, Predict2) or Cosmos-Reason1 (Predict2.5, Transfer2.5:
+// every layer's standardised hidden state, models/vlm/prompt-embeds.ts). The encoder is loaded
+// for this phase only and freed before the transformer comes, so the peak is the larger of the
+// two, not their sum.
 import type { Backend } from '../../engine/backend.js';
 import type { DType, RawArray } from '../../engine/dtype.js';
 import * as F from '../../engine/ops.js';
 import type { Tensor } from '../../engine/tensor.js';
 import { type FileSystem, fileSystem } from '../../io/files.js';
-import { openSafetensors } from '../../io/safetensors.js';
+import { openSafetensors, writeSafetensors } from '../../io/safetensors.js';
 import type { Config } from '../../models/load.js';
 import { T5TextEncoder } from '../../models/t5/prompts.js';
+import { ReasonPromptEncoder } from '../../models/vlm/prompt-embeds.js';
 import { type RunOptions, stage } from '../progress.js';
 import { PipelineInputError } from './errors.js';
 
@@ -42,22 +45,59 @@ export interface PromptOptions {
   negativePrompt?: string;
   /** precomputed text states instead of the text encoder: a safetensors path or the arrays */
   embeddings?: string | PromptEmbeddingArrays;
-  /** T5 tokens per prompt (default 512) */
+  /** text-encoder tokens per prompt (default 512, as upstream for T5 and Reason1) */
   maxSequenceLength?: number;
 }
 
 export interface PromptEmbeds {
   prompt: Tensor;
   negative: Tensor | null;
-  /** where they came from, for messages: 'T5', a file, or 'arrays' */
+  /** where they came from, for messages: 'T5', 'Reason1', a file, or 'arrays' */
   source: string;
 }
 
-/** Where prompts are encoded: a loaded encoder (left loaded), a T5 folder, or nowhere (and why). */
+/** The states read back to the host (e.g. for writing with writeEmbeddings). */
+export async function embeddingArrays(e: PromptEmbeds): Promise<PromptEmbeddingArrays> {
+  const host = async (t: Tensor): Promise<HostTensor> => ({ data: Float32Array.from(await t.read()), shape: [...t.shape] });
+  return { prompt: await host(e.prompt), negative: e.negative ? await host(e.negative) : null };
+}
+
+/** Save text states as `prompt_embeds` (+ `negative_prompt_embeds`), the file `embeddings` reads. */
+export async function writeEmbeddings(path: string, e: PromptEmbeddingArrays, metadata: Record<string, string> = {}, fs?: FileSystem): Promise<void> {
+  const t = (h: HostTensor) => ({ dtype: 'f32' as const, shape: h.shape, raw: h.data });
+  await writeSafetensors(path, { prompt_embeds: t(e.prompt), ...(e.negative ? { negative_prompt_embeds: t(e.negative) } : {}) }, { format: 'cosmos-ts.prompt-embeds.v1', ...metadata }, fs);
+}
+
+/** Where prompts are encoded: a loaded encoder (left loaded), a T5 or Reason1 folder, or nowhere (and why). */
 export type TextEncoderSource =
-  | { loaded: T5TextEncoder }
+  | { loaded: T5TextEncoder | ReasonPromptEncoder }
   | { dir: string; tokenizer?: string; config?: Config }
+  | { reason: string; tokenizerDir?: string; config?: Config }
   | { unsupported: string };
+
+/** What encodePrompt needs of a loaded encoder: prompts -> [B, S, width] states. */
+interface LoadedEncoder {
+  name: string;
+  width: number;
+  encode(texts: string[], maxLength: number): { embeddings: Tensor; lengths: number[] };
+  dispose(): void;
+}
+
+function asEncoder(e: T5TextEncoder | ReasonPromptEncoder): LoadedEncoder {
+  if (e instanceof ReasonPromptEncoder) {
+    return { name: 'Reason1', width: e.width, encode: (texts, maxLength) => e.encode(texts, { maxLength }), dispose: () => e.dispose() };
+  }
+  return { name: 'T5', width: e.model.config.dModel, encode: (texts, maxLength) => e.encodePrompts(texts, { maxLength }), dispose: () => e.dispose() };
+}
+
+async function openEncoder(encoder: Exclude<TextEncoderSource, { unsupported: string }>, backend: Backend, fs: FileSystem): Promise<{ enc: LoadedEncoder; owned: boolean }> {
+  if ('loaded' in encoder) return { enc: asEncoder(encoder.loaded), owned: false };
+  if ('reason' in encoder) {
+    const e = await ReasonPromptEncoder.load(encoder.reason, backend, { tokenizerDir: encoder.tokenizerDir, config: encoder.config, fs });
+    return { enc: asEncoder(e), owned: true };
+  }
+  return { enc: asEncoder(await T5TextEncoder.load(encoder.dir, backend, { tokenizer: encoder.tokenizer, config: encoder.config, fs })), owned: true };
+}
 
 type Stored = { dtype: DType; raw: RawArray; shape: readonly number[] };
 
@@ -128,28 +168,28 @@ export async function encodePrompt(
   }
   if (o.prompt === undefined) throw new PipelineInputError('prompt', 'a prompt (or precomputed embeddings) is required');
   if ('unsupported' in encoder) throw new PipelineInputError('embeddings', `needed for this model: ${encoder.unsupported}`);
-  report(0, { source: 'T5' });
-  const te = 'loaded' in encoder ? encoder.loaded : await T5TextEncoder.load(encoder.dir, backend, { tokenizer: encoder.tokenizer, config: encoder.config, fs });
+  const { enc, owned } = await openEncoder(encoder, backend, fs);
+  report(0, { source: enc.name });
   let prompt: Tensor | null = null;
   let negative: Tensor | null = null;
   try {
-    if (te.model.config.dModel !== width) {
-      throw new PipelineInputError('text_encoder', `the T5 encoder gives states of width ${te.model.config.dModel}, the transformer reads ${width}`);
+    if (enc.width !== width) {
+      throw new PipelineInputError('text_encoder', `the ${enc.name} encoder gives states of width ${enc.width}, the transformer reads ${width}`);
     }
     const maxLength = o.maxSequenceLength ?? 512;
-    const p = te.encodePrompts([o.prompt], { maxLength });
+    const p = enc.encode([o.prompt], maxLength);
     prompt = p.embeddings.keep();
-    report(1, { source: 'T5', tokens: p.lengths[0] });
+    report(1, { source: enc.name, tokens: p.lengths[0] });
     if (needNegative) {
-      negative = te.encodePrompts([o.negativePrompt ?? DEFAULT_NEGATIVE_PROMPT], { maxLength }).embeddings.keep();
-      report(2, { source: 'T5' });
+      negative = enc.encode([o.negativePrompt ?? DEFAULT_NEGATIVE_PROMPT], maxLength).embeddings.keep();
+      report(2, { source: enc.name });
     }
-    return { prompt, negative, source: 'T5' };
+    return { prompt, negative, source: enc.name };
   } catch (e) {
     prompt?.dispose();
     negative?.dispose();
     throw e;
   } finally {
-    if (!('loaded' in encoder)) te.dispose();
+    if (owned) enc.dispose();
   }
 }

@@ -6,11 +6,10 @@ import type { Tensor } from '../../engine/tensor.js';
 import type { FileSystem } from '../../io/files.js';
 import type { Video } from '../../io/video.js';
 import type { RunOptions } from '../progress.js';
-import { stage } from '../progress.js';
 import { PipelineFilesError } from './errors.js';
 import type { VaeGeometry, WorldFamily, WorldModelInfo } from './folder.js';
 import type { LoadedWorldModel, WorldModelInput } from './model.js';
-import { type HostTensor, type PromptOptions, type TextEncoderSource, encodePrompt } from './prompt.js';
+import { type HostTensor, type PromptEmbeddingArrays, type PromptOptions, type TextEncoderSource, encodePrompt, embeddingArrays } from './prompt.js';
 import { type StepRecord, type WorldConditioning, loadTransformer, mlpChunkTokens, sampleLatents } from './sample.js';
 import { type SettingsInput, type WorldSettings, planSizes, tokenCount } from './settings.js';
 import { type LoadedVae, decodeLatents, latentSigmaData, loadVae } from './vae.js';
@@ -23,6 +22,8 @@ export interface WorldOptions extends RunOptions, PromptOptions, SettingsInput {
   fs?: FileSystem;
   /** decode the latents with the VAE (default true; false returns latents only, the VAE never loaded) */
   decode?: boolean;
+  /** also return the prompt's text states (e.g. to save them and skip the text encoder next time) */
+  returnEmbeddings?: boolean;
 }
 
 export interface WorldResult {
@@ -32,6 +33,8 @@ export interface WorldResult {
   latents: HostTensor;
   /** one record per denoising step */
   steps: StepRecord[];
+  /** the text states the transformer read, when asked for (returnEmbeddings) */
+  embeddings: PromptEmbeddingArrays | null;
   family: WorldFamily;
   settings: WorldSettings;
   /** seconds per phase */
@@ -50,7 +53,9 @@ function textEncoderOf(m: OpenedModel): TextEncoderSource {
   const { info, loaded } = m;
   if (loaded?.textEncoder) return { loaded: loaded.textEncoder };
   if (info.textEncoderUnsupported || !info.textEncoderDir) return { unsupported: info.textEncoderUnsupported ?? 'no text encoder' };
-  return { dir: info.textEncoderDir, tokenizer: info.spiecePath ?? undefined, config: info.configs.textEncoder ?? undefined };
+  const config = info.configs.textEncoder ?? undefined;
+  if (info.textEncoderKind === 'reason') return { reason: info.textEncoderDir, tokenizerDir: info.tokenizerDir ?? undefined, config };
+  return { dir: info.textEncoderDir, tokenizer: info.spiecePath ?? undefined, config };
 }
 
 const seconds = (t0: number) => (performance.now() - t0) / 1000;
@@ -78,6 +83,7 @@ export async function runWorld(
     let t0 = performance.now();
     const embeds = await encodePrompt(o, info.textWidth, st.guidance, textEncoderOf(m), backend, fs, o);
     transient.push(embeds.prompt, ...(embeds.negative ? [embeds.negative] : []));
+    const embeddings = o.returnEmbeddings ? await embeddingArrays(embeds) : null;
     timings.prompt = seconds(t0);
 
     let vae: LoadedVae | null = null;
@@ -111,13 +117,10 @@ export async function runWorld(
     let video: Video | null = null;
     if (decode) {
       t0 = performance.now();
-      const report = stage(o, 'decode', 'clips', 1);
-      report(0);
-      video = await decodeLatents(sampled.latents, vae!, sigmaData, st.fps);
-      report(1);
+      video = await decodeLatents(sampled.latents, vae!, sigmaData, st.fps, o);
       timings.decode = seconds(t0);
     }
-    return { video, latents, steps: sampled.steps, family: info.family, settings: st, timings };
+    return { video, latents, steps: sampled.steps, embeddings, family: info.family, settings: st, timings };
   } finally {
     for (const t of transient) t.dispose();
     for (const p of owned) p.dispose();

@@ -1,38 +1,67 @@
 // The VAE phases of the world pipelines: a clip encoded into the sampler's latent space (the
 // conditioning frames of video2world, the control videos of transfer) and sampler latents decoded
-// to a clip. The sampler's space is the VAE latent normalised by the pipelines' rule,
-// (z - mean) * sigma_data / std (diffusers' latents_mean / latents_std; z * sigma_data without
-// them): models/tokenizer/diffusers.ts normalizeLatent / denormalizeLatent.
+// to a clip. Two implementations sit behind one interface: the Wan2.1 VAE (Predict2, Predict2.5,
+// Transfer2.5; models/wan) and the Cosmos tokenizers (Cosmos-1.0: a Cosmos-Tokenizer CV folder or
+// a diffusers AutoencoderKLCosmos; models/tokenizer).
+//
+// The sampler's space is the VAE latent normalised by the pipelines' rule,
+// (z - mean) * sigma_data / std with diffusers' latents_mean / latents_std (z * sigma_data without
+// them). The three Cosmos2 forms ((z - mean) / std * sigma_data with sigma_data 1, (z - mean) *
+// (1 / std), (z - mean) / std) agree to float rounding (spec wan_vae.md §9).
 import type { Backend } from '../../engine/backend.js';
 import * as F from '../../engine/ops.js';
 import { type Tensor, scope } from '../../engine/tensor.js';
-import type { FileSystem } from '../../io/files.js';
+import { type FileSystem, fileSystem, readJsonObjectIfPresent } from '../../io/files.js';
+import { join } from '../../io/path.js';
 import type { Video } from '../../io/video.js';
+import type { NoiseSource } from '../../models/dit/noise.js';
 import type { Config } from '../../models/load.js';
 import { AutoencoderKLCosmos, type LatentStats, denormalizeLatent, normalizeLatent } from '../../models/tokenizer/diffusers.js';
 import { loadTokenizer } from '../../models/tokenizer/load.js';
 import { CausalContinuousVideoTokenizer } from '../../models/tokenizer/video.js';
+import { type AutoencoderKLWan, loadWanVae } from '../../models/wan/autoencoder.js';
+import { type RunOptions, stage } from '../progress.js';
 import { PipelineFilesError } from './errors.js';
 import type { SchedulerChoice } from './folder.js';
 
+/**
+ * Which latent a Wan posterior gives: its mean (Predict2.5's `sample_mode="argmax"`) or a draw
+ * mean + std * noise (Predict2 video2world and Transfer2.5 sample with the pipeline's generator).
+ * The Cosmos tokenizers are deterministic and ignore it.
+ */
+export type Posterior = { kind: 'mode' } | { kind: 'sample'; noise: NoiseSource };
+
 export interface LoadedVae {
-  model: CausalContinuousVideoTokenizer;
-  /** the latent statistics [1, C, t, 1, 1] (diffusers' latents_mean / latents_std), or null */
-  stats: LatentStats | null;
+  readonly kind: 'wan' | 'cosmos';
+  readonly backend: Backend;
+  readonly latentChannels: number;
+  readonly temporalCompression: number;
+  readonly spatialCompression: number;
+  /** the latent statistics (diffusers' latents_mean / latents_std), or null */
+  readonly stats: LatentStats | null;
+  /** a clip [3, T, H, W] in [-1, 1] -> its latent [1, C, t, h, w] (not normalised) */
+  encode(clip: Video, posterior: Posterior): Tensor;
+  /** a latent [1, C, t, h, w] -> the clip in [-1, 1] (clamped), at frame rate `fps`, streamed to the host frame group by frame group */
+  decode(z: Tensor, fps: number, run?: RunOptions): Promise<Video>;
   dispose(): void;
 }
 
-/** A continuous video tokenizer folder (Cosmos-Tokenizer CV or AutoencoderKLCosmos) on `backend`. */
-export async function loadVae(dir: string, backend: Backend, config?: Config, fs?: FileSystem): Promise<LoadedVae> {
-  const m = await loadTokenizer(dir, backend, { config, fs });
-  if (!(m instanceof CausalContinuousVideoTokenizer)) {
-    m.dispose();
-    throw new PipelineFilesError(dir, 'the VAE must be a continuous video tokenizer (Cosmos-Tokenizer CV or a diffusers AutoencoderKLCosmos)');
-  }
+function cosmosVae(m: CausalContinuousVideoTokenizer, backend: Backend): LoadedVae {
   const stats = m instanceof AutoencoderKLCosmos ? m.latentStats(backend) : null;
   return {
-    model: m,
-    stats,
+    kind: 'cosmos', backend, latentChannels: m.latentChannels, temporalCompression: m.temporalCompression, spatialCompression: m.spatialCompression, stats,
+    encode: (clip) => m.encode(F.fromArray(backend, clip.data, [1, 3, clip.frames, clip.height, clip.width])),
+    async decode(z, fps, run) {
+      const report = run ? stage(run, 'decode', 'clips', 1) : null;
+      report?.(0);
+      const out = m.decode(z);
+      const [, , T, H, W] = out.shape;
+      const data = (await out.read()) as Float32Array;
+      out.dispose();
+      for (let i = 0; i < data.length; i++) data[i] = Math.max(-1, Math.min(1, data[i]));
+      report?.(1);
+      return { data, frames: T, height: H, width: W, fps: fpsRational(fps) };
+    },
     dispose() {
       stats?.mean.dispose();
       stats?.std.dispose();
@@ -41,25 +70,81 @@ export async function loadVae(dir: string, backend: Backend, config?: Config, fs
   };
 }
 
+function wanVae(m: AutoencoderKLWan, backend: Backend): LoadedVae {
+  const stats = m.latentStats(backend);
+  return {
+    kind: 'wan', backend, latentChannels: m.latentChannels, temporalCompression: m.temporalCompression, spatialCompression: m.spatialCompression, stats,
+    encode(clip, posterior) {
+      const plane = clip.height * clip.width;
+      // one group of frames on the device at a time: the clip is [3, T, H, W] on the host
+      const frames = (start: number, count: number) => {
+        const part = new Float32Array(3 * count * plane);
+        for (let c = 0; c < 3; c++) part.set(clip.data.subarray((c * clip.frames + start) * plane, (c * clip.frames + start + count) * plane), c * count * plane);
+        return F.fromArray(backend, part, [1, 3, count, clip.height, clip.width]);
+      };
+      const p = m.encodeFrames(clip.frames, frames);
+      try {
+        if (posterior.kind === 'mode') return p.mean.keep();
+        return scope(() => F.add(p.mean, F.mul(F.exp(F.scale(p.logvar, 0.5)), posterior.noise(p.mean.shape))));
+      } finally {
+        p.dispose();
+      }
+    },
+    async decode(z, fps, run) {
+      const [, , t, h, w] = z.shape;
+      const T = 1 + m.temporalCompression * (t - 1);
+      const H = h * m.spatialCompression;
+      const W = w * m.spatialCompression;
+      const plane = H * W;
+      const data = new Float32Array(3 * T * plane);
+      const report = run ? stage(run, 'decode', 'frames', T) : null;
+      report?.(0);
+      await m.decodeFrames(z, async (frames, first) => {
+        const n = frames.shape[2];
+        const part = (await frames.read()) as Float32Array;
+        for (let c = 0; c < 3; c++) data.set(part.subarray(c * n * plane, (c + 1) * n * plane), (c * T + first) * plane);
+        report?.(first + n);
+      }, { signal: run?.signal });
+      return { data, frames: T, height: H, width: W, fps: fpsRational(fps) };
+    },
+    dispose() {
+      stats?.mean.dispose();
+      stats?.std.dispose();
+      m.dispose();
+    },
+  };
+}
+
+/** The VAE folder on `backend`: an AutoencoderKLWan, or a continuous video tokenizer (Cosmos-Tokenizer CV or AutoencoderKLCosmos). */
+export async function loadVae(dir: string, backend: Backend, config?: Config, fs: FileSystem = fileSystem()): Promise<LoadedVae> {
+  const json = config ?? (await readJsonObjectIfPresent(join(dir, 'config.json'), 'vae config.json', fs));
+  if (json?._class_name === 'AutoencoderKLWan') return wanVae(await loadWanVae(dir, backend, { config: json, fs }), backend);
+  const m = await loadTokenizer(dir, backend, { config, fs });
+  if (!(m instanceof CausalContinuousVideoTokenizer)) {
+    m.dispose();
+    throw new PipelineFilesError(dir, 'the VAE must be an AutoencoderKLWan or a continuous video tokenizer (Cosmos-Tokenizer CV or a diffusers AutoencoderKLCosmos)');
+  }
+  return cosmosVae(m, backend);
+}
+
 /** sigma_data of a scheduler's latent space. */
 export function latentSigmaData(s: SchedulerChoice): number {
   return s.kind === 'edm' ? s.config.sigmaData : s.kind === 'flow-euler' ? s.config.sigmaData : 1;
 }
 
 /** A clip [3, T, H, W] in [-1, 1] encoded and normalised into the sampler's space: [1, C, t, h, w]. */
-export function encodeClip(vae: LoadedVae, clip: Video, sigmaData: number): Tensor {
-  const backend = vae.model.quant_conv.weight.backend;
-  return scope(() => normalizeLatent(vae.model.encode(F.fromArray(backend, clip.data, [1, 3, clip.frames, clip.height, clip.width])), vae.stats, sigmaData));
+export function encodeClip(vae: LoadedVae, clip: Video, sigmaData: number, posterior: Posterior = { kind: 'mode' }): Tensor {
+  return scope(() => normalizeLatent(vae.encode(clip, posterior), vae.stats, sigmaData));
 }
 
-/** Sampler latents decoded to a clip in [-1, 1] (clamped), with frame rate `fps`. */
-export async function decodeLatents(latents: Tensor, vae: LoadedVae, sigmaData: number, fps: number): Promise<Video> {
-  const out = scope(() => vae.model.decode(denormalizeLatent(latents, vae.stats, sigmaData)));
-  const [, , T, H, W] = out.shape;
-  const data = (await out.read()) as Float32Array;
-  out.dispose();
-  for (let i = 0; i < data.length; i++) data[i] = Math.max(-1, Math.min(1, data[i]));
-  return { data, frames: T, height: H, width: W, fps: fpsRational(fps) };
+/** Sampler latents decoded to a clip in [-1, 1] (clamped), with frame rate `fps`. Reports stage 'decode'. */
+export async function decodeLatents(latents: Tensor, vae: LoadedVae, sigmaData: number, fps: number, run?: RunOptions): Promise<Video> {
+  const z = denormalizeLatent(latents, vae.stats, sigmaData);
+  try {
+    return await vae.decode(z, fps, run);
+  } finally {
+    z.dispose();
+  }
 }
 
 export function fpsRational(fps: number): { num: number; den: number } {

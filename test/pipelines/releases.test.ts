@@ -1,0 +1,128 @@
+// The world pipelines on skeleton copies of the real releases (test/releases/skeletons.py: the
+// real folder layouts, configs, tensor names, shapes, dtypes and shards; every weight a sparse
+// zero hole). Zero weights give a flat video, so these tests check what a user who downloads a
+// release would otherwise find broken: every part loads under its real names, every phase runs
+// (prompt from --embeddings, denoise, the Wan2.1 VAE decode, its encode of the conditioning and
+// control clips), the output has the frame count and size upstream gives, and every value is
+// finite. Small sizes and 2 steps keep it affordable; the 2B transformers stay bf16 (4 GB each).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import seedrandom from 'seedrandom';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readVideo } from '../../src/io/open-video.js';
+import { writeSafetensors } from '../../src/io/safetensors.js';
+import { writeVideo } from '../../src/io/open-video.js';
+import { parseTransferSpec } from '../../src/models/controlnet/spec.js';
+import type { ProgressEvent } from '../../src/pipelines/progress.js';
+import { text2world } from '../../src/pipelines/text2world.js';
+import { transfer } from '../../src/pipelines/transfer.js';
+import { video2world } from '../../src/pipelines/video2world.js';
+import { describeWorldModel, inspectWorldModel } from '../../src/pipelines/world/folder.js';
+import { cpu } from '../harness.js';
+import { releaseSkeletons, removeSkeletons } from '../releases/skeletons.js';
+import { gradientClip } from './world-fixtures.js';
+
+let rel: string;
+let tmp: string;
+const release = (name: string) => join(rel, name);
+
+/** prompt_embeds and negative_prompt_embeds [1, 4, width] of small random values. */
+async function embeddings(width: number): Promise<string> {
+  const rng = seedrandom(`emb${width}`);
+  const t = () => ({ dtype: 'f32' as const, shape: [1, 4, width], raw: Float32Array.from({ length: 4 * width }, () => rng() - 0.5) });
+  const path = join(tmp, `emb${width}.safetensors`);
+  await writeSafetensors(path, { prompt_embeds: t(), negative_prompt_embeds: t() });
+  return path;
+}
+
+/** The stages seen, with the last `done` of each. */
+function stages(events: ProgressEvent[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const e of events) out[e.stage] = e.done;
+  return out;
+}
+
+const finite = (a: Float32Array) => a.every(Number.isFinite);
+
+beforeAll(async () => {
+  rel = await releaseSkeletons();
+  tmp = mkdtempSync(join(tmpdir(), 'cosmos-release-runs-'));
+}, 120_000);
+afterAll(async () => {
+  rmSync(tmp, { recursive: true, force: true });
+  await removeSkeletons();
+});
+
+describe('the real release folders are read as they are downloaded', () => {
+  it('Predict2, Predict2.5 and Transfer2.5 folders: the Wan2.1 VAE and each text encoder are recognised', async () => {
+    const t2i = await inspectWorldModel(release('Cosmos-Predict2-2B-Text2Image'));
+    expect(t2i).toMatchObject({ family: 'predict2', vaeKind: 'wan', vaeClass: 'AutoencoderKLWan', vaeUnsupported: null, textEncoderKind: 't5' });
+    expect(t2i.vae).toEqual({ latentChannels: 16, temporalCompression: 4, spatialCompression: 8 });
+    expect(t2i.defaults).toMatchObject({ frames: 1, height: 768, width: 1360 });
+    const p25 = await inspectWorldModel(release('Cosmos-Predict2.5-2B@diffusers-base-post-trained'));
+    expect(p25).toMatchObject({ family: 'predict2.5', vaeKind: 'wan', textEncoderKind: 'reason', textWidth: 100352, textEncoderUnsupported: null });
+    expect(p25.tokenizerDir).toBe(join(release('Cosmos-Predict2.5-2B@diffusers-base-post-trained'), 'tokenizer'));
+    expect(describeWorldModel(p25)).toMatch(/VAE AutoencoderKLWan \(4x8x8, 16 ch\); text encoder Cosmos-Reason1/);
+    const tr = await inspectWorldModel(release('Cosmos-Transfer2.5-2B@diffusers-general'));
+    expect(tr).toMatchObject({ vaeKind: 'wan', textEncoderKind: 'reason' });
+  });
+});
+
+describe('each release makes a video from --embeddings (zero weights: shapes, phases, finite values)', () => {
+  it('text2world on Cosmos-Predict2-2B-Text2Image: one 16x32 frame', async () => {
+    const events: ProgressEvent[] = [];
+    const r = await text2world({
+      model: release('Cosmos-Predict2-2B-Text2Image'), backend: cpu, embeddings: await embeddings(1024), steps: 2, height: 16, width: 32,
+      onProgress: (e) => events.push(e),
+    });
+    expect(r.latents.shape).toEqual([1, 16, 1, 2, 4]);
+    expect([r.video!.frames, r.video!.height, r.video!.width]).toEqual([1, 16, 32]);
+    expect(finite(r.video!.data) && finite(r.latents.data)).toBe(true);
+    expect(stages(events)).toEqual({ prompt: 2, denoise: 2, decode: 1 });
+    const png = join(tmp, 't2i.png');
+    await writeVideo(png, r.video!);
+    expect(await readVideo(png)).toMatchObject({ frames: 1, height: 16, width: 32 });
+  }, 300_000);
+
+  it('text2world on Cosmos-Predict2.5-2B: 5 frames (2 latent frames) of 16x32', async () => {
+    const events: ProgressEvent[] = [];
+    const r = await text2world({
+      model: release('Cosmos-Predict2.5-2B@diffusers-base-post-trained'), backend: cpu, embeddings: await embeddings(100352), steps: 2, frames: 5,
+      height: 16, width: 32, onProgress: (e) => events.push(e),
+    });
+    expect(r.latents.shape).toEqual([1, 16, 2, 2, 4]);
+    expect([r.video!.frames, r.video!.height, r.video!.width]).toEqual([5, 16, 32]);
+    expect(finite(r.video!.data)).toBe(true);
+    expect(stages(events)).toEqual({ prompt: 2, denoise: 2, decode: 5 });
+  }, 300_000);
+
+  it('video2world on Cosmos-Predict2-2B-Video2World: a 5-frame clip continued to 9 frames', async () => {
+    const events: ProgressEvent[] = [];
+    const r = await video2world({
+      model: release('Cosmos-Predict2-2B-Video2World'), backend: cpu, embeddings: await embeddings(1024), steps: 2, frames: 9, height: 16, width: 32,
+      input: gradientClip(5, 16, 32, 0), onProgress: (e) => events.push(e),
+    });
+    expect(r.condition).toMatchObject({ condFrames: 5, latentFrames: 2 });
+    expect(r.latents.shape).toEqual([1, 16, 3, 2, 4]);
+    expect([r.video!.frames, r.video!.height, r.video!.width]).toEqual([9, 16, 32]);
+    expect(finite(r.video!.data)).toBe(true);
+    expect(stages(events)).toEqual({ prompt: 2, condition: 1, denoise: 2, decode: 9 });
+  }, 300_000);
+
+  it('transfer on Cosmos-Transfer2.5-2B with its edge ControlNet: 5 frames of 16x32 following an edge clip', async () => {
+    const edge = join(tmp, 'edge.y4m');
+    await writeVideo(edge, gradientClip(5, 16, 32, 2));
+    const spec = await parseTransferSpec({
+      model: release('Cosmos-Transfer2.5-2B@diffusers-general'), embeddings: await embeddings(100352), num_steps: 2,
+      controls: { edge: { input_control: edge, control_weight: 1, ckpt_path: release('Cosmos-Transfer2.5-2B@diffusers-controlnet-general-edge') } },
+    }, tmp);
+    expect(spec.textEncoder).toBe(join(release('Cosmos-Transfer2.5-2B@diffusers-general'), 'text_encoder'));
+    const events: ProgressEvent[] = [];
+    const r = await transfer({ spec, backend: cpu, onProgress: (e) => events.push(e) });
+    expect(r.latents.shape).toEqual([1, 16, 2, 2, 4]);
+    expect([r.video.frames, r.video.height, r.video.width]).toEqual([5, 16, 32]);
+    expect(finite(r.video.data)).toBe(true);
+    expect(stages(events)).toEqual({ prompt: 2, condition: 1, denoise: 2, decode: 5 });
+  }, 300_000);
+});
