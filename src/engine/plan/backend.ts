@@ -35,7 +35,8 @@ export interface PlanBackendOptions {
 export class PlanLimitError extends UserError {}
 
 const GiB = 2 ** 30;
-const sizeStr = (bytes: number) => (bytes >= GiB ? `${(bytes / GiB).toFixed(2)} GiB` : `${(bytes / 2 ** 20).toFixed(1)} MiB`);
+const sizeStr = (bytes: number) =>
+  bytes >= GiB ? `${(bytes / GiB).toFixed(2)} GiB` : bytes >= 2 ** 20 ? `${(bytes / 2 ** 20).toFixed(1)} MiB` : `${bytes} bytes`;
 
 function rawMatches(dtype: DType, raw: RawArray): boolean {
   if (dtype === 'f32') return raw instanceof Float32Array;
