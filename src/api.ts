@@ -17,6 +17,7 @@ export {
   selectBackends, webgpuBackend, webgpuOptionsFromEnv,
 } from './engine/select.js';
 export { PLAN_READ_LIMIT_BYTES, PlanBackend, type PlanBackendOptions, PlanLimitError } from './engine/plan/backend.js';
+export { declaredSource, shapeOnlySource } from './engine/plan/params.js';
 export { type TensorStats, statsOf, tensorStats } from './engine/stats.js';
 export { ShapeError, Tensor, numel, scope, scopeAsync, shapeStr } from './engine/tensor.js';
 
