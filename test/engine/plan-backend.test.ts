@@ -15,10 +15,11 @@ import * as F from '../../src/engine/ops.js';
 import { PLAN_READ_LIMIT_BYTES, PlanBackend, PlanLimitError } from '../../src/engine/plan/backend.js';
 import { declaredSource, shapeOnlySource } from '../../src/engine/plan/params.js';
 import { planBackend } from '../../src/engine/select.js';
-import { Tensor, numel, scope } from '../../src/engine/tensor.js';
+import { Tensor, numel, scope, scopeAsync } from '../../src/engine/tensor.js';
 import { openCheckpoint } from '../../src/io/safetensors.js';
 import { loadModule } from '../../src/models/load.js';
 import { CosmosTokenizerFamily } from '../../src/models/tokenizer/load.js';
+import { MODELS, freeAll, planOp } from '../../bench/memory-plan.js';
 import { randomInts, randomValues } from '../harness.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
@@ -364,5 +365,20 @@ describe('plan backend: whole workflows reach the CPU peak', () => {
     expect(plan.memory().liveBytes).toBe(2 * model.parameterCount());
     expect([...model.parameters()].every((p) => p.loaded && p.t.dtype === 'bf16')).toBe(true);
     model.dispose();
+  });
+
+  it('bench/memory-plan.ts plans each tokenizer op at the peak the CPU reaches running it with the real weights', async () => {
+    const weights = `${FIXTURES}tokenizer/cv_video/model.safetensors`;
+    const shape = { batch: 1, frames: 17, height: 40, width: 24, chunk: 8 };
+    for (const op of Object.keys(MODELS.tokenizer.ops)) {
+      const row = await planOp('tokenizer', op, { weights }, shape);
+      const cpu = new CpuBackend();
+      const real = await loadModule(CosmosTokenizerFamily, weights, cpu);
+      const parameters = cpu.memory().liveBytes;
+      cpu.resetPeakMemory();
+      await scopeAsync(async () => freeAll(await MODELS.tokenizer.ops[op].run(real.model, cpu, shape)));
+      expect([row.parameter_bytes, row.peak_bytes, row.retained_bytes], op).toEqual([parameters, cpu.memory().peakBytes, cpu.memory().liveBytes - parameters]);
+      real.model.dispose();
+    }
   });
 });
