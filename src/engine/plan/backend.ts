@@ -31,7 +31,7 @@ export interface PlanBackendOptions {
   adapter?: string;
 }
 
-/** A tensor one buffer of the emulated device cannot hold. */
+/** What a plan refuses: a tensor one buffer of the emulated device cannot hold, or a read over PLAN_READ_LIMIT_BYTES. */
 export class PlanLimitError extends UserError {}
 
 const GiB = 2 ** 30;
@@ -77,7 +77,8 @@ export class PlanBackend implements Backend {
   private largestBytes = 0;
 
   constructor(opts: PlanBackendOptions = {}) {
-    this.limits = { ...CPU_LIMITS, ...opts.limits };
+    const given = Object.entries(opts.limits ?? {}).filter(([, v]) => v !== undefined);
+    this.limits = { ...CPU_LIMITS, ...Object.fromEntries(given) };
     this.adapter = opts.adapter ?? 'plan (shape-only, cpu limits)';
     this.details = { values: 'none: shapes and bytes only, reads give zeros', 'read limit (MiB)': PLAN_READ_LIMIT_BYTES / 2 ** 20 };
   }
