@@ -15,7 +15,7 @@
 //   npm run bench:tokenizer -- --filter dv   only cases whose name contains "dv"
 //   npm run bench:tokenizer -- --backend cpu only the CPU rows
 import { fileURLToPath } from 'node:url';
-import type { Backend } from '../src/engine/backend.js';
+import type { Backend, BackendName } from '../src/engine/backend.js';
 import type { Module } from '../src/engine/module.js';
 import * as F from '../src/engine/ops.js';
 import { type Tensor, numel } from '../src/engine/tensor.js';
@@ -78,7 +78,7 @@ interface Case {
   T: number;
   H: number;
   W: number;
-  backends: ('cpu' | 'webgpu')[];
+  backends: BackendName[];
   load: (be: Backend) => Promise<VideoModel>;
 }
 

@@ -13,9 +13,11 @@ export {
 } from './engine/module.js';
 export * as ops from './engine/ops.js';
 export {
-  BACKEND_CHOICES, type BackendChoice, type SelectBackendOptions, type WebGpuApi, type WebGpuOptions, cpuBackend, selectBackend, selectBackends,
-  webgpuBackend, webgpuOptionsFromEnv,
+  BACKEND_CHOICES, type BackendChoice, type SelectBackendOptions, type WebGpuApi, type WebGpuOptions, cpuBackend, planBackend, selectBackend,
+  selectBackends, webgpuBackend, webgpuOptionsFromEnv,
 } from './engine/select.js';
+export { PLAN_READ_LIMIT_BYTES, PlanBackend, type PlanBackendOptions, PlanLimitError } from './engine/plan/backend.js';
+export { declaredSource, shapeOnlySource } from './engine/plan/params.js';
 export { type TensorStats, statsOf, tensorStats } from './engine/stats.js';
 export { ShapeError, Tensor, numel, scope, scopeAsync, shapeStr } from './engine/tensor.js';
 

@@ -168,7 +168,8 @@ export interface MemoryStats {
   peakBytes: number;
 }
 
-export type BackendName = 'cpu' | 'webgpu';
+/** 'plan': shape-only, allocates every tensor but computes nothing (engine/plan/backend.ts) */
+export type BackendName = 'cpu' | 'webgpu' | 'plan';
 
 export interface Backend {
   readonly name: BackendName;

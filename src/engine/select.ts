@@ -2,8 +2,10 @@
 // is asked for, so a CPU-only caller never loads Dawn.
 import type { Backend, BackendName } from './backend.js';
 import { UserError } from './errors.js';
+import { PlanBackend, type PlanBackendOptions } from './plan/backend.js';
 
-export type BackendChoice = BackendName | 'auto';
+/** A device to run on; the plan backend measures rather than runs, so it is not a choice here. */
+export type BackendChoice = Exclude<BackendName, 'plan'> | 'auto';
 
 /** Native APIs Dawn can be asked for in Node (a browser's navigator.gpu picks its own). */
 export type WebGpuApi = 'vulkan' | 'metal' | 'd3d12' | 'd3d11' | 'opengl' | 'opengles';
@@ -52,6 +54,15 @@ export function webgpuOptionsFromEnv(env: Readonly<Record<string, string | undef
   const disable = list(env.COSMOS_DAWN_DISABLE);
   if (enable.length || disable.length) out.dawnToggles = { enable, disable };
   return out;
+}
+
+/**
+ * A fresh shape-only backend: runs a model's code path allocating every tensor, computing nothing
+ * (reads give zeros), so memory().peakBytes says what the workflow needs. `limits` emulate a
+ * device (default: the CPU backend's).
+ */
+export function planBackend(opts: PlanBackendOptions = {}): PlanBackend {
+  return new PlanBackend(opts);
 }
 
 export async function cpuBackend(): Promise<Backend> {
