@@ -3,6 +3,7 @@
 // reports every missing, unexpected and mis-shaped key at once. Any module's output can be
 // captured by path during a forward pass (`capture`), which is how conformance compares
 // intermediate values with PyTorch's forward hooks and how a researcher taps a model.
+import { shapeOnlySource } from './plan/params.js';
 import type { Backend } from './backend.js';
 import type { DType, RawArray } from './dtype.js';
 import { bytesPerElement } from './dtype.js';
@@ -283,7 +284,8 @@ export async function loadWeights(root: Module, src: TensorSource, backend: Back
   }
   let bytes = 0;
   for (const { p, ck } of plan) {
-    const { dtype, raw } = await src.read(ck);
+    // the plan backend keeps no values: a plan never reads a checkpoint's bytes
+    const { dtype, raw } = backend.name === 'plan' ? await shapeOnlySource(src).read(ck) : await src.read(ck);
     let t = fromRaw(backend, raw, p.shape, dtype);
     if (opts.castTo && dtype !== opts.castTo && dtype !== 'i32') {
       const c = t.backend.cast(t, opts.castTo);
