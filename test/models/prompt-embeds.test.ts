@@ -4,7 +4,9 @@
 // which hidden states are concatenated and how they are standardised, rows independent of their
 // batch, pads embedded like tokens, other sizes and bf16 weights on both backends, the errors a
 // user meets, and the released folder layout (text weights only, planned without reading them).
-import { closeSync, copyFileSync, ftruncateSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync, copyFileSync, ftruncateSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,7 +15,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backend } from '../../src/engine/backend.js';
 import { capture } from '../../src/engine/module.js';
 import * as F from '../../src/engine/ops.js';
-import { openSafetensors, writeSafetensors } from '../../src/io/safetensors.js';
+import { type TensorToWrite, openSafetensors, writeSafetensors } from '../../src/io/safetensors.js';
 import { ModelFolderError, loadModule } from '../../src/models/load.js';
 import { COSMOS_REASON1_7B_CONFIG } from '../../src/models/vlm/config.js';
 import { Qwen2_5_VLFamily } from '../../src/models/vlm/language.js';
@@ -80,6 +82,67 @@ describe('vlm.prompt_embeds conformance cases', () => {
     });
   }
   for (const name of CASES) it(`${name} passes on the WebGPU backend`, async () => expectCasePasses(join(FIX, name), await webgpu()));
+});
+
+/** A copy of a case under another name, changed by `edit` (case.json as an object, the folder). */
+async function variantCase(name: string, edit: (json: Record<string, unknown>, dir: string) => Promise<void> | void): Promise<string> {
+  const dir = mkdtempSync(join(tmp, 'variant-'));
+  for (const f of readdirSync(join(FIX, name))) copyFileSync(join(FIX, name, f), join(dir, f));
+  const json = JSON.parse(readFileSync(join(dir, 'case.json'), 'utf8'));
+  await edit(json, dir);
+  writeFileSync(join(dir, 'case.json'), JSON.stringify(json));
+  return dir;
+}
+
+describe('vlm.prompt_embeds reads what the case gives, whatever its name', () => {
+  it('the template in chat_template.json, as case.json lists it', async () => {
+    const dir = await variantCase('batch_negative', (j, d) => {
+      const template = readFileSync(join(d, 'chat_template.jinja'), 'utf8');
+      rmSync(join(d, 'chat_template.jinja'));
+      writeFileSync(join(d, 'chat_template.json'), JSON.stringify({ chat_template: template }));
+      j.files = { 'chat_template.json': 'template', 'tokenizer.json': 'bpe', 'tokenizer_config.json': 'config' };
+    });
+    await expectCasePasses(dir, cpu);
+  });
+
+  it('tokenizer files in a subfolder, listed by path', async () => {
+    const dir = await variantCase('short_prompt', (j, d) => {
+      mkdirSync(join(d, 'tok'));
+      for (const f of ['chat_template.jinja', 'tokenizer.json', 'tokenizer_config.json']) renameSync(join(d, f), join(d, 'tok', f));
+      j.files = ['tok/tokenizer.json', 'tok/tokenizer_config.json', 'tok/chat_template.jinja'];
+    });
+    await expectCasePasses(dir, cpu);
+  });
+
+  it('without args.prompts: the encoder half on input.input_ids', async () => {
+    const dir = await variantCase('short_prompt', (j) => {
+      delete (j.args as Record<string, unknown>).prompts;
+    });
+    await expectCasePasses(dir, cpu);
+  });
+
+  it('num_videos_per_prompt = 2: each prompt\'s embeddings twice, copies adjacent', async () => {
+    const dir = await variantCase('batch_negative', async (j, d) => {
+      (j.args as Record<string, unknown>).num_videos_per_prompt = 2;
+      const f = await openSafetensors(join(d, 'case.safetensors'));
+      const out: Record<string, TensorToWrite> = {};
+      for (const n of f.names) {
+        const t = await f.read(n);
+        if (n.endsWith('prompt_embeds')) {
+          const row = t.raw.length / t.shape[0];
+          const raw = new Float32Array(2 * t.raw.length);
+          for (let b = 0; b < t.shape[0]; b++) for (let k = 0; k < 2; k++) raw.set((t.raw as Float32Array).subarray(b * row, (b + 1) * row), (2 * b + k) * row);
+          out[n] = { dtype: 'f32', shape: [2 * t.shape[0], ...t.shape.slice(1)], raw };
+        } else {
+          out[n] = { dtype: t.dtype === 'i32' ? 'I64' : t.dtype, shape: t.shape, raw: t.raw };
+        }
+      }
+      await f.close();
+      await writeSafetensors(join(d, 'case.safetensors'), out);
+    });
+    const r = await expectCasePasses(dir, cpu);
+    expect(Object.keys(r.outputs).sort()).toEqual(['input_ids', 'negative_input_ids', 'negative_prompt_embeds', 'prompt_embeds']);
+  });
 });
 
 // ------------------------------------------------------------------ ids

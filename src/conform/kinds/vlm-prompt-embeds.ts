@@ -9,6 +9,7 @@ import { capture } from '../../engine/module.js';
 import * as F from '../../engine/ops.js';
 import type { Tensor } from '../../engine/tensor.js';
 import { isFile } from '../../io/files.js';
+import { dirname } from '../../io/path.js';
 import { COSMOS_PROMPT_MAX_LENGTH, type PromptTokenizerFiles, ReasonPromptTokenizer, type ReasonTextModel, ReasonTextFamily } from '../../models/vlm/prompt-embeds.js';
 import { CaseFormatError, type FixtureCase } from '../case.js';
 import { type OutputValue, registerKind } from '../registry.js';
@@ -23,15 +24,16 @@ function listed(c: FixtureCase, ...suffixes: string[]): string | undefined {
   return undefined;
 }
 
-async function tokenizerFiles(c: FixtureCase): Promise<PromptTokenizerFiles> {
+/** The tokenizer's folder (where its tokenizer.json is) and the files case.json lists. */
+async function tokenizerFiles(c: FixtureCase): Promise<{ dir: string; files: PromptTokenizerFiles }> {
   const files: PromptTokenizerFiles = {};
   const tok = listed(c, 'tokenizer.json');
-  if (tok) files.tokenizer = tok;
+  if (tok) files.tokenizer = c.path(tok);
   const cfg = listed(c, 'tokenizer_config.json');
-  if (cfg && (await isFile(c.path(cfg), c.fs))) files.tokenizerConfig = cfg;
+  if (cfg && (await isFile(c.path(cfg), c.fs))) files.tokenizerConfig = c.path(cfg);
   const tpl = listed(c, '.jinja', 'chat_template.json');
-  if (tpl) files.chatTemplate = tpl;
-  return files;
+  if (tpl) files.chatTemplate = c.path(tpl);
+  return { dir: files.tokenizer ? dirname(files.tokenizer) : c.dir, files };
 }
 
 function stringList(c: FixtureCase, key: string): string[] | null {
@@ -74,7 +76,11 @@ registerKind('vlm.prompt_embeds', async (c, backend) => {
   if (wantNegative && !negatives) throw new CaseFormatError(`${c.dir}: the case expects negative outputs but gives no args.negative_prompts_used`);
   if (!prompts && !c.hasInput('input_ids')) throw new CaseFormatError(`${c.dir}: vlm.prompt_embeds needs args.prompts (or input.input_ids)`);
 
-  const tokenizer = prompts || negatives ? await ReasonPromptTokenizer.load(c.dir, { fs: c.fs, files: await tokenizerFiles(c) }) : null;
+  let tokenizer: ReasonPromptTokenizer | null = null;
+  if (prompts || negatives) {
+    const { dir, files } = await tokenizerFiles(c);
+    tokenizer = await ReasonPromptTokenizer.load(dir, { fs: c.fs, files });
+  }
   let ids: Int32Array;
   let B: number;
   let L: number;

@@ -10,7 +10,7 @@
 // `truncation` block names, else right.
 import { UserError } from '../../engine/errors.js';
 import { type FileSystem, fileSystem, isFile, readJsonObject, readText } from '../../io/files.js';
-import { isAbsolute, join } from '../../io/path.js';
+import { join } from '../../io/path.js';
 import { ByteLevelBpeTokenizer } from '../../text/bpe.js';
 import { type ChatMessage, ChatTemplate, chatTemplateOf, loadChatTemplate, padIdOf } from '../../text/chat.js';
 import { BpeTokenizerError, ChatTemplateError } from '../../text/errors.js';
@@ -23,7 +23,7 @@ export const COSMOS_PROMPT_MAX_LENGTH = 512;
 
 export type Side = 'left' | 'right';
 
-/** Where the tokenizer's files are; absent entries take the folder's usual names. */
+/** Where the tokenizer's files are (paths used as given); absent entries take the folder's usual names. */
 export interface PromptTokenizerFiles {
   /** tokenizer.json */
   tokenizer?: string;
@@ -106,13 +106,13 @@ export class ReasonPromptTokenizer {
 
   /**
    * A tokenizer folder (tokenizer.json, tokenizer_config.json, and chat_template.jinja or
-   * chat_template.json or the template inside tokenizer_config.json), or the files named in
-   * `files` (each relative to `dir` unless absolute).
+   * chat_template.json or the template inside tokenizer_config.json); `files` names any of them
+   * elsewhere (paths used as given).
    */
   static async load(dir: string, opts: { fs?: FileSystem; files?: PromptTokenizerFiles } = {}): Promise<ReasonPromptTokenizer> {
     const fs = opts.fs ?? fileSystem();
     const files = opts.files ?? {};
-    const at = (p: string | undefined, dflt: string) => (p === undefined ? join(dir, dflt) : isAbsolute(p) ? p : join(dir, p));
+    const at = (p: string | undefined, dflt: string) => p ?? join(dir, dflt);
     const tokPath = at(files.tokenizer, 'tokenizer.json');
     if (!(await isFile(tokPath, fs))) throw new BpeTokenizerError(`${tokPath}: no such file (the prompt encoder needs the Qwen2 tokenizer.json)`);
     let tokJson: Record<string, unknown>;
@@ -129,7 +129,7 @@ export class ReasonPromptTokenizer {
 
     let template: string;
     if (files.chatTemplate !== undefined) {
-      const p = at(files.chatTemplate, files.chatTemplate);
+      const p = files.chatTemplate;
       if (!(await isFile(p, fs))) throw new ChatTemplateError(`${p}: no such file (the chat template)`);
       template = await templateSource(p, fs);
     } else {
