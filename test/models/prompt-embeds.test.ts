@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import seedrandom from 'seedrandom';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Backend } from '../../src/engine/backend.js';
+import { CpuBackend } from '../../src/engine/cpu/backend.js';
 import { capture } from '../../src/engine/module.js';
 import * as F from '../../src/engine/ops.js';
 import { type TensorToWrite, openSafetensors, writeSafetensors } from '../../src/io/safetensors.js';
@@ -332,6 +333,19 @@ describe('ReasonPromptEncoder on the tiny fixture model', () => {
         alone.embeddings.dispose();
       }
       all.embeddings.dispose();
+    } finally {
+      enc.dispose();
+    }
+  });
+
+  it('refuses a result larger than one binding of the backend, with the sizes, before running the model', async () => {
+    const small = new CpuBackend();
+    Object.assign(small, { limits: { ...small.limits, maxBindingBytes: 80 * 144 * 4 } });
+    const enc = await ReasonPromptEncoder.load(encoderFolder('short_prompt'), small);
+    try {
+      const one = enc.encode(['a'], { maxLength: 80 });
+      expect(one.embeddings.shape).toEqual([1, 80, 144]);
+      expect(() => enc.encode(['a', 'b'], { maxLength: 80 })).toThrow(/\[2, 80, 144\] take 92160 bytes, more than the 46080 bytes one binding of the cpu backend/);
     } finally {
       enc.dispose();
     }

@@ -9,6 +9,7 @@
 // Each layer's output is standardised into its block of the result as soon as it exists, so at
 // most two layers' raw states live at once.
 import type { Backend } from '../../engine/backend.js';
+import { UserError } from '../../engine/errors.js';
 import { Module } from '../../engine/module.js';
 import * as F from '../../engine/ops.js';
 import { ShapeError, type Tensor, scope } from '../../engine/tensor.js';
@@ -114,6 +115,11 @@ export class ReasonTextModel extends Module {
   /** ids [B, L] -> standardised, concatenated hidden states [B, L, width] (f32). */
   embed(ids: Int32Array, B: number, L: number): Tensor {
     const D = this.config.text.hiddenSize;
+    const bytes = B * L * this.width * 4;
+    if (bytes > this.backend.limits.maxBindingBytes) {
+      // each layer's block is written into the one result buffer, which a kernel binds whole
+      throw new UserError(`prompt embeddings [${B}, ${L}, ${this.width}] take ${bytes} bytes, more than the ${this.backend.limits.maxBindingBytes} bytes one binding of the ${this.backend.name} backend holds: encode fewer prompts at once or use a shorter max length`);
+    }
     const out = F.zeros(this.backend, [B, L, this.width]);
     try {
       this.hiddenStates(ids, B, L, (i, h) => {
