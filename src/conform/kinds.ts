@@ -6,4 +6,5 @@ import './kinds/dit.js';
 import './kinds/ar.js';
 import './kinds/vlm-text.js';
 import './kinds/vlm-model.js';
+import './kinds/vlm-prompt-embeds.js';
 import './kinds/controlnet.js';
