@@ -7,3 +7,4 @@ import './kinds/ar.js';
 import './kinds/vlm-text.js';
 import './kinds/vlm-model.js';
 import './kinds/controlnet.js';
+import './kinds/wan-vae.js';
