@@ -6,7 +6,7 @@ import * as F from '../../engine/ops.js';
 import { type Tensor, scope } from '../../engine/tensor.js';
 import { ModuleList } from '../tokenizer/containers.js';
 import { type WanVaeConfig, decoderWidths, encoderWidths } from './config.js';
-import { PieceCache, WanCausalConv3d, WanMidBlock, WanRMSNorm, WanResample, WanResidualBlock, avgDown3d, dupUp3d } from './layers.js';
+import { type PieceCache, WanCausalConv3d, WanMidBlock, WanRMSNorm, WanResample, WanResidualBlock, avgDown3d, dupUp3d } from './layers.js';
 
 type PieceModule = Module & { forward(x: Tensor, cache: PieceCache): Tensor };
 
