@@ -8,3 +8,4 @@ import './kinds/vlm-text.js';
 import './kinds/vlm-model.js';
 import './kinds/vlm-prompt-embeds.js';
 import './kinds/controlnet.js';
+import './kinds/wan-vae.js';
