@@ -1,11 +1,13 @@
 // User-facing ops: shape inference and argument checks, then one call into the tensor's
-// backend primitive (backend.ts). Model code imports only this file and tensor.ts, so it never
+// backend primitive (backend.ts). An op that makes views (a reshape of its result, an input
+// lifted to a higher rank) runs in a scope of its own, so those views are freed with it and a
+// call outside any scope leaves nothing behind but its result. Model code imports only this file and tensor.ts, so it never
 // knows which backend it runs on.
 import type {
   Backend, BinaryOp, BorderMode, ReduceOp, RopeMode, StridedDim, UnaryOp,
 } from './backend.js';
 import { type DType, type RawArray, narrow } from './dtype.js';
-import { ShapeError, Tensor, numel, shapeStr, stridesOf } from './tensor.js';
+import { ShapeError, Tensor, numel, scope, shapeStr, stridesOf } from './tensor.js';
 
 // ------------------------------------------------------------------ creation
 
@@ -122,9 +124,11 @@ export const clamp = (x: Tensor, min: number, max: number) => unary('clamp', x, 
 export const powScalar = (x: Tensor, p: number) => unary('pow_scalar', x, p, 0);
 
 function binary(op: BinaryOp, a: Tensor, b: Tensor): Tensor {
-  const be = sameBackend(op, a, b);
-  const out = broadcastShapes(a.shape, b.shape, op);
-  return be.binary(op, toRank(a, out.length), toRank(b, out.length), out);
+  return scope(() => {
+    const be = sameBackend(op, a, b);
+    const out = broadcastShapes(a.shape, b.shape, op);
+    return be.binary(op, toRank(a, out.length), toRank(b, out.length), out);
+  });
 }
 
 export const add = (a: Tensor, b: Tensor) => binary('add', a, b);
@@ -136,24 +140,28 @@ export const minimum = (a: Tensor, b: Tensor) => binary('min', a, b);
 export const pow = (a: Tensor, b: Tensor) => binary('pow', a, b);
 
 export function where(cond: Tensor, a: Tensor, b: Tensor): Tensor {
-  const be = sameBackend('where', cond, a, b);
-  const out = broadcastShapes(broadcastShapes(cond.shape, a.shape, 'where'), b.shape, 'where');
-  const r = out.length;
-  return be.where(toRank(cond, r), toRank(a, r), toRank(b, r), out);
+  return scope(() => {
+    const be = sameBackend('where', cond, a, b);
+    const out = broadcastShapes(broadcastShapes(cond.shape, a.shape, 'where'), b.shape, 'where');
+    const r = out.length;
+    return be.where(toRank(cond, r), toRank(a, r), toRank(b, r), out);
+  });
 }
 
 // ------------------------------------------------------------------ reductions
 
 export function reduce(op: ReduceOp, x: Tensor, axis: number, keepDim = false): Tensor {
-  sameBackend(op, x);
-  const a = axisOf(x, axis, op);
-  const [o, n, i] = splitAt(x.shape, a);
-  if (n === 0) throw new ShapeError(`${op}: cannot reduce an empty axis of ${shapeStr(x.shape)}`);
-  const y = x.backend.reduce(op, x, o, n, i);
-  const shape = [...x.shape];
-  if (keepDim) shape[a] = 1;
-  else shape.splice(a, 1);
-  return y.reshape(shape);
+  return scope(() => {
+    sameBackend(op, x);
+    const a = axisOf(x, axis, op);
+    const [o, n, i] = splitAt(x.shape, a);
+    if (n === 0) throw new ShapeError(`${op}: cannot reduce an empty axis of ${shapeStr(x.shape)}`);
+    const y = x.backend.reduce(op, x, o, n, i);
+    const shape = [...x.shape];
+    if (keepDim) shape[a] = 1;
+    else shape.splice(a, 1);
+    return y.reshape(shape);
+  });
 }
 
 export const sum = (x: Tensor, axis: number, keepDim = false) => reduce('sum', x, axis, keepDim);
@@ -162,40 +170,48 @@ export const max = (x: Tensor, axis: number, keepDim = false) => reduce('max', x
 export const min = (x: Tensor, axis: number, keepDim = false) => reduce('min', x, axis, keepDim);
 
 export function argmax(x: Tensor, axis = -1, keepDim = false): Tensor {
-  sameBackend('argmax', x);
-  const a = axisOf(x, axis, 'argmax');
-  const [o, n, i] = splitAt(x.shape, a);
-  if (n === 0) throw new ShapeError(`argmax: empty axis in ${shapeStr(x.shape)}`);
-  const y = x.backend.argmax(x, o, n, i);
-  const shape = [...x.shape];
-  if (keepDim) shape[a] = 1;
-  else shape.splice(a, 1);
-  return y.reshape(shape);
+  return scope(() => {
+    sameBackend('argmax', x);
+    const a = axisOf(x, axis, 'argmax');
+    const [o, n, i] = splitAt(x.shape, a);
+    if (n === 0) throw new ShapeError(`argmax: empty axis in ${shapeStr(x.shape)}`);
+    const y = x.backend.argmax(x, o, n, i);
+    const shape = [...x.shape];
+    if (keepDim) shape[a] = 1;
+    else shape.splice(a, 1);
+    return y.reshape(shape);
+  });
 }
 
 export function softmax(x: Tensor, axis = -1): Tensor {
-  sameBackend('softmax', x);
-  const a = axisOf(x, axis, 'softmax');
-  const [o, n, i] = splitAt(x.shape, a);
-  return x.backend.softmax(x, o, n, i).reshape(x.shape);
+  return scope(() => {
+    sameBackend('softmax', x);
+    const a = axisOf(x, axis, 'softmax');
+    const [o, n, i] = splitAt(x.shape, a);
+    return x.backend.softmax(x, o, n, i).reshape(x.shape);
+  });
 }
 
 export function cumsum(x: Tensor, axis = -1): Tensor {
-  sameBackend('cumsum', x);
-  const a = axisOf(x, axis, 'cumsum');
-  const [o, n, i] = splitAt(x.shape, a);
-  return x.backend.cumsum(x, o, n, i).reshape(x.shape);
+  return scope(() => {
+    sameBackend('cumsum', x);
+    const a = axisOf(x, axis, 'cumsum');
+    const [o, n, i] = splitAt(x.shape, a);
+    return x.backend.cumsum(x, o, n, i).reshape(x.shape);
+  });
 }
 
 /** Largest k along the last axis, descending (stable), as [values, i32 indices]. */
 export function topk(x: Tensor, k: number): [Tensor, Tensor] {
-  sameBackend('topk', x);
-  const n = x.shape[x.rank - 1];
-  if (!(k >= 1 && k <= n)) throw new ShapeError(`topk: k=${k} must be in [1, ${n}]`);
-  const rows = x.size / n;
-  const [v, i] = x.backend.topk(x, rows, n, k);
-  const shape = [...x.shape.slice(0, -1), k];
-  return [v.reshape(shape), i.reshape(shape)];
+  return scope(() => {
+    sameBackend('topk', x);
+    const n = x.shape[x.rank - 1];
+    if (!(k >= 1 && k <= n)) throw new ShapeError(`topk: k=${k} must be in [1, ${n}]`);
+    const rows = x.size / n;
+    const [v, i] = x.backend.topk(x, rows, n, k);
+    const shape = [...x.shape.slice(0, -1), k];
+    return [v.reshape(shape), i.reshape(shape)];
+  });
 }
 
 /** Full descending sort along the last axis (stable). */
@@ -283,15 +299,17 @@ export function pad(x: Tensor, pads: readonly (readonly [number, number])[], mod
 
 /** Broadcast to a larger shape (materialised). */
 export function expand(x: Tensor, shape: readonly number[]): Tensor {
-  sameBackend('expand', x);
-  const out = broadcastShapes(x.shape, shape, 'expand');
-  if (out.some((d, i) => d !== shape[i])) throw new ShapeError(`expand: ${shapeStr(x.shape)} cannot expand to ${shapeStr(shape)}`);
-  const xr = toRank(x, out.length);
-  const st = stridesOf(xr.shape);
-  const dims = out.map((s, d) => ({
-    size: s, start: 0, step: xr.shape[d] === 1 ? 0 : 1, rep: 1, inSize: xr.shape[d], inStride: st[d],
-  }));
-  return stridedCall(xr, dims);
+  return scope(() => {
+    sameBackend('expand', x);
+    const out = broadcastShapes(x.shape, shape, 'expand');
+    if (out.some((d, i) => d !== shape[i])) throw new ShapeError(`expand: ${shapeStr(x.shape)} cannot expand to ${shapeStr(shape)}`);
+    const xr = toRank(x, out.length);
+    const st = stridesOf(xr.shape);
+    const dims = out.map((s, d) => ({
+      size: s, start: 0, step: xr.shape[d] === 1 ? 0 : 1, rep: 1, inSize: xr.shape[d], inStride: st[d],
+    }));
+    return stridedCall(xr, dims);
+  });
 }
 
 /** Each element repeated `times` along the axis (torch.repeat_interleave). */
@@ -381,24 +399,28 @@ export function setSlice(dst: Tensor, src: Tensor, starts: readonly number[]): v
 
 /** Rows of a [V, D] table (embedding lookup); ids is i32 of any shape -> [...ids.shape, D]. */
 export function embedding(table: Tensor, ids: Tensor): Tensor {
-  const be = sameBackend('embedding', table, ids);
-  if (table.rank !== 2) throw new ShapeError(`embedding: table must be [V, D], got ${shapeStr(table.shape)}`);
-  if (ids.dtype !== 'i32') throw new Error(`embedding: ids must be i32, got ${ids.dtype}`);
-  const [V, D] = table.shape;
-  return be.gather(table, ids.reshape([ids.size]), V, D).reshape([...ids.shape, D]);
+  return scope(() => {
+    const be = sameBackend('embedding', table, ids);
+    if (table.rank !== 2) throw new ShapeError(`embedding: table must be [V, D], got ${shapeStr(table.shape)}`);
+    if (ids.dtype !== 'i32') throw new Error(`embedding: ids must be i32, got ${ids.dtype}`);
+    const [V, D] = table.shape;
+    return be.gather(table, ids.reshape([ids.size]), V, D).reshape([...ids.shape, D]);
+  });
 }
 
 /** torch.index_select: pick entries of `axis` by i32 indices. */
 export function indexSelect(x: Tensor, axis: number, idx: Tensor): Tensor {
-  const a = axisOf(x, axis, 'indexSelect');
-  const [o, n, i] = splitAt(x.shape, a);
-  const moved = o === 1 ? x.reshape([n, i]) : permute(x.reshape([o, n, i]), [1, 0, 2]).reshape([n, o * i]);
-  const g = embedding(moved, idx.reshape([idx.size]));
-  const m = idx.size;
-  const outShape = [...x.shape];
-  outShape[a] = m;
-  if (o === 1) return g.reshape(outShape);
-  return permute(g.reshape([m, o, i]), [1, 0, 2]).reshape(outShape);
+  return scope(() => {
+    const a = axisOf(x, axis, 'indexSelect');
+    const [o, n, i] = splitAt(x.shape, a);
+    const moved = o === 1 ? x.reshape([n, i]) : permute(x.reshape([o, n, i]), [1, 0, 2]).reshape([n, o * i]);
+    const g = embedding(moved, idx.reshape([idx.size]));
+    const m = idx.size;
+    const outShape = [...x.shape];
+    outShape[a] = m;
+    if (o === 1) return g.reshape(outShape);
+    return permute(g.reshape([m, o, i]), [1, 0, 2]).reshape(outShape);
+  });
 }
 
 // ------------------------------------------------------------------ linear algebra
@@ -415,40 +437,44 @@ export interface MatmulOptions {
  * with transB). b's batch dims must equal a's or be absent/all ones (shared weight).
  */
 export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
-  const be = sameBackend('matmul', a, b, opts.bias);
-  const { transA = false, transB = false, bias = null, alpha = 1 } = opts;
-  if (a.rank < 2 || b.rank < 2) throw new ShapeError(`matmul: operands need rank >= 2, got ${shapeStr(a.shape)} and ${shapeStr(b.shape)}`);
-  const [ar, ac] = a.shape.slice(-2);
-  const [br, bc] = b.shape.slice(-2);
-  const M = transA ? ac : ar;
-  const K = transA ? ar : ac;
-  const Kb = transB ? bc : br;
-  const N = transB ? br : bc;
-  if (K !== Kb) {
-    throw new ShapeError(`matmul: inner dims differ: a ${shapeStr(a.shape)}${transA ? 'ᵀ' : ''} vs b ${shapeStr(b.shape)}${transB ? 'ᵀ' : ''}`);
-  }
-  const aBatch = a.shape.slice(0, -2);
-  const bBatch = b.shape.slice(0, -2);
-  const batch = numel(aBatch);
-  const nbB = numel(bBatch);
-  if (nbB !== 1) {
-    const same = bBatch.length <= aBatch.length && bBatch.every((d, i) => d === aBatch[aBatch.length - bBatch.length + i]) && nbB === batch;
-    if (!same) throw new ShapeError(`matmul: batch dims ${shapeStr(aBatch)} and ${shapeStr(bBatch)} must match (or b's be absent)`);
-  }
-  if (bias && (bias.size !== N)) throw new ShapeError(`matmul: bias ${shapeStr(bias.shape)} must have ${N} elements`);
-  const y = be.matmul(a, b, bias, { transA, transB, M, N, K, batch, batchB: nbB, alpha });
-  return y.reshape([...aBatch, M, N]);
+  return scope(() => {
+    const be = sameBackend('matmul', a, b, opts.bias);
+    const { transA = false, transB = false, bias = null, alpha = 1 } = opts;
+    if (a.rank < 2 || b.rank < 2) throw new ShapeError(`matmul: operands need rank >= 2, got ${shapeStr(a.shape)} and ${shapeStr(b.shape)}`);
+    const [ar, ac] = a.shape.slice(-2);
+    const [br, bc] = b.shape.slice(-2);
+    const M = transA ? ac : ar;
+    const K = transA ? ar : ac;
+    const Kb = transB ? bc : br;
+    const N = transB ? br : bc;
+    if (K !== Kb) {
+      throw new ShapeError(`matmul: inner dims differ: a ${shapeStr(a.shape)}${transA ? 'ᵀ' : ''} vs b ${shapeStr(b.shape)}${transB ? 'ᵀ' : ''}`);
+    }
+    const aBatch = a.shape.slice(0, -2);
+    const bBatch = b.shape.slice(0, -2);
+    const batch = numel(aBatch);
+    const nbB = numel(bBatch);
+    if (nbB !== 1) {
+      const same = bBatch.length <= aBatch.length && bBatch.every((d, i) => d === aBatch[aBatch.length - bBatch.length + i]) && nbB === batch;
+      if (!same) throw new ShapeError(`matmul: batch dims ${shapeStr(aBatch)} and ${shapeStr(bBatch)} must match (or b's be absent)`);
+    }
+    if (bias && (bias.size !== N)) throw new ShapeError(`matmul: bias ${shapeStr(bias.shape)} must have ${N} elements`);
+    const y = be.matmul(a, b, bias, { transA, transB, M, N, K, batch, batchB: nbB, alpha });
+    return y.reshape([...aBatch, M, N]);
+  });
 }
 
 /** PyTorch nn.Linear: x [..., in] @ w[out, in]ᵀ + b. */
 export function linear(x: Tensor, w: Tensor, b: Tensor | null = null): Tensor {
-  if (w.rank !== 2) throw new ShapeError(`linear: weight must be [out, in], got ${shapeStr(w.shape)}`);
-  if (x.shape[x.rank - 1] !== w.shape[1]) {
-    throw new ShapeError(`linear: input ${shapeStr(x.shape)} has ${x.shape[x.rank - 1]} features, weight ${shapeStr(w.shape)} expects ${w.shape[1]}`);
-  }
-  const lead = x.shape.slice(0, -1);
-  const y = matmul(x.reshape([numel(lead), w.shape[1]]), w, { transB: true, bias: b });
-  return y.reshape([...lead, w.shape[0]]);
+  return scope(() => {
+    if (w.rank !== 2) throw new ShapeError(`linear: weight must be [out, in], got ${shapeStr(w.shape)}`);
+    if (x.shape[x.rank - 1] !== w.shape[1]) {
+      throw new ShapeError(`linear: input ${shapeStr(x.shape)} has ${x.shape[x.rank - 1]} features, weight ${shapeStr(w.shape)} expects ${w.shape[1]}`);
+    }
+    const lead = x.shape.slice(0, -1);
+    const y = matmul(x.reshape([numel(lead), w.shape[1]]), w, { transB: true, bias: b });
+    return y.reshape([...lead, w.shape[0]]);
+  });
 }
 
 export interface ConvOptions {
@@ -468,61 +494,69 @@ function spatialTuple(v: number | readonly number[] | undefined, nd: number, def
 
 /** N-d convolution (nd = 1, 2, 3): x [N, Cin, ...spatial], w [Cout, Cin/groups, ...kernel]. */
 export function conv(x: Tensor, w: Tensor, bias: Tensor | null = null, opts: ConvOptions = {}): Tensor {
-  const be = sameBackend('conv', x, w, bias);
-  const nd = x.rank - 2;
-  if (nd < 1 || nd > 3) throw new ShapeError(`conv: input must be [N, C, ...1-3 spatial dims], got ${shapeStr(x.shape)}`);
-  if (w.rank !== x.rank) throw new ShapeError(`conv: weight ${shapeStr(w.shape)} does not match input rank ${x.rank}`);
-  const groups = opts.groups ?? 1;
-  const [N, Cin] = x.shape;
-  const [Cout, Cg] = w.shape;
-  if (Cin % groups || Cout % groups || Cin / groups !== Cg) {
-    throw new ShapeError(`conv: input ${shapeStr(x.shape)} / weight ${shapeStr(w.shape)} channels do not fit groups=${groups}`);
-  }
-  if (bias && bias.size !== Cout) throw new ShapeError(`conv: bias ${shapeStr(bias.shape)} must have ${Cout} elements`);
-  const stride = spatialTuple(opts.stride, nd, 1, 'stride');
-  const padding = spatialTuple(opts.padding, nd, 0, 'padding');
-  const dilation = spatialTuple(opts.dilation, nd, 1, 'dilation');
-  const lift = (v: number[], fill: number) => [...new Array(3 - nd).fill(fill), ...v] as [number, number, number];
-  const inSize = lift(x.shape.slice(2), 1);
-  const kernel = lift(w.shape.slice(2), 1);
-  const s3 = lift(stride, 1);
-  const p3 = lift(padding, 0);
-  const d3 = lift(dilation, 1);
-  const outSize = [0, 1, 2].map((i) => Math.floor((inSize[i] + 2 * p3[i] - d3[i] * (kernel[i] - 1) - 1) / s3[i]) + 1) as [number, number, number];
-  if (outSize.some((o) => o < 1)) {
-    throw new ShapeError(`conv: kernel ${shapeStr(w.shape.slice(2))} does not fit input ${shapeStr(x.shape.slice(2))} with padding ${shapeStr(padding)}`);
-  }
-  const y = be.conv(x, w, bias, { N, Cin, inSize, Cout, kernel, stride: s3, padding: p3, dilation: d3, groups, outSize });
-  return y.reshape([N, Cout, ...outSize.slice(3 - nd)]);
+  return scope(() => {
+    const be = sameBackend('conv', x, w, bias);
+    const nd = x.rank - 2;
+    if (nd < 1 || nd > 3) throw new ShapeError(`conv: input must be [N, C, ...1-3 spatial dims], got ${shapeStr(x.shape)}`);
+    if (w.rank !== x.rank) throw new ShapeError(`conv: weight ${shapeStr(w.shape)} does not match input rank ${x.rank}`);
+    const groups = opts.groups ?? 1;
+    const [N, Cin] = x.shape;
+    const [Cout, Cg] = w.shape;
+    if (Cin % groups || Cout % groups || Cin / groups !== Cg) {
+      throw new ShapeError(`conv: input ${shapeStr(x.shape)} / weight ${shapeStr(w.shape)} channels do not fit groups=${groups}`);
+    }
+    if (bias && bias.size !== Cout) throw new ShapeError(`conv: bias ${shapeStr(bias.shape)} must have ${Cout} elements`);
+    const stride = spatialTuple(opts.stride, nd, 1, 'stride');
+    const padding = spatialTuple(opts.padding, nd, 0, 'padding');
+    const dilation = spatialTuple(opts.dilation, nd, 1, 'dilation');
+    const lift = (v: number[], fill: number) => [...new Array(3 - nd).fill(fill), ...v] as [number, number, number];
+    const inSize = lift(x.shape.slice(2), 1);
+    const kernel = lift(w.shape.slice(2), 1);
+    const s3 = lift(stride, 1);
+    const p3 = lift(padding, 0);
+    const d3 = lift(dilation, 1);
+    const outSize = [0, 1, 2].map((i) => Math.floor((inSize[i] + 2 * p3[i] - d3[i] * (kernel[i] - 1) - 1) / s3[i]) + 1) as [number, number, number];
+    if (outSize.some((o) => o < 1)) {
+      throw new ShapeError(`conv: kernel ${shapeStr(w.shape.slice(2))} does not fit input ${shapeStr(x.shape.slice(2))} with padding ${shapeStr(padding)}`);
+    }
+    const y = be.conv(x, w, bias, { N, Cin, inSize, Cout, kernel, stride: s3, padding: p3, dilation: d3, groups, outSize });
+    return y.reshape([N, Cout, ...outSize.slice(3 - nd)]);
+  });
 }
 
 // ------------------------------------------------------------------ normalisation
 
 /** LayerNorm over the last axis (weight/bias optional, [D]). */
 export function layerNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null, eps: number): Tensor {
-  const be = sameBackend('layerNorm', x, weight, bias);
-  const D = x.shape[x.rank - 1];
-  for (const t of [weight, bias]) if (t && t.size !== D) throw new ShapeError(`layerNorm: parameter ${shapeStr(t.shape)} must have ${D} elements`);
-  return be.norm(x, weight, bias, { kind: 'layer', rows: x.size / D, D, N: 0, C: 0, S: 0, groups: 0, eps }).reshape(x.shape);
+  return scope(() => {
+    const be = sameBackend('layerNorm', x, weight, bias);
+    const D = x.shape[x.rank - 1];
+    for (const t of [weight, bias]) if (t && t.size !== D) throw new ShapeError(`layerNorm: parameter ${shapeStr(t.shape)} must have ${D} elements`);
+    return be.norm(x, weight, bias, { kind: 'layer', rows: x.size / D, D, N: 0, C: 0, S: 0, groups: 0, eps }).reshape(x.shape);
+  });
 }
 
 /** RMSNorm over the last axis: x / sqrt(mean(x²) + eps) * weight. */
 export function rmsNorm(x: Tensor, weight: Tensor | null, eps: number): Tensor {
-  const be = sameBackend('rmsNorm', x, weight);
-  const D = x.shape[x.rank - 1];
-  if (weight && weight.size !== D) throw new ShapeError(`rmsNorm: weight ${shapeStr(weight.shape)} must have ${D} elements`);
-  return be.norm(x, weight, null, { kind: 'rms', rows: x.size / D, D, N: 0, C: 0, S: 0, groups: 0, eps }).reshape(x.shape);
+  return scope(() => {
+    const be = sameBackend('rmsNorm', x, weight);
+    const D = x.shape[x.rank - 1];
+    if (weight && weight.size !== D) throw new ShapeError(`rmsNorm: weight ${shapeStr(weight.shape)} must have ${D} elements`);
+    return be.norm(x, weight, null, { kind: 'rms', rows: x.size / D, D, N: 0, C: 0, S: 0, groups: 0, eps }).reshape(x.shape);
+  });
 }
 
 /** GroupNorm on x [N, C, ...]: statistics per (sample, group) over the group's channels and all positions. */
 export function groupNorm(x: Tensor, groups: number, weight: Tensor | null, bias: Tensor | null, eps: number): Tensor {
-  const be = sameBackend('groupNorm', x, weight, bias);
-  if (x.rank < 2) throw new ShapeError(`groupNorm: input must be [N, C, ...], got ${shapeStr(x.shape)}`);
-  const [N, C] = x.shape;
-  if (C % groups) throw new ShapeError(`groupNorm: ${C} channels not divisible into ${groups} groups`);
-  for (const t of [weight, bias]) if (t && t.size !== C) throw new ShapeError(`groupNorm: parameter ${shapeStr(t.shape)} must have ${C} elements`);
-  const S = numel(x.shape.slice(2));
-  return be.norm(x, weight, bias, { kind: 'group', rows: 0, D: 0, N, C, S, groups, eps }).reshape(x.shape);
+  return scope(() => {
+    const be = sameBackend('groupNorm', x, weight, bias);
+    if (x.rank < 2) throw new ShapeError(`groupNorm: input must be [N, C, ...], got ${shapeStr(x.shape)}`);
+    const [N, C] = x.shape;
+    if (C % groups) throw new ShapeError(`groupNorm: ${C} channels not divisible into ${groups} groups`);
+    for (const t of [weight, bias]) if (t && t.size !== C) throw new ShapeError(`groupNorm: parameter ${shapeStr(t.shape)} must have ${C} elements`);
+    const S = numel(x.shape.slice(2));
+    return be.norm(x, weight, bias, { kind: 'group', rows: 0, D: 0, N, C, S, groups, eps }).reshape(x.shape);
+  });
 }
 
 // ------------------------------------------------------------------ attention
@@ -542,36 +576,38 @@ export interface AttentionOptions {
  * v [B, Hkv, Lk, Dv], Hq a multiple of Hkv. Returns [B, Hq, Lq, Dv].
  */
 export function attention(q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions = {}): Tensor {
-  const be = sameBackend('attention', q, k, v, opts.mask);
-  if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4) {
-    throw new ShapeError(`attention: q, k, v must be [B, H, L, D]; got ${shapeStr(q.shape)}, ${shapeStr(k.shape)}, ${shapeStr(v.shape)}`);
-  }
-  const [B, Hq, Lq, D] = q.shape;
-  const [Bk, Hkv, Lk, Dk] = k.shape;
-  const [Bv, Hv, Lv, Dv] = v.shape;
-  if (Bk !== B || Bv !== B || Hv !== Hkv || Lv !== Lk || Dk !== D) {
-    throw new ShapeError(`attention: k ${shapeStr(k.shape)} / v ${shapeStr(v.shape)} do not fit q ${shapeStr(q.shape)}`);
-  }
-  if (Hq % Hkv) throw new ShapeError(`attention: ${Hq} query heads not a multiple of ${Hkv} kv heads`);
-  const kvLen = opts.kvLen ?? Lk;
-  if (kvLen < 1 || kvLen > Lk) throw new ShapeError(`attention: kvLen ${kvLen} outside [1, ${Lk}]`);
-  const causal = opts.causal ?? false;
-  if (causal && Lq > kvLen) throw new ShapeError(`attention: causal with ${Lq} queries but only ${kvLen} keys`);
-  let maskB = 0;
-  let maskH = 0;
-  const mask = opts.mask ?? null;
-  if (mask) {
-    if (mask.rank > 4) throw new ShapeError(`attention: mask ${shapeStr(mask.shape)} has rank > 4`);
-    const m = mask.rank === 4 ? mask : toRank(mask, 4);
-    const [mb, mh, mq, mk] = m.shape;
-    if ((mb !== 1 && mb !== B) || (mh !== 1 && mh !== Hq) || mq !== Lq || mk !== kvLen) {
-      throw new ShapeError(`attention: mask ${shapeStr(mask.shape)} must be [1|${B}, 1|${Hq}, ${Lq}, ${kvLen}]`);
+  return scope(() => {
+    const be = sameBackend('attention', q, k, v, opts.mask);
+    if (q.rank !== 4 || k.rank !== 4 || v.rank !== 4) {
+      throw new ShapeError(`attention: q, k, v must be [B, H, L, D]; got ${shapeStr(q.shape)}, ${shapeStr(k.shape)}, ${shapeStr(v.shape)}`);
     }
-    maskB = mb;
-    maskH = mh;
-  }
-  const scale = opts.scale ?? 1 / Math.sqrt(D);
-  return be.attention(q, k, v, mask, { B, Hq, Hkv, Lq, Lk, kvLen, D, Dv, scale, causal, maskB, maskH });
+    const [B, Hq, Lq, D] = q.shape;
+    const [Bk, Hkv, Lk, Dk] = k.shape;
+    const [Bv, Hv, Lv, Dv] = v.shape;
+    if (Bk !== B || Bv !== B || Hv !== Hkv || Lv !== Lk || Dk !== D) {
+      throw new ShapeError(`attention: k ${shapeStr(k.shape)} / v ${shapeStr(v.shape)} do not fit q ${shapeStr(q.shape)}`);
+    }
+    if (Hq % Hkv) throw new ShapeError(`attention: ${Hq} query heads not a multiple of ${Hkv} kv heads`);
+    const kvLen = opts.kvLen ?? Lk;
+    if (kvLen < 1 || kvLen > Lk) throw new ShapeError(`attention: kvLen ${kvLen} outside [1, ${Lk}]`);
+    const causal = opts.causal ?? false;
+    if (causal && Lq > kvLen) throw new ShapeError(`attention: causal with ${Lq} queries but only ${kvLen} keys`);
+    let maskB = 0;
+    let maskH = 0;
+    const mask = opts.mask ?? null;
+    if (mask) {
+      if (mask.rank > 4) throw new ShapeError(`attention: mask ${shapeStr(mask.shape)} has rank > 4`);
+      const m = mask.rank === 4 ? mask : toRank(mask, 4);
+      const [mb, mh, mq, mk] = m.shape;
+      if ((mb !== 1 && mb !== B) || (mh !== 1 && mh !== Hq) || mq !== Lq || mk !== kvLen) {
+        throw new ShapeError(`attention: mask ${shapeStr(mask.shape)} must be [1|${B}, 1|${Hq}, ${Lq}, ${kvLen}]`);
+      }
+      maskB = mb;
+      maskH = mh;
+    }
+    const scale = opts.scale ?? 1 / Math.sqrt(D);
+    return be.attention(q, k, v, mask, { B, Hq, Hkv, Lq, Lk, kvLen, D, Dv, scale, causal, maskB, maskH });
+  });
 }
 
 /** Additive mask from a boolean-like tensor (nonzero = attend): 0 where allowed, -inf elsewhere. */
@@ -594,20 +630,22 @@ export interface RopeOptions {
  * i + R/2 (rotate_half); 'interleaved' pairs 2j with 2j+1.
  */
 export function rope(x: Tensor, cos: Tensor, sin: Tensor, opts: RopeOptions): Tensor {
-  const be = sameBackend('rope', x, cos, sin);
-  const layout = opts.layout ?? 'bhld';
-  if (x.rank !== 4) throw new ShapeError(`rope: x must be rank 4, got ${shapeStr(x.shape)}`);
-  const [B, a1, a2, D] = x.shape;
-  const H = layout === 'bhld' ? a1 : a2;
-  const L = layout === 'bhld' ? a2 : a1;
-  const c3 = cos.rank === 2 ? cos.reshape([1, ...cos.shape]) : cos;
-  const s3 = sin.rank === 2 ? sin.reshape([1, ...sin.shape]) : sin;
-  if (c3.rank !== 3 || c3.shape.join() !== s3.shape.join()) {
-    throw new ShapeError(`rope: cos ${shapeStr(cos.shape)} and sin ${shapeStr(sin.shape)} must be equal [B|1, L, R]`);
-  }
-  const [tb, tl, R] = c3.shape;
-  if ((tb !== 1 && tb !== B) || tl !== L || R % 2 || R > D) {
-    throw new ShapeError(`rope: table ${shapeStr(cos.shape)} does not fit x ${shapeStr(x.shape)} (${layout})`);
-  }
-  return be.rope(x, c3, s3, { layout, B, H, L, D, R, tableB: tb, mode: opts.mode });
+  return scope(() => {
+    const be = sameBackend('rope', x, cos, sin);
+    const layout = opts.layout ?? 'bhld';
+    if (x.rank !== 4) throw new ShapeError(`rope: x must be rank 4, got ${shapeStr(x.shape)}`);
+    const [B, a1, a2, D] = x.shape;
+    const H = layout === 'bhld' ? a1 : a2;
+    const L = layout === 'bhld' ? a2 : a1;
+    const c3 = cos.rank === 2 ? cos.reshape([1, ...cos.shape]) : cos;
+    const s3 = sin.rank === 2 ? sin.reshape([1, ...sin.shape]) : sin;
+    if (c3.rank !== 3 || c3.shape.join() !== s3.shape.join()) {
+      throw new ShapeError(`rope: cos ${shapeStr(cos.shape)} and sin ${shapeStr(sin.shape)} must be equal [B|1, L, R]`);
+    }
+    const [tb, tl, R] = c3.shape;
+    if ((tb !== 1 && tb !== B) || tl !== L || R % 2 || R > D) {
+      throw new ShapeError(`rope: table ${shapeStr(cos.shape)} does not fit x ${shapeStr(x.shape)} (${layout})`);
+    }
+    return be.rope(x, c3, s3, { layout, B, H, L, D, R, tableB: tb, mode: opts.mode });
+  });
 }

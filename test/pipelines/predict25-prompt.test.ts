@@ -61,5 +61,7 @@ describe('Predict2.5 from a prompt: Reason1 encoder -> transformer -> Wan2.1 VAE
     const again = await text2world({ ...opts, embeddings: file, onProgress: (e) => { liveE[e.stage] ??= liveBytes(); } });
     expect(again.latents.data).toEqual(r.latents.data);
     expect(live.denoise).toBe(liveE.denoise);
+    // and a run leaves nothing behind on the device
+    expect(liveBytes()).toBe(0);
   }, 300_000);
 });

@@ -266,10 +266,10 @@ describe('errors', () => {
     await expect(run({ frames: 9, height: 32, width: 32, steps: 0 })).rejects.toThrow('steps: must be an integer >= 1, got 0');
   });
 
-  it('embeddings: wrong width, missing tensors, required for Predict2.5', async () => {
+  it('embeddings: wrong width, missing tensors, required for a folder without a text encoder', async () => {
     const o = { model: W.P25, backend: cpu, steps: 1, frames: 1, height: 16, width: 16 };
     await expect(text2world({ ...o, embeddings: W.EMB32 })).rejects.toThrow(/^embeddings: .*prompt_embeds has width 32 but the transformer reads text states of width 48/);
-    await expect(text2world({ ...o, prompt: 'hello' })).rejects.toThrow(/^embeddings: needed for this model: Predict2\.5's text encoder is the Cosmos-Reason VLM/);
+    await expect(text2world({ ...o, prompt: 'hello' })).rejects.toThrow(/^embeddings: needed for this model: .*predict25\/text_encoder is missing$/);
     await expect(text2world({ ...o })).rejects.toThrow(/^prompt: a prompt \(or precomputed embeddings\) is required/);
     const onlyPrompt = nodePath.join(tmp, 'only-prompt.safetensors');
     await writeSafetensors(onlyPrompt, { prompt_embeds: { dtype: 'f32', shape: [6, 48], raw: new Float32Array(6 * 48) } });

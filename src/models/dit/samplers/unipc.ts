@@ -10,7 +10,7 @@
 // then one UniPC step: x0 = x - sigma v, corrector (UniC) from the previous step, predictor (UniP).
 // Scheduler scalars are float32 (torch 0-d tensors), the sigma schedule float64 then float32.
 import * as F from '../../../engine/ops.js';
-import type { Tensor } from '../../../engine/tensor.js';
+import { type Tensor, scope } from '../../../engine/tensor.js';
 import { DiTInputError, configFields } from '../config.js';
 import { blend, conditionTensors, frameTimesteps } from '../conditioning.js';
 import {
@@ -379,7 +379,7 @@ export async function sampleFlowUniPC(model: DiTDenoiser, o: FlowSampleOptions):
   const condLatents = cond ? cond.latents : zeroLatents!;
   // kept across steps (the caller's tensors stay the caller's)
   const owned = [ct.indicator.keep(), ct.mask.keep(), ...(zeroLatents ? [zeroLatents] : [])];
-  const gtVelocity = F.mul(F.sub(o.noise, condLatents), ct.mask).keep();
+  const gtVelocity = scope(() => F.mul(F.sub(o.noise, condLatents), ct.mask)).keep();
   const notMask = F.affine(ct.mask, -1, 1).keep();
   const step = (i: number, x: Tensor) => {
     const sigma = sigmas[i];
