@@ -133,8 +133,11 @@ export interface RopeParams {
 }
 
 export interface NormParams {
-  kind: 'layer' | 'rms' | 'group';
-  /** layer/rms: rows x D, normalised over D. group: [N, C, S] normalised per (n, group) */
+  kind: 'layer' | 'rms' | 'group' | 'l2_channels';
+  /**
+   * layer/rms: rows x D, normalised over D. group: [N, C, S] normalised per (n, group).
+   * l2_channels: [N, C, S] divided by max(L2 norm over C, eps) at every (n, s), times weight[c]
+   */
   rows: number;
   D: number;
   /** group norm only */
@@ -143,6 +146,8 @@ export interface NormParams {
   S: number;
   groups: number;
   eps: number;
+  /** l2_channels only: SiLU of the result */
+  silu?: boolean;
 }
 
 /** Storage owned by a backend; ref-counted by Tensor views (reshape shares it). */

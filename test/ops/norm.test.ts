@@ -162,3 +162,30 @@ describe('norm: sizes', () => {
     expect((await g.read()).length).toBe(0);
   });
 });
+
+describe('l2NormalizeChannels (channel-first L2 normalisation, optional SiLU)', () => {
+  async function checkL2(shape: number[], xd: DType, wd: DType | null, silu: boolean, eps: number, seed: number, offset = 0, scale = 1): Promise<void> {
+    await checkAgainstCpu(be, `l2NormalizeChannels [${shape}] x ${xd} w ${wd} silu ${silu}`, inputsFor(shape, shape[1], xd, wd, null, seed, offset, scale), (x, w) => F.l2NormalizeChannels(x, w ?? null, eps, { silu }), TOL);
+  }
+
+  it('random shapes [N, C, ...0-3 spatial dims], weight optional, any dtypes', async () => {
+    const arb = fc.record({
+      N: fc.integer({ min: 1, max: 3 }),
+      C: awkwardDim(70),
+      spatial: fc.array(awkwardDim(17), { minLength: 0, maxLength: 3 }),
+      silu: fc.boolean(),
+    });
+    await fc.assert(fc.asyncProperty(arb, dtypeArb, affineArb, seedArb, async (r, xd, a, seed) => {
+      await checkL2([r.N, r.C, ...r.spatial], xd, a.hasW ? a.pd : null, r.silu, 1e-12, seed);
+    }), gpuRuns(10));
+  }, 60_000);
+
+  it('a zero vector gives 0 (not NaN); tiny and huge columns; more columns than one grid row', async () => {
+    const x = F.fromArray(be, new Float32Array([0, 0, 0, 1, 0, 0, 2, 0]), [1, 2, 4]);
+    const y = await F.l2NormalizeChannels(x, null, 1e-12).read();
+    assertClose(y, [0, 0, 0, 1, 0, 0, 1, 0], { atol: 0, rtol: 1e-6 }, 'zero columns');
+    await checkL2([2, 5, 7], 'f32', 'f32', true, 1e-12, 20, 0, 1e-8);
+    await checkL2([2, 5, 7], 'f32', 'f32', false, 1e-12, 21, 0, 1e15);
+    await checkL2([1, 3, 70000], 'f32', 'bf16', true, 1e-12, 22);
+  }, 60_000);
+});

@@ -17,7 +17,27 @@ function stats(x: Float32Array, start: number, count: number, eps: number, centr
   return [mean, 1 / Math.sqrt(sq / count + eps)];
 }
 
+/** x / max(‖x‖₂ over C, eps) · w[c] at every (n, s) of [N, C, S], then SiLU if asked. */
+function l2Channels(x: Float32Array, weight: Float32Array | null, p: NormParams): Float32Array {
+  const { N, C, S, eps } = p;
+  const out = new Float32Array(x.length);
+  for (let n = 0; n < N; n++) {
+    for (let s = 0; s < S; s++) {
+      const base = n * C * S + s;
+      let sq = 0;
+      for (let c = 0; c < C; c++) sq += x[base + c * S] ** 2;
+      const inv = 1 / Math.max(Math.sqrt(sq), eps);
+      for (let c = 0; c < C; c++) {
+        const y = x[base + c * S] * inv * (weight ? weight[c] : 1);
+        out[base + c * S] = p.silu ? y / (1 + Math.exp(-y)) : y;
+      }
+    }
+  }
+  return out;
+}
+
 export function norm(x: Float32Array, weight: Float32Array | null, bias: Float32Array | null, p: NormParams): Float32Array {
+  if (p.kind === 'l2_channels') return l2Channels(x, weight, p);
   const out = new Float32Array(x.length);
   if (p.kind === 'group') {
     const { N, C, S, groups, eps } = p;

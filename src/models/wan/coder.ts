@@ -23,12 +23,7 @@ function chain(mods: readonly PieceModule[], x: Tensor, cache: PieceCache): Tens
 
 /** norm_out -> SiLU -> conv_out */
 function head(norm: WanRMSNorm, conv: WanCausalConv3d, x: Tensor, cache: PieceCache): Tensor {
-  return scope(() => {
-    const n = norm.forward(x);
-    const a = F.silu(n);
-    n.dispose();
-    return conv.forward(a, cache);
-  });
+  return scope(() => conv.forward(norm.forwardSilu(x), cache));
 }
 
 /** Wan2.2 encoder level: resnets, an optional downsampler, plus the AvgDown3D shortcut of the input. */

@@ -171,28 +171,18 @@ export class WanRMSNorm extends Module {
 
   /** x [B, C, ...]: normalised over axis 1. */
   forward(x: Tensor): Tensor {
-    const C = this.channels;
-    return this.tap(scope(() => {
-      const sq = F.square(x);
-      const ss = F.sum(sq, 1, true);
-      sq.dispose();
-      // 1 / max(norm, eps); the upper bound only keeps clamp finite
-      const inv = F.recip(F.clamp(F.sqrt(ss), 1e-12, 3.4e38));
-      const gamma = F.scale(this.g.t.reshape([1, C, ...new Array(x.rank - 2).fill(1)]), Math.sqrt(C));
-      const xn = F.mul(x, inv);
-      const y = F.mul(xn, gamma);
-      xn.dispose();
-      return y;
-    }));
+    return this.tap(this.run(x, false));
   }
-}
 
-/** norm -> SiLU, freeing the normalised tensor at once (the largest temporaries of a piece). */
-function normSilu(norm: WanRMSNorm, x: Tensor): Tensor {
-  const n = norm.forward(x);
-  const y = F.silu(n);
-  n.dispose();
-  return y;
+  /** SiLU(norm(x)) in one pass (what the residual blocks and heads use; records no tap of the norm). */
+  forwardSilu(x: Tensor): Tensor {
+    return this.run(x, true);
+  }
+
+  private run(x: Tensor, silu: boolean): Tensor {
+    const C = this.channels;
+    return scope(() => F.l2NormalizeChannels(x, F.scale(this.g.t.reshape([C]), Math.sqrt(C)), 1e-12, { silu }));
+  }
 }
 
 // ------------------------------------------------------------------ blocks
@@ -216,10 +206,10 @@ export class WanResidualBlock extends Module {
 
   forward(x: Tensor, cache: PieceCache): Tensor {
     return this.tap(scope(() => {
-      let h = normSilu(this.norm1, x);
+      let h = this.norm1.forwardSilu(x);
       let next = this.conv1.forward(h, cache);
       h.dispose();
-      h = normSilu(this.norm2, next);
+      h = this.norm2.forwardSilu(next);
       next.dispose();
       next = this.conv2.forward(h, cache);
       h.dispose();

@@ -41,6 +41,7 @@ struct Params {
   total: u32,   // rows * L
   has_w: u32,   // 0: w / b hold a dummy
   has_b: u32,
+  silu: u32,    // l2 over channels: SiLU of the result
 }
 @group(0) @binding(0) var<uniform> P: Params;
 
@@ -148,6 +149,24 @@ ${perWorkgroup('norm_combine', `  var s = Stat(0.0, 0.0, 0.0);
     aux_out[4u * row + 1u] = st.y;
     aux_out[4u * row + 2u] = st.z;
   }`, { wg: 'WG', index: 'row', limit: 'P.rows', local: 'lid' })}
+
+// L2 normalisation over the channels of x [N, C, S] (C = P.Cg, columns = P.total = N * S): one
+// invocation per (n, s) column. Adjacent invocations read adjacent s, so every channel's load is
+// coalesced; the column is read twice (sum of squares, then the output) and written once.
+${perElement('norm_l2c', `  let n = i / P.S;
+  let base = n * P.Cg * P.S + (i - n * P.S);
+  var ss = 0.0;
+  for (var c = 0u; c < P.Cg; c++) {
+    let v = ld_x(base + c * P.S);
+    ss = fma(v, v, ss);
+  }
+  let inv = 1.0 / max(sqrt(ss), P.eps);
+  for (var c = 0u; c < P.Cg; c++) {
+    var y = ld_x(base + c * P.S) * inv;
+    if (P.has_w != 0u) { y *= ld_w(c); }
+    if (P.silu != 0u) { y = y / (1.0 + exp(-y)); }
+    out[base + c * P.S] = y;
+  }`, { limit: 'P.total' })}
 
 // Step 3: one invocation per element normalises with its row's statistics from aux.
 ${perElement('norm_apply', `  let row = i / P.L;
