@@ -565,12 +565,14 @@ export function groupNorm(x: Tensor, groups: number, weight: Tensor | null, bias
  * A zero vector gives 0.
  */
 export function l2NormalizeChannels(x: Tensor, weight: Tensor | null, eps: number, opts: { silu?: boolean } = {}): Tensor {
-  const be = sameBackend('l2NormalizeChannels', x, weight);
-  if (x.rank < 2) throw new ShapeError(`l2NormalizeChannels: input must be [N, C, ...], got ${shapeStr(x.shape)}`);
-  const [N, C] = x.shape;
-  if (weight && weight.size !== C) throw new ShapeError(`l2NormalizeChannels: weight ${shapeStr(weight.shape)} must have ${C} elements`);
-  const S = numel(x.shape.slice(2));
-  return be.norm(x, weight, null, { kind: 'l2_channels', rows: 0, D: 0, N, C, S, groups: 1, eps, silu: opts.silu ?? false }).reshape(x.shape);
+  return scope(() => {
+    const be = sameBackend('l2NormalizeChannels', x, weight);
+    if (x.rank < 2) throw new ShapeError(`l2NormalizeChannels: input must be [N, C, ...], got ${shapeStr(x.shape)}`);
+    const [N, C] = x.shape;
+    if (weight && weight.size !== C) throw new ShapeError(`l2NormalizeChannels: weight ${shapeStr(weight.shape)} must have ${C} elements`);
+    const S = numel(x.shape.slice(2));
+    return be.norm(x, weight, null, { kind: 'l2_channels', rows: 0, D: 0, N, C, S, groups: 1, eps, silu: opts.silu ?? false }).reshape(x.shape);
+  });
 }
 
 // ------------------------------------------------------------------ attention
