@@ -451,6 +451,17 @@ describe('cpu backend: matmul', () => {
     // row · w[o] + b[o]
     expect(await vals(y)).toEqual([0.5 - 2 + 6 + 1, 0.25 + 6 - 0.375 - 1, 2 - 5 + 12 + 1, 1 + 15 - 0.75 - 1]);
   });
+
+  it('a bf16 weight widened row by row gives exactly what its f32 copy gives, batched or shared', async () => {
+    const [bt, M, K, N] = [2, 3, 37, 5];
+    const a = t(rand(bt * M * K, 7), [bt, M, K]);
+    const w16 = t(rand(bt * N * K, 8), [bt, N, K], 'bf16');
+    const w32 = ops.cast(w16, 'f32');
+    for (const [w, w2] of [[w16, w32], [ops.slice(w16, 0, 0, 1).reshape([N, K]), ops.slice(w32, 0, 0, 1).reshape([N, K])]]) {
+      const bias = t(rand(N, 9), [N]);
+      expect(await vals(ops.matmul(a, w, { transB: true, alpha: 0.75, bias }))).toEqual(await vals(ops.matmul(a, w2, { transB: true, alpha: 0.75, bias })));
+    }
+  });
 });
 
 describe('cpu backend: conv', () => {

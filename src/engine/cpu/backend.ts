@@ -10,7 +10,7 @@ import { type DType, type RawArray, type ReadArray, narrow, rawArrayFor, widen }
 import { Tensor } from '../tensor.js';
 import { attention, rope } from './attention.js';
 import { binary, unary, where } from './elementwise.js';
-import { conv, matmul } from './linalg.js';
+import { conv, matmul, matmulBf16B } from './linalg.js';
 import { gather, setSlice, strided } from './movement.js';
 import { norm } from './norm.js';
 import { argmax, cumsum, reduce, softmax, topk } from './reduce.js';
@@ -189,7 +189,9 @@ export class CpuBackend implements Backend {
   // ---- linear algebra ----
 
   matmul(a: Tensor, b: Tensor, bias: Tensor | null, p: MatmulParams): Tensor {
-    const out = matmul(this.values(a), this.values(b), this.valuesOrNull(bias), p);
+    const out = b.dtype === 'bf16' && p.transB && !p.transA
+      ? matmulBf16B(this.values(a), this.storageOf(b).data as Uint16Array, this.valuesOrNull(bias), p)
+      : matmul(this.values(a), this.values(b), this.valuesOrNull(bias), p);
     return this.wrap('f32', out, [p.batch, p.M, p.N]);
   }
 

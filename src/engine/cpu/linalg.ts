@@ -10,6 +10,10 @@ export function matmul(a: Float32Array, b: Float32Array, bias: Float32Array | nu
   const bK = transB ? 1 : N;
   const bN = transB ? K : 1;
   const out = new Float32Array(batch * M * N);
+  if (transB && !transA) {
+    linearRows(a, (n, row) => row.set(b.subarray(n * K, n * K + K)), bias, p, out);
+    return out;
+  }
   const acc = new Float64Array(N);
   for (let bt = 0; bt < batch; bt++) {
     const aBase = bt * M * K;
@@ -26,6 +30,51 @@ export function matmul(a: Float32Array, b: Float32Array, bias: Float32Array | nu
       for (let n = 0; n < N; n++) out[oBase + m * N + n] = alpha * acc[n] + (bias ? bias[n] : 0);
     }
   }
+  return out;
+}
+
+/**
+ * nn.Linear's layout (B stored [N, K], not transposed A): both operands walk k contiguously, so
+ * one dot product per output, each B row fetched once (by `rowOf`, into a scratch row) and kept
+ * in cache across the M rows of A. Same k order and float64 sums as the general loop, so the
+ * same results.
+ */
+function linearRows(
+  a: Float32Array, rowOf: (n: number, into: Float32Array) => void, bias: Float32Array | null, p: MatmulParams, out: Float32Array,
+): void {
+  const { M, N, K, batch, batchB, alpha } = p;
+  const row = new Float32Array(K);
+  for (let bt = 0; bt < batch; bt++) {
+    const aBase = bt * M * K;
+    const bBase = (batchB === 1 ? 0 : bt) * N;
+    const oBase = bt * M * N;
+    for (let n = 0; n < N; n++) {
+      rowOf(bBase + n, row);
+      const bn = bias ? bias[n] : 0;
+      for (let m = 0; m < M; m++) {
+        const aRow = aBase + m * K;
+        let acc = 0;
+        for (let k = 0; k < K; k++) acc += a[aRow + k] * row[k];
+        out[oBase + m * N + n] = alpha * acc + bn;
+      }
+    }
+  }
+}
+
+/**
+ * matmul with B [.., N, K] stored as bf16 bit patterns (transB, A not transposed): each row of B
+ * is widened into one scratch row as it is used, instead of widening the whole weight (a second
+ * copy of every weight matrix per call).
+ */
+export function matmulBf16B(a: Float32Array, b: Uint16Array, bias: Float32Array | null, p: MatmulParams): Float32Array {
+  const out = new Float32Array(p.batch * p.M * p.N);
+  const K = p.K;
+  let bits: Uint32Array | null = null;
+  linearRows(a, (n, row) => {
+    bits ??= new Uint32Array(row.buffer);
+    const base = n * K;
+    for (let k = 0; k < K; k++) bits[k] = b[base + k] << 16;
+  }, bias, p, out);
   return out;
 }
 
