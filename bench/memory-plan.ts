@@ -13,7 +13,8 @@
 // and how its checkpoint keys map), where the weights of a release folder are, and its ops, each
 // a function that makes its inputs with `input(be, shape)` (never a host array of the input's
 // size) and runs the model, returning what it produced (freed after the measurement).
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import type { Backend, BackendLimits } from '../src/engine/backend.js';
@@ -29,6 +30,7 @@ import { openCheckpoint } from '../src/io/safetensors.js';
 import type { FrameSource } from '../src/io/video.js';
 import type { Config, ModuleFamily } from '../src/models/load.js';
 import { CosmosTokenizerFamily, type Tokenizer, resolveTokenizerFiles } from '../src/models/tokenizer/load.js';
+import { type AutoencoderKLWan, AutoencoderKLWanFamily } from '../src/models/wan/autoencoder.js';
 import { tokenize, videoTokenizer } from '../src/pipelines/tokenizer.js';
 
 setFileSystem(nodeFileSystem);
@@ -55,6 +57,8 @@ export interface PlanModel<M extends Module> {
   weights?(path: string): Promise<string>;
   ops: Record<string, PlanOp<M>>;
 }
+
+const isDirectory = (p: string) => statSync(p, { throwIfNoEntry: false })?.isDirectory() ?? false;
 
 /** An input of `shape` on `be`, with no host array behind it (its values are never read). */
 export function input(be: Backend, shape: readonly number[], dtype: DType = 'f32'): Tensor {
@@ -104,8 +108,29 @@ const tokenizer: PlanModel<Tokenizer> = {
   },
 };
 
+const wanVae: PlanModel<AutoencoderKLWan> = {
+  family: AutoencoderKLWanFamily,
+  // a release folder (its vae/), a vae/ folder, or a file
+  weights: async (path) => (isDirectory(join(path, 'vae')) ? join(path, 'vae') : path),
+  ops: {
+    encode: {
+      what: 'the clip encoded as the pipelines do: piece by piece (frame 0, then groups of 4), one piece on the device at a time',
+      run: (m, be, s) => m.encodeFrames(s.frames, (_start, count) => input(be, [s.batch, 3, count, s.height, s.width])),
+    },
+    decode: {
+      what: "the clip's latent decoded one latent frame at a time, each group of frames handed on and freed",
+      run: async (m, be, s) => {
+        const sc = m.spatialCompression;
+        const z = input(be, [s.batch, m.latentChannels, m.latentFrames(s.frames), Math.ceil(s.height / sc), Math.ceil(s.width / sc)]);
+        await m.decodeFrames(z, () => {});
+        return z;
+      },
+    },
+  },
+};
+
 // biome-ignore lint/suspicious/noExplicitAny: each entry has its own module type
-export const MODELS: Record<string, PlanModel<any>> = { tokenizer };
+export const MODELS: Record<string, PlanModel<any>> = { tokenizer, wanVae };
 
 // ------------------------------------------------------------------ planning
 

@@ -452,8 +452,17 @@ describe('cpu backend: matmul', () => {
     expect(await vals(y)).toEqual([0.5 - 2 + 6 + 1, 0.25 + 6 - 0.375 - 1, 2 - 5 + 12 + 1, 1 + 15 - 0.75 - 1]);
   });
 
+  it('the nn.Linear layout (blocks of 4 rows and the rest) equals the general loop on the transposed weight, bit for bit', async () => {
+    const [M, K, N] = [6, 37, 5];
+    const a = t(rand(M * K, 5), [M, K]);
+    const w = t(rand(N * K, 6), [N, K]);
+    const bias = t(rand(N, 7), [N]);
+    const viaLinear = await vals(ops.matmul(a, w, { transB: true, alpha: 0.5, bias }));
+    expect(viaLinear).toEqual(await vals(ops.matmul(a, ops.transpose(w, 0, 1), { alpha: 0.5, bias })));
+  });
+
   it('a bf16 weight widened row by row gives exactly what its f32 copy gives, batched or shared', async () => {
-    const [bt, M, K, N] = [2, 3, 37, 5];
+    const [bt, M, K, N] = [2, 6, 37, 5];
     const a = t(rand(bt * M * K, 7), [bt, M, K]);
     const w16 = t(rand(bt * N * K, 8), [bt, N, K], 'bf16');
     const w32 = ops.cast(w16, 'f32');

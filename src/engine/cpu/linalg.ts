@@ -51,7 +51,32 @@ function linearRows(
     for (let n = 0; n < N; n++) {
       rowOf(bBase + n, row);
       const bn = bias ? bias[n] : 0;
-      for (let m = 0; m < M; m++) {
+      let m = 0;
+      // four rows of A at a time: each B element loaded once feeds four sums (each sum still
+      // runs over k in order, so every output is what one row times one column gives)
+      for (; m + 4 <= M; m += 4) {
+        const r0 = aBase + m * K;
+        const r1 = r0 + K;
+        const r2 = r1 + K;
+        const r3 = r2 + K;
+        let s0 = 0;
+        let s1 = 0;
+        let s2 = 0;
+        let s3 = 0;
+        for (let k = 0; k < K; k++) {
+          const w = row[k];
+          s0 += a[r0 + k] * w;
+          s1 += a[r1 + k] * w;
+          s2 += a[r2 + k] * w;
+          s3 += a[r3 + k] * w;
+        }
+        const o = oBase + m * N + n;
+        out[o] = alpha * s0 + bn;
+        out[o + N] = alpha * s1 + bn;
+        out[o + 2 * N] = alpha * s2 + bn;
+        out[o + 3 * N] = alpha * s3 + bn;
+      }
+      for (; m < M; m++) {
         const aRow = aBase + m * K;
         let acc = 0;
         for (let k = 0; k < K; k++) acc += a[aRow + k] * row[k];

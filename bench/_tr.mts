@@ -1,0 +1,21 @@
+import { setFileSystem } from '../src/io/files.js';
+import { nodeFileSystem } from '../src/io/node-files.js';
+import { cpuBackend } from '../src/engine/select.js';
+import { transfer } from '../src/pipelines/transfer.js';
+import { parseTransferSpec } from '../src/models/controlnet/spec.js';
+import { writeSafetensors } from '../src/io/safetensors.js';
+import { writeVideo } from '../src/io/open-video.js';
+setFileSystem(nodeFileSystem);
+const be = await cpuBackend();
+const t = () => ({ dtype: 'f32' as const, shape: [1, 4, 100352], raw: new Float32Array(4 * 100352).fill(0.1) });
+await writeSafetensors('/tmp/tt/emb.safetensors', { prompt_embeds: t(), negative_prompt_embeds: t() });
+const clip = { data: new Float32Array(3 * 5 * 256), frames: 5, height: 16, width: 16, fps: { num: 16, den: 1 } };
+await writeVideo('/tmp/tt/edge.y4m', clip);
+const spec = await parseTransferSpec({ model: '/tmp/rel/Cosmos-Transfer2.5-2B@diffusers-general', embeddings: '/tmp/tt/emb.safetensors', num_steps: 1, guidance: 1,
+  controls: { edge: { input_control: '/tmp/tt/edge.y4m', control_weight: 1, ckpt_path: '/tmp/rel/Cosmos-Transfer2.5-2B@diffusers-controlnet-general-edge' } } }, '/tmp/tt');
+const t0 = performance.now();
+const r = await transfer({ spec, backend: be, onProgress: (e) => console.log(((performance.now() - t0) / 1000).toFixed(1), e.stage, e.done, e.total) });
+console.log(r.timings);
+const m = (globalThis as any).__shapes as Map<string, number>;
+const rows = [...m.entries()].map(([k, c]) => { const [b, M, N, K] = k.split('x').map(Number); return [k, c, (b * M * N * K * c) / 1e9]; }).sort((a: any, b: any) => b[2] - a[2]);
+for (const r of rows.slice(0, 10)) console.log('SHAPE', r.join(' '));
