@@ -9,10 +9,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openSafetensors } from '../../src/io/safetensors.js';
 import type { ProgressEvent } from '../../src/pipelines/progress.js';
 import { text2world } from '../../src/pipelines/text2world.js';
+import { video2world } from '../../src/pipelines/video2world.js';
 import { inspectWorldModel } from '../../src/pipelines/world/folder.js';
 import { writeEmbeddings } from '../../src/pipelines/world/prompt.js';
 import { assertClose, countingCpu } from '../harness.js';
-import { FIXTURES, writePredict25PromptFolder } from './world-fixtures.js';
+import { FIXTURES, gradientClip, writePredict25PromptFolder } from './world-fixtures.js';
 
 const CASE = join(FIXTURES, 'prompt_embeds/batch_negative');
 const caseArgs = JSON.parse(readFileSync(join(CASE, 'case.json'), 'utf8')).args as { prompts: string[]; max_sequence_length: number };
@@ -62,6 +63,24 @@ describe('Predict2.5 from a prompt: Reason1 encoder -> transformer -> Wan2.1 VAE
     expect(again.latents.data).toEqual(r.latents.data);
     expect(live.denoise).toBe(liveE.denoise);
     // and a run leaves nothing behind on the device
+    expect(liveBytes()).toBe(0);
+  }, 300_000);
+
+  it('video2world from an image and from a clip: 1 or 5 conditioning frames, the posterior mode (deterministic), nothing left behind', async () => {
+    const { backend, liveBytes } = countingCpu();
+    const embeddings = { prompt: { data: new Float32Array(6 * 144).fill(0.1), shape: [1, 6, 144] } };
+    const o = { model: folder, backend, embeddings, steps: 1, guidance: 1, frames: 9, height: 16, width: 32 };
+    const image = await video2world({ ...o, input: gradientClip(1, 16, 32, 0) });
+    expect(image.condition).toMatchObject({ condFrames: 1, latentFrames: 1 });
+    const clip = await video2world({ ...o, input: gradientClip(7, 16, 32, 0) });
+    expect(clip.condition).toMatchObject({ condFrames: 5, latentFrames: 2 });
+    for (const r of [image, clip]) {
+      expect([r.video!.frames, r.video!.height, r.video!.width]).toEqual([9, 16, 32]);
+      expect(r.video!.data.every(Number.isFinite)).toBe(true);
+    }
+    // the mode is deterministic: the same seed gives the same video
+    expect((await video2world({ ...o, input: gradientClip(7, 16, 32, 0) })).latents.data).toEqual(clip.latents.data);
+    await expect(video2world({ ...o, input: gradientClip(7, 16, 32, 0), condFrames: 3 })).rejects.toThrow(/condFrames: Predict2\.5 conditions on 1 or 2 latent frames: 1 or 5 input frames, got 3/);
     expect(liveBytes()).toBe(0);
   }, 300_000);
 });

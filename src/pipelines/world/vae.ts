@@ -83,8 +83,11 @@ function wanVae(m: AutoencoderKLWan, backend: Backend): LoadedVae {
         return F.fromArray(backend, part, [1, 3, count, clip.height, clip.width]);
       };
       const p = m.encodeFrames(clip.frames, frames);
+      if (posterior.kind === 'mode') {
+        p.logvar.dispose();
+        return p.mean;
+      }
       try {
-        if (posterior.kind === 'mode') return p.mean.keep();
         return scope(() => F.add(p.mean, F.mul(F.exp(F.scale(p.logvar, 0.5)), posterior.noise(p.mean.shape))));
       } finally {
         p.dispose();
