@@ -109,6 +109,9 @@ async function main(): Promise<void> {
   try {
     const rows: MemoryRow[] = [];
     const zeros = (width: number) => ({ prompt: { data: new Float32Array(512 * width), shape: [1, 512, width] }, negative: { data: new Float32Array(512 * width), shape: [1, 512, width] } });
+    rows.push(await measure('Predict2-2B text2image (embeddings given)', { frames: 1, height: 768, width: 1360 }, (be, onProgress) => text2world({
+      model: r('Cosmos-Predict2-2B-Text2Image'), backend: be, embeddings: zeros(1024), steps, onProgress,
+    })));
     rows.push(await measure('Predict2-2B video2world (embeddings given)', size, (be, onProgress) => video2world({
       model: r('Cosmos-Predict2-2B-Video2World'), backend: be, embeddings: zeros(1024), steps, ...size, input: greyClip(5, size.height, size.width), onProgress,
     })));
