@@ -55,6 +55,9 @@ export { ContinuousImageTokenizer, DiscreteImageTokenizer } from './models/token
 export { CosmosTokenizerFamily, type Tokenizer, buildTokenizer, loadTokenizer } from './models/tokenizer/load.js';
 export { CausalContinuousVideoTokenizer, CausalDiscreteVideoTokenizer } from './models/tokenizer/video.js';
 export { Qwen2_5_VLFamily, Qwen2_5_VLForConditionalGeneration } from './models/vlm/language.js';
+export { COSMOS_PROMPT_SYSTEM, ReasonPromptEncoder, ReasonTextFamily, ReasonTextModel, standardizeTokens } from './models/vlm/prompt-embeds.js';
+export { type WanVaeConfig, parseWanVaeConfig } from './models/wan/config.js';
+export { AutoencoderKLWan, AutoencoderKLWanFamily, type WanPosterior, denormalizeWanLatent, loadWanVae, normalizeWanLatent } from './models/wan/autoencoder.js';
 
 // ---- pipelines: every workflow as a function
 export { type ArVideo2WorldOptions, type ArVideo2WorldResult, arVideo2World } from './pipelines/ar-video2world.js';
@@ -76,5 +79,6 @@ export { readTokens, writeTokens } from './pipelines/tokens-file.js';
 export { type TransferOptions, type TransferResult, transfer } from './pipelines/transfer.js';
 export { type Video2WorldOptions, type Video2WorldResult, video2world } from './pipelines/video2world.js';
 export { type WorldModelInfo, inspectWorldModel } from './pipelines/world/folder.js';
+export { DEFAULT_NEGATIVE_PROMPT, type PromptEmbeddingArrays, readEmbeddings, writeEmbeddings } from './pipelines/world/prompt.js';
 export { type LoadedWorldModel, loadWorldModel } from './pipelines/world/model.js';
 export type { WorldOptions, WorldResult } from './pipelines/world/run.js';
