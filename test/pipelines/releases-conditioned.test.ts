@@ -1,0 +1,84 @@
+// video2world and transfer (the Wan2.1 VAE encoding the conditioning and control clips, then
+// denoise and decode) on skeleton copies of the real releases (test/releases/skeletons.py: the real folder layouts,
+// configs, tensor names, shapes, dtypes and shards; every weight a sparse zero hole). Zero weights
+// give a flat video, so these tests check what a user who downloads a release would otherwise find
+// broken: every part loads under its real names, every phase runs, the output has the frame count
+// and size upstream gives, and every value is finite. 16x16 pixels, 2 steps and guidance only
+// where a case is about it keep it affordable on the CPU oracle; the 2B transformers stay bf16
+// (4 GB each).
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import seedrandom from 'seedrandom';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeVideo } from '../../src/io/open-video.js';
+import { writeSafetensors } from '../../src/io/safetensors.js';
+import { parseTransferSpec } from '../../src/models/controlnet/spec.js';
+import type { ProgressEvent } from '../../src/pipelines/progress.js';
+import { transfer } from '../../src/pipelines/transfer.js';
+import { video2world } from '../../src/pipelines/video2world.js';
+import { cpu } from '../harness.js';
+import { releaseSkeletons, removeSkeletons } from '../releases/skeletons.js';
+import { gradientClip } from './world-fixtures.js';
+
+let rel: string;
+let tmp: string;
+const release = (name: string) => join(rel, name);
+
+/** prompt_embeds and negative_prompt_embeds [1, 4, width] of small random values. */
+async function embeddings(width: number): Promise<string> {
+  const rng = seedrandom(`emb${width}`);
+  const t = () => ({ dtype: 'f32' as const, shape: [1, 4, width], raw: Float32Array.from({ length: 4 * width }, () => rng() - 0.5) });
+  const path = join(tmp, `emb${width}.safetensors`);
+  await writeSafetensors(path, { prompt_embeds: t(), negative_prompt_embeds: t() });
+  return path;
+}
+
+/** The stages seen, with the last `done` of each. */
+function stages(events: ProgressEvent[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const e of events) out[e.stage] = e.done;
+  return out;
+}
+
+const finite = (a: Float32Array) => a.every(Number.isFinite);
+
+beforeAll(async () => {
+  rel = await releaseSkeletons();
+  tmp = mkdtempSync(join(tmpdir(), 'cosmos-release-runs-'));
+}, 120_000);
+afterAll(async () => {
+  rmSync(tmp, { recursive: true, force: true });
+  await removeSkeletons();
+});
+
+describe('each release makes a video from --embeddings (zero weights: shapes, phases, finite values)', () => {
+  it('video2world on Cosmos-Predict2-2B-Video2World: an image continued to 5 frames', async () => {
+    const events: ProgressEvent[] = [];
+    const r = await video2world({
+      model: release('Cosmos-Predict2-2B-Video2World'), backend: cpu, embeddings: await embeddings(1024), steps: 2, frames: 5, height: 16, width: 16,
+      guidance: 1, input: gradientClip(1, 16, 16, 0), onProgress: (e) => events.push(e),
+    });
+    expect(r.condition).toMatchObject({ condFrames: 1, latentFrames: 1 });
+    expect(r.latents.shape).toEqual([1, 16, 2, 2, 2]);
+    expect([r.video!.frames, r.video!.height, r.video!.width]).toEqual([5, 16, 16]);
+    expect(finite(r.video!.data)).toBe(true);
+    expect(stages(events)).toEqual({ prompt: 1, condition: 1, denoise: 2, decode: 5 });
+  }, 600_000);
+
+  it('transfer on Cosmos-Transfer2.5-2B with its edge ControlNet: 5 frames of 16x16 following an edge clip', async () => {
+    const edge = join(tmp, 'edge.y4m');
+    await writeVideo(edge, gradientClip(5, 16, 16, 2));
+    const spec = await parseTransferSpec({
+      model: release('Cosmos-Transfer2.5-2B@diffusers-general'), embeddings: await embeddings(100352), num_steps: 2, guidance: 1,
+      controls: { edge: { input_control: edge, control_weight: 1, ckpt_path: release('Cosmos-Transfer2.5-2B@diffusers-controlnet-general-edge') } },
+    }, tmp);
+    expect(spec.textEncoder).toBe(join(release('Cosmos-Transfer2.5-2B@diffusers-general'), 'text_encoder'));
+    const events: ProgressEvent[] = [];
+    const r = await transfer({ spec, backend: cpu, onProgress: (e) => events.push(e) });
+    expect(r.latents.shape).toEqual([1, 16, 2, 2, 2]);
+    expect([r.video.frames, r.video.height, r.video.width]).toEqual([5, 16, 16]);
+    expect(finite(r.video.data)).toBe(true);
+    expect(stages(events)).toEqual({ prompt: 1, condition: 1, denoise: 2, decode: 5 });
+  }, 900_000);
+});
