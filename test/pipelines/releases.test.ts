@@ -1,12 +1,12 @@
-// Reading the real release folders, and text2world (prompt from --embeddings, denoise, the Wan2.1
-// VAE decode) on skeleton copies of the real releases (test/releases/skeletons.py: the real folder layouts,
+// Reading the real release folders, text2world and video2world (prompt from --embeddings, the Wan2.1
+// VAE encoding the conditioning, denoise, its decode) on skeleton copies of the real releases (test/releases/skeletons.py: the real folder layouts,
 // configs, tensor names, shapes, dtypes and shards; every weight a sparse zero hole). Zero weights
 // give a flat video, so these tests check what a user who downloads a release would otherwise find
 // broken: every part loads under its real names, every phase runs, the output has the frame count
 // and size upstream gives, and every value is finite. 16x16 pixels, 2 steps and guidance only
 // where a case is about it keep it affordable on the CPU oracle; the 2B transformers stay bf16
 // (4 GB each).
-// video2world and transfer: releases-conditioned.test.ts (a file of its own, to run alongside).
+// transfer: releases-transfer.test.ts (a file of its own, to run alongside).
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,9 +16,11 @@ import { readVideo, writeVideo } from '../../src/io/open-video.js';
 import { writeSafetensors } from '../../src/io/safetensors.js';
 import type { ProgressEvent } from '../../src/pipelines/progress.js';
 import { text2world } from '../../src/pipelines/text2world.js';
+import { video2world } from '../../src/pipelines/video2world.js';
 import { describeWorldModel, inspectWorldModel } from '../../src/pipelines/world/folder.js';
 import { cpu } from '../harness.js';
 import { releaseSkeletons, removeSkeletons } from '../releases/skeletons.js';
+import { gradientClip } from './world-fixtures.js';
 
 let rel: string;
 let tmp: string;
@@ -93,5 +95,18 @@ describe('each release makes a video from --embeddings (zero weights: shapes, ph
     expect([r.video!.frames, r.video!.height, r.video!.width]).toEqual([5, 16, 16]);
     expect(finite(r.video!.data)).toBe(true);
     expect(stages(events)).toEqual({ prompt: 1, denoise: 2, decode: 5 });
+  }, 600_000);
+
+  it('video2world on Cosmos-Predict2-2B-Video2World: an image continued to 5 frames', async () => {
+    const events: ProgressEvent[] = [];
+    const r = await video2world({
+      model: release('Cosmos-Predict2-2B-Video2World'), backend: cpu, embeddings: await embeddings(1024), steps: 2, frames: 5, height: 16, width: 16,
+      guidance: 1, input: gradientClip(1, 16, 16, 0), onProgress: (e) => events.push(e),
+    });
+    expect(r.condition).toMatchObject({ condFrames: 1, latentFrames: 1 });
+    expect(r.latents.shape).toEqual([1, 16, 2, 2, 2]);
+    expect([r.video!.frames, r.video!.height, r.video!.width]).toEqual([5, 16, 16]);
+    expect(finite(r.video!.data)).toBe(true);
+    expect(stages(events)).toEqual({ prompt: 1, condition: 1, denoise: 2, decode: 5 });
   }, 600_000);
 });

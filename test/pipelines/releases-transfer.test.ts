@@ -1,4 +1,4 @@
-// video2world and transfer (the Wan2.1 VAE encoding the conditioning and control clips, then
+// transfer with Transfer2.5's edge ControlNet (the Wan2.1 VAE encoding the control clip, then
 // denoise and decode) on skeleton copies of the real releases (test/releases/skeletons.py: the real folder layouts,
 // configs, tensor names, shapes, dtypes and shards; every weight a sparse zero hole). Zero weights
 // give a flat video, so these tests check what a user who downloads a release would otherwise find
@@ -16,7 +16,6 @@ import { writeSafetensors } from '../../src/io/safetensors.js';
 import { parseTransferSpec } from '../../src/models/controlnet/spec.js';
 import type { ProgressEvent } from '../../src/pipelines/progress.js';
 import { transfer } from '../../src/pipelines/transfer.js';
-import { video2world } from '../../src/pipelines/video2world.js';
 import { cpu } from '../harness.js';
 import { releaseSkeletons, removeSkeletons } from '../releases/skeletons.js';
 import { gradientClip } from './world-fixtures.js';
@@ -53,19 +52,6 @@ afterAll(async () => {
 });
 
 describe('each release makes a video from --embeddings (zero weights: shapes, phases, finite values)', () => {
-  it('video2world on Cosmos-Predict2-2B-Video2World: an image continued to 5 frames', async () => {
-    const events: ProgressEvent[] = [];
-    const r = await video2world({
-      model: release('Cosmos-Predict2-2B-Video2World'), backend: cpu, embeddings: await embeddings(1024), steps: 2, frames: 5, height: 16, width: 16,
-      guidance: 1, input: gradientClip(1, 16, 16, 0), onProgress: (e) => events.push(e),
-    });
-    expect(r.condition).toMatchObject({ condFrames: 1, latentFrames: 1 });
-    expect(r.latents.shape).toEqual([1, 16, 2, 2, 2]);
-    expect([r.video!.frames, r.video!.height, r.video!.width]).toEqual([5, 16, 16]);
-    expect(finite(r.video!.data)).toBe(true);
-    expect(stages(events)).toEqual({ prompt: 1, condition: 1, denoise: 2, decode: 5 });
-  }, 600_000);
-
   it('transfer on Cosmos-Transfer2.5-2B with its edge ControlNet: 5 frames of 16x16 following an edge clip', async () => {
     const edge = join(tmp, 'edge.y4m');
     await writeVideo(edge, gradientClip(5, 16, 16, 2));
