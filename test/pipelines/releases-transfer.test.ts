@@ -6,59 +6,27 @@
 // and size upstream gives, and every value is finite. 16x16 pixels, 2 steps and guidance only
 // where a case is about it keep it affordable on the CPU oracle; the 2B transformers stay bf16
 // (4 GB each).
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import seedrandom from 'seedrandom';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { writeVideo } from '../../src/io/open-video.js';
-import { writeSafetensors } from '../../src/io/safetensors.js';
 import { parseTransferSpec } from '../../src/models/controlnet/spec.js';
 import type { ProgressEvent } from '../../src/pipelines/progress.js';
 import { transfer } from '../../src/pipelines/transfer.js';
 import { cpu } from '../harness.js';
-import { releaseSkeletons, removeSkeletons } from '../releases/skeletons.js';
+import { embeddingsFile, finite, stages, useReleases } from './release-runs.js';
 import { gradientClip } from './world-fixtures.js';
 
-let rel: string;
-let tmp: string;
-const release = (name: string) => join(rel, name);
-
-/** prompt_embeds and negative_prompt_embeds [1, 4, width] of small random values. */
-async function embeddings(width: number): Promise<string> {
-  const rng = seedrandom(`emb${width}`);
-  const t = () => ({ dtype: 'f32' as const, shape: [1, 4, width], raw: Float32Array.from({ length: 4 * width }, () => rng() - 0.5) });
-  const path = join(tmp, `emb${width}.safetensors`);
-  await writeSafetensors(path, { prompt_embeds: t(), negative_prompt_embeds: t() });
-  return path;
-}
-
-/** The stages seen, with the last `done` of each. */
-function stages(events: ProgressEvent[]): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const e of events) out[e.stage] = e.done;
-  return out;
-}
-
-const finite = (a: Float32Array) => a.every(Number.isFinite);
-
-beforeAll(async () => {
-  rel = await releaseSkeletons();
-  tmp = mkdtempSync(join(tmpdir(), 'cosmos-release-runs-'));
-}, 120_000);
-afterAll(async () => {
-  rmSync(tmp, { recursive: true, force: true });
-  await removeSkeletons();
-});
+const { release, scratch } = useReleases();
+const embeddings = (width: number) => embeddingsFile(scratch(), width);
 
 describe('each release makes a video from --embeddings (zero weights: shapes, phases, finite values)', () => {
   it('transfer on Cosmos-Transfer2.5-2B with its edge ControlNet: 5 frames of 16x16 following an edge clip', async () => {
-    const edge = join(tmp, 'edge.y4m');
+    const edge = join(scratch(), 'edge.y4m');
     await writeVideo(edge, gradientClip(5, 16, 16, 2));
     const spec = await parseTransferSpec({
       model: release('Cosmos-Transfer2.5-2B@diffusers-general'), embeddings: await embeddings(100352), num_steps: 2, guidance: 1,
       controls: { edge: { input_control: edge, control_weight: 1, ckpt_path: release('Cosmos-Transfer2.5-2B@diffusers-controlnet-general-edge') } },
-    }, tmp);
+    }, scratch());
     expect(spec.textEncoder).toBe(join(release('Cosmos-Transfer2.5-2B@diffusers-general'), 'text_encoder'));
     const events: ProgressEvent[] = [];
     const r = await transfer({ spec, backend: cpu, onProgress: (e) => events.push(e) });

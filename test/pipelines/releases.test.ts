@@ -7,51 +7,19 @@
 // where a case is about it keep it affordable on the CPU oracle; the 2B transformers stay bf16
 // (4 GB each).
 // transfer: releases-transfer.test.ts (a file of its own, to run alongside).
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import seedrandom from 'seedrandom';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { readVideo, writeVideo } from '../../src/io/open-video.js';
-import { writeSafetensors } from '../../src/io/safetensors.js';
 import type { ProgressEvent } from '../../src/pipelines/progress.js';
 import { text2world } from '../../src/pipelines/text2world.js';
 import { video2world } from '../../src/pipelines/video2world.js';
 import { describeWorldModel, inspectWorldModel } from '../../src/pipelines/world/folder.js';
 import { cpu } from '../harness.js';
-import { releaseSkeletons, removeSkeletons } from '../releases/skeletons.js';
+import { embeddingsFile, finite, stages, useReleases } from './release-runs.js';
 import { gradientClip } from './world-fixtures.js';
 
-let rel: string;
-let tmp: string;
-const release = (name: string) => join(rel, name);
-
-/** prompt_embeds and negative_prompt_embeds [1, 4, width] of small random values. */
-async function embeddings(width: number): Promise<string> {
-  const rng = seedrandom(`emb${width}`);
-  const t = () => ({ dtype: 'f32' as const, shape: [1, 4, width], raw: Float32Array.from({ length: 4 * width }, () => rng() - 0.5) });
-  const path = join(tmp, `emb${width}.safetensors`);
-  await writeSafetensors(path, { prompt_embeds: t(), negative_prompt_embeds: t() });
-  return path;
-}
-
-/** The stages seen, with the last `done` of each. */
-function stages(events: ProgressEvent[]): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const e of events) out[e.stage] = e.done;
-  return out;
-}
-
-const finite = (a: Float32Array) => a.every(Number.isFinite);
-
-beforeAll(async () => {
-  rel = await releaseSkeletons();
-  tmp = mkdtempSync(join(tmpdir(), 'cosmos-release-runs-'));
-}, 120_000);
-afterAll(async () => {
-  rmSync(tmp, { recursive: true, force: true });
-  await removeSkeletons();
-});
+const { release, scratch } = useReleases();
+const embeddings = (width: number) => embeddingsFile(scratch(), width);
 
 describe('the real release folders are read as they are downloaded', () => {
   it('Predict2, Predict2.5 and Transfer2.5 folders: the Wan2.1 VAE and each text encoder are recognised', async () => {
@@ -80,7 +48,7 @@ describe('each release makes a video from --embeddings (zero weights: shapes, ph
     expect([r.video!.frames, r.video!.height, r.video!.width]).toEqual([1, 16, 16]);
     expect(finite(r.video!.data) && finite(r.latents.data)).toBe(true);
     expect(stages(events)).toEqual({ prompt: 2, denoise: 2, decode: 1 });
-    const png = join(tmp, 't2i.png');
+    const png = join(scratch(), 't2i.png');
     await writeVideo(png, r.video!);
     expect(await readVideo(png)).toMatchObject({ frames: 1, height: 16, width: 16 });
   }, 600_000);
