@@ -168,8 +168,10 @@ export async function encodePrompt(
   }
   if (o.prompt === undefined) throw new PipelineInputError('prompt', 'a prompt (or precomputed embeddings) is required');
   if ('unsupported' in encoder) throw new PipelineInputError('embeddings', `needed for this model: ${encoder.unsupported}`);
+  // said before the load, which takes a while for a 7B or 11B encoder
+  const reason = 'reason' in encoder || ('loaded' in encoder && encoder.loaded instanceof ReasonPromptEncoder);
+  report(0, { source: reason ? 'Reason1' : 'T5' });
   const { enc, owned } = await openEncoder(encoder, backend, fs);
-  report(0, { source: enc.name });
   let prompt: Tensor | null = null;
   let negative: Tensor | null = null;
   try {
