@@ -2,7 +2,7 @@
 // a Transfer2.5 base DiT, two ControlNets (one scalar weight, one weight map), the tiny trained CV
 // tokenizer as the VAE, two short control clips and a spec file; the errors for mismatched
 // controls and weights past the cap, naming the control.
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,7 +12,10 @@ import { ControlShapeError, ControlWeightError } from '../../src/models/controln
 import { ControlSpecError, type TransferSpec, readTransferSpec } from '../../src/models/controlnet/spec.js';
 import type { ProgressEvent } from '../../src/pipelines/progress.js';
 import { transfer } from '../../src/pipelines/transfer.js';
-import { transferSpecJson, writeTransferFolder } from './world-fixtures.js';
+import { DEFAULT_NEGATIVE_PROMPT } from '../../src/pipelines/world/prompt.js';
+import { ReasonPromptEncoder } from '../../src/models/vlm/prompt-embeds.js';
+import { type TensorToWrite, openSafetensors, writeSafetensors } from '../../src/io/safetensors.js';
+import { FIXTURES, transferSpecJson, writeTransferFolder } from './world-fixtures.js';
 import { cpu, webgpu } from '../harness.js';
 
 describe('transfer (tiny random checkpoints, two controls)', () => {
@@ -68,6 +71,41 @@ describe('transfer (tiny random checkpoints, two controls)', () => {
     });
     expect(worst).toBeLessThan(1e-3);
     expect(b.video.frames).toBe(a.video.frames);
+  });
+
+  it("encodes a prompt with the spec's Reason1 text_encoder (its tokenizer/ beside it) before the models load", async () => {
+    // a Reason1 prompt encoder with fewer layers and the same names: the prompt_embeds fixture's
+    // Qwen2.5-VL text model cut to its first layer, so its width (1 x 48) is the base's text width
+    const src = join(FIXTURES, 'prompt_embeds/batch_negative');
+    const te = join(tmp, 'text_encoder');
+    mkdirSync(te, { recursive: true });
+    mkdirSync(join(tmp, 'tokenizer'), { recursive: true });
+    const config = JSON.parse(readFileSync(join(src, 'config.json'), 'utf8'));
+    writeFileSync(join(te, 'config.json'), JSON.stringify({ ...config, num_hidden_layers: 1 }));
+    const f = await openSafetensors(join(src, 'model.safetensors'));
+    const kept: Record<string, TensorToWrite> = {};
+    for (const name of f.names.filter((n) => !/^model\.layers\.[12]\./.test(n))) kept[name] = await f.read(name);
+    await f.close();
+    await writeSafetensors(join(te, 'model.safetensors'), kept);
+    for (const file of ['tokenizer.json', 'tokenizer_config.json', 'chat_template.jinja']) copyFileSync(join(src, file), join(tmp, 'tokenizer', file));
+    const { embeddings: _, ...rest } = transferSpecJson();
+    const withEncoder = await variant({ ...rest, text_encoder: 'text_encoder', prompt: 'A robot arm picks up a red cube.' });
+    const events: ProgressEvent[] = [];
+    const r = await transfer({ spec: withEncoder, backend: cpu, steps: 1, returnEmbeddings: true, onProgress: (e) => events.push(e) });
+    expect(events.filter((e) => e.stage === 'prompt').map((e) => [e.done, e.detail?.source])).toEqual([[0, 'Reason1'], [1, 'Reason1'], [2, 'Reason1']]);
+    const encoder = await ReasonPromptEncoder.load(te, cpu, { tokenizerDir: join(tmp, 'tokenizer') });
+    try {
+      const want = encoder.encode(['A robot arm picks up a red cube.']).embeddings;
+      expect(r.embeddings!.prompt.shape).toEqual([1, 512, 48]);
+      expect(r.embeddings!.prompt.data).toEqual(await want.read());
+      want.dispose();
+      const neg = encoder.encode([DEFAULT_NEGATIVE_PROMPT]).embeddings;
+      expect(r.embeddings!.negative!.data).toEqual(await neg.read());
+      neg.dispose();
+    } finally {
+      encoder.dispose();
+    }
+    expect(r.video.data.every(Number.isFinite)).toBe(true);
   });
 
   it('reports mismatched control videos and weights past the cap, naming the control', async () => {
