@@ -109,12 +109,15 @@ function freeResult(out: unknown): void {
 
 /**
  * Best-of-`reps` seconds of `body` (which enqueues work and may return tensors to free), synced
- * every repetition after one warm-up call (pipeline compilation). The minimum, not the mean: on
- * a shared machine other processes only ever add time.
+ * every repetition after one warm-up call (pipeline compilation; `warmup: false` skips it where
+ * nothing compiles and one call is long). The minimum, not the mean: on a shared machine other
+ * processes only ever add time.
  */
-export async function timeBest(be: Backend, body: () => unknown, reps: number): Promise<number> {
-  freeResult(body());
-  await be.sync();
+export async function timeBest(be: Backend, body: () => unknown, reps: number, o: { warmup?: boolean } = {}): Promise<number> {
+  if (o.warmup ?? true) {
+    freeResult(body());
+    await be.sync();
+  }
   let best = Infinity;
   for (let r = 0; r < reps; r++) {
     const t0 = performance.now();

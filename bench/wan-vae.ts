@@ -23,19 +23,6 @@ const H = num(args.extra.height, quick ? 16 : 480);
 const W = num(args.extra.width, quick ? 16 : 640);
 const REPS = quick ? 1 : 2;
 
-/** Best-of-REPS seconds; the CPU oracle compiles nothing, so it gets no warm-up call. */
-async function seconds(be: Backend, body: () => Tensor[] | Tensor): Promise<number> {
-  if (be.name !== 'cpu') return timeBest(be, body, REPS);
-  let best = Infinity;
-  for (let r = 0; r < REPS; r++) {
-    const t0 = performance.now();
-    const out = body();
-    await be.sync();
-    best = Math.min(best, (performance.now() - t0) / 1000);
-    for (const t of [out].flat()) t.dispose();
-  }
-  return best;
-}
 
 const FORMULA =
   '2*Cin*Cout*k*outputs summed over every conv (3x3x3 causal, 1x1x1, the 3x3 resample convs, the (3,1,1) time convs) + per mid-block frame 2*3C^2*L + 4*L^2*C + 2*C^2*L (qkv, QK^T and PV, proj; L = h*w)';
@@ -145,7 +132,8 @@ async function main(): Promise<void> {
         const base = { name: `wan2.1-vae ${direction}`, backend: be.name, adapter: be.adapter, shape, formula: FORMULA, direction, frames: T, flops: flops[direction] };
         try {
           be.resetPeakMemory();
-          const s = await seconds(be, bodies[direction]);
+          // the CPU oracle compiles nothing, so it gets no warm-up call
+          const s = await timeBest(be, bodies[direction], REPS, { warmup: be.name !== 'cpu' });
           const row: Row = { ...base, seconds: s, frames_per_s: T / s, gflops: flops[direction] / s / 1e9, peak_bytes: be.memory().peakBytes };
           rows.push(row);
           console.log(`${be.name.padEnd(7)} ${direction.padEnd(7)} ${shape}  ${s.toFixed(2)} s  ${(T / s).toFixed(3)} frames/s  ${row.gflops!.toFixed(1)} GFLOP/s (${(flops[direction] / 1e9).toFixed(1)} GFLOP)  peak ${MiB(row.peak_bytes)}`);
