@@ -3,11 +3,17 @@
 import type { Backend } from '../engine/backend.js';
 import { openVideoSource } from '../io/open-video.js';
 import { DEFAULT_FPS, type FrameSource, type Rational, parseFps } from '../io/video.js';
+import type { TokenizerPart } from '../models/tokenizer/release-folder.js';
 import { loadVideoTokenizer, type VideoModel } from '../pipelines/tokenizer.js';
 import { type CommandContext, commandBackend, type StringFlag, UsageError } from './command.js';
 
 export const FPS_FLAG = { type: 'string', placeholder: 'F', help: 'frame rate: a number or n/d' } as const satisfies StringFlag;
 export const CHROMA_FLAG = { type: 'string', choices: ['444', '420'], default: '444', help: 'Y4M chroma subsampling of the output' } as const satisfies StringFlag;
+export const RELEASE_FLAG = {
+  type: 'string',
+  placeholder: '<name>',
+  help: 'the release of a TorchScript tokenizer folder whose name does not say it (e.g. Cosmos-1.0-Tokenizer-CV8x8x8, or CV8x8x8)',
+} as const satisfies StringFlag;
 export const RANGE_FLAG = { type: 'string', choices: ['full', 'limited'], default: 'full', help: 'Y4M colour range of the output' } as const satisfies StringFlag;
 
 /** --fps as a fraction (undefined when not given). */
@@ -35,12 +41,13 @@ export function describeTokenizer(m: VideoModel): string {
  * disposes the model.
  */
 export async function openModelAndClip(
-  f: { model: string; input: string; backend: string; fps?: string },
+  f: { model: string; input: string; backend: string; fps?: string; release?: string },
   ctx: CommandContext,
+  part: TokenizerPart,
 ): Promise<{ backend: Backend; model: VideoModel; source: FrameSource }> {
   const fps = fpsFlag(f.fps);
   const backend = await commandBackend(f.backend, ctx);
-  const model = await loadVideoTokenizer(f.model, backend);
+  const model = await loadVideoTokenizer(f.model, backend, { part, release: f.release });
   try {
     const source = await openVideoSource(f.input, fps ?? DEFAULT_FPS);
     ctx.err(`model ${f.model} ${describeTokenizer(model)} on ${backend.name}`);

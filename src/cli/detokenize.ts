@@ -4,7 +4,7 @@ import { writeVideo } from '../io/open-video.js';
 import { DEFAULT_FPS } from '../io/video.js';
 import { detokenize, loadVideoTokenizer } from '../pipelines/tokenizer.js';
 import { readTokens } from '../pipelines/tokens-file.js';
-import { CHROMA_FLAG, describeTokenizer, FPS_FLAG, fpsFlag, RANGE_FLAG } from './clip-flags.js';
+import { CHROMA_FLAG, describeTokenizer, FPS_FLAG, fpsFlag, RANGE_FLAG, RELEASE_FLAG } from './clip-flags.js';
 import { BACKEND_FLAG, commandBackend, defineCommand, UsageError, commandProgress } from './command.js';
 
 export const command = defineCommand({
@@ -15,7 +15,8 @@ clip, cropped to the recorded frame count and size and clamped to [-1, 1].`,
   flags: {
     tokens: { type: 'string', required: true, placeholder: '<tokens.safetensors>', help: 'tokens file' },
     out: { type: 'string', required: true, placeholder: '<rec.y4m | folder>', help: 'a .y4m file, or else a folder of PNG frames (frame_000000.png, ...)' },
-    model: { type: 'string', placeholder: '<dir>', help: 'tokenizer folder (default: the one recorded in the tokens file)' },
+    model: { type: 'string', placeholder: '<dir>', help: 'tokenizer folder (default: the one recorded in the tokens file); a release as downloaded needs only decoder.jit' },
+    release: RELEASE_FLAG,
     backend: BACKEND_FLAG,
     chroma: CHROMA_FLAG,
     range: RANGE_FLAG,
@@ -27,7 +28,7 @@ clip, cropped to the recorded frame count and size and clamped to [-1, 1].`,
     const modelDir = f.model ?? file.model;
     if (!modelDir) throw new UsageError(`${f.tokens} records no model; pass --model`);
     const backend = await commandBackend(f.backend, ctx);
-    const model = await loadVideoTokenizer(modelDir, backend);
+    const model = await loadVideoTokenizer(modelDir, backend, { part: 'decoder', release: f.release });
     try {
       ctx.err(`model ${modelDir} ${describeTokenizer(model)} on ${backend.name}`);
       const t0 = performance.now();

@@ -6,7 +6,7 @@ import { writePng } from '../io/png.js';
 import { writePngFrames } from '../io/png-frames.js';
 import { DEFAULT_FPS } from '../io/video.js';
 import { roundtrip } from '../pipelines/tokenizer.js';
-import { CHROMA_FLAG, FPS_FLAG, openModelAndClip, RANGE_FLAG } from './clip-flags.js';
+import { CHROMA_FLAG, FPS_FLAG, openModelAndClip, RELEASE_FLAG, RANGE_FLAG } from './clip-flags.js';
 import { BACKEND_FLAG, defineCommand, commandProgress } from './command.js';
 
 /** Contact sheets show every 4th frame. */
@@ -19,7 +19,8 @@ export const command = defineCommand({
 where they are (DV via the token ids), prints PSNR and SSIM of the reconstruction (clamped to
 [-1, 1]) against the input, and writes the reconstruction.`,
   flags: {
-    model: { type: 'string', required: true, placeholder: '<dir>', help: 'tokenizer folder (config.json + model.safetensors)' },
+    model: { type: 'string', required: true, placeholder: '<dir>', help: 'tokenizer folder: a release as downloaded (TorchScript .jit files) or config.json + model.safetensors' },
+    release: RELEASE_FLAG,
     input: { type: 'string', required: true, placeholder: '<clip.y4m | folder>', help: '.y4m file, folder of numbered PNG frames, or a single .png' },
     out: { type: 'string', required: true, placeholder: '<rec.y4m | folder>', help: 'a .y4m file, or else a folder of PNG frames' },
     png: { type: 'string', placeholder: '<dir>', help: 'also write the reconstruction as PNG frames into this folder' },
@@ -32,7 +33,7 @@ where they are (DV via the token ids), prints PSNR and SSIM of the reconstructio
     json: { type: 'boolean', help: 'print the metrics as one JSON object' },
   },
   async run(f, _positionals, ctx) {
-    const { backend, model, source } = await openModelAndClip(f, ctx);
+    const { backend, model, source } = await openModelAndClip(f, ctx, 'both');
     try {
       let r: Awaited<ReturnType<typeof roundtrip>>;
       try {

@@ -5,7 +5,7 @@ import { fileSystem } from '../io/files.js';
 import { basename } from '../io/path.js';
 import { tokenize } from '../pipelines/tokenizer.js';
 import { writeTokens } from '../pipelines/tokens-file.js';
-import { FPS_FLAG, openModelAndClip } from './clip-flags.js';
+import { FPS_FLAG, openModelAndClip, RELEASE_FLAG } from './clip-flags.js';
 import { BACKEND_FLAG, defineCommand, commandProgress } from './command.js';
 
 export const command = defineCommand({
@@ -18,7 +18,8 @@ The metadata records the model, the input, its frame count, size and fps. Clips 
 count is not 1 + k*(temporal compression), or whose size is not a multiple of the spatial
 compression, are padded by repeating the last frame / row / column (detokenize crops back).`,
   flags: {
-    model: { type: 'string', required: true, placeholder: '<dir>', help: 'tokenizer folder (config.json + model.safetensors)' },
+    model: { type: 'string', required: true, placeholder: '<dir>', help: 'tokenizer folder: a release as downloaded (TorchScript .jit files) or config.json + model.safetensors' },
+    release: RELEASE_FLAG,
     input: { type: 'string', required: true, placeholder: '<clip.y4m | folder | image.png>', help: '.y4m file, folder of numbered PNG frames, or a single .png' },
     out: { type: 'string', required: true, placeholder: '<tokens.safetensors>', help: 'tokens file to write' },
     backend: BACKEND_FLAG,
@@ -26,7 +27,7 @@ compression, are padded by repeating the last frame / row / column (detokenize c
     fps: { ...FPS_FLAG, help: 'frame rate to record for PNG input (default 24)' },
   },
   async run(f, _positionals, ctx) {
-    const { model, source } = await openModelAndClip(f, ctx);
+    const { model, source } = await openModelAndClip(f, ctx, 'encoder');
     try {
       const t0 = performance.now();
       const progress = commandProgress(ctx);

@@ -198,6 +198,11 @@ export interface LoadOptions {
   castTo?: DType;
   /** refuse (before uploading anything) a parameter of more bytes than one device buffer holds */
   maxTensorBytes?: number;
+  /**
+   * Load only the parameters this accepts (model keys); the others are neither required nor
+   * filled (e.g. a tokenizer's encoder from a release's encoder-only file).
+   */
+  select?: (modelKey: string) => boolean;
 }
 
 export interface LoadReport {
@@ -214,7 +219,7 @@ export function plannedBytes(root: Module, src: TensorSource, opts: LoadOptions 
   let total = 0;
   for (const p of root.parameters()) {
     const ck = byModelKey.get(p.key);
-    if (!ck) continue;
+    if (!ck || (opts.select && !opts.select(p.key))) continue;
     const dt = opts.castTo ?? engineDtype(src.info(ck).dtype);
     total += numel(p.shape) * bytesPerElement(dt);
   }
@@ -254,6 +259,7 @@ export async function loadWeights(root: Module, src: TensorSource, backend: Back
   const used = new Set<string>();
   const plan: { p: Param; ck: string }[] = [];
   for (const p of root.parameters()) {
+    if (opts.select && !opts.select(p.key)) continue;
     const ck = byModelKey.get(p.key);
     if (!ck) {
       if (p.optional) absentOptional.push(p.key);

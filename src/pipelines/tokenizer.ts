@@ -11,12 +11,10 @@ import type { Backend } from '../engine/backend.js';
 import { UserError, throwIfAborted } from '../engine/errors.js';
 import * as F from '../engine/ops.js';
 import { Tensor } from '../engine/tensor.js';
-import type { FileSystem } from '../io/files.js';
 import { type FrameSource, type Rational, type Video, cropVideo, padVideo, stackFrames } from '../io/video.js';
 import { type Quality, quality } from '../metrics/quality.js';
 import type { ModuleFamily } from '../models/load.js';
-import { loadModule } from '../models/load.js';
-import { CosmosTokenizerFamily, type Tokenizer, buildTokenizer, resolveTokenizerFiles } from '../models/tokenizer/load.js';
+import { CosmosTokenizerFamily, type LoadTokenizerOptions, type Tokenizer, buildTokenizer, loadTokenizerAs } from '../models/tokenizer/load.js';
 import type { CausalContinuousVideoTokenizer, CausalDiscreteVideoTokenizer } from '../models/tokenizer/video.js';
 import { isFrameSource, videoSource } from './frame-source.js';
 import { type RunOptions, stage } from './progress.js';
@@ -30,17 +28,17 @@ export function videoTokenizer(model: Tokenizer, where?: string): VideoModel {
 }
 
 /**
- * Load a causal video tokenizer (CV or DV, either checkpoint layout) from a folder or a
- * .safetensors file; an image tokenizer is refused before any weight is read.
+ * Load a causal video tokenizer (CV or DV, either checkpoint layout, or a TorchScript release)
+ * from a folder or a .safetensors file; an image tokenizer is refused before any weight is read.
+ * `part` loads only the encoder (tokenize) or the decoder (detokenize).
  */
-export async function loadVideoTokenizer(path: string, backend: Backend, opts: { fs?: FileSystem } = {}): Promise<VideoModel> {
+export async function loadVideoTokenizer(path: string, backend: Backend, opts: Pick<LoadTokenizerOptions, 'fs' | 'part' | 'release'> = {}): Promise<VideoModel> {
   const family: ModuleFamily<VideoModel> = {
     name: 'Cosmos video tokenizer',
     build: (config) => videoTokenizer(buildTokenizer(config), path),
     loadOptions: (model, src) => CosmosTokenizerFamily.loadOptions!(model, src),
   };
-  const { weights } = await resolveTokenizerFiles(path, opts.fs);
-  return (await loadModule(family, weights, backend, { fs: opts.fs })).model;
+  return loadTokenizerAs(family, path, backend, opts);
 }
 
 // ---------------------------------------------------------------------------------------------

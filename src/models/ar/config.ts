@@ -177,18 +177,19 @@ export const RELEASED_AR_MODELS = ['Cosmos-Predict1-4B', 'Cosmos-Predict1-5B-Vid
 export type ReleasedArModel = (typeof RELEASED_AR_MODELS)[number];
 
 /**
- * The configuration create_inference_config builds for a released checkpoint (spec §3):
- * 33 frames at 640x1024 -> latent grid [5, 40, 64], pad_to_multiple_of 64, QK-norm, theta 5e5,
- * 8 kv heads, ffn 14336; the Video2World models add cross-attention to T5-XXL (1024) in every
- * layer, the absolute position embedding and the <bov> slot; 12B/13B use YaRN.
+ * The configuration create_inference_config builds for a released checkpoint (spec §3), as
+ * config.json fields: 33 frames at 640x1024 -> latent grid [5, 40, 64], pad_to_multiple_of 64,
+ * QK-norm, theta 5e5, 8 kv heads, ffn 14336; the Video2World models add cross-attention to
+ * T5-XXL (1024) in every layer, the absolute position embedding and the <bov> slot; 12B/13B
+ * use YaRN.
  */
-export function releasedArConfig(name: ReleasedArModel): ArConfig {
+export function releasedArConfigJson(name: ReleasedArModel): Record<string, unknown> {
   const big = name.includes('12B') || name.includes('13B');
   const v2w = name.endsWith('Video2World');
   const latent: [number, number, number] = [5, 40, 64];
   const tokens = latent[0] * latent[1] * latent[2];
   const seq = v2w ? tokens + 1 : tokens;
-  const json: Record<string, unknown> = {
+  return {
     n_layers: big ? 40 : 16,
     dim: big ? 5120 : 4096,
     n_heads: 32,
@@ -211,5 +212,49 @@ export function releasedArConfig(name: ReleasedArModel): ArConfig {
     max_batch_size: 1,
     ...(big ? { apply_yarn: true, original_latent_shape: [3, 40, 64], yarn_beta_fast: 4, yarn_beta_slow: 1, yarn_scale: 2 } : {}),
   };
-  return parseArConfig(json);
+}
+
+/** The released configuration of `name` (see releasedArConfigJson), parsed. */
+export function releasedArConfig(name: ReleasedArModel): ArConfig {
+  return parseArConfig(releasedArConfigJson(name));
+}
+
+/**
+ * The released model a published config.json describes: the Cosmos-1.0-Autoregressive folders
+ * carry the architecture (dim, layers, cross-attention) but not the video grid or the training
+ * type, and those four architectures are distinct. Null when it matches none.
+ */
+export function releasedArModelOf(json: Record<string, unknown>): ReleasedArModel | null {
+  for (const name of RELEASED_AR_MODELS) {
+    const r = releasedArConfigJson(name);
+    if (json.dim === r.dim && json.n_layers === r.n_layers && Boolean(json.insert_cross_attn) === r.insert_cross_attn) return name;
+  }
+  return null;
+}
+
+/**
+ * A config.json as released (no video_latent_shape / training_type) completed from its released
+ * configuration: `release` when given, else the one its architecture matches. The file's own
+ * fields win; a config that already has a video grid is returned unchanged.
+ */
+export function completeArConfig(json: Record<string, unknown>, release?: ReleasedArModel): Record<string, unknown> {
+  if (json.video_latent_shape !== undefined && json.video_latent_shape !== null && release === undefined) return json;
+  const name = release ?? releasedArModelOf(json);
+  if (!name) {
+    throw new ArConfigError(
+      `config: no video_latent_shape, and the architecture (dim ${JSON.stringify(json.dim)}, n_layers ${JSON.stringify(json.n_layers)}, ` +
+        `insert_cross_attn ${JSON.stringify(json.insert_cross_attn ?? false)}) is none of the released models ${RELEASED_AR_MODELS.join(', ')}; ` +
+        'add video_latent_shape, max_seq_len and training_type to config.json',
+    );
+  }
+  const released = releasedArConfigJson(name);
+  for (const k of ['dim', 'n_layers', 'insert_cross_attn'] as const) {
+    const differs = k === 'insert_cross_attn' ? Boolean(json[k]) !== released[k] : json[k] !== undefined && json[k] !== released[k];
+    if (differs) {
+      throw new ArConfigError(`config: ${k} ${JSON.stringify(json[k])} contradicts the release ${name} (${JSON.stringify(released[k])})`);
+    }
+  }
+  const out: Record<string, unknown> = { ...released };
+  for (const [k, v] of Object.entries(json)) if (v !== undefined && v !== null) out[k] = v;
+  return out;
 }

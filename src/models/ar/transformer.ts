@@ -30,7 +30,7 @@ import { ShapeError, type Tensor, scope, shapeStr } from '../../engine/tensor.js
 import { GatedMLP } from '../decoder-layers.js';
 import type { ModuleFamily } from '../load.js';
 import {
-  ArArgumentError, type ArConfig, ContextLengthError, MissingContextError, TokenIdError, hasCrossAttention, parseArConfig,
+  ArArgumentError, type ArConfig, ContextLengthError, MissingContextError, TokenIdError, completeArConfig, hasCrossAttention, parseArConfig,
 } from './config.js';
 import { KVCache } from './kvcache.js';
 import { absPosEmbTable, positionTableRows as positionRows, ropeTables } from './rope.js';
@@ -440,7 +440,8 @@ function flattenTokens(m: TokenMatrix, what: string): { data: ArrayLike<number>;
  * buffers ignored. Floating weights keep the checkpoint's dtype.
  */
 export const ArTransformerFamily: ModuleFamily<ArTransformer> = {
-  name: 'the AR video decoder (ModelConfig fields + training_type)',
-  build: (config) => new ArTransformer(parseArConfig(config)),
+  name: 'the AR video decoder (ModelConfig fields + training_type, or a released config.json)',
+  // a released config.json lacks the video grid and training type: they come from the release
+  build: (config) => new ArTransformer(parseArConfig(completeArConfig(config))),
   loadOptions: () => ({ mapKey: arCheckpointKey, ignore: (k) => k.endsWith('_extra_state') }),
 };

@@ -16,6 +16,7 @@ import { type TokenizerKind, tokenizerKindOf } from './config.js';
 import { AutoencoderKLCosmos, DIFFUSERS_CLASS_NAME } from './diffusers.js';
 import { TokenizerConfigError } from './errors.js';
 import { ContinuousImageTokenizer, DiscreteImageTokenizer } from './image.js';
+import { type TokenizerPart, isJitTokenizerFolder, loadTokenizerRelease, readMeanStd, resolveTokenizerRelease } from './release-folder.js';
 import { CausalContinuousVideoTokenizer, CausalDiscreteVideoTokenizer } from './video.js';
 
 export type Tokenizer =
@@ -85,9 +86,6 @@ export async function resolveTokenizerFiles(pathOrDir: string, fs: FileSystem = 
     const configPath = join(pathOrDir, 'config.json');
     if (!(await has(configPath))) throw new TokenizerConfigError('<path>', `${pathOrDir} has no config.json`);
     for (const f of WEIGHT_FILES) if (await has(join(pathOrDir, f))) return { configPath, weights: join(pathOrDir, f) };
-    if (await has(join(pathOrDir, 'autoencoder.jit'))) {
-      throw new TokenizerConfigError('<path>', `${pathOrDir} holds a TorchScript autoencoder.jit; convert its state_dict to model.safetensors first`);
-    }
     return { configPath, weights: pathOrDir };
   }
   const configPath = join(dirname(pathOrDir), 'config.json');
@@ -97,14 +95,43 @@ export async function resolveTokenizerFiles(pathOrDir: string, fs: FileSystem = 
 
 export interface LoadTokenizerOptions extends Pick<LoadModuleOptions, 'config' | 'maxBytes'> {
   fs?: FileSystem;
+  /** load only the encoder or the decoder (a TorchScript release's encoder.jit / decoder.jit alone); default both */
+  part?: TokenizerPart;
+  /** the release (name or code, e.g. Cosmos-1.0-Tokenizer-CV8x8x8) of a TorchScript folder whose path does not name it */
+  release?: string;
 }
 
 /**
  * Read config.json and the weights (a folder with model.safetensors /
- * diffusion_pytorch_model.safetensors / shards, or a .safetensors file), detect the layout,
- * build and load the model on `backend`.
+ * diffusion_pytorch_model.safetensors / shards, or a .safetensors file; or a Cosmos Tokenizer
+ * release of TorchScript files), detect the layout, build and load the model on `backend`.
  */
 export async function loadTokenizer(pathOrDir: string, backend: Backend, opts: LoadTokenizerOptions = {}): Promise<Tokenizer> {
-  const { weights } = await resolveTokenizerFiles(pathOrDir, opts.fs);
-  return (await loadModule(CosmosTokenizerFamily, weights, backend, { config: opts.config, maxBytes: opts.maxBytes, fs: opts.fs })).model;
+  return loadTokenizerAs(CosmosTokenizerFamily, pathOrDir, backend, opts);
+}
+
+/** loadTokenizer with another family (e.g. one that refuses image tokenizers at build). */
+export async function loadTokenizerAs<M extends Tokenizer>(family: ModuleFamily<M>, pathOrDir: string, backend: Backend, opts: LoadTokenizerOptions = {}): Promise<M> {
+  const fs = opts.fs ?? fileSystem();
+  let model: M;
+  let meanStd: string | null;
+  if (await isJitTokenizerFolder(pathOrDir, fs)) {
+    const rel = await resolveTokenizerRelease(pathOrDir, { part: opts.part, release: opts.release, fs });
+    model = await loadTokenizerRelease(rel, family, backend, { fs });
+    meanStd = rel.meanStd;
+  } else {
+    const { weights } = await resolveTokenizerFiles(pathOrDir, fs);
+    model = (await loadModule(family, weights, backend, { config: opts.config, maxBytes: opts.maxBytes, fs })).model;
+    const beside = join((await fs.stat(weights))?.kind === 'directory' ? weights : dirname(weights), 'mean_std.pt');
+    meanStd = (await fs.stat(beside))?.kind === 'file' ? beside : null;
+  }
+  if (meanStd && model instanceof CausalContinuousVideoTokenizer) {
+    try {
+      model.latentMeanStd = await readMeanStd(meanStd, fs);
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
+  }
+  return model;
 }

@@ -15,6 +15,11 @@ type Cfg = Record<string, unknown>;
 export class CausalContinuousVideoTokenizer extends CosmosAutoencoder<VideoArch> {
   readonly kind = 'CV' as const;
   readonly latentChannels: number;
+  /**
+   * A release's mean_std.pt (Cosmos-1.0-Tokenizer-CV8x8x8): the latent statistics cosmos-predict1
+   * normalises with when this tokenizer is a world model's VAE (the tokenizer itself never applies them).
+   */
+  latentMeanStd: { mean: Float32Array; std: Float32Array } | null = null;
 
   constructor(config: CosmosTokenizerConfig | Cfg);
   constructor(arch: VideoArch, latentChannels: number);

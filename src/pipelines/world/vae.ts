@@ -16,7 +16,7 @@ import { join } from '../../io/path.js';
 import type { Video } from '../../io/video.js';
 import type { NoiseSource } from '../../models/dit/noise.js';
 import type { Config } from '../../models/load.js';
-import { AutoencoderKLCosmos, type LatentStats, denormalizeLatent, normalizeLatent } from '../../models/tokenizer/diffusers.js';
+import { AutoencoderKLCosmos, type LatentStats, denormalizeLatent, latentStats, normalizeLatent } from '../../models/tokenizer/diffusers.js';
 import { loadTokenizer } from '../../models/tokenizer/load.js';
 import { CausalContinuousVideoTokenizer } from '../../models/tokenizer/video.js';
 import { type AutoencoderKLWan, loadWanVae } from '../../models/wan/autoencoder.js';
@@ -47,7 +47,7 @@ export interface LoadedVae {
 }
 
 function cosmosVae(m: CausalContinuousVideoTokenizer, backend: Backend): LoadedVae {
-  const stats = m instanceof AutoencoderKLCosmos ? m.latentStats(backend) : null;
+  const stats = m instanceof AutoencoderKLCosmos ? m.latentStats(backend) : m.latentMeanStd ? latentStats(backend, m.latentMeanStd.mean, m.latentMeanStd.std, m.latentChannels) : null;
   return {
     kind: 'cosmos', backend, latentChannels: m.latentChannels, temporalCompression: m.temporalCompression, spatialCompression: m.spatialCompression, stats,
     encode: (clip) => m.encode(F.fromArray(backend, clip.data, [1, 3, clip.frames, clip.height, clip.width])),
