@@ -1,7 +1,13 @@
-// `cosmos-ts inspect`: list a checkpoint's tensors without loading them (only headers are read,
-// and opening validates every header), plus its config.json.
+// `cosmos-ts inspect`: what a checkpoint or a downloaded release folder holds, reading headers
+// only. A file (.safetensors, an index, .pt / .pth / .jit) lists its tensors; a release folder
+// lists its components, each checked against the module tree its config implies
+// (pipelines/release-inspect.ts); a folder that is no release but holds a checkpoint lists that.
+import { isUserError } from '../engine/errors.js';
+import { fileSystem } from '../io/files.js';
 import { basename } from '../io/path.js';
 import { type Checkpoint, numelOf, openCheckpoint, type TensorInfo } from '../io/safetensors.js';
+import { type ReleaseReport, inspectRelease } from '../pipelines/release-inspect.js';
+import { ReleaseFormatError } from '../pipelines/release-kind.js';
 import { defineCommand } from './command.js';
 
 /** A config pretty-printed longer than this is summarised by its keys instead. */
@@ -9,13 +15,31 @@ const MAX_CONFIG_LINES = 40;
 
 export const command = defineCommand({
   name: 'inspect',
-  summary: 'list the tensors and config of a checkpoint',
-  description: 'Lists every tensor (name, dtype, shape, bytes), the totals, and config.json when present.',
-  positionals: { usage: '<file.safetensors | *.safetensors.index.json | checkpoint dir>', min: 1, max: 1 },
+  summary: 'list the components of a release folder, or the tensors and config of a checkpoint',
+  description:
+    'A release folder as downloaded (a diffusers pipeline, a transformers model, a Cosmos Tokenizer or\n' +
+    'autoregressive release): what it is and, per weight component, its class, exact parameter count,\n' +
+    'bytes, dtype and files, every tensor checked against the model its config describes (headers only;\n' +
+    'a component that cannot be read is reported in its entry). A checkpoint file: every tensor (name,\n' +
+    'dtype, shape, bytes), the totals, and config.json when present. Exit status 2 when a release\n' +
+    'component cannot be read or does not fit its config.',
+  positionals: { usage: '<release folder | file.safetensors | *.safetensors.index.json | file.pt | file.jit>', min: 1, max: 1 },
   flags: {
     json: { type: 'boolean', help: 'print one JSON object instead of a table' },
+    release: { type: 'string', placeholder: '<name>', help: 'the release, for a folder whose name does not say it (e.g. Cosmos-1.0-Tokenizer-CV8x8x8)' },
+    tensors: { type: 'boolean', help: 'with a release folder, also list every tensor of each component' },
   },
   async run(f, [path], ctx) {
+    if ((await fileSystem().stat(path))?.kind === 'directory') {
+      const report = await releaseOrNull(path, f.release, f.tensors);
+      if (report) {
+        ctx.out(f.json ? JSON.stringify(report, null, 2) : formatRelease(report));
+        if (report.ok) return 0;
+        const bad = report.components.filter((c) => !c.ok).map((c) => c.name);
+        ctx.err(`error: ${path}: ${bad.length} of ${report.components.length} component(s) could not be read or checked (${bad.join(', ')})`);
+        return 2;
+      }
+    }
     const ckpt = await openCheckpoint(path);
     try {
       const tensors = ckpt.entries();
@@ -25,6 +49,44 @@ export const command = defineCommand({
     }
   },
 });
+
+/** The release view of a folder, or null for a folder that is no release (a plain checkpoint folder). */
+async function releaseOrNull(path: string, release: string | undefined, tensors: boolean): Promise<ReleaseReport | null> {
+  try {
+    return await inspectRelease(path, { release, tensors });
+  } catch (e) {
+    // only "this folder is not a release" falls back to the checkpoint listing; --release makes it one
+    if (release === undefined && e instanceof ReleaseFormatError && isUserError(e)) return null;
+    throw e;
+  }
+}
+
+function formatRelease(r: ReleaseReport): string {
+  const lines = [`${r.path}: ${r.release} (${r.format})`, ''];
+  const header = ['component', 'class', 'parameters', 'bytes', 'dtype', 'files', 'status'];
+  const rows = r.components.map((c) => [
+    c.name,
+    c.class,
+    group(c.parameters),
+    humanBytes(c.bytes),
+    c.dtype ?? '-',
+    String(c.files.length),
+    c.ok ? (c.note ? `ok (${c.note})` : 'ok') : `error: ${c.error}`,
+  ]);
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (i === 6 ? 0 : row[i].length))));
+  const fmt = (row: string[]) => row.map((c, i) => (i === 2 || i === 3 ? c.padStart(widths[i]) : i === 6 ? c : c.padEnd(widths[i]))).join('  ').trimEnd();
+  lines.push(fmt(header), fmt(widths.map((w, i) => '-'.repeat(i === 6 ? header[6].length : w))));
+  for (const row of rows) lines.push(fmt(row));
+  const params = r.components.reduce((a, c) => a + c.parameters, 0);
+  const bytes = r.components.reduce((a, c) => a + c.bytes, 0);
+  lines.push('', `total: ${group(params)} parameters, ${humanBytes(bytes)} in ${r.components.length} component(s)${r.ok ? '' : '; some could not be read or checked'}`);
+  for (const c of r.components) {
+    if (!c.tensors) continue;
+    lines.push('', `${c.name}:`);
+    for (const t of c.tensors) lines.push(`  ${t.name}  ${t.dtype}  [${t.shape.join(', ')}]  ${group(t.bytes)}`);
+  }
+  return lines.join('\n');
+}
 
 function totals(tensors: readonly TensorInfo[]) {
   let bytes = 0;

@@ -6,6 +6,9 @@
 import { UserError } from '../engine/errors.js';
 import { type FileSystem, fileSystem, readJsonObject } from '../io/files.js';
 import { basename, join } from '../io/path.js';
+import { completeArConfig, RELEASED_AR_MODELS, type ReleasedArModel, releasedArModelOf } from '../models/ar/config.js';
+import { isJitTokenizerFolder, resolveTokenizerRelease } from '../models/tokenizer/release-folder.js';
+import { findRelease, RELEASE_CATALOG, type ReleaseFormat } from './release-catalog.js';
 
 export type ReleaseKind = 'world' | 'tokenizer' | 'transformer' | 'controlnet' | 't5' | 'vlm' | 'ar';
 
@@ -13,10 +16,26 @@ export interface ReleaseFolder {
   kind: ReleaseKind;
   /** the folder (or file) as given */
   path: string;
-  /** config.json (or model_index.json for a world pipeline), parsed */
+  /**
+   * The model's config: config.json, model_index.json for a world pipeline, the published
+   * architecture for a TorchScript tokenizer, config.json completed from the release for an AR model.
+   */
   config: Record<string, unknown>;
   /** the files in the folder */
   files: readonly string[];
+  /** how the weights and configs are stored */
+  format: ReleaseFormat;
+  /**
+   * What the folder is: a diffusers pipeline's model_index.json _class_name, a transformers
+   * folder's architectures[0], a diffusers model's _class_name, or a name such as
+   * "Cosmos-Tokenizer CV8x8x8" / "Cosmos-1.0-Autoregressive-4B".
+   */
+  release: string;
+}
+
+export interface IdentifyOptions {
+  /** the release name, for a folder whose contents and path do not say it (--release) */
+  release?: string;
 }
 
 export class ReleaseFormatError extends UserError {
@@ -53,8 +72,29 @@ function kindOfConfig(config: Record<string, unknown>): ReleaseKind | null {
   return null;
 }
 
+/** The AR release --release names (a hub name or a Cosmos-Predict1 name), or undefined. */
+function arRelease(name: string | undefined): ReleasedArModel | undefined {
+  if (name === undefined) return undefined;
+  const entry = findRelease(name);
+  if (entry?.ar) return entry.ar;
+  return RELEASED_AR_MODELS.find((m) => m.toLowerCase() === name.toLowerCase());
+}
+
+function describe(kind: ReleaseKind, config: Record<string, unknown>): { format: ReleaseFormat; release: string } {
+  const cls = typeof config._class_name === 'string' ? config._class_name : null;
+  const arch = Array.isArray(config.architectures) && typeof config.architectures[0] === 'string' ? config.architectures[0] : null;
+  if (cls) return { format: 'diffusers', release: cls };
+  if (arch) return { format: 'transformers', release: arch };
+  if (kind === 'tokenizer') {
+    const [name, tc, sc] = [config.name, config.temporal_compression, config.spatial_compression];
+    const code = name === 'CV' || name === 'DV' ? `${String(name)}${String(tc)}x${String(sc)}x${String(sc)}` : `${String(name)}${String(sc)}x${String(sc)}`;
+    return { format: 'cosmos-tokenizer', release: `Cosmos-Tokenizer ${code}` };
+  }
+  return { format: 'cosmos-ar', release: 'Cosmos autoregressive model' };
+}
+
 /** Recognise a release folder (or a model file inside one) without loading any weights. */
-export async function identifyRelease(path: string, fs: FileSystem = fileSystem()): Promise<ReleaseFolder> {
+export async function identifyRelease(path: string, fs: FileSystem = fileSystem(), opts: IdentifyOptions = {}): Promise<ReleaseFolder> {
   const st = await fs.stat(path);
   if (!st) throw new ReleaseFormatError(path, 'no such file or directory');
   if (st.kind !== 'directory') {
@@ -63,16 +103,30 @@ export async function identifyRelease(path: string, fs: FileSystem = fileSystem(
   const files = await fs.list(path);
   const has = (f: string) => files.includes(f);
   if (has('model_index.json')) {
-    return { kind: 'world', path, config: await readJsonObject(join(path, 'model_index.json'), 'model_index.json', fs), files };
+    const config = await readJsonObject(join(path, 'model_index.json'), 'model_index.json', fs);
+    const cls = typeof config._class_name === 'string' ? config._class_name : 'diffusers pipeline';
+    return { kind: 'world', path, config, files, format: 'diffusers', release: cls };
   }
-  if (WORLD_PARTS.every(has)) return { kind: 'world', path, config: {}, files };
-  if (files.some((f) => f.endsWith('.jit')) && !files.some((f) => f.endsWith('.safetensors'))) {
-    throw new ReleaseFormatError(path, 'a Cosmos Tokenizer release of TorchScript .jit files only; cosmos-ts reads its weights once converted to model.safetensors beside a config.json (reading .jit directly is not implemented yet)');
+  if (WORLD_PARTS.every(has)) return { kind: 'world', path, config: {}, files, format: 'diffusers', release: 'diffusers pipeline' };
+  if (await isJitTokenizerFolder(path, fs)) {
+    // its config.json, when there is one, is a placeholder (not even JSON in the 0.1 repos)
+    const rel = await resolveTokenizerRelease(path, { release: opts.release, fs });
+    return { kind: 'tokenizer', path, config: rel.config, files, format: 'cosmos-tokenizer', release: `Cosmos-Tokenizer ${rel.code}` };
   }
   if (has('config.json')) {
     const config = await readJsonObject(join(path, 'config.json'), 'config.json', fs);
     const kind = kindOfConfig(config);
-    if (kind) return { kind, path, config, files };
+    if (kind === 'ar') {
+      const release = arRelease(opts.release);
+      if (opts.release !== undefined && !release) {
+        throw new ReleaseFormatError(path, `--release ${JSON.stringify(opts.release)} is not an autoregressive release (${RELEASED_AR_MODELS.join(', ')})`);
+      }
+      const name = release ?? releasedArModelOf(config);
+      const completed = completeArConfig(config, release);
+      const hub = name ? RELEASE_CATALOG.find((e) => e.ar === name)?.name : undefined;
+      return { kind, path, config: completed, files, format: 'cosmos-ar', release: hub ?? 'Cosmos autoregressive model' };
+    }
+    if (kind) return { kind, path, config, files, ...describe(kind, config) };
     throw new ReleaseFormatError(
       path,
       `config.json describes no model cosmos-ts knows (expected a _class_name of ${Object.keys(CLASS_KINDS).join(' / ')}, ` +

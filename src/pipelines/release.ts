@@ -46,16 +46,18 @@ export interface LoadReleaseOptions<K extends ReleaseKind = ReleaseKind> {
   fs?: FileSystem;
   /** refuse, before loading weights, a folder of another kind */
   expect?: K;
+  /** the release, for a folder whose contents and name do not say it (e.g. Cosmos-1.0-Tokenizer-CV8x8x8) */
+  release?: string;
 }
 
 /**
  * Load a released model folder as downloaded: a Cosmos Tokenizer, a diffusers world-model
  * pipeline (Cosmos-1.0 Diffusion, Predict2, Predict2.5, Transfer2.5), a ControlNet, a T5 encoder,
- * Cosmos-Reason1, or an autoregressive model (converted to safetensors).
+ * Cosmos-Reason1, or an autoregressive model (model.pt as released, or converted to safetensors).
  */
 export async function loadRelease<K extends ReleaseKind = ReleaseKind>(path: string, opts: LoadReleaseOptions<K> = {}): Promise<ReleaseOf<K>> {
   const fs = opts.fs ?? fileSystem();
-  const folder = await identifyRelease(path, fs);
+  const folder = await identifyRelease(path, fs, { release: opts.release });
   if (opts.expect && folder.kind !== opts.expect) {
     throw new ReleaseFormatError(path, `is a ${folder.kind} release; expected a ${opts.expect} release`);
   }
@@ -65,12 +67,12 @@ export async function loadRelease<K extends ReleaseKind = ReleaseKind>(path: str
 
 /** How each kind loads; every model here has dispose(). */
 const LOADERS: { [K in ReleaseKind]: (f: ReleaseFolder, backend: Backend, fs: FileSystem) => Promise<ReleaseOf<K>['model']> } = {
-  tokenizer: (f, backend, fs) => loadTokenizer(f.path, backend, { config: f.config, fs }),
+  tokenizer: (f, backend, fs) => loadTokenizer(f.path, backend, { config: f.config, fs, release: f.format === 'cosmos-tokenizer' ? f.release : undefined }),
   world: (f, backend, fs) => loadWorldModel(f.path, backend, { fs }),
-  transformer: (f, backend, fs) => safetensorsModel(f, CosmosTransformer3DFamily, backend, fs),
-  controlnet: (f, backend, fs) => safetensorsModel(f, CosmosControlNetFamily, backend, fs),
-  t5: (f, backend, fs) => safetensorsModel(f, T5EncoderFamily, backend, fs),
-  ar: (f, backend, fs) => safetensorsModel(f, ArTransformerFamily, backend, fs),
+  transformer: (f, backend, fs) => folderModel(f, CosmosTransformer3DFamily, backend, fs),
+  controlnet: (f, backend, fs) => folderModel(f, CosmosControlNetFamily, backend, fs),
+  t5: (f, backend, fs) => folderModel(f, T5EncoderFamily, backend, fs),
+  ar: (f, backend, fs) => folderModel(f, ArTransformerFamily, backend, fs),
   vlm: (f, backend, fs) => loadReasonModel(f.path, backend, { fs }),
 };
 
@@ -80,16 +82,7 @@ async function loadKind(folder: ReleaseFolder, backend: Backend, fs: FileSystem)
   return { kind: folder.kind, path: folder.path, config: folder.config, backend, model, dispose: () => owner.dispose() } as Release;
 }
 
-/** A model family whose weights the folder holds as safetensors (a pickle is named, not read). */
-async function safetensorsModel<M extends Module>(folder: ReleaseFolder, family: ModuleFamily<M>, backend: Backend, fs: FileSystem): Promise<M> {
-  if (!folder.files.some((f) => f.endsWith('.safetensors') || f.endsWith('.safetensors.index.json'))) {
-    const pickle = folder.files.find((f) => f.endsWith('.pt') || f.endsWith('.pth'));
-    throw new ReleaseFormatError(
-      folder.path,
-      pickle
-        ? `holds its weights as a PyTorch pickle (${pickle}); cosmos-ts reads them once converted to model.safetensors (reading torch pickles directly is not implemented yet)`
-        : 'has no .safetensors weights',
-    );
-  }
+/** A model family whose weights the folder holds (safetensors, or a PyTorch model.pt), built from the folder's config. */
+async function folderModel<M extends Module>(folder: ReleaseFolder, family: ModuleFamily<M>, backend: Backend, fs: FileSystem): Promise<M> {
   return (await loadModule(family, folder.path, backend, { config: folder.config, fs })).model;
 }
