@@ -288,7 +288,7 @@ async function answer({ model, assets }: ReasonModel, o: ReasonOptions): Promise
       const pos = [n + ropeDelta, n + ropeDelta, n + ropeDelta];
       const tok = next;
       const logits = scope(() => {
-        const e = model.embedInputs({ data: [tok], shape: [1, 1] });
+        const e = model.embedTokens({ data: [tok], shape: [1, 1] });
         return model.decode(e, pos, null, { cache, past: n });
       });
       next = await pick(logits);

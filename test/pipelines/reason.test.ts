@@ -2,7 +2,8 @@
 // fixture's config.json + model.safetensors, a byte-level tokenizer cut from the bpe_tokenize
 // fixture with its added tokens renumbered to the tiny config's special ids, the fixture chat
 // template, a preprocessor_config.json with small pixel limits), run on a PNG image and on frames
-// of sample_0.y4m; the decode loop against generate(), the streamed text against the tokenizer's
+// of sample_0.y4m (alone and together); the decode loop against generate(), an answer of
+// placeholder tokens (a head rigged to pick them), the streamed text against the tokenizer's
 // decode, progress and cancellation, stop tokens, the weight-size refusal, and the typed errors.
 import { readFileSync, writeFileSync } from 'node:fs';
 import * as nodePath from 'node:path';
@@ -12,6 +13,7 @@ import { CancelledError } from '../../src/engine/errors.js';
 import * as F from '../../src/engine/ops.js';
 import { sliceFrames } from '../../src/io/video.js';
 import { readY4m, writeY4m } from '../../src/io/y4m.js';
+import { type TensorToWrite, openSafetensors, writeSafetensors } from '../../src/io/safetensors.js';
 import { generate } from '../../src/models/vlm/generate.js';
 import type { ProgressEvent } from '../../src/pipelines/progress.js';
 import { ReasonInputError, loadReasonAssets } from '../../src/pipelines/reason-assets.js';
@@ -119,6 +121,63 @@ describe('reason', () => {
     expect(r.secondPerGridTs[0]).toBeCloseTo(2 / sv.fps, 10);
     expect(r.visionTokens).toBe(8);
     expect(r.tokens.length).toBeLessThanOrEqual(3);
+  });
+
+  it('an image and a video in one prompt: greedy decoding equals generate() on the processor outputs (second_per_grid_ts included)', async () => {
+    const { model, assets } = loaded;
+    const img = await readImageFile(image);
+    const sv = await readVideoFile(clip, 4);
+    const r = await reason({ model: loaded, prompt: 'Compare.', images: [img], videos: [sv], maxNewTokens: 12, temperature: 0, repetitionPenalty: 1, stopTokenIds: [] });
+    expect(r.tokens).toHaveLength(12);
+    expect(r.imageGridThw).toEqual([[1, 4, 6]]);
+    expect(r.videoGridThw).toEqual([[2, 4, 4]]);
+    expect(r.visionTokens).toBe(6 + 8);
+    const ip = assets.imageProcessor;
+    const images = ip.preprocessImages([img]);
+    const videos = ip.preprocessVideos([sv.video]);
+    const enc = assets.text.encode([r.promptText], { imageGridThw: images.gridThw, videoGridThw: videos.gridThw });
+    expect(enc.length).toBe(r.promptTokens);
+    const pv = F.fromArray(cpu, images.pixelValues, images.shape);
+    const pvv = F.fromArray(cpu, videos.pixelValues, videos.shape);
+    const inputs = { inputIds: { data: enc.inputIds, shape: [1, enc.length] }, pixelValues: pv, imageGridThw: images.gridThw, pixelValuesVideos: pvv, videoGridThw: videos.gridThw };
+    const ref = await generate(model, { ...inputs, secondPerGridTs: [2 / sv.fps] }, { maxNewTokens: 12, stopTokenIds: [] });
+    // upstream's default of 1.0 s per step when second_per_grid_ts is left out
+    const noSeconds = await generate(model, inputs, { maxNewTokens: 1, stopTokenIds: [], returnStepLogits: true });
+    const withSeconds = await generate(model, { ...inputs, secondPerGridTs: [2 / sv.fps] }, { maxNewTokens: 1, stopTokenIds: [], returnStepLogits: true });
+    pv.dispose();
+    pvv.dispose();
+    expect(r.tokens).toEqual(ref.generated[0]);
+    expect(Array.from(noSeconds.stepLogits!)).not.toEqual(Array.from(withSeconds.stepLogits!));
+  });
+
+  it('an answer made of <|image_pad|> / <|video_pad|> tokens goes on (they are plain tokens after the prefill, as upstream)', async () => {
+    // lm_head rows 292 / 293 = -/+ 1000 x channel 0: every step picks one of the two placeholders
+    const dir = writeReasonFolder(nodePath.join(tmp, 'placeholders'));
+    const f = await openSafetensors(nodePath.join(dir, 'model.safetensors'));
+    const tensors: Record<string, TensorToWrite> = {};
+    for (const n of f.names) {
+      const t = await f.read(n);
+      tensors[n] = { dtype: t.dtype, shape: t.shape, raw: t.raw };
+    }
+    await f.close();
+    const head = tensors['lm_head.weight'];
+    const [V, D] = head.shape;
+    const w = Float32Array.from(head.raw as Float32Array);
+    w.fill(0, 292 * D, 294 * D);
+    w[292 * D] = -1000;
+    w[293 * D] = 1000;
+    expect(V).toBe(300);
+    await writeSafetensors(nodePath.join(dir, 'model.safetensors'), { ...tensors, 'lm_head.weight': { ...head, raw: w } });
+    const m = await loadReasonModel(dir, cpu);
+    try {
+      const sv = await readVideoFile(clip, 4);
+      const r = await reason({ model: m, prompt: 'Describe.', videos: [sv], maxNewTokens: 5, temperature: 0, repetitionPenalty: 1, stopTokenIds: [] });
+      expect(r.tokens).toHaveLength(5);
+      expect(r.tokens.every((t) => t === 292 || t === 293)).toBe(true);
+      expect(r.text).toBe(''); // special tokens are not printed
+    } finally {
+      m.model.dispose();
+    }
   });
 
   it('sampling is reproducible from the seed', async () => {

@@ -3,6 +3,9 @@
 //   vlm.rope_index      get_rope_index(...) -> position_ids, rope_deltas (exact)
 //   vlm.lm_forward      the full forward (use_cache=False) -> logits (+ taps)
 //   vlm.generate        greedy generation with the KV cache -> sequences (exact), step_logits
+// The model kinds take every input the Qwen2.5-VL processor emits: input_ids, attention_mask,
+// pixel_values + image_grid_thw, pixel_values_videos + video_grid_thw + second_per_grid_ts
+// (images and videos in one prompt, in any order of their placeholders).
 // Everything comes from the case folder: config.json, model.safetensors (or the weights file
 // case.json names), case.safetensors inputs and case.json args.
 import type { Backend } from '../../engine/backend.js';
@@ -11,6 +14,7 @@ import { capture } from '../../engine/module.js';
 import type { Tensor } from '../../engine/tensor.js';
 import { parseVlmConfig, ropeIndexConfig } from '../../models/vlm/config.js';
 import { generate } from '../../models/vlm/generate.js';
+import { secondPerGridT } from '../../models/vlm/preprocess.js';
 import { type ForwardInputs, type ModelParts, type Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLFamily } from '../../models/vlm/language.js';
 import { type Grid, getRopeIndex } from '../../models/vlm/rope-index.js';
 import { CaseFormatError, type FixtureCase } from '../case.js';
@@ -43,17 +47,42 @@ async function tensorInput(c: FixtureCase, backend: Backend, name: string): Prom
   return c.hasInput(name) ? c.inputTensor(name, backend) : null;
 }
 
-async function forwardInputs(c: FixtureCase, backend: Backend): Promise<ForwardInputs> {
+/**
+ * second_per_grid_ts of the case's videos: the processor's input tensor; else args.second_per_grid_ts
+ * (a number or one per video); else args.fps (a number or one per video) as the processor turns it
+ * into temporal_patch_size / fps; else null (upstream's 1.0 per video).
+ */
+async function secondPerGridTs(c: FixtureCase, videos: readonly Grid[] | null, temporalPatchSize: number): Promise<Float32Array | null> {
+  const given = await floats(c, 'second_per_grid_ts');
+  if (given || !videos) return given;
+  const perVideo = (key: string): number[] | null => {
+    const v = c.args[key];
+    if (v === undefined || v === null) return null;
+    const list = Array.isArray(v) ? v : new Array(videos.length).fill(v);
+    if (list.length !== videos.length || !list.every((x) => typeof x === 'number' && x > 0)) {
+      throw new CaseFormatError(`${c.dir}: args.${key} must be a positive number or one per video (${videos.length}), got ${JSON.stringify(v)}`);
+    }
+    return list as number[];
+  };
+  const s = perVideo('second_per_grid_ts');
+  if (s) return Float32Array.from(s);
+  const fps = perVideo('fps');
+  return fps ? Float32Array.from(fps, (f) => secondPerGridT(temporalPatchSize, f)) : null;
+}
+
+/** The model inputs the processor emits: ids and mask, image pixels + grids, video pixels + grids + second_per_grid_ts. */
+async function forwardInputs(c: FixtureCase, backend: Backend, model: Qwen2_5_VLForConditionalGeneration): Promise<ForwardInputs> {
   const ids = await ints(c, 'input_ids');
   const mask = await optionalInts(c, 'attention_mask');
+  const videoGridThw = await grids(c, 'video_grid_thw');
   return {
     inputIds: ids,
     attentionMask: mask,
     pixelValues: await tensorInput(c, backend, 'pixel_values'),
     imageGridThw: await grids(c, 'image_grid_thw'),
     pixelValuesVideos: await tensorInput(c, backend, 'pixel_values_videos'),
-    videoGridThw: await grids(c, 'video_grid_thw'),
-    secondPerGridTs: await floats(c, 'second_per_grid_ts'),
+    videoGridThw,
+    secondPerGridTs: await secondPerGridTs(c, videoGridThw, model.config.vision.temporalPatchSize),
   };
 }
 
@@ -89,7 +118,8 @@ vlmKind('vlm.vision_encoder', { language: false }, async (model, c, backend) => 
 
 registerKind('vlm.rope_index', async (c) => {
   // args name the settings; config.json (when present) fills what they leave out
-  const base = c.config ? ropeIndexConfig(parseVlmConfig(c.config)) : null;
+  const parsed = c.config ? parseVlmConfig(c.config) : null;
+  const base = parsed ? ropeIndexConfig(parsed) : null;
   const arg = (k: string, v: number | undefined) => {
     if (v === undefined && c.args[k] === undefined) throw new CaseFormatError(`${c.dir}: vlm.rope_index needs args.${k} (or a config.json)`);
     return intArg(c, k, v ?? NaN);
@@ -106,10 +136,11 @@ registerKind('vlm.rope_index', async (c) => {
   const ids = await ints(c, 'input_ids');
   const mask = await optionalInts(c, 'attention_mask');
   const [B, L] = ids.shape;
+  const videoGridThw = await grids(c, 'video_grid_thw');
   const r = getRopeIndex(cfg, {
     inputIds: ids.data, batch: B, length: L, attentionMask: mask?.data ?? null,
-    imageGridThw: await grids(c, 'image_grid_thw'), videoGridThw: await grids(c, 'video_grid_thw'),
-    secondPerGridTs: await floats(c, 'second_per_grid_ts'),
+    imageGridThw: await grids(c, 'image_grid_thw'), videoGridThw,
+    secondPerGridTs: await secondPerGridTs(c, videoGridThw, parsed?.vision.temporalPatchSize ?? 2),
   });
   return { outputs: { position_ids: r.positionIds, rope_deltas: r.ropeDeltas } };
 });
@@ -117,7 +148,7 @@ registerKind('vlm.rope_index', async (c) => {
 // ------------------------------------------------------------------ vlm.lm_forward
 
 vlmKind('vlm.lm_forward', {}, async (model, c, backend) => {
-  const inputs = await forwardInputs(c, backend);
+  const inputs = await forwardInputs(c, backend, model);
   const { result, taps } = await capture(c.tapNames, () => model.forward(inputs));
   return { outputs: { logits: result.logits }, taps };
 });
@@ -126,7 +157,7 @@ vlmKind('vlm.lm_forward', {}, async (model, c, backend) => {
 
 vlmKind('vlm.generate', {}, async (model, c, backend) => {
   if (c.args.do_sample === true) throw new CaseFormatError(`${c.dir}: sampled vlm.generate cases are not supported (no reference random draws)`);
-  const inputs = await forwardInputs(c, backend);
+  const inputs = await forwardInputs(c, backend, model);
   const maxNewTokens = intArg(c, 'max_new_tokens', NaN);
   // upstream case: no EOS stop unless the case names one
   const eos = c.args.eos_token_id;

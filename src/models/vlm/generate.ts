@@ -3,7 +3,8 @@
 // rope deltas kept), then one token per step with a device KV cache preallocated for the whole
 // context: step n writes its key/value at cache row n (setSlice) and attends to rows [0, n]
 // (attention kvLen); its M-RoPE position is n + rope_delta on all three axes; the attention mask
-// grows by a 1 per step (padded prompt keys stay masked); pixel inputs are used at step 0 only.
+// grows by a 1 per step (padded prompt keys stay masked); pixel inputs are used at step 0 only,
+// so a generated <|image_pad|> / <|video_pad|> is fed back as the plain token embedding.
 //
 // Decoding: greedy (argmax on the device), or sampled on the host from the processed logits
 // (repetition penalty -> temperature -> top-k -> top-p, as transformers orders its processors
@@ -92,7 +93,7 @@ export class VlmSession {
     for (const row of this.keyMask) row.push(1);
     const ids: IdBatch = { data: Array.from(tokens), shape: [B, 1] };
     const logits = scope(() => {
-      const embeds = this.model.embedInputs(ids);
+      const embeds = this.model.embedTokens(ids);
       return this.model.decode(embeds, pos, this.keyMask.flat(), { cache: this.cache, past: n });
     });
     this.length = n + 1;

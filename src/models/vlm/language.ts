@@ -232,6 +232,17 @@ function batchShape(x: IdBatch, what: string): [number, number] {
   return [B, L];
 }
 
+interface VisualKind {
+  what: 'image' | 'video';
+  tokenId: number;
+  pixelsName: string;
+  gridName: string;
+}
+
+function gridText(grids: readonly Grid[]): string {
+  return `[${grids.map((g) => `[${g.join(', ')}]`).join(', ')}]`;
+}
+
 /** Qwen2_5_VLForConditionalGeneration: `visual`, `model`, `lm_head`. */
 export class Qwen2_5_VLForConditionalGeneration extends Module {
   readonly visual: VisionTransformer | null;
@@ -296,46 +307,81 @@ export class Qwen2_5_VLForConditionalGeneration extends Module {
   }
 
   /**
-   * inputs_embeds [B, L, D]: embed_tokens(input_ids) with the image placeholder rows (in
-   * row-major order) replaced by the visual embeddings of all images, then the video rows by
-   * those of all videos. Tapped as `inputs_embeds`.
+   * embed_tokens(input_ids) [B, L, D] and nothing else: what a decode step feeds. Upstream drops
+   * the pixel inputs after the prefill, so a generated <|image_pad|> / <|video_pad|> is embedded
+   * as the token it is, never matched against pixels.
+   */
+  embedTokens(inputIds: IdBatch): Tensor {
+    const [B, L] = batchShape(inputIds, 'input_ids');
+    const ids = this.checkedIds(inputIds);
+    const D = this.config.text.hiddenSize;
+    return scope(() => this.lm.embed_tokens.forward(F.fromArray(this.backend, ids, [B, L], 'i32')).reshape([B, L, D]));
+  }
+
+  private checkedIds(inputIds: IdBatch): Int32Array {
+    const V = this.config.text.vocabSize;
+    const ids = Int32Array.from(inputIds.data);
+    for (const id of ids) {
+      if (!(id >= 0 && id < V)) throw new VlmInputError(`input_ids: token ${id} is outside the vocabulary [0, ${V})`);
+    }
+    return ids;
+  }
+
+  /**
+   * The prefill's inputs_embeds [B, L, D]: embed_tokens(input_ids) with the image placeholder
+   * rows (in row-major order) replaced by the visual embeddings of all images, then the video
+   * rows by those of all videos (one vision call each, as upstream). Images and videos may
+   * interleave in any order: each kind fills its own placeholders in order. Tapped as
+   * `inputs_embeds`.
    */
   embedInputs(inputIds: IdBatch, v: VisualInputs = {}): Tensor {
     const [B, L] = batchShape(inputIds, 'input_ids');
     const be = this.backend;
     const { imageTokenId, videoTokenId, text } = this.config;
-    const ids = Int32Array.from(inputIds.data);
-    for (const id of ids) {
-      if (!(id >= 0 && id < text.vocabSize)) throw new VlmInputError(`input_ids: token ${id} is outside the vocabulary [0, ${text.vocabSize})`);
-    }
+    const ids = this.checkedIds(inputIds);
     return scope(() => {
       const embeds = this.lm.embed_tokens.forward(F.fromArray(be, ids, [B, L], 'i32')).reshape([B * L, text.hiddenSize]);
       const tables: Tensor[] = [embeds];
       const index = Int32Array.from({ length: B * L }, (_, i) => i);
       let next = B * L;
-      const place = (tokenId: number, pixels: Tensor | null | undefined, grids: readonly Grid[] | null | undefined, what: string) => {
+      const place = (kind: VisualKind, pixels: Tensor | null | undefined, grids: readonly Grid[] | null | undefined) => {
+        const { what, tokenId, pixelsName, gridName } = kind;
         const slots: number[] = [];
         ids.forEach((id, i) => { if (id === tokenId) slots.push(i); });
         if (!pixels) {
-          if (slots.length) throw new VlmInputError(`input_ids hold ${slots.length} ${what} tokens (${tokenId}) but no ${what} pixels were given`);
+          if (slots.length) throw new VlmInputError(`input_ids hold ${slots.length} ${what} tokens (${tokenId}) but no ${pixelsName} were given`);
           return;
         }
-        if (!grids || grids.length === 0) throw new VlmInputError(`${what} pixels were given without their grid_thw`);
+        if (!grids || grids.length === 0) throw new VlmInputError(`${pixelsName} were given without ${gridName}`);
+        this.checkPixels(pixels, grids, pixelsName, gridName);
         const feats = this.encodeVisual(pixels, grids);
         if (feats.shape[0] !== slots.length) {
-          throw new VlmInputError(`${what} features and ${what} tokens do not match: tokens: ${slots.length}, features ${feats.shape[0]}`);
+          throw new VlmInputError(`${what} features and ${what} tokens do not match: input_ids hold ${slots.length} ${what} tokens (${tokenId}), ${gridName} ${gridText(grids)} gives ${feats.shape[0]} features`);
         }
         slots.forEach((s, k) => { index[s] = next + k; });
         next += feats.shape[0];
         tables.push(feats);
       };
-      place(imageTokenId, v.pixelValues, v.imageGridThw, 'image');
-      place(videoTokenId, v.pixelValuesVideos, v.videoGridThw, 'video');
+      place({ what: 'image', tokenId: imageTokenId, pixelsName: 'pixel_values', gridName: 'image_grid_thw' }, v.pixelValues, v.imageGridThw);
+      place({ what: 'video', tokenId: videoTokenId, pixelsName: 'pixel_values_videos', gridName: 'video_grid_thw' }, v.pixelValuesVideos, v.videoGridThw);
       const out = tables.length === 1
         ? embeds
         : F.indexSelect(F.concat(tables, 0), 0, F.fromArray(be, index, [B * L], 'i32'));
       return this.tap(out.reshape([B, L, text.hiddenSize]), 'inputs_embeds');
     });
+  }
+
+  /** pixel rows against their grids, named as the processor names them. */
+  private checkPixels(pixels: Tensor, grids: readonly Grid[], pixelsName: string, gridName: string): void {
+    const vc = this.config.vision;
+    const width = vc.inChannels * vc.temporalPatchSize * vc.patchSize * vc.patchSize;
+    grids.forEach((g, i) => {
+      if (g.length !== 3 || !g.every((x) => Number.isInteger(x) && x >= 1)) throw new VlmInputError(`${gridName} row ${i} (${g.join(', ')}) must be three positive integers`);
+    });
+    const rows = grids.reduce((s, [t, h, w]) => s + t * h * w, 0);
+    if (pixels.rank !== 2 || pixels.shape[0] !== rows || pixels.shape[1] !== width) {
+      throw new VlmInputError(`${pixelsName} ${JSON.stringify(pixels.shape)} does not fit ${gridName} ${gridText(grids)}: expected [${rows}, ${width}] (t*h*w patches of ${vc.inChannels}x${vc.temporalPatchSize}x${vc.patchSize}x${vc.patchSize})`);
+    }
   }
 
   /** Device M-RoPE tables [B, L, hd] for position ids [3, B, L]. */
