@@ -52,7 +52,7 @@ export { T5EncoderFamily, T5EncoderModel } from './models/t5/encoder.js';
 export { T5TextEncoder } from './models/t5/prompts.js';
 export { AutoencoderKLCosmos } from './models/tokenizer/diffusers.js';
 export { ContinuousImageTokenizer, DiscreteImageTokenizer } from './models/tokenizer/image.js';
-export { CosmosTokenizerFamily, type Tokenizer, buildTokenizer, loadTokenizer } from './models/tokenizer/load.js';
+export { CosmosTokenizerFamily, type LoadTokenizerOptions, type Tokenizer, buildTokenizer, loadTokenizer } from './models/tokenizer/load.js';
 export { CausalContinuousVideoTokenizer, CausalDiscreteVideoTokenizer } from './models/tokenizer/video.js';
 export { Qwen2_5_VLFamily, Qwen2_5_VLForConditionalGeneration } from './models/vlm/language.js';
 export { COSMOS_PROMPT_SYSTEM, ReasonPromptEncoder, ReasonTextFamily, ReasonTextModel, standardizeTokens } from './models/vlm/prompt-embeds.js';
@@ -69,7 +69,11 @@ export {
   type ArRelease, type ControlNetRelease, type LoadReleaseOptions, type Release, type T5Release, type TokenizerRelease, type TransformerRelease,
   type VlmRelease, type WorldRelease, loadRelease,
 } from './pipelines/release.js';
-export { type ReleaseFolder, type ReleaseKind, identifyRelease } from './pipelines/release-kind.js';
+export { type IdentifyOptions, type ReleaseFolder, ReleaseFormatError, type ReleaseKind, identifyRelease } from './pipelines/release-kind.js';
+export { type CatalogEntry, RELEASE_CATALOG, type ReleaseFormat, findRelease, releaseNameOf } from './pipelines/release-catalog.js';
+export { type ComponentTensor, type InspectReleaseOptions, type ReleaseComponent, type ReleaseReport, inspectRelease } from './pipelines/release-inspect.js';
+export { type TokenizerPart, type TokenizerReleaseFiles, readMeanStd, resolveTokenizerRelease, tokenizerCodeOf } from './models/tokenizer/release-folder.js';
+export { completeArConfig, releasedArConfigJson, releasedArModelOf } from './models/ar/config.js';
 export { text2world } from './pipelines/text2world.js';
 export {
   type DetokenizeOptions, type RoundtripOptions, type RoundtripResult, type TokenizeOptions, Tokens, type VideoModel, detokenize, loadVideoTokenizer,

@@ -23,7 +23,7 @@ export type TokenizerPart = 'encoder' | 'decoder' | 'both';
 
 const JIT_FILES = ['autoencoder.jit', 'encoder.jit', 'decoder.jit'] as const;
 
-export interface TokenizerRelease {
+export interface TokenizerReleaseFiles {
   dir: string;
   /** the released code (e.g. 'CV8x8x8') the architecture came from */
   code: string;
@@ -56,7 +56,7 @@ const KNOWN = () => Object.keys(RELEASED_TOKENIZERS).join(', ');
 export async function resolveTokenizerRelease(
   dir: string,
   opts: { part?: TokenizerPart; release?: string; fs?: FileSystem } = {},
-): Promise<TokenizerRelease> {
+): Promise<TokenizerReleaseFiles> {
   const fs = opts.fs ?? fileSystem();
   const part = opts.part ?? 'both';
   const files = await fs.list(dir);
@@ -116,7 +116,7 @@ export function unionSource(ckpts: readonly Checkpoint[], label: string): Tensor
 
 /** Build `family`'s model from the release's config and load the parameters of its part. */
 export async function loadTokenizerRelease<M extends Module>(
-  rel: TokenizerRelease,
+  rel: TokenizerReleaseFiles,
   family: ModuleFamily<M>,
   backend: Backend,
   opts: { fs?: FileSystem; extra?: Partial<LoadOptions> } = {},
