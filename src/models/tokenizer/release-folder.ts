@@ -2,8 +2,9 @@
 // `autoencoder.jit` (any subset), and for Cosmos-1.0-Tokenizer-CV8x8x8 a `mean_std.pt`. Their
 // config.json is no help (the 0.1 repos carry `{"architectures": ["CosmosTokenizer"],}`, not even
 // JSON; the 1.0 repos none), so the architecture comes from the release name in the folder's path
-// or from `release`, and is the published config of that code (released.ts). A folder converted
-// to safetensors with a kwargs config.json keeps working through the ordinary path.
+// or from `release`, and is the published config of that code (released.ts). A config.json that
+// does hold constructor kwargs (a tokenizer exported like the releases by someone else) is used.
+// A folder converted to safetensors keeps working through the ordinary path.
 //
 // Which files serve which part: the encoder (tokenize) is encoder.jit, else autoencoder.jit; the
 // decoder (detokenize) decoder.jit, else autoencoder.jit; both (roundtrip) autoencoder.jit, else
@@ -11,7 +12,7 @@
 // from either; a part loads only its own parameters.
 import type { Backend } from '../../engine/backend.js';
 import { type LoadOptions, type Module, type TensorSource, loadWeights } from '../../engine/module.js';
-import { type FileSystem, fileSystem } from '../../io/files.js';
+import { type FileSystem, fileSystem, readText } from '../../io/files.js';
 import { basename, join } from '../../io/path.js';
 import { type Checkpoint, openCheckpoint } from '../../io/safetensors.js';
 import { widen } from '../../engine/dtype.js';
@@ -60,7 +61,8 @@ export async function resolveTokenizerRelease(
   const fs = opts.fs ?? fileSystem();
   const part = opts.part ?? 'both';
   const files = await fs.list(dir);
-  const code = opts.release !== undefined ? tokenizerCodeOf(opts.release) : tokenizerCodeOf(fs.resolve(dir));
+  const own = opts.release === undefined && files.includes('config.json') ? await kwargsConfig(join(dir, 'config.json'), fs) : null;
+  const code = opts.release !== undefined ? tokenizerCodeOf(opts.release) : own ? codeOfConfig(own) : tokenizerCodeOf(fs.resolve(dir));
   if (!code) {
     throw new TokenizerConfigError(
       '<release>',
@@ -84,9 +86,33 @@ export async function resolveTokenizerRelease(
   if (!chosen) {
     const need = part === 'encoder' ? 'encoder.jit or autoencoder.jit' : part === 'decoder' ? 'decoder.jit or autoencoder.jit' : 'autoencoder.jit, or encoder.jit and decoder.jit';
     const present = JIT_FILES.filter(has);
-    throw new TokenizerConfigError('<path>', `${dir}: the ${part === 'both' ? 'encoder and decoder' : part} need ${need}; the folder has ${present.length ? present.join(', ') : 'no .jit file'}`);
+    throw new TokenizerConfigError('<path>', `${dir}: the ${part === 'both' ? 'encoder and decoder need' : `${part} needs`} ${need}; the folder has ${present.length ? present.join(', ') : 'no .jit file'}`);
   }
-  return { dir, code, config: { ...RELEASED_TOKENIZERS[code].config }, files: chosen, part, meanStd: has('mean_std.pt') ? join(dir, 'mean_std.pt') : null };
+  const config = own ?? { ...RELEASED_TOKENIZERS[code].config };
+  return { dir, code, config, files: chosen, part, meanStd: has('mean_std.pt') ? join(dir, 'mean_std.pt') : null };
+}
+
+/**
+ * config.json when it holds Cosmos-Tokenizer constructor kwargs (a folder someone wrote, e.g. a
+ * re-trained tokenizer exported like the releases); null for the releases' placeholders (not
+ * JSON, or `{"architectures": ["CosmosTokenizer"]}`).
+ */
+async function kwargsConfig(path: string, fs: FileSystem): Promise<Config | null> {
+  let v: unknown;
+  try {
+    v = JSON.parse(await readText(path, fs));
+  } catch {
+    return null;
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) return null;
+  const c = v as Config;
+  return typeof c.name === 'string' && /^[CD][VI]$/.test(c.name) && 'z_channels' in c ? c : null;
+}
+
+/** The code a kwargs config describes (CV4x8x8, DI16x16, ...), for names; not necessarily a released one. */
+function codeOfConfig(c: Config): string {
+  const [name, tc, sc] = [String(c.name), String(c.temporal_compression), String(c.spatial_compression)];
+  return name.endsWith('V') ? `${name}${tc}x${sc}x${sc}` : `${name}${sc}x${sc}`;
 }
 
 /** Model keys of each part of a Cosmos-Tokenizer tree. */
