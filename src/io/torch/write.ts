@@ -47,6 +47,12 @@ export interface TorchWriteOptions {
   folder?: string;
   /** put every size and offset in zip64 fields, as files over 4 GiB have them */
   zip64?: boolean;
+  /**
+   * the record list: '2.x' (default; recent torch: .format_version, .storage_alignment,
+   * byteorder, storages in numeric order, .data/serialization_id) or '1.13' (data.pkl, storages in
+   * string order, version)
+   */
+  layout?: '2.x' | '1.13';
 }
 
 const WRITER = '<torch writer>';
@@ -302,10 +308,16 @@ function checkFolder(folder: string): string {
   return folder;
 }
 
-function* records(root: TorchValue, folder: string): Generator<ZipRecordToWrite> {
+function* records(root: TorchValue, folder: string, layout: '2.x' | '1.13'): Generator<ZipRecordToWrite> {
   const plan = pickleRoot(root);
   const text = (s: string) => enc.encode(s);
   yield { name: `${folder}/data.pkl`, data: plan.pickle };
+  if (layout === '1.13') {
+    const keys = plan.storages.map((_, i) => String(i)).sort();
+    for (const k of keys) yield { name: `${folder}/data/${k}`, data: plan.storages[Number(k)].bytes };
+    yield { name: `${folder}/version`, data: text('3\n') };
+    return;
+  }
   yield { name: `${folder}/.format_version`, data: text('1') };
   yield { name: `${folder}/.storage_alignment`, data: text('64') };
   yield { name: `${folder}/byteorder`, data: text('little') };
@@ -328,12 +340,12 @@ function* records(root: TorchValue, folder: string): Generator<ZipRecordToWrite>
 
 /** A torch.save zip archive of `root`, in memory. */
 export function encodeTorchZip(root: TorchValue, opts: TorchWriteOptions = {}): Uint8Array {
-  return concatChunks(zipChunks(records(root, checkFolder(opts.folder ?? 'archive')), { zip64: opts.zip64 }));
+  return concatChunks(zipChunks(records(root, checkFolder(opts.folder ?? 'archive'), opts.layout ?? '2.x'), { zip64: opts.zip64 }));
 }
 
 /** Write `root` as a torch.save checkpoint at `path`, atomically (the folder defaults to the file's stem, as torch.save(obj, path) names it). */
 export async function writeTorchCheckpoint(path: string, root: TorchValue, opts: TorchWriteOptions = {}, fs: FileSystem = fileSystem()): Promise<void> {
   const stem = basename(path).replace(/\.[^.]*$/, '') || 'archive';
   const folder = checkFolder(opts.folder ?? (/^[A-Za-z0-9_][A-Za-z0-9_.-]*$/.test(stem) ? stem : 'archive'));
-  await writeFileAtomic(path, zipChunks(records(root, folder), { zip64: opts.zip64 }), fs);
+  await writeFileAtomic(path, zipChunks(records(root, folder, opts.layout ?? '2.x'), { zip64: opts.zip64 }), fs);
 }
