@@ -177,32 +177,32 @@ function checkNames(entries: ZipEntry[], file: string): { folder: string; record
     throw new TorchFormatError(file, problem);
   };
   if (entries.length === 0) fail('zip archive has no entries; expected data.pkl and data/ records');
-  const first = entries[0].name;
-  const slash = first.indexOf('/');
-  if (slash <= 0) fail(`zip entry ${JSON.stringify(first)} is not inside a folder; a torch archive keeps every record under one top-level folder`);
-  const folder = first.slice(0, slash);
   const seen = new Set<string>();
-  const records = new Map<string, ZipEntry>();
   for (const e of entries) {
     const shown = JSON.stringify(e.name);
     if (e.name.includes('\\')) fail(`zip entry ${shown} contains a backslash; expected '/'-separated relative names`);
     if (e.name.startsWith('/') || /^[A-Za-z]:/.test(e.name)) fail(`zip entry ${shown} is an absolute path; expected names relative to the archive`);
     // biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what is refused
     if (/[\u0000-\u001f\u007f]/.test(e.name)) fail(`zip entry ${shown} contains control characters`);
-    const isDir = e.name.endsWith('/');
-    const segments = (isDir ? e.name.slice(0, -1) : e.name).split('/');
-    for (const s of segments) {
+    for (const s of (e.name.endsWith('/') ? e.name.slice(0, -1) : e.name).split('/')) {
       if (s === '..' || s === '.') fail(`zip entry ${shown} has a ${JSON.stringify(s)} segment; expected plain relative names`);
       if (s === '') fail(`zip entry ${shown} has an empty path segment`);
     }
     if (seen.has(e.name)) fail(`zip entry ${shown} appears twice; each record must be stored once`);
     seen.add(e.name);
-    if (segments[0] !== folder) fail(`zip entry ${shown} is outside the archive's top-level folder ${JSON.stringify(`${folder}/`)}`);
-    if (isDir) {
+  }
+  const first = entries[0].name;
+  const slash = first.indexOf('/');
+  if (slash < 0) fail(`zip entry ${JSON.stringify(first)} is not inside a folder; a torch archive keeps every record under one top-level folder`);
+  const folder = first.slice(0, slash);
+  const records = new Map<string, ZipEntry>();
+  for (const e of entries) {
+    const shown = JSON.stringify(e.name);
+    if (!e.name.startsWith(`${folder}/`)) fail(`zip entry ${shown} is outside the archive's top-level folder ${JSON.stringify(`${folder}/`)}`);
+    if (e.name.endsWith('/')) {
       if (e.size !== 0) fail(`zip entry ${shown} is a folder with ${e.size} bytes of data`);
       continue;
     }
-    if (segments.length < 2) fail(`zip entry ${shown} is not inside the archive's top-level folder`);
     const record = e.name.slice(folder.length + 1);
     (e as { record: string }).record = record;
     records.set(record, e);
