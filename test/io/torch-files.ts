@@ -10,7 +10,7 @@ export function pk(...parts: Part[]): Uint8Array {
   const add = (p: Part) => {
     if (typeof p === 'number') out.push(p);
     else if (typeof p === 'string') for (const c of p) out.push(c.charCodeAt(0) & 0xff);
-    else if (p instanceof Uint8Array) out.push(...p);
+    else if (p instanceof Uint8Array) for (const b of p) out.push(b);
     else for (const q of p) add(q);
   };
   for (const p of parts) add(p);
