@@ -9,3 +9,4 @@ import './kinds/vlm-model.js';
 import './kinds/vlm-prompt-embeds.js';
 import './kinds/controlnet.js';
 import './kinds/wan-vae.js';
+import './kinds/checkpoint.js';

@@ -5,6 +5,7 @@ import type { ReadArray } from '../engine/dtype.js';
 import type { TapRecorder } from '../engine/module.js';
 import type { Tensor } from '../engine/tensor.js';
 import type { FixtureCase } from './case.js';
+import type { Comparison } from './compare.js';
 
 export type OutputValue = Tensor | ReadArray | readonly string[];
 
@@ -13,6 +14,11 @@ export interface KindResult {
   outputs: Record<string, OutputValue>;
   /** recorded module outputs, compared with `tap.<path>` in forward order */
   taps?: TapRecorder;
+  /**
+   * outputs the kind compared itself, by name (cases whose expected values are not in
+   * case.safetensors, e.g. checkpoint.read's expected.safetensors); replaces the comparison of `outputs`
+   */
+  compared?: Record<string, Comparison>;
 }
 
 export type KindHandler = (c: FixtureCase, backend: Backend) => Promise<KindResult>;

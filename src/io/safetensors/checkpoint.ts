@@ -1,9 +1,11 @@
-// Checkpoints: one .safetensors file, several files with disjoint tensor names, or a
-// *.safetensors.index.json with its shards, read through one TensorReader; config.json beside
-// them is parsed when present.
+// Checkpoints: one .safetensors file, several files with disjoint tensor names, a
+// *.safetensors.index.json with its shards, or one PyTorch file (.pt / .pth / .jit, told by its
+// magic bytes), read through one TensorReader; config.json beside them is parsed when present.
 import { type FileSystem, fileSystem, readText } from '../files.js';
 import { basename, dirname, isAbsolute, isInside, join } from '../path.js';
 import { CheckpointError, FileAccessError, IndexMismatchError, TensorNotFoundError } from '../errors.js';
+import { openTorchCheckpoint, type TorchFormat } from '../torch/checkpoint.js';
+import { SNIFF_BYTES, torchFormatOf } from '../torch/sniff.js';
 import type { LoadedTensor } from './dtypes.js';
 import { accessError, openSafetensors, type SafetensorsFile, type TensorReader } from './file.js';
 import { isPlainObject, type TensorInfo } from './header.js';
@@ -11,14 +13,20 @@ import { isPlainObject, type TensorInfo } from './header.js';
 export interface Checkpoint extends TensorReader {
   /** What was opened, as given. */
   readonly path: string;
-  /** The .safetensors files the tensors live in. */
+  /** The files the tensors live in. */
   readonly files: readonly string[];
+  /** The .safetensors files (empty when the checkpoint is a PyTorch file). */
   readonly shards: readonly SafetensorsFile[];
+  /** 'safetensors', or the kind of PyTorch file (torch.save zip, legacy stream, TorchScript). */
+  readonly format: 'safetensors' | TorchFormat;
   /** The index's "metadata" object, or a lone file's __metadata__; {} otherwise. */
   readonly metadata: Readonly<Record<string, unknown>>;
   /** The parsed config.json beside the checkpoint, or null when there is none. */
   readonly config: unknown;
 }
+
+/** One file of a checkpoint. */
+type Part = TensorReader & { readonly path: string };
 
 class CheckpointImpl implements Checkpoint {
   readonly names: readonly string[];
@@ -27,15 +35,17 @@ class CheckpointImpl implements Checkpoint {
   constructor(
     readonly path: string,
     readonly shards: readonly SafetensorsFile[],
-    private readonly owner: Map<string, SafetensorsFile>,
+    private readonly owner: Map<string, TensorReader>,
     readonly metadata: Readonly<Record<string, unknown>>,
     readonly config: unknown,
+    readonly format: 'safetensors' | TorchFormat = 'safetensors',
+    private readonly parts: readonly Part[] = shards,
   ) {
-    this.files = shards.map((s) => s.path);
-    this.names = shards.length === 1 ? shards[0].names : Object.freeze([...owner.keys()].sort());
+    this.files = parts.map((s) => s.path);
+    this.names = parts.length === 1 ? parts[0].names : Object.freeze([...owner.keys()].sort());
   }
 
-  private shardOf(name: string): SafetensorsFile {
+  private shardOf(name: string): TensorReader {
     const s = this.owner.get(name);
     if (!s) throw new TensorNotFoundError({ file: this.path, tensor: name }, `no such tensor in the checkpoint (it has ${this.owner.size})`);
     return s;
@@ -57,7 +67,7 @@ class CheckpointImpl implements Checkpoint {
     return this.shardOf(name).readBytes(name);
   }
   async close(): Promise<void> {
-    await Promise.all(this.shards.map((s) => s.close()));
+    await Promise.all(this.parts.map((s) => s.close()));
   }
 }
 
@@ -102,10 +112,36 @@ export interface OpenCheckpointOptions {
   config?: boolean;
 }
 
+/** Extensions of PyTorch files: a file so named that is not one is reported as such. */
+const TORCH_FILE = /\.(pt|pth|jit)$/i;
+/** PyTorch files a directory without safetensors may hold its weights in. */
+const TORCH_WEIGHTS = /\.(pt|pth)$/i;
+
+/** 'torch' when the file's first bytes are a PyTorch zip or legacy stream, 'safetensors' when they look like one, else null. */
+async function magicOf(fs: FileSystem, path: string): Promise<'torch' | 'safetensors' | null> {
+  let f: Awaited<ReturnType<FileSystem['open']>>;
+  try {
+    f = await fs.open(path);
+  } catch (e) {
+    throw accessError(path, e);
+  }
+  try {
+    const first = new Uint8Array(Math.min(SNIFF_BYTES, f.size));
+    await f.read(0, first);
+    const k = torchFormatOf(first);
+    return k === 'zip' || k === 'legacy' ? 'torch' : k;
+  } catch (e) {
+    throw accessError(path, e);
+  } finally {
+    await f.close();
+  }
+}
+
 /**
- * Open a checkpoint: a .safetensors file, a *.safetensors.index.json, or a directory holding
- * either (the index wins; several .safetensors without an index are merged when their tensor
- * names are disjoint).
+ * Open a checkpoint: a .safetensors file, a *.safetensors.index.json, a PyTorch file (.pt, .pth,
+ * .jit: recognised by its first bytes, whatever its name), or a directory holding safetensors (the
+ * index wins; several .safetensors without an index are merged when their tensor names are
+ * disjoint) or, failing those, exactly one .pt / .pth file.
  */
 export async function openCheckpoint(pathOrDir: string, fs: FileSystem = fileSystem(), options: OpenCheckpointOptions = {}): Promise<Checkpoint> {
   const wantConfig = options.config ?? true;
@@ -120,29 +156,58 @@ export async function openCheckpoint(pathOrDir: string, fs: FileSystem = fileSys
     if (indexes.length === 1) return openIndexed(fs, join(pathOrDir, indexes[0]), pathOrDir, wantConfig);
     const files = names.filter((n) => n.endsWith('.safetensors')).map((n) => join(pathOrDir, n));
     if (files.length === 0) {
-      throw new CheckpointError({ file: pathOrDir }, 'no .safetensors file or *.safetensors.index.json in this directory');
+      const torch = names.filter((n) => TORCH_WEIGHTS.test(n));
+      if (torch.length === 1) return openTorch(fs, join(pathOrDir, torch[0]), wantConfig);
+      if (torch.length > 1) {
+        throw new CheckpointError({ file: pathOrDir }, `no .safetensors file but several PyTorch files (${listSome(torch)}); expected one, or name the file`);
+      }
+      throw new CheckpointError({ file: pathOrDir }, 'no .safetensors file, *.safetensors.index.json or .pt / .pth file in this directory');
     }
     return openFiles(fs, pathOrDir, files, wantConfig);
   }
   if (pathOrDir.endsWith('.json')) return openIndexed(fs, pathOrDir, pathOrDir, wantConfig);
+  const magic = await magicOf(fs, pathOrDir);
+  if (magic === 'torch' || (magic === null && TORCH_FILE.test(pathOrDir))) return openTorch(fs, pathOrDir, wantConfig);
   return openFiles(fs, pathOrDir, [pathOrDir], wantConfig);
+}
+
+async function openTorch(fs: FileSystem, path: string, wantConfig: boolean): Promise<Checkpoint> {
+  const file = await openTorchCheckpoint(path, fs);
+  try {
+    let config: unknown = null;
+    if (wantConfig) {
+      try {
+        config = await readConfig(fs, dirname(path));
+      } catch (e) {
+        // A TorchScript archive carries its own architecture; the config.json beside released
+        // ones (Cosmos-Tokenizer 0.1) is not even JSON, and must not stop the weights being read.
+        if (file.format !== 'torchscript' || !(e instanceof CheckpointError)) throw e;
+      }
+    }
+    return new CheckpointImpl(path, [], new Map(file.names.map((n) => [n, file])), {}, config, file.format, [file]);
+  } catch (e) {
+    await file.close();
+    throw e;
+  }
 }
 
 async function openFiles(fs: FileSystem, label: string, paths: readonly string[], wantConfig: boolean): Promise<Checkpoint> {
   const config = wantConfig ? await readConfig(fs, dirname(paths[0])) : null;
   const shards = await openAll(fs, paths);
-  const owner = new Map<string, SafetensorsFile>();
+  const owner = new Map<string, TensorReader>();
+  const ownerPath = new Map<string, string>();
   for (const s of shards) {
     for (const n of s.names) {
-      const other = owner.get(n);
+      const other = ownerPath.get(n);
       if (other) {
         await Promise.all(shards.map((f) => f.close()));
         throw new CheckpointError(
           { file: label, tensor: n },
-          `is in both ${other.path} and ${s.path}; ${paths.length} .safetensors files without an index (${listSome(paths.map((p) => basename(p)))}) must have distinct tensor names, or add a *.safetensors.index.json`,
+          `is in both ${other} and ${s.path}; ${paths.length} .safetensors files without an index (${listSome(paths.map((p) => basename(p)))}) must have distinct tensor names, or add a *.safetensors.index.json`,
         );
       }
       owner.set(n, s);
+      ownerPath.set(n, s.path);
     }
   }
   const metadata = shards.length === 1 ? shards[0].metadata : {};
@@ -182,7 +247,7 @@ async function openIndexed(fs: FileSystem, indexPath: string, label: string, wan
   const config = wantConfig ? await readConfig(fs, dir) : null;
   const shards = await openAll(fs, shardPaths);
   const byShardName = new Map(shardNames.map((s, i) => [s, shards[i]]));
-  const owner = new Map<string, SafetensorsFile>();
+  const owner = new Map<string, TensorReader>();
   const notInShard: string[] = [];
   for (const [tensor, shard] of Object.entries(weightMap) as [string, string][]) {
     const s = byShardName.get(shard)!;
