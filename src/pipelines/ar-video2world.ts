@@ -286,7 +286,7 @@ export async function arVideo2World(o: ArVideo2WorldOptions): Promise<ArVideo2Wo
   const owned: { dispose(): void }[] = [];
   try {
     // folders load where the caller says, else beside a model given loaded, else on selectBackend()'s choice
-    const given = typeof o.model !== 'string' ? o.model.backend : typeof o.tokenizer !== 'string' ? o.tokenizer.quant_conv.weight.backend : null;
+    const given = typeof o.model !== 'string' ? o.model.backend : typeof o.tokenizer !== 'string' ? o.tokenizer.backend : null;
     const backend = o.backend ?? given ?? (await selectBackend());
     let tokenizer: CausalDiscreteVideoTokenizer;
     if (typeof o.tokenizer === 'string') {

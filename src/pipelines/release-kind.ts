@@ -7,7 +7,7 @@ import { UserError } from '../engine/errors.js';
 import { type FileSystem, fileSystem, readJsonObject } from '../io/files.js';
 import { basename, join } from '../io/path.js';
 import { completeArConfig, RELEASED_AR_MODELS, type ReleasedArModel, releasedArModelOf } from '../models/ar/config.js';
-import { isJitTokenizerFolder, resolveTokenizerRelease } from '../models/tokenizer/release-folder.js';
+import { isJitTokenizerFolder, tokenizerReleaseConfig } from '../models/tokenizer/release-folder.js';
 import { findRelease, RELEASE_CATALOG, type ReleaseFormat } from './release-catalog.js';
 
 export type ReleaseKind = 'world' | 'tokenizer' | 'transformer' | 'controlnet' | 't5' | 'vlm' | 'ar';
@@ -110,7 +110,7 @@ export async function identifyRelease(path: string, fs: FileSystem = fileSystem(
   if (WORLD_PARTS.every(has)) return { kind: 'world', path, config: {}, files, format: 'diffusers', release: 'diffusers pipeline' };
   if (await isJitTokenizerFolder(path, fs)) {
     // its config.json, when there is one, is a placeholder (not even JSON in the 0.1 repos)
-    const rel = await resolveTokenizerRelease(path, { release: opts.release, fs });
+    const rel = await tokenizerReleaseConfig(path, { release: opts.release, fs });
     return { kind: 'tokenizer', path, config: rel.config, files, format: 'cosmos-tokenizer', release: `Cosmos-Tokenizer ${rel.code}` };
   }
   if (has('config.json')) {

@@ -160,7 +160,7 @@ export async function tokenize(tokenizer: Tokenizer, source: FrameSource | Video
   throwIfAborted(opts.signal);
   const model = videoTokenizer(tokenizer);
   const src = isFrameSource(source) ? source : videoSource(source);
-  const backend = model.quant_conv.weight.backend;
+  const backend = model.backend;
   const tc = model.temporalCompression;
   const sc = model.spatialCompression;
   const chunkFrames = opts.chunkFrames ?? 4 * tc;
@@ -251,7 +251,7 @@ function clampInPlace(d: Float32Array): void {
 
 /** The decoder's output [1, 3, T, H, W] for device or host tokens (DV: from the ids when present). */
 function decodeOnDevice(model: VideoModel, tokens: DecodableTokens): Tensor {
-  const backend = model.quant_conv.weight.backend;
+  const backend = model.backend;
   const dev = tokens instanceof Tokens ? tokens.tensors : null;
   const host = tokens instanceof Tokens ? null : tokens;
   if (model.kind === 'DV') {
@@ -348,7 +348,7 @@ export async function roundtrip(tokenizer: Tokenizer, source: FrameSource | Vide
     },
   });
   try {
-    await model.quant_conv.weight.backend.sync();
+    await model.backend.sync();
     const t1 = performance.now();
     const input = isFrameSource(source) ? stackFrames(frames, source.height, source.width, source.fps) : source;
     frames.length = 0;

@@ -31,6 +31,7 @@ describe('release names', () => {
     expect(tokenizerCodeOf('/x/models--nvidia--Cosmos-1.0-Tokenizer-CV8x8x8/snapshots/abc')).toBe('CV8x8x8');
     expect(tokenizerCodeOf('/x/Cosmos-0.1-Tokenizer-CI16x16@main')).toBe('CI16x16');
     expect(tokenizerCodeOf('dv8x16x16')).toBe('DV8x16x16');
+    expect(tokenizerCodeOf('Cosmos-Tokenizer CV8x8x8')).toBe('CV8x8x8'); // what identifyRelease calls it
     expect(tokenizerCodeOf('CV7x7x7')).toBeNull();
     expect(tokenizerCodeOf('/x/my-tokenizer')).toBeNull();
     // every tokenizer release of the catalog resolves to its code

@@ -2,6 +2,7 @@
 // and decoder (keys `encoder.*`, `quant_conv.*`, ...), the input and latent checks, and for the
 // discrete ones the FSQ quantiser on the quant_conv output. The subclasses (video.ts, image.ts)
 // only name their kind and the types of what encode / decode take and return.
+import type { Backend } from '../../engine/backend.js';
 import { Module } from '../../engine/module.js';
 import { type Tensor, scope } from '../../engine/tensor.js';
 import { type Blocks, type CausalState, type ConvBlock, Decoder, Encoder } from './coder.js';
@@ -31,6 +32,14 @@ export abstract class CosmosAutoencoder<A extends ImageArch = ImageArch> extends
 
   get spatialCompression(): number {
     return this.arch.spatialCompression;
+  }
+
+  /** The backend holding the weights: the encoder's or the decoder's (a release may load only one half). */
+  get backend(): Backend {
+    for (const half of [this.quant_conv, this.post_quant_conv]) {
+      for (const p of half.parameters()) if (p.loaded) return p.t.backend;
+    }
+    throw new Error('neither half of the tokenizer has weights loaded');
   }
 
   /** The time axis of a video tokenizer; null for an image tokenizer. */
@@ -133,7 +142,7 @@ export abstract class DiscreteAutoencoder<A extends ImageArch = ImageArch> exten
       throw new TokenizerInputError('indices', `${video ? '[B, t, h, w]' : '[B, h, w]'} token ids`, gotShape(shape));
     }
     return scope(() => {
-      const ids = 'data' in indices ? this.quantizer.uploadIndices(this.quant_conv.weight.backend, indices) : indices;
+      const ids = 'data' in indices ? this.quantizer.uploadIndices(this.backend, indices) : indices;
       if (ids.dtype !== 'i32') throw new TokenizerInputError('indices', 'an i32 tensor of token ids', `dtype ${ids.dtype}`);
       return this.decodeRaw(this.quantizer.indicesToCodes(ids));
     });

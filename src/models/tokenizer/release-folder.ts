@@ -38,7 +38,7 @@ export interface TokenizerReleaseFiles {
 
 /** The tokenizer code in a release name or path (`Cosmos-0.1-Tokenizer-CV4x8x8`, `...@rev`, `models--nvidia--...`), or a bare code. */
 export function tokenizerCodeOf(nameOrPath: string): string | null {
-  const m = /(?:^|[-_/\\])Tokenizer-([CD][VI]\d+x\d+(?:x\d+)?)(?:$|[@/\\])/i.exec(nameOrPath) ?? /^([CD][VI]\d+x\d+(?:x\d+)?)$/i.exec(nameOrPath);
+  const m = /(?:^|[-_/\\ ])Tokenizer[- ]([CD][VI]\d+x\d+(?:x\d+)?)(?:$|[@/\\])/i.exec(nameOrPath) ?? /^([CD][VI]\d+x\d+(?:x\d+)?)$/i.exec(nameOrPath);
   if (!m) return null;
   const code = m[1].toUpperCase().replace(/X/g, 'x');
   return Object.hasOwn(RELEASED_TOKENIZERS, code) ? code : null;
@@ -53,13 +53,12 @@ export async function isJitTokenizerFolder(dir: string, fs: FileSystem = fileSys
 
 const KNOWN = () => Object.keys(RELEASED_TOKENIZERS).join(', ');
 
-/** Resolve a TorchScript tokenizer release folder: its architecture and the files of `part`. */
-export async function resolveTokenizerRelease(
-  dir: string,
-  opts: { part?: TokenizerPart; release?: string; fs?: FileSystem } = {},
-): Promise<TokenizerReleaseFiles> {
+/**
+ * The architecture of a TorchScript tokenizer folder: its config.json when that holds constructor
+ * kwargs, else the published config of the release `release` or the folder's path names.
+ */
+export async function tokenizerReleaseConfig(dir: string, opts: { release?: string; fs?: FileSystem } = {}): Promise<{ code: string; config: Config }> {
   const fs = opts.fs ?? fileSystem();
-  const part = opts.part ?? 'both';
   const files = await fs.list(dir);
   const own = opts.release === undefined && files.includes('config.json') ? await kwargsConfig(join(dir, 'config.json'), fs) : null;
   const code = opts.release !== undefined ? tokenizerCodeOf(opts.release) : own ? codeOfConfig(own) : tokenizerCodeOf(fs.resolve(dir));
@@ -71,6 +70,18 @@ export async function resolveTokenizerRelease(
         : `${dir} holds TorchScript files whose architecture cannot be read from them, and its name names no release; give --release NAME (e.g. Cosmos-1.0-Tokenizer-CV8x8x8; codes: ${KNOWN()})`,
     );
   }
+  return { code, config: own ?? { ...RELEASED_TOKENIZERS[code].config } };
+}
+
+/** Resolve a TorchScript tokenizer release folder: its architecture and the files of `part`. */
+export async function resolveTokenizerRelease(
+  dir: string,
+  opts: { part?: TokenizerPart; release?: string; fs?: FileSystem } = {},
+): Promise<TokenizerReleaseFiles> {
+  const fs = opts.fs ?? fileSystem();
+  const part = opts.part ?? 'both';
+  const files = await fs.list(dir);
+  const { code, config } = await tokenizerReleaseConfig(dir, opts);
   const has = (f: string) => files.includes(f);
   const pick = (...choices: (string | string[])[]): string[] | null => {
     for (const c of choices) {
@@ -88,7 +99,6 @@ export async function resolveTokenizerRelease(
     const present = JIT_FILES.filter(has);
     throw new TokenizerConfigError('<path>', `${dir}: the ${part === 'both' ? 'encoder and decoder need' : `${part} needs`} ${need}; the folder has ${present.length ? present.join(', ') : 'no .jit file'}`);
   }
-  const config = own ?? { ...RELEASED_TOKENIZERS[code].config };
   return { dir, code, config, files: chosen, part, meanStd: has('mean_std.pt') ? join(dir, 'mean_std.pt') : null };
 }
 
