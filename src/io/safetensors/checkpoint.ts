@@ -166,7 +166,7 @@ export async function openCheckpoint(pathOrDir: string, fs: FileSystem = fileSys
     return openFiles(fs, pathOrDir, files, wantConfig);
   }
   if (pathOrDir.endsWith('.json')) return openIndexed(fs, pathOrDir, pathOrDir, wantConfig);
-  const magic = await magicOf(fs, pathOrDir);
+  const magic = st.kind === 'file' ? await magicOf(fs, pathOrDir) : null;
   if (magic === 'torch' || (magic === null && TORCH_FILE.test(pathOrDir))) return openTorch(fs, pathOrDir, wantConfig);
   return openFiles(fs, pathOrDir, [pathOrDir], wantConfig);
 }
