@@ -125,8 +125,10 @@ function expected(root: TorchValue): { tensors: Map<string, TorchTensor>; leaves
     if (v !== null && typeof v === 'object' && 'bytes' in v && v.bytes instanceof Uint8Array) {
       if (tensors.has(key) || leaves.has(key)) clash = true;
       tensors.set(key, v as TorchTensor);
-    } else if (v instanceof TorchTuple) v.items.forEach((x, i) => walk(x, at(i)));
-    else if (Array.isArray(v)) v.forEach((x, i) => walk(x, at(i)));
+    } else if (v instanceof TorchTuple || Array.isArray(v)) {
+      const items = v instanceof TorchTuple ? v.items : (v as readonly TorchValue[]);
+      for (let i = 0; i < items.length; i++) walk(items[i], at(i));
+    }
     else if (v instanceof Map) for (const [k, x] of v) walk(x, at(k));
     else if (v !== null && typeof v === 'object') for (const [k, x] of Object.entries(v)) walk(x as TorchValue, at(k));
     else {
@@ -186,6 +188,13 @@ describe('reader(writer(x)) = x', () => {
     expect(ck.names).toEqual(['model.tok_embeddings.weight', 'model.norm.weight']);
     expect((await ck.read('model.tok_embeddings.weight')).dtype).toBe('bf16');
     await ck.close();
+    // as upstream's AR loader takes ckpt["model"]
+    const inner = await openCheckpoint(dir, nodeFileSystem, { weightsUnder: ['state_dict', 'model'] });
+    expect(inner.names).toEqual(['tok_embeddings.weight', 'norm.weight']);
+    expect(inner.info('norm.weight').name).toBe('norm.weight');
+    expect(await inner.readBytes('norm.weight')).toEqual(sd.get('norm.weight')!.bytes);
+    expect(() => inner.info('model.norm.weight')).toThrow(/no such tensor/);
+    await inner.close();
     const t = await openTorchCheckpoint(path);
     expect(t.folder).toBe('model');
     await t.close();
