@@ -152,6 +152,11 @@ const CASES: [string, Uint8Array, RegExp][] = [
     v.setUint32(dir + 42, 7, true);
     return z;
   })(), /no zip local header for "model\/data\.pkl" at offset 7/],
+  ['CRC mismatch', (() => {
+    const z = new Uint8Array(valid);
+    z[64 + 10] ^= 1; // a byte of model/data.pkl, whose data starts at 64
+    return z;
+  })(), /record "model\/data\.pkl" fails its CRC-32 check \([0-9a-f]+, the directory says [0-9a-f]+\); the file is corrupt/],
   ['deflated data.pkl', zipOf([['data.pkl', pk(PROTO2, 0x4e, STOP)]], { method: { 'data.pkl': 8 } }), /record "archive\/data\.pkl" is compressed \(zip method 8\); torch stores the records a reader needs uncompressed/],
   ['deflated storage', oneTensor({ numel: 4, size: [4], stride: [1] }).slice(0, 0).length === 0 ? zipOf([['data.pkl', dictPickle([['w', tensor({ numel: 4, size: [4], stride: [1] })]])], ['data/0', data4]], { method: { 'data/0': 8 } }) : valid, /record "archive\/data\/0" is compressed/],
   ['no data.pkl', zipOf([['version', new TextEncoder().encode('3\n')]]), /zip archive has no archive\/data\.pkl record \(it holds version\)/],
