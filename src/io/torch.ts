@@ -5,7 +5,9 @@
 //
 // This module is the public API; the implementation lives in torch/ (zip container, pickle
 // interpreter, legacy stream, storages and views, the key rule, the reader and the writer).
-export { MAX_PICKLE_BYTES, openTorchBuffer, openTorchCheckpoint, openTorchSource, type TorchCheckpoint, type TorchFormat } from './torch/checkpoint.js';
+export {
+  MAX_PICKLE_BYTES, openTorchBuffer, openTorchCheckpoint, openTorchSource, type TorchCheckpoint, type TorchFormat, torchSubtree,
+} from './torch/checkpoint.js';
 export type { TorchDType } from './torch/dtypes.js';
 export { TorchFormatError } from './torch/errors.js';
 export { sniffCheckpointFormat, torchFormatOf, type WeightsFormat } from './torch/sniff.js';

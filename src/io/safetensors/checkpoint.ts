@@ -4,7 +4,7 @@
 import { type FileSystem, fileSystem, readText } from '../files.js';
 import { basename, dirname, isAbsolute, isInside, join } from '../path.js';
 import { CheckpointError, FileAccessError, IndexMismatchError, TensorNotFoundError } from '../errors.js';
-import { openTorchCheckpoint, type TorchFormat } from '../torch/checkpoint.js';
+import { openTorchCheckpoint, type TorchCheckpoint, type TorchFormat, torchSubtree } from '../torch/checkpoint.js';
 import { SNIFF_BYTES, torchFormatOf } from '../torch/sniff.js';
 import type { LoadedTensor } from './dtypes.js';
 import { accessError, openSafetensors, type SafetensorsFile, type TensorReader } from './file.js';
@@ -110,6 +110,12 @@ function listSome(items: readonly string[], max = 8): string {
 export interface OpenCheckpointOptions {
   /** read the config.json beside the weights into `config` (default true; false when the caller has it) */
   config?: boolean;
+  /**
+   * For a PyTorch file: the first of these keys whose subtree holds tensors names the weights;
+   * only they are read, without the `<key>.` prefix (as upstream loaders take ckpt["model"] of a
+   * Cosmos AR model.pt). Default none: every tensor under its full dotted key.
+   */
+  weightsUnder?: readonly string[];
 }
 
 /** Extensions of PyTorch files: a file so named that is not one is reported as such. */
@@ -157,7 +163,7 @@ export async function openCheckpoint(pathOrDir: string, fs: FileSystem = fileSys
     const files = names.filter((n) => n.endsWith('.safetensors')).map((n) => join(pathOrDir, n));
     if (files.length === 0) {
       const torch = names.filter((n) => TORCH_WEIGHTS.test(n));
-      if (torch.length === 1) return openTorch(fs, join(pathOrDir, torch[0]), wantConfig);
+      if (torch.length === 1) return openTorch(fs, join(pathOrDir, torch[0]), wantConfig, options.weightsUnder);
       if (torch.length > 1) {
         throw new CheckpointError({ file: pathOrDir }, `no .safetensors file but several PyTorch files (${listSome(torch)}); expected one, or name the file`);
       }
@@ -166,14 +172,16 @@ export async function openCheckpoint(pathOrDir: string, fs: FileSystem = fileSys
     return openFiles(fs, pathOrDir, files, wantConfig);
   }
   if (pathOrDir.endsWith('.json')) return openIndexed(fs, pathOrDir, pathOrDir, wantConfig);
-  const magic = await magicOf(fs, pathOrDir);
-  if (magic === 'torch' || (magic === null && TORCH_FILE.test(pathOrDir))) return openTorch(fs, pathOrDir, wantConfig);
+  const magic = st.kind === 'file' ? await magicOf(fs, pathOrDir) : null;
+  if (magic === 'torch' || (magic === null && TORCH_FILE.test(pathOrDir))) return openTorch(fs, pathOrDir, wantConfig, options.weightsUnder);
   return openFiles(fs, pathOrDir, [pathOrDir], wantConfig);
 }
 
-async function openTorch(fs: FileSystem, path: string, wantConfig: boolean): Promise<Checkpoint> {
-  const file = await openTorchCheckpoint(path, fs);
+async function openTorch(fs: FileSystem, path: string, wantConfig: boolean, weightsUnder: readonly string[] = []): Promise<Checkpoint> {
+  let file: TorchCheckpoint = await openTorchCheckpoint(path, fs);
   try {
+    const under = weightsUnder.find((k) => file.names.some((n) => n.startsWith(`${k}.`)));
+    if (under !== undefined) file = torchSubtree(file, under);
     let config: unknown = null;
     if (wantConfig) {
       try {

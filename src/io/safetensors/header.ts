@@ -20,8 +20,13 @@ export interface TensorInfo {
   readonly name: string;
   readonly dtype: FileDType;
   readonly shape: readonly number[];
-  /** Absolute offset of the first byte in `file` (not relative to the data section). */
+  /**
+   * Absolute offset of the first byte in `file` (not relative to the data section). For a PyTorch
+   * checkpoint (src/io/torch.ts): the offset of the tensor's first element when its view of the
+   * storage is contiguous, else -1 (a strided view, gathered by readBytes).
+   */
   readonly byteOffset: number;
+  /** Bytes readBytes returns: numel x itemsize (contiguous, little-endian). */
   readonly byteLength: number;
   /** The file holding the bytes. */
   readonly file: string;

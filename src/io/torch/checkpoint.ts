@@ -275,3 +275,44 @@ export function openTorchBuffer(bytes: Uint8Array, label = '<buffer>'): Promise<
     label,
   );
 }
+
+/**
+ * The tensors under `prefix.` alone, named without it (upstream loaders take `ckpt["model"]` of a
+ * Cosmos AR model.pt, `ckpt["state_dict"]` of others); closing it closes `ck`.
+ */
+export function torchSubtree(ck: TorchCheckpoint, prefix: string): TorchCheckpoint {
+  const p = `${prefix}.`;
+  const inner = (name: string) => `${p}${name}`;
+  const names = Object.freeze(ck.names.filter((n) => n.startsWith(p)).map((n) => n.slice(p.length)));
+  const known = new Set(names);
+  const check = (name: string) => {
+    if (!known.has(name)) throw new TensorNotFoundError({ file: ck.path, tensor: name }, `no such tensor under ${JSON.stringify(prefix)} (it has ${names.length})`);
+  };
+  const leaves = new Map([...ck.nonTensorLeaves].filter(([k]) => k.startsWith(p)).map(([k, v]) => [k.slice(p.length), v]));
+  return {
+    path: ck.path,
+    format: ck.format,
+    folder: ck.folder,
+    fileSize: ck.fileSize,
+    constants: ck.constants,
+    nonTensorLeaves: leaves,
+    names,
+    has: (name) => known.has(name),
+    info(name) {
+      check(name);
+      return { ...ck.info(inner(name)), name };
+    },
+    entries() {
+      return names.map((n) => this.info(n));
+    },
+    async read(name) {
+      check(name);
+      return ck.read(inner(name));
+    },
+    async readBytes(name) {
+      check(name);
+      return ck.readBytes(inner(name));
+    },
+    close: () => ck.close(),
+  };
+}

@@ -31,7 +31,7 @@ export async function readLegacy(src: ByteSource, file: string): Promise<LegacyS
   const fail = (problem: string): never => {
     throw new TorchFormatError(file, problem);
   };
-  let window = Math.min(src.size, 1 << 20);
+  let window = Math.min(src.size, 64 << 10);
   for (;;) {
     const head = await readAt(src, 0, window);
     const storages = new Map<string, StorageRef>();

@@ -67,6 +67,12 @@ function isScriptClass(g: Global): boolean {
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 
+/** An int as a message shows it: in full, or its digit count when it is absurdly long. */
+function shownInt(v: number | bigint): string {
+  const s = String(v);
+  return s.length > 24 ? `a ${s.replace('-', '').length}-digit number` : s;
+}
+
 export interface PickleResult {
   value: PyValue;
   /** offset one past the STOP opcode */
@@ -166,7 +172,8 @@ export function unpickle(bytes: Uint8Array, start: number, ctx: PickleContext): 
     }
     if (typeof location !== 'string') return fail(`persistent id ${where()} has location ${describe(location)}; expected a str such as "cpu"`);
     if (typeof numel !== 'number' || !Number.isSafeInteger(numel) || numel < 0) {
-      return fail(`storage ${ctx.storageDir}${key} ${where()} claims ${String(numel)} elements; expected a count below 2^53`);
+      const n = typeof numel === 'number' || typeof numel === 'bigint' ? shownInt(numel) : describe(numel);
+      return fail(`storage ${ctx.storageDir}${key} ${where()} claims ${n}${n.endsWith('number') ? ' of' : ''} elements; expected a count below 2^53`);
     }
     if (n === 6 && viewMeta !== null) return fail(`storage ${key} ${where()} is a legacy storage view; only whole storages are supported`);
     const dtype = STORAGE_DTYPES[cls.name];
@@ -184,7 +191,7 @@ export function unpickle(bytes: Uint8Array, start: number, ctx: PickleContext): 
 
   const asInt = (v: PyValue, what: string): number => {
     if (typeof v === 'number' && Number.isSafeInteger(v)) return v;
-    return fail(`${what} ${where()} is ${typeof v === 'bigint' ? `${v}` : describe(v)}; expected an int below 2^53`);
+    return fail(`${what} ${where()} is ${typeof v === 'bigint' ? shownInt(v) : describe(v)}; expected an int below 2^53`);
   };
   const intTuple = (v: PyValue, what: string): number[] => {
     if (!(v instanceof PyTuple)) return fail(`${what} ${where()} is ${describe(v)}; expected a tuple of ints`);

@@ -2,6 +2,7 @@
 // STORED, local headers with flags 0x0808 and zero CRC/sizes, an `FB` extra field of `Z` bytes
 // that puts each record's data on a 64-byte boundary, a data descriptor after each record, the
 // central directory, then always a zip64 end record and locator before the classic end record.
+// An empty record has no data descriptor (flags 0x0800), as miniz writes it.
 // Sizes and offsets that do not fit 32 bits (or all of them, with `zip64: true`) go to zip64
 // extra fields.
 import { crc32 } from '../zlib.js';
@@ -62,6 +63,7 @@ interface Written {
   size: number;
   offset: number;
   method: number;
+  flags: number;
 }
 
 /** The archive as chunks (tensor bytes are passed through, not copied). */
@@ -77,19 +79,24 @@ export function* zipChunks(records: Iterable<ZipRecordToWrite>, opts: { zip64?: 
     const zip64Extra = big ? 20 : 0;
     const start = offset + 30 + name.length + zip64Extra + 4;
     const pad = (ALIGN - (start % ALIGN)) % ALIGN;
+    const flags = size > 0 ? 0x0808 : 0x0800;
     const head = new Bytes(30 + name.length + zip64Extra + 4 + pad)
-      .u32(0x04034b50).u16(big ? 45 : 0).u16(0x0808).u16(method).u16(0).u16(0)
+      .u32(0x04034b50).u16(big ? 45 : 0).u16(flags).u16(method).u16(0).u16(0)
       .u32(0).u32(big ? MAX32 : 0).u32(big ? MAX32 : 0)
       .u16(name.length).u16(zip64Extra + 4 + pad).bytes(name);
     if (big) head.u16(1).u16(16).u64(size).u64(size);
     head.u16(0x4246).u16(pad).fill(0x5a, pad);
     const crc = crc32(r.data);
     yield head.done();
-    if (size > 0) yield r.data;
-    const desc = big ? new Bytes(24).u32(0x08074b50).u32(crc).u64(size).u64(size) : new Bytes(16).u32(0x08074b50).u32(crc).u32(size).u32(size);
-    yield desc.done();
-    written.push({ name, crc, size, offset, method });
-    offset += 30 + name.length + zip64Extra + 4 + pad + size + (big ? 24 : 16);
+    let descriptor = 0;
+    if (size > 0) {
+      yield r.data;
+      const desc = big ? new Bytes(24).u32(0x08074b50).u32(crc).u64(size).u64(size) : new Bytes(16).u32(0x08074b50).u32(crc).u32(size).u32(size);
+      yield desc.done();
+      descriptor = big ? 24 : 16;
+    }
+    written.push({ name, crc, size, offset, method, flags });
+    offset += 30 + name.length + zip64Extra + 4 + pad + size + descriptor;
   }
   const dirOffset = offset;
   let dirSize = 0;
@@ -99,7 +106,7 @@ export function* zipChunks(records: Iterable<ZipRecordToWrite>, opts: { zip64?: 
     const extra = (bigSize ? 16 : 0) + (bigOffset ? 8 : 0);
     const big = extra > 0;
     const e = new Bytes(46 + w.name.length + (big ? 4 + extra : 0))
-      .u32(0x02014b50).u16(big ? 45 : 0).u16(big ? 45 : 0).u16(0x0808).u16(w.method).u16(0).u16(0)
+      .u32(0x02014b50).u16(big ? 45 : 0).u16(big ? 45 : 0).u16(w.flags).u16(w.method).u16(0).u16(0)
       .u32(w.crc).u32(bigSize ? MAX32 : w.size).u32(bigSize ? MAX32 : w.size)
       .u16(w.name.length).u16(big ? 4 + extra : 0).u16(0).u16(0).u16(0).u32(0)
       .u32(bigOffset ? MAX32 : w.offset).bytes(w.name);

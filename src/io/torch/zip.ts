@@ -4,6 +4,7 @@
 // duplicates) and each record's data offset, taken from its LOCAL header (whose extra field, the
 // 64-byte `FB` padding, differs from the directory's). Only STORED records are ever read.
 import type { ByteSource } from '../safetensors/header.js';
+import { crc32 } from '../zlib.js';
 import { TorchFormatError } from './errors.js';
 
 export interface ZipEntry {
@@ -233,13 +234,18 @@ export async function recordDataOffset(src: ByteSource, file: string, archive: Z
   return data;
 }
 
-/** A STORED record's bytes, whole (only small records: data.pkl, constants.pkl, byteorder). */
+/** A STORED record's bytes, whole and CRC-checked (only small records: data.pkl, constants.pkl, byteorder). */
 export async function readRecord(src: ByteSource, file: string, archive: ZipArchive, e: ZipEntry, maxBytes: number): Promise<Uint8Array> {
   checkStored(file, e);
   if (e.size > maxBytes) throw new TorchFormatError(file, `record ${JSON.stringify(e.name)} is ${e.size} bytes, more than the ${maxBytes}-byte limit for it`);
   const at = await recordDataOffset(src, file, archive, e);
   const bytes = await readAt(src, at, e.size);
   if (bytes.length !== e.size) throw new TorchFormatError(file, `record ${JSON.stringify(e.name)} is cut short (truncated file?)`);
+  // Records read whole are small: their checksum is cheap, and a corrupt pickle is better refused here.
+  const crc = crc32(bytes);
+  if (crc !== e.crc32) {
+    throw new TorchFormatError(file, `record ${JSON.stringify(e.name)} fails its CRC-32 check (${crc.toString(16)}, the directory says ${e.crc32.toString(16)}); the file is corrupt`);
+  }
   return bytes;
 }
 
