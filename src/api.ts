@@ -32,6 +32,9 @@ export { createVideoSink, openVideoSource, readVideo, writeVideo } from './io/op
 export { decodePng, encodePng, readPng, writePng } from './io/png.js';
 export { readPngFrames, writePngFrames } from './io/png-frames.js';
 export { type Checkpoint, type SafetensorsFile, openCheckpoint, openSafetensors, writeSafetensors } from './io/safetensors.js';
+export {
+  type TorchCheckpoint, TorchFormatError, type TorchTensor, type TorchValue, encodeTorchZip, openTorchCheckpoint, sniffCheckpointFormat, torchTuple, writeTorchCheckpoint,
+} from './io/torch.js';
 export { type FrameSource, type Rational, type Video, cropVideo, getFrame, padVideo, sliceFrames, stackFrames } from './io/video.js';
 export { createY4mWriter, openY4m, readY4m, writeY4m } from './io/y4m.js';
 export { type Quality, psnr, quality, ssim } from './metrics/quality.js';

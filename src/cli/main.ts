@@ -3,6 +3,7 @@
 // bug in cosmos-ts, reported as an internal error with exit status 1 (COSMOS_DEBUG=1 adds the
 // stack); Ctrl-C cancels the running pipeline at its next step, exit status 130.
 // Command modules are imported when they run, so `inspect` never loads the GPU backend.
+import { pathToFileURL } from 'node:url';
 import { CancelledError, isUserError } from '../engine/errors.js';
 import { setFileSystem } from '../io/files.js';
 import { nodeFileSystem } from '../io/node-files.js';
@@ -106,3 +107,17 @@ export async function main(argv: string[] = process.argv.slice(2), io: MainIo = 
     process.off('SIGINT', onSigint);
   }
 }
+
+/**
+ * Run the command line and exit with its status, once stdout and stderr have drained (on a pipe
+ * their writes are asynchronous: exiting first would cut a long --json document short). Exiting
+ * explicitly matters because a WebGPU device keeps the event loop alive after the work is done.
+ */
+export async function runAndExit(argv: string[] = process.argv.slice(2)): Promise<never> {
+  const code = await main(argv);
+  await Promise.all([process.stdout, process.stderr].map((s) => new Promise<void>((done) => s.write('', () => done()))));
+  process.exit(code);
+}
+
+// `npx tsx src/cli/main.ts <command> ...` works as well as the bin
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await runAndExit();
