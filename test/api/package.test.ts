@@ -131,17 +131,24 @@ describe('loadRelease: a folder says what it is', () => {
     await expect(api.loadRelease(CV, { expect: 'ar', backend: cpu })).rejects.toThrow(/is a tokenizer release; expected a ar release/);
   });
 
-  it('names what it cannot read: TorchScript-only tokenizers, pickled AR weights, unknown configs', async () => {
+  it('names what it cannot read: an unnamed TorchScript tokenizer, zero-filled pickles, unknown configs; a renamed file is read by its bytes', async () => {
     const jit = join(tmp, 'jit');
     mkdirSync(jit, { recursive: true });
     writeFileSync(join(jit, 'config.json'), '{"architectures": ["CosmosTokenizer"],}');
-    for (const f of ['autoencoder.jit', 'encoder.jit', 'decoder.jit']) writeFileSync(join(jit, f), '');
-    await expect(api.loadRelease(jit, { backend: cpu })).rejects.toThrow(/TorchScript \.jit files only/);
+    for (const f of ['autoencoder.jit', 'encoder.jit', 'decoder.jit']) writeFileSync(join(jit, f), Buffer.alloc(64));
+    await expect(api.loadRelease(jit, { backend: cpu })).rejects.toThrow(/names no release; give --release NAME/);
+    await expect(api.loadRelease(jit, { backend: cpu, release: 'Cosmos-0.1-Tokenizer-CV4x8x8' })).rejects.toThrow(/autoencoder\.jit: not a PyTorch checkpoint/);
 
-    const pt = release('ar-pt', 'ar/base_forward', 'model.pt');
-    const err = await api.loadRelease(pt, { backend: cpu }).catch((e: unknown) => e);
+    // safetensors bytes under a .pt name load (the format is read from the bytes, not the name)
+    const renamed = await api.loadRelease(release('ar-pt', 'ar/base_forward', 'model.pt'), { backend: cpu });
+    expect(renamed.kind).toBe('ar');
+    renamed.dispose();
+    const zeros = release('ar-zeros', 'ar/base_forward', 'model.safetensors');
+    rmSync(join(zeros, 'model.safetensors'));
+    writeFileSync(join(zeros, 'model.pt'), Buffer.alloc(8192));
+    const err = await api.loadRelease(zeros, { backend: cpu }).catch((e: unknown) => e);
     expect(api.isUserError(err)).toBe(true);
-    expect((err as Error).message).toMatch(/PyTorch pickle \(model\.pt\)/);
+    expect((err as Error).message).toMatch(/model\.pt: not a PyTorch checkpoint \(its first 4096 bytes are all zero/);
 
     const odd = join(tmp, 'odd');
     mkdirSync(odd, { recursive: true });

@@ -41,7 +41,7 @@ describe('inspect command', () => {
   it('usage errors and main dispatch', async () => {
     const none = await runCli('inspect');
     expect(none.rc).toBe(2);
-    expect(none.errLines[0]).toMatch(/^error: expected <file\.safetensors/);
+    expect(none.errLines[0]).toMatch(/^error: expected <release folder \| file\.safetensors/);
     const bogus = await runCli('inspect', fixture, '--bogus');
     expect(bogus.rc).toBe(2);
     expect(bogus.errLines[0]).toMatch(/^error: Unknown option '--bogus'/);

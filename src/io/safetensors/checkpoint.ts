@@ -163,7 +163,8 @@ export async function openCheckpoint(pathOrDir: string, fs: FileSystem = fileSys
     const files = names.filter((n) => n.endsWith('.safetensors')).map((n) => join(pathOrDir, n));
     if (files.length === 0) {
       const torch = names.filter((n) => TORCH_WEIGHTS.test(n));
-      if (torch.length === 1) return openTorch(fs, join(pathOrDir, torch[0]), wantConfig, options.weightsUnder);
+      // the one weight file is told by its bytes, like a file given by name (a renamed safetensors still opens)
+      if (torch.length === 1) return openCheckpoint(join(pathOrDir, torch[0]), fs, options);
       if (torch.length > 1) {
         throw new CheckpointError({ file: pathOrDir }, `no .safetensors file but several PyTorch files (${listSome(torch)}); expected one, or name the file`);
       }
