@@ -56,9 +56,13 @@ function cosmosVae(m: CausalContinuousVideoTokenizer, backend: Backend): LoadedV
       report?.(0);
       const out = m.decode(z);
       const [, , T, H, W] = out.shape;
-      const data = (await out.read()) as Float32Array;
+      let data: Float32Array;
+      if (shapeOnly(backend)) data = new Float32Array(3 * T * H * W);
+      else {
+        data = (await out.read()) as Float32Array;
+        for (let i = 0; i < data.length; i++) data[i] = Math.max(-1, Math.min(1, data[i]));
+      }
       out.dispose();
-      for (let i = 0; i < data.length; i++) data[i] = Math.max(-1, Math.min(1, data[i]));
       report?.(1);
       return { data, frames: T, height: H, width: W, fps: fpsRational(fps) };
     },
@@ -104,8 +108,10 @@ function wanVae(m: AutoencoderKLWan, backend: Backend): LoadedVae {
       report?.(0);
       await m.decodeFrames(z, async (frames, first) => {
         const n = frames.shape[2];
-        const part = (await frames.read()) as Float32Array;
-        for (let c = 0; c < 3; c++) data.set(part.subarray(c * n * plane, (c + 1) * n * plane), (c * T + first) * plane);
+        if (!shapeOnly(backend)) {
+          const part = (await frames.read()) as Float32Array;
+          for (let c = 0; c < 3; c++) data.set(part.subarray(c * n * plane, (c + 1) * n * plane), (c * T + first) * plane);
+        }
         report?.(first + n);
       }, { signal: run?.signal });
       return { data, frames: T, height: H, width: W, fps: fpsRational(fps) };
@@ -116,6 +122,14 @@ function wanVae(m: AutoencoderKLWan, backend: Backend): LoadedVae {
       m.dispose();
     },
   };
+}
+
+/**
+ * The plan backend holds no values (src/engine/plan/): a clip decoded there is not copied to the
+ * host (its zeros would cost host memory for nothing), the Video returned is zeros of its size.
+ */
+function shapeOnly(backend: Backend): boolean {
+  return backend.name === 'plan';
 }
 
 /** The VAE folder on `backend`: an AutoencoderKLWan, or a continuous video tokenizer (Cosmos-Tokenizer CV or AutoencoderKLCosmos). */
