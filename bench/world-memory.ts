@@ -13,7 +13,7 @@
 // Formula of every row: the most bytes of live tensors (parameters, activations, caches) at any
 // moment of the run; `phases` split the run where a phase starts (a phase includes its loads).
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -21,11 +21,11 @@ import { setFileSystem } from '../src/io/files.js';
 import { nodeFileSystem } from '../src/io/node-files.js';
 import { parseTransferSpec } from '../src/models/controlnet/spec.js';
 import { RELEASED_DITS } from '../src/models/dit/released.js';
-import { CosmosTransformer3DFamily } from '../src/models/dit/transformer.js';
 import { type PlanReport, type PlanTarget, cpuTarget, fmtBytes, webgpuTarget } from '../src/pipelines/plan/measure.js';
 import { planArVideo2World, planReason, planTokenizer } from '../src/pipelines/plan/models.js';
 import { planTransfer } from '../src/pipelines/plan/transfer.js';
 import { planText2World, planVideo2World } from '../src/pipelines/plan/world.js';
+import { declaredRelease } from '../test/releases/header-edit.js';
 import { runBench, writeResult } from './harness.js';
 
 setFileSystem(nodeFileSystem);
@@ -44,30 +44,6 @@ interface MemoryRow {
   tensors_over_binding: number;
   from: 'skeleton' | 'declared config';
   seconds: number;
-}
-
-/** A release folder whose transformer/ is `config`, with a header of every declared parameter (bf16, sparse data). */
-function declaredRelease(base: string, dest: string, config: Record<string, unknown>): string {
-  rmSync(dest, { recursive: true, force: true });
-  mkdirSync(join(dest, 'transformer'), { recursive: true });
-  for (const name of readdirSync(base)) if (name !== 'transformer') symlinkSync(join(base, name), join(dest, name));
-  writeFileSync(join(dest, 'transformer', 'config.json'), JSON.stringify(config, null, 2));
-  const model = CosmosTransformer3DFamily.build(config);
-  const header: Record<string, unknown> = { __metadata__: { format: 'pt', note: 'declared parameters of the released config (cosmos-ts bench)' } };
-  let offset = 0;
-  for (const p of model.parameters()) {
-    const bytes = 2 * p.shape.reduce((a, b) => a * b, 1);
-    header[p.key] = { dtype: 'BF16', shape: p.shape, data_offsets: [offset, offset + bytes] };
-    offset += bytes;
-  }
-  let json = JSON.stringify(header);
-  json += ' '.repeat((8 - ((8 + json.length) % 8)) % 8);
-  const len = Buffer.alloc(8);
-  len.writeBigUInt64LE(BigInt(json.length));
-  const file = join(dest, 'transformer', 'diffusion_pytorch_model.safetensors');
-  writeFileSync(file, Buffer.concat([len, Buffer.from(json)]));
-  truncateSync(file, 8 + json.length + offset);
-  return dest;
 }
 
 /** An AR folder of a converted skeleton with the grid and training type its release fills in. */

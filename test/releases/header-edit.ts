@@ -2,8 +2,9 @@
 // file written anew with an edited header (a tensor's shape changed, or a tensor left out with the
 // data offsets after it moved down, so the file stays a valid safetensors file). The data region
 // stays a sparse hole of the right length: the copy costs no disk.
-import { closeSync, mkdirSync, openSync, readSync, readdirSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readSync, readdirSync, rmSync, statSync, symlinkSync, truncateSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, sep } from 'node:path';
+import { CosmosTransformer3DFamily } from '../../src/models/dit/transformer.js';
 
 interface Entry {
   dtype: string;
@@ -91,4 +92,25 @@ export function drop(name: string) {
 /** The tensor names of a safetensors file (its header). */
 export function tensorNames(path: string): string[] {
   return Object.keys(readHeader(path)).filter((k) => k !== '__metadata__');
+}
+
+/**
+ * A world release folder for a transformer config that has no skeleton (the 14B releases): `base`
+ * (a skeleton of the same pipeline) mirrored, its transformer/ replaced by `config` and a header
+ * listing every parameter that config declares, in bf16, over a sparse data region.
+ */
+export function declaredRelease(base: string, dest: string, config: Record<string, unknown>): string {
+  rmSync(dest, { recursive: true, force: true });
+  mkdirSync(join(dest, 'transformer'), { recursive: true });
+  for (const name of readdirSync(base)) if (name !== 'transformer') symlinkSync(join(base, name), join(dest, name));
+  writeFileSync(join(dest, 'transformer', 'config.json'), JSON.stringify(config, null, 2));
+  const header: Header = { __metadata__: { format: 'pt' } };
+  let offset = 0;
+  for (const p of CosmosTransformer3DFamily.build(config).parameters()) {
+    const bytes = 2 * p.shape.reduce((a, b) => a * b, 1);
+    header[p.key] = { dtype: 'BF16', shape: [...p.shape], data_offsets: [offset, offset + bytes] };
+    offset += bytes;
+  }
+  writeHeader(join(dest, 'transformer', 'diffusion_pytorch_model.safetensors'), header);
+  return dest;
 }
