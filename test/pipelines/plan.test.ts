@@ -10,6 +10,7 @@ import { planBackend } from '../../src/engine/select.js';
 import { parseTransferSpec } from '../../src/models/controlnet/spec.js';
 import { RELEASED_DITS } from '../../src/models/dit/released.js';
 import { CosmosTransformer3DFamily } from '../../src/models/dit/transformer.js';
+import { zeroClip } from '../../src/pipelines/plan/inputs.js';
 import { planText2World, planVideo2World } from '../../src/pipelines/plan/world.js';
 import type { ProgressEvent } from '../../src/pipelines/progress.js';
 import { text2world } from '../../src/pipelines/text2world.js';
@@ -18,7 +19,6 @@ import { video2world } from '../../src/pipelines/video2world.js';
 import { cpu } from '../harness.js';
 import { brokenCopy, declaredRelease, drop, tensorNames } from '../releases/header-edit.js';
 import { useReleases } from './release-runs.js';
-import { zeroClip } from '../../src/pipelines/plan/inputs.js';
 
 const { release, scratch } = useReleases();
 const GiB = 2 ** 30;
@@ -26,7 +26,10 @@ const GiB = 2 ** 30;
 /** The bytes live on `be` when each phase starts (the run's onPhase). */
 function liveAtPhases(be: PlanBackend) {
   const at: Record<string, number> = {};
-  return { at, onPhase: (p: string) => void (at[p] = be.memory().liveBytes) };
+  const onPhase = (p: string) => {
+    at[p] = be.memory().liveBytes;
+  };
+  return { at, onPhase };
 }
 
 describe('components load one after the other', () => {

@@ -133,7 +133,7 @@ export async function measurePlan<T extends PlannedRun>(
   const over = be.overBinding();
   if (target.device === 'webgpu' && over.count) {
     notes.push(
-      `${over.count} tensor(s) are larger than one storage binding of the device (${fmtBytes(target.limits.maxBindingBytes)}), the largest ` +
+      `${over.count} tensor(s) made over the run are larger than one storage binding of the device (${fmtBytes(target.limits.maxBindingBytes)}), the largest ` +
         `${fmtBytes(over.largestBytes)}: WebGPU cannot bind such a tensor whole`,
     );
   }
