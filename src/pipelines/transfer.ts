@@ -19,7 +19,7 @@ import type { Tensor } from '../engine/tensor.js';
 import { selectBackend } from '../engine/select.js';
 import { type FileSystem, fileSystem, readJsonObject, readJsonObjectIfPresent } from '../io/files.js';
 import { dirname, join } from '../io/path.js';
-import { type Video, cropVideo, fpsValue, padVideo } from '../io/video.js';
+import { type Video, cropVideo, fpsValue } from '../io/video.js';
 import { type CosmosControlNetModel, CosmosControlNetFamily } from '../models/controlnet/controlnet.js';
 import { MultiControlNet } from '../models/controlnet/multi.js';
 import type { ControlSpec, TransferSpec } from '../models/controlnet/spec.js';
@@ -290,7 +290,7 @@ async function conditionOn(
   const needFrames = 1 + (nc - 1) * vae.temporalCompression;
   if (v.frames < needFrames) throw new PipelineInputError('input_video_path', `${v.frames} frames, ${nc} conditioning latent frames need ${needFrames}`);
   const clip = cropVideo(v, Math.min(v.frames, frames), v.height, v.width);
-  return { latents: encodeClip(vae, padVideo(clip, frames, v.height, v.width), 1, posterior), numCondLatentFrames: nc };
+  return { latents: encodeClip(vae, { clip, frames, padWith: 'last' }, 1, posterior), numCondLatentFrames: nc };
 }
 
 /** A spec's text_encoder folder: a Qwen2.5-VL config means Cosmos-Reason1 (tokenizer from `tokenizerDir`, a sibling tokenizer/, or the folder), else T5. */
