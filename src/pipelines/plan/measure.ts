@@ -4,7 +4,7 @@
 // tensor allocated and freed where a real run would, nothing computed, no weight bytes read, so
 // the peak is the CPU backend's for the same calls (and WebGPU's, less its buffer-pool slack).
 import type { BackendLimits } from '../../engine/backend.js';
-import type { PlanBackend } from '../../engine/plan/backend.js';
+import { type PlanBackend, PlanLimitError } from '../../engine/plan/backend.js';
 import { planBackend } from '../../engine/select.js';
 import type { ComponentBytes } from '../components.js';
 import type { ProgressEvent } from '../progress.js';
@@ -92,6 +92,11 @@ export class PhaseMeter {
     this.start(null);
   };
 
+  /** The phase now running, for messages. */
+  where(): string {
+    return this.current ?? this.lastStage;
+  }
+
   close(): void {
     if (!this.open) return;
     const name = this.current ?? this.lastStage;
@@ -126,7 +131,14 @@ export async function measurePlan<T extends PlannedRun>(
   const be = planBackend({ limits: target.limits, adapter: `${target.device} (${target.limitsFrom})` });
   const meter = new PhaseMeter(be);
   meter.phase('setup');
-  const result = await run(be, meter);
+  let result: T;
+  try {
+    result = await run(be, meter);
+  } catch (e) {
+    // a run the device cannot hold: say where (the limit itself names the tensor and the device)
+    if (e instanceof PlanLimitError) throw new PlanLimitError(`${meter.where()} phase: ${e.message}`);
+    throw e;
+  }
   meter.close();
   const phases = meter.phases.filter((p) => p.phase !== 'setup' || p.peakBytes > 0);
   const notes = [...(result.notes ?? [])];

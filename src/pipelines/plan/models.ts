@@ -5,9 +5,10 @@
 // pipeline on zeros of the requested size. Generation stops after its first decoded step there
 // (the pipelines do so on the plan backend): the caches are sized for the whole run up front.
 import type { Backend } from '../../engine/backend.js';
+import { UserError } from '../../engine/errors.js';
 import { type FileSystem, fileSystem } from '../../io/files.js';
 import type { ImageU8 } from '../../models/vlm/preprocess.js';
-import { type ArVideo2WorldPlan, arVideo2World, loadArModel, loadArTokenizer, defaultContextFrames } from '../ar-video2world.js';
+import { type ArVideo2WorldPlan, EMBEDDING_TENSOR_NAMES, arVideo2World, defaultContextFrames, loadArModel, loadArTokenizer } from '../ar-video2world.js';
 import type { ComponentBytes } from '../components.js';
 import { loadReasonModel, reason } from '../reason.js';
 import type { SampledVideo } from '../reason-inputs.js';
@@ -51,9 +52,12 @@ export async function planArVideo2World(o: ArPlanOptions): Promise<ArPlan> {
   const notes: string[] = [];
   let rows = AR_TEXT_ROWS;
   if (o.embeddings !== undefined) {
+    // the tensor the pipeline would read (readEmbeddings), its rows from the header alone
     const f = await openSafetensors(o.embeddings, fs);
     try {
-      const name = f.names.length === 1 ? f.names[0] : 'prompt_embeds';
+      const names = f.names;
+      const name = names.length === 1 ? names[0] : EMBEDDING_TENSOR_NAMES.find((n) => names.includes(n));
+      if (!name) throw new UserError(`embeddings: ${o.embeddings} holds ${names.length} tensors; expected one, or one named ${EMBEDDING_TENSOR_NAMES.join(' / ')}`);
       rows = Math.max(AR_TEXT_ROWS, f.info(name).shape.at(-2) ?? 0);
     } finally {
       await f.close();
