@@ -1,103 +1,74 @@
-// The peak device memory of the world pipelines on the real releases at their default sizes
-// (93 frames of 704 x 1280), in a minute: each pipeline runs its real code path on the plan
-// backend (src/engine/plan/: every tensor allocated, nothing computed, no weight bytes read), so
-// the peak printed is what the CPU backend would hold for the same calls (WebGPU's, less its
-// buffer-pool slack). Release folders: skeleton copies (test/releases/skeletons.py) or the real
-// downloads; only their headers are read.
+// The peak memory of every Cosmos release at its default size, in about a minute: each release's
+// `--plan` (src/pipelines/plan/: the pipeline's own code path on the plan backend, every tensor
+// allocated where a real run allocates it, nothing computed, no weight bytes read), for the CPU
+// backend and for WebGPU with a typical discrete GPU's limits (4 GiB buffers, 2 GiB bindings: the
+// MLPs split to fit them). Release folders: the skeletons (test/releases/skeletons.py) or the real
+// downloads; only their headers are read. The 14B releases have no skeleton: their folders are
+// made here from the 2B / 7B skeleton of the same pipeline with the transformer replaced by the
+// released 14B config (src/models/dit/released.ts) and a header listing every parameter it
+// declares, in bf16 (what `declaredSource(module, 'bf16')` holds), its data a sparse hole.
 //
-//   npx tsx bench/world-memory.ts [--releases DIR] [--frames 93 --height 704 --width 1280] [--json]
+//   npx tsx bench/world-memory.ts [--releases DIR] [--only NAME] [--steps N] [--json] [--out FILE]
 //
-// Formula of every row: bytes of live tensors (parameters, activations, caches), maximum over
-// the run; the segments split the run where a phase (prompt, condition, denoise, decode) starts.
+// Formula of every row: the most bytes of live tensors (parameters, activations, caches) at any
+// moment of the run; `phases` split the run where a phase starts (a phase includes its loads).
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { PlanBackend } from '../src/engine/plan/backend.js';
-import { planBackend } from '../src/engine/select.js';
 import { setFileSystem } from '../src/io/files.js';
 import { nodeFileSystem } from '../src/io/node-files.js';
-import type { Video } from '../src/io/video.js';
 import { parseTransferSpec } from '../src/models/controlnet/spec.js';
-import type { ProgressEvent } from '../src/pipelines/progress.js';
-import { text2world } from '../src/pipelines/text2world.js';
-import { transfer } from '../src/pipelines/transfer.js';
-import { video2world } from '../src/pipelines/video2world.js';
-import { inspectWorldModel } from '../src/pipelines/world/folder.js';
+import { RELEASED_DITS } from '../src/models/dit/released.js';
+import { type PlanReport, type PlanTarget, cpuTarget, fmtBytes, webgpuTarget } from '../src/pipelines/plan/measure.js';
+import { planArVideo2World, planReason, planTokenizer } from '../src/pipelines/plan/models.js';
+import { planTransfer } from '../src/pipelines/plan/transfer.js';
+import { planText2World, planVideo2World } from '../src/pipelines/plan/world.js';
+import { declaredRelease } from '../test/releases/header-edit.js';
 import { runBench, writeResult } from './harness.js';
 
 setFileSystem(nodeFileSystem);
 
-const GiB = 2 ** 30;
-
-interface Segment {
-  /** the phase that started the segment ('load' before the first) */
-  phase: string;
-  peak_bytes: number;
-}
-
 interface MemoryRow {
-  name: string;
-  backend: 'plan';
+  release: string;
+  command: string;
+  backend: 'cpu' | 'webgpu';
+  limits: string;
+  size: string;
   formula: string;
-  frames: number;
-  height: number;
-  width: number;
+  planned_bytes: Record<string, number>;
   peak_bytes: number;
-  segments: Segment[];
+  phases: Record<string, number>;
+  largest_tensor_bytes: number;
+  tensors_over_binding: number;
+  from: 'skeleton' | 'declared config';
   seconds: number;
 }
 
-/** Peak bytes per segment of a run, a segment starting where a new phase reports first. */
-function phaseMeter(be: PlanBackend) {
-  const segments: Segment[] = [];
-  let phase = 'load';
-  return {
-    onProgress(e: ProgressEvent) {
-      if (e.stage === phase) return;
-      segments.push({ phase, peak_bytes: be.memory().peakBytes });
-      be.resetPeakMemory();
-      phase = e.stage;
-    },
-    finish(): Segment[] {
-      segments.push({ phase, peak_bytes: be.memory().peakBytes });
-      return segments;
-    },
-  };
-}
-
-/** A flat grey clip of `frames` frames (host memory only; the plan backend never reads it). */
-function greyClip(frames: number, height: number, width: number): Video {
-  return { data: new Float32Array(3 * frames * height * width), frames, height, width, fps: { num: 16, den: 1 } };
-}
-
-async function measure(name: string, size: { frames: number; height: number; width: number }, run: (be: PlanBackend, onProgress: (e: ProgressEvent) => void) => Promise<unknown>): Promise<MemoryRow> {
-  const be = planBackend();
-  const meter = phaseMeter(be);
-  const t0 = performance.now();
-  await run(be, (e) => meter.onProgress(e));
-  const segments = meter.finish();
-  return {
-    name, backend: 'plan', formula: 'max over the run of the bytes of live tensors', ...size,
-    peak_bytes: Math.max(...segments.map((s) => s.peak_bytes)), segments, seconds: (performance.now() - t0) / 1000,
-  };
+/** An AR folder of a converted skeleton with the grid and training type its release fills in. */
+function arRelease(rel: string, name: string, trainingType: string): string {
+  const dest = join(rel, `${name}-planned`);
+  rmSync(dest, { recursive: true, force: true });
+  mkdirSync(dest);
+  const config = JSON.parse(readFileSync(join(rel, name, 'config.json'), 'utf8'));
+  writeFileSync(join(dest, 'config.json'), JSON.stringify({ ...config, video_latent_shape: [5, 40, 64], training_type: trainingType }));
+  symlinkSync(join(rel, name, 'model.safetensors'), join(dest, 'model.safetensors'));
+  return dest;
 }
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      releases: { type: 'string' }, frames: { type: 'string', default: '93' }, height: { type: 'string', default: '704' },
-      width: { type: 'string', default: '1280' }, steps: { type: 'string', default: '2' }, json: { type: 'boolean' }, help: { type: 'boolean' },
+      releases: { type: 'string' }, only: { type: 'string' }, steps: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean' },
       out: { type: 'string', default: 'bench/results/world-memory.json' },
     },
   });
   if (values.help) {
-    process.stdout.write('usage: npx tsx bench/world-memory.ts [--releases DIR] [--frames N --height N --width N] [--steps N] [--json] [--out FILE]\n');
+    process.stdout.write('usage: npx tsx bench/world-memory.ts [--releases DIR] [--only NAME] [--steps N] [--json] [--out FILE]\n');
     return;
   }
-  const size = { frames: Number(values.frames), height: Number(values.height), width: Number(values.width) };
-  const steps = Number(values.steps);
+  const steps = values.steps === undefined ? undefined : Number(values.steps);
   let rel = values.releases;
   let built: string | null = null;
   if (!rel) {
@@ -106,36 +77,71 @@ async function main(): Promise<void> {
     rel = built;
   }
   const r = (n: string) => join(rel!, n);
+  const d14 = (name: string, base: string) => declaredRelease(r(base), r(`${name}-declared`), RELEASED_DITS[name].config);
+
+  type Case = { release: string; command: string; from: MemoryRow['from']; plan: (t: PlanTarget) => Promise<PlanReport & { settings?: { frames: number; height: number; width: number } }>; size?: string };
+  const world = (release: string, command: 'text2world' | 'video2world', model: () => string, from: MemoryRow['from'] = 'skeleton'): Case => ({
+    release, command, from, plan: (target) => (command === 'text2world' ? planText2World : planVideo2World)({ model: model(), target, steps }),
+  });
+  const cases: Case[] = [
+    world('Cosmos-Predict2-2B-Text2Image', 'text2world', () => r('Cosmos-Predict2-2B-Text2Image')),
+    world('Cosmos-Predict2-2B-Video2World', 'video2world', () => r('Cosmos-Predict2-2B-Video2World')),
+    world('Cosmos-1.0-Diffusion-7B-Text2World', 'text2world', () => r('Cosmos-1.0-Diffusion-7B-Text2World')),
+    world('Cosmos-Predict2.5-2B', 'text2world', () => r('Cosmos-Predict2.5-2B@diffusers-base-post-trained')),
+    world('Cosmos-Predict2.5-2B', 'video2world', () => r('Cosmos-Predict2.5-2B@diffusers-base-post-trained')),
+    {
+      release: 'Cosmos-Transfer2.5-2B + edge', command: 'transfer', from: 'skeleton',
+      plan: async (target) => planTransfer({
+        target, steps,
+        spec: await parseTransferSpec({
+          model: r('Cosmos-Transfer2.5-2B@diffusers-general'),
+          controls: { edge: { input_control: 'edge.y4m', control_weight: 1, ckpt_path: r('Cosmos-Transfer2.5-2B@diffusers-controlnet-general-edge') } },
+        }, rel!, { checkFiles: false }),
+      }),
+    },
+    world('Cosmos-1.0-Diffusion-14B-Text2World', 'text2world', () => d14('Cosmos-1.0-Diffusion-14B-Text2World', 'Cosmos-1.0-Diffusion-7B-Text2World'), 'declared config'),
+    world('Cosmos-1.0-Diffusion-14B-Video2World', 'video2world', () => d14('Cosmos-1.0-Diffusion-14B-Video2World', 'Cosmos-1.0-Diffusion-7B-Text2World'), 'declared config'),
+    world('Cosmos-Predict2-14B-Text2Image', 'text2world', () => d14('Cosmos-Predict2-14B-Text2Image', 'Cosmos-Predict2-2B-Text2Image'), 'declared config'),
+    world('Cosmos-Predict2-14B-Video2World', 'video2world', () => d14('Cosmos-Predict2-14B-Video2World', 'Cosmos-Predict2-2B-Video2World'), 'declared config'),
+    { release: 'Cosmos-Reason1-7B', command: 'reason', from: 'skeleton', size: 'text prompt, 4096 new tokens', plan: (target) => planReason({ model: r('Cosmos-Reason1-7B'), target }) },
+    {
+      release: 'Cosmos-1.0-Autoregressive-4B', command: 'ar-video2world', from: 'skeleton', size: '9 context frames, grid 5x40x64',
+      plan: (target) => planArVideo2World({ target, model: arRelease(rel!, 'Cosmos-1.0-Autoregressive-4B-converted', 'video_to_video'), tokenizer: r('Cosmos-1.0-Tokenizer-DV8x16x16-converted') }),
+    },
+    {
+      release: 'Cosmos-1.0-Autoregressive-5B-Video2World', command: 'ar-video2world', from: 'skeleton', size: '9 context frames, grid 5x40x64',
+      plan: (target) => planArVideo2World({ target, model: arRelease(rel!, 'Cosmos-1.0-Autoregressive-5B-Video2World-converted', 'text_to_video'), tokenizer: r('Cosmos-1.0-Tokenizer-DV8x16x16-converted') }),
+    },
+    ...['Cosmos-1.0-Tokenizer-CV8x8x8', 'Cosmos-1.0-Tokenizer-DV8x16x16'].map((name): Case => ({
+      release: name, command: 'roundtrip', from: 'skeleton', size: '121x704x1280',
+      plan: (target) => planTokenizer({ target, model: r(`${name}-converted`), frames: 121, height: 704, width: 1280, decode: true }),
+    })),
+  ];
+
   try {
     const rows: MemoryRow[] = [];
-    const zeros = (width: number) => ({ prompt: { data: new Float32Array(512 * width), shape: [1, 512, width] }, negative: { data: new Float32Array(512 * width), shape: [1, 512, width] } });
-    rows.push(await measure('Predict2-2B text2image (embeddings given)', { frames: 1, height: 768, width: 1360 }, (be, onProgress) => text2world({
-      model: r('Cosmos-Predict2-2B-Text2Image'), backend: be, embeddings: zeros(1024), steps, onProgress,
-    })));
-    rows.push(await measure('Predict2-2B video2world (embeddings given)', size, (be, onProgress) => video2world({
-      model: r('Cosmos-Predict2-2B-Video2World'), backend: be, embeddings: zeros(1024), steps, ...size, input: greyClip(5, size.height, size.width), onProgress,
-    })));
-    const p25 = r('Cosmos-Predict2.5-2B@diffusers-base-post-trained');
-    rows.push(await measure('Predict2.5-2B text2world from a prompt (Reason1-7B encoder)', size, (be, onProgress) => text2world({
-      model: p25, backend: be, prompt: 'A robot arm picks up a red cube.', steps, ...size, onProgress,
-    })));
-    const p25Width = (await inspectWorldModel(p25)).textWidth;
-    rows.push(await measure('Predict2.5-2B video2world (embeddings given)', size, (be, onProgress) => video2world({
-      model: p25, backend: be, embeddings: zeros(p25Width), steps, ...size, input: greyClip(5, size.height, size.width), onProgress,
-    })));
-    const edge = join(rel, 'edge-control.png');
-    rows.push(await measure('Transfer2.5-2B + edge ControlNet (embeddings given)', size, async (be, onProgress) => {
-      const spec = await parseTransferSpec({
-        model: r('Cosmos-Transfer2.5-2B@diffusers-general'), num_steps: steps,
-        controls: { edge: { input_control: edge, control_weight: 1, ckpt_path: r('Cosmos-Transfer2.5-2B@diffusers-controlnet-general-edge') } },
-      }, rel!, { checkFiles: false });
-      return transfer({ spec, backend: be, embeddings: zeros(100352), controlVideos: { edge: greyClip(size.frames, size.height, size.width) }, onProgress });
-    }));
-    for (const row of rows) {
-      const segs = row.segments.map((s) => `${s.phase} ${(s.peak_bytes / GiB).toFixed(2)}`).join(', ');
-      if (!values.json) process.stdout.write(`${row.name}: peak ${(row.peak_bytes / GiB).toFixed(2)} GiB at ${row.frames}x${row.height}x${row.width} (${segs}) [${row.seconds.toFixed(1)} s]\n`);
-      else process.stdout.write(`${JSON.stringify(row)}\n`);
+    for (const c of cases) {
+      if (values.only && !c.release.includes(values.only)) continue;
+      for (const target of [cpuTarget(), webgpuTarget()]) {
+        const p = await c.plan(target);
+        const s = p.settings;
+        const row: MemoryRow = {
+          release: c.release, command: c.command, backend: target.device, limits: target.limitsFrom,
+          size: c.size ?? (s ? `${s.frames}x${s.height}x${s.width}` : '?'), formula: 'max over the run of the bytes of live tensors',
+          planned_bytes: Object.fromEntries(p.components.map((x) => [x.name, x.bytes])), peak_bytes: p.peakBytes,
+          phases: Object.fromEntries(p.phases.map((x) => [x.phase, x.peakBytes])), largest_tensor_bytes: p.largestTensorBytes,
+          tensors_over_binding: p.overBinding.count, from: c.from, seconds: p.seconds,
+        };
+        rows.push(row);
+        if (values.json) process.stdout.write(`${JSON.stringify(row)}\n`);
+        else {
+          const parts = Object.entries(row.planned_bytes).map(([k, v]) => `${k} ${fmtBytes(v)}`).join(', ');
+          const phases = Object.entries(row.phases).map(([k, v]) => `${k} ${fmtBytes(v)}`).join(', ');
+          process.stdout.write(`${row.release} ${row.command} ${row.size} [${row.backend}]: peak ${fmtBytes(row.peak_bytes)} (${phases}); ${parts} [${row.seconds.toFixed(1)} s]\n`);
+        }
+      }
     }
+    process.stdout.write(`max RSS of this process: ${(process.resourceUsage().maxRSS / 2 ** 10).toFixed(0)} MiB\n`);
     writeResult(values.out!, { bench: 'world-memory', rows });
   } finally {
     if (built) rmSync(built, { recursive: true, force: true });

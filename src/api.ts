@@ -65,6 +65,14 @@ export { AutoencoderKLWan, AutoencoderKLWanFamily, type WanPosterior, denormaliz
 // ---- pipelines: every workflow as a function
 export { type ArVideo2WorldOptions, type ArVideo2WorldResult, arVideo2World } from './pipelines/ar-video2world.js';
 export { type ConformOptions, type ConformReport, conform } from './pipelines/conform.js';
+export type { ComponentBytes, PhaseHooks } from './pipelines/components.js';
+export {
+  type ArPlan, type ArPlanOptions, type ReasonPlan, type ReasonPlanOptions, type TokenizerPlan, type TokenizerPlanOptions, planArVideo2World, planReason,
+  planTokenizer,
+} from './pipelines/plan/models.js';
+export { type PlanReport, type PlanTarget, TYPICAL_GPU_LIMITS, cpuTarget, webgpuTarget } from './pipelines/plan/measure.js';
+export { type TransferPlan, type TransferPlanOptions, planTransfer } from './pipelines/plan/transfer.js';
+export { type Video2WorldPlanOptions, type WorldPlan, type WorldPlanOptions, planText2World, planVideo2World } from './pipelines/plan/world.js';
 export type { ProgressCallback, ProgressEvent, RunOptions } from './pipelines/progress.js';
 export { type ReasonModel, type ReasonOptions, type ReasonResult, loadReasonModel, reason } from './pipelines/reason.js';
 export { readImageFile, readVideoFile, sampleVideo } from './pipelines/reason-inputs.js';

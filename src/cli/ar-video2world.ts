@@ -3,6 +3,8 @@
 import { openVideoSource, writeVideo } from '../io/open-video.js';
 import { DEFAULT_FPS, fpsValue, parseFps } from '../io/video.js';
 import { arVideo2World, readEmbeddings } from '../pipelines/ar-video2world.js';
+import { planArVideo2World } from '../pipelines/plan/models.js';
+import { PLAN_FLAG, planTarget, printPlan } from './plan.js';
 import { BACKEND_FLAG, commandBackend, UsageError, defineCommand, commandProgress } from './command.js';
 
 export const command = defineCommand({
@@ -12,8 +14,8 @@ export const command = defineCommand({
   flags: {
     model: { type: 'string', required: true, placeholder: '<dir>', help: 'AR checkpoint folder: config.json (ModelConfig fields + training_type) and *.safetensors' },
     tokenizer: { type: 'string', required: true, placeholder: '<DV dir>', help: "DV tokenizer folder (its codebook must be the model's vocab_size, its latent grid of the clip the model's H x W)" },
-    input: { type: 'string', required: true, placeholder: '<clip.y4m | PNG folder | image.png>', help: 'the clip; its frames must be (grid H x W) times the spatial compression' },
-    out: { type: 'string', required: true, placeholder: '<out.y4m | folder>', help: 'a .y4m file, or else a folder of PNG frames' },
+    input: { type: 'string', requiredUnless: 'plan', placeholder: '<clip.y4m | PNG folder | image.png>', help: 'the clip; its frames must be (grid H x W) times the spatial compression' },
+    out: { type: 'string', requiredUnless: 'plan', placeholder: '<out.y4m | folder>', help: 'a .y4m file, or else a folder of PNG frames' },
     frames: { type: 'integer', min: 1, placeholder: 'N', help: "context frames taken from the end of the clip, 1 + k * temporal compression (default 1 + tc, upstream's 9, when the clip has them; else 1)" },
     temperature: { type: 'number', min: 0, placeholder: 'T', help: 'sampling temperature; 0 = greedy (default 1.0)' },
     'top-p': { type: 'number', min: 0, above: true, max: 1, placeholder: 'P', help: 'nucleus threshold (default 0.8)' },
@@ -21,16 +23,30 @@ export const command = defineCommand({
     embeddings: { type: 'string', placeholder: '<t5.safetensors>', help: 'T5 text embeddings [Lc, context_dim] (one tensor, or one named context / embeddings): required by the Video2World (cross-attention) models' },
     backend: BACKEND_FLAG,
     fps: { type: 'string', placeholder: 'F', help: 'frame rate for PNG input (default 24)' },
+    plan: PLAN_FLAG,
+    json: { type: 'boolean', help: 'with --plan: print the plan as one JSON object' },
   },
   async run(flags, _positionals, ctx) {
+    if (flags.plan) {
+      const p = await planArVideo2World({
+        model: flags.model, tokenizer: flags.tokenizer, target: await planTarget(flags.backend, ctx), contextFrames: flags.frames,
+        embeddings: flags.embeddings, temperature: flags.temperature, topP: flags['top-p'],
+      });
+      const g = p.plan;
+      const what = `grid [${g.grid.join(', ')}], ${g.contextFrames} context frames, ${g.promptTokens} prompt + ${g.generateTokens} generated tokens`;
+      printPlan(ctx, flags.json, { command: 'ar-video2world', model: flags.model, tokenizer: flags.tokenizer, grid: g.grid, context_frames: g.contextFrames, prompt_tokens: g.promptTokens, generate_tokens: g.generateTokens }, what, p);
+      return;
+    }
+    if (flags.input === undefined || flags.out === undefined) throw new UsageError(`missing ${[flags.input === undefined ? '--input' : '', flags.out === undefined ? '--out' : ''].filter(Boolean).join(', ')}`);
+    const { input, out } = flags;
     const fps = flags.fps === undefined ? undefined : parseFps(flags.fps);
     if (flags.fps !== undefined && !fps) throw new UsageError(`--fps must be a positive number or n/d, got ${JSON.stringify(flags.fps)}`);
     const embeddings = flags.embeddings === undefined ? null : await readEmbeddings(flags.embeddings);
     const backend = await commandBackend(flags.backend, ctx);
-    const source = await openVideoSource(flags.input, fps ?? DEFAULT_FPS);
+    const source = await openVideoSource(input, fps ?? DEFAULT_FPS);
     const bars = commandProgress(ctx);
     try {
-      ctx.err(`input ${flags.input}: ${source.frameCount ?? '?'} frames, ${source.width}x${source.height}, ${source.fps ? +fpsValue(source.fps).toFixed(3) : '?'} fps`);
+      ctx.err(`input ${input}: ${source.frameCount ?? '?'} frames, ${source.width}x${source.height}, ${source.fps ? +fpsValue(source.fps).toFixed(3) : '?'} fps`);
       const r = await arVideo2World({
         model: flags.model,
         tokenizer: flags.tokenizer,
@@ -46,10 +62,10 @@ export const command = defineCommand({
       });
       bars.finish();
       const p = r.plan;
-      await writeVideo(flags.out, r.video, { fps: source.fps ?? DEFAULT_FPS });
+      await writeVideo(out, r.video, { fps: source.fps ?? DEFAULT_FPS });
       ctx.out(
         `${p.contextFrames} context frames (${p.contextLatentFrames} latent, ${p.promptTokens} prompt tokens) + ${p.latentFrames} generated latent frames ` +
-          `-> ${r.video.frames} frames ${r.video.width}x${r.video.height} -> ${flags.out}`,
+          `-> ${r.video.frames} frames ${r.video.width}x${r.video.height} -> ${out}`,
       );
       ctx.out(`time encode ${r.seconds.encode.toFixed(1)} s, generate ${r.seconds.generate.toFixed(1)} s, decode ${r.seconds.decode.toFixed(1)} s on ${backend.name}`);
       ctx.out(`generated ${p.generateTokens} tokens at ${r.tokensPerSecond.toFixed(2)} tokens/s`);

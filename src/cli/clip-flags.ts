@@ -4,8 +4,11 @@ import type { Backend } from '../engine/backend.js';
 import { openVideoSource } from '../io/open-video.js';
 import { DEFAULT_FPS, type FrameSource, type Rational, parseFps } from '../io/video.js';
 import type { TokenizerPart } from '../models/tokenizer/release-folder.js';
+import { type TokenizerPlan, planTokenizer } from '../pipelines/plan/models.js';
 import { loadVideoTokenizer, type VideoModel } from '../pipelines/tokenizer.js';
-import { type CommandContext, commandBackend, type StringFlag, UsageError } from './command.js';
+import { type CommandContext, type NumberFlag, commandBackend, type StringFlag, UsageError } from './command.js';
+import { PLAN_FLAG, planTarget, printPlan } from './plan.js';
+import { clipSize } from '../pipelines/plan/inputs.js';
 
 export const FPS_FLAG = { type: 'string', placeholder: 'F', help: 'frame rate: a number or n/d' } as const satisfies StringFlag;
 export const CHROMA_FLAG = { type: 'string', choices: ['444', '420'], default: '444', help: 'Y4M chroma subsampling of the output' } as const satisfies StringFlag;
@@ -57,4 +60,31 @@ export async function openModelAndClip(
     model.dispose();
     throw e;
   }
+}
+
+/** The size a tokenizer --plan runs at where no --input says (Cosmos' 121 frames of 704 x 1280). */
+const PLAN_CLIP = { frames: 121, height: 704, width: 1280 };
+
+const sizeFlag = (what: string, d: number): NumberFlag => ({ type: 'integer', min: 1, help: `with --plan: ${what} planned (default: --input's, else ${d})` });
+
+/** --plan and the clip size it plans (tokenize, roundtrip). */
+export const TOKENIZER_PLAN_FLAGS = {
+  plan: PLAN_FLAG,
+  frames: sizeFlag('frames', PLAN_CLIP.frames),
+  height: sizeFlag('height', PLAN_CLIP.height),
+  width: sizeFlag('width', PLAN_CLIP.width),
+} as const;
+
+/** --plan of tokenize (encode) and roundtrip (encode + decode): the tokenizer on zeros of the clip's size. */
+export async function planTokenizerCommand(
+  command: 'tokenize' | 'roundtrip', f: { model: string; release?: string; input?: string; backend: string; chunk?: number; frames?: number; height?: number; width?: number; json?: boolean },
+  ctx: CommandContext,
+): Promise<void> {
+  const given = f.input === undefined ? null : await clipSize(f.input);
+  const size = {
+    frames: f.frames ?? given?.frames ?? PLAN_CLIP.frames, height: f.height ?? given?.height ?? PLAN_CLIP.height, width: f.width ?? given?.width ?? PLAN_CLIP.width,
+  };
+  const p: TokenizerPlan = await planTokenizer({ model: f.model, release: f.release, target: await planTarget(f.backend, ctx), ...size, chunk: f.chunk, decode: command === 'roundtrip' });
+  const what = `${size.frames} frames ${size.width}x${size.height} -> ${p.kind} tokens [${p.tokenShape.join(', ')}]`;
+  printPlan(ctx, f.json ?? false, { command, model: f.model, ...size, kind: p.kind, token_shape: p.tokenShape }, what, p);
 }

@@ -14,6 +14,8 @@ export class UsageError extends UserError {}
 
 interface FlagBase {
   help: string;
+  /** required unless this boolean flag is given (e.g. 'plan': a plan needs no input or output) */
+  requiredUnless?: string;
   /** shown in the help instead of the type, e.g. '<dir>' */
   placeholder?: string;
   short?: string;
@@ -125,7 +127,7 @@ function flagUsage(name: string, s: FlagSpec): string {
 }
 
 export function usageLine(c: Command): string {
-  const parts = Object.entries(c.flags).map(([n, s]) => (s.required ? flagUsage(n, s) : `[${flagUsage(n, s)}]`));
+  const parts = Object.entries(c.flags).map(([n, s]) => (s.required || s.requiredUnless ? flagUsage(n, s) : `[${flagUsage(n, s)}]`));
   if (c.positionals) parts.unshift(c.positionals.usage);
   return `usage: cosmos-ts ${c.name} ${parts.join(' ')}`;
 }
@@ -136,6 +138,7 @@ export function helpText(c: Command): string {
     let help = s.help;
     if (s.type !== 'boolean' && s.default !== undefined) help += ` (default ${s.default})`;
     if (s.required) help += ' (required)';
+    if (s.requiredUnless) help += ` (required unless --${s.requiredUnless})`;
     if (s.type === 'string' && s.multiple) help += ' (repeatable)';
     return { left, help };
   });
@@ -177,7 +180,7 @@ export function parseCommand<F extends FlagSpecs>(c: Command<F>, args: string[])
   for (const [n, s] of Object.entries(c.flags)) {
     const v = values[n];
     if (v === undefined) {
-      if (s.required) missing.push(`--${n}`);
+      if (s.required || (s.requiredUnless && values[s.requiredUnless] !== true)) missing.push(`--${n}`);
       out[n] = s.type === 'boolean' ? false : s.multiple ? [] : s.default;
       continue;
     }

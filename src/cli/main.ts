@@ -57,6 +57,15 @@ const nodeIo: MainIo = {
   },
 };
 
+/**
+ * A user error's message on one line: some list their findings a line each (a checkpoint that
+ * does not fit its config: missing keys, shape mismatches), joined here with '; '.
+ */
+export function oneLine(message: string): string {
+  const lines = message.split('\n').map((l) => l.trim()).filter(Boolean);
+  return lines.reduce((acc, l) => (acc === '' ? l : `${acc}${acc.endsWith(':') ? ' ' : '; '}${l}`), '');
+}
+
 /** Report an error by the contract above; returns the exit status. */
 export function reportError(e: unknown, io: MainIo, command?: Command): number {
   if (e instanceof CancelledError) {
@@ -64,12 +73,12 @@ export function reportError(e: unknown, io: MainIo, command?: Command): number {
     return 130;
   }
   if (e instanceof UsageError) {
-    io.err(`error: ${e.message}`);
+    io.err(`error: ${oneLine(e.message)}`);
     if (command) io.err(`${usageLine(command)}\nrun 'cosmos-ts ${command.name} --help' for the options`);
     return 2;
   }
   if (isUserError(e)) {
-    io.err(`error: ${e.message}`);
+    io.err(`error: ${oneLine(e.message)}`);
     return 2;
   }
   const err = e instanceof Error ? e : new Error(String(e));

@@ -3,7 +3,9 @@
 // and the speeds go to stderr.
 import { REASON_DEFAULTS, loadReasonAssets } from '../pipelines/reason-assets.js';
 import { type SampledVideo, readImageFile, readVideoFile } from '../pipelines/reason-inputs.js';
+import { planReason } from '../pipelines/plan/models.js';
 import { loadReasonModel, processedSize, reason } from '../pipelines/reason.js';
+import { PLAN_FLAG, planTarget, printPlan } from './plan.js';
 import { BACKEND_FLAG, commandBackend, UsageError, defineCommand } from './command.js';
 import { formatRate } from './progress.js';
 
@@ -18,7 +20,7 @@ export const command = defineCommand({
     image: { type: 'string', multiple: true, placeholder: '<img.png>', help: 'a PNG image' },
     video: { type: 'string', multiple: true, placeholder: '<clip.y4m | PNG folder>', help: 'a .y4m clip or a folder of numbered PNG frames' },
     fps: { type: 'number', min: 0, above: true, placeholder: 'F', help: `video sampling rate in frames per second (default ${REASON_DEFAULTS.fps}); a clip needs at least 2 frames (temporal_patch_size)` },
-    prompt: { type: 'string', required: true, placeholder: '"..."', help: 'the question' },
+    prompt: { type: 'string', requiredUnless: 'plan', placeholder: '"..."', help: 'the question' },
     system: { type: 'string', placeholder: '"..."', help: 'a system message (default: the template\'s "You are a helpful assistant.")' },
     'max-new-tokens': { type: 'integer', min: 1, help: `most tokens to generate (default ${REASON_DEFAULTS.maxNewTokens})` },
     temperature: { type: 'number', min: 0, placeholder: 'T', help: `sampling temperature; 0 = greedy (default ${REASON_DEFAULTS.temperature})` },
@@ -29,6 +31,8 @@ export const command = defineCommand({
     'min-pixels': { type: 'integer', min: 1, help: "override the processor's smallest pixel count per image / frame" },
     'max-pixels': { type: 'integer', min: 1, help: "override the processor's largest pixel count per image / frame" },
     backend: BACKEND_FLAG,
+    plan: { ...PLAN_FLAG, help: `${PLAN_FLAG.help}; the images and videos given are planned at their processed size` },
+    json: { type: 'boolean', help: 'with --plan: print the plan as one JSON object' },
   },
   async run(flags, _positionals, ctx) {
     if (flags.fps !== undefined && flags.video.length === 0) throw new UsageError('--fps is the video sampling rate; give it with --video');
@@ -58,6 +62,16 @@ export const command = defineCommand({
       videos.push(sv);
     }
 
+    if (flags.plan) {
+      const p = await planReason({
+        model: flags.model, target: await planTarget(flags.backend, ctx), prompt: flags.prompt, system: flags.system, images, videos,
+        maxNewTokens: flags['max-new-tokens'], ...pixels,
+      });
+      const what = `${p.promptTokens} prompt tokens (${p.visionTokens} vision), ${flags['max-new-tokens'] ?? REASON_DEFAULTS.maxNewTokens} new tokens`;
+      printPlan(ctx, flags.json, { command: 'reason', model: flags.model, prompt_tokens: p.promptTokens, vision_tokens: p.visionTokens }, what, p);
+      return;
+    }
+    if (flags.prompt === undefined) throw new UsageError('missing --prompt');
     const backend = await commandBackend(flags.backend, ctx);
     const tl = performance.now();
     const loaded = await loadReasonModel(assets, backend);

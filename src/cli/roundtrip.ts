@@ -6,8 +6,8 @@ import { writePng } from '../io/png.js';
 import { writePngFrames } from '../io/png-frames.js';
 import { DEFAULT_FPS } from '../io/video.js';
 import { roundtrip } from '../pipelines/tokenizer.js';
-import { CHROMA_FLAG, FPS_FLAG, openModelAndClip, RELEASE_FLAG, RANGE_FLAG } from './clip-flags.js';
-import { BACKEND_FLAG, defineCommand, commandProgress } from './command.js';
+import { CHROMA_FLAG, FPS_FLAG, RELEASE_FLAG, TOKENIZER_PLAN_FLAGS, openModelAndClip, planTokenizerCommand, RANGE_FLAG } from './clip-flags.js';
+import { BACKEND_FLAG, UsageError, defineCommand, commandProgress } from './command.js';
 
 /** Contact sheets show every 4th frame. */
 const SHEET_FRAME_STEP = 4;
@@ -21,8 +21,8 @@ where they are (DV via the token ids), prints PSNR and SSIM of the reconstructio
   flags: {
     model: { type: 'string', required: true, placeholder: '<dir>', help: 'tokenizer folder: a release as downloaded (TorchScript .jit files) or config.json + model.safetensors' },
     release: RELEASE_FLAG,
-    input: { type: 'string', required: true, placeholder: '<clip.y4m | folder>', help: '.y4m file, folder of numbered PNG frames, or a single .png' },
-    out: { type: 'string', required: true, placeholder: '<rec.y4m | folder>', help: 'a .y4m file, or else a folder of PNG frames' },
+    input: { type: 'string', requiredUnless: 'plan', placeholder: '<clip.y4m | folder>', help: '.y4m file, folder of numbered PNG frames, or a single .png' },
+    out: { type: 'string', requiredUnless: 'plan', placeholder: '<rec.y4m | folder>', help: 'a .y4m file, or else a folder of PNG frames' },
     png: { type: 'string', placeholder: '<dir>', help: 'also write the reconstruction as PNG frames into this folder' },
     sheet: { type: 'string', placeholder: '<sheet.png>', help: 'also write a contact sheet (input row, reconstruction row, every 4th frame)' },
     backend: BACKEND_FLAG,
@@ -30,10 +30,14 @@ where they are (DV via the token ids), prints PSNR and SSIM of the reconstructio
     chroma: CHROMA_FLAG,
     range: RANGE_FLAG,
     fps: { ...FPS_FLAG, help: 'frame rate for PNG input (default 24)' },
-    json: { type: 'boolean', help: 'print the metrics as one JSON object' },
+    json: { type: 'boolean', help: 'print the metrics (with --plan: the plan) as one JSON object' },
+    ...TOKENIZER_PLAN_FLAGS,
   },
   async run(f, _positionals, ctx) {
-    const { backend, model, source } = await openModelAndClip(f, ctx, 'both');
+    if (f.plan) return planTokenizerCommand('roundtrip', f, ctx);
+    if (f.input === undefined || f.out === undefined) throw new UsageError('missing --input or --out');
+    const { input, out } = f;
+    const { backend, model, source } = await openModelAndClip({ ...f, input }, ctx, 'both');
     try {
       let r: Awaited<ReturnType<typeof roundtrip>>;
       try {
@@ -47,17 +51,17 @@ where they are (DV via the token ids), prints PSNR and SSIM of the reconstructio
       const tokensText = tokens.kind === 'DV' ? `${tokens.shape.reduce((a, b) => a * b, 1)} tokens` : `latent [${tokens.shape.join(', ')}]`;
       tokens.dispose();
 
-      await writeVideo(f.out, rec, { fps: source.fps ?? DEFAULT_FPS, chroma: f.chroma as '444' | '420', range: f.range as 'full' | 'limited' });
+      await writeVideo(out, rec, { fps: source.fps ?? DEFAULT_FPS, chroma: f.chroma as '444' | '420', range: f.range as 'full' | 'limited' });
       if (f.png !== undefined) await writePngFrames(f.png, rec);
       if (f.sheet !== undefined) await writePng(f.sheet, contactSheet([input, rec], SHEET_FRAME_STEP, ['input', model.kind]));
 
       if (f.json) {
         ctx.out(JSON.stringify({
-          input: f.input, model: f.model, kind: model.kind, backend: backend.name, frames: input.frames, height: input.height, width: input.width,
-          psnr: q.psnr, ssim: q.ssim, encode_s: seconds.encode, decode_s: seconds.decode, out: f.out,
+          input: input, model: f.model, kind: model.kind, backend: backend.name, frames: input.frames, height: input.height, width: input.width,
+          psnr: q.psnr, ssim: q.ssim, encode_s: seconds.encode, decode_s: seconds.decode, out: out,
         }));
       } else {
-        ctx.out(`${input.frames} frames ${input.width}x${input.height} -> ${tokensText} -> ${f.out}`);
+        ctx.out(`${input.frames} frames ${input.width}x${input.height} -> ${tokensText} -> ${out}`);
         ctx.out(`PSNR ${q.psnr.toFixed(4)} dB`);
         ctx.out(`SSIM ${q.ssim.toFixed(5)}`);
         ctx.out(`time encode ${seconds.encode.toFixed(1)} s, decode ${seconds.decode.toFixed(1)} s`);

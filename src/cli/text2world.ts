@@ -4,12 +4,14 @@
 import { writeVideo } from '../io/open-video.js';
 import { writeSafetensors } from '../io/safetensors.js';
 import type { Video } from '../io/video.js';
+import { planText2World, planVideo2World, type Video2WorldPlanOptions, type WorldPlan } from '../pipelines/plan/world.js';
 import { text2world } from '../pipelines/text2world.js';
 import { type WorldModelInfo, describeWorldModel, inspectWorldModel } from '../pipelines/world/folder.js';
 import { type HostTensor, type PromptEmbeddingArrays, writeEmbeddings } from '../pipelines/world/prompt.js';
 import type { WorldOptions, WorldResult } from '../pipelines/world/run.js';
 import type { WorldSettings } from '../pipelines/world/settings.js';
 import { BACKEND_FLAG, commandBackend, type CommandContext, type Flags, UsageError, defineCommand, commandProgress } from './command.js';
+import { PLAN_FLAG, planTarget, printPlan } from './plan.js';
 
 /** The flags of a generation from a model folder (text2world and video2world). */
 export const WORLD_FLAGS = {
@@ -38,6 +40,7 @@ export const WORLD_FLAGS = {
   },
   backend: BACKEND_FLAG,
   json: { type: 'boolean', help: 'print a JSON summary on stdout' },
+  plan: PLAN_FLAG,
 } as const;
 
 type GenerationFlags = Pick<Flags<typeof WORLD_FLAGS>, 'prompt' | 'negative-prompt' | 'embeddings' | 'embeddings-out' | 'seed' | 'out' | 'latents-out'>;
@@ -64,6 +67,25 @@ export function worldOptions(f: Flags<typeof WORLD_FLAGS>, model: WorldModelInfo
     guidance: f.guidance, frames: f.frames, height: f.height, width: f.width, fps: f.fps, decode: f.out !== undefined, signal: ctx.signal,
     returnEmbeddings: f['embeddings-out'] !== undefined,
   };
+}
+
+/**
+ * --plan of a world command: the folder checked and its run measured on the plan backend at the
+ * requested size (prompt, input and outputs optional; no --out with --latents-out plans no decode).
+ */
+export async function planWorldCommand(
+  command: 'text2world' | 'video2world', f: Flags<typeof WORLD_FLAGS>, ctx: CommandContext, v2w: Pick<Video2WorldPlanOptions, 'input' | 'condFrames' | 'augmentSigma'> = {},
+): Promise<void> {
+  if (f.prompt !== undefined && f.embeddings !== undefined) throw new UsageError('give --prompt or --embeddings, not both');
+  const target = await planTarget(f.backend, ctx);
+  const o = {
+    model: f.model, target, prompt: f.prompt, negativePrompt: f['negative-prompt'], embeddings: f.embeddings, seed: seedOf(f.seed), steps: f.steps,
+    guidance: f.guidance, frames: f.frames, height: f.height, width: f.width, fps: f.fps, decode: f.out !== undefined || f['latents-out'] === undefined,
+  };
+  const p: WorldPlan = command === 'text2world' ? await planText2World(o) : await planVideo2World({ ...o, ...v2w });
+  const s = p.settings;
+  const what = `${s.frames} frame(s) ${s.width}x${s.height}, latent [${p.latentShape.join(', ')}], ${s.steps} steps, guidance ${s.guidance}`;
+  printPlan(ctx, f.json, { command, model: f.model, family: p.family, ...s, latent_shape: p.latentShape }, what, p);
 }
 
 /** The backend and the inspected folder of a world command, said on stderr. */
@@ -128,6 +150,7 @@ export const command = defineCommand({
     'then the VAE decode (Cosmos tokenizer, or the Wan2.1 VAE for Predict2 / 2.5).',
   flags: WORLD_FLAGS,
   async run(f, _positionals, ctx) {
+    if (f.plan) return planWorldCommand('text2world', f, ctx);
     const { info, backend } = await openForCommand(f, ctx);
     const bars = commandProgress(ctx);
     try {

@@ -5,8 +5,8 @@ import { fileSystem } from '../io/files.js';
 import { basename } from '../io/path.js';
 import { tokenize } from '../pipelines/tokenizer.js';
 import { writeTokens } from '../pipelines/tokens-file.js';
-import { FPS_FLAG, openModelAndClip, RELEASE_FLAG } from './clip-flags.js';
-import { BACKEND_FLAG, defineCommand, commandProgress } from './command.js';
+import { FPS_FLAG, RELEASE_FLAG, TOKENIZER_PLAN_FLAGS, openModelAndClip, planTokenizerCommand } from './clip-flags.js';
+import { BACKEND_FLAG, UsageError, defineCommand, commandProgress } from './command.js';
 
 export const command = defineCommand({
   name: 'tokenize',
@@ -20,14 +20,19 @@ compression, are padded by repeating the last frame / row / column (detokenize c
   flags: {
     model: { type: 'string', required: true, placeholder: '<dir>', help: 'tokenizer folder: a release as downloaded (TorchScript .jit files) or config.json + model.safetensors' },
     release: RELEASE_FLAG,
-    input: { type: 'string', required: true, placeholder: '<clip.y4m | folder | image.png>', help: '.y4m file, folder of numbered PNG frames, or a single .png' },
-    out: { type: 'string', required: true, placeholder: '<tokens.safetensors>', help: 'tokens file to write' },
+    input: { type: 'string', requiredUnless: 'plan', placeholder: '<clip.y4m | folder | image.png>', help: '.y4m file, folder of numbered PNG frames, or a single .png' },
+    out: { type: 'string', requiredUnless: 'plan', placeholder: '<tokens.safetensors>', help: 'tokens file to write' },
     backend: BACKEND_FLAG,
     chunk: { type: 'integer', min: 1, help: 'frames per streaming chunk after the first (default 4 x temporal compression)' },
     fps: { ...FPS_FLAG, help: 'frame rate to record for PNG input (default 24)' },
+    ...TOKENIZER_PLAN_FLAGS,
+    json: { type: 'boolean', help: 'with --plan: print the plan as one JSON object' },
   },
   async run(f, _positionals, ctx) {
-    const { model, source } = await openModelAndClip(f, ctx, 'encoder');
+    if (f.plan) return planTokenizerCommand('tokenize', f, ctx);
+    if (f.input === undefined || f.out === undefined) throw new UsageError('missing --input or --out');
+    const { input, out } = f;
+    const { model, source } = await openModelAndClip({ ...f, input }, ctx, 'encoder');
     try {
       const t0 = performance.now();
       const progress = commandProgress(ctx);
@@ -35,10 +40,10 @@ compression, are padded by repeating the last frame / row / column (detokenize c
       progress.finish();
       try {
         const fs = fileSystem();
-        await writeTokens(f.out, tokens, { model: fs.resolve(f.model), input: fs.resolve(f.input) });
+        await writeTokens(out, tokens, { model: fs.resolve(f.model), input: fs.resolve(input) });
         const padded = tokens.paddedFrames !== tokens.frames || tokens.paddedHeight !== tokens.height || tokens.paddedWidth !== tokens.width;
         ctx.out(
-          `${basename(f.out)}: ${tokens.kind === 'DV' ? 'indices' : 'latent'} [${tokens.shape.join(', ')}] from ${tokens.frames} frames` +
+          `${basename(out)}: ${tokens.kind === 'DV' ? 'indices' : 'latent'} [${tokens.shape.join(', ')}] from ${tokens.frames} frames` +
             (padded ? ` (padded to ${tokens.paddedFrames}x${tokens.paddedHeight}x${tokens.paddedWidth})` : '') +
             ` in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
         );

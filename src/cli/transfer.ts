@@ -2,8 +2,10 @@
 // and ControlNet folders) + a prompt or prompt embeddings -> a generated clip that follows the
 // controls (Cosmos Transfer2.5 with multi-control).
 import { readTransferSpec } from '../models/controlnet/spec.js';
+import { planTransfer } from '../pipelines/plan/transfer.js';
 import { transfer } from '../pipelines/transfer.js';
-import { BACKEND_FLAG, commandBackend, defineCommand, commandProgress } from './command.js';
+import { PLAN_FLAG, planTarget, printPlan } from './plan.js';
+import { BACKEND_FLAG, UsageError, commandBackend, commandProgress, defineCommand } from './command.js';
 import { WORLD_FLAGS, checkGenerationFlags, seedOf, settingsMetadata, timingLine, writeOutputs } from './text2world.js';
 
 const SPEC_HELP = `The spec (JSON; relative paths are relative to it):
@@ -46,9 +48,22 @@ export const command = defineCommand({
     'latents-out': { type: 'string', placeholder: '<file>', help: 'also write the final latents (sampler space) to this .safetensors file' },
     backend: BACKEND_FLAG,
     json: WORLD_FLAGS.json,
+    plan: { ...PLAN_FLAG, help: `${PLAN_FLAG.help}; control videos that are not there are planned at 93 frames of 704x1280` },
   },
   async run(f, _positionals, ctx) {
-    let spec = await readTransferSpec(f.spec);
+    // a plan needs none of the spec's inputs to exist (their sizes are read where they are)
+    let spec = await readTransferSpec(f.spec, { checkFiles: !f.plan });
+    if (f.plan) {
+      if (f.prompt !== undefined && f.embeddings !== undefined) throw new UsageError('give --prompt or --embeddings, not both');
+      const p = await planTransfer({
+        spec, target: await planTarget(f.backend, ctx), prompt: f.prompt, negativePrompt: f['negative-prompt'], embeddings: f.embeddings,
+        seed: seedOf(f.seed), steps: f.steps, guidance: f.guidance, frames: f.frames,
+      });
+      const s = p.settings;
+      const what = `${spec.controls.map((c) => c.name).join(' + ')}, ${s.frames} frames ${s.width}x${s.height}, latent [${p.latentShape.join(', ')}], ${s.steps} steps`;
+      printPlan(ctx, f.json, { command: 'transfer', spec: f.spec, controls: p.controls, ...s, latent_shape: p.latentShape }, what, p);
+      return;
+    }
     if (f['normalize-weights']) spec = { ...spec, weightOverCap: 'normalize' };
     const out = f.out ?? spec.output ?? undefined;
     checkGenerationFlags({ ...f, prompt: f.prompt ?? spec.prompt ?? undefined, embeddings: f.embeddings ?? spec.embeddings ?? undefined }, out);

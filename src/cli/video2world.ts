@@ -2,7 +2,7 @@
 import { parseFps } from '../io/video.js';
 import { video2world } from '../pipelines/video2world.js';
 import { UsageError, defineCommand, commandProgress } from './command.js';
-import { WORLD_FLAGS, finishWorld, openForCommand, worldOptions } from './text2world.js';
+import { WORLD_FLAGS, finishWorld, openForCommand, planWorldCommand, worldOptions } from './text2world.js';
 
 export const command = defineCommand({
   name: 'video2world',
@@ -13,7 +13,7 @@ export const command = defineCommand({
     "to the input's size.",
   flags: {
     ...WORLD_FLAGS,
-    input: { type: 'string', required: true, placeholder: '<clip.y4m | PNG folder | image.png>', help: 'the clip to continue (.y4m, a folder of PNG frames, or one .png image)' },
+    input: { type: 'string', requiredUnless: 'plan', placeholder: '<clip.y4m | PNG folder | image.png>', help: 'the clip to continue (.y4m, a folder of PNG frames, or one .png image)' },
     'cond-frames': {
       type: 'integer', min: 1,
       help: "input frames used as conditioning, taken from its end (default min(input, 1 + the VAE's temporal compression): 9 for Cosmos-1.0, 5 for Predict2.x)",
@@ -25,6 +25,8 @@ export const command = defineCommand({
     const fpsText = f['input-fps'];
     const inputFps = fpsText === undefined ? { num: 24, den: 1 } : parseFps(fpsText);
     if (!inputFps) throw new UsageError(`--input-fps must be a positive number or n/d, got ${JSON.stringify(fpsText)}`);
+    if (f.plan) return planWorldCommand('video2world', f, ctx, { input: f.input, condFrames: f['cond-frames'], augmentSigma: f['augment-sigma'] });
+    if (f.input === undefined) throw new UsageError('missing --input');
     const { info, backend } = await openForCommand(f, ctx);
     const bars = commandProgress(ctx);
     try {

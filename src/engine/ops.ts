@@ -30,7 +30,9 @@ export function fromRaw(backend: Backend, raw: RawArray, shape: readonly number[
 
 export function full(backend: Backend, shape: readonly number[], value: number, dtype: DType = 'f32'): Tensor {
   const n = numel(shape);
-  const a = dtype === 'i32' ? new Int32Array(n).fill(value) : new Float32Array(n).fill(value);
+  const a = dtype === 'i32' ? new Int32Array(n) : new Float32Array(n);
+  // typed arrays start zeroed: filling zeros would only write (and so commit) every page
+  if (!Object.is(value, 0)) a.fill(value);
   return fromArray(backend, a, shape, dtype);
 }
 

@@ -280,6 +280,21 @@ export interface ArVideo2WorldResult {
   tokensPerSecond: number;
 }
 
+/** The discrete video tokenizer (DV) of a folder on `backend`; a continuous one is refused. */
+export async function loadArTokenizer(path: string, backend: Backend, fs?: FileSystem): Promise<CausalDiscreteVideoTokenizer> {
+  const t = await loadVideoTokenizer(path, backend, { fs });
+  if (t.kind !== 'DV') {
+    t.dispose();
+    throw new UserError(`tokenizer ${path}: a ${t.kind} (continuous) tokenizer; the AR models take the discrete video tokenizer (DV)`);
+  }
+  return t;
+}
+
+/** An autoregressive model folder on `backend`. */
+export async function loadArModel(path: string, backend: Backend, fs?: FileSystem): Promise<ArTransformer> {
+  return (await loadModule(ArTransformerFamily, path, backend, { fs })).model;
+}
+
 /** Continue a clip: encode its last frames, generate the rest of the model's grid, decode it all. */
 export async function arVideo2World(o: ArVideo2WorldOptions): Promise<ArVideo2WorldResult> {
   throwIfAborted(o.signal);
@@ -290,14 +305,12 @@ export async function arVideo2World(o: ArVideo2WorldOptions): Promise<ArVideo2Wo
     const backend = o.backend ?? given ?? (await selectBackend());
     let tokenizer: CausalDiscreteVideoTokenizer;
     if (typeof o.tokenizer === 'string') {
-      const t = await loadVideoTokenizer(o.tokenizer, backend);
-      owned.push(t);
-      if (t.kind !== 'DV') throw new UserError(`tokenizer ${o.tokenizer}: a ${t.kind} (continuous) tokenizer; the AR models take the discrete video tokenizer (DV)`);
-      tokenizer = t;
+      tokenizer = await loadArTokenizer(o.tokenizer, backend, o.fs);
+      owned.push(tokenizer);
     } else tokenizer = o.tokenizer;
     let model: ArTransformer;
     if (typeof o.model === 'string') {
-      model = (await loadModule(ArTransformerFamily, o.model, backend, { fs: o.fs })).model;
+      model = await loadArModel(o.model, backend, o.fs);
       owned.push(model);
     } else model = o.model;
     return await run(model, tokenizer, o);
@@ -350,6 +363,10 @@ async function run(model: ArTransformer, tokenizer: CausalDiscreteVideoTokenizer
       topP: o.topP === undefined ? 0.8 : o.topP,
       seed: o.seed ?? 0,
       context: embeddings,
+      // The plan backend reads zeros, so every sampled id is 0: stopping there ends generation after
+      // the first decoded step, whose memory every later step repeats (the KV cache and the output
+      // are sized for the whole grid before the first step).
+      ...(model.backend.name === 'plan' ? { stopTokens: [0] } : {}),
       onStep: (done) => report(done),
     });
     if (r.generated !== plan.generateTokens) {

@@ -284,6 +284,9 @@ async function answer({ model, assets }: ReasonModel, o: ReasonOptions): Promise
         break;
       }
       if (tokens.length >= s.maxNew) break;
+      // the plan backend measures: one decoded step stands for every later one (the cache was
+      // sized for all of them at prefill), and its zero logits would never reach a stop token
+      if (be.name === 'plan' && step >= 1) break;
       const n = L + step;
       const pos = [n + ropeDelta, n + ropeDelta, n + ropeDelta];
       const tok = next;

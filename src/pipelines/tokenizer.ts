@@ -289,13 +289,15 @@ export async function detokenize(tokenizer: Tokenizer, tokens: DecodableTokens, 
   report(0);
   const out = decodeOnDevice(model, tokens);
   const [, , T, H, W] = out.shape;
+  // the plan backend holds no values: the clip is not copied to the host (zeros of its size)
+  const shapeOnly = out.backend.name === 'plan';
   let data: Float32Array;
   try {
-    data = (await out.read()) as Float32Array;
+    data = shapeOnly ? new Float32Array(3 * T * H * W) : ((await out.read()) as Float32Array);
   } finally {
     out.dispose();
   }
-  if (opts.clamp ?? true) clampInPlace(data);
+  if ((opts.clamp ?? true) && !shapeOnly) clampInPlace(data);
   let v: Video = { data, frames: T, height: H, width: W };
   if (tokens.fps) v.fps = tokens.fps;
   const { frames, height, width } = tokens;

@@ -19,25 +19,29 @@ import type { Tensor } from '../engine/tensor.js';
 import { selectBackend } from '../engine/select.js';
 import { type FileSystem, fileSystem, readJsonObject, readJsonObjectIfPresent } from '../io/files.js';
 import { dirname, join } from '../io/path.js';
-import { type Video, cropVideo, fpsValue, padVideo } from '../io/video.js';
+import { type Video, cropVideo, fpsValue } from '../io/video.js';
 import { type CosmosControlNetModel, CosmosControlNetFamily } from '../models/controlnet/controlnet.js';
 import { MultiControlNet } from '../models/controlnet/multi.js';
-import type { TransferSpec } from '../models/controlnet/spec.js';
-import { parseCosmosTransformerConfig } from '../models/dit/config.js';
+import type { ControlSpec, TransferSpec } from '../models/controlnet/spec.js';
+import { type CosmosTransformerConfig, parseCosmosTransformerConfig } from '../models/dit/config.js';
 import { PREDICT25_UNIPC, type UniPCConfig, parseUniPCConfig } from '../models/dit/samplers/unipc.js';
 import { GaussianNoise } from '../models/dit/noise.js';
-import { loadModule } from '../models/load.js';
+import { type Config, loadModule } from '../models/load.js';
+import { T5TextEncoder } from '../models/t5/prompts.js';
+import { ReasonPromptEncoder } from '../models/vlm/prompt-embeds.js';
+import { type ComponentBytes, type PhaseHooks, checkComponent } from './components.js';
 import { type RunOptions, stage } from './progress.js';
 import { type ClipInput, readClip } from './world/condition.js';
 import { encodeControls, readControlClips } from './world/controls.js';
 import { PipelineFilesError, PipelineInputError } from './world/errors.js';
+import type { VaeGeometry } from './world/folder.js';
 import { type HostTensor, type PromptEmbeddingArrays, type PromptOptions, type TextEncoderSource, embeddingArrays, encodePrompt } from './world/prompt.js';
 import { type StepRecord, type WorldConditioning, loadTransformer, mlpChunkTokens, sampleLatents } from './world/sample.js';
 import { type WorldSettings, planSizes, resolveSettings, tokenCount } from './world/settings.js';
 import { type LoadedVae, type Posterior, decodeLatents, encodeClip, loadVae } from './world/vae.js';
 
 /** The spec, and what overrides its run fields. */
-export interface TransferOptions extends RunOptions, PromptOptions {
+export interface TransferOptions extends RunOptions, PhaseHooks, PromptOptions {
   spec: TransferSpec;
   /** default: selectBackend()'s choice */
   backend?: Backend;
@@ -68,6 +72,8 @@ export interface TransferResult {
   maxWeightSum: number;
   /** seconds per phase */
   timings: { prompt: number; load: number; condition: number; denoise: number; decode: number };
+  /** the components the run loaded, with their bytes on the device */
+  components: ComponentBytes[];
 }
 
 /** The scheduler: a diffusers folder's scheduler/scheduler_config.json beside the base, else Predict2.5's UniPC. */
@@ -81,9 +87,43 @@ async function schedulerFor(baseDir: string, fs: FileSystem): Promise<UniPCConfi
 
 const seconds = (t0: number) => (performance.now() - t0) / 1000;
 
+/** The components a spec loads and what the run needs to know of them before loading any. */
+interface CheckedSpec {
+  components: ComponentBytes[];
+  geometry: VaeGeometry;
+}
+
 /**
- * Run a Transfer spec: encode the prompt, load the VAE, the base and every ControlNet, encode the
- * control videos, denoise with the weighted controls, decode.
+ * Every component of the spec checked against its headers (and the ControlNets against the
+ * base), before anything runs: the text encoder when a prompt is to be encoded, the VAE, the
+ * base and every ControlNet. Nothing is read but headers.
+ */
+async function checkSpec(spec: TransferSpec, bc: CosmosTransformerConfig, baseJson: Config, encoder: TextEncoderSource | null, backend: Backend, fs: FileSystem): Promise<CheckedSpec> {
+  const components: ComponentBytes[] = [];
+  if (encoder && !('unsupported' in encoder) && !('loaded' in encoder)) {
+    components.push(await checkComponent('text_encoder', spec.textEncoder!, backend, (be) => loadEncoder(encoder, be, fs)));
+  }
+  const seen: { geometry?: VaeGeometry } = {};
+  components.push(await checkComponent('vae', spec.tokenizer, backend, async (be) => {
+    const vae = await loadVae(spec.tokenizer, be, undefined, fs);
+    seen.geometry = { latentChannels: vae.latentChannels, temporalCompression: vae.temporalCompression, spatialCompression: vae.spatialCompression };
+    return vae;
+  }));
+  const g = seen.geometry!;
+  if (bc.outChannels !== g.latentChannels) {
+    throw new PipelineFilesError(spec.baseCheckpoint, `the transformer outputs ${bc.outChannels} latent channels, the tokenizer's latent has ${g.latentChannels}`);
+  }
+  components.push(await checkComponent('transformer', spec.baseCheckpoint, backend, (be) => loadTransformer(spec.baseCheckpoint, be, 0, { config: baseJson, fs })));
+  for (const c of spec.controls) {
+    components.push(await checkComponent(`controlnet:${c.name}`, c.checkpoint, backend, async (be) => checkControlNet(c, bc, (await loadModule(CosmosControlNetFamily, c.checkpoint, be, { fs })).model)));
+  }
+  return { components, geometry: g };
+}
+
+/**
+ * Run a Transfer spec: check every component's headers, encode the prompt, encode the control
+ * videos with the VAE (then freed), denoise with the base and the weighted ControlNets (then
+ * freed), load the VAE again and decode. No two phases' weights are on the device together.
  */
 export async function transfer(o: TransferOptions): Promise<TransferResult> {
   throwIfAborted(o.signal);
@@ -93,6 +133,10 @@ export async function transfer(o: TransferOptions): Promise<TransferResult> {
   const timings = { prompt: 0, load: 0, condition: 0, denoise: 0, decode: 0 };
   const owned: { dispose(): void }[] = [];
   const tensors: Tensor[] = [];
+  const free = (m: { dispose(): void }) => {
+    m.dispose();
+    owned.splice(owned.indexOf(m), 1);
+  };
   try {
     const clips = await readControlClips(spec.controls, o.controlVideos, fs);
     const first = clips[0];
@@ -100,9 +144,6 @@ export async function transfer(o: TransferOptions): Promise<TransferResult> {
     const bc = parseCosmosTransformerConfig(baseJson);
     if (!bc.controlnetBlockEveryN) throw new PipelineFilesError(spec.baseCheckpoint, 'the base transformer has no controlnet_block_every_n: it is not a Transfer base');
     const fps = spec.fps ?? (first.fps ? fpsValue(first.fps) : 24);
-
-    // the prompt first: a T5 encoder is gone before the models come
-    let t0 = performance.now();
     const width = bc.useCrossattnProjection ? bc.crossattnProjInChannels : bc.textEmbedDim;
     const guidance = o.guidance ?? spec.guidance;
     const embeddings = o.embeddings ?? (o.prompt === undefined ? spec.embeddings : null) ?? undefined;
@@ -110,53 +151,61 @@ export async function transfer(o: TransferOptions): Promise<TransferResult> {
     const encoder: TextEncoderSource = spec.textEncoder
       ? await textEncoderSource(spec.textEncoder, spec.promptTokenizer, fs)
       : { unsupported: 'no text encoder: name one in the spec ("text_encoder", or "model" with a text_encoder/ folder), or pass precomputed prompt embeddings' };
-    const embeds = await encodePrompt(text, width, guidance, encoder, backend, fs, o);
-    tensors.push(embeds.prompt, ...(embeds.negative ? [embeds.negative] : []));
-    const embeddingsOut = o.returnEmbeddings ? await embeddingArrays(embeds) : null;
-    timings.prompt = seconds(t0);
+    const encodes = embeddings === undefined && text.prompt !== undefined;
+    const { components, geometry } = await checkSpec(spec, bc, baseJson, encodes ? encoder : null, backend, fs);
 
-    // the VAE, the sizes, the base and the ControlNets
-    t0 = performance.now();
-    const vae = await loadVae(spec.tokenizer, backend, undefined, fs);
-    owned.push(vae);
-    const tc = vae.temporalCompression;
-    if (bc.outChannels !== vae.latentChannels) {
-      throw new PipelineFilesError(spec.baseCheckpoint, `the transformer outputs ${bc.outChannels} latent channels, the tokenizer's latent has ${vae.latentChannels}`);
-    }
+    // the sizes
+    const tc = geometry.temporalCompression;
     const defaultFrames = spec.numFrames ?? 1 + Math.floor((first.frames - 1) / tc) * tc;
     const st = resolveSettings(
       { seed: o.seed ?? spec.seed, steps: o.steps, guidance: o.guidance, frames: o.frames },
       { frames: defaultFrames, height: first.height, width: first.width, steps: spec.numSteps, guidance: spec.guidance, fps },
     );
     if (st.frames > first.frames) throw new PipelineInputError('frames', `${st.frames} frames asked for, the control videos have ${first.frames}`);
-    const geometry = { latentChannels: vae.latentChannels, temporalCompression: tc, spatialCompression: vae.spatialCompression };
     const latentShape = planSizes(bc, geometry, st.frames, st.height, st.width);
     const [pt, ph, pw] = bc.patchSize;
     const grid: [number, number, number] = [latentShape[2] / pt, latentShape[3] / ph, latentShape[4] / pw];
     const tokens = tokenCount(bc, latentShape);
-    const base = await loadTransformer(spec.baseCheckpoint, backend, tokens, { config: baseJson, fs });
-    owned.push(base);
-    const models = await loadControlNets(spec, backend, fs, bc, tokens, owned);
-    timings.load = seconds(t0);
 
-    // the control latents (and the conditioning clip's)
+    // the prompt first: its encoder is gone before the models come
+    o.onPhase?.('prompt');
+    let t0 = performance.now();
+    const embeds = await encodePrompt(text, width, guidance, encoder, backend, fs, o);
+    tensors.push(embeds.prompt, ...(embeds.negative ? [embeds.negative] : []));
+    const embeddingsOut = o.returnEmbeddings ? await embeddingArrays(embeds) : null;
+    timings.prompt = seconds(t0);
+
+    // the control latents (and the conditioning clip's), with the VAE loaded for them alone
+    o.onPhase?.('condition');
+    t0 = performance.now();
+    let vae = await loadVae(spec.tokenizer, backend, undefined, fs);
+    owned.push(vae);
+    timings.load += seconds(t0);
     t0 = performance.now();
     const input = o.inputVideo ?? spec.inputVideo;
     const conditioned = input !== undefined && input !== null && spec.numConditionalFrames > 0;
     const report = stage(o, 'condition', 'clips', spec.controls.length + (conditioned ? 1 : 0));
     report(0);
     const posterior: Posterior = { kind: 'sample', noise: new GaussianNoise(`${st.seed}/posterior`).source(backend) };
-    const branches = await encodeControls(spec.controls, clips, models, vae, grid, st.frames, report, fs, posterior);
-    tensors.push(...branches.map((b) => b.latents));
+    const encoded = await encodeControls(spec.controls, clips, vae, grid, st.frames, report, fs, posterior);
+    tensors.push(...encoded.map((b) => b.latents));
     const conditioning = conditioned ? await conditionOn(input, spec.numConditionalFrames, first, latentShape[2], st.frames, vae, fs, posterior) : null;
     if (conditioning) {
       tensors.push(conditioning.latents);
-      report(branches.length + 1);
+      report(encoded.length + 1);
     }
     await backend.sync();
     timings.condition = seconds(t0);
+    free(vae);
 
-    const multi = await MultiControlNet.create(branches, { overCap: spec.weightOverCap });
+    // the base and the ControlNets, for the denoising alone
+    o.onPhase?.('denoise');
+    t0 = performance.now();
+    const base = await loadTransformer(spec.baseCheckpoint, backend, tokens, { config: baseJson, fs });
+    owned.push(base);
+    const models = await loadControlNets(spec, backend, fs, tokens, owned);
+    timings.load += seconds(t0);
+    const multi = await MultiControlNet.create(encoded.map((b, i) => ({ ...b, model: models[i] })), { overCap: spec.weightOverCap });
     owned.push(multi);
     t0 = performance.now();
     const paddingMask = F.zeros(backend, [1, 1, first.height, first.width]);
@@ -165,7 +214,16 @@ export async function transfer(o: TransferOptions): Promise<TransferResult> {
     const sampled = await sampleLatents(multi.denoiser(base), scheduler, latentShape, embeds, st, conditioning, { ...o, paddingMask });
     tensors.push(sampled.latents);
     timings.denoise = seconds(t0);
+    const maxWeightSum = multi.maxWeightSum;
+    free(multi);
+    for (const m of models) free(m);
+    free(base);
 
+    o.onPhase?.('decode');
+    t0 = performance.now();
+    vae = await loadVae(spec.tokenizer, backend, undefined, fs);
+    owned.push(vae);
+    timings.load += seconds(t0);
     t0 = performance.now();
     const video = await decodeLatents(sampled.latents, vae, 1, fps, o);
     timings.decode = seconds(t0);
@@ -176,8 +234,9 @@ export async function transfer(o: TransferOptions): Promise<TransferResult> {
       embeddings: embeddingsOut,
       settings: st,
       controls: spec.controls.map((c) => ({ name: c.name, weight: typeof c.weight === 'number' ? c.weight : c.weight.path })),
-      maxWeightSum: multi.maxWeightSum,
+      maxWeightSum,
       timings,
+      components,
     };
   } finally {
     for (const t of tensors) t.dispose();
@@ -185,25 +244,38 @@ export async function transfer(o: TransferOptions): Promise<TransferResult> {
   }
 }
 
-/** Every control's ControlNet, checked against the base, its MLP chunked for `tokens`. */
-async function loadControlNets(
-  spec: TransferSpec, backend: Backend, fs: FileSystem, bc: ReturnType<typeof parseCosmosTransformerConfig>, tokens: number, owned: { dispose(): void }[],
-): Promise<CosmosControlNetModel[]> {
+/** A ControlNet checked against the base: enough residuals, the same patch size (returned as given). */
+function checkControlNet(c: ControlSpec, bc: CosmosTransformerConfig, model: CosmosControlNetModel): CosmosControlNetModel {
   const need = Math.ceil(bc.numLayers / bc.controlnetBlockEveryN!);
+  if (model.numResiduals < need) {
+    model.dispose();
+    throw new PipelineFilesError(c.checkpoint, `control "${c.name}": ${model.numResiduals} control blocks, the base (${bc.numLayers} blocks, one residual every ${bc.controlnetBlockEveryN}) needs ${need}`);
+  }
+  if (model.config.patchSize.join() !== bc.patchSize.join()) {
+    model.dispose();
+    throw new PipelineFilesError(c.checkpoint, `control "${c.name}": patch_size ${JSON.stringify(model.config.patchSize)} differs from the base's ${JSON.stringify(bc.patchSize)}`);
+  }
+  return model;
+}
+
+/** Every control's ControlNet (checked against the base by checkSpec), its MLP chunked for `tokens`. */
+async function loadControlNets(
+  spec: TransferSpec, backend: Backend, fs: FileSystem, tokens: number, owned: { dispose(): void }[],
+): Promise<CosmosControlNetModel[]> {
   const models: CosmosControlNetModel[] = [];
   for (const c of spec.controls) {
     const { model } = await loadModule(CosmosControlNetFamily, c.checkpoint, backend, { fs });
     owned.push(model);
-    if (model.numResiduals < need) {
-      throw new PipelineFilesError(c.checkpoint, `control "${c.name}": ${model.numResiduals} control blocks, the base (${bc.numLayers} blocks, one residual every ${bc.controlnetBlockEveryN}) needs ${need}`);
-    }
-    if (model.config.patchSize.join() !== bc.patchSize.join()) {
-      throw new PipelineFilesError(c.checkpoint, `control "${c.name}": patch_size ${JSON.stringify(model.config.patchSize)} differs from the base's ${JSON.stringify(bc.patchSize)}`);
-    }
     model.ffChunkTokens = mlpChunkTokens(backend, model.config, model.hiddenSize, tokens);
     models.push(model);
   }
   return models;
+}
+
+/** A text encoder source loaded on `backend` (what the prompt phase does with it). */
+function loadEncoder(src: Exclude<TextEncoderSource, { unsupported: string } | { loaded: unknown }>, backend: Backend, fs: FileSystem): Promise<{ dispose(): void }> {
+  if ('reason' in src) return ReasonPromptEncoder.load(src.reason, backend, { tokenizerDir: src.tokenizerDir, config: src.config, fs });
+  return T5TextEncoder.load(src.dir, backend, { tokenizer: src.tokenizer, config: src.config, fs });
 }
 
 /** The conditioning clip, padded with its last frame to the output length (only its first `nc` latent frames are read), encoded. */
@@ -218,7 +290,7 @@ async function conditionOn(
   const needFrames = 1 + (nc - 1) * vae.temporalCompression;
   if (v.frames < needFrames) throw new PipelineInputError('input_video_path', `${v.frames} frames, ${nc} conditioning latent frames need ${needFrames}`);
   const clip = cropVideo(v, Math.min(v.frames, frames), v.height, v.width);
-  return { latents: encodeClip(vae, padVideo(clip, frames, v.height, v.width), 1, posterior), numCondLatentFrames: nc };
+  return { latents: encodeClip(vae, { clip, frames, padWith: 'last' }, 1, posterior), numCondLatentFrames: nc };
 }
 
 /** A spec's text_encoder folder: a Qwen2.5-VL config means Cosmos-Reason1 (tokenizer from `tokenizerDir`, a sibling tokenizer/, or the folder), else T5. */

@@ -75,6 +75,7 @@ export class PlanBackend implements Backend {
   private liveBytes = 0;
   private peakBytes = 0;
   private largestBytes = 0;
+  private overBindingCount = 0;
 
   constructor(opts: PlanBackendOptions = {}) {
     const given = Object.entries(opts.limits ?? {}).filter(([, v]) => v !== undefined);
@@ -96,11 +97,20 @@ export class PlanBackend implements Backend {
     return this.largestBytes;
   }
 
+  /**
+   * Storages created so far that are larger than one buffer binding of the emulated device (a
+   * kernel cannot bind such a tensor whole; on WebGPU it is a problem unless an op splits it).
+   */
+  overBinding(): { count: number; largestBytes: number } {
+    return { count: this.overBindingCount, largestBytes: this.overBindingCount ? this.largestBytes : 0 };
+  }
+
   /** @internal storage bookkeeping */
   track(bytes: number): void {
     this.liveBytes += bytes;
     if (this.liveBytes > this.peakBytes) this.peakBytes = this.liveBytes;
     if (bytes > this.largestBytes) this.largestBytes = bytes;
+    if (bytes > this.limits.maxBindingBytes) this.overBindingCount++;
   }
 
   private storage(dtype: DType, length: number): PlanStorage {

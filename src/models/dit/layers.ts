@@ -135,12 +135,15 @@ export class CosmosLearnablePositionalEmbed extends Module {
       }
     });
     const D = this.dim;
-    const et = F.slice(this.pos_emb_t.t, 0, 0, T).reshape([T, 1, 1, D]);
-    const eh = F.slice(this.pos_emb_h.t, 0, 0, H).reshape([1, H, 1, D]);
-    const ew = F.slice(this.pos_emb_w.t, 0, 0, W).reshape([1, 1, W, D]);
-    const e = F.add(F.add(et, eh), ew).reshape([1, T * H * W, D]);
-    const norm = F.affine(F.sqrt(F.sum(F.square(e), -1, true)), Math.sqrt(1 / D), this.eps);
-    const pe = F.div(e, norm);
+    // scoped: the table lives for the whole forward, its token-sized intermediates need not
+    const pe = scope(() => {
+      const et = F.slice(this.pos_emb_t.t, 0, 0, T).reshape([T, 1, 1, D]);
+      const eh = F.slice(this.pos_emb_h.t, 0, 0, H).reshape([1, H, 1, D]);
+      const ew = F.slice(this.pos_emb_w.t, 0, 0, W).reshape([1, 1, W, D]);
+      const e = F.add(F.add(et, eh), ew).reshape([1, T * H * W, D]);
+      const norm = F.affine(F.sqrt(F.sum(F.square(e), -1, true)), Math.sqrt(1 / D), this.eps);
+      return F.div(e, norm);
+    });
     // upstream repeats the table over the batch; the [1, N, D] table broadcasts the same way
     return this.tap(batch === 1 ? pe : F.expand(pe, [batch, T * H * W, D]));
   }
@@ -172,8 +175,10 @@ abstract class AdaLayerNormBase extends Module {
 
   protected modulate(x: Tensor, shift: Tensor, scale: Tensor, modFrames: number): Tensor {
     const [B, N, D] = x.shape;
-    const x4 = F.layerNorm(x, null, null, 1e-6).reshape([B, modFrames, N / modFrames, D]);
-    return this.tap(F.add(F.mul(x4, F.affine(scale, 1, 1)), shift).reshape([B, N, D]));
+    return this.tap(scope(() => {
+      const x4 = F.layerNorm(x, null, null, 1e-6).reshape([B, modFrames, N / modFrames, D]);
+      return F.add(F.mul(x4, F.affine(scale, 1, 1)), shift).reshape([B, N, D]);
+    }));
   }
 }
 
@@ -251,16 +256,18 @@ export class CosmosAttention extends Module {
     const H = this.heads;
     const d = this.headDim;
     if (ctx.shape[0] !== B) throw new DiTInputError(`${this.path}: context batch ${ctx.shape[0]} differs from the hidden-state batch ${B}`);
-    let qh = nq.forward(q.forward(x).reshape([B, L, H, d]));
-    let kh = nk.forward(k.forward(ctx).reshape([B, S, H, d]));
-    if (rope) {
-      qh = F.rope(qh, rope.cos, rope.sin, { mode: 'half', layout: 'blhd' });
-      kh = F.rope(kh, rope.cos, rope.sin, { mode: 'half', layout: 'blhd' });
-    }
-    const vh = v.forward(ctx).reshape([B, S, H, d]);
-    const toHeads = (t: Tensor) => F.permute(t, [0, 2, 1, 3]);
-    const o = F.attention(toHeads(qh), toHeads(kh), toHeads(vh));
-    return F.permute(o, [0, 2, 1, 3]).reshape([B, L, H * d]);
+    // q, k, v each made in a scope of its own: only the [B, H, L, d] heads outlive their projection,
+    // norm and RoPE (at full resolution every one of those is token-sized)
+    const heads = (t: () => Tensor) => scope(() => F.permute(t(), [0, 2, 1, 3]));
+    const withRope = (t: Tensor) => (rope ? F.rope(t, rope.cos, rope.sin, { mode: 'half', layout: 'blhd' }) : t);
+    const qh = heads(() => withRope(nq.forward(q.forward(x).reshape([B, L, H, d]))));
+    const kh = heads(() => withRope(nk.forward(k.forward(ctx).reshape([B, S, H, d]))));
+    const vh = heads(() => v.forward(ctx).reshape([B, S, H, d]));
+    const o = scope(() => F.permute(F.attention(qh, kh, vh), [0, 2, 1, 3]).reshape([B, L, H * d]));
+    qh.dispose();
+    kh.dispose();
+    vh.dispose();
+    return o;
   }
 
   /**

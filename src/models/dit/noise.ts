@@ -4,7 +4,7 @@
 import seedrandom from 'seedrandom';
 import type { Backend } from '../../engine/backend.js';
 import { fromArray } from '../../engine/ops.js';
-import { type Tensor, numel } from '../../engine/tensor.js';
+import { Tensor, numel } from '../../engine/tensor.js';
 
 /** Draws a tensor of unit Gaussian noise of the given shape. */
 export type NoiseSource = (shape: readonly number[]) => Tensor;
@@ -40,6 +40,9 @@ export class GaussianNoise {
   }
 
   tensor(backend: Backend, shape: readonly number[]): Tensor {
+    // the plan backend holds no values: draws would only cost time (a 14B video2world plan's
+    // augmentation noise alone is 260M of them)
+    if (backend.name === 'plan') return new Tensor(backend.alloc('f32', numel(shape)), shape);
     return fromArray(backend, this.fill(numel(shape)), shape);
   }
 

@@ -112,7 +112,8 @@ export function encodeCondition(vae: LoadedVae, family: WorldFamily, clip: Video
   report(0, { frames: p.condFrames });
   const given = resizeClip(sliceFrames(clip, clip.frames - p.condFrames, clip.frames), p.height, p.width);
   const zeros = family === 'cosmos1' || (family === 'predict2.5' && clip.frames === 1);
-  const full = conditioningClip(given, p.frames, zeros ? 'zeros' : 'last');
+  // padded as conditioningClip pads, piece by piece inside the encode (never the whole clip on the host)
+  const full = { clip: given, frames: p.frames, padWith: zeros ? 'zeros' : 'last' } as const;
   const posterior: Posterior = family === 'predict2'
     ? { kind: 'sample', noise: new GaussianNoise(`${p.seed}/posterior`).source(vae.backend) }
     : { kind: 'mode' };

@@ -6,7 +6,6 @@ import { type FileSystem, readBytes } from '../../io/files.js';
 import { decodePng } from '../../io/png.js';
 import { openSafetensors } from '../../io/safetensors.js';
 import { type Video, cropVideo } from '../../io/video.js';
-import type { CosmosControlNetModel } from '../../models/controlnet/controlnet.js';
 import { type ControlBranch, ControlShapeError, ControlWeightError, resizeWeightMap } from '../../models/controlnet/multi.js';
 import type { ControlSpec } from '../../models/controlnet/spec.js';
 import { type ClipInput, readClip } from './condition.js';
@@ -69,14 +68,15 @@ export async function controlWeight(c: ControlSpec, grid: [number, number, numbe
 }
 
 /**
- * The control branches: each clip cropped to `frames`, encoded and normalised (sigma_data 1),
- * with its ControlNet and weight. The caller owns the returned latents.
+ * The control branches but their ControlNets (loaded later, after the VAE is freed): each clip
+ * cropped to `frames`, encoded and normalised (sigma_data 1), with its weight. The caller owns
+ * the returned latents.
  */
 export async function encodeControls(
-  controls: readonly ControlSpec[], clips: readonly Video[], models: readonly CosmosControlNetModel[], vae: LoadedVae,
+  controls: readonly ControlSpec[], clips: readonly Video[], vae: LoadedVae,
   grid: [number, number, number], frames: number, onEncoded: (i: number) => void, fs?: FileSystem, posterior: Posterior = { kind: 'mode' },
-): Promise<ControlBranch[]> {
-  const branches: ControlBranch[] = [];
+): Promise<Omit<ControlBranch, 'model'>[]> {
+  const branches: Omit<ControlBranch, 'model'>[] = [];
   const made: Tensor[] = [];
   try {
     for (let i = 0; i < controls.length; i++) {
@@ -84,7 +84,7 @@ export async function encodeControls(
       const v = clips[i];
       const latents = encodeClip(vae, cropVideo(v, frames, v.height, v.width), 1, posterior);
       made.push(latents);
-      branches.push({ name: c.name, model: models[i], latents, weight: await controlWeight(c, grid, frames, fs) });
+      branches.push({ name: c.name, latents, weight: await controlWeight(c, grid, frames, fs) });
       onEncoded(i + 1);
     }
     return branches;

@@ -43,12 +43,7 @@ export async function loadWorldModel(model: string | WorldModelInfo, backend: Ba
     const vae = info.vae ? await loadVae(info.vaeDir, backend, info.configs.vae, fs) : null;
     if (vae) parts.push(vae);
     const wantText = (opts.textEncoder ?? true) && info.textEncoderDir !== null;
-    const config = info.configs.textEncoder ?? undefined;
-    const textEncoder = !wantText
-      ? null
-      : info.textEncoderKind === 'reason'
-        ? await ReasonPromptEncoder.load(info.textEncoderDir!, backend, { tokenizerDir: info.tokenizerDir ?? undefined, config, fs })
-        : await T5TextEncoder.load(info.textEncoderDir!, backend, { tokenizer: info.spiecePath ?? undefined, config, fs });
+    const textEncoder = wantText ? await loadTextEncoder(info, backend, fs) : null;
     if (textEncoder) parts.push(textEncoder);
     return {
       info, backend, transformer, vae, textEncoder,
@@ -60,6 +55,15 @@ export async function loadWorldModel(model: string | WorldModelInfo, backend: Ba
     for (const p of parts.reverse()) p.dispose();
     throw e;
   }
+}
+
+/** The folder's text encoder (T5 or the Cosmos-Reason1 prompt encoder) on `backend`; the folder must have one (textEncoderDir). */
+export async function loadTextEncoder(info: WorldModelInfo, backend: Backend, fs: FileSystem = fileSystem()): Promise<T5TextEncoder | ReasonPromptEncoder> {
+  if (!info.textEncoderDir) throw new PipelineInputError('model', `no text encoder to load: ${info.textEncoderUnsupported ?? 'none'}`);
+  const config = info.configs.textEncoder ?? undefined;
+  return info.textEncoderKind === 'reason'
+    ? ReasonPromptEncoder.load(info.textEncoderDir, backend, { tokenizerDir: info.tokenizerDir ?? undefined, config, fs })
+    : T5TextEncoder.load(info.textEncoderDir, backend, { tokenizer: info.spiecePath ?? undefined, config, fs });
 }
 
 /** The model's inspection, its loaded parts (when given loaded), the backend and the file system of a run. */

@@ -1,20 +1,25 @@
 // The body text2world and video2world share, phase by phase: prompt -> (condition) -> sample ->
-// decode. Each part of the model is loaded when its phase comes (and freed when it is done) unless
-// the caller passed it loaded; the T5 encoder goes before the transformer comes.
+// decode. Before any of it, every component the run will load is checked against its checkpoint
+// headers (components.ts: nothing read but headers), so a bad VAE fails before the first step.
+// Then each part is loaded when its phase comes and freed when it is done, unless the caller
+// passed the model loaded: the text encoder (prompt), the VAE (video2world's conditioning frames,
+// then freed), the transformer (denoising), the VAE again (decode). No two large parts are ever on
+// the device together, so the peak is the largest phase's, not the sum of the weights.
 import type { Backend } from '../../engine/backend.js';
 import type { Tensor } from '../../engine/tensor.js';
 import type { FileSystem } from '../../io/files.js';
 import type { Video } from '../../io/video.js';
 import type { RunOptions } from '../progress.js';
+import { type ComponentBytes, type PhaseHooks, checkComponent } from '../components.js';
 import { PipelineFilesError } from './errors.js';
 import type { VaeGeometry, WorldFamily, WorldModelInfo } from './folder.js';
-import type { LoadedWorldModel, WorldModelInput } from './model.js';
+import { type LoadedWorldModel, type WorldModelInput, loadTextEncoder } from './model.js';
 import { type HostTensor, type PromptEmbeddingArrays, type PromptOptions, type TextEncoderSource, encodePrompt, embeddingArrays } from './prompt.js';
 import { type StepRecord, type WorldConditioning, loadTransformer, mlpChunkTokens, sampleLatents } from './sample.js';
 import { type SettingsInput, type WorldSettings, planSizes, tokenCount } from './settings.js';
 import { type LoadedVae, decodeLatents, latentSigmaData, loadVae } from './vae.js';
 
-export interface WorldOptions extends RunOptions, PromptOptions, SettingsInput {
+export interface WorldOptions extends RunOptions, PhaseHooks, PromptOptions, SettingsInput {
   /** a model folder, its inspection (inspectWorldModel), or a loaded model (loadWorldModel) */
   model: WorldModelInput;
   /** default: the loaded model's, else selectBackend()'s choice */
@@ -39,6 +44,8 @@ export interface WorldResult {
   settings: WorldSettings;
   /** seconds per phase */
   timings: { prompt: number; condition: number; denoise: number; decode: number };
+  /** the components the run loaded, with their bytes on the device (empty for a model passed loaded) */
+  components: ComponentBytes[];
 }
 
 /** What a run has opened: the model's inspection, its loaded parts if any, where it runs. */
@@ -60,6 +67,24 @@ function textEncoderOf(m: OpenedModel): TextEncoderSource {
 
 const seconds = (t0: number) => (performance.now() - t0) / 1000;
 
+/** Whether the run encodes a prompt with the folder's text encoder, loading it (not given loaded, no embeddings). */
+function loadsTextEncoder(m: OpenedModel, o: WorldOptions): boolean {
+  return o.embeddings === undefined && o.prompt !== undefined && !m.loaded?.textEncoder && m.info.textEncoderDir !== null && !m.info.textEncoderUnsupported;
+}
+
+/** Every component the run will load, checked against its headers before anything runs; their bytes. */
+export async function checkWorldComponents(m: OpenedModel, o: WorldOptions, needVae: boolean): Promise<ComponentBytes[]> {
+  const { info, loaded, backend, fs } = m;
+  const out: ComponentBytes[] = [];
+  if (loadsTextEncoder(m, o)) out.push(await checkComponent('text_encoder', info.textEncoderDir!, backend, (be) => loadTextEncoder(info, be, fs)));
+  if (!loaded) {
+    const config = info.configs.transformer;
+    out.push(await checkComponent('transformer', info.transformerDir, backend, (be) => loadTransformer(info.transformerDir, be, 0, { config, fs })));
+    if (needVae) out.push(await checkComponent('vae', info.vaeDir, backend, (be) => loadVae(info.vaeDir, be, info.configs.vae, fs)));
+  }
+  return out;
+}
+
 /**
  * Prompt, conditioning (`condition`, with the VAE loaded), sampling and decoding on an opened
  * model with resolved settings.
@@ -76,30 +101,37 @@ export async function runWorld(
   const geometry: VaeGeometry = info.vae ?? { latentChannels: info.transformer.outChannels, temporalCompression: info.family === 'cosmos1' ? 8 : 4, spatialCompression: 8 };
   const latentShape = planSizes(info.transformer, geometry, st.frames, st.height, st.width);
   const sigmaData = latentSigmaData(info.scheduler);
+  const components = await checkWorldComponents(m, o, decode || condition !== null);
   const timings = { prompt: 0, condition: 0, denoise: 0, decode: 0 };
-  const owned: { dispose(): void }[] = [];
   const transient: Tensor[] = [];
+  // the VAE of the run: the loaded model's, or one loaded for a phase and freed after it
+  let vae: LoadedVae | null = null;
+  const openVae = async () => (vae ??= loaded?.vae ?? (await loadVae(info.vaeDir, backend, info.configs.vae, fs)));
+  const closeVae = () => {
+    if (vae && vae !== loaded?.vae) vae.dispose();
+    vae = null;
+  };
   try {
+    o.onPhase?.('prompt');
     let t0 = performance.now();
     const embeds = await encodePrompt(o, info.textWidth, st.guidance, textEncoderOf(m), backend, fs, o);
     transient.push(embeds.prompt, ...(embeds.negative ? [embeds.negative] : []));
     const embeddings = o.returnEmbeddings ? await embeddingArrays(embeds) : null;
     timings.prompt = seconds(t0);
 
-    let vae: LoadedVae | null = null;
-    if (decode || condition) {
-      vae = loaded?.vae ?? (await loadVae(info.vaeDir, backend, info.configs.vae, fs));
-      if (vae !== loaded?.vae) owned.push(vae);
-    }
     let cond: WorldConditioning | null = null;
     if (condition) {
+      o.onPhase?.('condition');
+      const v = await openVae();
       t0 = performance.now();
-      cond = condition(vae!);
+      cond = condition(v);
       transient.push(cond.latents);
       await backend.sync();
       timings.condition = seconds(t0);
+      closeVae();
     }
 
+    o.onPhase?.('denoise');
     const tokens = tokenCount(info.transformer, latentShape);
     const transformer = loaded?.transformer ?? (await loadTransformer(info.transformerDir, backend, tokens, { config: info.configs.transformer, fs }));
     transformer.ffChunkTokens = mlpChunkTokens(backend, transformer.config, transformer.hiddenSize, tokens);
@@ -116,13 +148,15 @@ export async function runWorld(
     const latents = { data: (await sampled.latents.read()) as Float32Array, shape: [...sampled.latents.shape] };
     let video: Video | null = null;
     if (decode) {
+      o.onPhase?.('decode');
+      const v = await openVae();
       t0 = performance.now();
-      video = await decodeLatents(sampled.latents, vae!, sigmaData, st.fps, o);
+      video = await decodeLatents(sampled.latents, v, sigmaData, st.fps, o);
       timings.decode = seconds(t0);
     }
-    return { video, latents, steps: sampled.steps, embeddings, family: info.family, settings: st, timings };
+    return { video, latents, steps: sampled.steps, embeddings, family: info.family, settings: st, timings, components };
   } finally {
     for (const t of transient) t.dispose();
-    for (const p of owned) p.dispose();
+    closeVae();
   }
 }

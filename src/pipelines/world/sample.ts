@@ -45,13 +45,19 @@ export interface SampleSettings {
   fps: number;
 }
 
+/** Below this, an MLP activation is never split for memory's sake (only for the binding limit). */
+const MLP_CHUNK_FLOOR_BYTES = 256 * 2 ** 20;
+
 /**
- * MLP rows per pass so that one [rows, inner] float32 activation fits a binding of the backend
- * (null: all tokens at once).
+ * MLP rows per pass (null: all tokens at once) so that one [rows, inner] float32 activation fits a
+ * binding of the backend and, once the tokens are many, is no larger than the block's own
+ * [tokens, hidden] input: the MLP's activation and its GELU would otherwise be the largest thing a
+ * block holds (2 x mlp_ratio token-sized tensors: 10 GB at once for a 14B model at 121 frames).
  */
 export function mlpChunkTokens(backend: Backend, config: Pick<CosmosTransformerConfig, 'mlpRatio'>, hidden: number, tokens: number): number | null {
   const inner = Math.trunc(hidden * config.mlpRatio);
-  const rows = Math.floor(backend.limits.maxBindingBytes / (4 * inner));
+  const budget = Math.min(backend.limits.maxBindingBytes, Math.max(MLP_CHUNK_FLOOR_BYTES, 4 * tokens * hidden));
+  const rows = Math.floor(budget / (4 * inner));
   return tokens > rows ? Math.max(1, rows) : null;
 }
 

@@ -40,25 +40,62 @@ export interface LoadedVae {
   /** the latent statistics (diffusers' latents_mean / latents_std), or null */
   readonly stats: LatentStats | null;
   /** a clip [3, T, H, W] in [-1, 1] -> its latent [1, C, t, h, w] (not normalised) */
-  encode(clip: Video, posterior: Posterior): Tensor;
+  encode(clip: Video | PaddedClip, posterior: Posterior): Tensor;
   /** a latent [1, C, t, h, w] -> the clip in [-1, 1] (clamped), at frame rate `fps`, streamed to the host frame group by frame group */
   decode(z: Tensor, fps: number, run?: RunOptions): Promise<Video>;
   dispose(): void;
+}
+
+/**
+ * A clip padded at its end to `frames` frames (zeros, or its last frame repeated) without the
+ * padding ever being made on the host: the Wan VAE reads a clip piece by piece, so a 5-frame
+ * conditioning clip padded to 93 frames costs 5 frames, not 93 (1 GB at 704 x 1280).
+ */
+export interface PaddedClip {
+  clip: Video;
+  frames: number;
+  padWith: 'zeros' | 'last';
+}
+
+/** Frames [start, start + count) of a clip, padded or not, as one [3, count, H, W] array. */
+function clipPiece(c: Video | PaddedClip, start: number, count: number): Float32Array {
+  const v = 'clip' in c ? c.clip : c;
+  const pad = 'clip' in c ? c.padWith : 'last';
+  const plane = v.height * v.width;
+  const out = new Float32Array(3 * count * plane);
+  for (let t = start; t < start + count; t++) {
+    const src = t < v.frames ? t : pad === 'last' ? v.frames - 1 : -1;
+    if (src < 0) continue;
+    for (let ch = 0; ch < 3; ch++) out.set(v.data.subarray((ch * v.frames + src) * plane, (ch * v.frames + src + 1) * plane), (ch * count + t - start) * plane);
+  }
+  return out;
+}
+
+function clipFrames(c: Video | PaddedClip): { frames: number; height: number; width: number } {
+  return 'clip' in c ? { frames: c.frames, height: c.clip.height, width: c.clip.width } : c;
 }
 
 function cosmosVae(m: CausalContinuousVideoTokenizer, backend: Backend): LoadedVae {
   const stats = m instanceof AutoencoderKLCosmos ? m.latentStats(backend) : m.latentMeanStd ? latentStats(backend, m.latentMeanStd.mean, m.latentMeanStd.std, m.latentChannels) : null;
   return {
     kind: 'cosmos', backend, latentChannels: m.latentChannels, temporalCompression: m.temporalCompression, spatialCompression: m.spatialCompression, stats,
-    encode: (clip) => m.encode(F.fromArray(backend, clip.data, [1, 3, clip.frames, clip.height, clip.width])),
+    encode(clip) {
+      const { frames, height, width } = clipFrames(clip);
+      const data = 'clip' in clip ? clipPiece(clip, 0, frames) : clip.data;
+      return m.encode(F.fromArray(backend, data, [1, 3, frames, height, width]));
+    },
     async decode(z, fps, run) {
       const report = run ? stage(run, 'decode', 'clips', 1) : null;
       report?.(0);
       const out = m.decode(z);
       const [, , T, H, W] = out.shape;
-      const data = (await out.read()) as Float32Array;
+      let data: Float32Array;
+      if (shapeOnly(backend)) data = new Float32Array(3 * T * H * W);
+      else {
+        data = (await out.read()) as Float32Array;
+        for (let i = 0; i < data.length; i++) data[i] = Math.max(-1, Math.min(1, data[i]));
+      }
       out.dispose();
-      for (let i = 0; i < data.length; i++) data[i] = Math.max(-1, Math.min(1, data[i]));
       report?.(1);
       return { data, frames: T, height: H, width: W, fps: fpsRational(fps) };
     },
@@ -75,14 +112,9 @@ function wanVae(m: AutoencoderKLWan, backend: Backend): LoadedVae {
   return {
     kind: 'wan', backend, latentChannels: m.latentChannels, temporalCompression: m.temporalCompression, spatialCompression: m.spatialCompression, stats,
     encode(clip, posterior) {
-      const plane = clip.height * clip.width;
+      const { frames, height, width } = clipFrames(clip);
       // one group of frames on the device at a time: the clip is [3, T, H, W] on the host
-      const frames = (start: number, count: number) => {
-        const part = new Float32Array(3 * count * plane);
-        for (let c = 0; c < 3; c++) part.set(clip.data.subarray((c * clip.frames + start) * plane, (c * clip.frames + start + count) * plane), c * count * plane);
-        return F.fromArray(backend, part, [1, 3, count, clip.height, clip.width]);
-      };
-      const p = m.encodeFrames(clip.frames, frames);
+      const p = m.encodeFrames(frames, (start, count) => F.fromArray(backend, clipPiece(clip, start, count), [1, 3, count, height, width]));
       if (posterior.kind === 'mode') {
         p.logvar.dispose();
         return p.mean;
@@ -104,8 +136,10 @@ function wanVae(m: AutoencoderKLWan, backend: Backend): LoadedVae {
       report?.(0);
       await m.decodeFrames(z, async (frames, first) => {
         const n = frames.shape[2];
-        const part = (await frames.read()) as Float32Array;
-        for (let c = 0; c < 3; c++) data.set(part.subarray(c * n * plane, (c + 1) * n * plane), (c * T + first) * plane);
+        if (!shapeOnly(backend)) {
+          const part = (await frames.read()) as Float32Array;
+          for (let c = 0; c < 3; c++) data.set(part.subarray(c * n * plane, (c + 1) * n * plane), (c * T + first) * plane);
+        }
         report?.(first + n);
       }, { signal: run?.signal });
       return { data, frames: T, height: H, width: W, fps: fpsRational(fps) };
@@ -116,6 +150,14 @@ function wanVae(m: AutoencoderKLWan, backend: Backend): LoadedVae {
       m.dispose();
     },
   };
+}
+
+/**
+ * The plan backend holds no values (src/engine/plan/): a clip decoded there is not copied to the
+ * host (its zeros would cost host memory for nothing), the Video returned is zeros of its size.
+ */
+function shapeOnly(backend: Backend): boolean {
+  return backend.name === 'plan';
 }
 
 /** The VAE folder on `backend`: an AutoencoderKLWan, or a continuous video tokenizer (Cosmos-Tokenizer CV or AutoencoderKLCosmos). */
@@ -136,7 +178,7 @@ export function latentSigmaData(s: SchedulerChoice): number {
 }
 
 /** A clip [3, T, H, W] in [-1, 1] encoded and normalised into the sampler's space: [1, C, t, h, w]. */
-export function encodeClip(vae: LoadedVae, clip: Video, sigmaData: number, posterior: Posterior = { kind: 'mode' }): Tensor {
+export function encodeClip(vae: LoadedVae, clip: Video | PaddedClip, sigmaData: number, posterior: Posterior = { kind: 'mode' }): Tensor {
   return scope(() => normalizeLatent(vae.encode(clip, posterior), vae.stats, sigmaData));
 }
 
