@@ -3,12 +3,11 @@
 // is, its components with exact parameter counts, and broken copies (a transposed tensor, a missing
 // one) caught by name. Headers only: the whole file runs in seconds.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { RELEASED_TOKENIZERS } from '../../src/models/tokenizer/released.js';
 import { type ReleaseComponent, type ReleaseReport, inspectRelease } from '../../src/pipelines/release-inspect.js';
-import { copyWithHeader, firstMatrix } from '../releases/edit-header.js';
+import { brokenCopy, drop, tensorNames, transpose } from '../releases/header-edit.js';
 import { runCli } from '../cli/run-cli.js';
 import { useReleases } from './release-runs.js';
 
@@ -119,23 +118,12 @@ describe('inspectRelease on the release skeletons', () => {
 
   it('a transposed and a missing tensor are caught, named, in one line', async () => {
     const src = release('Cosmos-Transfer2.5-2B@diffusers-controlnet-general-edge');
-    const make = (name: string, edit: Parameters<typeof copyWithHeader>[2]) => {
-      const dir = join(scratch(), name);
-      mkdirSync(dir, { recursive: true });
-      copyFileSync(join(src, 'config.json'), join(dir, 'config.json'));
-      copyWithHeader(join(src, 'diffusion_pytorch_model.safetensors'), join(dir, 'diffusion_pytorch_model.safetensors'), edit);
-      return dir;
-    };
-    let transposed = '';
-    let missing = '';
-    const t = make('transposed', (ts) => {
-      transposed = firstMatrix(ts);
-      ts[transposed].shape.reverse();
-    });
-    const m = make('missing', (ts) => {
-      missing = Object.keys(ts).at(-1)!;
-      delete ts[missing];
-    });
+    const file = 'diffusion_pytorch_model.safetensors';
+    const names = tensorNames(join(src, file));
+    const transposed = names.find((n) => n.endsWith('attn2.to_k.weight'))!; // [2048, 1024]
+    const missing = names.at(-1)!;
+    const t = brokenCopy(src, join(scratch(), 'transposed'), file, transpose(transposed));
+    const m = brokenCopy(src, join(scratch(), 'missing'), file, drop(missing));
     const rt = await inspectRelease(t);
     expect(rt.ok).toBe(false);
     expect(component(rt, 'model').error).toMatch(new RegExp(`${transposed.replace(/\./g, '\\.')}: checkpoint \\[\\d+, \\d+\\], config implies \\[\\d+, \\d+\\]`));
