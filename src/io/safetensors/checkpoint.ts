@@ -56,6 +56,9 @@ class CheckpointImpl implements Checkpoint {
   readBytes(name: string): Promise<Uint8Array> {
     return this.shardOf(name).readBytes(name);
   }
+  readInto(name: string, into: Uint8Array, byteOffset = 0): Promise<void> {
+    return this.shardOf(name).readInto(name, into, byteOffset);
+  }
   async close(): Promise<void> {
     await Promise.all(this.shards.map((s) => s.close()));
   }
