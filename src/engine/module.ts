@@ -207,6 +207,12 @@ export interface LoadOptions {
   maxTensorBytes?: number;
   /** host bytes of reads in flight and scratch while loading (default 512 MiB) */
   readAheadBytes?: number;
+  /**
+   * Fill only the parameters of this module of the tree (e.g. one block, for a forward pass that
+   * loads each block when it comes and frees it after); the whole tree is still checked against
+   * the checkpoint.
+   */
+  part?: Module;
 }
 
 export interface LoadReport {
@@ -253,11 +259,18 @@ function mapSource(src: TensorSource, opts: LoadOptions): Map<string, string> {
   return m;
 }
 
+/** What checkWeights found: the parameters to fill and from which checkpoint keys. */
+export interface WeightPlan {
+  readonly entries: readonly { p: Param; ck: string }[];
+  readonly absentOptional: string[];
+  readonly ignored: string[];
+}
+
 /**
- * Fill every parameter of `root` from `src`. Collects all problems (missing, unexpected, shape)
- * and throws one CheckpointMismatchError listing them, before any tensor is uploaded.
+ * Match every parameter of `root` with a tensor of `src` (headers only, nothing read). Collects
+ * all problems (missing, unexpected, shape) and throws one CheckpointMismatchError listing them.
  */
-export async function loadWeights(root: Module, src: TensorSource, backend: Backend, opts: LoadOptions = {}): Promise<LoadReport> {
+export function checkWeights(root: Module, src: TensorSource, opts: LoadOptions = {}): WeightPlan {
   const byModelKey = mapSource(src, opts);
   const ignored = src.names.filter((n) => opts.ignore?.(n) || (opts.mapKey && opts.mapKey(n) === null));
   const missing: string[] = [];
@@ -265,7 +278,7 @@ export async function loadWeights(root: Module, src: TensorSource, backend: Back
   const absentOptional: string[] = [];
   const tooLarge: string[] = [];
   const used = new Set<string>();
-  const plan: { p: Param; ck: string }[] = [];
+  const entries: { p: Param; ck: string }[] = [];
   for (const p of root.parameters()) {
     const ck = byModelKey.get(p.key);
     if (!ck) {
@@ -286,7 +299,7 @@ export async function loadWeights(root: Module, src: TensorSource, backend: Back
     if (opts.maxTensorBytes !== undefined && bytes > opts.maxTensorBytes) {
       tooLarge.push(`${ck}: ${(bytes / 2 ** 20).toFixed(0)} MiB, more than the ${(opts.maxTensorBytes / 2 ** 20).toFixed(0)} MiB one buffer of this backend holds`);
     }
-    plan.push({ p, ck });
+    entries.push({ p, ck });
   }
   const unexpected = [...byModelKey.keys()].filter((k) => !used.has(k)).map((k) => byModelKey.get(k)!);
   if (missing.length || unexpected.length || mismatched.length) {
@@ -295,6 +308,18 @@ export async function loadWeights(root: Module, src: TensorSource, backend: Back
   if (tooLarge.length) {
     throw new UserError(`checkpoint ${src.path ?? '<tensors>'}: ${tooLarge.length} tensor(s) too large for the backend: ${tooLarge.slice(0, 4).join('; ')}${tooLarge.length > 4 ? '; ...' : ''}`);
   }
+  return { entries, absentOptional, ignored };
+}
+
+/**
+ * Fill every parameter of `root` (or of `opts.part`) from `src`. Collects all problems (missing,
+ * unexpected, shape) and throws one CheckpointMismatchError listing them, before any tensor is
+ * uploaded.
+ */
+export async function loadWeights(root: Module, src: TensorSource, backend: Backend, opts: LoadOptions = {}): Promise<LoadReport> {
+  const { entries, absentOptional, ignored } = checkWeights(root, src, opts);
+  const mine = opts.part ? new Set(opts.part.parameters()) : null;
+  const plan = mine ? entries.filter(({ p }) => mine.has(p)) : entries;
   let bytes = 0;
   const take = (p: Param, loaded: Tensor) => {
     let t = loaded;
