@@ -161,6 +161,16 @@ class T5LayerNorm extends Module {
   }
 }
 
+/**
+ * On a software adapter (llvmpipe) the fused attention kernel loads storage lane by lane, while the
+ * matmul kernels read through textures: at T5-11B's 128 heads x 128 dims x 512 tokens, scores
+ * materialised by matmul (128 MiB, one binding, which positionBias checks) take 5.9 s a layer
+ * against 77 s fused. The CPU oracle and hardware GPUs keep the fused op.
+ */
+function materialisedScoresFaster(be: Backend): boolean {
+  return be.name === 'webgpu' && be.software;
+}
+
 class T5Attention extends Module {
   readonly q: Linear;
   readonly k: Linear;
@@ -193,7 +203,8 @@ class T5Attention extends Module {
    * x [B, L, d_model]; biasMask [B|1, H, L, L] added to the unscaled scores. `explicit`
    * computes softmax(q k^T + biasMask) v through materialised float32 scores, which is what
    * upstream does and what a fully padded row needs (all its scores round to finfo.min, so it
-   * attends uniformly); otherwise the fused attention op runs.
+   * attends uniformly); otherwise the fused attention op runs, except on a software adapter
+   * (see materialisedScoresFaster).
    */
   forward(x: Tensor, biasMask: Tensor, explicit: boolean): Tensor {
     const { numHeads: H, dKv } = this.cfg;
@@ -203,7 +214,7 @@ class T5Attention extends Module {
     const k = heads(this.k.forward(x));
     const v = heads(this.v.forward(x));
     let ctx: Tensor;
-    if (explicit) {
+    if (explicit || materialisedScoresFaster(x.backend)) {
       const scores = F.add(F.matmul(q, k, { transB: true }), biasMask);
       ctx = F.matmul(F.softmax(scores, -1), v);
     } else {
