@@ -56,6 +56,15 @@ describe('streamed T5 encoder', () => {
     const again = await streamed.encode(TEXTS, { maxLength: 12 });
     expect(await raw(again.embeddings)).toEqual(await raw(want.embeddings));
     expect(() => streamed.encodePrompts(TEXTS)).toThrow(/use encode\(\)/);
+    // a lone prompt as long as maxLength (nothing to pad) and one with nothing but </s>
+    for (const text of ['ab a b c ab a b', '']) {
+      const w = resident.encodePrompts([text], { maxLength: 6 });
+      const g = await streamed.encode([text], { maxLength: 6 });
+      expect(g.lengths).toEqual(w.lengths);
+      expect(await raw(g.embeddings)).toEqual(await raw(w.embeddings));
+      w.embeddings.dispose();
+      g.embeddings.dispose();
+    }
     for (const t of [want.embeddings, got.embeddings, again.embeddings]) t.dispose();
     streamed.dispose();
     resident.dispose();

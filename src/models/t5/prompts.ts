@@ -134,11 +134,13 @@ export class T5TextEncoder {
     const states = await encodeStreamed(this.model, this.weights, this.weights.backend, present);
     let k = 0;
     const rows = ids.map((r) => (r.length ? states[k++] : null));
+    let embeddings: Tensor | null = null;
     try {
-      const embeddings = padRows(rows, batch.shape[1], this.model.config.dModel, this.weights.backend);
+      embeddings = padRows(rows, batch.shape[1], this.model.config.dModel, this.weights.backend);
       return { embeddings, mask: batch.mask, ids: batch.ids, lengths: batch.lengths };
     } finally {
-      for (const s of states) s.dispose();
+      // a lone prompt that fills maxLength is its own result
+      for (const s of states) if (s !== embeddings) s.dispose();
     }
   }
 
