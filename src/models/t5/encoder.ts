@@ -164,8 +164,8 @@ class T5LayerNorm extends Module {
 /**
  * On a software adapter (llvmpipe) the fused attention kernel loads storage lane by lane, while the
  * matmul kernels read through textures: at T5-11B's 128 heads x 128 dims x 512 tokens, scores
- * materialised by matmul (128 MiB, one binding, which positionBias checks) take 5.9 s a layer
- * against 77 s fused. The CPU oracle and hardware GPUs keep the fused op.
+ * materialised by matmul (128 MiB, one binding, which positionBias checks) take 2.1 s a layer
+ * against 29 s fused (2 cores). The CPU oracle and hardware GPUs keep the fused op.
  */
 function materialisedScoresFaster(be: Backend): boolean {
   return be.name === 'webgpu' && be.software;
