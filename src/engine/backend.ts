@@ -190,6 +190,17 @@ export interface Backend {
 
   // ---- memory ----
   upload(dtype: DType, raw: RawArray): Storage;
+  /**
+   * Storage holding `raw` itself, without upload's copy (the caller gives the array up). Offered
+   * by backends whose storage is host memory; loading reads weights straight into such arrays.
+   */
+  adopt?(dtype: DType, raw: RawArray): Storage;
+  /**
+   * Write raw element bytes (little-endian) into `storage` from `byteOffset`; offset and length
+   * are multiples of 4. Offered by device backends; loading fills fresh storages this way from a
+   * few reused host buffers.
+   */
+  writeBytes?(storage: Storage, byteOffset: number, bytes: Uint8Array): void;
   alloc(dtype: DType, length: number): Storage;
   free(storage: Storage): void;
   /** read values widened to f32 (i32 stays i32); resolves after all queued work */

@@ -9,6 +9,7 @@ import type { DType, RawArray } from './dtype.js';
 import { bytesPerElement } from './dtype.js';
 import { fromRaw } from './ops.js';
 import { type Tensor, numel, shapeStr } from './tensor.js';
+import { type StreamItem, canStream, streamTensors } from './weight-stream.js';
 import { UserError } from './errors.js';
 
 export class Param {
@@ -165,9 +166,15 @@ export class Module {
 /** What loading needs from a checkpoint (the safetensors reader provides it). */
 export interface TensorSource {
   readonly names: readonly string[];
-  /** checkpoint-side description of a tensor */
-  info(name: string): { dtype: string; shape: readonly number[] };
+  /** checkpoint-side description of a tensor; `file` and `byteOffset`, when known, order the reads */
+  info(name: string): { dtype: string; shape: readonly number[]; file?: string; byteOffset?: number };
   read(name: string): Promise<{ dtype: DType; raw: RawArray; shape: readonly number[] }>;
+  /**
+   * Fill `into` with the stored bytes of `name` (little-endian, file dtype) from `byteOffset` into
+   * its data. Optional: with it, tensors stored in an engine dtype's layout are read straight into
+   * the memory that becomes them (see weight-stream.ts) instead of through read().
+   */
+  readInto?(name: string, into: Uint8Array, byteOffset?: number): Promise<void>;
   /** where the tensors come from, for messages */
   readonly path?: string;
 }
@@ -203,6 +210,14 @@ export interface LoadOptions {
    * filled (e.g. a tokenizer's encoder from a release's encoder-only file).
    */
   select?: (modelKey: string) => boolean;
+  /** host bytes of reads in flight and scratch while loading (default 512 MiB) */
+  readAheadBytes?: number;
+  /**
+   * Fill only the parameters of this module of the tree (e.g. one block, for a forward pass that
+   * loads each block when it comes and frees it after); the whole tree is still checked against
+   * the checkpoint.
+   */
+  part?: Module;
 }
 
 export interface LoadReport {
@@ -235,6 +250,10 @@ function engineDtype(fileDtype: string): DType {
   }
 }
 
+/** File dtypes whose stored bytes are an engine dtype's raw layout, on a little-endian host. */
+const RAW_LAYOUT: Readonly<Record<string, DType>> = { F32: 'f32', F16: 'f16', BF16: 'bf16', I32: 'i32' };
+const HOST_LE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
 function mapSource(src: TensorSource, opts: LoadOptions): Map<string, string> {
   const m = new Map<string, string>();
   for (const name of src.names) {
@@ -245,11 +264,18 @@ function mapSource(src: TensorSource, opts: LoadOptions): Map<string, string> {
   return m;
 }
 
+/** What checkWeights found: the parameters to fill and from which checkpoint keys. */
+export interface WeightPlan {
+  readonly entries: readonly { p: Param; ck: string }[];
+  readonly absentOptional: string[];
+  readonly ignored: string[];
+}
+
 /**
- * Fill every parameter of `root` from `src`. Collects all problems (missing, unexpected, shape)
- * and throws one CheckpointMismatchError listing them, before any tensor is uploaded.
+ * Match every parameter of `root` with a tensor of `src` (headers only, nothing read). Collects
+ * all problems (missing, unexpected, shape) and throws one CheckpointMismatchError listing them.
  */
-export async function loadWeights(root: Module, src: TensorSource, backend: Backend, opts: LoadOptions = {}): Promise<LoadReport> {
+export function checkWeights(root: Module, src: TensorSource, opts: LoadOptions = {}): WeightPlan {
   const byModelKey = mapSource(src, opts);
   const ignored = src.names.filter((n) => opts.ignore?.(n) || (opts.mapKey && opts.mapKey(n) === null));
   const missing: string[] = [];
@@ -257,7 +283,7 @@ export async function loadWeights(root: Module, src: TensorSource, backend: Back
   const absentOptional: string[] = [];
   const tooLarge: string[] = [];
   const used = new Set<string>();
-  const plan: { p: Param; ck: string }[] = [];
+  const entries: { p: Param; ck: string }[] = [];
   for (const p of root.parameters()) {
     if (opts.select && !opts.select(p.key)) continue;
     const ck = byModelKey.get(p.key);
@@ -279,7 +305,7 @@ export async function loadWeights(root: Module, src: TensorSource, backend: Back
     if (opts.maxTensorBytes !== undefined && bytes > opts.maxTensorBytes) {
       tooLarge.push(`${ck}: ${(bytes / 2 ** 20).toFixed(0)} MiB, more than the ${(opts.maxTensorBytes / 2 ** 20).toFixed(0)} MiB one buffer of this backend holds`);
     }
-    plan.push({ p, ck });
+    entries.push({ p, ck });
   }
   const unexpected = [...byModelKey.keys()].filter((k) => !used.has(k)).map((k) => byModelKey.get(k)!);
   if (missing.length || unexpected.length || mismatched.length) {
@@ -288,18 +314,54 @@ export async function loadWeights(root: Module, src: TensorSource, backend: Back
   if (tooLarge.length) {
     throw new UserError(`checkpoint ${src.path ?? '<tensors>'}: ${tooLarge.length} tensor(s) too large for the backend: ${tooLarge.slice(0, 4).join('; ')}${tooLarge.length > 4 ? '; ...' : ''}`);
   }
+  return { entries, absentOptional, ignored };
+}
+
+/**
+ * Fill every parameter of `root` (or of `opts.part`) from `src`. Collects all problems (missing,
+ * unexpected, shape) and throws one CheckpointMismatchError listing them, before any tensor is
+ * uploaded.
+ */
+export async function loadWeights(root: Module, src: TensorSource, backend: Backend, opts: LoadOptions = {}): Promise<LoadReport> {
+  const { entries, absentOptional, ignored } = checkWeights(root, src, opts);
+  const mine = opts.part ? new Set(opts.part.parameters()) : null;
+  const plan = mine ? entries.filter(({ p }) => mine.has(p)) : entries;
   let bytes = 0;
-  for (const { p, ck } of plan) {
-    // the plan backend keeps no values: a plan never reads a checkpoint's bytes
-    const { dtype, raw } = backend.name === 'plan' ? await shapeOnlySource(src).read(ck) : await src.read(ck);
-    let t = fromRaw(backend, raw, p.shape, dtype);
-    if (opts.castTo && dtype !== opts.castTo && dtype !== 'i32') {
-      const c = t.backend.cast(t, opts.castTo);
-      t.dispose();
-      t = c;
+  const take = (p: Param, loaded: Tensor) => {
+    let t = loaded;
+    if (opts.castTo && t.dtype !== opts.castTo && t.dtype !== 'i32') {
+      t = t.backend.cast(loaded, opts.castTo);
+      loaded.dispose();
     }
     bytes += numel(p.shape) * bytesPerElement(t.dtype);
     p.set(t);
+  };
+  // the plan backend keeps no values: a plan never reads a checkpoint's bytes
+  const plain = backend.name === 'plan';
+  const direct: StreamItem[] = [];
+  const order = new Map<StreamItem, { file: string; at: number; i: number }>();
+  for (const { p, ck } of plan) {
+    const info = src.info(ck);
+    const dtype = RAW_LAYOUT[info.dtype];
+    if (plain || !src.readInto || !dtype || !HOST_LE || !canStream(backend)) {
+      const { dtype: d, raw } = plain ? await shapeOnlySource(src).read(ck) : await src.read(ck);
+      take(p, fromRaw(backend, raw, p.shape, d));
+      continue;
+    }
+    const length = numel(p.shape);
+    const item: StreamItem = { name: ck, dtype, shape: p.shape, length, bytes: length * bytesPerElement(dtype), done: (t) => take(p, t) };
+    order.set(item, { file: info.file ?? '', at: info.byteOffset ?? 0, i: direct.length });
+    direct.push(item);
+  }
+  if (direct.length) {
+    // front to back through each file: sequential reads, whatever order the module declares
+    direct.sort((a, b) => {
+      const x = order.get(a)!;
+      const y = order.get(b)!;
+      return x.file < y.file ? -1 : x.file > y.file ? 1 : x.at - y.at || x.i - y.i;
+    });
+    const readInto = src.readInto!.bind(src);
+    await streamTensors(backend, direct, (name, into, off) => readInto(name, into, off), { aheadBytes: opts.readAheadBytes });
   }
   return { loaded: plan.length, bytes, absentOptional, ignored };
 }

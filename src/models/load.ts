@@ -4,9 +4,9 @@
 // reporting every missing / unexpected / mis-shaped key at once) is written here once.
 import type { Backend } from '../engine/backend.js';
 import { UserError } from '../engine/errors.js';
-import { type LoadOptions, type LoadReport, type Module, type TensorSource, loadWeights, plannedBytes } from '../engine/module.js';
+import { type LoadOptions, type LoadReport, type Module, type TensorSource, checkWeights, loadWeights, plannedBytes } from '../engine/module.js';
 import type { FileSystem } from '../io/files.js';
-import { openCheckpoint } from '../io/safetensors.js';
+import { type Checkpoint, openCheckpoint } from '../io/safetensors.js';
 
 export type Config = Record<string, unknown>;
 
@@ -49,6 +49,53 @@ export class ModelFolderError extends UserError {
 
 const GiB = 2 ** 30;
 
+/** A module built from a folder and checked against its checkpoint, its weights not loaded yet. */
+export interface OpenedModule<M extends Module> {
+  model: M;
+  config: Config;
+  /** the checkpoint, open until close() */
+  source: Checkpoint;
+  /** what loadWeights takes for this family and backend (e.g. with `part` to load one block) */
+  loadOptions: LoadOptions;
+  /** device bytes of all the parameters */
+  plannedBytes: number;
+  close(): Promise<void>;
+}
+
+/**
+ * Build `family`'s module from a folder (config.json + *.safetensors, sharded with an index or
+ * not), a .safetensors file or an index, and check every parameter against the checkpoint's
+ * headers, reading no tensor data: for loading the weights in parts (loadWeights with `part`).
+ * The caller closes it (the model is the caller's to dispose).
+ */
+export async function openModule<M extends Module>(
+  family: ModuleFamily<M>,
+  path: string,
+  backend: Backend,
+  opts: LoadModuleOptions = {},
+): Promise<OpenedModule<M>> {
+  const ckpt = await openCheckpoint(path, opts.fs, { config: opts.config === undefined });
+  try {
+    const config = opts.config ?? (ckpt.config as Config | null);
+    if (!config || typeof config !== 'object' || Array.isArray(config)) {
+      throw new ModelFolderError(path, `no config.json beside the checkpoint (expected the ${family.name} config)`);
+    }
+    const model = family.build(config);
+    const loadOptions: LoadOptions = {
+      ...family.loadOptions?.(model, ckpt), ...(opts.castTo ? { castTo: opts.castTo } : {}), maxTensorBytes: backend.limits.maxBufferBytes,
+    };
+    const bytes = plannedBytes(model, ckpt, loadOptions);
+    if (opts.maxBytes !== undefined && bytes > opts.maxBytes) {
+      throw new ModelFolderError(path, `${family.name} needs ${(bytes / GiB).toFixed(2)} GiB of parameters, more than the ${(opts.maxBytes / GiB).toFixed(2)} GiB allowed`);
+    }
+    checkWeights(model, ckpt, loadOptions);
+    return { model, config, source: ckpt, loadOptions, plannedBytes: bytes, close: () => ckpt.close() };
+  } catch (e) {
+    await ckpt.close();
+    throw e;
+  }
+}
+
 /**
  * Build `family`'s module from a folder (config.json + *.safetensors, sharded with an index or
  * not), a .safetensors file or an index, and load its weights on `backend`.
@@ -59,26 +106,15 @@ export async function loadModule<M extends Module>(
   backend: Backend,
   opts: LoadModuleOptions = {},
 ): Promise<LoadedModule<M>> {
-  const ckpt = await openCheckpoint(path, opts.fs, { config: opts.config === undefined });
+  const opened = await openModule(family, path, backend, opts);
+  const { model, config, source, loadOptions } = opened;
   try {
-    const config = opts.config ?? (ckpt.config as Config | null);
-    if (!config || typeof config !== 'object' || Array.isArray(config)) {
-      throw new ModelFolderError(path, `no config.json beside the checkpoint (expected the ${family.name} config)`);
-    }
-    const model = family.build(config);
-    try {
-      const loadOpts: LoadOptions = { ...family.loadOptions?.(model, ckpt), ...(opts.castTo ? { castTo: opts.castTo } : {}) };
-      const bytes = plannedBytes(model, ckpt, loadOpts);
-      if (opts.maxBytes !== undefined && bytes > opts.maxBytes) {
-        throw new ModelFolderError(path, `${family.name} needs ${(bytes / GiB).toFixed(2)} GiB of parameters, more than the ${(opts.maxBytes / GiB).toFixed(2)} GiB allowed`);
-      }
-      const report = await loadWeights(model, ckpt, backend, { ...loadOpts, maxTensorBytes: backend.limits.maxBufferBytes });
-      return { model, config, report, plannedBytes: bytes };
-    } catch (e) {
-      model.dispose();
-      throw e;
-    }
+    const report = await loadWeights(model, source, backend, loadOptions);
+    return { model, config, report, plannedBytes: opened.plannedBytes };
+  } catch (e) {
+    model.dispose();
+    throw e;
   } finally {
-    await ckpt.close();
+    await opened.close();
   }
 }

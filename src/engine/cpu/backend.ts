@@ -96,6 +96,11 @@ export class CpuBackend implements Backend {
     return new CpuStorage(this, dtype, raw.slice());
   }
 
+  adopt(dtype: DType, raw: RawArray): Storage {
+    if (!rawMatches(dtype, raw)) throw new TypeError(`cpu.adopt: a ${raw.constructor.name} cannot hold ${dtype} elements`);
+    return new CpuStorage(this, dtype, raw);
+  }
+
   alloc(dtype: DType, length: number): Storage {
     return new CpuStorage(this, dtype, rawArrayFor(dtype, length));
   }

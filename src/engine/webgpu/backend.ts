@@ -72,6 +72,13 @@ export class WebGpuBackend implements Backend {
     return new GpuStorage(this, dtype, raw.length, buffer, bytes);
   }
 
+  writeBytes(storage: GpuStorage, byteOffset: number, bytes: Uint8Array): void {
+    if (byteOffset % 4 || bytes.byteLength % 4 || byteOffset + bytes.byteLength > storage.buffer.size) {
+      throw new RangeError(`webgpu.writeBytes: ${bytes.byteLength} bytes at ${byteOffset} into a buffer of ${storage.buffer.size} (offset and length must be multiples of 4)`);
+    }
+    this.ctx.writeAt(storage.buffer, byteOffset, bytes);
+  }
+
   free(storage: GpuStorage): void {
     this.ctx.release(storage.buffer);
   }

@@ -176,6 +176,12 @@ export class GpuContext {
     this.device.queue.writeBuffer(buffer, 0, aligned.buffer, aligned.byteOffset, aligned.byteLength);
   }
 
+  /** Write word-aligned bytes at `offset` of a buffer that queued work may be reading (it is submitted first). */
+  writeAt(buffer: GPUBuffer, offset: number, bytes: Uint8Array): void {
+    if (this.pending) this.flush();
+    this.device.queue.writeBuffer(buffer, offset, bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
   // ---------------------------------------------------------------- pipelines
 
   /**

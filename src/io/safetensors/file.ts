@@ -15,6 +15,12 @@ export interface TensorReader {
   read(name: string): Promise<LoadedTensor>;
   /** Read one tensor's stored bytes unchanged (little-endian, file dtype). */
   readBytes(name: string): Promise<Uint8Array>;
+  /**
+   * Fill `into` with a tensor's stored bytes from `byteOffset` into its data (positioned reads,
+   * no copy): what loading uses to read weights straight into their storage. Optional for other
+   * readers (loading then goes through read()).
+   */
+  readInto?(name: string, into: Uint8Array, byteOffset?: number): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -24,6 +30,7 @@ export interface SafetensorsFile extends TensorReader {
   readonly metadata: Readonly<Record<string, string>>;
   readonly fileSize: number;
   readonly headerLength: number;
+  readInto(name: string, into: Uint8Array, byteOffset?: number): Promise<void>;
 }
 
 function memorySource(bytes: Uint8Array): ByteSource {
@@ -73,24 +80,32 @@ class SafetensorsFileImpl implements SafetensorsFile {
   }
 
   async readBytes(name: string): Promise<Uint8Array> {
+    const bytes = new Uint8Array(this.info(name).byteLength);
+    await this.readInto(name, bytes);
+    return bytes;
+  }
+
+  async readInto(name: string, into: Uint8Array, byteOffset = 0): Promise<void> {
     const info = this.info(name);
     if (this.closed) throw new FileAccessError({ file: this.path, tensor: name }, 'read after close()');
-    const bytes = new Uint8Array(info.byteLength);
-    if (bytes.length === 0) return bytes;
+    if (!(Number.isSafeInteger(byteOffset) && byteOffset >= 0 && byteOffset + into.length <= info.byteLength)) {
+      throw new RangeError(`${this.path}: ${name}: bytes [${byteOffset}, ${byteOffset + into.length}) are outside its ${info.byteLength} bytes`);
+    }
+    if (into.length === 0) return;
+    const at = info.byteOffset + byteOffset;
     let got: number;
     try {
-      got = await this.src.read(info.byteOffset, bytes);
+      got = await this.src.read(at, into);
     } catch (e) {
       throw accessError(this.path, e, name);
     }
-    if (got < bytes.length) {
+    if (got < into.length) {
       // Only possible when the file shrank after open(), which validated the size.
       throw new OffsetsPastEndError(
         { file: this.path, tensor: name },
-        `only ${got} of ${bytes.length} bytes could be read at offset ${info.byteOffset}; the file was truncated after it was opened`,
+        `only ${got} of ${into.length} bytes could be read at offset ${at}; the file was truncated after it was opened`,
       );
     }
-    return bytes;
   }
 
   async read(name: string): Promise<LoadedTensor> {

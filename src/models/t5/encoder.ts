@@ -161,6 +161,16 @@ class T5LayerNorm extends Module {
   }
 }
 
+/**
+ * On a software adapter (llvmpipe) the fused attention kernel loads storage lane by lane, while the
+ * matmul kernels read through textures: at T5-11B's 128 heads x 128 dims x 512 tokens, scores
+ * materialised by matmul (128 MiB, one binding, which positionBias checks) take 2.1 s a layer
+ * against 29 s fused (2 cores). The CPU oracle and hardware GPUs keep the fused op.
+ */
+function materialisedScoresFaster(be: Backend): boolean {
+  return be.name === 'webgpu' && be.software;
+}
+
 class T5Attention extends Module {
   readonly q: Linear;
   readonly k: Linear;
@@ -193,7 +203,8 @@ class T5Attention extends Module {
    * x [B, L, d_model]; biasMask [B|1, H, L, L] added to the unscaled scores. `explicit`
    * computes softmax(q k^T + biasMask) v through materialised float32 scores, which is what
    * upstream does and what a fully padded row needs (all its scores round to finfo.min, so it
-   * attends uniformly); otherwise the fused attention op runs.
+   * attends uniformly); otherwise the fused attention op runs, except on a software adapter
+   * (see materialisedScoresFaster).
    */
   forward(x: Tensor, biasMask: Tensor, explicit: boolean): Tensor {
     const { numHeads: H, dKv } = this.cfg;
@@ -203,7 +214,7 @@ class T5Attention extends Module {
     const k = heads(this.k.forward(x));
     const v = heads(this.v.forward(x));
     let ctx: Tensor;
-    if (explicit) {
+    if (explicit || materialisedScoresFaster(x.backend)) {
       const scores = F.add(F.matmul(q, k, { transB: true }), biasMask);
       ctx = F.matmul(F.softmax(scores, -1), v);
     } else {
@@ -255,11 +266,24 @@ class T5DenseActDense extends Module {
     this.wo = this.add('wo', new Linear(cfg.dFf, cfg.dModel));
   }
   forward(x: Tensor): Tensor {
+    // The hidden state is d_ff floats per token (T5-11B: 256 KiB): more tokens than one device
+    // binding holds (llvmpipe: 128 MiB, 512 tokens) go through in row chunks.
+    const D = this.cfg.dModel;
+    const rows = x.size / D;
+    const per = Math.max(1, Math.floor(x.backend.limits.maxBindingBytes / (4 * this.cfg.dFf)));
+    if (rows <= per) return this.tap(this.dense(x));
+    const flat = x.reshape([rows, D]);
+    const parts: Tensor[] = [];
+    for (let r = 0; r < rows; r += per) parts.push(scope(() => this.dense(F.slice(flat, 0, r, Math.min(r + per, rows)))));
+    return this.tap(F.concat(parts, 0).reshape(x.shape));
+  }
+
+  private dense(x: Tensor): Tensor {
     const act = this.cfg.denseActFn;
     const hidden = this.wi
       ? activate(act, this.wi.forward(x))
       : F.mul(activate(act, this.wi_0!.forward(x)), this.wi_1!.forward(x));
-    return this.tap(this.wo.forward(hidden));
+    return this.wo.forward(hidden);
   }
 }
 
@@ -331,6 +355,17 @@ function flatten(m: IdMatrix, what: string): { data: ArrayLike<number>; B: numbe
   return { data, B: shape[0], L: shape[1] };
 }
 
+/** A checked batch, as the encoder's stages take it. */
+export interface T5Batch {
+  readonly B: number;
+  readonly L: number;
+  readonly ids: Int32Array;
+  /** (1 - mask) * finfo(float32).min per key, [B, L] */
+  readonly maskBias: Float32Array;
+  /** some row is all padding: attention runs through materialised scores (see T5Attention) */
+  readonly explicit: boolean;
+}
+
 export class T5EncoderModel extends Module {
   readonly shared: Embedding;
   readonly encoder: T5Stack;
@@ -350,7 +385,43 @@ export class T5EncoderModel extends Module {
    * same shape (1 = token, 0 = padding; all ones when absent).
    */
   forward(inputIds: IdMatrix, attentionMask: IdMatrix | null = null): Tensor {
-    const { vocabSize, numHeads: H, relativeAttentionNumBuckets: nb, relativeAttentionMaxDistance: maxDist } = this.config;
+    const batch = this.batch(inputIds, attentionMask);
+    return scope(() => this.encoder.forward(this.embed(batch), this.positionBias(batch), batch.explicit));
+  }
+
+  /** The token embeddings h0 [B, L, d_model] (needs `shared`). */
+  embed(batch: T5Batch): Tensor {
+    return this.shared.forward(F.fromArray(this.backend, batch.ids, [batch.B, batch.L], 'i32'));
+  }
+
+  /**
+   * The position bias plus the padding mask [B, H, L, L] every block adds to its scores: block 0's
+   * table gathered by host buckets (needs block 0's relative_attention_bias).
+   */
+  positionBias(batch: T5Batch): Tensor {
+    const { numHeads: H, relativeAttentionNumBuckets: nb, relativeAttentionMaxDistance: maxDist } = this.config;
+    const { B, L } = batch;
+    const rel = this.encoder.block[0].attention.SelfAttention;
+    const backend = rel.relative_attention_bias!.weight.t.backend;
+    const bytes = B * H * L * L * 4;
+    if (bytes > backend.limits.maxBindingBytes) {
+      throw new UserError(
+        `T5 encoder: the position bias of ${B} x ${L} tokens and ${H} heads takes ${(bytes / 2 ** 20).toFixed(0)} MiB, more than the ${(backend.limits.maxBindingBytes / 2 ** 20).toFixed(0)} MiB one binding of the ${backend.name} backend holds; encode fewer or shorter sequences at once`,
+      );
+    }
+    return scope(() => {
+      const buckets = F.fromArray(backend, relativePositionBuckets(L, L, true, nb, maxDist), [L, L], 'i32');
+      this.tap(buckets, 'relative_position_bucket');
+      const bias = this.tap(rel.computeBias(buckets), 'relative_position_bias');
+      const biasMask = this.tap(F.add(bias, F.fromArray(backend, batch.maskBias, [B, 1, 1, L])), 'position_bias_plus_mask');
+      if (biasMask.shape[1] !== H) throw new Error('T5 encoder: position bias has the wrong head count (internal error)');
+      return biasMask;
+    });
+  }
+
+  /** Check ids against vocab_size and the mask against the ids (host arrays, nothing on the device). */
+  batch(inputIds: IdMatrix, attentionMask: IdMatrix | null = null): T5Batch {
+    const { vocabSize } = this.config;
     const ids = flatten(inputIds, 'input_ids');
     const { B, L } = ids;
     if (B < 1 || L < 1) throw new ShapeError(`T5 encoder: input_ids must be a non-empty [batch, length] batch, got [${B}, ${L}]`);
@@ -379,18 +450,7 @@ export class T5EncoderModel extends Module {
         fullyMasked[b] = !any;
       }
     }
-    const explicit = fullyMasked.some((x) => x);
-    const backend = this.backend;
-    return scope(() => {
-      const h0 = this.shared.forward(F.fromArray(backend, idArr, [B, L], 'i32'));
-      // position bias: block 0's table gathered by host buckets, computed once and shared
-      const buckets = F.fromArray(backend, relativePositionBuckets(L, L, true, nb, maxDist), [L, L], 'i32');
-      this.tap(buckets, 'relative_position_bucket');
-      const bias = this.tap(this.encoder.block[0].attention.SelfAttention.computeBias(buckets), 'relative_position_bias');
-      const biasMask = this.tap(F.add(bias, F.fromArray(backend, ext, [B, 1, 1, L])), 'position_bias_plus_mask');
-      if (biasMask.shape[1] !== H) throw new Error('T5 encoder: position bias has the wrong head count (internal error)');
-      return this.encoder.forward(h0, biasMask, explicit);
-    });
+    return { B, L, ids: idArr, maskBias: ext, explicit: fullyMasked.some((x) => x) };
   }
 }
 

@@ -47,6 +47,11 @@ export interface PromptOptions {
   embeddings?: string | PromptEmbeddingArrays;
   /** text-encoder tokens per prompt (default 512, as upstream for T5 and Reason1) */
   maxSequenceLength?: number;
+  /**
+   * Encode the prompts on this backend instead of the run's (e.g. T5 on WebGPU for a run on the
+   * CPU); the states are then copied to the run's backend.
+   */
+  textBackend?: Backend;
 }
 
 export interface PromptEmbeds {
@@ -75,19 +80,49 @@ export type TextEncoderSource =
   | { reason: string; tokenizerDir?: string; config?: Config }
   | { unsupported: string };
 
-/** What encodePrompt needs of a loaded encoder: prompts -> [B, S, width] states. */
+/** What encodePrompt needs of a loaded encoder: prompts -> [1, S, width] states each. */
 interface LoadedEncoder {
   name: string;
   width: number;
-  encode(texts: string[], maxLength: number): { embeddings: Tensor; lengths: number[] };
+  /** each text's states, in order; `done(i, tokens)` when text i is encoded */
+  encodeAll(texts: string[], maxLength: number, done: (i: number, tokens: number) => void): Promise<Tensor[]>;
   dispose(): void;
 }
 
 function asEncoder(e: T5TextEncoder | ReasonPromptEncoder): LoadedEncoder {
   if (e instanceof ReasonPromptEncoder) {
-    return { name: 'Reason1', width: e.width, encode: (texts, maxLength) => e.encode(texts, { maxLength }), dispose: () => e.dispose() };
+    return {
+      name: 'Reason1', width: e.width, dispose: () => e.dispose(),
+      async encodeAll(texts, maxLength, done) {
+        const out: Tensor[] = [];
+        try {
+          for (const [i, text] of texts.entries()) {
+            const r = e.encode([text], { maxLength });
+            out.push(r.embeddings);
+            done(i, r.lengths[0]);
+          }
+          return out;
+        } catch (err) {
+          for (const t of out) t.dispose();
+          throw err;
+        }
+      },
+    };
   }
-  return { name: 'T5', width: e.model.config.dModel, encode: (texts, maxLength) => e.encodePrompts(texts, { maxLength }), dispose: () => e.dispose() };
+  return {
+    name: 'T5', width: e.model.config.dModel, dispose: () => e.dispose(),
+    // one pass for all the texts: a streamed encoder reads its weights once
+    async encodeAll(texts, maxLength, done) {
+      const r = await e.encode(texts, { maxLength });
+      try {
+        const rows = texts.map((_, i) => (texts.length === 1 ? r.embeddings.keep() : F.slice(r.embeddings, 0, i, i + 1)));
+        for (let i = 0; i < rows.length; i++) done(i, r.lengths[i]);
+        return rows;
+      } finally {
+        if (texts.length > 1) r.embeddings.dispose();
+      }
+    },
+  };
 }
 
 async function openEncoder(encoder: Exclude<TextEncoderSource, { unsupported: string }>, backend: Backend, fs: FileSystem): Promise<{ enc: LoadedEncoder; owned: boolean }> {
@@ -96,7 +131,9 @@ async function openEncoder(encoder: Exclude<TextEncoderSource, { unsupported: st
     const e = await ReasonPromptEncoder.load(encoder.reason, backend, { tokenizerDir: encoder.tokenizerDir, config: encoder.config, fs });
     return { enc: asEncoder(e), owned: true };
   }
-  return { enc: asEncoder(await T5TextEncoder.load(encoder.dir, backend, { tokenizer: encoder.tokenizer, config: encoder.config, fs })), owned: true };
+  // encoded once and freed: streamed, so the peak is one block of the encoder, not all of it
+  const t5 = await T5TextEncoder.load(encoder.dir, backend, { tokenizer: encoder.tokenizer, config: encoder.config, fs, streamed: true });
+  return { enc: asEncoder(t5), owned: true };
 }
 
 type Stored = { dtype: DType; raw: RawArray; shape: readonly number[] };
@@ -171,25 +208,29 @@ export async function encodePrompt(
   // said before the load, which takes a while for a 7B or 11B encoder
   const reason = 'reason' in encoder || ('loaded' in encoder && encoder.loaded instanceof ReasonPromptEncoder);
   report(0, { source: reason ? 'Reason1' : 'T5' });
-  const { enc, owned } = await openEncoder(encoder, backend, fs);
-  let prompt: Tensor | null = null;
-  let negative: Tensor | null = null;
+  const textBackend = 'loaded' in encoder ? backend : (o.textBackend ?? backend);
+  const { enc, owned } = await openEncoder(encoder, textBackend, fs);
+  let states: Tensor[] = [];
   try {
     if (enc.width !== width) {
       throw new PipelineInputError('text_encoder', `the ${enc.name} encoder gives states of width ${enc.width}, the transformer reads ${width}`);
     }
     const maxLength = o.maxSequenceLength ?? 512;
-    const p = enc.encode([o.prompt], maxLength);
-    prompt = p.embeddings.keep();
-    report(1, { source: enc.name, tokens: p.lengths[0] });
-    if (needNegative) {
-      negative = enc.encode([o.negativePrompt ?? DEFAULT_NEGATIVE_PROMPT], maxLength).embeddings.keep();
-      report(2, { source: enc.name });
+    const texts = needNegative ? [o.prompt, o.negativePrompt ?? DEFAULT_NEGATIVE_PROMPT] : [o.prompt];
+    states = await enc.encodeAll(texts, maxLength, (i, tokens) => report(i + 1, i === 0 ? { source: enc.name, tokens } : { source: enc.name }));
+    if (textBackend !== backend) {
+      const encoded = states;
+      states = [];
+      try {
+        for (const t of encoded) states.push(F.fromArray(backend, await t.read(), t.shape));
+      } finally {
+        for (const t of encoded) t.dispose();
+      }
     }
+    const [prompt, negative = null] = states;
     return { prompt, negative, source: enc.name };
   } catch (e) {
-    prompt?.dispose();
-    negative?.dispose();
+    for (const t of states) t.dispose();
     throw e;
   } finally {
     if (owned) enc.dispose();
