@@ -12,6 +12,7 @@ import { readY4m } from '../../src/io/y4m.js';
 import { sliceFrames } from '../../src/io/video.js';
 import { detokenize, loadVideoTokenizer, tokenize } from '../../src/pipelines/tokenizer.js';
 import { identifyRelease } from '../../src/pipelines/release-kind.js';
+import { torchTuple, writeTorchCheckpoint } from '../../src/io/torch.js';
 import { runCli } from '../cli/run-cli.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -92,6 +93,27 @@ describe('a TorchScript tokenizer release', () => {
     expect(bad.rc).toBe(2);
     expect(bad.errLines).toEqual([expect.stringMatching(/^error: .*cv-cli-enc: the decoder needs decoder\.jit or autoencoder\.jit; the folder has encoder\.jit$/)]);
   }, 180_000);
+
+  it('mean_std.pt (a tuple of two tensors, as Cosmos-1.0-Tokenizer-CV8x8x8 ships it) becomes the latent statistics a world pipeline normalises with', async () => {
+    const dir = releaseFolder('cv-mean-std', 'cv', ['encoder.jit', 'decoder.jit']);
+    // 16 latent channels x 2 latent frames, channel-major as cosmos-predict1 flattens them
+    const mean = Float32Array.from({ length: 32 }, (_, i) => i / 10);
+    const std = Float32Array.from({ length: 32 }, (_, i) => 1 + i / 100);
+    const t = (a: Float32Array) => ({ dtype: 'F32' as const, shape: [a.length], bytes: new Uint8Array(a.buffer) });
+    await writeTorchCheckpoint(join(dir, 'mean_std.pt'), torchTuple(t(mean), t(std)));
+    const m = await loadVideoTokenizer(dir, cpu);
+    try {
+      expect(m.kind).toBe('CV');
+      const stats = (m as { latentMeanStd: { mean: Float32Array; std: Float32Array } | null }).latentMeanStd;
+      expect(stats?.mean).toEqual(mean);
+      expect(stats?.std).toEqual(std);
+    } finally {
+      m.dispose();
+    }
+    // a file that is not a pair of equal-length tensors is refused by name
+    await writeTorchCheckpoint(join(dir, 'mean_std.pt'), { mean: t(mean) });
+    await expect(loadVideoTokenizer(dir, cpu)).rejects.toThrow(/mean_std\.pt: expected a tuple of two tensors \(mean, std\), found 1 tensors/);
+  }, 60_000);
 
   it('a folder named for a release takes that release\'s architecture (the 0.1 config.json placeholder ignored); --release overrides', async () => {
     // the tiny weights under a real release name: the released CV4x8x8 architecture does not fit them
