@@ -159,6 +159,7 @@ function joinParts(parts: Tensor[], axis: number): Tensor {
 export async function tokenize(tokenizer: Tokenizer, source: FrameSource | Video, opts: TokenizeOptions = {}): Promise<Tokens> {
   throwIfAborted(opts.signal);
   const model = videoTokenizer(tokenizer);
+  model.requireHalf('encoder');
   const src = isFrameSource(source) ? source : videoSource(source);
   const backend = model.backend;
   const tc = model.temporalCompression;
@@ -251,6 +252,7 @@ function clampInPlace(d: Float32Array): void {
 
 /** The decoder's output [1, 3, T, H, W] for device or host tokens (DV: from the ids when present). */
 function decodeOnDevice(model: VideoModel, tokens: DecodableTokens): Tensor {
+  model.requireHalf('decoder');
   const backend = model.backend;
   const dev = tokens instanceof Tokens ? tokens.tensors : null;
   const host = tokens instanceof Tokens ? null : tokens;

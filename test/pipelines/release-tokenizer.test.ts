@@ -50,8 +50,9 @@ describe('a TorchScript tokenizer release', () => {
       const a = await detokenize(ref, { latent: want });
       const b = await detokenize(d, { latent: got });
       expect(b.data).toEqual(a.data);
-      // the encoder-only model has no decoder weights: decoding with it is refused, not garbage
-      await expect(detokenize(e, { latent: got })).rejects.toThrow(/not loaded/);
+      // a half-loaded model refuses the other half's work with a user error, before any compute
+      await expect(detokenize(e, { latent: got })).rejects.toThrow(/^tokenizer: expected a tokenizer with its decoder loaded, got one loaded without it/);
+      await expect(tokenize(d, video)).rejects.toThrow(/expected a tokenizer with its encoder loaded/);
     } finally {
       for (const m of [ref, e, d]) m.dispose();
     }

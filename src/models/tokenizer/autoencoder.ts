@@ -34,6 +34,20 @@ export abstract class CosmosAutoencoder<A extends ImageArch = ImageArch> extends
     return this.arch.spatialCompression;
   }
 
+  /** Whether the encoder (encoder + quant_conv) or the decoder (post_quant_conv + decoder) has its weights. */
+  hasHalf(half: 'encoder' | 'decoder'): boolean {
+    const conv = half === 'encoder' ? this.quant_conv : this.post_quant_conv;
+    for (const p of conv.parameters()) if (!p.loaded && !p.optional) return false;
+    return true;
+  }
+
+  /** A user error when `half` was not loaded (a release's encoder.jit or decoder.jit alone), before any compute. */
+  requireHalf(half: 'encoder' | 'decoder'): void {
+    if (!this.hasHalf(half)) {
+      throw new TokenizerInputError('tokenizer', `a tokenizer with its ${half} loaded`, `one loaded without it (from ${half === 'encoder' ? 'decoder.jit' : 'encoder.jit'} alone?)`);
+    }
+  }
+
   /** The backend holding the weights: the encoder's or the decoder's (a release may load only one half). */
   get backend(): Backend {
     for (const half of [this.quant_conv, this.post_quant_conv]) {
