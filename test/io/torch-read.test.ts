@@ -116,6 +116,32 @@ describe('the reader on the public cases', () => {
   });
 });
 
+describe('readInto: any byte range of a tensor straight into the caller\'s memory', () => {
+  for (const name of ['pt_views_shared_storage', 'pt_state_dict_dtypes', 'pt_zip64_layout', 'pt_legacy_format', 'jit_scripted_attributes']) {
+    it(`${name}: whole and in pieces, equal to readBytes (contiguous views by one read, other views gathered)`, async () => {
+      const ck = await openTorchCheckpoint(nodePath.join(CASES_DIR, name, caseJson(name).args.file));
+      try {
+        for (const n of ck.names) {
+          const want = await ck.readBytes(n);
+          const whole = new Uint8Array(want.length);
+          await ck.readInto!(n, whole);
+          expect(whole).toEqual(want);
+          // three uneven pieces
+          const cuts = [0, Math.floor(want.length / 3), Math.floor((2 * want.length) / 3) + 1, want.length].map((c) => Math.min(c, want.length));
+          for (let i = 0; i + 1 < cuts.length; i++) {
+            const piece = new Uint8Array(cuts[i + 1] - cuts[i]);
+            await ck.readInto!(n, piece, cuts[i]);
+            expect(piece).toEqual(want.subarray(cuts[i], cuts[i + 1]));
+          }
+          await expect(ck.readInto!(n, new Uint8Array(1), want.length)).rejects.toThrow(/outside its/);
+        }
+      } finally {
+        await ck.close();
+      }
+    });
+  }
+});
+
 describe('released-style tokenizer archives', () => {
   for (const kind of ['cv4x8x8', 'dv4x8x8']) {
     it(`${kind}: encoder.jit and decoder.jit hold the safetensors weights bit for bit`, async () => {

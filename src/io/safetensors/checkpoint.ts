@@ -43,7 +43,7 @@ class CheckpointImpl implements Checkpoint {
   ) {
     this.files = parts.map((s) => s.path);
     this.names = parts.length === 1 ? parts[0].names : Object.freeze([...owner.keys()].sort());
-    // reads straight into the caller's memory, where every file can (a PyTorch file gathers views: it cannot)
+    // reads straight into the caller's memory, where every file can
     if (parts.every((p) => p.readInto)) this.readInto = (name, into, byteOffset = 0) => this.shardOf(name).readInto!(name, into, byteOffset);
   }
 

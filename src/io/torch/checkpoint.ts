@@ -98,6 +98,37 @@ class TensorTable implements TensorReader {
     return decodeTensor(info, await this.readBytes(name));
   }
 
+  /**
+   * Bytes [byteOffset, byteOffset + into.length) of the tensor's contiguous form, straight into
+   * `into`: one positioned read for a contiguous view (the usual state-dict entry), a gather for
+   * any other view.
+   */
+  async readInto(name: string, into: Uint8Array, byteOffset = 0): Promise<void> {
+    const info = this.info(name);
+    if (this.closed) throw new FileAccessError({ file: this.path, tensor: name }, 'read after close()');
+    if (!(Number.isSafeInteger(byteOffset) && byteOffset >= 0 && byteOffset + into.length <= info.byteLength)) {
+      throw new RangeError(`${this.path}: ${name}: bytes [${byteOffset}, ${byteOffset + into.length}) are outside its ${info.byteLength} bytes`);
+    }
+    if (into.length === 0) return;
+    if (info.byteOffset < 0) {
+      into.set((await this.readBytes(name)).subarray(byteOffset, byteOffset + into.length));
+      return;
+    }
+    const at = info.byteOffset + byteOffset;
+    let got: number;
+    try {
+      got = await this.src.read(at, into);
+    } catch (e) {
+      throw asFileError(e, TorchFormatError);
+    }
+    if (got < into.length) {
+      throw new OffsetsPastEndError(
+        { file: this.path, tensor: name },
+        `only ${got} of ${into.length} bytes could be read at offset ${at}; the file was truncated after it was opened`,
+      );
+    }
+  }
+
   markClosed(): void {
     this.closed = true;
   }
@@ -142,6 +173,9 @@ class TorchCheckpointImpl implements TorchCheckpoint {
   }
   readBytes(name: string): Promise<Uint8Array> {
     return this.table.readBytes(name);
+  }
+  readInto(name: string, into: Uint8Array, byteOffset?: number): Promise<void> {
+    return this.table.readInto(name, into, byteOffset);
   }
   async close(): Promise<void> {
     if (this.closed) return;
@@ -313,6 +347,14 @@ export function torchSubtree(ck: TorchCheckpoint, prefix: string): TorchCheckpoi
       check(name);
       return ck.readBytes(inner(name));
     },
+    ...(ck.readInto
+      ? {
+          async readInto(name: string, into: Uint8Array, byteOffset?: number) {
+            check(name);
+            return ck.readInto!(inner(name), into, byteOffset);
+          },
+        }
+      : {}),
     close: () => ck.close(),
   };
 }
