@@ -88,24 +88,8 @@ class SafetensorsFileImpl implements SafetensorsFile {
   async readInto(name: string, into: Uint8Array, byteOffset = 0): Promise<void> {
     const info = this.info(name);
     if (this.closed) throw new FileAccessError({ file: this.path, tensor: name }, 'read after close()');
-    if (!(Number.isSafeInteger(byteOffset) && byteOffset >= 0 && byteOffset + into.length <= info.byteLength)) {
-      throw new RangeError(`${this.path}: ${name}: bytes [${byteOffset}, ${byteOffset + into.length}) are outside its ${info.byteLength} bytes`);
-    }
-    if (into.length === 0) return;
-    const at = info.byteOffset + byteOffset;
-    let got: number;
-    try {
-      got = await this.src.read(at, into);
-    } catch (e) {
-      throw accessError(this.path, e, name);
-    }
-    if (got < into.length) {
-      // Only possible when the file shrank after open(), which validated the size.
-      throw new OffsetsPastEndError(
-        { file: this.path, tensor: name },
-        `only ${got} of ${into.length} bytes could be read at offset ${at}; the file was truncated after it was opened`,
-      );
-    }
+    checkByteRange(info, into.length, byteOffset);
+    await readTensorRange(this.src, info, into, byteOffset, (e) => accessError(this.path, e, name));
   }
 
   async read(name: string): Promise<LoadedTensor> {
@@ -118,6 +102,35 @@ class SafetensorsFileImpl implements SafetensorsFile {
     if (this.closed) return;
     this.closed = true;
     await this.src.close();
+  }
+}
+
+/** A byte range asked of a tensor must lie inside it (a caller's bug otherwise). */
+export function checkByteRange(info: TensorInfo, length: number, byteOffset: number): void {
+  if (!(Number.isSafeInteger(byteOffset) && byteOffset >= 0 && byteOffset + length <= info.byteLength)) {
+    throw new RangeError(`${info.file}: ${info.name}: bytes [${byteOffset}, ${byteOffset + length}) are outside its ${info.byteLength} bytes`);
+  }
+}
+
+/**
+ * Bytes [byteOffset, byteOffset + into.length) of a tensor stored contiguously at info.byteOffset,
+ * by one positioned read; `wrap` turns a read failure into the reader's own error.
+ */
+export async function readTensorRange(src: ByteSource, info: TensorInfo, into: Uint8Array, byteOffset: number, wrap: (e: unknown) => unknown): Promise<void> {
+  if (into.length === 0) return;
+  const at = info.byteOffset + byteOffset;
+  let got: number;
+  try {
+    got = await src.read(at, into);
+  } catch (e) {
+    throw wrap(e);
+  }
+  if (got < into.length) {
+    // Only possible when the file shrank after open(), which validated the size.
+    throw new OffsetsPastEndError(
+      { file: info.file, tensor: info.name },
+      `only ${got} of ${into.length} bytes could be read at offset ${at}; the file was truncated after it was opened`,
+    );
   }
 }
 

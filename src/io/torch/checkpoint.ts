@@ -6,7 +6,7 @@
 import { asFileError, type FileSystem, fileSystem, openAs, type RandomAccessFile } from '../files.js';
 import { FileAccessError, OffsetsPastEndError, TensorNotFoundError } from '../errors.js';
 import { decodeTensor, LOADABLE, type LoadedTensor, unsupported } from '../safetensors/dtypes.js';
-import type { TensorReader } from '../safetensors/file.js';
+import { checkByteRange, readTensorRange, type TensorReader } from '../safetensors/file.js';
 import type { ByteSource, TensorInfo } from '../safetensors/header.js';
 import { TORCH_ITEM_SIZE } from './dtypes.js';
 import { PickleTruncated, TorchFormatError } from './errors.js';
@@ -106,27 +106,9 @@ class TensorTable implements TensorReader {
   async readInto(name: string, into: Uint8Array, byteOffset = 0): Promise<void> {
     const info = this.info(name);
     if (this.closed) throw new FileAccessError({ file: this.path, tensor: name }, 'read after close()');
-    if (!(Number.isSafeInteger(byteOffset) && byteOffset >= 0 && byteOffset + into.length <= info.byteLength)) {
-      throw new RangeError(`${this.path}: ${name}: bytes [${byteOffset}, ${byteOffset + into.length}) are outside its ${info.byteLength} bytes`);
-    }
-    if (into.length === 0) return;
-    if (info.byteOffset < 0) {
-      into.set((await this.readBytes(name)).subarray(byteOffset, byteOffset + into.length));
-      return;
-    }
-    const at = info.byteOffset + byteOffset;
-    let got: number;
-    try {
-      got = await this.src.read(at, into);
-    } catch (e) {
-      throw asFileError(e, TorchFormatError);
-    }
-    if (got < into.length) {
-      throw new OffsetsPastEndError(
-        { file: this.path, tensor: name },
-        `only ${got} of ${into.length} bytes could be read at offset ${at}; the file was truncated after it was opened`,
-      );
-    }
+    checkByteRange(info, into.length, byteOffset);
+    if (info.byteOffset < 0) into.set((await this.readBytes(name)).subarray(byteOffset, byteOffset + into.length));
+    else await readTensorRange(this.src, info, into, byteOffset, (e) => asFileError(e, TorchFormatError));
   }
 
   markClosed(): void {
