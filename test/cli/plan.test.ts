@@ -6,41 +6,16 @@ import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type FileSystem, fileSystem, setFileSystem } from '../../src/io/files.js';
-import { nodeFileSystem } from '../../src/io/node-files.js';
 import { embeddingsFile, useReleases } from '../pipelines/release-runs.js';
 import { brokenCopy, drop, tensorNames, transpose } from '../releases/header-edit.js';
 import { runCli } from './run-cli.js';
+import { recordingFs } from '../recording-fs.js';
 
 const { release, scratch } = useReleases();
 
 // ------------------------------------------------------------------ a file system that records reads
 
-const reads: { path: string; position: number; length: number }[] = [];
-
-function recording(inner: FileSystem): FileSystem {
-  return {
-    ...inner,
-    name: `${inner.name} (recording reads)`,
-    stat: (p) => inner.stat(p),
-    list: (d) => inner.list(d),
-    create: (p) => inner.create(p),
-    mkdir: (d) => inner.mkdir(d),
-    resolve: (p) => inner.resolve(p),
-    async open(path) {
-      const f = await inner.open(path);
-      return {
-        path: f.path,
-        size: f.size,
-        async read(position, into) {
-          const n = await f.read(position, into);
-          reads.push({ path, position, length: n });
-          return n;
-        },
-        close: () => f.close(),
-      };
-    },
-  };
-}
+const { fs: recorded, reads } = recordingFs();
 
 /** Bytes read from the data region of a .safetensors file (after its 8-byte length and JSON header). */
 function dataBytesRead(): { path: string; bytes: number }[] {
@@ -61,7 +36,7 @@ function dataBytesRead(): { path: string; bytes: number }[] {
 let saved: FileSystem;
 beforeAll(() => {
   saved = fileSystem();
-  setFileSystem(recording(nodeFileSystem));
+  setFileSystem(recorded);
 });
 afterAll(() => setFileSystem(saved));
 

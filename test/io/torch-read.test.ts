@@ -6,11 +6,10 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import { tmpdir } from 'node:os';
 import * as nodePath from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import type { FileSystem } from '../../src/io/files.js';
-import { nodeFileSystem } from '../../src/io/node-files.js';
 import { openCheckpoint, openSafetensors, type TensorReader } from '../../src/io/safetensors.js';
 import { openTorchCheckpoint, sniffCheckpointFormat, TorchFormatError, torchFormatOf, writeTorchCheckpoint } from '../../src/io/torch.js';
 import { runCli } from '../cli/run-cli.js';
+import { recordingFs } from '../recording-fs.js';
 import { cpu, expectCasePasses, webgpu } from '../harness.js';
 
 const FIXTURES = nodePath.resolve(import.meta.dirname, '../fixtures');
@@ -175,26 +174,6 @@ describe('released-style tokenizer archives', () => {
 });
 
 /** A FileSystem that counts the bytes read through it. */
-function countingFs(): { fs: FileSystem; bytesRead: () => number } {
-  let n = 0;
-  const fs: FileSystem = {
-    ...nodeFileSystem,
-    async open(path) {
-      const f = await nodeFileSystem.open(path);
-      return {
-        path: f.path,
-        size: f.size,
-        async read(position, into) {
-          const got = await f.read(position, into);
-          n += got;
-          return got;
-        },
-        close: () => f.close(),
-      };
-    },
-  };
-  return { fs, bytesRead: () => n };
-}
 
 describe('opening reads no tensor data', () => {
   it('a 64 MiB checkpoint opens reading a few KiB; a tensor read reads that tensor', async () => {
@@ -202,7 +181,7 @@ describe('opening reads no tensor data', () => {
     const small = { dtype: 'BF16' as const, shape: [3], bytes: new Uint8Array(6).fill(1) };
     const path = nodePath.join(tmp, 'big.pt');
     await writeTorchCheckpoint(path, { model: new Map<string, typeof big | typeof small>([['w', big], ['b', small]]) });
-    const { fs, bytesRead } = countingFs();
+    const { fs, bytesRead } = recordingFs();
     const ck = await openTorchCheckpoint(path, fs);
     try {
       expect(bytesRead()).toBeLessThan(80 * 1024);
