@@ -123,7 +123,7 @@ function describeTensors(ckpts: readonly Checkpoint[], withTensors: boolean) {
  * One component: open its weight files (headers only), build `family` from `config`, and check
  * every tensor against the tree with loadWeights on the plan backend.
  */
-async function checkComponent(
+async function inspectComponent(
   name: string,
   cls: string,
   files: readonly string[],
@@ -197,7 +197,7 @@ async function strayFiles(dir: string, w: Walk): Promise<ReleaseComponent[]> {
   for (const n of await w.fs.list(dir)) {
     const p = join(dir, n);
     if (w.used.has(p) || !WEIGHT_FILE.test(n) || (await w.fs.stat(p))?.kind !== 'file') continue;
-    out.push(await checkComponent(n, 'checkpoint', [p], null, null, { ...w, stray: true }));
+    out.push(await inspectComponent(n, 'checkpoint', [p], null, null, { ...w, stray: true }));
   }
   return out;
 }
@@ -219,7 +219,7 @@ async function pipelineComponents(folder: ReleaseFolder, w: Walk): Promise<Relea
       continue;
     }
     const cls = classOf(config);
-    out.push(await checkComponent(name, cls, files, familyOfClass(cls, config), config, w));
+    out.push(await inspectComponent(name, cls, files, familyOfClass(cls, config), config, w));
   }
   return [...out, ...(await strayFiles(folder.path, w))];
 }
@@ -235,16 +235,16 @@ async function tokenizerComponents(folder: ReleaseFolder, w: Walk): Promise<Rele
   const family = CosmosTokenizerFamily as ModuleFamily<Module>;
   for (const [file, part, name] of JIT_PARTS) {
     if (!folder.files.includes(file)) continue;
-    out.push(await checkComponent(name, `${folder.release} ${name} (TorchScript)`, [join(folder.path, file)], family, folder.config, { ...w, part }));
+    out.push(await inspectComponent(name, `${folder.release} ${name} (TorchScript)`, [join(folder.path, file)], family, folder.config, { ...w, part }));
   }
   if (folder.files.includes('mean_std.pt')) out.push(await meanStdComponent(join(folder.path, 'mean_std.pt'), w));
-  if (!out.length) out.push(await checkComponent('model', folder.release, await weightFiles(folder.path, w.fs), family, folder.config, w));
+  if (!out.length) out.push(await inspectComponent('model', folder.release, await weightFiles(folder.path, w.fs), family, folder.config, w));
   return [...out, ...(await strayFiles(folder.path, w))];
 }
 
 /** mean_std.pt: a tuple (mean, std) of equal-length tensors. */
 async function meanStdComponent(path: string, w: Walk): Promise<ReleaseComponent> {
-  const entry = await checkComponent('mean_std', 'latent mean / std (cosmos-predict1)', [path], null, null, { ...w, stray: true });
+  const entry = await inspectComponent('mean_std', 'latent mean / std (cosmos-predict1)', [path], null, null, { ...w, stray: true });
   delete entry.note;
   if (!entry.ok) return entry; // unreadable
   const ck = await openCheckpoint(path, w.fs, { config: false });
@@ -269,7 +269,7 @@ async function modelComponents(folder: ReleaseFolder, w: Walk): Promise<ReleaseC
   const family: ModuleFamily<Module> | null =
     folder.kind === 'ar' ? (ArTransformerFamily as ModuleFamily<Module>) : familyOfClass(classOf(folder.config), folder.config);
   const main: ReleaseComponent = files.length
-    ? await checkComponent('model', folder.release, files, family, folder.config, w)
+    ? await inspectComponent('model', folder.release, files, family, folder.config, w)
     : { name: 'model', class: folder.release, parameters: 0, bytes: 0, dtype: null, files: [], ok: false, error: 'no weight file (.safetensors, an index, model.pt)' };
   return [main, ...(await strayFiles(folder.path, w))];
 }
