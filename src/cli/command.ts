@@ -19,7 +19,16 @@ interface FlagBase {
   /** shown in the help instead of the type, e.g. '<dir>' */
   placeholder?: string;
   short?: string;
+  /**
+   * What the value names on disk, checked before the command runs (src/cli/preflight.ts):
+   * 'input' must exist (file or folder); 'output' is a file (or a PNG-frame folder) the command
+   * writes; 'output-dir' is a folder the command creates or fills.
+   */
+  path?: PathRole;
+  /** flags that may not be given together with this one (named without '--') */
+  conflicts?: readonly string[];
 }
+export type PathRole = 'input' | 'output' | 'output-dir';
 export interface StringFlag extends FlagBase { type: 'string'; default?: string; required?: boolean; choices?: readonly string[]; multiple?: false }
 export interface StringListFlag extends FlagBase { type: 'string'; multiple: true; required?: boolean; choices?: readonly string[]; default?: undefined }
 export interface NumberFlag extends FlagBase {
@@ -58,6 +67,8 @@ export interface Positionals {
   usage: string;
   min: number;
   max?: number;
+  /** what the positionals name on disk (see FlagBase.path) */
+  path?: PathRole;
 }
 
 /** What a running command may use besides its flags. */
