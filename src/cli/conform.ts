@@ -14,6 +14,11 @@ function fmt(x: number): string {
   return x.toExponential(1);
 }
 
+/** JSON has no NaN or infinities: they are written as the strings "NaN", "Infinity", "-Infinity" (never null, which would read as "no value"). */
+export function nonFiniteAsText(_key: string, v: unknown): unknown {
+  return typeof v === 'number' && !Number.isFinite(v) ? String(v) : v;
+}
+
 /** The table row of one result (and its failing outputs, first divergent tap, taps if asked). */
 export function resultLines(r: CaseResult, showTaps: boolean): string[] {
   const outs = Object.entries(r.outputs);
@@ -50,7 +55,7 @@ export async function printConformance(paths: readonly string[], backends: reado
       const r = e.detail?.result as CaseResult | undefined;
       if (!r) return;
       if (o.json) {
-        ctx.out(JSON.stringify(r));
+        ctx.out(JSON.stringify(r, nonFiniteAsText));
         return;
       }
       const be = backends.find((b) => b.name === r.backend)!;

@@ -7,7 +7,7 @@ import { UserError } from '../engine/errors.js';
 import type { Module } from '../engine/module.js';
 import { fromRaw } from '../engine/ops.js';
 import type { Tensor } from '../engine/tensor.js';
-import { type FileSystem, FileError, fileSystem, readJsonObject, readJsonObjectIfPresent } from '../io/files.js';
+import { type FileSystem, FileError, fileSystem, readJsonObjectIfPresent, readText } from '../io/files.js';
 import { join } from '../io/path.js';
 import { type LoadedTensor, type SafetensorsFile, openSafetensors } from '../io/safetensors.js';
 import { type Config, type ModuleFamily, loadModule } from '../models/load.js';
@@ -42,6 +42,42 @@ export class CaseFormatError extends UserError {
   override name = 'CaseFormatError';
 }
 
+const NON_FINITE: Record<string, number> = { NaN: Number.NaN, Infinity: Number.POSITIVE_INFINITY, '-Infinity': Number.NEGATIVE_INFINITY };
+
+/**
+ * case.json as Python's json module writes it: standard JSON, plus the bare tokens NaN, Infinity
+ * and -Infinity it emits for non-finite floats (so a NaN tolerance is reported as such, not as a
+ * syntax error). Strings are skipped, so a prompt that says "NaN" stays a string.
+ */
+function parseCaseJson(file: string, text: string): CaseJson {
+  const mark = '\u0000cosmos-ts-non-finite:';
+  let v: unknown;
+  try {
+    const marked = text.replace(/"(?:[^"\\]|\\.)*"|-?Infinity|NaN/g, (m) => (m.startsWith('"') ? m : JSON.stringify(mark + m)));
+    v = JSON.parse(marked, (_k, x) => (typeof x === 'string' && x.startsWith(mark) ? NON_FINITE[x.slice(mark.length)] : x));
+  } catch (e) {
+    throw new CaseFormatError(`${file}: not valid JSON (${(e as Error).message})`);
+  }
+  if (v === null || typeof v !== 'object' || Array.isArray(v)) throw new CaseFormatError(`${file}: not a JSON object`);
+  return v as CaseJson;
+}
+
+/**
+ * A case's tolerance must be stated, and be two finite non-negative numbers: a missing one would
+ * silently mean "exact" (or, as NaN, make every comparison pass or fail for no reason), and a
+ * negative one fails everything while looking like a tight bound.
+ */
+function checkTolerance(file: string, tol: unknown): void {
+  if (tol === undefined || tol === null) throw new CaseFormatError(`${file}: tolerance: missing; expected {"atol": <number >= 0>, "rtol": <number >= 0>}`);
+  if (typeof tol !== 'object' || Array.isArray(tol)) throw new CaseFormatError(`${file}: tolerance: expected an object {"atol": ..., "rtol": ...}; got ${JSON.stringify(tol)}`);
+  for (const k of ['atol', 'rtol'] as const) {
+    const v = (tol as Record<string, unknown>)[k];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+      throw new CaseFormatError(`${file}: tolerance.${k}: expected a finite number >= 0; got ${v === undefined ? 'nothing' : typeof v === 'number' ? String(v) : JSON.stringify(v)}`);
+    }
+  }
+}
+
 export class FixtureCase {
   private constructor(
     readonly dir: string,
@@ -57,11 +93,12 @@ export class FixtureCase {
     if ((await fs.stat(cj))?.kind !== 'file') throw new CaseFormatError(`${dir}: no case.json (not a fixture case folder)`);
     let json: CaseJson;
     try {
-      json = (await readJsonObject(cj, 'case.json', fs)) as unknown as CaseJson;
+      json = parseCaseJson(cj, await readText(cj, fs));
     } catch (e) {
       throw e instanceof FileError ? new CaseFormatError(e.message) : e;
     }
     if (typeof json.kind !== 'string') throw new CaseFormatError(`${cj}: missing string field "kind"`);
+    checkTolerance(cj, json.tolerance);
     const config = await readJsonObjectIfPresent(join(dir, 'config.json'), 'config.json', fs);
     const st = join(dir, 'case.safetensors');
     const tensors = (await fs.stat(st)) ? await openSafetensors(st, fs) : null;
@@ -74,8 +111,9 @@ export class FixtureCase {
   get args(): Record<string, unknown> {
     return this.json.args ?? {};
   }
+  /** checked when the case is opened (see checkTolerance) */
   get tolerance(): Tolerance {
-    return this.json.tolerance ?? { atol: 0, rtol: 0 };
+    return this.json.tolerance as Tolerance;
   }
 
   path(file: string): string {
@@ -110,7 +148,8 @@ export class FixtureCase {
 
   private async get(prefix: string, name: string): Promise<LoadedTensor> {
     const key = `${prefix}${name}`;
-    if (!this.tensors?.has(key)) {
+    if (!this.tensors) throw new CaseFormatError(`${this.path('case.safetensors')}: missing; this case needs its tensor ${key} from it`);
+    if (!this.tensors.has(key)) {
       throw new CaseFormatError(`${this.dir}: case.safetensors has no tensor ${key}`);
     }
     return this.tensors.read(key);

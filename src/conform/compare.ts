@@ -16,6 +16,8 @@ export function compareArrays(got: ArrayLike<number>, want: ArrayLike<number>, t
   }
   let maxAbs = 0;
   let maxRel = 0;
+  // a NaN on one side only is not a large error but no number at all: the maxima say NaN
+  let nanMismatch = false;
   let pass = true;
   let worst: Comparison['worst'];
   let worstExcess = -Infinity;
@@ -23,14 +25,17 @@ export function compareArrays(got: ArrayLike<number>, want: ArrayLike<number>, t
     const g = got[i];
     const w = want[i];
     let diff: number;
-    if (Number.isNaN(w) || Number.isNaN(g)) diff = Number.isNaN(w) && Number.isNaN(g) ? 0 : Infinity;
+    if (Number.isNaN(w) || Number.isNaN(g)) {
+      diff = Number.isNaN(w) && Number.isNaN(g) ? 0 : Number.NaN;
+      if (diff !== 0) nanMismatch = true;
+    }
     else if (g === w) diff = 0;
     else diff = Math.abs(g - w);
     const rel = diff === 0 ? 0 : diff / Math.max(Math.abs(w), 1e-30);
     if (diff > maxAbs) maxAbs = diff;
     if (rel > maxRel) maxRel = rel;
-    const bound = exact ? 0 : tol.atol + tol.rtol * Math.abs(w);
-    const excess = diff - bound;
+    // equal values match whatever the tolerance (NaN == NaN here, and inf - inf would be NaN)
+    const excess = diff === 0 ? 0 : diff - (exact ? 0 : tol.atol + tol.rtol * Math.abs(w));
     if (excess > 0 || Number.isNaN(excess)) {
       pass = false;
       if (excess > worstExcess || worst === undefined) {
@@ -39,7 +44,7 @@ export function compareArrays(got: ArrayLike<number>, want: ArrayLike<number>, t
       }
     }
   }
-  return { max_abs: maxAbs, max_rel: maxRel, pass, ...(worst ? { worst } : {}) };
+  return { max_abs: nanMismatch ? Number.NaN : maxAbs, max_rel: nanMismatch ? Number.NaN : maxRel, pass, ...(worst ? { worst } : {}) };
 }
 
 export function compareStrings(got: readonly string[], want: readonly string[]): Comparison {

@@ -7,7 +7,22 @@ import type { Tensor } from '../engine/tensor.js';
 import type { FixtureCase } from './case.js';
 import type { Comparison } from './compare.js';
 
-export type OutputValue = Tensor | ReadArray | readonly string[];
+/**
+ * Values computed on the host, with the shape upstream returns them in: a flat array alone
+ * carries no shape, and an output is compared by its shape as well as its values.
+ */
+export interface ShapedArray {
+  values: ReadArray;
+  shape: readonly number[];
+}
+
+export function shaped(values: ReadArray, shape: readonly number[]): ShapedArray {
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (n !== values.length) throw new Error(`shaped: ${values.length} values for shape [${shape.join(', ')}]`);
+  return { values, shape };
+}
+
+export type OutputValue = Tensor | ShapedArray | readonly string[];
 
 export interface KindResult {
   /** by output name as in case.safetensors (`output.<name>`) or case.json outputs */

@@ -7,9 +7,9 @@ import { throwIfAborted } from '../engine/errors.js';
 import { Tensor, scopeAsync } from '../engine/tensor.js';
 import { type FileSystem, FileError, fileSystem } from '../io/files.js';
 import { join } from '../io/path.js';
-import { FixtureCase } from './case.js';
+import { CaseFormatError, FixtureCase } from './case.js';
 import { type Comparison, compareArrays, compareStrings } from './compare.js';
-import { type KindResult, handlerFor } from './registry.js';
+import { type KindResult, type ShapedArray, handlerFor } from './registry.js';
 import './kinds.js';
 
 export interface CaseResult {
@@ -66,8 +66,8 @@ function isIntDtype(d: string | null): boolean {
   return d !== null && /^(I|U|BOOL)/.test(d);
 }
 
-async function valuesOf(v: Tensor | ArrayLike<number>): Promise<ArrayLike<number>> {
-  return v instanceof Tensor ? v.read() : v;
+async function valuesOf(v: Tensor | ShapedArray): Promise<ArrayLike<number>> {
+  return v instanceof Tensor ? v.read() : v.values;
 }
 
 /** Reference values as numbers (half types widened; i32 as is). */
@@ -96,12 +96,14 @@ async function compareOutputs(c: FixtureCase, got: KindResult): Promise<Record<s
       continue;
     }
     const want = await c.output(name);
-    const gv = await valuesOf(g as Tensor | ArrayLike<number>);
-    const cmp = compareArrays(gv, asNumbers(want.dtype, want.raw), c.tolerance, isIntDtype(c.storedDtype('output.', name)));
-    if (g instanceof Tensor && numelOf(want.shape) === g.size && want.shape.join() !== g.shape.join()) {
-      cmp.note = `shape ${JSON.stringify(g.shape)} vs ${JSON.stringify(want.shape)}`;
+    const gv = g as Tensor | ShapedArray;
+    // the same numbers in another layout are a different answer (a transposed output has every
+    // element of the reference, at the wrong place): shapes must agree exactly
+    if (gv.shape.join() !== want.shape.join()) {
+      out[name] = MISSING(`shape ${JSON.stringify(gv.shape)} differs from the reference's ${JSON.stringify(want.shape)}`);
+      continue;
     }
-    out[name] = cmp;
+    out[name] = compareArrays(await valuesOf(gv), asNumbers(want.dtype, want.raw), c.tolerance, isIntDtype(c.storedDtype('output.', name)));
   }
   return out;
 }
@@ -114,10 +116,11 @@ async function compareTaps(c: FixtureCase, got: KindResult, result: CaseResult):
   for (const path of [...order.filter((p) => wanted.includes(p)), ...wanted.filter((p) => !order.includes(p))]) {
     const want = await c.tap(path);
     const candidates = got.taps.all(path);
-    const g = candidates.filter((t) => t.size === want.raw.length).at(-1);
+    const g = candidates.filter((t) => t.shape.join() === want.shape.join()).at(-1);
+    const shapes = [...new Set(candidates.map((t) => JSON.stringify(t.shape)))].join(', ');
     result.taps[path] = g
       ? compareArrays(await g.read(), asNumbers(want.dtype, want.raw), c.tolerance, isIntDtype(c.storedDtype('tap.', path)))
-      : MISSING(candidates.length ? 'shape differs' : 'not recorded');
+      : MISSING(candidates.length ? `shape ${shapes} differs from the reference's ${JSON.stringify(want.shape)}` : 'not recorded');
     if (!result.taps[path].pass && result.first_divergent_tap === null) result.first_divergent_tap = path;
   }
 }
@@ -149,7 +152,8 @@ export async function runCase(dir: string, backend: Backend, opts: RunCaseOption
         got.taps?.dispose();
       }
     });
-    result.pass = Object.values(result.outputs).length > 0 && Object.values(result.outputs).every((o) => o.pass);
+    if (Object.keys(result.outputs).length === 0) throw new CaseFormatError(`${dir}: the case names no outputs to compare (no output.* tensors in case.safetensors, no outputs in case.json)`);
+    result.pass = Object.values(result.outputs).every((o) => o.pass);
   } catch (e) {
     result.error = `${(e as Error).name}: ${(e as Error).message}`;
     result.pass = false;

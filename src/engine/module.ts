@@ -62,9 +62,9 @@ export class TapRecorder {
     const w = this.wanted;
     return w === 'all' || (typeof w === 'function' ? w(path) : w.has(path));
   }
-  record(path: string, t: Tensor): void {
+  record(path: string, t: Tensor, shape: readonly number[] = t.shape): void {
     // The recorder owns a view of the tensor, so scopes that free intermediates leave it alive.
-    this.records.push({ path, tensor: t.reshape(t.shape).keep() });
+    this.records.push({ path, tensor: t.reshape(shape).keep() });
   }
   /** Every recorded output of `path` (a module called several times records each call). */
   all(path: string): Tensor[] {
@@ -131,11 +131,15 @@ export class Module {
     return p;
   }
 
-  /** Record this module's output for an active capture, then return it unchanged. */
-  protected tap<T extends Tensor>(t: T, suffix?: string): T {
+  /**
+   * Record this module's output for an active capture, then return it unchanged. `shape`
+   * records it in upstream's layout where that holds broadcast dimensions this code does not
+   * keep (the same elements in the same order: a view).
+   */
+  protected tap<T extends Tensor>(t: T, suffix?: string, shape?: readonly number[]): T {
     if (activeTaps) {
       const path = suffix ? (this.path ? `${this.path}.${suffix}` : suffix) : this.path;
-      if (activeTaps.wants(path)) activeTaps.record(path, t);
+      if (activeTaps.wants(path)) activeTaps.record(path, t, shape);
     }
     return t;
   }

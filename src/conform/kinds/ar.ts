@@ -14,7 +14,7 @@ import type { Tensor } from '../../engine/tensor.js';
 import { type CrossInputs, decodeStep, generate } from '../../models/ar/generate.js';
 import { type ArTransformer, ArTransformerFamily } from '../../models/ar/transformer.js';
 import { CaseFormatError, type FixtureCase } from '../case.js';
-import { type KindResult, registerKind } from '../registry.js';
+import { type KindResult, registerKind, shaped } from '../registry.js';
 
 /** Host ids of an input ([B, L] int tensor). */
 async function ids(c: FixtureCase, name: string): Promise<{ data: Int32Array; shape: number[] }> {
@@ -118,5 +118,5 @@ arKind('ar.generate', async (model, c, backend) => {
     ...(Array.isArray(c.args.stop_tokens) ? { stopTokens: c.args.stop_tokens as number[] } : {}),
     returnLogits: true,
   });
-  return { outputs: { generated_ids: res.ids, step_logits: res.stepLogits! } };
+  return { outputs: { generated_ids: shaped(res.ids, res.shape), step_logits: res.stepLogits! } };
 });

@@ -17,7 +17,7 @@ import { type EdmSampleOptions, type SampleResult, parseEdmSchedulerConfig, samp
 import { parseUniPCConfig, sampleFlowUniPC } from '../../models/dit/samplers/unipc.js';
 import { type CosmosTransformer3DModel, CosmosTransformer3DFamily } from '../../models/dit/transformer.js';
 import { CaseFormatError, type FixtureCase } from '../case.js';
-import { type OutputValue, registerKind } from '../registry.js';
+import { type OutputValue, registerKind, shaped } from '../registry.js';
 
 function loadModel(c: FixtureCase, backend: Backend): Promise<CosmosTransformer3DModel> {
   return c.module(CosmosTransformer3DFamily, backend, { file: c.files.transformer });
@@ -88,8 +88,10 @@ registerKind('dit.rope3d', async (c) => {
     };
     const grid = patchGrid(tripleOf(e.latent_thw, `entries[${i}].latent_thw`, c.dir), patchSize);
     const t = rope3dTables(settings, grid, fpsArg(e.fps, c.dir));
-    outputs[`cos.${i}`] = t.cos;
-    outputs[`sin.${i}`] = t.sin;
+    // one row per token of the patch grid, head_dim columns
+    const rows = grid.reduce((a, b) => a * b, 1);
+    outputs[`cos.${i}`] = shaped(t.cos, [rows, t.cos.length / rows]);
+    outputs[`sin.${i}`] = shaped(t.sin, [rows, t.sin.length / rows]);
   });
   return { outputs };
 });
@@ -147,7 +149,7 @@ function samplingKind(kind: string, loop: (c: FixtureCase, backend: Backend, mod
         paddingMask: pipelinePaddingMask(c, backend, noise),
         onStep: rec.onStep,
       });
-      return { outputs: { sigmas: result.sigmas, timesteps: result.timesteps, latents: result.latents }, taps: rec.taps };
+      return { outputs: { sigmas: shaped(result.sigmas, [result.sigmas.length]), timesteps: shaped(result.timesteps, [result.timesteps.length]), latents: result.latents }, taps: rec.taps };
     } catch (e) {
       rec.taps.dispose();
       throw e;

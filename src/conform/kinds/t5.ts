@@ -7,7 +7,7 @@ import { capture } from '../../engine/module.js';
 import { T5EncoderFamily } from '../../models/t5/encoder.js';
 import { SentencePieceProcessor } from '../../text/sentencepiece.js';
 import { CaseFormatError, type FixtureCase } from '../case.js';
-import { registerKind } from '../registry.js';
+import { registerKind, shaped } from '../registry.js';
 
 registerKind('t5.encoder', async (c, backend) => {
   const model = await c.module(T5EncoderFamily, backend);
@@ -56,5 +56,5 @@ registerKind('t5.tokenize', async (c) => {
   const L = rows.reduce((m, r) => Math.max(m, r.length), 0);
   const ids = new Int32Array(rows.length * L).fill(padId);
   rows.forEach((r, i) => { ids.set(r.map((p) => p.id), i * L); });
-  return { outputs: { ids, lengths: Int32Array.from(rows, (r) => r.length) } };
+  return { outputs: { ids: shaped(ids, [rows.length, L]), lengths: shaped(Int32Array.from(rows, (r) => r.length), [rows.length]) } };
 });

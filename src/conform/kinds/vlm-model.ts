@@ -18,7 +18,7 @@ import { secondPerGridT } from '../../models/vlm/preprocess.js';
 import { type ForwardInputs, type ModelParts, type Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLFamily } from '../../models/vlm/language.js';
 import { type Grid, getRopeIndex } from '../../models/vlm/rope-index.js';
 import { CaseFormatError, type FixtureCase } from '../case.js';
-import { type KindResult, registerKind } from '../registry.js';
+import { type KindResult, registerKind, shaped } from '../registry.js';
 
 async function ints(c: FixtureCase, name: string): Promise<{ data: Int32Array; shape: number[] }> {
   const t = await c.input(name);
@@ -142,7 +142,7 @@ registerKind('vlm.rope_index', async (c) => {
     imageGridThw: await grids(c, 'image_grid_thw'), videoGridThw,
     secondPerGridTs: await secondPerGridTs(c, videoGridThw, parsed?.vision.temporalPatchSize ?? 2),
   });
-  return { outputs: { position_ids: r.positionIds, rope_deltas: r.ropeDeltas } };
+  return { outputs: { position_ids: shaped(r.positionIds, [3, B, L]), rope_deltas: shaped(r.ropeDeltas, [B, 1]) } };
 });
 
 // ------------------------------------------------------------------ vlm.lm_forward
@@ -164,5 +164,10 @@ vlmKind('vlm.generate', {}, async (model, c, backend) => {
   const stopTokenIds = eos === undefined || eos === null ? [] : (Array.isArray(eos) ? eos : [eos]) as number[];
   const { result, taps } = await capture(c.tapNames, () =>
     generate(model, inputs, { maxNewTokens, stopTokenIds, returnStepLogits: true, padTokenId: typeof c.args.pad_token_id === 'number' ? c.args.pad_token_id : undefined }));
-  return { outputs: { sequences: result.sequences, step_logits: result.stepLogits! }, taps };
+  const B = inputs.inputIds.shape[0];
+  const V = result.stepLogits!.length / (B * result.steps);
+  return {
+    outputs: { sequences: shaped(result.sequences, [B, result.sequences.length / B]), step_logits: shaped(result.stepLogits!, [B, result.steps, V]) },
+    taps,
+  };
 });

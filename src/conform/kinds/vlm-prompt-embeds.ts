@@ -12,7 +12,7 @@ import { isFile } from '../../io/files.js';
 import { dirname } from '../../io/path.js';
 import { COSMOS_PROMPT_MAX_LENGTH, type PromptTokenizerFiles, ReasonPromptTokenizer, type ReasonTextModel, ReasonTextFamily } from '../../models/vlm/prompt-embeds.js';
 import { CaseFormatError, type FixtureCase } from '../case.js';
-import { type OutputValue, registerKind } from '../registry.js';
+import { type OutputValue, registerKind, shaped } from '../registry.js';
 
 /** The listed file whose name ends with one of `suffixes` (in that order of preference). */
 function listed(c: FixtureCase, ...suffixes: string[]): string | undefined {
@@ -97,13 +97,13 @@ registerKind('vlm.prompt_embeds', async (c, backend) => {
   const model = await c.module(ReasonTextFamily, backend);
   try {
     const { result, taps } = await capture(c.tapNames, () => embedRepeated(model, ids, B, L, copies));
-    const outputs: Record<string, OutputValue> = { input_ids: ids, prompt_embeds: result };
+    const outputs: Record<string, OutputValue> = { input_ids: shaped(ids, [B, L]), prompt_embeds: result };
     if (negatives) {
       if (prompts && negatives.length !== prompts.length) {
         throw new CaseFormatError(`${c.dir}: ${negatives.length} negative prompts for ${prompts.length} prompts`);
       }
       const n = tokenizer!.tokenize(negatives, maxLength);
-      outputs.negative_input_ids = n.ids;
+      outputs.negative_input_ids = shaped(n.ids, [n.batch, n.length]);
       outputs.negative_prompt_embeds = embedRepeated(model, n.ids, n.batch, n.length, copies);
     }
     return { outputs, taps };

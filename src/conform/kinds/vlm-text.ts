@@ -8,9 +8,9 @@ import { isFile, readJsonObject, readText } from '../../io/files.js';
 import { SmartResizeError } from '../../models/vlm/config.js';
 import { Qwen2VLImageProcessor, parseImageProcessorConfig, smartResize } from '../../models/vlm/preprocess.js';
 import { ByteLevelBpeTokenizer } from '../../text/bpe.js';
-import { type ChatMessage, ChatTemplate, expandVisionPads, loadChatTemplate, padBatch, padIdOf } from '../../text/chat.js';
+import { type ChatMessage, ChatTemplate, type EncodedBatch, expandVisionPads, loadChatTemplate, padBatch, padIdOf } from '../../text/chat.js';
 import { CaseFormatError, type FixtureCase } from '../case.js';
-import { registerKind } from '../registry.js';
+import { registerKind, type ShapedArray, shaped } from '../registry.js';
 
 /** A file of the case: the one case.json lists whose name ends with `suffix`, else `fallback` if present. */
 async function caseFile(c: FixtureCase, suffix: string, fallback: string): Promise<string | null> {
@@ -61,6 +61,11 @@ function checkExpectations(c: FixtureCase, tok: ByteLevelBpeTokenizer, texts: st
   });
 }
 
+/** A padded batch as upstream returns it: ids [batch, length], lengths [batch]. */
+function batchOutputs(b: EncodedBatch): Record<string, ShapedArray> {
+  return { ids: shaped(b.inputIds, [b.batch, b.length]), lengths: shaped(Int32Array.from(b.lengths), [b.batch]) };
+}
+
 registerKind('vlm.tokenize', async (c) => {
   const texts = c.args.texts;
   if (!Array.isArray(texts) || texts.some((t) => typeof t !== 'string')) {
@@ -69,7 +74,7 @@ registerKind('vlm.tokenize', async (c) => {
   const tok = await loadTokenizer(c);
   const rows = checkExpectations(c, tok, texts as string[]);
   const b = padBatch(rows, await padId(c, tok), 'right');
-  return { outputs: { ids: b.inputIds, lengths: Int32Array.from(b.lengths) } };
+  return { outputs: batchOutputs(b) };
 });
 
 /** A per-conversation argument: a list (one value each) or one value for all. */
@@ -111,30 +116,30 @@ registerKind('vlm.chat_template', async (c) => {
     : rendered;
   const rows = checkExpectations(c, tok, texts);
   const b = padBatch(rows, await padId(c, tok), 'right');
-  return { outputs: { rendered, ids: b.inputIds, lengths: Int32Array.from(b.lengths) } };
+  return { outputs: { rendered, ...batchOutputs(b) } };
 });
 
 registerKind('vlm.image_preprocess', async (c) => {
   // config.json is the preprocessor_config; args repeat (and may override) its settings
   const cfg = parseImageProcessorConfig({ ...(c.config ?? {}), ...c.args });
   const proc = new Qwen2VLImageProcessor(cfg);
-  const outputs: Record<string, Float32Array | Int32Array> = {};
+  const outputs: Record<string, ShapedArray> = {};
   const u8 = (raw: ArrayLike<number>) => Uint8Array.from(raw as ArrayLike<number>);
   if (c.hasInput('image')) {
     const im = await c.input('image');
     const [h, w, ch] = im.shape;
     if (im.shape.length !== 3 || ch !== 3) throw new CaseFormatError(`${c.dir}: input.image must be (H, W, 3), got ${JSON.stringify(im.shape)}`);
     const b = proc.preprocessImages([{ data: u8(im.raw), height: h, width: w }]);
-    outputs.pixel_values = b.pixelValues;
-    outputs.image_grid_thw = Int32Array.from(b.gridThw.flat());
+    outputs.pixel_values = shaped(b.pixelValues, b.shape);
+    outputs.image_grid_thw = shaped(Int32Array.from(b.gridThw.flat()), [b.gridThw.length, 3]);
   }
   if (c.hasInput('video')) {
     const v = await c.input('video');
     const [t, h, w, ch] = v.shape;
     if (v.shape.length !== 4 || ch !== 3) throw new CaseFormatError(`${c.dir}: input.video must be (T, H, W, 3), got ${JSON.stringify(v.shape)}`);
     const b = proc.preprocessVideos([{ data: u8(v.raw), frames: t, height: h, width: w }]);
-    outputs.pixel_values_videos = b.pixelValues;
-    outputs.video_grid_thw = Int32Array.from(b.gridThw.flat());
+    outputs.pixel_values_videos = shaped(b.pixelValues, b.shape);
+    outputs.video_grid_thw = shaped(Int32Array.from(b.gridThw.flat()), [b.gridThw.length, 3]);
   }
   if (c.hasInput('smart_resize_query')) {
     // rows (height, width, min_pixels, max_pixels) -> (h, w), or (-1, -1) where upstream raises
@@ -154,7 +159,7 @@ registerKind('vlm.image_preprocess', async (c) => {
         out[2 * i + 1] = -1;
       }
     }
-    outputs.smart_resize = out;
+    outputs.smart_resize = shaped(out, [n, 2]);
   }
   return { outputs };
 });

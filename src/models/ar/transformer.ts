@@ -64,9 +64,11 @@ class RotaryTables extends Module {
   /** cos/sin rows start..start+L-1, [L, head_dim] each; records the whole tables for taps. */
   rowsFor(start: number, L: number): { cos: Tensor; sin: Tensor } {
     if (!this.cos || !this.sin || !this.freqs) throw new Error('rope tables are not built');
-    this.tap(this.freqs, 'freqs');
-    this.tap(this.cos, 'cos_cached');
-    this.tap(this.sin, 'sin_cached');
+    // upstream keeps the tables broadcastable over batch and heads: freqs [n, 1, 1, D], cos / sin [1, rows, 1, D]
+    const [n, D] = this.freqs.shape;
+    this.tap(this.freqs, 'freqs', [n, 1, 1, D]);
+    this.tap(this.cos, 'cos_cached', [1, this.rows, 1, D]);
+    this.tap(this.sin, 'sin_cached', [1, this.rows, 1, D]);
     return { cos: F.slice(this.cos, 0, start, start + L), sin: F.slice(this.sin, 0, start, start + L) };
   }
 
