@@ -75,10 +75,6 @@ function asNumbers(dtype: DType, raw: RawArray): ArrayLike<number> {
   return dtype === 'i32' ? raw : widen(dtype, raw);
 }
 
-function numelOf(shape: readonly number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
-}
-
 const MISSING = (note: string): Comparison => ({ max_abs: Infinity, max_rel: Infinity, pass: false, note });
 
 async function compareOutputs(c: FixtureCase, got: KindResult): Promise<Record<string, Comparison>> {
