@@ -195,6 +195,9 @@ async function setup(): Promise<void> {
   symlinkSync(w('clip.y4m'), w('link-to-clip.y4m'));
   linkSync(w('clip.y4m'), w('hard-clip.y4m'));
   spawnSync('mkfifo', [w('fifo')]);
+  // a Unix socket file that outlives its process
+  spawnSync('python3', ['-c', 'import socket,sys; socket.socket(socket.AF_UNIX).bind(sys.argv[1])', w('socket')]);
+  if (!lstatSync(w('socket')).isSocket()) throw new Error('setup: could not make a socket file');
   mkdirSync(w('a-dir'));
   writeFileSync(w('a-file'), 'x');
   mkdirSync(w('other-folder'));
@@ -249,7 +252,8 @@ function faults(): Fault[] {
     // ---- outputs: never replace what is not ours, never write over an input
     { id: 'out-symlink', family: 'outputs', args: tok('--input', 'clip.y4m', '--out', 'link-to-victim'), early: true, names: /link-to-victim/ },
     { id: 'out-fifo', family: 'outputs', args: tok('--input', 'clip.y4m', '--out', 'fifo'), early: true, names: /fifo/ },
-    { id: 'out-dev-null', family: 'outputs', args: tok('--input', 'clip.y4m', '--out', '/dev/null'), early: true, names: /\/dev\/null/ },
+    // a socket stands for devices: a CLI that regressed would replace /dev/null itself for everyone on the machine
+    { id: 'out-socket', family: 'outputs', args: tok('--input', 'clip.y4m', '--out', 'socket'), early: true, names: /socket/ },
     { id: 'out-is-input', family: 'outputs', args: tok('--input', 'clip.y4m', '--out', 'clip.y4m'), early: true, names: /clip\.y4m/ },
     { id: 'out-is-input-dot', family: 'outputs', args: rt('--input', 'clip.y4m', '--out', './clip.y4m'), early: true, names: /clip\.y4m/ },
     { id: 'out-is-input-abs', family: 'outputs', args: rt('--input', 'clip.y4m', '--out', w('clip.y4m')), early: true, names: /clip\.y4m/ },
