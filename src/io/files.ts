@@ -93,6 +93,19 @@ export function asFileError(e: unknown, as: FileErrorClass): unknown {
   return e instanceof FileError ? new as(e.file, e.problem) : e;
 }
 
+/**
+ * `e` naming the entry at its final place when it names one in the temporary folder of `folder`
+ * (a message names what the user asked for, never the temporary folder); else `e`.
+ */
+export function inOutputFolder(e: unknown, folder: OutputFolder): unknown {
+  if (!(e instanceof FileError)) return e;
+  const tmp = folder.path.replace(/\/+$/, '');
+  if (e.file !== tmp && !e.file.startsWith(`${tmp}/`)) return e;
+  const file = folder.target.replace(/\/+$/, '') + e.file.slice(tmp.length);
+  const Class = e.constructor as FileErrorClass;
+  return new Class(file, e.problem.split(tmp).join(folder.target));
+}
+
 /** Open `path` for positioned reads, reporting problems as `as` errors (see asFileError). */
 export async function openAs(path: string, fs: FileSystem, as: FileErrorClass): Promise<RandomAccessFile> {
   try {

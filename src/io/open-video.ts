@@ -2,7 +2,7 @@
 // PNG frames, or a single .png image (a one-frame clip). Output: a path ending in .y4m is a Y4M
 // file, one ending in .png a single image (one-frame clips only), anything else a folder of PNG
 // frames, written as a whole (see PNG_FRAME_FOLDER).
-import { FileError, type FileSystem, fileSystem } from './files.js';
+import { FileError, type FileSystem, fileSystem, inOutputFolder } from './files.js';
 import { readPng, writePng } from './png.js';
 import { frameToImage, imageToFrame, openPngFrames, PNG_FRAME_FOLDER, writePngFrame } from './png-frames.js';
 import { DEFAULT_FPS, type FrameSource, getFrame, type Rational, stackFrames, type Video } from './video.js';
@@ -107,7 +107,11 @@ export async function createVideoSink(path: string, o: VideoSinkOptions, fs: Fil
     kind: 'png-folder',
     path,
     async writeFrame(f) {
-      await writePngFrame(folder.path, t++, f, o.height, o.width, {}, fs);
+      try {
+        await writePngFrame(folder.path, t++, f, o.height, o.width, {}, fs);
+      } catch (e) {
+        throw inOutputFolder(e, folder);
+      }
     },
     close: () => folder.commit(),
     abort: () => folder.abort(),

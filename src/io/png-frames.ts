@@ -1,7 +1,7 @@
 // Float frames as PNG images, and clips as folders of numbered PNG frames. A [3, H, W] frame in
 // [-1, 1] maps to bytes by round((v + 1) / 2 * 255) after clamping, and bytes back by
 // v = b / 127.5 - 1 (the Y4M module's convention).
-import { asFileError, type CreateFolderOptions, type FileSystem, fileSystem } from './files.js';
+import { asFileError, type CreateFolderOptions, type FileSystem, fileSystem, inOutputFolder } from './files.js';
 import { basename, join } from './path.js';
 import { PngError, type RgbImage, readPng, writePng } from './png.js';
 import { checkVideo, type FrameSource, getFrame, type Rational, setFrame, type Video } from './video.js';
@@ -139,7 +139,7 @@ export async function writePngFrames(dir: string, video: Video, o: PngFramesOpti
     await folder.commit();
   } catch (e) {
     await folder.abort();
-    throw e;
+    throw inOutputFolder(e, folder);
   }
   return paths;
 }
