@@ -27,6 +27,8 @@ export interface PathToCheck {
   path: string;
   /** what names it, e.g. '--input' or 'spec.json "output"'; '' for a positional */
   what: string;
+  /** what is expected there, said when it is missing (e.g. a positional's usage) */
+  expected?: string;
 }
 
 /**
@@ -59,9 +61,9 @@ export async function preflight(command: Command, flags: Record<string, unknown>
   const outputs: OutputToCheck[] = [];
   const fills: FillFolder[] = [];
   const planning = flags.plan === true;
-  const add = (role: PathRole | undefined, what: string, values: readonly string[], spec?: FlagSpec) => {
+  const add = (role: PathRole | undefined, what: string, values: readonly string[], spec?: FlagSpec, expected?: string) => {
     for (const path of values) {
-      if (role === 'input') inputs.push({ path, what });
+      if (role === 'input') inputs.push({ path, what, ...(expected ? { expected } : {}) });
       else if (planning) continue;
       else if (role === 'output') outputs.push({ path, what, kind: spec ? outputKindOf(spec) : 'file' });
       else if (role === 'output-dir') fills.push({ path, what });
@@ -72,7 +74,7 @@ export async function preflight(command: Command, flags: Record<string, unknown>
     if (!spec.path || v === undefined || v === null || typeof v === 'boolean') continue;
     add(spec.path, `--${name}`, (Array.isArray(v) ? v : [v]).map(String), spec);
   }
-  if (command.positionals?.path) add(command.positionals.path, '', positionals);
+  if (command.positionals?.path) add(command.positionals.path, '', positionals, undefined, command.positionals.usage);
   await check(inputs, outputs, fills);
 }
 
@@ -138,7 +140,7 @@ async function findInput(i: PathToCheck): Promise<Found> {
       code === 'EACCES' || code === 'EPERM' ? 'permission denied' :
       code === 'ELOOP' ? 'a symbolic link that loops' :
       `cannot open (${code ?? (e as Error).message})`;
-    throw new PathError(i.what, i.path, problem);
+    throw new PathError(i.what, i.path, i.expected ? `${problem}; expected ${i.expected}` : problem);
   }
   const files: Found['files'] = [];
   if (st.isDirectory()) {
