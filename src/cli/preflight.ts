@@ -119,7 +119,8 @@ async function check(inputs: PathToCheck[], outputs: OutputToCheck[], fills: Fil
       if (a === b) continue;
       const [x, y] = [keys[a], keys[b]];
       const same = x.key === y.key || (x.st !== null && y.st !== null && sameFile(x.st, y.st));
-      if (same && a < b) throw new PathError(y.o.what, y.o.path, `is the same ${y.folder ? 'folder' : 'file'} as ${named(x.o)}; give each output its own path`);
+      const kind = x.folder !== y.folder ? 'path' : y.folder ? 'folder' : 'file';
+      if (same && a < b) throw new PathError(y.o.what, y.o.path, `is the same ${kind} as ${named(x.o)}; give each output its own path`);
       if (!same && x.folder && y.key.startsWith(`${x.key}/`)) {
         throw new PathError(y.o.what, y.o.path, `is inside the folder ${named(x.o)}, which is written as a whole; write it elsewhere`);
       }

@@ -227,6 +227,21 @@ describe('two outputs onto one file', () => {
   });
 });
 
+it('paths a command learns later (a transfer spec) are checked the same way (checkPaths)', async () => {
+  const spec = nodePath.join(tmp, 'spec.json');
+  writeFileSync(spec, '{}');
+  const control = { path: input, what: `${spec} "controls.edge.input_control"` };
+  await expect(checkPaths({ inputs: [control], outputs: [{ path: `./${nodePath.relative(process.cwd(), input)}`, what: `${spec} "output"`, kind: 'file-or-folder' }] })).rejects.toThrow(
+    new RegExp(`^${spec} "output" \\./.*in\\.y4m: is the same file as ${spec} "controls\\.edge\\.input_control" .*in\\.y4m; refusing to overwrite an input$`),
+  );
+  await expect(checkPaths({ inputs: [{ path: nodePath.join(tmp, 'edge.y4m'), what: `${spec} "controls.edge.input_control"` }], outputs: [] })).rejects.toThrow(
+    /"controls\.edge\.input_control" .*edge\.y4m: no such file or folder$/,
+  );
+  await expect(checkPaths({ inputs: [control], outputs: [{ path: nodePath.join(tmp, 'out'), what: '--out', kind: 'file-or-folder' }, { path: nodePath.join(tmp, 'out'), what: '--latents-out', kind: 'file' }] })).rejects.toThrow(
+    /^--latents-out .*out: is the same path as --out .*out; give each output its own path$/,
+  );
+});
+
 describe('a PNG-folder output that fails part way', () => {
   /** The Node file system, except that the `n`th file created below a folder named `under` fails as a full disk would. */
   function fullAfter(n: number, under: string): FileSystem {
