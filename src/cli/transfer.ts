@@ -103,7 +103,10 @@ function transferPaths(
 ): { inputs: PathToCheck[]; outputs: OutputToCheck[] } {
   const field = (name: string) => `${f.spec} ${JSON.stringify(name)}`;
   const inputs: PathToCheck[] = [];
+  inputs.push({ path: spec.baseCheckpoint, what: field('base_checkpoint') }, { path: spec.tokenizer, what: field('tokenizer') });
+  if (spec.textEncoder) inputs.push({ path: spec.textEncoder, what: field('text_encoder') });
   for (const c of spec.controls) {
+    inputs.push({ path: c.checkpoint, what: field(`controls.${c.name}.ckpt_path`) });
     inputs.push({ path: c.inputControl, what: field(`controls.${c.name}.input_control`) });
     if (typeof c.weight !== 'number') inputs.push({ path: c.weight.path, what: field(`controls.${c.name}.control_weight`) });
   }

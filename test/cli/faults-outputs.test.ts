@@ -19,6 +19,7 @@ import { writePngFrames } from '../../src/io/png-frames.js';
 import { cropVideo, sliceFrames } from '../../src/io/video.js';
 import { readY4m, writeY4m } from '../../src/io/y4m.js';
 import { checkPaths } from '../../src/cli/preflight.js';
+import { transferSpecJson, writeTransferFolder } from '../pipelines/world-fixtures.js';
 import { recordingFs } from '../recording-fs.js';
 import { runCli as run } from './run-cli.js';
 
@@ -243,6 +244,33 @@ it('paths a command learns later (a transfer spec) are checked the same way (che
   await expect(checkPaths({ inputs: [control], outputs: [{ path: nodePath.join(tmp, 'out'), what: '--out', kind: 'file-or-folder' }, { path: nodePath.join(tmp, 'out'), what: '--latents-out', kind: 'file' }] })).rejects.toThrow(
     /^--latents-out .*out: is the same path as --out .*out; give each output its own path$/,
   );
+});
+
+it('transfer: the spec\'s output and the output flags may not be a file the spec reads; refused before any weight is read', async () => {
+  const dir = nodePath.join(tmp, 'transfer');
+  mkdirSync(dir);
+  await writeTransferFolder(dir);
+  const spec = nodePath.join(dir, 'spec-out.json');
+  writeFileSync(spec, JSON.stringify({ ...transferSpecJson(), output: 'depth.y4m' }));
+  const guarded = ['depth.y4m', 'edge.y4m', 'edge_weight.safetensors', 'transformer'].map((n) => nodePath.join(dir, n));
+  const weightsRead = () => rec.reads.filter((r) => /\.safetensors$/.test(r.path) && !r.path.endsWith('prompt.safetensors')).length;
+  const cases: [string[], RegExp][] = [
+    [[], new RegExp(`^error: ${spec} "output" .*depth\\.y4m: is the same file as ${spec} "controls\\.depth\\.input_control"`)],
+    [['--out', nodePath.join(dir, 'ok.y4m'), '--latents-out', nodePath.join(dir, 'edge_weight.safetensors')], /^error: --latents-out .*edge_weight\.safetensors: is the same file as .*"controls\.edge\.control_weight"/],
+    [['--out', nodePath.join(dir, 'edge.y4m')], /^error: --out .*edge\.y4m: is the same file as .*"controls\.edge\.input_control"/],
+    [['--out', nodePath.join(dir, 'ok.y4m'), '--latents-out', nodePath.join(dir, 'transformer', 'config.json')], /^error: --latents-out .*config\.json: is config\.json, read from .*"base_checkpoint"/],
+  ];
+  for (const [more, want] of cases) {
+    const before = guarded.map(digest);
+    const reads = weightsRead();
+    const r = await run('transfer', '--spec', spec, '--backend', 'cpu', ...more);
+    expect(r.rc, r.err).toBe(2);
+    expect(r.errLines.at(-1)).toMatch(want);
+    expect(r.err).not.toMatch(/^ {4}at /m);
+    expect(guarded.map(digest)).toEqual(before);
+    expect(weightsRead()).toBe(reads);
+    expect(temporaries()).toEqual([]);
+  }
 });
 
 describe('a PNG-folder output that fails part way', () => {
