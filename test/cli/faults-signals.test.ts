@@ -100,8 +100,9 @@ describe('signals', () => {
     expect(readFileSync(out, 'utf8')).toBe('the previous reconstruction');
     expect(readdirSync(png)).toEqual(['frame_000000.png']);
     expect(temporaries(tmp)).toEqual([]);
-    // the handler runs between two steps of the pipeline: a chunk of the CPU backend's work
-    expect(r.latency).toBeLessThan(5000);
+    // the handler runs when the event loop turns: between two chunks of the CPU backend's work
+    // (about 1-3 s here on a shared 2-core machine; the bound leaves room for load)
+    expect(r.latency).toBeLessThan(8000);
   });
 
   it('tokenize interrupted with SIGTERM: exit 143, no tokens file', async () => {
@@ -114,6 +115,6 @@ describe('signals', () => {
     expect(r.stderr.trimEnd().split('\n').at(-1)).toBe('cancelled: interrupted (SIGTERM)');
     expect(existsSync(out)).toBe(false);
     expect(temporaries(tmp)).toEqual([]);
-    expect(r.latency).toBeLessThan(5000);
+    expect(r.latency).toBeLessThan(8000);
   });
 });
