@@ -25,7 +25,8 @@ export { ShapeError, Tensor, numel, scope, scopeAsync, shapeStr } from './engine
 export { type BlobFiles, type BrowserFileSystemOptions, type UrlFileSystemOptions, blobFileSystem, urlFileSystem } from './io/browser-files.js';
 export { contactSheet } from './io/contact-sheet.js';
 export {
-  FileError, type FileInfo, type FileSystem, type OutputFile, type RandomAccessFile, fileSystem, readBytes, readJsonObject, readText, setFileSystem,
+  type CreateFolderOptions, FileError, type FileInfo, type FileSystem, type OutputFile, type OutputFolder, type RandomAccessFile, fileSystem, readBytes,
+  readJsonObject, readText, setFileSystem,
   writeFileAtomic,
 } from './io/files.js';
 export { createVideoSink, openVideoSource, readVideo, writeVideo } from './io/open-video.js';

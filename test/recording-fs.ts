@@ -17,6 +17,7 @@ export function recordingFs(inner: FileSystem = nodeFileSystem): { fs: FileSyste
     stat: (p) => inner.stat(p),
     list: (d) => inner.list(d),
     create: (p) => inner.create(p),
+    createFolder: (p, o) => inner.createFolder(p, o),
     mkdir: (d) => inner.mkdir(d),
     resolve: (p) => inner.resolve(p),
     async open(path) {

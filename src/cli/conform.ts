@@ -79,7 +79,7 @@ export const command = defineCommand({
 case.safetensors) on the chosen backends and compares every output with the reference:
 |got - want| <= atol + rtol*|want| (integers exactly). Exit status 1 if any case fails or its
 kind is not implemented yet.`,
-  positionals: { usage: '<case-dir | folder of cases>...', min: 0 },
+  positionals: { usage: '<case-dir | folder of cases>...', min: 0, path: 'input' },
   flags: {
     all: { type: 'boolean', help: 'every vendored fixture case (test/fixtures)' },
     backend: { type: 'string', choices: ['cpu', 'webgpu', 'all'], default: 'all', help: 'all: cpu and webgpu (webgpu is required, not skipped)' },

@@ -116,7 +116,7 @@ target (PSNR within ${PSNR_TOL_DB} dB and SSIM within ${SSIM_TOL} of PyTorch's p
 last printed digit; DV: every token id equal).`,
   flags: {
     backend: { type: 'string', choices: ['cpu', 'webgpu', 'all'], default: 'all', help: 'all: cpu, and webgpu when an adapter is found' },
-    out: { type: 'string', default: 'out', placeholder: '<dir>', help: 'output folder' },
+    out: { type: 'string', default: 'out', path: 'output-dir', placeholder: '<dir>', help: 'output folder' },
     'no-conform': { type: 'boolean', help: 'skip step 1' },
   },
   async run(f, _positionals, ctx) {

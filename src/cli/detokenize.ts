@@ -13,9 +13,9 @@ export const command = defineCommand({
   description: `Decodes tokens written by 'cosmos-ts tokenize' (latent, or indices / codes) and writes the
 clip, cropped to the recorded frame count and size and clamped to [-1, 1].`,
   flags: {
-    tokens: { type: 'string', required: true, placeholder: '<tokens.safetensors>', help: 'tokens file' },
-    out: { type: 'string', required: true, placeholder: '<rec.y4m | folder>', help: 'a .y4m file, or else a folder of PNG frames (frame_000000.png, ...)' },
-    model: { type: 'string', placeholder: '<dir>', help: 'tokenizer folder (default: the one recorded in the tokens file); a release as downloaded needs only decoder.jit' },
+    tokens: { type: 'string', required: true, path: 'input', placeholder: '<tokens.safetensors>', help: 'tokens file' },
+    out: { type: 'string', required: true, path: 'output', placeholder: '<rec.y4m | folder>', help: 'a .y4m file, or else a folder of PNG frames (frame_000000.png, ...)' },
+    model: { type: 'string', path: 'input', placeholder: '<dir>', help: 'tokenizer folder (default: the one recorded in the tokens file); a release as downloaded needs only decoder.jit' },
     release: RELEASE_FLAG,
     backend: BACKEND_FLAG,
     chroma: CHROMA_FLAG,

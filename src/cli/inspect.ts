@@ -23,7 +23,7 @@ export const command = defineCommand({
     'a component that cannot be read is reported in its entry). A checkpoint file: every tensor (name,\n' +
     'dtype, shape, bytes), the totals, and config.json when present. Exit status 2 when a release\n' +
     'component cannot be read or does not fit its config.',
-  positionals: { usage: '<release folder | file.safetensors | *.safetensors.index.json | file.pt | file.jit>', min: 1, max: 1 },
+  positionals: { usage: '<release folder | file.safetensors | *.safetensors.index.json | file.pt | file.jit>', min: 1, max: 1, path: 'input' },
   flags: {
     json: { type: 'boolean', help: 'print one JSON object instead of a table' },
     release: { type: 'string', placeholder: '<name>', help: 'the release, for a folder whose name does not say it (e.g. Cosmos-1.0-Tokenizer-CV8x8x8)' },

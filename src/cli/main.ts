@@ -1,13 +1,16 @@
 // Subcommand dispatch and the error contract of the command line: a UserError (bad flag, bad
 // file, a model that does not fit) is one line on stderr and exit status 2; anything else is a
 // bug in cosmos-ts, reported as an internal error with exit status 1 (COSMOS_DEBUG=1 adds the
-// stack); Ctrl-C cancels the running pipeline at its next step, exit status 130.
+// stack). Every path is checked before the command runs (preflight.ts); SIGINT / SIGTERM remove
+// the temporary outputs and exit 130 / 143 (signals.ts).
 // Command modules are imported when they run, so `inspect` never loads the GPU backend.
 import { pathToFileURL } from 'node:url';
 import { CancelledError, isUserError } from '../engine/errors.js';
 import { setFileSystem } from '../io/files.js';
 import { nodeFileSystem } from '../io/node-files.js';
 import { type Command, type CommandContext, UsageError, helpText, parseCommand, usageLine } from './command.js';
+import { preflight } from './preflight.js';
+import { installSignals } from './signals.js';
 
 setFileSystem(nodeFileSystem);
 
@@ -104,16 +107,16 @@ export async function main(argv: string[] = process.argv.slice(2), io: MainIo = 
     return 0;
   }
   const abort = new AbortController();
-  const onSigint = () => abort.abort(new CancelledError('interrupted (Ctrl-C)'));
-  process.once('SIGINT', onSigint);
+  const uninstallSignals = installSignals(abort);
   const ctx: CommandContext = { out: io.out, write: io.write, err: io.err, signal: abort.signal, interactive: io.interactive };
   try {
     const { flags, positionals } = parseCommand(command, args);
+    await preflight(command, flags, positionals);
     return (await command.run(flags, positionals, ctx)) ?? 0;
   } catch (e) {
     return reportError(e, io, command);
   } finally {
-    process.off('SIGINT', onSigint);
+    uninstallSignals();
   }
 }
 

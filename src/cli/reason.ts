@@ -16,9 +16,9 @@ export const command = defineCommand({
   summary: 'answer a question about an image or a video with a Cosmos-Reason1 (Qwen2.5-VL) model, streamed',
   description: 'Answers a question about images / videos with a Cosmos-Reason1 (Qwen2.5-VL) model. The answer is\nstreamed to stdout as it is generated; prefill and decode speeds are printed to stderr at the end.\nGeneration stops at <|im_end|>, <|endoftext|>, or the eos ids of config.json / generation_config.json.',
   flags: {
-    model: { type: 'string', required: true, placeholder: '<dir>', help: 'folder with config.json, *.safetensors (or shards + index), tokenizer.json, a chat template and preprocessor_config.json (optional)' },
-    image: { type: 'string', multiple: true, placeholder: '<img.png>', help: 'a PNG image' },
-    video: { type: 'string', multiple: true, placeholder: '<clip.y4m | PNG folder>', help: 'a .y4m clip or a folder of numbered PNG frames' },
+    model: { type: 'string', required: true, path: 'input', placeholder: '<dir>', help: 'folder with config.json, *.safetensors (or shards + index), tokenizer.json, a chat template and preprocessor_config.json (optional)' },
+    image: { type: 'string', multiple: true, path: 'input', placeholder: '<img.png>', help: 'a PNG image' },
+    video: { type: 'string', multiple: true, path: 'input', placeholder: '<clip.y4m | PNG folder>', help: 'a .y4m clip or a folder of numbered PNG frames' },
     fps: { type: 'number', min: 0, above: true, placeholder: 'F', help: `video sampling rate in frames per second (default ${REASON_DEFAULTS.fps}); a clip needs at least 2 frames (temporal_patch_size)` },
     prompt: { type: 'string', requiredUnless: 'plan', placeholder: '"..."', help: 'the question' },
     system: { type: 'string', placeholder: '"..."', help: 'a system message (default: the template\'s "You are a helpful assistant.")' },

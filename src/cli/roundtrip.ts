@@ -19,12 +19,12 @@ export const command = defineCommand({
 where they are (DV via the token ids), prints PSNR and SSIM of the reconstruction (clamped to
 [-1, 1]) against the input, and writes the reconstruction.`,
   flags: {
-    model: { type: 'string', required: true, placeholder: '<dir>', help: 'tokenizer folder: a release as downloaded (TorchScript .jit files) or config.json + model.safetensors' },
+    model: { type: 'string', required: true, path: 'input', placeholder: '<dir>', help: 'tokenizer folder: a release as downloaded (TorchScript .jit files) or config.json + model.safetensors' },
     release: RELEASE_FLAG,
-    input: { type: 'string', requiredUnless: 'plan', placeholder: '<clip.y4m | folder>', help: '.y4m file, folder of numbered PNG frames, or a single .png' },
-    out: { type: 'string', requiredUnless: 'plan', placeholder: '<rec.y4m | folder>', help: 'a .y4m file, or else a folder of PNG frames' },
-    png: { type: 'string', placeholder: '<dir>', help: 'also write the reconstruction as PNG frames into this folder' },
-    sheet: { type: 'string', placeholder: '<sheet.png>', help: 'also write a contact sheet (input row, reconstruction row, every 4th frame)' },
+    input: { type: 'string', requiredUnless: 'plan', path: 'input', placeholder: '<clip.y4m | folder>', help: '.y4m file, folder of numbered PNG frames, or a single .png' },
+    out: { type: 'string', requiredUnless: 'plan', path: 'output', placeholder: '<rec.y4m | folder>', help: 'a .y4m file, or else a folder of PNG frames' },
+    png: { type: 'string', path: 'output', placeholder: '<dir>', help: 'also write the reconstruction as PNG frames into this folder' },
+    sheet: { type: 'string', path: 'output', placeholder: '<sheet.png>', help: 'also write a contact sheet (input row, reconstruction row, every 4th frame)' },
     backend: BACKEND_FLAG,
     chunk: { type: 'integer', min: 1, help: 'frames per streaming chunk after the first (default 4 x temporal compression)' },
     chroma: CHROMA_FLAG,

@@ -15,15 +15,15 @@ import { PLAN_FLAG, planTarget, printPlan } from './plan.js';
 
 /** The flags of a generation from a model folder (text2world and video2world). */
 export const WORLD_FLAGS = {
-  model: { type: 'string', required: true, placeholder: '<folder>', help: 'diffusers-style model folder (transformer/, vae/, scheduler/, text_encoder/ + tokenizer/)' },
+  model: { type: 'string', required: true, path: 'input', placeholder: '<folder>', help: 'diffusers-style model folder (transformer/, vae/, scheduler/, text_encoder/ + tokenizer/)' },
   prompt: { type: 'string', placeholder: '"..."', help: "the text prompt, encoded with the folder's text encoder (T5; Cosmos-Reason1 for Predict2.5)" },
   'negative-prompt': { type: 'string', placeholder: '"..."', help: "default: the Cosmos pipelines' negative prompt" },
   embeddings: {
-    type: 'string', placeholder: '<file>',
+    type: 'string', path: 'input', placeholder: '<file>',
     help: 'safetensors with prompt_embeds [1, S, D] (+ negative_prompt_embeds for guidance > 1) instead of the text encoder (e.g. saved by --embeddings-out)',
   },
   'embeddings-out': {
-    type: 'string', placeholder: '<file>',
+    type: 'string', path: 'output', placeholder: '<file>',
     help: "also save the prompt's text states to this .safetensors file; a later run passes it as --embeddings and skips the text encoder",
   },
   seed: { type: 'string', placeholder: 'N', help: 'noise seed, a number or any text (default 0)' },
@@ -33,9 +33,9 @@ export const WORLD_FLAGS = {
   height: { type: 'integer', min: 1, help: 'output height, a multiple of 16 (default 704)' },
   width: { type: 'integer', min: 1, help: 'output width, a multiple of 16 (default 1280)' },
   fps: { type: 'number', min: 0, above: true, help: "frame rate: RoPE fps of Cosmos-1.0 / Predict2 and the written clip's (default 30 / 16)" },
-  out: { type: 'string', placeholder: '<out.y4m | out.png | folder>', help: 'a .y4m file, a .png (one-frame outputs), or else a folder of PNG frames' },
+  out: { type: 'string', path: 'output', placeholder: '<out.y4m | out.png | folder>', help: 'a .y4m file, a .png (one-frame outputs), or else a folder of PNG frames' },
   'latents-out': {
-    type: 'string', placeholder: '<file>',
+    type: 'string', path: 'output', placeholder: '<file>',
     help: 'also write the final latents (sampler space) to this .safetensors file; with no --out the VAE is not run (e.g. for folders whose VAE cosmos-ts does not implement)',
   },
   backend: BACKEND_FLAG,

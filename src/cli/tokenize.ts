@@ -18,10 +18,10 @@ The metadata records the model, the input, its frame count, size and fps. Clips 
 count is not 1 + k*(temporal compression), or whose size is not a multiple of the spatial
 compression, are padded by repeating the last frame / row / column (detokenize crops back).`,
   flags: {
-    model: { type: 'string', required: true, placeholder: '<dir>', help: 'tokenizer folder: a release as downloaded (TorchScript .jit files) or config.json + model.safetensors' },
+    model: { type: 'string', required: true, path: 'input', placeholder: '<dir>', help: 'tokenizer folder: a release as downloaded (TorchScript .jit files) or config.json + model.safetensors' },
     release: RELEASE_FLAG,
-    input: { type: 'string', requiredUnless: 'plan', placeholder: '<clip.y4m | folder | image.png>', help: '.y4m file, folder of numbered PNG frames, or a single .png' },
-    out: { type: 'string', requiredUnless: 'plan', placeholder: '<tokens.safetensors>', help: 'tokens file to write' },
+    input: { type: 'string', requiredUnless: 'plan', path: 'input', placeholder: '<clip.y4m | folder | image.png>', help: '.y4m file, folder of numbered PNG frames, or a single .png' },
+    out: { type: 'string', requiredUnless: 'plan', path: 'output', placeholder: '<tokens.safetensors>', help: 'tokens file to write' },
     backend: BACKEND_FLAG,
     chunk: { type: 'integer', min: 1, help: 'frames per streaming chunk after the first (default 4 x temporal compression)' },
     fps: { ...FPS_FLAG, help: 'frame rate to record for PNG input (default 24)' },

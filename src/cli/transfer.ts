@@ -1,10 +1,11 @@
 // `cosmos-ts transfer`: a JSON spec (base checkpoint, tokenizer, controls with their videos, weights
 // and ControlNet folders) + a prompt or prompt embeddings -> a generated clip that follows the
 // controls (Cosmos Transfer2.5 with multi-control).
-import { readTransferSpec } from '../models/controlnet/spec.js';
+import { readTransferSpec, type TransferSpec } from '../models/controlnet/spec.js';
 import { planTransfer } from '../pipelines/plan/transfer.js';
 import { transfer } from '../pipelines/transfer.js';
 import { PLAN_FLAG, planTarget, printPlan } from './plan.js';
+import { checkPaths, type OutputToCheck, type PathToCheck } from './preflight.js';
 import { BACKEND_FLAG, UsageError, commandBackend, commandProgress, defineCommand } from './command.js';
 import { WORLD_FLAGS, checkGenerationFlags, seedOf, settingsMetadata, timingLine, writeOutputs } from './text2world.js';
 
@@ -34,18 +35,18 @@ export const command = defineCommand({
     'noisy latent, its residuals are weighted (a scalar, or a weight map) and summed into the base transformer;\n' +
     `flow-matching UniPC sampling, then the VAE decode.\n\n${SPEC_HELP}`,
   flags: {
-    spec: { type: 'string', required: true, placeholder: '<spec.json>', help: 'the spec file' },
+    spec: { type: 'string', required: true, path: 'input', placeholder: '<spec.json>', help: 'the spec file' },
     prompt: { type: 'string', placeholder: '"..."', help: 'the text prompt (encoded by the spec\'s text encoder: "text_encoder", or the one in "model")' },
     'negative-prompt': { type: 'string', placeholder: '"..."', help: "overrides the spec's" },
-    embeddings: { type: 'string', placeholder: '<file>', help: 'safetensors with prompt_embeds [1, S, D] (+ negative_prompt_embeds for guidance > 1)' },
+    embeddings: { type: 'string', path: 'input', placeholder: '<file>', help: 'safetensors with prompt_embeds [1, S, D] (+ negative_prompt_embeds for guidance > 1)' },
     'embeddings-out': WORLD_FLAGS['embeddings-out'],
     seed: { ...WORLD_FLAGS.seed, help: "noise seed (overrides the spec's)" },
     steps: { type: 'integer', min: 1, help: "denoising steps (overrides the spec's)" },
     guidance: { type: 'number', min: 0, help: "classifier-free guidance scale (overrides the spec's)" },
     frames: { type: 'integer', min: 1, help: 'pixel frames used from the control videos (overrides the spec\'s)' },
     'normalize-weights': { type: 'boolean', help: 'divide the weights by their sum where it passes 1 (instead of refusing)' },
-    out: { type: 'string', placeholder: '<out.y4m | out.png | folder>', help: 'a .y4m file, a .png (one frame), or else a folder of PNG frames (default: the spec\'s "output")' },
-    'latents-out': { type: 'string', placeholder: '<file>', help: 'also write the final latents (sampler space) to this .safetensors file' },
+    out: { type: 'string', path: 'output', placeholder: '<out.y4m | out.png | folder>', help: 'a .y4m file, a .png (one frame), or else a folder of PNG frames (default: the spec\'s "output")' },
+    'latents-out': { type: 'string', path: 'output', placeholder: '<file>', help: 'also write the final latents (sampler space) to this .safetensors file' },
     backend: BACKEND_FLAG,
     json: WORLD_FLAGS.json,
     plan: { ...PLAN_FLAG, help: `${PLAN_FLAG.help}; control videos that are not there are planned at 93 frames of 704x1280` },
@@ -67,6 +68,7 @@ export const command = defineCommand({
     if (f['normalize-weights']) spec = { ...spec, weightOverCap: 'normalize' };
     const out = f.out ?? spec.output ?? undefined;
     checkGenerationFlags({ ...f, prompt: f.prompt ?? spec.prompt ?? undefined, embeddings: f.embeddings ?? spec.embeddings ?? undefined }, out);
+    await checkPaths(transferPaths(spec, f, out));
     const backend = await commandBackend(f.backend, ctx);
     ctx.err(`transfer ${f.spec}: ${spec.controls.map((c) => `${c.name} (${typeof c.weight === 'number' ? c.weight : 'map'})`).join(' + ')} on ${backend.name} (${backend.adapter})`);
     const bars = commandProgress(ctx);
@@ -94,3 +96,27 @@ export const command = defineCommand({
     }
   },
 });
+
+/** The spec's files as inputs, and the outputs (the spec's "output" where --out is not given), for checkPaths. */
+function transferPaths(
+  spec: TransferSpec, f: { spec: string; out?: string; 'latents-out'?: string; 'embeddings-out'?: string; embeddings?: string }, out: string | undefined,
+): { inputs: PathToCheck[]; outputs: OutputToCheck[] } {
+  const field = (name: string) => `${f.spec} ${JSON.stringify(name)}`;
+  const inputs: PathToCheck[] = [];
+  inputs.push({ path: spec.baseCheckpoint, what: field('base_checkpoint') }, { path: spec.tokenizer, what: field('tokenizer') });
+  if (spec.textEncoder) inputs.push({ path: spec.textEncoder, what: field('text_encoder') });
+  for (const c of spec.controls) {
+    inputs.push({ path: c.checkpoint, what: field(`controls.${c.name}.ckpt_path`) });
+    inputs.push({ path: c.inputControl, what: field(`controls.${c.name}.input_control`) });
+    if (typeof c.weight !== 'number') inputs.push({ path: c.weight.path, what: field(`controls.${c.name}.control_weight`) });
+  }
+  if (spec.inputVideo) inputs.push({ path: spec.inputVideo, what: field('input_video_path') });
+  if (spec.embeddings && f.embeddings === undefined) inputs.push({ path: spec.embeddings, what: field('embeddings') });
+  if (f.embeddings !== undefined) inputs.push({ path: f.embeddings, what: '--embeddings' });
+  inputs.push({ path: f.spec, what: '--spec' });
+  const outputs: OutputToCheck[] = [];
+  if (out !== undefined) outputs.push({ path: out, what: f.out !== undefined ? '--out' : field('output'), kind: 'file-or-folder' });
+  if (f['latents-out'] !== undefined) outputs.push({ path: f['latents-out'], what: '--latents-out', kind: 'file' });
+  if (f['embeddings-out'] !== undefined) outputs.push({ path: f['embeddings-out'], what: '--embeddings-out', kind: 'file' });
+  return { inputs, outputs };
+}

@@ -13,7 +13,7 @@ export const command = defineCommand({
     "to the input's size.",
   flags: {
     ...WORLD_FLAGS,
-    input: { type: 'string', requiredUnless: 'plan', placeholder: '<clip.y4m | PNG folder | image.png>', help: 'the clip to continue (.y4m, a folder of PNG frames, or one .png image)' },
+    input: { type: 'string', requiredUnless: 'plan', path: 'input', placeholder: '<clip.y4m | PNG folder | image.png>', help: 'the clip to continue (.y4m, a folder of PNG frames, or one .png image)' },
     'cond-frames': {
       type: 'integer', min: 1,
       help: "input frames used as conditioning, taken from its end (default min(input, 1 + the VAE's temporal compression): 9 for Cosmos-1.0, 5 for Predict2.x)",

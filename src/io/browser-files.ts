@@ -6,11 +6,14 @@
 //   file list up front (the `files` option).
 // Outputs are collected in memory and handed over as a Blob when committed (e.g. to offer a
 // download); they can also be read back through the same file system. Folders exist where files
-// are (mkdir only records one).
+// are (mkdir only records one). A folder output (createFolder) is staged under a temporary key and
+// moved into place as a whole on commit; its files reach onOutput only then, at their final paths.
 // Paths are '/'-separated and relative to the root (the dropped folder's parent, or the base URL);
 // a leading '/' is ignored, and a path that climbs above the root names nothing.
-import { FileError, type FileInfo, type FileSystem, type OutputFile, type RandomAccessFile } from './files.js';
-import { normalize } from './path.js';
+import {
+  type CreateFolderOptions, FileError, type FileInfo, type FileSystem, type OutputFile, type OutputFolder, type RandomAccessFile,
+} from './files.js';
+import { basename, dirname, join, normalize } from './path.js';
 
 /** Receives each committed output, e.g. to offer it as a download. */
 export type OutputHandler = (path: string, blob: Blob) => void | Promise<void>;
@@ -66,6 +69,9 @@ abstract class BrowserFileSystem implements FileSystem {
   private readonly folders = new Set<string>(['']);
   /** Keys of every known file (inputs and outputs). */
   protected readonly known = new Set<string>();
+  /** Keys of the temporary folders of folder outputs being written. */
+  private readonly staging = new Set<string>();
+  private stagingCounter = 0;
 
   constructor(private readonly onOutput: OutputHandler | undefined) {}
 
@@ -133,7 +139,8 @@ abstract class BrowserFileSystem implements FileSystem {
         state = 'aborted';
         const blob = new Blob(parts);
         parts.length = 0;
-        await this.onOutput?.(path, blob);
+        // a file of a folder output is handed over when the folder is committed
+        if (!this.isStaged(k)) await this.onOutput?.(path, blob);
         this.outputs.set(k, blob);
         this.addFile(k);
         state = 'committed';
@@ -142,6 +149,79 @@ abstract class BrowserFileSystem implements FileSystem {
         if (state !== 'open') return;
         state = 'aborted';
         parts.length = 0;
+      },
+    };
+  }
+
+  private isStaged(key: string): boolean {
+    for (const s of this.staging) if (key.startsWith(`${s}/`)) return true;
+    return false;
+  }
+
+  /** Every key at or below `key`, of outputs, known files and folders. */
+  private forget(key: string): void {
+    const below = (x: string) => x === key || x.startsWith(`${key}/`);
+    for (const x of [...this.outputs.keys()]) if (below(x)) this.outputs.delete(x);
+    for (const x of [...this.known]) if (below(x)) this.known.delete(x);
+    for (const x of [...this.folders]) if (below(x)) this.folders.delete(x);
+  }
+
+  /** Refuse a folder output at `key` unless what is there is a previous output it may replace. */
+  private async refuseUnlessReplaceable(path: string, key: string, o: CreateFolderOptions): Promise<void> {
+    if (this.known.has(key)) throw new FileError(path, 'exists and is a file; refusing to replace it with a folder');
+    if (!this.folders.has(key)) return;
+    for (const name of await this.list(path)) {
+      const child = `${key}/${name}`;
+      const ok = this.outputs.has(child) && o.replaceable?.(name);
+      if (!ok) {
+        const what = this.folders.has(child) ? 'a folder' : this.outputs.has(child) ? 'a file' : 'an input file';
+        const only = o.replaceable ? `only ${o.replaceableWhat ?? 'the files of a previous output'}` : 'nothing';
+        throw new FileError(path, `is a folder that holds ${JSON.stringify(name)} (${what}), not ${only}; refusing to replace it`);
+      }
+    }
+  }
+
+  async createFolder(path: string, options: CreateFolderOptions = {}): Promise<OutputFolder> {
+    const k = keyOf(path);
+    if (k === null || k === '') throw new FileError(path, 'cannot write: outside the root of this file system');
+    await this.refuseUnlessReplaceable(path, k, options);
+    const tmpPath = join(dirname(path), `.${basename(path)}.${++this.stagingCounter}.tmp`);
+    const tmp = keyOf(tmpPath)!;
+    for (const p of [...parentsOf(tmp), tmp]) this.folders.add(p);
+    this.staging.add(tmp);
+    let state: 'open' | 'committed' | 'aborted' = 'open';
+    const discard = () => {
+      state = 'aborted';
+      this.staging.delete(tmp);
+      this.forget(tmp);
+    };
+    return {
+      path: tmpPath,
+      target: path,
+      commit: async () => {
+        if (state !== 'open') throw new Error(`${path}: commit after the output was finished`);
+        try {
+          await this.refuseUnlessReplaceable(path, k, options);
+        } catch (e) {
+          discard();
+          throw e;
+        }
+        const files = [...this.outputs].filter(([x]) => x.startsWith(`${tmp}/`));
+        const folders = [...this.folders].filter((x) => x.startsWith(`${tmp}/`));
+        discard();
+        this.forget(k);
+        state = 'committed';
+        for (const p of [...parentsOf(k), k]) this.folders.add(p);
+        for (const x of folders) this.folders.add(k + x.slice(tmp.length));
+        for (const [x, blob] of files) {
+          const key = k + x.slice(tmp.length);
+          this.outputs.set(key, blob);
+          this.addFile(key);
+        }
+        for (const [x, blob] of files) await this.onOutput?.(join(path, x.slice(tmp.length + 1)), blob);
+      },
+      abort: async () => {
+        if (state === 'open') discard();
       },
     };
   }

@@ -27,6 +27,31 @@ export interface OutputFile {
   abort(): Promise<void>;
 }
 
+/**
+ * A folder being written as a whole (e.g. PNG frames): entries are written under `path`, a
+ * temporary folder beside `target`, and the folder appears at `target` on commit, complete.
+ */
+export interface OutputFolder {
+  /** where to write the entries (a temporary folder until commit) */
+  readonly path: string;
+  /** where the folder appears on commit */
+  readonly target: string;
+  commit(): Promise<void>;
+  /** Give up: nothing appears at `target` (an existing folder there is left as it was). */
+  abort(): Promise<void>;
+}
+
+export interface CreateFolderOptions {
+  /**
+   * The entries a folder already at the target may hold for it to be replaced (a previous output
+   * of the same kind); any other entry, or a non-regular one, makes createFolder refuse. By
+   * default only an empty folder is replaced.
+   */
+  replaceable?: (entryName: string) => boolean;
+  /** what the replaceable entries are, for the message (e.g. 'numbered PNG frames') */
+  replaceableWhat?: string;
+}
+
 export interface FileSystem {
   /** e.g. 'node', 'browser' (for messages) */
   readonly name: string;
@@ -35,8 +60,13 @@ export interface FileSystem {
   open(path: string): Promise<RandomAccessFile>;
   /** Entry names of a directory, sorted. */
   list(dir: string): Promise<string[]>;
-  /** Start writing `path` atomically (see OutputFile). */
+  /**
+   * Start writing `path` atomically (see OutputFile). An existing regular file there is replaced
+   * on commit; anything else there (a folder, a symbolic link, a FIFO, a device) is refused.
+   */
   create(path: string): Promise<OutputFile>;
+  /** Start writing the folder `path` as a whole (see OutputFolder and CreateFolderOptions). */
+  createFolder(path: string, options?: CreateFolderOptions): Promise<OutputFolder>;
   /** Create a directory and its missing parents. */
   mkdir(dir: string): Promise<void>;
   /** An absolute form of `path`, for records and messages. */
@@ -61,6 +91,19 @@ export type FileErrorClass = new (file: string, problem: string) => FileError;
 export function asFileError(e: unknown, as: FileErrorClass): unknown {
   if (e instanceof as) return e;
   return e instanceof FileError ? new as(e.file, e.problem) : e;
+}
+
+/**
+ * `e` naming the entry at its final place when it names one in the temporary folder of `folder`
+ * (a message names what the user asked for, never the temporary folder); else `e`.
+ */
+export function inOutputFolder(e: unknown, folder: OutputFolder): unknown {
+  if (!(e instanceof FileError)) return e;
+  const tmp = folder.path.replace(/\/+$/, '');
+  if (e.file !== tmp && !e.file.startsWith(`${tmp}/`)) return e;
+  const file = folder.target.replace(/\/+$/, '') + e.file.slice(tmp.length);
+  const Class = e.constructor as FileErrorClass;
+  return new Class(file, e.problem.split(tmp).join(folder.target));
 }
 
 /** Open `path` for positioned reads, reporting problems as `as` errors (see asFileError). */

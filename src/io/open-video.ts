@@ -1,10 +1,10 @@
 // One entry point for the video containers the library accepts: a .y4m file, a folder of numbered
 // PNG frames, or a single .png image (a one-frame clip). Output: a path ending in .y4m is a Y4M
 // file, one ending in .png a single image (one-frame clips only), anything else a folder of PNG
-// frames (created when missing).
-import { FileError, type FileSystem, fileSystem } from './files.js';
+// frames, written as a whole (see PNG_FRAME_FOLDER).
+import { FileError, type FileSystem, fileSystem, inOutputFolder } from './files.js';
 import { readPng, writePng } from './png.js';
-import { frameToImage, imageToFrame, openPngFrames, writePngFrame } from './png-frames.js';
+import { frameToImage, imageToFrame, openPngFrames, PNG_FRAME_FOLDER, writePngFrame } from './png-frames.js';
 import { DEFAULT_FPS, type FrameSource, getFrame, type Rational, stackFrames, type Video } from './video.js';
 import { createY4mWriter, openY4m, Y4mError } from './y4m.js';
 import type { Chroma, ColorRange } from './yuv.js';
@@ -100,16 +100,21 @@ export async function createVideoSink(path: string, o: VideoSinkOptions, fs: Fil
     const w = await createY4mWriter(path, { width: o.width, height: o.height, fps: o.fps, chroma: o.chroma ?? '444', range: o.range ?? 'full' }, fs);
     return { kind: 'y4m', path, writeFrame: (f) => w.writeFrame(f), close: () => w.close(), abort: () => w.abort() };
   }
-  await fs.mkdir(path);
+  // frames go to a temporary folder that replaces `path` on close; abort removes it
+  const folder = await fs.createFolder(path, PNG_FRAME_FOLDER);
   let t = 0;
   return {
     kind: 'png-folder',
     path,
     async writeFrame(f) {
-      await writePngFrame(path, t++, f, o.height, o.width, {}, fs);
+      try {
+        await writePngFrame(folder.path, t++, f, o.height, o.width, {}, fs);
+      } catch (e) {
+        throw inOutputFolder(e, folder);
+      }
     },
-    close: async () => {},
-    abort: async () => {},
+    close: () => folder.commit(),
+    abort: () => folder.abort(),
   };
 }
 

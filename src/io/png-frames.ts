@@ -1,7 +1,7 @@
 // Float frames as PNG images, and clips as folders of numbered PNG frames. A [3, H, W] frame in
 // [-1, 1] maps to bytes by round((v + 1) / 2 * 255) after clamping, and bytes back by
 // v = b / 127.5 - 1 (the Y4M module's convention).
-import { asFileError, type FileSystem, fileSystem } from './files.js';
+import { asFileError, type CreateFolderOptions, type FileSystem, fileSystem, inOutputFolder } from './files.js';
 import { basename, join } from './path.js';
 import { PngError, type RgbImage, readPng, writePng } from './png.js';
 import { checkVideo, type FrameSource, getFrame, type Rational, setFrame, type Video } from './video.js';
@@ -34,6 +34,17 @@ export function imageToFrame(img: RgbImage): Float32Array {
 // folders of numbered frames
 
 const NUMBERED = /(\d+)\.png$/i;
+
+/** Whether a file name is a numbered PNG frame (what listPngFrames reads). */
+export function isPngFrameName(name: string): boolean {
+  return NUMBERED.test(name);
+}
+
+/**
+ * A folder of PNG frames is written as a whole; a folder already at its path is replaced only when
+ * it holds nothing but numbered PNG frames (a previous output), never a folder with other files.
+ */
+export const PNG_FRAME_FOLDER: CreateFolderOptions = { replaceable: isPngFrameName, replaceableWhat: 'numbered PNG frames' };
 
 /** The numbered .png files of a folder (the last run of digits before ".png"), in numeric order. */
 export async function listPngFrames(dir: string, fs: FileSystem = fileSystem()): Promise<string[]> {
@@ -111,11 +122,24 @@ export async function writePngFrame(
   return path;
 }
 
-/** Write every frame of a clip into `dir` (created if needed); returns the paths. */
+/**
+ * Write every frame of a clip as the folder `dir`, as a whole: the frames go to a temporary
+ * folder that replaces `dir` once all are written (see PNG_FRAME_FOLDER), so a failure leaves
+ * nothing, or the previous folder as it was. Returns the paths.
+ */
 export async function writePngFrames(dir: string, video: Video, o: PngFramesOptions = {}, fs: FileSystem = fileSystem()): Promise<string[]> {
   checkVideo(video, 'writePngFrames');
-  await fs.mkdir(dir);
+  const folder = await fs.createFolder(dir, PNG_FRAME_FOLDER);
   const paths: string[] = [];
-  for (let t = 0; t < video.frames; t++) paths.push(await writePngFrame(dir, t, getFrame(video, t), video.height, video.width, o, fs));
+  try {
+    for (let t = 0; t < video.frames; t++) {
+      await writePngFrame(folder.path, t, getFrame(video, t), video.height, video.width, o, fs);
+      paths.push(join(dir, pngFrameName((o.start ?? 0) + t, o)));
+    }
+    await folder.commit();
+  } catch (e) {
+    await folder.abort();
+    throw inOutputFolder(e, folder);
+  }
   return paths;
 }

@@ -86,7 +86,7 @@ describe('every loader honours the file system it is given', () => {
     const refuse = () => {
       throw new Error('the default file system was used');
     };
-    api.setFileSystem({ name: 'refusing', stat: refuse, open: refuse, list: refuse, create: refuse, mkdir: refuse, resolve: refuse });
+    api.setFileSystem({ name: 'refusing', stat: refuse, open: refuse, list: refuse, create: refuse, createFolder: refuse, mkdir: refuse, resolve: refuse });
     try {
       const r = await api.loadRelease('cv', { expect: 'tokenizer', backend: cpu, fs });
       const clip = await api.readVideo('clips/sample_0.y4m', undefined, fs);

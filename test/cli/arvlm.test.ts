@@ -110,7 +110,7 @@ describe('reason', () => {
   it("a user's mistake is `error: <message>`, exit status 2; bad flags add the usage line", async () => {
     const e1 = await run('reason', '--model', nodePath.join(tmp, 'nope'), '--prompt', 'x', '--backend', 'cpu');
     expect(e1.rc).toBe(2);
-    expect(e1.err).toMatch(/^error: model folder .*nope: no such directory$/m);
+    expect(e1.err).toMatch(/^error: --model .*nope: no such file or folder$/m);
 
     const jpeg = nodePath.join(tmp, 'photo.png');
     writeFileSync(jpeg, Uint8Array.from([0xff, 0xd8, 0xff, 0xe0, 0, 16, 0x4a, 0x46, 0x49, 0x46, 0, 1]));

@@ -52,6 +52,6 @@ describe('conform command', () => {
     expect(none.errLines[0]).toBe('error: give case folders or --all');
     const empty = await runCli('conform', tmp.concat('/none'), '--backend', 'cpu');
     expect(empty.rc).toBe(2);
-    expect(empty.errLines).toEqual([expect.stringMatching(/^error: .*none: no such file or directory; expected a fixture case folder/)]);
+    expect(empty.errLines).toEqual([expect.stringMatching(/^error: .*none: no such file or folder; expected <case-dir \| folder of cases>/)]);
   });
 });

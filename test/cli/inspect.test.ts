@@ -53,6 +53,6 @@ describe('inspect command', () => {
     expect((await runCli()).rc).toBe(2);
     const absent = await runCli('inspect', nodePath.join(tmp, 'absent.safetensors'));
     expect(absent.rc).toBe(2);
-    expect(absent.errLines).toEqual([expect.stringMatching(/^error: .*absent\.safetensors: cannot open: no such file/)]);
+    expect(absent.errLines).toEqual([expect.stringMatching(/^error: .*absent\.safetensors: no such file or folder; expected <release folder/)]);
   });
 });

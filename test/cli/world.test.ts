@@ -88,7 +88,7 @@ describe('text2world', () => {
     const r2 = await run('text2world', '--model', folder, '--embeddings', emb, '--out', b, ...common);
     expect(r2.rc, r2.err).toBe(0);
     expect((await readVideo(b)).data).toEqual((await readVideo(a)).data);
-    const r3 = await run('text2world', '--model', folder, '--embeddings', emb, '--embeddings-out', emb, '--out', b, ...common);
+    const r3 = await run('text2world', '--model', folder, '--embeddings', emb, '--embeddings-out', nodePath.join(tmp, 'p25-embeds-2.safetensors'), '--out', b, ...common);
     expect(r3.rc).toBe(2);
     expect(r3.err).toContain('--embeddings-out saves what --prompt encodes');
   });
@@ -110,6 +110,9 @@ describe('text2world', () => {
     expect(r.err).toContain('missing --out (or --latents-out)');
     expect(r.err).toContain('usage: cosmos-ts text2world');
     r = await run('text2world', '--model', nodePath.join(tmp, 'nowhere'), '--prompt', 'x', '--out', never);
+    expect(r.rc).toBe(2);
+    expect(r.err).toMatch(/--model .*nowhere: no such file or folder/);
+    r = await run('text2world', '--model', W.EMB48, '--prompt', 'x', '--out', never);
     expect(r.rc).toBe(2);
     expect(r.err).toContain('is not a folder');
     expect(existsSync(never)).toBe(false);
@@ -185,7 +188,7 @@ describe('transfer', () => {
     const badSpec = await run('transfer', '--spec', write({ ...base, num_steps: 0 }), ...latents);
     expect(badSpec.rc).toBe(2);
     expect(badSpec.err).toMatch(/num_steps: must be an integer >= 1/);
-    const both = await run('transfer', '--spec', over, '--prompt', 'x', '--embeddings', 'e.safetensors', ...latents);
+    const both = await run('transfer', '--spec', over, '--prompt', 'x', '--embeddings', W.EMB48, ...latents);
     expect(both.rc).toBe(2);
     expect(both.err).toContain('give --prompt or --embeddings, not both');
   });

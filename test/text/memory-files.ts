@@ -33,6 +33,7 @@ export function memoryFileSystem(files: Record<string, Uint8Array | string>): Fi
     },
     list: refuse('list'),
     create: refuse('create'),
+    createFolder: refuse('createFolder'),
     mkdir: refuse('mkdir'),
     resolve: (p) => p,
   };
