@@ -61,7 +61,7 @@ export async function printConformance(paths: readonly string[], backends: reado
       for (const l of resultLines(r, o.taps ?? false)) ctx.out(l);
     },
   });
-  if (report.results.length === 0) throw new UserError(`no case folders (with case.json) under ${paths.join(', ')}`);
+  if (report.results.length === 0) throw new UserError(`${paths.join(', ')}: no case folders (with case.json) there`);
   // worded so that no test-runner summary parser mistakes it for a test count
   if (!o.json) ctx.out(`conformance summary: ${report.passed} of ${report.results.length} case runs pass`);
   return report.failed;
@@ -83,7 +83,7 @@ kind is not implemented yet.`,
   },
   async run(f, positionals, ctx) {
     const paths = [...positionals, ...(f.all ? [VENDORED_FIXTURES] : [])];
-    if (!paths.length) throw new UsageError('give case folders or --all');
+    if (!paths.length) throw new UsageError('<case-dir>: missing (give case folders or --all)');
     const backends = await commandBackends(f.backend, ctx);
     return (await printConformance(paths, backends, ctx, { json: f.json, taps: f.taps })) ? 1 : 0;
   },

@@ -37,7 +37,7 @@ export const command = defineCommand({
     spec: { type: 'string', required: true, placeholder: '<spec.json>', help: 'the spec file' },
     prompt: { type: 'string', placeholder: '"..."', help: 'the text prompt (encoded by the spec\'s text encoder: "text_encoder", or the one in "model")' },
     'negative-prompt': { type: 'string', placeholder: '"..."', help: "overrides the spec's" },
-    embeddings: { type: 'string', placeholder: '<file>', help: 'safetensors with prompt_embeds [1, S, D] (+ negative_prompt_embeds for guidance > 1)' },
+    embeddings: { type: 'string', placeholder: '<file>', conflicts: ['prompt'], help: 'safetensors with prompt_embeds [1, S, D] (+ negative_prompt_embeds for guidance > 1)' },
     'embeddings-out': WORLD_FLAGS['embeddings-out'],
     seed: { ...WORLD_FLAGS.seed, help: "noise seed (overrides the spec's)" },
     steps: { type: 'integer', min: 1, help: "denoising steps (overrides the spec's)" },
@@ -54,7 +54,6 @@ export const command = defineCommand({
     // a plan needs none of the spec's inputs to exist (their sizes are read where they are)
     let spec = await readTransferSpec(f.spec, { checkFiles: !f.plan });
     if (f.plan) {
-      if (f.prompt !== undefined && f.embeddings !== undefined) throw new UsageError('give --prompt or --embeddings, not both');
       const p = await planTransfer({
         spec, target: await planTarget(f.backend, ctx), prompt: f.prompt, negativePrompt: f['negative-prompt'], embeddings: f.embeddings,
         seed: seedOf(f.seed), steps: f.steps, guidance: f.guidance, frames: f.frames,
@@ -66,7 +65,14 @@ export const command = defineCommand({
     }
     if (f['normalize-weights']) spec = { ...spec, weightOverCap: 'normalize' };
     const out = f.out ?? spec.output ?? undefined;
-    checkGenerationFlags({ ...f, prompt: f.prompt ?? spec.prompt ?? undefined, embeddings: f.embeddings ?? spec.embeddings ?? undefined }, out);
+    // a flag overrides the spec: --prompt its "embeddings" too, --embeddings its "prompt"
+    if (f.prompt === undefined && f.embeddings === undefined && spec.prompt != null && spec.embeddings != null) {
+      throw new UsageError(`${f.spec}: "prompt" and "embeddings" contradict each other; give one (or --prompt / --embeddings)`);
+    }
+    checkGenerationFlags({
+      ...f, prompt: f.prompt ?? (f.embeddings === undefined ? (spec.prompt ?? undefined) : undefined),
+      embeddings: f.embeddings ?? (f.prompt === undefined ? (spec.embeddings ?? undefined) : undefined),
+    }, out);
     const backend = await commandBackend(f.backend, ctx);
     ctx.err(`transfer ${f.spec}: ${spec.controls.map((c) => `${c.name} (${typeof c.weight === 'number' ? c.weight : 'map'})`).join(' + ')} on ${backend.name} (${backend.adapter})`);
     const bars = commandProgress(ctx);
