@@ -201,7 +201,7 @@ function unknownFlag(c: Command, given: string): UsageError {
   const name = given.replace(/^-+/, '');
   const near = Object.keys(c.flags)
     .map((n) => ({ n, d: n.startsWith(name) && name.length >= 2 ? 0 : distance(name, n) }))
-    .filter((x) => x.d <= Math.max(1, Math.floor(name.length / 3)))
+    .filter((x) => x.d <= (name.length <= 3 ? 1 : Math.max(2, Math.floor(name.length / 3))))
     .sort((a, b) => a.d - b.d)[0];
   const hint = near ? `did you mean --${near.n}?` : `run 'cosmos-ts ${c.name} --help' for the options`;
   return new UsageError(`${given}: not an option of cosmos-ts ${c.name} (${hint})`);

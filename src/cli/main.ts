@@ -7,6 +7,7 @@ import { pathToFileURL } from 'node:url';
 import { CancelledError, isUserError } from '../engine/errors.js';
 import { setFileSystem } from '../io/files.js';
 import { nodeFileSystem } from '../io/node-files.js';
+import { adoptParentTerminal, exitAfterDrain, runFiltered, runsInProcess } from '../../bin/quiet-stderr.mjs';
 import { type Command, type CommandContext, helpText, parseCommand } from './command.js';
 
 setFileSystem(nodeFileSystem);
@@ -144,5 +145,11 @@ export async function runAndExit(argv: string[] = process.argv.slice(2)): Promis
   process.exit(code);
 }
 
-// `npx tsx src/cli/main.ts <command> ...` works as well as the bin
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await runAndExit();
+// `npx tsx src/cli/main.ts <command> ...` works as well as the bin, quiet the same way
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const args = process.argv.slice(2);
+  if (runsInProcess(args)) {
+    adoptParentTerminal();
+    await runAndExit(args);
+  } else exitAfterDrain(await runFiltered([...process.execArgv, process.argv[1], ...args]));
+}
