@@ -41,7 +41,9 @@ export function resultLines(r: CaseResult, showTaps: boolean): string[] {
  * Run the cases under `paths` on `backends`, printing each result as it arrives (a table with a
  * header per backend, or JSON lines); returns the number of failed runs.
  */
-export async function printConformance(paths: readonly string[], backends: readonly Backend[], ctx: CommandContext, o: { json?: boolean; taps?: boolean } = {}): Promise<number> {
+export async function printConformance(
+  paths: readonly string[], backends: readonly Backend[], ctx: CommandContext, o: { json?: boolean; taps?: boolean; skipped?: string } = {},
+): Promise<number> {
   let shownBackend: Backend | null = null;
   const report = await conform(paths, {
     backends,
@@ -63,7 +65,8 @@ export async function printConformance(paths: readonly string[], backends: reado
   });
   if (report.results.length === 0) throw new UserError(`${paths.join(', ')}: no case folders (with case.json) there`);
   // worded so that no test-runner summary parser mistakes it for a test count
-  if (!o.json) ctx.out(`conformance summary: ${report.passed} of ${report.results.length} case runs pass`);
+  const on = `on ${backends.map((b) => b.name).join(' and ')}${o.skipped ? ` only; ${o.skipped} SKIPPED` : ''}`;
+  if (!o.json) ctx.out(`conformance summary: ${report.passed} of ${report.results.length} case runs pass ${on}`);
   return report.failed;
 }
 
