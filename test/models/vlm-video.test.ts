@@ -196,7 +196,7 @@ describe('video M-RoPE positions', () => {
     // too few second_per_grid_ts entries for the videos is named
     expect(() => getRopeIndex(cfg, {
       inputIds: [...ids, START, VIDEO, END], batch: 1, length: ids.length + 3, imageGridThw: [[1, 2, 4]], videoGridThw: [[3, 2, 2], [1, 2, 2]], secondPerGridTs: [1.5],
-    })).toThrow(new RopeIndexError('second_per_grid_ts has 1 entries, video 2 needs one'));
+    })).toThrow(new RopeIndexError('second_per_grid_ts: has 1 entries, video 2 needs one'));
   });
 });
 

@@ -196,7 +196,7 @@ describe('reason', () => {
   });
 
   it('bad sampling settings are named', async () => {
-    await expect(reason({ model: loaded, prompt: 'x', topP: 0 })).rejects.toThrow(new ReasonInputError('top-p must be in (0, 1], got 0'));
+    await expect(reason({ model: loaded, prompt: 'x', topP: 0 })).rejects.toThrow(new ReasonInputError('topP: must be in (0, 1]; got 0'));
     await expect(reason({ model: loaded, prompt: 'x', maxNewTokens: 0 })).rejects.toThrow(ReasonInputError);
   });
 });
