@@ -236,7 +236,7 @@ function canonicalArgs(c: Command, args: readonly string[]): string[] {
       if (!Object.hasOwn(c.flags, name)) throw unknownFlag(c, `--${name}`);
     } else {
       if (NEGATIVE_NUMBER.test(a)) {
-        throw new UsageError(`${a}: unexpected argument (a negative number is the value of the flag before it, and ${args[i - 1] ?? 'nothing'} takes none)`);
+        throw new UsageError(`${a}: unexpected argument (a negative number is the value of a flag before it that takes one)`);
       }
       const long = byShort.get(a.slice(1, 2));
       if (long === undefined) throw unknownFlag(c, a.slice(0, 2));
