@@ -39,14 +39,15 @@ export function noiseFilter(write) {
   let pending = '';
   let passing = false;
   let inNoise = false;
-  const couldBeNoise = (s) => 'Warning: '.startsWith(s) || NOISE_START.test(s) || /^\s*$/.test(s) || (inNoise && /^\s/.test(s));
+  // a progress bar starts with '\r': never held back
+  const couldBeNoise = (s) => 'Warning: '.startsWith(s) || NOISE_START.test(s) || /^[ \t]*$/.test(s) || (inNoise && /^[ \t]/.test(s));
   const isNoise = (line) => {
     const body = line.replace(/\r?\n$/, '');
     if (NOISE_START.test(body)) {
       inNoise = true;
       return true;
     }
-    if (inNoise && (NOISE_FRAME.test(body) || body.trim() === '')) return true;
+    if (inNoise && (NOISE_FRAME.test(body) || /^[ \t]*$/.test(body))) return true;
     inNoise = false;
     return false;
   };
