@@ -90,7 +90,7 @@ describe('text2world', () => {
     expect((await readVideo(b)).data).toEqual((await readVideo(a)).data);
     const r3 = await run('text2world', '--model', folder, '--embeddings', emb, '--embeddings-out', emb, '--out', b, ...common);
     expect(r3.rc).toBe(2);
-    expect(r3.err).toContain('--embeddings-out saves what --prompt encodes');
+    expect(r3.errLines).toEqual(['error: --embeddings-out: cannot be given with --embeddings (they contradict each other; give one)']);
   });
 
   it('user errors exit with status 2 and write nothing', async () => {
