@@ -94,8 +94,8 @@ export function adoptParentTerminal(env = process.env) {
 
 /**
  * Run `node <nodeArgs>` as the command line's child, its stderr filtered, and exit as it did:
- * its exit status, or the signal that ended it raised again here. SIGINT and SIGTERM are
- * forwarded unchanged; the child has a process group of its own, so a Ctrl-C at the terminal
+ * its exit status, or the signal that ended it raised again here. SIGINT, SIGTERM and SIGHUP
+ * are forwarded unchanged; the child has a process group of its own, so a Ctrl-C at the terminal
  * reaches it once (through here), not twice.
  */
 export function runFiltered(nodeArgs) {
@@ -111,10 +111,9 @@ export function runFiltered(nodeArgs) {
   const forward = (sig) => () => {
     if (child.exitCode === null && child.signalCode === null) child.kill(sig);
   };
-  const onInt = forward('SIGINT');
-  const onTerm = forward('SIGTERM');
-  process.on('SIGINT', onInt);
-  process.on('SIGTERM', onTerm);
+  // SIGHUP too: the child, in a process group of its own, would not see a closed terminal
+  const handlers = ['SIGINT', 'SIGTERM', 'SIGHUP'].map((sig) => [sig, forward(sig)]);
+  for (const [sig, h] of handlers) process.on(sig, h);
   // the parent going away takes the child with it (it has a process group of its own)
   const onExit = () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
@@ -127,8 +126,7 @@ export function runFiltered(nodeArgs) {
     });
     child.on('close', (code, signal) => {
       filter.end();
-      process.off('SIGINT', onInt);
-      process.off('SIGTERM', onTerm);
+      for (const [sig, h] of handlers) process.off(sig, h);
       process.off('exit', onExit);
       if (signal) {
         process.kill(process.pid, signal);
