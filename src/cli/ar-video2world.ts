@@ -1,7 +1,8 @@
 // `cosmos-ts ar-video2world`: continue a clip with the autoregressive video decoder (the
 // arVideo2World pipeline), written as .y4m or PNG frames.
 import { openVideoSource, writeVideo } from '../io/open-video.js';
-import { DEFAULT_FPS, fpsValue, parseFps } from '../io/video.js';
+import { DEFAULT_FPS, fpsValue } from '../io/video.js';
+import { fpsFlag } from './clip-flags.js';
 import { arVideo2World, readEmbeddings } from '../pipelines/ar-video2world.js';
 import { planArVideo2World } from '../pipelines/plan/models.js';
 import { PLAN_FLAG, planTarget, printPlan } from './plan.js';
@@ -19,12 +20,12 @@ export const command = defineCommand({
     frames: { type: 'integer', min: 1, placeholder: 'N', help: "context frames taken from the end of the clip, 1 + k * temporal compression (default 1 + tc, upstream's 9, when the clip has them; else 1)" },
     temperature: { type: 'number', min: 0, placeholder: 'T', help: 'sampling temperature; 0 = greedy (default 1.0)' },
     'top-p': { type: 'number', min: 0, above: true, max: 1, placeholder: 'P', help: 'nucleus threshold (default 0.8)' },
-    seed: { type: 'integer', placeholder: 'S', help: 'seed of the sampling draws (default 0)' },
+    seed: { type: 'integer', min: 0, placeholder: 'S', help: 'seed of the sampling draws (default 0)' },
     embeddings: { type: 'string', path: 'input', placeholder: '<t5.safetensors>', help: 'T5 text embeddings [Lc, context_dim] (one tensor, or one named context / embeddings): required by the Video2World (cross-attention) models' },
     backend: BACKEND_FLAG,
     fps: { type: 'string', placeholder: 'F', help: 'frame rate for PNG input (default 24)' },
     plan: PLAN_FLAG,
-    json: { type: 'boolean', help: 'with --plan: print the plan as one JSON object' },
+    json: { type: 'boolean', needs: 'plan', help: 'with --plan: print the plan as one JSON object' },
   },
   async run(flags, _positionals, ctx) {
     if (flags.plan) {
@@ -37,10 +38,9 @@ export const command = defineCommand({
       printPlan(ctx, flags.json, { command: 'ar-video2world', model: flags.model, tokenizer: flags.tokenizer, grid: g.grid, context_frames: g.contextFrames, prompt_tokens: g.promptTokens, generate_tokens: g.generateTokens }, what, p);
       return;
     }
-    if (flags.input === undefined || flags.out === undefined) throw new UsageError(`missing ${[flags.input === undefined ? '--input' : '', flags.out === undefined ? '--out' : ''].filter(Boolean).join(', ')}`);
+    if (flags.input === undefined || flags.out === undefined) throw new UsageError(`${[flags.input === undefined ? '--input' : '', flags.out === undefined ? '--out' : ''].filter(Boolean).join(', ')}: missing (required unless --plan)`);
     const { input, out } = flags;
-    const fps = flags.fps === undefined ? undefined : parseFps(flags.fps);
-    if (flags.fps !== undefined && !fps) throw new UsageError(`--fps must be a positive number or n/d, got ${JSON.stringify(flags.fps)}`);
+    const fps = fpsFlag(flags.fps);
     const embeddings = flags.embeddings === undefined ? null : await readEmbeddings(flags.embeddings);
     const backend = await commandBackend(flags.backend, ctx);
     const source = await openVideoSource(input, fps ?? DEFAULT_FPS);

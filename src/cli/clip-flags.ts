@@ -20,10 +20,10 @@ export const RELEASE_FLAG = {
 export const RANGE_FLAG = { type: 'string', choices: ['full', 'limited'], default: 'full', help: 'Y4M colour range of the output' } as const satisfies StringFlag;
 
 /** --fps as a fraction (undefined when not given). */
-export function fpsFlag(v: string | undefined): Rational | undefined {
+export function fpsFlag(v: string | undefined, flag = '--fps'): Rational | undefined {
   if (v === undefined) return undefined;
   const r = parseFps(v);
-  if (!r) throw new UsageError(`--fps must be a positive number or n/d; got ${JSON.stringify(v)}`);
+  if (!r) throw new UsageError(`${flag}: must be a positive number or n/d; got ${JSON.stringify(v)}`);
   return r;
 }
 
@@ -65,7 +65,7 @@ export async function openModelAndClip(
 /** The size a tokenizer --plan runs at where no --input says (Cosmos' 121 frames of 704 x 1280). */
 const PLAN_CLIP = { frames: 121, height: 704, width: 1280 };
 
-const sizeFlag = (what: string, d: number): NumberFlag => ({ type: 'integer', min: 1, help: `with --plan: ${what} planned (default: --input's, else ${d})` });
+const sizeFlag = (what: string, d: number): NumberFlag => ({ type: 'integer', min: 1, needs: 'plan', help: `with --plan: ${what} planned (default: --input's, else ${d})` });
 
 /** --plan and the clip size it plans (tokenize, roundtrip). */
 export const TOKENIZER_PLAN_FLAGS = {

@@ -9,7 +9,7 @@ import type { Backend } from '../engine/backend.js';
 import type { ProgressCallback } from '../pipelines/progress.js';
 import { BACKEND_CHOICES, type BackendChoice, selectBackend, selectBackends, webgpuOptionsFromEnv } from '../engine/select.js';
 
-/** Bad arguments: the CLI prints the message and the command's usage line, exit status 2. */
+/** Bad arguments: like every UserError, one line `error: <flag>: <why>` and exit status 2. */
 export class UsageError extends UserError {}
 
 interface FlagBase {
@@ -27,6 +27,8 @@ interface FlagBase {
   path?: PathRole;
   /** flags that may not be given together with this one (named without '--') */
   conflicts?: readonly string[];
+  /** a boolean flag this one only means something with (e.g. 'plan'): given alone, it is refused */
+  needs?: string;
 }
 export type PathRole = 'input' | 'output' | 'output-dir';
 export interface StringFlag extends FlagBase { type: 'string'; default?: string; required?: boolean; choices?: readonly string[]; multiple?: false }
@@ -155,35 +157,131 @@ export function helpText(c: Command): string {
   });
   const width = Math.min(34, Math.max(0, ...rows.map((r) => r.left.length)) + 2);
   const body = rows.map((r) => (r.left.length + 2 > width ? `${r.left}\n${' '.repeat(width)}${r.help}` : `${r.left.padEnd(width)}${r.help}`));
-  return [usageLine(c), '', c.description, '', 'options:', ...body, `  ${'--help'.padEnd(width - 2)}this text`].join('\n');
+  return [
+    usageLine(c), '', c.description, '', 'options:', ...body,
+    `  ${'--verbose'.padEnd(width - 2)}keep the native WebGPU (Dawn) diagnostics on stderr`,
+    `  ${'--help'.padEnd(width - 2)}this text`,
+  ].join('\n');
 }
 
 // ------------------------------------------------------------------ parsing
 
+/** What a flag may be given as a negative number (`--seed -1`, `--guidance -0.5`, `--x -inf`). */
+const NEGATIVE_NUMBER = /^-(?:(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?|inf(?:inity)?)$/i;
+
 function checkNumber(name: string, s: NumberFlag, raw: string): number {
-  const n = Number(raw);
+  const text = raw.trim();
+  const n = /^-inf(inity)?$/i.test(text) ? -Infinity : /^\+?inf(inity)?$/i.test(text) ? Infinity : Number(text);
   const kind = s.type === 'integer' ? 'an integer' : 'a number';
   const bound = s.min === undefined ? '' : ` ${s.above ? '>' : '>='} ${s.min}`;
   const upper = s.max === undefined ? '' : `${bound ? ' and' : ''} <= ${s.max}`;
   const ok =
-    raw.trim() !== '' && Number.isFinite(n) && (s.type !== 'integer' || Number.isInteger(n)) &&
+    text !== '' && Number.isFinite(n) && (s.type !== 'integer' || Number.isSafeInteger(n)) &&
     (s.min === undefined || (s.above ? n > s.min : n >= s.min)) && (s.max === undefined || n <= s.max);
-  if (!ok) throw new UsageError(`--${name} must be ${kind}${bound}${upper}; got ${JSON.stringify(raw)}`);
+  if (!ok) throw new UsageError(`--${name}: must be ${kind}${bound}${upper}; got ${JSON.stringify(raw)}`);
   return n;
+}
+
+/** Levenshtein distance, for the "did you mean" of an unknown flag. */
+function distance(a: string, b: string): number {
+  const row = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    let diag = row[0];
+    row[0] = i;
+    for (let j = 1; j <= b.length; j++) {
+      const up = row[j];
+      row[j] = Math.min(row[j] + 1, row[j - 1] + 1, diag + (a[i - 1] === b[j - 1] ? 0 : 1));
+      diag = up;
+    }
+  }
+  return row[b.length];
+}
+
+function unknownFlag(c: Command, given: string): UsageError {
+  const name = given.replace(/^-+/, '');
+  const near = Object.keys(c.flags)
+    .map((n) => ({ n, d: n.startsWith(name) && name.length >= 2 ? 0 : distance(name, n) }))
+    .filter((x) => x.d <= (name.length <= 3 ? 1 : Math.max(2, Math.floor(name.length / 3))))
+    .sort((a, b) => a.d - b.d)[0];
+  const hint = near ? `did you mean --${near.n}?` : `run 'cosmos-ts ${c.name} --help' for the options`;
+  return new UsageError(`${given}: not an option of cosmos-ts ${c.name} (${hint})`);
+}
+
+/**
+ * The arguments in one canonical form for util.parseArgs (`--name=value`, `--name`, positionals,
+ * then `--` and the rest), every mistake a one-line UsageError naming the flag: an unknown flag, a
+ * value given to a switch, a missing value. A value-taking flag followed by a negative number takes
+ * it as its value (util.parseArgs alone refuses `--seed -1` as ambiguous); a negative number
+ * anywhere else is still an unknown option.
+ */
+function canonicalArgs(c: Command, args: readonly string[]): string[] {
+  const byShort = new Map(Object.entries(c.flags).filter(([, s]) => s.short).map(([n, s]) => [s.short!, n]));
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === '--') {
+      out.push(...args.slice(i));
+      break;
+    }
+    if (!a.startsWith('-') || a === '-') {
+      out.push(a);
+      continue;
+    }
+    let name: string;
+    let inline: string | undefined;
+    if (a.startsWith('--')) {
+      const eq = a.indexOf('=');
+      name = eq < 0 ? a.slice(2) : a.slice(2, eq);
+      inline = eq < 0 ? undefined : a.slice(eq + 1);
+      if (!Object.hasOwn(c.flags, name)) throw unknownFlag(c, `--${name}`);
+    } else {
+      if (NEGATIVE_NUMBER.test(a)) {
+        throw new UsageError(`${a}: unexpected argument (a negative number is the value of a flag before it that takes one)`);
+      }
+      const long = byShort.get(a.slice(1, 2));
+      if (long === undefined) throw unknownFlag(c, a.slice(0, 2));
+      name = long;
+      inline = a.length > 2 ? a.slice(a[2] === '=' ? 3 : 2) : undefined;
+    }
+    const spec = c.flags[name];
+    if (spec.type === 'boolean') {
+      if (inline !== undefined) throw new UsageError(`--${name}: is a switch and takes no value; got ${JSON.stringify(inline)}`);
+      out.push(`--${name}`);
+      continue;
+    }
+    if (inline === undefined) {
+      const next = args[i + 1];
+      if (next === undefined) throw new UsageError(`--${name}: missing its value`);
+      if (next.startsWith('-') && next !== '-' && !NEGATIVE_NUMBER.test(next)) {
+        throw new UsageError(`--${name}: missing its value (got the flag ${next} next; a value starting with '-' is written --${name}=${next})`);
+      }
+      inline = next;
+      i++;
+    }
+    out.push(`--${name}=${inline}`);
+  }
+  return out;
 }
 
 /** Parse and check `args` against a declaration (without --help handling). */
 export function parseCommand<F extends FlagSpecs>(c: Command<F>, args: string[]): { flags: Flags<F>; positionals: string[] } {
-  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean; short?: string }> = {};
+  const options: Record<string, { type: 'string' | 'boolean'; multiple?: boolean }> = {};
   for (const [n, s] of Object.entries(c.flags)) {
-    options[n] = { type: s.type === 'boolean' ? 'boolean' : 'string', ...(s.multiple ? { multiple: true } : {}), ...(s.short ? { short: s.short } : {}) };
+    options[n] = { type: s.type === 'boolean' ? 'boolean' : 'string', ...(s.multiple ? { multiple: true } : {}) };
+  }
+  const canonical = canonicalArgs(c, args);
+  const dashDash = canonical.indexOf('--');
+  const flagged = dashDash < 0 ? canonical : canonical.slice(0, dashDash);
+  const pos = [...flagged.filter((a) => !a.startsWith('--')), ...(dashDash < 0 ? [] : canonical.slice(dashDash + 1))];
+  if (!c.positionals && pos.length) {
+    throw new UsageError(`${pos[0]}: unexpected argument (cosmos-ts ${c.name} takes flags only; run 'cosmos-ts ${c.name} --help')`);
   }
   let parsed: ReturnType<typeof parseArgs>;
   try {
-    parsed = parseArgs({ args, options, strict: true, allowPositionals: c.positionals !== undefined });
+    parsed = parseArgs({ args: flagged.filter((a) => a.startsWith('--')), options, strict: true, allowPositionals: false });
   } catch (e) {
-    // util.parseArgs names the flag; drop its advice to use '--' (no command takes dashed positionals)
-    throw new UsageError((e as Error).message.replace(/\. To specify a positional argument.*$/s, ''));
+    // canonicalArgs has refused what util.parseArgs would; this is a safety net
+    throw new UsageError(`arguments: ${(e as Error).message.split('\n')[0].replace(/\. To specify a positional argument.*$/s, '')}`);
   }
   const values = parsed.values as Record<string, string | string[] | boolean | undefined>;
   const out: Record<string, unknown> = {};
@@ -191,7 +289,7 @@ export function parseCommand<F extends FlagSpecs>(c: Command<F>, args: string[])
   for (const [n, s] of Object.entries(c.flags)) {
     const v = values[n];
     if (v === undefined) {
-      if (s.required || (s.requiredUnless && values[s.requiredUnless] !== true)) missing.push(`--${n}`);
+      if (s.required || (s.requiredUnless && values[s.requiredUnless] !== true)) missing.push(n);
       out[n] = s.type === 'boolean' ? false : s.multiple ? [] : s.default;
       continue;
     }
@@ -199,17 +297,33 @@ export function parseCommand<F extends FlagSpecs>(c: Command<F>, args: string[])
     else if (s.type === 'string') {
       const list = Array.isArray(v) ? v : [v as string];
       for (const x of list) {
-        if (s.choices && !s.choices.includes(x)) throw new UsageError(`--${n} must be one of ${s.choices.join(', ')}; got ${JSON.stringify(x)}`);
+        if (s.choices && !s.choices.includes(x)) throw new UsageError(`--${n}: must be one of ${s.choices.join(', ')}; got ${JSON.stringify(x)}`);
       }
       out[n] = s.multiple ? list : list[0];
     } else out[n] = checkNumber(n, s, v as string);
   }
-  if (missing.length) throw new UsageError(`missing ${missing.join(', ')}`);
-  const pos = parsed.positionals;
+  for (const [n, s] of Object.entries(c.flags)) {
+    for (const other of s.conflicts ?? []) {
+      if (values[n] !== undefined && values[other] !== undefined) {
+        throw new UsageError(`--${n}: cannot be given with --${other} (they contradict each other; give one)`);
+      }
+    }
+  }
+  for (const [n, s] of Object.entries(c.flags)) {
+    if (s.needs && values[n] !== undefined && values[s.needs] !== true) {
+      throw new UsageError(`--${n}: only means something with --${s.needs}; give --${s.needs} or leave --${n} out`);
+    }
+  }
+  if (missing.length) {
+    const unless = c.flags[missing[0]].requiredUnless;
+    throw new UsageError(
+      `${missing.map((n) => `--${n}`).join(', ')}: missing (required${unless ? ` unless --${unless}` : ''}; run 'cosmos-ts ${c.name} --help')`,
+    );
+  }
   if (c.positionals) {
     const { min, max } = c.positionals;
-    if (pos.length < min) throw new UsageError(`expected ${c.positionals.usage}`);
-    if (max !== undefined && pos.length > max) throw new UsageError(`too many arguments (${pos.length}); expected ${c.positionals.usage}`);
+    if (pos.length < min) throw new UsageError(`${c.positionals.usage}: missing (cosmos-ts ${c.name} takes at least ${min})`);
+    if (max !== undefined && pos.length > max) throw new UsageError(`${pos[max]}: unexpected argument (cosmos-ts ${c.name} takes ${c.positionals.usage})`);
   }
   return { flags: out as Flags<F>, positionals: pos };
 }

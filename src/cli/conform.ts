@@ -46,7 +46,9 @@ export function resultLines(r: CaseResult, showTaps: boolean): string[] {
  * Run the cases under `paths` on `backends`, printing each result as it arrives (a table with a
  * header per backend, or JSON lines); returns the number of failed runs.
  */
-export async function printConformance(paths: readonly string[], backends: readonly Backend[], ctx: CommandContext, o: { json?: boolean; taps?: boolean } = {}): Promise<number> {
+export async function printConformance(
+  paths: readonly string[], backends: readonly Backend[], ctx: CommandContext, o: { json?: boolean; taps?: boolean; skipped?: string } = {},
+): Promise<number> {
   let shownBackend: Backend | null = null;
   const report = await conform(paths, {
     backends,
@@ -66,9 +68,10 @@ export async function printConformance(paths: readonly string[], backends: reado
       for (const l of resultLines(r, o.taps ?? false)) ctx.out(l);
     },
   });
-  if (report.results.length === 0) throw new UserError(`no case folders (with case.json) under ${paths.join(', ')}`);
+  if (report.results.length === 0) throw new UserError(`${paths.join(', ')}: no case folders (with case.json) there`);
   // worded so that no test-runner summary parser mistakes it for a test count
-  if (!o.json) ctx.out(`conformance summary: ${report.passed} of ${report.results.length} case runs pass`);
+  const on = `on ${backends.map((b) => b.name).join(' and ')}${o.skipped ? ` only; ${o.skipped} SKIPPED` : ''}`;
+  if (!o.json) ctx.out(`conformance summary: ${report.passed} of ${report.results.length} case runs pass ${on}`);
   return report.failed;
 }
 
@@ -88,7 +91,7 @@ kind is not implemented yet.`,
   },
   async run(f, positionals, ctx) {
     const paths = [...positionals, ...(f.all ? [VENDORED_FIXTURES] : [])];
-    if (!paths.length) throw new UsageError('give case folders or --all');
+    if (!paths.length) throw new UsageError('<case-dir>: missing (give case folders or --all)');
     const backends = await commandBackends(f.backend, ctx);
     return (await printConformance(paths, backends, ctx, { json: f.json, taps: f.taps })) ? 1 : 0;
   },

@@ -26,7 +26,7 @@ clip, cropped to the recorded frame count and size and clamped to [-1, 1].`,
     const fps = fpsFlag(f.fps);
     const file = await readTokens(f.tokens);
     const modelDir = f.model ?? file.model;
-    if (!modelDir) throw new UsageError(`${f.tokens} records no model; pass --model`);
+    if (!modelDir) throw new UsageError(`--model: missing (${f.tokens} records no tokenizer folder)`);
     const backend = await commandBackend(f.backend, ctx);
     const model = await loadVideoTokenizer(modelDir, backend, { part: 'decoder', release: f.release });
     try {

@@ -8,7 +8,8 @@ import { pathToFileURL } from 'node:url';
 import { CancelledError, isUserError } from '../engine/errors.js';
 import { setFileSystem } from '../io/files.js';
 import { nodeFileSystem } from '../io/node-files.js';
-import { type Command, type CommandContext, UsageError, helpText, parseCommand, usageLine } from './command.js';
+import { adoptParentTerminal, exitAfterDrain, runFiltered, runsInProcess } from '../../bin/quiet-stderr.mjs';
+import { type Command, type CommandContext, helpText, parseCommand } from './command.js';
 import { preflight } from './preflight.js';
 import { installSignals } from './signals.js';
 
@@ -69,36 +70,52 @@ export function oneLine(message: string): string {
   return lines.reduce((acc, l) => (acc === '' ? l : `${acc}${acc.endsWith(':') ? ' ' : '; '}${l}`), '');
 }
 
-/** Report an error by the contract above; returns the exit status. */
-export function reportError(e: unknown, io: MainIo, command?: Command): number {
+/** The hint every internal error ends with. */
+export const DEBUG_HINT = 'a bug in cosmos-ts; run with COSMOS_DEBUG=1 for the stack';
+
+/**
+ * Report an error by the contract above; returns the exit status. A user error is one line,
+ * `error: <what>: <why>` (the message starts with the flag, file or field it is about), nothing
+ * after it: no usage dump (`--help` has that), no stack.
+ */
+export function reportError(e: unknown, io: MainIo, debug = process.env.COSMOS_DEBUG === '1'): number {
   if (e instanceof CancelledError) {
     io.err(`cancelled: ${e.message}`);
     return 130;
-  }
-  if (e instanceof UsageError) {
-    io.err(`error: ${oneLine(e.message)}`);
-    if (command) io.err(`${usageLine(command)}\nrun 'cosmos-ts ${command.name} --help' for the options`);
-    return 2;
   }
   if (isUserError(e)) {
     io.err(`error: ${oneLine(e.message)}`);
     return 2;
   }
   const err = e instanceof Error ? e : new Error(String(e));
-  io.err(`internal error: ${err.name}: ${err.message.split('\n')[0]} (a bug in cosmos-ts; COSMOS_DEBUG=1 prints the stack)`);
-  if (process.env.COSMOS_DEBUG === '1' && err.stack) io.err(err.stack);
+  if (debug && err.stack) io.err(err.stack);
+  io.err(`internal error: ${err.name}: ${oneLine(err.message)} (${DEBUG_HINT})`);
   return 1;
 }
 
+/**
+ * `--verbose`, which every command takes: it only decides whether the native WebGPU (Dawn)
+ * diagnostics reach stderr (see bin/quiet-stderr.mjs), so it is taken off before a command parses.
+ */
+export function splitVerbose(args: readonly string[]): { verbose: boolean; args: string[] } {
+  const end = args.indexOf('--');
+  const head = end < 0 ? args : args.slice(0, end);
+  const rest = end < 0 ? [] : args.slice(end);
+  return { verbose: head.includes('--verbose'), args: [...head.filter((a) => a !== '--verbose'), ...rest] };
+}
+
 export async function main(argv: string[] = process.argv.slice(2), io: MainIo = nodeIo): Promise<number> {
-  const [name, ...args] = argv;
+  const [name, ...args] = splitVerbose(argv).args;
   if (name === '--help' || name === '-h' || name === 'help') {
     io.out(await usage());
     return 0;
   }
-  if (name === undefined || !Object.hasOwn(COMMANDS, name)) {
-    if (name !== undefined) io.err(`error: unknown command ${JSON.stringify(name)}`);
-    io.err(await usage());
+  if (name === undefined) {
+    io.err(`error: command: missing (${Object.keys(COMMANDS).join(', ')}; run 'cosmos-ts --help')`);
+    return 2;
+  }
+  if (!Object.hasOwn(COMMANDS, name)) {
+    io.err(`error: ${name}: not a command of cosmos-ts (${Object.keys(COMMANDS).join(', ')}; run 'cosmos-ts --help')`);
     return 2;
   }
   const command = await load(name);
@@ -114,7 +131,7 @@ export async function main(argv: string[] = process.argv.slice(2), io: MainIo = 
     await preflight(command, flags, positionals);
     return (await command.run(flags, positionals, ctx)) ?? 0;
   } catch (e) {
-    return reportError(e, io, command);
+    return reportError(e, io);
   } finally {
     uninstallSignals();
   }
@@ -131,5 +148,11 @@ export async function runAndExit(argv: string[] = process.argv.slice(2)): Promis
   process.exit(code);
 }
 
-// `npx tsx src/cli/main.ts <command> ...` works as well as the bin
-if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await runAndExit();
+// `npx tsx src/cli/main.ts <command> ...` works as well as the bin, quiet the same way
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const args = process.argv.slice(2);
+  if (runsInProcess(args)) {
+    adoptParentTerminal();
+    await runAndExit(args);
+  } else exitAfterDrain(await runFiltered([...process.execArgv, process.argv[1], ...args]));
+}

@@ -27,18 +27,18 @@ export const command = defineCommand({
     'top-p': { type: 'number', min: 0, above: true, max: 1, placeholder: 'P', help: `nucleus threshold (default ${REASON_DEFAULTS.topP})` },
     'top-k': { type: 'integer', min: 0, placeholder: 'K', help: 'keep the k most likely tokens (default 0 = all)' },
     'repetition-penalty': { type: 'number', min: 0, above: true, placeholder: 'R', help: `transformers' repetition penalty (default ${REASON_DEFAULTS.repetitionPenalty}; 1 = none)` },
-    seed: { type: 'integer', placeholder: 'S', help: 'seed of the sampling draws (default 0)' },
+    seed: { type: 'integer', min: 0, placeholder: 'S', help: 'seed of the sampling draws (default 0)' },
     'min-pixels': { type: 'integer', min: 1, help: "override the processor's smallest pixel count per image / frame" },
     'max-pixels': { type: 'integer', min: 1, help: "override the processor's largest pixel count per image / frame" },
     backend: BACKEND_FLAG,
     plan: { ...PLAN_FLAG, help: `${PLAN_FLAG.help}; the images and videos given are planned at their processed size` },
-    json: { type: 'boolean', help: 'with --plan: print the plan as one JSON object' },
+    json: { type: 'boolean', needs: 'plan', help: 'with --plan: print the plan as one JSON object' },
   },
   async run(flags, _positionals, ctx) {
-    if (flags.fps !== undefined && flags.video.length === 0) throw new UsageError('--fps is the video sampling rate; give it with --video');
+    if (flags.fps !== undefined && flags.video.length === 0) throw new UsageError('--fps: is the video sampling rate; give it with --video');
     const pixels = { minPixels: flags['min-pixels'], maxPixels: flags['max-pixels'] };
     if (pixels.minPixels !== undefined && pixels.maxPixels !== undefined && pixels.minPixels > pixels.maxPixels) {
-      throw new UsageError('--min-pixels is larger than --max-pixels');
+      throw new UsageError(`--min-pixels: ${pixels.minPixels} is larger than --max-pixels ${pixels.maxPixels}`);
     }
 
     // everything the user gave is checked before the weights are read
@@ -71,7 +71,7 @@ export const command = defineCommand({
       printPlan(ctx, flags.json, { command: 'reason', model: flags.model, prompt_tokens: p.promptTokens, vision_tokens: p.visionTokens }, what, p);
       return;
     }
-    if (flags.prompt === undefined) throw new UsageError('missing --prompt');
+    if (flags.prompt === undefined) throw new UsageError('--prompt: missing (required unless --plan)');
     const backend = await commandBackend(flags.backend, ctx);
     const tl = performance.now();
     const loaded = await loadReasonModel(assets, backend);

@@ -35,7 +35,7 @@ where they are (DV via the token ids), prints PSNR and SSIM of the reconstructio
   },
   async run(f, _positionals, ctx) {
     if (f.plan) return planTokenizerCommand('roundtrip', f, ctx);
-    if (f.input === undefined || f.out === undefined) throw new UsageError('missing --input or --out');
+    if (f.input === undefined || f.out === undefined) throw new UsageError(`${[f.input === undefined ? '--input' : '', f.out === undefined ? '--out' : ''].filter(Boolean).join(', ')}: missing (required unless --plan)`);
     const { input, out } = f;
     const { backend, model, source } = await openModelAndClip({ ...f, input }, ctx, 'both');
     try {

@@ -19,14 +19,14 @@ export const WORLD_FLAGS = {
   prompt: { type: 'string', placeholder: '"..."', help: "the text prompt, encoded with the folder's text encoder (T5; Cosmos-Reason1 for Predict2.5)" },
   'negative-prompt': { type: 'string', placeholder: '"..."', help: "default: the Cosmos pipelines' negative prompt" },
   embeddings: {
-    type: 'string', path: 'input', placeholder: '<file>',
+    type: 'string', path: 'input', placeholder: '<file>', conflicts: ['prompt'],
     help: 'safetensors with prompt_embeds [1, S, D] (+ negative_prompt_embeds for guidance > 1) instead of the text encoder (e.g. saved by --embeddings-out)',
   },
   'embeddings-out': {
-    type: 'string', path: 'output', placeholder: '<file>',
+    type: 'string', path: 'output', placeholder: '<file>', conflicts: ['embeddings'],
     help: "also save the prompt's text states to this .safetensors file; a later run passes it as --embeddings and skips the text encoder",
   },
-  seed: { type: 'string', placeholder: 'N', help: 'noise seed, a number or any text (default 0)' },
+  seed: { type: 'integer', min: 0, placeholder: 'N', help: 'noise seed, a whole number >= 0 (default 0)' },
   steps: { type: 'integer', min: 1, help: "denoising steps (default: the pipeline's, 36 / Predict2 35)" },
   guidance: { type: 'number', min: 0, help: 'classifier-free guidance scale (default 7; <= 1 turns the negative pass off)' },
   frames: { type: 'integer', min: 1, help: "output frames, 1 + k * the VAE's temporal compression (default 121 / Predict2.x 93)" },
@@ -45,19 +45,17 @@ export const WORLD_FLAGS = {
 
 type GenerationFlags = Pick<Flags<typeof WORLD_FLAGS>, 'prompt' | 'negative-prompt' | 'embeddings' | 'embeddings-out' | 'seed' | 'out' | 'latents-out'>;
 
-/** A seed flag: an integer, or any other text (seeds the generator as a string). */
-export function seedOf(s: string | undefined): number | string | undefined {
-  return s === undefined ? undefined : /^-?\d+$/.test(s) ? Number(s) : s;
+/** The --seed of a generation (an integer flag: the pipelines also take text, the CLI does not). */
+export function seedOf(s: number | undefined): number | undefined {
+  return s;
 }
 
 /** The checks every generation command makes on its flags: something to write, something to say. */
 export function checkGenerationFlags(f: GenerationFlags, out: string | undefined): void {
-  const missing: string[] = [];
-  if (out === undefined && f['latents-out'] === undefined) missing.push('--out (or --latents-out)');
-  if (f.prompt === undefined && f.embeddings === undefined) missing.push('--prompt (or --embeddings)');
-  if (missing.length) throw new UsageError(`missing ${missing.join(', ')}`);
-  if (f.prompt !== undefined && f.embeddings !== undefined) throw new UsageError('give --prompt or --embeddings, not both');
-  if (f['embeddings-out'] !== undefined && f.prompt === undefined) throw new UsageError('--embeddings-out saves what --prompt encodes: give --prompt');
+  if (f.prompt === undefined && f.embeddings === undefined) throw new UsageError('--prompt: missing (give --prompt, or --embeddings)');
+  if (out === undefined && f['latents-out'] === undefined) throw new UsageError('--out: missing (give --out, or --latents-out: something to write)');
+  if (f.prompt !== undefined && f.embeddings !== undefined) throw new UsageError('--embeddings: cannot be given with --prompt (they contradict each other; give one)');
+  if (f['embeddings-out'] !== undefined && f.prompt === undefined) throw new UsageError('--embeddings-out: saves what --prompt encodes; give --prompt');
 }
 
 /** The pipeline options the shared flags give. */
@@ -76,7 +74,6 @@ export function worldOptions(f: Flags<typeof WORLD_FLAGS>, model: WorldModelInfo
 export async function planWorldCommand(
   command: 'text2world' | 'video2world', f: Flags<typeof WORLD_FLAGS>, ctx: CommandContext, v2w: Pick<Video2WorldPlanOptions, 'input' | 'condFrames' | 'augmentSigma'> = {},
 ): Promise<void> {
-  if (f.prompt !== undefined && f.embeddings !== undefined) throw new UsageError('give --prompt or --embeddings, not both');
   const target = await planTarget(f.backend, ctx);
   const o = {
     model: f.model, target, prompt: f.prompt, negativePrompt: f['negative-prompt'], embeddings: f.embeddings, seed: seedOf(f.seed), steps: f.steps,

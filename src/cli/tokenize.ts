@@ -26,11 +26,11 @@ compression, are padded by repeating the last frame / row / column (detokenize c
     chunk: { type: 'integer', min: 1, help: 'frames per streaming chunk after the first (default 4 x temporal compression)' },
     fps: { ...FPS_FLAG, help: 'frame rate to record for PNG input (default 24)' },
     ...TOKENIZER_PLAN_FLAGS,
-    json: { type: 'boolean', help: 'with --plan: print the plan as one JSON object' },
+    json: { type: 'boolean', needs: 'plan', help: 'with --plan: print the plan as one JSON object' },
   },
   async run(f, _positionals, ctx) {
     if (f.plan) return planTokenizerCommand('tokenize', f, ctx);
-    if (f.input === undefined || f.out === undefined) throw new UsageError('missing --input or --out');
+    if (f.input === undefined || f.out === undefined) throw new UsageError(`${[f.input === undefined ? '--input' : '', f.out === undefined ? '--out' : ''].filter(Boolean).join(', ')}: missing (required unless --plan)`);
     const { input, out } = f;
     const { model, source } = await openModelAndClip({ ...f, input }, ctx, 'encoder');
     try {

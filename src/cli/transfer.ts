@@ -38,7 +38,7 @@ export const command = defineCommand({
     spec: { type: 'string', required: true, path: 'input', placeholder: '<spec.json>', help: 'the spec file' },
     prompt: { type: 'string', placeholder: '"..."', help: 'the text prompt (encoded by the spec\'s text encoder: "text_encoder", or the one in "model")' },
     'negative-prompt': { type: 'string', placeholder: '"..."', help: "overrides the spec's" },
-    embeddings: { type: 'string', path: 'input', placeholder: '<file>', help: 'safetensors with prompt_embeds [1, S, D] (+ negative_prompt_embeds for guidance > 1)' },
+    embeddings: { type: 'string', path: 'input', placeholder: '<file>', conflicts: ['prompt'], help: 'safetensors with prompt_embeds [1, S, D] (+ negative_prompt_embeds for guidance > 1)' },
     'embeddings-out': WORLD_FLAGS['embeddings-out'],
     seed: { ...WORLD_FLAGS.seed, help: "noise seed (overrides the spec's)" },
     steps: { type: 'integer', min: 1, help: "denoising steps (overrides the spec's)" },
@@ -55,7 +55,6 @@ export const command = defineCommand({
     // a plan needs none of the spec's inputs to exist (their sizes are read where they are)
     let spec = await readTransferSpec(f.spec, { checkFiles: !f.plan });
     if (f.plan) {
-      if (f.prompt !== undefined && f.embeddings !== undefined) throw new UsageError('give --prompt or --embeddings, not both');
       const p = await planTransfer({
         spec, target: await planTarget(f.backend, ctx), prompt: f.prompt, negativePrompt: f['negative-prompt'], embeddings: f.embeddings,
         seed: seedOf(f.seed), steps: f.steps, guidance: f.guidance, frames: f.frames,
@@ -67,7 +66,14 @@ export const command = defineCommand({
     }
     if (f['normalize-weights']) spec = { ...spec, weightOverCap: 'normalize' };
     const out = f.out ?? spec.output ?? undefined;
-    checkGenerationFlags({ ...f, prompt: f.prompt ?? spec.prompt ?? undefined, embeddings: f.embeddings ?? spec.embeddings ?? undefined }, out);
+    // a flag overrides the spec: --prompt its "embeddings" too, --embeddings its "prompt"
+    if (f.prompt === undefined && f.embeddings === undefined && spec.prompt != null && spec.embeddings != null) {
+      throw new UsageError(`${f.spec}: "prompt" and "embeddings" contradict each other; give one (or --prompt / --embeddings)`);
+    }
+    checkGenerationFlags({
+      ...f, prompt: f.prompt ?? (f.embeddings === undefined ? (spec.prompt ?? undefined) : undefined),
+      embeddings: f.embeddings ?? (f.prompt === undefined ? (spec.embeddings ?? undefined) : undefined),
+    }, out);
     await checkPaths(transferPaths(spec, f, out));
     const backend = await commandBackend(f.backend, ctx);
     ctx.err(`transfer ${f.spec}: ${spec.controls.map((c) => `${c.name} (${typeof c.weight === 'number' ? c.weight : 'map'})`).join(' + ')} on ${backend.name} (${backend.adapter})`);
@@ -99,7 +105,7 @@ export const command = defineCommand({
 
 /** The spec's files as inputs, and the outputs (the spec's "output" where --out is not given), for checkPaths. */
 function transferPaths(
-  spec: TransferSpec, f: { spec: string; out?: string; 'latents-out'?: string; 'embeddings-out'?: string; embeddings?: string }, out: string | undefined,
+  spec: TransferSpec, f: { spec: string; out?: string; 'latents-out'?: string; 'embeddings-out'?: string; embeddings?: string; prompt?: string }, out: string | undefined,
 ): { inputs: PathToCheck[]; outputs: OutputToCheck[] } {
   const field = (name: string) => `${f.spec} ${JSON.stringify(name)}`;
   const inputs: PathToCheck[] = [];
@@ -111,7 +117,7 @@ function transferPaths(
     if (typeof c.weight !== 'number') inputs.push({ path: c.weight.path, what: field(`controls.${c.name}.control_weight`) });
   }
   if (spec.inputVideo) inputs.push({ path: spec.inputVideo, what: field('input_video_path') });
-  if (spec.embeddings && f.embeddings === undefined) inputs.push({ path: spec.embeddings, what: field('embeddings') });
+  if (spec.embeddings && f.embeddings === undefined && f.prompt === undefined) inputs.push({ path: spec.embeddings, what: field('embeddings') });
   if (f.embeddings !== undefined) inputs.push({ path: f.embeddings, what: '--embeddings' });
   inputs.push({ path: f.spec, what: '--spec' });
   const outputs: OutputToCheck[] = [];

@@ -1,5 +1,5 @@
 // `cosmos-ts video2world`: continue an input clip with a diffusers-style Cosmos model folder.
-import { parseFps } from '../io/video.js';
+import { fpsFlag } from './clip-flags.js';
 import { video2world } from '../pipelines/video2world.js';
 import { UsageError, defineCommand, commandProgress } from './command.js';
 import { WORLD_FLAGS, finishWorld, openForCommand, planWorldCommand, worldOptions } from './text2world.js';
@@ -23,10 +23,9 @@ export const command = defineCommand({
   },
   async run(f, _positionals, ctx) {
     const fpsText = f['input-fps'];
-    const inputFps = fpsText === undefined ? { num: 24, den: 1 } : parseFps(fpsText);
-    if (!inputFps) throw new UsageError(`--input-fps must be a positive number or n/d, got ${JSON.stringify(fpsText)}`);
+    const inputFps = fpsFlag(fpsText, '--input-fps') ?? { num: 24, den: 1 };
     if (f.plan) return planWorldCommand('video2world', f, ctx, { input: f.input, condFrames: f['cond-frames'], augmentSigma: f['augment-sigma'] });
-    if (f.input === undefined) throw new UsageError('missing --input');
+    if (f.input === undefined) throw new UsageError('--input: missing (required unless --plan)');
     const { info, backend } = await openForCommand(f, ctx);
     const bars = commandProgress(ctx);
     try {

@@ -45,7 +45,7 @@ export function webgpuOptionsFromEnv(env: Readonly<Record<string, string | undef
   const api = env.COSMOS_WEBGPU_BACKEND === 'software' ? 'opengl' : env.COSMOS_WEBGPU_BACKEND;
   if (api) {
     if (!WEBGPU_APIS.includes(api as WebGpuApi)) {
-      throw new UserError(`COSMOS_WEBGPU_BACKEND must be one of ${WEBGPU_APIS.join(', ')} or software; got ${JSON.stringify(api)}`);
+      throw new UserError(`COSMOS_WEBGPU_BACKEND: must be one of ${WEBGPU_APIS.join(', ')} or software; got ${JSON.stringify(api)}`);
     }
     out.api = api as WebGpuApi;
   }
@@ -77,7 +77,7 @@ export async function webgpuBackend(options: WebGpuOptions = {}): Promise<Backen
 export async function selectBackend(options: SelectBackendOptions = {}): Promise<Backend> {
   const choice = options.backend ?? 'auto';
   if (!BACKEND_CHOICES.includes(choice)) {
-    throw new UserError(`backend must be one of ${BACKEND_CHOICES.join(', ')}; got ${JSON.stringify(choice)}`);
+    throw new UserError(`backend: must be one of ${BACKEND_CHOICES.join(', ')}; got ${JSON.stringify(choice)}`);
   }
   if (choice === 'cpu') return cpuBackend();
   if (choice === 'webgpu') return webgpuBackend(options.webgpu);

@@ -41,10 +41,10 @@ export class Tensor {
   constructor(storage: Storage, shape: readonly number[]) {
     const n = numel(shape);
     if (n !== storage.length) {
-      throw new ShapeError(`tensor shape ${shapeStr(shape)} holds ${n} elements, storage has ${storage.length}`);
+      throw new ShapeError(`tensor shape ${shapeStr(shape)}: holds ${n} elements, the storage ${storage.length}`);
     }
     for (const d of shape) {
-      if (!Number.isInteger(d) || d < 0) throw new ShapeError(`invalid dimension ${d} in shape ${shapeStr(shape)}`);
+      if (!Number.isInteger(d) || d < 0) throw new ShapeError(`shape ${shapeStr(shape)}: dimension ${d} is not a whole number >= 0`);
     }
     this.storage = storage;
     this.shape = Object.freeze([...shape]);
@@ -114,10 +114,10 @@ export function resolveShape(shape: readonly number[], n: number): number[] {
   const neg = out.indexOf(-1);
   if (neg >= 0) {
     const rest = numel(out.filter((_, i) => i !== neg));
-    if (rest === 0 || n % rest !== 0) throw new ShapeError(`cannot reshape ${n} elements to ${shapeStr(shape)}`);
+    if (rest === 0 || n % rest !== 0) throw new ShapeError(`reshape to ${shapeStr(shape)}: does not fit ${n} elements`);
     out[neg] = n / rest;
   }
-  if (numel(out) !== n) throw new ShapeError(`cannot reshape ${n} elements to ${shapeStr(shape)}`);
+  if (numel(out) !== n) throw new ShapeError(`reshape to ${shapeStr(shape)}: does not fit ${n} elements`);
   return out;
 }
 

@@ -58,7 +58,7 @@ async function checkReasonFolder(dir: string, fs: FileSystem): Promise<string | 
     throw e;
   });
   if (template === null) missing.push('a chat template (chat_template.jinja, chat_template.json or tokenizer_config.json "chat_template")');
-  if (missing.length) throw new ReasonInputError(`model folder ${dir} is missing ${missing.join(', ')}`);
+  if (missing.length) throw new ReasonInputError(`${dir}: the model folder lacks ${missing.join(', ')}`);
   return template;
 }
 

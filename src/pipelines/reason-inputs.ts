@@ -72,7 +72,7 @@ export interface SampleVideoOptions {
 export async function sampleVideo(input: FrameSource | Video, fps: number, o: SampleVideoOptions = {}): Promise<SampledVideo> {
   const name = o.name ?? 'video';
   const frameFactor = o.frameFactor ?? 2;
-  if (!(fps > 0)) throw new ReasonInputError(`the video sampling rate must be positive, got ${fps}`);
+  if (!(fps > 0)) throw new ReasonInputError(`fps: the video sampling rate must be > 0; got ${fps}`);
   const source = isFrameSource(input) ? input : videoSource(input);
   const sourceFps = fpsValue(source.fps ?? o.defaultSourceFps ?? { num: 24, den: 1 });
   const { width, height } = source;

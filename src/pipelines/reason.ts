@@ -155,13 +155,13 @@ interface Settings {
 
 function settings(o: ReasonSampling): Settings {
   const maxNew = o.maxNewTokens ?? REASON_DEFAULTS.maxNewTokens;
-  if (!Number.isInteger(maxNew) || maxNew < 1) throw new ReasonInputError(`max new tokens must be a positive integer, got ${maxNew}`);
+  if (!Number.isInteger(maxNew) || maxNew < 1) throw new ReasonInputError(`maxNewTokens: must be a positive integer; got ${maxNew}`);
   const temperature = o.temperature ?? REASON_DEFAULTS.temperature;
-  if (!(temperature >= 0)) throw new ReasonInputError(`temperature must be >= 0, got ${temperature}`);
+  if (!(temperature >= 0)) throw new ReasonInputError(`temperature: must be >= 0; got ${temperature}`);
   const topP = o.topP ?? REASON_DEFAULTS.topP;
-  if (!(topP > 0 && topP <= 1)) throw new ReasonInputError(`top-p must be in (0, 1], got ${topP}`);
+  if (!(topP > 0 && topP <= 1)) throw new ReasonInputError(`topP: must be in (0, 1]; got ${topP}`);
   const penalty = o.repetitionPenalty ?? REASON_DEFAULTS.repetitionPenalty;
-  if (!(penalty > 0)) throw new ReasonInputError(`repetition penalty must be > 0, got ${penalty}`);
+  if (!(penalty > 0)) throw new ReasonInputError(`repetitionPenalty: must be > 0; got ${penalty}`);
   const doSample = temperature > 0;
   return {
     maxNew,

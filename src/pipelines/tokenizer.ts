@@ -24,7 +24,7 @@ export type VideoModel = CausalContinuousVideoTokenizer | CausalDiscreteVideoTok
 /** A tokenizer the video workflows can run (CV or DV); an image tokenizer is a UserError (naming `where`). */
 export function videoTokenizer(model: Tokenizer, where?: string): VideoModel {
   if (model.kind === 'CV' || model.kind === 'DV') return model as VideoModel;
-  throw new UserError(`${where ? `${where}: ` : ''}a ${model.kind} (image) tokenizer; these workflows take the causal video tokenizers (CV, DV)`);
+  throw new UserError(`${where ? `${where}: ` : 'model: '}a ${model.kind} (image) tokenizer; these workflows take the causal video tokenizers (CV, DV)`);
 }
 
 /**
@@ -166,7 +166,7 @@ export async function tokenize(tokenizer: Tokenizer, source: FrameSource | Video
   const sc = model.spatialCompression;
   const chunkFrames = opts.chunkFrames ?? 4 * tc;
   if (!Number.isInteger(chunkFrames) || chunkFrames < tc || chunkFrames % tc !== 0) {
-    throw new UserError(`chunkFrames must be a positive multiple of the temporal compression ${tc}, got ${chunkFrames}`);
+    throw new UserError(`chunkFrames: must be a positive multiple of the temporal compression ${tc}; got ${chunkFrames}`);
   }
   const { width, height } = src;
   const ph = Math.max(sc, Math.ceil(height / sc) * sc);
@@ -194,7 +194,7 @@ export async function tokenize(tokenizer: Tokenizer, source: FrameSource | Video
         frames.push(r.value);
       }
       if (frames.length === 0) {
-        if (first) throw new UserError('the input has no frames');
+        if (first) throw new UserError('input: has no frames');
         break;
       }
       // A short (last) chunk: pad to 1 + k*tc (first) or k*tc (later) by repeating the last frame.
@@ -268,10 +268,10 @@ function decodeOnDevice(model: VideoModel, tokens: DecodableTokens): Tensor {
         c.dispose();
       }
     }
-    throw new UserError('this is a discrete (DV) tokenizer but the tokens hold no `indices` or `codes` (continuous `latent` tokens need a CV model)');
+    throw new UserError('tokens: hold no `indices` or `codes`, and the model is a discrete (DV) tokenizer (continuous `latent` tokens need a CV model)');
   }
   if (dev?.latent) return model.decode(dev.latent);
-  if (!host?.latent) throw new UserError('this is a continuous (CV) tokenizer but the tokens hold no `latent` (discrete `indices` tokens need a DV model)');
+  if (!host?.latent) throw new UserError('tokens: hold no `latent`, and the model is a continuous (CV) tokenizer (discrete `indices` tokens need a DV model)');
   const z = F.fromArray(backend, host.latent.data, host.latent.shape);
   try {
     return model.decode(z);
@@ -307,7 +307,7 @@ export async function detokenize(tokenizer: Tokenizer, tokens: DecodableTokens, 
   if (size) {
     const [t, h, w] = size;
     if (t > T || h > H || w > W) {
-      throw new UserError(`the tokens decode to ${T}x${H}x${W} frames, fewer than the recorded ${t}x${h}x${w}; wrong model for these tokens?`);
+      throw new UserError(`tokens: decode to ${T}x${H}x${W} frames, fewer than the recorded ${t}x${h}x${w}; wrong model for these tokens?`);
     }
     v = cropVideo(v, t, h, w);
   }

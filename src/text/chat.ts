@@ -52,7 +52,7 @@ export class ChatTemplate {
     try {
       this.template = new Template(source);
     } catch (e) {
-      throw new ChatTemplateError(`chat template does not parse: ${(e as Error).message}`);
+      throw new ChatTemplateError(`chat template: does not parse (${(e as Error).message})`);
     }
   }
 
@@ -68,7 +68,7 @@ export class ChatTemplate {
     try {
       return this.template.render(context);
     } catch (e) {
-      throw new ChatTemplateError(`chat template failed to render: ${(e as Error).message}`);
+      throw new ChatTemplateError(`chat template: failed to render (${(e as Error).message})`);
     }
   }
 }
@@ -138,15 +138,15 @@ export function expandVisionPads(texts: readonly string[], options: ExpandOption
       let s = parts[0];
       for (let k = 1; k < parts.length; k++) {
         const g = grids[index++];
-        if (!g) throw new ChatTemplateError(`more ${token} tokens in the text than ${what} grids (${grids.length})`);
+        if (!g) throw new ChatTemplateError(`${what} grids: more ${token} tokens in the text than grids (${grids.length})`);
         const n = g.reduce((a, b) => a * b, 1);
-        if (n % m2 !== 0) throw new ChatTemplateError(`${what} grid ${JSON.stringify(g)} is not divisible by merge_size^2 = ${m2}`);
+        if (n % m2 !== 0) throw new ChatTemplateError(`${what} grid ${JSON.stringify(g)}: not divisible by merge_size^2 = ${m2}`);
         s += token.repeat(n / m2) + parts[k];
       }
       return s;
     });
     if (index !== grids.length) {
-      throw new ChatTemplateError(`${grids.length} ${what} grids but ${index} ${token} tokens in the text`);
+      throw new ChatTemplateError(`${what} grids: ${grids.length} grids but ${index} ${token} tokens in the text`);
     }
   }
   return out;
@@ -223,6 +223,6 @@ export function padIdOf(tokenizer: ByteLevelBpeTokenizer, tokenizerConfig?: Reco
   if (named === undefined && tokenizer.padding) return tokenizer.padding.padId;
   const name = named ?? '<|endoftext|>';
   const id = tokenizer.tokenToId(name);
-  if (id === undefined) throw new ChatTemplateError(`pad token ${JSON.stringify(name)} is not in the tokenizer`);
+  if (id === undefined) throw new ChatTemplateError(`pad token ${JSON.stringify(name)}: not in the tokenizer`);
   return id;
 }

@@ -62,10 +62,10 @@ export class SentencePieceProcessor {
     this.normalizerSpec = normalizerSpec;
     if (trainerSpec.modelType !== UNIGRAM) {
       const name = MODEL_TYPE_NAMES[trainerSpec.modelType] || trainerSpec.modelType;
-      throw new SentencePieceModelError(`model_type ${name} is not supported (only UNIGRAM, as T5 uses)`);
+      throw new SentencePieceModelError(`model_type: ${name} is not supported (only UNIGRAM, as T5 uses)`);
     }
-    if (pieces.length === 0) throw new SentencePieceModelError('the model has no pieces');
-    if (trainerSpec.treatWhitespaceAsSuffix) throw new SentencePieceModelError('treat_whitespace_as_suffix models are not supported');
+    if (pieces.length === 0) throw new SentencePieceModelError('pieces: the model has none');
+    if (trainerSpec.treatWhitespaceAsSuffix) throw new SentencePieceModelError('treat_whitespace_as_suffix: models with it are not supported');
     let unk = -1;
     let minScore = Infinity;
     let maxScore = FLT_MIN;
@@ -74,12 +74,12 @@ export class SentencePieceProcessor {
     let hasBytes = false;
     this.pieceBytes = pieces.map((p) => utf8Encoder.encode(p.piece));
     pieces.forEach((p, id) => {
-      if (!p.piece) throw new SentencePieceModelError(`piece ${id} is empty`);
-      if (!(p.type in PieceType)) throw new SentencePieceModelError(`piece ${id} (${JSON.stringify(p.piece)}) has unknown type ${p.type}`);
-      if (this.pieceToIdMap.has(p.piece)) throw new SentencePieceModelError(`piece ${JSON.stringify(p.piece)} is defined twice (ids ${this.pieceToIdMap.get(p.piece)} and ${id})`);
+      if (!p.piece) throw new SentencePieceModelError(`piece ${id}: is empty`);
+      if (!(p.type in PieceType)) throw new SentencePieceModelError(`piece ${id} (${JSON.stringify(p.piece)}): unknown type ${p.type}`);
+      if (this.pieceToIdMap.has(p.piece)) throw new SentencePieceModelError(`piece ${JSON.stringify(p.piece)}: defined twice (ids ${this.pieceToIdMap.get(p.piece)} and ${id})`);
       this.pieceToIdMap.set(p.piece, id);
       if (p.type === PieceType.UNKNOWN) {
-        if (unk >= 0) throw new SentencePieceModelError(`<unk> is defined twice (ids ${unk} and ${id})`);
+        if (unk >= 0) throw new SentencePieceModelError(`<unk>: defined twice (ids ${unk} and ${id})`);
         unk = id;
       }
       if (p.type === PieceType.NORMAL) {
@@ -89,7 +89,7 @@ export class SentencePieceProcessor {
       if (p.type === PieceType.USER_DEFINED) userDefined.push(p.piece);
       if (p.type === PieceType.BYTE) {
         const b = pieceToByte(p.piece);
-        if (b < 0) throw new SentencePieceModelError(`byte piece ${id} is not of the form <0xNN>: ${JSON.stringify(p.piece)}`);
+        if (b < 0) throw new SentencePieceModelError(`byte piece ${id}: not of the form <0xNN> (${JSON.stringify(p.piece)})`);
         byteIds[b] = id;
         hasBytes = true;
       }
@@ -97,11 +97,11 @@ export class SentencePieceProcessor {
         this.trie.insert(this.pieceBytes[id], id);
       }
     });
-    if (unk < 0) throw new SentencePieceModelError('the model defines no <unk> piece');
-    if (hasBytes && !trainerSpec.byteFallback) throw new SentencePieceModelError('the model has byte pieces but byte_fallback is off');
+    if (unk < 0) throw new SentencePieceModelError('<unk>: the model defines no such piece');
+    if (hasBytes && !trainerSpec.byteFallback) throw new SentencePieceModelError('byte_fallback: off, but the model has byte pieces');
     if (trainerSpec.byteFallback) {
       const missing = [...byteIds].findIndex((v) => v < 0);
-      if (missing >= 0) throw new SentencePieceModelError(`byte_fallback is on but the byte piece <0x${hex2(missing)}> is missing`);
+      if (missing >= 0) throw new SentencePieceModelError(`byte_fallback: on, but the byte piece <0x${hex2(missing)}> is missing`);
     }
     this.unkId = unk;
     this.minScore = minScore === Infinity ? 0 : minScore;
@@ -252,7 +252,7 @@ export class SentencePieceProcessor {
 
   /** Text of a sequence of pieces; a piece not in the vocabulary counts as unknown and shows as itself. */
   decodePieces(pieces: readonly string[]): string {
-    if (this.hasDenormalizer) throw new SentencePieceModelError('decoding with a denormalizer_spec charsmap is not supported');
+    if (this.hasDenormalizer) throw new SentencePieceModelError('denormalizer_spec: decoding with its charsmap is not supported');
     const spec = this.normalizerSpec;
     const stripBos = spec.addDummyPrefix || spec.removeExtraWhitespaces;
     const parts: Uint8Array[] = [];

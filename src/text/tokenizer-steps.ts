@@ -33,7 +33,7 @@ export function parseNormalizer(spec: unknown): TextNormalizer {
       return (s) => steps.reduce((acc, f) => f(acc), s);
     }
     default:
-      throw new BpeTokenizerError(`normalizer type ${JSON.stringify(o.type)} is not supported`);
+      throw new BpeTokenizerError(`normalizer: type ${JSON.stringify(o.type)} is not supported`);
   }
 }
 
@@ -116,10 +116,10 @@ export function parsePreTokenizer(spec: unknown): PreTokenizer {
       if (typeof pat?.Regex === 'string') source = translateOnigurumaRegex(pat.Regex);
       else if (typeof pat?.String === 'string') source = pat.String.replace(/[\\^$.*+?()[\]{}|/-]/g, '\\$&');
       else throw new BpeTokenizerError(`Split pre-tokenizer: pattern ${JSON.stringify(pat)} is not supported`);
-      if (o.invert) throw new BpeTokenizerError('Split pre-tokenizer with invert=true is not supported');
+      if (o.invert) throw new BpeTokenizerError('pre_tokenizer: Split with invert=true is not supported');
       const behavior = (o.behavior ?? 'Isolated') as SplitBehavior;
       if (!['Isolated', 'Removed', 'MergedWithPrevious', 'MergedWithNext', 'Contiguous'].includes(behavior)) {
-        throw new BpeTokenizerError(`Split behavior ${JSON.stringify(behavior)} is not supported`);
+        throw new BpeTokenizerError(`pre_tokenizer: Split behavior ${JSON.stringify(behavior)} is not supported`);
       }
       const re = new RegExp(source, 'gu');
       return (pieces) => pieces.flatMap((p) => splitWithRegex(p, re, behavior));
@@ -139,7 +139,7 @@ export function parsePreTokenizer(spec: unknown): PreTokenizer {
       // only accepts byte-level models, checked in the constructor)
     }
     default:
-      throw new BpeTokenizerError(`pre_tokenizer type ${JSON.stringify(o.type)} is not supported`);
+      throw new BpeTokenizerError(`pre_tokenizer: type ${JSON.stringify(o.type)} is not supported`);
   }
 }
 
@@ -183,7 +183,7 @@ export function parsePostProcessor(spec: unknown, tokenId: (t: string) => number
       return steps[0] ?? null;
     }
     default:
-      throw new BpeTokenizerError(`post_processor type ${JSON.stringify(o.type)} is not supported`);
+      throw new BpeTokenizerError(`post_processor: type ${JSON.stringify(o.type)} is not supported`);
   }
 }
 

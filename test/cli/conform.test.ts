@@ -36,7 +36,7 @@ describe('conform command', () => {
     expect(lines[0]).toMatch(/^# backend cpu: /);
     expect(lines[1]).toMatch(/^PASS {2}.*image +cpu /);
     expect(lines[2]).toMatch(/^TODO {2}.*unknown +cpu .*not implemented/);
-    expect(lines.at(-1)).toBe('conformance summary: 1 of 2 case runs pass');
+    expect(lines.at(-1)).toBe('conformance summary: 1 of 2 case runs pass on cpu');
   });
 
   it('exits 0 when every case passes on both backends', async () => {
@@ -49,7 +49,7 @@ describe('conform command', () => {
   it('nothing to run is a user error (exit 2)', async () => {
     const none = await runCli('conform', '--backend', 'cpu');
     expect(none.rc).toBe(2);
-    expect(none.errLines[0]).toBe('error: give case folders or --all');
+    expect(none.errLines).toEqual(['error: <case-dir>: missing (give case folders or --all)']);
     const empty = await runCli('conform', tmp.concat('/none'), '--backend', 'cpu');
     expect(empty.rc).toBe(2);
     expect(empty.errLines).toEqual([expect.stringMatching(/^error: .*none: no such file or folder; expected <case-dir \| folder of cases>/)]);

@@ -105,10 +105,10 @@ describe("a user's mistake about a video is one line, exit status 2", () => {
   it('a bad --fps, or --fps without a video', async () => {
     const r1 = await runCli('reason', '--model', folder, '--video', clip, '--fps', '0', '--prompt', 'x', '--backend', 'cpu');
     expect(r1.rc).toBe(2);
-    expect(r1.errLines[0]).toMatch(/^error: --fps must be a number > 0/);
+    expect(r1.errLines[0]).toMatch(/^error: --fps: must be a number > 0/);
     const r2 = await runCli('reason', '--model', folder, '--image', image, '--fps', '4', '--prompt', 'x', '--backend', 'cpu');
     expect(r2.rc).toBe(2);
-    expect(r2.errLines[0]).toMatch(/^error: --fps is the video sampling rate; give it with --video$/);
+    expect(r2.errLines[0]).toMatch(/^error: --fps: is the video sampling rate; give it with --video$/);
   });
 
   it('the wrong kind of file, an empty folder, frames of different sizes, frames too small', async () => {

@@ -92,20 +92,19 @@ describe('tokenize / detokenize', () => {
   it('reports bad arguments and bad files in one line, exit status 2 (a user error)', async () => {
     const missing = await run('tokenize', '--model', CV);
     expect(missing.rc).toBe(2);
-    expect(missing.errLines[0]).toBe('error: missing --input, --out');
-    expect(missing.errLines[1]).toMatch(/^usage: cosmos-ts tokenize /);
+    expect(missing.errLines).toEqual(["error: --input, --out: missing (required unless --plan; run 'cosmos-ts tokenize --help')"]);
     const unknown = await run('roundtrip', '--nope');
     expect(unknown.rc).toBe(2);
-    expect(unknown.errLines[0]).toMatch(/^error: Unknown option '--nope'/);
+    expect(unknown.errLines).toEqual(["error: --nope: not an option of cosmos-ts roundtrip (run 'cosmos-ts roundtrip --help' for the options)"]);
     const noFile = await run('roundtrip', '--model', CV, '--input', nodePath.join(tmp, 'none.y4m'), '--out', nodePath.join(tmp, 'x.y4m'), '--backend', 'cpu');
     expect(noFile.rc).toBe(2);
     expect(noFile.errLines).toEqual([expect.stringMatching(/^error: --input .*none\.y4m: no such file or folder$/)]);
     const badBackend = await run('roundtrip', '--model', CV, '--input', 'a.y4m', '--out', 'b.y4m', '--backend', 'tpu');
     expect(badBackend.rc).toBe(2);
-    expect(badBackend.errLines[0]).toBe('error: --backend must be one of auto, webgpu, cpu; got "tpu"');
+    expect(badBackend.errLines).toEqual(['error: --backend: must be one of auto, webgpu, cpu; got "tpu"']);
     const badChunk = await run('tokenize', '--model', CV, '--input', nodePath.join(SAMPLES, 'sample_0.y4m'), '--out', nodePath.join(tmp, 'x.safetensors'), '--backend', 'cpu', '--chunk', '3');
     expect(badChunk.rc).toBe(2);
-    expect(badChunk.errLines.at(-1)).toBe('error: chunkFrames must be a positive multiple of the temporal compression 4, got 3');
+    expect(badChunk.errLines.at(-1)).toBe('error: chunkFrames: must be a positive multiple of the temporal compression 4; got 3');
     const image = await run('tokenize', '--model', nodePath.resolve(import.meta.dirname, '../fixtures/tokenizer/ci_image'), '--input', nodePath.join(SAMPLES, 'sample_0.y4m'), '--out', nodePath.join(tmp, 'b.safetensors'), '--backend', 'cpu');
     expect(image.rc).toBe(2);
     expect(image.errLines).toEqual([expect.stringMatching(/^error: .*ci_image: a CI \(image\) tokenizer; these workflows take the causal video tokenizers \(CV, DV\)$/)]);

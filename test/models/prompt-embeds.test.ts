@@ -243,7 +243,7 @@ describe('prompt ids', () => {
     await expect(ReasonPromptTokenizer.load(noTemplate)).rejects.toThrow(/chat_template\.jinja/);
     const badSide = copyOf('short_prompt');
     editJson(join(badSide, 'tokenizer_config.json'), (j) => { j.padding_side = 'middle'; });
-    await expect(ReasonPromptTokenizer.load(badSide)).rejects.toThrow(/tokenizer_config\.json: padding_side must be "left" or "right"/);
+    await expect(ReasonPromptTokenizer.load(badSide)).rejects.toThrow(/tokenizer_config\.json: padding_side: must be "left" or "right"/);
     // the encoder reads its tokenizer before any weight
     const model = copyOf('short_prompt', ['config.json', 'model.safetensors']);
     await expect(ReasonPromptEncoder.load(model, cpu)).rejects.toThrow(new RegExp(`${model}/tokenizer\\.json`));

@@ -196,7 +196,7 @@ describe('video M-RoPE positions', () => {
     // too few second_per_grid_ts entries for the videos is named
     expect(() => getRopeIndex(cfg, {
       inputIds: [...ids, START, VIDEO, END], batch: 1, length: ids.length + 3, imageGridThw: [[1, 2, 4]], videoGridThw: [[3, 2, 2], [1, 2, 2]], secondPerGridTs: [1.5],
-    })).toThrow(new RopeIndexError('second_per_grid_ts has 1 entries, video 2 needs one'));
+    })).toThrow(new RopeIndexError('second_per_grid_ts: has 1 entries, video 2 needs one'));
   });
 });
 
@@ -449,19 +449,19 @@ describe('video input errors are one line naming the inputs', () => {
     const px = F.fromArray(cpu, clip.raw, clip.shape);
     const short = F.fromArray(cpu, clip.raw.subarray(0, 31 * 1176), [31, 1176]);
     try {
-      oneLine(() => model.forward({ inputIds: ids(8), videoGridThw: [[2, 4, 4]] }), /^input_ids hold 8 video tokens \(293\) but no pixel_values_videos were given$/);
-      oneLine(() => model.embedInputs(ids(8), { pixelValuesVideos: px }), /^pixel_values_videos were given without video_grid_thw$/);
+      oneLine(() => model.forward({ inputIds: ids(8), videoGridThw: [[2, 4, 4]] }), /^pixel_values_videos: missing, while input_ids hold 8 video tokens \(293\)$/);
+      oneLine(() => model.embedInputs(ids(8), { pixelValuesVideos: px }), /^video_grid_thw: missing \(pixel_values_videos were given\)$/);
       oneLine(() => model.forward({ inputIds: ids(8), pixelValuesVideos: short, videoGridThw: [[2, 4, 4]] }),
-        /^pixel_values_videos \[31,1176\] does not fit video_grid_thw \[\[2, 4, 4\]\]: expected \[32, 1176\]/);
+        /^pixel_values_videos: \[31,1176\] does not fit video_grid_thw \[\[2, 4, 4\]\]; expected \[32, 1176\]/);
       oneLine(() => model.embedInputs(ids(7), { pixelValuesVideos: px, videoGridThw: [[2, 4, 4]] }),
-        /^video features and video tokens do not match: input_ids hold 7 video tokens \(293\), video_grid_thw \[\[2, 4, 4\]\] gives 8 features$/);
+        /^video_grid_thw: video features and video tokens do not match; input_ids hold 7 video tokens \(293\), video_grid_thw \[\[2, 4, 4\]\] gives 8 features$/);
       // (the rope index walks grid-sized chunks, as upstream, so the embedding scatter is what notices)
-      oneLine(() => model.forward({ inputIds: ids(7), pixelValuesVideos: px, videoGridThw: [[2, 4, 4]] }), /^video features and video tokens do not match: input_ids hold 7/);
+      oneLine(() => model.forward({ inputIds: ids(7), pixelValuesVideos: px, videoGridThw: [[2, 4, 4]] }), /^video_grid_thw: video features and video tokens do not match; input_ids hold 7/);
       oneLine(() => model.forward({ inputIds: { data: [20, START, VIDEO, END], shape: [1, 4] }, pixelValuesVideos: px, videoGridThw: [[2, 4, 4]] }),
-        /^row 0: the visual grids cover 10 positions but the row has 4 tokens/);
+        /^input_ids row 0: the visual grids cover 10 positions but the row has 4 tokens/);
       const two = { data: [...ids(8).data, ...item(VIDEO, 8)], shape: [1, 22] };
       oneLine(() => model.forward({ inputIds: two, pixelValuesVideos: px, videoGridThw: [[2, 4, 4], [2, 4, 4]], secondPerGridTs: [0.5] }),
-        /^second_per_grid_ts has 1 entries, video 2 needs one$/);
+        /^second_per_grid_ts: has 1 entries, video 2 needs one$/);
     } finally {
       px.dispose();
       short.dispose();

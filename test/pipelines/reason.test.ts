@@ -196,7 +196,7 @@ describe('reason', () => {
   });
 
   it('bad sampling settings are named', async () => {
-    await expect(reason({ model: loaded, prompt: 'x', topP: 0 })).rejects.toThrow(new ReasonInputError('top-p must be in (0, 1], got 0'));
+    await expect(reason({ model: loaded, prompt: 'x', topP: 0 })).rejects.toThrow(new ReasonInputError('topP: must be in (0, 1]; got 0'));
     await expect(reason({ model: loaded, prompt: 'x', maxNewTokens: 0 })).rejects.toThrow(ReasonInputError);
   });
 });
@@ -212,7 +212,7 @@ describe('inputs and folders', () => {
   it('missing folders and files, unsupported images, short videos, tiny images, a foreign tokenizer', async () => {
     await expect(loadReasonAssets(nodePath.join(tmp, 'nope'))).rejects.toThrow(/^model folder .*nope: no such directory$/);
     const partial = writeReasonFolder(nodePath.join(tmp, 'partial'), { skip: ['tokenizer.json', 'chat_template.jinja', 'model.safetensors'] });
-    await expect(loadReasonAssets(partial)).rejects.toThrow(/is missing the weights .*, tokenizer\.json, a chat template/);
+    await expect(loadReasonAssets(partial)).rejects.toThrow(/partial: the model folder lacks the weights .*, tokenizer\.json, a chat template/);
 
     const jpeg = nodePath.join(tmp, 'photo.png');
     writeFileSync(jpeg, Uint8Array.from([0xff, 0xd8, 0xff, 0xe0, 0, 16, 0x4a, 0x46, 0x49, 0x46, 0, 1]));

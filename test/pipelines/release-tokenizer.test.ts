@@ -126,6 +126,6 @@ describe('a TorchScript tokenizer release', () => {
     const anon = releaseFolder('anon', 'cv', ['encoder.jit'], 'placeholder');
     await expect(identifyRelease(anon)).rejects.toThrow(/give --release NAME/);
     expect((await identifyRelease(anon, undefined, { release: 'Cosmos-1.0-Tokenizer-CV8x8x8' })).release).toBe('Cosmos-Tokenizer CV8x8x8');
-    await expect(identifyRelease(anon, undefined, { release: 'CV7x7x7' })).rejects.toThrow(/--release "CV7x7x7" names no released tokenizer/);
+    await expect(identifyRelease(anon, undefined, { release: 'CV7x7x7' })).rejects.toThrow(/--release: "CV7x7x7" names no released tokenizer/);
   });
 });

@@ -166,8 +166,8 @@ describe('tokenizer pipeline errors', () => {
     const backend = await selectBackend({ backend: 'cpu' });
     const cv = await loadVideoTokenizer(tinyModelDir(WEIGHTS, 'cv'), backend);
     try {
-      await expect(detokenize(cv, { indices: { data: new Int32Array(4), shape: [1, 1, 2, 2] } })).rejects.toThrow(/continuous \(CV\) tokenizer but the tokens hold no `latent`/);
-      await expect(tokenize(cv, SMALL, { chunkFrames: 6 })).rejects.toThrow('chunkFrames must be a positive multiple of the temporal compression 4, got 6');
+      await expect(detokenize(cv, { indices: { data: new Int32Array(4), shape: [1, 1, 2, 2] } })).rejects.toThrow(/^tokens: hold no `latent`, and the model is a continuous \(CV\) tokenizer/);
+      await expect(tokenize(cv, SMALL, { chunkFrames: 6 })).rejects.toThrow('chunkFrames: must be a positive multiple of the temporal compression 4; got 6');
     } finally {
       cv.dispose();
     }

@@ -52,7 +52,7 @@ registerKind('tokenizer.encode_decode', async (c, backend) =>
       const latent = m.encode(await c.inputTensor('image', backend));
       return { latent, reconstruction: m.decode(latent) };
     }
-    throw new CaseFormatError(`tokenizer.encode_decode needs a CV or CI config, got ${kindName(m)}`);
+    throw new CaseFormatError(`config.json: tokenizer.encode_decode needs a CV or CI config; got ${kindName(m)}`);
   }));
 
 registerKind('tokenizer.discrete_encode_decode', async (c, backend) =>
@@ -65,13 +65,13 @@ registerKind('tokenizer.discrete_encode_decode', async (c, backend) =>
       const { indices, codes } = m.encode(await c.inputTensor('image', backend));
       return { indices, codes, reconstruction: m.decodeIndices(indices) };
     }
-    throw new CaseFormatError(`tokenizer.discrete_encode_decode needs a DV or DI config, got ${kindName(m)}`);
+    throw new CaseFormatError(`config.json: tokenizer.discrete_encode_decode needs a DV or DI config; got ${kindName(m)}`);
   }));
 
 registerKind('tokenizer.causal_prefix', async (c, backend) =>
   runWithModel(c, backend, async (m) => {
     if (!(m instanceof CausalContinuousVideoTokenizer)) {
-      throw new CaseFormatError(`tokenizer.causal_prefix needs a CV config, got ${kindName(m)}`);
+      throw new CaseFormatError(`config.json: tokenizer.causal_prefix needs a CV config; got ${kindName(m)}`);
     }
     const prefix = c.args.prefix_frames;
     if (typeof prefix !== 'number' || !Number.isInteger(prefix) || prefix < 1) {
@@ -91,7 +91,7 @@ registerKind('tokenizer.causal_prefix', async (c, backend) =>
 registerKind('tokenizer.diffusers_encode_decode', async (c, backend) =>
   runWithModel(c, backend, async (m) => {
     if (!(m instanceof AutoencoderKLCosmos)) {
-      throw new CaseFormatError(`tokenizer.diffusers_encode_decode needs a diffusers AutoencoderKLCosmos config, got ${kindName(m)}`);
+      throw new CaseFormatError(`config.json: tokenizer.diffusers_encode_decode needs a diffusers AutoencoderKLCosmos config; got ${kindName(m)}`);
     }
     const latent = m.encode(await c.inputTensor('video', backend));
     const outputs: Record<string, OutputValue> = { latent, reconstruction: m.decode(latent) };

@@ -123,7 +123,7 @@ export async function acquireDevice(options: WebGpuOptions = {}): Promise<Acquir
     };
   }
   throw new NoAdapterError(
-    `no WebGPU adapter could be had (${tried.join('; ')}). On a machine without a GPU install Mesa ` +
-      `(apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri libgles2) so Dawn's OpenGL backend can use llvmpipe.`,
+    `webgpu: no adapter could be had (${tried.join('; ')}). On a machine without a GPU install Mesa ` +
+      `(apt-get update && apt-get install libegl1 libegl-mesa0 libgl1-mesa-dri libgles2) so Dawn's OpenGL backend can use llvmpipe.`,
   );
 }

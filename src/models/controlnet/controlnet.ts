@@ -238,11 +238,11 @@ export class CosmosControlNetModel extends Module {
     const D = this.hiddenSize;
     const ctrl0 = inputs.controlsLatents;
     const lat = inputs.latents;
-    if (ctrl0.rank !== 5) throw new ControlNetInputError(`controls_latents must be [B, C, T, H, W], got ${shapeStr(ctrl0.shape)}`);
-    if (lat.rank !== 5) throw new ControlNetInputError(`latents must be [B, C, T, H, W], got ${shapeStr(lat.shape)}`);
+    if (ctrl0.rank !== 5) throw new ControlNetInputError(`controls_latents: must be [B, C, T, H, W]; got ${shapeStr(ctrl0.shape)}`);
+    if (lat.rank !== 5) throw new ControlNetInputError(`latents: must be [B, C, T, H, W]; got ${shapeStr(lat.shape)}`);
     const [B, Cc, T, H, W] = ctrl0.shape;
     if (lat.shape[0] !== B || lat.shape[2] !== T || lat.shape[3] !== H || lat.shape[4] !== W) {
-      throw new ControlNetInputError(`controls_latents ${shapeStr(ctrl0.shape)} and latents ${shapeStr(lat.shape)} must agree on batch, frames, height and width`);
+      throw new ControlNetInputError(`controls_latents: ${shapeStr(ctrl0.shape)} and latents ${shapeStr(lat.shape)} must agree on batch, frames, height and width`);
     }
     const [pt, ph, pw] = cfg.patchSize;
     if (T % pt || H % ph || W % pw) {
@@ -250,12 +250,12 @@ export class CosmosControlNetModel extends Module {
     }
     const P = this.controlChannels;
     if (Cc > P) {
-      throw new ControlNetInputError(`controls_latents has ${Cc} channels, the ControlNet takes at most ${P} (in_channels ${cfg.inChannels} less the condition-mask and padding-mask channels)`);
+      throw new ControlNetInputError(`controls_latents: has ${Cc} channels, the ControlNet takes at most ${P} (in_channels ${cfg.inChannels} less the condition-mask and padding-mask channels)`);
     }
     const backend = lat.backend;
     const mask = inputs.conditionMask ?? null;
     if (mask && mask.shape.join() !== [B, 1, T, H, W].join()) {
-      throw new ControlNetInputError(`condition_mask must be ${shapeStr([B, 1, T, H, W])}, got ${shapeStr(mask.shape)}`);
+      throw new ControlNetInputError(`condition_mask: must be ${shapeStr([B, 1, T, H, W])}; got ${shapeStr(mask.shape)}`);
     }
     const padChannel = paddingChannel(inputs.paddingMask, lat.shape, backend);
 
@@ -269,7 +269,7 @@ export class CosmosControlNetModel extends Module {
     const base = F.concat(mask ? [lat, mask, padChannel] : [lat, padChannel], 1);
     if (base.shape[1] !== cfg.latentChannels) {
       throw new ControlNetInputError(
-        `patch_embed_base takes latent_channels = ${cfg.latentChannels} channels, got ${lat.shape[1]} latent channels` +
+        `latents: patch_embed_base takes latent_channels = ${cfg.latentChannels} channels; got ${lat.shape[1]}` +
         `${mask ? ' + condition mask' : ''} + padding mask = ${base.shape[1]}` +
         (!mask && base.shape[1] + 1 === cfg.latentChannels ? ' (this ControlNet expects a condition_mask)' : ''),
       );

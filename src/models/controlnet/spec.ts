@@ -26,7 +26,7 @@ export class ControlSpecError extends UserError {
     readonly field: string,
     message: string,
   ) {
-    super(`${field}: ${message}`);
+    super(field.startsWith('<') ? message : `${field}: ${message}`);
   }
 }
 
@@ -102,7 +102,7 @@ export interface ParseSpecOptions {
  * Throws ControlSpecError naming the first field at fault.
  */
 export async function parseTransferSpec(json: unknown, baseDir: string, opts: ParseSpecOptions = {}): Promise<TransferSpec> {
-  if (!isObj(json)) throw new ControlSpecError('<root>', `the spec must be a JSON object, got ${Array.isArray(json) ? 'an array' : JSON.stringify(json)}`);
+  if (!isObj(json)) throw new ControlSpecError('<root>', `spec: must be a JSON object; got ${Array.isArray(json) ? 'an array' : JSON.stringify(json)}`);
   const checkFiles = opts.checkFiles ?? true;
   const fs = opts.fs ?? fileSystem();
   const path = async (field: string, v: unknown, kind: 'file' | 'dir' | 'any'): Promise<string> => {
@@ -248,12 +248,12 @@ function resolvePath(p: string, baseDir: string): string {
 /** Read and validate a spec file (relative paths resolved against its folder). */
 export async function readTransferSpec(file: string, opts: ParseSpecOptions = {}): Promise<TransferSpec> {
   const fs = opts.fs ?? fileSystem();
-  if (!(await fs.stat(file))) throw new ControlSpecError('<file>', `${file} does not exist`);
+  if (!(await fs.stat(file))) throw new ControlSpecError('<file>', `${file}: does not exist`);
   let json: unknown;
   try {
     json = JSON.parse(await readText(file, fs));
   } catch (e) {
-    throw new ControlSpecError('<file>', `${file} is not valid JSON (${(e as Error).message})`);
+    throw new ControlSpecError('<file>', `${file}: not valid JSON (${(e as Error).message})`);
   }
   const abs = fs.resolve(file);
   return { ...(await parseTransferSpec(json, dirname(abs), { ...opts, fs })), file: abs };

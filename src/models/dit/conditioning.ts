@@ -8,17 +8,17 @@ import { DiTInputError } from './config.js';
 
 /** Latent frames that pixel frames occupy under a causal temporal compression (1 + (n-1)/tc). */
 export function latentFrames(pixelFrames: number, temporalCompression: number): number {
-  if (!(Number.isInteger(pixelFrames) && pixelFrames >= 1)) throw new DiTInputError(`frame count ${pixelFrames} must be a positive integer`);
+  if (!(Number.isInteger(pixelFrames) && pixelFrames >= 1)) throw new DiTInputError(`frames: must be a positive integer; got ${pixelFrames}`);
   return Math.floor((pixelFrames - 1) / temporalCompression) + 1;
 }
 
 /** 1 on the first numCond[b] frames of sample b, as [B, 1, T, 1, 1] row-major values. */
 export function conditionIndicator(batch: number, frames: number, numCond: number | readonly number[]): Float32Array {
   const counts = typeof numCond === 'number' ? new Array<number>(batch).fill(numCond) : [...numCond];
-  if (counts.length !== batch) throw new DiTInputError(`${counts.length} conditioning frame counts for a batch of ${batch}`);
+  if (counts.length !== batch) throw new DiTInputError(`conditioning frames: ${counts.length} counts for a batch of ${batch}`);
   const out = new Float32Array(batch * frames);
   counts.forEach((n, b) => {
-    if (!Number.isInteger(n) || n < 0 || n > frames) throw new DiTInputError(`conditioning frames ${n} must be an integer in [0, ${frames}]`);
+    if (!Number.isInteger(n) || n < 0 || n > frames) throw new DiTInputError(`conditioning frames: must be an integer in [0, ${frames}]; got ${n}`);
     out.fill(1, b * frames, b * frames + n);
   });
   return out;

@@ -52,7 +52,7 @@ export function nearestIndices(inSize: number, outSize: number): Int32Array {
 /** The padding mask [1, 1, Hp, Wp] resized NEAREST to [1, 1, H, W]. */
 export function resizePaddingMask(mask: Tensor, H: number, W: number): Tensor {
   if (mask.rank !== 4 || mask.shape[0] !== 1 || mask.shape[1] !== 1) {
-    throw new DiTInputError(`padding_mask must be [1, 1, height, width] (it is repeated over the batch), got ${shapeStr(mask.shape)}`);
+    throw new DiTInputError(`padding_mask: must be [1, 1, height, width] (it is repeated over the batch); got ${shapeStr(mask.shape)}`);
   }
   const [, , Hp, Wp] = mask.shape;
   let m = mask;

@@ -105,7 +105,7 @@ export class CosmosTransformer3DModel extends Module {
   embed(inputs: CosmosForwardInputs): EmbeddedInputs {
     const cfg = this.config;
     const x0 = inputs.hiddenStates;
-    if (x0.rank !== 5) throw new DiTInputError(`hidden_states must be [B, C, T, H, W], got ${shapeStr(x0.shape)}`);
+    if (x0.rank !== 5) throw new DiTInputError(`hidden_states: must be [B, C, T, H, W]; got ${shapeStr(x0.shape)}`);
     const [B, , T, H, W] = x0.shape;
     const [pt, ph, pw] = cfg.patchSize;
     if (T % pt || H % ph || W % pw) {
@@ -117,7 +117,7 @@ export class CosmosTransformer3DModel extends Module {
     const parts = [x0];
     if (inputs.conditionMask) {
       const m = inputs.conditionMask;
-      if (m.shape.join() !== [B, 1, T, H, W].join()) throw new DiTInputError(`condition_mask must be ${shapeStr([B, 1, T, H, W])}, got ${shapeStr(m.shape)}`);
+      if (m.shape.join() !== [B, 1, T, H, W].join()) throw new DiTInputError(`condition_mask: must be ${shapeStr([B, 1, T, H, W])}; got ${shapeStr(m.shape)}`);
       parts.push(m);
     }
     if (cfg.concatPaddingMask) parts.push(paddingChannel(inputs.paddingMask, x0.shape, backend));
@@ -125,7 +125,7 @@ export class CosmosTransformer3DModel extends Module {
     const cin = patchEmbedInChannels(cfg);
     if (x.shape[1] !== cin) {
       throw new DiTInputError(
-        `the patch embedding takes ${cin} channels (in_channels ${cfg.inChannels}${cfg.concatPaddingMask ? ' + padding mask' : ''}), ` +
+        `hidden_states: the patch embedding takes ${cin} channels (in_channels ${cfg.inChannels}${cfg.concatPaddingMask ? ' + padding mask' : ''}), ` +
         `got ${x0.shape[1]} latent channels${inputs.conditionMask ? ' + condition mask' : ''}${cfg.concatPaddingMask ? ' + padding mask' : ''} = ${x.shape[1]}` +
         (!inputs.conditionMask && x.shape[1] + 1 === cin ? ' (this model expects a condition_mask)' : ''),
       );
@@ -153,7 +153,7 @@ export class CosmosTransformer3DModel extends Module {
   forward(inputs: CosmosForwardInputs): Tensor {
     const residuals = inputs.controlnetResiduals ?? null;
     const every = this.config.controlnetBlockEveryN;
-    if (residuals && !every) throw new DiTInputError('controlnet residuals given, but the config has no controlnet_block_every_n');
+    if (residuals && !every) throw new DiTInputError('controlnet residuals: given, but the config has no controlnet_block_every_n');
     return scope(() => {
       const e = this.embed(inputs);
       let x = e.tokens;
@@ -161,7 +161,7 @@ export class CosmosTransformer3DModel extends Module {
         let residual: Tensor | null = null;
         if (residuals && i % every! === 0) {
           const k = i / every!;
-          if (k >= residuals.length) throw new DiTInputError(`block ${i} takes controlnet residual ${k}, but only ${residuals.length} were given`);
+          if (k >= residuals.length) throw new DiTInputError(`controlnet residuals: block ${i} takes residual ${k}, but only ${residuals.length} were given`);
           residual = residuals[k];
         }
         const prev = x;

@@ -21,10 +21,11 @@ export class TokenizerInputError extends UserError {
 export class TokenizerConfigError extends UserError {
   override name = 'TokenizerConfigError';
   constructor(
+    /** the config field at fault, or '<path>' / '<root>' / '<release>': the message then names what it is about */
     readonly field: string,
     message: string,
   ) {
-    super(`tokenizer config ${field}: ${message}`);
+    super(field.startsWith('<') ? message : `tokenizer config ${field}: ${message}`);
   }
 }
 

@@ -35,7 +35,7 @@ export function tokenizerLayout(config: Config): TokenizerLayout {
 /** The model a config describes (parameters declared, nothing allocated). */
 export function buildTokenizer(config: Config): Tokenizer {
   if (config === null || typeof config !== 'object' || Array.isArray(config)) {
-    throw new TokenizerConfigError('<root>', 'expected a JSON object');
+    throw new TokenizerConfigError('<root>', 'config.json: expected a JSON object');
   }
   if (tokenizerLayout(config) === 'diffusers') return new AutoencoderKLCosmos(config);
   if (typeof config._class_name === 'string') {
@@ -77,19 +77,19 @@ const WEIGHT_FILES = ['model.safetensors', 'diffusion_pytorch_model.safetensors'
  */
 export async function resolveTokenizerFiles(pathOrDir: string, fs: FileSystem = fileSystem()): Promise<{ configPath: string; weights: string }> {
   const st = await fs.stat(pathOrDir);
-  if (!st) throw new TokenizerConfigError('<path>', `${pathOrDir} does not exist`);
+  if (!st) throw new TokenizerConfigError('<path>', `${pathOrDir}: does not exist`);
   const has = async (p: string) => (await fs.stat(p))?.kind === 'file';
   if (st.kind === 'directory') {
     if (!(await has(join(pathOrDir, 'config.json'))) && (await has(join(pathOrDir, 'vae', 'config.json')))) {
       return resolveTokenizerFiles(join(pathOrDir, 'vae'), fs);
     }
     const configPath = join(pathOrDir, 'config.json');
-    if (!(await has(configPath))) throw new TokenizerConfigError('<path>', `${pathOrDir} has no config.json`);
+    if (!(await has(configPath))) throw new TokenizerConfigError('<path>', `${pathOrDir}: has no config.json`);
     for (const f of WEIGHT_FILES) if (await has(join(pathOrDir, f))) return { configPath, weights: join(pathOrDir, f) };
     return { configPath, weights: pathOrDir };
   }
   const configPath = join(dirname(pathOrDir), 'config.json');
-  if (!(await has(configPath))) throw new TokenizerConfigError('<path>', `no config.json beside ${pathOrDir}`);
+  if (!(await has(configPath))) throw new TokenizerConfigError('<path>', `${pathOrDir}: no config.json beside it`);
   return { configPath, weights: pathOrDir };
 }
 

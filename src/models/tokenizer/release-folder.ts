@@ -66,8 +66,8 @@ export async function tokenizerReleaseConfig(dir: string, opts: { release?: stri
     throw new TokenizerConfigError(
       '<release>',
       opts.release !== undefined
-        ? `--release ${JSON.stringify(opts.release)} names no released tokenizer (expected a name such as Cosmos-1.0-Tokenizer-CV8x8x8 or a code: ${KNOWN()})`
-        : `${dir} holds TorchScript files whose architecture cannot be read from them, and its name names no release; give --release NAME (e.g. Cosmos-1.0-Tokenizer-CV8x8x8; codes: ${KNOWN()})`,
+        ? `--release: ${JSON.stringify(opts.release)} names no released tokenizer (expected a name such as Cosmos-1.0-Tokenizer-CV8x8x8 or a code: ${KNOWN()})`
+        : `${dir}: holds TorchScript files whose architecture cannot be read from them, and its name names no release; give --release NAME (e.g. Cosmos-1.0-Tokenizer-CV8x8x8; codes: ${KNOWN()})`,
     );
   }
   return { code, config: own ?? { ...RELEASED_TOKENIZERS[code].config } };
@@ -138,7 +138,7 @@ export function unionSource(ckpts: readonly Checkpoint[], label: string): Tensor
   for (const c of ckpts) {
     for (const n of c.names) {
       const other = owner.get(n);
-      if (other) throw new TokenizerConfigError('<path>', `tensor ${n} is in both ${basename(other.path)} and ${basename(c.path)}`);
+      if (other) throw new TokenizerConfigError('<path>', `tensor ${n}: is in both ${basename(other.path)} and ${basename(c.path)}`);
       owner.set(n, c);
     }
   }

@@ -156,7 +156,7 @@ function isObject(v: unknown): v is Record<string, unknown> {
  * transformers' defaults (the special token ids default to the released ones).
  */
 export function parseVlmConfig(json: Record<string, unknown>): VlmConfig {
-  if (!isObject(json)) throw new VlmConfigError('config.json must be an object');
+  if (!isObject(json)) throw new VlmConfigError('config.json: must be a JSON object');
   const t: Record<string, unknown> = isObject(json.text_config) ? { ...json, ...json.text_config } : json;
   const w = isObject(json.text_config) ? 'text_config.' : '';
   const int = (k: string, d: number) => intField(t, k, d, w);

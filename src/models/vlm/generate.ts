@@ -130,7 +130,7 @@ export function processLogits(logits: Float32Array, seen: Iterable<number>, o: S
   }
   if (!o.doSample) return logits;
   const t = o.temperature ?? 1;
-  if (!(t > 0)) throw new VlmInputError(`temperature must be > 0, got ${t}`);
+  if (!(t > 0)) throw new VlmInputError(`temperature: must be > 0; got ${t}`);
   if (t !== 1) for (let i = 0; i < logits.length; i++) logits[i] = Math.fround(logits[i] / t);
   const k = o.topK ?? 0;
   if (k > 0 && k < logits.length) {
@@ -214,7 +214,7 @@ export interface GenerateResult {
 export async function generate(model: Qwen2_5_VLForConditionalGeneration, inputs: ForwardInputs, opts: GenerateOptions): Promise<GenerateResult> {
   const [B, L] = inputs.inputIds.shape;
   const maxNew = opts.maxNewTokens;
-  if (!Number.isInteger(maxNew) || maxNew < 1) throw new VlmInputError(`maxNewTokens must be a positive integer, got ${maxNew}`);
+  if (!Number.isInteger(maxNew) || maxNew < 1) throw new VlmInputError(`maxNewTokens: must be a positive integer; got ${maxNew}`);
   const cfg = model.config;
   const stop = new Set(opts.stopTokenIds ?? cfg.eosTokenIds);
   const pad = opts.padTokenId ?? cfg.padTokenId ?? [...stop][0] ?? 0;

@@ -226,9 +226,9 @@ export interface ModelParts {
 }
 
 function batchShape(x: IdBatch, what: string): [number, number] {
-  if (x.shape.length !== 2) throw new VlmInputError(`${what} must be [batch, length], got shape ${JSON.stringify(x.shape)}`);
+  if (x.shape.length !== 2) throw new VlmInputError(`${what}: must be [batch, length]; got shape ${JSON.stringify(x.shape)}`);
   const [B, L] = x.shape;
-  if (x.data.length !== B * L) throw new VlmInputError(`${what} holds ${x.data.length} values for shape [${B}, ${L}]`);
+  if (x.data.length !== B * L) throw new VlmInputError(`${what}: holds ${x.data.length} values for shape [${B}, ${L}]`);
   return [B, L];
 }
 
@@ -298,7 +298,7 @@ export class Qwen2_5_VLForConditionalGeneration extends Module {
     const [B, L] = batchShape(inputIds, 'input_ids');
     if (attentionMask) {
       const [mb, ml] = batchShape(attentionMask, 'attention_mask');
-      if (mb !== B || ml !== L) throw new VlmInputError(`attention_mask [${mb}, ${ml}] does not match input_ids [${B}, ${L}]`);
+      if (mb !== B || ml !== L) throw new VlmInputError(`attention_mask: [${mb}, ${ml}] does not match input_ids [${B}, ${L}]`);
     }
     return getRopeIndex(ropeIndexConfig(this.config), {
       inputIds: inputIds.data, batch: B, length: L, attentionMask: attentionMask?.data ?? null,
@@ -349,14 +349,14 @@ export class Qwen2_5_VLForConditionalGeneration extends Module {
         const slots: number[] = [];
         ids.forEach((id, i) => { if (id === tokenId) slots.push(i); });
         if (!pixels) {
-          if (slots.length) throw new VlmInputError(`input_ids hold ${slots.length} ${what} tokens (${tokenId}) but no ${pixelsName} were given`);
+          if (slots.length) throw new VlmInputError(`${pixelsName}: missing, while input_ids hold ${slots.length} ${what} tokens (${tokenId})`);
           return;
         }
-        if (!grids || grids.length === 0) throw new VlmInputError(`${pixelsName} were given without ${gridName}`);
+        if (!grids || grids.length === 0) throw new VlmInputError(`${gridName}: missing (${pixelsName} were given)`);
         this.checkPixels(pixels, grids, pixelsName, gridName);
         const feats = this.encodeVisual(pixels, grids);
         if (feats.shape[0] !== slots.length) {
-          throw new VlmInputError(`${what} features and ${what} tokens do not match: input_ids hold ${slots.length} ${what} tokens (${tokenId}), ${gridName} ${gridText(grids)} gives ${feats.shape[0]} features`);
+          throw new VlmInputError(`${gridName}: ${what} features and ${what} tokens do not match; input_ids hold ${slots.length} ${what} tokens (${tokenId}), ${gridName} ${gridText(grids)} gives ${feats.shape[0]} features`);
         }
         slots.forEach((s, k) => { index[s] = next + k; });
         next += feats.shape[0];
@@ -376,11 +376,11 @@ export class Qwen2_5_VLForConditionalGeneration extends Module {
     const vc = this.config.vision;
     const width = vc.inChannels * vc.temporalPatchSize * vc.patchSize * vc.patchSize;
     grids.forEach((g, i) => {
-      if (g.length !== 3 || !g.every((x) => Number.isInteger(x) && x >= 1)) throw new VlmInputError(`${gridName} row ${i} (${g.join(', ')}) must be three positive integers`);
+      if (g.length !== 3 || !g.every((x) => Number.isInteger(x) && x >= 1)) throw new VlmInputError(`${gridName}: row ${i} (${g.join(', ')}) must be three positive integers`);
     });
     const rows = grids.reduce((s, [t, h, w]) => s + t * h * w, 0);
     if (pixels.rank !== 2 || pixels.shape[0] !== rows || pixels.shape[1] !== width) {
-      throw new VlmInputError(`${pixelsName} ${JSON.stringify(pixels.shape)} does not fit ${gridName} ${gridText(grids)}: expected [${rows}, ${width}] (t*h*w patches of ${vc.inChannels}x${vc.temporalPatchSize}x${vc.patchSize}x${vc.patchSize})`);
+      throw new VlmInputError(`${pixelsName}: ${JSON.stringify(pixels.shape)} does not fit ${gridName} ${gridText(grids)}; expected [${rows}, ${width}] (t*h*w patches of ${vc.inChannels}x${vc.temporalPatchSize}x${vc.patchSize}x${vc.patchSize})`);
     }
   }
 

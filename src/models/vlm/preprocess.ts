@@ -57,7 +57,7 @@ export function smartResize(
     throw new SmartResizeError(`height:${height} or width:${width} must be larger than factor:${factor}`);
   }
   if (Math.max(height, width) / Math.min(height, width) > 200) {
-    throw new SmartResizeError(`absolute aspect ratio must be smaller than 200, got ${Math.max(height, width) / Math.min(height, width)}`);
+    throw new SmartResizeError(`aspect ratio: must be smaller than 200; got ${Math.max(height, width) / Math.min(height, width)}`);
   }
   let h = pythonRound(height / factor) * factor;
   let w = pythonRound(width / factor) * factor;
@@ -144,9 +144,9 @@ export function parseImageProcessorConfig(json: Record<string, unknown> = {}): Q
   if (typeof json.do_normalize === 'boolean') c.doNormalize = json.do_normalize;
   if (json.resample !== undefined) c.resample = num(json.resample, 'resample');
   for (const k of ['patchSize', 'temporalPatchSize', 'mergeSize'] as const) {
-    if (!(Number.isInteger(c[k]) && c[k] > 0)) throw new PreprocessError(`${k} must be a positive integer, got ${c[k]}`);
+    if (!(Number.isInteger(c[k]) && c[k] > 0)) throw new PreprocessError(`${k}: must be a positive integer; got ${c[k]}`);
   }
-  if (c.imageMean.length !== 3 || c.imageStd.length !== 3) throw new PreprocessError('image_mean / image_std need 3 values');
+  if (c.imageMean.length !== 3 || c.imageStd.length !== 3) throw new PreprocessError('image_mean / image_std: need 3 values');
   return c;
 }
 
@@ -189,16 +189,16 @@ export class Qwen2VLImageProcessor {
    */
   preprocessFrames(frames: readonly Uint8Array[], height: number, width: number, options: PreprocessOptions = {}): PixelBatch {
     const cfg = this.config;
-    if (frames.length === 0) throw new PreprocessError('no frames');
+    if (frames.length === 0) throw new PreprocessError('video: has no frames');
     for (const f of frames) {
-      if (f.length !== height * width * 3) throw new PreprocessError(`frame has ${f.length} values; expected ${height}x${width}x3`);
+      if (f.length !== height * width * 3) throw new PreprocessError(`frame: has ${f.length} values; expected ${height}x${width}x3`);
     }
     const [rh, rw] = this.targetSize(height, width, options);
     const p = cfg.patchSize;
     const m = cfg.mergeSize;
     const tp = cfg.temporalPatchSize;
     if (rh % (p * m) !== 0 || rw % (p * m) !== 0) {
-      throw new PreprocessError(`size ${rh}x${rw} is not a multiple of patch_size * merge_size = ${p * m}`);
+      throw new PreprocessError(`size: ${rh}x${rw} is not a multiple of patch_size * merge_size = ${p * m}`);
     }
     // per frame: resize (uint8), rescale (float64 -> float32), normalise (float32), CHW
     const mean = cfg.imageMean.map(Math.fround);
@@ -278,7 +278,7 @@ function concatBatches(parts: PixelBatch[], cfg: Qwen2VLImageProcessorConfig): P
 /** The frames of a THWC clip as HWC views. */
 export function splitFrames(v: VideoU8): Uint8Array[] {
   const n = v.height * v.width * 3;
-  if (v.data.length !== v.frames * n) throw new PreprocessError(`video has ${v.data.length} values; expected ${v.frames}x${v.height}x${v.width}x3`);
+  if (v.data.length !== v.frames * n) throw new PreprocessError(`video: has ${v.data.length} values; expected ${v.frames}x${v.height}x${v.width}x3`);
   return Array.from({ length: v.frames }, (_, t) => v.data.subarray(t * n, (t + 1) * n));
 }
 
@@ -341,7 +341,7 @@ export function sampleVideoFrames(totalFrames: number, sourceFps: number, option
   const roundBy = (x: number) => pythonRound(x / ff) * ff;
   const ceilBy = (x: number) => Math.ceil(x / ff) * ff;
   const floorBy = (x: number) => Math.floor(x / ff) * ff;
-  if (options.fps !== undefined && options.nframes !== undefined) throw new PreprocessError('give fps or nframes, not both');
+  if (options.fps !== undefined && options.nframes !== undefined) throw new PreprocessError('fps: cannot be given with nframes; give one');
   let n: number;
   if (options.nframes !== undefined) n = roundBy(options.nframes);
   else {
@@ -353,7 +353,7 @@ export function sampleVideoFrames(totalFrames: number, sourceFps: number, option
     n = floorBy(n);
   }
   if (!(ff <= n && n <= totalFrames)) {
-    throw new PreprocessError(`nframes should be in [${ff}, ${totalFrames}], got ${n}`);
+    throw new PreprocessError(`nframes: should be in [${ff}, ${totalFrames}], got ${n}`);
   }
   return { indices: linspaceRound(0, totalFrames - 1, n), fps: (n / Math.max(totalFrames, 1e-6)) * sourceFps };
 }
@@ -373,7 +373,7 @@ export function selectFrames(v: VideoU8, indices: readonly number[]): VideoU8 {
   const n = v.height * v.width * 3;
   const out = new Uint8Array(indices.length * n);
   indices.forEach((t, k) => {
-    if (!(t >= 0 && t < v.frames)) throw new PreprocessError(`frame ${t} out of range 0..${v.frames - 1}`);
+    if (!(t >= 0 && t < v.frames)) throw new PreprocessError(`frame index: ${t} out of range 0..${v.frames - 1}`);
     out.set(v.data.subarray(t * n, (t + 1) * n), k * n);
   });
   return { data: out, frames: indices.length, height: v.height, width: v.width };

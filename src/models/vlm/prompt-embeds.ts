@@ -75,7 +75,7 @@ export class ReasonTextModel extends Module {
    */
   hiddenStates(ids: Int32Array, B: number, L: number, each: (index: number, h: Tensor) => void): void {
     const text = this.config.text;
-    if (ids.length !== B * L) throw new VlmInputError(`input_ids hold ${ids.length} values for [${B}, ${L}]`);
+    if (ids.length !== B * L) throw new VlmInputError(`input_ids: hold ${ids.length} values for [${B}, ${L}]`);
     for (const id of ids) {
       if (!(id >= 0 && id < text.vocabSize)) throw new VlmInputError(`input_ids: token ${id} is outside the vocabulary [0, ${text.vocabSize})`);
     }
@@ -118,7 +118,7 @@ export class ReasonTextModel extends Module {
     const bytes = B * L * this.width * 4;
     if (bytes > this.backend.limits.maxBindingBytes) {
       // each layer's block is written into the one result buffer, which a kernel binds whole
-      throw new UserError(`prompt embeddings [${B}, ${L}, ${this.width}] take ${bytes} bytes, more than the ${this.backend.limits.maxBindingBytes} bytes one binding of the ${this.backend.name} backend holds: encode fewer prompts at once or use a shorter max length`);
+      throw new UserError(`prompt embeddings: [${B}, ${L}, ${this.width}] take ${bytes} bytes, more than the ${this.backend.limits.maxBindingBytes} bytes one binding of the ${this.backend.name} backend holds: encode fewer prompts at once or use a shorter max length`);
     }
     const out = F.zeros(this.backend, [B, L, this.width]);
     try {

@@ -54,7 +54,7 @@ function sideOf(v: unknown, where: string): Side | undefined {
   if (v === undefined || v === null) return undefined;
   const s = typeof v === 'string' ? v.toLowerCase() : v;
   if (s === 'left' || s === 'right') return s;
-  throw new UserError(`${where} must be "left" or "right", got ${JSON.stringify(v)}`);
+  throw new UserError(`${where}: must be "left" or "right"; got ${JSON.stringify(v)}`);
 }
 
 /** tokenizer.json `padding.direction` / `truncation.direction` ("Left" / "Right"). */

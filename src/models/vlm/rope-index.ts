@@ -63,9 +63,9 @@ export function temporalIndex(i: number, secondPerGridT: number, tokensPerSecond
 
 export function getRopeIndex(cfg: RopeIndexConfig, input: RopeIndexInput): RopeIndex {
   const { inputIds, batch: B, length: L } = input;
-  if (inputIds.length !== B * L) throw new RopeIndexError(`input_ids has ${inputIds.length} values, expected ${B}x${L}`);
+  if (inputIds.length !== B * L) throw new RopeIndexError(`input_ids: has ${inputIds.length} values, expected ${B}x${L}`);
   const mask = input.attentionMask ?? null;
-  if (mask && mask.length !== B * L) throw new RopeIndexError(`attention_mask has ${mask.length} values, expected ${B}x${L}`);
+  if (mask && mask.length !== B * L) throw new RopeIndexError(`attention_mask: has ${mask.length} values, expected ${B}x${L}`);
   const images = input.imageGridThw ?? null;
   const videos = input.videoGridThw ?? null;
   const pos = new Int32Array(3 * B * L);
@@ -108,7 +108,7 @@ export function getRopeIndex(cfg: RopeIndexConfig, input: RopeIndexInput): RopeI
     let videoNums = 0;
     for (let i = 0; i < tokens.length; i++) {
       if (tokens[i] !== cfg.visionStartTokenId) continue;
-      if (i + 1 >= tokens.length) throw new RopeIndexError(`row ${b}: vision_start token ${cfg.visionStartTokenId} is the last token (nothing follows it)`);
+      if (i + 1 >= tokens.length) throw new RopeIndexError(`input_ids row ${b}: vision_start token ${cfg.visionStartTokenId} is the last token (nothing follows it)`);
       if (tokens[i + 1] === cfg.imageTokenId) imageNums++;
       else if (tokens[i + 1] === cfg.videoTokenId) videoNums++;
     }
@@ -127,7 +127,7 @@ export function getRopeIndex(cfg: RopeIndexConfig, input: RopeIndexInput): RopeI
     const hasVideo = tokens.includes(cfg.videoTokenId);
     const find = (id: number, from: number) => {
       const k = tokens.indexOf(id, from);
-      if (k < 0) throw new RopeIndexError(`row ${b}: no token ${id} after position ${from} (fewer placeholder tokens than vision_start markers)`);
+      if (k < 0) throw new RopeIndexError(`input_ids row ${b}: no token ${id} after position ${from} (fewer placeholder tokens than vision_start markers)`);
       return k;
     };
     for (let item = 0; item < imageNums + videoNums; item++) {
@@ -137,22 +137,22 @@ export function getRopeIndex(cfg: RopeIndexConfig, input: RopeIndexInput): RopeI
       let secondPerGridT: number;
       let ed: number;
       if (edImage < edVideo) {
-        if (!images || imageIndex >= images.length) throw new RopeIndexError(`row ${b}: image ${imageIndex + 1} has no image_grid_thw row (${images?.length ?? 0} given)`);
+        if (!images || imageIndex >= images.length) throw new RopeIndexError(`input_ids row ${b}: image ${imageIndex + 1} has no image_grid_thw row (${images?.length ?? 0} given)`);
         grid = images[imageIndex++];
         secondPerGridT = 0;
         remainImages--;
         ed = edImage;
       } else {
-        if (!videos || videoIndex >= videos.length) throw new RopeIndexError(`row ${b}: video ${videoIndex + 1} has no video_grid_thw row (${videos?.length ?? 0} given)`);
+        if (!videos || videoIndex >= videos.length) throw new RopeIndexError(`input_ids row ${b}: video ${videoIndex + 1} has no video_grid_thw row (${videos?.length ?? 0} given)`);
         const s = input.secondPerGridTs;
-        if (s && videoIndex >= s.length) throw new RopeIndexError(`second_per_grid_ts has ${s.length} entries, video ${videoIndex + 1} needs one`);
+        if (s && videoIndex >= s.length) throw new RopeIndexError(`second_per_grid_ts: has ${s.length} entries, video ${videoIndex + 1} needs one`);
         secondPerGridT = s ? s[videoIndex] : 1.0;
         grid = videos[videoIndex++];
         remainVideos--;
         ed = edVideo;
       }
       const [t, h, w] = grid;
-      if (h % m || w % m) throw new RopeIndexError(`grid (${t}, ${h}, ${w}) is not divisible by spatial_merge_size ${m}`);
+      if (h % m || w % m) throw new RopeIndexError(`grid_thw: (${t}, ${h}, ${w}) is not divisible by spatial_merge_size ${m}`);
       const gt = t;
       const gh = h / m;
       const gw = w / m;
@@ -176,7 +176,7 @@ export function getRopeIndex(cfg: RopeIndexConfig, input: RopeIndexInput): RopeI
     }
     if (st < tokens.length) pushText(tokens.length - st);
     if (out[0].length !== tokens.length) {
-      throw new RopeIndexError(`row ${b}: the visual grids cover ${out[0].length} positions but the row has ${tokens.length} tokens (placeholder counts do not match the grids)`);
+      throw new RopeIndexError(`input_ids row ${b}: the visual grids cover ${out[0].length} positions but the row has ${tokens.length} tokens (placeholder counts do not match the grids)`);
     }
     let rowMax = -Infinity;
     for (let a = 0; a < 3; a++) {
@@ -186,7 +186,7 @@ export function getRopeIndex(cfg: RopeIndexConfig, input: RopeIndexInput): RopeI
       });
     }
     // upstream: llm_positions.max() + 1 - len(row); an all-padding row would fail there
-    if (tokens.length === 0) throw new RopeIndexError(`row ${b} has no unpadded token`);
+    if (tokens.length === 0) throw new RopeIndexError(`attention_mask row ${b}: has no unpadded token`);
     deltas[b] = rowMax + 1 - L;
   }
   return { positionIds: pos, ropeDeltas: deltas };

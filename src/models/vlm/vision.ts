@@ -44,8 +44,8 @@ export function activate(act: Activation, x: Tensor): Tensor {
 
 function checkGrids(grids: readonly Grid[], m: number): void {
   grids.forEach(([t, h, w], i) => {
-    if (![t, h, w].every((v) => Number.isInteger(v) && v >= 1)) throw new VlmInputError(`grid_thw row ${i} (${t}, ${h}, ${w}) must be positive integers`);
-    if (h % m || w % m) throw new VlmInputError(`grid_thw row ${i} (${t}, ${h}, ${w}): h and w must be multiples of spatial_merge_size ${m}`);
+    if (![t, h, w].every((v) => Number.isInteger(v) && v >= 1)) throw new VlmInputError(`grid_thw: row ${i} (${t}, ${h}, ${w}) must be positive integers`);
+    if (h % m || w % m) throw new VlmInputError(`grid_thw: row ${i} (${t}, ${h}, ${w}): h and w must be multiples of spatial_merge_size ${m}`);
   });
 }
 

@@ -93,7 +93,7 @@ export interface GuidanceOptions {
 
 export function usesGuidance(o: GuidanceOptions): boolean {
   const g = o.guidanceScale ?? 7;
-  if (g > 1 && !o.negativePromptEmbeds) throw new DiTInputError(`guidance scale ${g} > 1 needs negative prompt embeddings`);
+  if (g > 1 && !o.negativePromptEmbeds) throw new DiTInputError(`guidance: ${g} > 1 needs negative prompt embeddings`);
   return g > 1;
 }
 
@@ -111,7 +111,7 @@ export function checkLatents(noise: Tensor, cfg: CosmosTransformerConfig, what: 
 /** Conditioning latents must have the noise's shape. */
 export function checkConditioning(shape: readonly number[], cond: { latents: Tensor } | null): void {
   if (cond && cond.latents.shape.join() !== shape.join()) {
-    throw new DiTInputError(`conditioning latents [${cond.latents.shape.join(', ')}] must match the noise [${shape.join(', ')}]`);
+    throw new DiTInputError(`conditioning latents: [${cond.latents.shape.join(', ')}] must match the noise [${shape.join(', ')}]`);
   }
 }
 
@@ -119,7 +119,7 @@ export function checkConditioning(shape: readonly number[], cond: { latents: Ten
 export function hasMaskChannel(model: DiTDenoiser, shape: readonly number[], cond: { latents: Tensor } | null): boolean {
   const C = shape[1];
   const needsMask = model.config.inChannels === C + 1;
-  if (cond && !needsMask) throw new DiTInputError(`video2world conditioning needs a model with a condition-mask channel (in_channels ${C + 1}), this one has ${model.config.inChannels}`);
+  if (cond && !needsMask) throw new DiTInputError(`video2world conditioning: needs a model with a condition-mask channel (in_channels ${C + 1}); this one has ${model.config.inChannels}`);
   checkConditioning(shape, cond);
   return needsMask;
 }

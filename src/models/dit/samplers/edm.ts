@@ -71,7 +71,7 @@ export interface EdmSchedule {
 
 /** EDMEulerScheduler.set_timesteps(steps). */
 export function edmSchedule(cfg: EdmSchedulerConfig, steps: number): EdmSchedule {
-  if (!Number.isInteger(steps) || steps < 1) throw new DiTInputError(`steps must be a positive integer, got ${steps}`);
+  if (!Number.isInteger(steps) || steps < 1) throw new DiTInputError(`steps: must be a positive integer; got ${steps}`);
   let s: number[];
   if (cfg.sigmaSchedule === 'karras') {
     s = karras(torchLinspace(0, 1, steps), cfg.sigmaMin, cfg.sigmaMax, cfg.rho).map(f32);

@@ -41,7 +41,7 @@ export const PREDICT2_FLOW_EULER: Readonly<FlowEulerConfig> = Object.freeze({
 
 /** Scheduler sigmas (steps + 1, float32, final sigma applied as the pipeline does) and timesteps. */
 export function flowEulerSchedule(cfg: FlowEulerConfig, steps: number): { sigmas: Float32Array; timesteps: Float32Array } {
-  if (!Number.isInteger(steps) || steps < 1) throw new DiTInputError(`steps must be a positive integer, got ${steps}`);
+  if (!Number.isInteger(steps) || steps < 1) throw new DiTInputError(`steps: must be a positive integer; got ${steps}`);
   const s = karras(numpyLinspace(0, 1, steps), cfg.sigmaMin, cfg.sigmaMax, cfg.rho).map(f32);
   const sigmas = Float32Array.from([...s, 0]);
   if (cfg.finalSigmasType === 'sigma_min') sigmas[steps] = sigmas[steps - 1];

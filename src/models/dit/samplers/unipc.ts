@@ -168,7 +168,7 @@ export class UniPCMultistepScheduler {
   /** set_timesteps(steps): float32 sigmas (steps + 1) and integer timesteps (steps). */
   setTimesteps(steps: number): { sigmas: Float32Array; timesteps: Int32Array } {
     const cfg = this.config;
-    if (!Number.isInteger(steps) || steps < 1) throw new DiTInputError(`steps must be a positive integer, got ${steps}`);
+    if (!Number.isInteger(steps) || steps < 1) throw new DiTInputError(`steps: must be a positive integer; got ${steps}`);
     let s: number[];
     if (cfg.useKarrasSigmas) {
       let sMin = cfg.sigmaMin;
