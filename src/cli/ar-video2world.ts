@@ -2,7 +2,7 @@
 // arVideo2World pipeline), written as .y4m or PNG frames.
 import { openVideoSource, writeVideo } from '../io/open-video.js';
 import { DEFAULT_FPS, fpsValue } from '../io/video.js';
-import { fpsFlag } from './clip-flags.js';
+import { FPS_FLAG, fpsFlag } from './clip-flags.js';
 import { arVideo2World, readEmbeddings } from '../pipelines/ar-video2world.js';
 import { planArVideo2World } from '../pipelines/plan/models.js';
 import { PLAN_FLAG, planTarget, printPlan } from './plan.js';
@@ -23,7 +23,7 @@ export const command = defineCommand({
     seed: { type: 'integer', min: 0, placeholder: 'S', help: 'seed of the sampling draws (default 0)' },
     embeddings: { type: 'string', path: 'input', placeholder: '<t5.safetensors>', help: 'T5 text embeddings [Lc, context_dim] (one tensor, or one named context / embeddings): required by the Video2World (cross-attention) models' },
     backend: BACKEND_FLAG,
-    fps: { type: 'string', placeholder: 'F', help: 'frame rate for PNG input (default 24)' },
+    fps: { ...FPS_FLAG, help: 'frame rate for PNG input (default 24)' },
     plan: PLAN_FLAG,
     json: { type: 'boolean', needs: 'plan', help: 'with --plan: print the plan as one JSON object' },
   },

@@ -10,7 +10,12 @@ import { type CommandContext, type NumberFlag, commandBackend, type StringFlag, 
 import { PLAN_FLAG, planTarget, printPlan } from './plan.js';
 import { clipSize } from '../pipelines/plan/inputs.js';
 
-export const FPS_FLAG = { type: 'string', placeholder: 'F', help: 'frame rate: a number or n/d' } as const satisfies StringFlag;
+/** What is wrong with a frame-rate value, for a flag's `problem`. */
+export function fpsProblem(v: string): string | null {
+  return parseFps(v) ? null : `must be a positive number or n/d; got ${JSON.stringify(v)}`;
+}
+
+export const FPS_FLAG = { type: 'string', placeholder: 'F', help: 'frame rate: a number or n/d', problem: fpsProblem } as const satisfies StringFlag;
 export const CHROMA_FLAG = { type: 'string', choices: ['444', '420'], default: '444', help: 'Y4M chroma subsampling of the output' } as const satisfies StringFlag;
 export const RELEASE_FLAG = {
   type: 'string',

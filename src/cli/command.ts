@@ -31,7 +31,15 @@ interface FlagBase {
   needs?: string;
 }
 export type PathRole = 'input' | 'output' | 'output-dir';
-export interface StringFlag extends FlagBase { type: 'string'; default?: string; required?: boolean; choices?: readonly string[]; multiple?: false }
+export interface StringFlag extends FlagBase {
+  type: 'string';
+  default?: string;
+  required?: boolean;
+  choices?: readonly string[];
+  multiple?: false;
+  /** what is wrong with a value (said after `--flag: `), or null when it is fine: checked with the other flags, before anything runs */
+  problem?: (value: string) => string | null;
+}
 export interface StringListFlag extends FlagBase { type: 'string'; multiple: true; required?: boolean; choices?: readonly string[]; default?: undefined }
 export interface NumberFlag extends FlagBase {
   type: 'number' | 'integer';
@@ -94,6 +102,11 @@ export interface Command<F extends FlagSpecs = FlagSpecs> {
   description: string;
   flags: F;
   positionals?: Positionals;
+  /**
+   * Checks across flags that the declarations cannot say (e.g. "--prompt or --embeddings"), made
+   * after parsing and before the paths are checked or anything runs; throws a UsageError.
+   */
+  check?(flags: Flags<F>, positionals: string[]): void;
   /** run with checked flags; the exit status (0 when nothing is returned) */
   // biome-ignore lint/suspicious/noConfusingVoidType: a command that returns nothing has succeeded (exit 0)
   run(flags: Flags<F>, positionals: string[], ctx: CommandContext): Promise<number | void>;
@@ -298,6 +311,8 @@ export function parseCommand<F extends FlagSpecs>(c: Command<F>, args: string[])
       const list = Array.isArray(v) ? v : [v as string];
       for (const x of list) {
         if (s.choices && !s.choices.includes(x)) throw new UsageError(`--${n}: must be one of ${s.choices.join(', ')}; got ${JSON.stringify(x)}`);
+        const problem = !s.multiple ? s.problem?.(x) : null;
+        if (problem) throw new UsageError(`--${n}: ${problem}`);
       }
       out[n] = s.multiple ? list : list[0];
     } else out[n] = checkNumber(n, s, v as string);

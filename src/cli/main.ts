@@ -128,6 +128,7 @@ export async function main(argv: string[] = process.argv.slice(2), io: MainIo = 
   const ctx: CommandContext = { out: io.out, write: io.write, err: io.err, signal: abort.signal, interactive: io.interactive };
   try {
     const { flags, positionals } = parseCommand(command, args);
+    command.check?.(flags, positionals);
     await preflight(command, flags, positionals);
     return (await command.run(flags, positionals, ctx)) ?? 0;
   } catch (e) {

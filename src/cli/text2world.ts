@@ -146,6 +146,9 @@ export const command = defineCommand({
     'embeddings, seeded Gaussian noise, the model\'s sampler (Cosmos-1.0 EDM, Predict2 flow Euler, Predict2.5 flow UniPC),\n' +
     'then the VAE decode (Cosmos tokenizer, or the Wan2.1 VAE for Predict2 / 2.5).',
   flags: WORLD_FLAGS,
+  check(f) {
+    if (!f.plan) checkGenerationFlags(f, f.out);
+  },
   async run(f, _positionals, ctx) {
     if (f.plan) return planWorldCommand('text2world', f, ctx);
     const { info, backend } = await openForCommand(f, ctx);

@@ -1,8 +1,8 @@
 // `cosmos-ts video2world`: continue an input clip with a diffusers-style Cosmos model folder.
-import { fpsFlag } from './clip-flags.js';
+import { fpsFlag, fpsProblem } from './clip-flags.js';
 import { video2world } from '../pipelines/video2world.js';
 import { UsageError, defineCommand, commandProgress } from './command.js';
-import { WORLD_FLAGS, finishWorld, openForCommand, planWorldCommand, worldOptions } from './text2world.js';
+import { WORLD_FLAGS, checkGenerationFlags, finishWorld, openForCommand, planWorldCommand, worldOptions } from './text2world.js';
 
 export const command = defineCommand({
   name: 'video2world',
@@ -19,7 +19,12 @@ export const command = defineCommand({
       help: "input frames used as conditioning, taken from its end (default min(input, 1 + the VAE's temporal compression): 9 for Cosmos-1.0, 5 for Predict2.x)",
     },
     'augment-sigma': { type: 'number', min: 0, help: 'Cosmos-1.0 noise augmentation of the conditioning latents (default 0.001)' },
-    'input-fps': { type: 'string', placeholder: 'F | n/d', help: 'frame rate of PNG input (default 24)' },
+    'input-fps': { type: 'string', placeholder: 'F | n/d', help: 'frame rate of PNG input (default 24)', problem: fpsProblem },
+  },
+  check(f) {
+    if (f.plan) return;
+    if (f.input === undefined) throw new UsageError('--input: missing (required unless --plan)');
+    checkGenerationFlags(f, f.out);
   },
   async run(f, _positionals, ctx) {
     const fpsText = f['input-fps'];
