@@ -143,6 +143,7 @@ async function findInput(i: PathToCheck): Promise<Found> {
       `cannot open (${code ?? (e as Error).message})`;
     throw new PathError(i.what, i.path, i.expected ? `${problem}; expected ${i.expected}` : problem);
   }
+  if (!st.isFile() && !st.isDirectory()) throw new PathError(i.what, i.path, `is ${entryKind(st)}; expected a regular file or a folder`);
   const files: Found['files'] = [];
   if (st.isDirectory()) {
     try {

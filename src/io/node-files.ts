@@ -163,8 +163,13 @@ export const nodeFileSystem: FileSystem = {
   async open(path: string): Promise<RandomAccessFile> {
     let fh: fsp.FileHandle;
     try {
+      // opening a FIFO blocks until something writes to it, and a device or pipe has no positions
+      // to read from: refuse anything but a regular file before opening it
+      const st = await fsp.stat(path);
+      if (!st.isFile()) throw new FileError(path, st.isDirectory() ? 'cannot open: is a directory' : `cannot open: is ${entryKind(st)}; expected a regular file`);
       fh = await fsp.open(path, 'r');
     } catch (e) {
+      if (e instanceof FileError) throw e;
       throw new FileError(path, `cannot open: ${reason(e)}`);
     }
     let size: number;

@@ -180,6 +180,20 @@ describe('--out where nothing can be written', () => {
   });
 });
 
+describe('an input that is not a file or a folder', () => {
+  it('a FIFO as --input is refused at once (opening it would wait for a writer forever)', async () => {
+    const fifo = nodePath.join(tmp, 'in-fifo.y4m');
+    execFileSync('mkfifo', [fifo]);
+    expect(await refused(tokenize(nodePath.join(tmp, 'never.safetensors'), fifo), '--input', fifo)).toMatch(/is a FIFO \(named pipe\); expected a regular file or a folder$/);
+  });
+
+  it('the library refuses to open one too (a FIFO named inside a spec or a folder)', async () => {
+    const fifo = nodePath.join(tmp, 'lib-fifo.bin');
+    execFileSync('mkfifo', [fifo]);
+    await expect(nodeFileSystem.open(fifo)).rejects.toThrow(/lib-fifo\.bin: cannot open: is a FIFO \(named pipe\); expected a regular file$/);
+  });
+});
+
 describe('an output that is an input', () => {
   it('tokenize --out the input clip, in four spellings: same path, ./path, a symbolic link, a hard link', async () => {
     const dotted = `./${nodePath.relative(process.cwd(), input)}`;
