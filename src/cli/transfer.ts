@@ -7,6 +7,7 @@ import { transfer } from '../pipelines/transfer.js';
 import { PLAN_FLAG, planTarget, printPlan } from './plan.js';
 import { probeControlInputs } from '../pipelines/world/controls.js';
 import { LIMIT_FLAGS, limitsOf } from './limit-flags.js';
+import { printWarnings } from './warnings.js';
 import { BACKEND_FLAG, UsageError, commandBackend, commandProgress, defineCommand } from './command.js';
 import { WORLD_FLAGS, checkGenerationFlags, seedOf, settingsMetadata, timingLine, writeOutputs } from './text2world.js';
 
@@ -81,6 +82,11 @@ export const command = defineCommand({
         spec, backend, prompt: f.prompt, negativePrompt: f['negative-prompt'], embeddings: f.embeddings, seed: seedOf(f.seed), steps: f.steps,
         guidance: f.guidance, frames: f.frames, onProgress: bars.onProgress, signal: ctx.signal, returnEmbeddings: f['embeddings-out'] !== undefined,
         limits,
+        // a prompt from the spec is named as the spec's field
+        onWarning: printWarnings(ctx, {
+          ...(f.prompt === undefined ? { prompt: `${f.spec}: prompt` } : {}),
+          ...(f['negative-prompt'] === undefined ? { negativePrompt: `${f.spec}: negative_prompt` } : {}),
+        }),
       });
       bars.finish();
       const s = r.settings;
