@@ -1,7 +1,8 @@
 // --max-frame-pixels, --max-frames and --max-input-bytes: the input limits (src/io/limits.ts) a
 // user raises on every command that reads video, images or tokens files.
 import { DEFAULT_LIMITS, type InputLimits, formatBytes, parseLimit } from '../io/limits.js';
-import { type StringFlag, UsageError } from './command.js';
+import { UserError } from '../engine/errors.js';
+import type { StringFlag } from './command.js';
 
 const limitFlag = (help: string): StringFlag => ({ type: 'string', placeholder: 'N', help });
 
@@ -16,7 +17,7 @@ type LimitFlagValues = { [K in keyof typeof LIMIT_FLAGS]?: string };
 function value(flag: keyof typeof LIMIT_FLAGS, text: string | undefined, fallback: number): number {
   if (text === undefined) return fallback;
   const n = parseLimit(text);
-  if (n === null) throw new UsageError(`--${flag}: must be a positive integer, optionally with a suffix (K, M, G, KiB, MiB, GiB, GB); got ${JSON.stringify(text)}`);
+  if (n === null) throw new UserError(`--${flag}: must be a positive integer, optionally with a suffix (K, M, G, KiB, MiB, GiB, GB); got ${JSON.stringify(text)}`);
   return n;
 }
 
