@@ -106,7 +106,8 @@ describe('tokenize / detokenize', () => {
     const badChunk = await run('tokenize', '--model', CV, '--input', nodePath.join(SAMPLES, 'sample_0.y4m'), '--out', nodePath.join(tmp, 'x.safetensors'), '--backend', 'cpu', '--chunk', '3');
     expect(badChunk.rc).toBe(2);
     expect(badChunk.errLines.at(-1)).toBe('error: chunkFrames must be a positive multiple of the temporal compression 4, got 3');
-    const image = await run('tokenize', '--model', nodePath.resolve(import.meta.dirname, '../fixtures/tokenizer/ci_image'), '--input', 'a.y4m', '--out', 'b.safetensors', '--backend', 'cpu');
+    // the input is opened before the model: a real clip, so the model's error is the one reported
+    const image = await run('tokenize', '--model', nodePath.resolve(import.meta.dirname, '../fixtures/tokenizer/ci_image'), '--input', nodePath.join(SAMPLES, 'sample_0.y4m'), '--out', nodePath.join(tmp, 'b.safetensors'), '--backend', 'cpu');
     expect(image.rc).toBe(2);
     expect(image.errLines).toEqual([expect.stringMatching(/^error: .*ci_image: a CI \(image\) tokenizer; these workflows take the causal video tokenizers \(CV, DV\)$/)]);
     const noTokens = await run('detokenize', '--tokens', nodePath.join(tmp, 'none.safetensors'), '--out', nodePath.join(tmp, 'x.y4m'));
