@@ -32,7 +32,7 @@ function y4m(header: string, frames = 0, frameBytes = 0): string {
   return p;
 }
 
-const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const reEscape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 async function refused(open: () => Promise<unknown>, re: RegExp): Promise<string> {
   const e = await open().then(
@@ -72,7 +72,7 @@ describe('Y4M header tags', () => {
   for (const [what, header, tag, re] of bad) {
     it(`refuses ${what}, naming the header tag ${tag}`, async () => {
       const p = y4m(header, 1, frame);
-      const m = await refused(() => openY4m(p), new RegExp(`^${escape(p)}: header tag ${escape(tag)}: `));
+      const m = await refused(() => openY4m(p), new RegExp(`^${reEscape(p)}: header tag ${reEscape(tag)}: `));
       expect(m).toMatch(re);
       // every reader goes through the header: the streaming one, the whole-clip one, the probe
       await refused(() => readY4m(p), re);
@@ -84,7 +84,7 @@ describe('Y4M header tags', () => {
   it('refuses a file that is not YUV4MPEG2 at all, naming the file', async () => {
     const p = tmpPath('garbage.y4m');
     writeFileSync(p, Buffer.from('\x00\x01garbage that is not a header\n'));
-    await refused(() => openY4m(p), new RegExp(`^${escape(p)}: bad magic`));
+    await refused(() => openY4m(p), new RegExp(`^${reEscape(p)}: bad magic`));
   });
 
   it('reads Ip and I? (unknown, taken as progressive) as progressive', async () => {
@@ -117,7 +117,7 @@ describe('Y4M sizes past the limits', () => {
   it('a header claiming 100000x100000 is refused at once, naming the tags, the limit and the flag', async () => {
     const p = y4m('YUV4MPEG2 W100000 H100000 F30:1 C420jpeg', 0);
     const t0 = performance.now();
-    const m = await refused(() => openY4m(p), new RegExp(`^${escape(p)}: header tags W100000 H100000: 100000x100000 \\(W x H\\) is 10000000000 pixels a frame, over the limit of ${DEFAULT_LIMITS.maxPixels} pixels`));
+    const m = await refused(() => openY4m(p), new RegExp(`^${reEscape(p)}: header tags W100000 H100000: 100000x100000 \\(W x H\\) is 10000000000 pixels a frame, over the limit of ${DEFAULT_LIMITS.maxPixels} pixels`));
     expect(m).toContain('--max-frame-pixels');
     await refused(() => readVideo(p), /over the limit/);
     expect(performance.now() - t0).toBeLessThan(1000);
@@ -125,7 +125,7 @@ describe('Y4M sizes past the limits', () => {
 
   it('counts frames against maxFrames and a whole clip against maxBytes; a streaming reader holds one frame', async () => {
     const p = y4m('YUV4MPEG2 W4 H2 F30:1 C420jpeg', 5, 12);
-    await refused(() => openY4m(p, { limits: { ...DEFAULT_LIMITS, maxFrames: 4 } }), new RegExp(`^${escape(p)}: 5 frames, over the limit of 4 frames; raise it with --max-frames`));
+    await refused(() => openY4m(p, { limits: { ...DEFAULT_LIMITS, maxFrames: 4 } }), new RegExp(`^${reEscape(p)}: 5 frames, over the limit of 4 frames; raise it with --max-frames`));
     const oneFrame = decodedBytes(4, 2);
     const limits = { ...DEFAULT_LIMITS, maxBytes: 2 * oneFrame };
     const r = await openY4m(p, { limits });
@@ -172,7 +172,7 @@ describe('PNG headers past the limits', () => {
     writeFileSync(p, craftPng(20000, 20000, zlib.deflateSync(Buffer.alloc(1 << 20), { level: 9 })));
     const before = process.memoryUsage().arrayBuffers;
     const t0 = performance.now();
-    const re = new RegExp(`^${escape(p)}: IHDR: 20000x20000 \\(W x H\\) is 400000000 pixels a frame, over the limit of ${DEFAULT_LIMITS.maxPixels} pixels; raise it with --max-frame-pixels`);
+    const re = new RegExp(`^${reEscape(p)}: IHDR: 20000x20000 \\(W x H\\) is 400000000 pixels a frame, over the limit of ${DEFAULT_LIMITS.maxPixels} pixels; raise it with --max-frame-pixels`);
     await refused(() => readPng(p), re);
     await refused(() => probePng(p), re);
     await refused(() => openVideoSource(p), re);
@@ -200,10 +200,10 @@ describe('PNG headers past the limits', () => {
     const dir = tmpPath('frames');
     mkdirSync(dir);
     await writePngFrames(dir, { data: new Float32Array(3 * 3 * 2 * 4), frames: 3, height: 2, width: 4 });
-    await refused(() => openPngFrames(dir, undefined, undefined, { limits: { ...DEFAULT_LIMITS, maxFrames: 2 } }), new RegExp(`^${escape(dir)}: 3 frames, over the limit of 2 frames`));
+    await refused(() => openPngFrames(dir, undefined, undefined, { limits: { ...DEFAULT_LIMITS, maxFrames: 2 } }), new RegExp(`^${reEscape(dir)}: 3 frames, over the limit of 2 frames`));
     await refused(() => openPngFrames(dir, undefined, undefined, { limits: { ...DEFAULT_LIMITS, maxPixels: 7 } }), /frame_000000\.png: IHDR: 4x2 \(W x H\) is 8 pixels a frame, over the limit of 7 pixels/);
     const limits = { ...DEFAULT_LIMITS, maxBytes: decodedBytes(4, 2, 2) };
-    await refused(() => readPngFrames(dir, undefined, undefined, { limits }), new RegExp(`^${escape(dir)}: 3 frames of 4x2 \\(W x H\\) decode to 288 bytes of float32, over the limit of 192 bytes`));
+    await refused(() => readPngFrames(dir, undefined, undefined, { limits }), new RegExp(`^${reEscape(dir)}: 3 frames of 4x2 \\(W x H\\) decode to 288 bytes of float32, over the limit of 192 bytes`));
     const s = await openPngFrames(dir, undefined, undefined, { limits });
     expect(s.frameCount).toBe(3);
     // a huge frame later in the folder is refused when it is reached, still before its inflate
@@ -219,10 +219,10 @@ describe('tokens files past the limits', () => {
     const p = tmpPath('tokens.safetensors');
     const meta = { format: 'cosmos-ts.tokens.v1', kind: 'CV', frames: '9', height: '100000', width: '100000', padded_frames: '9', padded_height: '100000', padded_width: '100000' };
     await writeSafetensors(p, { latent: { dtype: 'f32', shape: [1, 2, 1, 1, 1], raw: new Float32Array(2) } }, meta);
-    await refused(() => readTokens(p), new RegExp(`^${escape(p)}: metadata: 100000x100000 \\(W x H\\) is 10000000000 pixels a frame, over the limit`));
+    await refused(() => readTokens(p), new RegExp(`^${reEscape(p)}: metadata: 100000x100000 \\(W x H\\) is 10000000000 pixels a frame, over the limit`));
     const q = tmpPath('tokens2.safetensors');
     await writeSafetensors(q, { latent: { dtype: 'f32', shape: [1, 4, 2, 4, 4], raw: new Float32Array(128) } }, { format: 'cosmos-ts.tokens.v1' });
-    await refused(() => readTokens(q, undefined, { limits: { ...DEFAULT_LIMITS, maxBytes: 256 } }), new RegExp(`^${escape(q)}: tensor latent: \\[1, 4, 2, 4, 4\\] \\(512 bytes\\), over the limit of 256 bytes`));
+    await refused(() => readTokens(q, undefined, { limits: { ...DEFAULT_LIMITS, maxBytes: 256 } }), new RegExp(`^${reEscape(q)}: tensor latent: \\[1, 4, 2, 4, 4\\] \\(512 bytes\\), over the limit of 256 bytes`));
     expect((await readTokens(q)).tokens.latent?.shape).toEqual([1, 4, 2, 4, 4]);
   });
 });
