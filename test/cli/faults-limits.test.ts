@@ -13,7 +13,12 @@ import { writeSafetensors } from '../../src/io/safetensors.js';
 import { writeY4m } from '../../src/io/y4m.js';
 import { SentencePieceProcessor } from '../../src/text/sentencepiece.js';
 import { T5Tokenizer } from '../../src/text/t5-tokenizer.js';
-import { type WorldFolders, writeWorldFolders } from '../pipelines/world-fixtures.js';
+import { readTransferSpec } from '../../src/models/controlnet/spec.js';
+import { transfer } from '../../src/pipelines/transfer.js';
+import { video2world } from '../../src/pipelines/video2world.js';
+import { cpu } from '../harness.js';
+import { recordingFs } from '../recording-fs.js';
+import { type WorldFolders, transferSpecJson, writeTransferFolder, writeWorldFolders } from '../pipelines/world-fixtures.js';
 import { type CliRun, runCli as run } from './run-cli.js';
 
 const WEIGHTS = nodePath.resolve(import.meta.dirname, '../../weights');
@@ -180,11 +185,36 @@ describe('frames too small for the metrics', () => {
   });
 });
 
-describe('prompt length', () => {
+describe('world pipelines', () => {
   let W: WorldFolders;
   beforeAll(async () => {
     mkdirSync(at('world'));
     W = await writeWorldFolders(at('world'));
+  });
+
+  it('video2world: a bad input header is refused before any file of the model folder is read', async () => {
+    const rec = recordingFs();
+    const e = await video2world({ model: W.V2W, input: HUGE_Y4M, embeddings: W.EMB48, backend: cpu, fs: rec.fs }).catch((x: unknown) => x);
+    expect(String(e)).toContain(`${HUGE_Y4M}: header tags W100000 H100000`);
+    expect(rec.reads.filter((r) => r.path.startsWith(W.V2W))).toEqual([]);
+    const [r, ms] = await timed('video2world', '--model', W.V2W, '--input', HUGE_Y4M, '--embeddings', W.EMB48, '--out', at('v2w.y4m'), '--backend', 'cpu');
+    expectRefused(r, `${HUGE_Y4M}: header tags W100000 H100000`, ms, at('v2w.y4m'));
+  });
+
+  it('transfer: a control video past the limits is refused before any checkpoint is read', async () => {
+    const dir = at('transfer');
+    mkdirSync(dir);
+    await writeTransferFolder(dir);
+    const json = transferSpecJson();
+    json.controls.depth.input_control = HUGE_Y4M;
+    const specPath = nodePath.join(dir, 'huge-spec.json');
+    writeFileSync(specPath, JSON.stringify(json));
+    const rec = recordingFs();
+    const e = await transfer({ spec: await readTransferSpec(specPath), backend: cpu, fs: rec.fs }).catch((x: unknown) => x);
+    expect(String(e)).toContain(`${HUGE_Y4M}: header tags W100000 H100000`);
+    expect(rec.reads.filter((r) => r.path.endsWith('.safetensors') || r.path.endsWith('.json'))).toEqual([]);
+    const [r, ms] = await timed('transfer', '--spec', specPath, '--out', at('tr.y4m'), '--backend', 'cpu');
+    expectRefused(r, `${HUGE_Y4M}: header tags W100000 H100000`, ms, at('tr.y4m'));
   });
 
   it('a prompt past the T5 window of 512 tokens is cut with a warning that says how many tokens', async () => {
