@@ -86,8 +86,9 @@ export const TOKENIZER_PLAN_FLAGS = {
 export async function planTokenizerCommand(
   command: 'tokenize' | 'roundtrip', f: { model: string; release?: string; input?: string; backend: string; chunk?: number; frames?: number; height?: number; width?: number; json?: boolean },
   ctx: CommandContext,
+  limits?: InputLimits,
 ): Promise<void> {
-  const given = f.input === undefined ? null : await clipSize(f.input);
+  const given = f.input === undefined ? null : await clipSize(f.input, undefined, limits);
   const size = {
     frames: f.frames ?? given?.frames ?? PLAN_CLIP.frames, height: f.height ?? given?.height ?? PLAN_CLIP.height, width: f.width ?? given?.width ?? PLAN_CLIP.width,
   };

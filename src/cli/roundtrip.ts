@@ -36,7 +36,7 @@ where they are (DV via the token ids), prints PSNR and SSIM of the reconstructio
     ...LIMIT_FLAGS,
   },
   async run(f, _positionals, ctx) {
-    if (f.plan) return planTokenizerCommand('roundtrip', f, ctx);
+    if (f.plan) return planTokenizerCommand('roundtrip', f, ctx, limitsOf(f));
     if (f.input === undefined || f.out === undefined) throw new UsageError('missing --input or --out');
     const { input, out } = f;
     // the input and its reconstruction are held whole; PSNR / SSIM need frames of 11x11 or more

@@ -31,7 +31,7 @@ compression, are padded by repeating the last frame / row / column (detokenize c
     ...LIMIT_FLAGS,
   },
   async run(f, _positionals, ctx) {
-    if (f.plan) return planTokenizerCommand('tokenize', f, ctx);
+    if (f.plan) return planTokenizerCommand('tokenize', f, ctx, limitsOf(f));
     if (f.input === undefined || f.out === undefined) throw new UsageError('missing --input or --out');
     const { input, out } = f;
     // streamed: one frame at a time is held, so only a frame counts against --max-input-bytes
