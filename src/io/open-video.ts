@@ -3,7 +3,7 @@
 // file, one ending in .png a single image (one-frame clips only), anything else a folder of PNG
 // frames (created when missing).
 import { FileError, type FileSystem, fileSystem } from './files.js';
-import { checkFrameLimits, type InputLimits } from './limits.js';
+import { checkFrameCount, checkFrameLimits, type InputLimits } from './limits.js';
 import { probePng, readPng, writePng } from './png.js';
 import { frameToImage, imageToFrame, listPngFrames, openPngFrames, writePngFrame } from './png-frames.js';
 import { DEFAULT_FPS, type FrameSource, getFrame, type Rational, stackFrames, type Video } from './video.js';
@@ -62,7 +62,10 @@ export async function probeVideo(path: string, o: VideoReadOptions = {}, fs: Fil
     h = { kind, width: info.width, height: info.height, frames: 1, fps: undefined };
   }
   if (o.whole) checkFrameLimits(path, h.width, h.height, h.frames, o.limits);
-  else checkFrameLimits(path, h.width, h.height, undefined, o.limits);
+  else {
+    checkFrameLimits(path, h.width, h.height, undefined, o.limits);
+    checkFrameCount(path, h.frames, o.limits);
+  }
   return h;
 }
 

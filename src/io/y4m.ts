@@ -81,7 +81,7 @@ function parseFrameRate(file: string, value: string): Rational {
   const den = Number(m[2]);
   if (num === 0 || den === 0 || !Number.isSafeInteger(num) || !Number.isSafeInteger(den)) {
     const why = num === 0 && den === 0 ? 'an unknown frame rate' : den === 0 ? 'a zero denominator' : num === 0 ? 'a zero frame rate' : 'out of range';
-    throw tagError(file, 'F', `F${value} is ${why}; re-write the file with its real rate (ffmpeg: -r 30), or pass it with F<n>:<d> in the header`);
+    throw tagError(file, 'F', `F${value} is ${why}; give the file its real rate (e.g. ffmpeg -i in.y4m -r 30 out.y4m, or edit the header to F30:1)`);
   }
   return { num, den };
 }
