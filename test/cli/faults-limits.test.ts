@@ -18,7 +18,8 @@ import { transfer } from '../../src/pipelines/transfer.js';
 import { video2world } from '../../src/pipelines/video2world.js';
 import { cpu } from '../harness.js';
 import { recordingFs } from '../recording-fs.js';
-import { type WorldFolders, transferSpecJson, writeTransferFolder, writeWorldFolders } from '../pipelines/world-fixtures.js';
+import { ReasonPromptTokenizer } from '../../src/models/vlm/prompt-tokenizer.js';
+import { type WorldFolders, transferSpecJson, writePredict25PromptFolder, writeTransferFolder, writeWorldFolders } from '../pipelines/world-fixtures.js';
 import { type CliRun, runCli as run } from './run-cli.js';
 
 const WEIGHTS = nodePath.resolve(import.meta.dirname, '../../weights');
@@ -233,5 +234,18 @@ describe('world pipelines', () => {
       '--out', at('short-prompt.y4m'), '--backend', 'cpu');
     expect(short.rc, short.err).toBe(0);
     expect(short.err).not.toContain('warning:');
+  });
+
+  it("Predict2.5's Cosmos-Reason1 prompt encoder warns the same way", async () => {
+    const folder = await writePredict25PromptFolder(at('p25-prompt'));
+    const prompt = Array.from({ length: 200 }, (_, i) => `robot arm ${i} picks up the red cube`).join(', ');
+    const total = (await ReasonPromptTokenizer.load(nodePath.join(folder, 'tokenizer'))).tokenize([prompt], 512).lengths[0];
+    expect(total).toBeGreaterThan(512);
+    const r = await run('text2world', '--model', folder, '--prompt', prompt, '--guidance', '1', '--steps', '1', '--frames', '1', '--height', '16', '--width', '16',
+      '--out', at('p25-long.png'), '--backend', 'cpu');
+    expect(r.rc, r.err).toBe(0);
+    expect(r.errLines.filter((l) => l.startsWith('warning: '))).toEqual([
+      `warning: --prompt: ${total} tokens, the Reason1 encoder reads 512: ${total - 512} tokens cut (shorten it to keep them)`,
+    ]);
   });
 });
