@@ -29,8 +29,9 @@ export {
   readJsonObject, readText, setFileSystem,
   writeFileAtomic,
 } from './io/files.js';
-export { createVideoSink, openVideoSource, readVideo, writeVideo } from './io/open-video.js';
-export { decodePng, encodePng, readPng, writePng } from './io/png.js';
+export { DEFAULT_LIMITS, type InputLimits, InputLimitError, checkFrameLimits } from './io/limits.js';
+export { createVideoSink, openVideoSource, probeVideo, readVideo, writeVideo } from './io/open-video.js';
+export { decodePng, encodePng, probePng, readPng, writePng } from './io/png.js';
 export { readPngFrames, writePngFrames } from './io/png-frames.js';
 export { type Checkpoint, type SafetensorsFile, openCheckpoint, openSafetensors, writeSafetensors } from './io/safetensors.js';
 export {

@@ -88,7 +88,7 @@ describe('definitions', () => {
 
   it('rejects mismatched or too small inputs', () => {
     expect(() => psnr(new Float32Array(3), new Float32Array(4))).toThrow(/same shape/);
-    expect(() => ssim(new Float32Array(3 * 10 * 10), new Float32Array(3 * 10 * 10), [3, 1, 10, 10])).toThrow(/smaller than the 11x11 window/);
+    expect(() => ssim(new Float32Array(3 * 10 * 10), new Float32Array(3 * 10 * 10), [3, 1, 10, 10])).toThrow(/^ssim: is 10x10 \(W x H\); PSNR\/SSIM need frames of at least 11x11$/);
     expect(() => ssim(new Float32Array(12), new Float32Array(12), [4, 1, 1, 3])).toThrow(/not \[3, T, H, W\]/);
   });
 });

@@ -7,6 +7,7 @@ import { arVideo2World, readEmbeddings } from '../pipelines/ar-video2world.js';
 import { planArVideo2World } from '../pipelines/plan/models.js';
 import { PLAN_FLAG, planTarget, printPlan } from './plan.js';
 import { BACKEND_FLAG, commandBackend, UsageError, defineCommand, commandProgress } from './command.js';
+import { LIMIT_FLAGS, limitsOf } from './limit-flags.js';
 
 export const command = defineCommand({
   name: 'ar-video2world',
@@ -26,6 +27,7 @@ export const command = defineCommand({
     fps: { ...FPS_FLAG, help: 'frame rate for PNG input (default 24)' },
     plan: PLAN_FLAG,
     json: { type: 'boolean', needs: 'plan', help: 'with --plan: print the plan as one JSON object' },
+    ...LIMIT_FLAGS,
   },
   async run(flags, _positionals, ctx) {
     if (flags.plan) {
@@ -41,11 +43,12 @@ export const command = defineCommand({
     if (flags.input === undefined || flags.out === undefined) throw new UsageError(`${[flags.input === undefined ? '--input' : '', flags.out === undefined ? '--out' : ''].filter(Boolean).join(', ')}: missing (required unless --plan)`);
     const { input, out } = flags;
     const fps = fpsFlag(flags.fps);
-    const embeddings = flags.embeddings === undefined ? null : await readEmbeddings(flags.embeddings);
-    const backend = await commandBackend(flags.backend, ctx);
-    const source = await openVideoSource(input, fps ?? DEFAULT_FPS);
+    // the clip's header first (streamed: the last frames are kept), then the embeddings, then the models
+    const source = await openVideoSource(input, fps ?? DEFAULT_FPS, undefined, { limits: limitsOf(flags) });
     const bars = commandProgress(ctx);
     try {
+      const embeddings = flags.embeddings === undefined ? null : await readEmbeddings(flags.embeddings);
+      const backend = await commandBackend(flags.backend, ctx);
       ctx.err(`input ${input}: ${source.frameCount ?? '?'} frames, ${source.width}x${source.height}, ${source.fps ? +fpsValue(source.fps).toFixed(3) : '?'} fps`);
       const r = await arVideo2World({
         model: flags.model,

@@ -1,7 +1,9 @@
 // What the commands that read or write clips share: the --fps / --chroma / --range flags, the
 // tokenizer and clip descriptions they print, opening both, and progress bars on stderr.
 import type { Backend } from '../engine/backend.js';
+import type { InputLimits } from '../io/limits.js';
 import { openVideoSource } from '../io/open-video.js';
+import { checkMetricFrameSize } from '../metrics/quality.js';
 import { DEFAULT_FPS, type FrameSource, type Rational, parseFps } from '../io/video.js';
 import type { TokenizerPart } from '../models/tokenizer/release-folder.js';
 import { type TokenizerPlan, planTokenizer } from '../pipelines/plan/models.js';
@@ -44,25 +46,30 @@ export function describeTokenizer(m: VideoModel): string {
 
 
 /**
- * The backend, the video tokenizer and the input clip of a command that encodes (--backend,
- * --model, --input, --fps for PNG input), described on stderr. The caller closes the source and
- * disposes the model.
+ * The input clip, the backend and the video tokenizer of a command that encodes (--backend,
+ * --model, --input, --fps for PNG input), described on stderr. The clip is opened first: a bad
+ * header, a clip past the limits (`whole`: the command holds every frame) or, with `metrics`,
+ * frames too small for PSNR / SSIM are refused before any model loads. The caller closes the
+ * source and disposes the model.
  */
 export async function openModelAndClip(
   f: { model: string; input: string; backend: string; fps?: string; release?: string },
   ctx: CommandContext,
   part: TokenizerPart,
+  o: { limits?: InputLimits; whole?: boolean; metrics?: boolean } = {},
 ): Promise<{ backend: Backend; model: VideoModel; source: FrameSource }> {
   const fps = fpsFlag(f.fps);
-  const backend = await commandBackend(f.backend, ctx);
-  const model = await loadVideoTokenizer(f.model, backend, { part, release: f.release });
+  const source = await openVideoSource(f.input, fps ?? DEFAULT_FPS, undefined, { limits: o.limits, whole: o.whole });
   try {
-    const source = await openVideoSource(f.input, fps ?? DEFAULT_FPS);
+    if (o.metrics) checkMetricFrameSize(f.input, source.width, source.height);
+    const backend = await commandBackend(f.backend, ctx);
+    const model = await loadVideoTokenizer(f.model, backend, { part, release: f.release });
     ctx.err(`model ${f.model} ${describeTokenizer(model)} on ${backend.name}`);
-    ctx.err(`input ${f.input}: ${source.frameCount ?? '?'} frames, ${source.width}x${source.height}, ${fpsText(source.fps)} fps`);
+    const assumed = source.fpsAssumed && source.kind === 'y4m' && fps === undefined ? ' (assumed: the header has no F tag)' : '';
+    ctx.err(`input ${f.input}: ${source.frameCount ?? '?'} frames, ${source.width}x${source.height}, ${fpsText(source.fps)} fps${assumed}`);
     return { backend, model, source };
   } catch (e) {
-    model.dispose();
+    await source.close();
     throw e;
   }
 }
@@ -84,8 +91,9 @@ export const TOKENIZER_PLAN_FLAGS = {
 export async function planTokenizerCommand(
   command: 'tokenize' | 'roundtrip', f: { model: string; release?: string; input?: string; backend: string; chunk?: number; frames?: number; height?: number; width?: number; json?: boolean },
   ctx: CommandContext,
+  limits?: InputLimits,
 ): Promise<void> {
-  const given = f.input === undefined ? null : await clipSize(f.input);
+  const given = f.input === undefined ? null : await clipSize(f.input, undefined, limits);
   const size = {
     frames: f.frames ?? given?.frames ?? PLAN_CLIP.frames, height: f.height ?? given?.height ?? PLAN_CLIP.height, width: f.width ?? given?.width ?? PLAN_CLIP.width,
   };

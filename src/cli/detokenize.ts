@@ -6,6 +6,8 @@ import { detokenize, loadVideoTokenizer } from '../pipelines/tokenizer.js';
 import { readTokens } from '../pipelines/tokens-file.js';
 import { CHROMA_FLAG, describeTokenizer, FPS_FLAG, fpsFlag, RANGE_FLAG, RELEASE_FLAG } from './clip-flags.js';
 import { BACKEND_FLAG, commandBackend, defineCommand, UsageError, commandProgress } from './command.js';
+import { checkFrameLimits } from '../io/limits.js';
+import { LIMIT_FLAGS, limitsOf } from './limit-flags.js';
 
 export const command = defineCommand({
   name: 'detokenize',
@@ -21,16 +23,25 @@ clip, cropped to the recorded frame count and size and clamped to [-1, 1].`,
     chroma: CHROMA_FLAG,
     range: RANGE_FLAG,
     fps: { ...FPS_FLAG, help: 'frame rate (default: recorded, else 24)' },
+    ...LIMIT_FLAGS,
   },
   async run(f, _positionals, ctx) {
     const fps = fpsFlag(f.fps);
-    const file = await readTokens(f.tokens);
+    const limits = limitsOf(f);
+    // the tokens file's header (array shapes, recorded clip size) is checked before any model loads
+    const file = await readTokens(f.tokens, undefined, { limits });
     const modelDir = f.model ?? file.model;
     if (!modelDir) throw new UsageError(`--model: missing (${f.tokens} records no tokenizer folder)`);
     const backend = await commandBackend(f.backend, ctx);
     const model = await loadVideoTokenizer(modelDir, backend, { part: 'decoder', release: f.release });
     try {
       ctx.err(`model ${modelDir} ${describeTokenizer(model)} on ${backend.name}`);
+      // what the token grid decodes to with this model, before the decode allocates it
+      const grid = file.tokens.latent?.shape.slice(2) ?? file.tokens.indices?.shape.slice(1);
+      if (grid?.length === 3) {
+        const [t, h, w] = grid;
+        checkFrameLimits(`${f.tokens}: tokens [${grid.join(', ')}] with ${modelDir}`, w * model.spatialCompression, h * model.spatialCompression, 1 + (t - 1) * model.temporalCompression, limits);
+      }
       const t0 = performance.now();
       const progress = commandProgress(ctx);
       const video = await detokenize(model, file.tokens, { onProgress: progress.onProgress, signal: ctx.signal });

@@ -8,6 +8,7 @@ import { loadReasonModel, processedSize, reason } from '../pipelines/reason.js';
 import { PLAN_FLAG, planTarget, printPlan } from './plan.js';
 import { BACKEND_FLAG, commandBackend, UsageError, defineCommand } from './command.js';
 import { formatRate } from './progress.js';
+import { LIMIT_FLAGS, limitsOf } from './limit-flags.js';
 
 const rate = (x: number) => formatRate(x, 'n/a');
 
@@ -33,6 +34,7 @@ export const command = defineCommand({
     backend: BACKEND_FLAG,
     plan: { ...PLAN_FLAG, help: `${PLAN_FLAG.help}; the images and videos given are planned at their processed size` },
     json: { type: 'boolean', needs: 'plan', help: 'with --plan: print the plan as one JSON object' },
+    ...LIMIT_FLAGS,
   },
   async run(flags, _positionals, ctx) {
     if (flags.fps !== undefined && flags.video.length === 0) throw new UsageError('--fps: is the video sampling rate; give it with --video');
@@ -42,18 +44,19 @@ export const command = defineCommand({
     }
 
     // everything the user gave is checked before the weights are read
+    const limits = limitsOf(flags);
     const assets = await loadReasonAssets(flags.model);
     for (const n of assets.notes) ctx.err(`note: ${n}`);
     const images = [];
     for (const p of flags.image) {
-      const img = await readImageFile(p);
+      const img = await readImageFile(p, undefined, { limits });
       const [h, w] = processedSize(assets, `image ${p}`, img.height, img.width, pixels);
       ctx.err(`image ${p}: ${img.width}x${img.height} -> ${w}x${h}`);
       images.push(img);
     }
     const videos: SampledVideo[] = [];
     for (const p of flags.video) {
-      const sv = await readVideoFile(p, flags.fps ?? REASON_DEFAULTS.fps, { frameFactor: assets.imageProcessor.config.temporalPatchSize });
+      const sv = await readVideoFile(p, flags.fps ?? REASON_DEFAULTS.fps, { frameFactor: assets.imageProcessor.config.temporalPatchSize, limits });
       const [h, w] = processedSize(assets, `video ${p}`, sv.video.height, sv.video.width, pixels);
       ctx.err(
         `video ${p}: ${sv.totalFrames} frames ${sv.video.width}x${sv.video.height} at ${+sv.sourceFps.toFixed(3)} fps -> ` +

@@ -8,6 +8,7 @@ import { DEFAULT_FPS } from '../io/video.js';
 import { roundtrip } from '../pipelines/tokenizer.js';
 import { CHROMA_FLAG, FPS_FLAG, RELEASE_FLAG, TOKENIZER_PLAN_FLAGS, openModelAndClip, planTokenizerCommand, RANGE_FLAG } from './clip-flags.js';
 import { BACKEND_FLAG, UsageError, defineCommand, commandProgress } from './command.js';
+import { LIMIT_FLAGS, limitsOf } from './limit-flags.js';
 
 /** Contact sheets show every 4th frame. */
 const SHEET_FRAME_STEP = 4;
@@ -32,12 +33,14 @@ where they are (DV via the token ids), prints PSNR and SSIM of the reconstructio
     fps: { ...FPS_FLAG, help: 'frame rate for PNG input (default 24)' },
     json: { type: 'boolean', help: 'print the metrics (with --plan: the plan) as one JSON object' },
     ...TOKENIZER_PLAN_FLAGS,
+    ...LIMIT_FLAGS,
   },
   async run(f, _positionals, ctx) {
-    if (f.plan) return planTokenizerCommand('roundtrip', f, ctx);
+    if (f.plan) return planTokenizerCommand('roundtrip', f, ctx, limitsOf(f));
     if (f.input === undefined || f.out === undefined) throw new UsageError(`${[f.input === undefined ? '--input' : '', f.out === undefined ? '--out' : ''].filter(Boolean).join(', ')}: missing (required unless --plan)`);
     const { input, out } = f;
-    const { backend, model, source } = await openModelAndClip({ ...f, input }, ctx, 'both');
+    // the input and its reconstruction are held whole; PSNR / SSIM need frames of 11x11 or more
+    const { backend, model, source } = await openModelAndClip({ ...f, input }, ctx, 'both', { limits: limitsOf(f), whole: true, metrics: true });
     try {
       let r: Awaited<ReturnType<typeof roundtrip>>;
       try {

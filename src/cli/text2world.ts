@@ -12,6 +12,7 @@ import type { WorldOptions, WorldResult } from '../pipelines/world/run.js';
 import type { WorldSettings } from '../pipelines/world/settings.js';
 import { BACKEND_FLAG, commandBackend, type CommandContext, type Flags, UsageError, defineCommand, commandProgress } from './command.js';
 import { PLAN_FLAG, planTarget, printPlan } from './plan.js';
+import { printWarnings } from './warnings.js';
 
 /** The flags of a generation from a model folder (text2world and video2world). */
 export const WORLD_FLAGS = {
@@ -63,7 +64,7 @@ export function worldOptions(f: Flags<typeof WORLD_FLAGS>, model: WorldModelInfo
   return {
     model, prompt: f.prompt, negativePrompt: f['negative-prompt'], embeddings: f.embeddings, seed: seedOf(f.seed), steps: f.steps,
     guidance: f.guidance, frames: f.frames, height: f.height, width: f.width, fps: f.fps, decode: f.out !== undefined, signal: ctx.signal,
-    returnEmbeddings: f['embeddings-out'] !== undefined,
+    returnEmbeddings: f['embeddings-out'] !== undefined, onWarning: printWarnings(ctx),
   };
 }
 

@@ -7,6 +7,7 @@ import { tokenize } from '../pipelines/tokenizer.js';
 import { writeTokens } from '../pipelines/tokens-file.js';
 import { FPS_FLAG, RELEASE_FLAG, TOKENIZER_PLAN_FLAGS, openModelAndClip, planTokenizerCommand } from './clip-flags.js';
 import { BACKEND_FLAG, UsageError, defineCommand, commandProgress } from './command.js';
+import { LIMIT_FLAGS, limitsOf } from './limit-flags.js';
 
 export const command = defineCommand({
   name: 'tokenize',
@@ -27,12 +28,14 @@ compression, are padded by repeating the last frame / row / column (detokenize c
     fps: { ...FPS_FLAG, help: 'frame rate to record for PNG input (default 24)' },
     ...TOKENIZER_PLAN_FLAGS,
     json: { type: 'boolean', needs: 'plan', help: 'with --plan: print the plan as one JSON object' },
+    ...LIMIT_FLAGS,
   },
   async run(f, _positionals, ctx) {
-    if (f.plan) return planTokenizerCommand('tokenize', f, ctx);
+    if (f.plan) return planTokenizerCommand('tokenize', f, ctx, limitsOf(f));
     if (f.input === undefined || f.out === undefined) throw new UsageError(`${[f.input === undefined ? '--input' : '', f.out === undefined ? '--out' : ''].filter(Boolean).join(', ')}: missing (required unless --plan)`);
     const { input, out } = f;
-    const { model, source } = await openModelAndClip({ ...f, input }, ctx, 'encoder');
+    // streamed: one frame at a time is held, so only a frame counts against --max-input-bytes
+    const { model, source } = await openModelAndClip({ ...f, input }, ctx, 'encoder', { limits: limitsOf(f) });
     try {
       const t0 = performance.now();
       const progress = commandProgress(ctx);

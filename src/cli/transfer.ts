@@ -6,6 +6,9 @@ import { planTransfer } from '../pipelines/plan/transfer.js';
 import { transfer } from '../pipelines/transfer.js';
 import { PLAN_FLAG, planTarget, printPlan } from './plan.js';
 import { checkPaths, type OutputToCheck, type PathToCheck } from './preflight.js';
+import { probeControlInputs } from '../pipelines/world/controls.js';
+import { LIMIT_FLAGS, limitsOf } from './limit-flags.js';
+import { printWarnings } from './warnings.js';
 import { BACKEND_FLAG, UsageError, commandBackend, commandProgress, defineCommand } from './command.js';
 import { WORLD_FLAGS, checkGenerationFlags, seedOf, settingsMetadata, timingLine, writeOutputs } from './text2world.js';
 
@@ -50,6 +53,7 @@ export const command = defineCommand({
     backend: BACKEND_FLAG,
     json: WORLD_FLAGS.json,
     plan: { ...PLAN_FLAG, help: `${PLAN_FLAG.help}; control videos that are not there are planned at 93 frames of 704x1280` },
+    ...LIMIT_FLAGS,
   },
   async run(f, _positionals, ctx) {
     // a plan needs none of the spec's inputs to exist (their sizes are read where they are)
@@ -75,6 +79,9 @@ export const command = defineCommand({
       embeddings: f.embeddings ?? (f.prompt === undefined ? (spec.embeddings ?? undefined) : undefined),
     }, out);
     await checkPaths(transferPaths(spec, f, out));
+    // the control videos', the conditioning clip's and the weight maps' headers before a backend or a model
+    const limits = limitsOf(f);
+    await probeControlInputs(spec.controls, {}, [spec.inputVideo], undefined, limits);
     const backend = await commandBackend(f.backend, ctx);
     ctx.err(`transfer ${f.spec}: ${spec.controls.map((c) => `${c.name} (${typeof c.weight === 'number' ? c.weight : 'map'})`).join(' + ')} on ${backend.name} (${backend.adapter})`);
     const bars = commandProgress(ctx);
@@ -82,6 +89,12 @@ export const command = defineCommand({
       const r = await transfer({
         spec, backend, prompt: f.prompt, negativePrompt: f['negative-prompt'], embeddings: f.embeddings, seed: seedOf(f.seed), steps: f.steps,
         guidance: f.guidance, frames: f.frames, onProgress: bars.onProgress, signal: ctx.signal, returnEmbeddings: f['embeddings-out'] !== undefined,
+        limits,
+        // a prompt from the spec is named as the spec's field
+        onWarning: printWarnings(ctx, {
+          ...(f.prompt === undefined ? { prompt: `${f.spec}: prompt` } : {}),
+          ...(f['negative-prompt'] === undefined ? { negativePrompt: `${f.spec}: negative_prompt` } : {}),
+        }),
       });
       bars.finish();
       const s = r.settings;

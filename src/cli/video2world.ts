@@ -2,6 +2,8 @@
 import { fpsFlag, fpsProblem } from './clip-flags.js';
 import { video2world } from '../pipelines/video2world.js';
 import { UsageError, defineCommand, commandProgress } from './command.js';
+import { probeVideo } from '../io/open-video.js';
+import { LIMIT_FLAGS, limitsOf } from './limit-flags.js';
 import { WORLD_FLAGS, checkGenerationFlags, finishWorld, openForCommand, planWorldCommand, worldOptions } from './text2world.js';
 
 export const command = defineCommand({
@@ -20,6 +22,7 @@ export const command = defineCommand({
     },
     'augment-sigma': { type: 'number', min: 0, help: 'Cosmos-1.0 noise augmentation of the conditioning latents (default 0.001)' },
     'input-fps': { type: 'string', placeholder: 'F | n/d', help: 'frame rate of PNG input (default 24)', problem: fpsProblem },
+    ...LIMIT_FLAGS,
   },
   check(f) {
     if (f.plan) return;
@@ -31,12 +34,15 @@ export const command = defineCommand({
     const inputFps = fpsFlag(fpsText, '--input-fps') ?? { num: 24, den: 1 };
     if (f.plan) return planWorldCommand('video2world', f, ctx, { input: f.input, condFrames: f['cond-frames'], augmentSigma: f['augment-sigma'] });
     if (f.input === undefined) throw new UsageError('--input: missing (required unless --plan)');
+    // the clip's header (and limits: the whole clip is held) before the folder or a backend is opened
+    const limits = limitsOf(f);
+    await probeVideo(f.input, { limits, whole: true });
     const { info, backend } = await openForCommand(f, ctx);
     const bars = commandProgress(ctx);
     try {
       const r = await video2world({
         ...worldOptions(f, info, ctx), backend, onProgress: bars.onProgress, input: f.input, inputFps, condFrames: f['cond-frames'],
-        augmentSigma: f['augment-sigma'],
+        augmentSigma: f['augment-sigma'], limits,
       });
       bars.finish();
       const c = r.condition;

@@ -3,8 +3,9 @@
 // file, one ending in .png a single image (one-frame clips only), anything else a folder of PNG
 // frames, written as a whole (see PNG_FRAME_FOLDER).
 import { FileError, type FileSystem, fileSystem, inOutputFolder } from './files.js';
-import { readPng, writePng } from './png.js';
-import { frameToImage, imageToFrame, openPngFrames, PNG_FRAME_FOLDER, writePngFrame } from './png-frames.js';
+import { checkFrameCount, checkFrameLimits, type InputLimits } from './limits.js';
+import { probePng, readPng, writePng } from './png.js';
+import { frameToImage, imageToFrame, listPngFrames, openPngFrames, PNG_FRAME_FOLDER, writePngFrame } from './png-frames.js';
 import { DEFAULT_FPS, type FrameSource, getFrame, type Rational, stackFrames, type Video } from './video.js';
 import { createY4mWriter, openY4m, Y4mError } from './y4m.js';
 import type { Chroma, ColorRange } from './yuv.js';
@@ -19,18 +20,83 @@ export async function videoKindOf(path: string, fs: FileSystem = fileSystem()): 
   return /\.png$/i.test(path) ? 'png' : 'y4m';
 }
 
-/** Open a clip for streaming: [3, H, W] frames in [-1, 1]. `fps` is used where the container has none. */
-export async function openVideoSource(path: string, fps?: Rational, fs: FileSystem = fileSystem()): Promise<FrameSource & { kind: VideoKind }> {
+export interface VideoReadOptions {
+  /** what the headers may claim (default DEFAULT_LIMITS, limits.ts) */
+  limits?: InputLimits;
+  /**
+   * The caller holds every frame at once (readVideo, roundtrip): the whole clip's float32 bytes
+   * count against limits.maxBytes, not one frame's.
+   */
+  whole?: boolean;
+}
+
+/** What a clip's headers say, checked (limits included), without decoding a frame. */
+export interface VideoHeader {
+  kind: VideoKind;
+  width: number;
+  height: number;
+  /** exact, or the most the file leaves room for (a Y4M whose FRAME lines carry parameters) */
+  frames: number;
+  /** the container's rate; undefined when it records none (PNG, a Y4M without F) */
+  fps: Rational | undefined;
+}
+
+/**
+ * Open a clip's header (a Y4M header, the first PNG's IHDR and the frame count of a folder, a PNG's
+ * IHDR) and check it against the limits, reading no picture data: what a command does with its
+ * inputs before it loads any model.
+ */
+export async function probeVideo(path: string, o: VideoReadOptions = {}, fs: FileSystem = fileSystem()): Promise<VideoHeader> {
+  const kind = await videoKindOf(path, fs);
+  let h: VideoHeader;
+  if (kind === 'y4m') {
+    const r = await openY4m(path, { limits: o.limits }, fs);
+    await r.close();
+    h = { kind, width: r.width, height: r.height, frames: r.frameCount ?? r.mostFrames, fps: r.fps };
+  } else if (kind === 'png-folder') {
+    const files = await listPngFrames(path, fs);
+    const info = await probePng(files[0], { limits: o.limits }, fs);
+    h = { kind, width: info.width, height: info.height, frames: files.length, fps: undefined };
+  } else {
+    const info = await probePng(path, { limits: o.limits }, fs);
+    h = { kind, width: info.width, height: info.height, frames: 1, fps: undefined };
+  }
+  if (o.whole) checkFrameLimits(path, h.width, h.height, h.frames, o.limits);
+  else {
+    checkFrameLimits(path, h.width, h.height, undefined, o.limits);
+    checkFrameCount(path, h.frames, o.limits);
+  }
+  return h;
+}
+
+/**
+ * Open a clip for streaming: [3, H, W] frames in [-1, 1]. `fps` is used where the container has
+ * none (PNG, a Y4M without an F tag: `fpsAssumed` is then true). The headers are checked against
+ * `o.limits` before any frame is read.
+ */
+export async function openVideoSource(
+  path: string, fps?: Rational, fs: FileSystem = fileSystem(), o: VideoReadOptions = {},
+): Promise<FrameSource & { kind: VideoKind; fpsAssumed: boolean }> {
   const kind = await videoKindOf(path, fs);
   if (kind === 'y4m') {
-    const r = await openY4m(path, {}, fs);
-    return Object.assign(r, { kind, fps: r.fps ?? fps });
+    const r = await openY4m(path, { limits: o.limits }, fs);
+    try {
+      if (o.whole) checkFrameLimits(path, r.width, r.height, r.frameCount ?? r.mostFrames, o.limits);
+    } catch (e) {
+      await r.close();
+      throw e;
+    }
+    return Object.assign(r, { kind, fps: r.fps ?? fps, fpsAssumed: r.fps === undefined });
   }
-  if (kind === 'png-folder') return Object.assign(await openPngFrames(path, fps, fs), { kind });
-  const img = await readPng(path, fs);
+  if (kind === 'png-folder') {
+    if (o.whole) await probeVideo(path, o, fs);
+    return Object.assign(await openPngFrames(path, fps, fs, { limits: o.limits }), { kind, fpsAssumed: true });
+  }
+  const img = await readPng(path, fs, { limits: o.limits });
   const frame = imageToFrame(img);
   return {
     kind,
+    fpsAssumed: true,
     width: img.width,
     height: img.height,
     fps,
@@ -42,9 +108,9 @@ export async function openVideoSource(path: string, fps?: Rational, fs: FileSyst
   };
 }
 
-/** Read a whole clip into [3, T, H, W]. */
-export async function readVideo(path: string, fps?: Rational, fs: FileSystem = fileSystem()): Promise<Video> {
-  const src = await openVideoSource(path, fps, fs);
+/** Read a whole clip into [3, T, H, W] (the whole clip counts against limits.maxBytes). */
+export async function readVideo(path: string, fps?: Rational, fs: FileSystem = fileSystem(), o: Omit<VideoReadOptions, 'whole'> = {}): Promise<Video> {
+  const src = await openVideoSource(path, fps, fs, { ...o, whole: true });
   const frames: Float32Array[] = [];
   try {
     for await (const f of src.frames()) frames.push(f);

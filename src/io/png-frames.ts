@@ -3,7 +3,8 @@
 // v = b / 127.5 - 1 (the Y4M module's convention).
 import { asFileError, type CreateFolderOptions, type FileSystem, fileSystem, inOutputFolder } from './files.js';
 import { basename, join } from './path.js';
-import { PngError, type RgbImage, readPng, writePng } from './png.js';
+import { checkFrameCount, checkFrameLimits } from './limits.js';
+import { PngError, type PngReadOptions, probePng, type RgbImage, readPng, writePng } from './png.js';
 import { checkVideo, type FrameSource, getFrame, type Rational, setFrame, type Video } from './video.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -64,17 +65,24 @@ export async function listPngFrames(dir: string, fs: FileSystem = fileSystem()):
   return numbered.map((e) => join(dir, e.n));
 }
 
-/** Stream a folder of numbered PNG frames (all the same size). */
-export async function openPngFrames(dir: string, fps?: Rational, fs: FileSystem = fileSystem()): Promise<FrameSource & { files: string[] }> {
+/**
+ * Stream a folder of numbered PNG frames (all the same size). The first frame's IHDR and the frame
+ * count are checked against the limits (one frame held at a time) before any frame is decoded.
+ */
+export async function openPngFrames(
+  dir: string, fps?: Rational, fs: FileSystem = fileSystem(), options: PngReadOptions = {},
+): Promise<FrameSource & { files: string[] }> {
   const files = await listPngFrames(dir, fs);
-  const first = await readPng(files[0], fs);
+  await probePng(files[0], options, fs);
+  checkFrameCount(dir, files.length, options.limits);
+  const first = await readPng(files[0], fs, options);
   const { width, height } = first;
   let started = false;
   async function* frames(): AsyncGenerator<Float32Array> {
     if (started) throw new PngError(dir, 'frames can be iterated only once');
     started = true;
     for (let i = 0; i < files.length; i++) {
-      const img = i === 0 ? first : await readPng(files[i], fs);
+      const img = i === 0 ? first : await readPng(files[i], fs, options);
       if (img.width !== width || img.height !== height) {
         throw new PngError(files[i], `is ${img.width}x${img.height}; the first frame (${basename(files[0])}) is ${width}x${height}`);
       }
@@ -84,9 +92,12 @@ export async function openPngFrames(dir: string, fps?: Rational, fs: FileSystem 
   return { files, width, height, fps, frameCount: files.length, frames, close: async () => {} };
 }
 
-/** Read a folder of numbered PNG frames as one [3, T, H, W] clip. */
-export async function readPngFrames(dir: string, fps?: Rational, fs: FileSystem = fileSystem()): Promise<Video> {
-  const src = await openPngFrames(dir, fps, fs);
+/** Read a folder of numbered PNG frames as one [3, T, H, W] clip (every frame counts against limits.maxBytes). */
+export async function readPngFrames(dir: string, fps?: Rational, fs: FileSystem = fileSystem(), options: PngReadOptions = {}): Promise<Video> {
+  const files = await listPngFrames(dir, fs);
+  const head = await probePng(files[0], options, fs);
+  checkFrameLimits(dir, head.width, head.height, files.length, options.limits);
+  const src = await openPngFrames(dir, fps, fs, options);
   const v: Video = { data: new Float32Array(3 * src.frameCount! * src.height * src.width), frames: src.frameCount!, height: src.height, width: src.width };
   if (fps) v.fps = fps;
   let t = 0;

@@ -10,10 +10,13 @@
 // 8), grey + alpha (8, 16) and RGBA (8, 16), all five filter types; the result is always 8-bit RGB
 // (16-bit samples are rounded to 8 bits, low grey depths scaled to 0..255, alpha and tRNS
 // ignored). Interlaced (Adam7) files are rejected with a clear error. Every chunk's CRC and the
-// zlib stream's Adler-32 are checked.
+// zlib stream's Adler-32 are checked. The IHDR size is checked against the input limits
+// (limits.ts) before anything is inflated, and the inflate is bounded by the bytes IHDR implies,
+// so a small file claiming a huge image costs nothing.
 // Float frames and folders of numbered PNG frames are in png-frames.ts.
 import { asFileError, FileError, type FileSystem, fileSystem, readBytes, writeFileAtomic } from './files.js';
-import { crc32, deflateZlib, inflateZlib } from './zlib.js';
+import { checkFrameLimits, DEFAULT_LIMITS, type InputLimits } from './limits.js';
+import { crc32, deflateZlib, InflateLimitError, inflateZlib } from './zlib.js';
 
 export class PngError extends FileError {}
 
@@ -221,8 +224,20 @@ function readIhdr(data: Uint8Array, file: string): PngInfo {
   return info;
 }
 
+export interface PngReadOptions {
+  /** what IHDR may claim (default DEFAULT_LIMITS) */
+  limits?: InputLimits;
+}
+
+/** The first chunk must be IHDR (PNG spec); its size is checked against the limits as soon as it is read. */
+function checkedIhdr(data: Uint8Array, file: string, limits: InputLimits): PngInfo {
+  const info = readIhdr(data, file);
+  checkFrameLimits(`${file}: IHDR`, info.width, info.height, undefined, limits);
+  return info;
+}
+
 /** Walk the chunks, checking each CRC; keeps what decoding needs. */
-function readChunks(bytes: Uint8Array, file: string): Chunks {
+function readChunks(bytes: Uint8Array, file: string, limits: InputLimits): Chunks {
   if (bytes.length < 8 || !PNG_SIGNATURE.every((b, i) => bytes[i] === b)) {
     throw new PngError(file, 'not a PNG file (bad signature)');
   }
@@ -241,7 +256,7 @@ function readChunks(bytes: Uint8Array, file: string): Chunks {
     const crc = view.getUint32(pos + 8 + len);
     if (crc32(bytes.subarray(pos + 4, pos + 8 + len)) !== crc) throw new PngError(file, `chunk ${type} at byte ${pos} has a bad CRC`);
     pos += 12 + len;
-    if (type === 'IHDR') info = readIhdr(data, file);
+    if (type === 'IHDR') info = checkedIhdr(data, file, limits);
     else if (type === 'PLTE') palette = data.slice();
     else if (type === 'IDAT') idat.push(data);
     else if (type === 'IEND') {
@@ -305,18 +320,21 @@ function rowToRgb(row: Uint8Array, y: number, info: PngInfo, palette: Uint8Array
 }
 
 /** Decode PNG bytes to 8-bit RGB (`file` names the source in errors). */
-export function decodePng(bytes: Uint8Array, file = '<png>'): RgbImage & { info: PngInfo } {
-  const { info, palette, idat } = readChunks(bytes, file);
-  let raw: Uint8Array;
-  try {
-    raw = inflateZlib(idat.length === 1 ? idat[0] : concat(idat));
-  } catch (e) {
-    throw new PngError(file, `image data does not inflate (${(e as Error).message})`);
-  }
+export function decodePng(bytes: Uint8Array, file = '<png>', options: PngReadOptions = {}): RgbImage & { info: PngInfo } {
+  const { info, palette, idat } = readChunks(bytes, file, options.limits ?? DEFAULT_LIMITS);
   const { width, height, colorType, bitDepth } = info;
   const bitsPerPixel = CHANNELS[colorType] * bitDepth;
   const stride = Math.ceil((width * bitsPerPixel) / 8);
   const bpp = Math.max(1, bitsPerPixel >> 3);
+  // the filtered rows IHDR implies: the inflate may not give more
+  const expected = height * (stride + 1);
+  let raw: Uint8Array;
+  try {
+    raw = inflateZlib(idat.length === 1 ? idat[0] : concat(idat), expected);
+  } catch (e) {
+    if (e instanceof InflateLimitError) throw new PngError(file, `image data ${e.message} by IHDR's ${width}x${height} (corrupt file)`);
+    throw new PngError(file, `image data does not inflate (${(e as Error).message})`);
+  }
   if (raw.length < height * (stride + 1)) {
     throw new PngError(file, `image data has ${raw.length} bytes; a ${width}x${height} image needs ${height * (stride + 1)}`);
   }
@@ -332,14 +350,43 @@ export function decodePng(bytes: Uint8Array, file = '<png>'): RgbImage & { info:
   return { width, height, data: out, info };
 }
 
-export async function readPng(path: string, fs: FileSystem = fileSystem()): Promise<RgbImage> {
+export async function readPng(path: string, fs: FileSystem = fileSystem(), options: PngReadOptions = {}): Promise<RgbImage> {
   let bytes: Uint8Array;
   try {
     bytes = await readBytes(path, fs);
   } catch (e) {
     throw asFileError(e, PngError);
   }
-  return decodePng(bytes, path);
+  return decodePng(bytes, path, options);
+}
+
+/** Bytes of the signature and the IHDR chunk that must follow it. */
+const HEAD_BYTES = 8 + 12 + 13;
+
+/**
+ * Read only a PNG's signature and IHDR (33 bytes) and check them, the size against the limits
+ * included: what a command checks of an image input before it loads any model.
+ */
+export async function probePng(path: string, options: PngReadOptions = {}, fs: FileSystem = fileSystem()): Promise<PngInfo> {
+  let head: Uint8Array;
+  try {
+    const f = await fs.open(path);
+    try {
+      head = new Uint8Array(HEAD_BYTES);
+      head = head.subarray(0, await f.read(0, head));
+    } finally {
+      await f.close();
+    }
+  } catch (e) {
+    throw asFileError(e, PngError);
+  }
+  if (head.length < 8 || !PNG_SIGNATURE.every((b, i) => head[i] === b)) throw new PngError(path, 'not a PNG file (bad signature)');
+  if (head.length < HEAD_BYTES) throw new PngError(path, 'truncated before the end of its IHDR chunk');
+  const view = new DataView(head.buffer, head.byteOffset, head.byteLength);
+  const type = String.fromCharCode(...head.subarray(12, 16));
+  if (type !== 'IHDR' || view.getUint32(8) !== 13) throw new PngError(path, `the first chunk is ${JSON.stringify(type)}; a PNG starts with a 13-byte IHDR`);
+  if (crc32(head.subarray(12, 29)) !== view.getUint32(29)) throw new PngError(path, 'chunk IHDR at byte 8 has a bad CRC');
+  return checkedIhdr(head.subarray(16, 29), path, options.limits ?? DEFAULT_LIMITS);
 }
 
 /** Write a PNG atomically (complete at `path`, or not at all). */

@@ -2,8 +2,16 @@
 //
 // Format: one header line "YUV4MPEG2 W<w> H<h> [F<n>:<d>] [I<p|t|b|m|?>] [A<n>:<d>] [C<space>] [X<ext>]...\n",
 // then per frame "FRAME[ <params>]\n" followed by the planes Y (w*h bytes), Cb, Cr (each w*h
-// bytes for 4:4:4, (w/2)*(h/2) for 4:2:0). Unknown header tags, the interlacing tag, the pixel
-// aspect ratio and frame parameters are accepted and ignored.
+// bytes for 4:4:4, (w/2)*(h/2) for 4:2:0). Unknown header tags, the pixel aspect ratio and frame
+// parameters are accepted and ignored. Only progressive video is read: `Ip` or `I?` (unknown,
+// taken as progressive) or no I tag; `It`, `Ib` (field-interlaced) and `Im` (mixed) are refused,
+// since treating fields as frames would silently give combed pictures. The F tag must be a
+// positive n:d; `F0:0` ("unknown"), a zero numerator or denominator, or a malformed value is
+// refused. A header without F (ffmpeg always writes one) has `fps` undefined: openVideoSource
+// then takes the caller's rate (--fps), else 24 (DEFAULT_FPS), and says it was assumed.
+//
+// Limits: the header's W x H, the frame count its size implies and the float32 bytes are
+// checked against `limits` (limits.ts) before any frame buffer is allocated.
 //
 // Range: `XCOLORRANGE=FULL` is full range, `XCOLORRANGE=LIMITED` limited. When the tag is absent
 // we assume LIMITED, which is what ffmpeg writes for `-pix_fmt yuv420p` (tv range) and what it
@@ -16,6 +24,7 @@
 // Files are reached through a FileSystem: positioned reads of one frame at a time (a clip is
 // never held whole unless readY4m is asked for it) and an atomic output for the writer.
 import { FileError, type FileSystem, fileSystem, openAs, type RandomAccessFile } from './files.js';
+import { checkFrameCount, checkFrameLimits, DEFAULT_LIMITS, type InputLimits } from './limits.js';
 import { checkVideo, DEFAULT_FPS, type FrameSource, getFrame, type Rational, type Video } from './video.js';
 import { type Chroma, type ChromaUpsample, type ColorRange, frameBytesOf, rgbToYuv, yuvToRgb } from './yuv.js';
 
@@ -24,7 +33,7 @@ export class Y4mError extends FileError {}
 export interface Y4mHeader {
   width: number;
   height: number;
-  /** From the F tag; undefined when absent or 0:0 (unknown). */
+  /** From the F tag; undefined when the header has none (the caller's rate, else 24, is then used). */
   fps: Rational | undefined;
   chroma: Chroma;
   /** The C tag as written ("420jpeg", "444", ...), or undefined when absent (= 420). */
@@ -32,7 +41,7 @@ export interface Y4mHeader {
   range: ColorRange;
   /** True when the header has an XCOLORRANGE tag (otherwise `range` is the limited default). */
   rangeExplicit: boolean;
-  /** The I tag value ("p", "t", ...) when present; not used. */
+  /** The I tag value ("p" or "?": only progressive video is accepted) when present. */
   interlacing: string | undefined;
   /** The A tag when present; not used. */
   aspect: Rational | undefined;
@@ -51,12 +60,38 @@ const MAX_FRAME_LINE = 64 * 1024;
 // ---------------------------------------------------------------------------------------------
 // header
 
+/** An error about one header tag: `<file>: header tag X: <problem>`. */
+function tagError(file: string, tag: string, problem: string): Y4mError {
+  return new Y4mError(file, `header tag ${tag}: ${problem}`);
+}
+
 /** An n:d tag value; undefined for 0:0 and the like, which mean "unknown". */
 function parseRatio(file: string, tag: string, value: string): Rational | undefined {
   const m = /^(\d+):(\d+)$/.exec(value);
-  if (!m) throw new Y4mError(file, `malformed header tag ${tag}${value}; expected ${tag}<n>:<d>`);
+  if (!m) throw tagError(file, tag, `malformed value ${tag}${value}; expected ${tag}<n>:<d>`);
   const r = { num: Number(m[1]), den: Number(m[2]) };
   return r.num > 0 && r.den > 0 ? r : undefined;
+}
+
+/** The F tag: a frame rate of positive integers; 0:0 ("unknown"), zeros and malformed values are refused. */
+function parseFrameRate(file: string, value: string): Rational {
+  const m = /^(\d+):(\d+)$/.exec(value);
+  if (!m) throw tagError(file, 'F', `malformed frame rate F${value}; expected F<n>:<d> with positive integers (e.g. F30:1, F30000:1001)`);
+  const num = Number(m[1]);
+  const den = Number(m[2]);
+  if (num === 0 || den === 0 || !Number.isSafeInteger(num) || !Number.isSafeInteger(den)) {
+    const why = num === 0 && den === 0 ? 'an unknown frame rate' : den === 0 ? 'a zero denominator' : num === 0 ? 'a zero frame rate' : 'out of range';
+    throw tagError(file, 'F', `F${value} is ${why}; give the file its real rate (e.g. ffmpeg -i in.y4m -r 30 out.y4m, or edit the header to F30:1)`);
+  }
+  return { num, den };
+}
+
+/** The I tag: progressive (p) or unknown (?) are read as progressive; interlaced or mixed fields are refused. */
+function checkInterlacing(file: string, value: string): void {
+  if (value === 'p' || value === '?') return;
+  const kinds: Record<string, string> = { t: 'interlaced video (It, top field first)', b: 'interlaced video (Ib, bottom field first)', m: 'mixed progressive and interlaced video (Im)' };
+  const what = kinds[value] ?? `unknown interlacing I${value}`;
+  throw tagError(file, 'I', `${what} is not supported; only progressive (Ip) video is read. Deinterlace it first (ffmpeg -vf yadif)`);
 }
 
 function parseColorspace(file: string, tag: string): Chroma {
@@ -71,13 +106,13 @@ function parseColorspace(file: string, tag: string): Chroma {
   }
   const deep = /^(?:420|422|444|411)p(\d+)$/.exec(tag) ?? /^mono(\d+)$/.exec(tag);
   if (deep) {
-    throw new Y4mError(file, `colour space tag C${tag} is ${deep[1]}-bit; only 8-bit Y4M is supported (C420, C420jpeg, C420paldv, C420mpeg2, C444)`);
+    throw tagError(file, 'C', `C${tag} is ${deep[1]}-bit; only 8-bit Y4M is supported (C420, C420jpeg, C420paldv, C420mpeg2, C444)`);
   }
-  throw new Y4mError(file, `unsupported colour space tag C${tag}; expected one of C420, C420jpeg, C420paldv, C420mpeg2, C444 (8-bit)`);
+  throw tagError(file, 'C', `unsupported colour space C${tag}; expected one of C420, C420jpeg, C420paldv, C420mpeg2, C444 (8-bit; convert with ffmpeg -pix_fmt yuv420p)`);
 }
 
 /** Parse a header line (without its newline). */
-export function parseY4mHeader(line: string, file = '<y4m>'): Omit<Y4mHeader, 'headerBytes'> {
+export function parseY4mHeader(line: string, file = '<y4m>', limits: InputLimits = DEFAULT_LIMITS): Omit<Y4mHeader, 'headerBytes'> {
   const tokens = line.split(' ').filter((t) => t !== '');
   if (tokens[0] !== MAGIC) {
     throw new Y4mError(file, `bad magic ${JSON.stringify(line.slice(0, 12))}; expected a YUV4MPEG2 file starting with "${MAGIC} "`);
@@ -94,31 +129,36 @@ export function parseY4mHeader(line: string, file = '<y4m>'): Omit<Y4mHeader, 'h
     const tag = tok[0];
     const value = tok.slice(1);
     if (tag === 'W' || tag === 'H') {
-      if (!/^\d+$/.test(value) || Number(value) <= 0) {
-        throw new Y4mError(file, `malformed header tag ${tok}; expected ${tag}<positive integer>`);
+      if (!/^\d+$/.test(value) || Number(value) <= 0 || !Number.isSafeInteger(Number(value))) {
+        throw tagError(file, tag, `malformed value ${tok}; expected ${tag}<positive integer>`);
       }
       if (tag === 'W') width = Number(value);
       else height = Number(value);
-    } else if (tag === 'F') fps = parseRatio(file, tag, value);
+    } else if (tag === 'F') fps = parseFrameRate(file, value);
     else if (tag === 'A') aspect = parseRatio(file, tag, value);
-    else if (tag === 'I') interlacing = value;
+    else if (tag === 'I') {
+      checkInterlacing(file, value);
+      interlacing = value;
+    }
     else if (tag === 'C') colorspaceTag = value;
     else if (tag === 'X') {
       const m = /^COLORRANGE=(.*)$/i.exec(value);
       if (!m) extensions.push(value);
       else if (/^(full|limited)$/i.test(m[1])) range = m[1].toLowerCase() as ColorRange;
-      else throw new Y4mError(file, `unknown XCOLORRANGE=${m[1]}; expected FULL or LIMITED`);
+      else throw tagError(file, 'XCOLORRANGE', `unknown value ${m[1]}; expected FULL or LIMITED`);
     }
     // The format says unknown tags are to be ignored.
   }
   if (width === undefined || height === undefined) {
     const missing = [width === undefined ? 'W' : '', height === undefined ? 'H' : ''].filter(Boolean).join(' and ');
-    throw new Y4mError(file, `header has no ${missing} tag; expected "${MAGIC} W<width> H<height> ..."`);
+    throw tagError(file, missing, `missing; expected "${MAGIC} W<width> H<height> ..."`);
   }
   const chroma = colorspaceTag === undefined ? '420' : parseColorspace(file, colorspaceTag);
   if (chroma === '420' && (width % 2 !== 0 || height % 2 !== 0)) {
-    throw new Y4mError(file, `${width}x${height} is odd-sized; 4:2:0 (C${colorspaceTag ?? '420'}) needs an even width and height here`);
+    throw tagError(file, 'W/H', `${width}x${height} is odd-sized; 4:2:0 (C${colorspaceTag ?? '420'}) needs an even width and height here`);
   }
+  // before frameBytes (and any buffer) is computed from them
+  checkFrameLimits(`${file}: header tags W${width} H${height}`, width, height, undefined, limits);
   return {
     width,
     height,
@@ -140,11 +180,15 @@ export function parseY4mHeader(line: string, file = '<y4m>'): Omit<Y4mHeader, 'h
 export interface Y4mReadOptions {
   /** 4:2:0 chroma upsampling (default 'nearest'). */
   chromaUpsample?: ChromaUpsample;
+  /** what the header may claim (default DEFAULT_LIMITS); openY4m holds one frame at a time, readY4m the clip */
+  limits?: InputLimits;
 }
 
 export interface Y4mReader extends FrameSource {
   readonly path: string;
   readonly header: Y4mHeader;
+  /** The most frames the file's size leaves room for (frameCount when that is known). */
+  readonly mostFrames: number;
   /** Decoded [3, H, W] frames in [-1, 1]. Iterate once; the file closes at the end. */
   frames(): AsyncIterableIterator<Float32Array>;
   /** The raw planes of each frame (Y, Cb, Cr), a fresh array per frame. */
@@ -191,7 +235,7 @@ export async function openY4m(path: string, options: Y4mReadOptions = {}, fs: Fi
       throw new Y4mError(path, `bad magic ${JSON.stringify(text.slice(0, 12))}; expected a YUV4MPEG2 file starting with "${MAGIC} "`);
     }
     if (!first.terminated) throw new Y4mError(path, `header line is not terminated by a newline within ${MAX_HEADER_LINE} bytes`);
-    header = { ...parseY4mHeader(text, path), headerBytes: first.bytes };
+    header = { ...parseY4mHeader(text, path, options.limits), headerBytes: first.bytes };
   } catch (e) {
     await f.close();
     throw e;
@@ -201,6 +245,14 @@ export async function openY4m(path: string, options: Y4mReadOptions = {}, fs: Fi
   // Exact when every frame header is a bare "FRAME\n" (and the file is not truncated).
   const body = f.size - header.headerBytes;
   const frameCount = body % (FRAME_LINE.length + frameBytes) === 0 ? body / (FRAME_LINE.length + frameBytes) : undefined;
+  // every frame takes at least a FRAME line and its planes: at most this many are in the file
+  const mostFrames = Math.floor(body / (FRAME_LINE.length + frameBytes));
+  try {
+    checkFrameCount(path, frameCount ?? mostFrames, options.limits);
+  } catch (e) {
+    await f.close();
+    throw e;
+  }
 
   let closed = false;
   let started = false;
@@ -273,6 +325,7 @@ export async function openY4m(path: string, options: Y4mReadOptions = {}, fs: Fi
     height,
     fps: header.fps,
     frameCount,
+    mostFrames,
     frames: decoded,
     rawFrames: raw,
     close,
@@ -283,6 +336,13 @@ export async function openY4m(path: string, options: Y4mReadOptions = {}, fs: Fi
 export async function readY4m(path: string, options: Y4mReadOptions = {}, fs: FileSystem = fileSystem()): Promise<Video & { header: Y4mHeader }> {
   const r = await openY4m(path, options, fs);
   const { width, height } = r.header;
+  try {
+    // the whole clip is held: every frame counts against maxBytes
+    checkFrameLimits(path, width, height, r.frameCount ?? r.mostFrames, options.limits);
+  } catch (e) {
+    await r.close();
+    throw e;
+  }
   const hw = width * height;
   const planes: Uint8Array[] = [];
   for await (const p of r.rawFrames()) planes.push(p);

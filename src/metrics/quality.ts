@@ -7,6 +7,8 @@
 //   to sum 1, 'valid' filtering ((H-10) x (W-10) map), C1 = 0.01^2, C2 = 0.03^2 (data range 1),
 //   biased (window-weighted) variances.
 
+import { UserError } from '../engine/errors.js';
+
 const clamp1 = (x: number) => Math.min(1, Math.max(-1, x));
 
 function checkPair(what: string, rec: ArrayLike<number>, ref: ArrayLike<number>): void {
@@ -58,10 +60,21 @@ function dimsOf(shape: readonly number[], n: number): [number, number, number] {
   }
   const [, T, H, W] = s;
   if (3 * T * H * W !== n) throw new RangeError(`ssim: shape [${shape.join(', ')}] does not hold ${n} values`);
-  if (H < SSIM_WINDOW || W < SSIM_WINDOW) {
-    throw new RangeError(`ssim: frames of ${H}x${W} are smaller than the ${SSIM_WINDOW}x${SSIM_WINDOW} window`);
-  }
+  checkMetricFrameSize('ssim', W, H);
   return [T, H, W];
+}
+
+/** Frames smaller than the SSIM window cannot be measured. */
+export class MetricFrameSizeError extends UserError {}
+
+/**
+ * Refuse frames smaller than the SSIM window (11x11), naming `what` (a file, or 'ssim'): what a
+ * command that prints PSNR / SSIM checks before it encodes anything.
+ */
+export function checkMetricFrameSize(what: string, width: number, height: number): void {
+  if (width < SSIM_WINDOW || height < SSIM_WINDOW) {
+    throw new MetricFrameSizeError(`${what}: is ${width}x${height} (W x H); PSNR/SSIM need frames of at least ${SSIM_WINDOW}x${SSIM_WINDOW}`);
+  }
 }
 
 /** BT.601 luma of (v + 1) / 2 for frame t, float64; clamps first when `clampIt`. */

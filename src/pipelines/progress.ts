@@ -18,9 +18,21 @@ export interface ProgressEvent {
 
 export type ProgressCallback = (e: ProgressEvent) => void;
 
+/**
+ * Something the run did that the user should know but that does not stop it (a prompt cut to the
+ * encoder's window). `option` names the pipeline option it is about ('prompt', 'negativePrompt'),
+ * so a CLI can name its flag; `message` says what happened, without the option's name.
+ */
+export interface PipelineWarning {
+  option: string;
+  message: string;
+}
+
 /** What every pipeline's options include. */
 export interface RunOptions {
   onProgress?: ProgressCallback;
+  /** warnings, as they happen (a pipeline never prints) */
+  onWarning?: (w: PipelineWarning) => void;
   /** checked between steps: an abort stops the pipeline at the next step with signal.reason */
   signal?: AbortSignal;
 }

@@ -4,7 +4,8 @@
 // frames), whose formats are sniffed so that a wrong kind of file is named, not misread.
 import { type FileSystem, fileSystem, readBytes } from '../io/files.js';
 import { openVideoSource } from '../io/open-video.js';
-import { decodePng } from '../io/png.js';
+import type { InputLimits } from '../io/limits.js';
+import { decodePng, probePng } from '../io/png.js';
 import { type FrameSource, type Rational, type Video, fpsValue } from '../io/video.js';
 import { PreprocessError } from '../models/vlm/config.js';
 import { type ImageU8, type VideoU8, frameToU8, sampleVideoFrames } from '../models/vlm/preprocess.js';
@@ -29,18 +30,26 @@ function sniffFormat(b: Uint8Array): string | null {
   return SIGNATURES.find(([, sig, o]) => at(sig, o))?.[0] ?? null;
 }
 
-/** A PNG image as uint8 RGB; other formats are refused with what they are. */
-export async function readImageFile(path: string, fs: FileSystem = fileSystem()): Promise<ImageU8> {
+/** A PNG image as uint8 RGB; other formats are refused with what they are. Its IHDR is checked against `o.limits` before the file is read whole. */
+export async function readImageFile(path: string, fs: FileSystem = fileSystem(), o: { limits?: InputLimits } = {}): Promise<ImageU8> {
   const st = await fs.stat(path);
   if (!st) throw new ReasonInputError(`image ${path}: cannot open (no such file)`);
   if (st.kind === 'directory') throw new ReasonInputError(`image ${path}: is a directory; expected a PNG file`);
+  const f = await fs.open(path);
+  const head = new Uint8Array(16);
+  try {
+    await f.read(0, head);
+  } finally {
+    await f.close();
+  }
+  if (sniffFormat(head) === 'PNG') await probePng(path, o, fs);
   const bytes = await readBytes(path, fs);
   const kind = sniffFormat(bytes);
   if (kind !== 'PNG') {
     const what = kind === 'Y4M' ? 'a Y4M video (pass it as a video)' : kind ? `a ${kind} file` : 'not a recognised image format';
     throw new ReasonInputError(`image ${path}: ${what}; only PNG images are supported (convert it, e.g. ffmpeg -i in.jpg out.png)`);
   }
-  const img = decodePng(bytes, path);
+  const img = decodePng(bytes, path, o);
   return { data: img.data, height: img.height, width: img.width };
 }
 
@@ -63,6 +72,8 @@ export interface SampleVideoOptions {
   defaultSourceFps?: Rational;
   /** names the clip in messages */
   name?: string;
+  /** what a clip file's headers may claim (readVideoFile; default DEFAULT_LIMITS): one frame at a time is held */
+  limits?: InputLimits;
 }
 
 /**
@@ -129,10 +140,10 @@ export async function readVideoFile(path: string, fps: number, o: Omit<SampleVid
     const k = sniffFormat(head);
     if (k !== 'Y4M') {
       const what = k === 'PNG' ? 'a single PNG image (pass it as an image)' : k ? `a ${k} file` : 'not a YUV4MPEG2 (.y4m) file';
-      throw new ReasonInputError(`video ${path}: ${what}; videos are read from .y4m files or folders of numbered PNG frames (convert with e.g. ffmpeg -i in.mp4 -pix_fmt yuv444p out.y4m)`);
+      throw new ReasonInputError(`video ${path}: ${what}; videos are read from .y4m files or folders of numbered PNG frames (convert with e.g. ffmpeg -i in.mp4 -vf scale=out_color_matrix=bt601:out_range=tv -pix_fmt yuv420p out.y4m)`);
     }
   }
-  const source = await openVideoSource(path, o.defaultSourceFps ?? { num: 24, den: 1 }, fs);
+  const source = await openVideoSource(path, o.defaultSourceFps ?? { num: 24, den: 1 }, fs, { limits: o.limits });
   try {
     return await sampleVideo(source, fps, { ...o, name: `video ${path}` });
   } finally {

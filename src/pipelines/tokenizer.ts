@@ -12,7 +12,7 @@ import { UserError, throwIfAborted } from '../engine/errors.js';
 import * as F from '../engine/ops.js';
 import { Tensor } from '../engine/tensor.js';
 import { type FrameSource, type Rational, type Video, cropVideo, padVideo, stackFrames } from '../io/video.js';
-import { type Quality, quality } from '../metrics/quality.js';
+import { type Quality, checkMetricFrameSize, quality } from '../metrics/quality.js';
 import type { ModuleFamily } from '../models/load.js';
 import { CosmosTokenizerFamily, type LoadTokenizerOptions, type Tokenizer, buildTokenizer, loadTokenizerAs } from '../models/tokenizer/load.js';
 import type { CausalContinuousVideoTokenizer, CausalDiscreteVideoTokenizer } from '../models/tokenizer/video.js';
@@ -341,6 +341,9 @@ export interface RoundtripResult {
  */
 export async function roundtrip(tokenizer: Tokenizer, source: FrameSource | Video, opts: RoundtripOptions = {}): Promise<RoundtripResult> {
   const model = videoTokenizer(tokenizer);
+  // the metrics need an SSIM window's worth of frame: refused before the encode, not after it
+  const where = (source as { path?: unknown }).path;
+  checkMetricFrameSize(typeof where === 'string' ? where : 'input', source.width, source.height);
   const frames: Float32Array[] = [];
   const keep = isFrameSource(source);
   const t0 = performance.now();

@@ -3,6 +3,7 @@
 // model, the input, its size as given and as padded, and its frame rate.
 import { UserError } from '../engine/errors.js';
 import type { FileSystem } from '../io/files.js';
+import { checkByteLimit, checkFrameLimits, type InputLimits } from '../io/limits.js';
 import { type LoadedTensor, type TensorToWrite, openSafetensors, writeSafetensors } from '../io/safetensors.js';
 import { type Rational, parseFps } from '../io/video.js';
 import type { HostArray, HostTokens, TokenArrays, TokenGeometry, Tokens } from './tokenizer.js';
@@ -63,15 +64,40 @@ export interface TokensFile {
   metadata: Readonly<Record<string, string>>;
 }
 
+/** The arrays' bytes and the recorded (padded) clip size against the limits. */
+function checkTokensHeader(
+  path: string, meta: Readonly<Record<string, string>>, info: (name: string) => { shape: readonly number[]; byteLength: number } | undefined, limits?: InputLimits,
+): void {
+  for (const name of ['latent', 'indices', 'codes']) {
+    const t = info(name);
+    if (t) checkByteLimit(`${path}: tensor ${name}`, `[${t.shape.join(', ')}]`, t.byteLength, limits);
+  }
+  const frames = positive(meta.padded_frames) ?? positive(meta.frames);
+  const height = positive(meta.padded_height) ?? positive(meta.height);
+  const width = positive(meta.padded_width) ?? positive(meta.width);
+  // the decode holds the whole clip it records
+  if (frames !== undefined && height !== undefined && width !== undefined) checkFrameLimits(`${path}: metadata`, width, height, frames, limits);
+}
+
 function positive(v: string | undefined): number | undefined {
   const n = Number(v);
   return v !== undefined && Number.isInteger(n) && n > 0 ? n : undefined;
 }
 
-/** Read a tokens file: its arrays and what its metadata records. */
-export async function readTokens(path: string, fs?: FileSystem): Promise<TokensFile> {
+export interface ReadTokensOptions {
+  /** what the header may claim (default DEFAULT_LIMITS): the arrays' bytes and the recorded clip size */
+  limits?: InputLimits;
+}
+
+/**
+ * Read a tokens file: its arrays and what its metadata records. The header (the arrays' shapes and
+ * the recorded clip size, which the decode will produce) is checked against the limits before any
+ * array is read.
+ */
+export async function readTokens(path: string, fs?: FileSystem, options: ReadTokensOptions = {}): Promise<TokensFile> {
   const file = await openSafetensors(path, fs);
   try {
+    checkTokensHeader(path, file.metadata, (name) => (file.has(name) ? file.info(name) : undefined), options.limits);
     const get = async <A extends Float32Array | Int32Array>(name: string, dtype: 'f32' | 'i32'): Promise<HostArray<A> | undefined> => {
       if (!file.has(name)) return undefined;
       const t: LoadedTensor = await file.read(name);

@@ -32,7 +32,8 @@ import { ReasonPromptEncoder } from '../models/vlm/prompt-embeds.js';
 import { type ComponentBytes, type PhaseHooks, checkComponent } from './components.js';
 import { type RunOptions, stage } from './progress.js';
 import { type ClipInput, readClip } from './world/condition.js';
-import { encodeControls, readControlClips } from './world/controls.js';
+import { encodeControls, probeControlInputs, readControlClips } from './world/controls.js';
+import type { InputLimits } from '../io/limits.js';
 import { PipelineFilesError, PipelineInputError } from './world/errors.js';
 import type { VaeGeometry } from './world/folder.js';
 import { type HostTensor, type PromptEmbeddingArrays, type PromptOptions, type TextEncoderSource, embeddingArrays, encodePrompt } from './world/prompt.js';
@@ -57,6 +58,8 @@ export interface TransferOptions extends RunOptions, PhaseHooks, PromptOptions {
   inputVideo?: ClipInput;
   /** also return the prompt's text states (returned as `embeddings`) */
   returnEmbeddings?: boolean;
+  /** what the control videos', the conditioning clip's and the weight maps' headers may claim (default DEFAULT_LIMITS) */
+  limits?: InputLimits;
 }
 
 export interface TransferResult {
@@ -138,7 +141,9 @@ export async function transfer(o: TransferOptions): Promise<TransferResult> {
     owned.splice(owned.indexOf(m), 1);
   };
   try {
-    const clips = await readControlClips(spec.controls, o.controlVideos, fs);
+    // every input's header first (limits included), before any is read whole or any model loads
+    await probeControlInputs(spec.controls, o.controlVideos, [o.inputVideo ?? spec.inputVideo], fs, o.limits);
+    const clips = await readControlClips(spec.controls, o.controlVideos, fs, o.limits);
     const first = clips[0];
     const baseJson = await readJsonObject(join(spec.baseCheckpoint, 'config.json'), 'config.json', fs);
     const bc = parseCosmosTransformerConfig(baseJson);
@@ -187,9 +192,9 @@ export async function transfer(o: TransferOptions): Promise<TransferResult> {
     const report = stage(o, 'condition', 'clips', spec.controls.length + (conditioned ? 1 : 0));
     report(0);
     const posterior: Posterior = { kind: 'sample', noise: new GaussianNoise(`${st.seed}/posterior`).source(backend) };
-    const encoded = await encodeControls(spec.controls, clips, vae, grid, st.frames, report, fs, posterior);
+    const encoded = await encodeControls(spec.controls, clips, vae, grid, st.frames, report, fs, posterior, o.limits);
     tensors.push(...encoded.map((b) => b.latents));
-    const conditioning = conditioned ? await conditionOn(input, spec.numConditionalFrames, first, latentShape[2], st.frames, vae, fs, posterior) : null;
+    const conditioning = conditioned ? await conditionOn(input, spec.numConditionalFrames, first, latentShape[2], st.frames, vae, fs, posterior, o.limits) : null;
     if (conditioning) {
       tensors.push(conditioning.latents);
       report(encoded.length + 1);
@@ -280,9 +285,9 @@ function loadEncoder(src: Exclude<TextEncoderSource, { unsupported: string } | {
 
 /** The conditioning clip, padded with its last frame to the output length (only its first `nc` latent frames are read), encoded. */
 async function conditionOn(
-  input: ClipInput, nc: number, size: Video, latentFrames: number, frames: number, vae: LoadedVae, fs: FileSystem, posterior: Posterior,
+  input: ClipInput, nc: number, size: Video, latentFrames: number, frames: number, vae: LoadedVae, fs: FileSystem, posterior: Posterior, limits?: InputLimits,
 ): Promise<WorldConditioning> {
-  const v = await readClip(input, undefined, fs);
+  const v = await readClip(input, undefined, fs, limits);
   if (v.height !== size.height || v.width !== size.width) {
     throw new PipelineInputError('input_video_path', `${v.width}x${v.height} differs from the control videos' ${size.width}x${size.height}`);
   }

@@ -2,6 +2,8 @@
 // frames of the input, resized to the output size, condition the generation (world/condition.ts);
 // the rest is text2world's (world/run.ts). Spec: dit.md §5 (1.0) and §6.
 import { throwIfAborted } from '../engine/errors.js';
+import type { InputLimits } from '../io/limits.js';
+import { probeVideo } from '../io/open-video.js';
 import type { Rational } from '../io/video.js';
 import { type ClipInput, checkCondition, encodeCondition, readClip } from './world/condition.js';
 import { PipelineInputError } from './world/errors.js';
@@ -19,6 +21,8 @@ export interface Video2WorldOptions extends WorldOptions {
   condFrames?: number;
   /** Cosmos-1.0 noise augmentation of the conditioning latents (default 0.001) */
   augmentSigma?: number;
+  /** what the input's headers may claim (default DEFAULT_LIMITS; the whole clip is held) */
+  limits?: InputLimits;
 }
 
 export interface Video2WorldResult extends WorldResult {
@@ -28,6 +32,8 @@ export interface Video2WorldResult extends WorldResult {
 
 export async function video2world(o: Video2WorldOptions): Promise<Video2WorldResult> {
   throwIfAborted(o.signal);
+  // the input's header first: a bad or oversized clip is refused before the folder is looked at
+  if (typeof o.input === 'string') await probeVideo(o.input, { limits: o.limits, whole: true }, o.fs);
   const m = await openWorldModel(o);
   const { info } = m;
   const t = info.transformer;
@@ -36,7 +42,7 @@ export async function video2world(o: Video2WorldOptions): Promise<Video2WorldRes
   }
   const vae = info.vae;
   if (!vae) throw new PipelineInputError('model', `${info.vaeDir}: ${info.vaeUnsupported}; video2world needs it to encode the input`);
-  const clip = await readClip(o.input, o.inputFps, m.fs);
+  const clip = await readClip(o.input, o.inputFps, m.fs, o.limits);
   if (clip.frames < 1) throw new PipelineInputError('input', 'the clip has no frames');
   // default size: the input's, rounded down to what the VAE and the patch size take
   const roundDown = (n: number, p: number) => {

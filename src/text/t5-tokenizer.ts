@@ -23,6 +23,8 @@ export interface T5Batch {
   mask: Int32Array;
   /** ids per row, </s> included */
   lengths: number[];
+  /** ids each row lost to truncation (0 when it fit), so callers can say so */
+  cut: number[];
   shape: [number, number];
 }
 
@@ -77,10 +79,13 @@ export class T5Tokenizer {
     if (maxLength !== undefined && !(Number.isInteger(maxLength) && maxLength >= 1)) {
       throw new RangeError(`T5 tokenizer: maxLength must be a positive integer, got ${maxLength}`);
     }
+    const cut: number[] = [];
     const rows = texts.map((t, i) => {
       let ids = this.encode(t, addEos);
+      cut.push(0);
       if (maxLength !== undefined && ids.length > maxLength) {
         if (!truncation) throw new RangeError(`T5 tokenizer: text ${i} has ${ids.length} ids, more than maxLength ${maxLength}`);
+        cut[i] = ids.length - maxLength;
         ids = addEos ? [...ids.slice(0, maxLength - 1), this.eosId] : ids.slice(0, maxLength);
       }
       return ids;
@@ -94,7 +99,7 @@ export class T5Tokenizer {
       ids.set(r, i * L);
       mask.fill(1, i * L, i * L + r.length);
     });
-    return { ids, mask, lengths: rows.map((r) => r.length), shape: [rows.length, L] };
+    return { ids, mask, lengths: rows.map((r) => r.length), cut, shape: [rows.length, L] };
   }
 
   decode(ids: readonly number[], skipSpecial = true): string {

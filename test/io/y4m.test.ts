@@ -94,36 +94,36 @@ describe('sample clips', () => {
 describe('header parsing', () => {
   it('maps every 4:2:0 tag and a missing C tag to 420, and defaults to limited range', () => {
     for (const c of ['', ' C420', ' C420jpeg', ' C420paldv', ' C420mpeg2']) {
-      const h = parseY4mHeader(`YUV4MPEG2 W4 H2 F30000:1001 It A0:0${c} XYSCSS=420JPEG`);
+      const h = parseY4mHeader(`YUV4MPEG2 W4 H2 F30000:1001 Ip A0:0${c} XYSCSS=420JPEG`);
       expect(h.chroma).toBe('420');
       expect(h.range).toBe('limited');
       expect(h.rangeExplicit).toBe(false);
       expect(h.fps).toEqual({ num: 30000, den: 1001 });
-      expect(h.interlacing).toBe('t');
+      expect(h.interlacing).toBe('p');
       expect(h.aspect).toBeUndefined();
       expect(h.extensions).toEqual(['YSCSS=420JPEG']);
       expect(h.frameBytes).toBe(8 + 2 + 2);
     }
   });
 
-  it('reads C444, XCOLORRANGE, unknown tags, and F0:0 as unknown fps', () => {
-    const h = parseY4mHeader('YUV4MPEG2 H3 W5 C444 F0:0 Zfoo XCOLORRANGE=LIMITED Ip');
+  it('reads C444, XCOLORRANGE, unknown tags, and no F tag as an unknown fps', () => {
+    const h = parseY4mHeader('YUV4MPEG2 H3 W5 C444 Zfoo XCOLORRANGE=LIMITED Ip');
     expect([h.width, h.height, h.chroma, h.range, h.rangeExplicit, h.fps]).toEqual([5, 3, '444', 'limited', true, undefined]);
     expect(parseY4mHeader('YUV4MPEG2 W2 H2 XCOLORRANGE=full').range).toBe('full');
   });
 
   const bad: [string, string, RegExp][] = [
     ['bad magic', 'YUV4MPEG W2 H2', /bad magic/],
-    ['missing W', 'YUV4MPEG2 H2 C444', /no W tag/],
-    ['missing W and H', 'YUV4MPEG2 C444', /no W and H tag/],
-    ['zero width', 'YUV4MPEG2 W0 H2', /malformed header tag W0/],
+    ['missing W', 'YUV4MPEG2 H2 C444', /^x\.y4m: header tag W: missing/],
+    ['missing W and H', 'YUV4MPEG2 C444', /^x\.y4m: header tag W and H: missing/],
+    ['zero width', 'YUV4MPEG2 W0 H2', /^x\.y4m: header tag W: malformed value W0/],
     ['odd 420', 'YUV4MPEG2 W3 H2 C420jpeg', /3x2 is odd-sized; 4:2:0 \(C420jpeg\)/],
     ['odd default 420', 'YUV4MPEG2 W2 H5', /odd-sized; 4:2:0 \(C420\)/],
-    ['10-bit', 'YUV4MPEG2 W2 H2 C420p10 XYSCSS=420P10', /x\.y4m: colour space tag C420p10 is 10-bit; only 8-bit/],
-    ['16-bit mono', 'YUV4MPEG2 W2 H2 Cmono16', /Cmono16 is 16-bit/],
-    ['4:2:2', 'YUV4MPEG2 W2 H2 C422', /unsupported colour space tag C422/],
-    ['bad range', 'YUV4MPEG2 W2 H2 XCOLORRANGE=PC', /unknown XCOLORRANGE=PC/],
-    ['bad fps', 'YUV4MPEG2 W2 H2 F30', /malformed header tag F30/],
+    ['10-bit', 'YUV4MPEG2 W2 H2 C420p10 XYSCSS=420P10', /^x\.y4m: header tag C: C420p10 is 10-bit; only 8-bit/],
+    ['16-bit mono', 'YUV4MPEG2 W2 H2 Cmono16', /header tag C: Cmono16 is 16-bit/],
+    ['4:2:2', 'YUV4MPEG2 W2 H2 C422', /header tag C: unsupported colour space C422/],
+    ['bad range', 'YUV4MPEG2 W2 H2 XCOLORRANGE=PC', /header tag XCOLORRANGE: unknown value PC/],
+    ['bad fps', 'YUV4MPEG2 W2 H2 F30', /^x\.y4m: header tag F: malformed frame rate F30/],
   ];
   for (const [what, line, re] of bad) {
     it(`rejects ${what}`, () => {

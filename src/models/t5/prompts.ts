@@ -33,6 +33,8 @@ export interface PromptEmbeddings {
   ids: Int32Array;
   /** real tokens per prompt, </s> included */
   lengths: number[];
+  /** tokens each prompt lost to truncation at maxLength (0 when it fit) */
+  cut: number[];
 }
 
 function tokenize(tokenizer: T5Tokenizer, texts: readonly string[], opts: EncodePromptsOptions): TokenBatch {
@@ -65,7 +67,7 @@ export function encodePrompts(model: T5EncoderModel, tokenizer: T5Tokenizer, tex
     const rows = realIds(batch).map((ids) => (ids.length ? model.forward({ data: ids, shape: [1, ids.length] }) : null));
     return padRows(rows, batch.shape[1], model.config.dModel, backend);
   });
-  return { embeddings, mask: batch.mask, ids: batch.ids, lengths: batch.lengths };
+  return { embeddings, mask: batch.mask, ids: batch.ids, lengths: batch.lengths, cut: batch.cut };
 }
 
 export interface T5LoadOptions {
@@ -137,7 +139,7 @@ export class T5TextEncoder {
     let embeddings: Tensor | null = null;
     try {
       embeddings = padRows(rows, batch.shape[1], this.model.config.dModel, this.weights.backend);
-      return { embeddings, mask: batch.mask, ids: batch.ids, lengths: batch.lengths };
+      return { embeddings, mask: batch.mask, ids: batch.ids, lengths: batch.lengths, cut: batch.cut };
     } finally {
       // a lone prompt that fills maxLength is its own result
       for (const s of states) if (s !== embeddings) s.dispose();

@@ -4,14 +4,17 @@
 // allocated but never written, so the OS backs them with no memory until something writes them.
 import { UserError } from '../../engine/errors.js';
 import { type FileSystem, fileSystem } from '../../io/files.js';
+import type { InputLimits } from '../../io/limits.js';
 import { openVideoSource } from '../../io/open-video.js';
 import { openSafetensors } from '../../io/safetensors.js';
 import type { FrameSource, Rational, Video } from '../../io/video.js';
 import type { PromptEmbeddingArrays } from '../world/prompt.js';
 
-/** A clip's size from its header (a .y4m header, a PNG folder's first frame, one .png). */
-export async function clipSize(path: string, fs: FileSystem = fileSystem()): Promise<{ frames: number | null; height: number; width: number; fps: Rational | null }> {
-  const src = await openVideoSource(path, undefined, fs);
+/** A clip's size from its header (a .y4m header, a PNG folder's first frame, one .png), checked against `limits`. */
+export async function clipSize(
+  path: string, fs: FileSystem = fileSystem(), limits?: InputLimits,
+): Promise<{ frames: number | null; height: number; width: number; fps: Rational | null }> {
+  const src = await openVideoSource(path, undefined, fs, { limits });
   try {
     return { frames: src.frameCount ?? null, height: src.height, width: src.width, fps: src.fps ?? null };
   } finally {

@@ -6,6 +6,7 @@
 //   Predict2    the last frame repeated; the Wan posterior SAMPLED (the pipeline's generator)
 //   Predict2.5  an image: zeros after it; a clip: its last 1 or 5 frames (1 or 2 latent frames),
 //               the last frame repeated; the Wan posterior's MODE
+import { checkFrameLimits, type InputLimits } from '../../io/limits.js';
 import { readVideo } from '../../io/open-video.js';
 import { type FrameSource, type Rational, type Video, padVideo, sliceFrames, stackFrames } from '../../io/video.js';
 import { type RunOptions, stage } from '../progress.js';
@@ -19,10 +20,16 @@ import { type LoadedVae, type Posterior, encodeClip } from './vae.js';
 /** A clip to continue or follow: in memory, a frame source, or a path (.y4m, PNG frames folder, .png). */
 export type ClipInput = Video | FrameSource | string;
 
-/** The clip as a Video; `fps` is assumed where the input has none (PNG). */
-export async function readClip(input: ClipInput, fps?: Rational, fs?: FileSystem): Promise<Video> {
-  if (typeof input === 'string') return readVideo(input, fps, fs);
+/** The clip as a Video; `fps` is assumed where the input has none (PNG). A path's headers, or a source's size, are checked against `limits` (the whole clip is held). */
+export async function readClip(input: ClipInput, fps?: Rational, fs?: FileSystem, limits?: InputLimits): Promise<Video> {
+  if (typeof input === 'string') return readVideo(input, fps, fs, { limits });
   if ('data' in input) return input;
+  try {
+    checkFrameLimits('input', input.width, input.height, input.frameCount, limits);
+  } catch (e) {
+    await input.close();
+    throw e;
+  }
   const frames: Float32Array[] = [];
   try {
     for await (const f of input.frames()) frames.push(f);

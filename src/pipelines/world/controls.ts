@@ -3,7 +3,9 @@
 // weight map (a .safetensors [H, W] / [T, H, W], or a grayscale PNG) resized to the token grid.
 import type { Tensor } from '../../engine/tensor.js';
 import { type FileSystem, readBytes } from '../../io/files.js';
-import { decodePng } from '../../io/png.js';
+import type { InputLimits } from '../../io/limits.js';
+import { probeVideo } from '../../io/open-video.js';
+import { decodePng, probePng } from '../../io/png.js';
 import { openSafetensors } from '../../io/safetensors.js';
 import { type Video, cropVideo } from '../../io/video.js';
 import { type ControlBranch, ControlShapeError, ControlWeightError, resizeWeightMap } from '../../models/controlnet/multi.js';
@@ -11,11 +13,27 @@ import type { ControlSpec } from '../../models/controlnet/spec.js';
 import { type ClipInput, readClip } from './condition.js';
 import { type LoadedVae, type Posterior, encodeClip } from './vae.js';
 
+/**
+ * The headers of every control clip and PNG weight map (and of `more` clips, e.g. the conditioning
+ * input) that are files, checked against the limits: what a run does before it reads any of them
+ * whole or loads any model.
+ */
+export async function probeControlInputs(
+  controls: readonly ControlSpec[], given: Readonly<Record<string, ClipInput>> = {}, more: readonly (ClipInput | null | undefined)[] = [], fs?: FileSystem, limits?: InputLimits,
+): Promise<void> {
+  for (const input of [...controls.map((c) => given[c.name] ?? c.inputControl), ...more]) {
+    if (typeof input === 'string') await probeVideo(input, { limits, whole: true }, fs);
+  }
+  for (const c of controls) if (typeof c.weight !== 'number' && /\.png$/i.test(c.weight.path)) await probePng(c.weight.path, { limits }, fs);
+}
+
 /** Every control's clip (`given[name]`, else its spec path), checked to share one size and length. */
-export async function readControlClips(controls: readonly ControlSpec[], given: Readonly<Record<string, ClipInput>> = {}, fs?: FileSystem): Promise<Video[]> {
+export async function readControlClips(
+  controls: readonly ControlSpec[], given: Readonly<Record<string, ClipInput>> = {}, fs?: FileSystem, limits?: InputLimits,
+): Promise<Video[]> {
   const clips: Video[] = [];
   for (const c of controls) {
-    const v = await readClip(given[c.name] ?? c.inputControl, undefined, fs);
+    const v = await readClip(given[c.name] ?? c.inputControl, undefined, fs, limits);
     const f = clips[0];
     if (f && (v.frames !== f.frames || v.height !== f.height || v.width !== f.width)) {
       throw new ControlShapeError(c.name, `control video ${given[c.name] ? '(given)' : c.inputControl} is ${v.frames} frames of ${v.width}x${v.height}, ` +
@@ -27,9 +45,9 @@ export async function readControlClips(controls: readonly ControlSpec[], given: 
 }
 
 /** A weight-map file's values: one tensor [H, W] / [T, H, W] in a .safetensors, or a grayscale PNG (0..255 -> 0..1). */
-async function readWeightMap(path: string, control: string, fs?: FileSystem): Promise<{ values: Float32Array; shape: number[] }> {
+async function readWeightMap(path: string, control: string, fs?: FileSystem, limits?: InputLimits): Promise<{ values: Float32Array; shape: number[] }> {
   if (/\.png$/i.test(path)) {
-    const img = decodePng(await readBytes(path, fs), path);
+    const img = decodePng(await readBytes(path, fs), path, { limits });
     const n = img.width * img.height;
     const values = new Float32Array(n);
     for (let p = 0; p < n; p++) values[p] = (img.data[3 * p] + img.data[3 * p + 1] + img.data[3 * p + 2]) / (3 * 255);
@@ -51,9 +69,11 @@ async function readWeightMap(path: string, control: string, fs?: FileSystem): Pr
 }
 
 /** A control's weight on the token grid: its scalar, or its map resized (pixel-frame maps keep their first `frames`). */
-export async function controlWeight(c: ControlSpec, grid: [number, number, number], frames: number, fs?: FileSystem): Promise<ControlBranch['weight']> {
+export async function controlWeight(
+  c: ControlSpec, grid: [number, number, number], frames: number, fs?: FileSystem, limits?: InputLimits,
+): Promise<ControlBranch['weight']> {
   if (typeof c.weight === 'number') return c.weight;
-  const m = await readWeightMap(c.weight.path, c.name, fs);
+  const m = await readWeightMap(c.weight.path, c.name, fs, limits);
   if (m.shape.length === 3 && m.shape[0] > grid[0] && m.shape[0] >= frames) {
     const plane = m.shape[1] * m.shape[2];
     m.values = m.values.slice(0, frames * plane);
@@ -75,6 +95,7 @@ export async function controlWeight(c: ControlSpec, grid: [number, number, numbe
 export async function encodeControls(
   controls: readonly ControlSpec[], clips: readonly Video[], vae: LoadedVae,
   grid: [number, number, number], frames: number, onEncoded: (i: number) => void, fs?: FileSystem, posterior: Posterior = { kind: 'mode' },
+  limits?: InputLimits,
 ): Promise<Omit<ControlBranch, 'model'>[]> {
   const branches: Omit<ControlBranch, 'model'>[] = [];
   const made: Tensor[] = [];
@@ -84,7 +105,7 @@ export async function encodeControls(
       const v = clips[i];
       const latents = encodeClip(vae, cropVideo(v, frames, v.height, v.width), 1, posterior);
       made.push(latents);
-      branches.push({ name: c.name, latents, weight: await controlWeight(c, grid, frames, fs) });
+      branches.push({ name: c.name, latents, weight: await controlWeight(c, grid, frames, fs, limits) });
       onEncoded(i + 1);
     }
     return branches;

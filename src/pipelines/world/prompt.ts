@@ -84,8 +84,8 @@ export type TextEncoderSource =
 interface LoadedEncoder {
   name: string;
   width: number;
-  /** each text's states, in order; `done(i, tokens)` when text i is encoded */
-  encodeAll(texts: string[], maxLength: number, done: (i: number, tokens: number) => void): Promise<Tensor[]>;
+  /** each text's states, in order; `done(i, tokens, cut)` when text i is encoded (`cut`: its tokens past maxLength, dropped) */
+  encodeAll(texts: string[], maxLength: number, done: (i: number, tokens: number, cut: number) => void): Promise<Tensor[]>;
   dispose(): void;
 }
 
@@ -99,7 +99,8 @@ function asEncoder(e: T5TextEncoder | ReasonPromptEncoder): LoadedEncoder {
           for (const [i, text] of texts.entries()) {
             const r = e.encode([text], { maxLength });
             out.push(r.embeddings);
-            done(i, r.lengths[0]);
+            // the tokenizer's lengths are before truncation
+            done(i, r.lengths[0], Math.max(0, r.lengths[0] - maxLength));
           }
           return out;
         } catch (err) {
@@ -116,7 +117,7 @@ function asEncoder(e: T5TextEncoder | ReasonPromptEncoder): LoadedEncoder {
       const r = await e.encode(texts, { maxLength });
       try {
         const rows = texts.map((_, i) => (texts.length === 1 ? r.embeddings.keep() : F.slice(r.embeddings, 0, i, i + 1)));
-        for (let i = 0; i < rows.length; i++) done(i, r.lengths[i]);
+        for (let i = 0; i < rows.length; i++) done(i, r.lengths[i] + r.cut[i], r.cut[i]);
         return rows;
       } finally {
         if (texts.length > 1) r.embeddings.dispose();
@@ -217,7 +218,16 @@ export async function encodePrompt(
     }
     const maxLength = o.maxSequenceLength ?? 512;
     const texts = needNegative ? [o.prompt, o.negativePrompt ?? DEFAULT_NEGATIVE_PROMPT] : [o.prompt];
-    states = await enc.encodeAll(texts, maxLength, (i, tokens) => report(i + 1, i === 0 ? { source: enc.name, tokens } : { source: enc.name }));
+    states = await enc.encodeAll(texts, maxLength, (i, tokens, cut) => {
+      // upstream cuts a long prompt to the window silently; here the user is told how much was lost
+      if (cut > 0) {
+        run.onWarning?.({
+          option: i === 0 ? 'prompt' : 'negativePrompt',
+          message: `${tokens} tokens, the ${enc.name} encoder reads ${maxLength}: ${cut} tokens cut (shorten it to keep them)`,
+        });
+      }
+      report(i + 1, i === 0 ? { source: enc.name, tokens } : { source: enc.name });
+    });
     if (textBackend !== backend) {
       const encoded = states;
       states = [];
