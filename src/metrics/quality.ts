@@ -7,6 +7,8 @@
 //   to sum 1, 'valid' filtering ((H-10) x (W-10) map), C1 = 0.01^2, C2 = 0.03^2 (data range 1),
 //   biased (window-weighted) variances.
 
+import { requireFiniteValues } from '../engine/finite.js';
+
 const clamp1 = (x: number) => Math.min(1, Math.max(-1, x));
 
 function checkPair(what: string, rec: ArrayLike<number>, ref: ArrayLike<number>): void {
@@ -14,6 +16,9 @@ function checkPair(what: string, rec: ArrayLike<number>, ref: ArrayLike<number>)
     throw new RangeError(`${what}: reconstruction has ${rec.length} values, reference ${ref.length}; expected the same shape`);
   }
   if (rec.length === 0) throw new RangeError(`${what}: empty input`);
+  // a NaN would come out as a NaN score (clamping keeps NaN), which reads like a measurement
+  requireFiniteValues(rec, what, 'the reconstruction');
+  requireFiniteValues(ref, what, 'the reference');
 }
 
 /** Mean squared error after clamping `rec` to [-1, 1] (float64). */
