@@ -53,3 +53,18 @@ export function checkFiniteValues(values: ArrayLike<number>, where: CheckPoint):
   const [nan, inf] = countNonFiniteValues(values);
   if (nan || inf) throw new NonFiniteError(nonFiniteMessage(where, nan, inf, values.length), nan, inf, values.length);
 }
+
+/**
+ * Throw for the first step whose counts are not zero, given the [steps, 2] NaN / Inf counts a loop
+ * kept on the device (F.countNonFinite of each step's output, written into its row): one read
+ * after the loop instead of one per step.
+ */
+export async function checkStepCounts(counts: Tensor, valuesPerStep: number, where: Omit<CheckPoint, 'step'>): Promise<void> {
+  if (counts.backend.name === 'plan') return;
+  const c = await counts.read();
+  const steps = counts.shape[0];
+  for (let k = 0; k < steps; k++) {
+    const [nan, inf] = [c[2 * k], c[2 * k + 1]];
+    if (nan || inf) throw new NonFiniteError(nonFiniteMessage({ ...where, step: `${k + 1}/${steps}` }, nan, inf, valuesPerStep), nan, inf, valuesPerStep);
+  }
+}

@@ -17,11 +17,16 @@ import { psnr, quality, ssim } from '../../src/metrics/quality.js';
 import { loadTokenizer } from '../../src/models/tokenizer/load.js';
 import { NonFiniteError, checkFinite } from '../../src/pipelines/finite.js';
 import { text2world } from '../../src/pipelines/text2world.js';
+import { ArTransformerFamily } from '../../src/models/ar/transformer.js';
+import { loadModule } from '../../src/models/load.js';
+import type { CausalDiscreteVideoTokenizer } from '../../src/models/tokenizer/video.js';
+import { arVideo2World, readEmbeddings as readArEmbeddings } from '../../src/pipelines/ar-video2world.js';
 import { roundtrip, tokenize } from '../../src/pipelines/tokenizer.js';
 import { readTokens, writeTokens } from '../../src/pipelines/tokens-file.js';
 import { loadWorldModel } from '../../src/pipelines/world/model.js';
 import { runCli } from '../cli/run-cli.js';
 import { cpu, webgpu } from '../harness.js';
+import { DV, tinyConfig, writeArCheckpoint } from './arvlm-fixtures.js';
 import { CV, SAMPLE, type WorldFolders, writeWorldFolders } from './world-fixtures.js';
 
 const tmp = mkdtempSync(nodePath.join(tmpdir(), 'cosmos-numbers-'));
@@ -248,6 +253,40 @@ describe('world pipelines', () => {
       expectOnly(outDir, []);
       expect(readFileSync(bad).equals(before)).toBe(true);
     });
+  });
+});
+
+// ------------------------------------------------------------------ AR
+
+describe('arVideo2World', () => {
+  let ar = '';
+  beforeAll(async () => {
+    ar = await writeArCheckpoint(nodePath.join(tmp, 'ar'), tinyConfig(), 1);
+  });
+
+  for (const [name, get] of backends) {
+    it(`a NaN in the AR transformer's weights stops at the first step's logits (${name})`, async () => {
+      const backend = await get();
+      const model = (await loadModule(ArTransformerFamily, ar, backend)).model;
+      const tokenizer = (await loadTokenizer(DV, backend)) as CausalDiscreteVideoTokenizer;
+      try {
+        const key = [...model.parameters()].find((p) => p.key.endsWith('output.weight') || p.key.endsWith('lm_head.weight'))?.key ?? [...model.parameters()].at(-1)!.key;
+        await poison(model, key, Number.NaN);
+        const input = sliceFrames(await readY4m(SAMPLE), 0, 5);
+        const e = await arVideo2World({ model, tokenizer, input, backend, seed: 3 }).catch((x: unknown) => x);
+        expect(e).toBeInstanceOf(NonFiniteError);
+        expect((e as Error).message).toMatch(/^ar transformer \(step 1\/64\): logits holds [1-9]\d* NaN and \d+ Inf/);
+      } finally {
+        model.dispose();
+        tokenizer.dispose();
+      }
+    }, 120_000);
+  }
+
+  it('an embeddings file holding NaN is refused naming the file and the tensor', async () => {
+    const bad = nodePath.join(tmp, 'ar-emb.safetensors');
+    await writeSafetensors(bad, { context: { dtype: 'f32', shape: [1, 3, 4], raw: Float32Array.from([0, 1, 2, 3, Number.NaN, 5, 6, 7, 8, 9, 10, 11]) } });
+    await expect(readArEmbeddings(bad)).rejects.toThrow(new RegExp(`^${reEscape(bad)}: tensor context holds 1 NaN and 0 Inf of 12 values`));
   });
 });
 
