@@ -8,7 +8,7 @@ import type { DType, RawArray } from '../../src/engine/dtype.js';
 import * as F from '../../src/engine/ops.js';
 import { Tensor } from '../../src/engine/tensor.js';
 import type { WebGpuBackend } from '../../src/engine/webgpu/backend.js';
-import { MAX_GROUPS, WG } from '../../src/engine/webgpu/kernels/finite.wgsl.js';
+import { MAX_GROUPS, MIN_WORDS_PER_INVOCATION, WG } from '../../src/engine/webgpu/kernels/finite.wgsl.js';
 import { awkwardDim, cpu, gpu, gpuRuns, randomInts } from '../harness.js';
 
 let be: WebGpuBackend;
@@ -133,9 +133,12 @@ describe('countNonFinite', () => {
     }
   });
 
-  it('strides over tensors larger than one grid of workgroups (partials then a final sum)', async () => {
-    const cap = MAX_GROUPS * WG;
-    for (const [dtype, n] of [['f32', 3 * cap + 17], ['bf16', 2 * (2 * cap) + 3], ['f16', 5 * cap + 1]] as const) {
+  it('strides over tensors of many workgroups, up to past the most workgroups (partials then a final sum)', async () => {
+    // words one workgroup takes before another is added; past MAX_GROUPS of them every invocation loops further
+    const group = WG * MIN_WORDS_PER_INVOCATION;
+    const cases = [['f32', MAX_GROUPS * group + 17], ['bf16', 2 * (3 * group) + 3], ['f16', 2 * (5 * group) + 1]] as const;
+    for (const [dtype, n] of cases) {
+      const cap = dtype === 'f32' ? group : 2 * group; // elements per workgroup's share
       const specials: [number, Kind, number][] = [[0, 'nan', 0], [cap, 'inf', 1], [cap + 1, 'nan', 2], [2 * cap - 1, 'inf', 0], [n - 1, 'nan', 3]];
       const p = build(dtype, n, 7, specials);
       expect(await counts(cpu, p.raw, dtype, [n]), `cpu ${dtype} n=${n}`).toEqual([3, 2]);

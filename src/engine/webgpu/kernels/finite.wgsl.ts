@@ -11,6 +11,9 @@ import type { KernelFamily } from '../kernel.js';
 export const WG = 256;
 /** most workgroups of the counting pass (each invocation then strides over the rest) */
 export const MAX_GROUPS = 1024;
+/** fewest words per invocation before another workgroup is added (the tree and its barriers cost
+ *  about as much as a few dozen loads; on a software adapter, far more) */
+export const MIN_WORDS_PER_INVOCATION = 32;
 
 export const FINITE: KernelFamily = { name: 'finite', inputs: ['x'], outputs: { part: 'i32', out: 'i32' }, code: /* wgsl */ `
 // ---- specialisation: storage of x, 0 f32, 1 bf16, 2 f16

@@ -3,7 +3,7 @@
 import { Tensor } from '../../tensor.js';
 import type { WebGpuBackend } from '../backend.js';
 import { Params } from '../context.js';
-import { FINITE, MAX_GROUPS, WG } from '../kernels/finite.wgsl.js';
+import { FINITE, MAX_GROUPS, MIN_WORDS_PER_INVOCATION, WG } from '../kernels/finite.wgsl.js';
 
 const MODE = { f32: 0, bf16: 1, f16: 2 } as const;
 
@@ -12,7 +12,7 @@ export function countNonFinite(be: WebGpuBackend, x: Tensor): Tensor {
   const y = be.empty('i32', [2]);
   const n = x.size;
   const words = x.dtype === 'f32' ? n : Math.ceil(n / 2);
-  const groups = Math.min(MAX_GROUPS, Math.ceil(words / WG));
+  const groups = Math.min(MAX_GROUPS, Math.ceil(words / (WG * MIN_WORDS_PER_INVOCATION)));
   const params = new Params().u32(n, words, groups, 0);
   const overrides = { MODE: MODE[x.dtype] };
   // bound as bf16: the prelude then declares x as array<u32>, the raw words whatever the storage
