@@ -6,6 +6,7 @@
 export type { Backend, BackendLimits, BackendName, MemoryStats } from './engine/backend.js';
 export { type DType, bf16ToF32, f16ToF32, f32ToBf16, f32ToF16, narrow, widen } from './engine/dtype.js';
 export { CancelledError, UserError, isUserError, throwIfAborted } from './engine/errors.js';
+export { NonFiniteError } from './engine/finite.js';
 export { Embedding, Linear, RMSNorm } from './engine/layers.js';
 export {
   CheckpointMismatchError, type LoadOptions, type LoadReport, Module, Param, TapRecorder, type TapSelection, type TensorSource, capture, loadWeights,
@@ -93,6 +94,7 @@ export {
   roundtrip, tokenize,
 } from './pipelines/tokenizer.js';
 export { readTokens, writeTokens } from './pipelines/tokens-file.js';
+export { type CheckPoint, checkFinite } from './pipelines/finite.js';
 export { type TransferOptions, type TransferResult, transfer } from './pipelines/transfer.js';
 export { type Video2WorldOptions, type Video2WorldResult, video2world } from './pipelines/video2world.js';
 export { type WorldModelInfo, inspectWorldModel } from './pipelines/world/folder.js';

@@ -230,6 +230,12 @@ export interface Backend {
    */
   topk(x: Tensor, rows: number, n: number, k: number): [Tensor, Tensor];
 
+  /**
+   * i32 [2]: how many elements of x are NaN and how many ±Inf, judged on the stored bits (i32
+   * storage holds neither); counts saturate at 2^31 - 1.
+   */
+  countNonFinite(x: Tensor): Tensor;
+
   // ---- data movement ----
   /** general strided gather: covers slice, permute, pad, expand, repeat-interleave, flip */
   strided(x: Tensor, p: StridedParams, outShape: number[]): Tensor;

@@ -219,6 +219,14 @@ export function topk(x: Tensor, k: number): [Tensor, Tensor] {
 /** Full descending sort along the last axis (stable). */
 export const sortDescending = (x: Tensor) => topk(x, x.shape[x.rank - 1]);
 
+/**
+ * i32 [2]: the number of NaN and of ±Inf elements of x (any storage dtype, judged on its bits), on
+ * the device: a boundary check reads back these 8 bytes instead of the tensor.
+ */
+export function countNonFinite(x: Tensor): Tensor {
+  return sameBackend('countNonFinite', x).countNonFinite(x);
+}
+
 // ------------------------------------------------------------------ data movement
 
 function identityDims(x: Tensor): StridedDim[] {

@@ -8,6 +8,7 @@
 //   biased (window-weighted) variances.
 
 import { UserError } from '../engine/errors.js';
+import { requireFiniteValues } from '../engine/finite.js';
 
 const clamp1 = (x: number) => Math.min(1, Math.max(-1, x));
 
@@ -16,6 +17,9 @@ function checkPair(what: string, rec: ArrayLike<number>, ref: ArrayLike<number>)
     throw new RangeError(`${what}: reconstruction has ${rec.length} values, reference ${ref.length}; expected the same shape`);
   }
   if (rec.length === 0) throw new RangeError(`${what}: empty input`);
+  // a NaN would come out as a NaN score (clamping keeps NaN), which reads like a measurement
+  requireFiniteValues(rec, what, 'the reconstruction');
+  requireFiniteValues(ref, what, 'the reference');
 }
 
 /** Mean squared error after clamping `rec` to [-1, 1] (float64). */

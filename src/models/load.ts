@@ -4,7 +4,10 @@
 // reporting every missing / unexpected / mis-shaped key at once) is written here once.
 import type { Backend } from '../engine/backend.js';
 import { UserError } from '../engine/errors.js';
+import { NonFiniteError, nonFiniteCounts } from '../engine/finite.js';
 import { type LoadOptions, type LoadReport, type Module, type TensorSource, checkWeights, loadWeights, plannedBytes } from '../engine/module.js';
+import * as F from '../engine/ops.js';
+import type { Tensor } from '../engine/tensor.js';
 import type { FileSystem } from '../io/files.js';
 import { type Checkpoint, openCheckpoint } from '../io/safetensors.js';
 
@@ -27,6 +30,13 @@ export interface LoadModuleOptions {
   config?: Config;
   /** store floating weights in this dtype instead of the checkpoint's */
   castTo?: LoadOptions['castTo'];
+  /**
+   * After loading, count NaN / Inf over every parameter on the device (one pass, one 8-byte read)
+   * and refuse the model naming the file and tensor that hold them. Off by default: the pass reads
+   * every weight once more, which measured 90 % of a page-cached load on the CPU backend and 3x on
+   * llvmpipe; the pipelines' output checks catch a NaN weight anyway, naming the component.
+   */
+  checkFinite?: boolean;
   fs?: FileSystem;
 }
 
@@ -110,6 +120,7 @@ export async function loadModule<M extends Module>(
   const { model, config, source, loadOptions } = opened;
   try {
     const report = await loadWeights(model, source, backend, loadOptions);
+    if (opts.checkFinite) await checkFiniteWeights(model, source, path, loadOptions);
     return { model, config, report, plannedBytes: opened.plannedBytes };
   } catch (e) {
     model.dispose();
@@ -117,4 +128,46 @@ export async function loadModule<M extends Module>(
   } finally {
     await opened.close();
   }
+}
+
+/**
+ * Refuse loaded weights holding NaN or Inf: the count of every parameter is summed on the device
+ * and read once; only when it is not zero are the counts read one by one to name the tensor (the
+ * first in checkpoint order, with how many others hold any).
+ */
+export async function checkFiniteWeights(model: Module, source: TensorSource, path: string, loadOptions: LoadOptions = {}): Promise<void> {
+  const entries = checkWeights(model, source, loadOptions).entries.filter(({ p }) => p.loaded);
+  if (!entries.length || entries[0].p.t.backend.name === 'plan') return;
+  let total: Tensor | null = null;
+  try {
+    for (const { p } of entries) {
+      const c = F.countNonFinite(p.t);
+      if (!total) total = c;
+      else {
+        const next: Tensor = F.add(total, c);
+        total.dispose();
+        c.dispose();
+        total = next;
+      }
+    }
+    const sum = await total!.read();
+    if (sum[0] === 0 && sum[1] === 0) return;
+  } finally {
+    total?.dispose();
+  }
+  const bad: { ck: string; nan: number; inf: number; size: number }[] = [];
+  for (const { p, ck } of entries) {
+    const c = F.countNonFinite(p.t);
+    const [nan, inf] = await c.read();
+    c.dispose();
+    if (nan || inf) bad.push({ ck, nan, inf, size: p.t.size });
+  }
+  if (!bad.length) return;
+  const first = bad[0];
+  const file = source.info(first.ck).file ?? path;
+  const others = bad.length > 1 ? ` (and ${bad.length - 1} more tensor${bad.length > 2 ? 's' : ''})` : '';
+  throw new NonFiniteError(
+    `${file}: tensor ${first.ck} ${nonFiniteCounts(first.nan, first.inf, first.size)}${others}; expected finite weights`,
+    first.nan, first.inf, first.size,
+  );
 }

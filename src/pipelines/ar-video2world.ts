@@ -41,6 +41,7 @@ import { resolveSampling } from '../models/ar/sampling.js';
 import { type ArTransformer, ArTransformerFamily } from '../models/ar/transformer.js';
 import { loadModule } from '../models/load.js';
 import type { CausalDiscreteVideoTokenizer } from '../models/tokenizer/video.js';
+import { checkStepCounts, requireFiniteRaw } from './finite.js';
 import { isFrameSource, lastFrames, videoSource } from './frame-source.js';
 import { type RunOptions, stage } from './progress.js';
 import { detokenize, loadVideoTokenizer, tokenize } from './tokenizer.js';
@@ -86,6 +87,7 @@ export async function readEmbeddings(path: string, argument = 'embeddings', fs?:
     }
     if (t.dtype === 'i32') throw new ArArgumentError(argument, `${path}: tensor ${name} holds integers; expected float embeddings`);
     const [Lc, D] = shape.slice(-2);
+    requireFiniteRaw(t.dtype, t.raw, path, `tensor ${name}`);
     return { data: widen(t.dtype, t.raw), shape: [Lc, D] };
   } finally {
     await f.close();
@@ -356,6 +358,9 @@ async function run(model: ArTransformer, tokenizer: CausalDiscreteVideoTokenizer
   }
   const report = stage(o, 'generate', 'tokens', plan.generateTokens);
   let generated: Int32Array;
+  // NaN / Inf counts of every step's logits, kept on the device and read once after generation
+  const nonFinite = F.zeros(model.backend, [plan.generateTokens, 2], 'i32');
+  let logitsSize = 0;
   try {
     const r = await generate(model, { data: prompt, shape: [1, prompt.length] }, {
       maxGenLen: plan.generateTokens,
@@ -368,7 +373,12 @@ async function run(model: ArTransformer, tokenizer: CausalDiscreteVideoTokenizer
       // are sized for the whole grid before the first step).
       ...(model.backend.name === 'plan' ? { stopTokens: [0] } : {}),
       onStep: (done) => report(done),
+      onLogits: (logits, k) => {
+        logitsSize = logits.size;
+        F.setSlice(nonFinite, F.countNonFinite(logits).reshape([1, 2]), [k, 0]);
+      },
     });
+    await checkStepCounts(nonFinite, logitsSize, { component: 'ar transformer', tensor: 'logits' });
     if (r.generated !== plan.generateTokens) {
       // upstream repeats the last token to fill the grid when generation stops early
       generated = new Int32Array(plan.generateTokens).fill(r.ids[r.generated - 1]);
@@ -376,6 +386,7 @@ async function run(model: ArTransformer, tokenizer: CausalDiscreteVideoTokenizer
     } else generated = r.ids;
   } finally {
     embeddings?.dispose();
+    nonFinite.dispose();
   }
   const t2 = performance.now();
 

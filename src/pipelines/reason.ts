@@ -29,6 +29,7 @@ import type { FileSystem } from '../io/files.js';
 import { loadModule } from '../models/load.js';
 import { PreprocessError, SmartResizeError } from '../models/vlm/config.js';
 import { type SamplingOptions, VlmKVCache, argmaxRow, processLogits, sampleToken } from '../models/vlm/generate.js';
+import { checkFinite, checkFiniteValues } from './finite.js';
 import { type ForwardInputs, type Qwen2_5_VLForConditionalGeneration, Qwen2_5_VLFamily } from '../models/vlm/language.js';
 import { type ImageU8, type PixelBatch, type PreprocessOptions, secondPerGridT } from '../models/vlm/preprocess.js';
 import type { Grid } from '../models/vlm/rope-index.js';
@@ -250,12 +251,15 @@ async function answer({ model, assets }: ReasonModel, o: ReasonOptions): Promise
     const seen: number[] = Array.from(enc.inputIds);
 
     const pick = async (logits: Tensor): Promise<number> => {
+      const where = { component: 'language model', step: `token ${tokens.length + 1}`, tensor: 'logits' };
       try {
         if (s.hostLogits) {
           const row = Float32Array.from((await logits.read()) as Float32Array);
+          checkFiniteValues(row, where);
           processLogits(row, seen, s.sampling);
           return s.sampling.doSample ? sampleToken(row, s.rng()) : argmaxRow(row);
         }
+        await checkFinite(logits, where);
         const id = scope(() => F.argmax(logits, -1));
         try {
           return (await id.read())[0];

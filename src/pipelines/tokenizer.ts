@@ -16,6 +16,7 @@ import { type Quality, checkMetricFrameSize, quality } from '../metrics/quality.
 import type { ModuleFamily } from '../models/load.js';
 import { CosmosTokenizerFamily, type LoadTokenizerOptions, type Tokenizer, buildTokenizer, loadTokenizerAs } from '../models/tokenizer/load.js';
 import type { CausalContinuousVideoTokenizer, CausalDiscreteVideoTokenizer } from '../models/tokenizer/video.js';
+import { checkFinite } from './finite.js';
 import { isFrameSource, videoSource } from './frame-source.js';
 import { type RunOptions, stage } from './progress.js';
 
@@ -221,6 +222,7 @@ export async function tokenize(tokenizer: Tokenizer, source: FrameSource | Video
         parts.indices.push(out.indices.keep());
         parts.codes.push(out.codes.keep());
       }
+      await checkFinite(out instanceof Tensor ? out : out.codes, { component: 'tokenizer encoder', step: `chunk ${parts.latent.length + parts.codes.length}` });
       report(framesRead);
     }
     const geometry: TokenGeometry = { frames: framesRead, height, width, paddedFrames, paddedHeight: ph, paddedWidth: pw, ...(src.fps ? { fps: src.fps } : {}) };
@@ -295,6 +297,7 @@ export async function detokenize(tokenizer: Tokenizer, tokens: DecodableTokens, 
   const shapeOnly = out.backend.name === 'plan';
   let data: Float32Array;
   try {
+    await checkFinite(out, { component: 'tokenizer decoder' });
     data = shapeOnly ? new Float32Array(3 * T * H * W) : ((await out.read()) as Float32Array);
   } finally {
     out.dispose();

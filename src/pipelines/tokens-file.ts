@@ -2,6 +2,7 @@
 // `latent` (CV, f32) or `indices` (DV, i32) and `codes` (DV, f32), and metadata recording the
 // model, the input, its size as given and as padded, and its frame rate.
 import { UserError } from '../engine/errors.js';
+import { requireFiniteValues } from '../engine/finite.js';
 import type { FileSystem } from '../io/files.js';
 import { checkByteLimit, checkFrameLimits, type InputLimits } from '../io/limits.js';
 import { type LoadedTensor, type TensorToWrite, openSafetensors, writeSafetensors } from '../io/safetensors.js';
@@ -102,6 +103,7 @@ export async function readTokens(path: string, fs?: FileSystem, options: ReadTok
       if (!file.has(name)) return undefined;
       const t: LoadedTensor = await file.read(name);
       if (t.dtype !== dtype) throw new TokensFileError(path, `${name} is ${t.dtype}; expected ${dtype}`);
+      if (dtype === 'f32') requireFiniteValues(t.raw as Float32Array, path, `tensor ${name}`);
       return { data: t.raw as A, shape: [...t.shape] };
     };
     const meta = file.metadata;

@@ -32,6 +32,7 @@ import { ReasonPromptEncoder } from '../models/vlm/prompt-embeds.js';
 import { type ComponentBytes, type PhaseHooks, checkComponent } from './components.js';
 import { type RunOptions, stage } from './progress.js';
 import { type ClipInput, readClip } from './world/condition.js';
+import { checkFinite } from './finite.js';
 import { encodeControls, probeControlInputs, readControlClips } from './world/controls.js';
 import type { InputLimits } from '../io/limits.js';
 import { PipelineFilesError, PipelineInputError } from './world/errors.js';
@@ -197,6 +198,7 @@ export async function transfer(o: TransferOptions): Promise<TransferResult> {
     const conditioning = conditioned ? await conditionOn(input, spec.numConditionalFrames, first, latentShape[2], st.frames, vae, fs, posterior, o.limits) : null;
     if (conditioning) {
       tensors.push(conditioning.latents);
+      await checkFinite(conditioning.latents, { component: 'vae encoder', tensor: 'conditioning latents' });
       report(encoded.length + 1);
     }
     await backend.sync();

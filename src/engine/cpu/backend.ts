@@ -11,6 +11,7 @@ import { Tensor } from '../tensor.js';
 import { attention, rope } from './attention.js';
 import { binary, unary, where } from './elementwise.js';
 import { conv, matmul, matmulBf16B } from './linalg.js';
+import { countNonFinite } from './finite.js';
 import { gather, setSlice, strided } from './movement.js';
 import { norm } from './norm.js';
 import { argmax, cumsum, reduce, softmax, topk } from './reduce.js';
@@ -166,6 +167,10 @@ export class CpuBackend implements Backend {
   topk(x: Tensor, rows: number, n: number, k: number): [Tensor, Tensor] {
     const [values, indices] = topk(this.values(x), rows, n, k);
     return [this.wrap('f32', values, [rows, k]), this.wrap('i32', indices, [rows, k])];
+  }
+
+  countNonFinite(x: Tensor): Tensor {
+    return this.wrap('i32', countNonFinite(x.dtype, this.storageOf(x).data), [2]);
   }
 
   // ---- data movement ----

@@ -221,6 +221,11 @@ export class PlanBackend implements Backend {
     return [this.out('f32', [rows, k]), this.out('i32', [rows, k])];
   }
 
+  countNonFinite(x: Tensor): Tensor {
+    this.check(x);
+    return this.out('i32', [2]);
+  }
+
   // ---- data movement ----
 
   strided(x: Tensor, _p: StridedParams, outShape: number[]): Tensor {

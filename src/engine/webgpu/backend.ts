@@ -16,6 +16,7 @@ import * as linalg from './ops/matmul.js';
 import * as convolution from './ops/conv.js';
 import * as normalization from './ops/norm.js';
 import * as attn from './ops/attention.js';
+import * as finite from './ops/finite.js';
 
 export class WebGpuBackend implements Backend {
   readonly name = 'webgpu' as const;
@@ -129,6 +130,9 @@ export class WebGpuBackend implements Backend {
   }
   topk(x: Tensor, rows: number, n: number, k: number): [Tensor, Tensor] {
     return reduction.topk(this, x, rows, n, k);
+  }
+  countNonFinite(x: Tensor): Tensor {
+    return finite.countNonFinite(this, x);
   }
   strided(x: Tensor, p: StridedParams, outShape: number[]): Tensor {
     return movement.strided(this, x, p, outShape);

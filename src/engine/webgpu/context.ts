@@ -76,6 +76,8 @@ export interface DispatchArgs {
   overrides?: Record<string, number>;
   /** f32 inputs to bind as array<vec4<f32>> (caller guarantees length % 4 == 0) */
   vec4?: readonly string[];
+  /** inputs to declare as if they held another dtype (bf16: the raw 32-bit words of any storage) */
+  bindAs?: Readonly<Record<string, DType>>;
   workgroups: readonly [number, number?, number?];
 }
 
@@ -250,7 +252,7 @@ export class GpuContext {
   dispatch(args: DispatchArgs): void {
     const dtypes: Record<string, DType> = {};
     const outTypes: Record<string, OutType> = {};
-    for (const [n, t] of Object.entries(args.inputs)) dtypes[n] = t.dtype;
+    for (const [n, t] of Object.entries(args.inputs)) dtypes[n] = args.bindAs?.[n] ?? t.dtype;
     for (const [n, t] of Object.entries(args.outputs)) outTypes[n] = OUT_TYPE[t.dtype];
     const pipeline = this.pipeline(args.family, args.entry, dtypes, outTypes, args.vec4, args.overrides);
     const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.uniform(args.params) } }];

@@ -86,6 +86,8 @@ export interface GenerateOptions extends SamplingParams, CrossInputs {
   returnLogits?: boolean;
   /** reuse this cache (batch must match); otherwise one sized for the run is made and freed */
   cache?: KVCache | null;
+  /** called with each step's logits [B, V] (step 0 = prefill) inside the step's scope, before sampling */
+  onLogits?: (logits: Tensor, step: number) => void;
   /** called after each sampled token (steps done, total) */
   onStep?: (done: number, total: number) => void;
   /** wait for the device every this many steps (bounds queued work; default 8) */
@@ -180,6 +182,7 @@ export async function generate(model: ArTransformer, promptTokens: TokenMatrix |
     const promptIds = model.tokenTensor({ data: rows.data, shape: [B, P] }, 'prompt_tokens');
     tok = scope(() => {
       const logits = prefill(model, cache, promptIds, cross);
+      opts.onLogits?.(logits, 0);
       if (logitsBuf) F.setSlice(logitsBuf, logits.reshape([1, B, V]), [0, 0, 0]);
       const t = sampleNext(logits, s, drawFor(0));
       F.setSlice(out, t.reshape([B, 1]), [0, 0]);
@@ -193,6 +196,7 @@ export async function generate(model: ArTransformer, promptTokens: TokenMatrix |
       const prev: Tensor = tok!;
       const next = scope(() => {
         const logits = decodeStep(model, cache, prev, cross);
+        opts.onLogits?.(logits, k);
         const t = sampleNext(logits, s, drawFor(k));
         if (logitsBuf) F.setSlice(logitsBuf, logits.reshape([1, B, V]), [k, 0, 0]);
         return t;

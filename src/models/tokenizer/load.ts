@@ -93,7 +93,7 @@ export async function resolveTokenizerFiles(pathOrDir: string, fs: FileSystem = 
   return { configPath, weights: pathOrDir };
 }
 
-export interface LoadTokenizerOptions extends Pick<LoadModuleOptions, 'config' | 'maxBytes'> {
+export interface LoadTokenizerOptions extends Pick<LoadModuleOptions, 'config' | 'maxBytes' | 'checkFinite'> {
   fs?: FileSystem;
   /** load only the encoder or the decoder (a TorchScript release's encoder.jit / decoder.jit alone); default both */
   part?: TokenizerPart;
@@ -121,7 +121,7 @@ export async function loadTokenizerAs<M extends Tokenizer>(family: ModuleFamily<
     meanStd = rel.meanStd;
   } else {
     const { weights } = await resolveTokenizerFiles(pathOrDir, fs);
-    model = (await loadModule(family, weights, backend, { config: opts.config, maxBytes: opts.maxBytes, fs })).model;
+    model = (await loadModule(family, weights, backend, { config: opts.config, maxBytes: opts.maxBytes, checkFinite: opts.checkFinite, fs })).model;
     const beside = join((await fs.stat(weights))?.kind === 'directory' ? weights : dirname(weights), 'mean_std.pt');
     meanStd = (await fs.stat(beside))?.kind === 'file' ? beside : null;
   }

@@ -10,6 +10,7 @@ import { openSafetensors } from '../../io/safetensors.js';
 import { type Video, cropVideo } from '../../io/video.js';
 import { type ControlBranch, ControlShapeError, ControlWeightError, resizeWeightMap } from '../../models/controlnet/multi.js';
 import type { ControlSpec } from '../../models/controlnet/spec.js';
+import { checkFinite, requireFiniteRaw } from '../finite.js';
 import { type ClipInput, readClip } from './condition.js';
 import { type LoadedVae, type Posterior, encodeClip } from './vae.js';
 
@@ -58,6 +59,7 @@ async function readWeightMap(path: string, control: string, fs?: FileSystem, lim
     const name = f.has('weight') ? 'weight' : f.names.length === 1 ? f.names[0] : null;
     if (!name) throw new ControlWeightError(control, `${path} must hold one tensor (or one named "weight"), it has ${f.names.length}: ${f.names.slice(0, 6).join(', ')}`);
     const t = await f.read(name);
+    requireFiniteRaw(t.dtype, t.raw, path, `tensor ${name}`);
     let shape = [...t.shape];
     while (shape.length > 3 && shape[0] === 1) shape = shape.slice(1);
     if (shape.length !== 2 && shape.length !== 3) throw new ControlWeightError(control, `weight map ${path} must be [H, W] or [T, H, W], got [${t.shape.join(', ')}]`);
@@ -105,6 +107,7 @@ export async function encodeControls(
       const v = clips[i];
       const latents = encodeClip(vae, cropVideo(v, frames, v.height, v.width), 1, posterior);
       made.push(latents);
+      await checkFinite(latents, { component: 'vae encoder', tensor: `control "${c.name}" latents` });
       branches.push({ name: c.name, latents, weight: await controlWeight(c, grid, frames, fs, limits) });
       onEncoded(i + 1);
     }

@@ -15,6 +15,7 @@ import type { Config } from '../../models/load.js';
 import { T5TextEncoder } from '../../models/t5/prompts.js';
 import { ReasonPromptEncoder } from '../../models/vlm/prompt-embeds.js';
 import { type RunOptions, stage } from '../progress.js';
+import { checkFinite, requireFiniteRaw } from '../finite.js';
 import { PipelineInputError } from './errors.js';
 
 /** diffusers' default negative prompt of the Cosmos pipelines. */
@@ -148,6 +149,7 @@ function toBatch1(t: Stored, name: string, width: number, backend: Backend, from
   if (shape[2] !== width) {
     throw new PipelineInputError('embeddings', `${from}: ${name} has width ${shape[2]} but the transformer reads text states of width ${width}`);
   }
+  requireFiniteRaw(t.dtype, t.raw, from === 'arrays' ? 'embeddings' : from, `tensor ${name}`);
   return F.fromRaw(backend, t.raw, shape, t.dtype);
 }
 
@@ -237,6 +239,7 @@ export async function encodePrompt(
         for (const t of encoded) t.dispose();
       }
     }
+    for (const [i, t] of states.entries()) await checkFinite(t, { component: `text encoder (${enc.name})`, step: i ? 'negative prompt' : 'prompt' });
     const [prompt, negative = null] = states;
     return { prompt, negative, source: enc.name };
   } catch (e) {

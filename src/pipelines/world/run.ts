@@ -11,6 +11,7 @@ import type { FileSystem } from '../../io/files.js';
 import type { Video } from '../../io/video.js';
 import type { RunOptions } from '../progress.js';
 import { type ComponentBytes, type PhaseHooks, checkComponent } from '../components.js';
+import { checkFinite } from '../finite.js';
 import { PipelineFilesError } from './errors.js';
 import type { VaeGeometry, WorldFamily, WorldModelInfo } from './folder.js';
 import { type LoadedWorldModel, type WorldModelInput, loadTextEncoder } from './model.js';
@@ -126,6 +127,7 @@ export async function runWorld(
       t0 = performance.now();
       cond = condition(v);
       transient.push(cond.latents);
+      await checkFinite(cond.latents, { component: 'vae encoder', tensor: 'conditioning latents' });
       await backend.sync();
       timings.condition = seconds(t0);
       closeVae();

@@ -13,6 +13,7 @@ import { sampleFlowEuler } from '../../models/dit/samplers/flow-euler.js';
 import { sampleFlowUniPC } from '../../models/dit/samplers/unipc.js';
 import { type CosmosTransformer3DModel, CosmosTransformer3DFamily } from '../../models/dit/transformer.js';
 import { type Config, loadModule } from '../../models/load.js';
+import { checkFinite } from '../finite.js';
 import { type RunOptions, stage } from '../progress.js';
 import type { SchedulerChoice } from './folder.js';
 import type { PromptEmbeds } from './prompt.js';
@@ -82,6 +83,10 @@ export async function sampleLatents(
   const noise = new GaussianNoise(s.seed).tensor(backend, latentShape);
   let last = performance.now();
   const onStep = async (d: DenoiseStep) => {
+    const step = `${d.step + 1}/${s.steps}`;
+    await checkFinite(d.modelOutCond, { component: 'denoiser', step });
+    if (d.modelOutUncond) await checkFinite(d.modelOutUncond, { component: 'denoiser', step, tensor: 'unconditional output' });
+    await checkFinite(d.latents, { component: 'sampler', step, tensor: 'latents' });
     await backend.sync();
     const now = performance.now();
     const r: StepRecord = { step: d.step, sigma: d.sigma, timestep: d.timestep, seconds: (now - last) / 1000 };

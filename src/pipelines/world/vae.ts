@@ -13,6 +13,7 @@ import * as F from '../../engine/ops.js';
 import { type Tensor, scope } from '../../engine/tensor.js';
 import { type FileSystem, fileSystem, readJsonObjectIfPresent } from '../../io/files.js';
 import { join } from '../../io/path.js';
+import { checkFiniteValues } from '../finite.js';
 import type { Video } from '../../io/video.js';
 import type { NoiseSource } from '../../models/dit/noise.js';
 import type { Config } from '../../models/load.js';
@@ -92,7 +93,13 @@ function cosmosVae(m: CausalContinuousVideoTokenizer, backend: Backend): LoadedV
       let data: Float32Array;
       if (shapeOnly(backend)) data = new Float32Array(3 * T * H * W);
       else {
-        data = (await out.read()) as Float32Array;
+        try {
+          data = (await out.read()) as Float32Array;
+          checkFiniteValues(data, { component: 'vae decoder' });
+        } catch (e) {
+          out.dispose();
+          throw e;
+        }
         for (let i = 0; i < data.length; i++) data[i] = Math.max(-1, Math.min(1, data[i]));
       }
       out.dispose();
@@ -138,6 +145,7 @@ function wanVae(m: AutoencoderKLWan, backend: Backend): LoadedVae {
         const n = frames.shape[2];
         if (!shapeOnly(backend)) {
           const part = (await frames.read()) as Float32Array;
+          checkFiniteValues(part, { component: 'vae decoder', step: `frames ${first + 1}-${first + n}` });
           for (let c = 0; c < 3; c++) data.set(part.subarray(c * n * plane, (c + 1) * n * plane), (c * T + first) * plane);
         }
         report?.(first + n);
