@@ -8,6 +8,7 @@ import { loadReasonModel, processedSize, reason } from '../pipelines/reason.js';
 import { PLAN_FLAG, planTarget, printPlan } from './plan.js';
 import { BACKEND_FLAG, commandBackend, UsageError, defineCommand } from './command.js';
 import { formatRate } from './progress.js';
+import { probeVideo } from '../io/open-video.js';
 import { LIMIT_FLAGS, limitsOf } from './limit-flags.js';
 
 const rate = (x: number) => formatRate(x, 'n/a');
@@ -45,11 +46,14 @@ export const command = defineCommand({
 
     // everything the user gave is checked before the weights are read
     const limits = limitsOf(flags);
+    // the images and the videos' headers before the model folder: a bad input is named first
+    const read = [];
+    for (const p of flags.image) read.push({ p, img: await readImageFile(p, undefined, { limits }) });
+    for (const p of flags.video) await probeVideo(p, { limits });
     const assets = await loadReasonAssets(flags.model);
     for (const n of assets.notes) ctx.err(`note: ${n}`);
     const images = [];
-    for (const p of flags.image) {
-      const img = await readImageFile(p, undefined, { limits });
+    for (const { p, img } of read) {
       const [h, w] = processedSize(assets, `image ${p}`, img.height, img.width, pixels);
       ctx.err(`image ${p}: ${img.width}x${img.height} -> ${w}x${h}`);
       images.push(img);

@@ -271,7 +271,7 @@ function faults(): Fault[] {
     { id: 'out-other-folder', family: 'outputs', args: rt('--input', 'clip.y4m', '--out', 'other-folder'), early: true, names: /other-folder/ },
     { id: 'detok-out-is-tokens', family: 'outputs', args: detok('--tokens', 'tokens.safetensors', '--out', 'tokens.safetensors'), early: true, names: /tokens\.safetensors/ },
     { id: 'detok-out-symlink', family: 'outputs', args: detok('--tokens', 'tokens.safetensors', '--out', 'link-to-victim'), early: true, names: /link-to-victim/ },
-    { id: 'emb-out-is-emb', family: 'outputs', args: p25('--embeddings', F.EMB48, '--embeddings-out', F.EMB48, '--out', 'out/a.y4m'), early: true, names: /emb48/ },
+    { id: 'emb-out-is-emb', family: 'outputs', args: p25('--embeddings', F.EMB48, '--embeddings-out', F.EMB48, '--out', 'out/a.y4m'), early: true, names: /emb48|--embeddings-out/ },
     { id: 't2w-out-is-emb', family: 'outputs', args: p25('--embeddings', F.EMB48, '--out', F.EMB48), early: true, names: /emb48/ },
     { id: 'transfer-latents-is-out', family: 'outputs', args: ['transfer', '--spec', w('transfer', 'spec.json'), '--out', 'out/t.y4m', '--latents-out', 'out/t.y4m', ...cpu], early: true, names: /t\.y4m/ },
     { id: 'transfer-out-is-control', family: 'outputs', args: ['transfer', '--spec', w('transfer', 'spec.json'), '--out', w('transfer', 'edge.y4m'), ...cpu], early: true, names: /edge\.y4m/ },
