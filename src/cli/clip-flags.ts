@@ -53,7 +53,7 @@ export function describeTokenizer(m: VideoModel): string {
  * source and disposes the model.
  */
 export async function openModelAndClip(
-  f: { model: string; input: string; backend: string; fps?: string; release?: string },
+  f: { model: string; input: string; backend: string; fps?: string; release?: string; chunk?: number },
   ctx: CommandContext,
   part: TokenizerPart,
   o: { limits?: InputLimits; whole?: boolean; metrics?: boolean } = {},
@@ -65,6 +65,12 @@ export async function openModelAndClip(
     const backend = await commandBackend(f.backend, ctx);
     const model = await loadVideoTokenizer(f.model, backend, { part, release: f.release });
     ctx.err(`model ${f.model} ${describeTokenizer(model)} on ${backend.name}`);
+    // the pipeline would refuse it too, but under its option's name (chunkFrames), after the first encode step
+    const tc = model.temporalCompression;
+    if (f.chunk !== undefined && f.chunk % tc !== 0) {
+      model.dispose();
+      throw new UsageError(`--chunk: must be a multiple of the model's temporal compression ${tc}; got ${f.chunk}`);
+    }
     const assumed = source.fpsAssumed && source.kind === 'y4m' && fps === undefined ? ' (assumed: the header has no F tag)' : '';
     ctx.err(`input ${f.input}: ${source.frameCount ?? '?'} frames, ${source.width}x${source.height}, ${fpsText(source.fps)} fps${assumed}`);
     return { backend, model, source };

@@ -104,7 +104,7 @@ describe('tokenize / detokenize', () => {
     expect(badBackend.errLines).toEqual(['error: --backend: must be one of auto, webgpu, cpu; got "tpu"']);
     const badChunk = await run('tokenize', '--model', CV, '--input', nodePath.join(SAMPLES, 'sample_0.y4m'), '--out', nodePath.join(tmp, 'x.safetensors'), '--backend', 'cpu', '--chunk', '3');
     expect(badChunk.rc).toBe(2);
-    expect(badChunk.errLines.at(-1)).toBe('error: chunkFrames: must be a positive multiple of the temporal compression 4; got 3');
+    expect(badChunk.errLines.at(-1)).toBe("error: --chunk: must be a multiple of the model's temporal compression 4; got 3");
     // the input is opened before the model: a real clip, so the model's error is the one reported
     const image = await run('tokenize', '--model', nodePath.resolve(import.meta.dirname, '../fixtures/tokenizer/ci_image'), '--input', nodePath.join(SAMPLES, 'sample_0.y4m'), '--out', nodePath.join(tmp, 'b.safetensors'), '--backend', 'cpu');
     expect(image.rc).toBe(2);
