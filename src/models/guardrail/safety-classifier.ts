@@ -145,8 +145,8 @@ export async function loadSafetyClassifier(path: string, backend: Backend, o: { 
     try {
       const shape = (key: string) => {
         const name = [key, `model.${key}`].find((n) => ckpt.has(n));
-        const s = name ? ckpt.info(name).shape : null;
-        if (!s || s.length !== 2) throw new SafetyClassifierConfigError(`${path}: no 2-D tensor ${key} (or model.${key}); expected the state dict of upstream's VideoSafetyModel`);
+        const s = name ? ckpt.info(name).shape : [];
+        if (s.length !== 2) throw new SafetyClassifierConfigError(`${path}: no 2-D tensor ${key} (or model.${key}); expected the state dict of upstream's VideoSafetyModel`);
         return s;
       };
       const last = `network.layers.${3 * HIDDEN.length}.weight`;
