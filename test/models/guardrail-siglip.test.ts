@@ -3,7 +3,7 @@
 // processor reproduces PIL's pixels bit for bit, the per-video rule (frames in order, the first
 // unsafe one stops), and the release folder (safety_filter.pt + a Hugging Face cache of the SigLIP
 // model, its text half skipped) loads and decides as the batched reference does.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -156,7 +156,14 @@ async function releaseFolder(name: string, cache: boolean): Promise<string> {
   }
   const repo = join(root, 'models--google--siglip-so400m-patch14-384');
   const rev = '9fdffc58afc957d1a03a25b10dba0329ab15c2a3';
-  await writeSiglipFolder(join(repo, 'snapshots', rev));
+  const snap = join(repo, 'snapshots', rev);
+  await writeSiglipFolder(snap);
+  // a real cache's snapshot files are links to ../../blobs/<hash>
+  mkdirSync(join(repo, 'blobs'), { recursive: true });
+  for (const [i, f] of readdirSync(snap).entries()) {
+    renameSync(join(snap, f), join(repo, 'blobs', `blob${i}`));
+    symlinkSync(join('..', '..', 'blobs', `blob${i}`), join(snap, f));
+  }
   // an older, incomplete snapshot beside it: refs/main says which one is current
   mkdirSync(join(repo, 'snapshots', '0000000000000000000000000000000000000000'), { recursive: true });
   writeFileSync(join(repo, 'snapshots', '0000000000000000000000000000000000000000', 'config.json'), '{}');

@@ -11,7 +11,7 @@ import { capture } from '../../engine/module.js';
 import * as F from '../../engine/ops.js';
 import type { Tensor } from '../../engine/tensor.js';
 import { readJsonObjectIfPresent } from '../../io/files.js';
-import { type SafetyClassifier, SafetyClassifierFamily, argmaxRows, decideVideo } from '../../models/guardrail/safety-classifier.js';
+import { type SafetyClassifier, SafetyClassifierFamily, argmaxRows, decideVideo, loadSafetyClassifier } from '../../models/guardrail/safety-classifier.js';
 import { parseSiglipProcessorConfig, preprocessFrames } from '../../models/guardrail/siglip-preprocess.js';
 import { SiglipVisionFamily, l2Normalize } from '../../models/guardrail/siglip.js';
 import type { Config } from '../../models/load.js';
@@ -38,10 +38,13 @@ async function processorConfig(c: FixtureCase) {
   return parseSiglipProcessorConfig(json, file);
 }
 
-/** The classifier's weights: the file case.json lists whose name holds `safety_filter`, else safety_filter.safetensors. */
+/**
+ * The classifier's weights: the file case.json's `files` names (as a key or a value) whose name
+ * holds `safety_filter`, else safety_filter.safetensors.
+ */
 function classifierFile(c: FixtureCase): string {
-  const named = Object.keys(c.files).find((f) => f.includes('safety_filter'));
-  return named ?? 'safety_filter.safetensors';
+  const names = Object.entries(c.files).flat().filter((f) => /safety_filter[^/\s]*\.(safetensors|pt|pth)$/.test(f));
+  return names[0] ?? 'safety_filter.safetensors';
 }
 
 /** Frames -> pixel_values, image_embeds, image_embeds_normalized (the SigLIP half of the kinds). */
@@ -90,7 +93,10 @@ registerKind('guardrail.video_safety', async (c, backend): Promise<KindResult> =
 });
 
 registerKind('guardrail.video_safety_e2e', async (c, backend): Promise<KindResult> => {
-  const classifier = await c.module(SafetyClassifierFamily, backend, { file: classifierFile(c) });
+  // sizes from config.json's safety_filter.ModelConfig, else from the classifier's own headers
+  const cfg = c.config;
+  const sized = cfg && (cfg.safety_filter || cfg.ModelConfig) ? cfg : undefined;
+  const classifier = await loadSafetyClassifier(c.path(classifierFile(c)), backend, { fs: c.fs, config: sized });
   try {
     const { result, taps } = await capture(c.tapNames, async () => {
       const embeds = await embedOutputs(c, backend);

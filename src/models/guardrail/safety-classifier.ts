@@ -246,10 +246,12 @@ export class SiglipFrameEncoder {
   constructor(
     readonly model: SiglipVisionModel,
     readonly processor: SiglipImageProcessorConfig,
+    /** the processor's file, for messages */
+    where = 'preprocessor_config.json',
   ) {
     const { imageSize } = model.config;
     if (processor.height !== imageSize || processor.width !== imageSize) {
-      throw new VideoSafetyFolderError(`preprocessor_config.json size ${processor.height}x${processor.width}: the vision model's image_size is ${imageSize}`);
+      throw new VideoSafetyFolderError(`${where}: size ${processor.height}x${processor.width}; the vision model's image_size is ${imageSize}`);
     }
   }
   /** pixel_values [T, 3, S, S] of frames [T, H, W, 3] */
@@ -280,7 +282,7 @@ export async function loadVideoSafetyFilter(path: string, backend: Backend, o: {
     if (model.config.hiddenSize !== classifier.config.inputSize) {
       throw new VideoSafetyFolderError(`${ptPath}: the classifier takes ${classifier.config.inputSize} features, the SigLIP model in ${siglipDir} gives ${model.config.hiddenSize}`);
     }
-    return videoSafetyFilter(new SiglipFrameEncoder(model, processor), classifier, backend);
+    return videoSafetyFilter(new SiglipFrameEncoder(model, processor, ppPath), classifier, backend);
   } catch (e) {
     model?.dispose();
     classifier.dispose();
