@@ -257,6 +257,14 @@ describe('loadVideoSafetyFilter', () => {
     await expect(loadVideoSafetyFilter(dir, cpu)).rejects.toThrow(/takes 40 features.*gives 32/);
   });
 
+  it('refuses a processor size the position table does not fit', async () => {
+    const dir = join(tmp, 'pp-size');
+    await writeSiglipFolder(dir);
+    await writeSafetyFilterPt(join(dir, 'safety_filter.pt'), join(E2E, 'safety_filter.safetensors'));
+    writeFileSync(join(dir, 'preprocessor_config.json'), JSON.stringify({ size: { height: 16, width: 16 } }));
+    await expect(loadVideoSafetyFilter(dir, cpu)).rejects.toThrow(/preprocessor_config\.json: size 16x16; the vision model's image_size is 24/);
+  });
+
   it('reports a vision key the checkpoint lacks', async () => {
     const dir = join(tmp, 'missing-key');
     await writeSiglipFolder(dir);
