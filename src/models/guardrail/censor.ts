@@ -6,7 +6,9 @@
 // censor characters. The quirks kept on purpose, because a prompt's verdict depends on them:
 // - a text whose first word starts at its last character (or that has none) is returned as is;
 // - look-ahead covers as many following words as the keyword with the most separator characters
-//   has separators (at least one);
+//   has separators (at least one), and the window is moved on from word to word by dropping a
+//   word: at a look-ahead of one it runs empty, so the next word is tried alone (a one-separator
+//   phrase is then only found from every other word of a run);
 // - a phrase that ends the text swallows its last character, and the trailing word is dropped.
 // Characters are code points, as Python indexes strings.
 
