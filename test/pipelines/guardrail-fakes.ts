@@ -51,6 +51,21 @@ export function fakeFaceBox(f: Uint8Array, H: number, W: number): Box | null {
   return eyes >= 2 ? [x1, y1, x2, y2] : null;
 }
 
+/** Paint the face pattern (a skin box with two 2x2 eyes) at `box` into every frame of a [T, H, W, 3] clip, in place. */
+export function paintFace(f: Uint8Array, T: number, H: number, W: number, [x1, y1, x2, y2]: Box): Uint8Array {
+  for (let t = 0; t < T; t++) {
+    const at = (x: number, y: number, c: readonly number[]) => f.set(c, ((t * H + y) * W + x) * 3);
+    for (let y = y1; y <= y2; y++) for (let x = x1; x <= x2; x++) at(x, y, FACE_SKIN);
+    for (const [ex, ey] of [[x1 + 5, y1 + 6], [x2 - 5, y1 + 6]]) for (let d = 0; d < 4; d++) at(ex + (d & 1), ey + (d >> 1), FACE_EYE);
+  }
+  return f;
+}
+
+/** A [T, H, W, 3] clip of one grey with the face pattern at `box` in every frame. */
+export function faceFrames(T: number, H: number, W: number, box: Box, base = 90): Uint8Array {
+  return paintFace(new Uint8Array(T * H * W * 3).fill(base), T, H, W, box);
+}
+
 /** Fill a box of one frame with its mean colour, in place. */
 export function fillMean(f: Uint8Array, W: number, [x1, y1, x2, y2]: Box): void {
   const sum = [0, 0, 0];

@@ -15,7 +15,7 @@ import {
 } from '../../src/pipelines/guardrails.js';
 import { cpu } from '../harness.js';
 import { writeGuardrailSkeleton } from '../releases/guardrail-skeleton.js';
-import { type Box, FACE_EYE, FACE_SKIN, fakeFaceBox, fakeLoaders, writeGuardrailFolder } from './guardrail-fakes.js';
+import { type Box, faceFrames, fakeFaceBox, fakeLoaders, writeGuardrailFolder } from './guardrail-fakes.js';
 
 const tmp = mkdtempSync(nodePath.join(tmpdir(), 'cosmos-guardrails-'));
 let G: string;
@@ -23,18 +23,6 @@ beforeAll(() => {
   G = writeGuardrailFolder(nodePath.join(tmp, 'Cosmos-1.0-Guardrail'));
 });
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
-
-/** A [T, H, W, 3] clip of one grey with a face pattern (skin box + two eyes) at `box` in every frame. */
-export function faceFrames(T: number, H: number, W: number, box: Box, base = 90): Uint8Array {
-  const f = new Uint8Array(T * H * W * 3).fill(base);
-  const [x1, y1, x2, y2] = box;
-  for (let t = 0; t < T; t++) {
-    const at = (x: number, y: number, c: readonly number[]) => f.set(c, ((t * H + y) * W + x) * 3);
-    for (let y = y1; y <= y2; y++) for (let x = x1; x <= x2; x++) at(x, y, FACE_SKIN);
-    for (const [ex, ey] of [[x1 + 5, y1 + 6], [x2 - 5, y1 + 6]]) for (let d = 0; d < 4; d++) at(ex + (d & 1), ey + (d >> 1), FACE_EYE);
-  }
-  return f;
-}
 
 describe('openGuardrails', () => {
   it('gives each loader its sub-folder, loads a model per check and frees it after', async () => {
