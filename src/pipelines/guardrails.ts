@@ -111,6 +111,9 @@ export class GuardrailBlockedError extends UserError {
 /** A guardrail folder without a stage's sub-folder, or a stage with no loader. */
 export class GuardrailFolderError extends UserError {}
 
+/** A run the guardrails cannot check (precomputed embeddings instead of a prompt; no decoded clip). */
+export class GuardrailInputError extends UserError {}
+
 // ------------------------------------------------------------------ the folder
 
 /** The sub-folders of a Cosmos-1.0-Guardrail release. */
@@ -354,7 +357,7 @@ export class Guardrails {
 export async function guardPrompt(g: Guardrails | undefined, prompt: string | null | undefined, o: CheckOptions = {}): Promise<void> {
   if (!g?.hasText) return;
   if (prompt === undefined || prompt === null) {
-    throw new GuardrailFolderError('embeddings: the text guardrails check the prompt text; with guardrails give the prompt, not precomputed embeddings');
+    throw new GuardrailInputError('embeddings: the text guardrails check the prompt text; with guardrails give the prompt, not precomputed embeddings');
   }
   await g.assertPrompt(prompt, o);
 }
