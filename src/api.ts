@@ -90,6 +90,10 @@ export { type TokenizerPart, type TokenizerReleaseFiles, readMeanStd, resolveTok
 export { completeArConfig, releasedArConfigJson, releasedArModelOf } from './models/ar/config.js';
 export { text2world } from './pipelines/text2world.js';
 export {
+  type GuardrailLoaders, type Verdict, GuardrailBlockedError, GuardrailFolderError, Guardrails, openGuardrails, registerGuardrailLoaders,
+} from './pipelines/guardrails.js';
+export { Blocklist, loadBlocklist } from './models/guardrail/blocklist.js';
+export {
   type DetokenizeOptions, type RoundtripOptions, type RoundtripResult, type TokenizeOptions, Tokens, type VideoModel, detokenize, loadVideoTokenizer,
   roundtrip, tokenize,
 } from './pipelines/tokenizer.js';

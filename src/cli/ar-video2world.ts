@@ -8,6 +8,7 @@ import { planArVideo2World } from '../pipelines/plan/models.js';
 import { PLAN_FLAG, planTarget, printPlan } from './plan.js';
 import { BACKEND_FLAG, commandBackend, UsageError, defineCommand, commandProgress } from './command.js';
 import { LIMIT_FLAGS, limitsOf } from './limit-flags.js';
+import { GUARDRAILS_FLAG, commandGuardrails } from './guardrail-flags.js';
 
 export const command = defineCommand({
   name: 'ar-video2world',
@@ -27,6 +28,7 @@ export const command = defineCommand({
     fps: { ...FPS_FLAG, help: 'frame rate for PNG input (default 24)' },
     plan: PLAN_FLAG,
     json: { type: 'boolean', needs: 'plan', help: 'with --plan: print the plan as one JSON object' },
+    guardrails: { ...GUARDRAILS_FLAG, help: 'the Cosmos-1.0-Guardrail folder: the generated clip is checked (video_content_safety_filter/) and its faces blurred (face_blur_filter/) before it is written; a refusal exits 3' },
     ...LIMIT_FLAGS,
   },
   async run(flags, _positionals, ctx) {
@@ -49,6 +51,7 @@ export const command = defineCommand({
     try {
       const embeddings = flags.embeddings === undefined ? null : await readEmbeddings(flags.embeddings);
       const backend = await commandBackend(flags.backend, ctx);
+      const guardrails = await commandGuardrails(flags.guardrails, backend, ctx, false);
       ctx.err(`input ${input}: ${source.frameCount ?? '?'} frames, ${source.width}x${source.height}, ${source.fps ? +fpsValue(source.fps).toFixed(3) : '?'} fps`);
       const r = await arVideo2World({
         model: flags.model,
@@ -60,6 +63,7 @@ export const command = defineCommand({
         topP: flags['top-p'],
         seed: flags.seed,
         embeddings,
+        guardrails,
         onProgress: bars.onProgress,
         signal: ctx.signal,
       });

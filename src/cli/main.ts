@@ -1,12 +1,13 @@
 // Subcommand dispatch and the error contract of the command line: a UserError (bad flag, bad
 // file, a model that does not fit) is one line on stderr and exit status 2; anything else is a
 // bug in cosmos-ts, reported as an internal error with exit status 1 (COSMOS_DEBUG=1 adds the
-// stack). Every path is checked before the command runs (preflight.ts); SIGINT / SIGTERM remove
+// stack). A prompt or clip refused by the guardrails is `blocked: <stage>: <message>`, exit 3. Every path is checked before the command runs (preflight.ts); SIGINT / SIGTERM remove
 // the temporary outputs and exit 130 / 143 (signals.ts).
 // Command modules are imported when they run, so `inspect` never loads the GPU backend.
 import { pathToFileURL } from 'node:url';
 import { CancelledError, isUserError } from '../engine/errors.js';
 import { setFileSystem } from '../io/files.js';
+import { GuardrailBlockedError } from '../pipelines/guardrails.js';
 import { nodeFileSystem } from '../io/node-files.js';
 import { adoptParentTerminal, exitAfterDrain, runFiltered, runsInProcess } from '../../bin/quiet-stderr.mjs';
 import { type Command, type CommandContext, helpText, parseCommand } from './command.js';
@@ -29,6 +30,7 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   transfer: () => import('./transfer.js'),
   'ar-video2world': () => import('./ar-video2world.js'),
   reason: () => import('./reason.js'),
+  guard: () => import('./guard.js'),
 };
 
 async function load(name: string): Promise<Command> {
@@ -82,6 +84,10 @@ export function reportError(e: unknown, io: MainIo, debug = process.env.COSMOS_D
   if (e instanceof CancelledError) {
     io.err(`cancelled: ${e.message}`);
     return 130;
+  }
+  if (e instanceof GuardrailBlockedError) {
+    io.err(`blocked: ${oneLine(e.message)}`);
+    return 3;
   }
   if (isUserError(e)) {
     io.err(`error: ${oneLine(e.message)}`);

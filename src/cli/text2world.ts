@@ -13,6 +13,7 @@ import type { WorldSettings } from '../pipelines/world/settings.js';
 import { BACKEND_FLAG, commandBackend, type CommandContext, type Flags, UsageError, defineCommand, commandProgress } from './command.js';
 import { PLAN_FLAG, planTarget, printPlan } from './plan.js';
 import { printWarnings } from './warnings.js';
+import { GUARDRAILS_FLAG, commandGuardrails } from './guardrail-flags.js';
 
 /** The flags of a generation from a model folder (text2world and video2world). */
 export const WORLD_FLAGS = {
@@ -42,9 +43,10 @@ export const WORLD_FLAGS = {
   backend: BACKEND_FLAG,
   json: { type: 'boolean', help: 'print a JSON summary on stdout' },
   plan: PLAN_FLAG,
+  guardrails: GUARDRAILS_FLAG,
 } as const;
 
-type GenerationFlags = Pick<Flags<typeof WORLD_FLAGS>, 'prompt' | 'negative-prompt' | 'embeddings' | 'embeddings-out' | 'seed' | 'out' | 'latents-out'>;
+type GenerationFlags = Pick<Flags<typeof WORLD_FLAGS>, 'prompt' | 'negative-prompt' | 'embeddings' | 'embeddings-out' | 'seed' | 'out' | 'latents-out' | 'guardrails'>;
 
 /** The --seed of a generation (an integer flag: the pipelines also take text, the CLI does not). */
 export function seedOf(s: number | undefined): number | undefined {
@@ -57,6 +59,8 @@ export function checkGenerationFlags(f: GenerationFlags, out: string | undefined
   if (out === undefined && f['latents-out'] === undefined) throw new UsageError('--out: missing (give --out, or --latents-out: something to write)');
   if (f.prompt !== undefined && f.embeddings !== undefined) throw new UsageError('--embeddings: cannot be given with --prompt (they contradict each other; give one)');
   if (f['embeddings-out'] !== undefined && f.prompt === undefined) throw new UsageError('--embeddings-out: saves what --prompt encodes; give --prompt');
+  if (f.guardrails !== undefined && f.embeddings !== undefined) throw new UsageError('--embeddings: the guardrails check the prompt text; with --guardrails give --prompt');
+  if (f.guardrails !== undefined && out === undefined) throw new UsageError('--guardrails: the video guardrails check the decoded clip; give --out (latents alone cannot be checked)');
 }
 
 /** The pipeline options the shared flags give. */
@@ -86,13 +90,14 @@ export async function planWorldCommand(
   printPlan(ctx, f.json, { command, model: f.model, family: p.family, ...s, latent_shape: p.latentShape }, what, p);
 }
 
-/** The backend and the inspected folder of a world command, said on stderr. */
+/** The backend, the inspected folder and the guardrails of a world command, said on stderr. */
 export async function openForCommand(f: Flags<typeof WORLD_FLAGS>, ctx: CommandContext) {
   checkGenerationFlags(f, f.out);
   const info = await inspectWorldModel(f.model);
   const backend = await commandBackend(f.backend, ctx);
   ctx.err(`model ${f.model}: ${describeWorldModel(info)} on ${backend.name} (${backend.adapter})`);
-  return { info, backend };
+  const guardrails = await commandGuardrails(f.guardrails, backend, ctx);
+  return { info, backend, guardrails };
 }
 
 /** Write the clip, the latents and / or the prompt's text states (with the run's settings as metadata). */
@@ -152,10 +157,10 @@ export const command = defineCommand({
   },
   async run(f, _positionals, ctx) {
     if (f.plan) return planWorldCommand('text2world', f, ctx);
-    const { info, backend } = await openForCommand(f, ctx);
+    const { info, backend, guardrails } = await openForCommand(f, ctx);
     const bars = commandProgress(ctx);
     try {
-      const r = await text2world({ ...worldOptions(f, info, ctx), backend, onProgress: bars.onProgress });
+      const r = await text2world({ ...worldOptions(f, info, ctx), backend, guardrails, onProgress: bars.onProgress });
       bars.finish();
       await finishWorld(r, f, ctx, { command: 'text2world', model: f.model, backend: backend.name });
     } finally {

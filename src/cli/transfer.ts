@@ -9,6 +9,7 @@ import { checkPaths, type OutputToCheck, type PathToCheck } from './preflight.js
 import { probeControlInputs } from '../pipelines/world/controls.js';
 import { LIMIT_FLAGS, limitsOf } from './limit-flags.js';
 import { printWarnings } from './warnings.js';
+import { GUARDRAILS_FLAG, commandGuardrails } from './guardrail-flags.js';
 import { BACKEND_FLAG, UsageError, commandBackend, commandProgress, defineCommand } from './command.js';
 import { WORLD_FLAGS, checkGenerationFlags, seedOf, settingsMetadata, timingLine, writeOutputs } from './text2world.js';
 
@@ -53,6 +54,7 @@ export const command = defineCommand({
     backend: BACKEND_FLAG,
     json: WORLD_FLAGS.json,
     plan: { ...PLAN_FLAG, help: `${PLAN_FLAG.help}; control videos that are not there are planned at 93 frames of 704x1280` },
+    guardrails: GUARDRAILS_FLAG,
     ...LIMIT_FLAGS,
   },
   async run(f, _positionals, ctx) {
@@ -84,12 +86,13 @@ export const command = defineCommand({
     await probeControlInputs(spec.controls, {}, [spec.inputVideo], undefined, limits);
     const backend = await commandBackend(f.backend, ctx);
     ctx.err(`transfer ${f.spec}: ${spec.controls.map((c) => `${c.name} (${typeof c.weight === 'number' ? c.weight : 'map'})`).join(' + ')} on ${backend.name} (${backend.adapter})`);
+    const guardrails = await commandGuardrails(f.guardrails, backend, ctx);
     const bars = commandProgress(ctx);
     try {
       const r = await transfer({
         spec, backend, prompt: f.prompt, negativePrompt: f['negative-prompt'], embeddings: f.embeddings, seed: seedOf(f.seed), steps: f.steps,
         guidance: f.guidance, frames: f.frames, onProgress: bars.onProgress, signal: ctx.signal, returnEmbeddings: f['embeddings-out'] !== undefined,
-        limits,
+        limits, guardrails,
         // a prompt from the spec is named as the spec's field
         onWarning: printWarnings(ctx, {
           ...(f.prompt === undefined ? { prompt: `${f.spec}: prompt` } : {}),

@@ -37,11 +37,11 @@ export const command = defineCommand({
     // the clip's header (and limits: the whole clip is held) before the folder or a backend is opened
     const limits = limitsOf(f);
     await probeVideo(f.input, { limits, whole: true });
-    const { info, backend } = await openForCommand(f, ctx);
+    const { info, backend, guardrails } = await openForCommand(f, ctx);
     const bars = commandProgress(ctx);
     try {
       const r = await video2world({
-        ...worldOptions(f, info, ctx), backend, onProgress: bars.onProgress, input: f.input, inputFps, condFrames: f['cond-frames'],
+        ...worldOptions(f, info, ctx), backend, guardrails, onProgress: bars.onProgress, input: f.input, inputFps, condFrames: f['cond-frames'],
         augmentSigma: f['augment-sigma'], limits,
       });
       bars.finish();

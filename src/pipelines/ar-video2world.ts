@@ -42,6 +42,7 @@ import { type ArTransformer, ArTransformerFamily } from '../models/ar/transforme
 import { loadModule } from '../models/load.js';
 import type { CausalDiscreteVideoTokenizer } from '../models/tokenizer/video.js';
 import { checkStepCounts, requireFiniteRaw } from './finite.js';
+import { type Guardrails, guardOutput } from './guardrails.js';
 import { isFrameSource, lastFrames, videoSource } from './frame-source.js';
 import { type RunOptions, stage } from './progress.js';
 import { detokenize, loadVideoTokenizer, tokenize } from './tokenizer.js';
@@ -267,6 +268,8 @@ export interface ArVideo2WorldOptions extends ArVideo2WorldSettings, RunOptions 
   /** where folders are loaded (default: the backend of a model or tokenizer given loaded, else selectBackend()) */
   backend?: Backend;
   fs?: FileSystem;
+  /** the decoded clip is checked (and its faces blurred) before it is returned (openGuardrails; the AR models take no prompt) */
+  guardrails?: Guardrails;
 }
 
 export interface ArVideo2WorldResult {
@@ -395,8 +398,9 @@ async function run(model: ArTransformer, tokenizer: CausalDiscreteVideoTokenizer
   const tokens = new Int32Array(t * H * W);
   tokens.set(contextTokens);
   tokens.set(fromArTokens(generated, tokenizer.vocabSize), contextTokens.length);
-  const video = await detokenize(tokenizer, { indices: { data: tokens, shape: [1, t, H, W] } }, { signal: o.signal });
-  if (clip.fps) video.fps = clip.fps;
+  const decoded = await detokenize(tokenizer, { indices: { data: tokens, shape: [1, t, H, W] } }, { signal: o.signal });
+  if (clip.fps) decoded.fps = clip.fps;
+  const video = await guardOutput(o.guardrails, decoded, o);
   stage(o, 'decode', 'frames', video.frames)(video.frames);
   const t3 = performance.now();
   return {

@@ -33,6 +33,7 @@ import { type ComponentBytes, type PhaseHooks, checkComponent } from './componen
 import { type RunOptions, stage } from './progress.js';
 import { type ClipInput, readClip } from './world/condition.js';
 import { checkFinite } from './finite.js';
+import { type Guardrails, guardOutput, guardPrompt } from './guardrails.js';
 import { encodeControls, probeControlInputs, readControlClips } from './world/controls.js';
 import type { InputLimits } from '../io/limits.js';
 import { PipelineFilesError, PipelineInputError } from './world/errors.js';
@@ -61,6 +62,8 @@ export interface TransferOptions extends RunOptions, PhaseHooks, PromptOptions {
   returnEmbeddings?: boolean;
   /** what the control videos', the conditioning clip's and the weight maps' headers may claim (default DEFAULT_LIMITS) */
   limits?: InputLimits;
+  /** the prompt is checked before any model loads, the decoded clip before it is returned (openGuardrails) */
+  guardrails?: Guardrails;
 }
 
 export interface TransferResult {
@@ -159,6 +162,7 @@ export async function transfer(o: TransferOptions): Promise<TransferResult> {
       : { unsupported: 'no text encoder: name one in the spec ("text_encoder", or "model" with a text_encoder/ folder), or pass precomputed prompt embeddings' };
     const encodes = embeddings === undefined && text.prompt !== undefined;
     const { components, geometry } = await checkSpec(spec, bc, baseJson, encodes ? encoder : null, backend, fs);
+    await guardPrompt(o.guardrails, text.prompt, o);
 
     // the sizes
     const tc = geometry.temporalCompression;
@@ -232,7 +236,7 @@ export async function transfer(o: TransferOptions): Promise<TransferResult> {
     owned.push(vae);
     timings.load += seconds(t0);
     t0 = performance.now();
-    const video = await decodeLatents(sampled.latents, vae, 1, fps, o);
+    const video = await guardOutput(o.guardrails, await decodeLatents(sampled.latents, vae, 1, fps, o), o);
     timings.decode = seconds(t0);
     return {
       video,

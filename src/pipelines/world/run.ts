@@ -12,7 +12,8 @@ import type { Video } from '../../io/video.js';
 import type { RunOptions } from '../progress.js';
 import { type ComponentBytes, type PhaseHooks, checkComponent } from '../components.js';
 import { checkFinite } from '../finite.js';
-import { PipelineFilesError } from './errors.js';
+import { type Guardrails, guardOutput, guardPrompt } from '../guardrails.js';
+import { PipelineFilesError, PipelineInputError } from './errors.js';
 import type { VaeGeometry, WorldFamily, WorldModelInfo } from './folder.js';
 import { type LoadedWorldModel, type WorldModelInput, loadTextEncoder } from './model.js';
 import { type HostTensor, type PromptEmbeddingArrays, type PromptOptions, type TextEncoderSource, encodePrompt, embeddingArrays } from './prompt.js';
@@ -30,6 +31,8 @@ export interface WorldOptions extends RunOptions, PhaseHooks, PromptOptions, Set
   decode?: boolean;
   /** also return the prompt's text states (e.g. to save them and skip the text encoder next time) */
   returnEmbeddings?: boolean;
+  /** the prompt is checked before any model loads, the decoded clip before it is returned (openGuardrails) */
+  guardrails?: Guardrails;
 }
 
 export interface WorldResult {
@@ -102,7 +105,9 @@ export async function runWorld(
   const geometry: VaeGeometry = info.vae ?? { latentChannels: info.transformer.outChannels, temporalCompression: info.family === 'cosmos1' ? 8 : 4, spatialCompression: 8 };
   const latentShape = planSizes(info.transformer, geometry, st.frames, st.height, st.width);
   const sigmaData = latentSigmaData(info.scheduler);
+  if (o.guardrails?.hasVideo && !decode) throw new PipelineInputError('decode', 'the video guardrails check the decoded clip; latents alone cannot be checked');
   const components = await checkWorldComponents(m, o, decode || condition !== null);
+  await guardPrompt(o.guardrails, o.prompt, o);
   const timings = { prompt: 0, condition: 0, denoise: 0, decode: 0 };
   const transient: Tensor[] = [];
   // the VAE of the run: the loaded model's, or one loaded for a phase and freed after it
@@ -153,7 +158,7 @@ export async function runWorld(
       o.onPhase?.('decode');
       const v = await openVae();
       t0 = performance.now();
-      video = await decodeLatents(sampled.latents, v, sigmaData, st.fps, o);
+      video = await guardOutput(o.guardrails, await decodeLatents(sampled.latents, v, sigmaData, st.fps, o), o);
       timings.decode = seconds(t0);
     }
     return { video, latents, steps: sampled.steps, embeddings, family: info.family, settings: st, timings, components };
