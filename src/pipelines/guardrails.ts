@@ -15,6 +15,7 @@ import { type FileSystem, fileSystem } from '../io/files.js';
 import { join } from '../io/path.js';
 import type { Video } from '../io/video.js';
 import { type Blocklist, type BlocklistOptions, loadBlocklist } from '../models/guardrail/blocklist.js';
+import { loadVideoSafetyFilter } from '../models/guardrail/safety-classifier.js';
 
 // ------------------------------------------------------------------ stage contracts
 
@@ -80,7 +81,8 @@ export interface GuardrailLoaders {
   faceBlur?: Loader<FaceBlurFilter>;
 }
 
-let registry: GuardrailLoaders = {};
+// the stages built into this library; registerGuardrailLoaders swaps any of them (tests, other models)
+let registry: GuardrailLoaders = { videoSafety: loadVideoSafetyFilter };
 
 /** Set the loaders openGuardrails uses by default (merged into the current ones); returns the previous set. */
 export function registerGuardrailLoaders(l: GuardrailLoaders): GuardrailLoaders {
