@@ -15,6 +15,7 @@ import {
 } from '../../src/models/guardrail/face-post.js';
 import { DEFAULT_FILTER_SETTINGS, parseRetinaFaceConfig } from '../../src/models/guardrail/retinaface-config.js';
 import { CFG_RE50, RetinaFaceFamily, loadFaceBlurFilter } from '../../src/models/guardrail/retinaface.js';
+import { loadModule } from '../../src/models/load.js';
 import { cpu, expectCasePasses, webgpu } from '../harness.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/guardrail', import.meta.url));
@@ -137,17 +138,23 @@ describe('pixelation', () => {
 
 describe('loading a released .pth', () => {
   /** The mnet case's tensors as a torch.save file: {state_dict: {"module.<key>": tensor}} plus a stray key. */
-  async function writeRelease(dir: string, o: { drop?: string; config?: boolean } = {}): Promise<void> {
+  async function writeRelease(dir: string, o: { drop?: string; config?: boolean; bf16?: boolean } = {}): Promise<void> {
     mkdirSync(dir, { recursive: true });
     const st = await openSafetensors(join(caseDir('face_blur_mnet'), 'model.safetensors'));
     const state: Record<string, TorchTensor> = {};
     for (const name of st.names) {
       if (name === o.drop) continue;
       const t = await st.read(name);
-      const bytes = name.endsWith('num_batches_tracked')
-        ? new Uint8Array(new BigInt64Array(t.raw.length).fill(7n).buffer)
-        : new Uint8Array(t.raw.buffer, t.raw.byteOffset, t.raw.byteLength);
-      state[`module.${name}`] = { dtype: name.endsWith('num_batches_tracked') ? 'I64' : 'F32', shape: t.shape, bytes };
+      if (name.endsWith('num_batches_tracked')) {
+        state[`module.${name}`] = { dtype: 'I64', shape: t.shape, bytes: new Uint8Array(new BigInt64Array(t.raw.length).fill(7n).buffer) };
+        continue;
+      }
+      const f32 = t.raw as Float32Array;
+      // bf16: the high half of each float32 (truncated; any bf16 values do)
+      const bytes = o.bf16
+        ? new Uint8Array(Uint16Array.from(new Uint32Array(f32.buffer, f32.byteOffset, f32.length), (u) => u >>> 16).buffer)
+        : new Uint8Array(f32.buffer, f32.byteOffset, f32.byteLength);
+      state[`module.${name}`] = { dtype: o.bf16 ? 'BF16' : 'F32', shape: t.shape, bytes };
     }
     await st.close();
     state['module.unused_head.weight'] = { dtype: 'F32', shape: [2], bytes: new Uint8Array(8) };
@@ -182,6 +189,21 @@ describe('loading a released .pth', () => {
     await writeRelease(dir, { drop: 'fpn.merge1.1.running_var' });
     await expect(loadFaceBlurFilter(join(dir, 'Resnet50_Final.pth'), cpu)).rejects.toThrow(CheckpointMismatchError);
     await expect(loadFaceBlurFilter(join(dir, 'Resnet50_Final.pth'), cpu)).rejects.toThrow(/fpn\.merge1\.1\.running_var/);
+  });
+
+  it('bf16 weights are widened to float32 at load, as upstream runs the net in float32', async () => {
+    const dir = join(tmp, 'bf16');
+    await writeRelease(dir, { bf16: true });
+    const { model } = await loadModule(RetinaFaceFamily, join(dir, 'Resnet50_Final.pth'), cpu, { config: readConfig('face_blur_mnet') });
+    try {
+      const params = [...model.parameters()];
+      expect(params.length).toBeGreaterThan(200);
+      expect(params.every((p) => p.t.dtype === 'f32')).toBe(true);
+      const w = (await params[0].t.read())[0];
+      expect(new Uint32Array(Float32Array.of(w).buffer)[0] & 0xffff).toBe(0);
+    } finally {
+      model.dispose();
+    }
   });
 
   it("without a config.json the model is upstream's cfg_re50: MobileNet weights do not fit it", async () => {

@@ -160,6 +160,7 @@ export const RetinaFaceFamily: ModuleFamily<RetinaFace> = {
   build: (config: Config) => new RetinaFace(parseRetinaFaceConfig(config)),
   loadOptions: (model, src) => {
     const keys = new Set([...model.parameters()].map((p) => p.key));
-    return { mapKey: retinaFaceKey(src.names, keys) };
+    // upstream runs the net in float32 whatever the file stores (net.to(dtype=float32))
+    return { mapKey: retinaFaceKey(src.names, keys), castTo: 'f32' };
   },
 };
