@@ -134,6 +134,22 @@ describe('pixelation', () => {
       }
     }
   });
+
+  it("keeps Python's slice rules: a box above the frame (negative y2) pixelates rows [0, H + y2); a box off the frame is skipped", () => {
+    const H = 30;
+    const W = 40;
+    const frame = Uint8Array.from({ length: H * W * 3 }, (_, i) => Math.floor(i / 3) % W);
+    const before = frame.slice();
+    // int: (-10, -45, 10, -25): frame[0:-25, 0:10] = rows 0..4, columns 0..9
+    const above = Float32Array.from([-10.5, -45.2, 10.2, -25.7, 0.9]);
+    expect(blurFrame(frame, H, W, above, DEFAULT_FILTER_SETTINGS)).toBe(1);
+    const changed = new Set<string>();
+    for (let i = 0; i < H * W; i++) if (frame[3 * i] !== before[3 * i]) changed.add(`${Math.floor(i / W)},${i % W}`);
+    expect([...changed].every((k) => Number(k.split(',')[0]) < 5 && Number(k.split(',')[1]) < 10)).toBe(true);
+    expect(changed.size).toBeGreaterThan(0);
+    // x1 beyond the frame: an empty ROI, where upstream's cv2.resize raises
+    expect(blurFrame(frame, H, W, Float32Array.from([45, 0, 70, 25, 0.9]), DEFAULT_FILTER_SETTINGS)).toBe(0);
+  });
 });
 
 describe('loading a released .pth', () => {
