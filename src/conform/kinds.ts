@@ -11,3 +11,4 @@ import './kinds/controlnet.js';
 import './kinds/wan-vae.js';
 import './kinds/checkpoint.js';
 import './kinds/guardrail-siglip.js';
+import './kinds/guardrail-face.js';
