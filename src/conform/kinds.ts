@@ -10,3 +10,4 @@ import './kinds/vlm-prompt-embeds.js';
 import './kinds/controlnet.js';
 import './kinds/wan-vae.js';
 import './kinds/checkpoint.js';
+import './kinds/guardrail-aegis.js';
