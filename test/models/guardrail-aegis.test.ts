@@ -293,9 +293,12 @@ describe('loadAegis over a Hugging Face cache', () => {
     mkdirSync(plain);
     for (const f of ['config.json', 'tokenizer.model', 'model.safetensors']) writeFileSync(join(plain, f), new Uint8Array(readFileSync(join(baseSnap, f))));
     for (const f of ['adapter_config.json', 'adapter_model.safetensors']) writeFileSync(join(plain, f), new Uint8Array(readFileSync(join(adSnap, f))));
-    const a = await loadAegis(plain, cpu);
-    const b = await loadAegis(root, cpu);
-    expect(await a.check('hello')).toEqual(await b.check('hello'));
+    expect(await aegisFolders(plain)).toEqual({ base: plain, adapter: plain });
+    (await loadAegis(plain, cpu)).dispose();
+    const a = await loadLlama(plain, cpu, { adapter: plain });
+    const b = await loadLlama(baseSnap, cpu, { adapter: adSnap });
+    const ids = { data: [5, 270, 261, 7, 9], shape: [1, 5] };
+    expect(Array.from(await a.forward(ids).read())).toEqual(Array.from(await b.forward(ids).read()));
     a.dispose();
     b.dispose();
   });
