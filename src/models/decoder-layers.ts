@@ -113,8 +113,10 @@ export interface DecoderLayerShape {
   numKeyValueHeads: number;
   headDim: number;
   rmsNormEps: number;
-  /** q/k/v projections with bias (Qwen2), o_proj never has one */
+  /** q/k/v projections with bias (Qwen2; Llama attention_bias) */
   qkvBias: boolean;
+  /** o_proj with bias (Llama attention_bias; never in Qwen2) */
+  oBias?: boolean;
   /** gate/up/down with bias (Llama mlp_bias) */
   mlpBias?: boolean;
   act: (x: Tensor) => Tensor;
@@ -147,7 +149,7 @@ export class DecoderSelfAttention extends Module {
     this.q_proj = this.add('q_proj', linear('q_proj', D, H * hd, qkvBias));
     this.k_proj = this.add('k_proj', linear('k_proj', D, Hkv * hd, qkvBias));
     this.v_proj = this.add('v_proj', linear('v_proj', D, Hkv * hd, qkvBias));
-    this.o_proj = this.add('o_proj', linear('o_proj', H * hd, D, false));
+    this.o_proj = this.add('o_proj', linear('o_proj', H * hd, D, cfg.oBias ?? false));
   }
   forward(x: Tensor, ctx: DecoderContext): Tensor {
     const { numAttentionHeads: H, numKeyValueHeads: Hkv, headDim: hd } = this.cfg;

@@ -172,10 +172,12 @@ const PIECES: [string, number, number][] = [
   ['\u2581', -1, 1], ['a', -2, 1], ['b', -2, 1], ['s', -2, 1], ['f', -2, 1], ['e', -2, 1], ['\u2581a', -1, 1], ['ab', -2, 1],
   ['\u2581ab', -0.5, 1], ['\u2581s', -3, 1], ['af', -3, 1], ['\u2581saf', -0.2, 1], ['\u2581safe', -0.1, 1], ['\u2581sa', -2.5, 1],
 ];
-function bpeModel(): Uint8Array {
+function bpeModel(extra: readonly string[] = []): Uint8Array {
   const out: number[] = [];
-  for (const [p, s, t] of PIECES) out.push(...bf(1, [...sf(1, p), ...ff(2, s), ...vf(3, t)]));
-  out.push(...bf(2, [...vf(3, 2), ...vf(4, PIECES.length), ...vf(35, 1), ...vf(40, 0), ...vf(41, 1), ...vf(42, 2), ...vf(43, -1)]));
+  const have = new Set(PIECES.map((p) => p[0]));
+  const pieces = [...PIECES, ...extra.filter((p) => !have.has(p)).map((p): [string, number, number] => [p, p.length, 1])];
+  for (const [p, s, t] of pieces) out.push(...bf(1, [...sf(1, p), ...ff(2, s), ...vf(3, t)]));
+  out.push(...bf(2, [...vf(3, 2), ...vf(4, pieces.length), ...vf(35, 1), ...vf(40, 0), ...vf(41, 1), ...vf(42, 2), ...vf(43, -1)]));
   out.push(...bf(3, [...sf(1, 'identity'), ...vf(3, 1), ...vf(4, 0), ...vf(5, 1)]));
   return Uint8Array.from(out);
 }
@@ -238,10 +240,25 @@ function adapter(cfg: typeof CONFIG, r: number): Record<string, TensorToWrite> {
   return out;
 }
 
+/**
+ * Every prefix of every "▁word" of the template, scored by length: each word then merges into
+ * one token, so the prompt is ~1300 tokens instead of one per character (CPU attention is O(L²)).
+ */
+function templateWords(): string[] {
+  const words = new Set<string>();
+  for (const w of aegisModerationPrompt('').split(' ')) {
+    const chars = [...`\u2581${w}`];
+    for (let n = 2; n <= chars.length; n++) words.add(chars.slice(0, n).join(''));
+  }
+  return [...words].sort();
+}
+
 describe('loadAegis over a Hugging Face cache', () => {
   const root = mkdtempSync(join(tmpdir(), 'aegis-'));
   afterAll(() => rmSync(root, { recursive: true, force: true }));
-  const cfg = { ...CONFIG, vocab_size: PIECES.length };
+  const tokBytes = bpeModel(templateWords());
+  const tok = LlamaTokenizer.fromBytes(tokBytes);
+  const cfg = { ...CONFIG, vocab_size: tok.model.pieces.length };
   const base = join(root, 'models--meta-llama--LlamaGuard-7b');
   const ad = join(root, 'models--nvidia--Aegis-AI-Content-Safety-LlamaGuard-Defensive-1.0');
   const baseSnap = join(base, 'snapshots', 'abc123');
@@ -249,7 +266,7 @@ describe('loadAegis over a Hugging Face cache', () => {
   for (const d of [baseSnap, join(base, 'snapshots', 'old000'), join(base, 'refs'), adSnap]) mkdirSync(d, { recursive: true });
   writeFileSync(join(base, 'refs', 'main'), 'abc123\n');
   writeFileSync(join(baseSnap, 'config.json'), JSON.stringify(cfg));
-  writeFileSync(join(baseSnap, 'tokenizer.model'), bpeModel());
+  writeFileSync(join(baseSnap, 'tokenizer.model'), tokBytes);
   writeFileSync(join(baseSnap, 'model.safetensors'), encodeSafetensors(weights(cfg, 's')));
   writeFileSync(join(adSnap, 'adapter_config.json'), JSON.stringify({ peft_type: 'LORA', r: 2, lora_alpha: 4, target_modules: ['q_proj', 'v_proj'], bias: 'none' }));
   writeFileSync(join(adSnap, 'adapter_model.safetensors'), encodeSafetensors(adapter(cfg, 2)));
@@ -263,7 +280,6 @@ describe('loadAegis over a Hugging Face cache', () => {
     const v = await guard.check('a robot arm');
     guard.dispose();
     expect(v.error).toBeUndefined();
-    const tok = LlamaTokenizer.fromBytes(bpeModel());
     const model = await loadLlama(baseSnap, cpu, { adapter: adSnap });
     expect(model.loraTargets).toHaveLength(4);
     const ids = tok.encode(aegisModerationPrompt('a robot arm'));

@@ -114,7 +114,7 @@ class LlamaModel extends Module {
     this.layers = Array.from({ length: cfg.numHiddenLayers }, (_, i) => this.add(`layers.${i}`, new DecoderLayer({
       hiddenSize: cfg.hiddenSize, intermediateSize: cfg.intermediateSize, numAttentionHeads: cfg.numAttentionHeads,
       numKeyValueHeads: cfg.numKeyValueHeads, headDim: cfg.headDim, rmsNormEps: cfg.rmsNormEps,
-      qkvBias: cfg.attentionBias, mlpBias: cfg.mlpBias, act: F.silu,
+      qkvBias: cfg.attentionBias, oBias: cfg.attentionBias, mlpBias: cfg.mlpBias, act: F.silu,
       linear: (path, a, b, bias) => linear(`model.layers.${i}.${path}`, a, b, bias),
     }, i)));
     this.norm = this.add('norm', new RMSNorm(cfg.hiddenSize, cfg.rmsNormEps));
