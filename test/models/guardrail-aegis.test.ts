@@ -304,6 +304,20 @@ describe('loadAegis over a Hugging Face cache', () => {
     model.dispose();
   });
 
+  for (const [name, get] of [['cpu', async () => cpu], ['webgpu', webgpu]] as const) it(`generates a left-padded batch as each row alone on ${name} (positions from the mask, padded keys masked)`, async () => {
+    const model = await loadLlama(baseSnap, await get(), { adapter: adSnap });
+    const rows = [[5, 270, 261, 7, 9, 11], [40, 41, 42, 43]];
+    const alone = [];
+    for (const r of rows) alone.push(Array.from((await generateGreedy(model, { data: r, shape: [1, r.length] }, { maxNewTokens: 5, eosTokenIds: [-1] })).tokens));
+    const L = 6;
+    const data = rows.flatMap((r) => [...new Array(L - r.length).fill(0), ...r]);
+    const mask = rows.flatMap((r) => [...new Array(L - r.length).fill(0), ...new Array(r.length).fill(1)]);
+    const both = await generateGreedy(model, { data, shape: [2, L] }, { maxNewTokens: 5, eosTokenIds: [-1], attentionMask: mask, stepLogits: true });
+    expect([Array.from(both.tokens.slice(0, 5)), Array.from(both.tokens.slice(5))]).toEqual(alone);
+    expect(both.stepLogits).toHaveLength(2 * 5 * cfg.vocab_size);
+    model.dispose();
+  });
+
   it('also loads a plain folder with the adapter files beside the base model', async () => {
     const plain = join(root, 'plain');
     mkdirSync(plain);
