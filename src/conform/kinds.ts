@@ -12,3 +12,4 @@ import './kinds/wan-vae.js';
 import './kinds/checkpoint.js';
 import './kinds/guardrail-siglip.js';
 import './kinds/guardrail-face.js';
+import './kinds/guardrail-aegis.js';

@@ -15,6 +15,7 @@ import { type FileSystem, fileSystem } from '../io/files.js';
 import { join } from '../io/path.js';
 import type { Video } from '../io/video.js';
 import { type Blocklist, type BlocklistOptions, loadBlocklist } from '../models/guardrail/blocklist.js';
+import { loadAegis } from '../models/guardrail/aegis.js';
 import { loadFaceBlurFilter } from '../models/guardrail/retinaface.js';
 import { loadVideoSafetyFilter } from '../models/guardrail/safety-classifier.js';
 
@@ -83,7 +84,7 @@ export interface GuardrailLoaders {
 }
 
 // the stages built into this library; registerGuardrailLoaders swaps any of them (tests, other models)
-let registry: GuardrailLoaders = { videoSafety: loadVideoSafetyFilter, faceBlur: loadFaceBlurFilter };
+let registry: GuardrailLoaders = { aegis: loadAegis, videoSafety: loadVideoSafetyFilter, faceBlur: loadFaceBlurFilter };
 
 /** Set the loaders openGuardrails uses by default (merged into the current ones); returns the previous set. */
 export function registerGuardrailLoaders(l: GuardrailLoaders): GuardrailLoaders {

@@ -14,11 +14,13 @@
 //
 // Weights keep their checkpoint dtype (bf16 checkpoints stay bf16; kernels widen to f32).
 import type { Backend } from '../../engine/backend.js';
-import { Embedding, Linear, RMSNorm } from '../../engine/layers.js';
+import { Embedding, RMSNorm } from '../../engine/layers.js';
 import { Module, type Param } from '../../engine/module.js';
 import * as F from '../../engine/ops.js';
 import { ShapeError, type Tensor, scope } from '../../engine/tensor.js';
-import { GatedMLP, type LayerKVBuffers } from '../decoder-layers.js';
+import { type DecoderContext, DecoderLayer, type DecoderLayerShape, type LayerKVBuffers, runDecoderLayers } from '../decoder-layers.js';
+
+export type { DecoderContext };
 import type { ModuleFamily } from '../load.js';
 import { type TextConfig, type VlmConfig, VlmInputError, parseVlmConfig, ropeIndexConfig } from './config.js';
 import { type Grid, type RopeIndex, getRopeIndex } from './rope-index.js';
@@ -103,88 +105,29 @@ class LmHead extends Module {
   }
 }
 
-/** What every decoder layer of one forward call shares. */
-export interface DecoderContext {
-  /** [B, L, head_dim] M-RoPE tables */
-  cos: Tensor;
-  sin: Tensor;
-  /** additive [B, 1, L, kvLen]; null: plain causal */
-  mask: Tensor | null;
-  /** KV cache to write rows past..past+L-1 into and attend over (null: attend to this call only) */
-  cache: LayerKVBuffers | null;
-  past: number;
-}
-
-class Qwen2_5_VLAttention extends Module {
-  readonly q_proj: Linear;
-  readonly k_proj: Linear;
-  readonly v_proj: Linear;
-  readonly o_proj: Linear;
-  constructor(private readonly cfg: TextConfig, private readonly layer: number) {
-    super();
-    const { hiddenSize: D, numAttentionHeads: H, numKeyValueHeads: Hkv, headDim: hd } = cfg;
-    this.q_proj = this.add('q_proj', new Linear(D, H * hd, true));
-    this.k_proj = this.add('k_proj', new Linear(D, Hkv * hd, true));
-    this.v_proj = this.add('v_proj', new Linear(D, Hkv * hd, true));
-    this.o_proj = this.add('o_proj', new Linear(H * hd, D, false));
-  }
-  forward(x: Tensor, ctx: DecoderContext): Tensor {
-    const { numAttentionHeads: H, numKeyValueHeads: Hkv, headDim: hd } = this.cfg;
-    const [B, L] = x.shape;
-    const heads = (t: Tensor, n: number) => F.permute(t.reshape([B, L, n, hd]), [0, 2, 1, 3]);
-    const q = F.rope(heads(this.q_proj.forward(x), H), ctx.cos, ctx.sin, { mode: 'half' });
-    let k = F.rope(heads(this.k_proj.forward(x), Hkv), ctx.cos, ctx.sin, { mode: 'half' });
-    let v = heads(this.v_proj.forward(x), Hkv);
-    let kvLen = L;
-    if (ctx.cache) {
-      ctx.cache.write(this.layer, k, v, ctx.past);
-      k = ctx.cache.keys[this.layer];
-      v = ctx.cache.values[this.layer];
-      kvLen = ctx.past + L;
-    }
-    const o = F.attention(q, k, v, { causal: ctx.mask === null, mask: ctx.mask, kvLen });
-    return this.tap(this.o_proj.forward(F.permute(o, [0, 2, 1, 3]).reshape([B, L, H * hd])));
-  }
-}
-
-class Qwen2_5_VLDecoderLayer extends Module {
-  readonly self_attn: Qwen2_5_VLAttention;
-  readonly mlp: GatedMLP;
-  readonly input_layernorm: RMSNorm;
-  readonly post_attention_layernorm: RMSNorm;
-  constructor(cfg: TextConfig, layer: number) {
-    super();
-    this.self_attn = this.add('self_attn', new Qwen2_5_VLAttention(cfg, layer));
-    this.mlp = this.add('mlp', new GatedMLP(cfg.hiddenSize, cfg.intermediateSize, { act: (x) => activate(cfg.hiddenAct, x) }));
-    this.input_layernorm = this.add('input_layernorm', new RMSNorm(cfg.hiddenSize, cfg.rmsNormEps));
-    this.post_attention_layernorm = this.add('post_attention_layernorm', new RMSNorm(cfg.hiddenSize, cfg.rmsNormEps));
-  }
-  forward(h: Tensor, ctx: DecoderContext): Tensor {
-    const a = F.add(h, this.self_attn.forward(this.input_layernorm.forward(h), ctx));
-    return this.tap(F.add(a, this.mlp.forward(this.post_attention_layernorm.forward(a))));
-  }
+/** The decoder layer of Qwen2: q/k/v with bias. */
+function layerShape(cfg: TextConfig): DecoderLayerShape {
+  return {
+    hiddenSize: cfg.hiddenSize, intermediateSize: cfg.intermediateSize, numAttentionHeads: cfg.numAttentionHeads,
+    numKeyValueHeads: cfg.numKeyValueHeads, headDim: cfg.headDim, rmsNormEps: cfg.rmsNormEps, qkvBias: true,
+    act: (x) => activate(cfg.hiddenAct, x),
+  };
 }
 
 /** The text decoder (`model.*`). */
 export class Qwen2_5_VLModel extends Module {
   readonly embed_tokens: Embedding;
-  readonly layers: Qwen2_5_VLDecoderLayer[];
+  readonly layers: DecoderLayer[];
   readonly norm: RMSNorm;
   constructor(readonly config: TextConfig) {
     super();
     this.embed_tokens = this.add('embed_tokens', new Embedding(config.vocabSize, config.hiddenSize));
-    this.layers = Array.from({ length: config.numHiddenLayers }, (_, i) => this.add(`layers.${i}`, new Qwen2_5_VLDecoderLayer(config, i)));
+    this.layers = Array.from({ length: config.numHiddenLayers }, (_, i) => this.add(`layers.${i}`, new DecoderLayer(layerShape(config), i)));
     this.norm = this.add('norm', new RMSNorm(config.hiddenSize, config.rmsNormEps));
   }
   /** inputs_embeds [B, L, D] -> hidden states before the final norm [B, L, D]. */
   layersForward(embeds: Tensor, ctx: DecoderContext): Tensor {
-    let h = embeds;
-    for (const layer of this.layers) {
-      const prev = h;
-      h = scope(() => layer.forward(prev, ctx));
-      if (prev !== embeds) prev.dispose();
-    }
-    return h;
+    return runDecoderLayers(this.layers, embeds, ctx);
   }
 }
 
