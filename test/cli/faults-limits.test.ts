@@ -21,6 +21,7 @@ import { recordingFs } from '../recording-fs.js';
 import { ReasonPromptTokenizer } from '../../src/models/vlm/prompt-tokenizer.js';
 import { type WorldFolders, transferSpecJson, writePredict25PromptFolder, writeTransferFolder, writeWorldFolders } from '../pipelines/world-fixtures.js';
 import { type CliRun, runCli as run } from './run-cli.js';
+import { craftPng } from '../io/crafted-png.js';
 
 const WEIGHTS = nodePath.resolve(import.meta.dirname, '../../weights');
 const CV = nodePath.join(WEIGHTS, 'cosmos-tokenizer-tiny-cv4x8x8');
@@ -35,23 +36,10 @@ let HUGE_PNG: string;
 let SMALL: string;
 let TINY: string;
 
-function chunk(type: string, data: Uint8Array): Buffer {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(data.length);
-  const body = Buffer.concat([Buffer.from(type, 'latin1'), Buffer.from(data)]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(zlib.crc32(body));
-  return Buffer.concat([len, body, crc]);
-}
 
 /** A ~1 KB PNG whose IHDR says 20000x20000 RGB, with a valid zlib stream of zero rows. */
 function hugePng(): Buffer {
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(20000, 0);
-  ihdr.writeUInt32BE(20000, 4);
-  ihdr.set([8, 2, 0, 0, 0], 8);
-  const idat = zlib.deflateSync(Buffer.alloc(1 << 20), { level: 9 });
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', idat), chunk('IEND', new Uint8Array(0))]);
+  return craftPng(20000, 20000, zlib.deflateSync(Buffer.alloc(1 << 20), { level: 9 }));
 }
 
 /** A clip of `frames` frames, width x height, a gradient (4:2:0, F30:1, progressive). */

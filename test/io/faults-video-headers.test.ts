@@ -16,6 +16,7 @@ import { openPngFrames, readPngFrames, writePngFrames } from '../../src/io/png-f
 import { writeSafetensors } from '../../src/io/safetensors.js';
 import { openY4m, readY4m, Y4mError } from '../../src/io/y4m.js';
 import { inflateZlib } from '../../src/io/zlib.js';
+import { craftPng } from './crafted-png.js';
 import { readTokens } from '../../src/pipelines/tokens-file.js';
 
 const tmp = mkdtempSync(nodePath.join(tmpdir(), 'cosmos-faults-headers-'));
@@ -142,23 +143,6 @@ describe('Y4M sizes past the limits', () => {
 // ---------------------------------------------------------------------------------------------
 // PNG
 
-function chunk(type: string, data: Uint8Array): Buffer {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(data.length);
-  const body = Buffer.concat([Buffer.from(type, 'latin1'), Buffer.from(data)]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(zlib.crc32(body));
-  return Buffer.concat([len, body, crc]);
-}
-
-/** A PNG whose IHDR says width x height (colour type `ct`, 8-bit) and whose IDAT is `idat` (zlib). */
-function craftPng(width: number, height: number, idat: Uint8Array, ct = 2): Buffer {
-  const ihdr = Buffer.alloc(13);
-  ihdr.writeUInt32BE(width, 0);
-  ihdr.writeUInt32BE(height, 4);
-  ihdr.set([8, ct, 0, 0, 0], 8);
-  return Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', idat), chunk('IEND', new Uint8Array(0))]);
-}
 
 /** zlib of `rows` filter-0 rows of `stride` zero bytes. */
 function zeroRowsZlib(rows: number, stride: number): Buffer {

@@ -9,6 +9,7 @@ import { decodePng, encodePng, PngError, readPng, type RgbImage, writePng } from
 import { frameToImage, imageToFrame, listPngFrames, openPngFrames, readPngFrames, writePngFrames } from '../../src/io/png-frames.js';
 import { getFrame, type Video } from '../../src/io/video.js';
 import { crc32 } from '../../src/io/zlib.js';
+import { pngChunk } from './crafted-png.js';
 
 const tmp = mkdtempSync(nodePath.join(tmpdir(), 'cosmos-png-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
@@ -19,14 +20,6 @@ const tmpPath = (name: string) => nodePath.join(tmp, `${n++}-${name}`);
 // An independent PNG builder (zlib.crc32, straightforward filters) to craft files the encoder
 // never writes: every colour type and depth, every filter type, split IDATs.
 
-function pngChunk(type: string, data: Uint8Array): Buffer {
-  const len = Buffer.alloc(4);
-  len.writeUInt32BE(data.length);
-  const body = Buffer.concat([Buffer.from(type, 'latin1'), Buffer.from(data)]);
-  const crc = Buffer.alloc(4);
-  crc.writeUInt32BE(zlib.crc32(body));
-  return Buffer.concat([len, body, crc]);
-}
 
 function paethRef(a: number, b: number, c: number): number {
   const p = a + b - c;
