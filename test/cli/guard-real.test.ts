@@ -27,7 +27,7 @@ afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 const ALLOWED = 'A robot arm picks up a red cube.';
 
 describe('guard --prompt with the real stages', () => {
-  it('an allowed prompt: exit 0, the blocklist and Aegis verdicts; Aegis answers the same every time', async () => {
+  it('an allowed prompt: exit 0, the blocklist and Aegis verdicts; the Aegis model really ran', async () => {
     const r = await runCli('guard', '--guardrails', G, '--prompt', ALLOWED, '--backend', 'cpu');
     expect(r.rc, r.err).toBe(0);
     expect(r.out.split('\n')).toEqual(['BLOCKLIST: safe: Input is safe', 'AEGIS: safe: Input is safe']);
