@@ -11,5 +11,5 @@ export {
 export type { TorchDType } from './torch/dtypes.js';
 export { TorchFormatError } from './torch/errors.js';
 export { sniffCheckpointFormat, torchFormatOf, type WeightsFormat } from './torch/sniff.js';
-export { encodeTorchZip, type TorchTensor, TorchTuple, type TorchValue, type TorchWriteOptions, torchTuple, writeTorchCheckpoint } from './torch/write.js';
+export { encodeTorchZip, type TorchTensor, TorchTuple, type TorchValue, type TorchWriteOptions, torchTuple, torchZipChunks, writeTorchCheckpoint } from './torch/write.js';
 export { encodeZip, type ZipRecordToWrite } from './torch/zip-write.js';

@@ -17,6 +17,7 @@ import { LoraLinear, LoraSwitch, isLoraTarget, parseLoraConfig, peftKeyToModel }
 import { AEGIS_DEFAULT_BLOCK_MESSAGE, AEGIS_UNSAFE_CATEGORIES, aegisModerationPrompt, parseAegisAnswer, pythonInt } from '../../src/text/aegis.js';
 import { LlamaTokenizer } from '../../src/text/llama-tokenizer.js';
 import { assertClose, cpu, expectCasePasses, randomValues, webgpu } from '../harness.js';
+import { type Piece, sentencePieceModel } from './sentencepiece-writer.js';
 
 const FIX = fileURLToPath(new URL('../fixtures/guardrail', import.meta.url));
 const CASES = ['aegis_text', 'llamaguard_lora', 'llamaguard_lora_bf16'];
@@ -144,42 +145,17 @@ const CONFIG = {
   tie_word_embeddings: false,
 };
 
-// A SentencePiece BPE ModelProto (written with a minimal protobuf writer).
-function varint(v: number): number[] {
-  const out: number[] = [];
-  let x = BigInt.asUintN(64, BigInt(v));
-  do {
-    let b = Number(x & 0x7fn);
-    x >>= 7n;
-    if (x) b |= 0x80;
-    out.push(b);
-  } while (x);
-  return out;
-}
-const field = (f: number, w: number, body: number[]) => [...varint((f << 3) | w), ...body];
-const vf = (f: number, v: number) => field(f, 0, varint(v));
-const bf = (f: number, bytes: ArrayLike<number>) => field(f, 2, [...varint(bytes.length), ...Array.from(bytes)]);
-const sf = (f: number, s: string) => bf(f, new TextEncoder().encode(s));
-const ff = (f: number, x: number) => {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setFloat32(0, x, true);
-  return field(f, 5, [...b]);
-};
 /** [piece, score, type]: 1 normal, 2 unknown, 3 control, 6 byte */
-const PIECES: [string, number, number][] = [
+const PIECES: Piece[] = [
   ['<unk>', 0, 2], ['<s>', 0, 3], ['</s>', 0, 3],
-  ...Array.from({ length: 256 }, (_, i): [string, number, number] => [`<0x${i.toString(16).toUpperCase().padStart(2, '0')}>`, 0, 6]),
+  ...Array.from({ length: 256 }, (_, i): Piece => [`<0x${i.toString(16).toUpperCase().padStart(2, '0')}>`, 0, 6]),
   ['\u2581', -1, 1], ['a', -2, 1], ['b', -2, 1], ['s', -2, 1], ['f', -2, 1], ['e', -2, 1], ['\u2581a', -1, 1], ['ab', -2, 1],
   ['\u2581ab', -0.5, 1], ['\u2581s', -3, 1], ['af', -3, 1], ['\u2581saf', -0.2, 1], ['\u2581safe', -0.1, 1], ['\u2581sa', -2.5, 1],
 ];
 function bpeModel(extra: readonly string[] = []): Uint8Array {
-  const out: number[] = [];
   const have = new Set(PIECES.map((p) => p[0]));
-  const pieces = [...PIECES, ...extra.filter((p) => !have.has(p)).map((p): [string, number, number] => [p, p.length, 1])];
-  for (const [p, s, t] of pieces) out.push(...bf(1, [...sf(1, p), ...ff(2, s), ...vf(3, t)]));
-  out.push(...bf(2, [...vf(3, 2), ...vf(4, pieces.length), ...vf(35, 1), ...vf(40, 0), ...vf(41, 1), ...vf(42, 2), ...vf(43, -1)]));
-  out.push(...bf(3, [...sf(1, 'identity'), ...vf(3, 1), ...vf(4, 0), ...vf(5, 1)]));
-  return Uint8Array.from(out);
+  const pieces = [...PIECES, ...extra.filter((p) => !have.has(p)).map((p): Piece => [p, p.length, 1])];
+  return sentencePieceModel(pieces);
 }
 
 describe('Llama-2 tokenizer (SentencePiece BPE, byte fallback)', () => {

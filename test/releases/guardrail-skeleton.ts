@@ -2,10 +2,12 @@
 // spec guardrail.md "Released checkpoints" gives it): the sub-folders, file names and configs as a
 // download lays them out, every safetensors file with its tensor names, shapes and dtypes and its
 // data a sparse hole (reads as zeros, takes no disk), safety_filter.pt a real torch.save archive of
-// zeros (it is small). What is not real is listed in STANDINS.txt of the folder.
-import { closeSync, mkdirSync, openSync, writeFileSync, writeSync, ftruncateSync } from 'node:fs';
+// zeros (it is small), Resnet50_Final.pth a real torch.save archive whose tensor records are holes.
+// What is not real is listed in STANDINS.txt of the folder.
+import { closeSync, ftruncateSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import * as nodePath from 'node:path';
-import { type TorchValue, writeTorchCheckpoint } from '../../src/io/torch.js';
+import { type TorchTensor, type TorchValue, torchZipChunks, writeTorchCheckpoint } from '../../src/io/torch.js';
+import { type Piece, sentencePieceModel } from '../models/sentencepiece-writer.js';
 
 type Dtype = 'F32' | 'BF16' | 'I64';
 type Entry = [name: string, dtype: Dtype, shape: number[]];
@@ -167,6 +169,111 @@ async function safetyFilter(path: string): Promise<void> {
   await writeTorchCheckpoint(path, { model });
 }
 
+/**
+ * A torch.save archive whose tensor data records are sparse holes: every chunk the writer passes
+ * through as a tensor's own (zero) bytes is seeked over instead of written.
+ */
+function writeSparseTorch(path: string, root: TorchValue, zeroData: ReadonlySet<Uint8Array>): void {
+  const fd = openSync(path, 'w');
+  try {
+    let at = 0;
+    for (const chunk of torchZipChunks(root, { folder: nodePath.basename(path).replace(/\.[^.]*$/, '') })) {
+      if (!zeroData.has(chunk)) writeSync(fd, chunk, 0, chunk.length, at);
+      at += chunk.length;
+    }
+    ftruncateSync(fd, at);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/**
+ * biubug6's RetinaFace-ResNet50 state dict as Resnet50_Final.pth holds it (saved from
+ * DataParallel: every key under `module.`), written from the upstream structure (spec guardrail.md
+ * "Face detection", data/config.py cfg_re50: in_channel 256, out_channel 256), not from this
+ * library's module: torchvision resnet50 minus fc under `body.` (Bottleneck blocks 3/4/6/3,
+ * downsample in each first block), FPN output1-3 (1x1) / merge1-2 (3x3) conv + BN, SSH per level
+ * (conv3X3, conv5X5_1, conv5X5_2, conv7X7_2, and upstream's lowercase conv7x7_3), then the
+ * ClassHead / BboxHead / LandmarkHead 1x1 convs with bias. BatchNorms carry num_batches_tracked.
+ */
+export function retinaFaceResnet50Keys(): [name: string, shape: number[]][] {
+  const out: [string, number[]][] = [];
+  const bn = (p: string, c: number) => {
+    for (const n of ['weight', 'bias', 'running_mean', 'running_var']) out.push([`${p}.${n}`, [c]]);
+    out.push([`${p}.num_batches_tracked`, []]);
+  };
+  const conv = (p: string, o: number, i: number, k: number) => out.push([`${p}.weight`, [o, i, k, k]]);
+  conv('body.conv1', 64, 3, 7);
+  bn('body.bn1', 64);
+  let inplanes = 64;
+  [[64, 3], [128, 4], [256, 6], [512, 3]].forEach(([planes, blocks], l) => {
+    for (let b = 0; b < blocks; b++) {
+      const p = `body.layer${l + 1}.${b}`;
+      conv(`${p}.conv1`, planes, inplanes, 1);
+      bn(`${p}.bn1`, planes);
+      conv(`${p}.conv2`, planes, planes, 3);
+      bn(`${p}.bn2`, planes);
+      conv(`${p}.conv3`, planes * 4, planes, 1);
+      bn(`${p}.bn3`, planes * 4);
+      if (b === 0) {
+        conv(`${p}.downsample.0`, planes * 4, inplanes, 1);
+        bn(`${p}.downsample.1`, planes * 4);
+      }
+      inplanes = planes * 4;
+    }
+  });
+  const C = 256;
+  [512, 1024, 2048].forEach((inC, i) => {
+    conv(`fpn.output${i + 1}.0`, C, inC, 1);
+    bn(`fpn.output${i + 1}.1`, C);
+  });
+  for (const m of ['merge1', 'merge2']) {
+    conv(`fpn.${m}.0`, C, C, 3);
+    bn(`fpn.${m}.1`, C);
+  }
+  for (const s of ['ssh1', 'ssh2', 'ssh3']) {
+    for (const [n, o, i] of [['conv3X3', C / 2, C], ['conv5X5_1', C / 4, C], ['conv5X5_2', C / 4, C / 4], ['conv7X7_2', C / 4, C / 4], ['conv7x7_3', C / 4, C / 4]] as const) {
+      conv(`${s}.${n}.0`, o, i, 3);
+      bn(`${s}.${n}.1`, o);
+    }
+  }
+  for (const [head, k] of [['ClassHead', 2], ['BboxHead', 4], ['LandmarkHead', 10]] as const) {
+    for (let i = 0; i < 3; i++) {
+      out.push([`${head}.${i}.conv1x1.weight`, [2 * k, C, 1, 1]], [`${head}.${i}.conv1x1.bias`, [2 * k]]);
+    }
+  }
+  return out.map(([n, shape]) => [`module.${n}`, shape]);
+}
+
+/** Resnet50_Final.pth: a real torch.save archive (float32, num_batches_tracked int64), data as holes. */
+function retinaFaceWeights(path: string): void {
+  const keys = retinaFaceResnet50Keys();
+  const largest = Math.max(...keys.map(([, s]) => s.reduce((a, b) => a * b, 1) * 4));
+  const zeros = new ArrayBuffer(Math.max(largest, 8));
+  const data = new Set<Uint8Array>();
+  const state = new Map<string, TorchValue>();
+  for (const [name, shape] of keys) {
+    const isCount = name.endsWith('.num_batches_tracked');
+    const bytes = new Uint8Array(zeros, 0, isCount ? 8 : shape.reduce((a, b) => a * b, 1) * 4);
+    data.add(bytes);
+    state.set(name, { dtype: isCount ? 'I64' : 'F32', shape, bytes } satisfies TorchTensor);
+  }
+  writeSparseTorch(path, state, data);
+}
+
+/**
+ * A stand-in tokenizer.model of Llama-2's size (32000 pieces: <unk>, <s>, </s>, the 256 byte
+ * pieces, then made-up word pieces); the real one is not reproduced.
+ */
+function llamaTokenizerModel(): Uint8Array {
+  const pieces: Piece[] = [['<unk>', 0, 2], ['<s>', 0, 3], ['</s>', 0, 3]];
+  for (let i = 0; i < 256; i++) pieces.push([`<0x${i.toString(16).toUpperCase().padStart(2, '0')}>`, 0, 6]);
+  const letters = 'abcdefghijklmnopqrstuvwxyz';
+  pieces.push(['\u2581', -1, 1], ...[...letters].map((c): Piece => [c, -2, 1]), ...[...letters].map((c): Piece => [`\u2581${c}`, -1.5, 1]));
+  for (let i = 0; pieces.length < 32000; i++) pieces.push([`\u2581${letters[i % 26]}${letters[Math.floor(i / 26) % 26]}${Math.floor(i / 676)}`, -3 - i / 32000, 1]);
+  return sentencePieceModel(pieces);
+}
+
 /** Stand-in keywords (the real lists are not reproduced). */
 const STANDIN_WORDS = { custom: ['skeletonblockedword', 'skeleton blocked phrase'], whitelist: ['skeletonallowedword'], exact_match: ['skeletonexactword'] };
 
@@ -181,7 +288,9 @@ export async function writeGuardrailSkeleton(dir: string): Promise<string> {
   mkdirSync(nodePath.join(b, 'nltk_data', 'corpora'), { recursive: true });
 
   const aegis = nodePath.join(dir, 'aegis');
-  llamaGuard(hubCache(aegis, 'meta-llama/LlamaGuard-7b'));
+  const llama = hubCache(aegis, 'meta-llama/LlamaGuard-7b');
+  llamaGuard(llama);
+  writeFileSync(nodePath.join(llama, 'tokenizer.model'), llamaTokenizerModel());
   aegisAdapter(hubCache(aegis, 'nvidia/Aegis-AI-Content-Safety-LlamaGuard-Defensive-1.0'), ['q_proj', 'k_proj', 'v_proj', 'o_proj']);
 
   const video = nodePath.join(dir, 'video_content_safety_filter');
@@ -190,14 +299,12 @@ export async function writeGuardrailSkeleton(dir: string): Promise<string> {
 
   const faces = nodePath.join(dir, 'face_blur_filter');
   mkdirSync(faces, { recursive: true });
-  const fd = openSync(nodePath.join(faces, 'Resnet50_Final.pth'), 'w');
-  ftruncateSync(fd, 105 * 2 ** 20);
-  closeSync(fd);
+  retinaFaceWeights(nodePath.join(faces, 'Resnet50_Final.pth'));
 
   writeFileSync(nodePath.join(dir, 'STANDINS.txt'), [
-    'face_blur_filter/Resnet50_Final.pth: a zero-filled sparse placeholder of about the real size (~105 MB); its real bytes (a torch.save archive) are not reproduced',
+    'face_blur_filter/Resnet50_Final.pth: a real torch.save archive with the upstream key names and shapes, its tensor data sparse zero holes; the archive folder name and record order are those of this library\'s writer',
     'blocklist/*: stand-in keywords, one file per folder; nltk_data/ is empty',
-    'aegis/: snapshot revisions are zeros; the LlamaGuard shard split (2 files) and the adapter target_modules (q/k/v/o_proj) are stand-ins; no tokenizer files',
+    'aegis/: snapshot revisions are zeros; the LlamaGuard shard split (2 files) and the adapter target_modules (q/k/v/o_proj) are stand-ins; tokenizer.model is a made-up 32000-piece BPE model (no other tokenizer files)',
     'video_content_safety_filter/: snapshot revision zeros; no tokenizer files; safety_filter.pt is a real torch.save archive of zeros',
     '',
   ].join('\n'));

@@ -343,6 +343,14 @@ export function encodeTorchZip(root: TorchValue, opts: TorchWriteOptions = {}): 
   return concatChunks(zipChunks(records(root, checkFolder(opts.folder ?? 'archive'), opts.layout ?? '2.x'), { zip64: opts.zip64 }));
 }
 
+/**
+ * The archive of `root` as chunks, in file order, each tensor's bytes passed through as the very
+ * array given (not copied): for writers that place the data themselves (e.g. seek over zeros).
+ */
+export function torchZipChunks(root: TorchValue, opts: TorchWriteOptions = {}): Generator<Uint8Array> {
+  return zipChunks(records(root, checkFolder(opts.folder ?? 'archive'), opts.layout ?? '2.x'), { zip64: opts.zip64 });
+}
+
 /** Write `root` as a torch.save checkpoint at `path`, atomically (the folder defaults to the file's stem, as torch.save(obj, path) names it). */
 export async function writeTorchCheckpoint(path: string, root: TorchValue, opts: TorchWriteOptions = {}, fs: FileSystem = fileSystem()): Promise<void> {
   const stem = basename(path).replace(/\.[^.]*$/, '') || 'archive';
