@@ -71,7 +71,8 @@ export interface VideoSafetyFilter extends Disposable {
 }
 
 export interface AegisGuard extends Disposable {
-  check(prompt: string, o?: CheckOptions): Promise<{ safe: boolean; message: string; answer: string }>;
+  /** `error`: the model failed and the prompt was passed as safe, as upstream does (said in the verdict, never silent) */
+  check(prompt: string, o?: CheckOptions): Promise<{ safe: boolean; message: string; answer: string; error?: unknown }>;
 }
 
 type Loader<T> = (path: string, backend: Backend, o: { fs?: FileSystem }) => Promise<T>;
@@ -256,6 +257,9 @@ export class Guardrails {
         name: 'AEGIS',
         check: (p, o) => aegis.use(async (m) => {
           const r = await m.check(p, o);
+          if (r.error !== undefined) {
+            return { stage: 'AEGIS', safe: r.safe, message: `Input passed unchecked: the model failed (${r.error instanceof Error ? r.error.message : String(r.error)}); upstream treats a failure as safe` };
+          }
           return { stage: 'AEGIS', safe: r.safe, message: r.safe ? 'Input is safe' : r.message };
         }),
       });

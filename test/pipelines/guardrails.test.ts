@@ -137,6 +137,15 @@ describe('the text stages', () => {
     expect((e as GuardrailBlockedError).message).toBe('AEGIS: Prompt blocked by Aegis (fake: the word "hostile").');
     expect((await g.checkPrompt('a calm scene')).verdicts.map((v) => v.safe)).toEqual([true, true]);
   });
+
+  it('an Aegis model that fails lets the prompt through, as upstream does, and the verdict says so', async () => {
+    const { loaders } = fakeLoaders();
+    const failing = { ...loaders, aegis: async () => ({ check: async () => ({ safe: true, message: '', answer: '', error: new Error('out of memory') }), dispose: () => {} }) };
+    const g = await openGuardrails(G, cpu, { loaders: failing });
+    const r = await g.checkPrompt('a calm scene');
+    expect(r.safe).toBe(true);
+    expect(r.verdicts[1]).toEqual({ stage: 'AEGIS', safe: true, message: 'Input passed unchecked: the model failed (out of memory); upstream treats a failure as safe' });
+  });
 });
 
 describe('the video stages', () => {
