@@ -1,26 +1,7 @@
 // A SentencePiece BPE ModelProto for tests (a minimal protobuf writer): the Llama-2 tokenizer's
 // tokenizer.model shape (dummy prefix, escaped spaces, byte fallback when byte pieces are given).
 
-function varint(v: number): number[] {
-  const out: number[] = [];
-  let x = BigInt.asUintN(64, BigInt(v));
-  do {
-    let b = Number(x & 0x7fn);
-    x >>= 7n;
-    if (x) b |= 0x80;
-    out.push(b);
-  } while (x);
-  return out;
-}
-const field = (f: number, w: number, body: number[]) => [...varint((f << 3) | w), ...body];
-const vf = (f: number, v: number) => field(f, 0, varint(v));
-const bf = (f: number, bytes: ArrayLike<number>) => field(f, 2, [...varint(bytes.length), ...Array.from(bytes)]);
-const sf = (f: number, s: string) => bf(f, new TextEncoder().encode(s));
-const ff = (f: number, x: number) => {
-  const b = new Uint8Array(4);
-  new DataView(b.buffer).setFloat32(0, x, true);
-  return field(f, 5, [...b]);
-};
+import { bField as bf, fField as ff, sField as sf, vField as vf } from '../text/model-proto.js';
 
 /** [piece, score, type]: 1 normal, 2 unknown, 3 control, 6 byte */
 export type Piece = [piece: string, score: number, type: number];

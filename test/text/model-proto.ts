@@ -2,7 +2,7 @@
 // fallback, user-defined, unused and control pieces in a handful of entries.
 const textEncoder = new TextEncoder();
 
-function varint(v: number): number[] {
+export function varint(v: number): number[] {
   const out: number[] = [];
   let x = BigInt.asUintN(64, BigInt(v));
   do {
@@ -14,10 +14,10 @@ function varint(v: number): number[] {
   return out;
 }
 const tag = (f: number, w: number) => varint((f << 3) | w);
-const vField = (f: number, v: number) => [...tag(f, 0), ...varint(v)];
-const bField = (f: number, bytes: ArrayLike<number>) => [...tag(f, 2), ...varint(bytes.length), ...Array.from(bytes)];
-const sField = (f: number, s: string) => bField(f, textEncoder.encode(s));
-const fField = (f: number, x: number) => {
+export const vField = (f: number, v: number) => [...tag(f, 0), ...varint(v)];
+export const bField = (f: number, bytes: ArrayLike<number>) => [...tag(f, 2), ...varint(bytes.length), ...Array.from(bytes)];
+export const sField = (f: number, s: string) => bField(f, textEncoder.encode(s));
+export const fField = (f: number, x: number) => {
   const b = new Uint8Array(4);
   new DataView(b.buffer).setFloat32(0, x, true);
   return [...tag(f, 5), ...b];
