@@ -12,6 +12,7 @@ import * as nodePath from 'node:path';
 import { type TorchTensor, type TorchValue, writeTorchCheckpoint } from '../../src/io/torch.js';
 import { aegisModerationPrompt } from '../../src/text/aegis.js';
 import { type Piece, sentencePieceModel } from '../models/sentencepiece-writer.js';
+import { hubCache } from '../releases/guardrail-skeleton.js';
 
 export const GUARDRAIL_FIXTURES = nodePath.resolve(import.meta.dirname, '../fixtures/guardrail');
 const FACE = nodePath.join(GUARDRAIL_FIXTURES, 'face_blur_mnet');
@@ -33,16 +34,6 @@ export function safetensorsTensors(path: string): Map<string, TorchTensor> {
     out.set(name, { dtype: e.dtype, shape: e.shape, bytes: new Uint8Array(b.subarray(8 + n + e.data_offsets[0], 8 + n + e.data_offsets[1])) });
   }
   return out;
-}
-
-/** A Hugging Face cache entry models--org--name/snapshots/<rev>/ with refs/main; returns the snapshot. */
-function hubCache(dir: string, repo: string, rev: string): string {
-  const base = nodePath.join(dir, `models--${repo.replace('/', '--')}`);
-  mkdirSync(nodePath.join(base, 'refs'), { recursive: true });
-  writeFileSync(nodePath.join(base, 'refs', 'main'), rev);
-  const snap = nodePath.join(base, 'snapshots', rev);
-  mkdirSync(snap, { recursive: true });
-  return snap;
 }
 
 /**

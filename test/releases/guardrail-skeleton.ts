@@ -42,8 +42,7 @@ function writeJson(path: string, v: unknown): void {
 }
 
 /** A Hugging Face cache entry (models--org--name/snapshots/<rev>/ with refs/main), returning the snapshot folder. */
-function hubCache(dir: string, repo: string): string {
-  const rev = '0'.repeat(40);
+export function hubCache(dir: string, repo: string, rev = '0'.repeat(40)): string {
   const base = nodePath.join(dir, `models--${repo.replace('/', '--')}`);
   mkdirSync(nodePath.join(base, 'refs'), { recursive: true });
   writeFileSync(nodePath.join(base, 'refs', 'main'), rev);

@@ -10,11 +10,12 @@
 // adapter files beside it is taken as well.
 import type { Backend } from '../../engine/backend.js';
 import { UserError } from '../../engine/errors.js';
-import { type FileSystem, fileSystem, readText } from '../../io/files.js';
+import { type FileSystem, fileSystem } from '../../io/files.js';
 import { AEGIS_ERROR_MESSAGE, aegisModerationPrompt, parseAegisAnswer } from '../../text/aegis.js';
 import { LlamaTokenizer } from '../../text/llama-tokenizer.js';
 import type { LlamaForCausalLM } from './llama.js';
 import { generateGreedy, loadLlama } from './llamaguard.js';
+import { hfCacheFolderName, hfSnapshot } from '../../io/hf-cache.js';
 
 export const AEGIS_BASE_REPO = 'meta-llama/LlamaGuard-7b';
 export const AEGIS_ADAPTER_REPO = 'nvidia/Aegis-AI-Content-Safety-LlamaGuard-Defensive-1.0';
@@ -38,33 +39,12 @@ export interface AegisGuard {
 
 const join = (dir: string, name: string) => (dir.endsWith('/') ? dir + name : `${dir}/${name}`);
 
-/** `models--<owner>--<name>` folder of a Hugging Face cache. */
-const cacheFolder = (repo: string) => `models--${repo.replace('/', '--')}`;
-
-/** The snapshot folder of `repo` in the cache at `root`, or null when the cache lacks the repo. */
-export async function hfSnapshot(root: string, repo: string, fs: FileSystem = fileSystem()): Promise<string | null> {
-  const dir = join(root, cacheFolder(repo));
-  if ((await fs.stat(dir))?.kind !== 'directory') return null;
-  const snaps = join(dir, 'snapshots');
-  if ((await fs.stat(snaps))?.kind !== 'directory') throw new UserError(`${dir}: no snapshots/ folder (expected a Hugging Face cache of ${repo})`);
-  const ref = join(dir, 'refs/main');
-  if ((await fs.stat(ref))?.kind === 'file') {
-    const rev = (await readText(ref, fs)).trim();
-    const p = join(snaps, rev);
-    if ((await fs.stat(p))?.kind === 'directory') return p;
-  }
-  const revs = (await fs.list(snaps)).sort();
-  if (revs.length === 1) return join(snaps, revs[0]);
-  if (revs.length === 0) throw new UserError(`${snaps}: holds no snapshot of ${repo}`);
-  throw new UserError(`${snaps}: several snapshots (${revs.join(', ')}) and no refs/main naming one`);
-}
-
 /** Base model and adapter folders of an Aegis folder (HF cache or plain). */
 export async function aegisFolders(path: string, fs: FileSystem = fileSystem()): Promise<{ base: string; adapter: string }> {
-  const base = await hfSnapshot(path, AEGIS_BASE_REPO, fs);
-  const adapter = await hfSnapshot(path, AEGIS_ADAPTER_REPO, fs);
+  const base = await hfSnapshot(path, AEGIS_BASE_REPO, { fs });
+  const adapter = await hfSnapshot(path, AEGIS_ADAPTER_REPO, { fs });
   if (base && adapter) return { base, adapter };
-  if (base || adapter) throw new UserError(`${path}: holds ${cacheFolder(base ? AEGIS_BASE_REPO : AEGIS_ADAPTER_REPO)} but not ${cacheFolder(base ? AEGIS_ADAPTER_REPO : AEGIS_BASE_REPO)}`);
+  if (base || adapter) throw new UserError(`${path}: holds ${hfCacheFolderName(base ? AEGIS_BASE_REPO : AEGIS_ADAPTER_REPO)} but not ${hfCacheFolderName(base ? AEGIS_ADAPTER_REPO : AEGIS_BASE_REPO)}`);
   if ((await fs.stat(join(path, 'adapter_config.json')))?.kind !== 'file') {
     throw new UserError(`${path}: neither a Hugging Face cache of ${AEGIS_BASE_REPO} + ${AEGIS_ADAPTER_REPO} nor a folder with the base model and adapter_config.json`);
   }

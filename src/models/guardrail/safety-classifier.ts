@@ -9,13 +9,14 @@ import { Linear } from '../../engine/layers.js';
 import { Module, type Param } from '../../engine/module.js';
 import * as F from '../../engine/ops.js';
 import { type Tensor, scope } from '../../engine/tensor.js';
-import { type FileSystem, fileSystem, readJsonObject, readText } from '../../io/files.js';
+import { type FileSystem, fileSystem, readJsonObject } from '../../io/files.js';
 import { join } from '../../io/path.js';
 import { openCheckpoint } from '../../io/safetensors.js';
 import { type Config, type ModuleFamily, loadModule } from '../load.js';
 import { ModuleList } from '../tokenizer/containers.js';
 import { type SiglipImageProcessorConfig, parseSiglipProcessorConfig, preprocessFrames } from './siglip-preprocess.js';
 import { type SiglipVisionModel, loadSiglipVision } from './siglip.js';
+import { hfCacheFolderName, hfCacheSnapshot } from '../../io/hf-cache.js';
 
 /** The classes of the released classifier, by index (0 = Safe). */
 export const SAFETY_CLASSES: readonly string[] = ['Safe', 'Sexual_Content', 'Violence', 'Drugs', 'Child_Abuse', 'Hate_and_Harassment', 'Self-Harm'];
@@ -209,7 +210,7 @@ export class VideoSafetyFolderError extends UserError {
 }
 
 /** The Hugging Face cache folder of the model upstream loads (SiglipModel.from_pretrained(..., cache_dir)). */
-const SIGLIP_CACHE_REPO = 'models--google--siglip-so400m-patch14-384';
+const SIGLIP_CACHE_REPO = hfCacheFolderName('google/siglip-so400m-patch14-384');
 
 /**
  * The folder holding the SigLIP config.json / weights / preprocessor_config.json: `path` itself,
@@ -226,19 +227,11 @@ export async function findSiglipFolder(path: string, fs: FileSystem = fileSystem
       `${path}: ${repos.length ? `several SigLIP cache folders (${repos.join(', ')})` : 'no SigLIP model'}; expected config.json, model.safetensors and preprocessor_config.json here, or the Hugging Face cache folder ${SIGLIP_CACHE_REPO}/snapshots/<revision>/ holding them`,
     );
   }
-  const snapshots = join(path, repos[0], 'snapshots');
-  if ((await fs.stat(snapshots))?.kind !== 'directory') throw new VideoSafetyFolderError(`${snapshots}: missing; expected the cache's snapshots/<revision>/ folder`);
-  const ref = join(path, repos[0], 'refs', 'main');
-  if ((await fs.stat(ref))?.kind === 'file') {
-    const rev = (await readText(ref, fs)).trim();
-    if ((await fs.stat(join(snapshots, rev, 'config.json')))?.kind === 'file') return join(snapshots, rev);
+  try {
+    return await hfCacheSnapshot(join(path, repos[0]), { needs: 'config.json', fs });
+  } catch (e) {
+    throw e instanceof UserError ? new VideoSafetyFolderError(`${e.message}; expected one revision folder with config.json, model.safetensors and preprocessor_config.json`) : e;
   }
-  const revs: string[] = [];
-  for (const r of await fs.list(snapshots)) if ((await fs.stat(join(snapshots, r, 'config.json')))?.kind === 'file') revs.push(r);
-  if (revs.length !== 1) {
-    throw new VideoSafetyFolderError(`${snapshots}: ${revs.length ? `several snapshots (${revs.join(', ')}) and no refs/main naming one` : 'no snapshot holding config.json'}; expected one revision folder with config.json, model.safetensors and preprocessor_config.json`);
-  }
-  return join(snapshots, revs[0]);
 }
 
 /** SiglipProcessor + SiglipModel.get_image_features + L2 normalisation on given frames. */
