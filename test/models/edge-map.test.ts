@@ -3,8 +3,10 @@
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { cannyFrame, cannyGradients, cannyHysteresis, cannyThresholds } from '../../src/models/controlnet/canny.js';
-import { EDGE_PRESETS, edgeMapHost, edgeThresholds } from '../../src/models/controlnet/edge-map.js';
+import { cannyThresholds } from '../../src/engine/backend.js';
+import { cannyFrame, cannyGradients, cannyHysteresis } from '../../src/engine/cpu/canny.js';
+import { fromArray } from '../../src/engine/ops.js';
+import { EDGE_PRESETS, edgeMap, edgeThresholds } from '../../src/models/controlnet/edge-map.js';
 import { cpu, expectCasePasses } from '../harness.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/control_maps', import.meta.url));
@@ -89,11 +91,16 @@ describe('Canny on hand-checked images', () => {
     expect(() => edgeThresholds('toString')).toThrow(/unknown edge preset/);
   });
 
-  it('the video map repeats each frame\'s edges on 3 channels', () => {
+  it('the video map repeats each frame\'s edges on 3 channels', async () => {
     // C=3, T=2, H=1, W=4: frame 0 has a step in channel 2 only, frame 1 is flat
     const video = new Array(3 * 2 * 4).fill(0);
     video.splice((2 * 2 + 0) * 4, 4, 0, 0, 60, 60);
-    const out = Array.from(edgeMapHost(video, [3, 2, 1, 4], 100, 200));
+    const x = fromArray(cpu, video, [3, 2, 1, 4]);
+    const map = await edgeMap(x, 100, 200);
+    expect(map.shape).toEqual([1, 3, 2, 1, 4]);
+    const out = Array.from(await map.read());
+    x.dispose();
+    map.dispose();
     const f0 = [0, 255, 0, 0];
     const f1 = [0, 0, 0, 0];
     expect(out).toEqual([...f0, ...f1, ...f0, ...f1, ...f0, ...f1]);

@@ -4,9 +4,9 @@
 // The thresholds are the case's resolved `args.t_lower` / `args.t_upper`; a case without them
 // names a preset (`args.preset`, else config.json `preset_strength`).
 import type { Backend } from '../../engine/backend.js';
-import { DEFAULT_EDGE_PRESET, edgeMapHost, edgeThresholds } from '../../models/controlnet/edge-map.js';
+import { DEFAULT_EDGE_PRESET, edgeMap, edgeThresholds } from '../../models/controlnet/edge-map.js';
 import { CaseFormatError, type FixtureCase } from '../case.js';
-import { type KindResult, registerKind, shaped } from '../registry.js';
+import { type KindResult, registerKind } from '../registry.js';
 
 function thresholdsOf(c: FixtureCase): [number, number] {
   const { t_lower: lo, t_upper: hi, preset } = c.args;
@@ -21,12 +21,15 @@ function thresholdsOf(c: FixtureCase): [number, number] {
   return edgeThresholds(name, `${c.dir}: args.preset`);
 }
 
-async function edgeMap(c: FixtureCase, _backend: Backend): Promise<KindResult> {
-  const video = await c.input('video');
-  if (video.shape.length !== 4) throw new CaseFormatError(`${c.dir}: input video must be C x T x H x W, got ${JSON.stringify(video.shape)}`);
+async function edgeMapKind(c: FixtureCase, backend: Backend): Promise<KindResult> {
   const [lo, hi] = thresholdsOf(c);
-  const [, T, H, W] = video.shape;
-  return { outputs: { edge: shaped(Int32Array.from(edgeMapHost(video.raw, video.shape, lo, hi)), [1, 3, T, H, W]) } };
+  const video = await c.inputTensor('video', backend);
+  try {
+    if (video.rank !== 4) throw new CaseFormatError(`${c.dir}: input video must be C x T x H x W, got ${JSON.stringify(video.shape)}`);
+    return { outputs: { edge: await edgeMap(video, lo, hi) } };
+  } finally {
+    video.dispose();
+  }
 }
 
-registerKind('controlnet.edge_map', edgeMap);
+registerKind('controlnet.edge_map', edgeMapKind);

@@ -2,7 +2,8 @@
 // of the C x T x H x W uint8 chunk, no blur, no grey conversion; the T binary maps repeated on 3
 // channels under a batch dim, 1 x 3 x T x H x W of 0 / 255, as `control_input_edge`.
 import { UserError } from '../../engine/errors.js';
-import { cannyFrame } from './canny.js';
+import * as F from '../../engine/ops.js';
+import { type Tensor, scope } from '../../engine/tensor.js';
 
 /** Canny thresholds per `preset_edge_threshold` (AddControlInputEdge with use_random=False). */
 export const EDGE_PRESETS: Readonly<Record<string, readonly [number, number]>> = {
@@ -23,24 +24,17 @@ export function edgeThresholds(preset: string, what = 'edge preset'): [number, n
   return [t[0], t[1]];
 }
 
-function checkVideoShape(shape: readonly number[]): [number, number, number, number] {
-  if (shape.length !== 4 || shape.some((d) => !Number.isInteger(d) || d < 0)) {
-    throw new UserError(`video: expected a C x T x H x W frame stack, got shape [${shape.join(', ')}]`);
-  }
-  return shape as [number, number, number, number];
-}
-
 /**
- * The edge map of a C x T x H x W uint8 video (values as numbers, planar) on the host:
- * 1 x 3 x T x H x W of 0 / 255.
+ * The edge map of a C x T x H x W uint8 video (any dtype holding the pixel values):
+ * i32 1 x 3 x T x H x W of 0 / 255, every frame's edges on 3 identical channels.
  */
-export function edgeMapHost(video: ArrayLike<number>, shape: readonly number[], tLower: number, tUpper: number): Uint8Array {
-  const [C, T, H, W] = checkVideoShape(shape);
-  const plane = H * W;
-  const out = new Uint8Array(3 * T * plane);
-  for (let t = 0; t < T; t++) {
-    const edges = cannyFrame(video, C, H, W, tLower, tUpper, t * plane, T * plane);
-    for (let c = 0; c < 3; c++) out.set(edges, (c * T + t) * plane);
+export async function edgeMap(video: Tensor, tLower: number, tUpper: number): Promise<Tensor> {
+  if (video.rank !== 4) throw new UserError(`video: expected a C x T x H x W frame stack, got shape [${video.shape.join(', ')}]`);
+  const edges = await F.canny(video, tLower, tUpper);
+  const [T, H, W] = edges.shape;
+  try {
+    return scope(() => F.expand(edges.reshape([1, 1, T, H, W]), [1, 3, T, H, W]));
+  } finally {
+    edges.dispose();
   }
-  return out;
 }

@@ -1,24 +1,11 @@
-// OpenCV's Canny (cv2.Canny defaults: aperture 3, L1 gradient) on one planar frame, in integers,
-// as spec/control_maps.md "OpenCV Canny, exactly" states it. This is the oracle every backend is
-// checked against; the fixtures compare its 0/255 output bit for bit.
+// OpenCV's Canny (cv2.Canny defaults: aperture 3, L1 gradient) on planar frames, in integers, as
+// spec/control_maps.md "OpenCV Canny, exactly" states it: the oracle of the `canny` op, which the
+// WGSL kernels (webgpu/kernels/canny.wgsl.ts) must match bit for bit.
+
+import { type CannyThresholds, cannyThresholds } from '../backend.js';
 
 /** round(tan(22.5°) * 2^15): OpenCV's fixed-point slope for the direction test */
 const TG22 = 13573;
-
-export interface CannyThresholds {
-  /** gradient magnitudes at or below it are never edges */
-  low: number;
-  /** a kept pixel above it is strong (an edge by itself) */
-  high: number;
-}
-
-/** OpenCV floors both thresholds and swaps them when given in the wrong order. */
-export function cannyThresholds(tLower: number, tUpper: number): CannyThresholds {
-  let low = Math.floor(tLower);
-  let high = Math.floor(tUpper);
-  if (low > high) [low, high] = [high, low];
-  return { low, high };
-}
 
 /**
  * Sobel dx, dy of the channel with the largest L1 magnitude at each pixel (the lowest channel on
@@ -126,4 +113,24 @@ export function cannyHysteresis(cls: Uint8Array, H: number, W: number): Uint8Arr
 export function cannyFrame(frame: ArrayLike<number>, C: number, H: number, W: number, tLower: number, tUpper: number, offset = 0, channelStride = H * W): Uint8Array {
   const { dx, dy, mag } = cannyGradients(frame, C, H, W, offset, channelStride);
   return cannyHysteresis(cannySuppress(dx, dy, mag, H, W, cannyThresholds(tLower, tUpper)), H, W);
+}
+
+/** A frame element as OpenCV sees a uint8 pixel: truncated toward zero and saturated to 0..255. */
+export function pixelU8(v: number): number {
+  return Math.min(255, Math.max(0, Math.trunc(v)));
+}
+
+/**
+ * The `canny` op: every frame of a C x T x H x W stack (values as pixelU8 reads them), thresholds
+ * already floored and ordered -> T x H x W of 0 / 255.
+ */
+export function cannyVideo(values: ArrayLike<number>, C: number, T: number, H: number, W: number, low: number, high: number): Int32Array {
+  const plane = H * W;
+  const px = Uint8Array.from(values as ArrayLike<number>, pixelU8);
+  const out = new Int32Array(T * plane);
+  for (let t = 0; t < T; t++) {
+    const { dx, dy, mag } = cannyGradients(px, C, H, W, t * plane, T * plane);
+    out.set(cannyHysteresis(cannySuppress(dx, dy, mag, H, W, { low, high }), H, W), t * plane);
+  }
+  return out;
 }
