@@ -105,4 +105,15 @@ describe('Canny on hand-checked images', () => {
     const f1 = [0, 0, 0, 0];
     expect(out).toEqual([...f0, ...f1, ...f0, ...f1, ...f0, ...f1]);
   });
+
+  it('frames split over several canny calls give the same map', async () => {
+    const values = Array.from({ length: 3 * 5 * 9 * 11 }, (_, i) => (i * 37 + ((i * i) % 23) * 11) % 256);
+    const x = fromArray(cpu, values, [3, 5, 9, 11], 'i32');
+    const whole = await edgeMap(x, 50, 120);
+    const split = await edgeMap(x, 50, 120, 2);
+    expect(split.shape).toEqual([1, 3, 5, 9, 11]);
+    expect(Array.from(await split.read())).toEqual(Array.from(await whole.read()));
+    expect(new Set(await whole.read())).toEqual(new Set([0, 255]));
+    for (const t of [x, whole, split]) t.dispose();
+  });
 });

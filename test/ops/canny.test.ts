@@ -13,6 +13,7 @@ import * as F from '../../src/engine/ops.js';
 import { gridLimit } from '../../src/engine/webgpu/context.js';
 import { TILE } from '../../src/engine/webgpu/kernels/canny.wgsl.js';
 import { GROW_BATCH } from '../../src/engine/webgpu/ops/image.js';
+import { edgeMap } from '../../src/models/controlnet/edge-map.js';
 import { awkwardDim, cpu, expectCasePasses, gpuRuns, randomInts, webgpu } from '../harness.js';
 
 let gpu: Backend;
@@ -110,6 +111,19 @@ describe('canny: WebGPU equals the CPU oracle', () => {
     expect(() => F.canny(flat, 1, 2)).toThrow(/^canny: expected video \[C >= 1, T, H, W\]/);
     flat.dispose();
   });
+});
+
+describe('the edge map on WebGPU', () => {
+  it('frames split over several canny calls give the CPU map', async () => {
+    const values = content(3 * 7 * 19 * 23, 9, 23, 20);
+    const xc = F.fromArray(cpu, values, [3, 7, 19, 23], 'i32');
+    const xg = F.fromArray(gpu, values, [3, 7, 19, 23], 'i32');
+    const want = await edgeMap(xc, 60, 150);
+    const got = await edgeMap(xg, 60, 150, 3);
+    expect(got.shape).toEqual([1, 3, 7, 19, 23]);
+    expect(Array.from(await got.read())).toEqual(Array.from(await want.read()));
+    for (const t of [xc, xg, want, got]) t.dispose();
+  }, 120_000);
 });
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/control_maps', import.meta.url));

@@ -2,6 +2,7 @@
 // of the C x T x H x W uint8 chunk, no blur, no grey conversion; the T binary maps repeated on 3
 // channels under a batch dim, 1 x 3 x T x H x W of 0 / 255, as `control_input_edge`.
 import { UserError } from '../../engine/errors.js';
+import { bytesPerElement } from '../../engine/dtype.js';
 import * as F from '../../engine/ops.js';
 import { type Tensor, scope } from '../../engine/tensor.js';
 
@@ -25,16 +26,43 @@ export function edgeThresholds(preset: string, what = 'edge preset'): [number, n
 }
 
 /**
+ * Frames per canny call: a call binds its frames of the input and its i32 maps at once, which
+ * must fit one binding of the backend (a 93-frame 1280 x 704 chunk does not on most devices).
+ */
+export function edgeFramesPerCall(video: Tensor): number {
+  const [C, , H, W] = video.shape;
+  const frameBytes = Math.max(C * bytesPerElement(video.dtype), 4) * H * W;
+  return Math.max(1, Math.floor(video.backend.limits.maxBindingBytes / Math.max(1, frameBytes)));
+}
+
+/**
  * The edge map of a C x T x H x W uint8 video (any dtype holding the pixel values):
  * i32 1 x 3 x T x H x W of 0 / 255, every frame's edges on 3 identical channels.
+ * `framesPerCall` (default edgeFramesPerCall) splits the frames over several canny calls.
  */
-export async function edgeMap(video: Tensor, tLower: number, tUpper: number): Promise<Tensor> {
+export async function edgeMap(video: Tensor, tLower: number, tUpper: number, framesPerCall = edgeFramesPerCall(video)): Promise<Tensor> {
   if (video.rank !== 4) throw new UserError(`video: expected a C x T x H x W frame stack, got shape [${video.shape.join(', ')}]`);
-  const edges = await F.canny(video, tLower, tUpper);
-  const [T, H, W] = edges.shape;
+  const [, T, H, W] = video.shape;
+  const step = Math.max(1, Math.floor(framesPerCall));
+  const starts: number[] = [];
+  for (let t0 = 0; t0 === 0 || t0 < T; t0 += step) starts.push(t0);
+  const parts: Tensor[] = [];
   try {
-    return scope(() => F.expand(edges.reshape([1, 1, T, H, W]), [1, 3, T, H, W]));
+    for (const t0 of starts) {
+      const part = starts.length === 1 ? video : scope(() => F.slice(video, 1, t0, Math.min(T, t0 + step)));
+      let edges: Tensor | undefined;
+      try {
+        edges = await F.canny(part, tLower, tUpper);
+        const e = edges;
+        const n = e.shape[0];
+        parts.push(scope(() => F.expand(e.reshape([1, 1, n, H, W]), [1, 3, n, H, W])));
+      } finally {
+        edges?.dispose();
+        if (part !== video) part.dispose();
+      }
+    }
+    return parts.length === 1 ? (parts.pop() as Tensor) : scope(() => F.concat(parts, 2));
   } finally {
-    edges.dispose();
+    for (const p of parts) p.dispose();
   }
 }
