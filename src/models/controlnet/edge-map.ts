@@ -26,12 +26,13 @@ export function edgeThresholds(preset: string, what = 'edge preset'): [number, n
 }
 
 /**
- * Frames per canny call: a call binds its frames of the input and its i32 maps at once, which
- * must fit one binding of the backend (a 93-frame 1280 x 704 chunk does not on most devices).
+ * Frames per canny call: a call binds its frames of the input, and then of the 3-channel i32 map,
+ * at once, and each must fit one binding of the backend (a 93-frame 1280 x 704 chunk does not on
+ * most devices).
  */
 export function edgeFramesPerCall(video: Tensor): number {
   const [C, , H, W] = video.shape;
-  const frameBytes = Math.max(C * bytesPerElement(video.dtype), 4) * H * W;
+  const frameBytes = Math.max(C * bytesPerElement(video.dtype), 3 * 4) * H * W;
   return Math.max(1, Math.floor(video.backend.limits.maxBindingBytes / Math.max(1, frameBytes)));
 }
 
