@@ -8,6 +8,7 @@ import './kinds/vlm-text.js';
 import './kinds/vlm-model.js';
 import './kinds/vlm-prompt-embeds.js';
 import './kinds/controlnet.js';
+import './kinds/control-maps.js';
 import './kinds/wan-vae.js';
 import './kinds/checkpoint.js';
 import './kinds/guardrail-siglip.js';

@@ -150,6 +150,30 @@ export interface NormParams {
   silu?: boolean;
 }
 
+/** Integer Canny thresholds, as OpenCV holds them. */
+export interface CannyThresholds {
+  /** gradient magnitudes at or below it are never edges */
+  low: number;
+  /** a kept pixel above it is strong (an edge by itself) */
+  high: number;
+}
+
+/** OpenCV floors both thresholds and swaps them when given in the wrong order. */
+export function cannyThresholds(tLower: number, tUpper: number): CannyThresholds {
+  let low = Math.floor(tLower);
+  let high = Math.floor(tUpper);
+  if (low > high) [low, high] = [high, low];
+  return { low, high };
+}
+
+export interface CannyParams extends CannyThresholds {
+  /** x is [C, T, H, W]: T planar frames of C channels */
+  C: number;
+  T: number;
+  H: number;
+  W: number;
+}
+
 /** Storage owned by a backend; ref-counted by Tensor views (reshape shares it). */
 export interface Storage {
   readonly backend: Backend;
@@ -235,6 +259,15 @@ export interface Backend {
    * storage holds neither); counts saturate at 2^31 - 1.
    */
   countNonFinite(x: Tensor): Tensor;
+
+  // ---- image processing ----
+  /**
+   * cv2.Canny (aperture 3, L1 gradient, no blur) on every frame of x [C, T, H, W], its values read
+   * as uint8 pixels (truncated toward zero, saturated to 0..255) -> i32 [T, H, W] of 0 / 255.
+   * Asynchronous: hysteresis runs to a fixed point, which a device backend detects by reading
+   * back a flag.
+   */
+  canny(x: Tensor, p: CannyParams): Promise<Tensor>;
 
   // ---- data movement ----
   /** general strided gather: covers slice, permute, pad, expand, repeat-interleave, flip */

@@ -3,8 +3,8 @@
 // lifted to a higher rank) runs in a scope of its own, so those views are freed with it and a
 // call outside any scope leaves nothing behind but its result. Model code imports only this file and tensor.ts, so it never
 // knows which backend it runs on.
-import type {
-  Backend, BinaryOp, BorderMode, ReduceOp, RopeMode, StridedDim, UnaryOp,
+import {
+  type Backend, type BinaryOp, type BorderMode, type ReduceOp, type RopeMode, type StridedDim, type UnaryOp, cannyThresholds,
 } from './backend.js';
 import { type DType, type RawArray, narrow } from './dtype.js';
 import { ShapeError, Tensor, numel, scope, shapeStr, stridesOf } from './tensor.js';
@@ -225,6 +225,22 @@ export const sortDescending = (x: Tensor) => topk(x, x.shape[x.rank - 1]);
  */
 export function countNonFinite(x: Tensor): Tensor {
   return sameBackend('countNonFinite', x).countNonFinite(x);
+}
+
+// ------------------------------------------------------------------ image processing
+
+/**
+ * cv2.Canny(frame, tLower, tUpper) with OpenCV's defaults (aperture 3, L1 gradient, no blur) on
+ * every frame of `video` [C, T, H, W] (C >= 1 planar channels; values read as uint8 pixels:
+ * truncated toward zero, saturated to 0..255) -> i32 [T, H, W] of 0 / 255. Thresholds are floored
+ * and ordered as OpenCV does. Asynchronous: hysteresis iterates to a fixed point.
+ */
+export function canny(video: Tensor, tLower: number, tUpper: number): Promise<Tensor> {
+  const be = sameBackend('canny', video);
+  if (video.rank !== 4 || video.shape[0] < 1) throw new ShapeError(`canny: expected video [C >= 1, T, H, W], got ${shapeStr(video.shape)}`);
+  if (!Number.isFinite(tLower) || !Number.isFinite(tUpper)) throw new RangeError(`canny: thresholds must be finite, got ${tLower}, ${tUpper}`);
+  const [C, T, H, W] = video.shape;
+  return be.canny(video, { C, T, H, W, ...cannyThresholds(tLower, tUpper) });
 }
 
 // ------------------------------------------------------------------ data movement

@@ -3,7 +3,7 @@
 // obviously-correct code over speed. The op implementations live in the sibling files and work
 // on value arrays; this file owns storage and turns tensors into arrays and back.
 import type {
-  AttentionParams, Backend, BackendLimits, BinaryOp, ConvParams, MatmulParams, NormParams, ReduceOp, RopeParams,
+  AttentionParams, Backend, BackendLimits, BinaryOp, CannyParams, ConvParams, MatmulParams, NormParams, ReduceOp, RopeParams,
   MemoryStats, Storage, StridedParams, UnaryOp,
 } from '../backend.js';
 import { type DType, type RawArray, type ReadArray, narrow, rawArrayFor, widen } from '../dtype.js';
@@ -11,6 +11,7 @@ import { Tensor } from '../tensor.js';
 import { attention, rope } from './attention.js';
 import { binary, unary, where } from './elementwise.js';
 import { conv, matmul, matmulBf16B } from './linalg.js';
+import { cannyVideo } from './canny.js';
 import { countNonFinite } from './finite.js';
 import { gather, setSlice, strided } from './movement.js';
 import { norm } from './norm.js';
@@ -171,6 +172,12 @@ export class CpuBackend implements Backend {
 
   countNonFinite(x: Tensor): Tensor {
     return this.wrap('i32', countNonFinite(x.dtype, this.storageOf(x).data), [2]);
+  }
+
+  // ---- image processing ----
+
+  async canny(x: Tensor, p: CannyParams): Promise<Tensor> {
+    return this.wrap('i32', cannyVideo(this.values(x), p.C, p.T, p.H, p.W, p.low, p.high), [p.T, p.H, p.W]);
   }
 
   // ---- data movement ----

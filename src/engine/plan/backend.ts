@@ -8,7 +8,7 @@
 // value read back mid-run (a sampler reading a scalar, a generator stopping at an end token)
 // takes the path that zeros imply, not the real one.
 import type {
-  AttentionParams, Backend, BackendLimits, BinaryOp, ConvParams, MatmulParams, MemoryStats, NormParams, ReduceOp,
+  AttentionParams, Backend, BackendLimits, BinaryOp, CannyParams, ConvParams, MatmulParams, MemoryStats, NormParams, ReduceOp,
   RopeParams, Storage, StridedParams, UnaryOp,
 } from '../backend.js';
 import { type DType, type RawArray, type ReadArray, bytesPerElement, rawArrayFor } from '../dtype.js';
@@ -224,6 +224,13 @@ export class PlanBackend implements Backend {
   countNonFinite(x: Tensor): Tensor {
     this.check(x);
     return this.out('i32', [2]);
+  }
+
+  // ---- image processing ----
+
+  async canny(x: Tensor, p: CannyParams): Promise<Tensor> {
+    this.check(x);
+    return this.out('i32', [p.T, p.H, p.W]);
   }
 
   // ---- data movement ----

@@ -1,7 +1,7 @@
 // The WebGPU backend: storage on the GPU, every primitive a WGSL kernel (kernels/*.wgsl.ts). Each
 // kernel family's dispatch sizing lives in ops/<family>.ts next to nothing else.
 import type {
-  AttentionParams, Backend, BackendLimits, BinaryOp, ConvParams, MatmulParams, NormParams, ReduceOp, RopeParams,
+  AttentionParams, Backend, BackendLimits, BinaryOp, CannyParams, ConvParams, MatmulParams, NormParams, ReduceOp, RopeParams,
   MemoryStats, StridedParams, UnaryOp,
 } from '../backend.js';
 import { type DType, type RawArray, type ReadArray, bytesPerElement, widen } from '../dtype.js';
@@ -17,6 +17,7 @@ import * as convolution from './ops/conv.js';
 import * as normalization from './ops/norm.js';
 import * as attn from './ops/attention.js';
 import * as finite from './ops/finite.js';
+import * as image from './ops/image.js';
 
 export class WebGpuBackend implements Backend {
   readonly name = 'webgpu' as const;
@@ -133,6 +134,9 @@ export class WebGpuBackend implements Backend {
   }
   countNonFinite(x: Tensor): Tensor {
     return finite.countNonFinite(this, x);
+  }
+  canny(x: Tensor, p: CannyParams): Promise<Tensor> {
+    return image.canny(this, x, p);
   }
   strided(x: Tensor, p: StridedParams, outShape: number[]): Tensor {
     return movement.strided(this, x, p, outShape);
