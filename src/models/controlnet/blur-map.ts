@@ -1,0 +1,403 @@
+// The blur ("vis") control map of Cosmos-Transfer (spec control_maps.md "Blur"): per frame an
+// OpenCV INTER_AREA downscale, a bilateral filter and an INTER_LINEAR upscale, then torchvision's
+// antialiased bicubic resize down and back up. Every stage ends in uint8 as upstream's does, and
+// each one emulates its library's arithmetic (float32 where the library uses float32, in its order)
+// so that each stage lands on the reference's bytes, not merely near them.
+import { resizeLinearU8 } from '../guardrail/face-post.js';
+
+const f32 = Math.fround;
+
+/** cvRound / torch.round: round half to even. */
+function rint(x: number): number {
+  const r = Math.round(x);
+  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+const u8 = (x: number) => Math.min(Math.max(x, 0), 255);
+
+// ------------------------------------------------------------------ settings
+
+export interface BilateralSettings {
+  d: number;
+  sigmaColor: number;
+  sigmaSpace: number;
+  iter: number;
+}
+
+/** The resolved numbers of one blur map; `null` is the `none` preset (input returned). */
+export interface BlurMapSettings {
+  /** INTER_AREA factor before the bilateral filter (1: no down/up) */
+  areaDownFactor: number;
+  bilateral: BilateralSettings;
+  /** antialiased bicubic down to (int(H / s), int(W / s)) and back */
+  downupFactor: number;
+}
+
+export type BlurVariant = 'transfer2.5' | 'transfer1';
+export const BLUR_PRESETS = ['none', 'very_low', 'low', 'medium', 'high', 'very_high'] as const;
+export type BlurPreset = (typeof BLUR_PRESETS)[number];
+
+const AREA_FACTOR: Record<Exclude<BlurPreset, 'none'>, number> = { very_low: 1, low: 4, medium: 2, high: 1, very_high: 4 };
+const DOWNUP_FACTOR: Record<Exclude<BlurPreset, 'none'>, number> = { very_low: 4, low: 4, medium: 10, high: 16, very_high: 16 };
+// Transfer2.5 keeps the bilateral config's defaults whatever the preset; Transfer1 ties them to it.
+const T25_BILATERAL: BilateralSettings = { d: 30, sigmaColor: 150, sigmaSpace: 100, iter: 1 };
+const T1_BILATERAL: Record<BlurPreset, BilateralSettings> = {
+  none: { d: 1, sigmaColor: 1, sigmaSpace: 1, iter: 1 },
+  very_low: { d: 15, sigmaColor: 100, sigmaSpace: 50, iter: 1 },
+  low: { d: 15, sigmaColor: 100, sigmaSpace: 50, iter: 1 },
+  medium: { d: 30, sigmaColor: 150, sigmaSpace: 100, iter: 1 },
+  high: { d: 50, sigmaColor: 300, sigmaSpace: 150, iter: 1 },
+  very_high: { d: 50, sigmaColor: 300, sigmaSpace: 150, iter: 1 },
+};
+
+/** The settings of a named preset. Transfer2.5 `none` returns the input (null); Transfer1 `none` still runs its (1, 1, 1) filter. */
+export function blurPreset(variant: BlurVariant, preset: BlurPreset): BlurMapSettings | null {
+  if (variant === 'transfer1') {
+    if (preset === 'none') return { areaDownFactor: 1, bilateral: T1_BILATERAL.none, downupFactor: 1 };
+    return { areaDownFactor: AREA_FACTOR[preset], bilateral: T1_BILATERAL[preset], downupFactor: DOWNUP_FACTOR[preset] };
+  }
+  if (preset === 'none') return null;
+  return { areaDownFactor: AREA_FACTOR[preset], bilateral: T25_BILATERAL, downupFactor: DOWNUP_FACTOR[preset] };
+}
+
+/** Python's (int(H / s), int(W / s)) of the bicubic down stage. */
+export function bicubicDownSize(H: number, W: number, s: number): [number, number] {
+  return [Math.trunc(H / s), Math.trunc(W / s)];
+}
+
+// ------------------------------------------------------------------ INTER_AREA
+
+interface AreaTab {
+  di: Int32Array;
+  si: Int32Array;
+  alpha: Float32Array;
+}
+
+/** OpenCV's area coverage table of one axis: (destination, source, float32 weight) triples. */
+function areaTab(ssize: number, dsize: number, scale: number): AreaTab {
+  const di: number[] = [];
+  const si: number[] = [];
+  const alpha: number[] = [];
+  for (let dx = 0; dx < dsize; dx++) {
+    const fsx1 = dx * scale;
+    const fsx2 = fsx1 + scale;
+    const cell = Math.min(scale, ssize - fsx1);
+    let sx1 = Math.ceil(fsx1);
+    const sx2 = Math.min(Math.floor(fsx2), ssize - 1);
+    sx1 = Math.min(sx1, sx2);
+    if (sx1 - fsx1 > 1e-3) {
+      di.push(dx);
+      si.push(sx1 - 1);
+      alpha.push((sx1 - fsx1) / cell);
+    }
+    for (let sx = sx1; sx < sx2; sx++) {
+      di.push(dx);
+      si.push(sx);
+      alpha.push(1 / cell);
+    }
+    if (fsx2 - sx2 > 1e-3) {
+      di.push(dx);
+      si.push(sx2);
+      alpha.push(Math.min(Math.min(fsx2 - sx2, 1), cell) / cell);
+    }
+  }
+  return { di: Int32Array.from(di), si: Int32Array.from(si), alpha: Float32Array.from(alpha) };
+}
+
+/**
+ * cv2.resize(src, (dw, dh), interpolation=INTER_AREA) of a uint8 [sh, sw, cn] image, shrinking.
+ * Integer factors take OpenCV's block-mean path (2x2: (a+b+c+d+2) >> 2; otherwise the int sum times
+ * the float32 1/area, rounded half to even); other sizes its fractional-coverage float32 path.
+ */
+export function resizeAreaU8(src: Uint8Array, sw: number, sh: number, dw: number, dh: number, cn: number): Uint8Array {
+  const out = new Uint8Array(dw * dh * cn);
+  if (sw === dw && sh === dh) {
+    out.set(src.subarray(0, out.length));
+    return out;
+  }
+  if (dw > sw || dh > sh) throw new Error(`resizeAreaU8: ${sw}x${sh} -> ${dw}x${dh} enlarges`);
+  const scaleX = sw / dw;
+  const scaleY = sh / dh;
+  const ix = Math.trunc(scaleX);
+  const iy = Math.trunc(scaleY);
+  if (scaleX === ix && scaleY === iy) {
+    const area = ix * iy;
+    const inv = f32(1 / area);
+    for (let y = 0; y < dh; y++) {
+      for (let x = 0; x < dw; x++) {
+        for (let c = 0; c < cn; c++) {
+          let sum = 0;
+          for (let j = 0; j < iy; j++) {
+            const row = ((y * iy + j) * sw + x * ix) * cn + c;
+            for (let i = 0; i < ix; i++) sum += src[row + i * cn];
+          }
+          out[(y * dw + x) * cn + c] = area === 4 ? (sum + 2) >> 2 : u8(rint(f32(sum * inv)));
+        }
+      }
+    }
+    return out;
+  }
+  const xt = areaTab(sw, dw, scaleX);
+  const yt = areaTab(sh, dh, scaleY);
+  const width = dw * cn;
+  const buf = new Float32Array(width);
+  const sum = new Float32Array(width);
+  let prev = yt.di[0];
+  const flush = (dy: number) => {
+    for (let x = 0; x < width; x++) out[dy * width + x] = u8(rint(sum[x]));
+  };
+  for (let k = 0; k < yt.di.length; k++) {
+    const beta = yt.alpha[k];
+    const dy = yt.di[k];
+    const srow = yt.si[k] * sw * cn;
+    buf.fill(0);
+    for (let t = 0; t < xt.di.length; t++) {
+      const d = xt.di[t] * cn;
+      const s = srow + xt.si[t] * cn;
+      const a = xt.alpha[t];
+      for (let c = 0; c < cn; c++) buf[d + c] = f32(buf[d + c] + f32(src[s + c] * a));
+    }
+    if (dy !== prev) {
+      flush(prev);
+      for (let x = 0; x < width; x++) sum[x] = f32(beta * buf[x]);
+      prev = dy;
+    } else {
+      for (let x = 0; x < width; x++) sum[x] = f32(sum[x] + f32(beta * buf[x]));
+    }
+  }
+  flush(prev);
+  return out;
+}
+
+// ------------------------------------------------------------------ bilateral
+
+/** BORDER_REFLECT_101 index (repeats for borders wider than the image). */
+function reflect101(p: number, n: number): number {
+  if (n === 1) return 0;
+  while (p < 0 || p >= n) p = p < 0 ? -p : 2 * n - 2 - p;
+  return p;
+}
+
+/** The circular support of cv2.bilateralFilter: offsets and float32 space weights, row by row. */
+export function bilateralKernel(d: number, sigmaSpace: number): { radius: number; dy: Int32Array; dx: Int32Array; weight: Float32Array } {
+  let radius = d <= 0 ? rint(sigmaSpace * 1.5) : Math.trunc(d / 2);
+  radius = Math.max(radius, 1);
+  const coeff = -0.5 / (sigmaSpace * sigmaSpace);
+  const dy: number[] = [];
+  const dx: number[] = [];
+  const w: number[] = [];
+  for (let i = -radius; i <= radius; i++) {
+    for (let j = -radius; j <= radius; j++) {
+      const r = Math.sqrt(i * i + j * j);
+      if (r > radius) continue;
+      dy.push(i);
+      dx.push(j);
+      w.push(Math.exp(r * r * coeff));
+    }
+  }
+  return { radius, dy: Int32Array.from(dy), dx: Int32Array.from(dx), weight: Float32Array.from(w) };
+}
+
+/**
+ * cv2.bilateralFilter(src, d, sigmaColor, sigmaSpace) of a uint8 [h, w, 3] image (BORDER_DEFAULT).
+ * The colour distance is the sum of the three channel differences; the sums run in float32 over
+ * the support offsets in order, and the result is multiplied by the float32 reciprocal of the
+ * weight sum.
+ */
+/**
+ * Pixels per vector block of OpenCV's uint8 bilateral (its AVX2 build, which the x86 wheels
+ * dispatch to: 32 bytes per channel); the pixels past the last whole block take the scalar loop.
+ */
+const BILATERAL_LANES = 32;
+
+export function bilateralFilterU8(src: Uint8Array, w: number, h: number, d: number, sigmaColor: number, sigmaSpace: number): Uint8Array {
+  const cn = 3;
+  if (sigmaColor <= 0) sigmaColor = 1;
+  if (sigmaSpace <= 0) sigmaSpace = 1;
+  const { dy, dx, weight } = bilateralKernel(d, sigmaSpace);
+  const colorCoeff = -0.5 / (sigmaColor * sigmaColor);
+  const color = new Float32Array(256 * cn);
+  for (let i = 0; i < color.length; i++) color[i] = Math.exp(i * i * colorCoeff);
+  const maxk = weight.length;
+  const out = new Uint8Array(w * h * cn);
+  const xo = (x: number, j: number) => reflect101(x + j, w);
+  const vecEnd = Math.floor(w / BILATERAL_LANES) * BILATERAL_LANES;
+  for (let y = 0; y < h; y++) {
+    for (let x = 0; x < w; x++) {
+      const c0 = (y * w + x) * cn;
+      const r0 = src[c0];
+      const g0 = src[c0 + 1];
+      const b0 = src[c0 + 2];
+      const at = (k: number) => (reflect101(y + dy[k], h) * w + xo(x, dx[k])) * cn;
+      // OpenCV's vector body fuses each multiply-add (one rounding); its scalar tail does not
+      const fused = x < vecEnd;
+      let ws = 0;
+      let s0 = 0;
+      let s1 = 0;
+      let s2 = 0;
+      for (let k = 0; k < maxk; k++) {
+        const o = at(k);
+        const a = src[o];
+        const b = src[o + 1];
+        const c = src[o + 2];
+        const wt = f32(weight[k] * color[Math.abs(a - r0) + Math.abs(b - g0) + Math.abs(c - b0)]);
+        ws = f32(ws + wt);
+        if (fused) {
+          s0 = f32(a * wt + s0);
+          s1 = f32(b * wt + s1);
+          s2 = f32(c * wt + s2);
+        } else {
+          s0 = f32(s0 + f32(a * wt));
+          s1 = f32(s1 + f32(b * wt));
+          s2 = f32(s2 + f32(c * wt));
+        }
+      }
+      const inv = f32(1 / ws);
+      out[c0] = u8(rint(f32(s0 * inv)));
+      out[c0 + 1] = u8(rint(f32(s1 * inv)));
+      out[c0 + 2] = u8(rint(f32(s2 * inv)));
+    }
+  }
+  return out;
+}
+
+// ------------------------------------------------------------------ torch bicubic, antialiased
+
+// torch's x86 kernels are built for AVX2 with FMA, and the compiler fuses each a * b + c of the
+// filter and of the accumulation into one rounding; the fixtures only match with the fused form.
+const fma = (a: number, b: number, c: number) => f32(a * b + c);
+const A = -0.5;
+function cubicAA(x: number): number {
+  x = Math.abs(x);
+  if (x < 1) return fma(f32(fma(A + 2, x, -(A + 3)) * x), x, 1);
+  if (x < 2) return fma(fma(fma(A, x, -5 * A), x, 8 * A), x, -4 * A);
+  return 0;
+}
+
+/** torch's antialiased interpolation taps of one axis (float32 weights normalised to sum 1). */
+export function bicubicAATaps(inSize: number, outSize: number): { start: Int32Array; size: Int32Array; weights: Float32Array; stride: number } {
+  const scale = f32(inSize / outSize);
+  const support = scale >= 1 ? f32(2 * scale) : 2;
+  const invscale = scale >= 1 ? f32(1 / scale) : 1;
+  const stride = Math.ceil(support) * 2 + 1;
+  const start = new Int32Array(outSize);
+  const size = new Int32Array(outSize);
+  const weights = new Float32Array(outSize * stride);
+  for (let i = 0; i < outSize; i++) {
+    const center = f32(scale * (i + 0.5));
+    const xmin = Math.max(Math.trunc(f32(center - support) + 0.5), 0);
+    const xsize = Math.min(Math.trunc(f32(center + support) + 0.5), inSize) - xmin;
+    let total = 0;
+    for (let j = 0; j < xsize; j++) {
+      const w = cubicAA(f32((f32(j + xmin - center) + 0.5) * invscale));
+      weights[i * stride + j] = w;
+      total = f32(total + w);
+    }
+    if (total !== 0) for (let j = 0; j < xsize; j++) weights[i * stride + j] = f32(weights[i * stride + j] / total);
+    start[i] = xmin;
+    size[i] = xsize;
+  }
+  return { start, size, weights, stride };
+}
+
+/**
+ * torchvision resize(BICUBIC, antialias=True) of one uint8 plane: float32 width pass, float32
+ * height pass (each a fused multiply-add chain from the first tap), clamp to [0, 255], round half
+ * to even. A float32 product of a byte and a float32 weight is exact in a double, so rounding the
+ * double sum to float32 is the fused result (barring a double-rounding tie).
+ */
+export function resizeBicubicAAPlane(src: ArrayLike<number>, sw: number, sh: number, dw: number, dh: number): Uint8Array {
+  let plane = Float32Array.from(src as ArrayLike<number>);
+  let w = sw;
+  if (dw !== sw) {
+    const tx = bicubicAATaps(sw, dw);
+    const next = new Float32Array(dw * sh);
+    for (let y = 0; y < sh; y++) {
+      for (let x = 0; x < dw; x++) {
+        const o = tx.start[x];
+        const wo = x * tx.stride;
+        let t = f32(plane[y * w + o] * tx.weights[wo]);
+        for (let j = 1; j < tx.size[x]; j++) t = fma(plane[y * w + o + j], tx.weights[wo + j], t);
+        next[y * dw + x] = t;
+      }
+    }
+    plane = next;
+    w = dw;
+  }
+  if (dh !== sh) {
+    const ty = bicubicAATaps(sh, dh);
+    const next = new Float32Array(dw * dh);
+    for (let y = 0; y < dh; y++) {
+      const o = ty.start[y];
+      const wo = y * ty.stride;
+      for (let x = 0; x < w; x++) {
+        let t = f32(plane[o * w + x] * ty.weights[wo]);
+        for (let j = 1; j < ty.size[y]; j++) t = fma(plane[(o + j) * w + x], ty.weights[wo + j], t);
+        next[y * w + x] = t;
+      }
+    }
+    plane = next;
+  }
+  const out = new Uint8Array(dw * dh);
+  for (let i = 0; i < out.length; i++) out[i] = u8(rint(plane[i]));
+  return out;
+}
+
+// ------------------------------------------------------------------ the whole map
+
+export type BlurStage = 'area_down' | 'bilateral' | 'linear_up' | 'bicubic_down';
+
+/**
+ * The blur map of a C x T x H x W uint8 RGB video (C = 3), returned C x T x H x W. `onStage` sees
+ * each stage's C x T x h x w result (the area and linear stages only run when the factor is > 1).
+ */
+export function blurMap(
+  video: Uint8Array, shape: readonly [number, number, number, number], settings: BlurMapSettings | null,
+  onStage?: (stage: BlurStage, values: Uint8Array, shape: [number, number, number, number]) => void,
+): Uint8Array {
+  const [C, T, H, W] = shape;
+  if (C !== 3) throw new Error(`blurMap: the video has ${C} channels; the bilateral filter needs RGB (3)`);
+  if (video.length !== C * T * H * W) throw new Error(`blurMap: ${video.length} values for [${shape.join(', ')}]`);
+  if (!settings) return video.slice();
+  const f = settings.areaDownFactor;
+  const sw = f > 1 ? Math.trunc(W / f) : W;
+  const sh = f > 1 ? Math.trunc(H / f) : H;
+  const HW = H * W;
+  const small = sw * sh;
+  const areaOut = f > 1 && onStage ? new Uint8Array(C * T * small) : null;
+  const bilatOut = new Uint8Array(C * T * small);
+  const upOut = new Uint8Array(C * T * HW);
+  const frame = new Uint8Array(HW * 3);
+  const toPlanes = (img: Uint8Array, n: number, dst: Uint8Array, t: number) => {
+    for (let c = 0; c < 3; c++) {
+      const o = (c * T + t) * n;
+      for (let p = 0; p < n; p++) dst[o + p] = img[p * 3 + c];
+    }
+  };
+  for (let t = 0; t < T; t++) {
+    for (let c = 0; c < 3; c++) {
+      const o = (c * T + t) * HW;
+      for (let p = 0; p < HW; p++) frame[p * 3 + c] = video[o + p];
+    }
+    let img = f > 1 ? resizeAreaU8(frame, W, H, sw, sh, 3) : frame;
+    if (areaOut) toPlanes(img, small, areaOut, t);
+    const b = settings.bilateral;
+    for (let k = 0; k < b.iter; k++) img = bilateralFilterU8(img, sw, sh, b.d, b.sigmaColor, b.sigmaSpace);
+    toPlanes(img, small, bilatOut, t);
+    if (f > 1) img = resizeLinearU8(img, sw, sh, W, H, 3);
+    toPlanes(img, HW, upOut, t);
+  }
+  if (areaOut) onStage?.('area_down', areaOut, [C, T, sh, sw]);
+  onStage?.('bilateral', bilatOut, [C, T, sh, sw]);
+  if (f > 1) onStage?.('linear_up', upOut, [C, T, H, W]);
+  const [dh, dw] = bicubicDownSize(H, W, settings.downupFactor);
+  const down = new Uint8Array(C * T * dh * dw);
+  const out = new Uint8Array(C * T * HW);
+  for (let p = 0; p < C * T; p++) {
+    const d = resizeBicubicAAPlane(upOut.subarray(p * HW, (p + 1) * HW), W, H, dw, dh);
+    down.set(d, p * dh * dw);
+    out.set(resizeBicubicAAPlane(d, dw, dh, W, H), p * HW);
+  }
+  onStage?.('bicubic_down', down, [C, T, dh, dw]);
+  return out;
+}
