@@ -3,15 +3,12 @@
 // antialiased bicubic resize down and back up. Every stage ends in uint8 as upstream's does, and
 // each one emulates its library's arithmetic (float32 where the library uses float32, in its order)
 // so that each stage lands on the reference's bytes, not merely near them.
+import { bilateralPlanes, bilateralTables, rintEven } from '../../engine/image.js';
 import { resizeLinearU8 } from '../guardrail/face-post.js';
 
 const f32 = Math.fround;
 
-/** cvRound / torch.round: round half to even. */
-function rint(x: number): number {
-  const r = Math.round(x);
-  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
+const rint = rintEven;
 
 const u8 = (x: number) => Math.min(Math.max(x, 0), 255);
 
@@ -171,93 +168,20 @@ export function resizeAreaU8(src: Uint8Array, sw: number, sh: number, dw: number
 
 // ------------------------------------------------------------------ bilateral
 
-/** BORDER_REFLECT_101 index (repeats for borders wider than the image). */
-function reflect101(p: number, n: number): number {
-  if (n === 1) return 0;
-  while (p < 0 || p >= n) p = p < 0 ? -p : 2 * n - 2 - p;
-  return p;
-}
-
-/** The circular support of cv2.bilateralFilter: offsets and float32 space weights, row by row. */
+/** The support and weights of cv2.bilateralFilter(d, sigmaColor, sigmaSpace) (engine/image.ts). */
 export function bilateralKernel(d: number, sigmaSpace: number): { radius: number; dy: Int32Array; dx: Int32Array; weight: Float32Array } {
-  let radius = d <= 0 ? rint(sigmaSpace * 1.5) : Math.trunc(d / 2);
-  radius = Math.max(radius, 1);
-  const coeff = -0.5 / (sigmaSpace * sigmaSpace);
-  const dy: number[] = [];
-  const dx: number[] = [];
-  const w: number[] = [];
-  for (let i = -radius; i <= radius; i++) {
-    for (let j = -radius; j <= radius; j++) {
-      const r = Math.sqrt(i * i + j * j);
-      if (r > radius) continue;
-      dy.push(i);
-      dx.push(j);
-      w.push(Math.exp(r * r * coeff));
-    }
-  }
-  return { radius, dy: Int32Array.from(dy), dx: Int32Array.from(dx), weight: Float32Array.from(w) };
+  const t = bilateralTables(d, 1, sigmaSpace);
+  return { radius: t.radius, dy: t.dy, dx: t.dx, weight: t.space };
 }
 
-/**
- * cv2.bilateralFilter(src, d, sigmaColor, sigmaSpace) of a uint8 [h, w, 3] image (BORDER_DEFAULT).
- * The colour distance is the sum of the three channel differences; the sums run in float32 over
- * the support offsets in order, and the result is multiplied by the float32 reciprocal of the
- * weight sum.
- */
-/**
- * Pixels per vector block of OpenCV's uint8 bilateral (its AVX2 build, which the x86 wheels
- * dispatch to: 32 bytes per channel); the pixels past the last whole block take the scalar loop.
- */
-const BILATERAL_LANES = 32;
-
+/** cv2.bilateralFilter(src, d, sigmaColor, sigmaSpace) of a uint8 [h, w, 3] image (BORDER_DEFAULT). */
 export function bilateralFilterU8(src: Uint8Array, w: number, h: number, d: number, sigmaColor: number, sigmaSpace: number): Uint8Array {
-  const cn = 3;
-  if (sigmaColor <= 0) sigmaColor = 1;
-  if (sigmaSpace <= 0) sigmaSpace = 1;
-  const { dy, dx, weight } = bilateralKernel(d, sigmaSpace);
-  const colorCoeff = -0.5 / (sigmaColor * sigmaColor);
-  const color = new Float32Array(256 * cn);
-  for (let i = 0; i < color.length; i++) color[i] = Math.exp(i * i * colorCoeff);
-  const maxk = weight.length;
-  const out = new Uint8Array(w * h * cn);
-  const xo = (x: number, j: number) => reflect101(x + j, w);
-  const vecEnd = Math.floor(w / BILATERAL_LANES) * BILATERAL_LANES;
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      const c0 = (y * w + x) * cn;
-      const r0 = src[c0];
-      const g0 = src[c0 + 1];
-      const b0 = src[c0 + 2];
-      const at = (k: number) => (reflect101(y + dy[k], h) * w + xo(x, dx[k])) * cn;
-      // OpenCV's vector body fuses each multiply-add (one rounding); its scalar tail does not
-      const fused = x < vecEnd;
-      let ws = 0;
-      let s0 = 0;
-      let s1 = 0;
-      let s2 = 0;
-      for (let k = 0; k < maxk; k++) {
-        const o = at(k);
-        const a = src[o];
-        const b = src[o + 1];
-        const c = src[o + 2];
-        const wt = f32(weight[k] * color[Math.abs(a - r0) + Math.abs(b - g0) + Math.abs(c - b0)]);
-        ws = f32(ws + wt);
-        if (fused) {
-          s0 = f32(a * wt + s0);
-          s1 = f32(b * wt + s1);
-          s2 = f32(c * wt + s2);
-        } else {
-          s0 = f32(s0 + f32(a * wt));
-          s1 = f32(s1 + f32(b * wt));
-          s2 = f32(s2 + f32(c * wt));
-        }
-      }
-      const inv = f32(1 / ws);
-      out[c0] = u8(rint(f32(s0 * inv)));
-      out[c0 + 1] = u8(rint(f32(s1 * inv)));
-      out[c0 + 2] = u8(rint(f32(s2 * inv)));
-    }
-  }
+  const n = w * h;
+  const planes = new Uint8Array(3 * n);
+  for (let p = 0; p < n; p++) for (let c = 0; c < 3; c++) planes[c * n + p] = src[p * 3 + c];
+  const res = bilateralPlanes(planes, 1, h, w, bilateralTables(d, sigmaColor, sigmaSpace));
+  const out = new Uint8Array(3 * n);
+  for (let p = 0; p < n; p++) for (let c = 0; c < 3; c++) out[p * 3 + c] = res[c * n + p];
   return out;
 }
 

@@ -1,0 +1,107 @@
+// Host arithmetic of the per-frame image filters (OpenCV's uint8 bilateral filter) shared by the
+// CPU backend's primitive and the models that emulate upstream stage by stage: the support and
+// weight tables (also uploaded by the WebGPU backend) and the reference loop.
+import { borderCoord } from './backend.js';
+
+/** cvRound / torch.round: round half to even. */
+export function rintEven(x: number): number {
+  const r = Math.round(x);
+  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/**
+ * Pixels per vector block of OpenCV's uint8 bilateral (its AVX2 build, which the x86 wheels
+ * dispatch to: 32 bytes per channel). The vector body fuses each multiply-add (one rounding); the
+ * pixels of a row past the last whole block take the scalar loop, which rounds the product first.
+ */
+export const BILATERAL_LANES = 32;
+
+/** The circular support of cv2.bilateralFilter and its float32 weight tables. */
+export interface BilateralTables {
+  radius: number;
+  /** support offsets, row by row from (-r, ·): dy[k], dx[k] */
+  dy: Int32Array;
+  dx: Int32Array;
+  /** exp(-(dy^2 + dx^2) / (2 sigmaSpace^2)) per offset */
+  space: Float32Array;
+  /** exp(-c^2 / (2 sigmaColor^2)) for the summed 3-channel distance c in [0, 765] */
+  color: Float32Array;
+}
+
+export function bilateralTables(d: number, sigmaColor: number, sigmaSpace: number): BilateralTables {
+  if (sigmaColor <= 0) sigmaColor = 1;
+  if (sigmaSpace <= 0) sigmaSpace = 1;
+  const radius = Math.max(d <= 0 ? rintEven(sigmaSpace * 1.5) : Math.trunc(d / 2), 1);
+  const spaceCoeff = -0.5 / (sigmaSpace * sigmaSpace);
+  const dy: number[] = [];
+  const dx: number[] = [];
+  const w: number[] = [];
+  for (let i = -radius; i <= radius; i++) {
+    for (let j = -radius; j <= radius; j++) {
+      const r = Math.sqrt(i * i + j * j);
+      if (r > radius) continue;
+      dy.push(i);
+      dx.push(j);
+      w.push(Math.exp(r * r * spaceCoeff));
+    }
+  }
+  const colorCoeff = -0.5 / (sigmaColor * sigmaColor);
+  const color = new Float32Array(3 * 256);
+  for (let i = 0; i < color.length; i++) color[i] = Math.exp(i * i * colorCoeff);
+  return { radius, dy: Int32Array.from(dy), dx: Int32Array.from(dx), space: Float32Array.from(w), color };
+}
+
+const f32 = Math.fround;
+
+/**
+ * cv2.bilateralFilter of T RGB frames stored as planes, [3, T, H, W] (values 0..255), border
+ * reflect-101; returns the same layout with the uint8 results. Float32 sums over the support in
+ * order, times the float32 reciprocal of the weight sum, rounded half to even.
+ */
+export function bilateralPlanes(x: ArrayLike<number>, T: number, H: number, W: number, tab: BilateralTables): Float32Array {
+  const plane = H * W;
+  const cs = T * plane;
+  const out = new Float32Array(3 * cs);
+  const { dy, dx, space, color } = tab;
+  const maxk = space.length;
+  const vecEnd = Math.floor(W / BILATERAL_LANES) * BILATERAL_LANES;
+  const xo = new Int32Array(maxk);
+  for (let t = 0; t < T; t++) {
+    for (let y = 0; y < H; y++) {
+      for (let k = 0; k < maxk; k++) xo[k] = borderCoord(y + dy[k], H, 'reflect') * W;
+      for (let xx = 0; xx < W; xx++) {
+        const p0 = t * plane + y * W + xx;
+        const r0 = x[p0];
+        const g0 = x[cs + p0];
+        const b0 = x[2 * cs + p0];
+        const fused = xx < vecEnd;
+        let ws = 0;
+        let s0 = 0;
+        let s1 = 0;
+        let s2 = 0;
+        for (let k = 0; k < maxk; k++) {
+          const o = t * plane + xo[k] + borderCoord(xx + dx[k], W, 'reflect');
+          const a = x[o];
+          const b = x[cs + o];
+          const c = x[2 * cs + o];
+          const w = f32(space[k] * color[Math.abs(a - r0) + Math.abs(b - g0) + Math.abs(c - b0)]);
+          ws = f32(ws + w);
+          if (fused) {
+            s0 = f32(a * w + s0);
+            s1 = f32(b * w + s1);
+            s2 = f32(c * w + s2);
+          } else {
+            s0 = f32(s0 + f32(a * w));
+            s1 = f32(s1 + f32(b * w));
+            s2 = f32(s2 + f32(c * w));
+          }
+        }
+        const inv = f32(1 / ws);
+        out[p0] = Math.min(Math.max(rintEven(f32(s0 * inv)), 0), 255);
+        out[cs + p0] = Math.min(Math.max(rintEven(f32(s1 * inv)), 0), 255);
+        out[2 * cs + p0] = Math.min(Math.max(rintEven(f32(s2 * inv)), 0), 255);
+      }
+    }
+  }
+  return out;
+}
