@@ -151,6 +151,19 @@ export interface NormParams {
 }
 
 /** Storage owned by a backend; ref-counted by Tensor views (reshape shares it). */
+/** The uint8 bilateral filter of OpenCV on RGB frames stored as planes (see image.ts). */
+export interface BilateralParams {
+  /** x is [3, T, H, W] with values 0..255 */
+  T: number;
+  H: number;
+  W: number;
+  /** support offsets and weight tables (bilateralTables) */
+  dy: Int32Array;
+  dx: Int32Array;
+  space: Float32Array;
+  color: Float32Array;
+}
+
 export interface Storage {
   readonly backend: Backend;
   readonly dtype: DType;
@@ -258,4 +271,7 @@ export interface Backend {
   /** q [B,Hq,Lq,D], k [B,Hkv,Lk,D], v [B,Hkv,Lk,Dv] -> [B,Hq,Lq,Dv] */
   attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, p: AttentionParams): Tensor;
   rope(x: Tensor, cos: Tensor, sin: Tensor, p: RopeParams): Tensor;
+  // ---- image filters ----
+  /** f32 [3, T, H, W] of uint8 results */
+  bilateral(x: Tensor, p: BilateralParams): Tensor;
 }

@@ -7,6 +7,7 @@ import type {
   Backend, BinaryOp, BorderMode, ReduceOp, RopeMode, StridedDim, UnaryOp,
 } from './backend.js';
 import { type DType, type RawArray, narrow } from './dtype.js';
+import { bilateralTables } from './image.js';
 import { ShapeError, Tensor, numel, scope, shapeStr, stridesOf } from './tensor.js';
 
 // ------------------------------------------------------------------ creation
@@ -674,4 +675,18 @@ export function rope(x: Tensor, cos: Tensor, sin: Tensor, opts: RopeOptions): Te
     }
     return be.rope(x, c3, s3, { layout, B, H, L, D, R, tableB: tb, mode: opts.mode });
   });
+}
+
+// ------------------------------------------------------------------ image filters
+
+/**
+ * cv2.bilateralFilter(frame, d, sigmaColor, sigmaSpace) of every frame of x, RGB frames stored as
+ * planes [3, T, H, W] (or [3, H, W]) with values 0..255 (any dtype); f32 of the uint8 results.
+ */
+export function bilateralFilter(x: Tensor, d: number, sigmaColor: number, sigmaSpace: number): Tensor {
+  const be = sameBackend('bilateralFilter', x);
+  if ((x.rank !== 4 && x.rank !== 3) || x.shape[0] !== 3) throw new ShapeError(`bilateralFilter: x must be [3, T, H, W] or [3, H, W] (RGB planes), got ${shapeStr(x.shape)}`);
+  const [T, H, W] = x.rank === 4 ? x.shape.slice(1) : [1, ...x.shape.slice(1)];
+  const tab = bilateralTables(d, sigmaColor, sigmaSpace);
+  return be.bilateral(x, { T, H, W, dy: tab.dy, dx: tab.dx, space: tab.space, color: tab.color });
 }

@@ -6,10 +6,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
-  bicubicAATaps, bicubicDownSize, bilateralFilterU8, bilateralKernel, blurMap, blurPreset, resizeAreaU8, resizeBicubicAAPlane,
+  bicubicAATaps, bicubicDownSize, bilateralFilterU8, bilateralKernel, blurMap, blurPreset, engineBilateral, resizeAreaU8, resizeBicubicAAPlane,
 } from '../../src/models/controlnet/blur-map.js';
 import { resizeLinearU8 } from '../../src/models/guardrail/face-post.js';
-import { cpu, expectCasePasses } from '../harness.js';
+import { cpu, expectCasePasses, webgpu } from '../harness.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/control_maps', import.meta.url));
 const CASES = ['blur_medium', 'blur_low', 'blur_high', 'blur_t1_high'];
@@ -22,6 +22,10 @@ describe('controlnet.blur_map conformance', () => {
       // uint8 results compare exactly: each stage emulates its library's arithmetic
       for (const c of [...Object.values(r.outputs), ...Object.values(r.taps)]) expect(c.max_abs).toBe(0);
     }, 60_000);
+    it(`${name} on webgpu: the bilateral stage on the engine op`, async () => {
+      const r = await expectCasePasses(join(FIXTURES, name), await webgpu());
+      for (const c of [...Object.values(r.outputs), ...Object.values(r.taps)]) expect(c.max_abs).toBe(0);
+    }, 120_000);
   }
 });
 
@@ -124,15 +128,17 @@ describe('presets and the whole map', () => {
     expect(blurPreset('transfer2.5', 'low')).toMatchObject({ areaDownFactor: 4, downupFactor: 4 });
     expect(blurPreset('transfer2.5', 'none')).toBeNull();
   });
-  it('`none` returns the input; odd sizes run through every stage', () => {
+  it('`none` returns the input; odd sizes run through every stage, on the host or the engine op alike', async () => {
     const v = Uint8Array.from({ length: 3 * 2 * 13 * 19 }, (_, i) => (i * 37) % 256);
-    expect([...blurMap(v, [3, 2, 13, 19], null)]).toEqual([...v]);
+    expect([...(await blurMap(v, [3, 2, 13, 19], null))]).toEqual([...v]);
     const stages: string[] = [];
-    const out = blurMap(v, [3, 2, 13, 19], blurPreset('transfer2.5', 'medium'), (s, vals, shape) => {
+    const out = await blurMap(v, [3, 2, 13, 19], blurPreset('transfer2.5', 'medium'), (s, vals, shape) => {
       stages.push(`${s}:${shape.join('x')}`);
       expect(vals.length).toBe(shape.reduce((a, b) => a * b, 1));
     });
     expect(out.length).toBe(v.length);
     expect(stages).toEqual(['area_down:3x2x6x9', 'bilateral:3x2x6x9', 'linear_up:3x2x13x19', 'bicubic_down:3x2x1x1']);
+    const viaEngine = await blurMap(v, [3, 2, 13, 19], blurPreset('transfer1', 'very_high'), undefined, engineBilateral(cpu));
+    expect([...viaEngine]).toEqual([...(await blurMap(v, [3, 2, 13, 19], blurPreset('transfer1', 'very_high')))]);
   });
 });

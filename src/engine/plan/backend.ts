@@ -8,7 +8,7 @@
 // value read back mid-run (a sampler reading a scalar, a generator stopping at an end token)
 // takes the path that zeros imply, not the real one.
 import type {
-  AttentionParams, Backend, BackendLimits, BinaryOp, ConvParams, MatmulParams, MemoryStats, NormParams, ReduceOp,
+  AttentionParams, Backend, BackendLimits, BilateralParams, BinaryOp, ConvParams, MatmulParams, MemoryStats, NormParams, ReduceOp,
   RopeParams, Storage, StridedParams, UnaryOp,
 } from '../backend.js';
 import { type DType, type RawArray, type ReadArray, bytesPerElement, rawArrayFor } from '../dtype.js';
@@ -271,6 +271,11 @@ export class PlanBackend implements Backend {
 
   rope(x: Tensor, cos: Tensor, sin: Tensor, _p: RopeParams): Tensor {
     this.check(x, cos, sin);
+    return this.out('f32', x.shape);
+  }
+
+  bilateral(x: Tensor, _p: BilateralParams): Tensor {
+    this.check(x);
     return this.out('f32', x.shape);
   }
 }

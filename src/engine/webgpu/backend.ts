@@ -1,7 +1,7 @@
 // The WebGPU backend: storage on the GPU, every primitive a WGSL kernel (kernels/*.wgsl.ts). Each
 // kernel family's dispatch sizing lives in ops/<family>.ts next to nothing else.
 import type {
-  AttentionParams, Backend, BackendLimits, BinaryOp, ConvParams, MatmulParams, NormParams, ReduceOp, RopeParams,
+  AttentionParams, Backend, BackendLimits, BilateralParams, BinaryOp, ConvParams, MatmulParams, NormParams, ReduceOp, RopeParams,
   MemoryStats, StridedParams, UnaryOp,
 } from '../backend.js';
 import { type DType, type RawArray, type ReadArray, bytesPerElement, widen } from '../dtype.js';
@@ -17,6 +17,7 @@ import * as convolution from './ops/conv.js';
 import * as normalization from './ops/norm.js';
 import * as attn from './ops/attention.js';
 import * as finite from './ops/finite.js';
+import * as image from './ops/image.js';
 
 export class WebGpuBackend implements Backend {
   readonly name = 'webgpu' as const;
@@ -157,6 +158,10 @@ export class WebGpuBackend implements Backend {
   }
   rope(x: Tensor, cos: Tensor, sin: Tensor, p: RopeParams): Tensor {
     return attn.rope(this, x, cos, sin, p);
+  }
+
+  bilateral(x: Tensor, p: BilateralParams): Tensor {
+    return image.bilateral(this, x, p);
   }
 }
 

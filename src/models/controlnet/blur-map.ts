@@ -3,7 +3,9 @@
 // antialiased bicubic resize down and back up. Every stage ends in uint8 as upstream's does, and
 // each one emulates its library's arithmetic (float32 where the library uses float32, in its order)
 // so that each stage lands on the reference's bytes, not merely near them.
+import type { Backend } from '../../engine/backend.js';
 import { bilateralPlanes, bilateralTables, rintEven } from '../../engine/image.js';
+import * as F from '../../engine/ops.js';
 import { resizeLinearU8 } from '../guardrail/face-post.js';
 
 const f32 = Math.fround;
@@ -271,14 +273,55 @@ export function resizeBicubicAAPlane(src: ArrayLike<number>, sw: number, sh: num
 
 export type BlurStage = 'area_down' | 'bilateral' | 'linear_up' | 'bicubic_down';
 
+/** The bilateral stage on planes [3, T, h, w]; the default runs engine/image.ts on the host. */
+export type BilateralStage = (planes: Uint8Array, T: number, h: number, w: number, b: BilateralSettings) => Promise<ArrayLike<number>> | ArrayLike<number>;
+
+const hostBilateral: BilateralStage = (planes, T, h, w, b) => bilateralPlanes(planes, T, h, w, bilateralTables(b.d, b.sigmaColor, b.sigmaSpace));
+
+/** The bilateral stage on a backend's engine op (F.bilateralFilter): the heavy stage off the host. */
+export function engineBilateral(backend: Backend): BilateralStage {
+  return async (planes, T, h, w, b) => {
+    const x = F.fromArray(backend, planes, [3, T, h, w]);
+    try {
+      const y = F.bilateralFilter(x, b.d, b.sigmaColor, b.sigmaSpace);
+      try {
+        return await y.read();
+      } finally {
+        y.dispose();
+      }
+    } finally {
+      x.dispose();
+    }
+  };
+}
+
+/** Frame t of planes [3, T, n] as interleaved RGB. */
+function frameOf(planes: ArrayLike<number>, T: number, n: number, t: number): Uint8Array {
+  const img = new Uint8Array(n * 3);
+  for (let c = 0; c < 3; c++) {
+    const o = (c * T + t) * n;
+    for (let p = 0; p < n; p++) img[p * 3 + c] = planes[o + p];
+  }
+  return img;
+}
+
+function putFrame(img: Uint8Array, planes: Uint8Array, T: number, n: number, t: number): void {
+  for (let c = 0; c < 3; c++) {
+    const o = (c * T + t) * n;
+    for (let p = 0; p < n; p++) planes[o + p] = img[p * 3 + c];
+  }
+}
+
 /**
  * The blur map of a C x T x H x W uint8 RGB video (C = 3), returned C x T x H x W. `onStage` sees
- * each stage's C x T x h x w result (the area and linear stages only run when the factor is > 1).
+ * each stage's C x T x h x w result (the area and linear stages only run when the factor is > 1);
+ * `bilateral` runs the bilateral stage (default: on the host).
  */
-export function blurMap(
+export async function blurMap(
   video: Uint8Array, shape: readonly [number, number, number, number], settings: BlurMapSettings | null,
   onStage?: (stage: BlurStage, values: Uint8Array, shape: [number, number, number, number]) => void,
-): Uint8Array {
+  bilateral: BilateralStage = hostBilateral,
+): Promise<Uint8Array> {
   const [C, T, H, W] = shape;
   if (C !== 3) throw new Error(`blurMap: the video has ${C} channels; the bilateral filter needs RGB (3)`);
   if (video.length !== C * T * H * W) throw new Error(`blurMap: ${video.length} values for [${shape.join(', ')}]`);
@@ -288,37 +331,25 @@ export function blurMap(
   const sh = f > 1 ? Math.trunc(H / f) : H;
   const HW = H * W;
   const small = sw * sh;
-  const areaOut = f > 1 && onStage ? new Uint8Array(C * T * small) : null;
-  const bilatOut = new Uint8Array(C * T * small);
-  const upOut = new Uint8Array(C * T * HW);
-  const frame = new Uint8Array(HW * 3);
-  const toPlanes = (img: Uint8Array, n: number, dst: Uint8Array, t: number) => {
-    for (let c = 0; c < 3; c++) {
-      const o = (c * T + t) * n;
-      for (let p = 0; p < n; p++) dst[o + p] = img[p * 3 + c];
-    }
-  };
-  for (let t = 0; t < T; t++) {
-    for (let c = 0; c < 3; c++) {
-      const o = (c * T + t) * HW;
-      for (let p = 0; p < HW; p++) frame[p * 3 + c] = video[o + p];
-    }
-    let img = f > 1 ? resizeAreaU8(frame, W, H, sw, sh, 3) : frame;
-    if (areaOut) toPlanes(img, small, areaOut, t);
-    const b = settings.bilateral;
-    for (let k = 0; k < b.iter; k++) img = bilateralFilterU8(img, sw, sh, b.d, b.sigmaColor, b.sigmaSpace);
-    toPlanes(img, small, bilatOut, t);
-    if (f > 1) img = resizeLinearU8(img, sw, sh, W, H, 3);
-    toPlanes(img, HW, upOut, t);
+  let planes = video;
+  if (f > 1) {
+    planes = new Uint8Array(C * T * small);
+    for (let t = 0; t < T; t++) putFrame(resizeAreaU8(frameOf(video, T, HW, t), W, H, sw, sh, 3), planes, T, small, t);
+    onStage?.('area_down', planes, [C, T, sh, sw]);
   }
-  if (areaOut) onStage?.('area_down', areaOut, [C, T, sh, sw]);
-  onStage?.('bilateral', bilatOut, [C, T, sh, sw]);
-  if (f > 1) onStage?.('linear_up', upOut, [C, T, H, W]);
+  for (let k = 0; k < settings.bilateral.iter; k++) planes = Uint8Array.from(await bilateral(planes, T, sh, sw, settings.bilateral));
+  onStage?.('bilateral', planes, [C, T, sh, sw]);
+  let up = planes;
+  if (f > 1) {
+    up = new Uint8Array(C * T * HW);
+    for (let t = 0; t < T; t++) putFrame(resizeLinearU8(frameOf(planes, T, small, t), sw, sh, W, H, 3), up, T, HW, t);
+    onStage?.('linear_up', up, [C, T, H, W]);
+  }
   const [dh, dw] = bicubicDownSize(H, W, settings.downupFactor);
   const down = new Uint8Array(C * T * dh * dw);
   const out = new Uint8Array(C * T * HW);
   for (let p = 0; p < C * T; p++) {
-    const d = resizeBicubicAAPlane(upOut.subarray(p * HW, (p + 1) * HW), W, H, dw, dh);
+    const d = resizeBicubicAAPlane(up.subarray(p * HW, (p + 1) * HW), W, H, dw, dh);
     down.set(d, p * dh * dw);
     out.set(resizeBicubicAAPlane(d, dw, dh, W, H), p * HW);
   }

@@ -1,0 +1,33 @@
+// The per-frame image filters on kernels/image.wgsl.ts; the support and weight tables are
+// computed on the host (engine/image.ts) and uploaded per call (a few KiB).
+import type { BilateralParams } from '../../backend.js';
+import { BILATERAL_LANES } from '../../image.js';
+import { Tensor } from '../../tensor.js';
+import type { WebGpuBackend } from '../backend.js';
+import { Params, grid1d } from '../context.js';
+import { IMAGE, WG } from '../kernels/image.wgsl.js';
+
+export function bilateral(be: WebGpuBackend, x: Tensor, p: BilateralParams): Tensor {
+  const out = be.empty('f32', x.shape);
+  const n = p.T * p.H * p.W;
+  if (n === 0) return out;
+  const pairs = new Int32Array(2 * p.space.length);
+  for (let k = 0; k < p.space.length; k++) {
+    pairs[2 * k] = p.dy[k];
+    pairs[2 * k + 1] = p.dx[k];
+  }
+  const ofs = new Tensor(be.upload('i32', pairs), [pairs.length]);
+  const sw = new Tensor(be.upload('f32', p.space), [p.space.length]);
+  const cw = new Tensor(be.upload('f32', p.color), [p.color.length]);
+  const vecEnd = Math.floor(p.W / BILATERAL_LANES) * BILATERAL_LANES;
+  be.ctx.dispatch({
+    family: IMAGE, entry: 'bilateral_main', inputs: { x, ofs, sw, cw }, outputs: { out },
+    params: new Params().u32(n, p.H, p.W, p.space.length, vecEnd, 0, 0, 0),
+    overrides: { WG },
+    workgroups: grid1d(Math.ceil(n / WG)),
+  });
+  ofs.dispose();
+  sw.dispose();
+  cw.dispose();
+  return out;
+}
