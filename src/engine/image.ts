@@ -105,3 +105,78 @@ export function bilateralPlanes(x: ArrayLike<number>, T: number, H: number, W: n
   }
   return out;
 }
+
+// ------------------------------------------------------------------ antialiased resampling
+
+/** The taps of one axis: output i reads size[i] inputs from start[i], weights[i * stride + j]. */
+export interface ResampleTaps {
+  outSize: number;
+  start: Int32Array;
+  size: Int32Array;
+  weights: Float32Array;
+  stride: number;
+}
+
+// torch's x86 kernels are built for AVX2 with FMA, and the compiler fuses each a * b + c of the
+// filter and of the accumulation into one rounding; the fixtures only match with the fused form.
+// A product of two float32 values is exact in a double, so rounding the double sum to float32 is
+// the fused result (barring a double-rounding tie).
+const fma = (a: number, b: number, c: number) => f32(a * b + c);
+const A = -0.5;
+function cubicAA(x: number): number {
+  x = Math.abs(x);
+  if (x < 1) return fma(f32(fma(A + 2, x, -(A + 3)) * x), x, 1);
+  if (x < 2) return fma(fma(fma(A, x, -5 * A), x, 8 * A), x, -4 * A);
+  return 0;
+}
+
+/**
+ * torch's antialiased bicubic taps (interpolate(mode="bicubic", antialias=True), a = -0.5): the
+ * kernel stretched by the scale when shrinking, float32 weights normalised to sum 1.
+ */
+export function antialiasBicubicTaps(inSize: number, outSize: number): ResampleTaps {
+  const scale = f32(inSize / outSize);
+  const support = scale >= 1 ? f32(2 * scale) : 2;
+  const invscale = scale >= 1 ? f32(1 / scale) : 1;
+  const stride = Math.ceil(support) * 2 + 1;
+  const start = new Int32Array(outSize);
+  const size = new Int32Array(outSize);
+  const weights = new Float32Array(outSize * stride);
+  for (let i = 0; i < outSize; i++) {
+    const center = f32(scale * (i + 0.5));
+    const xmin = Math.max(Math.trunc(f32(center - support) + 0.5), 0);
+    const xsize = Math.min(Math.min(Math.trunc(f32(center + support) + 0.5), inSize) - xmin, stride);
+    let total = 0;
+    for (let j = 0; j < xsize; j++) {
+      const w = cubicAA(f32((f32(j + xmin - center) + 0.5) * invscale));
+      weights[i * stride + j] = w;
+      total = f32(total + w);
+    }
+    if (total !== 0) for (let j = 0; j < xsize; j++) weights[i * stride + j] = f32(weights[i * stride + j] / total);
+    start[i] = xmin;
+    size[i] = xsize;
+  }
+  return { outSize, start, size, weights, stride };
+}
+
+/**
+ * One separable pass over the middle axis of x [outer, inSize, inner] -> [outer, outSize, inner]:
+ * a float32 fused multiply-add chain from the first tap. With `toU8` the result is clamped to
+ * [0, 255] and rounded half to even.
+ */
+export function resampleAxis(x: ArrayLike<number>, outer: number, inSize: number, inner: number, taps: ResampleTaps, toU8: boolean): Float32Array {
+  const { outSize, start, size, weights, stride } = taps;
+  const out = new Float32Array(outer * outSize * inner);
+  for (let o = 0; o < outer; o++) {
+    for (let i = 0; i < outSize; i++) {
+      const wo = i * stride;
+      for (let k = 0; k < inner; k++) {
+        const base = (o * inSize + start[i]) * inner + k;
+        let t = size[i] > 0 ? f32(x[base] * weights[wo]) : 0;
+        for (let j = 1; j < size[i]; j++) t = fma(x[base + j * inner], weights[wo + j], t);
+        out[(o * outSize + i) * inner + k] = toU8 ? Math.min(Math.max(rintEven(t), 0), 255) : t;
+      }
+    }
+  }
+  return out;
+}

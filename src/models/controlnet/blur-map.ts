@@ -4,7 +4,7 @@
 // each one emulates its library's arithmetic (float32 where the library uses float32, in its order)
 // so that each stage lands on the reference's bytes, not merely near them.
 import type { Backend } from '../../engine/backend.js';
-import { bilateralPlanes, bilateralTables, rintEven } from '../../engine/image.js';
+import { antialiasBicubicTaps, bilateralPlanes, bilateralTables, resampleAxis, rintEven } from '../../engine/image.js';
 import * as F from '../../engine/ops.js';
 import { resizeLinearU8 } from '../guardrail/face-post.js';
 
@@ -189,81 +189,18 @@ export function bilateralFilterU8(src: Uint8Array, w: number, h: number, d: numb
 
 // ------------------------------------------------------------------ torch bicubic, antialiased
 
-// torch's x86 kernels are built for AVX2 with FMA, and the compiler fuses each a * b + c of the
-// filter and of the accumulation into one rounding; the fixtures only match with the fused form.
-const fma = (a: number, b: number, c: number) => f32(a * b + c);
-const A = -0.5;
-function cubicAA(x: number): number {
-  x = Math.abs(x);
-  if (x < 1) return fma(f32(fma(A + 2, x, -(A + 3)) * x), x, 1);
-  if (x < 2) return fma(fma(fma(A, x, -5 * A), x, 8 * A), x, -4 * A);
-  return 0;
-}
-
-/** torch's antialiased interpolation taps of one axis (float32 weights normalised to sum 1). */
-export function bicubicAATaps(inSize: number, outSize: number): { start: Int32Array; size: Int32Array; weights: Float32Array; stride: number } {
-  const scale = f32(inSize / outSize);
-  const support = scale >= 1 ? f32(2 * scale) : 2;
-  const invscale = scale >= 1 ? f32(1 / scale) : 1;
-  const stride = Math.ceil(support) * 2 + 1;
-  const start = new Int32Array(outSize);
-  const size = new Int32Array(outSize);
-  const weights = new Float32Array(outSize * stride);
-  for (let i = 0; i < outSize; i++) {
-    const center = f32(scale * (i + 0.5));
-    const xmin = Math.max(Math.trunc(f32(center - support) + 0.5), 0);
-    const xsize = Math.min(Math.trunc(f32(center + support) + 0.5), inSize) - xmin;
-    let total = 0;
-    for (let j = 0; j < xsize; j++) {
-      const w = cubicAA(f32((f32(j + xmin - center) + 0.5) * invscale));
-      weights[i * stride + j] = w;
-      total = f32(total + w);
-    }
-    if (total !== 0) for (let j = 0; j < xsize; j++) weights[i * stride + j] = f32(weights[i * stride + j] / total);
-    start[i] = xmin;
-    size[i] = xsize;
-  }
-  return { start, size, weights, stride };
-}
+/** torch's antialiased bicubic taps of one axis (engine/image.ts). */
+export const bicubicAATaps = antialiasBicubicTaps;
 
 /**
  * torchvision resize(BICUBIC, antialias=True) of one uint8 plane: float32 width pass, float32
  * height pass (each a fused multiply-add chain from the first tap), clamp to [0, 255], round half
- * to even. A float32 product of a byte and a float32 weight is exact in a double, so rounding the
- * double sum to float32 is the fused result (barring a double-rounding tie).
+ * to even.
  */
 export function resizeBicubicAAPlane(src: ArrayLike<number>, sw: number, sh: number, dw: number, dh: number): Uint8Array {
-  let plane = Float32Array.from(src as ArrayLike<number>);
-  let w = sw;
-  if (dw !== sw) {
-    const tx = bicubicAATaps(sw, dw);
-    const next = new Float32Array(dw * sh);
-    for (let y = 0; y < sh; y++) {
-      for (let x = 0; x < dw; x++) {
-        const o = tx.start[x];
-        const wo = x * tx.stride;
-        let t = f32(plane[y * w + o] * tx.weights[wo]);
-        for (let j = 1; j < tx.size[x]; j++) t = fma(plane[y * w + o + j], tx.weights[wo + j], t);
-        next[y * dw + x] = t;
-      }
-    }
-    plane = next;
-    w = dw;
-  }
-  if (dh !== sh) {
-    const ty = bicubicAATaps(sh, dh);
-    const next = new Float32Array(dw * dh);
-    for (let y = 0; y < dh; y++) {
-      const o = ty.start[y];
-      const wo = y * ty.stride;
-      for (let x = 0; x < w; x++) {
-        let t = f32(plane[o * w + x] * ty.weights[wo]);
-        for (let j = 1; j < ty.size[y]; j++) t = fma(plane[(o + j) * w + x], ty.weights[wo + j], t);
-        next[y * w + x] = t;
-      }
-    }
-    plane = next;
-  }
+  let plane: ArrayLike<number> = src;
+  if (dw !== sw) plane = resampleAxis(plane, sh, sw, 1, antialiasBicubicTaps(sw, dw), false);
+  if (dh !== sh) plane = resampleAxis(plane, 1, sh, dw, antialiasBicubicTaps(sh, dh), false);
   const out = new Uint8Array(dw * dh);
   for (let i = 0; i < out.length; i++) out[i] = u8(rint(plane[i]));
   return out;
