@@ -164,6 +164,21 @@ export interface BilateralParams {
   color: Float32Array;
 }
 
+/** One separable resampling pass over the middle axis of [outer, inSize, inner] (see image.ts). */
+export interface ResampleParams {
+  outer: number;
+  inSize: number;
+  inner: number;
+  outSize: number;
+  /** output i reads size[i] inputs from start[i] with weights[i * stride + j] */
+  start: Int32Array;
+  size: Int32Array;
+  weights: Float32Array;
+  stride: number;
+  /** clamp to [0, 255] and round half to even (the last pass of a uint8 resize) */
+  toU8: boolean;
+}
+
 export interface Storage {
   readonly backend: Backend;
   readonly dtype: DType;
@@ -274,4 +289,6 @@ export interface Backend {
   // ---- image filters ----
   /** f32 [3, T, H, W] of uint8 results */
   bilateral(x: Tensor, p: BilateralParams): Tensor;
+  /** f32 [outer, outSize, inner]: a fused multiply-add chain over each output's taps */
+  resample(x: Tensor, p: ResampleParams): Tensor;
 }

@@ -7,7 +7,7 @@ import type {
   Backend, BinaryOp, BorderMode, ReduceOp, RopeMode, StridedDim, UnaryOp,
 } from './backend.js';
 import { type DType, type RawArray, narrow } from './dtype.js';
-import { bilateralTables } from './image.js';
+import { antialiasBicubicTaps, bilateralTables } from './image.js';
 import { ShapeError, Tensor, numel, scope, shapeStr, stridesOf } from './tensor.js';
 
 // ------------------------------------------------------------------ creation
@@ -689,4 +689,28 @@ export function bilateralFilter(x: Tensor, d: number, sigmaColor: number, sigmaS
   const [T, H, W] = x.rank === 4 ? x.shape.slice(1) : [1, ...x.shape.slice(1)];
   const tab = bilateralTables(d, sigmaColor, sigmaSpace);
   return be.bilateral(x, { T, H, W, dy: tab.dy, dx: tab.dx, space: tab.space, color: tab.color });
+}
+
+/**
+ * torchvision resize(BICUBIC, antialias=True) of uint8 values (any dtype) over the last two axes
+ * of x to [outH, outW]: float32 width pass, then height pass, clamped to [0, 255] and rounded half
+ * to even; f32 of the uint8 results.
+ */
+export function resizeBicubicAA(x: Tensor, outH: number, outW: number): Tensor {
+  const be = sameBackend('resizeBicubicAA', x);
+  if (x.rank < 2) throw new ShapeError(`resizeBicubicAA: x must have 2 or more dims, got ${shapeStr(x.shape)}`);
+  if (!(Number.isInteger(outH) && Number.isInteger(outW) && outH > 0 && outW > 0)) throw new ShapeError(`resizeBicubicAA: bad output size ${outH}x${outW}`);
+  const lead = x.shape.slice(0, -2);
+  const [H, W] = x.shape.slice(-2);
+  const outer = numel(lead);
+  const pass = (t: Tensor, o: number, n: number, inner: number, m: number, toU8: boolean) => {
+    const tp = antialiasBicubicTaps(n, m);
+    return be.resample(t, { outer: o, inSize: n, inner, toU8, ...tp });
+  };
+  return scope(() => {
+    let y = x;
+    if (W !== outW || H === outH) y = pass(y, outer * H, W, 1, outW, H === outH);
+    if (H !== outH) y = pass(y, outer, H, outW, outH, true);
+    return y.reshape([...lead, outH, outW]);
+  });
 }

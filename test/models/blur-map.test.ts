@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
-  bicubicAATaps, bicubicDownSize, bilateralFilterU8, bilateralKernel, blurMap, blurPreset, engineBilateral, resizeAreaU8, resizeBicubicAAPlane,
+  bicubicAATaps, bicubicDownSize, bilateralFilterU8, bilateralKernel, blurMap, blurPreset, engineStages, resizeAreaU8, resizeBicubicAAPlane,
 } from '../../src/models/controlnet/blur-map.js';
 import { resizeLinearU8 } from '../../src/models/guardrail/face-post.js';
 import { cpu, expectCasePasses, webgpu } from '../harness.js';
@@ -138,7 +138,9 @@ describe('presets and the whole map', () => {
     });
     expect(out.length).toBe(v.length);
     expect(stages).toEqual(['area_down:3x2x6x9', 'bilateral:3x2x6x9', 'linear_up:3x2x13x19', 'bicubic_down:3x2x1x1']);
-    const viaEngine = await blurMap(v, [3, 2, 13, 19], blurPreset('transfer1', 'very_high'), undefined, engineBilateral(cpu));
-    expect([...viaEngine]).toEqual([...(await blurMap(v, [3, 2, 13, 19], blurPreset('transfer1', 'very_high')))]);
+    const w = Uint8Array.from({ length: 3 * 2 * 17 * 33 }, (_, i) => (i * 37) % 256);
+    const viaEngine = await blurMap(w, [3, 2, 17, 33], blurPreset('transfer1', 'very_high'), undefined, engineStages(cpu));
+    expect([...viaEngine]).toEqual([...(await blurMap(w, [3, 2, 17, 33], blurPreset('transfer1', 'very_high')))]);
+    await expect(blurMap(v, [3, 2, 13, 19], blurPreset('transfer1', 'very_high'))).rejects.toThrow(/too small for the down-up factor 16/);
   });
 });

@@ -77,3 +77,31 @@ describe('webgpu bilateralFilter', () => {
     expect(() => F.bilateralFilter(F.zeros(cpu, [4, 2, 2]), 5, 100, 50)).toThrow(/RGB planes/);
   });
 });
+
+describe('webgpu resizeBicubicAA', () => {
+  const sizeArb = fc.record({
+    lead: fc.integer({ min: 1, max: 3 }),
+    H: awkwardDim(40),
+    W: awkwardDim(70),
+    outH: awkwardDim(40),
+    outW: awkwardDim(70),
+    levels: fc.constantFrom(2, 256),
+    seed: fc.nat(),
+  });
+  it('matches the oracle shrinking and enlarging over awkward sizes', async () => {
+    await fc.assert(fc.asyncProperty(sizeArb, async (c) => {
+      const shape = [c.lead, c.H, c.W];
+      await checkAgainstCpu(await gpu(), `resizeBicubicAA [${shape}] -> ${c.outH}x${c.outW}`, [
+        { values: bytes(c.lead * c.H * c.W, c.seed, c.levels), shape },
+      ], (x) => F.resizeBicubicAA(x, c.outH, c.outW), EXACT);
+    }), gpuRuns(25));
+  });
+
+  it('the blur-map sizes (64x96 -> 6x9 -> 64x96, 704x1280 -> 44x80) and equal sizes', async () => {
+    for (const [H, W, h, w] of [[64, 96, 6, 9], [6, 9, 64, 96], [704, 1280, 44, 80], [5, 7, 5, 7], [5, 7, 5, 3]]) {
+      await checkAgainstCpu(await gpu(), `resizeBicubicAA ${H}x${W} -> ${h}x${w}`, [
+        { values: bytes(2 * H * W, H * W), shape: [2, H, W] },
+      ], (x) => F.resizeBicubicAA(x, h, w), EXACT);
+    }
+  });
+});

@@ -2,12 +2,12 @@
 //   controlnet.blur_map  video C x T x H x W uint8 -> vis 1 x C x T x H x W uint8, with the stage
 //                        taps area_down, bilateral, linear_up, bicubic_down (case.safetensors tap.*).
 // The case's resolved numbers (args) drive it, never its preset name, so other presets and
-// variants run through the same path. The bilateral stage runs on the backend's engine op; the
-// resizes on the host.
+// variants run through the same path. The bilateral and bicubic stages run on the backend's engine
+// ops; the OpenCV resizes (cheap, integer) on the host.
 import type { Backend } from '../../engine/backend.js';
 import { TapRecorder } from '../../engine/module.js';
 import { fromRaw } from '../../engine/ops.js';
-import { type BlurMapSettings, blurMap, engineBilateral } from '../../models/controlnet/blur-map.js';
+import { type BlurMapSettings, blurMap, engineStages } from '../../models/controlnet/blur-map.js';
 import { CaseFormatError, type FixtureCase } from '../case.js';
 import { type KindResult, registerKind, shaped } from '../registry.js';
 
@@ -33,7 +33,7 @@ async function blurMapKind(c: FixtureCase, backend: Backend): Promise<KindResult
   const taps = new TapRecorder(new Set(c.tapNames));
   const out = await blurMap(Uint8Array.from(input.raw), [C, T, H, W], settingsOf(c), (stage, values, shape) => {
     if (taps.wants(stage)) taps.record(stage, fromRaw(backend, Int32Array.from(values), shape, 'i32'));
-  }, engineBilateral(backend));
+  }, engineStages(backend));
   return { outputs: { vis: shaped(Int32Array.from(out), [1, C, T, H, W]) }, taps };
 }
 

@@ -3,7 +3,7 @@
 // obviously-correct code over speed. The op implementations live in the sibling files and work
 // on value arrays; this file owns storage and turns tensors into arrays and back.
 import type {
-  AttentionParams, Backend, BackendLimits, BilateralParams, BinaryOp, ConvParams, MatmulParams, NormParams, ReduceOp, RopeParams,
+  AttentionParams, Backend, BackendLimits, BilateralParams, BinaryOp, ConvParams, MatmulParams, NormParams, ReduceOp, ResampleParams, RopeParams,
   MemoryStats, Storage, StridedParams, UnaryOp,
 } from '../backend.js';
 import { type DType, type RawArray, type ReadArray, narrow, rawArrayFor, widen } from '../dtype.js';
@@ -12,7 +12,7 @@ import { attention, rope } from './attention.js';
 import { binary, unary, where } from './elementwise.js';
 import { conv, matmul, matmulBf16B } from './linalg.js';
 import { countNonFinite } from './finite.js';
-import { bilateralPlanes } from '../image.js';
+import { bilateralPlanes, resampleAxis } from '../image.js';
 import { gather, setSlice, strided } from './movement.js';
 import { norm } from './norm.js';
 import { argmax, cumsum, reduce, softmax, topk } from './reduce.js';
@@ -232,6 +232,10 @@ export class CpuBackend implements Backend {
   bilateral(x: Tensor, p: BilateralParams): Tensor {
     return this.wrap('f32', bilateralPlanes(this.values(x), p.T, p.H, p.W, { radius: 0, ...p }), x.shape);
   }
+  resample(x: Tensor, p: ResampleParams): Tensor {
+    return this.wrap('f32', resampleAxis(this.values(x), p.outer, p.inSize, p.inner, p, p.toU8), [p.outer, p.outSize, p.inner]);
+  }
+
 }
 
 export const cpu = new CpuBackend();

@@ -9,7 +9,7 @@
 // takes the path that zeros imply, not the real one.
 import type {
   AttentionParams, Backend, BackendLimits, BilateralParams, BinaryOp, ConvParams, MatmulParams, MemoryStats, NormParams, ReduceOp,
-  RopeParams, Storage, StridedParams, UnaryOp,
+  ResampleParams, RopeParams, Storage, StridedParams, UnaryOp,
 } from '../backend.js';
 import { type DType, type RawArray, type ReadArray, bytesPerElement, rawArrayFor } from '../dtype.js';
 import { UserError } from '../errors.js';
@@ -278,4 +278,9 @@ export class PlanBackend implements Backend {
     this.check(x);
     return this.out('f32', x.shape);
   }
+  resample(x: Tensor, p: ResampleParams): Tensor {
+    this.check(x);
+    return this.out('f32', [p.outer, p.outSize, p.inner]);
+  }
+
 }

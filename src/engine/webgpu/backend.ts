@@ -1,7 +1,7 @@
 // The WebGPU backend: storage on the GPU, every primitive a WGSL kernel (kernels/*.wgsl.ts). Each
 // kernel family's dispatch sizing lives in ops/<family>.ts next to nothing else.
 import type {
-  AttentionParams, Backend, BackendLimits, BilateralParams, BinaryOp, ConvParams, MatmulParams, NormParams, ReduceOp, RopeParams,
+  AttentionParams, Backend, BackendLimits, BilateralParams, BinaryOp, ConvParams, MatmulParams, NormParams, ReduceOp, ResampleParams, RopeParams,
   MemoryStats, StridedParams, UnaryOp,
 } from '../backend.js';
 import { type DType, type RawArray, type ReadArray, bytesPerElement, widen } from '../dtype.js';
@@ -163,6 +163,10 @@ export class WebGpuBackend implements Backend {
   bilateral(x: Tensor, p: BilateralParams): Tensor {
     return image.bilateral(this, x, p);
   }
+  resample(x: Tensor, p: ResampleParams): Tensor {
+    return image.resample(this, x, p);
+  }
+
 }
 
 const shared = new Map<string, Promise<WebGpuBackend>>();

@@ -4,8 +4,10 @@
 // each one emulates its library's arithmetic (float32 where the library uses float32, in its order)
 // so that each stage lands on the reference's bytes, not merely near them.
 import type { Backend } from '../../engine/backend.js';
+import { UserError } from '../../engine/errors.js';
 import { antialiasBicubicTaps, bilateralPlanes, bilateralTables, resampleAxis, rintEven } from '../../engine/image.js';
 import * as F from '../../engine/ops.js';
+import { type Tensor, scope } from '../../engine/tensor.js';
 import { resizeLinearU8 } from '../guardrail/face-post.js';
 
 const f32 = Math.fround;
@@ -210,25 +212,36 @@ export function resizeBicubicAAPlane(src: ArrayLike<number>, sw: number, sh: num
 
 export type BlurStage = 'area_down' | 'bilateral' | 'linear_up' | 'bicubic_down';
 
-/** The bilateral stage on planes [3, T, h, w]; the default runs engine/image.ts on the host. */
-export type BilateralStage = (planes: Uint8Array, T: number, h: number, w: number, b: BilateralSettings) => Promise<ArrayLike<number>> | ArrayLike<number>;
+/** Where the two heavy stages run: on the host (engine/image.ts) or on a backend's engine ops. */
+export interface BlurStages {
+  /** the bilateral filter of planes [3, T, h, w] */
+  bilateral(planes: Uint8Array, T: number, h: number, w: number, b: BilateralSettings): Promise<ArrayLike<number>> | ArrayLike<number>;
+  /** the antialiased bicubic resize of `count` planes [h, w] to [oh, ow], rounded to uint8 */
+  bicubic(planes: ArrayLike<number>, count: number, h: number, w: number, oh: number, ow: number): Promise<ArrayLike<number>> | ArrayLike<number>;
+}
 
-const hostBilateral: BilateralStage = (planes, T, h, w, b) => bilateralPlanes(planes, T, h, w, bilateralTables(b.d, b.sigmaColor, b.sigmaSpace));
+export const hostStages: BlurStages = {
+  bilateral: (planes, T, h, w, b) => bilateralPlanes(planes, T, h, w, bilateralTables(b.d, b.sigmaColor, b.sigmaSpace)),
+  bicubic: (planes, count, h, w, oh, ow) => {
+    const out = new Uint8Array(count * oh * ow);
+    for (let p = 0; p < count; p++) out.set(resizeBicubicAAPlane(Array.prototype.slice.call(planes, p * h * w, (p + 1) * h * w), w, h, ow, oh), p * oh * ow);
+    return out;
+  },
+};
 
-/** The bilateral stage on a backend's engine op (F.bilateralFilter): the heavy stage off the host. */
-export function engineBilateral(backend: Backend): BilateralStage {
-  return async (planes, T, h, w, b) => {
-    const x = F.fromArray(backend, planes, [3, T, h, w]);
-    try {
-      const y = F.bilateralFilter(x, b.d, b.sigmaColor, b.sigmaSpace);
-      try {
-        return await y.read();
-      } finally {
-        y.dispose();
-      }
-    } finally {
-      x.dispose();
-    }
+async function readOnce(t: Tensor): Promise<Float32Array | Int32Array> {
+  try {
+    return await t.read();
+  } finally {
+    t.dispose();
+  }
+}
+
+/** Both heavy stages on `backend` (F.bilateralFilter, F.resizeBicubicAA). */
+export function engineStages(backend: Backend): BlurStages {
+  return {
+    bilateral: (planes, T, h, w, b) => readOnce(scope(() => F.bilateralFilter(F.fromArray(backend, planes, [3, T, h, w]), b.d, b.sigmaColor, b.sigmaSpace))),
+    bicubic: (planes, count, h, w, oh, ow) => readOnce(scope(() => F.resizeBicubicAA(F.fromArray(backend, planes, [count, h, w]), oh, ow))),
   };
 }
 
@@ -252,12 +265,12 @@ function putFrame(img: Uint8Array, planes: Uint8Array, T: number, n: number, t: 
 /**
  * The blur map of a C x T x H x W uint8 RGB video (C = 3), returned C x T x H x W. `onStage` sees
  * each stage's C x T x h x w result (the area and linear stages only run when the factor is > 1);
- * `bilateral` runs the bilateral stage (default: on the host).
+ * `stages` says where the bilateral and bicubic stages run (default: on the host).
  */
 export async function blurMap(
   video: Uint8Array, shape: readonly [number, number, number, number], settings: BlurMapSettings | null,
   onStage?: (stage: BlurStage, values: Uint8Array, shape: [number, number, number, number]) => void,
-  bilateral: BilateralStage = hostBilateral,
+  stages: BlurStages = hostStages,
 ): Promise<Uint8Array> {
   const [C, T, H, W] = shape;
   if (C !== 3) throw new Error(`blurMap: the video has ${C} channels; the bilateral filter needs RGB (3)`);
@@ -274,7 +287,7 @@ export async function blurMap(
     for (let t = 0; t < T; t++) putFrame(resizeAreaU8(frameOf(video, T, HW, t), W, H, sw, sh, 3), planes, T, small, t);
     onStage?.('area_down', planes, [C, T, sh, sw]);
   }
-  for (let k = 0; k < settings.bilateral.iter; k++) planes = Uint8Array.from(await bilateral(planes, T, sh, sw, settings.bilateral));
+  for (let k = 0; k < settings.bilateral.iter; k++) planes = Uint8Array.from(await stages.bilateral(planes, T, sh, sw, settings.bilateral));
   onStage?.('bilateral', planes, [C, T, sh, sw]);
   let up = planes;
   if (f > 1) {
@@ -283,13 +296,10 @@ export async function blurMap(
     onStage?.('linear_up', up, [C, T, H, W]);
   }
   const [dh, dw] = bicubicDownSize(H, W, settings.downupFactor);
-  const down = new Uint8Array(C * T * dh * dw);
-  const out = new Uint8Array(C * T * HW);
-  for (let p = 0; p < C * T; p++) {
-    const d = resizeBicubicAAPlane(up.subarray(p * HW, (p + 1) * HW), W, H, dw, dh);
-    down.set(d, p * dh * dw);
-    out.set(resizeBicubicAAPlane(d, dw, dh, W, H), p * HW);
-  }
+  // torchvision refuses an empty size too
+  if (dh < 1 || dw < 1) throw new UserError(`blur control: a ${W}x${H} frame is too small for the down-up factor ${settings.downupFactor} (it needs at least ${settings.downupFactor} pixels on each side)`);
+  const down = Uint8Array.from(await stages.bicubic(up, C * T, H, W, dh, dw));
+  const out = Uint8Array.from(await stages.bicubic(down, C * T, dh, dw, H, W));
   onStage?.('bicubic_down', down, [C, T, dh, dw]);
   return out;
 }

@@ -4,11 +4,14 @@
 //
 // bilateral_main: one invocation per pixel, all three channels (they share the weight). The
 // arithmetic follows OpenCV's uint8 bilateral as engine/image.ts emulates it: float32 sums over
-// the support in order, fma() in the pixels OpenCV's vector body covers (x below vec_end), the
-// reciprocal of the weight sum, then round half to even. WGSL guarantees neither a fused fma()
-// (llvmpipe does not fuse it) nor a correctly rounded 1 / x; a Newton step on the reciprocal
-// needs a truly fused fma and made things worse on llvmpipe, so the plain division stays. Where
-// either differs from the CPU's float32, a value near a .5 boundary can land one level off.
+// the support in order, a multiply-add rounded once in the pixels OpenCV's vector body covers (x
+// below vec_end; fma_exact, since WGSL's fma() need not fuse and llvmpipe's does not), products
+// rounded before the add elsewhere (kept from contraction by opaque()), the reciprocal of the
+// weight sum, then round half to even. WGSL does not promise a correctly rounded 1 / x either;
+// where a device's division is off by an ulp a value on a .5 boundary can land one level off.
+//
+// resample_main: torch's antialiased resampling, one axis per pass, as a chain of multiply-adds
+// rounded once each (fma_exact) from the first tap.
 import type { KernelFamily } from '../kernel.js';
 import { perElement } from './common.wgsl.js';
 
@@ -19,8 +22,10 @@ export const WG = 64;
 export const IMAGE: KernelFamily = { name: 'image', inputs: ['x', 'ofs', 'sw', 'cw'], outputs: { out: 'f32' }, code: /* wgsl */ `
 override WG: u32 = ${WG};
 
+// bilateral_main reads the names as written; resample_main as H = out_size, W = inner,
+// maxk = in_size, vec_end = the weights' stride, _p0 = 1 to round to uint8
 struct Params {
-  n: u32,       // pixels, T * H * W
+  n: u32,       // pixels, T * H * W (outputs, for resample_main)
   H: u32,
   W: u32,
   maxk: u32,    // support size
@@ -38,6 +43,30 @@ fn reflect101(c: i32, n: i32) -> i32 {
   var m = c % period;
   if (m < 0) { m = m + period; }
   return select(period - m, m, m < n);
+}
+
+// ---- exact products and sums (Dekker / Knuth): WGSL's fma() need not fuse (llvmpipe's does not),
+// and the torch arithmetic this mirrors is a fused multiply-add chain
+/** v, hidden from the shader compiler's algebra (P._p1 is 0 at run time): Mesa's NIR, for one,
+ *  folds c - (c - a) into a unless the terms are opaque to it */
+fn opaque(v: f32) -> f32 { return bitcast<f32>(bitcast<u32>(v) ^ P._p1); }
+
+fn split(a: f32) -> vec2<f32> {
+  let c = opaque(4097.0 * a);
+  let hi = c - opaque(c - a);
+  return vec2<f32>(hi, a - hi);
+}
+
+/** a * b + c rounded once (p + e is the exact product, s + t the exact sum of p and c) */
+fn fma_exact(a: f32, b: f32, c: f32) -> f32 {
+  let p = opaque(a * b);
+  let sa = split(a);
+  let sb = split(b);
+  let e = opaque(opaque(opaque(opaque(sa.x * sb.x) - p) + opaque(sa.x * sb.y)) + opaque(sa.y * sb.x)) + opaque(sa.y * sb.y);
+  let s = opaque(p + c);
+  let bb = opaque(s - p);
+  let t = opaque(p - opaque(s - bb)) + opaque(c - bb);
+  return s + opaque(t + e);
 }
 
 /** round half to even, spelled out: a GL-backed round() may take ties away from zero */
@@ -74,18 +103,36 @@ ${perElement('bilateral_main', `  let plane = P.H * P.W;
     let w = ld_sw(k) * ld_cw(ci);
     ws = ws + w;
     if (fused) {
-      s0 = fma(a, w, s0);
-      s1 = fma(b, w, s1);
-      s2 = fma(c, w, s2);
+      s0 = fma_exact(a, w, s0);
+      s1 = fma_exact(b, w, s1);
+      s2 = fma_exact(c, w, s2);
     } else {
-      s0 = s0 + a * w;
-      s1 = s1 + b * w;
-      s2 = s2 + c * w;
+      s0 = s0 + opaque(a * w);
+      s1 = s1 + opaque(b * w);
+      s2 = s2 + opaque(c * w);
     }
   }
   let inv = 1.0 / ws;
   out[p] = clamp(rint_even(s0 * inv), 0.0, 255.0);
   out[cs + p] = clamp(rint_even(s1 * inv), 0.0, 255.0);
   out[2u * cs + p] = clamp(rint_even(s2 * inv), 0.0, 255.0);`, { index: 'p' })}
+
+// resample_main: one invocation per output element of [outer, out_size, inner]; ofs holds
+// (start, size) per output index along the axis, sw the weights, stride apart.
+${perElement('resample_main', `  let k = e % P.W;
+  let oi = e / P.W;
+  let i = oi % P.H;
+  let o = oi / P.H;
+  let start = u32(ldi_ofs(2u * i));
+  let size = u32(ldi_ofs(2u * i + 1u));
+  let base = (o * P.maxk + start) * P.W + k;
+  let wo = i * P.vec_end;
+  var t = 0.0;
+  if (size > 0u) { t = ld_x(base) * ld_sw(wo); }
+  for (var j = 1u; j < size; j++) {
+    t = fma_exact(ld_x(base + j * P.W), ld_sw(wo + j), t);
+  }
+  if (P._p0 == 1u) { t = clamp(rint_even(t), 0.0, 255.0); }
+  out[e] = t;`, { index: 'e' })}
 `,
 };

@@ -1,6 +1,6 @@
 // The per-frame image filters on kernels/image.wgsl.ts; the support and weight tables are
 // computed on the host (engine/image.ts) and uploaded per call (a few KiB).
-import type { BilateralParams } from '../../backend.js';
+import type { BilateralParams, ResampleParams } from '../../backend.js';
 import { BILATERAL_LANES } from '../../image.js';
 import { Tensor } from '../../tensor.js';
 import type { WebGpuBackend } from '../backend.js';
@@ -29,5 +29,27 @@ export function bilateral(be: WebGpuBackend, x: Tensor, p: BilateralParams): Ten
   ofs.dispose();
   sw.dispose();
   cw.dispose();
+  return out;
+}
+
+export function resample(be: WebGpuBackend, x: Tensor, p: ResampleParams): Tensor {
+  const out = be.empty('f32', [p.outer, p.outSize, p.inner]);
+  const n = p.outer * p.outSize * p.inner;
+  if (n === 0) return out;
+  const pairs = new Int32Array(2 * p.outSize);
+  for (let i = 0; i < p.outSize; i++) {
+    pairs[2 * i] = p.start[i];
+    pairs[2 * i + 1] = p.size[i];
+  }
+  const ofs = new Tensor(be.upload('i32', pairs), [pairs.length]);
+  const sw = new Tensor(be.upload('f32', p.weights), [p.weights.length]);
+  be.ctx.dispatch({
+    family: IMAGE, entry: 'resample_main', inputs: { x, ofs, sw }, outputs: { out },
+    params: new Params().u32(n, p.outSize, p.inner, p.inSize, p.stride, p.toU8 ? 1 : 0, 0, 0),
+    overrides: { WG },
+    workgroups: grid1d(Math.ceil(n / WG)),
+  });
+  ofs.dispose();
+  sw.dispose();
   return out;
 }
