@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
-  bicubicAATaps, bicubicDownSize, bilateralFilterU8, bilateralKernel, blurMap, blurPreset, engineStages, resizeAreaU8, resizeBicubicAAPlane,
+  bicubicAATaps, bicubicDownSize, bilateralFilterU8, bilateralKernel, blurMap, blurPreset, engineStages, fitSize, resizeAreaU8, resizeBicubicAAPlane,
 } from '../../src/models/controlnet/blur-map.js';
 import { resizeLinearU8 } from '../../src/models/guardrail/face-post.js';
 import { cpu, expectCasePasses, webgpu } from '../harness.js';
@@ -124,9 +124,26 @@ describe('presets and the whole map', () => {
   it('Transfer2.5 keeps the bilateral defaults; Transfer1 follows the preset', () => {
     expect(blurPreset('transfer2.5', 'high')).toEqual({ areaDownFactor: 1, bilateral: { d: 30, sigmaColor: 150, sigmaSpace: 100, iter: 1 }, downupFactor: 16 });
     expect(blurPreset('transfer1', 'high')?.bilateral).toEqual({ d: 50, sigmaColor: 300, sigmaSpace: 150, iter: 1 });
-    expect(blurPreset('transfer1', 'medium')).toEqual(blurPreset('transfer2.5', 'medium'));
+    // the same numbers, apart from Transfer1's 720p box
+    const { fitBox: _box, ...t1Medium } = blurPreset('transfer1', 'medium')!;
+    expect(t1Medium).toEqual(blurPreset('transfer2.5', 'medium'));
     expect(blurPreset('transfer2.5', 'low')).toMatchObject({ areaDownFactor: 4, downupFactor: 4 });
     expect(blurPreset('transfer2.5', 'none')).toBeNull();
+    expect(blurPreset('transfer1', 'low')?.fitBox).toEqual([1280, 704]);
+    expect(blurPreset('transfer2.5', 'low')?.fitBox).toBeUndefined();
+  });
+
+  it('Transfer1 first shrinks frames larger than the 720p box (int(r * size + 0.5))', async () => {
+    expect(fitSize(1920, 1080, [1280, 704])).toEqual([1252, 704]); // r = 704 / 1080
+    expect(fitSize(1280, 704, [1280, 704])).toEqual([1280, 704]);
+    expect(fitSize(96, 64, [1280, 704])).toEqual([96, 64]);
+    // a 2x-too-wide frame: shrunk to the box's width by the area resize, then blurred at that size
+    const v = Uint8Array.from({ length: 3 * 1 * 2 * 2600 }, (_, i) => (i * 7) % 256);
+    const settings = { ...blurPreset('transfer1', 'very_low')!, bilateral: { d: 1, sigmaColor: 1, sigmaSpace: 1, iter: 1 }, downupFactor: 1 };
+    const stages: string[] = [];
+    const out = await blurMap(v, [3, 1, 2, 2600], settings, (s, _v, shape) => stages.push(`${s}:${shape.join('x')}`));
+    expect(stages).toEqual(['bilateral:3x1x1x1280', 'bicubic_down:3x1x1x1280']);
+    expect(out.length).toBe(3 * 1280);
   });
   it('`none` returns the input; odd sizes run through every stage, on the host or the engine op alike', async () => {
     const v = Uint8Array.from({ length: 3 * 2 * 13 * 19 }, (_, i) => (i * 37) % 256);

@@ -32,6 +32,22 @@ export interface BlurMapSettings {
   bilateral: BilateralSettings;
   /** antialiased bicubic down to (int(H / s), int(W / s)) and back */
   downupFactor: number;
+  /**
+   * Transfer1 only: [W, H] of the 720p box; larger frames are first shrunk into it with INTER_AREA
+   * (upstream's resize_frames), and the map has the shrunk size
+   */
+  fitBox?: readonly [number, number];
+}
+
+/** VIDEO_RES_SIZE_INFO["720"]: [W, H] per aspect ratio. */
+export const RES_720: Readonly<Record<string, readonly [number, number]>> = {
+  '16,9': [1280, 704], '4,3': [960, 704], '1,1': [960, 960], '3,4': [704, 960], '9,16': [704, 1280],
+};
+
+/** The size resize_frames shrinks a W x H frame to inside `box` (unchanged when it fits). */
+export function fitSize(W: number, H: number, box: readonly [number, number]): [number, number] {
+  const r = Math.min(box[0] / W, box[1] / H);
+  return r < 1 ? [Math.trunc(r * W + 0.5), Math.trunc(r * H + 0.5)] : [W, H];
 }
 
 export type BlurVariant = 'transfer2.5' | 'transfer1';
@@ -54,8 +70,10 @@ const T1_BILATERAL: Record<BlurPreset, BilateralSettings> = {
 /** The settings of a named preset. Transfer2.5 `none` returns the input (null); Transfer1 `none` still runs its (1, 1, 1) filter. */
 export function blurPreset(variant: BlurVariant, preset: BlurPreset): BlurMapSettings | null {
   if (variant === 'transfer1') {
-    if (preset === 'none') return { areaDownFactor: 1, bilateral: T1_BILATERAL.none, downupFactor: 1 };
-    return { areaDownFactor: AREA_FACTOR[preset], bilateral: T1_BILATERAL[preset], downupFactor: DOWNUP_FACTOR[preset] };
+    // the augmentor's data carries no aspect ratio at inference, so its 16:9 default box applies
+    const fitBox = RES_720['16,9'];
+    if (preset === 'none') return { areaDownFactor: 1, bilateral: T1_BILATERAL.none, downupFactor: 1, fitBox };
+    return { areaDownFactor: AREA_FACTOR[preset], bilateral: T1_BILATERAL[preset], downupFactor: DOWNUP_FACTOR[preset], fitBox };
   }
   if (preset === 'none') return null;
   return { areaDownFactor: AREA_FACTOR[preset], bilateral: T25_BILATERAL, downupFactor: DOWNUP_FACTOR[preset] };
@@ -263,7 +281,8 @@ function putFrame(img: Uint8Array, planes: Uint8Array, T: number, n: number, t: 
 }
 
 /**
- * The blur map of a C x T x H x W uint8 RGB video (C = 3), returned C x T x H x W. `onStage` sees
+ * The blur map of a C x T x H x W uint8 RGB video (C = 3), returned C x T x H x W (Transfer1:
+ * at the size `fitBox` shrinks it to, see `fitSize`). `onStage` sees
  * each stage's C x T x h x w result (the area and linear stages only run when the factor is > 1);
  * `stages` says where the bilateral and bicubic stages run (default: on the host).
  */
@@ -272,10 +291,20 @@ export async function blurMap(
   onStage?: (stage: BlurStage, values: Uint8Array, shape: [number, number, number, number]) => void,
   stages: BlurStages = hostStages,
 ): Promise<Uint8Array> {
-  const [C, T, H, W] = shape;
-  if (C !== 3) throw new Error(`blurMap: the video has ${C} channels; the bilateral filter needs RGB (3)`);
-  if (video.length !== C * T * H * W) throw new Error(`blurMap: ${video.length} values for [${shape.join(', ')}]`);
+  if (shape[0] !== 3) throw new Error(`blurMap: the video has ${shape[0]} channels; the bilateral filter needs RGB (3)`);
+  if (video.length !== shape.reduce((a, b) => a * b, 1)) throw new Error(`blurMap: ${video.length} values for [${shape.join(', ')}]`);
   if (!settings) return video.slice();
+  if (settings.fitBox) {
+    const [fw, fh] = fitSize(shape[3], shape[2], settings.fitBox);
+    if (fw !== shape[3] || fh !== shape[2]) {
+      const [, T0, H0, W0] = shape;
+      const shrunk = new Uint8Array(3 * T0 * fh * fw);
+      for (let t = 0; t < T0; t++) putFrame(resizeAreaU8(frameOf(video, T0, H0 * W0, t), W0, H0, fw, fh, 3), shrunk, T0, fh * fw, t);
+      video = shrunk;
+      shape = [3, T0, fh, fw];
+    }
+  }
+  const [C, T, H, W] = shape;
   const f = settings.areaDownFactor;
   const sw = f > 1 ? Math.trunc(W / f) : W;
   const sh = f > 1 ? Math.trunc(H / f) : H;
