@@ -180,3 +180,93 @@ export function resampleAxis(x: ArrayLike<number>, outer: number, inSize: number
   }
   return out;
 }
+
+// ------------------------------------------------------------------ INTER_AREA (shrinking)
+
+/** OpenCV's area coverage of one axis, grouped by destination: entries first[d] .. first[d + 1]. */
+export interface AreaAxis {
+  first: Int32Array;
+  src: Int32Array;
+  alpha: Float32Array;
+}
+
+/** How cv2.resize(INTER_AREA) shrinks [sh, sw] to [dh, dw]: whole blocks, or coverage tables. */
+export interface AreaTables {
+  dh: number;
+  dw: number;
+  /** both factors integers: block means (ix x iy) */
+  block: [number, number] | null;
+  x: AreaAxis;
+  y: AreaAxis;
+}
+
+function areaAxis(ssize: number, dsize: number, scale: number): AreaAxis {
+  const first = [0];
+  const src: number[] = [];
+  const alpha: number[] = [];
+  for (let dx = 0; dx < dsize; dx++) {
+    const fsx1 = dx * scale;
+    const fsx2 = fsx1 + scale;
+    const cell = Math.min(scale, ssize - fsx1);
+    const sx2 = Math.min(Math.floor(fsx2), ssize - 1);
+    const sx1 = Math.min(Math.ceil(fsx1), sx2);
+    if (sx1 - fsx1 > 1e-3) {
+      src.push(sx1 - 1);
+      alpha.push((sx1 - fsx1) / cell);
+    }
+    for (let sx = sx1; sx < sx2; sx++) {
+      src.push(sx);
+      alpha.push(1 / cell);
+    }
+    if (fsx2 - sx2 > 1e-3) {
+      src.push(sx2);
+      alpha.push(Math.min(Math.min(fsx2 - sx2, 1), cell) / cell);
+    }
+    first.push(src.length);
+  }
+  return { first: Int32Array.from(first), src: Int32Array.from(src), alpha: Float32Array.from(alpha) };
+}
+
+export function areaTables(sh: number, sw: number, dh: number, dw: number): AreaTables {
+  if (dw > sw || dh > sh || dw < 1 || dh < 1) throw new Error(`areaTables: ${sw}x${sh} -> ${dw}x${dh} is not a shrink`);
+  const scaleX = sw / dw;
+  const scaleY = sh / dh;
+  const block: [number, number] | null = Number.isInteger(scaleX) && Number.isInteger(scaleY) ? [scaleX, scaleY] : null;
+  return { dh, dw, block, x: areaAxis(sw, dw, scaleX), y: areaAxis(sh, dh, scaleY) };
+}
+
+/**
+ * INTER_AREA of `count` uint8 planes [sh, sw] -> [dh, dw]. Whole blocks: 2x2 is
+ * (a + b + c + d + 2) >> 2, other sizes the int sum times the float32 1 / area, rounded half to
+ * even. Otherwise OpenCV's float32 order: each source row's covered pixels summed with their
+ * weights, the rows then summed with theirs.
+ */
+export function areaPlanes(x: ArrayLike<number>, count: number, sh: number, sw: number, tab: AreaTables): Float32Array {
+  const { dh, dw } = tab;
+  const out = new Float32Array(count * dh * dw);
+  for (let p = 0; p < count; p++) {
+    const base = p * sh * sw;
+    for (let y = 0; y < dh; y++) {
+      for (let xx = 0; xx < dw; xx++) {
+        const o = (p * dh + y) * dw + xx;
+        if (tab.block) {
+          const [ix, iy] = tab.block;
+          let sum = 0;
+          for (let j = 0; j < iy; j++) for (let i = 0; i < ix; i++) sum += x[base + (y * iy + j) * sw + xx * ix + i];
+          out[o] = ix * iy === 4 ? (sum + 2) >> 2 : Math.min(Math.max(rintEven(f32(sum * f32(1 / (ix * iy)))), 0), 255);
+          continue;
+        }
+        let sum = 0;
+        for (let k = tab.y.first[y]; k < tab.y.first[y + 1]; k++) {
+          const row = base + tab.y.src[k] * sw;
+          let buf = 0;
+          for (let t = tab.x.first[xx]; t < tab.x.first[xx + 1]; t++) buf = f32(buf + f32(x[row + tab.x.src[t]] * tab.x.alpha[t]));
+          const v = f32(tab.y.alpha[k] * buf);
+          sum = k === tab.y.first[y] ? v : f32(sum + v);
+        }
+        out[o] = Math.min(Math.max(rintEven(sum), 0), 255);
+      }
+    }
+  }
+  return out;
+}

@@ -5,7 +5,7 @@
 // so that each stage lands on the reference's bytes, not merely near them.
 import type { Backend } from '../../engine/backend.js';
 import { UserError } from '../../engine/errors.js';
-import { antialiasBicubicTaps, bilateralPlanes, bilateralTables, resampleAxis, rintEven } from '../../engine/image.js';
+import { antialiasBicubicTaps, areaPlanes, areaTables, bilateralPlanes, bilateralTables, resampleAxis, rintEven } from '../../engine/image.js';
 import * as F from '../../engine/ops.js';
 import { type Tensor, scope } from '../../engine/tensor.js';
 import { resizeLinearU8 } from '../guardrail/face-post.js';
@@ -86,105 +86,18 @@ export function bicubicDownSize(H: number, W: number, s: number): [number, numbe
 
 // ------------------------------------------------------------------ INTER_AREA
 
-interface AreaTab {
-  di: Int32Array;
-  si: Int32Array;
-  alpha: Float32Array;
-}
-
-/** OpenCV's area coverage table of one axis: (destination, source, float32 weight) triples. */
-function areaTab(ssize: number, dsize: number, scale: number): AreaTab {
-  const di: number[] = [];
-  const si: number[] = [];
-  const alpha: number[] = [];
-  for (let dx = 0; dx < dsize; dx++) {
-    const fsx1 = dx * scale;
-    const fsx2 = fsx1 + scale;
-    const cell = Math.min(scale, ssize - fsx1);
-    let sx1 = Math.ceil(fsx1);
-    const sx2 = Math.min(Math.floor(fsx2), ssize - 1);
-    sx1 = Math.min(sx1, sx2);
-    if (sx1 - fsx1 > 1e-3) {
-      di.push(dx);
-      si.push(sx1 - 1);
-      alpha.push((sx1 - fsx1) / cell);
-    }
-    for (let sx = sx1; sx < sx2; sx++) {
-      di.push(dx);
-      si.push(sx);
-      alpha.push(1 / cell);
-    }
-    if (fsx2 - sx2 > 1e-3) {
-      di.push(dx);
-      si.push(sx2);
-      alpha.push(Math.min(Math.min(fsx2 - sx2, 1), cell) / cell);
-    }
-  }
-  return { di: Int32Array.from(di), si: Int32Array.from(si), alpha: Float32Array.from(alpha) };
-}
-
 /**
- * cv2.resize(src, (dw, dh), interpolation=INTER_AREA) of a uint8 [sh, sw, cn] image, shrinking.
- * Integer factors take OpenCV's block-mean path (2x2: (a+b+c+d+2) >> 2; otherwise the int sum times
- * the float32 1/area, rounded half to even); other sizes its fractional-coverage float32 path.
+ * cv2.resize(src, (dw, dh), interpolation=INTER_AREA) of a uint8 [sh, sw, cn] image, shrinking
+ * (engine/image.ts areaPlanes, channel by channel).
  */
 export function resizeAreaU8(src: Uint8Array, sw: number, sh: number, dw: number, dh: number, cn: number): Uint8Array {
-  const out = new Uint8Array(dw * dh * cn);
-  if (sw === dw && sh === dh) {
-    out.set(src.subarray(0, out.length));
-    return out;
-  }
-  if (dw > sw || dh > sh) throw new Error(`resizeAreaU8: ${sw}x${sh} -> ${dw}x${dh} enlarges`);
-  const scaleX = sw / dw;
-  const scaleY = sh / dh;
-  const ix = Math.trunc(scaleX);
-  const iy = Math.trunc(scaleY);
-  if (scaleX === ix && scaleY === iy) {
-    const area = ix * iy;
-    const inv = f32(1 / area);
-    for (let y = 0; y < dh; y++) {
-      for (let x = 0; x < dw; x++) {
-        for (let c = 0; c < cn; c++) {
-          let sum = 0;
-          for (let j = 0; j < iy; j++) {
-            const row = ((y * iy + j) * sw + x * ix) * cn + c;
-            for (let i = 0; i < ix; i++) sum += src[row + i * cn];
-          }
-          out[(y * dw + x) * cn + c] = area === 4 ? (sum + 2) >> 2 : u8(rint(f32(sum * inv)));
-        }
-      }
-    }
-    return out;
-  }
-  const xt = areaTab(sw, dw, scaleX);
-  const yt = areaTab(sh, dh, scaleY);
-  const width = dw * cn;
-  const buf = new Float32Array(width);
-  const sum = new Float32Array(width);
-  let prev = yt.di[0];
-  const flush = (dy: number) => {
-    for (let x = 0; x < width; x++) out[dy * width + x] = u8(rint(sum[x]));
-  };
-  for (let k = 0; k < yt.di.length; k++) {
-    const beta = yt.alpha[k];
-    const dy = yt.di[k];
-    const srow = yt.si[k] * sw * cn;
-    buf.fill(0);
-    for (let t = 0; t < xt.di.length; t++) {
-      const d = xt.di[t] * cn;
-      const s = srow + xt.si[t] * cn;
-      const a = xt.alpha[t];
-      for (let c = 0; c < cn; c++) buf[d + c] = f32(buf[d + c] + f32(src[s + c] * a));
-    }
-    if (dy !== prev) {
-      flush(prev);
-      for (let x = 0; x < width; x++) sum[x] = f32(beta * buf[x]);
-      prev = dy;
-    } else {
-      for (let x = 0; x < width; x++) sum[x] = f32(sum[x] + f32(beta * buf[x]));
-    }
-  }
-  flush(prev);
+  const n = sw * sh;
+  const planes = new Uint8Array(cn * n);
+  for (let p = 0; p < n; p++) for (let c = 0; c < cn; c++) planes[c * n + p] = src[p * cn + c];
+  const res = areaPlanes(planes, cn, sh, sw, areaTables(sh, sw, dh, dw));
+  const m = dw * dh;
+  const out = new Uint8Array(cn * m);
+  for (let p = 0; p < m; p++) for (let c = 0; c < cn; c++) out[p * cn + c] = res[c * m + p];
   return out;
 }
 
