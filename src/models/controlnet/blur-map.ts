@@ -10,7 +10,6 @@ import * as F from '../../engine/ops.js';
 import { type Tensor, scope } from '../../engine/tensor.js';
 import { resizeLinearU8 } from '../guardrail/face-post.js';
 
-const f32 = Math.fround;
 
 const rint = rintEven;
 
