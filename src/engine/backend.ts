@@ -179,6 +179,22 @@ export interface ResampleParams {
   toU8: boolean;
 }
 
+/** INTER_AREA shrinking of uint8 planes [count, sh, sw] (see image.ts AreaTables). */
+export interface AreaParams {
+  count: number;
+  sh: number;
+  sw: number;
+  dh: number;
+  dw: number;
+  block: [number, number] | null;
+  xFirst: Int32Array;
+  xSrc: Int32Array;
+  xAlpha: Float32Array;
+  yFirst: Int32Array;
+  ySrc: Int32Array;
+  yAlpha: Float32Array;
+}
+
 export interface Storage {
   readonly backend: Backend;
   readonly dtype: DType;
@@ -291,4 +307,6 @@ export interface Backend {
   bilateral(x: Tensor, p: BilateralParams): Tensor;
   /** f32 [outer, outSize, inner]: a fused multiply-add chain over each output's taps */
   resample(x: Tensor, p: ResampleParams): Tensor;
+  /** f32 [count, dh, dw] of uint8 results */
+  areaResize(x: Tensor, p: AreaParams): Tensor;
 }

@@ -7,7 +7,7 @@ import type {
   Backend, BinaryOp, BorderMode, ReduceOp, RopeMode, StridedDim, UnaryOp,
 } from './backend.js';
 import { type DType, type RawArray, narrow } from './dtype.js';
-import { antialiasBicubicTaps, bilateralTables } from './image.js';
+import { antialiasBicubicTaps, areaTables, bilateralTables } from './image.js';
 import { ShapeError, Tensor, numel, scope, shapeStr, stridesOf } from './tensor.js';
 
 // ------------------------------------------------------------------ creation
@@ -713,4 +713,23 @@ export function resizeBicubicAA(x: Tensor, outH: number, outW: number): Tensor {
     if (H !== outH) y = pass(y, outer, H, outW, outH, true);
     return y.reshape([...lead, outH, outW]);
   });
+}
+
+/**
+ * cv2.resize(INTER_AREA) shrinking uint8 values (any dtype) over the last two axes of x to
+ * [outH, outW], plane by plane; f32 of the uint8 results.
+ */
+export function resizeAreaU8(x: Tensor, outH: number, outW: number): Tensor {
+  const be = sameBackend('resizeAreaU8', x);
+  if (x.rank < 2) throw new ShapeError(`resizeAreaU8: x must have 2 or more dims, got ${shapeStr(x.shape)}`);
+  const lead = x.shape.slice(0, -2);
+  const [H, W] = x.shape.slice(-2);
+  if (!(Number.isInteger(outH) && Number.isInteger(outW) && outH >= 1 && outW >= 1 && outH <= H && outW <= W)) {
+    throw new ShapeError(`resizeAreaU8: ${W}x${H} -> ${outW}x${outH} is not a shrink`);
+  }
+  const t = areaTables(H, W, outH, outW);
+  return be.areaResize(x, {
+    count: numel(lead), sh: H, sw: W, dh: outH, dw: outW, block: t.block,
+    xFirst: t.x.first, xSrc: t.x.src, xAlpha: t.x.alpha, yFirst: t.y.first, ySrc: t.y.src, yAlpha: t.y.alpha,
+  }).reshape([...lead, outH, outW]);
 }

@@ -105,3 +105,32 @@ describe('webgpu resizeBicubicAA', () => {
     }
   });
 });
+
+describe('webgpu resizeAreaU8', () => {
+  const arb = fc.record({
+    lead: fc.integer({ min: 1, max: 3 }),
+    H: awkwardDim(40),
+    W: awkwardDim(70),
+    fh: fc.double({ min: 0, max: 1, noNaN: true }),
+    fw: fc.double({ min: 0, max: 1, noNaN: true }),
+    seed: fc.nat(),
+  });
+  it('matches the oracle on whole blocks and fractional coverage', async () => {
+    await fc.assert(fc.asyncProperty(arb, async (c) => {
+      const outH = Math.max(1, Math.ceil(c.fh * c.H));
+      const outW = Math.max(1, Math.ceil(c.fw * c.W));
+      await checkAgainstCpu(await gpu(), `resizeAreaU8 [${c.lead},${c.H},${c.W}] -> ${outH}x${outW}`, [
+        { values: bytes(c.lead * c.H * c.W, c.seed), shape: [c.lead, c.H, c.W] },
+      ], (x) => F.resizeAreaU8(x, outH, outW), EXACT);
+    }), gpuRuns(25));
+  });
+
+  it('2x2, 4x4 and 3 -> 2 blocks; enlarging is refused', async () => {
+    for (const [H, W, h, w] of [[64, 96, 32, 48], [64, 96, 16, 24], [3, 3, 2, 2], [97, 65, 48, 32]]) {
+      await checkAgainstCpu(await gpu(), `resizeAreaU8 ${H}x${W} -> ${h}x${w}`, [
+        { values: bytes(3 * H * W, H + W), shape: [3, H, W] },
+      ], (x) => F.resizeAreaU8(x, h, w), EXACT);
+    }
+    expect(() => F.resizeAreaU8(F.zeros(cpu, [2, 3]), 3, 3)).toThrow(/not a shrink/);
+  });
+});

@@ -2,8 +2,8 @@
 //   controlnet.blur_map  video C x T x H x W uint8 -> vis 1 x C x T x H x W uint8, with the stage
 //                        taps area_down, bilateral, linear_up, bicubic_down (case.safetensors tap.*).
 // The case's resolved numbers (args) drive it, never its preset name, so other presets and
-// variants run through the same path. The bilateral and bicubic stages run on the backend's engine
-// ops; the OpenCV resizes (cheap, integer) on the host.
+// variants run through the same path. The area, bilateral and bicubic stages run on the backend's
+// engine ops; the INTER_LINEAR upscale (integer, face-post.ts) on the host.
 import type { Backend } from '../../engine/backend.js';
 import { TapRecorder } from '../../engine/module.js';
 import { fromRaw } from '../../engine/ops.js';

@@ -8,7 +8,7 @@
 // value read back mid-run (a sampler reading a scalar, a generator stopping at an end token)
 // takes the path that zeros imply, not the real one.
 import type {
-  AttentionParams, Backend, BackendLimits, BilateralParams, BinaryOp, ConvParams, MatmulParams, MemoryStats, NormParams, ReduceOp,
+  AreaParams, AttentionParams, Backend, BackendLimits, BilateralParams, BinaryOp, ConvParams, MatmulParams, MemoryStats, NormParams, ReduceOp,
   ResampleParams, RopeParams, Storage, StridedParams, UnaryOp,
 } from '../backend.js';
 import { type DType, type RawArray, type ReadArray, bytesPerElement, rawArrayFor } from '../dtype.js';
@@ -282,5 +282,10 @@ export class PlanBackend implements Backend {
     this.check(x);
     return this.out('f32', [p.outer, p.outSize, p.inner]);
   }
+  areaResize(x: Tensor, p: AreaParams): Tensor {
+    this.check(x);
+    return this.out('f32', [p.count, p.dh, p.dw]);
+  }
+
 
 }

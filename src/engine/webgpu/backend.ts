@@ -1,7 +1,7 @@
 // The WebGPU backend: storage on the GPU, every primitive a WGSL kernel (kernels/*.wgsl.ts). Each
 // kernel family's dispatch sizing lives in ops/<family>.ts next to nothing else.
 import type {
-  AttentionParams, Backend, BackendLimits, BilateralParams, BinaryOp, ConvParams, MatmulParams, NormParams, ReduceOp, ResampleParams, RopeParams,
+  AreaParams, AttentionParams, Backend, BackendLimits, BilateralParams, BinaryOp, ConvParams, MatmulParams, NormParams, ReduceOp, ResampleParams, RopeParams,
   MemoryStats, StridedParams, UnaryOp,
 } from '../backend.js';
 import { type DType, type RawArray, type ReadArray, bytesPerElement, widen } from '../dtype.js';
@@ -166,6 +166,10 @@ export class WebGpuBackend implements Backend {
   resample(x: Tensor, p: ResampleParams): Tensor {
     return image.resample(this, x, p);
   }
+  areaResize(x: Tensor, p: AreaParams): Tensor {
+    return image.areaResize(this, x, p);
+  }
+
 
 }
 

@@ -10,7 +10,6 @@ import * as F from '../../engine/ops.js';
 import { type Tensor, scope } from '../../engine/tensor.js';
 import { resizeLinearU8 } from '../guardrail/face-post.js';
 
-
 const rint = rintEven;
 
 const u8 = (x: number) => Math.min(Math.max(x, 0), 255);
@@ -142,8 +141,10 @@ export function resizeBicubicAAPlane(src: ArrayLike<number>, sw: number, sh: num
 
 export type BlurStage = 'area_down' | 'bilateral' | 'linear_up' | 'bicubic_down';
 
-/** Where the two heavy stages run: on the host (engine/image.ts) or on a backend's engine ops. */
+/** Where the stages but the linear upscale run: on the host (engine/image.ts) or on a backend's engine ops. */
 export interface BlurStages {
+  /** INTER_AREA of `count` planes [h, w] to [oh, ow] */
+  area(planes: ArrayLike<number>, count: number, h: number, w: number, oh: number, ow: number): Promise<ArrayLike<number>> | ArrayLike<number>;
   /** the bilateral filter of planes [3, T, h, w] */
   bilateral(planes: Uint8Array, T: number, h: number, w: number, b: BilateralSettings): Promise<ArrayLike<number>> | ArrayLike<number>;
   /** the antialiased bicubic resize of `count` planes [h, w] to [oh, ow], rounded to uint8 */
@@ -151,6 +152,7 @@ export interface BlurStages {
 }
 
 export const hostStages: BlurStages = {
+  area: (planes, count, h, w, oh, ow) => areaPlanes(planes, count, h, w, areaTables(h, w, oh, ow)),
   bilateral: (planes, T, h, w, b) => bilateralPlanes(planes, T, h, w, bilateralTables(b.d, b.sigmaColor, b.sigmaSpace)),
   bicubic: (planes, count, h, w, oh, ow) => {
     const out = new Uint8Array(count * oh * ow);
@@ -167,9 +169,10 @@ async function readOnce(t: Tensor): Promise<Float32Array | Int32Array> {
   }
 }
 
-/** Both heavy stages on `backend` (F.bilateralFilter, F.resizeBicubicAA). */
+/** The area, bilateral and bicubic stages on `backend` (F.resizeAreaU8, F.bilateralFilter, F.resizeBicubicAA). */
 export function engineStages(backend: Backend): BlurStages {
   return {
+    area: (planes, count, h, w, oh, ow) => readOnce(scope(() => F.resizeAreaU8(F.fromArray(backend, planes, [count, h, w]), oh, ow))),
     bilateral: (planes, T, h, w, b) => readOnce(scope(() => F.bilateralFilter(F.fromArray(backend, planes, [3, T, h, w]), b.d, b.sigmaColor, b.sigmaSpace))),
     bicubic: (planes, count, h, w, oh, ow) => readOnce(scope(() => F.resizeBicubicAA(F.fromArray(backend, planes, [count, h, w]), oh, ow))),
   };
@@ -196,7 +199,7 @@ function putFrame(img: Uint8Array, planes: Uint8Array, T: number, n: number, t: 
  * The blur map of a C x T x H x W uint8 RGB video (C = 3), returned C x T x H x W (Transfer1:
  * at the size `fitBox` shrinks it to, see `fitSize`). `onStage` sees
  * each stage's C x T x h x w result (the area and linear stages only run when the factor is > 1);
- * `stages` says where the bilateral and bicubic stages run (default: on the host).
+ * `stages` says where the area, bilateral and bicubic stages run (default: on the host).
  */
 export async function blurMap(
   video: Uint8Array, shape: readonly [number, number, number, number], settings: BlurMapSettings | null,
@@ -210,9 +213,7 @@ export async function blurMap(
     const [fw, fh] = fitSize(shape[3], shape[2], settings.fitBox);
     if (fw !== shape[3] || fh !== shape[2]) {
       const [, T0, H0, W0] = shape;
-      const shrunk = new Uint8Array(3 * T0 * fh * fw);
-      for (let t = 0; t < T0; t++) putFrame(resizeAreaU8(frameOf(video, T0, H0 * W0, t), W0, H0, fw, fh, 3), shrunk, T0, fh * fw, t);
-      video = shrunk;
+      video = Uint8Array.from(await stages.area(video, 3 * T0, H0, W0, fh, fw));
       shape = [3, T0, fh, fw];
     }
   }
@@ -224,8 +225,7 @@ export async function blurMap(
   const small = sw * sh;
   let planes = video;
   if (f > 1) {
-    planes = new Uint8Array(C * T * small);
-    for (let t = 0; t < T; t++) putFrame(resizeAreaU8(frameOf(video, T, HW, t), W, H, sw, sh, 3), planes, T, small, t);
+    planes = Uint8Array.from(await stages.area(video, C * T, H, W, sh, sw));
     onStage?.('area_down', planes, [C, T, sh, sw]);
   }
   for (let k = 0; k < settings.bilateral.iter; k++) planes = Uint8Array.from(await stages.bilateral(planes, T, sh, sw, settings.bilateral));

@@ -24,6 +24,9 @@ override WG: u32 = ${WG};
 
 // bilateral_main reads the names as written; resample_main as H = out_size, W = inner,
 // maxk = in_size, vec_end = the weights' stride, _p0 = 1 to round to uint8
+// area_main: one invocation per output element of [count, dh, dw]; H, W = dh, dw; maxk, vec_end
+// = sh, sw; _p0 = ix, _p2 = iy for whole blocks (0 otherwise: coverage tables ofs = first indices
+// of x then y, sw = x weights then y weights, cw = source indices of x then y, as floats)
 struct Params {
   n: u32,       // pixels, T * H * W (outputs, for resample_main)
   H: u32,
@@ -134,5 +137,41 @@ ${perElement('resample_main', `  let k = e % P.W;
   }
   if (P._p0 == 1u) { t = clamp(rint_even(t), 0.0, 255.0); }
   out[e] = t;`, { index: 'e' })}
+
+${perElement('area_main', `  let xx = e % P.W;
+  let py = e / P.W;
+  let y = py % P.H;
+  let pl = py / P.H;
+  let base = pl * P.maxk * P.vec_end;
+  if (P._p0 != 0u) {
+    let ix = P._p0;
+    let iy = P._p2;
+    var sum = 0u;
+    for (var j = 0u; j < iy; j++) {
+      for (var i = 0u; i < ix; i++) { sum = sum + u32(ld_x(base + (y * iy + j) * P.vec_end + xx * ix + i)); }
+    }
+    if (ix * iy == 4u) {
+      out[e] = f32((sum + 2u) >> 2u);
+    } else {
+      out[e] = clamp(rint_even(opaque(f32(sum) * opaque(1.0 / f32(ix * iy)))), 0.0, 255.0);
+    }
+    return;
+  }
+  // x entries [ofs[xx], ofs[xx + 1]), y entries after the dw + 1 x firsts; sources and weights
+  // of y follow those of x (offset nx = ofs[dw])
+  let nx = u32(ldi_ofs(P.W));
+  let y0 = u32(ldi_ofs(P.W + 1u + y));
+  let y1 = u32(ldi_ofs(P.W + 2u + y));
+  let x0 = u32(ldi_ofs(xx));
+  let x1 = u32(ldi_ofs(xx + 1u));
+  var sum = 0.0;
+  for (var k = y0; k < y1; k++) {
+    let row = base + u32(ld_cw(nx + k)) * P.vec_end;
+    var buf = 0.0;
+    for (var t = x0; t < x1; t++) { buf = buf + opaque(ld_x(row + u32(ld_cw(t))) * ld_sw(t)); }
+    let v = opaque(ld_sw(nx + k) * buf);
+    sum = select(sum + v, v, k == y0);
+  }
+  out[e] = clamp(rint_even(sum), 0.0, 255.0);`, { index: 'e' })}
 `,
 };

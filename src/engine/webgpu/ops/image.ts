@@ -1,6 +1,6 @@
 // The per-frame image filters on kernels/image.wgsl.ts; the support and weight tables are
 // computed on the host (engine/image.ts) and uploaded per call (a few KiB).
-import type { BilateralParams, ResampleParams } from '../../backend.js';
+import type { AreaParams, BilateralParams, ResampleParams } from '../../backend.js';
 import { BILATERAL_LANES } from '../../image.js';
 import { Tensor } from '../../tensor.js';
 import type { WebGpuBackend } from '../backend.js';
@@ -51,5 +51,30 @@ export function resample(be: WebGpuBackend, x: Tensor, p: ResampleParams): Tenso
   });
   ofs.dispose();
   sw.dispose();
+  return out;
+}
+
+export function areaResize(be: WebGpuBackend, x: Tensor, p: AreaParams): Tensor {
+  const out = be.empty('f32', [p.count, p.dh, p.dw]);
+  const n = p.count * p.dh * p.dw;
+  if (n === 0) return out;
+  const nx = p.xSrc.length;
+  // x firsts, then y firsts shifted past the x entries; sources and weights likewise
+  const firsts = Int32Array.from([...p.xFirst, ...p.yFirst]);
+  const src = Float32Array.from([...p.xSrc, ...p.ySrc]);
+  const weights = Float32Array.from([...p.xAlpha, ...p.yAlpha]);
+  const ofs = new Tensor(be.upload('i32', firsts), [firsts.length]);
+  const sw = new Tensor(be.upload('f32', weights.length ? weights : new Float32Array(1)), [Math.max(1, weights.length)]);
+  const cw = new Tensor(be.upload('f32', src.length ? src : new Float32Array(1)), [Math.max(1, src.length)]);
+  if (nx !== p.xFirst[p.dw]) throw new Error('areaResize: the x table is inconsistent');
+  be.ctx.dispatch({
+    family: IMAGE, entry: 'area_main', inputs: { x, ofs, sw, cw }, outputs: { out },
+    params: new Params().u32(n, p.dh, p.dw, p.sh, p.sw, p.block ? p.block[0] : 0, 0, p.block ? p.block[1] : 0),
+    overrides: { WG },
+    workgroups: grid1d(Math.ceil(n / WG)),
+  });
+  ofs.dispose();
+  sw.dispose();
+  cw.dispose();
   return out;
 }
