@@ -14,3 +14,4 @@ import './kinds/checkpoint.js';
 import './kinds/guardrail-siglip.js';
 import './kinds/guardrail-face.js';
 import './kinds/guardrail-aegis.js';
+import './kinds/blur-map.js';

@@ -175,6 +175,50 @@ export interface CannyParams extends CannyThresholds {
 }
 
 /** Storage owned by a backend; ref-counted by Tensor views (reshape shares it). */
+/** The uint8 bilateral filter of OpenCV on RGB frames stored as planes (see image.ts). */
+export interface BilateralParams {
+  /** x is [3, T, H, W] with values 0..255 */
+  T: number;
+  H: number;
+  W: number;
+  /** support offsets and weight tables (bilateralTables) */
+  dy: Int32Array;
+  dx: Int32Array;
+  space: Float32Array;
+  color: Float32Array;
+}
+
+/** One separable resampling pass over the middle axis of [outer, inSize, inner] (see image.ts). */
+export interface ResampleParams {
+  outer: number;
+  inSize: number;
+  inner: number;
+  outSize: number;
+  /** output i reads size[i] inputs from start[i] with weights[i * stride + j] */
+  start: Int32Array;
+  size: Int32Array;
+  weights: Float32Array;
+  stride: number;
+  /** clamp to [0, 255] and round half to even (the last pass of a uint8 resize) */
+  toU8: boolean;
+}
+
+/** INTER_AREA shrinking of uint8 planes [count, sh, sw] (see image.ts AreaTables). */
+export interface AreaParams {
+  count: number;
+  sh: number;
+  sw: number;
+  dh: number;
+  dw: number;
+  block: [number, number] | null;
+  xFirst: Int32Array;
+  xSrc: Int32Array;
+  xAlpha: Float32Array;
+  yFirst: Int32Array;
+  ySrc: Int32Array;
+  yAlpha: Float32Array;
+}
+
 export interface Storage {
   readonly backend: Backend;
   readonly dtype: DType;
@@ -291,4 +335,11 @@ export interface Backend {
   /** q [B,Hq,Lq,D], k [B,Hkv,Lk,D], v [B,Hkv,Lk,Dv] -> [B,Hq,Lq,Dv] */
   attention(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, p: AttentionParams): Tensor;
   rope(x: Tensor, cos: Tensor, sin: Tensor, p: RopeParams): Tensor;
+  // ---- image filters ----
+  /** f32 [3, T, H, W] of uint8 results */
+  bilateral(x: Tensor, p: BilateralParams): Tensor;
+  /** f32 [outer, outSize, inner]: a fused multiply-add chain over each output's taps */
+  resample(x: Tensor, p: ResampleParams): Tensor;
+  /** f32 [count, dh, dw] of uint8 results */
+  areaResize(x: Tensor, p: AreaParams): Tensor;
 }

@@ -7,6 +7,7 @@ import {
   type Backend, type BinaryOp, type BorderMode, type ReduceOp, type RopeMode, type StridedDim, type UnaryOp, cannyThresholds,
 } from './backend.js';
 import { type DType, type RawArray, narrow } from './dtype.js';
+import { antialiasBicubicTaps, areaTables, bilateralTables } from './image.js';
 import { ShapeError, Tensor, numel, scope, shapeStr, stridesOf } from './tensor.js';
 
 // ------------------------------------------------------------------ creation
@@ -690,4 +691,61 @@ export function rope(x: Tensor, cos: Tensor, sin: Tensor, opts: RopeOptions): Te
     }
     return be.rope(x, c3, s3, { layout, B, H, L, D, R, tableB: tb, mode: opts.mode });
   });
+}
+
+// ------------------------------------------------------------------ image filters
+
+/**
+ * cv2.bilateralFilter(frame, d, sigmaColor, sigmaSpace) of every frame of x, RGB frames stored as
+ * planes [3, T, H, W] (or [3, H, W]) with values 0..255 (any dtype); f32 of the uint8 results.
+ */
+export function bilateralFilter(x: Tensor, d: number, sigmaColor: number, sigmaSpace: number): Tensor {
+  const be = sameBackend('bilateralFilter', x);
+  if ((x.rank !== 4 && x.rank !== 3) || x.shape[0] !== 3) throw new ShapeError(`bilateralFilter: x must be [3, T, H, W] or [3, H, W] (RGB planes), got ${shapeStr(x.shape)}`);
+  const [T, H, W] = x.rank === 4 ? x.shape.slice(1) : [1, ...x.shape.slice(1)];
+  const tab = bilateralTables(d, sigmaColor, sigmaSpace);
+  return be.bilateral(x, { T, H, W, dy: tab.dy, dx: tab.dx, space: tab.space, color: tab.color });
+}
+
+/**
+ * torchvision resize(BICUBIC, antialias=True) of uint8 values (any dtype) over the last two axes
+ * of x to [outH, outW]: float32 width pass, then height pass, clamped to [0, 255] and rounded half
+ * to even; f32 of the uint8 results.
+ */
+export function resizeBicubicAA(x: Tensor, outH: number, outW: number): Tensor {
+  const be = sameBackend('resizeBicubicAA', x);
+  if (x.rank < 2) throw new ShapeError(`resizeBicubicAA: x must have 2 or more dims, got ${shapeStr(x.shape)}`);
+  if (!(Number.isInteger(outH) && Number.isInteger(outW) && outH > 0 && outW > 0)) throw new ShapeError(`resizeBicubicAA: bad output size ${outH}x${outW}`);
+  const lead = x.shape.slice(0, -2);
+  const [H, W] = x.shape.slice(-2);
+  const outer = numel(lead);
+  const pass = (t: Tensor, o: number, n: number, inner: number, m: number, toU8: boolean) => {
+    const tp = antialiasBicubicTaps(n, m);
+    return be.resample(t, { outer: o, inSize: n, inner, toU8, ...tp });
+  };
+  return scope(() => {
+    let y = x;
+    if (W !== outW || H === outH) y = pass(y, outer * H, W, 1, outW, H === outH);
+    if (H !== outH) y = pass(y, outer, H, outW, outH, true);
+    return y.reshape([...lead, outH, outW]);
+  });
+}
+
+/**
+ * cv2.resize(INTER_AREA) shrinking uint8 values (any dtype) over the last two axes of x to
+ * [outH, outW], plane by plane; f32 of the uint8 results.
+ */
+export function resizeAreaU8(x: Tensor, outH: number, outW: number): Tensor {
+  const be = sameBackend('resizeAreaU8', x);
+  if (x.rank < 2) throw new ShapeError(`resizeAreaU8: x must have 2 or more dims, got ${shapeStr(x.shape)}`);
+  const lead = x.shape.slice(0, -2);
+  const [H, W] = x.shape.slice(-2);
+  if (!(Number.isInteger(outH) && Number.isInteger(outW) && outH >= 1 && outW >= 1 && outH <= H && outW <= W)) {
+    throw new ShapeError(`resizeAreaU8: ${W}x${H} -> ${outW}x${outH} is not a shrink`);
+  }
+  const t = areaTables(H, W, outH, outW);
+  return be.areaResize(x, {
+    count: numel(lead), sh: H, sw: W, dh: outH, dw: outW, block: t.block,
+    xFirst: t.x.first, xSrc: t.x.src, xAlpha: t.x.alpha, yFirst: t.y.first, ySrc: t.y.src, yAlpha: t.y.alpha,
+  }).reshape([...lead, outH, outW]);
 }

@@ -12,7 +12,7 @@ import type { DType } from '../../src/engine/dtype.js';
 import * as F from '../../src/engine/ops.js';
 import { gridLimit } from '../../src/engine/webgpu/context.js';
 import { TILE } from '../../src/engine/webgpu/kernels/canny.wgsl.js';
-import { GROW_BATCH } from '../../src/engine/webgpu/ops/image.js';
+import { GROW_BATCH } from '../../src/engine/webgpu/ops/canny.js';
 import { edgeMap } from '../../src/models/controlnet/edge-map.js';
 import { awkwardDim, cpu, expectCasePasses, gpuRuns, randomInts, webgpu } from '../harness.js';
 

@@ -3,7 +3,7 @@
 // obviously-correct code over speed. The op implementations live in the sibling files and work
 // on value arrays; this file owns storage and turns tensors into arrays and back.
 import type {
-  AttentionParams, Backend, BackendLimits, BinaryOp, CannyParams, ConvParams, MatmulParams, NormParams, ReduceOp, RopeParams,
+  AreaParams, AttentionParams, Backend, BackendLimits, BilateralParams, BinaryOp, CannyParams, ConvParams, MatmulParams, NormParams, ReduceOp, ResampleParams, RopeParams,
   MemoryStats, Storage, StridedParams, UnaryOp,
 } from '../backend.js';
 import { type DType, type RawArray, type ReadArray, narrow, rawArrayFor, widen } from '../dtype.js';
@@ -13,6 +13,7 @@ import { binary, unary, where } from './elementwise.js';
 import { conv, matmul, matmulBf16B } from './linalg.js';
 import { cannyVideo } from './canny.js';
 import { countNonFinite } from './finite.js';
+import { areaPlanes, bilateralPlanes, resampleAxis } from '../image.js';
 import { gather, setSlice, strided } from './movement.js';
 import { norm } from './norm.js';
 import { argmax, cumsum, reduce, softmax, topk } from './reduce.js';
@@ -234,6 +235,18 @@ export class CpuBackend implements Backend {
   rope(x: Tensor, cos: Tensor, sin: Tensor, p: RopeParams): Tensor {
     return this.wrap('f32', rope(this.values(x), this.values(cos), this.values(sin), p), x.shape);
   }
+
+  bilateral(x: Tensor, p: BilateralParams): Tensor {
+    return this.wrap('f32', bilateralPlanes(this.values(x), p.T, p.H, p.W, { radius: 0, ...p }), x.shape);
+  }
+  resample(x: Tensor, p: ResampleParams): Tensor {
+    return this.wrap('f32', resampleAxis(this.values(x), p.outer, p.inSize, p.inner, p, p.toU8), [p.outer, p.outSize, p.inner]);
+  }
+  areaResize(x: Tensor, p: AreaParams): Tensor {
+    return this.wrap('f32', areaPlanes(this.values(x), p.count, p.sh, p.sw, { dh: p.dh, dw: p.dw, block: p.block, x: { first: p.xFirst, src: p.xSrc, alpha: p.xAlpha }, y: { first: p.yFirst, src: p.ySrc, alpha: p.yAlpha } }), [p.count, p.dh, p.dw]);
+  }
+
+
 }
 
 export const cpu = new CpuBackend();

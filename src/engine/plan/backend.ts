@@ -8,8 +8,8 @@
 // value read back mid-run (a sampler reading a scalar, a generator stopping at an end token)
 // takes the path that zeros imply, not the real one.
 import type {
-  AttentionParams, Backend, BackendLimits, BinaryOp, CannyParams, ConvParams, MatmulParams, MemoryStats, NormParams, ReduceOp,
-  RopeParams, Storage, StridedParams, UnaryOp,
+  AreaParams, AttentionParams, Backend, BackendLimits, BilateralParams, BinaryOp, CannyParams, ConvParams, MatmulParams, MemoryStats, NormParams, ReduceOp,
+  ResampleParams, RopeParams, Storage, StridedParams, UnaryOp,
 } from '../backend.js';
 import { type DType, type RawArray, type ReadArray, bytesPerElement, rawArrayFor } from '../dtype.js';
 import { UserError } from '../errors.js';
@@ -280,4 +280,19 @@ export class PlanBackend implements Backend {
     this.check(x, cos, sin);
     return this.out('f32', x.shape);
   }
+
+  bilateral(x: Tensor, _p: BilateralParams): Tensor {
+    this.check(x);
+    return this.out('f32', x.shape);
+  }
+  resample(x: Tensor, p: ResampleParams): Tensor {
+    this.check(x);
+    return this.out('f32', [p.outer, p.outSize, p.inner]);
+  }
+  areaResize(x: Tensor, p: AreaParams): Tensor {
+    this.check(x);
+    return this.out('f32', [p.count, p.dh, p.dw]);
+  }
+
+
 }

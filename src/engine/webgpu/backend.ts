@@ -1,7 +1,7 @@
 // The WebGPU backend: storage on the GPU, every primitive a WGSL kernel (kernels/*.wgsl.ts). Each
 // kernel family's dispatch sizing lives in ops/<family>.ts next to nothing else.
 import type {
-  AttentionParams, Backend, BackendLimits, BinaryOp, CannyParams, ConvParams, MatmulParams, NormParams, ReduceOp, RopeParams,
+  AreaParams, AttentionParams, Backend, BackendLimits, BilateralParams, BinaryOp, CannyParams, ConvParams, MatmulParams, NormParams, ReduceOp, ResampleParams, RopeParams,
   MemoryStats, StridedParams, UnaryOp,
 } from '../backend.js';
 import { type DType, type RawArray, type ReadArray, bytesPerElement, widen } from '../dtype.js';
@@ -17,6 +17,7 @@ import * as convolution from './ops/conv.js';
 import * as normalization from './ops/norm.js';
 import * as attn from './ops/attention.js';
 import * as finite from './ops/finite.js';
+import { canny } from './ops/canny.js';
 import * as image from './ops/image.js';
 
 export class WebGpuBackend implements Backend {
@@ -136,7 +137,7 @@ export class WebGpuBackend implements Backend {
     return finite.countNonFinite(this, x);
   }
   canny(x: Tensor, p: CannyParams): Promise<Tensor> {
-    return image.canny(this, x, p);
+    return canny(this, x, p);
   }
   strided(x: Tensor, p: StridedParams, outShape: number[]): Tensor {
     return movement.strided(this, x, p, outShape);
@@ -162,6 +163,18 @@ export class WebGpuBackend implements Backend {
   rope(x: Tensor, cos: Tensor, sin: Tensor, p: RopeParams): Tensor {
     return attn.rope(this, x, cos, sin, p);
   }
+
+  bilateral(x: Tensor, p: BilateralParams): Tensor {
+    return image.bilateral(this, x, p);
+  }
+  resample(x: Tensor, p: ResampleParams): Tensor {
+    return image.resample(this, x, p);
+  }
+  areaResize(x: Tensor, p: AreaParams): Tensor {
+    return image.areaResize(this, x, p);
+  }
+
+
 }
 
 const shared = new Map<string, Promise<WebGpuBackend>>();

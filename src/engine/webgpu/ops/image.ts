@@ -1,43 +1,80 @@
-// Per-frame image processing on kernels/canny.wgsl.ts. Canny: one suppression pass, then
-// hysteresis tile passes ping-ponging between two buffers until one promotes nothing. A pass
-// converges inside its tile, so only chains crossing tile borders need more passes; the flag is
-// read back once per GROW_BATCH passes, not after each, to keep the queue fed.
-import type { CannyParams } from '../../backend.js';
-import type { Tensor } from '../../tensor.js';
+// The per-frame image filters on kernels/image.wgsl.ts; the support and weight tables are
+// computed on the host (engine/image.ts) and uploaded per call (a few KiB).
+import type { AreaParams, BilateralParams, ResampleParams } from '../../backend.js';
+import { BILATERAL_LANES } from '../../image.js';
+import { Tensor } from '../../tensor.js';
 import type { WebGpuBackend } from '../backend.js';
 import { Params, grid1d } from '../context.js';
-import { CANNY, TILE, WG } from '../kernels/canny.wgsl.js';
+import { IMAGE, WG } from '../kernels/image.wgsl.js';
 
-/** grow passes between two reads of the flag */
-export const GROW_BATCH = 4;
-
-export async function canny(be: WebGpuBackend, x: Tensor, p: CannyParams): Promise<Tensor> {
+export function bilateral(be: WebGpuBackend, x: Tensor, p: BilateralParams): Tensor {
+  const out = be.empty('f32', x.shape);
   const n = p.T * p.H * p.W;
-  const out = be.empty('i32', [p.T, p.H, p.W]);
   if (n === 0) return out;
-  const tilesX = Math.ceil(p.W / TILE);
-  const tilesY = Math.ceil(p.H / TILE);
-  const params = new Params().u32(p.C, p.T, p.H, p.W).i32(p.low, p.high).u32(tilesX, tilesY, n, 0, 0, 0);
-  const pixels = grid1d(Math.ceil(n / WG));
-  let a = be.empty('i32', [n]);
-  let b = be.empty('i32', [n]);
-  const flag = be.empty('i32', [1]);
-  try {
-    be.ctx.dispatch({ family: CANNY, entry: 'suppress', inputs: { x }, outputs: { next: a }, params, workgroups: pixels });
-    for (;;) {
-      be.ctx.dispatch({ family: CANNY, entry: 'clear_flag', inputs: {}, outputs: { flag }, params, workgroups: [1] });
-      for (let i = 0; i < GROW_BATCH; i++) {
-        be.ctx.dispatch({ family: CANNY, entry: 'grow', inputs: { state: a }, outputs: { next: b, flag }, params, workgroups: grid1d(tilesX * tilesY * p.T) });
-        [a, b] = [b, a];
-      }
-      // a batch that promoted nothing began at the fixed point
-      if ((await be.read(flag))[0] === 0) break;
-    }
-    be.ctx.dispatch({ family: CANNY, entry: 'finish', inputs: { state: a }, outputs: { next: out }, params, workgroups: pixels });
-  } finally {
-    a.dispose();
-    b.dispose();
-    flag.dispose();
+  const pairs = new Int32Array(2 * p.space.length);
+  for (let k = 0; k < p.space.length; k++) {
+    pairs[2 * k] = p.dy[k];
+    pairs[2 * k + 1] = p.dx[k];
   }
+  const ofs = new Tensor(be.upload('i32', pairs), [pairs.length]);
+  const sw = new Tensor(be.upload('f32', p.space), [p.space.length]);
+  const cw = new Tensor(be.upload('f32', p.color), [p.color.length]);
+  const vecEnd = Math.floor(p.W / BILATERAL_LANES) * BILATERAL_LANES;
+  be.ctx.dispatch({
+    family: IMAGE, entry: 'bilateral_main', inputs: { x, ofs, sw, cw }, outputs: { out },
+    params: new Params().u32(n, p.H, p.W, p.space.length, vecEnd, 0, 0, 0),
+    overrides: { WG },
+    workgroups: grid1d(Math.ceil(n / WG)),
+  });
+  ofs.dispose();
+  sw.dispose();
+  cw.dispose();
+  return out;
+}
+
+export function resample(be: WebGpuBackend, x: Tensor, p: ResampleParams): Tensor {
+  const out = be.empty('f32', [p.outer, p.outSize, p.inner]);
+  const n = p.outer * p.outSize * p.inner;
+  if (n === 0) return out;
+  const pairs = new Int32Array(2 * p.outSize);
+  for (let i = 0; i < p.outSize; i++) {
+    pairs[2 * i] = p.start[i];
+    pairs[2 * i + 1] = p.size[i];
+  }
+  const ofs = new Tensor(be.upload('i32', pairs), [pairs.length]);
+  const sw = new Tensor(be.upload('f32', p.weights), [p.weights.length]);
+  be.ctx.dispatch({
+    family: IMAGE, entry: 'resample_main', inputs: { x, ofs, sw }, outputs: { out },
+    params: new Params().u32(n, p.outSize, p.inner, p.inSize, p.stride, p.toU8 ? 1 : 0, 0, 0),
+    overrides: { WG },
+    workgroups: grid1d(Math.ceil(n / WG)),
+  });
+  ofs.dispose();
+  sw.dispose();
+  return out;
+}
+
+export function areaResize(be: WebGpuBackend, x: Tensor, p: AreaParams): Tensor {
+  const out = be.empty('f32', [p.count, p.dh, p.dw]);
+  const n = p.count * p.dh * p.dw;
+  if (n === 0) return out;
+  const nx = p.xSrc.length;
+  // x firsts, then y firsts shifted past the x entries; sources and weights likewise
+  const firsts = Int32Array.from([...p.xFirst, ...p.yFirst]);
+  const src = Float32Array.from([...p.xSrc, ...p.ySrc]);
+  const weights = Float32Array.from([...p.xAlpha, ...p.yAlpha]);
+  const ofs = new Tensor(be.upload('i32', firsts), [firsts.length]);
+  const sw = new Tensor(be.upload('f32', weights.length ? weights : new Float32Array(1)), [Math.max(1, weights.length)]);
+  const cw = new Tensor(be.upload('f32', src.length ? src : new Float32Array(1)), [Math.max(1, src.length)]);
+  if (nx !== p.xFirst[p.dw]) throw new Error('areaResize: the x table is inconsistent');
+  be.ctx.dispatch({
+    family: IMAGE, entry: 'area_main', inputs: { x, ofs, sw, cw }, outputs: { out },
+    params: new Params().u32(n, p.dh, p.dw, p.sh, p.sw, p.block ? p.block[0] : 0, 0, p.block ? p.block[1] : 0),
+    overrides: { WG },
+    workgroups: grid1d(Math.ceil(n / WG)),
+  });
+  ofs.dispose();
+  sw.dispose();
+  cw.dispose();
   return out;
 }
