@@ -100,11 +100,9 @@ function aheapsort(v: ArrayLike<number>, tosort: Int32Array, lo: number, count: 
   const set = (k: number, x: number) => {
     tosort[lo + k - 1] = x;
   };
-  let n = count;
-  for (let l = n >> 1; l > 0; --l) {
-    const tmp = a(l);
-    let i = l;
-    for (let j = l << 1; j <= n; ) {
+  // move `tmp` down from slot i of a heap of n entries (both phases of the sort)
+  const siftDown = (i: number, tmp: number, n: number) => {
+    for (let j = i << 1; j <= n; ) {
       if (j < n && less(v[a(j)], v[a(j + 1)])) j += 1;
       if (less(v[tmp], v[a(j)])) {
         set(i, a(j));
@@ -113,21 +111,13 @@ function aheapsort(v: ArrayLike<number>, tosort: Int32Array, lo: number, count: 
       } else break;
     }
     set(i, tmp);
-  }
-  for (; n > 1; ) {
+  };
+  for (let l = count >> 1; l > 0; --l) siftDown(l, a(l), count);
+  for (let n = count; n > 1; ) {
     const tmp = a(n);
     set(n, a(1));
     n -= 1;
-    let i = 1;
-    for (let j = 2; j <= n; ) {
-      if (j < n && less(v[a(j)], v[a(j + 1)])) j++;
-      if (less(v[tmp], v[a(j)])) {
-        set(i, a(j));
-        i = j;
-        j += j;
-      } else break;
-    }
-    set(i, tmp);
+    siftDown(1, tmp, n);
   }
 }
 
