@@ -19,7 +19,7 @@ import type { Tensor } from '../engine/tensor.js';
 import { selectBackend } from '../engine/select.js';
 import { type FileSystem, fileSystem, readJsonObject, readJsonObjectIfPresent } from '../io/files.js';
 import { dirname, join } from '../io/path.js';
-import { type Video, cropVideo, fpsValue } from '../io/video.js';
+import { type Video, concatFrames, cropVideo, fpsValue, sliceFrames } from '../io/video.js';
 import { type CosmosControlNetModel, CosmosControlNetFamily } from '../models/controlnet/controlnet.js';
 import { MultiControlNet } from '../models/controlnet/multi.js';
 import type { ControlSpec, TransferSpec } from '../models/controlnet/spec.js';
@@ -34,7 +34,9 @@ import { type RunOptions, stage } from './progress.js';
 import { type ClipInput, readClip } from './world/condition.js';
 import { checkFinite } from './finite.js';
 import { type Guardrails, guardOutput, guardPrompt } from './guardrails.js';
-import { encodeControls, probeControlInputs, readControlClips } from './world/controls.js';
+import { encodeControls, probeControlInputs } from './world/controls.js';
+import { DEFAULT_CHUNK_FRAMES, DEFAULT_CHUNK_OVERLAP, planChunks, reflectOrder } from './world/control-input.js';
+import { type ControlFramesCallback, type ControlSource, clipControlSource, computedControls, videoControlSource } from './world/control-source.js';
 import type { InputLimits } from '../io/limits.js';
 import { PipelineFilesError, PipelineInputError } from './world/errors.js';
 import type { VaeGeometry } from './world/folder.js';
@@ -64,21 +66,34 @@ export interface TransferOptions extends RunOptions, PhaseHooks, PromptOptions {
   limits?: InputLimits;
   /** the prompt is checked before any model loads, the decoded clip before it is returned (openGuardrails) */
   guardrails?: Guardrails;
+  /** the raw clip (upstream's video_path), over the spec's: the run's size, length and computed controls come from it */
+  input?: ClipInput;
+  /** the model resolution of the raw clip, over the spec's: "720" (default), "480", ... or "WxH" */
+  resolution?: string;
+  /** frames per chunk, over the spec's (default: 93 with a raw clip, else one chunk of all frames) */
+  chunkFrames?: number;
+  /** frames each chunk after the first takes from the one before, over the spec's (default 1 with chunks) */
+  chunkOverlap?: number;
+  /** every computed control map frame, once, in order (e.g. to save them) */
+  onControlFrames?: ControlFramesCallback;
 }
 
 export interface TransferResult {
   video: Video;
-  /** the final latents (sampler space) */
+  /** the final latents (sampler space); several chunks' are stacked on the batch axis */
   latents: HostTensor;
   /** the text states the transformer read, when asked for (returnEmbeddings) */
   embeddings: PromptEmbeddingArrays | null;
   steps: StepRecord[];
   settings: WorldSettings;
-  controls: { name: string; weight: number | string }[];
+  /** every control's weight, and the preset of those computed from the raw clip */
+  controls: { name: string; weight: number | string; computed?: string }[];
+  /** the clip frames [start, end) of each chunk generated */
+  chunks: { start: number; end: number }[];
   /** the summed weights' maximum (before any normalisation) */
   maxWeightSum: number;
-  /** seconds per phase */
-  timings: { prompt: number; load: number; condition: number; denoise: number; decode: number };
+  /** seconds per phase (controls: reading, resizing and computing the control videos) */
+  timings: { prompt: number; load: number; condition: number; denoise: number; decode: number; controls: number };
   /** the components the run loaded, with their bytes on the device */
   components: ComponentBytes[];
 }
@@ -128,31 +143,38 @@ async function checkSpec(spec: TransferSpec, bc: CosmosTransformerConfig, baseJs
 }
 
 /**
- * Run a Transfer spec: check every component's headers, encode the prompt, encode the control
- * videos with the VAE (then freed), denoise with the base and the weighted ControlNets (then
- * freed), load the VAE again and decode. No two phases' weights are on the device together.
+ * Run a Transfer spec: check every component's headers, encode the prompt, then per chunk encode
+ * the control videos with the VAE (then freed), denoise with the base and the weighted ControlNets
+ * (then freed), load the VAE again and decode. No two phases' weights are on the device together.
+ *
+ * With a raw clip (`input`, or the spec's video_path) the run is upstream's: the clip resized to
+ * the model resolution, chunks of `chunkFrames` (93) overlapping by `chunkOverlap` (1) frames, a
+ * short chunk padded by reflection, edge / vis controls computed per chunk, each chunk after the
+ * first conditioned on the end of the one before; the output is trimmed to the clip's length.
+ * Without one, the control videos are used as given, in one chunk unless `chunkFrames` is set.
  */
 export async function transfer(o: TransferOptions): Promise<TransferResult> {
   throwIfAborted(o.signal);
   const { spec } = o;
   const fs = o.fs ?? fileSystem();
   const backend = o.backend ?? (await selectBackend());
-  const timings = { prompt: 0, load: 0, condition: 0, denoise: 0, decode: 0 };
+  const timings = { prompt: 0, load: 0, condition: 0, denoise: 0, decode: 0, controls: 0 };
   const owned: { dispose(): void }[] = [];
   const tensors: Tensor[] = [];
   const free = (m: { dispose(): void }) => {
     m.dispose();
     owned.splice(owned.indexOf(m), 1);
   };
+  const given = o.controlVideos ?? {};
+  const raw = o.input ?? spec.videoPath ?? undefined;
   try {
     // every input's header first (limits included), before any is read whole or any model loads
-    await probeControlInputs(spec.controls, o.controlVideos, [o.inputVideo ?? spec.inputVideo], fs, o.limits);
-    const clips = await readControlClips(spec.controls, o.controlVideos, fs, o.limits);
-    const first = clips[0];
+    // (with a raw clip, depth and seg without a video are refused here, and clips are streamed, not held whole)
+    if (raw !== undefined) computedControls(spec, given);
+    await probeControlInputs(spec.controls, given, [raw, o.inputVideo ?? spec.inputVideo], fs, o.limits, raw === undefined);
     const baseJson = await readJsonObject(join(spec.baseCheckpoint, 'config.json'), 'config.json', fs);
     const bc = parseCosmosTransformerConfig(baseJson);
     if (!bc.controlnetBlockEveryN) throw new PipelineFilesError(spec.baseCheckpoint, 'the base transformer has no controlnet_block_every_n: it is not a Transfer base');
-    const fps = spec.fps ?? (first.fps ? fpsValue(first.fps) : 24);
     const width = bc.useCrossattnProjection ? bc.crossattnProjInChannels : bc.textEmbedDim;
     const guidance = o.guidance ?? spec.guidance;
     const embeddings = o.embeddings ?? (o.prompt === undefined ? spec.embeddings : null) ?? undefined;
@@ -164,87 +186,144 @@ export async function transfer(o: TransferOptions): Promise<TransferResult> {
     const { components, geometry } = await checkSpec(spec, bc, baseJson, encodes ? encoder : null, backend, fs);
     await guardPrompt(o.guardrails, text.prompt, o);
 
-    // the sizes
+    // the controls' source, then the sizes
+    let t0 = performance.now();
+    const wanted = o.frames ?? spec.numFrames ?? undefined;
+    const source = raw === undefined
+      ? await videoControlSource(spec.controls, given, fs, o.limits)
+      : await clipControlSource({ spec, input: raw, given, maxFrames: wanted, resolution: o.resolution, backend, fs, limits: o.limits });
+    timings.controls += seconds(t0);
     const tc = geometry.temporalCompression;
-    const defaultFrames = spec.numFrames ?? 1 + Math.floor((first.frames - 1) / tc) * tc;
+    const fps = spec.fps ?? (source.fps ? fpsValue(source.fps) : 24);
+    const chunkFrames = o.chunkFrames ?? spec.chunkFrames ?? (source.kind === 'clip' ? DEFAULT_CHUNK_FRAMES : undefined);
+    if (chunkFrames !== undefined && (!Number.isInteger(chunkFrames) || chunkFrames < 1 || (chunkFrames - 1) % tc !== 0)) {
+      const lo = Math.max(1, chunkFrames - ((chunkFrames - 1) % tc));
+      throw new PipelineInputError('chunkFrames', `must be 1 + k*${tc} (the VAE compresses time ${tc}x causally), got ${chunkFrames}; try ${lo} or ${lo + tc}`);
+    }
+    // one chunk of the whole clip (trimmed to 1 + k*tc) where no chunk length is set
+    const defaultFrames = chunkFrames === undefined ? 1 + Math.floor((source.frames - 1) / tc) * tc : source.frames;
     const st = resolveSettings(
-      { seed: o.seed ?? spec.seed, steps: o.steps, guidance: o.guidance, frames: o.frames },
-      { frames: defaultFrames, height: first.height, width: first.width, steps: spec.numSteps, guidance: spec.guidance, fps },
+      { seed: o.seed ?? spec.seed, steps: o.steps, guidance: o.guidance, frames: wanted },
+      { frames: defaultFrames, height: source.height, width: source.width, steps: spec.numSteps, guidance: spec.guidance, fps },
     );
-    if (st.frames > first.frames) throw new PipelineInputError('frames', `${st.frames} frames asked for, the control videos have ${first.frames}`);
-    const latentShape = planSizes(bc, geometry, st.frames, st.height, st.width);
+    if (st.frames > source.frames) throw new PipelineInputError('frames', `${st.frames} frames asked for, the ${source.kind === 'clip' ? 'clip has' : 'control videos have'} ${source.frames}`);
+    const plan = planChunks(st.frames, chunkFrames ?? st.frames, o.chunkOverlap ?? spec.chunkOverlap ?? (chunkFrames === undefined ? 0 : DEFAULT_CHUNK_OVERLAP));
+    const window = plan.chunkFrames;
+    const latentShape = planSizes(bc, geometry, window, st.height, st.width);
     const [pt, ph, pw] = bc.patchSize;
     const grid: [number, number, number] = [latentShape[2] / pt, latentShape[3] / ph, latentShape[4] / pw];
     const tokens = tokenCount(bc, latentShape);
 
     // the prompt first: its encoder is gone before the models come
     o.onPhase?.('prompt');
-    let t0 = performance.now();
+    t0 = performance.now();
     const embeds = await encodePrompt(text, width, guidance, encoder, backend, fs, o);
     tensors.push(embeds.prompt, ...(embeds.negative ? [embeds.negative] : []));
     const embeddingsOut = o.returnEmbeddings ? await embeddingArrays(embeds) : null;
     timings.prompt = seconds(t0);
 
-    // the control latents (and the conditioning clip's), with the VAE loaded for them alone
-    o.onPhase?.('condition');
-    t0 = performance.now();
-    let vae = await loadVae(spec.tokenizer, backend, undefined, fs);
-    owned.push(vae);
-    timings.load += seconds(t0);
-    t0 = performance.now();
+    const chunkReport = plan.chunks.length > 1 ? stage(o, 'chunk', 'chunks', plan.chunks.length) : null;
     const input = o.inputVideo ?? spec.inputVideo;
-    const conditioned = input !== undefined && input !== null && spec.numConditionalFrames > 0;
-    const report = stage(o, 'condition', 'clips', spec.controls.length + (conditioned ? 1 : 0));
-    report(0);
-    const posterior: Posterior = { kind: 'sample', noise: new GaussianNoise(`${st.seed}/posterior`).source(backend) };
-    const encoded = await encodeControls(spec.controls, clips, vae, grid, st.frames, report, fs, posterior, o.limits);
-    tensors.push(...encoded.map((b) => b.latents));
-    const conditioning = conditioned ? await conditionOn(input, spec.numConditionalFrames, first, latentShape[2], st.frames, vae, fs, posterior, o.limits) : null;
-    if (conditioning) {
-      tensors.push(conditioning.latents);
-      await checkFinite(conditioning.latents, { component: 'vae encoder', tensor: 'conditioning latents' });
-      report(encoded.length + 1);
+    const pieces: Video[] = [];
+    const latentsOut: HostTensor[] = [];
+    const steps: StepRecord[] = [];
+    let maxWeightSum = 0;
+    let vae: LoadedVae | null = null;
+    let tail: Video | null = null;
+    for (let k = 0; k < plan.chunks.length; k++) {
+      const { start, end } = plan.chunks[k];
+      chunkReport?.(k, { start, end });
+      // chunk 0 keeps the run's seed (a one-chunk run is the same as before chunks); later ones a stream each
+      const seed = k === 0 ? st.seed : `${st.seed}/chunk${k}`;
+
+      // the control latents (and the conditioning clip's), with the VAE loaded for them alone
+      o.onPhase?.('condition');
+      t0 = performance.now();
+      const clips = await source.chunk(start, end, reflectOrder(end - start, window), k === 0 ? start : start + plan.overlap, o.onControlFrames);
+      timings.controls += seconds(t0);
+      t0 = performance.now();
+      if (!vae) {
+        vae = await loadVae(spec.tokenizer, backend, undefined, fs);
+        owned.push(vae);
+      }
+      timings.load += seconds(t0);
+      t0 = performance.now();
+      const conditioned = k === 0 ? input !== undefined && input !== null && spec.numConditionalFrames > 0 : plan.overlap > 0;
+      const report = stage(o, 'condition', 'clips', spec.controls.length + (conditioned ? 1 : 0));
+      report(0);
+      const posterior: Posterior = { kind: 'sample', noise: new GaussianNoise(`${seed}/posterior`).source(backend) };
+      const encoded = await encodeControls(spec.controls, clips, vae, grid, window, report, fs, posterior, o.limits);
+      tensors.push(...encoded.map((b) => b.latents));
+      let conditioning: WorldConditioning | null = null;
+      if (conditioned && k === 0) {
+        conditioning = await conditionOn(input!, spec.numConditionalFrames, source, latentShape[2], window, vae, fs, posterior, o.limits);
+      } else if (conditioned) {
+        // upstream's next chunk starts from the last frames of this one, as uint8 (truncated)
+        conditioning = await conditionOn(quantize(tail!), 1 + Math.floor((plan.overlap - 1) / tc), source, latentShape[2], window, vae, fs, posterior, o.limits);
+      }
+      if (conditioning) {
+        tensors.push(conditioning.latents);
+        await checkFinite(conditioning.latents, { component: 'vae encoder', tensor: 'conditioning latents' });
+        report(encoded.length + 1);
+      }
+      await backend.sync();
+      timings.condition += seconds(t0);
+      free(vae);
+      vae = null;
+
+      // the base and the ControlNets, for the denoising alone
+      o.onPhase?.('denoise');
+      t0 = performance.now();
+      const base = await loadTransformer(spec.baseCheckpoint, backend, tokens, { config: baseJson, fs });
+      owned.push(base);
+      const models = await loadControlNets(spec, backend, fs, tokens, owned);
+      timings.load += seconds(t0);
+      const multi = await MultiControlNet.create(encoded.map((b, i) => ({ ...b, model: models[i] })), { overCap: spec.weightOverCap });
+      owned.push(multi);
+      t0 = performance.now();
+      const paddingMask = F.zeros(backend, [1, 1, source.height, source.width]);
+      tensors.push(paddingMask);
+      const scheduler = { kind: 'unipc' as const, config: await schedulerFor(spec.baseCheckpoint, fs) };
+      const sampled = await sampleLatents(multi.denoiser(base), scheduler, latentShape, embeds, { ...st, seed }, conditioning, { ...o, paddingMask });
+      tensors.push(sampled.latents);
+      steps.push(...sampled.steps);
+      timings.denoise += seconds(t0);
+      maxWeightSum = Math.max(maxWeightSum, multi.maxWeightSum);
+      free(multi);
+      for (const m of models) free(m);
+      free(base);
+      for (const b of encoded) disposeFrom(tensors, b.latents);
+      if (conditioning) disposeFrom(tensors, conditioning.latents);
+
+      o.onPhase?.('decode');
+      t0 = performance.now();
+      vae = await loadVae(spec.tokenizer, backend, undefined, fs);
+      owned.push(vae);
+      timings.load += seconds(t0);
+      t0 = performance.now();
+      const video = await decodeLatents(sampled.latents, vae, 1, fps, o);
+      latentsOut.push({ shape: [...sampled.latents.shape], data: Float32Array.from(await sampled.latents.read()) });
+      disposeFrom(tensors, sampled.latents);
+      timings.decode += seconds(t0);
+      // the next chunk keeps the VAE for its encode; the last frees it
+      if (k === plan.chunks.length - 1) {
+        free(vae);
+        vae = null;
+      }
+      tail = plan.overlap > 0 ? sliceFrames(video, window - plan.overlap, window) : null;
+      pieces.push(k === 0 ? video : sliceFrames(video, plan.overlap, window));
     }
-    await backend.sync();
-    timings.condition = seconds(t0);
-    free(vae);
-
-    // the base and the ControlNets, for the denoising alone
-    o.onPhase?.('denoise');
-    t0 = performance.now();
-    const base = await loadTransformer(spec.baseCheckpoint, backend, tokens, { config: baseJson, fs });
-    owned.push(base);
-    const models = await loadControlNets(spec, backend, fs, tokens, owned);
-    timings.load += seconds(t0);
-    const multi = await MultiControlNet.create(encoded.map((b, i) => ({ ...b, model: models[i] })), { overCap: spec.weightOverCap });
-    owned.push(multi);
-    t0 = performance.now();
-    const paddingMask = F.zeros(backend, [1, 1, first.height, first.width]);
-    tensors.push(paddingMask);
-    const scheduler = { kind: 'unipc' as const, config: await schedulerFor(spec.baseCheckpoint, fs) };
-    const sampled = await sampleLatents(multi.denoiser(base), scheduler, latentShape, embeds, st, conditioning, { ...o, paddingMask });
-    tensors.push(sampled.latents);
-    timings.denoise = seconds(t0);
-    const maxWeightSum = multi.maxWeightSum;
-    free(multi);
-    for (const m of models) free(m);
-    free(base);
-
-    o.onPhase?.('decode');
-    t0 = performance.now();
-    vae = await loadVae(spec.tokenizer, backend, undefined, fs);
-    owned.push(vae);
-    timings.load += seconds(t0);
-    t0 = performance.now();
-    const video = await guardOutput(o.guardrails, await decodeLatents(sampled.latents, vae, 1, fps, o), o);
-    timings.decode = seconds(t0);
+    chunkReport?.(plan.chunks.length);
+    const whole = pieces.length === 1 && pieces[0].frames === st.frames ? pieces[0] : sliceFrames(concatFrames(pieces), 0, st.frames);
+    const video = await guardOutput(o.guardrails, { ...whole, fps: pieces[0].fps }, o);
     return {
       video,
-      latents: { shape: [...sampled.latents.shape], data: Float32Array.from(await sampled.latents.read()) },
-      steps: sampled.steps,
+      latents: latentsOut.length === 1 ? latentsOut[0] : stackLatents(latentsOut),
+      steps,
       embeddings: embeddingsOut,
       settings: st,
-      controls: spec.controls.map((c) => ({ name: c.name, weight: typeof c.weight === 'number' ? c.weight : c.weight.path })),
+      chunks: plan.chunks.map(({ start, end }) => ({ start, end })),
+      controls: spec.controls.map((c) => ({ name: c.name, weight: typeof c.weight === 'number' ? c.weight : c.weight.path, ...computedOf(source, c.name) })),
       maxWeightSum,
       timings,
       components,
@@ -253,6 +332,37 @@ export async function transfer(o: TransferOptions): Promise<TransferResult> {
     for (const t of tensors) t.dispose();
     for (const m of owned.reverse()) m.dispose();
   }
+}
+
+/** How a control's video was had: computed (with its preset) or given. */
+function computedOf(source: ControlSource, name: string): { computed?: string } {
+  const c = source.computed.find((x) => x.name === name);
+  return c ? { computed: c.preset } : {};
+}
+
+/** Dispose a tensor now and forget it in the list the run frees at the end. */
+function disposeFrom(list: Tensor[], t: Tensor): void {
+  const i = list.indexOf(t);
+  if (i >= 0) list.splice(i, 1);
+  t.dispose();
+}
+
+/** Chunks' latents stacked on the batch axis: [chunks, C, T, h, w]. */
+function stackLatents(parts: HostTensor[]): HostTensor {
+  const n = parts[0].data.length;
+  const data = new Float32Array(n * parts.length);
+  for (let i = 0; i < parts.length; i++) data.set(parts[i].data, i * n);
+  return { shape: [parts.length, ...parts[0].shape.slice(1)], data };
+}
+
+/** A decoded clip as upstream hands it to the next chunk: (x * 127.5 + 127.5) clamped and truncated to uint8, read back as b / 127.5 - 1. */
+function quantize(v: Video): Video {
+  const data = new Float32Array(v.data.length);
+  for (let i = 0; i < data.length; i++) {
+    const b = Math.trunc(Math.min(255, Math.max(0, v.data[i] * 127.5 + 127.5)));
+    data[i] = b / 127.5 - 1;
+  }
+  return { ...v, data };
 }
 
 /** A ControlNet checked against the base: enough residuals, the same patch size (returned as given). */
@@ -291,7 +401,7 @@ function loadEncoder(src: Exclude<TextEncoderSource, { unsupported: string } | {
 
 /** The conditioning clip, padded with its last frame to the output length (only its first `nc` latent frames are read), encoded. */
 async function conditionOn(
-  input: ClipInput, nc: number, size: Video, latentFrames: number, frames: number, vae: LoadedVae, fs: FileSystem, posterior: Posterior, limits?: InputLimits,
+  input: ClipInput, nc: number, size: { height: number; width: number }, latentFrames: number, frames: number, vae: LoadedVae, fs: FileSystem, posterior: Posterior, limits?: InputLimits,
 ): Promise<WorldConditioning> {
   const v = await readClip(input, undefined, fs, limits);
   if (v.height !== size.height || v.width !== size.width) {

@@ -16,9 +16,17 @@
 // As in Transfer 1, controls may also sit at the top level ("edge": {...}). Relative paths are
 // relative to the spec file. Every problem is a ControlSpecError naming the field
 // (e.g. `controls.edge.control_weight`).
+//
+// With a raw clip (`video_path`, upstream's name), an `edge` or `vis` control without
+// `input_control` is computed from the clip (presets `preset_edge_threshold` /
+// `preset_blur_strength`, as upstream's spec); `depth` and `seg` need models cosmos-ts does not run,
+// so their videos must be given.
 import { UserError } from '../../engine/errors.js';
 import { type FileSystem, fileSystem, readText } from '../../io/files.js';
 import { dirname, isAbsolute, join } from '../../io/path.js';
+import { BLUR_PRESETS } from './blur-map.js';
+import { EDGE_PRESETS } from './edge-map.js';
+import { resolutionProblem } from './resolution.js';
 
 export class ControlSpecError extends UserError {
   constructor(
@@ -33,8 +41,8 @@ export class ControlSpecError extends UserError {
 export interface ControlSpec {
   /** the key naming the control (e.g. "depth", "edge") */
   name: string;
-  /** the control video (.y4m, PNG frames folder or PNG), resolved */
-  inputControl: string;
+  /** the control video (.y4m, PNG frames folder or PNG), resolved; null: computed from the raw clip (edge, vis) */
+  inputControl: string | null;
   /** a scalar weight, or a weight-map file (.safetensors with one [H, W] / [T, H, W] tensor, or a grayscale PNG) */
   weight: number | { path: string };
   /** the ControlNet folder (config.json + diffusion_pytorch_model*.safetensors), resolved */
@@ -73,7 +81,39 @@ export interface TransferSpec {
   output: string | null;
   /** weights summing past 1 somewhere: refuse (default) or normalise as upstream */
   weightOverCap: 'error' | 'normalize';
+  /** the raw clip the computed controls come from (upstream's `video_path`) */
+  videoPath: string | null;
+  /** the model resolution of a raw clip: an upstream key ("720", "480", ...) or "WxH"; null: 720 */
+  resolution: string | null;
+  /** frames per generated chunk (upstream's num_video_frames_per_chunk); null: 93 with a raw clip, else the whole clip in one */
+  chunkFrames: number | null;
+  /** pixel frames each chunk after the first takes from the one before (upstream generate_img2world's num_conditional_frames) */
+  chunkOverlap: number | null;
+  /** the edge preset of a computed edge control (upstream's preset_edge_threshold) */
+  edgePreset: string | null;
+  /** the blur strength of a computed vis control (upstream's preset_blur_strength) */
+  blurPreset: string | null;
   controls: ControlSpec[];
+}
+
+/** The controls computed from a raw clip, and those that need a model cosmos-ts does not run. */
+export const COMPUTED_CONTROLS = ['edge', 'vis'] as const;
+export type ComputedControlName = (typeof COMPUTED_CONTROLS)[number];
+export const MODEL_CONTROLS: Readonly<Record<string, string>> = {
+  depth: 'Video-Depth-Anything',
+  seg: 'GroundingDINO + SAM2',
+};
+
+export function isComputedControl(name: string): name is ComputedControlName {
+  return (COMPUTED_CONTROLS as readonly string[]).includes(name);
+}
+
+/** Why a control cannot be computed from the raw clip; null for edge and vis. */
+export function notComputable(name: string): string | null {
+  if (isComputedControl(name)) return null;
+  const model = Object.hasOwn(MODEL_CONTROLS, name) ? MODEL_CONTROLS[name] : null;
+  if (model) return `computing the ${name} control from the clip needs ${model}, which cosmos-ts does not run; give the ${name} control video (controls.${name}.input_control)`;
+  return `only ${COMPUTED_CONTROLS.join(' and ')} are computed from the clip; give the "${name}" control video (controls.${name}.input_control)`;
 }
 
 /** cosmos-transfer1's default control_weight when a control gives none. */
@@ -82,6 +122,7 @@ export const DEFAULT_CONTROL_WEIGHT = 0.5;
 const RUN_FIELDS = [
   'model', 'base_checkpoint', 'tokenizer', 'prompt', 'negative_prompt', 'embeddings', 'text_encoder', 'seed', 'num_steps',
   'guidance', 'input_video_path', 'num_conditional_frames', 'num_frames', 'fps', 'output', 'weight_over_cap', 'controls',
+  'video_path', 'resolution', 'num_video_frames_per_chunk', 'chunk_overlap', 'preset_edge_threshold', 'preset_blur_strength',
 ] as const;
 const CONTROL_FIELDS = ['input_control', 'control_weight', 'ckpt_path'] as const;
 
@@ -160,8 +201,10 @@ export async function parseTransferSpec(json: unknown, baseDir: string, opts: Pa
     for (const k of Object.keys(v)) {
       if (!(CONTROL_FIELDS as readonly string[]).includes(k)) throw new ControlSpecError(`${field}.${k}`, `unknown control field (expected ${CONTROL_FIELDS.join(', ')})`);
     }
-    if (v.input_control === undefined) {
-      throw new ControlSpecError(`${field}.input_control`, 'missing: the control video path is required (control videos are not computed from the input video here)');
+    if (v.input_control === undefined || v.input_control === null) {
+      // edge and vis come from the raw clip (video_path or the CLI's --input), checked when the run starts
+      const why = notComputable(name);
+      if (why) throw new ControlSpecError(`${field}.input_control`, `missing: ${why}`);
     }
     if (v.ckpt_path === undefined) throw new ControlSpecError(`${field}.ckpt_path`, 'missing: the ControlNet checkpoint folder is required');
     const w = v.control_weight;
@@ -186,7 +229,7 @@ export async function parseTransferSpec(json: unknown, baseDir: string, opts: Pa
     }
     controls.push({
       name,
-      inputControl: await path(`${field}.input_control`, v.input_control, 'any'),
+      inputControl: v.input_control === undefined || v.input_control === null ? null : await path(`${field}.input_control`, v.input_control, 'any'),
       weight,
       checkpoint: await path(`${field}.ckpt_path`, v.ckpt_path, 'dir'),
     });
@@ -212,6 +255,16 @@ export async function parseTransferSpec(json: unknown, baseDir: string, opts: Pa
   const inputVideo = await optPath('input_video_path', 'any');
   const ncf = int('num_conditional_frames', inputVideo ? 1 : 0, 0)!;
   if (ncf > 0 && !inputVideo) throw new ControlSpecError('num_conditional_frames', `${ncf} conditioning frames need input_video_path`);
+  const resolution = optStr('resolution');
+  if (resolution !== null) {
+    const why = resolutionProblem(resolution);
+    if (why) throw new ControlSpecError('resolution', why);
+  }
+  const preset = (field: string, ok: readonly string[]) => {
+    const v = optStr(field);
+    if (v !== null && !ok.includes(v)) throw new ControlSpecError(field, `unknown preset ${JSON.stringify(v)} (expected one of ${ok.join(', ')})`);
+    return v;
+  };
   return {
     file: null,
     baseCheckpoint: await path('base_checkpoint', baseField, 'dir'),
@@ -231,6 +284,12 @@ export async function parseTransferSpec(json: unknown, baseDir: string, opts: Pa
     fps: num('fps', null, (x) => x > 0, 'a positive number'),
     output: outputPath(json.output, baseDir),
     weightOverCap: overCap,
+    videoPath: await optPath('video_path', 'any'),
+    resolution,
+    chunkFrames: int('num_video_frames_per_chunk', null, 1),
+    chunkOverlap: int('chunk_overlap', null, 0),
+    edgePreset: preset('preset_edge_threshold', Object.keys(EDGE_PRESETS)),
+    blurPreset: preset('preset_blur_strength', BLUR_PRESETS),
     controls,
   };
 }

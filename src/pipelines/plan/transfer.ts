@@ -9,7 +9,7 @@ import { join } from '../../io/path.js';
 import { transfer } from '../transfer.js';
 import type { WorldSettings } from '../world/settings.js';
 import type { PromptEmbeddingArrays } from '../world/prompt.js';
-import { clipSize, embeddingsLike, zeroClip, zeroEmbeddings } from './inputs.js';
+import { clipSize, embeddingsLike, zeroClip, zeroEmbeddings, zeroFrames } from './inputs.js';
 import { type PlanReport, type PlanTarget, cpuTarget, measurePlan } from './measure.js';
 
 /** Transfer2.5's size where no control video says: 93 frames of 704 x 1280. */
@@ -27,6 +27,11 @@ export interface TransferPlanOptions {
   steps?: number;
   guidance?: number;
   frames?: number;
+  /** the raw clip (path; header only), over the spec's video_path */
+  input?: string;
+  resolution?: string;
+  chunkFrames?: number;
+  chunkOverlap?: number;
 }
 
 export interface TransferPlan extends PlanReport {
@@ -39,19 +44,23 @@ export async function planTransfer(o: TransferPlanOptions): Promise<TransferPlan
   const fs = o.fs ?? fileSystem();
   const { spec } = o;
   const notes: string[] = [];
-  // the size of the first control video that is there, else the default
+  // the size of the raw clip, else of the first control video that is there, else the default
+  const raw = o.input ?? spec.videoPath;
   let size: { frames: number; height: number; width: number } | null = null;
-  for (const c of spec.controls) {
-    if (size || !(await fs.stat(c.inputControl))) continue;
-    const s = await clipSize(c.inputControl, fs);
+  for (const p of raw ? [raw] : spec.controls.map((c) => c.inputControl)) {
+    if (size || p === null || !(await fs.stat(p))) continue;
+    const s = await clipSize(p, fs);
     size = { frames: s.frames ?? spec.numFrames ?? DEFAULT_CLIP.frames, height: s.height, width: s.width };
   }
   if (!size) {
     size = { ...DEFAULT_CLIP, frames: o.frames ?? spec.numFrames ?? DEFAULT_CLIP.frames };
-    notes.push(`no control video found: ${size.frames} frames of ${size.width}x${size.height} planned`);
+    notes.push(`no ${raw ? 'input clip' : 'control video'} found: ${size.frames} frames of ${size.width}x${size.height} planned`);
   }
   const clip = zeroClip(size.frames, size.height, size.width);
-  const controlVideos = Object.fromEntries(spec.controls.map((c) => [c.name, clip]));
+  // a raw clip and the ready-made controls beside it are streamed (as the run does: a 4K clip is
+  // never held whole); with one, only the ready-made controls have videos, the rest are computed
+  const stream = () => zeroFrames(size.frames, size.height, size.width);
+  const controlVideos = Object.fromEntries(spec.controls.filter((c) => !raw || c.inputControl !== null).map((c) => [c.name, raw ? stream() : clip]));
 
   const given = o.embeddings ?? (o.prompt === undefined ? spec.embeddings : null) ?? undefined;
   let text: { prompt?: string; negativePrompt?: string; embeddings?: PromptEmbeddingArrays };
@@ -72,6 +81,7 @@ export async function planTransfer(o: TransferPlanOptions): Promise<TransferPlan
     const r = await transfer({
       spec, backend: be, fs, ...text, seed: o.seed, steps: o.steps, guidance: o.guidance, frames: o.frames, controlVideos,
       inputVideo: spec.inputVideo ? clip : undefined, onPhase: (p) => meter.phase(p),
+      ...(raw ? { input: stream() } : {}), resolution: o.resolution, chunkFrames: o.chunkFrames, chunkOverlap: o.chunkOverlap,
     });
     return { ...r, notes };
   });

@@ -17,13 +17,14 @@ import { type LoadedVae, type Posterior, encodeClip } from './vae.js';
 /**
  * The headers of every control clip and PNG weight map (and of `more` clips, e.g. the conditioning
  * input) that are files, checked against the limits: what a run does before it reads any of them
- * whole or loads any model.
+ * or loads any model. `whole`: the clips are to be held whole as float32 (not streamed).
  */
 export async function probeControlInputs(
   controls: readonly ControlSpec[], given: Readonly<Record<string, ClipInput>> = {}, more: readonly (ClipInput | null | undefined)[] = [], fs?: FileSystem, limits?: InputLimits,
+  whole = true,
 ): Promise<void> {
   for (const input of [...controls.map((c) => given[c.name] ?? c.inputControl), ...more]) {
-    if (typeof input === 'string') await probeVideo(input, { limits, whole: true }, fs);
+    if (typeof input === 'string') await probeVideo(input, { limits, whole }, fs);
   }
   for (const c of controls) if (typeof c.weight !== 'number' && /\.png$/i.test(c.weight.path)) await probePng(c.weight.path, { limits }, fs);
 }
@@ -34,7 +35,9 @@ export async function readControlClips(
 ): Promise<Video[]> {
   const clips: Video[] = [];
   for (const c of controls) {
-    const v = await readClip(given[c.name] ?? c.inputControl, undefined, fs, limits);
+    const input = given[c.name] ?? c.inputControl;
+    if (input === null) throw new Error(`readControlClips: control "${c.name}" has no video`);
+    const v = await readClip(input, undefined, fs, limits);
     const f = clips[0];
     if (f && (v.frames !== f.frames || v.height !== f.height || v.width !== f.width)) {
       throw new ControlShapeError(c.name, `control video ${given[c.name] ? '(given)' : c.inputControl} is ${v.frames} frames of ${v.width}x${v.height}, ` +
