@@ -101,8 +101,9 @@ export const command = defineCommand({
         seed: seedOf(f.seed), steps: f.steps, guidance: f.guidance, frames: f.frames, ...chunking,
       });
       const s = p.settings;
-      const what = `${spec.controls.map((c) => c.name).join(' + ')}, ${s.frames} frames ${s.width}x${s.height}, latent [${p.latentShape.join(', ')}], ${s.steps} steps`;
-      printPlan(ctx, f.json, { command: 'transfer', spec: f.spec, controls: p.controls, ...s, latent_shape: p.latentShape }, what, p);
+      const chunks = p.chunks.length > 1 ? ` in ${p.chunks.length} chunks` : '';
+      const what = `${spec.controls.map((c) => c.name).join(' + ')}, ${s.frames} frames ${s.width}x${s.height}${chunks}, latent [${p.latentShape.join(', ')}], ${s.steps} steps`;
+      printPlan(ctx, f.json, { command: 'transfer', spec: f.spec, controls: p.controls, ...s, chunks: p.chunks, latent_shape: p.latentShape }, what, p);
       return;
     }
     if (f['normalize-weights']) spec = { ...spec, weightOverCap: 'normalize' };

@@ -186,6 +186,14 @@ export async function transfer(o: TransferOptions): Promise<TransferResult> {
     const { components, geometry } = await checkSpec(spec, bc, baseJson, encodes ? encoder : null, backend, fs);
     await guardPrompt(o.guardrails, text.prompt, o);
 
+    // the chunk length the VAE can take, before any clip is read
+    const tc = geometry.temporalCompression;
+    const chunkFrames = o.chunkFrames ?? spec.chunkFrames ?? (raw !== undefined ? DEFAULT_CHUNK_FRAMES : undefined);
+    if (chunkFrames !== undefined && (!Number.isInteger(chunkFrames) || chunkFrames < 1 || (chunkFrames - 1) % tc !== 0)) {
+      const lo = Math.max(1, chunkFrames - ((chunkFrames - 1) % tc));
+      throw new PipelineInputError('chunkFrames', `must be 1 + k*${tc} (the VAE compresses time ${tc}x causally), got ${chunkFrames}; try ${lo} or ${lo + tc}`);
+    }
+
     // the controls' source, then the sizes
     let t0 = performance.now();
     const wanted = o.frames ?? spec.numFrames ?? undefined;
@@ -193,13 +201,7 @@ export async function transfer(o: TransferOptions): Promise<TransferResult> {
       ? await videoControlSource(spec.controls, given, fs, o.limits)
       : await clipControlSource({ spec, input: raw, given, maxFrames: wanted, resolution: o.resolution, backend, fs, limits: o.limits });
     timings.controls += seconds(t0);
-    const tc = geometry.temporalCompression;
     const fps = spec.fps ?? (source.fps ? fpsValue(source.fps) : 24);
-    const chunkFrames = o.chunkFrames ?? spec.chunkFrames ?? (source.kind === 'clip' ? DEFAULT_CHUNK_FRAMES : undefined);
-    if (chunkFrames !== undefined && (!Number.isInteger(chunkFrames) || chunkFrames < 1 || (chunkFrames - 1) % tc !== 0)) {
-      const lo = Math.max(1, chunkFrames - ((chunkFrames - 1) % tc));
-      throw new PipelineInputError('chunkFrames', `must be 1 + k*${tc} (the VAE compresses time ${tc}x causally), got ${chunkFrames}; try ${lo} or ${lo + tc}`);
-    }
     // one chunk of the whole clip (trimmed to 1 + k*tc) where no chunk length is set
     const defaultFrames = chunkFrames === undefined ? 1 + Math.floor((source.frames - 1) / tc) * tc : source.frames;
     const st = resolveSettings(

@@ -36,8 +36,11 @@ export interface TransferPlanOptions {
 
 export interface TransferPlan extends PlanReport {
   settings: WorldSettings;
-  controls: { name: string; weight: number | string }[];
+  controls: { name: string; weight: number | string; computed?: string }[];
+  /** the final latents' shape: [chunks, C, T, h, w] */
   latentShape: number[];
+  /** the clip frames [start, end) of each chunk */
+  chunks: { start: number; end: number }[];
 }
 
 export async function planTransfer(o: TransferPlanOptions): Promise<TransferPlan> {
@@ -85,5 +88,5 @@ export async function planTransfer(o: TransferPlanOptions): Promise<TransferPlan
     });
     return { ...r, notes };
   });
-  return { ...report, settings: result.settings, controls: result.controls, latentShape: result.latents.shape };
+  return { ...report, settings: result.settings, controls: result.controls, latentShape: result.latents.shape, chunks: result.chunks };
 }
