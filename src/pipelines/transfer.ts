@@ -35,7 +35,7 @@ import { type ClipInput, readClip } from './world/condition.js';
 import { checkFinite } from './finite.js';
 import { type Guardrails, guardOutput, guardPrompt } from './guardrails.js';
 import { encodeControls, probeControlInputs } from './world/controls.js';
-import { DEFAULT_CHUNK_FRAMES, DEFAULT_CHUNK_OVERLAP, planChunks, reflectOrder } from './world/control-input.js';
+import { DEFAULT_CHUNK_FRAMES, DEFAULT_CHUNK_OVERLAP, framesToVideo, planChunks, readFramesU8, reflectOrder } from './world/control-input.js';
 import { type ControlFramesCallback, type ControlSource, clipControlSource, computedControls, videoControlSource } from './world/control-source.js';
 import type { InputLimits } from '../io/limits.js';
 import { PipelineFilesError, PipelineInputError } from './world/errors.js';
@@ -258,7 +258,11 @@ export async function transfer(o: TransferOptions): Promise<TransferResult> {
       tensors.push(...encoded.map((b) => b.latents));
       let conditioning: WorldConditioning | null = null;
       if (conditioned && k === 0) {
-        conditioning = await conditionOn(input!, spec.numConditionalFrames, source, latentShape[2], window, vae, fs, posterior, o.limits);
+        // with a raw clip the conditioning clip is resized to the model resolution like it
+        const clip = source.kind === 'clip'
+          ? framesToVideo(await readFramesU8(input!, { size: [source.width, source.height], mode: 'area', backend, fs, limits: o.limits, what: 'input_video_path' }))
+          : input!;
+        conditioning = await conditionOn(clip, spec.numConditionalFrames, source, latentShape[2], window, vae, fs, posterior, o.limits);
       } else if (conditioned) {
         // upstream's next chunk starts from the last frames of this one, as uint8 (truncated)
         conditioning = await conditionOn(quantize(tail!), 1 + Math.floor((plan.overlap - 1) / tc), source, latentShape[2], window, vae, fs, posterior, o.limits);

@@ -138,6 +138,13 @@ describe('transfer from a raw clip (tiny random checkpoints)', () => {
     expect(second.latents.data).toEqual(apart.latents.data.subarray(second.latents.data.length));
   });
 
+  it("resizes the spec's conditioning clip (input_video_path) to the model resolution with the raw clip", async () => {
+    const plain = await transfer({ spec, backend: cpu, frames: 5, chunkFrames: 5 });
+    const conditioned = await transfer({ spec: { ...spec, inputVideo: SAMPLE, numConditionalFrames: 1 }, backend: cpu, frames: 5, chunkFrames: 5 });
+    expect(conditioned.latents.shape).toEqual(plain.latents.shape);
+    expect(conditioned.latents.data).not.toEqual(plain.latents.data);
+  });
+
   it('refuses depth without its video, computed controls without a clip, a chunk length the VAE cannot take', async () => {
     const depth = { ...spec, controls: [...spec.controls, { name: 'depth', inputControl: null, weight: 0.2, checkpoint: spec.controls[0].checkpoint }] };
     await expect(transfer({ spec: depth, backend: cpu })).rejects.toThrow(/controls\.depth\.input_control: missing: computing the depth control from the clip needs Video-Depth-Anything/);
