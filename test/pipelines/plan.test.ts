@@ -10,7 +10,7 @@ import { planBackend } from '../../src/engine/select.js';
 import { parseTransferSpec } from '../../src/models/controlnet/spec.js';
 import { RELEASED_DITS } from '../../src/models/dit/released.js';
 import { CosmosTransformer3DFamily } from '../../src/models/dit/transformer.js';
-import { zeroClip } from '../../src/pipelines/plan/inputs.js';
+import { zeroClip, zeroFrames } from '../../src/pipelines/plan/inputs.js';
 import { planText2World, planVideo2World } from '../../src/pipelines/plan/world.js';
 import type { ProgressEvent } from '../../src/pipelines/progress.js';
 import { text2world } from '../../src/pipelines/text2world.js';
@@ -76,6 +76,24 @@ describe('components load one after the other', () => {
     expect(at.denoise).toBeLessThan(c.vae);
     expect(at.decode).toBeLessThan(c.vae);
   }, 60_000);
+
+  it('transfer from a raw 1080p clip: resized to the 480 size (768x432), computed edge, upstream\'s 93-frame chunks, the same peak as one chunk', async () => {
+    const be = planBackend();
+    const spec = await parseTransferSpec({
+      model: release('Cosmos-Transfer2.5-2B@diffusers-general'), num_steps: 1,
+      controls: { edge: { control_weight: 1, ckpt_path: release('Cosmos-Transfer2.5-2B@diffusers-controlnet-general-edge') } },
+    }, scratch(), { checkFiles: false });
+    const r = await transfer({ spec, backend: be, embeddings: zeros(100352), input: zeroFrames(100, 1080, 1920), resolution: '480', guidance: 1 });
+    expect(r.chunks).toEqual([{ start: 0, end: 93 }, { start: 92, end: 100 }]);
+    expect([r.video.frames, r.video.height, r.video.width]).toEqual([100, 432, 768]);
+    expect(r.latents.shape).toEqual([2, 16, 24, 54, 96]);
+    expect(r.controls).toEqual([{ name: 'edge', weight: 1, computed: 'medium' }]);
+    const peak = be.memory().peakBytes;
+    // the ready-made 93-frame control at the model size: one chunk, the same device peak
+    const one = planBackend();
+    await transfer({ spec: { ...spec, controls: [{ ...spec.controls[0], inputControl: 'edge.y4m' }] }, backend: one, embeddings: zeros(100352), controlVideos: { edge: zeroFrames(93, 432, 768) }, guidance: 1 });
+    expect(peak).toBeLessThanOrEqual(one.memory().peakBytes * 1.01);
+  }, 120_000);
 
   it('a missing VAE tensor fails from its header before anything runs, on the CPU too', async () => {
     const src = release('Cosmos-Predict2-2B-Text2Image');
