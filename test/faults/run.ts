@@ -317,6 +317,10 @@ function faults(): Fault[] {
     { id: 'transfer-spec-missing', family: 'inputs', args: ['transfer', '--spec', 'nope.json', '--out', 'out/t.y4m', ...cpu], early: true, names: /nope\.json/ },
     { id: 'transfer-spec-bad-json', family: 'inputs', args: ['transfer', '--spec', w('transfer', 'bad.json'), '--out', 'out/t.y4m', ...cpu], early: true, names: /bad\.json/ },
     { id: 'transfer-control-missing', family: 'inputs', args: ['transfer', '--spec', w('transfer', 'missing-control.json'), '--out', 'out/t.y4m', ...cpu], early: true, names: /nowhere\.y4m/ },
+    { id: 'transfer-input-fifo', family: 'inputs', args: ['transfer', '--spec', w('transfer', 'spec.json'), '--input', 'fifo', '--control', 'edge', '--out', 'out/t.y4m', ...cpu], early: true, names: /fifo/ },
+    { id: 'transfer-control-depth', family: 'flags', args: ['transfer', '--spec', w('transfer', 'spec.json'), '--input', 'clip.y4m', '--control', 'depth', '--out', 'out/t.y4m', ...cpu], early: true, names: /--control depth/ },
+    { id: 'transfer-control-no-input', family: 'flags', args: ['transfer', '--spec', w('transfer', 'spec.json'), '--control', 'edge', '--out', 'out/t.y4m', ...cpu], early: true, names: /--control/ },
+    { id: 'transfer-save-controls-on-file', family: 'outputs', args: ['transfer', '--spec', w('transfer', 'spec.json'), '--input', 'clip.y4m', '--control', 'edge', '--save-controls', 'clip.y4m', '--out', 'out/t.y4m', ...cpu], early: true, names: /--save-controls/ },
     { id: 'reason-image-missing', family: 'inputs', args: ['reason', '--model', F.P25, '--image', 'missing.png', '--prompt', 'x', ...cpu], early: true, names: /missing\.png/ },
     { id: 'png-bad-crc', family: 'inputs', args: tok('--input', 'crc.png', '--out', 'out/t.safetensors'), early: true, names: /crc\.png/ },
     // ---- video headers: named by their tag
@@ -335,6 +339,7 @@ function faults(): Fault[] {
     { id: 'y4m-magic', family: 'headers', args: tok('--input', 'magic.y4m', '--out', 'out/t.safetensors'), early: true, names: /magic\.y4m/ },
     { id: 'reason-video-interlaced', family: 'headers', args: ['reason', '--model', F.P25, '--video', 'interlaced-t.y4m', '--prompt', 'x', ...cpu], early: true, names: /interlaced/ },
     { id: 'transfer-control-interlaced', family: 'headers', args: ['transfer', '--spec', w('transfer', 'interlaced-control.json'), '--out', 'out/t.y4m', ...cpu], early: true, names: /interlaced/ },
+    { id: 'transfer-input-interlaced', family: 'headers', args: ['transfer', '--spec', w('transfer', 'spec.json'), '--input', 'interlaced-t.y4m', '--control', 'edge', '--out', 'out/t.y4m', ...cpu], early: true, names: /interlaced/ },
     { id: 'v2w-rate-zero', family: 'headers', args: v2w('--input', 'rate-zero.y4m', '--out', 'out/v.y4m'), early: true, names: /\bF\b|rate/ },
     // ---- limits: refused before allocating
     { id: 'y4m-huge', family: 'limits', args: tok('--input', 'huge.y4m', '--out', 'out/t.safetensors'), early: true, names: /huge\.y4m/ },
@@ -342,6 +347,7 @@ function faults(): Fault[] {
     { id: 'png-bomb', family: 'limits', args: tok('--input', 'bomb.png', '--out', 'out/t.safetensors'), early: true, names: /bomb\.png/ },
     { id: 'png-bomb-roundtrip', family: 'limits', args: rt('--input', 'bomb.png', '--out', 'out/r.y4m'), early: true, names: /bomb\.png/ },
     { id: 'png-folder-huge', family: 'limits', args: rt('--input', 'huge-frames', '--out', 'out/r.y4m'), early: true, names: /huge-frames|frame_000000/ },
+    { id: 'transfer-input-huge', family: 'limits', args: ['transfer', '--spec', w('transfer', 'spec.json'), '--input', 'huge.y4m', '--control', 'edge', '--out', 'out/t.y4m', ...cpu], early: true, names: /huge\.y4m/ },
     { id: 'v2w-png-huge', family: 'limits', args: v2w('--input', 'huge.png', '--out', 'out/v.y4m'), early: true, names: /huge\.png/ },
     { id: 'roundtrip-too-small', family: 'limits', args: rt('--input', 'tiny.y4m', '--out', 'out/r.y4m'), early: true, names: /tiny\.y4m/ },
     // ---- numbers: NaN / Inf never pass
