@@ -19,7 +19,7 @@ import type { Tensor } from '../engine/tensor.js';
 import { selectBackend } from '../engine/select.js';
 import { type FileSystem, fileSystem, readJsonObject, readJsonObjectIfPresent } from '../io/files.js';
 import { dirname, join } from '../io/path.js';
-import { type Video, concatFrames, cropVideo, fpsValue, sliceFrames } from '../io/video.js';
+import { type Video, cropVideo, fpsValue, sliceFrames } from '../io/video.js';
 import { type CosmosControlNetModel, CosmosControlNetFamily } from '../models/controlnet/controlnet.js';
 import { MultiControlNet } from '../models/controlnet/multi.js';
 import type { ControlSpec, TransferSpec } from '../models/controlnet/spec.js';
@@ -226,12 +226,15 @@ export async function transfer(o: TransferOptions): Promise<TransferResult> {
 
     const chunkReport = plan.chunks.length > 1 ? stage(o, 'chunk', 'chunks', plan.chunks.length) : null;
     const input = o.inputVideo ?? spec.inputVideo;
-    const pieces: Video[] = [];
+    // the output, filled chunk by chunk (never a list of pieces and their concatenation: twice the memory)
+    let whole: Video | null = null;
     const latentsOut: HostTensor[] = [];
     const steps: StepRecord[] = [];
     let maxWeightSum = 0;
     let vae: LoadedVae | null = null;
     let tail: Video | null = null;
+    const paddingMask = F.zeros(backend, [1, 1, source.height, source.width]);
+    tensors.push(paddingMask);
     for (let k = 0; k < plan.chunks.length; k++) {
       const { start, end } = plan.chunks[k];
       chunkReport?.(k, { start, end });
@@ -287,8 +290,6 @@ export async function transfer(o: TransferOptions): Promise<TransferResult> {
       const multi = await MultiControlNet.create(encoded.map((b, i) => ({ ...b, model: models[i] })), { overCap: spec.weightOverCap });
       owned.push(multi);
       t0 = performance.now();
-      const paddingMask = F.zeros(backend, [1, 1, source.height, source.width]);
-      tensors.push(paddingMask);
       const scheduler = { kind: 'unipc' as const, config: await schedulerFor(spec.baseCheckpoint, fs) };
       const sampled = await sampleLatents(multi.denoiser(base), scheduler, latentShape, embeds, { ...st, seed }, conditioning, { ...o, paddingMask });
       tensors.push(sampled.latents);
@@ -317,11 +318,10 @@ export async function transfer(o: TransferOptions): Promise<TransferResult> {
         vae = null;
       }
       tail = plan.overlap > 0 ? sliceFrames(video, window - plan.overlap, window) : null;
-      pieces.push(k === 0 ? video : sliceFrames(video, plan.overlap, window));
+      whole = placeFrames(whole, video, k === 0 ? 0 : plan.overlap, k === 0 ? start : start + plan.overlap, st.frames);
     }
     chunkReport?.(plan.chunks.length);
-    const whole = pieces.length === 1 && pieces[0].frames === st.frames ? pieces[0] : sliceFrames(concatFrames(pieces), 0, st.frames);
-    const video = await guardOutput(o.guardrails, { ...whole, fps: pieces[0].fps }, o);
+    const video = await guardOutput(o.guardrails, whole!, o);
     return {
       video,
       latents: latentsOut.length === 1 ? latentsOut[0] : stackLatents(latentsOut),
@@ -344,6 +344,19 @@ export async function transfer(o: TransferOptions): Promise<TransferResult> {
 function computedOf(source: ControlSource, name: string): { computed?: string } {
   const c = source.computed.find((x) => x.name === name);
   return c ? { computed: c.preset } : {};
+}
+
+/**
+ * Frames of a decoded chunk from `from` on, written at frame `at` of the output of `total` frames
+ * (allocated on the first call; a single chunk of exactly the output's length is taken as is).
+ */
+function placeFrames(out: Video | null, chunk: Video, from: number, at: number, total: number): Video {
+  if (!out && from === 0 && at === 0 && chunk.frames === total) return chunk;
+  const hw = chunk.height * chunk.width;
+  const o: Video = out ?? { data: new Float32Array(3 * total * hw), frames: total, height: chunk.height, width: chunk.width, ...(chunk.fps ? { fps: chunk.fps } : {}) };
+  const n = Math.min(chunk.frames - from, total - at);
+  for (let c = 0; c < 3; c++) o.data.set(chunk.data.subarray((c * chunk.frames + from) * hw, (c * chunk.frames + from + n) * hw), (c * total + at) * hw);
+  return o;
 }
 
 /** Dispose a tensor now and forget it in the list the run frees at the end. */
