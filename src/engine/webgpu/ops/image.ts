@@ -1,6 +1,6 @@
 // The per-frame image filters on kernels/image.wgsl.ts; the support and weight tables are
 // computed on the host (engine/image.ts) and uploaded per call (a few KiB).
-import type { AreaParams, BilateralParams, ResampleParams } from '../../backend.js';
+import type { AreaParams, BilateralParams, ResampleParams, TwoTapParams } from '../../backend.js';
 import { BILATERAL_LANES } from '../../image.js';
 import { Tensor } from '../../tensor.js';
 import type { WebGpuBackend } from '../backend.js';
@@ -76,5 +76,27 @@ export function areaResize(be: WebGpuBackend, x: Tensor, p: AreaParams): Tensor 
   ofs.dispose();
   sw.dispose();
   cw.dispose();
+  return out;
+}
+
+export function twoTapResize(be: WebGpuBackend, x: Tensor, p: TwoTapParams): Tensor {
+  const dh = p.y.i0.length;
+  const dw = p.x.i0.length;
+  const out = be.empty('f32', [p.count, dh, dw]);
+  const n = p.count * dh * dw;
+  if (n === 0) return out;
+  const tab = new Int32Array(4 * (dw + dh));
+  [p.x, p.y].forEach((a, k) => {
+    const o = k === 0 ? 0 : 4 * dw;
+    for (let d = 0; d < a.i0.length; d++) tab.set([a.i0[d], a.i1[d], a.w0[d], a.w1[d]], o + 4 * d);
+  });
+  const ofs = new Tensor(be.upload('i32', tab), [tab.length]);
+  be.ctx.dispatch({
+    family: IMAGE, entry: 'twotap_main', inputs: { x, ofs }, outputs: { out },
+    params: new Params().u32(n, dh, dw, p.sh, p.sw, 0, 0, 0),
+    overrides: { WG },
+    workgroups: grid1d(Math.ceil(n / WG)),
+  });
+  ofs.dispose();
   return out;
 }
