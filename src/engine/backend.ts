@@ -218,6 +218,8 @@ export interface AreaParams {
   yFirst: Int32Array;
   ySrc: Int32Array;
   yAlpha: Float32Array;
+  /** at most this many planes per kernel call (a backend also splits where a binding would overflow) */
+  maxPlanes?: number;
 }
 
 /** The fixed-point two-tap resize of uint8 planes [count, sh, sw] (see image.ts TwoTapAxis). */
@@ -227,6 +229,8 @@ export interface TwoTapParams {
   sw: number;
   x: TwoTapAxis;
   y: TwoTapAxis;
+  /** as AreaParams.maxPlanes */
+  maxPlanes?: number;
 }
 
 export interface Storage {

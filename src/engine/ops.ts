@@ -6,7 +6,7 @@
 import {
   type Backend, type BinaryOp, type BorderMode, type ReduceOp, type RopeMode, type StridedDim, type UnaryOp, cannyThresholds,
 } from './backend.js';
-import { type DType, type RawArray, bytesPerElement, narrow } from './dtype.js';
+import { type DType, type RawArray, narrow } from './dtype.js';
 import { type ResizeMode, antialiasBicubicTaps, areaTables, bilateralTables, resizeU8Plan } from './image.js';
 import { ShapeError, Tensor, numel, scope, shapeStr, stridesOf } from './tensor.js';
 
@@ -757,8 +757,8 @@ export type { ResizeMode } from './image.js';
  * axes of x, for every size pair: 'area' shrinks by coverage when neither axis grows and otherwise
  * takes the fixed-point linear path with area coefficients; 'linear' is INTER_LINEAR; 'nearest'
  * is INTER_NEAREST (floor(d * scale), not INTER_NEAREST_EXACT); equal sizes copy. f32 of the
- * uint8 results. The planes are split over several backend calls where one call's input or
- * output would not fit one binding (`planesPerCall` overrides that count).
+ * uint8 results. A backend splits the planes over several kernel calls where one call's input or
+ * output would not fit one binding; `planesPerCall` caps the planes per call (for tests).
  */
 export function resizeU8(x: Tensor, outH: number, outW: number, mode: ResizeMode, opts: { planesPerCall?: number } = {}): Tensor {
   const be = sameBackend('resizeU8', x);
@@ -769,26 +769,11 @@ export function resizeU8(x: Tensor, outH: number, outW: number, mode: ResizeMode
   const [H, W] = x.shape.slice(-2);
   const count = numel(lead);
   const plan = resizeU8Plan(H, W, outH, outW, mode);
-  const call = (t: Tensor, n: number): Tensor => {
-    if (plan.kind === 'twoTap') return be.twoTapResize(t, { count: n, sh: H, sw: W, x: plan.x, y: plan.y });
-    const a = plan.tables;
-    return be.areaResize(t, {
-      count: n, sh: H, sw: W, dh: outH, dw: outW, block: a.block,
-      xFirst: a.x.first, xSrc: a.x.src, xAlpha: a.x.alpha, yFirst: a.y.first, ySrc: a.y.src, yAlpha: a.y.alpha,
-    });
-  };
-  // a plane of the input (its dtype) or of the f32 output, whichever is larger, per binding
-  const planeBytes = Math.max(H * W * bytesPerElement(x.dtype), 4 * outH * outW, 1);
-  const per = Math.max(1, Math.floor(opts.planesPerCall ?? be.limits.maxBindingBytes / planeBytes));
-  if (per >= count) return call(x, count).reshape([...lead, outH, outW]);
-  return scope(() => {
-    const flat = x.reshape([count, H, W]);
-    const parts: Tensor[] = [];
-    for (let p0 = 0; p0 < count; p0 += per) {
-      const part = slice(flat, 0, p0, Math.min(count, p0 + per));
-      parts.push(call(part, part.shape[0]));
-      part.dispose();
-    }
-    return concat(parts, 0).reshape([...lead, outH, outW]);
-  });
+  const maxPlanes = opts.planesPerCall;
+  if (plan.kind === 'twoTap') return be.twoTapResize(x, { count, sh: H, sw: W, x: plan.x, y: plan.y, maxPlanes }).reshape([...lead, outH, outW]);
+  const a = plan.tables;
+  return be.areaResize(x, {
+    count, sh: H, sw: W, dh: outH, dw: outW, block: a.block, maxPlanes,
+    xFirst: a.x.first, xSrc: a.x.src, xAlpha: a.x.alpha, yFirst: a.y.first, ySrc: a.y.src, yAlpha: a.y.alpha,
+  }).reshape([...lead, outH, outW]);
 }

@@ -12,6 +12,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { type ResizeMode, resizeU8Interleaved, resizeU8Planes } from '../../src/engine/image.js';
 import * as F from '../../src/engine/ops.js';
+import { resizeFrames } from '../../src/models/controlnet/resize-frames.js';
 import { resizeLinearU8, resizeNearestU8 } from '../../src/models/guardrail/face-post.js';
 import { awkwardDim, checkAgainstCpu, cpu, gpu, gpuRuns } from '../harness.js';
 
@@ -154,6 +155,54 @@ describe('webgpu resizeU8', () => {
           y.dispose();
         }
       }
+    }
+  });
+});
+
+describe('resizeFrames', () => {
+  it('resizes every frame of a [3, T, H, W] clip as cv2.resize does one frame, keeping the layout', async () => {
+    const [T, H, W] = [3, 9, 14];
+    const values = pixels(5, 3 * T * H * W);
+    for (const mode of ['area', 'linear', 'nearest'] as const) {
+      for (const [w, h] of [[6, 4], [20, 13], [6, 13], [14, 9]]) {
+        const y = resizeFrames(F.fromArray(cpu, values, [3, T, H, W]), w, h, mode);
+        expect(y.shape).toEqual([3, T, h, w]);
+        const got = await y.read();
+        for (let c = 0; c < 3; c++) {
+          for (let t = 0; t < T; t++) {
+            const plane = values.subarray((c * T + t) * H * W, (c * T + t + 1) * H * W);
+            const want = resizeU8Planes(plane, 1, H, W, h, w, mode);
+            expect(Array.from(got.subarray((c * T + t) * h * w, (c * T + t + 1) * h * w)), `${mode} ${w}x${h} c${c} t${t}`).toEqual(Array.from(want));
+          }
+        }
+      }
+    }
+  });
+
+  it('refuses a tensor that is not a frame stack and a bad size', () => {
+    expect(() => resizeFrames(F.zeros(cpu, [3, 4, 5]), 2, 2, 'area')).toThrow(/C x T x H x W/);
+    expect(() => resizeFrames(F.zeros(cpu, [3, 1, 4, 5]), 0, 2, 'area')).toThrow(/target size/);
+  });
+
+  it('a clip larger than one binding of the device resizes on webgpu (input, then output over the limit)', async () => {
+    const be = await gpu();
+    const limit = be.limits.maxBindingBytes;
+    // planes of 1280 x 704 f32: enough frames that the clip passes one binding
+    const T = Math.floor(limit / (3 * 4 * 704 * 1280)) + 1;
+    for (const [[H, W], [h, w], mode] of [[[704, 1280], [176, 320], 'area'], [[176, 320], [704, 1280], 'linear']] as const) {
+      const count = 3 * T;
+      const values = pixels(11, count * H * W);
+      const x = F.fromArray(be, values, [3, T, H, W]);
+      const y = resizeFrames(x, w, h, mode);
+      expect(y.shape).toEqual([3, T, h, w]);
+      expect(Math.max(x.size, y.size) * 4).toBeGreaterThan(limit);
+      const got = await y.read();
+      for (const p of [0, Math.floor(count / 2), count - 1]) {
+        const want = resizeU8Planes(values.subarray(p * H * W, (p + 1) * H * W), 1, H, W, h, w, mode);
+        expect(Array.from(got.subarray(p * h * w, (p + 1) * h * w)).every((v, i) => v === want[i]), `${mode} plane ${p}`).toBe(true);
+      }
+      x.dispose();
+      y.dispose();
     }
   });
 });
