@@ -9,6 +9,7 @@
 //   strided and gather keep i32 inputs i32, bit-exact, so ids survive slicing and permutes);
 // - primitives never mutate their inputs, except `setSlice`, which writes into `dst`.
 import type { DType, RawArray, ReadArray } from './dtype.js';
+import type { TwoTapAxis } from './image.js';
 import type { Tensor } from './tensor.js';
 
 export type UnaryOp =
@@ -217,6 +218,19 @@ export interface AreaParams {
   yFirst: Int32Array;
   ySrc: Int32Array;
   yAlpha: Float32Array;
+  /** at most this many planes per kernel call (a backend also splits where a binding would overflow) */
+  maxPlanes?: number;
+}
+
+/** The fixed-point two-tap resize of uint8 planes [count, sh, sw] (see image.ts TwoTapAxis). */
+export interface TwoTapParams {
+  count: number;
+  sh: number;
+  sw: number;
+  x: TwoTapAxis;
+  y: TwoTapAxis;
+  /** as AreaParams.maxPlanes */
+  maxPlanes?: number;
 }
 
 export interface Storage {
@@ -342,4 +356,6 @@ export interface Backend {
   resample(x: Tensor, p: ResampleParams): Tensor;
   /** f32 [count, dh, dw] of uint8 results */
   areaResize(x: Tensor, p: AreaParams): Tensor;
+  /** f32 [count, dh, dw] of uint8 results, dh / dw the lengths of the y / x taps */
+  twoTapResize(x: Tensor, p: TwoTapParams): Tensor;
 }

@@ -7,7 +7,7 @@ import {
   type Backend, type BinaryOp, type BorderMode, type ReduceOp, type RopeMode, type StridedDim, type UnaryOp, cannyThresholds,
 } from './backend.js';
 import { type DType, type RawArray, narrow } from './dtype.js';
-import { antialiasBicubicTaps, areaTables, bilateralTables } from './image.js';
+import { type ResizeMode, antialiasBicubicTaps, areaTables, bilateralTables, resizeU8Plan } from './image.js';
 import { ShapeError, Tensor, numel, scope, shapeStr, stridesOf } from './tensor.js';
 
 // ------------------------------------------------------------------ creation
@@ -747,5 +747,33 @@ export function resizeAreaU8(x: Tensor, outH: number, outW: number): Tensor {
   return be.areaResize(x, {
     count: numel(lead), sh: H, sw: W, dh: outH, dw: outW, block: t.block,
     xFirst: t.x.first, xSrc: t.x.src, xAlpha: t.x.alpha, yFirst: t.y.first, ySrc: t.y.src, yAlpha: t.y.alpha,
+  }).reshape([...lead, outH, outW]);
+}
+
+export type { ResizeMode } from './image.js';
+
+/**
+ * cv2.resize(plane, (outW, outH), interpolation=mode) of uint8 values (any dtype) over the last two
+ * axes of x, for every size pair: 'area' shrinks by coverage when neither axis grows and otherwise
+ * takes the fixed-point linear path with area coefficients; 'linear' is INTER_LINEAR; 'nearest'
+ * is INTER_NEAREST (floor(d * scale), not INTER_NEAREST_EXACT); equal sizes copy. f32 of the
+ * uint8 results. A backend splits the planes over several kernel calls where one call's input or
+ * output would not fit one binding; `planesPerCall` caps the planes per call (for tests).
+ */
+export function resizeU8(x: Tensor, outH: number, outW: number, mode: ResizeMode, opts: { planesPerCall?: number } = {}): Tensor {
+  const be = sameBackend('resizeU8', x);
+  if (x.rank < 2) throw new ShapeError(`resizeU8: x must have 2 or more dims, got ${shapeStr(x.shape)}`);
+  if (!(Number.isInteger(outH) && Number.isInteger(outW) && outH >= 1 && outW >= 1)) throw new ShapeError(`resizeU8: bad output size ${outH}x${outW}`);
+  if (mode !== 'area' && mode !== 'linear' && mode !== 'nearest') throw new ShapeError(`resizeU8: unknown mode '${String(mode)}' (area, linear or nearest)`);
+  const lead = x.shape.slice(0, -2);
+  const [H, W] = x.shape.slice(-2);
+  const count = numel(lead);
+  const plan = resizeU8Plan(H, W, outH, outW, mode);
+  const maxPlanes = opts.planesPerCall;
+  if (plan.kind === 'twoTap') return be.twoTapResize(x, { count, sh: H, sw: W, x: plan.x, y: plan.y, maxPlanes }).reshape([...lead, outH, outW]);
+  const a = plan.tables;
+  return be.areaResize(x, {
+    count, sh: H, sw: W, dh: outH, dw: outW, block: a.block, maxPlanes,
+    xFirst: a.x.first, xSrc: a.x.src, xAlpha: a.x.alpha, yFirst: a.y.first, ySrc: a.y.src, yAlpha: a.y.alpha,
   }).reshape([...lead, outH, outW]);
 }

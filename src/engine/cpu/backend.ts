@@ -3,7 +3,7 @@
 // obviously-correct code over speed. The op implementations live in the sibling files and work
 // on value arrays; this file owns storage and turns tensors into arrays and back.
 import type {
-  AreaParams, AttentionParams, Backend, BackendLimits, BilateralParams, BinaryOp, CannyParams, ConvParams, MatmulParams, NormParams, ReduceOp, ResampleParams, RopeParams,
+  AreaParams, AttentionParams, Backend, BackendLimits, BilateralParams, BinaryOp, CannyParams, ConvParams, MatmulParams, NormParams, ReduceOp, ResampleParams, RopeParams, TwoTapParams,
   MemoryStats, Storage, StridedParams, UnaryOp,
 } from '../backend.js';
 import { type DType, type RawArray, type ReadArray, narrow, rawArrayFor, widen } from '../dtype.js';
@@ -13,7 +13,7 @@ import { binary, unary, where } from './elementwise.js';
 import { conv, matmul, matmulBf16B } from './linalg.js';
 import { cannyVideo } from './canny.js';
 import { countNonFinite } from './finite.js';
-import { areaPlanes, bilateralPlanes, resampleAxis } from '../image.js';
+import { areaPlanes, bilateralPlanes, resampleAxis, twoTapPlanes } from '../image.js';
 import { gather, setSlice, strided } from './movement.js';
 import { norm } from './norm.js';
 import { argmax, cumsum, reduce, softmax, topk } from './reduce.js';
@@ -244,6 +244,9 @@ export class CpuBackend implements Backend {
   }
   areaResize(x: Tensor, p: AreaParams): Tensor {
     return this.wrap('f32', areaPlanes(this.values(x), p.count, p.sh, p.sw, { dh: p.dh, dw: p.dw, block: p.block, x: { first: p.xFirst, src: p.xSrc, alpha: p.xAlpha }, y: { first: p.yFirst, src: p.ySrc, alpha: p.yAlpha } }), [p.count, p.dh, p.dw]);
+  }
+  twoTapResize(x: Tensor, p: TwoTapParams): Tensor {
+    return this.wrap('f32', twoTapPlanes(this.values(x), p.count, p.sh, p.sw, p.x, p.y), [p.count, p.y.i0.length, p.x.i0.length]);
   }
 
 

@@ -9,7 +9,7 @@
 // takes the path that zeros imply, not the real one.
 import type {
   AreaParams, AttentionParams, Backend, BackendLimits, BilateralParams, BinaryOp, CannyParams, ConvParams, MatmulParams, MemoryStats, NormParams, ReduceOp,
-  ResampleParams, RopeParams, Storage, StridedParams, UnaryOp,
+  ResampleParams, RopeParams, Storage, StridedParams, TwoTapParams, UnaryOp,
 } from '../backend.js';
 import { type DType, type RawArray, type ReadArray, bytesPerElement, rawArrayFor } from '../dtype.js';
 import { UserError } from '../errors.js';
@@ -292,6 +292,10 @@ export class PlanBackend implements Backend {
   areaResize(x: Tensor, p: AreaParams): Tensor {
     this.check(x);
     return this.out('f32', [p.count, p.dh, p.dw]);
+  }
+  twoTapResize(x: Tensor, p: TwoTapParams): Tensor {
+    this.check(x);
+    return this.out('f32', [p.count, p.y.i0.length, p.x.i0.length]);
   }
 
 

@@ -1,7 +1,7 @@
 // The WebGPU backend: storage on the GPU, every primitive a WGSL kernel (kernels/*.wgsl.ts). Each
 // kernel family's dispatch sizing lives in ops/<family>.ts next to nothing else.
 import type {
-  AreaParams, AttentionParams, Backend, BackendLimits, BilateralParams, BinaryOp, CannyParams, ConvParams, MatmulParams, NormParams, ReduceOp, ResampleParams, RopeParams,
+  AreaParams, AttentionParams, Backend, BackendLimits, BilateralParams, BinaryOp, CannyParams, ConvParams, MatmulParams, NormParams, ReduceOp, ResampleParams, RopeParams, TwoTapParams,
   MemoryStats, StridedParams, UnaryOp,
 } from '../backend.js';
 import { type DType, type RawArray, type ReadArray, bytesPerElement, widen } from '../dtype.js';
@@ -172,6 +172,9 @@ export class WebGpuBackend implements Backend {
   }
   areaResize(x: Tensor, p: AreaParams): Tensor {
     return image.areaResize(this, x, p);
+  }
+  twoTapResize(x: Tensor, p: TwoTapParams): Tensor {
+    return image.twoTapResize(this, x, p);
   }
 
 

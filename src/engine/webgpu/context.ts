@@ -270,6 +270,20 @@ export class GpuContext {
     if (++this.pending >= this.batchSize) this.flush();
   }
 
+  /**
+   * Record a copy of `size` bytes (offsets and size multiples of 4) after the work recorded so
+   * far: copies have no binding limit, so an op can move parts of a tensor larger than a binding.
+   */
+  copyBytes(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, size: number): void {
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+    if (!this.encoder) this.encoder = this.device.createCommandEncoder();
+    this.encoder.copyBufferToBuffer(src, srcOffset, dst, dstOffset, size);
+    if (++this.pending >= this.batchSize) this.flush();
+  }
+
   flush(): void {
     if (this.pass) {
       this.pass.end();

@@ -5,10 +5,9 @@
 // so that each stage lands on the reference's bytes, not merely near them.
 import type { Backend } from '../../engine/backend.js';
 import { UserError } from '../../engine/errors.js';
-import { antialiasBicubicTaps, areaPlanes, areaTables, bilateralPlanes, bilateralTables, resampleAxis, rintEven } from '../../engine/image.js';
+import { antialiasBicubicTaps, areaPlanes, areaTables, bilateralPlanes, bilateralTables, resampleAxis, resizeU8Planes, rintEven } from '../../engine/image.js';
 import * as F from '../../engine/ops.js';
 import { type Tensor, scope } from '../../engine/tensor.js';
-import { resizeLinearU8 } from '../guardrail/face-post.js';
 
 const rint = rintEven;
 
@@ -141,10 +140,12 @@ export function resizeBicubicAAPlane(src: ArrayLike<number>, sw: number, sh: num
 
 export type BlurStage = 'area_down' | 'bilateral' | 'linear_up' | 'bicubic_down';
 
-/** Where the stages but the linear upscale run: on the host (engine/image.ts) or on a backend's engine ops. */
+/** Where the stages run: on the host (engine/image.ts) or on a backend's engine ops. */
 export interface BlurStages {
   /** INTER_AREA of `count` planes [h, w] to [oh, ow] */
   area(planes: ArrayLike<number>, count: number, h: number, w: number, oh: number, ow: number): Promise<ArrayLike<number>> | ArrayLike<number>;
+  /** INTER_LINEAR of `count` planes [h, w] to [oh, ow] */
+  linear(planes: ArrayLike<number>, count: number, h: number, w: number, oh: number, ow: number): Promise<ArrayLike<number>> | ArrayLike<number>;
   /** the bilateral filter of planes [3, T, h, w] */
   bilateral(planes: Uint8Array, T: number, h: number, w: number, b: BilateralSettings): Promise<ArrayLike<number>> | ArrayLike<number>;
   /** the antialiased bicubic resize of `count` planes [h, w] to [oh, ow], rounded to uint8 */
@@ -153,6 +154,7 @@ export interface BlurStages {
 
 export const hostStages: BlurStages = {
   area: (planes, count, h, w, oh, ow) => areaPlanes(planes, count, h, w, areaTables(h, w, oh, ow)),
+  linear: (planes, count, h, w, oh, ow) => resizeU8Planes(planes, count, h, w, oh, ow, 'linear'),
   bilateral: (planes, T, h, w, b) => bilateralPlanes(planes, T, h, w, bilateralTables(b.d, b.sigmaColor, b.sigmaSpace)),
   bicubic: (planes, count, h, w, oh, ow) => {
     const out = new Uint8Array(count * oh * ow);
@@ -169,37 +171,21 @@ async function readOnce(t: Tensor): Promise<Float32Array | Int32Array> {
   }
 }
 
-/** The area, bilateral and bicubic stages on `backend` (F.resizeAreaU8, F.bilateralFilter, F.resizeBicubicAA). */
+/** Every stage on `backend` (F.resizeAreaU8, F.bilateralFilter, F.resizeU8, F.resizeBicubicAA). */
 export function engineStages(backend: Backend): BlurStages {
   return {
     area: (planes, count, h, w, oh, ow) => readOnce(scope(() => F.resizeAreaU8(F.fromArray(backend, planes, [count, h, w]), oh, ow))),
+    linear: (planes, count, h, w, oh, ow) => readOnce(scope(() => F.resizeU8(F.fromArray(backend, planes, [count, h, w]), oh, ow, 'linear'))),
     bilateral: (planes, T, h, w, b) => readOnce(scope(() => F.bilateralFilter(F.fromArray(backend, planes, [3, T, h, w]), b.d, b.sigmaColor, b.sigmaSpace))),
     bicubic: (planes, count, h, w, oh, ow) => readOnce(scope(() => F.resizeBicubicAA(F.fromArray(backend, planes, [count, h, w]), oh, ow))),
   };
-}
-
-/** Frame t of planes [3, T, n] as interleaved RGB. */
-function frameOf(planes: ArrayLike<number>, T: number, n: number, t: number): Uint8Array {
-  const img = new Uint8Array(n * 3);
-  for (let c = 0; c < 3; c++) {
-    const o = (c * T + t) * n;
-    for (let p = 0; p < n; p++) img[p * 3 + c] = planes[o + p];
-  }
-  return img;
-}
-
-function putFrame(img: Uint8Array, planes: Uint8Array, T: number, n: number, t: number): void {
-  for (let c = 0; c < 3; c++) {
-    const o = (c * T + t) * n;
-    for (let p = 0; p < n; p++) planes[o + p] = img[p * 3 + c];
-  }
 }
 
 /**
  * The blur map of a C x T x H x W uint8 RGB video (C = 3), returned C x T x H x W (Transfer1:
  * at the size `fitBox` shrinks it to, see `fitSize`). `onStage` sees
  * each stage's C x T x h x w result (the area and linear stages only run when the factor is > 1);
- * `stages` says where the area, bilateral and bicubic stages run (default: on the host).
+ * `stages` says where the stages run (default: on the host).
  */
 export async function blurMap(
   video: Uint8Array, shape: readonly [number, number, number, number], settings: BlurMapSettings | null,
@@ -221,8 +207,6 @@ export async function blurMap(
   const f = settings.areaDownFactor;
   const sw = f > 1 ? Math.trunc(W / f) : W;
   const sh = f > 1 ? Math.trunc(H / f) : H;
-  const HW = H * W;
-  const small = sw * sh;
   let planes = video;
   if (f > 1) {
     planes = Uint8Array.from(await stages.area(video, C * T, H, W, sh, sw));
@@ -232,8 +216,7 @@ export async function blurMap(
   onStage?.('bilateral', planes, [C, T, sh, sw]);
   let up = planes;
   if (f > 1) {
-    up = new Uint8Array(C * T * HW);
-    for (let t = 0; t < T; t++) putFrame(resizeLinearU8(frameOf(planes, T, small, t), sw, sh, W, H, 3), up, T, HW, t);
+    up = Uint8Array.from(await stages.linear(planes, C * T, sh, sw, H, W));
     onStage?.('linear_up', up, [C, T, H, W]);
   }
   const [dh, dw] = bicubicDownSize(H, W, settings.downupFactor);

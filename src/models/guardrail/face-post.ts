@@ -3,6 +3,7 @@
 // the score threshold, numpy's argsort order, py_cpu_nms with its +1 pixel convention, and the
 // pixelation through OpenCV's fixed-point INTER_LINEAR and INTER_NEAREST resizes, written back
 // into the frame box after box. Every float32 operation of upstream is one Math.fround here.
+import { resizeU8Interleaved } from '../../engine/image.js';
 import type { FaceFilterSettings, RetinaFaceConfig } from './retinaface-config.js';
 
 const f32 = Math.fround;
@@ -272,110 +273,14 @@ export function filterDetections(boxes: Float32Array, scores: ArrayLike<number>,
 
 // ------------------------------------------------------------------ OpenCV resizes (uint8)
 
-/** cvRound / saturate_cast<short>(float): round half to even. */
-function rint(x: number): number {
-  const r = Math.round(x);
-  return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
-
-const COEF_BITS = 11;
-const COEF_ONE = 1 << COEF_BITS;
-
-/** Source index and fixed-point weights of one destination coordinate of INTER_LINEAR. */
-function linearTaps(dst: number, src: number, clampWeights: boolean): { ofs: Int32Array; w0: Int32Array; w1: Int32Array } {
-  const scale = 1 / (dst / src);
-  const ofs = new Int32Array(dst);
-  const w0 = new Int32Array(dst);
-  const w1 = new Int32Array(dst);
-  for (let d = 0; d < dst; d++) {
-    let f = f32((d + 0.5) * scale - 0.5);
-    let s = Math.floor(f);
-    f = f32(f - s);
-    // the horizontal weights are clamped at the borders; the vertical ones are not (rows are)
-    if (clampWeights && s < 0) {
-      s = 0;
-      f = 0;
-    }
-    if (clampWeights && s >= src - 1) {
-      s = src - 1;
-      f = 0;
-    }
-    ofs[d] = s;
-    w0[d] = rint(f32(1 - f) * COEF_ONE);
-    w1[d] = rint(f * COEF_ONE);
-  }
-  return { ofs, w0, w1 };
-}
-
-/**
- * cv2.resize(src, (dw, dh), interpolation=INTER_LINEAR) for uint8 [sh, sw, cn] (OpenCV 4.6): 11-bit
- * weights, a horizontal integer pass, then the vertical pass as VResizeLinearVec_32s8u computes it
- * (((S0 >> 4) * b0 >> 16) + ((S1 >> 4) * b1 >> 16) + 2) >> 2 for every value of a row. Its scalar
- * tail, (S0 b0 + S1 b1 + 2^21) >> 22, does not give the reference's bytes on the public cases (a
- * 5-block row is 15 values: the reference build runs them all through the vector formula).
- */
+/** cv2.resize(src, (dw, dh), interpolation=INTER_LINEAR) of a uint8 [sh, sw, cn] image (engine/image.ts). */
 export function resizeLinearU8(src: Uint8Array, sw: number, sh: number, dw: number, dh: number, cn: number): Uint8Array {
-  const out = new Uint8Array(dw * dh * cn);
-  if (sw === dw && sh === dh) {
-    out.set(src.subarray(0, out.length));
-    return out;
-  }
-  const xs = linearTaps(dw, sw, true);
-  const ys = linearTaps(dh, sh, false);
-  const width = dw * cn;
-  const hrow = (y: number) => {
-    const row = new Int32Array(width);
-    const base = y * sw * cn;
-    for (let d = 0; d < dw; d++) {
-      const s = xs.ofs[d];
-      for (let c = 0; c < cn; c++) {
-        const a1 = xs.w1[d];
-        row[d * cn + c] = src[base + s * cn + c] * xs.w0[d] + (a1 ? src[base + (s + 1) * cn + c] * a1 : 0);
-      }
-    }
-    return row;
-  };
-  const rows = new Map<number, Int32Array>();
-  const rowAt = (y: number) => {
-    const yc = Math.min(Math.max(y, 0), sh - 1);
-    let r = rows.get(yc);
-    if (!r) {
-      r = hrow(yc);
-      rows.set(yc, r);
-    }
-    return r;
-  };
-  for (let dy = 0; dy < dh; dy++) {
-    const s0 = rowAt(ys.ofs[dy]);
-    const s1 = rowAt(ys.ofs[dy] + 1);
-    const b0 = ys.w0[dy];
-    const b1 = ys.w1[dy];
-    const o = dy * width;
-    for (let x = 0; x < width; x++) {
-      const v = (mulHi16(sat16(s0[x] >> 4), b0) + mulHi16(sat16(s1[x] >> 4), b1) + 2) >> 2;
-      out[o + x] = Math.min(Math.max(v, 0), 255);
-    }
-  }
-  return out;
+  return resizeU8Interleaved(src, sw, sh, dw, dh, cn, 'linear');
 }
 
-const sat16 = (v: number) => Math.min(Math.max(v, -32768), 32767);
-/** v_mul_hi on int16 lanes: the high half of the 32-bit product. */
-const mulHi16 = (a: number, b: number) => (a * b) >> 16;
-
-/** cv2.resize(src, (dw, dh), interpolation=INTER_NEAREST): src index min(floor(d / (dw / sw)), sw - 1), float64. */
+/** cv2.resize(src, (dw, dh), interpolation=INTER_NEAREST) of a uint8 [sh, sw, cn] image (engine/image.ts). */
 export function resizeNearestU8(src: Uint8Array, sw: number, sh: number, dw: number, dh: number, cn: number): Uint8Array {
-  const out = new Uint8Array(dw * dh * cn);
-  const ifx = 1 / (dw / sw);
-  const ify = 1 / (dh / sh);
-  const xo = Int32Array.from({ length: dw }, (_, x) => Math.min(Math.floor(x * ifx), sw - 1));
-  for (let y = 0; y < dh; y++) {
-    const sy = Math.min(Math.floor(y * ify), sh - 1);
-    for (let x = 0; x < dw; x++) {
-      for (let c = 0; c < cn; c++) out[(y * dw + x) * cn + c] = src[(sy * sw + xo[x]) * cn + c];
-    }
-  }
-  return out;
+  return resizeU8Interleaved(src, sw, sh, dw, dh, cn, 'nearest');
 }
 
 /** pixelate_face: down to blocks x blocks with INTER_LINEAR, back up with INTER_NEAREST. */

@@ -13,7 +13,7 @@ import { openVideoSource } from '../../io/open-video.js';
 import type { FrameSource, Rational, Video } from '../../io/video.js';
 import { blurMap, blurPreset, type BlurPreset, engineStages } from '../../models/controlnet/blur-map.js';
 import { edgeThresholds } from '../../models/controlnet/edge-map.js';
-import { resizeFrames, type ResizeMode } from '../../models/controlnet/resize-frames.js';
+import { type FrameResizeMode as ResizeMode, resizeFrames } from '../../models/controlnet/resize-frames.js';
 import type { ComputedControlName } from '../../models/controlnet/spec.js';
 import type { ClipInput } from './condition.js';
 import { PipelineInputError } from './errors.js';

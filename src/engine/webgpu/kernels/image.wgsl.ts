@@ -12,6 +12,10 @@
 //
 // resample_main: torch's antialiased resampling, one axis per pass, as a chain of multiply-adds
 // rounded once each (fma_exact) from the first tap.
+//
+// twotap_main: cv2.resize's fixed-point uint8 path (INTER_LINEAR, INTER_AREA where an axis does
+// not shrink, INTER_NEAREST as taps whose second weight is 0), one invocation per output value,
+// integers only: both taps of each of the two source rows, then OpenCV's vertical rounding.
 import type { KernelFamily } from '../kernel.js';
 import { perElement } from './common.wgsl.js';
 
@@ -24,6 +28,8 @@ override WG: u32 = ${WG};
 
 // bilateral_main reads the names as written; resample_main as H = out_size, W = inner,
 // maxk = in_size, vec_end = the weights' stride, _p0 = 1 to round to uint8
+// twotap_main: H, W = dh, dw; maxk, vec_end = sh, sw; ofs = (i0, i1, w0, w1) per output column,
+// then per output row (weights in 1 / 2048)
 // area_main: one invocation per output element of [count, dh, dw]; H, W = dh, dw; maxk, vec_end
 // = sh, sw; _p0 = ix, _p2 = iy for whole blocks (0 otherwise: coverage tables ofs = first indices
 // of x then y, sw = x weights then y weights, cw = source indices of x then y, as floats)
@@ -137,6 +143,27 @@ ${perElement('resample_main', `  let k = e % P.W;
   }
   if (P._p0 == 1u) { t = clamp(rint_even(t), 0.0, 255.0); }
   out[e] = t;`, { index: 'e' })}
+
+${perElement('twotap_main', `  let xx = e % P.W;
+  let py = e / P.W;
+  let y = py % P.H;
+  let pl = py / P.H;
+  let base = pl * P.maxk * P.vec_end;
+  let tx = 4u * xx;
+  let ty = 4u * (P.W + y);
+  let c0 = u32(ldi_ofs(tx));
+  let c1 = u32(ldi_ofs(tx + 1u));
+  let a0 = ldi_ofs(tx + 2u);
+  let a1 = ldi_ofs(tx + 3u);
+  let r0 = base + u32(ldi_ofs(ty)) * P.vec_end;
+  let r1 = base + u32(ldi_ofs(ty + 1u)) * P.vec_end;
+  let b0 = ldi_ofs(ty + 2u);
+  let b1 = ldi_ofs(ty + 3u);
+  let h0 = i32(ld_x(r0 + c0)) * a0 + i32(ld_x(r0 + c1)) * a1;
+  let h1 = i32(ld_x(r1 + c0)) * a0 + i32(ld_x(r1 + c1)) * a1;
+  // int16 lanes: h >> 4 saturated, the high half of its product with the weight, + 2 >> 2
+  let v = (((clamp(h0 >> 4u, -32768, 32767) * b0) >> 16u) + ((clamp(h1 >> 4u, -32768, 32767) * b1) >> 16u) + 2) >> 2u;
+  out[e] = f32(clamp(v, 0, 255));`, { index: 'e' })}
 
 ${perElement('area_main', `  let xx = e % P.W;
   let py = e / P.W;
