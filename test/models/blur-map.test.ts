@@ -22,7 +22,7 @@ describe('controlnet.blur_map conformance', () => {
       // uint8 results compare exactly: each stage emulates its library's arithmetic
       for (const c of [...Object.values(r.outputs), ...Object.values(r.taps)]) expect(c.max_abs).toBe(0);
     }, 60_000);
-    it(`${name} on webgpu: the bilateral stage on the engine op`, async () => {
+    it(`${name} on webgpu: every stage on the engine ops`, async () => {
       const r = await expectCasePasses(join(FIXTURES, name), await webgpu());
       for (const c of [...Object.values(r.outputs), ...Object.values(r.taps)]) expect(c.max_abs).toBe(0);
     }, 120_000);

@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { resizeU8Planes } from '../../src/engine/image.js';
 import { readVideo } from '../../src/io/open-video.js';
 import { type Video, sliceFrames } from '../../src/io/video.js';
 import { detectAspect, modelSize } from '../../src/models/controlnet/resolution.js';
@@ -157,6 +158,14 @@ describe('transfer from a raw clip (tiny random checkpoints)', () => {
     const gpu = await webgpu();
     const onGpu = await readFramesU8(SAMPLE, { size: [32, 32], mode: 'area', backend: gpu, maxFrames: 10, what: 'sample' });
     expect(onGpu.data).toEqual(resized.data);
+    // enlarging one axis and shrinking the other (INTER_AREA's linear path), frame by frame as OpenCV
+    const raw = await readFramesU8(SAMPLE, { size: null, mode: 'area', backend: cpu, maxFrames: 3, what: 'sample' });
+    const oracle = resizeU8Planes(raw.data, 3 * 3, 64, 64, 48, 96, 'area');
+    for (const be of [cpu, gpu]) {
+      const mixed = await readFramesU8(SAMPLE, { size: [96, 48], mode: 'area', backend: be, maxFrames: 3, what: 'sample' });
+      expect([mixed.frames, mixed.height, mixed.width]).toEqual([3, 48, 96]);
+      expect(mixed.data, be.name).toEqual(Uint8Array.from(oracle));
+    }
     for (const [name, preset] of [['edge', 'medium'], ['vis', 'high'], ['vis', 'low']] as const) {
       const a = await controlMap({ name, preset }, resized, cpu);
       const b = await controlMap({ name, preset }, resized, gpu);

@@ -8,6 +8,7 @@ import { UserError } from '../../engine/errors.js';
 import { antialiasBicubicTaps, areaPlanes, areaTables, bilateralPlanes, bilateralTables, resampleAxis, resizeU8Planes, rintEven } from '../../engine/image.js';
 import * as F from '../../engine/ops.js';
 import { type Tensor, scope } from '../../engine/tensor.js';
+import { VIDEO_RES_SIZE_INFO } from './resolution.js';
 
 const rint = rintEven;
 
@@ -37,9 +38,7 @@ export interface BlurMapSettings {
 }
 
 /** VIDEO_RES_SIZE_INFO["720"]: [W, H] per aspect ratio. */
-export const RES_720: Readonly<Record<string, readonly [number, number]>> = {
-  '16,9': [1280, 704], '4,3': [960, 704], '1,1': [960, 960], '3,4': [704, 960], '9,16': [704, 1280],
-};
+export const RES_720: Readonly<Record<string, readonly [number, number]>> = VIDEO_RES_SIZE_INFO['720'];
 
 /** The size resize_frames shrinks a W x H frame to inside `box` (unchanged when it fits). */
 export function fitSize(W: number, H: number, box: readonly [number, number]): [number, number] {
