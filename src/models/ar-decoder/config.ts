@@ -32,8 +32,8 @@ export function parseArDecoderConfig(json: Record<string, unknown>): ArDecoderCo
     crossattnEmbChannels: int(json, 'crossattn_emb_channels'),
     adalnLoraDim: int(json, 'adaln_lora_dim', 256),
     patchSpatial: int(json, 'patch_spatial', 2),
-    vocabSize: int(json, 'token_vocab_size', 64000),
-    tokenDim: int(json, 'token_dim', 32),
+    vocabSize: int(json, 'diffusion_decoder_token_condition_voc_size', 64000),
+    tokenDim: int(json, 'diffusion_decoder_token_condition_dim', 32),
     sigmaData: typeof json.sigma_data === 'number' ? json.sigma_data : 0.5,
   };
 }
