@@ -57,7 +57,7 @@ export function chunkIds(ids: Int32Array, grid: readonly [number, number, number
   const plane = h * w;
   if (ids.length !== T * plane) throw new Error(`chunkIds: ${ids.length} ids for a [${T}, ${h}, ${w}] grid`);
   const out = new Int32Array(chunk.frames.length * plane);
-  chunk.frames.forEach((t, j) => out.set(ids.subarray(t * plane, (t + 1) * plane), j * plane));
+  for (const [j, t] of chunk.frames.entries()) out.set(ids.subarray(t * plane, (t + 1) * plane), j * plane);
   return out;
 }
 
