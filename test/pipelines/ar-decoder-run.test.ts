@@ -4,81 +4,21 @@
 // the released net.* names, aux_vars.pt beside it as the release ships it) samples CV latents
 // window by window, and the tiny CV tokenizer (with a mean_std.pt) decodes them. Nothing here is
 // a stand-in: the chain's own unit tests (ar-decoder.test.ts) cover the windows and the blend.
-import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync } from 'node:fs';
 import * as nodePath from 'node:path';
-import seedrandom from 'seedrandom';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openCheckpoint, writeSafetensors } from '../../src/io/safetensors.js';
-import { torchTuple, writeTorchCheckpoint } from '../../src/io/torch.js';
+import { writeSafetensors } from '../../src/io/safetensors.js';
 import { sliceFrames } from '../../src/io/video.js';
 import { readY4m, writeY4m } from '../../src/io/y4m.js';
-import { ArDecoderFamily, arDecoderCheckpointKey, isIgnoredArDecoderKey } from '../../src/models/ar-decoder/model.js';
 import { arVideo2World } from '../../src/pipelines/ar-video2world.js';
 import { decodeArTokens, readDecoderContext } from '../../src/pipelines/ar-decoder.js';
 import { runCli } from '../cli/run-cli.js';
 import { cpu, gpu } from '../harness.js';
+import { DECODER_CASE, TEXT_DIM, writeCv, writeDecoder } from './ar-decoder-fixtures.js';
 import { DV, SAMPLE, tempFolder, tinyConfig, writeArCheckpoint } from './arvlm-fixtures.js';
-
-const FIXTURES = nodePath.resolve(import.meta.dirname, '../fixtures');
-const CASE = nodePath.join(FIXTURES, 'ar_decoder/forward');
-const CV_TINY = nodePath.resolve(import.meta.dirname, '../../weights/cosmos-tokenizer-tiny-cv4x8x8');
-const TEXT_DIM = 32;
 
 const { dir: tmp, remove } = tempFolder('cosmos-ar-decoder-run-');
 afterAll(remove);
-
-const f32 = (a: Float32Array) => ({ dtype: 'F32' as const, shape: [a.length], bytes: new Uint8Array(a.buffer, a.byteOffset, a.byteLength) });
-
-/**
- * The case's decoder config on the tiny tokenizers' sizes, its weights random under the case
- * checkpoint's (released) names with the shapes this config gives them.
- */
-async function writeDecoder(dir: string): Promise<string> {
-  mkdirSync(dir, { recursive: true });
-  const config = {
-    ...JSON.parse(readFileSync(nodePath.join(CASE, 'config.json'), 'utf8')),
-    diffusion_decoder_token_condition_voc_size: 64000, in_channels: 16, out_channels: 16, crossattn_emb_channels: TEXT_DIM,
-  };
-  const shapes = new Map([...ArDecoderFamily.build(config).parameters()].map((p) => [p.key, p.shape]));
-  const src = await openCheckpoint(nodePath.join(CASE, 'model.safetensors'));
-  const rng = seedrandom('ar-decoder-run');
-  const state = new Map<string, { dtype: 'F32'; shape: number[]; bytes: Uint8Array }>();
-  try {
-    for (const name of src.names) {
-      if (isIgnoredArDecoderKey(name)) continue;
-      const shape = shapes.get(arDecoderCheckpointKey(name) ?? '');
-      if (!shape) throw new Error(`${name}: no parameter of the widened decoder`);
-      const n = shape.reduce((a, b) => a * b, 1);
-      const norm = shape.length === 1 && /norm|k\.1|q\.1/.test(name) && name.endsWith('weight');
-      const a = shape.length >= 2 ? 1 / Math.sqrt(shape[shape.length - 1]) : 0.05;
-      const data = Float32Array.from({ length: n }, () => (norm ? 1 + 0.1 * (rng() - 0.5) : a * (2 * rng() - 1) * 1.7));
-      state.set(name, { dtype: 'F32', shape, bytes: new Uint8Array(data.buffer) });
-    }
-  } finally {
-    await src.close();
-  }
-  expect(state.size).toBe(shapes.size);
-  // the release's layout: model.pt (torch.save of the net.* state dict) and aux_vars.pt (the generic prompt's T5 context)
-  await writeTorchCheckpoint(nodePath.join(dir, 'model.pt'), state);
-  const context = Float32Array.from({ length: 512 * TEXT_DIM }, (_, i) => (i < 9 * TEXT_DIM ? Math.sin(i) : 0));
-  await writeTorchCheckpoint(nodePath.join(dir, 'aux_vars.pt'), {
-    context: { dtype: 'F32', shape: [1, 512, TEXT_DIM], bytes: new Uint8Array(context.buffer) },
-    context_mask: { dtype: 'F32', shape: [1, 512], bytes: new Uint8Array(Float32Array.from({ length: 512 }, (_, i) => (i < 9 ? 1 : 0)).buffer) },
-  });
-  // the widened config: a folder with model.pt and config.json (the release has none: the 7B's is built in)
-  writeFileSync(nodePath.join(dir, 'config.json'), JSON.stringify(config, null, 2));
-  return dir;
-}
-
-/** The tiny CV tokenizer with a mean_std.pt (16 channels x 8 latent frames, as the release's tuple). */
-async function writeCv(dir: string): Promise<string> {
-  mkdirSync(dir, { recursive: true });
-  for (const f of ['config.json', 'model.safetensors']) copyFileSync(nodePath.join(CV_TINY, f), nodePath.join(dir, f));
-  const mean = Float32Array.from({ length: 16 * 8 }, (_, i) => 0.05 * Math.sin(i));
-  const std = Float32Array.from({ length: 16 * 8 }, (_, i) => 0.8 + 0.2 * Math.cos(i));
-  await writeTorchCheckpoint(nodePath.join(dir, 'mean_std.pt'), torchTuple(f32(mean), f32(std)));
-  return dir;
-}
 
 let ar = '';
 let decoder = '';
@@ -94,7 +34,7 @@ beforeAll(async () => {
 }, 120_000);
 
 describe('ar-video2world with the diffusion decoder (tiny AR, DV, decoder and CV models)', () => {
-  it('cpu: the same tokens as the DV decode; one window of 8 latent frames sampled from them, the CV decode of 9 frames; the AR model freed first', async () => {
+  it('cpu: the same tokens as the DV decode; one window of 8 latent frames sampled from them, the CV decode of 9 frames', async () => {
     const input = await readY4m(clip);
     const plain = await arVideo2World({ model: ar, tokenizer: DV, input, backend: cpu, seed: 5 });
     expect(plain.decode).toBe('dv');
@@ -170,7 +110,7 @@ describe('ar-video2world with the diffusion decoder (tiny AR, DV, decoder and CV
     // the case's own decoder embeds 320 token ids, not the DV tokenizer's 64000 codes
     const other = nodePath.join(tmp, 'decoder-320');
     mkdirSync(other, { recursive: true });
-    for (const f of ['config.json', 'model.safetensors']) copyFileSync(nodePath.join(CASE, f), nodePath.join(other, f));
+    for (const f of ['config.json', 'model.safetensors']) copyFileSync(nodePath.join(DECODER_CASE, f), nodePath.join(other, f));
     await one(['--decoder', other, '--cv-tokenizer', cvFolder, '--embeddings', await textFile()], /decoder-320: the decoder's token embedding has 320 rows/);
   }, 240_000);
 });
