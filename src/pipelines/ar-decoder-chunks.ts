@@ -13,6 +13,7 @@
 // (torch's reflect pad needs the pad shorter than the input) keeps reflecting back and forth, as
 // numpy's 'reflect' does. Every case upstream runs gives upstream's windows.
 import type { Video } from '../io/video.js';
+import { tokenChunkFrames } from '../models/ar-decoder/conditioning.js';
 
 /** Latent frames per decoder window: (dd_train_num_video_frames 57 - 1) / 8 + 1. */
 export const DECODER_CHUNK_FRAMES = 8;
@@ -28,27 +29,13 @@ export interface TokenChunk {
   frames: number[];
 }
 
-/** Index `i` of a sequence of `len` items extended by reflection about its ends (len 1: repeated). */
-function reflectIndex(i: number, len: number): number {
-  if (len === 1) return 0;
-  const period = 2 * (len - 1);
-  const m = i % period;
-  return m < len ? m : period - m;
-}
-
-/** The decoder's windows over T latent frames (upstream split_with_overlap + max_iter). */
+/**
+ * The decoder's windows over T latent frames (upstream split_with_overlap + max_iter). Where
+ * torch's reflect pad would fail (a last window with 3 or 4 of 8 frames, or T <= 2) the windows keep
+ * reflecting about their ends, so every grid decodes.
+ */
 export function splitWithOverlap(T: number, n = DECODER_CHUNK_FRAMES, overlap = DECODER_OVERLAP, maxChunks = DECODER_MAX_CHUNKS): TokenChunk[] {
-  if (!Number.isInteger(T) || T < 1) throw new Error(`splitWithOverlap: T must be a positive integer, got ${T}`);
-  if (!Number.isInteger(n) || !Number.isInteger(overlap) || overlap < 0 || overlap >= n) {
-    throw new Error(`splitWithOverlap: the overlap (${overlap}) must be less than the window (${n})`);
-  }
-  const step = n - overlap;
-  const chunks: TokenChunk[] = [];
-  for (let start = 0; start < Math.max(T - overlap, 1) && chunks.length < maxChunks; start += step) {
-    const len = Math.min(n, T - start);
-    chunks.push({ start, frames: Array.from({ length: n }, (_, j) => start + reflectIndex(j, len)) });
-  }
-  return chunks;
+  return tokenChunkFrames(T, n, overlap, { torchPadOnly: false, maxChunks }).map((frames) => ({ start: frames[0], frames }));
 }
 
 /** A window's token ids, [n, h, w] flattened, from the grid `ids` [T, h, w] (T-major). */

@@ -76,26 +76,46 @@ export function paddingMaskChannel(mask: Tensor | null | undefined, B: number, T
   });
 }
 
+/** Index `i` of a sequence of `len` items extended by reflection about its ends (len 1: repeated). */
+function reflectIndex(i: number, len: number): number {
+  if (len === 1) return 0;
+  const period = 2 * (len - 1);
+  const m = i % period;
+  return m < len ? m : period - m;
+}
+
+export interface TokenChunkOptions {
+  /**
+   * Refuse what upstream's torch reflect pad cannot do (padding as long as what it reflects, or a
+   * grid no longer than the overlap), as the conformance kinds must; false keeps reflecting about
+   * the ends, as numpy's reflect does, so that any grid decodes (default true).
+   */
+  torchPadOnly?: boolean;
+  /** at most this many chunks (upstream's max_iter) */
+  maxChunks?: number;
+}
+
 /**
  * Latent-time chunks of a token grid with T frames, as split_with_overlap cuts them: chunk k
  * starts at k (n - overlap), for starts below T - overlap, and one that runs past T is completed
  * by reflecting in time ([0..4] -> 0 1 2 3 4 3 2 1). Returns each chunk's source frame indices.
  */
-export function tokenChunkFrames(T: number, n: number, overlap: number): number[][] {
+export function tokenChunkFrames(T: number, n: number, overlap: number, o: TokenChunkOptions = {}): number[][] {
   if (!(Number.isInteger(n) && n >= 1 && Number.isInteger(overlap) && overlap >= 0 && overlap < n)) {
     throw new ArDecoderInputError(`chunking: needs integers 0 <= overlap (${overlap}) < frames per chunk (${n})`);
   }
-  if (!(Number.isInteger(T) && T > overlap)) {
+  const strict = o.torchPadOnly ?? true;
+  if (!(Number.isInteger(T) && T >= 1 && (!strict || T > overlap))) {
     throw new ArDecoderInputError(`chunking: ${T} latent token frames make no chunk (more than the overlap ${overlap} are needed)`);
   }
   const chunks: number[][] = [];
-  for (let start = 0; start < T - overlap; start += n - overlap) {
+  const most = o.maxChunks ?? Number.POSITIVE_INFINITY;
+  for (let start = 0; start < Math.max(T - overlap, 1) && chunks.length < most; start += n - overlap) {
     const have = Math.min(n, T - start);
-    // torch's reflect pad needs the padding shorter than what it reflects
-    if (n - have >= have) {
+    if (strict && n - have >= have) {
       throw new ArDecoderInputError(`chunking: the chunk at frame ${start} has ${have} of ${n} frames; reflect padding needs more than half (${T} token frames)`);
     }
-    chunks.push(Array.from({ length: n }, (_, i) => start + (i < have ? i : 2 * (have - 1) - i)));
+    chunks.push(Array.from({ length: n }, (_, i) => start + reflectIndex(i, have)));
   }
   return chunks;
 }
