@@ -248,6 +248,12 @@ export interface BackendLimits {
   maxBindingBytes: number;
 }
 
+/** What Backend.timeKernels measured: body's result and the device nanoseconds of its kernels. */
+export interface KernelTiming<T> {
+  result: T;
+  ns: number | null;
+}
+
 /** Device memory held by live tensors (pooled, free buffers not counted). */
 export interface MemoryStats {
   liveBytes: number;
@@ -291,6 +297,13 @@ export interface Backend {
   readRaw(t: Tensor): Promise<RawArray>;
   /** submit queued work and wait for it (a no-op on the CPU) */
   sync(): Promise<void>;
+  /**
+   * Run `body` (which enqueues work) and measure the device time of the kernels it recorded with
+   * timestamp queries: `ns` is the sum over its compute passes, in nanoseconds, once that work has
+   * finished. `ns` is null where the device cannot measure (no 'timestamp-query'); backends
+   * without a device (the CPU) do not offer it.
+   */
+  timeKernels?<T>(body: () => T): Promise<KernelTiming<T>>;
 
   // ---- elementwise ----
   cast(x: Tensor, dtype: DType): Tensor;

@@ -1,7 +1,7 @@
 // The WebGPU backend: storage on the GPU, every primitive a WGSL kernel (kernels/*.wgsl.ts). Each
 // kernel family's dispatch sizing lives in ops/<family>.ts next to nothing else.
 import type {
-  AreaParams, AttentionParams, Backend, BackendLimits, BilateralParams, BinaryOp, CannyParams, ConvParams, MatmulParams, NormParams, ReduceOp, ResampleParams, RopeParams, TwoTapParams,
+  AreaParams, AttentionParams, Backend, BackendLimits, KernelTiming, BilateralParams, BinaryOp, CannyParams, ConvParams, MatmulParams, NormParams, ReduceOp, ResampleParams, RopeParams, TwoTapParams,
   MemoryStats, StridedParams, UnaryOp,
 } from '../backend.js';
 import { type DType, type RawArray, type ReadArray, bytesPerElement, widen } from '../dtype.js';
@@ -102,6 +102,10 @@ export class WebGpuBackend implements Backend {
 
   sync(): Promise<void> {
     return this.ctx.sync();
+  }
+
+  timeKernels<T>(body: () => T): Promise<KernelTiming<T>> {
+    return this.ctx.timeKernels(body);
   }
 
   // ---------------------------------------------------------------- ops
