@@ -248,6 +248,21 @@ export interface BackendLimits {
   maxBindingBytes: number;
 }
 
+/** The device's identity, features and limits as its adapter reports them (for reports and bench files). */
+export interface DeviceInfo {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  /** the API Dawn runs on (vulkan, metal, d3d12, opengl, ...) and WebGPU's feature level */
+  api: string;
+  featureLevel: string;
+  /** every feature the adapter offers (the device requests shader-f16 and timestamp-query among them) */
+  features: string[];
+  /** the device's limits as granted */
+  limits: Record<string, number>;
+}
+
 /** What Backend.timeKernels measured: body's result and the device nanoseconds of its kernels. */
 export interface KernelTiming<T> {
   result: T;
@@ -273,6 +288,8 @@ export interface Backend {
   readonly software: boolean;
   /** what else a user may want to know of the device (features, workgroup limits), for display */
   readonly details: Readonly<Record<string, string | number | boolean>>;
+  /** a device backend's adapter identity, features and limits */
+  readonly deviceInfo?: DeviceInfo;
   memory(): MemoryStats;
   resetPeakMemory(): void;
 
