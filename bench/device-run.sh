@@ -3,20 +3,23 @@
 # fixture case and the kernel benches, all on WebGPU, into ONE JSON file (adapter name, vendor,
 # architecture, features, limits, every row). See bench/results/README.md.
 #
-#   bench/device-run.sh [--quick] [--large] [--no-conform] [--out FILE]
+#   bench/device-run.sh [--quick] [--large] [--no-conform | --conform-only] [--out FILE]
 #       run (default FILE: $OUT/device-run.json when $OUT is set, else
 #       bench/results/device-run-latest.json). --quick: small shapes, no timed repetitions.
 #   bench/device-run.sh --pack
-#       run HERE, where the npm dependencies are installed: writes .devbench/ (ignored by git) with
-#       what a bare machine lacks: this node binary, one bundle of the run, Dawn's dawn.node and
-#       the fixtures, each xz-compressed; carry it to the device machine.
+#       run HERE, where the npm dependencies are installed: writes .devbench/ (ignored by git):
+#       base/ (this node binary, one bundle of the run, Dawn's dawn.node, xz-compressed) and
+#       call-1/, call-2/ ... (the fixture components, as many as fit one 64 MiB call each), and
+#       prints the calls to make. The first call runs everything, the others --conform-only.
 #   bench/device-run.sh --packed [...]
-#       run from .devbench/ only, even where node or node_modules exist (to test the packed path).
+#       run from .devbench/ only, even where node or node_modules exist (tests the packed path).
+#   bench/device-run.sh --merge FIRST.json MORE.json... --out FILE
+#       one file of the calls: FIRST with the conformance results of the others added.
 #
 # Nothing is installed and nothing is fetched: node comes from $COSMOS_NODE, the PATH or
-# .devbench/node.xz; the code runs from the sources (node_modules with tsx and webgpu) or from
-# .devbench/device-run.mjs. Without either it says so and exits 2. Exit status 1 when a kernel or
-# a conformance case disagreed (the JSON is written either way).
+# .devbench/base/node.xz; the code runs from the sources (node_modules with tsx and webgpu) or
+# from .devbench/base/device-run.mjs. Without either it says so and exits 2. Exit status 1 when a
+# kernel or a conformance case disagreed (the JSON is written either way).
 set -uo pipefail
 
 here=${BASH_SOURCE[0]%/*}
@@ -29,18 +32,21 @@ die() { echo "device-run: $*" >&2; exit 2; }
 
 pack=0
 packed=0
+merge=0
 args=()
 while (($#)); do
   case $1 in
     --pack) pack=1 ;;
     --packed) packed=1 ;;
-    --quick|--large|--no-conform) args+=("$1") ;;
+    --quick|--large|--no-conform|--conform-only) args+=("$1") ;;
+    --merge) merge=1; args+=("$1") ;;
     --out|--fixtures)
       (($# >= 2)) || die "$1: needs a value"
       args+=("$1" "$2"); shift ;;
     --out=*|--fixtures=*) args+=("$1") ;;
-    -h|--help) sed -n '2,22p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) die "$1: unknown flag (--quick, --large, --no-conform, --out FILE, --fixtures DIR, --pack, --packed)" ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; exit 0 ;;
+    -*) die "$1: unknown flag (--quick, --large, --no-conform, --conform-only, --out FILE, --fixtures DIR, --pack, --packed, --merge)" ;;
+    *) ((merge)) || die "$1: unexpected argument"; args+=("$1") ;;
   esac
   shift
 done
@@ -54,32 +60,67 @@ unxz_to() {
 }
 
 # ------------------------------------------------------------------ --pack (here, with the npm dependencies)
+# .devbench/base: node, the bundle, dawn.node (carried by every call); .devbench/call-N: the fixture
+# components (one archive each) that fit one call beside the base and the working tree.
 if ((pack)); then
   command -v node >/dev/null 2>&1 || die "--pack: node is not on the PATH here"
   command -v xz >/dev/null 2>&1 || die "--pack: xz is needed to pack (apt-get install xz-utils)"
   [[ -d node_modules/webgpu && -x node_modules/.bin/esbuild ]] || die "--pack: node_modules (webgpu, esbuild) missing: run npm ci first"
   [[ $(uname -m) == x86_64 ]] || echo "device-run: warning: this machine is $(uname -m); the GPU machines are x86-64, so the packed node will not run there" >&2
-  rm -rf "$devbench" && mkdir -p "$devbench/node_modules/webgpu/dist/linux-x64" || die "--pack: cannot write $devbench"
+  base=$devbench/base
+  rm -rf "$devbench" && mkdir -p "$base/node_modules/webgpu/dist/linux-x64" || die "--pack: cannot write $devbench"
   node_bin=$(node -e 'process.stdout.write(process.execPath)')
-  xz -T0 -6 -c "$node_bin" >"$devbench/node.xz" || die "--pack: compressing $node_bin failed"
+  xz -T0 -9 -c "$node_bin" >"$base/node.xz" || die "--pack: compressing $node_bin failed"
   node_modules/.bin/esbuild bench/device-run.ts --bundle --platform=node --format=esm --target=node20 \
-    --external:webgpu --log-level=warning --outfile="$devbench/device-run.mjs" \
+    --external:webgpu --log-level=warning --outfile="$base/device-run.mjs" \
     --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" \
     || die "--pack: bundling bench/device-run.ts failed"
-  cp node_modules/webgpu/package.json node_modules/webgpu/index.js "$devbench/node_modules/webgpu/"
-  xz -T0 -6 -c node_modules/webgpu/dist/linux-x64/dawn.node >"$devbench/node_modules/webgpu/dist/linux-x64/dawn.node.xz"
-  tar -C test -cf - fixtures | xz -T0 -6 >"$devbench/fixtures.tar.xz" || die "--pack: packing test/fixtures failed"
-  git rev-parse HEAD >"$devbench/commit" 2>/dev/null || true
-  echo "packed $(du -sh "$devbench" | cut -f1) into $devbench:"
-  (cd "$devbench" && find . -type f -exec du -h {} + | sort -k2)
-  cat <<EOF
+  cp node_modules/webgpu/package.json node_modules/webgpu/index.js "$base/node_modules/webgpu/"
+  xz -T0 -9 -c node_modules/webgpu/dist/linux-x64/dawn.node >"$base/node_modules/webgpu/dist/linux-x64/dawn.node.xz"
+  git rev-parse HEAD >"$base/commit" 2>/dev/null || true
 
-On the device machine (the run tool), carry .devbench and run:
-  bash bench/device-run.sh --out \$OUT/device-run.json
-The working tree travels too (64 MiB at most): the vendored test/fixtures and weights are larger
-than that together, so move them out of the checkout for the call (they travel packed here) and
-put them back after it. Without a Vulkan loader there, also carry .gl (see the device README).
-EOF
+  # what travels besides .devbench: the tracked files but the fixtures and weights (moved out for
+  # the call), and untracked files git does not ignore
+  tree=$( { git ls-files -z --exclude-standard -co | grep -zv '^test/fixtures/\|^weights/' | xargs -0 stat -c %s 2>/dev/null; echo 0; } | awk '{s += $1} END {print s}')
+  base_bytes=$(du -sb "$base" | cut -f1)
+  limit=$((64 * 1024 * 1024))
+  budget=$((limit - tree - base_bytes - 2 * 1024 * 1024))
+  ((budget > 0)) || die "--pack: the working tree ($tree bytes) and the base ($base_bytes) leave no room for fixtures in a 64 MiB call"
+  # one archive per fixture component that holds conformance cases (folders with case.json)
+  mkdir -p "$devbench/parts"
+  for comp in $(find test/fixtures -mindepth 2 -name case.json -printf '%P\n' | cut -d/ -f1 | sort -u); do
+    tar -C test/fixtures -cf - "$comp" | xz -T0 -9 >"$devbench/parts/$comp.tar.xz" || die "--pack: packing test/fixtures/$comp failed"
+  done
+  # first fit, largest first: as few calls as the budget allows
+  declare -a room=()
+  while read -r size file; do
+    ((size <= budget)) || die "--pack: test/fixtures/${file%.tar.xz} alone ($size bytes packed) exceeds one call's room ($budget bytes)"
+    placed=0
+    for i in "${!room[@]}"; do
+      if ((room[i] >= size)); then
+        room[i]=$((room[i] - size)); mkdir -p "$devbench/call-$((i + 1))"; mv "$devbench/parts/$file" "$devbench/call-$((i + 1))/"; placed=1; break
+      fi
+    done
+    if ((!placed)); then
+      room+=($((budget - size))); mkdir -p "$devbench/call-${#room[@]}"; mv "$devbench/parts/$file" "$devbench/call-${#room[@]}/"
+    fi
+  done < <(cd "$devbench/parts" && stat -c '%s %n' ./*.tar.xz | sed 's# \./# #' | sort -rn)
+  rmdir "$devbench/parts"
+  calls=${#room[@]}
+  echo "packed into $devbench (the working tree that travels besides: $((tree / 1024)) KiB; one call holds 64 MiB):"
+  (cd "$devbench" && du -sh base call-* | sed 's/^/  /')
+  echo
+  echo "On the device machine (the run tool), $calls call(s), one right after the other (the machine stays warm):"
+  for ((i = 1; i <= calls; i++)); do
+    if ((i == 1)); then what="--out \$OUT/device-run.json"; else what="--conform-only --out \$OUT/device-run-$i.json"; fi
+    echo "  carry [\".devbench/base\", \".devbench/call-$i\"]; command: bash bench/device-run.sh $what"
+  done
+  more=
+  for ((i = 2; i <= calls; i++)); do more+=" device-run-$i.json"; done
+  echo "(carry \".gl\" as well where the machine has no Vulkan loader: see the device README). The tracked"
+  echo "test/fixtures and weights do not fit a call: move them out of the checkout for the calls"
+  echo "(mv test/fixtures weights /tmp/) and back after. Then, here, one file of the runs:"
+  echo "  bash bench/device-run.sh --merge device-run.json$more --out bench/results/<card>-device-run.json"
   exit 0
 fi
 
@@ -90,35 +131,40 @@ if ((!packed)) && [[ -n ${COSMOS_NODE:-} ]]; then
   node_bin=$COSMOS_NODE
 elif ((!packed)) && command -v node >/dev/null 2>&1; then
   node_bin=$(command -v node)
-elif [[ -f $devbench/node.xz ]]; then
+elif [[ -f $devbench/base/node.xz ]]; then
   node_bin=${TMPDIR:-/tmp}/cosmos-device-run/node
-  mkdir -p "${node_bin%/*}" && unxz_to "$devbench/node.xz" "$node_bin" && chmod +x "$node_bin" \
-    || die "cannot unpack $devbench/node.xz (neither xz nor python3 here)"
+  if [[ ! -x $node_bin ]]; then
+    mkdir -p "${node_bin%/*}" && unxz_to "$devbench/base/node.xz" "$node_bin.tmp" && chmod +x "$node_bin.tmp" && mv "$node_bin.tmp" "$node_bin" \
+      || die "cannot unpack $devbench/base/node.xz (neither xz nor python3 here)"
+  fi
 fi
-[[ -n $node_bin ]] || die "node not found: not on the PATH, no COSMOS_NODE, no $devbench/node.xz. Install Node >= 20, or run 'bench/device-run.sh --pack' on a machine with the project's npm dependencies and carry .devbench"
+[[ -n $node_bin ]] || die "node not found: not on the PATH, no COSMOS_NODE, no $devbench/base/node.xz. Install Node >= 20, or run 'bench/device-run.sh --pack' on a machine with the project's npm dependencies and carry .devbench"
 major=$("$node_bin" -p 'process.versions.node.split(".")[0]' 2>/dev/null) || die "$node_bin does not run here (wrong architecture?)"
 ((major >= 20)) || die "$node_bin is Node $major; Node >= 20 is needed"
 
 # ------------------------------------------------------------------ the code and its dependencies
 if ((!packed)) && [[ -d node_modules/tsx && -d node_modules/webgpu ]]; then
   cmd=("$node_bin" --import tsx bench/device-run.ts)
-elif [[ -f $devbench/device-run.mjs ]]; then
-  dawn=$devbench/node_modules/webgpu/dist/linux-x64/dawn.node
+elif [[ -f $devbench/base/device-run.mjs ]]; then
+  dawn=$devbench/base/node_modules/webgpu/dist/linux-x64/dawn.node
   if [[ ! -f $dawn ]]; then
-    unxz_to "$dawn.xz" "$dawn" || die "cannot unpack $dawn.xz"
+    { unxz_to "$dawn.xz" "$dawn.tmp" && mv "$dawn.tmp" "$dawn"; } || die "cannot unpack $dawn.xz"
   fi
-  cmd=("$node_bin" "$devbench/device-run.mjs")
+  cmd=("$node_bin" "$devbench/base/device-run.mjs")
 else
-  die "the dependencies are missing: no node_modules (tsx, webgpu) and no $devbench/device-run.mjs; run 'bench/device-run.sh --pack' where they are installed and carry .devbench"
+  die "the dependencies are missing: no node_modules (tsx, webgpu) and no $devbench/base/device-run.mjs; run 'bench/device-run.sh --pack' where they are installed and carry .devbench"
 fi
 
-# the vendored fixtures, when they travelled packed rather than in the tree
-if [[ ! -d test/fixtures && -f $devbench/fixtures.tar.xz ]]; then
-  echo "device-run: unpacking the fixtures from $devbench/fixtures.tar.xz" >&2
-  tmp_tar=${TMPDIR:-/tmp}/cosmos-device-run/fixtures.tar
-  mkdir -p "${tmp_tar%/*}" && unxz_to "$devbench/fixtures.tar.xz" "$tmp_tar" && tar -C test -xf "$tmp_tar" && rm -f "$tmp_tar" \
-    || die "cannot unpack $devbench/fixtures.tar.xz"
-fi
+# the vendored fixtures, when they travelled packed (each call carries some components) rather than in the tree
+for a in "$devbench"/call-*/*.tar.xz; do
+  [[ -f $a ]] || continue
+  comp=${a##*/}; comp=${comp%.tar.xz}
+  [[ -d test/fixtures/$comp ]] && continue
+  echo "device-run: unpacking test/fixtures/$comp from $a" >&2
+  tmp_tar=${TMPDIR:-/tmp}/cosmos-device-run/$comp.tar
+  { mkdir -p test/fixtures "${tmp_tar%/*}" && unxz_to "$a" "$tmp_tar" && tar -C test/fixtures -xf "$tmp_tar" && rm -f "$tmp_tar"; } \
+    || die "cannot unpack $a"
+done
 
 # a GPU machine without a Vulkan loader: the loader packages carried in .gl (device README)
 if ! ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1' && compgen -G '.gl/*.deb' >/dev/null; then
@@ -133,7 +179,7 @@ if [[ -f $egl && -z ${__EGL_VENDOR_LIBRARY_FILENAMES:-} ]]; then export __EGL_VE
 export EGL_PLATFORM=${EGL_PLATFORM:-surfaceless}
 
 if [[ -z ${COSMOS_COMMIT:-} ]]; then
-  COSMOS_COMMIT=$(git rev-parse HEAD 2>/dev/null || cat "$devbench/commit" 2>/dev/null || true)
+  COSMOS_COMMIT=$(git rev-parse HEAD 2>/dev/null || cat "$devbench/base/commit" 2>/dev/null || true)
   export COSMOS_COMMIT
 fi
 echo "device-run: $("$node_bin" --version) ${cmd[*]:1} ${args[*]}" >&2
