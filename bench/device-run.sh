@@ -177,6 +177,7 @@ if [[ -f $icd && -z ${VK_DRIVER_FILES:-} ]]; then export VK_DRIVER_FILES=$icd; f
 egl=/usr/local/nvidia/share/glvnd/egl_vendor.d/10_nvidia.json
 if [[ -f $egl && -z ${__EGL_VENDOR_LIBRARY_FILENAMES:-} ]]; then export __EGL_VENDOR_LIBRARY_FILENAMES=$egl; fi
 export EGL_PLATFORM=${EGL_PLATFORM:-surfaceless}
+export COSMOS_ROOT=$root
 
 if [[ -z ${COSMOS_COMMIT:-} ]]; then
   COSMOS_COMMIT=$(git rev-parse HEAD 2>/dev/null || cat "$devbench/base/commit" 2>/dev/null || true)

@@ -20,9 +20,11 @@ import { checkOps } from '../src/pipelines/check-ops.js';
 import { conform } from '../src/pipelines/conform.js';
 import { cpuBackend, webgpuBackend, webgpuOptionsFromEnv } from '../src/engine/select.js';
 import { naiveMatmulGflops, writeResult } from './harness.js';
-import { benchKernels, kernelCases } from './kernels.bench.js';
+import { benchKernels, kernelCases } from './kernel-cases.js';
 
-const FIXTURES = fileURLToPath(new URL('../test/fixtures', import.meta.url));
+// the checkout: bench/device-run.sh says where (a bundle of this file lives elsewhere than bench/)
+const ROOT = process.env.COSMOS_ROOT ?? fileURLToPath(new URL('..', import.meta.url));
+const FIXTURES = resolve(ROOT, 'test/fixtures');
 
 /** JSON has no NaN or infinities: written as the strings "NaN", "Infinity", "-Infinity". */
 function finiteOrText(_key: string, v: unknown): unknown {
@@ -97,7 +99,7 @@ async function main(): Promise<number> {
   if (values['no-conform'] && values['conform-only']) usage('--no-conform and --conform-only contradict each other');
   const only = values['conform-only'] === true;
   const quick = values.quick === true;
-  const out = resolve(values.out ?? (process.env.OUT ? `${process.env.OUT}/device-run.json` : fileURLToPath(new URL('./results/device-run-latest.json', import.meta.url))));
+  const out = resolve(values.out ?? (process.env.OUT ? `${process.env.OUT}/device-run.json` : resolve(ROOT, 'bench/results/device-run-latest.json')));
   const fixtures = resolve(values.fixtures ?? FIXTURES);
   if (!values['no-conform'] && !existsSync(fixtures)) usage(`--fixtures: ${fixtures}: no such folder (the vendored fixtures did not travel: unpack them or pass --no-conform)`);
   const log = (l: string) => console.error(l);
