@@ -72,10 +72,14 @@ if ((pack)); then
   node_bin=$(node -e 'process.stdout.write(process.execPath)')
   xz -T0 -9 -c "$node_bin" >"$base/node.xz" || die "--pack: compressing $node_bin failed"
   node_modules/.bin/esbuild bench/device-run.ts --bundle --platform=node --format=esm --target=node20 \
-    --external:webgpu --log-level=warning --outfile="$base/device-run.mjs" \
+    --external:webgpu --external:benchmark --log-level=warning --outfile="$base/device-run.mjs" \
     --banner:js="import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);" \
     || die "--pack: bundling bench/device-run.ts failed"
   cp node_modules/webgpu/package.json node_modules/webgpu/index.js "$base/node_modules/webgpu/"
+  # benchmark.js finds lodash and platform by its own require (it breaks when bundled): beside it, as installed
+  for p in benchmark/benchmark.js platform/platform.js lodash/lodash.js; do
+    mkdir -p "$base/node_modules/${p%/*}" && cp "node_modules/$p" "node_modules/${p%/*}/package.json" "$base/node_modules/${p%/*}/"
+  done
   xz -T0 -9 -c node_modules/webgpu/dist/linux-x64/dawn.node >"$base/node_modules/webgpu/dist/linux-x64/dawn.node.xz"
   git rev-parse HEAD >"$base/commit" 2>/dev/null || true
 

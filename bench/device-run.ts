@@ -138,12 +138,14 @@ async function main(): Promise<number> {
     log(`conformance: ${rep.passed} of ${rep.results.length} cases pass`);
   }
 
-  let kernels: { naive_js_gflops: number; rows: Awaited<ReturnType<typeof benchKernels>> } | null = null;
+  let kernels: { naive_js_gflops: number; rows: Awaited<ReturnType<typeof benchKernels>>; errors: string[] } | null = null;
   if (!only) {
     log('\n== kernel benches');
     const naive = naiveMatmulGflops(quick);
     log(`baseline: naive JS matmul ${naive.toFixed(2)} GFLOP/s (same run)`);
-    kernels = { naive_js_gflops: naive, rows: await benchKernels([be], kernelCases(quick), { quick, large: values.large === true, filter: '', naive, log }) };
+    const errors: string[] = [];
+    const rows = await benchKernels([be], kernelCases(quick), { quick, large: values.large === true, filter: '', naive, log, onError: (e) => errors.push(e) });
+    kernels = { naive_js_gflops: naive, rows, errors };
   }
 
   const result = {
@@ -159,7 +161,8 @@ async function main(): Promise<number> {
     kernels,
   };
   writeResult(out, JSON.parse(JSON.stringify(result, finiteOrText)));
-  const failed = (ops?.failed ?? 0) + (conformance?.failed ?? 0);
+  // a bench case that could not run is a failure too: its row is missing from the file
+  const failed = (ops?.failed ?? 0) + (conformance?.failed ?? 0) + (kernels?.errors.length ?? 0);
   log(`\ndevice run: ${failed ? `${failed} FAILED` : 'every check passed'}; ${kernels?.rows.length ?? 0} kernel rows; ${result.seconds.toFixed(1)} s`);
   return failed ? 1 : 0;
 }

@@ -85,6 +85,8 @@ export interface KernelBenchOptions {
   /** naive JS matmul GFLOP/s of this run (the yardstick) */
   naive: number;
   log: (line: string) => void;
+  /** told of each case that could not run ("<name> <shape>: <message>"); the row is left out */
+  onError?: (what: string) => void;
 }
 
 /** Time every case on every backend; one row each (a case that throws is printed and skipped). */
@@ -106,7 +108,9 @@ export async function benchKernels(backends: readonly Backend[], cases: readonly
         s = await measure(be, fn, reps, o.quick);
         gpu = await gpuSeconds(be, fn, reps);
       } catch (e) {
-        o.log(`${k.name.padEnd(24)} ${k.c.shape.padEnd(34)} error: ${(e as Error).message.split('\n')[0]}`);
+        const msg = (e as Error).message.split('\n')[0];
+        o.log(`${k.name.padEnd(24)} ${k.c.shape.padEnd(34)} error: ${msg}`);
+        o.onError?.(`${k.name} ${k.c.shape}: ${msg}`);
         continue;
       } finally {
         for (const t of inputs) t.dispose();
