@@ -129,6 +129,25 @@ export async function timeBest(be: Backend, body: () => unknown, reps: number, o
   return best;
 }
 
+/**
+ * Device seconds per call of `fn` from timestamp queries (Backend.timeKernels): the kernels of
+ * `reps` calls recorded in one measurement, their summed pass time divided by `reps`. Null where
+ * the backend cannot measure (the CPU, an adapter without 'timestamp-query'): then only wall
+ * time is reported. The GPU figure excludes submission, readback and idle gaps between passes.
+ */
+export async function gpuSeconds(be: Backend, fn: () => unknown, reps: number): Promise<number | null> {
+  if (!be.timeKernels || reps < 1) return null;
+  freeResult(fn()); // compile outside the measurement
+  await be.sync();
+  const { result, ns } = await be.timeKernels(() => {
+    const outs: unknown[] = [];
+    for (let r = 0; r < reps; r++) outs.push(fn());
+    return outs;
+  });
+  for (const o of result) freeResult(o);
+  return ns === null ? null : ns / reps / 1e9;
+}
+
 /** Best-of-`reps` seconds of an async body (a whole pipeline stage that syncs by itself). */
 export async function timeBestAsync(body: () => Promise<void>, reps: number): Promise<number> {
   await body();
@@ -219,6 +238,10 @@ export interface BenchRow {
   seconds: number | null;
   gflops?: number;
   gbps?: number;
+  /** kernel time from timestamp queries, where the adapter has them (else absent) */
+  gpu_seconds?: number | null;
+  gpu_gflops?: number;
+  gpu_gbps?: number;
   [field: string]: unknown;
 }
 

@@ -20,6 +20,7 @@ setFileSystem(nodeFileSystem);
 const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   demo: () => import('./demo.js'),
   conform: () => import('./conform.js'),
+  'check-ops': () => import('./check-ops.js'),
   devices: () => import('./devices.js'),
   inspect: () => import('./inspect.js'),
   tokenize: () => import('./tokenize.js'),

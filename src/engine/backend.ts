@@ -248,6 +248,27 @@ export interface BackendLimits {
   maxBindingBytes: number;
 }
 
+/** The device's identity, features and limits as its adapter reports them (for reports and bench files). */
+export interface DeviceInfo {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  /** the API Dawn runs on (vulkan, metal, d3d12, opengl, ...) and WebGPU's feature level */
+  api: string;
+  featureLevel: string;
+  /** every feature the adapter offers (the device requests shader-f16 and timestamp-query among them) */
+  features: string[];
+  /** the device's limits as granted */
+  limits: Record<string, number>;
+}
+
+/** What Backend.timeKernels measured: body's result and the device nanoseconds of its kernels. */
+export interface KernelTiming<T> {
+  result: T;
+  ns: number | null;
+}
+
 /** Device memory held by live tensors (pooled, free buffers not counted). */
 export interface MemoryStats {
   liveBytes: number;
@@ -267,6 +288,8 @@ export interface Backend {
   readonly software: boolean;
   /** what else a user may want to know of the device (features, workgroup limits), for display */
   readonly details: Readonly<Record<string, string | number | boolean>>;
+  /** a device backend's adapter identity, features and limits */
+  readonly deviceInfo?: DeviceInfo;
   memory(): MemoryStats;
   resetPeakMemory(): void;
 
@@ -291,6 +314,13 @@ export interface Backend {
   readRaw(t: Tensor): Promise<RawArray>;
   /** submit queued work and wait for it (a no-op on the CPU) */
   sync(): Promise<void>;
+  /**
+   * Run `body` (which enqueues work) and measure the device time of the kernels it recorded with
+   * timestamp queries: `ns` is the sum over its compute passes, in nanoseconds, once that work has
+   * finished. `ns` is null where the device cannot measure (no 'timestamp-query'); backends
+   * without a device (the CPU) do not offer it.
+   */
+  timeKernels?<T>(body: () => T): Promise<KernelTiming<T>>;
 
   // ---- elementwise ----
   cast(x: Tensor, dtype: DType): Tensor;

@@ -1,7 +1,7 @@
 // The WebGPU backend: storage on the GPU, every primitive a WGSL kernel (kernels/*.wgsl.ts). Each
 // kernel family's dispatch sizing lives in ops/<family>.ts next to nothing else.
 import type {
-  AreaParams, AttentionParams, Backend, BackendLimits, BilateralParams, BinaryOp, CannyParams, ConvParams, MatmulParams, NormParams, ReduceOp, ResampleParams, RopeParams, TwoTapParams,
+  AreaParams, AttentionParams, Backend, BackendLimits, DeviceInfo, KernelTiming, BilateralParams, BinaryOp, CannyParams, ConvParams, MatmulParams, NormParams, ReduceOp, ResampleParams, RopeParams, TwoTapParams,
   MemoryStats, StridedParams, UnaryOp,
 } from '../backend.js';
 import { type DType, type RawArray, type ReadArray, bytesPerElement, widen } from '../dtype.js';
@@ -26,9 +26,11 @@ export class WebGpuBackend implements Backend {
   readonly limits: BackendLimits;
   readonly software: boolean;
   readonly details: Readonly<Record<string, string | number | boolean>>;
+  readonly deviceInfo: DeviceInfo;
 
   constructor(acq: AcquiredDevice) {
     this.ctx = new GpuContext(acq);
+    this.deviceInfo = acq.info;
     const l = acq.device.limits;
     this.limits = { maxBufferBytes: l.maxBufferSize, maxBindingBytes: Math.min(l.maxStorageBufferBindingSize, l.maxBufferSize) };
     this.software = acq.software;
@@ -102,6 +104,10 @@ export class WebGpuBackend implements Backend {
 
   sync(): Promise<void> {
     return this.ctx.sync();
+  }
+
+  timeKernels<T>(body: () => T): Promise<KernelTiming<T>> {
+    return this.ctx.timeKernels(body);
   }
 
   // ---------------------------------------------------------------- ops

@@ -7,6 +7,7 @@ import type { Backend, Storage } from '../backend.js';
 import type { Tensor } from '../tensor.js';
 import type { AcquiredDevice } from './device.js';
 import { type KernelFamily, type OutType, bindingIndex, prelude } from './kernel.js';
+import { TimestampRecorder } from './timestamps.js';
 
 export class GpuStorage implements Storage {
   refs = 0;
@@ -108,6 +109,10 @@ export class GpuContext {
   readonly device: GPUDevice;
   readonly description: string;
   readonly hasF16: boolean;
+  /** the device was given 'timestamp-query' (kernel timing) */
+  readonly hasTimestamps: boolean;
+  /** open while timeKernels measures: every pass begun gets timestamp writes */
+  private timing: TimestampRecorder | null = null;
   private pool = new Map<number, GPUBuffer[]>();
   private pipelines = new Map<string, GPUComputePipeline>();
   private modules = new Map<string, GPUShaderModule>();
@@ -128,6 +133,7 @@ export class GpuContext {
     this.device = acq.device;
     this.description = acq.description;
     this.hasF16 = acq.hasF16;
+    this.hasTimestamps = acq.hasTimestamps;
     this.device.addEventListener('uncapturederror', (ev) => {
       const msg = (ev as GPUUncapturedErrorEvent).error.message;
       if (!this.error) this.error = msg;
@@ -261,7 +267,7 @@ export class GpuContext {
     }
     const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
     if (!this.encoder) this.encoder = this.device.createCommandEncoder();
-    if (!this.pass) this.pass = this.encoder.beginComputePass();
+    if (!this.pass) this.pass = this.beginPass(this.encoder);
     this.pass.setPipeline(pipeline);
     this.pass.setBindGroup(0, bindGroup);
     const [x, y = 1, z = 1] = args.workgroups;
@@ -282,6 +288,34 @@ export class GpuContext {
     if (!this.encoder) this.encoder = this.device.createCommandEncoder();
     this.encoder.copyBufferToBuffer(src, srcOffset, dst, dstOffset, size);
     if (++this.pending >= this.batchSize) this.flush();
+  }
+
+  /** A compute pass on `enc`, measured when timeKernels is open (every pass of the engine begins here). */
+  beginPass(enc: GPUCommandEncoder): GPUComputePassEncoder {
+    return enc.beginComputePass(this.timing ? { timestampWrites: this.timing.nextWrites() } : undefined);
+  }
+
+  /**
+   * Run `body` (which records work) with every compute pass it opens measured; the sum of their
+   * durations in nanoseconds once the work is done, or null without 'timestamp-query'. Work queued
+   * before is submitted first, so it is not counted.
+   */
+  async timeKernels<T>(body: () => T): Promise<{ result: T; ns: number | null }> {
+    if (!this.hasTimestamps) return { result: body(), ns: null };
+    if (this.timing) throw new Error('timeKernels: a measurement is already open');
+    this.flush();
+    const rec = new TimestampRecorder(this.device);
+    this.timing = rec;
+    let result: T;
+    try {
+      result = body();
+    } finally {
+      this.flush();
+      this.timing = null;
+    }
+    const ns = await rec.read();
+    this.throwIfError();
+    return { result, ns };
   }
 
   flush(): void {

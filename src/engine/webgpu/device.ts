@@ -2,6 +2,7 @@
 // Dawn's OpenGL backend in compatibility mode (Mesa llvmpipe on a machine without a GPU).
 // In a browser, navigator.gpu is used as it is. Options come from the caller (selectBackend);
 // nothing here reads the environment.
+import type { DeviceInfo } from '../backend.js';
 import { UserError } from '../errors.js';
 import type { WebGpuOptions } from '../select.js';
 
@@ -15,6 +16,27 @@ export interface AcquiredDevice {
   hasTimestamps: boolean;
   /** a CPU rasteriser (llvmpipe, lavapipe, SwiftShader, WARP) rather than a GPU */
   software: boolean;
+  info: DeviceInfo;
+}
+
+// The limits WebGPU defines, read by name (an implementation's limits object need not enumerate them).
+const LIMIT_NAMES = [
+  'maxTextureDimension1D', 'maxTextureDimension2D', 'maxTextureDimension3D', 'maxTextureArrayLayers', 'maxBindGroups',
+  'maxBindingsPerBindGroup', 'maxDynamicUniformBuffersPerPipelineLayout', 'maxDynamicStorageBuffersPerPipelineLayout',
+  'maxSampledTexturesPerShaderStage', 'maxSamplersPerShaderStage', 'maxStorageBuffersPerShaderStage', 'maxStorageTexturesPerShaderStage',
+  'maxUniformBuffersPerShaderStage', 'maxUniformBufferBindingSize', 'maxStorageBufferBindingSize', 'minUniformBufferOffsetAlignment',
+  'minStorageBufferOffsetAlignment', 'maxVertexBuffers', 'maxBufferSize', 'maxComputeWorkgroupStorageSize',
+  'maxComputeInvocationsPerWorkgroup', 'maxComputeWorkgroupSizeX', 'maxComputeWorkgroupSizeY', 'maxComputeWorkgroupSizeZ',
+  'maxComputeWorkgroupsPerDimension', 'subgroupMinSize', 'subgroupMaxSize',
+];
+
+function limitsOf(l: GPUSupportedLimits): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const n of LIMIT_NAMES) {
+    const v = (l as unknown as Record<string, unknown>)[n];
+    if (typeof v === 'number') out[n] = v;
+  }
+  return out;
 }
 
 const SOFTWARE_ADAPTER = /llvmpipe|lavapipe|softpipe|swiftshader|\bwarp\b|basic render/i;
@@ -107,19 +129,30 @@ export async function acquireDevice(options: WebGpuOptions = {}): Promise<Acquir
     if (hasTimestamps) requiredFeatures.push('timestamp-query');
     const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
     liveInstances.add(c.gpu);
-    const info = adapter.info;
-    const name = [info.vendor, info.device || info.architecture, info.description].filter(Boolean).join(' / ') || 'unknown adapter';
-    const backendType = (info as unknown as { backendType?: string }).backendType;
+    const adapterInfo = adapter.info;
+    const name = [adapterInfo.vendor, adapterInfo.device || adapterInfo.architecture, adapterInfo.description].filter(Boolean).join(' / ') || 'unknown adapter';
+    const backendType = (adapterInfo as unknown as { backendType?: string }).backendType;
     const api = backendType ?? (c.label === 'opengl' ? 'opengl' : c.label);
     const level = ((adapter as unknown as { featureLevel?: string }).featureLevel as 'core' | 'compatibility' | undefined) ?? c.featureLevel;
+    const info: DeviceInfo = {
+      vendor: adapterInfo.vendor ?? '',
+      architecture: adapterInfo.architecture ?? '',
+      device: adapterInfo.device ?? '',
+      description: adapterInfo.description ?? '',
+      api,
+      featureLevel: level,
+      features: [...adapter.features].map(String).sort(),
+      limits: limitsOf(device.limits),
+    };
     return {
       device,
       adapter,
+      info,
       description: `${name} (${api}, ${level})`,
       featureLevel: level,
       hasF16,
       hasTimestamps,
-      software: (info as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter === true || SOFTWARE_ADAPTER.test(`${name} ${info.architecture ?? ''}`),
+      software: (adapterInfo as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter === true || SOFTWARE_ADAPTER.test(`${name} ${adapterInfo.architecture ?? ''}`),
     };
   }
   throw new NoAdapterError(

@@ -351,7 +351,7 @@ function texMatmul(
           { binding: 6, resource: bView },
         ],
       });
-      const pass = enc.beginComputePass();
+      const pass = ctx.beginPass(enc);
       pass.setPipeline(pipe);
       pass.setBindGroup(0, bindGroup);
       const [x, y, z] = grid1d(Math.ceil((batch * tm * tn) / WG));
