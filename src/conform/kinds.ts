@@ -15,3 +15,4 @@ import './kinds/guardrail-siglip.js';
 import './kinds/guardrail-face.js';
 import './kinds/guardrail-aegis.js';
 import './kinds/blur-map.js';
+import './kinds/depth.js';

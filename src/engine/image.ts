@@ -212,7 +212,7 @@ function foldTaps(inSize: number, outSize: number, stride: number, tapsOf: (i: n
  * (replicated border), no antialias when shrinking.
  */
 export function cv2CubicTaps(inSize: number, outSize: number): ResampleTaps {
-  const scale = inSize / outSize;
+  const scale = 1 / (outSize / inSize); // OpenCV inverts the forward factor
   const A = -0.75;
   return foldTaps(inSize, outSize, 4, (i) => {
     const fx0 = f32((i + 0.5) * scale - 0.5);
@@ -221,7 +221,7 @@ export function cv2CubicTaps(inSize: number, outSize: number): ResampleTaps {
     const c0 = f32(((A * (x + 1) - 5 * A) * (x + 1) + 8 * A) * (x + 1) - 4 * A);
     const c1 = f32(((A + 2) * x - (A + 3)) * x * x + 1);
     const c2 = f32(((A + 2) * (1 - x) - (A + 3)) * (1 - x) * (1 - x) + 1);
-    return [sx - 1, [c0, c1, c2, f32(1 - c0 - c1 - c2)]];
+    return [sx - 1, [c0, c1, c2, f32(f32(f32(1 - c0) - c1) - c2)]];
   });
 }
 
@@ -230,7 +230,7 @@ export function cv2CubicTaps(inSize: number, outSize: number): ResampleTaps {
  * to the first pixel below and to the last pixel above (weight 0 on its neighbour).
  */
 export function cv2LinearTaps(inSize: number, outSize: number): ResampleTaps {
-  const scale = inSize / outSize;
+  const scale = 1 / (outSize / inSize);
   return foldTaps(inSize, outSize, 2, (i) => {
     let fx = f32((i + 0.5) * scale - 0.5);
     let sx = Math.floor(fx);
