@@ -115,15 +115,16 @@ export class DinoVisionTransformer extends Module {
   }
 
   /**
-   * The position table for a ph x pw grid [1 + ph * pw, E] (f32): the stored one when the grid is
-   * the stored square, else its patch part resized by torch's bicubic with the scale factors
-   * (n + offset) / grid, whose source step is the inverse factor rather than grid / n.
+   * The position table for an H x W frame's ph x pw grid [1 + ph * pw, E] (f32): the stored one when
+   * the frame is square with the stored number of patches (upstream's test), else its patch part
+   * resized by torch's bicubic with the scale factors (n + offset) / grid, whose source step is the
+   * inverse factor rather than grid / n.
    */
-  positions(ph: number, pw: number): Tensor {
+  positions(H: number, W: number, ph: number, pw: number): Tensor {
     return scope(() => {
       const { posGrid: g, embedDim: E, interpolateOffset: off } = this.c;
       const table = F.cast(this.posEmbed.t, 'f32').reshape([1 + g * g, E]);
-      if (ph === g && pw === g) return table;
+      if (ph * pw === g * g && H === W) return table;
       const grid = F.permute(F.slice(table, 0, 1).reshape([g, g, E]), [2, 0, 1]);
       const sh = (ph + off) / g;
       const sw = (pw + off) / g;
@@ -147,7 +148,7 @@ export class DinoVisionTransformer extends Module {
     let h = scope(() => {
       const tokens = this.patchEmbed.forward(x);
       const cls = F.expand(F.cast(this.clsToken.t, tokens.dtype), [N, 1, E]);
-      return F.add(F.concat([cls, tokens], 1), this.positions(ph, pw));
+      return F.add(F.concat([cls, tokens], 1), this.positions(H, W, ph, pw));
     });
     for (let i = 0; i <= last; i++) {
       const next = this.blocks.at(i).forward(h);
