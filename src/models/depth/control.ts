@@ -75,7 +75,7 @@ async function toControl(model: VideoDepthAnything, normalized: Float32Array, T:
     const off = t0 * h * w;
     for (let i = 0; i < vals.length; i++) {
       const v = Math.trunc(vals[i]);
-      data[off + i] = v < 0 ? 0 : v > 255 ? 255 : v;
+      data[off + i] = Math.min(Math.max(v, 0), 255);
     }
   }
   data.copyWithin(plane, 0, plane);

@@ -65,7 +65,7 @@ function affineClamped(d: Float32Array, s: number, t: number): Float32Array {
   const out = new Float32Array(d.length);
   for (let i = 0; i < d.length; i++) {
     const v = f32(f32(d[i] * s) + t);
-    out[i] = v < 0 ? 0 : v;
+    out[i] = Math.max(v, 0);
   }
   return out;
 }

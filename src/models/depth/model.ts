@@ -50,7 +50,7 @@ export class VideoDepthAnything extends Module {
       const levels: Tensor[][] = [[], [], [], []];
       for (let i = 0; i < B * T; i += run) {
         const part = this.pretrained.intermediateLayers(F.slice(frames, 0, i, Math.min(i + run, B * T)), this.c.layerIdx);
-        part.forEach((t, j) => levels[j].push(t));
+        for (const [j, t] of part.entries()) levels[j].push(t);
       }
       const features = levels.map((parts) => (parts.length === 1 ? parts[0] : F.concat(parts, 0)));
       for (const parts of levels) if (parts.length > 1) for (const t of parts) t.dispose();
@@ -68,7 +68,7 @@ export class VideoDepthAnything extends Module {
 export function configFromCheckpoint(src: TensorSource, path: string): Config {
   const names = new Set(src.names);
   const pos = names.has('pretrained.pos_embed') ? src.info('pretrained.pos_embed').shape : null;
-  if (!pos || pos.length !== 3) throw new ModelFolderError(path, 'no tensor pretrained.pos_embed [1, N, E]; expected a Video-Depth-Anything state dict');
+  if (pos?.length !== 3) throw new ModelFolderError(path, 'no tensor pretrained.pos_embed [1, N, E]; expected a Video-Depth-Anything state dict');
   const E = pos[2];
   let depth = 0;
   while (names.has(`pretrained.blocks.${depth}.norm1.weight`)) depth++;
