@@ -11,6 +11,7 @@ import type { Backend } from '../../engine/backend.js';
 import { TapRecorder, capture } from '../../engine/module.js';
 import * as F from '../../engine/ops.js';
 import { type AspectTable, controlSizeFor, depthControlFloat } from '../../models/depth/control.js';
+import { INFER_LEN } from '../../models/depth/infer.js';
 import { DepthFamily } from '../../models/depth/model.js';
 import { depthNetSize, effectiveInputSize, preprocessFrames } from '../../models/depth/preprocess.js';
 import { CaseFormatError, type FixtureCase } from '../case.js';
@@ -107,7 +108,13 @@ async function controlKind(c: FixtureCase, backend: Backend): Promise<KindResult
     const taps = new TapRecorder(new Set(c.tapNames));
     const r = await depthControlFloat(model, frames, {
       width: w, height: h, inputSize,
-      onWindowDepth: taps.wants('window_depth') ? (d) => taps.record('window_depth', d) : undefined,
+      onWindowDepth: taps.wants('window_depth')
+        ? (d) => {
+          const t = F.fromArray(backend, d, [1, INFER_LEN, frames.height, frames.width]);
+          taps.record('window_depth', t);
+          t.dispose();
+        }
+        : undefined,
     });
     const { frames: T, height: H, width: W } = frames;
     if (taps.wants('scale_shift')) taps.record('scale_shift', F.fromArray(backend, r.scaleShift.flat(), [r.scaleShift.length, 2]));

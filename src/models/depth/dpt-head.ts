@@ -113,35 +113,54 @@ export class DptHeadTemporal extends Module {
     return { r2, r1, out };
   }
 
-  /** features: the 4 normalised token levels [B * T, ph * pw, E] -> relative depth [B * T, 1, 14 ph, 14 pw] */
-  forward(features: readonly Tensor[], ph: number, pw: number, frames: number): Tensor {
+  /**
+   * features: the 4 normalised token levels [B * T, ph * pw, E] -> relative depth [B * T, 1, 14 ph, 14 pw].
+   * Consumes `features` (each is freed once used), and frees each level once its successor exists:
+   * at full size the finest levels are the largest tensors of the pass. `runFrames`: frames per
+   * run of the finest fusions (default the config's micro_batch_size).
+   */
+  forward(features: readonly Tensor[], ph: number, pw: number, frames: number, runFrames?: number): Tensor {
     return scope(() => {
       const s = this.scratch;
       const mm = this.motionModules;
-      const layers = features.map((t, i) => this.level(i, t, ph, pw));
-      layers[2] = mm.at(0).forward(layers[2], frames);
-      layers[3] = mm.at(1).forward(layers[3], frames);
-      const rn = layers.map((l, i) => s.layerRn[i].forward(l));
+      const layers = features.map((t, i) => {
+        const l = this.level(i, t, ph, pw);
+        t.dispose();
+        return l;
+      });
+      for (const i of [2, 3]) {
+        const moved = mm.at(i - 2).forward(layers[i], frames);
+        layers[i].dispose();
+        layers[i] = moved;
+      }
+      const rn = layers.map((l, i) => {
+        const r = s.layerRn[i].forward(l);
+        l.dispose();
+        return r;
+      });
       const size = (t: Tensor): [number, number] => [t.shape[2], t.shape[3]];
       let path4 = this.tap(s.refinenet[3].forward(rn[3], null, size(rn[2])), 'scratch.refinenet4');
       path4 = mm.at(2).forward(path4, frames);
       let path3 = this.tap(s.refinenet[2].forward(path4, rn[2], size(rn[1])), 'scratch.refinenet3');
       path3 = mm.at(3).forward(path3, frames);
       const n = rn[0].shape[0];
-      const mb = this.c.microBatch;
-      if (n <= mb || n % mb !== 0) {
+      // upstream runs the two finest fusions and the output convolutions in runs of
+      // micro_batch_size frames when that divides the batch, else all at once; every step there is
+      // per frame, so any run length gives the same values: `runFrames` bounds the memory (at full
+      // size these are the largest activations of the pass). The taps are the runs put together.
+      const mb = Math.max(1, runFrames ?? this.c.microBatch);
+      if (n <= mb) {
         const { r2, r1, out } = this.finish(path3, rn[1], rn[0], ph, pw);
         this.tap(r2, 'scratch.refinenet2');
         this.tap(r1, 'scratch.refinenet1');
         return this.tap(out, 'scratch.output_conv2');
       }
-      // upstream runs the two finest fusions in runs of micro_batch_size frames (the same values,
-      // a fraction of the memory); the taps are the runs put together, as one call would give
       const keep = { r2: this.wantsTap('scratch.refinenet2'), r1: this.wantsTap('scratch.refinenet1') };
       const parts: { r2: Tensor[]; r1: Tensor[]; out: Tensor[] } = { r2: [], r1: [], out: [] };
       for (let i = 0; i < n; i += mb) {
         const part = scope(() => {
-          const r = this.finish(F.slice(path3, 0, i, i + mb), F.slice(rn[1], 0, i, i + mb), F.slice(rn[0], 0, i, i + mb), ph, pw);
+          const e = Math.min(i + mb, n);
+          const r = this.finish(F.slice(path3, 0, i, e), F.slice(rn[1], 0, i, e), F.slice(rn[0], 0, i, e), ph, pw);
           return [r.out, keep.r2 ? r.r2 : null, keep.r1 ? r.r1 : null].filter((t): t is Tensor => t !== null);
         });
         parts.out.push(part[0]);

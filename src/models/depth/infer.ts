@@ -15,6 +15,8 @@ export const OVERLAP = 10;
 export const KEYFRAMES = [0, 12, 24, 25, 26, 27, 28, 29, 30, 31];
 export const INTERP_LEN = 8;
 const STEP = INFER_LEN - OVERLAP;
+/** frames per resize of a window's depth to the clip's size (divides INFER_LEN) */
+const RESIZE_FRAMES = 8;
 /** keyframes whose depths tie a window to the ones before it */
 const ALIGN_LEN = OVERLAP - INTERP_LEN;
 
@@ -25,10 +27,12 @@ export interface InferDepthOptions {
   inputSize?: number;
   /** frames per backbone call (see VideoDepthAnything.forward) */
   backboneBatch?: number;
+  /** frames per run of the head's finest stages (see VideoDepthAnything.forward; default 1) */
+  headBatch?: number;
   signal?: AbortSignal;
   onProgress?: (done: number, total: number) => void;
-  /** each window's depth [1, 32, H, W] at the clip's size, before alignment (borrowed: copy to keep) */
-  onWindowDepth?: (depth: Tensor) => void;
+  /** each window's depth [32, H, W] at the clip's size, before alignment (borrowed: copy to keep) */
+  onWindowDepth?: (depth: Float32Array) => void;
 }
 
 export interface VideoDepth {
@@ -102,20 +106,27 @@ export async function inferVideoDepth(model: VideoDepthAnything, clip: DepthFram
       });
       prevInput?.dispose();
       prevInput = input;
-      const full = scope(() => {
+      const d = scope(() => {
         const [, , h, w] = input.shape;
-        const d = model.forward(input.reshape([1, INFER_LEN, 3, h, w]), { backboneBatch: opts.backboneBatch });
-        const up = F.resizeFloat(d.reshape([INFER_LEN, h, w]), H, W, 'align_corners');
-        opts.onWindowDepth?.(up.reshape([1, INFER_LEN, H, W]));
-        return up;
+        const out = model.forward(input.reshape([1, INFER_LEN, 3, h, w]), { backboneBatch: opts.backboneBatch, headBatch: opts.headBatch ?? 1 });
+        return out.reshape([INFER_LEN, h, w]);
       });
-      let host: Float32Array;
+      // brought to the clip's size a few frames at a time: a window at 1080p is over 256 MiB, more
+      // than one buffer or one read of many devices
+      const host = new Float32Array(INFER_LEN * HW);
       try {
-        const r = await full.read();
-        host = r instanceof Float32Array ? r : Float32Array.from(r);
+        for (let i0 = 0; i0 < INFER_LEN; i0 += RESIZE_FRAMES) {
+          const up = scope(() => F.resizeFloat(F.slice(d, 0, i0, i0 + RESIZE_FRAMES), H, W, 'align_corners'));
+          try {
+            host.set(await up.read(), i0 * HW);
+          } finally {
+            up.dispose();
+          }
+        }
       } finally {
-        full.dispose();
+        d.dispose();
       }
+      opts.onWindowDepth?.(host);
       const win = (i: number) => host.subarray(i * HW, (i + 1) * HW);
       if (k === 0) {
         for (let i = 0; i < INFER_LEN; i++) emit(win(i).slice());

@@ -34,9 +34,10 @@ export class ConvTranspose2d extends Module {
       const [N, C, H, W] = x.shape;
       const { cout, k } = this;
       const rows = F.permute(x, [0, 2, 3, 1]).reshape([N * H * W, C]);
-      const y = F.matmul(rows, this.weight.t.reshape([C, cout * k * k]));
-      const placed = F.permute(y.reshape([N, H, W, cout, k, k]), [0, 3, 1, 4, 2, 5]).reshape([N, cout, H * k, W * k]);
-      return F.add(placed, this.bias.t.reshape([cout, 1, 1]));
+      // the bias of output channel o on each of its k * k columns, added by the matmul
+      const bias = F.expand(this.bias.t.reshape([cout, 1]), [cout, k * k]).reshape([cout * k * k]);
+      const y = F.matmul(rows, this.weight.t.reshape([C, cout * k * k]), { bias });
+      return F.permute(y.reshape([N, H, W, cout, k, k]), [0, 3, 1, 4, 2, 5]).reshape([N, cout, H * k, W * k]);
     });
   }
 }

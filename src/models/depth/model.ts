@@ -19,6 +19,8 @@ export interface DepthForwardOptions {
    * values with the attention and MLP activations of a few frames alive at once (default 4).
    */
   backboneBatch?: number;
+  /** frames per run of the head's finest fusions and output convolutions (default micro_batch_size) */
+  headBatch?: number;
 }
 
 export class VideoDepthAnything extends Module {
@@ -54,7 +56,7 @@ export class VideoDepthAnything extends Module {
       }
       const features = levels.map((parts) => (parts.length === 1 ? parts[0] : F.concat(parts, 0)));
       for (const parts of levels) if (parts.length > 1) for (const t of parts) t.dispose();
-      const depth = this.head.forward(features, ph, pw, T);
+      const depth = this.head.forward(features, ph, pw, T, opts.headBatch);
       const full = depth.shape[2] === H && depth.shape[3] === W ? depth : F.resizeFloat(depth, H, W, 'align_corners');
       return F.relu(full).reshape([B, T, H, W]);
     });

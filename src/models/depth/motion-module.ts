@@ -10,6 +10,9 @@ import { ModuleList } from '../tokenizer/containers.js';
 import type { DepthMotionConfig } from './config.js';
 import { GroupNorm, LayerNorm } from './layers.js';
 
+/** Elements (B * T * pixels * C) of one run of pixels through the transformer blocks. */
+const PIXEL_RUN_ELEMENTS = 1 << 22;
+
 class PositionalEncoding extends Module {
   readonly pe: Param;
   constructor(dim: number, maxLen: number) {
@@ -130,10 +133,21 @@ class TemporalTransformer3D extends Module {
     return scope(() => {
       const [BT, C, H, W] = x.shape;
       const B = BT / frames;
-      let h = F.permute(this.norm.forward(x).reshape([BT, C, H * W]), [0, 2, 1]);
-      h = this.projIn.forward(h).reshape([B, frames, H * W, C]);
-      for (const blk of this.blocks.items) h = blk.forward(h);
-      const out = F.permute(this.projOut.forward(h).reshape([BT, H * W, C]), [0, 2, 1]).reshape([BT, C, H, W]);
+      const P = H * W;
+      const h = this.projIn.forward(F.permute(this.norm.forward(x).reshape([BT, C, P]), [0, 2, 1])).reshape([B, frames, P, C]);
+      // every pixel's frames are one sequence and the rest acts per token, so runs of pixels give
+      // the same values while bounding the feed-forward's 8C-wide activations
+      const run = Math.max(1, Math.floor(PIXEL_RUN_ELEMENTS / (B * frames * C)));
+      const parts: Tensor[] = [];
+      for (let p0 = 0; p0 < P; p0 += run) {
+        parts.push(scope(() => {
+          let part = P <= run ? h : F.slice(h, 2, p0, Math.min(p0 + run, P));
+          for (const blk of this.blocks.items) part = blk.forward(part);
+          return this.projOut.forward(part);
+        }));
+      }
+      const y = parts.length === 1 ? parts[0] : F.concat(parts, 2);
+      const out = F.permute(y.reshape([BT, P, C]), [0, 2, 1]).reshape([BT, C, H, W]);
       return F.add(out, x);
     });
   }

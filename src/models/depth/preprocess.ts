@@ -16,6 +16,7 @@ export interface DepthFrames {
 const MEAN = [0.485, 0.456, 0.406];
 const STD = [0.229, 0.224, 0.225];
 const MULTIPLE = 14;
+const FRAMES_PER_UPLOAD = 4;
 
 /** Python's round / numpy's round: half to even. */
 export function roundHalfEven(x: number): number {
@@ -56,21 +57,29 @@ export function preprocessFrames(backend: Backend, clip: DepthFrames, inputSize:
   const count = range.count ?? T - start;
   const [h, w] = depthNetSize(H, W, effectiveInputSize(H, W, inputSize));
   const hw = H * W;
-  // frame.astype(float32) / 255: one float32 division per value
-  const host = new Float32Array(3 * count * hw);
-  for (let ch = 0; ch < 3; ch++) {
-    for (let i = 0; i < count; i++) {
-      const t = Math.min(start + i, T - 1);
-      const src = clip.data.subarray((ch * T + t) * hw, (ch * T + t + 1) * hw);
-      const dst = host.subarray((ch * count + i) * hw, (ch * count + i + 1) * hw);
-      for (let p = 0; p < hw; p++) dst[p] = src[p] / 255;
+  // a few frames per upload: the clip's float copy at full size is the largest buffer otherwise
+  const parts: Tensor[] = [];
+  for (let i0 = 0; i0 < count; i0 += FRAMES_PER_UPLOAD) {
+    const n = Math.min(FRAMES_PER_UPLOAD, count - i0);
+    // frame.astype(float32) / 255: one float32 division per value
+    const host = new Float32Array(3 * n * hw);
+    for (let ch = 0; ch < 3; ch++) {
+      for (let i = 0; i < n; i++) {
+        const t = Math.min(start + i0 + i, T - 1);
+        const src = clip.data.subarray((ch * T + t) * hw, (ch * T + t + 1) * hw);
+        const dst = host.subarray((ch * n + i) * hw, (ch * n + i + 1) * hw);
+        for (let p = 0; p < hw; p++) dst[p] = src[p] / 255;
+      }
     }
+    parts.push(scope(() => {
+      const resized = F.resizeFloat(F.fromArray(backend, host, [3, n, H, W]), h, w, 'cv2_cubic');
+      const mean = F.fromArray(backend, MEAN, [3, 1, 1, 1]);
+      const std = F.fromArray(backend, STD, [3, 1, 1, 1]);
+      return F.permute(F.div(F.sub(resized, mean), std), [1, 0, 2, 3]);
+    }));
   }
-  return scope(() => {
-    const x = F.fromArray(backend, host, [3, count, H, W]);
-    const resized = F.resizeFloat(x, h, w, 'cv2_cubic');
-    const mean = F.fromArray(backend, MEAN, [3, 1, 1, 1]);
-    const std = F.fromArray(backend, STD, [3, 1, 1, 1]);
-    return F.permute(F.div(F.sub(resized, mean), std), [1, 0, 2, 3]);
-  });
+  if (parts.length === 1) return parts[0];
+  const out = F.concat(parts, 0);
+  for (const p of parts) p.dispose();
+  return out;
 }
