@@ -10,7 +10,9 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { UserError } from '../../src/engine/errors.js';
-import type { TensorSource } from '../../src/engine/module.js';
+import { type TensorSource, loadWeights } from '../../src/engine/module.js';
+import { declaredSource } from '../../src/engine/plan/params.js';
+import { planBackend } from '../../src/engine/select.js';
 import { type TorchTensor, writeTorchCheckpoint } from '../../src/io/torch.js';
 import { openSafetensors } from '../../src/io/safetensors.js';
 import {
@@ -109,6 +111,22 @@ describe('depthControl (the public API)', () => {
       model.dispose();
     }
   });
+});
+
+describe('device memory (planned, the released vits shapes)', () => {
+  it('holds one window at a time: a 1280x704 clip of two windows peaks under 2 GiB, parameters included', async () => {
+    const be = planBackend();
+    const model = DepthFamily.build({ encoder: 'vits' });
+    await loadWeights(model, declaredSource(model, 'f32'), be, { maxTensorBytes: be.limits.maxBufferBytes });
+    const T = 30;
+    const frames = { data: new Uint8Array(3 * T * 704 * 1280), frames: T, height: 704, width: 1280 };
+    const out = await depthControl(model, frames, { width: 1280, height: 704 });
+    expect([out.frames, out.height, out.width]).toEqual([T, 704, 1280]);
+    // measured 1.75 GiB: the 910x504 network window's head, one frame of its finest fusions at a time
+    expect(be.memory().peakBytes).toBeLessThan(2 * 2 ** 30);
+    model.dispose();
+    expect(be.memory().liveBytes).toBe(0);
+  }, 60_000);
 });
 
 describe('loading', () => {
