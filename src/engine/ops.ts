@@ -753,6 +753,9 @@ export function resizeAreaU8(x: Tensor, outH: number, outW: number): Tensor {
   }).reshape([...lead, outH, outW]);
 }
 
+/** The float resizes resizeFloat knows (each library's own mapping, none antialiased). */
+export type FloatResizeMode = 'cv2_cubic' | 'cv2_linear' | 'align_corners' | 'torch_cubic';
+
 /**
  * Float resizes without antialias over the last two axes, as separable passes (width, then
  * height) in float32: 'cv2_cubic' / 'cv2_linear' are cv2.resize INTER_CUBIC / INTER_LINEAR of float
@@ -760,8 +763,6 @@ export function resizeAreaU8(x: Tensor, outH: number, outW: number): Tensor {
  * bicubic (align_corners=False), whose source step per output pixel is 1 / scaleFactor when one is
  * given (torch keeps the given factor, so it need not equal in / out).
  */
-export type FloatResizeMode = 'cv2_cubic' | 'cv2_linear' | 'align_corners' | 'torch_cubic';
-
 export function resizeFloat(x: Tensor, outH: number, outW: number, mode: FloatResizeMode, opts: { scaleFactor?: readonly [number, number] } = {}): Tensor {
   const be = sameBackend('resizeFloat', x);
   if (x.rank < 2) throw new ShapeError(`resizeFloat: x must have 2 or more dims, got ${shapeStr(x.shape)}`);
