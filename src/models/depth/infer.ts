@@ -27,7 +27,7 @@ export interface InferDepthOptions {
   inputSize?: number;
   /** frames per backbone call (see VideoDepthAnything.forward) */
   backboneBatch?: number;
-  /** frames per run of the head's finest stages (see VideoDepthAnything.forward; default 1) */
+  /** frames per run of the head's finest stages (see VideoDepthAnything.forward; default: headRun) */
   headBatch?: number;
   signal?: AbortSignal;
   onProgress?: (done: number, total: number) => void;
@@ -40,6 +40,19 @@ export interface VideoDepth {
   depth: Float32Array;
   /** (scale, shift) of each window after the first */
   scaleShift: [number, number][];
+}
+
+/** Bytes of the widest activation of one run of the head's finest stages (output_conv2's input). */
+const HEAD_RUN_BYTES = 64 * 2 ** 20;
+
+/**
+ * Frames per run of the head's finest stages for an h x w network frame: as many as keep the
+ * widest activation within HEAD_RUN_BYTES (one frame at 910x504, the whole window at small sizes,
+ * where more dispatches would cost more than the memory they save).
+ */
+export function headRun(model: VideoDepthAnything, h: number, w: number): number {
+  const perFrame = 4 * model.c.headFeatures2 * h * w;
+  return Math.min(INFER_LEN, Math.max(1, Math.floor(HEAD_RUN_BYTES / perFrame)));
 }
 
 /** Least squares of s * pred + t onto target (compute_scale_and_shift_full with an all-ones mask). */
@@ -108,7 +121,7 @@ export async function inferVideoDepth(model: VideoDepthAnything, clip: DepthFram
       prevInput = input;
       const d = scope(() => {
         const [, , h, w] = input.shape;
-        const out = model.forward(input.reshape([1, INFER_LEN, 3, h, w]), { backboneBatch: opts.backboneBatch, headBatch: opts.headBatch ?? 1 });
+        const out = model.forward(input.reshape([1, INFER_LEN, 3, h, w]), { backboneBatch: opts.backboneBatch, headBatch: opts.headBatch ?? headRun(model, h, w) });
         return out.reshape([INFER_LEN, h, w]);
       });
       // brought to the clip's size a few frames at a time: a window at 1080p is over 256 MiB, more
