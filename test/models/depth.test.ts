@@ -33,10 +33,10 @@ describe('depth conformance', () => {
   for (const name of CASES) {
     it(`${name} passes on cpu`, async () => {
       await expectCasePasses(caseDir(name), cpu);
-    }, 180_000);
+    }, 600_000);
     it(`${name} passes on webgpu`, async () => {
       await expectCasePasses(caseDir(name), await webgpu());
-    }, 300_000);
+    }, 600_000);
   }
 });
 
@@ -97,7 +97,7 @@ describe('depthControl (the public API)', () => {
     } finally {
       model.dispose();
     }
-  }, 180_000);
+  }, 600_000);
 
   it('stops on an aborted signal and refuses a clip whose bytes do not fit its shape', async () => {
     const { frames } = await clip();
