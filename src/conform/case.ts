@@ -33,6 +33,11 @@ export interface CaseJson {
   outputs?: Record<string, IoSpec>;
   taps?: Record<string, IoSpec>;
   tolerance?: Tolerance;
+  /**
+   * Tolerances of float outputs and taps (`tap.<path>`) by name, when a case's `tolerance` is the
+   * one of its integer outputs (depth control_video: uint8 within 1 level, floats tighter).
+   */
+  tolerance_float?: Record<string, Tolerance>;
   files?: unknown;
   notes?: string;
   upstream?: unknown;
@@ -99,6 +104,11 @@ export class FixtureCase {
     }
     if (typeof json.kind !== 'string') throw new CaseFormatError(`${cj}: missing string field "kind"`);
     checkTolerance(cj, json.tolerance);
+    const perName = json.tolerance_float;
+    if (perName !== undefined) {
+      if (perName === null || typeof perName !== 'object' || Array.isArray(perName)) throw new CaseFormatError(`${cj}: tolerance_float: expected an object of {"atol", "rtol"} by output name`);
+      for (const [k, t] of Object.entries(perName)) checkTolerance(`${cj}: tolerance_float.${k}`, t);
+    }
     const config = await readJsonObjectIfPresent(join(dir, 'config.json'), 'config.json', fs);
     const st = join(dir, 'case.safetensors');
     const tensors = (await fs.stat(st)) ? await openSafetensors(st, fs) : null;
@@ -118,6 +128,16 @@ export class FixtureCase {
 
   path(file: string): string {
     return join(this.dir, file);
+  }
+
+  /**
+   * The tolerance of an output (or `tap.<path>`) and whether an integer one compares exactly: a
+   * case with `tolerance_float` states its integer outputs' tolerance as `tolerance`; without it,
+   * integers compare exactly.
+   */
+  toleranceOf(name: string): { tol: Tolerance; integersExact: boolean } {
+    const perName = this.json.tolerance_float;
+    return { tol: perName?.[name] ?? this.tolerance, integersExact: perName === undefined };
   }
 
   /** Extra files named in case.json `files` (a list or a role -> file map). */

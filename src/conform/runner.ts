@@ -99,7 +99,8 @@ async function compareOutputs(c: FixtureCase, got: KindResult): Promise<Record<s
       out[name] = MISSING(`shape ${JSON.stringify(gv.shape)} differs from the reference's ${JSON.stringify(want.shape)}`);
       continue;
     }
-    out[name] = compareArrays(await valuesOf(gv), asNumbers(want.dtype, want.raw), c.tolerance, isIntDtype(c.storedDtype('output.', name)));
+    const { tol, integersExact } = c.toleranceOf(name);
+    out[name] = compareArrays(await valuesOf(gv), asNumbers(want.dtype, want.raw), tol, integersExact && isIntDtype(c.storedDtype('output.', name)));
   }
   return out;
 }
@@ -117,7 +118,7 @@ async function compareTaps(c: FixtureCase, got: KindResult, result: CaseResult):
     const g = candidates.filter((t) => t.shape.join() === want.shape.join()).at(-1);
     const shapes = [...new Set(candidates.map((t) => JSON.stringify(t.shape)))].join(', ');
     result.taps[path] = g
-      ? compareArrays(await g.read(), asNumbers(want.dtype, want.raw), c.tolerance, isIntDtype(c.storedDtype('tap.', path)))
+      ? compareArrays(await g.read(), asNumbers(want.dtype, want.raw), c.toleranceOf(`tap.${path}`).tol, isIntDtype(c.storedDtype('tap.', path)))
       : MISSING(candidates.length ? `shape ${shapes} differs from the reference's ${JSON.stringify(want.shape)}` : 'not recorded');
     if (!result.taps[path].pass && result.first_divergent_tap === null) result.first_divergent_tap = path;
   }

@@ -181,6 +181,95 @@ export function resampleAxis(x: ArrayLike<number>, outer: number, inSize: number
   return out;
 }
 
+// ------------------------------------------------------------------ float resizes without antialias
+
+/**
+ * Taps over the contiguous clamped range lo..hi: each wanted (index, weight) adds to the weight of
+ * its index clamped to the axis, which is how a replicated border reads outside the image.
+ */
+function foldTaps(inSize: number, outSize: number, stride: number, tapsOf: (i: number) => [first: number, weights: number[]]): ResampleTaps {
+  const start = new Int32Array(outSize);
+  const size = new Int32Array(outSize);
+  const weights = new Float32Array(outSize * stride);
+  for (let i = 0; i < outSize; i++) {
+    const [first, ws] = tapsOf(i);
+    const clampIdx = (j: number) => Math.min(Math.max(j, 0), inSize - 1);
+    const lo = clampIdx(first);
+    const hi = clampIdx(first + ws.length - 1);
+    for (let j = 0; j < ws.length; j++) {
+      const k = clampIdx(first + j) - lo;
+      weights[i * stride + k] = f32(weights[i * stride + k] + ws[j]);
+    }
+    start[i] = lo;
+    size[i] = hi - lo + 1;
+  }
+  return { outSize, start, size, weights, stride };
+}
+
+/**
+ * cv2.resize(INTER_CUBIC) of float images along one axis: half-pixel centres, float32 source
+ * position, Keys' cubic with a = -0.75, the last weight 1 minus the others, indices clamped
+ * (replicated border), no antialias when shrinking.
+ */
+export function cv2CubicTaps(inSize: number, outSize: number): ResampleTaps {
+  const scale = 1 / (outSize / inSize); // OpenCV inverts the forward factor
+  const A = -0.75;
+  return foldTaps(inSize, outSize, 4, (i) => {
+    const fx0 = f32((i + 0.5) * scale - 0.5);
+    const sx = Math.floor(fx0);
+    const x = f32(fx0 - sx);
+    const c0 = f32(((A * (x + 1) - 5 * A) * (x + 1) + 8 * A) * (x + 1) - 4 * A);
+    const c1 = f32(((A + 2) * x - (A + 3)) * x * x + 1);
+    const c2 = f32(((A + 2) * (1 - x) - (A + 3)) * (1 - x) * (1 - x) + 1);
+    return [sx - 1, [c0, c1, c2, f32(f32(f32(1 - c0) - c1) - c2)]];
+  });
+}
+
+/**
+ * cv2.resize(INTER_LINEAR) of float images along one axis: half-pixel centres, the source clamped
+ * to the first pixel below and to the last pixel above (weight 0 on its neighbour).
+ */
+export function cv2LinearTaps(inSize: number, outSize: number): ResampleTaps {
+  const scale = 1 / (outSize / inSize);
+  return foldTaps(inSize, outSize, 2, (i) => {
+    let fx = f32((i + 0.5) * scale - 0.5);
+    let sx = Math.floor(fx);
+    fx = f32(fx - sx);
+    if (sx < 0) { fx = 0; sx = 0; }
+    if (sx >= inSize - 1) { fx = 0; sx = inSize - 1; }
+    return [sx, [f32(1 - fx), fx]];
+  });
+}
+
+/** torch interpolate(mode='bilinear', align_corners=True) along one axis. */
+export function alignCornersLinearTaps(inSize: number, outSize: number): ResampleTaps {
+  const scale = outSize > 1 ? f32((inSize - 1) / (outSize - 1)) : 0;
+  return foldTaps(inSize, outSize, 2, (i) => {
+    const src = f32(scale * i);
+    const i0 = Math.trunc(src);
+    const l1 = f32(src - i0);
+    return [i0, [f32(1 - l1), l1]];
+  });
+}
+
+/**
+ * torch interpolate(mode='bicubic', align_corners=False, antialias=False) along one axis: a = -0.75,
+ * indices clamped, the source position (dst + 0.5) * srcPerDst - 0.5 not clamped. `srcPerDst` is
+ * 1 / scale_factor when the caller gave one (it need not be inSize / outSize), else inSize / outSize.
+ */
+export function torchCubicTaps(inSize: number, outSize: number, srcPerDst = inSize / outSize): ResampleTaps {
+  const A = -0.75;
+  const s = f32(srcPerDst);
+  const near = (x: number) => f32(((A + 2) * x - (A + 3)) * x * x + 1);
+  const far = (x: number) => f32(((A * x - 5 * A) * x + 8 * A) * x - 4 * A);
+  return foldTaps(inSize, outSize, 4, (i) => {
+    const src = f32(s * (i + 0.5) - 0.5);
+    const i0 = Math.floor(src);
+    const t = f32(src - i0);
+    return [i0 - 1, [far(t + 1), near(t), near(1 - t), far(2 - t)]];
+  });
+}
+
 // ------------------------------------------------------------------ INTER_AREA (shrinking)
 
 /** OpenCV's area coverage of one axis, grouped by destination: entries first[d] .. first[d + 1]. */

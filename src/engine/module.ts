@@ -144,6 +144,15 @@ export class Module {
     return t;
   }
 
+  /**
+   * Whether an active capture records this module's output (or `suffix` below it): for outputs
+   * recorded in a layout that costs a copy, or assembled from parts, only when someone asks.
+   */
+  protected wantsTap(suffix?: string): boolean {
+    if (!activeTaps) return false;
+    return activeTaps.wants(suffix ? (this.path ? `${this.path}.${suffix}` : suffix) : this.path);
+  }
+
   *modules(): Generator<Module> {
     yield this;
     for (const c of this.children.values()) yield* c.modules();

@@ -7,7 +7,10 @@ import {
   type Backend, type BinaryOp, type BorderMode, type ReduceOp, type RopeMode, type StridedDim, type UnaryOp, cannyThresholds,
 } from './backend.js';
 import { type DType, type RawArray, narrow } from './dtype.js';
-import { type ResizeMode, antialiasBicubicTaps, areaTables, bilateralTables, resizeU8Plan } from './image.js';
+import {
+  type ResampleTaps, type ResizeMode, alignCornersLinearTaps, antialiasBicubicTaps, areaTables, bilateralTables, cv2CubicTaps, cv2LinearTaps,
+  resizeU8Plan, torchCubicTaps,
+} from './image.js';
 import { ShapeError, Tensor, numel, scope, shapeStr, stridesOf } from './tensor.js';
 
 // ------------------------------------------------------------------ creation
@@ -748,6 +751,38 @@ export function resizeAreaU8(x: Tensor, outH: number, outW: number): Tensor {
     count: numel(lead), sh: H, sw: W, dh: outH, dw: outW, block: t.block,
     xFirst: t.x.first, xSrc: t.x.src, xAlpha: t.x.alpha, yFirst: t.y.first, ySrc: t.y.src, yAlpha: t.y.alpha,
   }).reshape([...lead, outH, outW]);
+}
+
+/** The float resizes resizeFloat knows (each library's own mapping, none antialiased). */
+export type FloatResizeMode = 'cv2_cubic' | 'cv2_linear' | 'align_corners' | 'torch_cubic';
+
+/**
+ * Float resizes without antialias over the last two axes, as separable passes (width, then
+ * height) in float32: 'cv2_cubic' / 'cv2_linear' are cv2.resize INTER_CUBIC / INTER_LINEAR of float
+ * images; 'align_corners' is torch's bilinear with align_corners=True; 'torch_cubic' is torch's
+ * bicubic (align_corners=False), whose source step per output pixel is 1 / scaleFactor when one is
+ * given (torch keeps the given factor, so it need not equal in / out).
+ */
+export function resizeFloat(x: Tensor, outH: number, outW: number, mode: FloatResizeMode, opts: { scaleFactor?: readonly [number, number] } = {}): Tensor {
+  const be = sameBackend('resizeFloat', x);
+  if (x.rank < 2) throw new ShapeError(`resizeFloat: x must have 2 or more dims, got ${shapeStr(x.shape)}`);
+  if (!(Number.isInteger(outH) && Number.isInteger(outW) && outH >= 1 && outW >= 1)) throw new ShapeError(`resizeFloat: bad output size ${outH}x${outW}`);
+  const lead = x.shape.slice(0, -2);
+  const [H, W] = x.shape.slice(-2);
+  const taps = (n: number, m: number, axis: 0 | 1): ResampleTaps => {
+    switch (mode) {
+      case 'cv2_cubic': return cv2CubicTaps(n, m);
+      case 'cv2_linear': return cv2LinearTaps(n, m);
+      case 'align_corners': return alignCornersLinearTaps(n, m);
+      case 'torch_cubic': return torchCubicTaps(n, m, opts.scaleFactor ? 1 / opts.scaleFactor[axis] : n / m);
+      default: throw new ShapeError(`resizeFloat: unknown mode '${String(mode)}'`);
+    }
+  };
+  const outer = numel(lead);
+  return scope(() => {
+    const y = be.resample(x, { outer: outer * H, inSize: W, inner: 1, toU8: false, ...taps(W, outW, 1) });
+    return be.resample(y, { outer, inSize: H, inner: outW, toU8: false, ...taps(H, outH, 0) }).reshape([...lead, outH, outW]);
+  });
 }
 
 export type { ResizeMode } from './image.js';
