@@ -19,6 +19,8 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { setFileSystem } from '../src/io/files.js';
 import { nodeFileSystem } from '../src/io/node-files.js';
+import { torchTuple, writeTorchCheckpoint } from '../src/io/torch.js';
+import { RELEASED_AR_DECODER_CONFIG_JSON } from '../src/models/ar-decoder/config.js';
 import { parseTransferSpec } from '../src/models/controlnet/spec.js';
 import { RELEASED_DITS } from '../src/models/dit/released.js';
 import { type PlanReport, type PlanTarget, cpuTarget, fmtBytes, webgpuTarget } from '../src/pipelines/plan/measure.js';
@@ -54,6 +56,20 @@ function arRelease(rel: string, name: string, trainingType: string): string {
   const config = JSON.parse(readFileSync(join(rel, name, 'config.json'), 'utf8'));
   writeFileSync(join(dest, 'config.json'), JSON.stringify({ ...config, video_latent_shape: [5, 40, 64], training_type: trainingType }));
   symlinkSync(join(rel, name, 'model.safetensors'), join(dest, 'model.safetensors'));
+  return dest;
+}
+
+/**
+ * The converted CV8x8x8 skeleton with a mean_std.pt (the JIT release's is a placeholder there):
+ * 16 channels x 8 latent frames of zeros, a few hundred bytes that the plan does read.
+ */
+async function cvWithStats(rel: string): Promise<string> {
+  const dest = join(rel, 'Cosmos-1.0-Tokenizer-CV8x8x8-converted-with-mean-std');
+  rmSync(dest, { recursive: true, force: true });
+  mkdirSync(dest);
+  for (const f of ['config.json', 'model.safetensors']) symlinkSync(join(rel, 'Cosmos-1.0-Tokenizer-CV8x8x8-converted', f), join(dest, f));
+  const t = () => ({ dtype: 'F32' as const, shape: [16 * 8], bytes: new Uint8Array(16 * 8 * 4) });
+  await writeTorchCheckpoint(join(dest, 'mean_std.pt'), torchTuple(t(), t()));
   return dest;
 }
 
@@ -111,6 +127,14 @@ async function main(): Promise<void> {
     {
       release: 'Cosmos-1.0-Autoregressive-5B-Video2World', command: 'ar-video2world', from: 'skeleton', size: '9 context frames, grid 5x40x64',
       plan: (target) => planArVideo2World({ target, model: arRelease(rel!, 'Cosmos-1.0-Autoregressive-5B-Video2World-converted', 'text_to_video'), tokenizer: r('Cosmos-1.0-Tokenizer-DV8x16x16-converted') }),
+    },
+    {
+      release: 'Cosmos-1.0-Autoregressive-4B + Diffusion-7B-Decoder + Tokenizer-CV8x8x8', command: 'ar-video2world --decoder', from: 'declared config',
+      size: '9 context frames, grid 5x40x64, 1 decoder window',
+      plan: async (target) => planArVideo2World({
+        target, model: arRelease(rel!, 'Cosmos-1.0-Autoregressive-4B-converted', 'video_to_video'), tokenizer: r('Cosmos-1.0-Tokenizer-DV8x16x16-converted'),
+        decoder: { config: RELEASED_AR_DECODER_CONFIG_JSON, dtype: 'bf16' }, cvTokenizer: await cvWithStats(rel!),
+      }),
     },
     ...['Cosmos-1.0-Tokenizer-CV8x8x8', 'Cosmos-1.0-Tokenizer-DV8x16x16'].map((name): Case => ({
       release: name, command: 'roundtrip', from: 'skeleton', size: '121x704x1280',

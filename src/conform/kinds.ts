@@ -16,3 +16,4 @@ import './kinds/guardrail-face.js';
 import './kinds/guardrail-aegis.js';
 import './kinds/blur-map.js';
 import './kinds/depth.js';
+import './kinds/ar-decoder.js';

@@ -34,6 +34,11 @@ export interface KindResult {
    * case.safetensors, e.g. checkpoint.read's expected.safetensors); replaces the comparison of `outputs`
    */
   compared?: Record<string, Comparison>;
+  /**
+   * taps the kind cannot reproduce by design, by path, with the reason (e.g. values upstream draws
+   * from torch.rand and never uses); reported as not compared instead of as missing
+   */
+  uncomparedTaps?: Record<string, string>;
 }
 
 export type KindHandler = (c: FixtureCase, backend: Backend) => Promise<KindResult>;

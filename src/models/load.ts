@@ -8,7 +8,8 @@ import { NonFiniteError, nonFiniteCounts } from '../engine/finite.js';
 import { type LoadOptions, type LoadReport, type Module, type TensorSource, checkWeights, loadWeights, plannedBytes } from '../engine/module.js';
 import * as F from '../engine/ops.js';
 import type { Tensor } from '../engine/tensor.js';
-import type { FileSystem } from '../io/files.js';
+import { type FileSystem, fileSystem } from '../io/files.js';
+import { join } from '../io/path.js';
 import { type Checkpoint, openCheckpoint } from '../io/safetensors.js';
 
 export type Config = Record<string, unknown>;
@@ -21,6 +22,10 @@ export interface ModuleFamily<M extends Module> {
   build(config: Config): M;
   /** Key mapping and ignored buffers of this family's checkpoints. */
   loadOptions?(model: M, src: TensorSource): LoadOptions;
+  /** The config of a release folder / file that ships none (no config.json beside the weights). */
+  readonly defaultConfig?: Config;
+  /** The weights file of a folder that holds other PyTorch files beside it (e.g. 'model.pt' beside 'aux_vars.pt'). */
+  readonly weightsFile?: string;
 }
 
 export interface LoadModuleOptions {
@@ -72,6 +77,13 @@ export interface OpenedModule<M extends Module> {
   close(): Promise<void>;
 }
 
+/** The family's named weights file when `path` is a folder holding it, else `path`. */
+async function weightsPath(family: ModuleFamily<Module>, path: string, fs: FileSystem = fileSystem()): Promise<string> {
+  if (!family.weightsFile || (await fs.stat(path))?.kind !== 'directory') return path;
+  const file = join(path, family.weightsFile);
+  return (await fs.stat(file))?.kind === 'file' ? file : path;
+}
+
 /**
  * Build `family`'s module from a folder (config.json + *.safetensors, sharded with an index or
  * not), a .safetensors file or an index, and check every parameter against the checkpoint's
@@ -84,9 +96,9 @@ export async function openModule<M extends Module>(
   backend: Backend,
   opts: LoadModuleOptions = {},
 ): Promise<OpenedModule<M>> {
-  const ckpt = await openCheckpoint(path, opts.fs, { config: opts.config === undefined });
+  const ckpt = await openCheckpoint(await weightsPath(family, path, opts.fs), opts.fs, { config: opts.config === undefined });
   try {
-    const config = opts.config ?? (ckpt.config as Config | null);
+    const config = opts.config ?? (ckpt.config as Config | null) ?? family.defaultConfig ?? null;
     if (!config || typeof config !== 'object' || Array.isArray(config)) {
       throw new ModelFolderError(path, `no config.json beside the checkpoint (expected the ${family.name} config)`);
     }

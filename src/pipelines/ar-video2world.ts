@@ -15,15 +15,20 @@
 //      Video2World models cross-attend to T5 embeddings [Lc, 1024], zero-padded to 512 rows as
 //      the T5 encoder's output is, with the mask all True (as upstream replaces it).
 //   4. AR ids -> tokenizer ids (minus the offset), the whole grid (context + generated) decoded
-//      by the DV tokenizer into 1 + (T-1)*tc frames clamped to [-1, 1]. As upstream, the first
-//      frames are the tokenizer's reconstruction of the context, not the input pixels.
+//      into 1 + (T-1)*tc frames clamped to [-1, 1]. As upstream, the first frames are the
+//      tokenizer's reconstruction of the context, not the input pixels. Two decodes:
+//      - with a diffusion decoder and a CV tokenizer (upstream's default): the 7B decoder samples
+//        CV8x8x8 latents from the ids, window by window, and the CV tokenizer decodes them
+//        (ar-decoder.ts): the sharp video the releases show. The AR model and the DV tokenizer are
+//        freed first (given as folders, or handed over), so the 7B never sits beside them.
+//      - without (upstream's disable_diffusion_decoder): the DV tokenizer decodes the ids: blurrier.
 //
 // Every argument is checked before anything runs, with typed errors that name the argument:
 // FrameCountError (frame counts the tokenizer cannot take), ContextLengthError (contexts that
 // fill the model's grid / window), GridMismatchError (spatial sizes), VocabularyMismatchError,
 // TokenIdError (ids outside the vocabulary), MissingContextError (Video2World without embeddings).
-// Progress: 'encode', one 'generate' event per token, 'decode'; an abort stops generation at the
-// next token.
+// Progress: 'encode', one 'generate' event per token, then 'decode' (DV), or 'decoder' per sampler
+// step and 'cv-decode' per window (the diffusion decoder); an abort stops at the next token / step.
 import type { Backend } from '../engine/backend.js';
 import { UserError, throwIfAborted } from '../engine/errors.js';
 import { widen } from '../engine/dtype.js';
@@ -40,7 +45,11 @@ import { generate } from '../models/ar/generate.js';
 import { resolveSampling } from '../models/ar/sampling.js';
 import { type ArTransformer, ArTransformerFamily } from '../models/ar/transformer.js';
 import { loadModule } from '../models/load.js';
-import type { CausalDiscreteVideoTokenizer } from '../models/tokenizer/video.js';
+import type { CausalContinuousVideoTokenizer, CausalDiscreteVideoTokenizer } from '../models/tokenizer/video.js';
+import type { DiffusionDecoderDiT } from '../models/ar-decoder/model.js';
+import { type HostText, type Source, checkDecoderFolders, cvGeometry, decodeArTokens, readDecoderContext } from './ar-decoder.js';
+import { type TokenChunk, splitWithOverlap } from './ar-decoder-chunks.js';
+import type { ComponentBytes, PhaseHooks } from './components.js';
 import { checkStepCounts, requireFiniteRaw } from './finite.js';
 import { type Guardrails, guardOutput } from './guardrails.js';
 import { isFrameSource, lastFrames, videoSource } from './frame-source.js';
@@ -153,7 +162,16 @@ export interface ArVideo2WorldSettings {
   embeddings?: HostEmbeddings | null;
   /** zero rows the embeddings are padded to (T5's fixed 512 tokens); default 512 */
   embeddingRows?: number;
+  /** the diffusion decoder's sampler steps (default 15) */
+  decoderSteps?: number;
+  /** the diffusion decoder's guidance (default 1.8) */
+  decoderGuidance?: number;
+  /** seed of the diffusion decoder's noise (default: `seed`) */
+  decoderSeed?: number;
 }
+
+/** Which decode makes the video: the DV tokenizer's, or the diffusion decoder's into the CV tokenizer. */
+export type ArDecode = 'dv' | 'diffusion-decoder';
 
 export interface ArVideo2WorldPlan {
   tc: number;
@@ -168,6 +186,9 @@ export interface ArVideo2WorldPlan {
   generateTokens: number;
   /** frames of the decoded output */
   outputFrames: number;
+  decode: ArDecode;
+  /** the diffusion decoder's windows over the grid's latent frames (empty for the DV decode) */
+  decoderChunks: TokenChunk[];
 }
 
 /** The default context length for a clip of `clipFrames` frames (see ArVideo2WorldOptions). */
@@ -184,7 +205,7 @@ export function planArVideo2World(
   model: ArTransformer,
   tokenizer: CausalDiscreteVideoTokenizer,
   clip: [number, number, number],
-  opts: ArVideo2WorldSettings = {},
+  opts: ArVideo2WorldSettings & { decoder?: unknown } = {},
 ): ArVideo2WorldPlan {
   const cfg = model.config;
   const tc = tokenizer.temporalCompression;
@@ -247,18 +268,27 @@ export function planArVideo2World(
     }
     const [, D] = opts.embeddings.shape;
     if (D !== cfg.contextDim) throw new ArArgumentError('embeddings', `have ${D} channels, the model's cross-attention takes context_dim ${cfg.contextDim}`);
-  } else if (opts.embeddings) {
-    throw new ArArgumentError('embeddings', 'this model has no cross-attention layers (insert_cross_attn is false); it takes no text embeddings');
+  } else if (opts.embeddings && !opts.decoder) {
+    throw new ArArgumentError('embeddings', 'this model has no cross-attention layers (insert_cross_attn is false); it takes no text embeddings (with a diffusion decoder they condition the decoder alone)');
   }
+  const withDecoder = opts.decoder !== undefined && opts.decoder !== null;
+  if (withDecoder) {
+    const steps = opts.decoderSteps ?? 15;
+    if (!Number.isInteger(steps) || steps < 1) throw new ArArgumentError('decoder steps', `must be a positive integer, got ${steps}`);
+    if (opts.decoderGuidance !== undefined && !Number.isFinite(opts.decoderGuidance)) throw new ArArgumentError('decoder guidance', `must be a finite number, got ${opts.decoderGuidance}`);
+  }
+  const latentTotal = ctxLatent + latentFrames;
   return {
     tc, sc, grid: [T, H, W], contextFrames: ctx, contextLatentFrames: ctxLatent, latentFrames, promptTokens, generateTokens,
-    outputFrames: 1 + (ctxLatent + latentFrames - 1) * tc,
+    outputFrames: 1 + (latentTotal - 1) * tc,
+    decode: withDecoder ? 'diffusion-decoder' : 'dv',
+    decoderChunks: withDecoder ? splitWithOverlap(latentTotal) : [],
   };
 }
 
 // ------------------------------------------------------------------ running
 
-export interface ArVideo2WorldOptions extends ArVideo2WorldSettings, RunOptions {
+export interface ArVideo2WorldOptions extends ArVideo2WorldSettings, RunOptions, PhaseHooks {
   /** the AR model, or its folder (config.json + *.safetensors), loaded for this run and freed after */
   model: ArTransformer | string;
   /** the discrete video tokenizer (DV), or its folder, loaded for this run and freed after */
@@ -270,6 +300,21 @@ export interface ArVideo2WorldOptions extends ArVideo2WorldSettings, RunOptions 
   fs?: FileSystem;
   /** the decoded clip is checked (and its faces blurred) before it is returned (openGuardrails; the AR models take no prompt) */
   guardrails?: Guardrails;
+  /**
+   * The diffusion decoder (Cosmos-1.0-Diffusion-7B-Decoder-DV8x16x16ToCV8x8x8): its folder or
+   * model.pt, loaded after generation and freed before the CV decode; or a loader, or the model
+   * loaded (then the caller keeps it, and it sits beside the AR model). Needs `cvTokenizer`.
+   */
+  decoder?: Source<DiffusionDecoderDiT>;
+  /** the continuous video tokenizer (Cosmos-1.0-Tokenizer-CV8x8x8, with its mean_std.pt) that decodes the decoder's latents */
+  cvTokenizer?: Source<CausalContinuousVideoTokenizer>;
+  /** the decoder's T5 text when there are no `embeddings` (default: aux_vars.pt beside the decoder: the generic prompt) */
+  decoderContext?: HostText;
+  /**
+   * The model and tokenizer given loaded become the run's: each is freed as soon as it is done
+   * with (the AR model once the tokens exist), as folders are. Default false (the caller keeps them).
+   */
+  handOver?: boolean;
 }
 
 export interface ArVideo2WorldResult {
@@ -280,9 +325,16 @@ export interface ArVideo2WorldResult {
   tokens: Int32Array;
   /** the context's tokenizer ids (a prefix of `tokens`) */
   contextTokens: Int32Array;
+  /** decode = the DV decode, or the diffusion decoder's sampling plus the CV decode (`decoder` splits them) */
   seconds: { encode: number; generate: number; decode: number };
   /** generated tokens / generate seconds (prefill included) */
   tokensPerSecond: number;
+  /** which decode made the video */
+  decode: ArDecode;
+  /** the diffusion decoder's run, when it made the video */
+  decoder?: { chunks: TokenChunk[]; steps: number; guidance: number; latentShape: number[]; seconds: { sample: number; decode: number } };
+  /** the decoder and CV tokenizer folders, checked before the run, and the bytes each takes */
+  components: ComponentBytes[];
 }
 
 /** The discrete video tokenizer (DV) of a folder on `backend`; a continuous one is refused. */
@@ -303,7 +355,12 @@ export async function loadArModel(path: string, backend: Backend, fs?: FileSyste
 /** Continue a clip: encode its last frames, generate the rest of the model's grid, decode it all. */
 export async function arVideo2World(o: ArVideo2WorldOptions): Promise<ArVideo2WorldResult> {
   throwIfAborted(o.signal);
-  const owned: { dispose(): void }[] = [];
+  if ((o.decoder === undefined) !== (o.cvTokenizer === undefined)) {
+    throw o.decoder === undefined
+      ? new ArArgumentError('cv tokenizer', 'decodes the diffusion decoder\'s latents; it needs the decoder too (--decoder)')
+      : new ArArgumentError('decoder', 'samples CV8x8x8 latents; it needs the CV tokenizer that decodes them too (--cv-tokenizer)');
+  }
+  const owned = new Set<{ dispose(): void }>();
   try {
     // folders load where the caller says, else beside a model given loaded, else on selectBackend()'s choice
     const given = typeof o.model !== 'string' ? o.model.backend : typeof o.tokenizer !== 'string' ? o.tokenizer.backend : null;
@@ -311,14 +368,23 @@ export async function arVideo2World(o: ArVideo2WorldOptions): Promise<ArVideo2Wo
     let tokenizer: CausalDiscreteVideoTokenizer;
     if (typeof o.tokenizer === 'string') {
       tokenizer = await loadArTokenizer(o.tokenizer, backend, o.fs);
-      owned.push(tokenizer);
-    } else tokenizer = o.tokenizer;
+      owned.add(tokenizer);
+    } else {
+      tokenizer = o.tokenizer;
+      if (o.handOver) owned.add(tokenizer);
+    }
     let model: ArTransformer;
     if (typeof o.model === 'string') {
       model = await loadArModel(o.model, backend, o.fs);
-      owned.push(model);
-    } else model = o.model;
-    return await run(model, tokenizer, o);
+      owned.add(model);
+    } else {
+      model = o.model;
+      if (o.handOver) owned.add(model);
+    }
+    const free = (m: { dispose(): void }) => {
+      if (owned.delete(m)) m.dispose();
+    };
+    return await run(model, tokenizer, backend, free, o);
   } finally {
     for (const m of owned) m.dispose();
   }
@@ -332,12 +398,35 @@ async function contextClip(input: Video | FrameSource, keep: number): Promise<{ 
   return { clip: stackFrames(frames, source.height, source.width, source.fps), total };
 }
 
-async function run(model: ArTransformer, tokenizer: CausalDiscreteVideoTokenizer, o: ArVideo2WorldOptions): Promise<ArVideo2WorldResult> {
+/** The decoder's T5 text: the prompt's embeddings, else the one given, else aux_vars.pt beside the decoder. */
+async function decoderText(o: ArVideo2WorldOptions): Promise<HostText> {
+  if (o.embeddings) return o.embeddings;
+  if (o.decoderContext) return o.decoderContext;
+  if (typeof o.decoder === 'string') return readDecoderContext(o.decoder, o.fs);
+  throw new ArArgumentError('decoder', 'given loaded: its T5 text cannot be found beside it (aux_vars.pt); give embeddings or decoderContext');
+}
+
+async function run(
+  model: ArTransformer, tokenizer: CausalDiscreteVideoTokenizer, backend: Backend, free: (m: { dispose(): void }) => void, o: ArVideo2WorldOptions,
+): Promise<ArVideo2WorldResult> {
   const cfg = model.config;
   const tc = tokenizer.temporalCompression;
   const { clip, total } = await contextClip(o.input, o.contextFrames ?? defaultContextFrames(cfg, tc, Number.POSITIVE_INFINITY));
   const plan = planArVideo2World(model, tokenizer, [total, clip.height, clip.width], o);
   const [, H, W] = plan.grid;
+  const dv = { vocabSize: tokenizer.vocabSize, temporalCompression: tc, spatialCompression: tokenizer.spatialCompression };
+  const gridAll = [plan.contextLatentFrames + plan.latentFrames, H, W] as const;
+
+  // ---- the decoder's text and folders, checked before a token is generated
+  let text: HostText | null = null;
+  let components: ComponentBytes[] = [];
+  if (plan.decode === 'diffusion-decoder') {
+    text = await decoderText(o);
+    const folder = <M>(s: Source<M> | undefined): string | null => (typeof s === 'string' ? s : null);
+    components = await checkDecoderFolders(folder(o.decoder), folder(o.cvTokenizer), backend, { dv, grid: gridAll, textDim: text.shape[1] }, o.fs, {
+      cv: typeof o.cvTokenizer === 'object' ? cvGeometry(o.cvTokenizer) : undefined,
+    });
+  }
 
   // ---- 1. encode the context frames: one chunk, exactly as the clip of its own
   const t0 = performance.now();
@@ -352,7 +441,8 @@ async function run(model: ArTransformer, tokenizer: CausalDiscreteVideoTokenizer
   // ---- 2. prompt, 3. generate
   const prompt = toArPrompt(contextTokens, cfg);
   let embeddings: Tensor | null = null;
-  if (o.embeddings) {
+  // a base model's embeddings (with a decoder) condition the decoder alone
+  if (o.embeddings && model.isCrossAttention) {
     const [Lc, D] = o.embeddings.shape;
     const rows = Math.max(Lc, o.embeddingRows ?? 512);
     const padded = new Float32Array(rows * D);
@@ -398,10 +488,26 @@ async function run(model: ArTransformer, tokenizer: CausalDiscreteVideoTokenizer
   const tokens = new Int32Array(t * H * W);
   tokens.set(contextTokens);
   tokens.set(fromArTokens(generated, tokenizer.vocabSize), contextTokens.length);
-  const decoded = await detokenize(tokenizer, { indices: { data: tokens, shape: [1, t, H, W] } }, { signal: o.signal });
+  let decoded: Video;
+  let decoder: ArVideo2WorldResult['decoder'];
+  if (plan.decode === 'diffusion-decoder') {
+    // the AR model and the DV tokenizer are done with: the 7B decoder never sits beside them
+    free(model);
+    free(tokenizer);
+    const steps = o.decoderSteps ?? 15;
+    const guidance = o.decoderGuidance ?? 1.8;
+    const r = await decodeArTokens({
+      ids: tokens, grid: gridAll, dv, text: text!, decoder: o.decoder!, cvTokenizer: o.cvTokenizer!, backend, fs: o.fs,
+      steps, guidance, seed: o.decoderSeed ?? o.seed ?? 0, fps: clip.fps, onPhase: o.onPhase, onProgress: o.onProgress, signal: o.signal,
+    });
+    decoded = r.video;
+    decoder = { chunks: r.chunks, steps, guidance, latentShape: r.latentShape, seconds: r.seconds };
+  } else {
+    decoded = await detokenize(tokenizer, { indices: { data: tokens, shape: [1, t, H, W] } }, { signal: o.signal });
+  }
   if (clip.fps) decoded.fps = clip.fps;
   const video = await guardOutput(o.guardrails, decoded, o);
-  stage(o, 'decode', 'frames', video.frames)(video.frames);
+  if (plan.decode === 'dv') stage(o, 'decode', 'frames', video.frames)(video.frames);
   const t3 = performance.now();
   return {
     plan,
@@ -410,5 +516,8 @@ async function run(model: ArTransformer, tokenizer: CausalDiscreteVideoTokenizer
     contextTokens,
     seconds: { encode: (t1 - t0) / 1000, generate: (t2 - t1) / 1000, decode: (t3 - t2) / 1000 },
     tokensPerSecond: plan.generateTokens / ((t2 - t1) / 1000),
+    decode: plan.decode,
+    ...(decoder ? { decoder } : {}),
+    components,
   };
 }

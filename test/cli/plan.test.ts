@@ -10,6 +10,8 @@ import { embeddingsFile, useReleases } from '../pipelines/release-runs.js';
 import { brokenCopy, drop, tensorNames, transpose } from '../releases/header-edit.js';
 import { runCli } from './run-cli.js';
 import { recordingFs } from '../recording-fs.js';
+import { writeArDecoderSkeleton } from '../releases/ar-decoder-skeleton.js';
+import { torchTuple, writeTorchCheckpoint } from '../../src/io/torch.js';
 
 const { release, scratch } = useReleases();
 
@@ -134,6 +136,28 @@ describe('--plan on every pipeline folder', () => {
     expect(p).toMatchObject({ grid: [5, 40, 64], context_frames: 9 });
     expect(Object.keys(p.phase_peak_bytes)).toEqual(['load', 'encode', 'generate', 'decode']);
   }, 120_000);
+
+  it('ar-video2world with the diffusion decoder: the 4B, DV8x16x16, the 7B decoder and CV8x8x8 (converted; the decoder and the CV tokenizer load after the AR model is freed)', async () => {
+    const model = arFolder('Cosmos-1.0-Autoregressive-4B-converted', 'video_to_video');
+    const decoder = await writeArDecoderSkeleton(join(scratch(), 'Cosmos-1.0-Diffusion-7B-Decoder-DV8x16x16ToCV8x8x8-converted'));
+    const cv = join(scratch(), 'Cosmos-1.0-Tokenizer-CV8x8x8-with-mean-std');
+    mkdirSync(cv, { recursive: true });
+    for (const f of ['config.json', 'model.safetensors']) symlinkSync(join(release('Cosmos-1.0-Tokenizer-CV8x8x8-converted'), f), join(cv, f));
+    const t = () => ({ dtype: 'F32' as const, shape: [16 * 8], bytes: new Uint8Array(16 * 8 * 4) });
+    await writeTorchCheckpoint(join(cv, 'mean_std.pt'), torchTuple(t(), t()));
+    const p = await plan('ar-video2world', '--model', model, '--tokenizer', release('Cosmos-1.0-Tokenizer-DV8x16x16-converted'), '--backend', 'cpu',
+      '--decoder', decoder, '--cv-tokenizer', cv);
+    expect(p).toMatchObject({ grid: [5, 40, 64], decode: 'diffusion-decoder', decoder_chunks: 1 });
+    expect(Object.keys(p.planned_bytes).sort()).toEqual(['cv_tokenizer', 'decoder', 'model', 'tokenizer']);
+    // the 7B in bf16: 14 GB
+    expect(p.planned_bytes.decoder / GiB).toBeGreaterThan(12);
+    expect(p.planned_bytes.decoder / GiB).toBeLessThan(15);
+    expect(Object.keys(p.phase_peak_bytes)).toEqual(['load', 'encode', 'generate', 'decoder', 'cv-decode']);
+    // the decoder's phase holds neither the AR model nor the DV tokenizer
+    expect(p.phase_peak_bytes.decoder).toBeLessThan(p.planned_bytes.decoder + p.planned_bytes.model);
+    expect(p.peak_bytes).toBe(Math.max(...Object.values(p.phase_peak_bytes)));
+    expect(p.notes.join(' ')).toMatch(/generic-prompt context \(aux_vars\.pt\) planned as 512 x 1024/);
+  }, 180_000);
 
   it('reason, Cosmos-Reason1-7B', async () => {
     const p = await plan('reason', '--model', release('Cosmos-Reason1-7B'), '--backend', 'cpu');

@@ -291,6 +291,8 @@ function faults(): Fault[] {
     { id: 'top-p-above-one', family: 'flags', args: ['reason', '--model', F.P25, '--prompt', 'x', '--top-p', '2', ...cpu], early: true, names: /--top-p/ },
     { id: 'temperature-negative', family: 'flags', args: ['reason', '--model', F.P25, '--prompt', 'x', '--temperature', '-1', ...cpu], early: true, names: /--temperature/ },
     { id: 'ar-frames-zero', family: 'flags', args: ['ar-video2world', '--model', 'nowhere', '--tokenizer', DV, '--input', 'clip.y4m', '--out', 'out/a.y4m', '--frames', '0', ...cpu], early: true, names: /--frames/ },
+    { id: 'ar-decoder-steps-zero', family: 'flags', args: ['ar-video2world', '--model', 'nowhere', '--tokenizer', DV, '--input', 'clip.y4m', '--out', 'out/a.y4m', '--decoder-steps', '0', ...cpu], early: true, names: /--decoder-steps/ },
+    { id: 'ar-decoder-guidance-word', family: 'flags', args: ['ar-video2world', '--model', 'nowhere', '--tokenizer', DV, '--input', 'clip.y4m', '--out', 'out/a.y4m', '--decoder-guidance', 'high', ...cpu], early: true, names: /--decoder-guidance/ },
     { id: 'input-fps-word', family: 'flags', args: v2w('--input', 'frames', '--input-fps', 'fast', '--out', 'out/v.y4m'), early: true, names: /--input-fps/ },
     { id: 'inspect-no-path', family: 'flags', args: ['inspect'], early: true, names: /inspect|path|release/ },
     { id: 'conform-missing', family: 'flags', args: ['conform', 'no-such-cases', ...cpu], early: true, names: /no-such-cases/ },

@@ -10,11 +10,11 @@ import { type TorchTensor, type TorchValue, torchZipChunks, writeTorchCheckpoint
 import { type Piece, sentencePieceModel } from '../models/sentencepiece-writer.js';
 
 type Dtype = 'F32' | 'BF16' | 'I64';
-type Entry = [name: string, dtype: Dtype, shape: number[]];
+export type Entry = [name: string, dtype: Dtype, shape: number[]];
 const BYTES: Record<Dtype, number> = { F32: 4, BF16: 2, I64: 8 };
 
 /** A safetensors file whose data region is a sparse hole. */
-function writeSparseSafetensors(path: string, entries: readonly Entry[]): number {
+export function writeSparseSafetensors(path: string, entries: readonly Entry[]): number {
   const header: Record<string, unknown> = { __metadata__: { format: 'pt' } };
   let at = 0;
   for (const [name, dtype, shape] of entries) {

@@ -31,15 +31,16 @@ export class CosmosTransformerBlock extends Module {
   readonly before_proj: Linear | null;
   readonly after_proj: Linear | null;
 
-  constructor(cfg: CosmosTransformerConfig, opts: { beforeProj?: boolean; afterProj?: boolean } = {}) {
+  /** `qkNormEps`: the attention's q / k RMSNorm eps (diffusers' 1e-5 by default) */
+  constructor(cfg: CosmosTransformerConfig, opts: { beforeProj?: boolean; afterProj?: boolean; qkNormEps?: number } = {}) {
     super();
     const D = hiddenSize(cfg);
     const H = cfg.numAttentionHeads;
     const d = cfg.attentionHeadDim;
     this.norm1 = this.add('norm1', new CosmosAdaLayerNormZero(D, cfg.adalnLoraDim));
-    this.attn1 = this.add('attn1', new CosmosAttention(H, d, D));
+    this.attn1 = this.add('attn1', new CosmosAttention(H, d, D, false, opts.qkNormEps));
     this.norm2 = this.add('norm2', new CosmosAdaLayerNormZero(D, cfg.adalnLoraDim));
-    this.attn2 = this.add('attn2', new CosmosAttention(H, d, cfg.textEmbedDim, cfg.imgContextDimIn !== null));
+    this.attn2 = this.add('attn2', new CosmosAttention(H, d, cfg.textEmbedDim, cfg.imgContextDimIn !== null, opts.qkNormEps));
     this.norm3 = this.add('norm3', new CosmosAdaLayerNormZero(D, cfg.adalnLoraDim));
     this.ff = this.add('ff', new FeedForward(D, Math.trunc(D * cfg.mlpRatio)));
     this.before_proj = opts.beforeProj ? this.add('before_proj', new Linear(D, D, true)) : null;

@@ -216,7 +216,8 @@ export function gatedAdd(x: Tensor, gate: Tensor, y: Tensor, modFrames: number):
 /**
  * diffusers Attention with CosmosAttnProcessor2_0 (self: RoPE on q, k) or, with an image context,
  * CosmosAttention / CosmosAttnProcessor2_5 (text attention + separate image attention, summed
- * before to_out). q, k get a per-head RMSNorm (eps 1e-5; image branch 1e-6).
+ * before to_out). q, k get a per-head RMSNorm (eps 1e-5 as diffusers; NVIDIA's own networks,
+ * e.g. the AR diffusion decoder, use 1e-6; image branch 1e-6).
  */
 export class CosmosAttention extends Module {
   readonly to_q: Linear;
@@ -231,14 +232,14 @@ export class CosmosAttention extends Module {
   readonly q_img_norm: RMSNorm | null = null;
   readonly k_img_norm: RMSNorm | null = null;
 
-  constructor(readonly heads: number, readonly headDim: number, kvDim: number, imgContext = false) {
+  constructor(readonly heads: number, readonly headDim: number, kvDim: number, imgContext = false, qkNormEps = 1e-5) {
     super();
     const D = heads * headDim;
     this.to_q = this.add('to_q', new Linear(D, D));
     this.to_k = this.add('to_k', new Linear(kvDim, D));
     this.to_v = this.add('to_v', new Linear(kvDim, D));
-    this.norm_q = this.add('norm_q', new RMSNorm(headDim, 1e-5));
-    this.norm_k = this.add('norm_k', new RMSNorm(headDim, 1e-5));
+    this.norm_q = this.add('norm_q', new RMSNorm(headDim, qkNormEps));
+    this.norm_k = this.add('norm_k', new RMSNorm(headDim, qkNormEps));
     this.to_out = this.add('to_out.0', new Linear(D, D));
     if (imgContext) {
       this.q_img = this.add('q_img', new Linear(D, D));

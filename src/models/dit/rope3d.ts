@@ -73,10 +73,11 @@ export interface RopeTables {
 }
 
 /**
- * cos / sin tables for a patched grid (T', H', W') and fps (null: unscaled frame indices, as for
- * images and the Predict2.5 pipeline).
+ * The rotation angles of a patched grid (T', H', W') and fps (null: unscaled frame indices, as for
+ * images and the Predict2.5 pipeline): [N, headDim / 2] float32 rows [t | h | w] per token, token
+ * order (t, h, w). NVIDIA's networks expose these (the `pos_embedder` output, repeated twice).
  */
-export function rope3dTables(s: Rope3DSettings, grid: readonly [number, number, number], fps: number | null): RopeTables {
+export function rope3dAngles(s: Rope3DSettings, grid: readonly [number, number, number], fps: number | null): Float32Array {
   const { headDim } = s;
   const dims = ropeAxisDims(headDim);
   const thetas = ropeThetas(headDim, s.ropeScale);
@@ -112,27 +113,41 @@ export function rope3dTables(s: Rope3DSettings, grid: readonly [number, number, 
   const ht = fT.length;
   const hh = fH.length;
   const hw = fW.length;
-  const N = T * H * W;
-  const cos = new Float32Array(N * headDim);
-  const sin = new Float32Array(N * headDim);
-  const vec = new Float32Array(half);
-  let n = 0;
+  const out = new Float32Array(T * H * W * half);
+  let o = 0;
   for (let t = 0; t < T; t++) {
     for (let h = 0; h < H; h++) {
-      for (let w = 0; w < W; w++, n++) {
-        vec.set(angT.subarray(t * ht, (t + 1) * ht), 0);
-        vec.set(angH.subarray(h * hh, (h + 1) * hh), ht);
-        vec.set(angW.subarray(w * hw, (w + 1) * hw), ht + hh);
-        const o = n * headDim;
-        for (let j = 0; j < half; j++) {
-          const c = Math.cos(vec[j]);
-          const sn = Math.sin(vec[j]);
-          cos[o + j] = c;
-          cos[o + half + j] = c;
-          sin[o + j] = sn;
-          sin[o + half + j] = sn;
-        }
+      for (let w = 0; w < W; w++, o += half) {
+        out.set(angT.subarray(t * ht, (t + 1) * ht), o);
+        out.set(angH.subarray(h * hh, (h + 1) * hh), o + ht);
+        out.set(angW.subarray(w * hw, (w + 1) * hw), o + ht + hh);
       }
+    }
+  }
+  return out;
+}
+
+/**
+ * cos / sin tables for a patched grid (T', H', W') and fps (null: unscaled frame indices, as for
+ * images and the Predict2.5 pipeline).
+ */
+export function rope3dTables(s: Rope3DSettings, grid: readonly [number, number, number], fps: number | null): RopeTables {
+  const { headDim } = s;
+  const angles = rope3dAngles(s, grid, fps);
+  const half = headDim / 2;
+  const N = angles.length / half;
+  const cos = new Float32Array(N * headDim);
+  const sin = new Float32Array(N * headDim);
+  for (let n = 0; n < N; n++) {
+    const o = n * headDim;
+    for (let j = 0; j < half; j++) {
+      const a = angles[n * half + j];
+      const c = Math.cos(a);
+      const sn = Math.sin(a);
+      cos[o + j] = c;
+      cos[o + half + j] = c;
+      sin[o + j] = sn;
+      sin[o + half + j] = sn;
     }
   }
   return { cos, sin, tokens: N, headDim };

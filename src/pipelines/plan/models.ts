@@ -1,14 +1,22 @@
 // `--plan` of the commands that load their models up front (they are small next to their
 // activations and caches, and every phase needs them): ar-video2world (the DV tokenizer and the AR
-// model), reason (Qwen2.5-VL), tokenize / roundtrip (a video tokenizer). Each loads its models on
+// model; with the diffusion decoder, the decoder and the CV tokenizer load in their own phases
+// after the AR model is freed), reason (Qwen2.5-VL), tokenize / roundtrip (a video tokenizer). Each loads its models on
 // the plan backend through the ordinary loaders (headers checked, nothing read), then runs the
 // pipeline on zeros of the requested size. Generation stops after its first decoded step there
 // (the pipelines do so on the plan backend): the caches are sized for the whole run up front.
 import type { Backend } from '../../engine/backend.js';
+import type { DType } from '../../engine/dtype.js';
 import { UserError } from '../../engine/errors.js';
+import { loadWeights } from '../../engine/module.js';
+import { declaredSource } from '../../engine/plan/params.js';
+import { planBackend } from '../../engine/select.js';
+import { ArDecoderFamily, type DiffusionDecoderDiT } from '../../models/ar-decoder/model.js';
+import type { Config } from '../../models/load.js';
 import { type FileSystem, fileSystem } from '../../io/files.js';
 import type { ImageU8 } from '../../models/vlm/preprocess.js';
 import { type ArVideo2WorldPlan, EMBEDDING_TENSOR_NAMES, arVideo2World, defaultContextFrames, loadArModel, loadArTokenizer } from '../ar-video2world.js';
+import { type HostText, auxVarsPath, decoderGeometry, loadArDecoder } from '../ar-decoder.js';
 import type { ComponentBytes } from '../components.js';
 import { loadReasonModel, reason } from '../reason.js';
 import type { SampledVideo } from '../reason-inputs.js';
@@ -38,10 +46,46 @@ export interface ArPlanOptions {
   embeddings?: string;
   temperature?: number;
   topP?: number | null;
+  /**
+   * The diffusion decoder: its folder (or model.pt), or a config (DiffusionDecoderGeneralDIT
+   * kwargs, e.g. the release's, whose folder holds a model.pt) planned with declared weights of
+   * `dtype` (default bf16, the release's): every parameter the config implies, zeros.
+   */
+  decoder?: string | { config: Config; dtype?: DType };
+  /** the CV tokenizer folder that decodes the decoder's latents (with `decoder`) */
+  cvTokenizer?: string;
+  decoderSteps?: number;
+  decoderGuidance?: number;
 }
 
 export interface ArPlan extends PlanReport {
   plan: ArVideo2WorldPlan;
+}
+
+/** How a planned decoder loads: its folder through the ordinary loader, or a config with declared weights. */
+function decoderLoader(d: NonNullable<ArPlanOptions['decoder']>, fs: FileSystem, components: ComponentBytes[]): (be: Backend) => Promise<DiffusionDecoderDiT> {
+  return async (be) => {
+    const before = be.memory().liveBytes;
+    let m: DiffusionDecoderDiT;
+    if (typeof d === 'string') m = await loadArDecoder(d, be, fs);
+    else {
+      m = ArDecoderFamily.build(d.config);
+      await loadWeights(m, declaredSource(m, d.dtype ?? 'bf16'), be);
+    }
+    components.push({ name: 'decoder', path: typeof d === 'string' ? d : `<config, declared ${d.dtype ?? 'bf16'} weights>`, bytes: be.memory().liveBytes - before });
+    return m;
+  };
+}
+
+/** The decoder's T5 width, from a throwaway shape-only build. */
+async function decoderTextDim(d: NonNullable<ArPlanOptions['decoder']>, fs: FileSystem): Promise<number> {
+  const be = planBackend();
+  const m = await decoderLoader(d, fs, [])(be);
+  try {
+    return decoderGeometry(m).textDim;
+  } finally {
+    m.dispose();
+  }
 }
 
 /** Rows of T5 text states the cross-attention models read (the pipeline's default padding). */
@@ -51,6 +95,7 @@ export async function planArVideo2World(o: ArPlanOptions): Promise<ArPlan> {
   const fs = o.fs ?? fileSystem();
   const notes: string[] = [];
   let rows = AR_TEXT_ROWS;
+  let embeddingsWidth = 0;
   if (o.embeddings !== undefined) {
     // the tensor the pipeline would read (readEmbeddings), its rows from the header alone
     const f = await openSafetensors(o.embeddings, fs);
@@ -59,8 +104,22 @@ export async function planArVideo2World(o: ArPlanOptions): Promise<ArPlan> {
       const name = names.length === 1 ? names[0] : EMBEDDING_TENSOR_NAMES.find((n) => names.includes(n));
       if (!name) throw new UserError(`embeddings: ${o.embeddings} holds ${names.length} tensors; expected one, or one named ${EMBEDDING_TENSOR_NAMES.join(' / ')}`);
       rows = Math.max(AR_TEXT_ROWS, f.info(name).shape.at(-2) ?? 0);
+      embeddingsWidth = f.info(name).shape.at(-1) ?? 0;
     } finally {
       await f.close();
+    }
+  }
+  if ((o.decoder === undefined) !== (o.cvTokenizer === undefined)) {
+    throw new UserError(o.decoder === undefined ? 'cv-tokenizer: needs --decoder too' : 'decoder: needs --cv-tokenizer too');
+  }
+  // the decoder's text: the embeddings, else aux_vars.pt beside a decoder folder, else zeros of its width
+  let decoderContext: HostText | undefined;
+  if (o.decoder !== undefined && o.embeddings === undefined) {
+    const aux = typeof o.decoder === 'string' ? await auxVarsPath(o.decoder, fs) : null;
+    if (!aux || (await fs.stat(aux))?.kind !== 'file') {
+      const D = await decoderTextDim(o.decoder, fs);
+      decoderContext = { data: new Float32Array(AR_TEXT_ROWS * D), shape: [AR_TEXT_ROWS, D] };
+      notes.push(`the decoder's generic-prompt context (aux_vars.pt) planned as ${AR_TEXT_ROWS} x ${D} T5 states`);
     }
   }
   const { report, result } = await measurePlan(o.target ?? cpuTarget(), async (be, meter) => {
@@ -75,13 +134,21 @@ export async function planArVideo2World(o: ArPlanOptions): Promise<ArPlan> {
         const sc = tokenizer.spatialCompression;
         const frames = o.contextFrames ?? defaultContextFrames(model.config, tokenizer.temporalCompression, Number.POSITIVE_INFINITY);
         const D = model.config.contextDim;
-        const embeddings = model.isCrossAttention ? { data: new Float32Array(rows * D), shape: [rows, D] as [number, number] } : null;
-        if (model.isCrossAttention && o.embeddings === undefined) notes.push(`no embeddings given: ${rows} x ${D} T5 states planned`);
+        const cross = model.isCrossAttention;
+        // a base model's embeddings go to the decoder alone: their width is the file's
+        const embeddings = cross || o.embeddings !== undefined ? { data: new Float32Array(rows * (cross ? D : embeddingsWidth)), shape: [rows, cross ? D : embeddingsWidth] as [number, number] } : null;
+        if (cross && o.embeddings === undefined) notes.push(`no embeddings given: ${rows} x ${D} T5 states planned`);
         const r = await arVideo2World({
           model, tokenizer, backend: be, input: zeroClip(frames, H * sc, W * sc), contextFrames: o.contextFrames, embeddings,
-          temperature: o.temperature, topP: o.topP, onProgress: meter.onProgress,
+          temperature: o.temperature, topP: o.topP, onProgress: meter.onProgress, fs,
+          ...(o.decoder !== undefined
+            ? {
+                decoder: decoderLoader(o.decoder, fs, components), cvTokenizer: o.cvTokenizer, decoderContext, handOver: true,
+                decoderSteps: o.decoderSteps, decoderGuidance: o.decoderGuidance, onPhase: (p: string) => meter.phase(p),
+              }
+            : {}),
         });
-        return { plan: r.plan, components, notes };
+        return { plan: r.plan, components: [...components, ...r.components], notes };
       } finally {
         model.dispose();
       }

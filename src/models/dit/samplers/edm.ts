@@ -99,6 +99,13 @@ export function edmPreconditioning(sigma: number, cfg: EdmSchedulerConfig): { cI
   };
 }
 
+/** EDMEulerScheduler.step with s_churn 0 (sigma_hat = sigma): x + (x - x0) / sigma * (sigma_next - sigma). */
+export function edmEulerStep(x: Tensor, x0: Tensor, sigma: number, sigmaNext: number): Tensor {
+  const dt = f32(sigmaNext - sigma);
+  const derivative = F.scale(F.sub(x, x0), f32(1 / sigma));
+  return F.add(x, F.scale(derivative, dt));
+}
+
 export interface EdmVideoConditioning {
   /** conditioning latents [B, C, T, H, W] already scaled as the pipeline does (x sigma_data) */
   latents: Tensor;
@@ -190,10 +197,7 @@ export async function sampleEdm(model: DiTDenoiser, o: EdmSampleOptions): Promis
       if (indicator) x0u = blend(indicator, cond!.latents, x0u);
       x0 = guide(x0, x0u, g);
     }
-    // Euler (s_churn = 0: sigma_hat = sigma)
-    const dt = f32(sigmas[i + 1] - sigma);
-    const derivative = F.scale(F.sub(x, x0), f32(1 / sigma));
-    return { latents: F.add(x, F.scale(derivative, dt)), modelOutCond: outCond, modelOutUncond: outUncond };
+    return { latents: edmEulerStep(x, x0, sigma, sigmas[i + 1]), modelOutCond: outCond, modelOutUncond: outUncond };
   };
   const latents = await runSteps(F.scale(o.noise, cfg.sigmaMax).keep(), { sigmas, timesteps }, steps, o, step, () => {
     ct?.indicator.dispose();
