@@ -98,6 +98,6 @@ describe('transfer --input', () => {
     expect(noVis.errLines).toEqual(['error: --control vis: the spec has no "vis" control to name its ControlNet: add controls.vis with "ckpt_path"']);
     // maps are saved only when some are computed
     const none = await runCli('transfer', '--spec', edgeOnly, '--save-controls', nodePath.join(tmp, 'm2'), '--backend', 'cpu');
-    expect(none.errLines).toEqual(['error: --save-controls: no control is computed in this run (give --input with --control edge or --control vis)']);
+    expect(none.errLines).toEqual(['error: --save-controls: no control is computed in this run (give --input with --control edge, vis or depth)']);
   });
 });
