@@ -27,7 +27,9 @@ import { type PlanReport, type PlanTarget, cpuTarget, fmtBytes, webgpuTarget } f
 import { planArVideo2World, planReason, planTokenizer } from '../src/pipelines/plan/models.js';
 import { planTransfer } from '../src/pipelines/plan/transfer.js';
 import { planText2World, planVideo2World } from '../src/pipelines/plan/world.js';
+import { type Entry, writeSparseSafetensors } from '../test/releases/guardrail-skeleton.js';
 import { declaredRelease } from '../test/releases/header-edit.js';
+import { DepthFamily } from '../src/models/depth/index.js';
 import { runBench, writeResult } from './harness.js';
 
 setFileSystem(nodeFileSystem);
@@ -73,6 +75,15 @@ async function cvWithStats(rel: string): Promise<string> {
   return dest;
 }
 
+/** video_depth_anything_vits as a sparse safetensors of every parameter the vits config declares (f32, as the .pth). */
+function depthSmall(rel: string): string {
+  const path = join(rel, 'video_depth_anything_vits.safetensors');
+  const m = DepthFamily.build({ encoder: 'vits' });
+  writeSparseSafetensors(path, [...m.parameters()].map((p): Entry => [p.key, 'F32', [...p.shape]]));
+  m.dispose();
+  return path;
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -112,6 +123,18 @@ async function main(): Promise<void> {
         spec: await parseTransferSpec({
           model: r('Cosmos-Transfer2.5-2B@diffusers-general'),
           controls: { edge: { input_control: 'edge.y4m', control_weight: 1, ckpt_path: r('Cosmos-Transfer2.5-2B@diffusers-controlnet-general-edge') } },
+        }, rel!, { checkFiles: false }),
+      }),
+    },
+    {
+      // the Transfer2.5 depth ControlNet revision has no skeleton: the edge one stands in (same architecture)
+      release: 'Cosmos-Transfer2.5-2B + depth computed (Video-Depth-Anything-Small)', command: 'transfer --input --control depth', from: 'declared config',
+      size: '93 x 1280x704 clip (the network at 910x504)',
+      plan: async (target) => planTransfer({
+        target, steps, input: join(rel!, 'no-such-clip.y4m'), depthModel: depthSmall(rel!),
+        spec: await parseTransferSpec({
+          model: r('Cosmos-Transfer2.5-2B@diffusers-general'),
+          controls: { depth: { control_weight: 1, ckpt_path: r('Cosmos-Transfer2.5-2B@diffusers-controlnet-general-edge') } },
         }, rel!, { checkFiles: false }),
       }),
     },

@@ -2,6 +2,7 @@
 // and ControlNet folders) + a prompt or prompt embeddings -> a generated clip that follows the
 // controls (Cosmos Transfer2.5 with multi-control).
 import { mkdir, stat } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { type VideoSink, createVideoSink } from '../io/open-video.js';
 import { DEFAULT_FPS, getFrame } from '../io/video.js';
@@ -20,6 +21,8 @@ import { printWarnings } from './warnings.js';
 import { GUARDRAILS_FLAG, commandGuardrails } from './guardrail-flags.js';
 import { BACKEND_FLAG, UsageError, commandBackend, commandProgress, defineCommand } from './command.js';
 import { WORLD_FLAGS, checkGenerationFlags, seedOf, settingsMetadata, timingLine, writeOutputs } from './text2world.js';
+
+const DEPTH_CACHE_HELP = '$COSMOS_CACHE_DIR/depth_models, else $HF_HOME/cosmos_depth_models, else ~/.cache/cosmos_transfer2/depth_models; video_depth_anything_vits/video_depth_anything_vits.pth there';
 
 const SPEC_HELP = `The spec (JSON; relative paths are relative to it):
   {
@@ -44,10 +47,11 @@ const SPEC_HELP = `The spec (JSON; relative paths are relative to it):
 
 From a raw clip (--input, or "video_path"), as upstream Transfer2.5: the clip is resized to the model
 resolution (INTER_AREA), ready-made control videos too (edge, depth: INTER_LINEAR; vis: INTER_AREA;
-seg: INTER_NEAREST); edge (Canny) and vis (blur) are computed from it, bit-exact with OpenCV / torch;
+seg: INTER_NEAREST); edge (Canny) and vis (blur) are computed from it, bit-exact with OpenCV / torch,
+depth by Video-Depth-Anything (--depth-model) over the whole clip at its own size;
 the clip is generated in chunks of 93 frames, each after the first conditioned on the last frame of
 the one before, a short chunk padded by reflection, and the output has the clip's length.
-depth and seg cannot be computed (they need Video-Depth-Anything / SAM2): give their videos.`;
+seg cannot be computed (it needs GroundingDINO + SAM2): give its video.`;
 
 export const command = defineCommand({
   name: 'transfer',
@@ -75,8 +79,13 @@ export const command = defineCommand({
     input: { type: 'string', path: 'input', placeholder: '<clip>', help: "a raw clip (.y4m, PNG frames folder, .png) to transfer (over the spec's video_path)" },
     control: {
       type: 'string', multiple: true, placeholder: 'KIND[=PRESET][:WEIGHT]',
-      help: `compute a control from the --input clip: edge (presets ${Object.keys(EDGE_PRESETS).join(', ')}) or vis (${BLUR_PRESETS.join(', ')}); default preset medium; WEIGHT over the spec's control_weight; its ControlNet is the spec's controls.KIND.ckpt_path`,
+      help: `compute a control from the --input clip: edge (presets ${Object.keys(EDGE_PRESETS).join(', ')}), vis (${BLUR_PRESETS.join(', ')}) or depth (no preset; needs --depth-model); default preset medium; WEIGHT over the spec's control_weight; its ControlNet is the spec's controls.KIND.ckpt_path`,
     },
+    'depth-model': {
+      type: 'string', path: 'input', placeholder: '<video_depth_anything_vits.pth>',
+      help: `the Video-Depth-Anything weights a computed depth control runs (a released .pth, or a folder); default: where upstream caches them (${DEPTH_CACHE_HELP})`,
+    },
+    'depth-input-size': { type: 'integer', min: 14, placeholder: 'N', help: "the depth network's nominal input size (default 518, upstream's; smaller is faster and coarser)" },
     resolution: { type: 'string', placeholder: '720 | 480 | WxH', problem: resolutionProblem, help: `the model resolution the --input clip is resized to (default 720: 1280x704 at 16:9; keys ${Object.keys(VIDEO_RES_SIZE_INFO).join(', ')})` },
     'chunk-frames': { type: 'integer', min: 1, help: 'frames per generated chunk (default 93 with --input; 1 + k * the VAE\'s temporal compression)' },
     'chunk-overlap': { type: 'integer', min: 0, help: 'frames each chunk takes from the one before (default 1)' },
@@ -91,14 +100,17 @@ export const command = defineCommand({
     const raw = f.input ?? spec.videoPath ?? undefined;
     if (raw === undefined && f.resolution !== undefined) throw new UsageError('--resolution: sizes the raw clip, and there is none: give --input (or the spec\'s video_path)');
     const computed = raw === undefined ? [] : spec.controls.filter((c) => c.inputControl === null);
+    const depthModel = computed.some((c) => c.name === 'depth') ? (f['depth-model'] ?? (await cachedDepthModel(ctx))) : undefined;
+    if (f['depth-input-size'] !== undefined && depthModel === undefined) throw new UsageError('--depth-input-size: sizes the depth network, and no depth control is computed in this run (give --input with --control depth)');
+    if (f['depth-model'] !== undefined && depthModel === undefined) throw new UsageError('--depth-model: computes a depth control, and none is computed in this run (give --input with --control depth)');
     if (f['save-controls'] !== undefined && computed.length === 0) {
-      throw new UsageError('--save-controls: no control is computed in this run (give --input with --control edge or --control vis)');
+      throw new UsageError('--save-controls: no control is computed in this run (give --input with --control edge, vis or depth)');
     }
     const chunking = { input: f.input, resolution: f.resolution, chunkFrames: f['chunk-frames'], chunkOverlap: f['chunk-overlap'] };
     if (f.plan) {
       const p = await planTransfer({
         spec, target: await planTarget(f.backend, ctx), prompt: f.prompt, negativePrompt: f['negative-prompt'], embeddings: f.embeddings,
-        seed: seedOf(f.seed), steps: f.steps, guidance: f.guidance, frames: f.frames, ...chunking,
+        seed: seedOf(f.seed), steps: f.steps, guidance: f.guidance, frames: f.frames, ...chunking, depthModel, depthInputSize: f['depth-input-size'],
       });
       const s = p.settings;
       const chunks = p.chunks.length > 1 ? ` in ${p.chunks.length} chunks` : '';
@@ -119,7 +131,7 @@ export const command = defineCommand({
     const saveDir = f['save-controls'];
     // the map folders are checked where the folder is there already (else preflight checked it can be made)
     const folders = saveDir !== undefined && (await stat(saveDir).catch(() => null))?.isDirectory() ? computed.map((c) => join(saveDir, c.name)) : [];
-    await checkPaths(transferPaths(spec, f, out, folders));
+    await checkPaths(transferPaths(spec, { ...f, depthModel }, out, folders));
     // the control videos', the clip's and the weight maps' headers before a backend or a model
     const limits = limitsOf(f);
     await probeControlInputs(spec.controls, {}, [raw, spec.inputVideo], undefined, limits, raw === undefined);
@@ -132,7 +144,7 @@ export const command = defineCommand({
       const r = await transfer({
         spec, backend, prompt: f.prompt, negativePrompt: f['negative-prompt'], embeddings: f.embeddings, seed: seedOf(f.seed), steps: f.steps,
         guidance: f.guidance, frames: f.frames, onProgress: bars.onProgress, signal: ctx.signal, returnEmbeddings: f['embeddings-out'] !== undefined,
-        limits, guardrails, ...chunking, onControlFrames: saved?.onFrames,
+        limits, guardrails, ...chunking, onControlFrames: saved?.onFrames, depthModel, depthInputSize: f['depth-input-size'],
         // a prompt from the spec is named as the spec's field
         onWarning: printWarnings(ctx, {
           ...(f.prompt === undefined ? { prompt: `${f.spec}: prompt` } : {}),
@@ -185,6 +197,7 @@ export function applyControlFlags(spec: TransferSpec, flags: readonly string[], 
     if (why) throw new UsageError(`--control ${name}: ${why}`);
     if (seen.has(name)) throw new UsageError(`--control ${name}: given twice`);
     seen.add(name);
+    if (name === 'depth' && preset !== undefined) throw new UsageError(`--control ${v}: depth takes no preset (the map is Video-Depth-Anything's, normalised over the clip); give depth or depth:WEIGHT`);
     const presets: readonly string[] = name === 'edge' ? Object.keys(EDGE_PRESETS) : BLUR_PRESETS;
     if (preset !== undefined && !presets.includes(preset)) throw new UsageError(`--control ${v}: unknown ${name} preset '${preset}' (expected one of ${presets.join(', ')})`);
     let weight: number | undefined;
@@ -198,6 +211,27 @@ export function applyControlFlags(spec: TransferSpec, flags: readonly string[], 
     if (preset !== undefined) out = name === 'edge' ? { ...out, edgePreset: preset } : { ...out, blurPreset: preset };
   }
   return out;
+}
+
+/** Upstream's cache folders of the depth weights, in its order (cosmos_transfer2 model_utils: COSMOS_CACHE_DIR, HF_HOME, ~/.cache). */
+function depthCacheDirs(): string[] {
+  const env = process.env;
+  const dirs: string[] = [];
+  if (env.COSMOS_CACHE_DIR) dirs.push(join(env.COSMOS_CACHE_DIR, 'depth_models'));
+  else if (env.HF_HOME) dirs.push(join(env.HF_HOME, 'cosmos_depth_models'));
+  else dirs.push(join(homedir(), '.cache', 'cosmos_transfer2', 'depth_models'));
+  return dirs.map((d) => join(d, 'video_depth_anything_vits', 'video_depth_anything_vits.pth'));
+}
+
+/** The depth weights where upstream keeps them, said on stderr; a UsageError naming --depth-model when absent. */
+async function cachedDepthModel(ctx: { err(line: string): void }): Promise<string> {
+  for (const p of depthCacheDirs()) {
+    if ((await stat(p).catch(() => null))?.isFile()) {
+      ctx.err(`note: the depth control runs ${p} (upstream's cache; --depth-model overrides it)`);
+      return p;
+    }
+  }
+  throw new UsageError(`--depth-model: a depth control is computed from the clip and needs the Video-Depth-Anything weights (video_depth_anything_vits.pth, depth-anything/Video-Depth-Anything-Small); none at ${depthCacheDirs().join(', ')}`);
 }
 
 /** PNG-frame folders <dir>/<name>/ filled as the computed maps come, committed at the end (aborted on failure). */
@@ -225,7 +259,8 @@ function controlSinks(dir: string): { onFrames: ControlFramesCallback; close(): 
 
 /** The spec's files as inputs, and the outputs (the spec's "output" where --out is not given), for checkPaths. */
 function transferPaths(
-  spec: TransferSpec, f: { spec: string; out?: string; 'latents-out'?: string; 'embeddings-out'?: string; embeddings?: string; prompt?: string; input?: string },
+  spec: TransferSpec,
+  f: { spec: string; out?: string; 'latents-out'?: string; 'embeddings-out'?: string; embeddings?: string; prompt?: string; input?: string; 'depth-model'?: string; depthModel?: string },
   out: string | undefined, controlFolders: readonly string[],
 ): { inputs: PathToCheck[]; outputs: OutputToCheck[] } {
   const field = (name: string) => `${f.spec} ${JSON.stringify(name)}`;
@@ -239,6 +274,7 @@ function transferPaths(
   }
   if (spec.inputVideo) inputs.push({ path: spec.inputVideo, what: field('input_video_path') });
   if (f.input !== undefined) inputs.push({ path: f.input, what: '--input' });
+  if (f.depthModel !== undefined) inputs.push({ path: f.depthModel, what: f['depth-model'] !== undefined ? '--depth-model' : 'the cached depth model' });
   else if (spec.videoPath) inputs.push({ path: spec.videoPath, what: field('video_path') });
   if (spec.embeddings && f.embeddings === undefined && f.prompt === undefined) inputs.push({ path: spec.embeddings, what: field('embeddings') });
   if (f.embeddings !== undefined) inputs.push({ path: f.embeddings, what: '--embeddings' });

@@ -13,7 +13,7 @@
 // (Transfer2.5's Cosmos-Reason1, or a T5). As upstream, the Wan posterior of every control and
 // conditioning clip is SAMPLED, from a stream of its own (`<seed>/posterior`). The phases are world/'s.
 import type { Backend } from '../engine/backend.js';
-import { throwIfAborted } from '../engine/errors.js';
+import { UserError, throwIfAborted } from '../engine/errors.js';
 import * as F from '../engine/ops.js';
 import type { Tensor } from '../engine/tensor.js';
 import { selectBackend } from '../engine/select.js';
@@ -36,7 +36,8 @@ import { checkFinite } from './finite.js';
 import { type Guardrails, guardOutput, guardPrompt } from './guardrails.js';
 import { encodeControls, probeControlInputs } from './world/controls.js';
 import { DEFAULT_CHUNK_FRAMES, DEFAULT_CHUNK_OVERLAP, framesToVideo, planChunks, readFramesU8, reflectOrder } from './world/control-input.js';
-import { type ControlFramesCallback, type ControlSource, clipControlSource, computedControls, videoControlSource } from './world/control-source.js';
+import { type ControlFramesCallback, type ControlSource, type DepthModelSource, clipControlSource, computedControls, missingDepthModel, videoControlSource } from './world/control-source.js';
+import { loadDepthModel } from '../models/depth/index.js';
 import type { InputLimits } from '../io/limits.js';
 import { PipelineFilesError, PipelineInputError } from './world/errors.js';
 import type { VaeGeometry } from './world/folder.js';
@@ -76,6 +77,14 @@ export interface TransferOptions extends RunOptions, PhaseHooks, PromptOptions {
   chunkOverlap?: number;
   /** every computed control map frame, once, in order (e.g. to save them) */
   onControlFrames?: ControlFramesCallback;
+  /**
+   * The Video-Depth-Anything model that computes a depth control from the raw clip: a released
+   * `.pth` state dict (or a folder, or a .safetensors); loaded, run over the whole clip and freed
+   * before any other model loads. Or the model loaded (the caller keeps it).
+   */
+  depthModel?: DepthModelSource;
+  /** the depth network's nominal input size (upstream's 518; smaller runs faster, coarser) */
+  depthInputSize?: number;
 }
 
 export interface TransferResult {
@@ -170,7 +179,9 @@ export async function transfer(o: TransferOptions): Promise<TransferResult> {
   try {
     // every input's header first (limits included), before any is read whole or any model loads
     // (with a raw clip, depth and seg without a video are refused here, and clips are streamed, not held whole)
-    if (raw !== undefined) computedControls(spec, given);
+    const computing = raw !== undefined ? computedControls(spec, given) : [];
+    const depthComputed = computing.some((c) => c.name === 'depth');
+    if (depthComputed && o.depthModel === undefined) throw new UserError(missingDepthModel());
     await probeControlInputs(spec.controls, given, [raw, o.inputVideo ?? spec.inputVideo], fs, o.limits, raw === undefined);
     const baseJson = await readJsonObject(join(spec.baseCheckpoint, 'config.json'), 'config.json', fs);
     const bc = parseCosmosTransformerConfig(baseJson);
@@ -184,6 +195,10 @@ export async function transfer(o: TransferOptions): Promise<TransferResult> {
       : { unsupported: 'no text encoder: name one in the spec ("text_encoder", or "model" with a text_encoder/ folder), or pass precomputed prompt embeddings' };
     const encodes = embeddings === undefined && text.prompt !== undefined;
     const { components, geometry } = await checkSpec(spec, bc, baseJson, encodes ? encoder : null, backend, fs);
+    if (depthComputed && typeof o.depthModel === 'string') {
+      const path = o.depthModel;
+      components.unshift(await checkComponent('depth_model', path, backend, async (be) => (await loadDepthModel(path, be, fs)).model));
+    }
     await guardPrompt(o.guardrails, text.prompt, o);
 
     // the chunk length the VAE can take, before any clip is read
@@ -199,7 +214,11 @@ export async function transfer(o: TransferOptions): Promise<TransferResult> {
     const wanted = o.frames ?? spec.numFrames ?? undefined;
     const source = raw === undefined
       ? await videoControlSource(spec.controls, given, fs, o.limits)
-      : await clipControlSource({ spec, input: raw, given, maxFrames: wanted, resolution: o.resolution, backend, fs, limits: o.limits });
+      : await clipControlSource({
+        spec, input: raw, given, maxFrames: wanted, resolution: o.resolution, backend, fs, limits: o.limits, depthModel: o.depthModel, depthInputSize: o.depthInputSize, signal: o.signal,
+        onDepthProgress: depthComputed ? (done, total) => stage(o, 'depth', 'windows', total)(done) : undefined,
+        onPhase: o.onPhase,
+      });
     timings.controls += seconds(t0);
     const fps = spec.fps ?? (source.fps ? fpsValue(source.fps) : 24);
     // one chunk of the whole clip (trimmed to 1 + k*tc) where no chunk length is set

@@ -69,13 +69,13 @@ describe('transfer --input', () => {
 
   it('refuses misuse with one line and status 2, before running', async () => {
     const cases: [string[], RegExp][] = [
-      [['--input', SAMPLE, '--control', 'depth'], /^error: --control depth: computing the depth control from the clip needs Video-Depth-Anything, which cosmos-ts does not run; give the depth control video \(controls\.depth\.input_control\)$/],
+      [['--input', SAMPLE, '--control', 'depth'], /^error: --control depth: the spec has no "depth" control to name its ControlNet/],
       [['--input', SAMPLE, '--control', 'seg=x'], /^error: --control seg: computing the seg control from the clip needs GroundingDINO \+ SAM2/],
       [['--control', 'edge'], /^error: --control: computes a control from a raw clip, and there is none: give --input/],
       [['--input', SAMPLE, '--control', 'edge=loud'], /^error: --control edge=loud: unknown edge preset 'loud' \(expected one of none, very_low, low, medium, high, very_high\)$/],
       [['--input', SAMPLE, '--control', 'vis:-1'], /^error: --control vis:-1: the weight must be a number >= 0/],
       [['--input', SAMPLE, '--control', 'edge', '--control', 'edge=low'], /^error: --control edge: given twice$/],
-      [['--input', SAMPLE, '--control', 'canny'], /^error: --control canny: only edge and vis are computed from the clip/],
+      [['--input', SAMPLE, '--control', 'canny'], /^error: --control canny: only edge, vis, depth are computed from the clip/],
       [['--input', SAMPLE, '--resolution', '700'], /^error: --resolution: unknown resolution "700"/],
       [['--resolution', '720'], /^error: --resolution: sizes the raw clip, and there is none/],
       [['--input', nodePath.join(tmp, 'missing.y4m'), '--control', 'edge'], /^error: --input .*missing\.y4m: /],
@@ -98,6 +98,6 @@ describe('transfer --input', () => {
     expect(noVis.errLines).toEqual(['error: --control vis: the spec has no "vis" control to name its ControlNet: add controls.vis with "ckpt_path"']);
     // maps are saved only when some are computed
     const none = await runCli('transfer', '--spec', edgeOnly, '--save-controls', nodePath.join(tmp, 'm2'), '--backend', 'cpu');
-    expect(none.errLines).toEqual(['error: --save-controls: no control is computed in this run (give --input with --control edge or --control vis)']);
+    expect(none.errLines).toEqual(['error: --save-controls: no control is computed in this run (give --input with --control edge, vis or depth)']);
   });
 });

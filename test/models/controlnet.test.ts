@@ -369,10 +369,9 @@ describe('Transfer spec files', () => {
       [{ ...good(), controls: [] }, 'controls', /must be an object/],
       [{ ...good(), num_conditional_frames: 1 }, 'num_conditional_frames', /input_video_path/],
       [{ ...good(), controls: { edge: { input_control: 'edge.y4m', control_weight: 0.3 } } }, 'controls.edge.ckpt_path', /missing/],
-      // edge and vis may leave it out (computed from the raw clip); depth and seg need models cosmos-ts does not run
-      [{ ...good(), controls: { depth: { control_weight: 0.3, ckpt_path: 'cn_edge' } } }, 'controls.depth.input_control', /missing: computing the depth control from the clip needs Video-Depth-Anything/],
+      // edge, vis and depth may leave it out (computed from the raw clip); seg needs models cosmos-ts does not run
       [{ ...good(), controls: { seg: { control_weight: 0.3, ckpt_path: 'cn_edge' } } }, 'controls.seg.input_control', /needs GroundingDINO \+ SAM2/],
-      [{ ...good(), controls: { hdmap: { control_weight: 0.3, ckpt_path: 'cn_edge' } } }, 'controls.hdmap.input_control', /only edge and vis are computed/],
+      [{ ...good(), controls: { hdmap: { control_weight: 0.3, ckpt_path: 'cn_edge' } } }, 'controls.hdmap.input_control', /only edge, vis, depth are computed/],
       [{ ...good(), resolution: '721' }, 'resolution', /unknown resolution "721"/],
       [{ ...good(), preset_edge_threshold: 'loud' }, 'preset_edge_threshold', /unknown preset "loud"/],
       [{ ...good(), num_video_frames_per_chunk: 0 }, 'num_video_frames_per_chunk', /integer >= 1/],

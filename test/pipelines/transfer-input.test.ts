@@ -146,9 +146,10 @@ describe('transfer from a raw clip (tiny random checkpoints)', () => {
     expect(conditioned.latents.data).not.toEqual(plain.latents.data);
   });
 
-  it('refuses depth without its video, computed controls without a clip, a chunk length the VAE cannot take', async () => {
-    const depth = { ...spec, controls: [...spec.controls, { name: 'depth', inputControl: null, weight: 0.2, checkpoint: spec.controls[0].checkpoint }] };
-    await expect(transfer({ spec: depth, backend: cpu })).rejects.toThrow(/controls\.depth\.input_control: missing: computing the depth control from the clip needs Video-Depth-Anything/);
+  it('refuses depth without its video or model, seg without its video, computed controls without a clip, a chunk length the VAE cannot take', async () => {
+    const extra = (name: string) => ({ ...spec, controls: [...spec.controls, { name, inputControl: null, weight: 0.2, checkpoint: spec.controls[0].checkpoint }] });
+    await expect(transfer({ spec: extra('depth'), backend: cpu })).rejects.toThrow(/^controls\.depth: computing the depth control from the clip needs the Video-Depth-Anything model/);
+    await expect(transfer({ spec: extra('seg'), backend: cpu })).rejects.toThrow(/controls\.seg\.input_control: missing: computing the seg control from the clip needs GroundingDINO \+ SAM2/);
     await expect(transfer({ spec: { ...spec, videoPath: null }, backend: cpu })).rejects.toThrow(/controls\.edge\.input_control: none given, and no raw clip/);
     await expect(transfer({ spec, backend: cpu, chunkFrames: 6 })).rejects.toThrow(/chunkFrames: must be 1 \+ k\*4 .* got 6; try 5 or 9/);
     await expect(transfer({ spec, backend: cpu, resolution: '33x32' })).rejects.toThrow(/width: must be a multiple of 16/);

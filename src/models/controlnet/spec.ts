@@ -97,8 +97,9 @@ export interface TransferSpec {
 }
 
 /** The controls computed from a raw clip, and those that need a model cosmos-ts does not run. */
-export const COMPUTED_CONTROLS = ['edge', 'vis'] as const;
+export const COMPUTED_CONTROLS = ['edge', 'vis', 'depth'] as const;
 export type ComputedControlName = (typeof COMPUTED_CONTROLS)[number];
+/** The controls upstream computes with a model, and that model. */
 export const MODEL_CONTROLS: Readonly<Record<string, string>> = {
   depth: 'Video-Depth-Anything',
   seg: 'GroundingDINO + SAM2',
@@ -108,12 +109,12 @@ export function isComputedControl(name: string): name is ComputedControlName {
   return (COMPUTED_CONTROLS as readonly string[]).includes(name);
 }
 
-/** Why a control cannot be computed from the raw clip; null for edge and vis. */
+/** Why a control cannot be computed from the raw clip; null for edge, vis and depth. */
 export function notComputable(name: string): string | null {
   if (isComputedControl(name)) return null;
   const model = Object.hasOwn(MODEL_CONTROLS, name) ? MODEL_CONTROLS[name] : null;
   if (model) return `computing the ${name} control from the clip needs ${model}, which cosmos-ts does not run; give the ${name} control video (controls.${name}.input_control)`;
-  return `only ${COMPUTED_CONTROLS.join(' and ')} are computed from the clip; give the "${name}" control video (controls.${name}.input_control)`;
+  return `only ${COMPUTED_CONTROLS.join(', ')} are computed from the clip; give the "${name}" control video (controls.${name}.input_control)`;
 }
 
 /** cosmos-transfer1's default control_weight when a control gives none. */

@@ -32,6 +32,9 @@ export interface TransferPlanOptions {
   resolution?: string;
   chunkFrames?: number;
   chunkOverlap?: number;
+  /** the depth model a computed depth control runs (headers read; run on zeros like the rest) */
+  depthModel?: string;
+  depthInputSize?: number;
 }
 
 export interface TransferPlan extends PlanReport {
@@ -85,6 +88,7 @@ export async function planTransfer(o: TransferPlanOptions): Promise<TransferPlan
       spec, backend: be, fs, ...text, seed: o.seed, steps: o.steps, guidance: o.guidance, frames: o.frames, controlVideos,
       inputVideo: spec.inputVideo ? clip : undefined, onPhase: (p) => meter.phase(p),
       ...(raw ? { input: stream() } : {}), resolution: o.resolution, chunkFrames: o.chunkFrames, chunkOverlap: o.chunkOverlap,
+      depthModel: o.depthModel, depthInputSize: o.depthInputSize,
     });
     return { ...r, notes };
   });

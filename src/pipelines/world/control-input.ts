@@ -158,6 +158,24 @@ export async function readFramesU8(input: ClipInput, o: ReadFramesOptions): Prom
   }
 }
 
+/** Frames held in memory resized as readFramesU8 resizes them while reading (each frame alone, so grouping does not matter). */
+export async function resizeFramesU8(f: FramesU8, size: readonly [number, number], mode: ResizeMode, backend: Backend): Promise<FramesU8> {
+  const [W, H] = size;
+  if (W === f.width && H === f.height) return f;
+  const group = framesPerResize(backend, f.height, f.width, H, W);
+  const hwIn = f.height * f.width;
+  const hw = W * H;
+  const data = new Uint8Array(3 * f.frames * hw);
+  for (let t0 = 0; t0 < f.frames; t0 += group) {
+    const g = Math.min(group, f.frames - t0);
+    const planes = new Uint8Array(3 * g * hwIn);
+    for (let c = 0; c < 3; c++) planes.set(f.data.subarray((c * f.frames + t0) * hwIn, (c * f.frames + t0 + g) * hwIn), c * g * hwIn);
+    const out = await resizePlanes(backend, planes, g, f.height, f.width, H, W, mode);
+    for (let c = 0; c < 3; c++) data.set(out.subarray(c * g * hw, (c + 1) * g * hw), (c * f.frames + t0) * hw);
+  }
+  return { data, frames: f.frames, height: H, width: W, ...(f.fps ? { fps: f.fps } : {}) };
+}
+
 async function resizePlanes(backend: Backend, planes: Uint8Array, g: number, h: number, w: number, oh: number, ow: number, mode: ResizeMode): Promise<Uint8Array> {
   const out = scope(() => resizeFrames(F.fromArray(backend, Float32Array.from(planes), [3, g, h, w]), ow, oh, mode));
   try {
@@ -271,6 +289,7 @@ async function visFrames(f: FramesU8, preset: string, backend: Backend): Promise
 /** A computed control's uint8 map of every frame of `f` (spec control_maps.md "Edge", "Blur"). */
 export async function controlMap(c: ComputedControl, f: FramesU8, backend: Backend): Promise<FramesU8> {
   let data: Uint8Array;
+  if (c.name === 'depth') throw new Error('the depth control is made for the whole clip (clipDepth), not per chunk');
   if (c.name === 'edge') {
     const [lo, hi] = edgeThresholds(c.preset, `edge preset`);
     data = await edgeFrames(f, lo, hi, backend);

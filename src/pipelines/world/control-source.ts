@@ -1,6 +1,8 @@
 // Where a transfer run's control videos come from, chunk by chunk: ready-made control videos as
 // given (the spec's input_control files), or upstream's raw-clip path, where the clip and any
-// ready-made control are resized to the model resolution and edge / vis are computed per chunk.
+// ready-made control are resized to the model resolution, edge / vis are computed per chunk and
+// depth once for the whole clip (Video-Depth-Anything normalises over the whole video, at the
+// clip's own size, before the resize).
 import type { Backend } from '../../engine/backend.js';
 import { UserError } from '../../engine/errors.js';
 import type { FileSystem } from '../../io/files.js';
@@ -8,10 +10,11 @@ import type { InputLimits } from '../../io/limits.js';
 import { probeVideo } from '../../io/open-video.js';
 import type { Rational, Video } from '../../io/video.js';
 import { DEFAULT_EDGE_PRESET } from '../../models/controlnet/edge-map.js';
+import { type VideoDepthAnything, depthControl, loadDepthModel } from '../../models/depth/index.js';
 import { DEFAULT_RESOLUTION, modelSize } from '../../models/controlnet/resolution.js';
 import { type ControlSpec, type TransferSpec, isComputedControl, notComputable } from '../../models/controlnet/spec.js';
 import type { ClipInput } from './condition.js';
-import { type ComputedControl, type FramesU8, controlMap, controlResizeMode, framesToVideo, pickFrames, readFramesU8, sliceFramesU8 } from './control-input.js';
+import { type ComputedControl, type FramesU8, controlMap, controlResizeMode, framesToVideo, pickFrames, readFramesU8, resizeFramesU8, sliceFramesU8 } from './control-input.js';
 import { readControlClips } from './controls.js';
 import { PipelineInputError } from './errors.js';
 
@@ -75,6 +78,17 @@ export async function videoControlSource(
   };
 }
 
+/** The depth model: a released .pth state dict, a folder, or the model loaded (then the caller keeps it). */
+export type DepthModelSource = string | VideoDepthAnything;
+
+/** What a depth control computed without a model says. */
+export function missingDepthModel(): string {
+  return 'controls.depth: computing the depth control from the clip needs the Video-Depth-Anything model (video_depth_anything_vits.pth, depth-anything/Video-Depth-Anything-Small): give it with --depth-model (depthModel)';
+}
+
+/** The depth preset reported for a computed depth control: the model that makes it. */
+export const DEPTH_PRESET = 'video-depth-anything';
+
 export interface ClipSourceOptions {
   spec: TransferSpec;
   /** the raw clip */
@@ -87,6 +101,15 @@ export interface ClipSourceOptions {
   backend: Backend;
   fs: FileSystem;
   limits?: InputLimits;
+  /** the depth model, when a depth control is computed */
+  depthModel?: DepthModelSource;
+  /** the depth network's nominal input size (default 518, upstream's) */
+  depthInputSize?: number;
+  /** depth network windows done, of all */
+  onDepthProgress?: (done: number, total: number) => void;
+  signal?: AbortSignal;
+  /** told 'depth' before the depth model loads (a plan measures its phase) */
+  onPhase?: (phase: string) => void;
 }
 
 /** The computed controls of a spec (those without a video) with their presets. */
@@ -96,7 +119,8 @@ export function computedControls(spec: TransferSpec, given: Readonly<Record<stri
     if (c.inputControl !== null || given[c.name] !== undefined) continue;
     const why = notComputable(c.name);
     if (why || !isComputedControl(c.name)) throw new UserError(`controls.${c.name}.input_control: missing: ${why}`);
-    out.push({ name: c.name, preset: c.name === 'edge' ? (spec.edgePreset ?? DEFAULT_EDGE_PRESET) : (spec.blurPreset ?? DEFAULT_BLUR_PRESET) });
+    const preset = c.name === 'edge' ? (spec.edgePreset ?? DEFAULT_EDGE_PRESET) : c.name === 'vis' ? (spec.blurPreset ?? DEFAULT_BLUR_PRESET) : DEPTH_PRESET;
+    out.push({ name: c.name, preset });
   }
   return out;
 }
@@ -118,7 +142,13 @@ export async function clipControlSource(o: ClipSourceOptions): Promise<ControlSo
   } catch (e) {
     throw new PipelineInputError('resolution', (e as Error).message);
   }
-  const raw = await readFramesU8(o.input, { size, mode: 'area', backend, maxFrames: o.maxFrames, fs, limits, what });
+  // with depth the clip is read once at its own size (the depth branch needs all of it), else resized as it streams
+  const needDepth = computed.some((c) => c.name === 'depth');
+  if (needDepth && o.depthModel === undefined) throw new UserError(missingDepthModel());
+  let whole: FramesU8 | null = needDepth ? await readFramesU8(o.input, { size: null, mode: 'area', backend, fs, limits, what }) : null;
+  const raw = whole
+    ? await resizeFramesU8(sliceFramesU8(whole, 0, Math.min(whole.frames, o.maxFrames ?? whole.frames)), size, 'area', backend)
+    : await readFramesU8(o.input, { size, mode: 'area', backend, maxFrames: o.maxFrames, fs, limits, what });
   const ready = new Map<string, FramesU8>();
   for (const c of spec.controls) {
     const src = o.given[c.name] ?? c.inputControl;
@@ -129,6 +159,12 @@ export async function clipControlSource(o: ClipSourceOptions): Promise<ControlSo
     }
     ready.set(c.name, v);
   }
+  // depth: the whole clip at its own size through the network, then resized to the model's
+  if (whole) {
+    ready.set('depth', await clipDepth(o, whole, size));
+    whole = null;
+  }
+  const madeWhole = new Set<string>(computed.filter((c) => c.name === 'depth').map((c) => c.name));
   return {
     kind: 'clip',
     frames: raw.frames,
@@ -142,6 +178,7 @@ export async function clipControlSource(o: ClipSourceOptions): Promise<ControlSo
       for (const c of spec.controls) {
         const made = ready.get(c.name);
         if (made) {
+          if (madeWhole.has(c.name) && onFrames && newFrom < end) await onFrames(c.name, framesToVideo(sliceFramesU8(made, newFrom, end)), newFrom);
           out.push(framesToVideo(pickFrames(made, order.map((i) => start + i))));
           continue;
         }
@@ -153,4 +190,22 @@ export async function clipControlSource(o: ClipSourceOptions): Promise<ControlSo
       return out;
     },
   };
+}
+
+/**
+ * The depth control of the raw clip, as upstream's depth branch: every frame of the clip at its
+ * own size (`whole`: not cut to the frames generated, the normalisation is over the whole video),
+ * the network run window by window, the uint8 control at the model size `size` ([W, H]). A model
+ * given as a path is loaded here and freed before this returns, so it never meets the generator.
+ */
+async function clipDepth(o: ClipSourceOptions, whole: FramesU8, size: [number, number]): Promise<FramesU8> {
+  if (o.depthModel === undefined) throw new UserError(missingDepthModel());
+  o.onPhase?.('depth');
+  const model = typeof o.depthModel === 'string' ? (await loadDepthModel(o.depthModel, o.backend, o.fs)).model : o.depthModel;
+  try {
+    const control = await depthControl(model, whole, { width: size[0], height: size[1], inputSize: o.depthInputSize, signal: o.signal, onProgress: o.onDepthProgress });
+    return { ...control, ...(whole.fps ? { fps: whole.fps } : {}) };
+  } finally {
+    if (model !== o.depthModel) model.dispose();
+  }
 }
