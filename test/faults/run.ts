@@ -127,7 +127,7 @@ async function rewriteSafetensors(from: string, to: string, edit: (name: string,
 function cli(args: string[], timeoutS: number) {
   const argv = TIME ? [TIME, '-f', 'MAXRSS_KB %M', process.execPath, CLI, ...args] : [process.execPath, CLI, ...args];
   const t0 = performance.now();
-  const r = spawnSync(argv[0], argv.slice(1), { cwd: W, encoding: 'utf8', timeout: timeoutS * 1000, env: { ...process.env, COSMOS_DEBUG: '' } });
+  const r = spawnSync(argv[0], argv.slice(1), { cwd: W, encoding: 'utf8', timeout: timeoutS * 1000, env: { ...process.env, COSMOS_DEBUG: '', COSMOS_CACHE_DIR: w('no-cache') } });
   const seconds = (performance.now() - t0) / 1000;
   let stderr = r.stderr ?? '';
   const m = /MAXRSS_KB (\d+)\s*$/.exec(stderr);
@@ -320,7 +320,10 @@ function faults(): Fault[] {
     { id: 'transfer-spec-bad-json', family: 'inputs', args: ['transfer', '--spec', w('transfer', 'bad.json'), '--out', 'out/t.y4m', ...cpu], early: true, names: /bad\.json/ },
     { id: 'transfer-control-missing', family: 'inputs', args: ['transfer', '--spec', w('transfer', 'missing-control.json'), '--out', 'out/t.y4m', ...cpu], early: true, names: /nowhere\.y4m/ },
     { id: 'transfer-input-fifo', family: 'inputs', args: ['transfer', '--spec', w('transfer', 'spec.json'), '--input', 'fifo', '--control', 'edge', '--out', 'out/t.y4m', ...cpu], early: true, names: /fifo/ },
-    { id: 'transfer-control-depth', family: 'flags', args: ['transfer', '--spec', w('transfer', 'spec.json'), '--input', 'clip.y4m', '--control', 'depth', '--out', 'out/t.y4m', ...cpu], early: true, names: /--control depth/ },
+    // COSMOS_CACHE_DIR points at an empty folder: no cached depth weights to fall back on
+    { id: 'transfer-depth-no-model', family: 'flags', args: ['transfer', '--spec', w('transfer', 'spec.json'), '--input', 'clip.y4m', '--control', 'depth', '--out', 'out/t.y4m', ...cpu], early: true, names: /--depth-model/ },
+    { id: 'transfer-depth-preset', family: 'flags', args: ['transfer', '--spec', w('transfer', 'spec.json'), '--input', 'clip.y4m', '--control', 'depth=high', '--out', 'out/t.y4m', ...cpu], early: true, names: /--control depth=high/ },
+    { id: 'transfer-depth-model-not-depth', family: 'models', args: ['transfer', '--spec', w('transfer', 'spec.json'), '--input', 'clip.y4m', '--control', 'depth', '--depth-model', nodePath.join(CV, 'model.safetensors'), '--out', 'out/t.y4m', ...cpu], early: true, names: /model\.safetensors/ },
     { id: 'transfer-control-no-input', family: 'flags', args: ['transfer', '--spec', w('transfer', 'spec.json'), '--control', 'edge', '--out', 'out/t.y4m', ...cpu], early: true, names: /--control/ },
     { id: 'transfer-save-controls-on-file', family: 'outputs', args: ['transfer', '--spec', w('transfer', 'spec.json'), '--input', 'clip.y4m', '--control', 'edge', '--save-controls', 'clip.y4m', '--out', 'out/t.y4m', ...cpu], early: true, names: /--save-controls/ },
     { id: 'reason-image-missing', family: 'inputs', args: ['reason', '--model', F.P25, '--image', 'missing.png', '--prompt', 'x', ...cpu], early: true, names: /missing\.png/ },

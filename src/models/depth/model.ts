@@ -9,7 +9,7 @@ import { ShapeError, type Tensor, scope } from '../../engine/tensor.js';
 import type { FileSystem } from '../../io/files.js';
 import { openCheckpoint } from '../../io/safetensors.js';
 import { type Config, type LoadedModule, type ModuleFamily, ModelFolderError, loadModule } from '../load.js';
-import { DEPTH_ENCODERS, type DepthModelConfig, parseDepthConfig } from './config.js';
+import { DEPTH_ENCODERS, DepthConfigError, type DepthModelConfig, parseDepthConfig } from './config.js';
 import { DinoVisionTransformer } from './dinov2.js';
 import { DptHeadTemporal } from './dpt-head.js';
 
@@ -96,5 +96,11 @@ export async function loadDepthModel(path: string, backend: Backend, fs?: FileSy
   } finally {
     await probe.close();
   }
-  return loadModule(DepthFamily, path, backend, { fs, ...(config ? { config } : {}), ...opts });
+  try {
+    return await loadModule(DepthFamily, path, backend, { fs, ...(config ? { config } : {}), ...opts });
+  } catch (e) {
+    // the config parser names the field; the user also needs the checkpoint whose config it is
+    if (e instanceof DepthConfigError && !e.message.startsWith(path)) e.message = `${path}: ${e.message}`;
+    throw e;
+  }
 }
