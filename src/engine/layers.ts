@@ -40,3 +40,17 @@ export class RMSNorm extends Module {
     return this.tap(F.rmsNorm(x, this.weight.t, this.eps));
   }
 }
+
+/** nn.LayerNorm(dim, eps) with weight and bias over the last axis. */
+export class LayerNorm extends Module {
+  readonly weight: Param;
+  readonly bias: Param;
+  constructor(dim: number, readonly eps: number) {
+    super();
+    this.weight = this.param('weight', [dim]);
+    this.bias = this.param('bias', [dim]);
+  }
+  forward(x: Tensor): Tensor {
+    return this.tap(F.layerNorm(x, this.weight.t, this.bias.t, this.eps));
+  }
+}

@@ -7,7 +7,8 @@ import * as F from '../../engine/ops.js';
 import { type Tensor, scope } from '../../engine/tensor.js';
 import { ModuleList } from '../tokenizer/containers.js';
 import type { DepthBackboneConfig } from './config.js';
-import { Conv2d, LayerNorm } from './layers.js';
+import { LayerNorm } from '../../engine/layers.js';
+import { Conv2d } from './layers.js';
 
 class PatchEmbed extends Module {
   readonly proj: Conv2d;

@@ -42,20 +42,6 @@ export class ConvTranspose2d extends Module {
   }
 }
 
-/** nn.LayerNorm(dim, eps) with weight and bias. */
-export class LayerNorm extends Module {
-  readonly weight: Param;
-  readonly bias: Param;
-  constructor(dim: number, readonly eps: number) {
-    super();
-    this.weight = this.param('weight', [dim]);
-    this.bias = this.param('bias', [dim]);
-  }
-  forward(x: Tensor): Tensor {
-    return F.layerNorm(x, this.weight.t, this.bias.t, this.eps);
-  }
-}
-
 /** nn.GroupNorm(groups, channels, eps) with weight and bias, on [N, C, ...]. */
 export class GroupNorm extends Module {
   readonly weight: Param;

@@ -8,7 +8,8 @@ import * as F from '../../engine/ops.js';
 import { ShapeError, type Tensor, scope } from '../../engine/tensor.js';
 import { ModuleList } from '../tokenizer/containers.js';
 import type { DepthMotionConfig } from './config.js';
-import { GroupNorm, LayerNorm } from './layers.js';
+import { LayerNorm } from '../../engine/layers.js';
+import { GroupNorm } from './layers.js';
 
 /** Elements (B * T * pixels * C) of one run of pixels through the transformer blocks. */
 const PIXEL_RUN_ELEMENTS = 1 << 22;

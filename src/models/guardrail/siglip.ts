@@ -12,7 +12,7 @@
 //      in_proj q/k/v), then h += mlp(layernorm(h)); the output is that single token [B, D].
 import type { Backend } from '../../engine/backend.js';
 import { UserError } from '../../engine/errors.js';
-import { Linear } from '../../engine/layers.js';
+import { LayerNorm, Linear } from '../../engine/layers.js';
 import { Module, type Param } from '../../engine/module.js';
 import * as F from '../../engine/ops.js';
 import { type Tensor, scope } from '../../engine/tensor.js';
@@ -85,20 +85,6 @@ export function parseSiglipVisionConfig(config: Config): SiglipVisionConfig {
 
 /** Patches per side: the valid conv's output size. */
 export const patchesPerSide = (c: SiglipVisionConfig) => Math.floor(c.imageSize / c.patchSize);
-
-/** nn.LayerNorm with weight and bias over the last axis. */
-class LayerNorm extends Module {
-  readonly weight: Param;
-  readonly bias: Param;
-  constructor(dim: number, readonly eps: number) {
-    super();
-    this.weight = this.param('weight', [dim]);
-    this.bias = this.param('bias', [dim]);
-  }
-  forward(x: Tensor): Tensor {
-    return this.tap(F.layerNorm(x, this.weight.t, this.bias.t, this.eps));
-  }
-}
 
 /** [B, L, H*d] -> [B, H, L, d] */
 function heads(x: Tensor, H: number): Tensor {
