@@ -7,7 +7,9 @@
 // of the group, p an output position and k = ci * taps + tap (the weight's own memory order),
 // X[k, p] being the input value tap 'tap' of channel ci sees from position p (zero in padding).
 // conv_gemm forms X on the fly (implicit GEMM), conv_1x1 is the plain GEMM a 1x1x1 / stride 1 /
-// unpadded conv is, and conv_naive (one invocation per output) is the reference.
+// unpadded conv is, and conv_naive (one invocation per output) is the reference. conv_tex*
+// (the software-adapter path) is the same implicit GEMM fed from texture copies of x and of the
+// weights, register-tiled like the matmul's mm_v5_tex32x16 (see texEntry below).
 import type { KernelFamily } from '../kernel.js';
 import { perElement, perWorkgroup } from './common.wgsl.js';
 
@@ -30,6 +32,86 @@ export const BM_MAX = 64;
 export const BN_MAX = 256;
 /** workgroup size of conv_naive */
 export const WG_NAIVE = 256;
+/** invocations per workgroup of the texture entries and of the weight permutation */
+export const TEX_WG = 64;
+/** texture copies: texels per texture row (a power of two) */
+export const TEX_W = 4096;
+/** Output tile (channels, positions) per invocation of each texture entry: 4x4 blocks. */
+export const TEX_TILES = { conv_tex32x16: [32, 16], conv_tex8x32: [8, 32] } as const satisfies Record<string, readonly [number, number]>;
+/**
+ * (kernel width, padding along width) pairs the texture entries are generated for: the 1x1x1,
+ * 3x1x1, 1x3x3 and 3x3x3 convs of the tokenizers and the Wan VAE. Along width the input window of
+ * 4 outputs at tap kw is elements w0 + kw - pW .. + 3: the current texel shifted by kw - pW
+ * elements into its neighbours, a static swizzle once kW and pW are constants.
+ */
+export const TEX_WINDOWS: readonly (readonly [number, number])[] = [[1, 0], [3, 1]];
+export const texEntryName = (tile: keyof typeof TEX_TILES, kW: number, pW: number) => `${tile}_k${kW}p${pW}`;
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+const XYZW = 'xyzw';
+
+/**
+ * Implicit GEMM from textures, one invocation per tile of TEX_TILES[tile] = (bm channels, bn
+ * positions), accumulated in 4x4 blocks c<i>_<j> (channel block i, position block j; c[q] is the
+ * column of 4 channels at position q). Position blocks are 4 consecutive outputs of one output row
+ * (oW % 4 == 0), so their input along width at any tap lies in three texels of one input row
+ * (iW % 4 == 0): prev, cur, next, fetched once per (ci, kd, kh) and reused by the kW taps. The
+ * weights come from a copy permuted to [tap][ci][co] (conv_wperm), so the 4 channels of a block
+ * at one (tap, ci) are one texel. Per (ci, kd, kh, kw): bm / 4 weight fetches and (3 or 1) * bn / 4
+ * / kW input fetches feed bm * bn FMAs (32 x 16 at 3 taps: 12 fetches per 512 FMAs).
+ * Tiles past Cout / the positions are clamped onto the last block (recomputing and rewriting the
+ * same values); channels past Cout are masked at the store.
+ */
+function texEntry(tile: keyof typeof TEX_TILES, kW: number, pW: number): string {
+  const [bm, bn] = TEX_TILES[tile].map((d) => d / 4);
+  const I = range(bm);
+  const J = range(bn);
+  const wide = kW > 1 || pW > 0;
+  const el = (j: number, k: number) => `${['prv', 'cur', 'nxt'][k >> 2]}${j}.${XYZW[k & 3]}`;
+  const shifted = (j: number, s: number) =>
+    s === 0 ? `cur${j}` : `vec4<f32>(${range(4).map((e) => el(j, 4 + s + e)).join(', ')})`;
+  const taps = range(kW).map((kw) => `        {
+          let wb = ((((kd * P.kH + kh) * ${kW}u + ${kw}u) * P.Cin + ci) * cp4);
+${I.map((i) => `          let a${i} = tfw(wb + cb${i});`).join('\n')}
+${J.map((j) => `          let b${j} = ${shifted(j, kw - pW)};`).join('\n')}
+${I.map((i) => `          ${J.map((j) => `c${i}_${j} = mac1(c${i}_${j}, a${i}, b${j});`).join(' ')}`).join('\n')}
+        }`).join('\n');
+  return `@compute @workgroup_size(TEX_WG)
+fn ${texEntryName(tile, kW, pW)}(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = flat_id(gid, nwg, TEX_WG);
+  if (t >= P.tiles) { return; }
+  let pt = t % P.tilesP;
+  let mt = t / P.tilesP;
+  let cp4 = P.CoutP / 4u;
+  let nblk = P.Ptot / 4u;
+${I.map((i) => `  let cb${i} = min(mt * ${bm}u + ${i}u, cp4 - 1u);`).join('\n')}
+${J.map((j) => `  let q${j} = min(pt * ${bn}u + ${j}u, nblk - 1u) * 4u;
+  let n${j} = q${j} / P.P;
+  let r${j} = q${j} - n${j} * P.P;
+  let o${j} = unravel3(r${j}, P.oH, P.oW);
+  let d${j} = i32(o${j}.x) * P.sD - P.pD;
+  let h${j} = i32(o${j}.y) * P.sH - P.pH;
+  let xb${j} = n${j} * P.Cin * P.inPlane + o${j}.z;`).join('\n')}
+${I.map((i) => `  ${J.map((j) => `var c${i}_${j} = mat4x4<f32>();`).join(' ')}`).join('\n')}
+  let z = vec4<f32>();
+  for (var ci = 0u; ci < P.Cin; ci++) {
+    let cib = ci * P.inPlane;
+    for (var kd = 0u; kd < P.kD; kd++) {
+      for (var kh = 0u; kh < P.kH; kh++) {
+${J.map((j) => `        let id${j} = d${j} + i32(kd) * P.dD;
+        let ih${j} = h${j} + i32(kh) * P.dH;
+        let ok${j} = u32(id${j}) < P.iD && u32(ih${j}) < P.iH;
+        let e${j} = (xb${j} + cib + (u32(id${j}) * P.iH + u32(ih${j})) * P.iW) >> 2u;
+        let cur${j} = select(z, tfx(e${j}), ok${j});${wide ? `
+        let prv${j} = select(z, tfx(e${j} - 1u), ok${j} && o${j}.z >= 4u);
+        let nxt${j} = select(z, tfx(e${j} + 1u), ok${j} && o${j}.z + 4u < P.iW);` : ''}`).join('\n')}
+${taps}
+      }
+    }
+  }
+${I.flatMap((i) => J.map((j) => `  tex_store(cb${i}, n${j}, r${j}, c${i}_${j});`)).join('\n')}
+}`;
+}
 
 /**
  * A GEMM tile entry: workgroup t (< P.tiles) owns output channels m0.. of group g x positions p0..;
@@ -76,7 +158,8 @@ struct Params {
   // share one pipeline (the branch is uniform and outside every loop)
   has_bias: u32,
   wgm: u32,                                  // GEMM tile rows / 8: 2 or 8 (see above)
-  _pad0: u32, _pad1: u32,
+  CoutP: u32,                                // conv_tex: Cout rounded up to 4 (the weight copy's row)
+  _pad1: u32,
 }
 @group(0) @binding(0) var<uniform> P: Params;
 
@@ -277,6 +360,49 @@ ${gemmEntry('conv_1x1', {
     }`,
   store: 'store_tile(lid, g, m0, p0, n, false, min(P.P, p0 + bn()))',
 })}
+
+// ------------------------------------------------------------------ texture path
+
+const TEX_WG: u32 = ${TEX_WG}u;
+// Raw f32 bits of x and of the permuted weights, 4 elements per texel, TEX_W texels a row.
+@group(0) @binding(5) var tx: texture_2d<u32>;
+@group(0) @binding(6) var tw: texture_2d<u32>;
+// The output seen as vec4s (the prelude's 'out' binding; an entry uses one or the other).
+@group(0) @binding(4) var<storage, read_write> out4: array<vec4<f32>>;
+
+fn tfx(t: u32) -> vec4<f32> { return bitcast<vec4<f32>>(textureLoad(tx, vec2<u32>(t & ${TEX_W - 1}u, t >> ${Math.log2(TEX_W)}u), 0)); }
+fn tfw(t: u32) -> vec4<f32> { return bitcast<vec4<f32>>(textureLoad(tw, vec2<u32>(t & ${TEX_W - 1}u, t >> ${Math.log2(TEX_W)}u), 0)); }
+
+// c + a b^T: column q of the block gains a * b[q] (a: 4 channels, b: 4 positions).
+fn mac1(c: mat4x4<f32>, a: vec4<f32>, b: vec4<f32>) -> mat4x4<f32> {
+  return mat4x4<f32>(fma(a, vec4<f32>(b.x), c[0]), fma(a, vec4<f32>(b.y), c[1]), fma(a, vec4<f32>(b.z), c[2]), fma(a, vec4<f32>(b.w), c[3]));
+}
+
+// Channel block cb (channels 4 cb ..) at the 4 positions r.. of sample n: one row vector per
+// channel (r % 4 == 0 and P % 4 == 0, so each is one aligned vec4 of out).
+fn tex_store(cb: u32, n: u32, r: u32, c: mat4x4<f32>) {
+  let t = transpose(c);
+  for (var i = 0u; i < 4u; i++) {
+    let co = cb * 4u + i;
+    if (co < P.Cout) {
+      var b = 0.0;
+      if (P.has_bias != 0u) { b = ld_bias(co); }
+      out4[((n * P.Cout + co) * P.P + r) >> 2u] = t[i] + vec4<f32>(b);
+    }
+  }
+}
+
+// The weights permuted to [tap][ci][co] (co padded to CoutP with zeros), widened to f32, so that
+// 4 output channels of one (tap, ci) are one texel of the copy. groups == 1 (K = Cin * taps).
+${perElement('conv_wperm', `  let co = i % P.CoutP;
+  let r = i / P.CoutP;
+  let ci = r % P.Cin;
+  let tap = r / P.Cin;
+  var v = 0.0;
+  if (co < P.Cout) { v = ld_w((co * P.Cin + ci) * P.taps + tap); }
+  out[i] = v;`, { wg: 'TEX_WG', limit: 'P.K * P.CoutP' })}
+
+${Object.keys(TEX_TILES).flatMap((tile) => TEX_WINDOWS.map(([k, q]) => texEntry(tile as keyof typeof TEX_TILES, k, q))).join('\n\n')}
 
 // Reference: one invocation per output element, walking its group's channels and taps.
 // Also the path for groups with very few output channels (depthwise), where a GEMM tile would
