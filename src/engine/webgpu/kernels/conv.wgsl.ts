@@ -32,8 +32,11 @@ export const BM_MAX = 64;
 export const BN_MAX = 256;
 /** workgroup size of conv_naive */
 export const WG_NAIVE = 256;
-/** invocations per workgroup of the texture entries and of the weight permutation */
+/** invocations per workgroup of the texture entries and of the weight permutation (the default) */
 export const TEX_WG = 64;
+/** ... and of texture entries with fewer than TEX_SMALL tiles */
+export const TEX_WG_SMALL = 8;
+export const TEX_SMALL = 2048;
 /** texture copies: texels per texture row (a power of two) */
 export const TEX_W = 4096;
 /** Output tile (channels, positions) per invocation of each texture entry: 4x4 blocks. */
@@ -363,7 +366,9 @@ ${gemmEntry('conv_1x1', {
 
 // ------------------------------------------------------------------ texture path
 
-const TEX_WG: u32 = ${TEX_WG}u;
+// an override: small convs (a few dozen tiles) run in 8-invocation workgroups, so that llvmpipe
+// spreads them over its threads (one workgroup runs on one thread)
+override TEX_WG: u32 = ${TEX_WG}u;
 // Raw f32 bits of x and of the permuted weights, 4 elements per texel, TEX_W texels a row.
 @group(0) @binding(5) var tx: texture_2d<u32>;
 @group(0) @binding(6) var tw: texture_2d<u32>;

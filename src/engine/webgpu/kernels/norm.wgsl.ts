@@ -27,7 +27,7 @@ export const TEX_W = 4096;
 
 export const NORM: KernelFamily = { name: 'norm', inputs: ['x', 'w', 'b', 'aux'], outputs: { out: 'f32', aux_out: 'f32' }, code: /* wgsl */ `
 override WG: u32 = ${WG};
-const TEX_WG: u32 = ${TEX_WG}u;
+override TEX_WG: u32 = ${TEX_WG}u;  // 8 for small dispatches: llvmpipe runs a workgroup on one thread
 // ---- specialisation (an override because it changes the inner loop; whether w / b are present
 // is a uniform flag instead: it is only read per output element, and one pipeline then serves
 // every affine combination)

@@ -20,7 +20,7 @@ import type { Tensor } from '../../tensor.js';
 import type { WebGpuBackend } from '../backend.js';
 import { type GpuStorage, Params, bufferBinding, grid1d } from '../context.js';
 import { bindingIndex } from '../kernel.js';
-import { CONV, NT, TEX_TILES, TEX_W, TEX_WG, TEX_WINDOWS, WG_NAIVE, texEntryName } from '../kernels/conv.wgsl.js';
+import { CONV, NT, TEX_SMALL, TEX_TILES, TEX_W, TEX_WG, TEX_WG_SMALL, TEX_WINDOWS, WG_NAIVE, texEntryName } from '../kernels/conv.wgsl.js';
 
 const NAIVE_MAX_COUTG = 2;
 
@@ -197,12 +197,13 @@ function texConv(be: WebGpuBackend, x: Tensor, w: Tensor, bias: Tensor | null, y
   const params = header(p, tilesP, tilesM, tiles, bias !== null, 0, coutP);
   const wp = be.empty('f32', [taps * p.Cin * coutP]);
   ctx.dispatch({
-    family: CONV, entry: 'conv_wperm', inputs: { w }, outputs: { out: wp }, params,
+    family: CONV, entry: 'conv_wperm', inputs: { w }, outputs: { out: wp }, params, overrides: { TEX_WG },
     workgroups: grid1d(Math.ceil(wp.size / TEX_WG)),
   });
   for (const t of [x, y, ...(bias ? [bias] : [])]) t.assertAlive();
   const biasT = bias ?? x; // never read without has_bias; any read-only buffer fills the slot
-  const pipe = ctx.pipeline(CONV, texEntryName(tile, p.kernel[2], p.padding[2]), { bias: biasT.dtype }, { out: 'f32' });
+  const wg = tiles < TEX_SMALL ? TEX_WG_SMALL : TEX_WG;
+  const pipe = ctx.pipeline(CONV, texEntryName(tile, p.kernel[2], p.padding[2]), { bias: biasT.dtype }, { out: 'f32' }, [], { TEX_WG: wg });
   const tx = takeTexture(be, x.size);
   const tw = takeTexture(be, wp.size);
   ctx.flush();
@@ -222,7 +223,7 @@ function texConv(be: WebGpuBackend, x: Tensor, w: Tensor, bias: Tensor | null, y
   const pass = enc.beginComputePass();
   pass.setPipeline(pipe);
   pass.setBindGroup(0, bindGroup);
-  const [gx, gy, gz] = grid1d(Math.ceil(tiles / TEX_WG));
+  const [gx, gy, gz] = grid1d(Math.ceil(tiles / wg));
   pass.dispatchWorkgroups(gx, gy, gz);
   pass.end();
   ctx.dispatches++;

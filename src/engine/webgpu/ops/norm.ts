@@ -149,9 +149,12 @@ function texNorm(be: WebGpuBackend, x: Tensor, affine: { x: Tensor; w: Tensor; b
   if (full) enc.copyBufferToTexture({ buffer, bytesPerRow: TEX_W * 16 }, { texture: tex }, [TEX_W, full]);
   if (rem) enc.copyBufferToTexture({ buffer, offset: full * TEX_W * 16, bytesPerRow: TEX_W * 16 }, { texture: tex, origin: [0, full] }, [rem, 1]);
   const view = tex.createView();
-  const run = (entry: string, inputs: DispatchArgs['inputs'], outputs: DispatchArgs['outputs'], invocations: number, wg = TEX_WG, withTex = true) => {
+  const run = (entry: string, inputs: DispatchArgs['inputs'], outputs: DispatchArgs['outputs'], invocations: number, wgRow = 0) => {
     const dtypes = Object.fromEntries(Object.entries(inputs).map(([n, t]) => [n, t.dtype]));
-    const pipe = ctx.pipeline(NORM, entry, dtypes, { out: 'f32', aux_out: 'f32' }, [], { ...overrides, WG: wg });
+    const withTex = wgRow === 0;
+    // workgroups of 8 below 1024 invocations, so that llvmpipe spreads them over its threads
+    const wg = withTex ? (invocations < 1024 ? 8 : TEX_WG) : wgRow;
+    const pipe = ctx.pipeline(NORM, entry, dtypes, { out: 'f32', aux_out: 'f32' }, [], withTex ? { KIND: s.kind, TEX_WG: wg } : { ...overrides, WG: wg });
     const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: ctx.uniform(params) } }];
     for (const [n, t] of [...Object.entries(inputs), ...Object.entries(outputs)]) entries.push(bufferBinding(bindingIndex(NORM, n), t));
     if (withTex) entries.push({ binding: 7, resource: view });
@@ -169,7 +172,7 @@ function texNorm(be: WebGpuBackend, x: Tensor, affine: { x: Tensor; w: Tensor; b
   } else {
     run('norm_partial_tex', {}, { aux_out: part! }, s.rows * chunks);
     // one workgroup per row (wgFor(chunks) invocations); it reads x's first element as the shift
-    run('norm_combine', { x, aux: part! }, { aux_out: stats! }, s.rows * wgFor(chunks), wgFor(chunks), false);
+    run('norm_combine', { x, aux: part! }, { aux_out: stats! }, s.rows * wgFor(chunks), wgFor(chunks));
     run('norm_apply_tex', { ...wb, aux: stats! }, { out: y }, (s.rows * s.L) / 4);
   }
   ctx.device.queue.submit([enc.finish()]);
