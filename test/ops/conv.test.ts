@@ -246,6 +246,8 @@ describe('conv: the texture-fed implicit GEMM (conv_tex*) against the CPU oracle
     await checkConv(base({ Cin: 37, Cout: 70, spatial: [5, 13, 12], kernel: [3, 1, 1], padding: [1, 0, 0], wd: 'bf16' }));
     await checkConv(base({ N: 2, Cin: 24, Cout: 3, spatial: [2, 9, 16] }));
     await checkConv(base({ Cin: 11, Cout: 13, spatial: [4, 5, 8], kernel: [3, 3, 3], padding: [0, 1, 1] }));
+    // 2 x 2048 tiles: the 64-invocation workgroups (smaller dispatches run 8 per workgroup)
+    await checkConv(base({ Cin: 2, Cout: 40, spatial: [8, 64, 64], kernel: [1, 3, 3], padding: [0, 1, 1] }));
     expect(texApplies(be, F.zeros(be, [1]), paramsOf(base({ Cin: 37, Cout: 70, spatial: [5, 13, 12], kernel: [1, 3, 3], padding: [0, 1, 1] })))).toBe(true);
   }, 120_000);
 });
