@@ -97,7 +97,8 @@ function texApplies(be: WebGpuBackend, x: Tensor, L: number): boolean {
   return x.dtype === 'f32' && L % 4 === 0 && maxRows >= TEX_W && Math.ceil(x.size / 4 / TEX_W) <= maxRows;
 }
 
-/** One reusable texture per backend, grown as needed (uses are queue-ordered submits). */
+/** One reusable texture per backend, grown as needed (uses are queue-ordered submits), up to TEX_KEEP_BYTES. */
+const TEX_KEEP_BYTES = 256 * 2 ** 20;
 const texCache = new WeakMap<WebGpuBackend, GPUTexture>();
 
 function textureFor(be: WebGpuBackend, elems: number): GPUTexture {
@@ -176,6 +177,11 @@ function texNorm(be: WebGpuBackend, x: Tensor, affine: { x: Tensor; w: Tensor; b
     run('norm_apply_tex', { ...wb, aux: stats! }, { out: y }, (s.rows * s.L) / 4);
   }
   ctx.device.queue.submit([enc.finish()]);
+  // a big copy is not kept for the next call (destroying waits for the work just submitted)
+  if (tex.height * TEX_W * 16 > TEX_KEEP_BYTES) {
+    tex.destroy();
+    texCache.delete(be);
+  }
   part?.dispose();
   stats?.dispose();
 }
