@@ -48,7 +48,7 @@ export const TEX_TILES = { conv_tex32x16: [32, 16], conv_tex8x32: [8, 32] } as c
  * elements into its neighbours, a static swizzle once kW and pW are constants.
  */
 export const TEX_WINDOWS: readonly (readonly [number, number])[] = [[1, 0], [3, 1]];
-export const texEntryName = (tile: keyof typeof TEX_TILES, kW: number, pW: number) => `${tile}_k${kW}p${pW}`;
+export const texEntryName = (tile: keyof typeof TEX_TILES, kW: number, pW: number, c4: boolean) => `${tile}_k${kW}p${pW}${c4 ? '_c4' : ''}`;
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 const XYZW = 'xyzw';
@@ -65,27 +65,35 @@ const XYZW = 'xyzw';
  * Tiles past Cout / the positions are clamped onto the last block (recomputing and rewriting the
  * same values); channels past Cout are masked at the store.
  */
-function texEntry(tile: keyof typeof TEX_TILES, kW: number, pW: number): string {
+function texEntry(tile: keyof typeof TEX_TILES, kW: number, pW: number, c4: boolean): string {
   const [bm, bn] = TEX_TILES[tile].map((d) => d / 4);
   const I = range(bm);
   const J = range(bn);
+  const C = c4 ? range(4) : [0];
   const wide = kW > 1 || pW > 0;
-  const el = (j: number, k: number) => `${['prv', 'cur', 'nxt'][k >> 2]}${j}.${XYZW[k & 3]}`;
-  const shifted = (j: number, s: number) =>
-    s === 0 ? `cur${j}` : `vec4<f32>(${range(4).map((e) => el(j, 4 + s + e)).join(', ')})`;
+  // value names of block j, input channel ci + c
+  const v = (name: string, j: number, c: number) => (c4 ? `${name}${j}_${c}` : `${name}${j}`);
+  const el = (j: number, c: number, k: number) => `${v(['prv', 'cur', 'nxt'][k >> 2], j, c)}.${XYZW[k & 3]}`;
+  const shifted = (j: number, c: number, s: number) =>
+    s === 0 ? v('cur', j, c) : `vec4<f32>(${range(4).map((e) => el(j, c, 4 + s + e)).join(', ')})`;
   const taps = range(kW).map((kw) => `        {
-          let wb = ((((kd * P.kH + kh) * ${kW}u + ${kw}u) * P.Cin + ci) * cp4);
-${I.map((i) => `          let a${i} = tfw(wb + cb${i});`).join('\n')}
-${J.map((j) => `          let b${j} = ${shifted(j, kw - pW)};`).join('\n')}
-${I.map((i) => `          ${J.map((j) => `c${i}_${j} = mac1(c${i}_${j}, a${i}, b${j});`).join(' ')}`).join('\n')}
+          let wb = (((kd * P.kH + kh) * ${kW}u + ${kw}u) * P.CinP + ci) * cp4;
+${I.map((i) => (c4
+    ? `          let a${i} = mat4x4<f32>(${C.map((c) => `tfw(wb + ${c ? `${c}u * cp4 + ` : ''}cb${i})`).join(', ')});`
+    : `          let a${i} = tfw(wb + cb${i});`)).join('\n')}
+${J.map((j) => (c4
+    ? `          let b${j} = transpose(mat4x4<f32>(${C.map((c) => shifted(j, c, kw - pW)).join(', ')}));`
+    : `          let b${j} = ${shifted(j, 0, kw - pW)};`)).join('\n')}
+${I.map((i) => `          ${J.map((j) => `c${i}_${j} = ${c4 ? 'mac4' : 'mac1'}(c${i}_${j}, a${i}, b${j});`).join(' ')}`).join('\n')}
         }`).join('\n');
   return `@compute @workgroup_size(TEX_WG)
-fn ${texEntryName(tile, kW, pW)}(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+fn ${texEntryName(tile, kW, pW, c4)}(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let t = flat_id(gid, nwg, TEX_WG);
   if (t >= P.tiles) { return; }
   let pt = t % P.tilesP;
   let mt = t / P.tilesP;
   let cp4 = P.CoutP / 4u;
+  let ip4 = P.inPlane / 4u;
   let nblk = P.Ptot / 4u;
 ${I.map((i) => `  let cb${i} = min(mt * ${bm}u + ${i}u, cp4 - 1u);`).join('\n')}
 ${J.map((j) => `  let q${j} = min(pt * ${bn}u + ${j}u, nblk - 1u) * 4u;
@@ -97,7 +105,7 @@ ${J.map((j) => `  let q${j} = min(pt * ${bn}u + ${j}u, nblk - 1u) * 4u;
   let xb${j} = n${j} * P.Cin * P.inPlane + o${j}.z;`).join('\n')}
 ${I.map((i) => `  ${J.map((j) => `var c${i}_${j} = mat4x4<f32>();`).join(' ')}`).join('\n')}
   let z = vec4<f32>();
-  for (var ci = 0u; ci < P.Cin; ci++) {
+  for (var ci = 0u; ci < P.Cin; ci += ${C.length}u) {
     let cib = ci * P.inPlane;
     for (var kd = 0u; kd < P.kD; kd++) {
       for (var kh = 0u; kh < P.kH; kh++) {
@@ -105,9 +113,15 @@ ${J.map((j) => `        let id${j} = d${j} + i32(kd) * P.dD;
         let ih${j} = h${j} + i32(kh) * P.dH;
         let ok${j} = u32(id${j}) < P.iD && u32(ih${j}) < P.iH;
         let e${j} = (xb${j} + cib + (u32(id${j}) * P.iH + u32(ih${j})) * P.iW) >> 2u;
-        let cur${j} = select(z, tfx(e${j}), ok${j});${wide ? `
-        let prv${j} = select(z, tfx(e${j} - 1u), ok${j} && o${j}.z >= 4u);
-        let nxt${j} = select(z, tfx(e${j} + 1u), ok${j} && o${j}.z + 4u < P.iW);` : ''}`).join('\n')}
+${C.map((c) => {
+    const ok = c4 ? `ok${j}_${c}` : `ok${j}`;
+    const e = c4 ? `e${j}_${c}` : `e${j}`;
+    return `${c4 ? `        let ${ok} = ok${j} && ci + ${c}u < P.Cin;
+        let ${e} = e${j}${c ? ` + ${c}u * ip4` : ''};
+` : ''}        let ${v('cur', j, c)} = select(z, tfx(${e}), ${ok});${wide ? `
+        let ${v('prv', j, c)} = select(z, tfx(${e} - 1u), ${ok} && o${j}.z >= 4u);
+        let ${v('nxt', j, c)} = select(z, tfx(${e} + 1u), ${ok} && o${j}.z + 4u < P.iW);` : ''}`;
+  }).join('\n')}`).join('\n')}
 ${taps}
       }
     }
@@ -162,7 +176,7 @@ struct Params {
   has_bias: u32,
   wgm: u32,                                  // GEMM tile rows / 8: 2 or 8 (see above)
   CoutP: u32,                                // conv_tex: Cout rounded up to 4 (the weight copy's row)
-  _pad1: u32,
+  CinP: u32,                                 // conv_tex: Cin rounded up to 4 (the weight copy's rows per tap)
 }
 @group(0) @binding(0) var<uniform> P: Params;
 
@@ -383,6 +397,15 @@ fn mac1(c: mat4x4<f32>, a: vec4<f32>, b: vec4<f32>) -> mat4x4<f32> {
   return mat4x4<f32>(fma(a, vec4<f32>(b.x), c[0]), fma(a, vec4<f32>(b.y), c[1]), fma(a, vec4<f32>(b.z), c[2]), fma(a, vec4<f32>(b.w), c[3]));
 }
 
+// c + a b for 4x4 blocks over 4 input channels kk: a[kk] holds 4 output channels, b[q][kk] the
+// input at position q, so column q gains sum_kk a[kk] b[q][kk]. Four FMAs per accumulator column
+// per load / store of it: on llvmpipe the accumulators live in memory, and mac1's single FMA per
+// column makes that traffic the bound.
+fn mac4(c: mat4x4<f32>, a: mat4x4<f32>, b: mat4x4<f32>) -> mat4x4<f32> {
+  return mat4x4<f32>(
+${range(4).map((q) => `    ${range(4).reduce((acc, kk) => `fma(a[${kk}], vec4<f32>(b[${q}].${XYZW[kk]}), ${acc})`, `c[${q}]`)}`).join(',\n')});
+}
+
 // Channel block cb (channels 4 cb ..) at the 4 positions r.. of sample n: one row vector per
 // channel (r % 4 == 0 and P % 4 == 0, so each is one aligned vec4 of out).
 fn tex_store(cb: u32, n: u32, r: u32, c: mat4x4<f32>) {
@@ -397,17 +420,17 @@ fn tex_store(cb: u32, n: u32, r: u32, c: mat4x4<f32>) {
   }
 }
 
-// The weights permuted to [tap][ci][co] (co padded to CoutP with zeros), widened to f32, so that
+// The weights permuted to [tap][ci][co] (ci padded to CinP, co to CoutP with zeros), widened to f32, so that
 // 4 output channels of one (tap, ci) are one texel of the copy. groups == 1 (K = Cin * taps).
 ${perElement('conv_wperm', `  let co = i % P.CoutP;
   let r = i / P.CoutP;
-  let ci = r % P.Cin;
-  let tap = r / P.Cin;
+  let ci = r % P.CinP;
+  let tap = r / P.CinP;
   var v = 0.0;
-  if (co < P.Cout) { v = ld_w((co * P.Cin + ci) * P.taps + tap); }
-  out[i] = v;`, { wg: 'TEX_WG', limit: 'P.K * P.CoutP' })}
+  if (co < P.Cout && ci < P.Cin) { v = ld_w((co * P.Cin + ci) * P.taps + tap); }
+  out[i] = v;`, { wg: 'TEX_WG', limit: 'P.taps * P.CinP * P.CoutP' })}
 
-${Object.keys(TEX_TILES).flatMap((tile) => TEX_WINDOWS.map(([k, q]) => texEntry(tile as keyof typeof TEX_TILES, k, q))).join('\n\n')}
+${Object.keys(TEX_TILES).flatMap((tile) => TEX_WINDOWS.flatMap(([k, q]) => [false, true].map((c4) => texEntry(tile as keyof typeof TEX_TILES, k, q, c4)))).join('\n\n')}
 
 // Reference: one invocation per output element, walking its group's channels and taps.
 // Also the path for groups with very few output channels (depthwise), where a GEMM tile would

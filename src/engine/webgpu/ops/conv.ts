@@ -26,14 +26,18 @@ const NAIVE_MAX_COUTG = 2;
 
 export type ConvPath = 'auto' | 'gemm' | '1x1' | 'naive' | 'tex';
 
-/** `software` overrides the adapter detection (undefined: detect); tests and benches use it. */
-export const convConfig: { software: boolean | undefined } = { software: undefined };
+/**
+ * `software` overrides the adapter detection (undefined: detect); `texVersion` picks the texture
+ * entries' reduction: 'c4' (4 input channels per accumulator update, mac4) or 'c1' (one, mac1:
+ * the first version, kept for comparison). Tests and benches set them.
+ */
+export const convConfig: { software: boolean | undefined; texVersion: 'c4' | 'c1' } = { software: undefined, texVersion: 'c4' };
 
 function isSoftware(be: WebGpuBackend): boolean {
   return convConfig.software ?? be.software;
 }
 
-function header(p: ConvParams, tilesP: number, tilesM: number, tiles: number, hasBias: boolean, wgm = 0, coutP = 0): Params {
+function header(p: ConvParams, tilesP: number, tilesM: number, tiles: number, hasBias: boolean, wgm = 0, coutP = 0, cinP = 0): Params {
   const [iD, iH, iW] = p.inSize;
   const [oD, oH, oW] = p.outSize;
   const [kD, kH, kW] = p.kernel;
@@ -49,7 +53,7 @@ function header(p: ConvParams, tilesP: number, tilesM: number, tiles: number, ha
     .i32(...p.padding).u32(P)
     .i32(...p.dilation).u32(p.N * P)
     .u32(tilesP, tilesM, tiles, iD * iH * iW)
-    .u32(hasBias ? 1 : 0, wgm, coutP, 0);
+    .u32(hasBias ? 1 : 0, wgm, coutP, cinP);
 }
 
 export function is1x1(p: ConvParams): boolean {
@@ -117,6 +121,7 @@ export function conv(be: WebGpuBackend, x: Tensor, w: Tensor, bias: Tensor | nul
 const texels = (elems: number) => Math.ceil(elems / 4);
 const texRowsFor = (elems: number) => Math.max(1, Math.ceil(texels(elems) / TEX_W));
 const coutPad = (p: ConvParams) => Math.ceil(p.Cout / 4) * 4;
+const cinPad = (p: ConvParams) => Math.ceil(p.Cin / 4) * 4;
 
 /** Whether conv_tex* takes this conv (see the top of this file). */
 export function texApplies(be: WebGpuBackend, x: Tensor, p: ConvParams): boolean {
@@ -124,7 +129,7 @@ export function texApplies(be: WebGpuBackend, x: Tensor, p: ConvParams): boolean
   const taps = p.kernel[0] * p.kernel[1] * p.kernel[2];
   return p.groups === 1 && x.dtype === 'f32' && p.Cin > 0 && p.stride[2] === 1 && p.dilation[2] === 1 &&
     p.inSize[2] % 4 === 0 && p.outSize[2] % 4 === 0 && TEX_WINDOWS.some(([k, q]) => k === p.kernel[2] && q === p.padding[2]) &&
-    maxRows >= TEX_W && texRowsFor(x.size) <= maxRows && texRowsFor(taps * p.Cin * coutPad(p)) <= maxRows;
+    maxRows >= TEX_W && texRowsFor(x.size) <= maxRows && texRowsFor(taps * cinPad(p) * coutPad(p)) <= maxRows;
 }
 
 /** Free textures by height, reused call after call (uses are queue-ordered submits). */
@@ -194,8 +199,8 @@ function texConv(be: WebGpuBackend, x: Tensor, w: Tensor, bias: Tensor | null, y
   const tilesM = Math.ceil(coutP / bm);
   const tilesP = Math.ceil((p.N * oD * oH * oW) / bn);
   const tiles = tilesM * tilesP;
-  const params = header(p, tilesP, tilesM, tiles, bias !== null, 0, coutP);
-  const wp = be.empty('f32', [taps * p.Cin * coutP]);
+  const params = header(p, tilesP, tilesM, tiles, bias !== null, 0, coutP, cinPad(p));
+  const wp = be.empty('f32', [taps * cinPad(p) * coutP]);
   ctx.dispatch({
     family: CONV, entry: 'conv_wperm', inputs: { w }, outputs: { out: wp }, params, overrides: { TEX_WG },
     workgroups: grid1d(Math.ceil(wp.size / TEX_WG)),
@@ -203,7 +208,7 @@ function texConv(be: WebGpuBackend, x: Tensor, w: Tensor, bias: Tensor | null, y
   for (const t of [x, y, ...(bias ? [bias] : [])]) t.assertAlive();
   const biasT = bias ?? x; // never read without has_bias; any read-only buffer fills the slot
   const wg = tiles < TEX_SMALL ? TEX_WG_SMALL : TEX_WG;
-  const pipe = ctx.pipeline(CONV, texEntryName(tile, p.kernel[2], p.padding[2]), { bias: biasT.dtype }, { out: 'f32' }, [], { TEX_WG: wg });
+  const pipe = ctx.pipeline(CONV, texEntryName(tile, p.kernel[2], p.padding[2], convConfig.texVersion === 'c4'), { bias: biasT.dtype }, { out: 'f32' }, [], { TEX_WG: wg });
   const tx = takeTexture(be, x.size);
   const tw = takeTexture(be, wp.size);
   ctx.flush();
