@@ -233,8 +233,16 @@ describe('conv: the texture-fed implicit GEMM (conv_tex*) against the CPU oracle
           c.bias ? F.fromArray(b, bv, [c.Cout]) : null,
         ];
         const want = await cpu.conv(...tensors(cpu), p).read();
-        const got = gpuConv(be, ...tensors(be), p, 'tex');
-        assertClose(await got.read(), want, tolFor(c.Cin * prod(p.kernel)), `tex: ${describeCase(c)}`);
+        // both reductions: 4 input channels per update (the default) and the first, rank-1 version
+        for (const version of ['c4', 'c1'] as const) {
+          convConfig.texVersion = version;
+          try {
+            const got = gpuConv(be, ...tensors(be), p, 'tex');
+            assertClose(await got.read(), want, tolFor(c.Cin * prod(p.kernel)), `tex ${version}: ${describeCase(c)}`);
+          } finally {
+            convConfig.texVersion = 'c4';
+          }
+        }
       }),
       gpuRuns(12),
     );
