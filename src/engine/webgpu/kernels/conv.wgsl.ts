@@ -407,28 +407,36 @@ ${range(4).map((q) => `    ${range(4).reduce((acc, kk) => `fma(a[${kk}], vec4<f3
 }
 
 // Channel block cb (channels 4 cb ..) at the 4 positions r.. of sample n: one row vector per
-// channel (r % 4 == 0 and P % 4 == 0, so each is one aligned vec4 of out).
+// channel (r % 4 == 0 and P % 4 == 0, so each is one aligned vec4 of out). The bias comes from
+// the row after the weights in their copy (zeros without bias): one texel per 4 channels rather
+// than a storage load per channel.
 fn tex_store(cb: u32, n: u32, r: u32, c: mat4x4<f32>) {
   let t = transpose(c);
+  let bv = tfw(P.taps * P.CinP * (P.CoutP / 4u) + cb);
   for (var i = 0u; i < 4u; i++) {
     let co = cb * 4u + i;
-    if (co < P.Cout) {
-      var b = 0.0;
-      if (P.has_bias != 0u) { b = ld_bias(co); }
-      out4[((n * P.Cout + co) * P.P + r) >> 2u] = t[i] + vec4<f32>(b);
-    }
+    if (co < P.Cout) { out4[((n * P.Cout + co) * P.P + r) >> 2u] = t[i] + vec4<f32>(bv[i]); }
   }
 }
 
 // The weights permuted to [tap][ci][co] (ci padded to CinP, co to CoutP with zeros), widened to f32, so that
-// 4 output channels of one (tap, ci) are one texel of the copy. groups == 1 (K = Cin * taps).
-${perElement('conv_wperm', `  let co = i % P.CoutP;
+// 4 output channels of one (tap, ci) are one texel of the copy, then one row of CoutP biases.
+// groups == 1.
+${perElement('conv_wperm', `  let nw = P.taps * P.CinP * P.CoutP;
+  if (i >= nw) {
+    let cb = i - nw;
+    var b = 0.0;
+    if (P.has_bias != 0u && cb < P.Cout) { b = ld_bias(cb); }
+    out[i] = b;
+    return;
+  }
+  let co = i % P.CoutP;
   let r = i / P.CoutP;
   let ci = r % P.CinP;
   let tap = r / P.CinP;
   var v = 0.0;
   if (co < P.Cout && ci < P.Cin) { v = ld_w((co * P.Cin + ci) * P.taps + tap); }
-  out[i] = v;`, { wg: 'TEX_WG', limit: 'P.taps * P.CinP * P.CoutP' })}
+  out[i] = v;`, { wg: 'TEX_WG', limit: '(P.taps * P.CinP + 1u) * P.CoutP' })}
 
 ${Object.keys(TEX_TILES).flatMap((tile) => TEX_WINDOWS.flatMap(([k, q]) => [false, true].map((c4) => texEntry(tile as keyof typeof TEX_TILES, k, q, c4)))).join('\n\n')}
 

@@ -129,7 +129,7 @@ export function texApplies(be: WebGpuBackend, x: Tensor, p: ConvParams): boolean
   const taps = p.kernel[0] * p.kernel[1] * p.kernel[2];
   return p.groups === 1 && x.dtype === 'f32' && p.Cin > 0 && p.stride[2] === 1 && p.dilation[2] === 1 &&
     p.inSize[2] % 4 === 0 && p.outSize[2] % 4 === 0 && TEX_WINDOWS.some(([k, q]) => k === p.kernel[2] && q === p.padding[2]) &&
-    maxRows >= TEX_W && texRowsFor(x.size) <= maxRows && texRowsFor(taps * cinPad(p) * coutPad(p)) <= maxRows;
+    maxRows >= TEX_W && texRowsFor(x.size) <= maxRows && texRowsFor((taps * cinPad(p) + 1) * coutPad(p)) <= maxRows;
 }
 
 /** Free textures by height, reused call after call (uses are queue-ordered submits). */
@@ -200,15 +200,15 @@ function texConv(be: WebGpuBackend, x: Tensor, w: Tensor, bias: Tensor | null, y
   const tilesP = Math.ceil((p.N * oD * oH * oW) / bn);
   const tiles = tilesM * tilesP;
   const params = header(p, tilesP, tilesM, tiles, bias !== null, 0, coutP, cinPad(p));
-  const wp = be.empty('f32', [taps * cinPad(p) * coutP]);
+  const wp = be.empty('f32', [(taps * cinPad(p) + 1) * coutP]);
+  const biasT = bias ?? x; // never read without has_bias; any read-only buffer fills the slot
   ctx.dispatch({
-    family: CONV, entry: 'conv_wperm', inputs: { w }, outputs: { out: wp }, params, overrides: { TEX_WG },
+    family: CONV, entry: 'conv_wperm', inputs: { w, bias: biasT }, outputs: { out: wp }, params, overrides: { TEX_WG },
     workgroups: grid1d(Math.ceil(wp.size / TEX_WG)),
   });
-  for (const t of [x, y, ...(bias ? [bias] : [])]) t.assertAlive();
-  const biasT = bias ?? x; // never read without has_bias; any read-only buffer fills the slot
+  for (const t of [x, y]) t.assertAlive();
   const wg = tiles < TEX_SMALL ? TEX_WG_SMALL : TEX_WG;
-  const pipe = ctx.pipeline(CONV, texEntryName(tile, p.kernel[2], p.padding[2], convConfig.texVersion === 'c4'), { bias: biasT.dtype }, { out: 'f32' }, [], { TEX_WG: wg });
+  const pipe = ctx.pipeline(CONV, texEntryName(tile, p.kernel[2], p.padding[2], convConfig.texVersion === 'c4'), {}, { out: 'f32' }, [], { TEX_WG: wg });
   const tx = takeTexture(be, x.size);
   const tw = takeTexture(be, wp.size);
   ctx.flush();
@@ -219,7 +219,6 @@ function texConv(be: WebGpuBackend, x: Tensor, w: Tensor, bias: Tensor | null, y
     layout: pipe.getBindGroupLayout(0),
     entries: [
       { binding: 0, resource: { buffer: ctx.uniform(params) } },
-      bufferBinding(bindingIndex(CONV, 'bias'), biasT),
       bufferBinding(bindingIndex(CONV, 'out'), y),
       { binding: 5, resource: tx.createView() },
       { binding: 6, resource: tw.createView() },
