@@ -64,6 +64,9 @@ const XYZW = 'xyzw';
  * / kW input fetches feed bm * bn FMAs (32 x 16 at 3 taps: 12 fetches per 512 FMAs).
  * Tiles past Cout / the positions are clamped onto the last block (recomputing and rewriting the
  * same values); channels past Cout are masked at the store.
+ * c4 (entries named *_c4, the default): input channels ci .. ci + 3 per step, so each 4x4
+ * accumulator block takes 16 FMAs (mac4) per load / store of it instead of 4 (mac1); the weight
+ * copy pads ci to CinP (zeros) and inputs past Cin are masked to zero.
  */
 function texEntry(tile: keyof typeof TEX_TILES, kW: number, pW: number, c4: boolean): string {
   const [bm, bn] = TEX_TILES[tile].map((d) => d / 4);
