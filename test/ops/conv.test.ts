@@ -10,9 +10,11 @@
 // tap, channel or padding cell moves an output by O(0.1). Half-precision inputs are rounded once on upload
 // and both backends read the same rounded values, so they share the tolerance.
 //
-// Paths: 'auto' picks conv_naive for groups with <= 2 output channels, conv_1x1 for 1x1x1 /
-// stride 1 / unpadded convs, conv_gemm otherwise, with 64 x 64 or 16 x 256 tiles by the
-// group's output channel count; the properties below draw channel counts that reach every
+// Paths: 'auto' picks the texture-fed implicit GEMM (conv_tex*) on a software adapter where it
+// applies (groups 1, f32 x, width a multiple of 4, kernel width / width padding (1, 0) or (3, 1),
+// stride and dilation 1 along width), else conv_naive for groups with <= 2 output channels,
+// conv_1x1 for 1x1x1 / stride 1 / unpadded convs, conv_gemm otherwise, with 64 x 64 or 16 x 256
+// tiles by the group's output channel count; the properties below draw channel counts that reach every
 // one of them, and one property forces every path on the same inputs. Most properties keep x
 // f32 and weights f32 / bf16 (what the models run; every new dtype combination compiles the
 // kernels again, ~1 s each on llvmpipe); one property draws f16 / bf16 for both.
@@ -24,7 +26,7 @@ import * as F from '../../src/engine/ops.js';
 import type { Tensor } from '../../src/engine/tensor.js';
 import type { WebGpuBackend } from '../../src/engine/webgpu/backend.js';
 import { gridLimit } from '../../src/engine/webgpu/context.js';
-import { type ConvPath, conv as gpuConv, is1x1 } from '../../src/engine/webgpu/ops/conv.js';
+import { type ConvPath, convConfig, conv as gpuConv, is1x1, texApplies } from '../../src/engine/webgpu/ops/conv.js';
 import { type Tol, assertClose, checkAgainstCpu, cpu, gpu, gpuRuns, randomValues } from '../harness.js';
 
 let be: WebGpuBackend;
@@ -171,6 +173,7 @@ describe('conv: random shapes against the CPU oracle', () => {
         ];
         const want = await cpu.conv(...tensors(cpu), p).read();
         const paths: ConvPath[] = is1x1(p) ? ['naive', 'gemm', '1x1'] : ['naive', 'gemm'];
+        if (texApplies(be, F.zeros(be, [1]), p)) paths.push('tex');
         for (const path of paths) {
           const got = gpuConv(be, ...tensors(be), p, path);
           assertClose(await got.read(), want, tolFor((c.Cin / c.groups) * prod(p.kernel)), `${path}: ${describeCase(c)}`);
@@ -185,6 +188,78 @@ const base = (over: Partial<Case>): Case => ({
   N: 1, Cin: 4, Cout: 4, groups: 1, spatial: [3, 4, 5], kernel: [1, 1, 1], stride: [1, 1, 1], padding: [0, 0, 0],
   dilation: [1, 1, 1], bias: true, xd: 'f32', wd: 'f32', seed: 7, ...over,
 });
+
+describe('conv: the texture-fed implicit GEMM (conv_tex*) against the CPU oracle', () => {
+  // Widths are multiples of 4 (the path's condition); everything else is awkward: output channels
+  // around both tiles (32 and 8 rows: 1, 3, 5, 17, 31, 33, 37, 65), odd / prime depths, heights,
+  // input channels and batches, positions that leave the last 16- or 32-wide tile partly empty,
+  // any kernel / stride / padding / dilation along depth and height, bf16 weights.
+  const texArb = fc
+    .record({
+      N: fc.integer({ min: 1, max: 3 }),
+      Cin: fc.constantFrom(1, 2, 3, 5, 8, 17),
+      Cout: fc.constantFrom(1, 3, 5, 16, 17, 31, 33, 37, 65),
+      D: fc.integer({ min: 1, max: 5 }),
+      H: fc.integer({ min: 1, max: 7 }),
+      W: fc.constantFrom(4, 8, 12, 20),
+      kd: fc.integer({ min: 1, max: 3 }),
+      kh: fc.integer({ min: 1, max: 3 }),
+      win: fc.constantFrom([1, 0], [3, 1]),
+      stride: fc.tuple(fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 2 })),
+      padding: fc.tuple(fc.integer({ min: 0, max: 2 }), fc.integer({ min: 0, max: 2 })),
+      dilation: fc.tuple(fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 2 })),
+      bias: fc.boolean(),
+      wd: dtypeArb(['f32', 'bf16', 'f16']),
+      seed: fc.integer({ min: 0, max: 1e6 }),
+    })
+    .map((r): Case => ({
+      N: r.N, Cin: r.Cin, Cout: r.Cout, groups: 1, spatial: [r.D, r.H, r.W], kernel: [r.kd, r.kh, r.win[0]],
+      stride: [...r.stride, 1], padding: [...r.padding, r.win[1]], dilation: [...r.dilation, 1], bias: r.bias,
+      xd: 'f32', wd: r.wd, seed: r.seed,
+    }))
+    .filter((c) => [0, 1].every((i) => outDim(c.spatial[i], c.kernel[i], c.stride[i], c.padding[i], c.dilation[i]) >= 1));
+
+  it('forced texture path: any depth / height kernel, stride, padding, dilation; 1 or 3 wide', async () => {
+    await fc.assert(
+      fc.asyncProperty(texArb, async (c) => {
+        const p = paramsOf(c);
+        expect(texApplies(be, F.zeros(be, [1]), p)).toBe(true);
+        const xv = randomValues(c.N * c.Cin * prod(p.inSize), `x${c.seed}`);
+        const wv = randomValues(c.Cout * c.Cin * prod(p.kernel), `w${c.seed}`);
+        const bv = randomValues(c.Cout, `b${c.seed}`);
+        const tensors = (b: typeof be | typeof cpu): [Tensor, Tensor, Tensor | null] => [
+          F.fromArray(b, xv, [c.N, c.Cin, ...p.inSize]),
+          F.fromArray(b, wv, [c.Cout, c.Cin, ...p.kernel], c.wd),
+          c.bias ? F.fromArray(b, bv, [c.Cout]) : null,
+        ];
+        const want = await cpu.conv(...tensors(cpu), p).read();
+        // both reductions: 4 input channels per update (the default) and the first, rank-1 version
+        for (const version of ['c4', 'c1'] as const) {
+          convConfig.texVersion = version;
+          try {
+            const got = gpuConv(be, ...tensors(be), p, 'tex');
+            assertClose(await got.read(), want, tolFor(c.Cin * prod(p.kernel)), `tex ${version}: ${describeCase(c)}`);
+          } finally {
+            convConfig.texVersion = 'c4';
+          }
+        }
+      }),
+      gpuRuns(12),
+    );
+  }, 120_000);
+
+  it('the model shapes through ops.ts (auto picks the texture path): 1x3x3, 3x1x1, 1x1x1, 3x3x3, bf16 weights', async () => {
+    // 70 channels = three 32-row tiles; 5 * 13 * 12 positions = 49 16-wide tiles (the last partly empty)
+    await checkConv(base({ Cin: 37, Cout: 70, spatial: [5, 13, 12], kernel: [1, 3, 3], padding: [0, 1, 1], wd: 'bf16' }));
+    await checkConv(base({ Cin: 37, Cout: 70, spatial: [5, 13, 12], kernel: [3, 1, 1], padding: [1, 0, 0], wd: 'bf16' }));
+    await checkConv(base({ N: 2, Cin: 24, Cout: 3, spatial: [2, 9, 16] }));
+    await checkConv(base({ Cin: 11, Cout: 13, spatial: [4, 5, 8], kernel: [3, 3, 3], padding: [0, 1, 1] }));
+    // 2 x 2048 tiles: the 64-invocation workgroups (smaller dispatches run 8 per workgroup)
+    await checkConv(base({ Cin: 2, Cout: 40, spatial: [8, 64, 64], kernel: [1, 3, 3], padding: [0, 1, 1] }));
+    expect(texApplies(be, F.zeros(be, [1]), paramsOf(base({ Cin: 37, Cout: 70, spatial: [5, 13, 12], kernel: [1, 3, 3], padding: [0, 1, 1] })))).toBe(true);
+  }, 120_000);
+});
+
 
 describe('conv: the shapes the models run', () => {
   it('factorised tokenizer convs, several tiles each way: (1,3,3) spatial and (3,1,1) temporal, bf16 weights', async () => {
@@ -237,11 +312,16 @@ describe('conv: edge cases', () => {
     const saved = gridLimit.x;
     gridLimit.x = 3;
     try {
+      convConfig.software = false; // the storage-buffer entries, as on a GPU
       await checkConv(base({ N: 5, Cin: 3, Cout: 40, spatial: [1, 9, 8], bias: true })); // 1x1: 10 tiles
       await checkConv(base({ Cin: 6, Cout: 60, groups: 3, spatial: [2, 9, 16], kernel: [1, 3, 3], padding: [0, 1, 1] })); // gemm: 6 tiles
       await checkConv(base({ N: 2, Cin: 2, Cout: 2, spatial: [3, 9, 11], kernel: [3, 3, 3], padding: [1, 1, 1] })); // naive: 5 workgroups
+      convConfig.software = true;
+      await checkConv(base({ N: 5, Cin: 3, Cout: 40, spatial: [1, 9, 8], bias: true })); // tex: 2 * 23 tiles, 1 workgroup
+      await checkConv(base({ N: 3, Cin: 3, Cout: 5, spatial: [7, 16, 64], kernel: [1, 3, 3], padding: [0, 1, 1] })); // tex: 672 tiles, 11 workgroups
     } finally {
       gridLimit.x = saved;
+      convConfig.software = undefined;
     }
   });
 });

@@ -13,7 +13,7 @@ import type { DType } from '../../src/engine/dtype.js';
 import * as F from '../../src/engine/ops.js';
 import type { WebGpuBackend } from '../../src/engine/webgpu/backend.js';
 import { gridLimit } from '../../src/engine/webgpu/context.js';
-import { CHUNK, SPLIT_ABOVE } from '../../src/engine/webgpu/ops/norm.js';
+import { CHUNK, SPLIT_ABOVE, normConfig } from '../../src/engine/webgpu/ops/norm.js';
 import { type Tol, assertClose, awkwardDim, checkAgainstCpu, gpu, gpuRuns, randomValues } from '../harness.js';
 
 let be: WebGpuBackend;
@@ -92,6 +92,49 @@ describe('norm: random shapes against the CPU oracle', () => {
       await checkGroup([r.N, r.cg * r.groups, ...r.spatial], r.groups, xd, a.hasW ? a.pd : null, a.hasB ? a.pd : null, eps, seed);
     }), gpuRuns(10));
   }, 60_000);
+});
+
+describe('norm: the texture path (software adapters) and the storage-buffer path, each forced', () => {
+  // The texture entries take f32 x with rows of a multiple of 4 values: one invocation per row
+  // from 64 rows of up to SPLIT_ABOVE values, else split statistics over 1024-value chunks. Row
+  // counts straddle 64, lengths straddle a chunk and SPLIT_ABOVE, group norms have frames of a
+  // multiple of 4 (4 outputs share a channel) and not (channels change inside a texel).
+  const rowsArb = fc.constantFrom(1, 3, 63, 64, 67);
+  const dArb = fc.constantFrom(4, 12, 20, 1020, 1028, 2052);
+  const pdArb = fc.constantFrom<DType>('f32', 'bf16');
+  const both = async (body: () => Promise<void>) => {
+    for (const software of [true, false]) {
+      normConfig.software = software;
+      try {
+        await body();
+      } finally {
+        normConfig.software = undefined;
+      }
+    }
+  };
+
+  it('layer and rms norm, offsets up to 1000, weight / bias optional', async () => {
+    await fc.assert(fc.asyncProperty(rowsArb, dArb, pdArb, fc.boolean(), fc.boolean(), fc.constantFrom(0, 1000), seedArb, async (rows, D, pd, hasW, hasB, offset, seed) => {
+      await both(async () => {
+        await checkLayer([rows, D], 'f32', hasW ? pd : null, hasB ? pd : null, 1e-5, seed, offset);
+        await checkRms([rows, D], 'f32', hasW ? pd : null, 1e-6, seed);
+      });
+    }), gpuRuns(6));
+  }, 120_000);
+
+  it('group norm: frames of a multiple of 4 or not, one or several groups, long rows', async () => {
+    const shapeArb = fc.constantFrom<[number[], number]>([[1, 8, 4096], 1], [[2, 6, 12], 3], [[3, 4, 5], 1], [[1, 12, 5, 7], 2], [[2, 3, 6000], 1], [[70, 4, 4], 2]);
+    await fc.assert(fc.asyncProperty(shapeArb, pdArb, fc.boolean(), fc.constantFrom(0, 1000), seedArb, async ([shape, groups], pd, affine, offset, seed) => {
+      await both(() => checkGroup(shape, groups, 'f32', affine ? pd : null, affine ? pd : null, 1e-6, seed, offset));
+    }), gpuRuns(6));
+  }, 120_000);
+
+  it('rows longer than SPLIT_ABOVE and a single long row', async () => {
+    await both(async () => {
+      await checkLayer([3, SPLIT_ABOVE + 4], 'f32', 'f32', 'f32', 1e-5, 5, 1000);
+      await checkRms([1, 4 * 1031], 'f32', 'bf16', 1e-6, 6);
+    });
+  }, 120_000);
 });
 
 describe('norm: numerics', () => {

@@ -7,7 +7,9 @@
 // of the group, p an output position and k = ci * taps + tap (the weight's own memory order),
 // X[k, p] being the input value tap 'tap' of channel ci sees from position p (zero in padding).
 // conv_gemm forms X on the fly (implicit GEMM), conv_1x1 is the plain GEMM a 1x1x1 / stride 1 /
-// unpadded conv is, and conv_naive (one invocation per output) is the reference.
+// unpadded conv is, and conv_naive (one invocation per output) is the reference. conv_tex*
+// (the software-adapter path) is the same implicit GEMM fed from texture copies of x and of the
+// weights, register-tiled like the matmul's mm_v5_tex32x16 (see texEntry below).
 import type { KernelFamily } from '../kernel.js';
 import { perElement, perWorkgroup } from './common.wgsl.js';
 
@@ -30,6 +32,106 @@ export const BM_MAX = 64;
 export const BN_MAX = 256;
 /** workgroup size of conv_naive */
 export const WG_NAIVE = 256;
+/** invocations per workgroup of the texture entries and of the weight permutation (the default) */
+export const TEX_WG = 64;
+/** ... and of texture entries with fewer than TEX_SMALL tiles */
+export const TEX_WG_SMALL = 8;
+export const TEX_SMALL = 2048;
+/** texture copies: texels per texture row (a power of two) */
+export const TEX_W = 4096;
+/** Output tile (channels, positions) per invocation of each texture entry: 4x4 blocks. */
+export const TEX_TILES = { conv_tex32x16: [32, 16], conv_tex8x32: [8, 32] } as const satisfies Record<string, readonly [number, number]>;
+/**
+ * (kernel width, padding along width) pairs the texture entries are generated for: the 1x1x1,
+ * 3x1x1, 1x3x3 and 3x3x3 convs of the tokenizers and the Wan VAE. Along width the input window of
+ * 4 outputs at tap kw is elements w0 + kw - pW .. + 3: the current texel shifted by kw - pW
+ * elements into its neighbours, a static swizzle once kW and pW are constants.
+ */
+export const TEX_WINDOWS: readonly (readonly [number, number])[] = [[1, 0], [3, 1]];
+export const texEntryName = (tile: keyof typeof TEX_TILES, kW: number, pW: number, c4: boolean) => `${tile}_k${kW}p${pW}${c4 ? '_c4' : ''}`;
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+const XYZW = 'xyzw';
+
+/**
+ * Implicit GEMM from textures, one invocation per tile of TEX_TILES[tile] = (bm channels, bn
+ * positions), accumulated in 4x4 blocks c<i>_<j> (channel block i, position block j; c[q] is the
+ * column of 4 channels at position q). Position blocks are 4 consecutive outputs of one output row
+ * (oW % 4 == 0), so their input along width at any tap lies in three texels of one input row
+ * (iW % 4 == 0): prev, cur, next, fetched once per (ci, kd, kh) and reused by the kW taps. The
+ * weights come from a copy permuted to [tap][ci][co] (conv_wperm), so the 4 channels of a block
+ * at one (tap, ci) are one texel. Per (ci, kd, kh, kw): bm / 4 weight fetches and (3 or 1) * bn / 4
+ * / kW input fetches feed bm * bn FMAs (32 x 16 at 3 taps: 12 fetches per 512 FMAs).
+ * Tiles past Cout / the positions are clamped onto the last block (recomputing and rewriting the
+ * same values); channels past Cout are masked at the store.
+ * c4 (entries named *_c4, the default): input channels ci .. ci + 3 per step, so each 4x4
+ * accumulator block takes 16 FMAs (mac4) per load / store of it instead of 4 (mac1); the weight
+ * copy pads ci to CinP (zeros) and inputs past Cin are masked to zero.
+ */
+function texEntry(tile: keyof typeof TEX_TILES, kW: number, pW: number, c4: boolean): string {
+  const [bm, bn] = TEX_TILES[tile].map((d) => d / 4);
+  const I = range(bm);
+  const J = range(bn);
+  const C = c4 ? range(4) : [0];
+  const wide = kW > 1 || pW > 0;
+  // value names of block j, input channel ci + c
+  const v = (name: string, j: number, c: number) => (c4 ? `${name}${j}_${c}` : `${name}${j}`);
+  const el = (j: number, c: number, k: number) => `${v(['prv', 'cur', 'nxt'][k >> 2], j, c)}.${XYZW[k & 3]}`;
+  const shifted = (j: number, c: number, s: number) =>
+    s === 0 ? v('cur', j, c) : `vec4<f32>(${range(4).map((e) => el(j, c, 4 + s + e)).join(', ')})`;
+  const taps = range(kW).map((kw) => `        {
+          let wb = (((kd * P.kH + kh) * ${kW}u + ${kw}u) * P.CinP + ci) * cp4;
+${I.map((i) => (c4
+    ? `          let a${i} = mat4x4<f32>(${C.map((c) => `tfw(wb + ${c ? `${c}u * cp4 + ` : ''}cb${i})`).join(', ')});`
+    : `          let a${i} = tfw(wb + cb${i});`)).join('\n')}
+${J.map((j) => (c4
+    ? `          let b${j} = transpose(mat4x4<f32>(${C.map((c) => shifted(j, c, kw - pW)).join(', ')}));`
+    : `          let b${j} = ${shifted(j, 0, kw - pW)};`)).join('\n')}
+${I.map((i) => `          ${J.map((j) => `c${i}_${j} = ${c4 ? 'mac4' : 'mac1'}(c${i}_${j}, a${i}, b${j});`).join(' ')}`).join('\n')}
+        }`).join('\n');
+  return `@compute @workgroup_size(TEX_WG)
+fn ${texEntryName(tile, kW, pW, c4)}(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let t = flat_id(gid, nwg, TEX_WG);
+  if (t >= P.tiles) { return; }
+  let pt = t % P.tilesP;
+  let mt = t / P.tilesP;
+  let cp4 = P.CoutP / 4u;
+  let ip4 = P.inPlane / 4u;
+  let nblk = P.Ptot / 4u;
+${I.map((i) => `  let cb${i} = min(mt * ${bm}u + ${i}u, cp4 - 1u);`).join('\n')}
+${J.map((j) => `  let q${j} = min(pt * ${bn}u + ${j}u, nblk - 1u) * 4u;
+  let n${j} = q${j} / P.P;
+  let r${j} = q${j} - n${j} * P.P;
+  let o${j} = unravel3(r${j}, P.oH, P.oW);
+  let d${j} = i32(o${j}.x) * P.sD - P.pD;
+  let h${j} = i32(o${j}.y) * P.sH - P.pH;
+  let xb${j} = n${j} * P.Cin * P.inPlane + o${j}.z;`).join('\n')}
+${I.map((i) => `  ${J.map((j) => `var c${i}_${j} = mat4x4<f32>();`).join(' ')}`).join('\n')}
+  let z = vec4<f32>();
+  for (var ci = 0u; ci < P.Cin; ci += ${C.length}u) {
+    let cib = ci * P.inPlane;
+    for (var kd = 0u; kd < P.kD; kd++) {
+      for (var kh = 0u; kh < P.kH; kh++) {
+${J.map((j) => `        let id${j} = d${j} + i32(kd) * P.dD;
+        let ih${j} = h${j} + i32(kh) * P.dH;
+        let ok${j} = u32(id${j}) < P.iD && u32(ih${j}) < P.iH;
+        let e${j} = (xb${j} + cib + (u32(id${j}) * P.iH + u32(ih${j})) * P.iW) >> 2u;
+${C.map((c) => {
+    const ok = c4 ? `ok${j}_${c}` : `ok${j}`;
+    const e = c4 ? `e${j}_${c}` : `e${j}`;
+    return `${c4 ? `        let ${ok} = ok${j} && ci + ${c}u < P.Cin;
+        let ${e} = e${j}${c ? ` + ${c}u * ip4` : ''};
+` : ''}        let ${v('cur', j, c)} = select(z, tfx(${e}), ${ok});${wide ? `
+        let ${v('prv', j, c)} = select(z, tfx(${e} - 1u), ${ok} && o${j}.z >= 4u);
+        let ${v('nxt', j, c)} = select(z, tfx(${e} + 1u), ${ok} && o${j}.z + 4u < P.iW);` : ''}`;
+  }).join('\n')}`).join('\n')}
+${taps}
+      }
+    }
+  }
+${I.flatMap((i) => J.map((j) => `  tex_store(cb${i}, n${j}, r${j}, c${i}_${j});`)).join('\n')}
+}`;
+}
 
 /**
  * A GEMM tile entry: workgroup t (< P.tiles) owns output channels m0.. of group g x positions p0..;
@@ -76,7 +178,8 @@ struct Params {
   // share one pipeline (the branch is uniform and outside every loop)
   has_bias: u32,
   wgm: u32,                                  // GEMM tile rows / 8: 2 or 8 (see above)
-  _pad0: u32, _pad1: u32,
+  CoutP: u32,                                // conv_tex: Cout rounded up to 4 (the weight copy's row)
+  CinP: u32,                                 // conv_tex: Cin rounded up to 4 (the weight copy's rows per tap)
 }
 @group(0) @binding(0) var<uniform> P: Params;
 
@@ -277,6 +380,68 @@ ${gemmEntry('conv_1x1', {
     }`,
   store: 'store_tile(lid, g, m0, p0, n, false, min(P.P, p0 + bn()))',
 })}
+
+// ------------------------------------------------------------------ texture path
+
+// an override: small convs (a few dozen tiles) run in 8-invocation workgroups, so that llvmpipe
+// spreads them over its threads (one workgroup runs on one thread)
+override TEX_WG: u32 = ${TEX_WG}u;
+// Raw f32 bits of x and of the permuted weights, 4 elements per texel, TEX_W texels a row.
+@group(0) @binding(5) var tx: texture_2d<u32>;
+@group(0) @binding(6) var tw: texture_2d<u32>;
+// The output seen as vec4s (the prelude's 'out' binding; an entry uses one or the other).
+@group(0) @binding(4) var<storage, read_write> out4: array<vec4<f32>>;
+
+fn tfx(t: u32) -> vec4<f32> { return bitcast<vec4<f32>>(textureLoad(tx, vec2<u32>(t & ${TEX_W - 1}u, t >> ${Math.log2(TEX_W)}u), 0)); }
+fn tfw(t: u32) -> vec4<f32> { return bitcast<vec4<f32>>(textureLoad(tw, vec2<u32>(t & ${TEX_W - 1}u, t >> ${Math.log2(TEX_W)}u), 0)); }
+
+// c + a b^T: column q of the block gains a * b[q] (a: 4 channels, b: 4 positions).
+fn mac1(c: mat4x4<f32>, a: vec4<f32>, b: vec4<f32>) -> mat4x4<f32> {
+  return mat4x4<f32>(fma(a, vec4<f32>(b.x), c[0]), fma(a, vec4<f32>(b.y), c[1]), fma(a, vec4<f32>(b.z), c[2]), fma(a, vec4<f32>(b.w), c[3]));
+}
+
+// c + a b for 4x4 blocks over 4 input channels kk: a[kk] holds 4 output channels, b[q][kk] the
+// input at position q, so column q gains sum_kk a[kk] b[q][kk]. Four FMAs per accumulator column
+// per load / store of it: on llvmpipe the accumulators live in memory, and mac1's single FMA per
+// column makes that traffic the bound.
+fn mac4(c: mat4x4<f32>, a: mat4x4<f32>, b: mat4x4<f32>) -> mat4x4<f32> {
+  return mat4x4<f32>(
+${range(4).map((q) => `    ${range(4).reduce((acc, kk) => `fma(a[${kk}], vec4<f32>(b[${q}].${XYZW[kk]}), ${acc})`, `c[${q}]`)}`).join(',\n')});
+}
+
+// Channel block cb (channels 4 cb ..) at the 4 positions r.. of sample n: one row vector per
+// channel (r % 4 == 0 and P % 4 == 0, so each is one aligned vec4 of out). The bias comes from
+// the row after the weights in their copy (zeros without bias): one texel per 4 channels rather
+// than a storage load per channel.
+fn tex_store(cb: u32, n: u32, r: u32, c: mat4x4<f32>) {
+  let t = transpose(c);
+  let bv = tfw(P.taps * P.CinP * (P.CoutP / 4u) + cb);
+  for (var i = 0u; i < 4u; i++) {
+    let co = cb * 4u + i;
+    if (co < P.Cout) { out4[((n * P.Cout + co) * P.P + r) >> 2u] = t[i] + vec4<f32>(bv[i]); }
+  }
+}
+
+// The weights permuted to [tap][ci][co] (ci padded to CinP, co to CoutP with zeros), widened to f32, so that
+// 4 output channels of one (tap, ci) are one texel of the copy, then one row of CoutP biases.
+// groups == 1.
+${perElement('conv_wperm', `  let nw = P.taps * P.CinP * P.CoutP;
+  if (i >= nw) {
+    let cb = i - nw;
+    var b = 0.0;
+    if (P.has_bias != 0u && cb < P.Cout) { b = ld_bias(cb); }
+    out[i] = b;
+    return;
+  }
+  let co = i % P.CoutP;
+  let r = i / P.CoutP;
+  let ci = r % P.CinP;
+  let tap = r / P.CinP;
+  var v = 0.0;
+  if (co < P.Cout && ci < P.Cin) { v = ld_w((co * P.Cin + ci) * P.taps + tap); }
+  out[i] = v;`, { wg: 'TEX_WG', limit: '(P.taps * P.CinP + 1u) * P.CoutP' })}
+
+${Object.keys(TEX_TILES).flatMap((tile) => TEX_WINDOWS.flatMap(([k, q]) => [false, true].map((c4) => texEntry(tile as keyof typeof TEX_TILES, k, q, c4)))).join('\n\n')}
 
 // Reference: one invocation per output element, walking its group's channels and taps.
 // Also the path for groups with very few output channels (depthwise), where a GEMM tile would

@@ -21,9 +21,13 @@ import { perElement, perWorkgroup } from './common.wgsl.js';
 // ---- tunables
 /** invocations per workgroup (tree width), a power of two <= 256 */
 export const WG = 256;
+/** texture entries: invocations per workgroup, and texels per texture row (a power of two) */
+export const TEX_WG = 64;
+export const TEX_W = 4096;
 
 export const NORM: KernelFamily = { name: 'norm', inputs: ['x', 'w', 'b', 'aux'], outputs: { out: 'f32', aux_out: 'f32' }, code: /* wgsl */ `
 override WG: u32 = ${WG};
+override TEX_WG: u32 = ${TEX_WG}u;  // 8 for small dispatches: llvmpipe runs a workgroup on one thread
 // ---- specialisation (an override because it changes the inner loop; whether w / b are present
 // is a uniform flag instead: it is only read per output element, and one pipeline then serves
 // every affine combination)
@@ -167,6 +171,97 @@ ${perElement('norm_l2c', `  let n = i / P.S;
     if (P.silu != 0u) { y = y / (1.0 + exp(-y)); }
     out[base + c * P.S] = y;
   }`, { limit: 'P.total' })}
+
+// ------------------------------------------------------------------ texture path
+// On software adapters (llvmpipe) a storage load is a per-lane scalar loop and a workgroup barrier
+// switches every lane's coroutine, while a texel fetch is a real gather of 4 values. These entries
+// read x from a texture copy (4 elements per texel; rows start on a texel: L % 4 == 0), take
+// statistics 32 values at a time (welford_tex) and use no workgroup memory: an invocation owns a whole row (norm_row_tex) or a chunk of one
+// (norm_partial_tex), and norm_apply_tex writes 4 outputs per invocation as one vec4.
+@group(0) @binding(7) var tx: texture_2d<u32>;
+@group(0) @binding(5) var<storage, read_write> out4: array<vec4<f32>>;
+
+fn tfx(t: u32) -> vec4<f32> { return bitcast<vec4<f32>>(textureLoad(tx, vec2<u32>(t & ${TEX_W - 1}u, t >> ${Math.log2(TEX_W)}u), 0)); }
+
+// Statistics of texels [t0, t1) of x - k: blocks of 8 texels (32 values) are summarised exactly
+// in registers (their mean, then the sum of squared deviations from it) and merged into the
+// running summary with Chan's formula: one division per 32 values instead of Welford's one per
+// value, and as safe (no E[x^2] - E[x]^2 anywhere). rms needs the sum of squares alone.
+fn hsum(v: vec4<f32>) -> f32 { return (v.x + v.y) + (v.z + v.w); }
+
+fn welford_tex(t0: u32, t1: u32, k: f32) -> Stat {
+  if (KIND == 1u) {
+    var m2 = vec4<f32>();
+    for (var t = t0; t < t1; t++) {
+      let v = tfx(t);
+      m2 = fma(v, v, m2);
+    }
+    return Stat(4.0 * f32(t1 - t0), 0.0, hsum(m2));
+  }
+  let kv = vec4<f32>(k);
+  var s = Stat(0.0, 0.0, 0.0);
+  var t = t0;
+  for (; t + 8u <= t1; t += 8u) {
+${[0, 1, 2, 3, 4, 5, 6, 7].map((q) => `    let v${q} = tfx(t + ${q}u) - kv;`).join('\n')}
+    let mb = hsum(((v0 + v1) + (v2 + v3)) + ((v4 + v5) + (v6 + v7))) * (1.0 / 32.0);
+    let m = vec4<f32>(mb);
+${[0, 1, 2, 3, 4, 5, 6, 7].map((q) => `    let d${q} = v${q} - m;`).join('\n')}
+    let m2 = ((d0 * d0 + d1 * d1) + (d2 * d2 + d3 * d3)) + ((d4 * d4 + d5 * d5) + (d6 * d6 + d7 * d7));
+    s = merge(s, Stat(32.0, mb, hsum(m2)));
+  }
+  for (; t < t1; t++) {
+    let v = tfx(t) - kv;
+    let mb = hsum(v) * 0.25;
+    let d = v - vec4<f32>(mb);
+    s = merge(s, Stat(4.0, mb, dot(d, d)));
+  }
+  return s;
+}
+
+fn shift_tex(row: u32) -> f32 {
+  if (KIND == 1u) { return 0.0; }
+  return tfx(row * P.L / 4u).x;
+}
+
+// The 4 outputs from element i of row 'row' on (i % 4 == 0), written as one vec4.
+fn apply4(row: u32, i: u32, st: vec3<f32>) {
+  let e = row * P.L + i;
+  var y = ((tfx(e >> 2u) - vec4<f32>(st.x)) - vec4<f32>(st.y)) * st.z;
+  let c0 = (row % P.G) * P.Cg;
+  if (P.S % 4u == 0u) {
+    // the 4 elements share one channel (group norm over aligned frames)
+    let c = c0 + i / P.S;
+    if (P.has_w != 0u) { y *= ld_w(c); }
+    if (P.has_b != 0u) { y += vec4<f32>(ld_b(c)); }
+  } else {
+    let c = vec4<u32>(c0) + (vec4<u32>(i) + vec4<u32>(0u, 1u, 2u, 3u)) / P.S;
+    if (P.has_w != 0u) { y *= vec4<f32>(ld_w(c.x), ld_w(c.y), ld_w(c.z), ld_w(c.w)); }
+    if (P.has_b != 0u) { y += vec4<f32>(ld_b(c.x), ld_b(c.y), ld_b(c.z), ld_b(c.w)); }
+  }
+  out4[e >> 2u] = y;
+}
+
+// One invocation per row: statistics, then the output, both from the texture.
+${perElement('norm_row_tex', `  let k = shift_tex(i);
+  let t0 = i * P.L / 4u;
+  let st = finish(k, welford_tex(t0, t0 + P.L / 4u, k));
+  for (var j = 0u; j < P.L; j += 4u) { apply4(i, j, st); }`, { wg: 'TEX_WG', limit: 'P.rows' })}
+
+// Split statistics: invocation (row, chunk) summarises P.chunk elements (a multiple of 4) into
+// aux_out[2 * i ..] = (mean of x - K, M2), as norm_partial does; norm_combine merges them.
+${perElement('norm_partial_tex', `  let row = i / P.chunks;
+  let c = i - row * P.chunks;
+  let start = c * P.chunk;
+  let end = min(P.L, start + P.chunk);
+  let t0 = (row * P.L + start) / 4u;
+  let r = welford_tex(t0, t0 + (end - start) / 4u, shift_tex(row));
+  aux_out[2u * i] = r.mean;
+  aux_out[2u * i + 1u] = r.m2;`, { wg: 'TEX_WG', limit: 'P.rows * P.chunks' })}
+
+// 4 outputs per invocation with the row's statistics from aux (norm_combine's).
+${perElement('norm_apply_tex', `  let e = 4u * i;
+  let row = e / P.L;
+  apply4(row, e - row * P.L, vec3<f32>(ld_aux(4u * row), ld_aux(4u * row + 1u), ld_aux(4u * row + 2u)));`, { wg: 'TEX_WG', limit: 'P.total / 4u' })}
 
 // Step 3: one invocation per element normalises with its row's statistics from aux.
 ${perElement('norm_apply', `  let row = i / P.L;

@@ -6,11 +6,17 @@
 // - Longer rows (group norm over a whole frame: 524288 values): a split reduction over
 //   CHUNK-element pieces (norm_partial, many workgroups per row), a merge per row
 //   (norm_combine) and an elementwise pass (norm_apply).
+// - Software adapters (llvmpipe), f32 x with rows of a multiple of 4 values: the same two shapes
+//   fed from a texture copy of x with no workgroup memory (kernels/norm.wgsl.ts, texture path):
+//   norm_row_tex (an invocation per row) when there are at least TEX_MIN_ROWS rows of up to
+//   SPLIT_ABOVE values, else norm_partial_tex (an invocation per TEX_CHUNK values) + norm_combine
+//   + norm_apply_tex (4 outputs per invocation).
 import type { NormParams } from '../../backend.js';
 import type { Tensor } from '../../tensor.js';
 import type { WebGpuBackend } from '../backend.js';
-import { Params, grid1d } from '../context.js';
-import { NORM, WG } from '../kernels/norm.wgsl.js';
+import { type DispatchArgs, type GpuStorage, Params, bufferBinding, grid1d } from '../context.js';
+import { bindingIndex } from '../kernel.js';
+import { NORM, TEX_W, TEX_WG, WG } from '../kernels/norm.wgsl.js';
 
 /** Workgroup size for reducing `n` values: 32 for short rows (up to 8 values per invocation,
  *  no idle invocations, 5 tree levels), else 256. Two sizes keep the pipeline count low. */
@@ -20,6 +26,13 @@ export const SPLIT_ABOVE = 16384;
 /** elements per workgroup of the split reduction (16 per invocation) */
 export const CHUNK = 4096;
 const KIND = { layer: 0, rms: 1, group: 2, l2_channels: 1 } as const;
+/** texture path: rows below this many go through the split statistics (an invocation per row would idle the cores) */
+const TEX_MIN_ROWS = 64;
+/** texture path: values per invocation of norm_partial_tex */
+const TEX_CHUNK = 1024;
+
+/** `software` overrides the adapter detection (undefined: detect); tests and benches use it. */
+export const normConfig: { software: boolean | undefined } = { software: undefined };
 
 export function norm(be: WebGpuBackend, x: Tensor, weight: Tensor | null, bias: Tensor | null, p: NormParams): Tensor {
   const y = be.empty('f32', x.shape);
@@ -41,9 +54,13 @@ export function norm(be: WebGpuBackend, x: Tensor, weight: Tensor | null, bias: 
   const L = Cg * S;
   const split = L > SPLIT_ABOVE;
   const chunks = split ? Math.ceil(L / CHUNK) : 1;
-  const params = new Params().u32(rows, L, S, Cg, G, chunks, CHUNK).f32(p.eps).u32(rows * L, weight ? 1 : 0, bias ? 1 : 0, 0);
   // w / b are always bound (the WGSL reads them under uniform flags): x stands in when absent
   const affine = { x, w: weight ?? x, b: bias ?? x };
+  if ((normConfig.software ?? be.software) && texApplies(be, x, L)) {
+    texNorm(be, x, affine, y, { rows, L, S, Cg, G, eps: p.eps, hasW: weight !== null, hasB: bias !== null, kind: KIND[p.kind] });
+    return y;
+  }
+  const params = new Params().u32(rows, L, S, Cg, G, chunks, CHUNK).f32(p.eps).u32(rows * L, weight ? 1 : 0, bias ? 1 : 0, 0);
   const overrides = { KIND: KIND[p.kind], WG };
   if (!split) {
     be.ctx.dispatch({
@@ -71,4 +88,100 @@ export function norm(be: WebGpuBackend, x: Tensor, weight: Tensor | null, bias: 
   part.dispose();
   stats.dispose();
   return y;
+}
+
+// ------------------------------------------------------------------ texture path
+
+function texApplies(be: WebGpuBackend, x: Tensor, L: number): boolean {
+  const maxRows = be.ctx.device.limits.maxTextureDimension2D;
+  return x.dtype === 'f32' && L % 4 === 0 && maxRows >= TEX_W && Math.ceil(x.size / 4 / TEX_W) <= maxRows;
+}
+
+/** One reusable texture per backend, grown as needed (uses are queue-ordered submits), up to TEX_KEEP_BYTES. */
+const TEX_KEEP_BYTES = 256 * 2 ** 20;
+const texCache = new WeakMap<WebGpuBackend, GPUTexture>();
+
+function textureFor(be: WebGpuBackend, elems: number): GPUTexture {
+  const rows = Math.max(1, Math.ceil(elems / 4 / TEX_W));
+  const old = texCache.get(be);
+  if (old && old.height >= rows) return old;
+  // destroying waits for the submitted work that reads it
+  old?.destroy();
+  const tex = be.ctx.device.createTexture({
+    size: [TEX_W, Math.min(be.ctx.device.limits.maxTextureDimension2D, Math.max(rows, 2 ** Math.ceil(Math.log2(rows))))],
+    format: 'rgba32uint', usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST, label: 'norm operand',
+  });
+  texCache.set(be, tex);
+  return tex;
+}
+
+interface TexShape {
+  rows: number;
+  L: number;
+  S: number;
+  Cg: number;
+  G: number;
+  eps: number;
+  hasW: boolean;
+  hasB: boolean;
+  kind: number;
+}
+
+/**
+ * Copy x into the texture and run the texture entries on it: everything queued before is flushed,
+ * the copy and the dispatches go in a command buffer of their own.
+ */
+function texNorm(be: WebGpuBackend, x: Tensor, affine: { x: Tensor; w: Tensor; b: Tensor }, y: Tensor, s: TexShape): void {
+  const ctx = be.ctx;
+  const split = s.rows < TEX_MIN_ROWS || s.L > SPLIT_ABOVE;
+  const chunks = split ? Math.ceil(s.L / TEX_CHUNK) : 1;
+  const params = new Params().u32(s.rows, s.L, s.S, s.Cg, s.G, chunks, TEX_CHUNK).f32(s.eps)
+    .u32(s.rows * s.L, s.hasW ? 1 : 0, s.hasB ? 1 : 0, 0);
+  const overrides = { KIND: s.kind, WG };
+  const part = split ? be.empty('f32', [s.rows * chunks * 2]) : null;
+  const stats = split ? be.empty('f32', [s.rows * 4]) : null;
+  const tex = textureFor(be, x.size);
+  ctx.flush();
+  const enc = ctx.device.createCommandEncoder();
+  const texels = Math.ceil(x.size / 4);
+  const full = Math.floor(texels / TEX_W);
+  const rem = texels - full * TEX_W;
+  const buffer = (x.storage as GpuStorage).buffer;
+  if (full) enc.copyBufferToTexture({ buffer, bytesPerRow: TEX_W * 16 }, { texture: tex }, [TEX_W, full]);
+  if (rem) enc.copyBufferToTexture({ buffer, offset: full * TEX_W * 16, bytesPerRow: TEX_W * 16 }, { texture: tex, origin: [0, full] }, [rem, 1]);
+  const view = tex.createView();
+  const run = (entry: string, inputs: DispatchArgs['inputs'], outputs: DispatchArgs['outputs'], invocations: number, wgRow = 0) => {
+    const dtypes = Object.fromEntries(Object.entries(inputs).map(([n, t]) => [n, t.dtype]));
+    const withTex = wgRow === 0;
+    // workgroups of 8 below 1024 invocations, so that llvmpipe spreads them over its threads
+    const wg = withTex ? (invocations < 1024 ? 8 : TEX_WG) : wgRow;
+    const pipe = ctx.pipeline(NORM, entry, dtypes, { out: 'f32', aux_out: 'f32' }, [], withTex ? { KIND: s.kind, TEX_WG: wg } : { ...overrides, WG: wg });
+    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: ctx.uniform(params) } }];
+    for (const [n, t] of [...Object.entries(inputs), ...Object.entries(outputs)]) entries.push(bufferBinding(bindingIndex(NORM, n), t));
+    if (withTex) entries.push({ binding: 7, resource: view });
+    const pass = enc.beginComputePass();
+    pass.setPipeline(pipe);
+    pass.setBindGroup(0, ctx.device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries }));
+    const [gx, gy, gz] = grid1d(Math.ceil(invocations / wg));
+    pass.dispatchWorkgroups(gx, gy, gz);
+    pass.end();
+    ctx.dispatches++;
+  };
+  const wb = { w: affine.w, b: affine.b };
+  if (!split) {
+    run('norm_row_tex', wb, { out: y }, s.rows);
+  } else {
+    run('norm_partial_tex', {}, { aux_out: part! }, s.rows * chunks);
+    // one workgroup per row (wgFor(chunks) invocations); it reads x's first element as the shift
+    run('norm_combine', { x, aux: part! }, { aux_out: stats! }, s.rows * wgFor(chunks), wgFor(chunks));
+    run('norm_apply_tex', { ...wb, aux: stats! }, { out: y }, (s.rows * s.L) / 4);
+  }
+  ctx.device.queue.submit([enc.finish()]);
+  // a big copy is not kept for the next call (destroying waits for the work just submitted)
+  if (tex.height * TEX_W * 16 > TEX_KEEP_BYTES) {
+    tex.destroy();
+    texCache.delete(be);
+  }
+  part?.dispose();
+  stats?.dispose();
 }
