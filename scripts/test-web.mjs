@@ -95,7 +95,7 @@ try {
   await page.click('#conform-run');
   const conf = await waitDone(page, '#conform-table');
   check(conf.ok, `conformance run finished ${conf.error}`);
-  const rows = await page.$$eval('#conform-table tbody tr', (rs) => rs.map((r) => ({ case: r.dataset.case, pass: r.dataset.pass === '', text: r.innerText.replace(/\t/g, '  ') })));
+  const rows = await page.$$eval('#conform-table tbody tr', (rs) => rs.map((r) => ({ case: r.dataset.case, pass: r.dataset.pass === '', text: Array.from(r.cells, (c) => c.textContent).join('  ') })));
   check(rows.length === want.length, `${rows.length} cases on the page; ${want.length} case folders under test/fixtures/{${PAGE_FIXTURES.join(',')}}`);
   for (const r of rows) check(r.pass, `conform ${r.text}`);
   log(await page.textContent('#conform-summary'));

@@ -16,7 +16,7 @@ function row(r: CaseResult): HTMLTableRowElement {
     el('td', { class: 'num' }, r.seconds.toFixed(2)),
     el('td', { class: 'num' }, outs.length ? fmtErr(worstAbs) : ''),
     el('td', { class: 'num' }, outs.length ? fmtErr(worstRel) : ''),
-    el('td', {}, r.first_divergent_tap ?? ''),
+    el('td', {}, r.first_divergent_tap ? `${r.first_divergent_tap} (max_abs ${fmtErr(r.taps[r.first_divergent_tap]?.max_abs ?? Number.NaN)})` : ''),
     el('td', {}, r.error ? r.error.split('\n')[0].slice(0, 200) : ''),
   );
 }
