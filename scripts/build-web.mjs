@@ -5,6 +5,16 @@ import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { OUT_DIR, PAGE_FIXTURES, ROOT, siteFiles } from './web-site.mjs';
 
+// bench/kernel-cases.ts (the bench's rows, shared with npm run bench) imports the Node harness;
+// on the page the same names come from web/bench-harness.ts.
+const benchHarnessForPage = {
+  name: 'bench-harness-for-page',
+  setup(b) {
+    b.onResolve({ filter: /^\.\/harness\.js$/ }, (args) =>
+      args.importer.endsWith(join('bench', 'kernel-cases.ts')) ? { path: join(ROOT, 'web/bench-harness.ts') } : undefined);
+  },
+};
+
 export async function buildWeb() {
   rmSync(OUT_DIR, { recursive: true, force: true });
   mkdirSync(OUT_DIR, { recursive: true });
@@ -19,6 +29,7 @@ export async function buildWeb() {
     // Dawn's Node package: the engine imports it only where there is no navigator.gpu, and never on a page
     external: ['webgpu'],
     logLevel: 'warning',
+    plugins: [benchHarnessForPage],
   });
   for (const f of ['index.html', 'style.css']) copyFileSync(join(ROOT, 'web', f), join(OUT_DIR, f));
   writeFileSync(join(OUT_DIR, 'manifest.json'), JSON.stringify({ fixtures: PAGE_FIXTURES.map((f) => `fixtures/${f}`), files: siteFiles() }));

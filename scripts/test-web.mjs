@@ -4,8 +4,9 @@
 // - every public fixture case of the tokenizer, DiT and AR families passes on the page;
 // - the explorer shows the CV tiny tokenizer's module tree (every tensor, every parameter);
 // - a tap heat map (one canvas per channel, statistics that match the tap's size, no NaN);
-// - the page's round-trip PSNR on a sample clip equals the CLI's within 0.01 dB.
-// Screenshots of the tree, the heat map and the conformance table go to out/web/.
+// - the page's round-trip PSNR on a sample clip equals the CLI's within 0.01 dB;
+// - the kernel bench gives a row and its JSON; without WebGPU the page says so in one line.
+// Screenshots of the tree, the heat map, the conformance table and the bench go to out/web/.
 // Exit status 1 with one line per failed check.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync } from 'node:fs';
@@ -20,6 +21,7 @@ const OUT = join(ROOT, 'out/web');
 const TOKENIZER = 'weights/cosmos-tokenizer-tiny-cv4x8x8';
 const CLIP = 'weights/samples/sample_0.y4m';
 const TAP = 'encoder.down.0.block.0';
+const BENCH_ROW = 'conv3d 3x1x1';
 const PSNR_TOLERANCE_DB = 0.01;
 const STEP_TIMEOUT_MS = 15 * 60_000;
 
@@ -139,6 +141,26 @@ try {
   check(Number(ds.nan) === 0 && Number(ds.std) > 0 && Number(ds.min) < Number(ds.max), `tap statistics: ${stats}`);
   await page.locator('#tap').screenshot({ path: join(OUT, 'heatmap.png') });
   await page.screenshot({ path: join(OUT, 'explorer.png'), fullPage: true });
+
+  // ---- the kernel bench (one quick row: the table, its fields and the JSON download)
+  await page.click('nav button[data-tab=bench]');
+  await page.fill('#bench-filter', BENCH_ROW);
+  await page.click('#bench-run');
+  const bench = await waitDone(page, '#bench-table');
+  check(bench.ok, `kernel bench ${bench.error}`);
+  const json = await page.evaluate(async () => (await fetch(document.getElementById('bench-json').href)).json());
+  const row = json.rows?.[0] ?? {};
+  check(json.rows?.length === 1 && row.name === BENCH_ROW && row.seconds > 0 && row.gflops > 0 && typeof row.formula === 'string' && row.adapter === json.adapter,
+    `bench JSON: ${json.rows?.length} row(s); ${row.name} ${row.shape} ${Number(row.gflops).toFixed(3)} GFLOP/s`);
+  await page.screenshot({ path: join(OUT, 'bench.png'), fullPage: true });
+
+  // ---- no WebGPU: one clear line saying how to enable it
+  const bare = await browser.newPage();
+  await bare.addInitScript(() => Object.defineProperty(Navigator.prototype, 'gpu', { get: () => undefined }));
+  await bare.goto(url);
+  await bare.waitForSelector('#adapter:not([data-state=pending])', { timeout: 60_000 });
+  const line = (await bare.isVisible('#error')) ? await bare.textContent('#error') : '';
+  check(/^error: webgpu: .*no navigator\.gpu.*enable-unsafe-webgpu/.test(line) && !line.includes('\n'), `without WebGPU the page says: ${line}`);
 } finally {
   await browser.close();
   server.close();
