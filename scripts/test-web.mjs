@@ -67,7 +67,7 @@ function cliPsnr() {
 }
 
 async function waitDone(page, selector) {
-  await page.waitForSelector(`${selector}[data-state=done], ${selector}[data-state=error]`, { timeout: STEP_TIMEOUT_MS });
+  await page.waitForSelector(`${selector}[data-state=done], ${selector}[data-state=error]`, { state: 'attached', timeout: STEP_TIMEOUT_MS });
   const state = await page.getAttribute(selector, 'data-state');
   const error = (await page.isVisible('#error')) ? await page.textContent('#error') : '';
   return { ok: state === 'done', error };
