@@ -125,6 +125,11 @@ try {
   check(rt.ok, `round trip of ${CLIP} ${rt.error}`);
   const pagePsnr = Number(await page.getAttribute('#roundtrip', 'data-psnr'));
   const cli = cliPsnr();
+  const latentCaption = await page.textContent('#rt-tokens-caption');
+  const latentShape = /\[([\d, ]+)\]/.exec(latentCaption)?.[1].split(',').map(Number) ?? [];
+  const latentPlanes = await page.$$eval('#rt-tokens canvas', (cs) => cs.map((c) => [c.width, c.height]));
+  check(latentShape.length === 5 && latentPlanes.length === latentShape[1] && latentPlanes.every(([w, h]) => w === latentShape[4] && h === latentShape[3]),
+    `latent shown: ${latentPlanes.length} channel planes; ${latentCaption}`);
   check(Math.abs(pagePsnr - cli) <= PSNR_TOLERANCE_DB, `round-trip PSNR on the page ${pagePsnr.toFixed(4)} dB, the CLI's (cpu) ${cli.toFixed(4)} dB (within ${PSNR_TOLERANCE_DB})`);
 
   // ---- explorer: a tap heat map

@@ -45,3 +45,27 @@ export function heatCanvas(values: ArrayLike<number>, offset: number, h: number,
   c.getContext('2d')!.putImageData(img, 0, 0);
   return c;
 }
+
+/** An H x W plane of integer ids (token ids) as distinct colours: neighbouring ids get far-apart hues. */
+export function idCanvas(ids: Int32Array, offset: number, h: number, w: number, zoom = 8): HTMLCanvasElement {
+  const c = document.createElement('canvas');
+  c.width = w;
+  c.height = h;
+  c.style.width = `${w * zoom}px`;
+  c.style.height = `${h * zoom}px`;
+  const img = new ImageData(w, h);
+  for (let i = 0; i < h * w; i++) {
+    // golden-ratio hue steps; lightness varies with the id's higher bits so equal hues still differ
+    const id = ids[offset + i];
+    const hue = ((id * 0.618033988749895) % 1) * 6;
+    const light = 0.45 + 0.3 * (((id >> 4) % 4) / 3);
+    const f = (k: number) => {
+      const x = (k + hue) % 6;
+      const t = Math.max(0, Math.min(1, Math.min(x, 4 - x)));
+      return Math.round(255 * (light + (t - 0.5) * 0.8 * Math.min(light, 1 - light) * 2));
+    };
+    img.data.set([f(5), f(3), f(1), 255], i * 4);
+  }
+  c.getContext('2d')!.putImageData(img, 0, 0);
+  return c;
+}

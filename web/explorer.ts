@@ -2,9 +2,9 @@
 // shown as input / reconstruction / difference with PSNR and SSIM; and the tap of any module path
 // of that run as per-channel heat maps with its statistics.
 import {
-  type Backend, type FileSystem, type Tokenizer, type Video, capture, loadRelease, openVideoSource, roundtrip, statsOf,
+  type Backend, type FileSystem, type Tokenizer, type Video, type Tokens, capture, loadRelease, openVideoSource, roundtrip, statsOf,
 } from '../src/browser.js';
-import { frameCanvas, heatCanvas } from './canvas.js';
+import { frameCanvas, heatCanvas, idCanvas } from './canvas.js';
 import { $, el, fmtNum } from './dom.js';
 
 interface Loaded {
@@ -48,7 +48,40 @@ async function run(model: Tokenizer, clip: Clip) {
   }
 }
 
-let shown: { input: Video; rec: Video } | null = null;
+type HostTokens = Awaited<ReturnType<Tokens['read']>>;
+
+let shown: { input: Video; rec: Video; tokens: HostTokens } | null = null;
+
+/** The latent frame a video frame is encoded into (causal: frame 0 alone, then groups of the temporal factor). */
+function latentFrame(t: number, frames: number, latentFrames: number): number {
+  return Math.min(latentFrames - 1, Math.ceil((t * (latentFrames - 1)) / Math.max(1, frames - 1)));
+}
+
+/** The tokens of the latent frame under video frame t: CV latent channels as heat maps, DV token ids as colours. */
+function drawTokens(t: number): void {
+  if (!shown) return;
+  const { tokens, input } = shown;
+  const figs: HTMLElement[] = [];
+  let caption: string;
+  if (tokens.latent) {
+    const [, c, lt, h, w] = tokens.latent.shape;
+    const lf = latentFrame(t, input.frames, lt);
+    let scale = 0;
+    for (const v of tokens.latent.data) scale = Math.max(scale, Math.abs(v));
+    for (let ch = 0; ch < c; ch++) {
+      const cv = heatCanvas(tokens.latent.data, (ch * lt + lf) * h * w, h, w, scale);
+      figs.push(el('figure', {}, cv, el('figcaption', {}, `c${ch}`)));
+    }
+    caption = `CV latent [${tokens.latent.shape.join(', ')}], latent frame ${lf} (colour: +-${fmtNum(scale)})`;
+  } else if (tokens.indices) {
+    const [, lt, h, w] = tokens.indices.shape;
+    const lf = latentFrame(t, input.frames, lt);
+    figs.push(el('figure', {}, idCanvas(tokens.indices.data, lf * h * w, h, w), el('figcaption', {}, `token ids, latent frame ${lf}`)));
+    caption = `DV token ids [${tokens.indices.shape.join(', ')}], ${new Set(tokens.indices.data).size} distinct`;
+  } else return;
+  $('rt-tokens-caption').textContent = caption;
+  $('rt-tokens').replaceChildren(...figs);
+}
 
 function drawRoundtrip(t: number): void {
   if (!shown) return;
@@ -67,22 +100,33 @@ function drawRoundtrip(t: number): void {
 export async function showRoundtrip(modelPath: string, clip: Clip, fs: FileSystem, backend: Backend): Promise<number> {
   const model = await tokenizerAt(modelPath, fs, backend);
   const r = await run(model, clip);
-  r.tokens.dispose();
-  shown = { input: r.input, rec: r.reconstruction };
+  let tokens: HostTokens;
+  try {
+    tokens = await r.tokens.read();
+  } finally {
+    r.tokens.dispose();
+  }
+  shown = { input: r.input, rec: r.reconstruction, tokens };
   const slider = $<HTMLInputElement>('rt-frame');
   slider.max = String(r.input.frames - 1);
   slider.value = '0';
-  slider.oninput = () => drawRoundtrip(Number(slider.value));
+  slider.oninput = () => {
+    drawRoundtrip(Number(slider.value));
+    drawTokens(Number(slider.value));
+  };
   const host = $('roundtrip');
   host.replaceChildren(
     el('p', { class: 'stats', id: 'rt-metrics' },
       `${clip.path} through ${modelPath} on ${backend.adapter}: PSNR ${r.quality.psnr.toFixed(2)} dB, SSIM ${r.quality.ssim.toFixed(4)} ` +
         `(encode ${r.seconds.encode.toFixed(2)} s, decode ${r.seconds.decode.toFixed(2)} s)`),
     el('div', { class: 'figs', id: 'rt-figs' }),
+    el('p', { class: 'stats', id: 'rt-tokens-caption' }),
+    el('div', { class: 'grid', id: 'rt-tokens' }),
   );
   host.dataset.psnr = String(r.quality.psnr);
   host.dataset.ssim = String(r.quality.ssim);
   drawRoundtrip(0);
+  drawTokens(0);
   return r.quality.psnr;
 }
 
