@@ -98,6 +98,12 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     console.error('error: dist/web: not built; run npm run build:web first');
     process.exit(2);
   }
-  const { url } = await serveWeb({ port });
+  let url;
+  try {
+    ({ url } = await serveWeb({ port }));
+  } catch (e) {
+    console.error(`error: 127.0.0.1:${port}: cannot listen (${e.code ?? e.message}); set PORT to another port`);
+    process.exit(2);
+  }
   console.log(`cosmos-ts page: ${url}  (Ctrl-C to stop; WebGPU needs Chromium/Chrome 113+, or --enable-unsafe-webgpu)`);
 }
