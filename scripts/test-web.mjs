@@ -3,7 +3,8 @@
 // (SwiftShader here, with --enable-unsafe-webgpu) and checks:
 // - every public fixture case of the tokenizer, DiT and AR families passes on the page;
 // - the explorer shows the CV tiny tokenizer's module tree (every tensor, every parameter);
-// - a tap heat map (one canvas per channel, statistics that match the tap's size, no NaN);
+// - a tap heat map (one canvas per channel, statistics that match the tap's size, no NaN) and an
+//   attention map (its host rebuild of the block's output matches the block's tap);
 // - the page's round-trip PSNR on a sample clip equals the CLI's within 0.01 dB;
 // - the kernel bench gives a row and its JSON; without WebGPU the page says so in one line.
 // Screenshots of the tree, the heat map, the conformance table and the bench go to out/web/.
@@ -22,6 +23,7 @@ const TOKENIZER = 'weights/cosmos-tokenizer-tiny-cv4x8x8';
 const CLIP = 'weights/samples/sample_0.y4m';
 const TAP = 'encoder.down.0.block.0';
 const BENCH_ROW = 'conv3d 3x1x1';
+const ATTENTION = 'encoder.mid.attn_1.0';
 const PSNR_TOLERANCE_DB = 0.01;
 const STEP_TIMEOUT_MS = 15 * 60_000;
 
@@ -145,6 +147,15 @@ try {
     `heat map of ${TAP}: ${canvases.length} channel planes of ${canvases[0]?.join('x')} for a [${shape.join(', ')}] tap`);
   check(Number(ds.nan) === 0 && Number(ds.std) > 0 && Number(ds.min) < Number(ds.max), `tap statistics: ${stats}`);
   await page.locator('#tap').screenshot({ path: join(OUT, 'heatmap.png') });
+
+  // ---- explorer: an attention map (recomputed on the host, checked against the block's output)
+  await page.selectOption('#attn-path', ATTENTION);
+  await page.click('#attn-run');
+  const attn = await waitDone(page, '#attn');
+  check(attn.ok, `attention map of ${ATTENTION} ${attn.error}`);
+  const ad = await page.$eval('#attn', (e) => ({ ...e.dataset }));
+  check(Number(ad.frames) > 0 && Number(ad.maxabs) < 1e-3, `attention: ${ad.frames} frame maps of ${ad.hw}; the host rebuild of the block output differs from its tap by ${ad.maxabs}`);
+  await page.locator('#attn').screenshot({ path: join(OUT, 'attention.png') });
   await page.screenshot({ path: join(OUT, 'explorer.png'), fullPage: true });
 
   // ---- the kernel bench (one quick row: the table, its fields and the JSON download)

@@ -2,7 +2,7 @@
 // shown as input / reconstruction / difference with PSNR and SSIM; and the tap of any module path
 // of that run as per-channel heat maps with its statistics.
 import {
-  type Backend, type FileSystem, type Tokenizer, type Video, type Tokens, capture, loadRelease, openVideoSource, roundtrip, statsOf,
+  type Backend, type FileSystem, type Tokenizer, type Video, type Tokens, capture, loadRelease, openVideoSource, roundtrip, statsOf, tokenize,
 } from '../src/browser.js';
 import { frameCanvas, heatCanvas, idCanvas } from './canvas.js';
 import { $, el, fmtNum } from './dom.js';
@@ -33,13 +33,13 @@ export function modulePaths(model: Tokenizer): string[] {
   return out;
 }
 
-interface Clip {
+export interface Clip {
   path: string;
   fs: FileSystem;
 }
 
 /** The clip as the CLI's roundtrip reads it: a streamed frame source, chunk by chunk through the encoder. */
-async function run(model: Tokenizer, clip: Clip) {
+export async function run(model: Tokenizer, clip: Clip) {
   const source = await openVideoSource(clip.path, undefined, clip.fs, { whole: true });
   try {
     return await roundtrip(model, source);
@@ -49,6 +49,20 @@ async function run(model: Tokenizer, clip: Clip) {
 }
 
 type HostTokens = Awaited<ReturnType<Tokens['read']>>;
+
+/**
+ * What a tap or an attention map needs run: the encode alone for a module before the latent
+ * (half the work), the whole round trip for the decoder side.
+ */
+export async function runFor(path: string, model: Tokenizer, clip: Clip): Promise<{ tokens: { dispose(): void } }> {
+  if (/^(decoder|post_quant_conv)(\.|$)/.test(path)) return run(model, clip);
+  const source = await openVideoSource(clip.path, undefined, clip.fs, { whole: true });
+  try {
+    return { tokens: await tokenize(model, source) };
+  } finally {
+    await source.close();
+  }
+}
 
 let shown: { input: Video; rec: Video; tokens: HostTokens } | null = null;
 
@@ -178,7 +192,7 @@ function drawTap(frame: number): void {
 /** Run the clip through the model with `path`'s output recorded; show its planes and statistics. */
 export async function showTap(modelPath: string, path: string, clip: Clip, fs: FileSystem, backend: Backend): Promise<void> {
   const model = await tokenizerAt(modelPath, fs, backend);
-  const { result, taps } = await capture([path], () => run(model, clip));
+  const { result, taps } = await capture([path], () => runFor(path, model, clip));
   let parts: HostTap[];
   try {
     result.tokens.dispose();

@@ -7,7 +7,8 @@ import { runBench } from './bench-view.js';
 import { runConformance } from './conform-view.js';
 import { $, el } from './dom.js';
 import { guarded, installGlobalHandlers, showError } from './errors.js';
-import { modulePaths, showRoundtrip, showTap, tokenizerAt } from './explorer.js';
+import { attentionPaths, showAttention } from './attention.js';
+import { modulePaths, runFor, showRoundtrip, showTap, tokenizerAt } from './explorer.js';
 import { type Site, openSite, sampleClips, tokenizerFolders } from './site.js';
 import { showTree } from './tree-view.js';
 
@@ -114,10 +115,17 @@ function wireExplorer(site: Site, backend: Backend): void {
     tapSelect.replaceChildren(...paths.map((p) => el('option', { value: p }, p)));
     const block = paths.find((p) => /\.block\.\d+$/.test(p));
     if (block) tapSelect.value = block;
+    $('attn-path').replaceChildren(...attentionPaths(model).map((p) => el('option', { value: p }, p)));
   };
   models.onchange = () => guarded(null, fillTaps);
   $('rt-run').onclick = () => guarded($('roundtrip'), async () => {
     await showRoundtrip(models.value, clip(), site.fs, backend);
+  });
+  $('attn-run').onclick = () => guarded($('attn'), async () => {
+    const model = await tokenizerAt(models.value, site.fs, backend);
+    const c = clip();
+    const path = $<HTMLSelectElement>('attn-path').value;
+    await showAttention(model, path, () => runFor(path, model, c));
   });
   $('tap-run').onclick = () => guarded($('tap'), () => showTap(models.value, tapSelect.value, clip(), site.fs, backend));
   void guarded(null, fillTaps);
