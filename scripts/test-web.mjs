@@ -84,7 +84,7 @@ await buildWeb();
 log('built dist/web');
 const { server, url } = await serveWeb({ port: 0 });
 log(`serving ${url}`);
-const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--enable-unsafe-webgpu'] });
+const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--enable-unsafe-webgpu', '--disable-dev-shm-usage'] });
 try {
   const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
   page.on('pageerror', (e) => log(`page error: ${e.message}`));
