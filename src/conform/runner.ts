@@ -50,7 +50,8 @@ export async function findCases(paths: readonly string[], fs: FileSystem = fileS
     const st = await fs.stat(p);
     if (!st) throw new FileError(p, 'no such file or directory; expected a fixture case folder or a folder of cases');
     if (st.kind !== 'directory') throw new FileError(p, 'not a folder; expected a fixture case folder or a folder of cases');
-    await walk(fs.resolve(p), 0);
+    // walked as given: resolve() is for records and messages (over HTTP it is a URL, not a path)
+    await walk(p, 0);
   }
   return out;
 }

@@ -106,6 +106,15 @@ export async function acquireDevice(options: WebGpuOptions = {}): Promise<Acquir
     candidates.push({ gpu: nav.gpu, featureLevel: 'core', label: 'navigator.gpu' });
     candidates.push({ gpu: nav.gpu, featureLevel: 'compatibility', label: 'navigator.gpu' });
   }
+  // A page (a document, no Node process) has navigator.gpu or nothing: Dawn's package is Node's.
+  const inBrowser = typeof (globalThis as { document?: unknown }).document !== 'undefined' && !(globalThis as { process?: unknown }).process;
+  if (inBrowser && !nav?.gpu) {
+    throw new NoAdapterError(
+      'webgpu: this browser has no navigator.gpu (WebGPU is off or unsupported here). Enable it (Chrome / Chromium 113+ have it on ' +
+        'by default on most GPUs; else start Chromium with --enable-unsafe-webgpu or turn on chrome://flags/#enable-unsafe-webgpu) and open ' +
+        'the page from https:// or http://127.0.0.1 (a secure context).',
+    );
+  }
   for (const a of nav?.gpu ? [] : attempts(options.api)) {
     const gpu = await nodeGpu([...(a.gpuOptions ?? []), ...toggleOptions(options.dawnToggles)]);
     if (gpu) candidates.push({ gpu, featureLevel: a.featureLevel, label: a.label });
@@ -154,6 +163,12 @@ export async function acquireDevice(options: WebGpuOptions = {}): Promise<Acquir
       hasTimestamps,
       software: (adapterInfo as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter === true || SOFTWARE_ADAPTER.test(`${name} ${adapterInfo.architecture ?? ''}`),
     };
+  }
+  if (nav?.gpu) {
+    throw new NoAdapterError(
+      `webgpu: the browser gave no adapter (${tried.join('; ')}): WebGPU may be blocked for this GPU or driver; ` +
+        'try chrome://flags/#enable-unsafe-webgpu or start the browser with --enable-unsafe-webgpu.',
+    );
   }
   throw new NoAdapterError(
     `webgpu: no adapter could be had (${tried.join('; ')}). On a machine without a GPU install Mesa ` +
