@@ -14,8 +14,11 @@
 import type { AttentionParams, RopeParams } from '../../backend.js';
 import { ShapeError, type Tensor } from '../../tensor.js';
 import type { WebGpuBackend } from '../backend.js';
-import { Params, grid1d } from '../context.js';
+import { Params, bufferBinding, grid1d } from '../context.js';
+import { bindingIndex } from '../kernel.js';
+import { ATTENTION_TEX, TEX_TILES, TEX_W, type TexEntry } from '../kernels/attention-tex.wgsl.js';
 import { ATTENTION, CWG, DWG, KP, MAXR, MPC, RB, RMAX, SMAX } from '../kernels/attention.wgsl.js';
+import { copyToTexture, isSoftware, maxTexRows, releaseTexture, takeTexture } from './matmul.js';
 import { ROPE, WG as ROPE_WG } from '../kernels/rope.wgsl.js';
 
 /** Knobs for benchmarks and tests (not for model code). */
@@ -29,8 +32,14 @@ export const attentionTuning = {
   minSplitDecode: 64,
   /** force a number of key splits (0: automatic); for tests of the combine path */
   forceSplits: 0,
-  /** force a path: 'flash' | 'decode' | '' (automatic); for tests of both kernels on one shape */
-  forcePath: '' as '' | 'flash' | 'decode',
+  /**
+   * force a path: 'tex' | 'flash' | 'decode' | '' (automatic: tex on software adapters where it
+   * applies); for tests of every kernel on one shape ('tex' falls back where it does not apply)
+   */
+  forcePath: '' as '' | 'tex' | 'flash' | 'decode',
+  /** attn_tex: split the keys until about this many invocations run, no split under minSplitTex keys */
+  texTargetInvocations: 512,
+  minSplitTex: 64,
   /** query rows per attn_flash workgroup (0: from Dv; else a multiple of 4); tests use 4 for cheap huge grids */
   flashRows: 0,
   /** invocations per attn_decode workgroup (0: 256; a power of two >= 8); tests use 8 for cheap huge grids */
@@ -106,6 +115,10 @@ export function attention(be: WebGpuBackend, q: Tensor, k: Tensor, v: Tensor, ma
   // would make every q dtype a separate shader module to compile).
   const maskT = mask ?? be.empty('f32', [1]);
   const inputs = { q, k, v, mask: maskT };
+  if (texApplies(be, q, k, v, p)) {
+    texAttention(be, q, k, v, mask, p, out);
+    return out;
+  }
   const useDecode = attentionTuning.forcePath === 'decode' || (attentionTuning.forcePath !== 'flash' && Lq <= attentionTuning.decodeMaxLq);
 
   let nsplit: number;
@@ -159,6 +172,99 @@ export function attention(be: WebGpuBackend, q: Tensor, k: Tensor, v: Tensor, ma
   po.dispose();
   pml.dispose();
   return out;
+}
+
+// ------------------------------------------------------------------ texture path (software adapters)
+
+const TEX_DTYPES = ['f32', 'bf16', 'f16'];
+/** invocations per attn_tex workgroup */
+const TEX_WG = 16;
+
+/** attn_tex takes the call: a software adapter (or forced), 4-aligned head dims, Dv <= 128, operands that fit a texture. */
+function texApplies(be: WebGpuBackend, q: Tensor, k: Tensor, v: Tensor, p: AttentionParams): boolean {
+  const f = attentionTuning.forcePath;
+  if (f === 'flash' || f === 'decode' || (f !== 'tex' && !isSoftware(be))) return false;
+  const maxRows = maxTexRows(be);
+  return p.D % 4 === 0 && p.Dv % 4 === 0 && p.Dv >= 4 && p.Dv <= 128 && be.ctx.device.limits.maxTextureDimension2D >= TEX_W &&
+    [q, k, v].every((t) => TEX_DTYPES.includes(t.dtype) && Math.ceil(t.size / 4 / TEX_W) <= maxRows);
+}
+
+/** The widest row tile whose Dv fits, narrowed while its rows exceed the rows per kv head (decode). */
+function texEntry(Dv: number, rows: number): TexEntry {
+  const order: TexEntry[] = ['attn_tex_r16', 'attn_tex_r8', 'attn_tex_r4'];
+  let i = order.findIndex((e) => 4 * TEX_TILES[e][2] >= Dv);
+  while (i < order.length - 1 && 4 * TEX_TILES[order[i]][0] > rows) i++;
+  return order[i];
+}
+
+const halfCode = (t: Tensor) => (t.dtype === 'bf16' ? 1 : t.dtype === 'f16' ? 2 : 0);
+
+/**
+ * q, k, v copied into (pooled) textures, then attn_tex, then attn_combine when the keys are split.
+ * The copies and the kernel are one command buffer submitted after everything queued so far.
+ */
+function texAttention(be: WebGpuBackend, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, p: AttentionParams, out: Tensor): void {
+  const ctx = be.ctx;
+  const rowsPerHead = (p.Hq / p.Hkv) * p.Lq;
+  const entry = texEntry(p.Dv, rowsPerHead);
+  const [BM, BK] = TEX_TILES[entry];
+  const nrb = cdiv(rowsPerHead, 4 * BM);
+  const base = p.B * p.Hkv * nrb;
+  let ns = attentionTuning.forceSplits ||
+    Math.min(cdiv(attentionTuning.texTargetInvocations, base), cdiv(p.kvLen, attentionTuning.minSplitTex));
+  ns = Math.max(1, ns);
+  const align = 4 * BK;
+  const chunk = cdiv(cdiv(p.kvLen, ns), align) * align;
+  const nsplit = cdiv(p.kvLen, chunk);
+  const total = base * nsplit;
+  const rows = p.B * p.Hq * p.Lq;
+  const maskT = mask ?? be.empty('f32', [1]);
+  const po = be.empty('f32', [nsplit === 1 ? 4 : rows * nsplit * p.Dv]);
+  const pml = be.empty('f32', [nsplit === 1 ? 1 : rows * nsplit * 2]);
+  for (const t of [q, k, v, maskT, out, po, pml]) t.assertAlive();
+
+  const pipe = ctx.pipeline(ATTENTION_TEX, entry, { mask: maskT.dtype }, { out: 'f32', po: 'f32', pml: 'f32' }, [], {
+    WG: TEX_WG, CAUSAL: +p.causal, HAS_MASK: +!!mask, QH: halfCode(q), KH: halfCode(k), VH: halfCode(v),
+  });
+  const params = new Params()
+    .u32(p.B, p.Hq, p.Hkv, p.Lq, p.Lk, p.kvLen, p.D, p.Dv)
+    .f32(p.scale)
+    .u32(p.maskB, p.maskH, p.Hq / p.Hkv, rowsPerHead, nrb, nsplit, chunk, total);
+  const texs = [q, k, v].map((t) => ({ t, tex: takeTexture(be, t, 4, t.size) }));
+  ctx.flush();
+  const enc = ctx.device.createCommandEncoder();
+  for (const { t, tex } of texs) copyToTexture(enc, t, tex.tex, 4, 0, t.size);
+  const bindGroup = ctx.device.createBindGroup({
+    layout: pipe.getBindGroupLayout(0),
+    entries: [
+      { binding: 0, resource: { buffer: ctx.uniform(params) } },
+      bufferBinding(bindingIndex(ATTENTION_TEX, 'mask'), maskT),
+      bufferBinding(bindingIndex(ATTENTION_TEX, 'out'), out),
+      bufferBinding(bindingIndex(ATTENTION_TEX, 'po'), po),
+      bufferBinding(bindingIndex(ATTENTION_TEX, 'pml'), pml),
+      ...texs.map(({ tex }, i) => ({ binding: 5 + i, resource: tex.tex.createView() })),
+    ],
+  });
+  const pass = enc.beginComputePass();
+  pass.setPipeline(pipe);
+  pass.setBindGroup(0, bindGroup);
+  const [x, y, z] = grid1d(cdiv(total, TEX_WG));
+  pass.dispatchWorkgroups(x, y, z);
+  pass.end();
+  ctx.dispatches++;
+  ctx.device.queue.submit([enc.finish()]);
+  for (const { tex } of texs) releaseTexture(be, tex);
+  if (!mask) maskT.dispose();
+  if (nsplit > 1) {
+    const n = rows * p.Dv;
+    be.ctx.dispatch({
+      family: ATTENTION, entry: 'attn_combine', inputs: {}, outputs: { out, po, pml },
+      params: header(p, !!mask, nsplit, chunk, 0, 0, 0, n), overrides: { CWG },
+      workgroups: grid1d(cdiv(n, CWG)),
+    });
+  }
+  po.dispose();
+  pml.dispose();
 }
 
 export function rope(be: WebGpuBackend, x: Tensor, cos: Tensor, sin: Tensor, p: RopeParams): Tensor {
