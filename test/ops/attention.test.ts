@@ -1,7 +1,8 @@
 // Scaled dot-product attention on the WebGPU backend against the CPU oracle: GQA, causal,
 // KV-cache length (kvLen < Lk), additive masks broadcast over batch and heads (with -inf),
-// custom scale, any head dims (D and Dv differ), f32 / bf16 / f16 inputs, both kernels
-// (attn_flash for prefill, attn_decode for few queries) with and without split-K.
+// custom scale, any head dims (D and Dv differ), f32 / bf16 / f16 inputs, every kernel
+// (attn_tex on software adapters, attn_flash for prefill, attn_decode for few queries) with and
+// without split-K.
 //
 // Tolerance: atol 2e-5, rtol 1e-4. The oracle accumulates in f64; the kernels keep f32 dot
 // products, an f32 online softmax (running max / sum, accumulator rescaled per key tile) and
@@ -48,7 +49,7 @@ function maskValues(c: Case): Float32Array | null {
 }
 
 /** Run the case on both backends (optionally forcing a kernel / split count) and compare. */
-async function check(c: Case, force: { path?: '' | 'flash' | 'decode'; splits?: number; flashRows?: number; decodeThreads?: number } = {}): Promise<Float32Array> {
+async function check(c: Case, force: { path?: '' | 'tex' | 'flash' | 'decode'; splits?: number; flashRows?: number; decodeThreads?: number } = {}): Promise<Float32Array> {
   const be = await gpu();
   const dtype = c.dtype ?? 'f32';
   const s = c.seed ?? 0;
@@ -118,16 +119,16 @@ describe('webgpu attention', () => {
     await fc.assert(fc.asyncProperty(caseArb, async (c) => { await check(c); }), gpuRuns(14));
   });
 
-  it('both kernels and the split-K combine agree with the oracle on the same shapes', async () => {
-    await fc.assert(fc.asyncProperty(caseArb, fc.constantFrom<'flash' | 'decode'>('flash', 'decode'), fc.constantFrom(0, 2, 3),
+  it('every kernel and the split-K combine agree with the oracle on the same shapes', async () => {
+    await fc.assert(fc.asyncProperty(caseArb, fc.constantFrom<'tex' | 'flash' | 'decode'>('tex', 'flash', 'decode'), fc.constantFrom(0, 2, 3),
       async (c, path, splits) => { await check(c, { path, splits }); }), gpuRuns(10));
   });
 
-  it('a row whose every key is masked out gives zeros, as the oracle (both kernels, with splits)', async () => {
+  it('a row whose every key is masked out gives zeros, as the oracle (every kernel, with splits)', async () => {
     const c: Case = { B: 1, Hq: 2, Hkv: 1, Lq: 3, Lk: 40, kvLen: 37, D: 16, Dv: 8, causal: false, mask: [1, 2], maskHoles: 0.2, seed: 7 };
     const mv = maskValues(c)!;
     for (let j = 0; j < c.kvLen; j++) mv[(1 * c.Lq + 2) * c.kvLen + j] = -Infinity; // head 1, query 2
-    for (const [path, splits] of [['flash', 0], ['decode', 0], ['flash', 3], ['decode', 2]] as const) {
+    for (const [path, splits] of [['tex', 0], ['tex', 3], ['flash', 0], ['decode', 0], ['flash', 3], ['decode', 2]] as const) {
       const be = await gpu();
       const mk = (backend: typeof cpu | typeof be) => [
         F.fromArray(backend, randomValues(c.Hq * c.Lq * c.D, 'q'), [1, c.Hq, c.Lq, c.D]),
@@ -149,6 +150,45 @@ describe('webgpu attention', () => {
     }
   });
 
+  it('attn_tex on the shapes it takes (4-aligned head dims up to 128, every row tile, GQA, splits)', async () => {
+    const texArb = fc.record({
+      c: caseArb,
+      D: fc.integer({ min: 1, max: 32 }).map((n) => 4 * n),
+      Dv: fc.integer({ min: 1, max: 32 }).map((n) => 4 * n),
+      splits: fc.constantFrom(0, 0, 2, 5),
+    });
+    await fc.assert(fc.asyncProperty(texArb, async ({ c, D, Dv, splits }) => {
+      await check({ ...c, D, Dv }, { path: 'tex', splits });
+    }), gpuRuns(12));
+  });
+
+  it('a fully padded row (every key at finfo.min, as transformers / T5 mask) averages its keys, as the oracle', async () => {
+    const c: Case = { B: 1, Hq: 2, Hkv: 1, Lq: 5, Lk: 21, kvLen: 21, D: 8, Dv: 12, causal: false, mask: [1, 1], maskHoles: 0, seed: 8 };
+    const be = await gpu();
+    const mv = maskValues(c)!;
+    for (let j = 0; j < c.kvLen; j++) mv[3 * c.kvLen + j] = -3.4028234663852886e38;
+    for (let j = 0; j < c.kvLen; j += 2) mv[1 * c.kvLen + j] = -3.4028234663852886e38;
+    const mk = (backend: typeof cpu | typeof be) => [
+      F.fromArray(backend, randomValues(c.Hq * c.Lq * c.D, 'q'), [1, c.Hq, c.Lq, c.D]),
+      F.fromArray(backend, randomValues(c.Lk * c.D, 'k'), [1, 1, c.Lk, c.D]),
+      F.fromArray(backend, randomValues(c.Lk * c.Dv, 'v'), [1, 1, c.Lk, c.Dv]),
+      F.fromArray(backend, mv, [1, 1, c.Lq, c.kvLen]),
+    ];
+    const [q1, k1, v1, m1] = mk(cpu);
+    const want = await F.attention(q1, k1, v1, { mask: m1 }).read();
+    const [q2, k2, v2, m2] = mk(be);
+    for (const [path, splits] of [['tex', 0], ['tex', 2], ['flash', 0], ['decode', 0]] as const) {
+      attentionTuning.forcePath = path;
+      attentionTuning.forceSplits = splits;
+      try {
+        assertClose(await F.attention(q2, k2, v2, { mask: m2 }).read(), want, TOL, `finfo.min row (${path}, splits ${splits})`);
+      } finally {
+        attentionTuning.forcePath = '';
+        attentionTuning.forceSplits = 0;
+      }
+    }
+  });
+
   it('prefill over 4096 keys (multi-tile, automatic split-K), causal and not', async () => {
     await check({ B: 1, Hq: 1, Hkv: 1, Lq: 64, Lk: 4096, kvLen: 4096, D: 64, Dv: 64, causal: false, mask: null, seed: 1 });
     await check({ B: 1, Hq: 2, Hkv: 1, Lq: 64, Lk: 4096, kvLen: 4000, D: 64, Dv: 64, causal: true, mask: null, seed: 2 });
@@ -166,7 +206,8 @@ describe('webgpu attention', () => {
     }
   });
 
-  it('more than 65535 workgroups (2D grid folding), both kernels', async () => {
+  it('more than 65535 workgroups (2D grid folding), every kernel', async () => {
+    await check({ B: 1, Hq: 1050000, Hkv: 1050000, Lq: 1, Lk: 2, kvLen: 2, D: 4, Dv: 4, causal: false, mask: null, seed: 9 }, { path: 'tex' });
     // the smallest workgroups each kernel allows keep this cheap on a software adapter
     const c: Case = { B: 1, Hq: 66000, Hkv: 66000, Lq: 1, Lk: 2, kvLen: 2, D: 2, Dv: 2, causal: false, mask: null, seed: 5 };
     await check(c, { path: 'flash', flashRows: 4 });

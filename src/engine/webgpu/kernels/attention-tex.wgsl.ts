@@ -71,15 +71,18 @@ ${range(4 * BM).map((r) => `  let rw${r} = row_at(b, kvh, rho0 + ${r}u);`).join(
 ${A.map((a) => `  let lim${a} = vec4<u32>(${rows(a).map((r) => `rw${r}.lim`).join(', ')});`).join('\n')}
   let ks = split * P.chunk;
   var ke = min(P.kvLen, ks + P.chunk);
-  if (CAUSAL) {
+  if (P.causal != 0u) {
     ke = min(ke, ${A.map((a) => `max(max(lim${a}.x, lim${a}.y), max(lim${a}.z, lim${a}.w))`).reduce((x, y) => `max(${x}, ${y})`)} + 1u);
   }
 ${A.map((a) => `  var m${a} = vec4<f32>(NEG_MAX);\n  var l${a} = vec4<f32>();`).join('\n')}
 ${A.map((a) => `  ${N.map((n) => `var o${a}_${n} = mat4x4<f32>();`).join(' ')}`).join('\n')}
+${A.map((a) => `  ${K.map((kb) => `var s${a}_${kb}: mat4x4<f32>;`).join(' ')}`).join('\n')}
   for (var k0 = ks; k0 < ke; k0 += ${4 * BK}u) {
     // ---- S = Q K^T: s<a>_<b>[j][i] = q(row 4a + i) . k(key k0 + 4b + j)
 ${K.map((kb) => range(4).map((j) => `    let ko${kb}_${j} = kbase + min(k0 + ${4 * kb + j}u, ke - 1u) * P.D;`).join('\n')).join('\n')}
-${A.map((a) => `    ${K.map((kb) => `var s${a}_${kb} = mat4x4<f32>();`).join(' ')}`).join('\n')}
+    // zeroed by assignment each tile: NVIDIA's Vulkan driver once zero-initialised a loop-scoped
+    // var only on the first iteration (see attn_flash)
+${A.map((a) => `    ${K.map((kb) => `s${a}_${kb} = mat4x4<f32>();`).join(' ')}`).join('\n')}
     for (var d = 0u; d < P.D; d += 4u) {
 ${A.map((a) => `      let qa${a} = transpose(mat4x4<f32>(${rows(a).map((r) => `fq(rw${r}.q + d)`).join(', ')}));`).join('\n')}
 ${K.map((kb) => `      let kb${kb} = mat4x4<f32>(${range(4).map((j) => `fk(ko${kb}_${j} + d)`).join(', ')});`).join('\n')}
@@ -126,7 +129,6 @@ ${N.map((n) => `        po4[(prow * P.Dv + col(${n}u)) >> 2u] = t${n}[${r}];`).j
 export const ATTENTION_TEX: KernelFamily = { name: 'attention_tex', inputs: ['mask'], outputs: { out: 'f32', po: 'f32', pml: 'f32' }, code: /* wgsl */ `
 override WG: u32 = 16;
 // ---- specialisation (per pipeline; the branches on them fold away)
-override CAUSAL: bool = false;
 override HAS_MASK: bool = false;
 override QH: u32 = 0u;   // texture encoding of q / k / v: 0 f32 bits (rgba32uint), 1 bf16, 2 f16 (rg32uint)
 override KH: u32 = 0u;
@@ -141,7 +143,7 @@ struct Params {
   scale: f32, maskB: u32, maskH: u32, group: u32,
   // rows per kv head (group * Lq), row blocks per kv head, key splits, keys per split
   rows: u32, nrb: u32, nsplit: u32, chunk: u32,
-  total: u32,
+  total: u32, causal: u32,
 }
 @group(0) @binding(0) var<uniform> P: Params;
 
@@ -189,7 +191,8 @@ struct Score { s: vec4<f32>, inc: vec4<bool> }
 fn score(dot: vec4<f32>, j: u32, ke: u32, lim: vec4<u32>, m0: u32, m1: u32, m2: u32, m3: u32) -> Score {
   var s = dot * P.scale;
   var inc = vec4<bool>(j < ke);
-  if (CAUSAL) { inc = inc & (vec4<u32>(j) <= lim); }
+  // causal is a uniform, not an override: one pipeline fewer to compile (~10 s each on llvmpipe)
+  inc = inc & ((vec4<u32>(j) <= lim) | vec4<bool>(P.causal == 0u));
   if (HAS_MASK) {
     let jj = min(j, P.kvLen - 1u);
     let mv = vec4<f32>(ld_mask(m0 + jj), ld_mask(m1 + jj), ld_mask(m2 + jj), ld_mask(m3 + jj));

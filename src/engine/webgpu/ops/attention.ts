@@ -14,7 +14,7 @@
 import type { AttentionParams, RopeParams } from '../../backend.js';
 import { ShapeError, type Tensor } from '../../tensor.js';
 import type { WebGpuBackend } from '../backend.js';
-import { Params, bufferBinding, grid1d } from '../context.js';
+import { type GpuStorage, Params, bufferBinding, grid1d } from '../context.js';
 import { bindingIndex } from '../kernel.js';
 import { ATTENTION_TEX, TEX_TILES, TEX_W, type TexEntry } from '../kernels/attention-tex.wgsl.js';
 import { ATTENTION, CWG, DWG, KP, MAXR, MPC, RB, RMAX, SMAX } from '../kernels/attention.wgsl.js';
@@ -197,6 +197,28 @@ function texEntry(Dv: number, rows: number): TexEntry {
   return order[i];
 }
 
+/**
+ * Elements [src, src + count) of t into tex from element dst on (all multiples of 4, 4 per texel):
+ * the head of a texture row, whole rows, then the tail.
+ */
+function copySpan(enc: GPUCommandEncoder, t: Tensor, tex: GPUTexture, src: number, dst: number, count: number): void {
+  const buffer = (t.storage as GpuStorage).buffer;
+  const texelBytes = 4 * (t.dtype === 'f32' ? 4 : 2);
+  let s = src / 4;
+  let d = dst / 4;
+  let n = count / 4;
+  while (n > 0) {
+    const x = d % TEX_W;
+    const y = Math.floor(d / TEX_W);
+    const full = x === 0 ? Math.floor(n / TEX_W) : 0;
+    const [w, h] = full ? [TEX_W, full] : [Math.min(n, TEX_W - x), 1];
+    enc.copyBufferToTexture({ buffer, offset: s * texelBytes, bytesPerRow: TEX_W * texelBytes }, { texture: tex, origin: [x, y] }, [w, h]);
+    s += w * h;
+    d += w * h;
+    n -= w * h;
+  }
+}
+
 const halfCode = (t: Tensor) => (t.dtype === 'bf16' ? 1 : t.dtype === 'f16' ? 2 : 0);
 
 /**
@@ -223,17 +245,26 @@ function texAttention(be: WebGpuBackend, q: Tensor, k: Tensor, v: Tensor, mask: 
   const pml = be.empty('f32', [nsplit === 1 ? 1 : rows * nsplit * 2]);
   for (const t of [q, k, v, maskT, out, po, pml]) t.assertAlive();
 
+  // A KV cache with spare capacity (kvLen < Lk): only each head's first kvLen keys are copied,
+  // packed, so a decode step copies what it reads rather than the whole cache.
+  const pack = p.kvLen < p.Lk;
   const pipe = ctx.pipeline(ATTENTION_TEX, entry, { mask: maskT.dtype }, { out: 'f32', po: 'f32', pml: 'f32' }, [], {
-    WG: TEX_WG, CAUSAL: +p.causal, HAS_MASK: +!!mask, QH: halfCode(q), KH: halfCode(k), VH: halfCode(v),
+    WG: TEX_WG, HAS_MASK: +!!mask, QH: halfCode(q), KH: halfCode(k), VH: halfCode(v),
   });
   const params = new Params()
-    .u32(p.B, p.Hq, p.Hkv, p.Lq, p.Lk, p.kvLen, p.D, p.Dv)
+    .u32(p.B, p.Hq, p.Hkv, p.Lq, pack ? p.kvLen : p.Lk, p.kvLen, p.D, p.Dv)
     .f32(p.scale)
-    .u32(p.maskB, p.maskH, p.Hq / p.Hkv, rowsPerHead, nrb, nsplit, chunk, total);
-  const texs = [q, k, v].map((t) => ({ t, tex: takeTexture(be, t, 4, t.size) }));
+    .u32(p.maskB, p.maskH, p.Hq / p.Hkv, rowsPerHead, nrb, nsplit, chunk, total, p.causal ? 1 : 0);
+  const heads = p.B * p.Hkv;
+  const texs = [q, k, v].map((t, i) => ({ t, tex: takeTexture(be, t, 4, i && pack ? heads * p.kvLen * (i === 1 ? p.D : p.Dv) : t.size) }));
   ctx.flush();
   const enc = ctx.device.createCommandEncoder();
-  for (const { t, tex } of texs) copyToTexture(enc, t, tex.tex, 4, 0, t.size);
+  copyToTexture(enc, q, texs[0].tex.tex, 4, 0, q.size);
+  for (const [i, dim] of [[1, p.D], [2, p.Dv]]) {
+    const { t, tex } = texs[i];
+    if (!pack) copyToTexture(enc, t, tex.tex, 4, 0, t.size);
+    else for (let h = 0; h < heads; h++) copySpan(enc, t, tex.tex, h * p.Lk * dim, h * p.kvLen * dim, p.kvLen * dim);
+  }
   const bindGroup = ctx.device.createBindGroup({
     layout: pipe.getBindGroupLayout(0),
     entries: [
