@@ -126,6 +126,68 @@ ${N.map((n) => `        po4[(prow * P.Dv + col(${n}u)) >> 2u] = t${n}[${r}];`).j
 }`;
 }
 
+/** attn_tex_d1: column blocks (Dv <= 4 * D1_BN) and key blocks of 4 per tile */
+export const D1_BN = 32;
+export const D1_BK = 2;
+
+/**
+ * attn_tex_d1: one query row per invocation (decode without GQA rows to pack, where a 4-row tile
+ * would compute 3 copies of the row), vectorised over keys instead: s (4 keys) += q . K block per
+ * 4 dims (5 fetches, 16 FMAs), o (4 columns) += V block . p per 4 keys (4 fetches, 16 FMAs).
+ */
+function d1Entry(): string {
+  const K = range(D1_BK);
+  const N = range(D1_BN);
+  return `@compute @workgroup_size(WG)
+fn attn_tex_d1(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
+  let g = flat_id(gid, nwg, WG);
+  if (g >= P.total) { return; }
+  let rho = g % P.nrb;
+  var rest = g / P.nrb;
+  let split = rest % P.nsplit;
+  let grp = rest / P.nsplit;
+  let b = grp / P.Hkv;
+  let kvh = grp % P.Hkv;
+  let rw = row_at(b, kvh, rho);
+  let kbase = grp * P.Lk * P.D;
+  let vbase = grp * P.Lk * P.Dv;
+  let ks = split * P.chunk;
+  var ke = min(P.kvLen, ks + P.chunk);
+  if (P.causal != 0u) { ke = min(ke, rw.lim + 1u); }
+  var m = NEG_MAX;
+  var l = 0.0;
+  ${N.map((n) => `var o${n} = vec4<f32>();`).join(' ')}
+  ${K.map((kb) => `var s${kb}: vec4<f32>;`).join(' ')}
+  for (var k0 = ks; k0 < ke; k0 += ${4 * D1_BK}u) {
+${range(4 * D1_BK).map((j) => `    let ko${j} = kbase + min(k0 + ${j}u, ke - 1u) * P.D;`).join('\n')}
+    ${K.map((kb) => `s${kb} = vec4<f32>();`).join(' ')} // zeroed by assignment each tile (see attn_flash)
+    for (var d = 0u; d < P.D; d += 4u) {
+      let qv = fq(rw.q + d);
+${K.map((kb) => `      s${kb} += qv * mat4x4<f32>(${range(4).map((j) => `fk(ko${4 * kb + j} + d)`).join(', ')});`).join('\n')}
+    }
+${K.map((kb) => `    let e${kb} = score_keys(s${kb}, k0 + ${4 * kb}u, ke, rw);`).join('\n')}
+    var t4 = vec4<f32>(m);
+${K.map((kb) => `    t4 = max(t4, select(vec4<f32>(NEG_MAX), e${kb}.s, e${kb}.inc));`).join('\n')}
+    let tmax = max(max(t4.x, t4.y), max(t4.z, t4.w));
+    let alpha = exp(m - tmax);
+    m = tmax;
+${K.map((kb) => `    let p${kb} = select(vec4<f32>(), exp(e${kb}.s - tmax), e${kb}.inc);`).join('\n')}
+    l = l * alpha + dot(${K.map((kb) => `p${kb}`).join(' + ')}, vec4<f32>(1.0));
+${range(4 * D1_BK).map((j) => `    let vo${j} = vbase + min(k0 + ${j}u, ke - 1u) * P.Dv;`).join('\n')}
+${N.map((n) => `    { let c = col(${n}u); o${n} = o${n} * alpha${K.map((kb) => ` + mat4x4<f32>(${range(4).map((j) => `fv(vo${4 * kb + j} + c)`).join(', ')}) * p${kb}`).join('')}; }`).join('\n')}
+  }
+  if (P.nsplit == 1u) {
+    let inv = select(0.0, 1.0 / l, l > 0.0);
+${N.map((n) => `    if (${4 * n}u < P.Dv) { out4[(rw.o * P.Dv + col(${n}u)) >> 2u] = o${n} * inv; }`).join('\n')}
+  } else {
+    let prow = rw.o * P.nsplit + split;
+${N.map((n) => `    if (${4 * n}u < P.Dv) { po4[(prow * P.Dv + col(${n}u)) >> 2u] = o${n}; }`).join('\n')}
+    pml[2u * prow] = m;
+    pml[2u * prow + 1u] = l;
+  }
+}`;
+}
+
 export const ATTENTION_TEX: KernelFamily = { name: 'attention_tex', inputs: ['mask'], outputs: { out: 'f32', po: 'f32', pml: 'f32' }, code: /* wgsl */ `
 override WG: u32 = 16;
 // ---- specialisation (per pipeline; the branches on them fold away)
@@ -202,6 +264,20 @@ fn score(dot: vec4<f32>, j: u32, ke: u32, lim: vec4<u32>, m0: u32, m1: u32, m2: 
   return Score(s, inc);
 }
 
+// Scaled, masked scores of keys j0 .. j0 + 3 for one row, and which of them count.
+fn score_keys(dot: vec4<f32>, j0: u32, ke: u32, rw: Row) -> Score {
+  var s = dot * P.scale;
+  let j = vec4<u32>(j0) + vec4<u32>(0u, 1u, 2u, 3u);
+  var inc = (j < vec4<u32>(ke)) & ((j <= vec4<u32>(rw.lim)) | vec4<bool>(P.causal == 0u));
+  if (HAS_MASK) {
+    let jj = min(j, vec4<u32>(P.kvLen - 1u)) + vec4<u32>(rw.mrow);
+    let mv = vec4<f32>(ld_mask(jj.x), ld_mask(jj.y), ld_mask(jj.z), ld_mask(jj.w));
+    inc = inc & (bitcast<vec4<u32>>(mv) != vec4<u32>(NINF_BITS));
+    s += select(vec4<f32>(), mv, inc);
+  }
+  return Score(s, inc);
+}
+
 // Column j of o (one output column over 4 rows) times the rows' factors.
 fn scale_rows(o: mat4x4<f32>, f: vec4<f32>) -> mat4x4<f32> {
   return mat4x4<f32>(o[0] * f, o[1] * f, o[2] * f, o[3] * f);
@@ -210,5 +286,7 @@ fn scale_rows(o: mat4x4<f32>, f: vec4<f32>) -> mat4x4<f32> {
 ${MAC}
 
 ${Object.keys(TEX_TILES).map((n) => texEntry(n as TexEntry)).join('\n\n')}
+
+${d1Entry()}
 `,
 };

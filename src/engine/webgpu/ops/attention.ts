@@ -16,7 +16,7 @@ import { ShapeError, type Tensor } from '../../tensor.js';
 import type { WebGpuBackend } from '../backend.js';
 import { type GpuStorage, Params, bufferBinding, grid1d } from '../context.js';
 import { bindingIndex } from '../kernel.js';
-import { ATTENTION_TEX, TEX_TILES, TEX_W, type TexEntry } from '../kernels/attention-tex.wgsl.js';
+import { ATTENTION_TEX, D1_BK, TEX_TILES, TEX_W, type TexEntry } from '../kernels/attention-tex.wgsl.js';
 import { ATTENTION, CWG, DWG, KP, MAXR, MPC, RB, RMAX, SMAX } from '../kernels/attention.wgsl.js';
 import { copyToTexture, isSoftware, maxTexRows, releaseTexture, takeTexture } from './matmul.js';
 import { ROPE, WG as ROPE_WG } from '../kernels/rope.wgsl.js';
@@ -38,8 +38,10 @@ export const attentionTuning = {
    */
   forcePath: '' as '' | 'tex' | 'flash' | 'decode',
   /** attn_tex: split the keys until about this many invocations run, no split under minSplitTex keys */
-  texTargetInvocations: 512,
+  texTargetInvocations: 128,
   minSplitTex: 64,
+  /** attn_tex: rows per kv head up to which the one-row entry attn_tex_d1 runs (0: never) */
+  texOneRowMax: 2,
   /** query rows per attn_flash workgroup (0: from Dv; else a multiple of 4); tests use 4 for cheap huge grids */
   flashRows: 0,
   /** invocations per attn_decode workgroup (0: 256; a power of two >= 8); tests use 8 for cheap huge grids */
@@ -228,8 +230,9 @@ const halfCode = (t: Tensor) => (t.dtype === 'bf16' ? 1 : t.dtype === 'f16' ? 2 
 function texAttention(be: WebGpuBackend, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, p: AttentionParams, out: Tensor): void {
   const ctx = be.ctx;
   const rowsPerHead = (p.Hq / p.Hkv) * p.Lq;
-  const entry = texEntry(p.Dv, rowsPerHead);
-  const [BM, BK] = TEX_TILES[entry];
+  // one row per kv head (or two): a 4-row tile would mostly recompute copies of it
+  const entry = rowsPerHead <= attentionTuning.texOneRowMax ? 'attn_tex_d1' : texEntry(p.Dv, rowsPerHead);
+  const [BM, BK] = entry === 'attn_tex_d1' ? [0.25, D1_BK] : TEX_TILES[entry];
   const nrb = cdiv(rowsPerHead, 4 * BM);
   const base = p.B * p.Hkv * nrb;
   let ns = attentionTuning.forceSplits ||
