@@ -49,7 +49,7 @@ function maskValues(c: Case): Float32Array | null {
 }
 
 /** Run the case on both backends (optionally forcing a kernel / split count) and compare. */
-async function check(c: Case, force: { path?: '' | 'tex' | 'flash' | 'decode'; splits?: number; flashRows?: number; decodeThreads?: number } = {}): Promise<Float32Array> {
+async function check(c: Case, force: { path?: '' | 'tex' | 'flash' | 'decode'; splits?: number; flashRows?: number; decodeThreads?: number; oneRowMax?: number } = {}): Promise<Float32Array> {
   const be = await gpu();
   const dtype = c.dtype ?? 'f32';
   const s = c.seed ?? 0;
@@ -70,6 +70,7 @@ async function check(c: Case, force: { path?: '' | 'tex' | 'flash' | 'decode'; s
   attentionTuning.forceSplits = force.splits ?? 0;
   attentionTuning.flashRows = force.flashRows ?? 0;
   attentionTuning.decodeThreads = force.decodeThreads ?? 0;
+  attentionTuning.texOneRowMax = force.oneRowMax ?? 2;
   let gpuTs: Tensor[];
   try {
     gpuTs = run(be);
@@ -78,6 +79,7 @@ async function check(c: Case, force: { path?: '' | 'tex' | 'flash' | 'decode'; s
     attentionTuning.forceSplits = 0;
     attentionTuning.flashRows = 0;
     attentionTuning.decodeThreads = 0;
+    attentionTuning.texOneRowMax = 2;
   }
   const want = cpuTs[cpuTs.length - 1];
   const got = gpuTs[gpuTs.length - 1];
@@ -128,7 +130,7 @@ describe('webgpu attention', () => {
     const c: Case = { B: 1, Hq: 2, Hkv: 1, Lq: 3, Lk: 40, kvLen: 37, D: 16, Dv: 8, causal: false, mask: [1, 2], maskHoles: 0.2, seed: 7 };
     const mv = maskValues(c)!;
     for (let j = 0; j < c.kvLen; j++) mv[(1 * c.Lq + 2) * c.kvLen + j] = -Infinity; // head 1, query 2
-    for (const [path, splits] of [['tex', 0], ['tex', 3], ['flash', 0], ['decode', 0], ['flash', 3], ['decode', 2]] as const) {
+    for (const [path, splits, oneRow] of [['tex', 0, 2], ['tex', 3, 2], ['tex', 0, 1e9], ['tex', 2, 1e9], ['flash', 0, 2], ['decode', 0, 2], ['flash', 3, 2], ['decode', 2, 2]] as const) {
       const be = await gpu();
       const mk = (backend: typeof cpu | typeof be) => [
         F.fromArray(backend, randomValues(c.Hq * c.Lq * c.D, 'q'), [1, c.Hq, c.Lq, c.D]),
@@ -141,12 +143,14 @@ describe('webgpu attention', () => {
       const want = await F.attention(q1, k1, v1, { mask: m1, kvLen: c.kvLen }).read();
       attentionTuning.forcePath = path;
       attentionTuning.forceSplits = splits;
+      attentionTuning.texOneRowMax = oneRow;
       const got = await F.attention(q2, k2, v2, { mask: m2, kvLen: c.kvLen }).read();
       attentionTuning.forcePath = '';
       attentionTuning.forceSplits = 0;
+      attentionTuning.texOneRowMax = 2;
       const row = ((1 * c.Lq) + 2) * c.Dv;
       expect(Array.from(got.slice(row, row + c.Dv))).toEqual(new Array(c.Dv).fill(0));
-      assertClose(got, want, TOL, `fully masked row (${path}, splits ${splits})`);
+      assertClose(got, want, TOL, `fully masked row (${path}, splits ${splits}, one-row up to ${oneRow})`);
     }
   });
 
@@ -156,9 +160,11 @@ describe('webgpu attention', () => {
       D: fc.integer({ min: 1, max: 32 }).map((n) => 4 * n),
       Dv: fc.integer({ min: 1, max: 32 }).map((n) => 4 * n),
       splits: fc.constantFrom(0, 0, 2, 5),
+      // the one-row entry (attn_tex_d1) on any number of rows, or only where it runs by default
+      oneRowMax: fc.constantFrom(2, 1e9),
     });
-    await fc.assert(fc.asyncProperty(texArb, async ({ c, D, Dv, splits }) => {
-      await check({ ...c, D, Dv }, { path: 'tex', splits });
+    await fc.assert(fc.asyncProperty(texArb, async ({ c, D, Dv, splits, oneRowMax }) => {
+      await check({ ...c, D, Dv }, { path: 'tex', splits, oneRowMax });
     }), gpuRuns(12));
   });
 
@@ -177,14 +183,16 @@ describe('webgpu attention', () => {
     const [q1, k1, v1, m1] = mk(cpu);
     const want = await F.attention(q1, k1, v1, { mask: m1 }).read();
     const [q2, k2, v2, m2] = mk(be);
-    for (const [path, splits] of [['tex', 0], ['tex', 2], ['flash', 0], ['decode', 0]] as const) {
+    for (const [path, splits, oneRow] of [['tex', 0, 2], ['tex', 2, 2], ['tex', 0, 1e9], ['tex', 3, 1e9], ['flash', 0, 2], ['decode', 0, 2]] as const) {
       attentionTuning.forcePath = path;
       attentionTuning.forceSplits = splits;
+      attentionTuning.texOneRowMax = oneRow;
       try {
-        assertClose(await F.attention(q2, k2, v2, { mask: m2 }).read(), want, TOL, `finfo.min row (${path}, splits ${splits})`);
+        assertClose(await F.attention(q2, k2, v2, { mask: m2 }).read(), want, TOL, `finfo.min row (${path}, splits ${splits}, one-row up to ${oneRow})`);
       } finally {
         attentionTuning.forcePath = '';
         attentionTuning.forceSplits = 0;
+        attentionTuning.texOneRowMax = 2;
       }
     }
   });
