@@ -57,6 +57,7 @@ function attentionCase(H: number, Lq: number, Lk: number, D: number, causal: boo
     name: Lq === 1 ? 'attention decode' : `attention${causal ? ' causal' : ''}`,
     shape: `H${H} Lq${Lq} Lk${Lk} D${D}`,
     flops: 4 * H * D * (causal ? causalPairs(Lq, Lk) : Lq * Lk),
+    cpu: true,
     formula: causal ? '4*H*D*pairs, pairs = visible (query, key) pairs = Lq*(Lq+1)/2 for Lq = Lk' : '4*H*Lq*Lk*D',
     setup: (be) => {
       const qt = randomTensor(be, [1, H, Lq, D]);
