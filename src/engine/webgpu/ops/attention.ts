@@ -1,6 +1,16 @@
-// attention and rope on kernels/attention.wgsl.ts and kernels/rope.wgsl.ts.
+// attention and rope on kernels/attention-tex.wgsl.ts, kernels/attention.wgsl.ts and kernels/rope.wgsl.ts.
 //
-// attention: flash-attention kernels (online softmax over key tiles staged through workgroup
+// attention on software adapters (llvmpipe), where storage and workgroup-memory loads are
+// per-lane scalar loops: q, k, v are copied into pooled textures (the matmul's pool; a KV cache
+// with spare capacity only its kvLen keys per head) and attn_tex runs on them:
+//   attn_tex_r16 / r8 / r4  16 / 8 / 4 query rows (GQA heads packed as rows) x all Dv <= 32 / 64 /
+//                128 columns per invocation, keys in tiles of 8, online softmax in 4x4 blocks;
+//   attn_tex_d1  one row per invocation, vectorised over keys (decode with <= 2 rows per kv head);
+//   keys split over invocations (flash-decoding) until ~128 run, merged by attn_combine.
+// It needs D % 4 == 0, Dv % 4 == 0, Dv <= 128 and f32 / bf16 / f16 operands that fit a texture;
+// anything else (and every call on a GPU) takes the kernels below.
+//
+// attention elsewhere: flash-attention kernels (online softmax over key tiles staged through workgroup
 // memory; nothing of size Lq x Lk is ever in memory, so the key length is not limited).
 //   attn_flash   prefill: a 64-invocation workgroup owns BQ query rows x up to TC * 16 output
 //                columns of one (b, h); TC from Dv (4 for Dv <= 64: BQ 64; 8 for <= 128: BQ 32;
