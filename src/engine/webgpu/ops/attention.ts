@@ -49,6 +49,8 @@ export const attentionTuning = {
   forcePath: '' as '' | 'tex' | 'flash' | 'decode',
   /** attn_tex: split the keys until about this many invocations run, no split under minSplitTex keys */
   texTargetInvocations: 128,
+  /** allow attn_tex at all (false: the storage-buffer kernels everywhere, the previous version) */
+  tex: true,
   minSplitTex: 64,
   /** attn_tex: rows per kv head up to which the one-row entry attn_tex_d1 runs (0: never) */
   texOneRowMax: 2,
@@ -195,7 +197,7 @@ const TEX_WG = 16;
 /** attn_tex takes the call: a software adapter (or forced), 4-aligned head dims, Dv <= 128, operands that fit a texture. */
 function texApplies(be: WebGpuBackend, q: Tensor, k: Tensor, v: Tensor, p: AttentionParams): boolean {
   const f = attentionTuning.forcePath;
-  if (f === 'flash' || f === 'decode' || (f !== 'tex' && !isSoftware(be))) return false;
+  if (!attentionTuning.tex || f === 'flash' || f === 'decode' || (f !== 'tex' && !isSoftware(be))) return false;
   const maxRows = maxTexRows(be);
   return p.D % 4 === 0 && p.Dv % 4 === 0 && p.Dv >= 4 && p.Dv <= 128 && be.ctx.device.limits.maxTextureDimension2D >= TEX_W &&
     [q, k, v].every((t) => TEX_DTYPES.includes(t.dtype) && Math.ceil(t.size / 4 / TEX_W) <= maxRows);
