@@ -3,8 +3,9 @@
 // attention on software adapters (llvmpipe), where storage and workgroup-memory loads are
 // per-lane scalar loops: q, k, v are copied into pooled textures (the matmul's pool; a KV cache
 // with spare capacity only its kvLen keys per head) and attn_tex runs on them:
-//   attn_tex_r16 / r8 / r4  16 / 8 / 4 query rows (GQA heads packed as rows) x all Dv <= 32 / 64 /
-//                128 columns per invocation, keys in tiles of 8, online softmax in 4x4 blocks;
+//   attn_tex_r16 / r16w / r8 / r4  16 / 16 / 8 / 4 query rows (GQA heads packed as rows) x all
+//                Dv <= 32 / 64 / 64 / 128 columns per invocation, keys in tiles of 8, online
+//                softmax in 4x4 blocks;
 //   attn_tex_d1  one row per invocation, vectorised over keys (decode with <= 2 rows per kv head);
 //   keys split over invocations (flash-decoding) until ~128 run, merged by attn_combine.
 // It needs D % 4 == 0, Dv % 4 == 0, Dv <= 128 and f32 / bf16 / f16 operands that fit a texture;
@@ -203,12 +204,13 @@ function texApplies(be: WebGpuBackend, q: Tensor, k: Tensor, v: Tensor, p: Atten
     [q, k, v].every((t) => TEX_DTYPES.includes(t.dtype) && Math.ceil(t.size / 4 / TEX_W) <= maxRows);
 }
 
-/** The widest row tile whose Dv fits, narrowed while its rows exceed the rows per kv head (decode). */
+/**
+ * The narrowest column tile that holds Dv, and of those the most rows that the rows per kv head
+ * fill (decode shapes take the small tiles; else the last, fewest-row one that fits Dv).
+ */
 function texEntry(Dv: number, rows: number): TexEntry {
-  const order: TexEntry[] = ['attn_tex_r16', 'attn_tex_r8', 'attn_tex_r4'];
-  let i = order.findIndex((e) => 4 * TEX_TILES[e][2] >= Dv);
-  while (i < order.length - 1 && 4 * TEX_TILES[order[i]][0] > rows) i++;
-  return order[i];
+  const fits = (['attn_tex_r16', 'attn_tex_r16w', 'attn_tex_r8', 'attn_tex_r4'] as const).filter((e) => 4 * TEX_TILES[e][2] >= Dv);
+  return fits.find((e) => 4 * TEX_TILES[e][0] <= rows) ?? fits[fits.length - 1];
 }
 
 /**
