@@ -63,7 +63,9 @@ fn ${name}(@builtin(global_invocation_id) gid: vec3<u32>, @builtin(num_workgroup
   let g = flat_id(gid, nwg, WG);
   if (g >= P.total) { return; }
   // row blocks innermost: neighbouring lanes share the split and head, so they fetch the same texels
-  let rb = g % P.nrb;
+  // causal: the longest rows (last row blocks) first, so that the short ones fill the tail
+  // (measured: 8.9 against 7.8 GFLOP/s at H4 L1024 D64 on llvmpipe)
+  let rb = select(g % P.nrb, P.nrb - 1u - g % P.nrb, P.causal != 0u);
   var rest = g / P.nrb;
   let split = rest % P.nsplit;
   let grp = rest / P.nsplit;     // b * Hkv + kvh
