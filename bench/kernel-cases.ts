@@ -25,7 +25,8 @@ const linear = (M: number, K: number, N: number, w: DType, o: { cpu?: boolean; l
   ({ name: `linear ${w} weight`, c: linearCase(M, K, N, w), ...o });
 
 const attention = (H: number, Lq: number, Lk: number, D: number, causal: boolean, large = false): KernelCase =>
-  ({ name: Lq === 1 ? 'attention decode' : `attention${causal ? ' causal' : ''}`, c: attentionCase({ Hq: H, Lq, Lk, D, causal }), large });
+  // the CPU oracle's row too (the issue's bar: every WebGPU attention row faster than the oracle's of the same shape)
+  ({ name: Lq === 1 ? 'attention decode' : `attention${causal ? ' causal' : ''}`, c: attentionCase({ Hq: H, Lq, Lk, D, causal }), large, cpu: !large });
 
 /** A C -> C conv3d over [T, HW, HW] frames: no padding in time, 'same' padding in space (T - kT + 1 output frames). */
 const conv3d = (C: number, T: number, HW: number, k: [number, number, number], large = false): KernelCase => ({

@@ -1,7 +1,8 @@
 // Scaled dot-product attention on the WebGPU backend against the CPU oracle: GQA, causal,
 // KV-cache length (kvLen < Lk), additive masks broadcast over batch and heads (with -inf),
-// custom scale, any head dims (D and Dv differ), f32 / bf16 / f16 inputs, both kernels
-// (attn_flash for prefill, attn_decode for few queries) with and without split-K.
+// custom scale, any head dims (D and Dv differ), f32 / bf16 / f16 inputs, every kernel
+// (attn_tex on software adapters, attn_flash for prefill, attn_decode for few queries) with and
+// without split-K.
 //
 // Tolerance: atol 2e-5, rtol 1e-4. The oracle accumulates in f64; the kernels keep f32 dot
 // products, an f32 online softmax (running max / sum, accumulator rescaled per key tile) and
@@ -20,6 +21,12 @@ import { attentionTuning } from '../../src/engine/webgpu/ops/attention.js';
 import { assertClose, awkwardDim, cpu, gpu, gpuRuns, randomValues } from '../harness.js';
 
 const TOL = { atol: 2e-5, rtol: 1e-4 };
+/**
+ * Timeout of the random-shape tests: each draws pipelines of its own (attn_tex has one per row
+ * tile, mask or not and operand dtype), and llvmpipe takes ~10-30 s to compile one (a shared
+ * 2-core machine; Mesa's shader cache makes later runs fast).
+ */
+const COMPILES = 900_000;
 
 /** The primitive's parameters, with the mask given as its broadcast shape and the scale optional. */
 interface Case extends Omit<AttentionParams, 'scale' | 'maskB' | 'maskH'> {
@@ -48,7 +55,7 @@ function maskValues(c: Case): Float32Array | null {
 }
 
 /** Run the case on both backends (optionally forcing a kernel / split count) and compare. */
-async function check(c: Case, force: { path?: '' | 'flash' | 'decode'; splits?: number; flashRows?: number; decodeThreads?: number } = {}): Promise<Float32Array> {
+async function check(c: Case, force: { path?: '' | 'tex' | 'flash' | 'decode'; splits?: number; flashRows?: number; decodeThreads?: number; oneRowMax?: number } = {}): Promise<Float32Array> {
   const be = await gpu();
   const dtype = c.dtype ?? 'f32';
   const s = c.seed ?? 0;
@@ -69,6 +76,7 @@ async function check(c: Case, force: { path?: '' | 'flash' | 'decode'; splits?: 
   attentionTuning.forceSplits = force.splits ?? 0;
   attentionTuning.flashRows = force.flashRows ?? 0;
   attentionTuning.decodeThreads = force.decodeThreads ?? 0;
+  attentionTuning.texOneRowMax = force.oneRowMax ?? 2;
   let gpuTs: Tensor[];
   try {
     gpuTs = run(be);
@@ -77,6 +85,7 @@ async function check(c: Case, force: { path?: '' | 'flash' | 'decode'; splits?: 
     attentionTuning.forceSplits = 0;
     attentionTuning.flashRows = 0;
     attentionTuning.decodeThreads = 0;
+    attentionTuning.texOneRowMax = 2;
   }
   const want = cpuTs[cpuTs.length - 1];
   const got = gpuTs[gpuTs.length - 1];
@@ -116,18 +125,18 @@ const caseArb: fc.Arbitrary<Case> = fc
 describe('webgpu attention', () => {
   it('matches the oracle on random shapes (GQA, causal, kvLen < Lk, broadcast masks, dtypes)', async () => {
     await fc.assert(fc.asyncProperty(caseArb, async (c) => { await check(c); }), gpuRuns(14));
-  });
+  }, COMPILES);
 
-  it('both kernels and the split-K combine agree with the oracle on the same shapes', async () => {
-    await fc.assert(fc.asyncProperty(caseArb, fc.constantFrom<'flash' | 'decode'>('flash', 'decode'), fc.constantFrom(0, 2, 3),
+  it('every kernel and the split-K combine agree with the oracle on the same shapes', async () => {
+    await fc.assert(fc.asyncProperty(caseArb, fc.constantFrom<'tex' | 'flash' | 'decode'>('tex', 'flash', 'decode'), fc.constantFrom(0, 2, 3),
       async (c, path, splits) => { await check(c, { path, splits }); }), gpuRuns(10));
-  });
+  }, COMPILES);
 
-  it('a row whose every key is masked out gives zeros, as the oracle (both kernels, with splits)', async () => {
+  it('a row whose every key is masked out gives zeros, as the oracle (every kernel, with splits)', async () => {
     const c: Case = { B: 1, Hq: 2, Hkv: 1, Lq: 3, Lk: 40, kvLen: 37, D: 16, Dv: 8, causal: false, mask: [1, 2], maskHoles: 0.2, seed: 7 };
     const mv = maskValues(c)!;
     for (let j = 0; j < c.kvLen; j++) mv[(1 * c.Lq + 2) * c.kvLen + j] = -Infinity; // head 1, query 2
-    for (const [path, splits] of [['flash', 0], ['decode', 0], ['flash', 3], ['decode', 2]] as const) {
+    for (const [path, splits, oneRow] of [['tex', 0, 2], ['tex', 3, 2], ['tex', 0, 1e9], ['tex', 2, 1e9], ['flash', 0, 2], ['decode', 0, 2], ['flash', 3, 2], ['decode', 2, 2]] as const) {
       const be = await gpu();
       const mk = (backend: typeof cpu | typeof be) => [
         F.fromArray(backend, randomValues(c.Hq * c.Lq * c.D, 'q'), [1, c.Hq, c.Lq, c.D]),
@@ -140,12 +149,57 @@ describe('webgpu attention', () => {
       const want = await F.attention(q1, k1, v1, { mask: m1, kvLen: c.kvLen }).read();
       attentionTuning.forcePath = path;
       attentionTuning.forceSplits = splits;
+      attentionTuning.texOneRowMax = oneRow;
       const got = await F.attention(q2, k2, v2, { mask: m2, kvLen: c.kvLen }).read();
       attentionTuning.forcePath = '';
       attentionTuning.forceSplits = 0;
+      attentionTuning.texOneRowMax = 2;
       const row = ((1 * c.Lq) + 2) * c.Dv;
       expect(Array.from(got.slice(row, row + c.Dv))).toEqual(new Array(c.Dv).fill(0));
-      assertClose(got, want, TOL, `fully masked row (${path}, splits ${splits})`);
+      assertClose(got, want, TOL, `fully masked row (${path}, splits ${splits}, one-row up to ${oneRow})`);
+    }
+  });
+
+  it('attn_tex on the shapes it takes (4-aligned head dims up to 128, every row tile, GQA, splits)', async () => {
+    const texArb = fc.record({
+      c: caseArb,
+      D: fc.integer({ min: 1, max: 32 }).map((n) => 4 * n),
+      Dv: fc.integer({ min: 1, max: 32 }).map((n) => 4 * n),
+      splits: fc.constantFrom(0, 0, 2, 5),
+      // the one-row entry (attn_tex_d1) on any number of rows, or only where it runs by default
+      oneRowMax: fc.constantFrom(2, 1e9),
+    });
+    await fc.assert(fc.asyncProperty(texArb, async ({ c, D, Dv, splits, oneRowMax }) => {
+      await check({ ...c, D, Dv }, { path: 'tex', splits, oneRowMax });
+    }), gpuRuns(10));
+  }, COMPILES);
+
+  it('a fully padded row (every key at finfo.min, as transformers / T5 mask) averages its keys, as the oracle', async () => {
+    const c: Case = { B: 1, Hq: 2, Hkv: 1, Lq: 5, Lk: 21, kvLen: 21, D: 8, Dv: 12, causal: false, mask: [1, 1], maskHoles: 0, seed: 8 };
+    const be = await gpu();
+    const mv = maskValues(c)!;
+    for (let j = 0; j < c.kvLen; j++) mv[3 * c.kvLen + j] = -3.4028234663852886e38;
+    for (let j = 0; j < c.kvLen; j += 2) mv[1 * c.kvLen + j] = -3.4028234663852886e38;
+    const mk = (backend: typeof cpu | typeof be) => [
+      F.fromArray(backend, randomValues(c.Hq * c.Lq * c.D, 'q'), [1, c.Hq, c.Lq, c.D]),
+      F.fromArray(backend, randomValues(c.Lk * c.D, 'k'), [1, 1, c.Lk, c.D]),
+      F.fromArray(backend, randomValues(c.Lk * c.Dv, 'v'), [1, 1, c.Lk, c.Dv]),
+      F.fromArray(backend, mv, [1, 1, c.Lq, c.kvLen]),
+    ];
+    const [q1, k1, v1, m1] = mk(cpu);
+    const want = await F.attention(q1, k1, v1, { mask: m1 }).read();
+    const [q2, k2, v2, m2] = mk(be);
+    for (const [path, splits, oneRow] of [['tex', 0, 2], ['tex', 2, 2], ['tex', 0, 1e9], ['tex', 3, 1e9], ['flash', 0, 2], ['decode', 0, 2]] as const) {
+      attentionTuning.forcePath = path;
+      attentionTuning.forceSplits = splits;
+      attentionTuning.texOneRowMax = oneRow;
+      try {
+        assertClose(await F.attention(q2, k2, v2, { mask: m2 }).read(), want, TOL, `finfo.min row (${path}, splits ${splits}, one-row up to ${oneRow})`);
+      } finally {
+        attentionTuning.forcePath = '';
+        attentionTuning.forceSplits = 0;
+        attentionTuning.texOneRowMax = 2;
+      }
     }
   });
 
@@ -166,7 +220,8 @@ describe('webgpu attention', () => {
     }
   });
 
-  it('more than 65535 workgroups (2D grid folding), both kernels', async () => {
+  it('more than 65535 workgroups (2D grid folding), every kernel', async () => {
+    await check({ B: 1, Hq: 1050000, Hkv: 1050000, Lq: 1, Lk: 2, kvLen: 2, D: 4, Dv: 4, causal: false, mask: null, seed: 9 }, { path: 'tex' });
     // the smallest workgroups each kernel allows keep this cheap on a software adapter
     const c: Case = { B: 1, Hq: 66000, Hkv: 66000, Lq: 1, Lk: 2, kvLen: 2, D: 2, Dv: 2, causal: false, mask: null, seed: 5 };
     await check(c, { path: 'flash', flashRows: 4 });

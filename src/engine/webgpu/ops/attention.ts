@@ -1,6 +1,17 @@
-// attention and rope on kernels/attention.wgsl.ts and kernels/rope.wgsl.ts.
+// attention and rope on kernels/attention-tex.wgsl.ts, kernels/attention.wgsl.ts and kernels/rope.wgsl.ts.
 //
-// attention: flash-attention kernels (online softmax over key tiles staged through workgroup
+// attention on software adapters (llvmpipe), where storage and workgroup-memory loads are
+// per-lane scalar loops: q, k, v are copied into pooled textures (the matmul's pool; a KV cache
+// with spare capacity only its kvLen keys per head) and attn_tex runs on them:
+//   attn_tex_r16 / r16w / r8 / r4  16 / 16 / 8 / 4 query rows (GQA heads packed as rows) x all
+//                Dv <= 32 / 64 / 64 / 128 columns per invocation, keys in tiles of 8, online
+//                softmax in 4x4 blocks;
+//   attn_tex_d1  one row per invocation, vectorised over keys (decode with <= 2 rows per kv head);
+//   keys split over invocations (flash-decoding) until ~128 run, merged by attn_combine.
+// It needs D % 4 == 0, Dv % 4 == 0, Dv <= 128 and f32 / bf16 / f16 operands that fit a texture;
+// anything else (and every call on a GPU) takes the kernels below.
+//
+// attention elsewhere: flash-attention kernels (online softmax over key tiles staged through workgroup
 // memory; nothing of size Lq x Lk is ever in memory, so the key length is not limited).
 //   attn_flash   prefill: a 64-invocation workgroup owns BQ query rows x up to TC * 16 output
 //                columns of one (b, h); TC from Dv (4 for Dv <= 64: BQ 64; 8 for <= 128: BQ 32;
@@ -14,8 +25,11 @@
 import type { AttentionParams, RopeParams } from '../../backend.js';
 import { ShapeError, type Tensor } from '../../tensor.js';
 import type { WebGpuBackend } from '../backend.js';
-import { Params, grid1d } from '../context.js';
+import { type GpuStorage, Params, bufferBinding, grid1d } from '../context.js';
+import { bindingIndex } from '../kernel.js';
+import { ATTENTION_TEX, D1_BK, TEX_TILES, TEX_W, type TexEntry } from '../kernels/attention-tex.wgsl.js';
 import { ATTENTION, CWG, DWG, KP, MAXR, MPC, RB, RMAX, SMAX } from '../kernels/attention.wgsl.js';
+import { copyToTexture, isSoftware, maxTexRows, releaseTexture, takeTexture } from './matmul.js';
 import { ROPE, WG as ROPE_WG } from '../kernels/rope.wgsl.js';
 
 /** Knobs for benchmarks and tests (not for model code). */
@@ -29,8 +43,18 @@ export const attentionTuning = {
   minSplitDecode: 64,
   /** force a number of key splits (0: automatic); for tests of the combine path */
   forceSplits: 0,
-  /** force a path: 'flash' | 'decode' | '' (automatic); for tests of both kernels on one shape */
-  forcePath: '' as '' | 'flash' | 'decode',
+  /**
+   * force a path: 'tex' | 'flash' | 'decode' | '' (automatic: tex on software adapters where it
+   * applies); for tests of every kernel on one shape ('tex' falls back where it does not apply)
+   */
+  forcePath: '' as '' | 'tex' | 'flash' | 'decode',
+  /** attn_tex: split the keys until about this many invocations run, no split under minSplitTex keys */
+  texTargetInvocations: 128,
+  /** allow attn_tex at all (false: the storage-buffer kernels everywhere, the previous version) */
+  tex: true,
+  minSplitTex: 64,
+  /** attn_tex: rows per kv head up to which the one-row entry attn_tex_d1 runs (0: never) */
+  texOneRowMax: 2,
   /** query rows per attn_flash workgroup (0: from Dv; else a multiple of 4); tests use 4 for cheap huge grids */
   flashRows: 0,
   /** invocations per attn_decode workgroup (0: 256; a power of two >= 8); tests use 8 for cheap huge grids */
@@ -106,6 +130,10 @@ export function attention(be: WebGpuBackend, q: Tensor, k: Tensor, v: Tensor, ma
   // would make every q dtype a separate shader module to compile).
   const maskT = mask ?? be.empty('f32', [1]);
   const inputs = { q, k, v, mask: maskT };
+  if (texApplies(be, q, k, v, p)) {
+    texAttention(be, q, k, v, mask, p, out);
+    return out;
+  }
   const useDecode = attentionTuning.forcePath === 'decode' || (attentionTuning.forcePath !== 'flash' && Lq <= attentionTuning.decodeMaxLq);
 
   let nsplit: number;
@@ -159,6 +187,132 @@ export function attention(be: WebGpuBackend, q: Tensor, k: Tensor, v: Tensor, ma
   po.dispose();
   pml.dispose();
   return out;
+}
+
+// ------------------------------------------------------------------ texture path (software adapters)
+
+const TEX_DTYPES = ['f32', 'bf16', 'f16'];
+/** invocations per attn_tex workgroup */
+const TEX_WG = 16;
+
+/** attn_tex takes the call: a software adapter (or forced), 4-aligned head dims, Dv <= 128, operands that fit a texture. */
+function texApplies(be: WebGpuBackend, q: Tensor, k: Tensor, v: Tensor, p: AttentionParams): boolean {
+  const f = attentionTuning.forcePath;
+  if (!attentionTuning.tex || f === 'flash' || f === 'decode' || (f !== 'tex' && !isSoftware(be))) return false;
+  const maxRows = maxTexRows(be);
+  return p.D % 4 === 0 && p.Dv % 4 === 0 && p.Dv >= 4 && p.Dv <= 128 && be.ctx.device.limits.maxTextureDimension2D >= TEX_W &&
+    [q, k, v].every((t) => TEX_DTYPES.includes(t.dtype) && Math.ceil(t.size / 4 / TEX_W) <= maxRows);
+}
+
+/**
+ * The narrowest column tile that holds Dv, and of those the most rows that the rows per kv head
+ * fill (decode shapes take the small tiles; else the last, fewest-row one that fits Dv).
+ */
+function texEntry(Dv: number, rows: number): TexEntry {
+  const fits = (['attn_tex_r16', 'attn_tex_r16w', 'attn_tex_r8', 'attn_tex_r4'] as const).filter((e) => 4 * TEX_TILES[e][2] >= Dv);
+  return fits.find((e) => 4 * TEX_TILES[e][0] <= rows) ?? fits[fits.length - 1];
+}
+
+/**
+ * Elements [src, src + count) of t into tex from element dst on (all multiples of 4, 4 per texel):
+ * the head of a texture row, whole rows, then the tail.
+ */
+function copySpan(enc: GPUCommandEncoder, t: Tensor, tex: GPUTexture, src: number, dst: number, count: number): void {
+  const buffer = (t.storage as GpuStorage).buffer;
+  const texelBytes = 4 * (t.dtype === 'f32' ? 4 : 2);
+  let s = src / 4;
+  let d = dst / 4;
+  let n = count / 4;
+  while (n > 0) {
+    const x = d % TEX_W;
+    const y = Math.floor(d / TEX_W);
+    const full = x === 0 ? Math.floor(n / TEX_W) : 0;
+    const [w, h] = full ? [TEX_W, full] : [Math.min(n, TEX_W - x), 1];
+    enc.copyBufferToTexture({ buffer, offset: s * texelBytes, bytesPerRow: TEX_W * texelBytes }, { texture: tex, origin: [x, y] }, [w, h]);
+    s += w * h;
+    d += w * h;
+    n -= w * h;
+  }
+}
+
+const halfCode = (t: Tensor) => (t.dtype === 'bf16' ? 1 : t.dtype === 'f16' ? 2 : 0);
+
+/**
+ * q, k, v copied into (pooled) textures, then attn_tex, then attn_combine when the keys are split.
+ * The copies and the kernel are one command buffer submitted after everything queued so far.
+ */
+function texAttention(be: WebGpuBackend, q: Tensor, k: Tensor, v: Tensor, mask: Tensor | null, p: AttentionParams, out: Tensor): void {
+  const ctx = be.ctx;
+  const rowsPerHead = (p.Hq / p.Hkv) * p.Lq;
+  // one row per kv head (or two): a 4-row tile would mostly recompute copies of it
+  const entry = rowsPerHead <= attentionTuning.texOneRowMax ? 'attn_tex_d1' : texEntry(p.Dv, rowsPerHead);
+  const [BM, BK] = entry === 'attn_tex_d1' ? [0.25, D1_BK] : TEX_TILES[entry];
+  const nrb = cdiv(rowsPerHead, 4 * BM);
+  const base = p.B * p.Hkv * nrb;
+  let ns = attentionTuning.forceSplits ||
+    Math.min(cdiv(attentionTuning.texTargetInvocations, base), cdiv(p.kvLen, attentionTuning.minSplitTex));
+  ns = Math.max(1, ns);
+  const align = 4 * BK;
+  const chunk = cdiv(cdiv(p.kvLen, ns), align) * align;
+  const nsplit = cdiv(p.kvLen, chunk);
+  const total = base * nsplit;
+  const rows = p.B * p.Hq * p.Lq;
+  const maskT = mask ?? be.empty('f32', [1]);
+  const po = be.empty('f32', [nsplit === 1 ? 4 : rows * nsplit * p.Dv]);
+  const pml = be.empty('f32', [nsplit === 1 ? 1 : rows * nsplit * 2]);
+  for (const t of [q, k, v, maskT, out, po, pml]) t.assertAlive();
+
+  // A KV cache with spare capacity (kvLen < Lk): only each head's first kvLen keys are copied,
+  // packed, so a decode step copies what it reads rather than the whole cache.
+  const pack = p.kvLen < p.Lk;
+  const pipe = ctx.pipeline(ATTENTION_TEX, entry, { mask: maskT.dtype }, { out: 'f32', po: 'f32', pml: 'f32' }, [], {
+    WG: TEX_WG, HAS_MASK: +!!mask, QH: halfCode(q), KH: halfCode(k), VH: halfCode(v),
+  });
+  const params = new Params()
+    .u32(p.B, p.Hq, p.Hkv, p.Lq, pack ? p.kvLen : p.Lk, p.kvLen, p.D, p.Dv)
+    .f32(p.scale)
+    .u32(p.maskB, p.maskH, p.Hq / p.Hkv, rowsPerHead, nrb, nsplit, chunk, total, p.causal ? 1 : 0);
+  const heads = p.B * p.Hkv;
+  const texs = [q, k, v].map((t, i) => ({ t, tex: takeTexture(be, t, 4, i && pack ? heads * p.kvLen * (i === 1 ? p.D : p.Dv) : t.size) }));
+  ctx.flush();
+  const enc = ctx.device.createCommandEncoder();
+  copyToTexture(enc, q, texs[0].tex.tex, 4, 0, q.size);
+  for (const [i, dim] of [[1, p.D], [2, p.Dv]]) {
+    const { t, tex } = texs[i];
+    if (!pack) copyToTexture(enc, t, tex.tex, 4, 0, t.size);
+    else for (let h = 0; h < heads; h++) copySpan(enc, t, tex.tex, h * p.Lk * dim, h * p.kvLen * dim, p.kvLen * dim);
+  }
+  const bindGroup = ctx.device.createBindGroup({
+    layout: pipe.getBindGroupLayout(0),
+    entries: [
+      { binding: 0, resource: { buffer: ctx.uniform(params) } },
+      bufferBinding(bindingIndex(ATTENTION_TEX, 'mask'), maskT),
+      bufferBinding(bindingIndex(ATTENTION_TEX, 'out'), out),
+      bufferBinding(bindingIndex(ATTENTION_TEX, 'po'), po),
+      bufferBinding(bindingIndex(ATTENTION_TEX, 'pml'), pml),
+      ...texs.map(({ tex }, i) => ({ binding: 5 + i, resource: tex.tex.createView() })),
+    ],
+  });
+  const pass = enc.beginComputePass();
+  pass.setPipeline(pipe);
+  pass.setBindGroup(0, bindGroup);
+  const [x, y, z] = grid1d(cdiv(total, TEX_WG));
+  pass.dispatchWorkgroups(x, y, z);
+  pass.end();
+  ctx.dispatches++;
+  ctx.device.queue.submit([enc.finish()]);
+  for (const { tex } of texs) releaseTexture(be, tex);
+  if (!mask) maskT.dispose();
+  if (nsplit > 1) {
+    const n = rows * p.Dv;
+    be.ctx.dispatch({
+      family: ATTENTION, entry: 'attn_combine', inputs: {}, outputs: { out, po, pml },
+      params: header(p, !!mask, nsplit, chunk, 0, 0, 0, n), overrides: { CWG },
+      workgroups: grid1d(cdiv(n, CWG)),
+    });
+  }
+  po.dispose();
+  pml.dispose();
 }
 
 export function rope(be: WebGpuBackend, x: Tensor, cos: Tensor, sin: Tensor, p: RopeParams): Tensor {

@@ -37,7 +37,7 @@ export const matmulConfig: { version: MatmulVersion; software: boolean | undefin
   texRows: undefined,
 };
 
-function maxTexRows(be: WebGpuBackend): number {
+export function maxTexRows(be: WebGpuBackend): number {
   return Math.min(matmulConfig.texRows ?? Infinity, be.ctx.device.limits.maxTextureDimension2D);
 }
 
@@ -53,7 +53,7 @@ interface Shape {
 }
 
 /** Adapters that run shaders on the CPU (where storage loads are per-lane scalar loops). */
-function isSoftware(be: WebGpuBackend): boolean {
+export function isSoftware(be: WebGpuBackend): boolean {
   if (matmulConfig.software !== undefined) return matmulConfig.software;
   return /llvmpipe|softpipe|lavapipe|swiftshader|warp|software/i.test(be.ctx.description);
 }
@@ -232,7 +232,7 @@ function texState(be: WebGpuBackend): TexState {
  * A texture for `elems` elements of t's raw bits, `perTexel` elements per texel (4: rgba32uint for
  * f32, rg32uint for halves; 8: rgba32uint for halves), taken from the pool.
  */
-function takeTexture(be: WebGpuBackend, t: Tensor, perTexel: number, elems: number): { tex: GPUTexture; key: string; bytes: number } {
+export function takeTexture(be: WebGpuBackend, t: Tensor, perTexel: number, elems: number): { tex: GPUTexture; key: string; bytes: number } {
   const s = texState(be);
   const texelBytes = (t.dtype === 'f32' ? 4 : 2) * perTexel;
   const format: GPUTextureFormat = texelBytes === 16 ? 'rgba32uint' : 'rg32uint';
@@ -258,7 +258,7 @@ function takeTexture(be: WebGpuBackend, t: Tensor, perTexel: number, elems: numb
  * Back to the pool (at most 2 per size), evicting the least recently used beyond TEX_POOL_BYTES.
  * Destroying a texture that submitted work still reads is fine: the release waits for that work.
  */
-function releaseTexture(be: WebGpuBackend, t: { tex: GPUTexture; key: string; bytes: number }): void {
+export function releaseTexture(be: WebGpuBackend, t: { tex: GPUTexture; key: string; bytes: number }): void {
   const s = texState(be);
   let list = s.pool.get(t.key);
   if (!list) {
@@ -283,7 +283,7 @@ function releaseTexture(be: WebGpuBackend, t: { tex: GPUTexture; key: string; by
 }
 
 /** Elements [first, first + count) of t (both multiples of perTexel) into tex, from texel 0. */
-function copyToTexture(enc: GPUCommandEncoder, t: Tensor, tex: GPUTexture, perTexel: number, first: number, count: number): void {
+export function copyToTexture(enc: GPUCommandEncoder, t: Tensor, tex: GPUTexture, perTexel: number, first: number, count: number): void {
   const buffer = (t.storage as GpuStorage).buffer;
   const elemBytes = t.dtype === 'f32' ? 4 : 2;
   const texelBytes = elemBytes * perTexel;
