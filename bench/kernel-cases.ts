@@ -33,10 +33,11 @@ const conv3d = (C: number, T: number, HW: number, k: [number, number, number], l
   name: `conv3d ${k.join('x')}`,
   c: convCase({ Cin: C, Cout: C, size: [T, HW, HW], kernel: k, padding: [0, (k[1] - 1) / 2, (k[2] - 1) / 2] }),
   large,
+  cpu: !large,
 });
 
 const norm = (kind: 'layer' | 'rms' | 'group', shape: number[], large = false): KernelCase =>
-  ({ name: `${kind} norm`, c: normCase({ kind, shape, groups: 1, bias: false }), large });
+  ({ name: `${kind} norm`, c: normCase({ kind, shape, groups: 1, bias: false }), large, cpu: !large });
 
 const permute = (n: number, large = false): KernelCase =>
   ({ name: 'permute BLHD->BHLD', c: permuteCase([1, n / (16 * 64), 16, 64], [0, 2, 1, 3]), large });
