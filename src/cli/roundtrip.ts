@@ -60,7 +60,7 @@ where they are (DV via the token ids), prints PSNR and SSIM of the reconstructio
 
       if (f.json) {
         ctx.out(JSON.stringify({
-          input: input, model: f.model, kind: model.kind, backend: backend.name, frames: input.frames, height: input.height, width: input.width,
+          input: f.input, model: f.model, kind: model.kind, backend: backend.name, frames: input.frames, height: input.height, width: input.width,
           psnr: q.psnr, ssim: q.ssim, encode_s: seconds.encode, decode_s: seconds.decode, out: out,
         }));
       } else {

@@ -77,7 +77,7 @@ describe('tokenize / detokenize', () => {
     const r = await run('roundtrip', '--model', DV, '--input', frames, '--out', rt, '--png', pngDir, '--sheet', sheet, '--backend', 'cpu', '--fps', '8', '--chunk', '4', '--json');
     expect(r.rc, r.err).toBe(0);
     const m = JSON.parse(r.out);
-    expect([m.kind, m.frames, m.height, m.width]).toEqual(['DV', 6, 12, 20]);
+    expect([m.input, m.kind, m.frames, m.height, m.width]).toEqual([frames, 'DV', 6, 12, 20]);
     expect(m.psnr).toBeGreaterThan(10);
     expect(readFileSync(rt).equals(readFileSync(y4m))).toBe(true);
     expect(readdirSync(pngDir).sort()).toEqual([0, 1, 2, 3, 4, 5].map((i) => `frame_00000${i}.png`));
