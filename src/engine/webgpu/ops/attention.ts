@@ -29,7 +29,7 @@ import { type GpuStorage, Params, bufferBinding, grid1d } from '../context.js';
 import { bindingIndex } from '../kernel.js';
 import { ATTENTION_TEX, D1_BK, TEX_TILES, TEX_W, type TexEntry } from '../kernels/attention-tex.wgsl.js';
 import { ATTENTION, CWG, DWG, KP, MAXR, MPC, RB, RMAX, SMAX } from '../kernels/attention.wgsl.js';
-import { copyToTexture, isSoftware, maxTexRows, releaseTexture, takeTexture } from './matmul.js';
+import { copyToTexture, isMesaSoftware, isSoftware, maxTexRows, releaseTexture, takeTexture } from './matmul.js';
 import { ROPE, WG as ROPE_WG } from '../kernels/rope.wgsl.js';
 
 /** Knobs for benchmarks and tests (not for model code). */
@@ -198,7 +198,7 @@ const TEX_WG = 16;
 /** attn_tex takes the call: a software adapter (or forced), 4-aligned head dims, Dv <= 128, operands that fit a texture. */
 function texApplies(be: WebGpuBackend, q: Tensor, k: Tensor, v: Tensor, p: AttentionParams): boolean {
   const f = attentionTuning.forcePath;
-  if (!attentionTuning.tex || f === 'flash' || f === 'decode' || (f !== 'tex' && !isSoftware(be))) return false;
+  if (!attentionTuning.tex || f === 'flash' || f === 'decode' || (f !== 'tex' && !(isSoftware(be) && isMesaSoftware(be)))) return false;
   const maxRows = maxTexRows(be);
   return p.D % 4 === 0 && p.Dv % 4 === 0 && p.Dv >= 4 && p.Dv <= 128 && be.ctx.device.limits.maxTextureDimension2D >= TEX_W &&
     [q, k, v].every((t) => TEX_DTYPES.includes(t.dtype) && Math.ceil(t.size / 4 / TEX_W) <= maxRows);

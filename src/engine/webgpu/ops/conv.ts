@@ -21,6 +21,7 @@ import type { WebGpuBackend } from '../backend.js';
 import { type GpuStorage, Params, bufferBinding, grid1d } from '../context.js';
 import { bindingIndex } from '../kernel.js';
 import { CONV, NT, TEX_SMALL, TEX_TILES, TEX_W, TEX_WG, TEX_WG_SMALL, TEX_WINDOWS, WG_NAIVE, texEntryName } from '../kernels/conv.wgsl.js';
+import { isMesaSoftware } from './matmul.js';
 
 const NAIVE_MAX_COUTG = 2;
 
@@ -34,7 +35,7 @@ export type ConvPath = 'auto' | 'gemm' | '1x1' | 'naive' | 'tex';
 export const convConfig: { software: boolean | undefined; texVersion: 'c4' | 'c1' } = { software: undefined, texVersion: 'c4' };
 
 function isSoftware(be: WebGpuBackend): boolean {
-  return convConfig.software ?? be.software;
+  return convConfig.software ?? (be.software && isMesaSoftware(be));
 }
 
 function header(p: ConvParams, tilesP: number, tilesM: number, tiles: number, hasBias: boolean, wgm = 0, coutP = 0, cinP = 0): Params {

@@ -58,6 +58,16 @@ export function isSoftware(be: WebGpuBackend): boolean {
   return /llvmpipe|softpipe|lavapipe|swiftshader|warp|software/i.test(be.ctx.description);
 }
 
+/**
+ * Mesa's software rasterisers (llvmpipe and kin), where the texture-fed conv / norm / attention
+ * entries were written and measured. Chromium's SwiftShader adapter lost its device on them in the
+ * page test (the GPU process went away mid-run), so it keeps the storage-buffer kernels until that
+ * is understood; the texture-fed matmul runs on both.
+ */
+export function isMesaSoftware(be: WebGpuBackend): boolean {
+  return /llvmpipe|softpipe|lavapipe/i.test(be.ctx.description);
+}
+
 /** The contiguous dim of a / b is a multiple of 4, so 4-wide loads along it stay aligned. */
 function aligned(p: MatmulParams): { va: boolean; vb: boolean } {
   return { va: (p.transA ? p.M : p.K) % 4 === 0, vb: (p.transB ? p.K : p.N) % 4 === 0 };

@@ -17,6 +17,7 @@ import type { WebGpuBackend } from '../backend.js';
 import { type DispatchArgs, type GpuStorage, Params, bufferBinding, grid1d } from '../context.js';
 import { bindingIndex } from '../kernel.js';
 import { NORM, TEX_W, TEX_WG, WG } from '../kernels/norm.wgsl.js';
+import { isMesaSoftware } from './matmul.js';
 
 /** Workgroup size for reducing `n` values: 32 for short rows (up to 8 values per invocation,
  *  no idle invocations, 5 tree levels), else 256. Two sizes keep the pipeline count low. */
@@ -56,7 +57,7 @@ export function norm(be: WebGpuBackend, x: Tensor, weight: Tensor | null, bias: 
   const chunks = split ? Math.ceil(L / CHUNK) : 1;
   // w / b are always bound (the WGSL reads them under uniform flags): x stands in when absent
   const affine = { x, w: weight ?? x, b: bias ?? x };
-  if ((normConfig.software ?? be.software) && texApplies(be, x, L)) {
+  if ((normConfig.software ?? (be.software && isMesaSoftware(be))) && texApplies(be, x, L)) {
     texNorm(be, x, affine, y, { rows, L, S, Cg, G, eps: p.eps, hasW: weight !== null, hasB: bias !== null, kind: KIND[p.kind] });
     return y;
   }
