@@ -200,30 +200,7 @@ export function measure(be: Backend, fn: () => Tensor | Tensor[], reps: number, 
 
 // ------------------------------------------------------------------ the same-run baseline
 
-/** GFLOP/s of a naive triple-loop JS matmul (n^3, f32 arrays), measured now: every bench's yardstick. */
-export function naiveMatmulGflops(quick: boolean): number {
-  const n = quick ? 128 : 256;
-  const a = randomValues(n * n, 'naive-a');
-  const b = randomValues(n * n, 'naive-b');
-  const c = new Float32Array(n * n);
-  const once = () => {
-    for (let i = 0; i < n; i++) {
-      for (let j = 0; j < n; j++) {
-        let s = 0;
-        for (let k = 0; k < n; k++) s += a[i * n + k] * b[k * n + j];
-        c[i * n + j] = s;
-      }
-    }
-  };
-  once();
-  let reps = 0;
-  const t0 = performance.now();
-  while (performance.now() - t0 < (quick ? 300 : 1500)) {
-    once();
-    reps++;
-  }
-  return (2 * n ** 3) / ((performance.now() - t0) / 1000 / reps) / 1e9;
-}
+export { naiveMatmulGflops } from './naive-matmul.js';
 
 // ------------------------------------------------------------------ rows
 
