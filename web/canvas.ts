@@ -1,13 +1,21 @@
 // Drawing clips and tensors on canvases: RGB frames in [-1, 1], and scalar planes through a
 // diverging colour map (blue < 0 < red, white at zero) scaled to the largest magnitude.
 
-/** Frame t of a [3, T, H, W] clip in [-1, 1] as a canvas (scaled up by `zoom`). */
-export function frameCanvas(data: Float32Array, frames: number, h: number, w: number, t: number, zoom = 3): HTMLCanvasElement {
+/** A w x h canvas shown `zoom` times larger (1: as is). */
+function sizedCanvas(w: number, h: number, zoom = 1): HTMLCanvasElement {
   const c = document.createElement('canvas');
   c.width = w;
   c.height = h;
-  c.style.width = `${w * zoom}px`;
-  c.style.height = `${h * zoom}px`;
+  if (zoom !== 1) {
+    c.style.width = `${w * zoom}px`;
+    c.style.height = `${h * zoom}px`;
+  }
+  return c;
+}
+
+/** Frame t of a [3, T, H, W] clip in [-1, 1] as a canvas (scaled up by `zoom`). */
+export function frameCanvas(data: Float32Array, frames: number, h: number, w: number, t: number, zoom = 3): HTMLCanvasElement {
+  const c = sizedCanvas(w, h, zoom);
   const img = new ImageData(w, h);
   const hw = h * w;
   for (let i = 0; i < hw; i++) {
@@ -23,9 +31,7 @@ export function frameCanvas(data: Float32Array, frames: number, h: number, w: nu
 
 /** An H x W plane (`values` from `offset`) as a heat map, scaled so `scale` maps to full colour; NaN is green. */
 export function heatCanvas(values: ArrayLike<number>, offset: number, h: number, w: number, scale: number): HTMLCanvasElement {
-  const c = document.createElement('canvas');
-  c.width = w;
-  c.height = h;
+  const c = sizedCanvas(w, h);
   const img = new ImageData(w, h);
   const s = scale > 0 ? 1 / scale : 0;
   for (let i = 0; i < h * w; i++) {
@@ -48,11 +54,7 @@ export function heatCanvas(values: ArrayLike<number>, offset: number, h: number,
 
 /** An H x W plane of integer ids (token ids) as distinct colours: neighbouring ids get far-apart hues. */
 export function idCanvas(ids: Int32Array, offset: number, h: number, w: number, zoom = 8): HTMLCanvasElement {
-  const c = document.createElement('canvas');
-  c.width = w;
-  c.height = h;
-  c.style.width = `${w * zoom}px`;
-  c.style.height = `${h * zoom}px`;
+  const c = sizedCanvas(w, h, zoom);
   const img = new ImageData(w, h);
   for (let i = 0; i < h * w; i++) {
     // golden-ratio hue steps; lightness varies with the id's higher bits so equal hues still differ
