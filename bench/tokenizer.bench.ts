@@ -8,7 +8,10 @@
 //   says so instead of a timing.
 // Every row gives the peak device memory of its op (backend.memory()) and a ratio (pixels/s)
 // against a baseline measured in the same run: the CPU backend encoding a 17x64x64 clip with the
-// tiny CV tokenizer. Writes bench/results/tokenizer-latest.json.
+// tiny CV tokenizer. Then the issue-17 yardstick: the round trip (encode + decode) of the three
+// sample clips (weights/samples, 17x64x64 each) through the tiny trained CV4x8x8 tokenizer, on each
+// backend, with WebGPU's speed-up over the CPU backend in the same run. Writes
+// bench/results/tokenizer-latest.json.
 //
 //   npm run bench:tokenizer                  every case
 //   npm run bench:tokenizer -- --quick       fewer samples; the CV8x8x8 case on 9x64x64 (a smoke run)
@@ -19,9 +22,10 @@ import type { Backend, BackendName } from '../src/engine/backend.js';
 import type { Module } from '../src/engine/module.js';
 import * as F from '../src/engine/ops.js';
 import { type Tensor, numel } from '../src/engine/tensor.js';
+import { readExpected, readSample, samplesDir, tinyModelDir } from '../src/conform/samples.js';
 import { buildTokenizer, loadTokenizer } from '../src/models/tokenizer/load.js';
 import { RELEASED_TOKENIZERS } from '../src/models/tokenizer/released.js';
-import type { VideoModel } from '../src/pipelines/tokenizer.js';
+import { type VideoModel, loadVideoTokenizer, roundtrip } from '../src/pipelines/tokenizer.js';
 import { type BenchRow, benchArgs, benchBackends, cpuBackend, measure, randomValues, runBench, writeResult } from './harness.js';
 
 const args = benchArgs('tokenizer-latest.json');
@@ -209,6 +213,7 @@ async function main(): Promise<void> {
       }
     }
   }
+  const samples = args.filter && !'sample clips round trip'.includes(args.filter.toLowerCase()) ? null : await sampleRoundTrips(backends);
   writeResult(args.out, {
     bench: 'tokenizer',
     date: new Date().toISOString(),
@@ -217,7 +222,61 @@ async function main(): Promise<void> {
     limits: Object.fromEntries(backends.map((b) => [b.name, b.limits])),
     baseline: { what: 'tiny CV4x8x8 encode, 17x64x64, cpu backend, same run', formula: FORMULA, megapixels_per_s: baselinePxPerS / 1e6 },
     rows,
+    sample_round_trip: samples,
   });
+}
+
+interface RoundTripRow {
+  backend: BackendName;
+  adapter: string;
+  /** best of the repetitions, the three clips' encode + decode together */
+  seconds: number;
+  /** CPU seconds over these seconds, same run (null on the CPU row) */
+  vs_cpu: number | null;
+}
+
+/**
+ * The three sample clips through the tiny CV4x8x8 tokenizer (tokenize + detokenize, host arrays in
+ * and out, as `cosmos-ts roundtrip` runs them), on every backend of the run plus the CPU backend.
+ * Issue 17 measured 9.75 s on llvmpipe and 14.55 s on the CPU backend when it was filed.
+ */
+async function sampleRoundTrips(backends: readonly Backend[]): Promise<RoundTripRow[]> {
+  const dir = samplesDir(WEIGHTS);
+  const expected = await readExpected(dir);
+  const clips = await Promise.all(expected.samples.map((s) => readSample(s, dir)));
+  const runOn = backends.some((b) => b.name === 'cpu') ? backends : [...backends, await cpuBackend()];
+  const reps = quick ? 1 : 2;
+  const out: RoundTripRow[] = [];
+  console.log(`
+sample clips round trip: ${clips.length} x ${clips[0].shape.slice(2).join('x')}, tiny CV4x8x8, encode + decode, best of ${reps} (+1 warm-up)`);
+  for (const be of runOn) {
+    const model = await loadVideoTokenizer(tinyModelDir(WEIGHTS, 'cv'), be);
+    try {
+      const all = async () => {
+        for (const c of clips) {
+          const [, , frames, height, width] = c.shape;
+          const r = await roundtrip(model, { data: c.input, frames, height, width, fps: { num: 8, den: 1 } }, { clamp: false });
+          r.tokens.dispose();
+        }
+      };
+      await all();
+      let best = Infinity;
+      for (let r = 0; r < reps; r++) {
+        const t0 = performance.now();
+        await all();
+        best = Math.min(best, (performance.now() - t0) / 1000);
+      }
+      out.push({ backend: be.name, adapter: be.adapter, seconds: best, vs_cpu: null });
+    } finally {
+      model.dispose();
+    }
+  }
+  const cpuSeconds = out.find((r) => r.backend === 'cpu')!.seconds;
+  for (const r of out) {
+    if (r.backend !== 'cpu') r.vs_cpu = cpuSeconds / r.seconds;
+    console.log(`  ${r.backend.padEnd(7)} ${r.seconds.toFixed(3).padStart(8)} s${r.vs_cpu === null ? '' : `   x${r.vs_cpu.toFixed(2)} the cpu backend`}   (${r.adapter})`);
+  }
+  return out;
 }
 
 runBench(main);
