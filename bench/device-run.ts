@@ -20,7 +20,7 @@ import { checkOps } from '../src/pipelines/check-ops.js';
 import { conform } from '../src/pipelines/conform.js';
 import { cpuBackend, webgpuBackend, webgpuOptionsFromEnv } from '../src/engine/select.js';
 import { naiveMatmulGflops, writeResult } from './harness.js';
-import { benchKernels, kernelCases } from './kernel-cases.js';
+import { benchKernels, dispatchOverheadRow, kernelCases } from './kernel-cases.js';
 
 // the checkout: bench/device-run.sh says where (a bundle of this file lives elsewhere than bench/)
 const ROOT = process.env.COSMOS_ROOT ?? fileURLToPath(new URL('..', import.meta.url));
@@ -145,6 +145,7 @@ async function main(): Promise<number> {
     log(`baseline: naive JS matmul ${naive.toFixed(2)} GFLOP/s (same run)`);
     const errors: string[] = [];
     const rows = await benchKernels([be], kernelCases(quick), { quick, large: values.large === true, filter: '', naive, log, onError: (e) => errors.push(e) });
+    rows.push(await dispatchOverheadRow(be, { quick, log }));
     kernels = { naive_js_gflops: naive, rows, errors };
   }
 

@@ -8,6 +8,7 @@ import {
 } from '../src/conform/op-cases/index.js';
 import type { Backend } from '../src/engine/backend.js';
 import type { DType } from '../src/engine/dtype.js';
+import * as F from '../src/engine/ops.js';
 import type { Tensor } from '../src/engine/tensor.js';
 import { type BenchRow, gpuSeconds, measure } from './harness.js';
 
@@ -142,4 +143,40 @@ export async function benchKernels(backends: readonly Backend[], cases: readonly
     }
   }
   return rows;
+}
+
+/** dispatches per timed call of the overhead row */
+const OVERHEAD_DISPATCHES = 512;
+
+/**
+ * The fixed cost of one dispatch: OVERHEAD_DISPATCHES chained 4-element adds queued in one call and
+ * synced once, wall time per dispatch (recording, submission in the backend's batches, the
+ * adapter's launch; the arithmetic is nil). What a model pays per op beyond its kernel's time, so
+ * the figure that says when fusing two ops pays.
+ */
+export async function dispatchOverheadRow(be: Backend, o: Pick<KernelBenchOptions, 'quick' | 'log'>): Promise<BenchRow> {
+  const x = F.fromArray(be, new Float32Array([1, 2, 3, 4]), [4]);
+  const fn = () => {
+    let y = F.add(x, x);
+    for (let i = 1; i < OVERHEAD_DISPATCHES; i++) {
+      const z = F.add(y, x);
+      y.dispose();
+      y = z;
+    }
+    return y;
+  };
+  try {
+    const s = await measure(be, fn, be.name === 'cpu' ? 2 : 4, o.quick);
+    const gpu = await gpuSeconds(be, fn, 1);
+    const us = (s / OVERHEAD_DISPATCHES) * 1e6;
+    const gpuText = gpu === null ? '' : `  gpu ${((gpu / OVERHEAD_DISPATCHES) * 1e6).toFixed(2)} us per kernel`;
+    o.log(`${'dispatch overhead'.padEnd(24)} ${`${OVERHEAD_DISPATCHES} x add [4]`.padEnd(34)} ${us.toFixed(2).padStart(9)} us/dispatch${gpuText}`);
+    return {
+      name: 'dispatch overhead', op: 'add', backend: be.name, adapter: be.adapter, shape: `${OVERHEAD_DISPATCHES} x [4]`, dtype: 'f32',
+      formula: `wall seconds / ${OVERHEAD_DISPATCHES} dispatches (4-element adds, one sync)`, seconds: s, ms: s * 1000, gpu_seconds: gpu,
+      us_per_dispatch: us, gpu_us_per_dispatch: gpu === null ? null : (gpu / OVERHEAD_DISPATCHES) * 1e6,
+    };
+  } finally {
+    x.dispose();
+  }
 }

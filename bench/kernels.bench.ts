@@ -12,7 +12,7 @@
 //                                 of 256 MiB
 //   npm run bench -- --filter mat only cases whose name contains "mat"
 //   npm run bench -- --backend cpu|webgpu|all|auto
-import { benchKernels, kernelCases } from './kernel-cases.js';
+import { benchKernels, dispatchOverheadRow, kernelCases } from './kernel-cases.js';
 import { benchArgs, benchBackends, naiveMatmulGflops, runBench, writeResult } from './harness.js';
 
 async function main(): Promise<void> {
@@ -23,6 +23,10 @@ async function main(): Promise<void> {
   const rows = await benchKernels(backends, kernelCases(args.quick), {
     quick: args.quick, large: args.extra.large === true, filter: args.filter, naive, log: (l) => console.log(l),
   });
+  if (!args.filter || 'dispatch overhead'.includes(args.filter)) {
+    console.log('');
+    for (const be of backends) rows.push(await dispatchOverheadRow(be, { quick: args.quick, log: (l) => console.log(`${l}   (${be.name})`) }));
+  }
   writeResult(args.out, { naive_js_gflops: naive, rows });
 }
 

@@ -103,6 +103,9 @@ function sizeClass(bytes: number): number {
   return Math.ceil(b / step) * step;
 }
 
+/** bind groups kept by the dispatch cache (each holds a few small objects in the implementation) */
+const BIND_CACHE = 4096;
+
 const OUT_TYPE: Record<DType, OutType> = { f32: 'f32', i32: 'i32', f16: 'u32', bf16: 'u32' };
 
 export class GpuContext {
@@ -120,12 +123,20 @@ export class GpuContext {
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private pending = 0;
+  private readonly layouts = new WeakMap<GPUComputePipeline, GPUBindGroupLayout>();
+  private readonly bindGroups = new Map<string, GPUBindGroup>();
+  /** buffer id -> the bindGroups keys that hold it (some may be gone already) */
+  private readonly bindKeysOf = new Map<number, string[]>();
+  private readonly ids = new WeakMap<object, number>();
+  private nextId = 1;
   private error: string | null = null;
   /** bytes of live tensors / bytes parked in the pool */
   liveBytes = 0;
   pooledBytes = 0;
   peakLiveBytes = 0;
   dispatches = 0;
+  /** bind groups created by dispatch (the rest came from its cache) */
+  bindGroupsCreated = 0;
   /** dispatches between submits: enough to amortise the submit, few enough to keep the GPU fed */
   batchSize = 128;
 
@@ -172,6 +183,8 @@ export class GpuContext {
     this.flush();
     for (const list of this.pool.values()) for (const b of list) b.destroy();
     this.pool.clear();
+    this.bindGroups.clear();
+    this.bindKeysOf.clear();
     this.pooledBytes = 0;
   }
 
@@ -224,6 +237,67 @@ export class GpuContext {
     return p;
   }
 
+  /**
+   * Bind group 0's layout of a pipeline, asked of the pipeline once: every getBindGroupLayout call
+   * crosses into the implementation and returns a new wrapper (a measurable part of a dispatch's
+   * recording cost in Dawn's Node binding).
+   */
+  layout(pipeline: GPUComputePipeline): GPUBindGroupLayout {
+    let l = this.layouts.get(pipeline);
+    if (!l) {
+      l = pipeline.getBindGroupLayout(0);
+      this.layouts.set(pipeline, l);
+    }
+    return l;
+  }
+
+  /**
+   * A bind group of buffers for `pipeline`, cached by the identity of its layout and buffers (and
+   * binding sizes). Creating one costs ~40-100 us in Dawn's Node binding, more than recording the
+   * dispatch; repeated work (sampler steps, decode steps, chunks, bench repetitions) meets the same
+   * buffers again because the pool hands them out in the same order. Entries go when a buffer they
+   * hold is destroyed (trim, uniform eviction), and the least recently used past BIND_CACHE.
+   */
+  bindGroup(pipeline: GPUComputePipeline, entries: readonly BufferEntry[]): GPUBindGroup {
+    const layout = this.layout(pipeline);
+    let key = `${this.objectId(layout)}`;
+    for (const e of entries) key += `|${e.binding}:${this.objectId(e.resource.buffer)}:${e.resource.size ?? -1}`;
+    let bg = this.bindGroups.get(key);
+    if (bg) {
+      this.bindGroups.delete(key);
+      this.bindGroups.set(key, bg);
+      return bg;
+    }
+    bg = this.device.createBindGroup({ layout, entries: entries as GPUBindGroupEntry[] });
+    this.bindGroupsCreated++;
+    this.bindGroups.set(key, bg);
+    for (const e of entries) {
+      const id = this.objectId(e.resource.buffer);
+      const keys = this.bindKeysOf.get(id);
+      if (keys) keys.push(key);
+      else this.bindKeysOf.set(id, [key]);
+    }
+    if (this.bindGroups.size > BIND_CACHE) this.bindGroups.delete(this.bindGroups.keys().next().value!);
+    return bg;
+  }
+
+  private objectId(o: object): number {
+    let id = this.ids.get(o);
+    if (id === undefined) {
+      id = this.nextId++;
+      this.ids.set(o, id);
+    }
+    return id;
+  }
+
+  /** Drop the cached bind groups holding `buffer` (before it is destroyed). */
+  private forgetBindGroups(buffer: GPUBuffer): void {
+    const id = this.ids.get(buffer);
+    if (id === undefined) return;
+    for (const k of this.bindKeysOf.get(id) ?? []) this.bindGroups.delete(k);
+    this.bindKeysOf.delete(id);
+  }
+
   /** A uniform buffer holding `params` (cached by content: blocks are immutable once created). */
   uniform(params: Params): GPUBuffer {
     const bytes = new Uint8Array(params.bytes());
@@ -248,6 +322,7 @@ export class GpuContext {
       this.uniforms.delete(oldest);
       // It may still be bound by queued work: destroy only after that work is submitted.
       this.flush();
+      this.forgetBindGroups(old);
       old.destroy();
     }
     return buf;
@@ -261,11 +336,11 @@ export class GpuContext {
     for (const [n, t] of Object.entries(args.inputs)) dtypes[n] = args.bindAs?.[n] ?? t.dtype;
     for (const [n, t] of Object.entries(args.outputs)) outTypes[n] = OUT_TYPE[t.dtype];
     const pipeline = this.pipeline(args.family, args.entry, dtypes, outTypes, args.vec4, args.overrides);
-    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: this.uniform(args.params) } }];
+    const entries: BufferEntry[] = [{ binding: 0, resource: { buffer: this.uniform(args.params) } }];
     for (const [n, t] of [...Object.entries(args.inputs), ...Object.entries(args.outputs)]) {
       entries.push(bufferBinding(bindingIndex(args.family, n), t));
     }
-    const bindGroup = this.device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    const bindGroup = this.bindGroup(pipeline, entries);
     if (!this.encoder) this.encoder = this.device.createCommandEncoder();
     if (!this.pass) this.pass = this.beginPass(this.encoder);
     this.pass.setPipeline(pipeline);
@@ -365,7 +440,13 @@ export class GpuContext {
 }
 
 /** Bind group entry for a live tensor's storage (its bytes, rounded up to whole words). */
-export function bufferBinding(binding: number, t: Tensor): GPUBindGroupEntry {
+/** A bind group entry holding (part of) a buffer. */
+export interface BufferEntry {
+  binding: number;
+  resource: { buffer: GPUBuffer; size?: number };
+}
+
+export function bufferBinding(binding: number, t: Tensor): BufferEntry {
   t.assertAlive();
   const s = t.storage as GpuStorage;
   return { binding, resource: { buffer: s.buffer, size: roundUp4(Math.max(4, s.byteLength)) } };

@@ -283,7 +283,7 @@ function texAttention(be: WebGpuBackend, q: Tensor, k: Tensor, v: Tensor, mask: 
     else for (let h = 0; h < heads; h++) copySpan(enc, t, tex.tex, h * p.Lk * dim, h * p.kvLen * dim, p.kvLen * dim);
   }
   const bindGroup = ctx.device.createBindGroup({
-    layout: pipe.getBindGroupLayout(0),
+    layout: ctx.layout(pipe),
     entries: [
       { binding: 0, resource: { buffer: ctx.uniform(params) } },
       bufferBinding(bindingIndex(ATTENTION_TEX, 'mask'), maskT),

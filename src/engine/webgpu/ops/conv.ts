@@ -217,7 +217,7 @@ function texConv(be: WebGpuBackend, x: Tensor, w: Tensor, bias: Tensor | null, y
   copyToTexture(enc, x, tx, x.size);
   copyToTexture(enc, wp, tw, wp.size);
   const bindGroup = ctx.device.createBindGroup({
-    layout: pipe.getBindGroupLayout(0),
+    layout: ctx.layout(pipe),
     entries: [
       { binding: 0, resource: { buffer: ctx.uniform(params) } },
       bufferBinding(bindingIndex(CONV, 'out'), y),

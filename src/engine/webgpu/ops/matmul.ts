@@ -352,7 +352,7 @@ function texMatmul(
       const tn = Math.ceil(C / tileN);
       const params = new Params().u32(R, C, p.K, batch, tm, tn, bStride).f32(p.alpha).u32(p.N, r0 * p.N + c0, c0);
       const bindGroup = ctx.device.createBindGroup({
-        layout: pipe.getBindGroupLayout(0),
+        layout: ctx.layout(pipe),
         entries: [
           { binding: 0, resource: { buffer: ctx.uniform(params) } },
           bufferBinding(bindingIndex(MATMUL, 'bias'), biasT),

@@ -162,7 +162,7 @@ function texNorm(be: WebGpuBackend, x: Tensor, affine: { x: Tensor; w: Tensor; b
     if (withTex) entries.push({ binding: 7, resource: view });
     const pass = enc.beginComputePass();
     pass.setPipeline(pipe);
-    pass.setBindGroup(0, ctx.device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries }));
+    pass.setBindGroup(0, ctx.device.createBindGroup({ layout: ctx.layout(pipe), entries }));
     const [gx, gy, gz] = grid1d(Math.ceil(invocations / wg));
     pass.dispatchWorkgroups(gx, gy, gz);
     pass.end();
