@@ -22,6 +22,7 @@ import type { BinaryOp, UnaryOp } from '../../src/engine/backend.js';
 import { type DType, bf16ToF32, f16ToF32 } from '../../src/engine/dtype.js';
 import * as F from '../../src/engine/ops.js';
 import { type Tensor, numel } from '../../src/engine/tensor.js';
+import { elementwiseConfig } from '../../src/engine/webgpu/ops/elementwise.js';
 import { type Tol, assertClose, checkAgainstCpu, cpu, gpu, gpuRuns, randomInts, randomValues, shapeArb } from '../harness.js';
 
 const EXACT: Tol = { atol: 0, rtol: 0 };
@@ -186,6 +187,47 @@ describe('webgpu unary', () => {
     const v = new Float32Array(n);
     for (let i = 0; i < n; i++) v[i] = (i % 1023) - 511;
     await checkAgainstCpu(be, 'affine large', [{ values: v, shape: [n] }], (t) => F.affine(t, 3, -1), EXACT);
+  });
+});
+
+describe('webgpu 4-wide elementwise entries (unary_v4, binary_flat_v4)', () => {
+  // sizes a multiple of 4 take the 4-wide entries, the rest the one-wide ones: both against the oracle
+  const sizeArb = fc.oneof(fc.integer({ min: 1, max: 300 }).map((k) => 4 * k), fc.integer({ min: 1, max: 1201 }));
+  it('every unary op, any float dtype, sizes with and without a multiple of 4', async () => {
+    const be = await gpu();
+    await fc.assert(fc.asyncProperty(fc.constantFrom(...UNARY), sizeArb, fc.constantFrom(...FLOATS), fc.nat(), async (c, n, dtype, seed) => {
+      await checkAgainstCpu(be, `${c.op} [${n}] ${dtype}`, [{ values: unaryInput(c, n, seed), shape: [n], dtype }], c.fn, c.tol);
+    }), gpuRuns(12));
+  });
+
+  it('every binary op on same-shape operands of any dtype, sizes with and without a multiple of 4', async () => {
+    const be = await gpu();
+    await fc.assert(fc.asyncProperty(fc.constantFrom(...BINARY), sizeArb, fc.constantFrom(...ALL), fc.constantFrom(...ALL), fc.nat(), async (c, n, da, db, seed) => {
+      const dbb = c.bKind === 'nonzero' && db === 'i32' ? 'f32' : db;
+      await checkAgainstCpu(be, `${c.op} [${n}] ${da} ${dbb}`, [
+        { values: randomValues(n, seed, c.a[0], c.a[1]), shape: [2, n / 2].every(Number.isInteger) ? [2, n / 2] : [n], dtype: da },
+        { values: binaryB(c, n, seed + 1), shape: [2, n / 2].every(Number.isInteger) ? [2, n / 2] : [n], dtype: dbb },
+      ], c.fn, c.tol);
+    }), gpuRuns(12));
+  });
+
+  it('the 4-wide and one-wide entries agree bit for bit on a large input (more than 65535 workgroups of the one-wide entry)', async () => {
+    const be = await gpu();
+    const n = 4 * (2 ** 22 + 5);
+    const x = F.fromArray(be, randomValues(n, 'v4', -6, 6), [n]);
+    const outs: Float32Array[] = [];
+    for (const v4 of [true, false]) {
+      elementwiseConfig.vec4 = v4;
+      try {
+        const y = F.add(F.silu(x), x);
+        outs.push((await y.read()) as Float32Array);
+        y.dispose();
+      } finally {
+        elementwiseConfig.vec4 = true;
+      }
+    }
+    x.dispose();
+    expect(Buffer.from(outs[0].buffer).equals(Buffer.from(outs[1].buffer))).toBe(true);
   });
 });
 

@@ -1,5 +1,6 @@
 // cast / unary / binary / where on kernels/elementwise.wgsl.ts: one invocation per output element
-// (two for half casts), broadcasting through zero strides.
+// (two for half casts), broadcasting through zero strides; unary and same-shape binary ops take 4
+// elements per invocation when the count is a multiple of 4 (unary_v4, binary_flat_v4).
 import type { BinaryOp, UnaryOp } from '../../backend.js';
 import type { DType } from '../../dtype.js';
 import { ShapeError, type Tensor, numel, stridesOf } from '../../tensor.js';
@@ -8,6 +9,9 @@ import { Params, grid1d } from '../context.js';
 import { ELEMENTWISE, WG } from '../kernels/elementwise.wgsl.js';
 
 const MAX_RANK = 8;
+
+/** `vec4: false` keeps the one-element-per-invocation entries (tests compare both). */
+export const elementwiseConfig = { vec4: true };
 
 const UNARY_CODE: Record<UnaryOp, number> = {
   neg: 0, abs: 1, exp: 2, log: 3, sqrt: 4, rsqrt: 5, recip: 6, square: 7, sin: 8, cos: 9,
@@ -49,10 +53,11 @@ export function unary(be: WebGpuBackend, op: UnaryOp, x: Tensor, alpha: number, 
   const n = x.size;
   const y = be.empty('f32', x.shape);
   if (n === 0) return y;
+  const v4 = elementwiseConfig.vec4 && n % 4 === 0;
   be.ctx.dispatch({
-    family: ELEMENTWISE, entry: 'unary_main', inputs: { a: x }, outputs: { out: y },
+    family: ELEMENTWISE, entry: v4 ? 'unary_v4' : 'unary_main', inputs: { a: x }, outputs: { out: y },
     params: header(n, 0, alpha, beta).vec4u([], 8), overrides: { OP: UNARY_CODE[op] },
-    workgroups: grid1d(Math.ceil(n / WG)),
+    vec4: v4 ? ['a'] : undefined, workgroups: grid1d(Math.ceil(n / (v4 ? 4 : 1) / WG)),
   });
   return y;
 }
@@ -67,9 +72,10 @@ export function binary(be: WebGpuBackend, op: BinaryOp, a: Tensor, b: Tensor, ou
     .vec4u(bcastStrides(a, outShape), 2)
     .vec4u(bcastStrides(b, outShape), 2)
     .vec4u([], 2);
+  const v4 = same && elementwiseConfig.vec4 && n % 4 === 0;
   be.ctx.dispatch({
-    family: ELEMENTWISE, entry: same ? 'binary_flat' : 'binary_bcast', inputs: { a, b }, outputs: { out: y },
-    params, overrides: { OP: BINARY_CODE[op] }, workgroups: grid1d(Math.ceil(n / WG)),
+    family: ELEMENTWISE, entry: v4 ? 'binary_flat_v4' : same ? 'binary_flat' : 'binary_bcast', inputs: { a, b }, outputs: { out: y },
+    params, overrides: { OP: BINARY_CODE[op] }, vec4: v4 ? ['a', 'b'] : undefined, workgroups: grid1d(Math.ceil(n / (v4 ? 4 : 1) / WG)),
   });
   return y;
 }
