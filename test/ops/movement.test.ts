@@ -187,7 +187,34 @@ describe('webgpu strided: slice, flip, pad, expand, repeat', () => {
     }), gpuRuns(12));
     const st = stridesOf([4, 5, 64]);
     const dims = [1, 0, 2].map((d) => ({ size: [4, 5, 64][d], start: 0, step: 1, rep: 1, inSize: [4, 5, 64][d], inStride: st[d] }));
-    expect(stridedKernel({ dims, border: 'constant', value: 0 })).toBe('rows');
+    expect(stridedKernel({ dims, border: 'constant', value: 0 }, 'i32')).toBe('rows');
+    expect(stridedKernel({ dims, border: 'constant', value: 0 }, 'f32')).toBe('rows4');
+  });
+
+  it('contiguous, 4-aligned rows (rows4_f32): [B, C, T, H, W] permutes, causal pads in time, slices, against the per-element kernels too', async () => {
+    const arb = fc.record({
+      // H * W a multiple of 4 (rows4) or not (the other kernels); chunks of 16 elements ragged at the end
+      shape: fc.tuple(fc.integer({ min: 1, max: 2 }), fc.integer({ min: 1, max: 7 }), fc.integer({ min: 1, max: 6 }),
+        fc.integer({ min: 1, max: 9 }), fc.oneof(fc.constantFrom(4, 8, 12, 20, 64), fc.integer({ min: 1, max: 13 }))),
+      mode: fc.constantFrom('constant', 'replicate', 'reflect') as fc.Arbitrary<'constant' | 'replicate' | 'reflect'>,
+      front: fc.integer({ min: 0, max: 4 }),
+      start: fc.integer({ min: 0, max: 3 }),
+    });
+    await fc.assert(fc.asyncProperty(arb, async ({ shape, mode, front, start }) => {
+      const [, , T] = shape;
+      const f = mode === 'reflect' ? Math.min(front, T - 1) : front;
+      for (const rows4 of [true, false]) {
+        movementTuning.rows4 = rows4;
+        try {
+          await same(`permute ${shape} [0,2,1,3,4] rows4=${rows4}`, [{ shape, dtype: 'f32', seed: 1 }], (x) => F.permute(x, [0, 2, 1, 3, 4]));
+          await same(`pad ${shape} time ${f} ${mode} rows4=${rows4}`, [{ shape, dtype: 'f32', seed: 2 }], (x) => F.pad(x, [[0, 0], [0, 0], [f, 0]], mode, -1.5));
+          await same(`slice ${shape} time ${Math.min(start, T - 1)}.. rows4=${rows4}`, [{ shape, dtype: 'f32', seed: 3 }], (x) => F.slice(x, 2, Math.min(start, T - 1), T));
+          await same(`bf16 permute ${shape} rows4=${rows4}`, [{ shape, dtype: 'bf16', seed: 4 }], (x) => F.permute(x, [0, 2, 1, 3, 4]));
+        } finally {
+          movementTuning.rows4 = true;
+        }
+      }
+    }), gpuRuns(20));
   });
 
   it('contiguous copies, composed movements and zero-size outputs', async () => {

@@ -16,6 +16,8 @@ export const WG = 256;
 export const TILE_N = 1024;
 /** row-wise gather: columns per lane */
 export const KC = 4;
+/** 4-wide row copy: vec4s per invocation (the unrolled stores below assume 4) */
+export const ROW4_CHUNK = 4;
 /** axes of a gather after merging (the Params arrays hold 4 per vec4) */
 export const MAX_RANK = 8;
 
@@ -167,6 +169,22 @@ ${flavours((f) => perWorkgroup(`rows_${f.ty}`, `  let t = row_lane(g, lid);
     let s = select(-1, col_offset(t.ro, c), t.ro >= 0);
     if (s < 0) { ${f.out}[t.row * S + c] = ${f.value}; } else { ${f.out}[t.row * S + c] = ${f.ld}(u32(s)); }
   }`, { wg: 'WG', index: 'g', limit: 'P.ngroups', local: 'lid' }))}
+
+// ---- row-wise copy of contiguous rows, 4-wide: the last axis reads the input contiguously
+// (estride 1, no border) and every row starts on a multiple of 4 elements (checked on the host),
+// so a row is a run of vec4s. One invocation per (row, ROW4_CHUNK vec4s of it): the row's source
+// offset is decomposed once per chunk, then the chunk moves as whole vec4s with no per-element
+// index arithmetic (the permutes and causal pads of [B, C, T, H, W] activations).
+@group(0) @binding(3) var<storage, read_write> out4: array<vec4<f32>>;
+${perElement('rows4_f32', `  let row = i / P.tiles_b;
+  let ch = i - row * P.tiles_b;
+  let S4 = size_of(P.rank - 1u) / 4u;
+  let ro = gather_offset(row, i32(P.rank) - 2);
+  let o = row * S4 + ch * ${ROW4_CHUNK}u;
+  let e = min(${ROW4_CHUNK}u, S4 - ch * ${ROW4_CHUNK}u);
+  let src = u32(max(ro, 0)) / 4u + ch * ${ROW4_CHUNK}u;
+  let fill = vec4<f32>(P.value);
+${Array.from({ length: 4 }, (_, k) => `  if (${k}u < e) { out4[o + ${k}u] = select(ld4_x(4u * (src + ${k}u)), fill, ro < 0); }`).join('\n')}`, { limit: 'P.ngroups' })}
 
 // ---- contiguous copy (a slice of whole rows, contiguous(), a dtype-widening copy): no index
 // arithmetic at all.

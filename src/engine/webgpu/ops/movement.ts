@@ -9,6 +9,9 @@
 //   tile_*     every axis safe, the output's last axis b not contiguous in the input but some
 //              axis a is (channel moves, transposes): TA x TB tiles through workgroup memory
 //              (TA * TB = 1024, 4 elements per invocation), coalesced on both sides
+//   rows4_f32  f32 input whose output rows are contiguous, vec4-aligned runs of the input (the
+//              last axis reads estride 1 with no border, its length and every row start a
+//              multiple of 4): rows move as vec4s (permutes of [B, C, T, H, W], causal pads)
 //   rows_*     last output axis >= 32 (head transposes, pads, slices, repeats): each lane
 //              decomposes its row index once and moves 4 columns of that row
 //   strided_*  short last axis: one invocation per output element, index fully decomposed
@@ -18,7 +21,7 @@ import { type StridedParams, borderCoord } from '../../backend.js';
 import { ShapeError, type Tensor, numel, stridesOf } from '../../tensor.js';
 import type { WebGpuBackend } from '../backend.js';
 import { Params, grid1d } from '../context.js';
-import { KC as ROW_KC, MAX_RANK, MOVEMENT, TILE_N, WG } from '../kernels/movement.wgsl.js';
+import { KC as ROW_KC, MAX_RANK, MOVEMENT, ROW4_CHUNK, TILE_N, WG } from '../kernels/movement.wgsl.js';
 
 /** last-axis length from which the row-wise kernel (rows x lanes per workgroup) is used */
 const ROW_MIN = 32;
@@ -30,6 +33,8 @@ export const movementTuning = {
   tile: true,
   /** allow the row-wise gather */
   rows: true,
+  /** allow the 4-wide copy of contiguous rows */
+  rows4: true,
   /** minimum fraction of a tile that must hold data for the tiled kernel to be chosen */
   minTileFill: 0.25,
 };
@@ -153,12 +158,25 @@ function tilePlan(axes: Axis[]): TilePlan | null {
 }
 
 /** Which kernel `strided` runs for these parameters (for tests and benchmarks). */
-export function stridedKernel(p: StridedParams): 'fill' | 'copy' | 'tile' | 'rows' | 'strided' {
-  const { axes, allHole } = normaliseGather(p);
+export function stridedKernel(p: StridedParams, dtype: Tensor['dtype'] = 'f32'): 'fill' | 'copy' | 'tile' | 'rows4' | 'rows' | 'strided' {
+  const { axes, base, allHole } = normaliseGather(p);
   if (allHole) return 'fill';
   if (isCopy(axes)) return 'copy';
   if (tilePlan(axes)) return 'tile';
+  if (dtype === 'f32' && rows4Applies(axes, base)) return 'rows4';
   return movementTuning.rows && axes[axes.length - 1].size >= ROW_MIN ? 'rows' : 'strided';
+}
+
+/**
+ * rows4_f32 applies: at least two axes, the last one contiguous in the input (safe, estride 1,
+ * rep 1) with a length that is a multiple of 4, and every row start a multiple of 4 elements (the
+ * base and every other axis's element stride are).
+ */
+function rows4Applies(axes: Axis[], base: number): boolean {
+  if (!movementTuning.rows4 || axes.length < 2) return false;
+  const last = axes[axes.length - 1];
+  if (last.border || last.estride !== 1 || last.rep !== 1 || last.size % 4 !== 0 || base % 4 !== 0) return false;
+  return axes.slice(0, -1).every((a) => a.estride % 4 === 0);
 }
 
 function isCopy(axes: Axis[]): boolean {
@@ -215,6 +233,15 @@ export function strided(be: WebGpuBackend, x: Tensor, p: StridedParams, outShape
 
   const border = bmask ? BORDER_CODE[p.border] : 0;
   const S = sizes[rank - 1];
+  if (!isInt && x.dtype === 'f32' && rows4Applies(axes, base)) {
+    const chunks = Math.ceil(S / 4 / ROW4_CHUNK);
+    const total = (n / S) * chunks;
+    be.ctx.dispatch({
+      family: MOVEMENT, entry: 'rows4_f32', inputs: { x }, outputs, params: params(bmask, [total, 0, chunks]), overrides: { BORDER: border },
+      vec4: ['x'], workgroups: grid1d(Math.ceil(total / WG)),
+    });
+    return y;
+  }
   if (movementTuning.rows && S >= ROW_MIN) {
     // lanes per row: a power of two (32..256) with lanes x ROW_KC columns about the row length;
     // rows per workgroup: WG / lanes
