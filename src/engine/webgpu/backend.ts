@@ -7,6 +7,7 @@ import type {
 import { type DType, type RawArray, type ReadArray, bytesPerElement, widen } from '../dtype.js';
 import { Tensor, numel } from '../tensor.js';
 import { GpuContext, GpuStorage } from './context.js';
+import { DEFAULT_MATMUL_TUNING, type MatmulTuning, type TuningTable, checkTuningAdapter } from '../tuning.js';
 import type { WebGpuOptions } from '../select.js';
 import { type AcquiredDevice, acquireDevice } from './device.js';
 import * as elementwise from './ops/elementwise.js';
@@ -27,6 +28,10 @@ export class WebGpuBackend implements Backend {
   readonly software: boolean;
   readonly details: Readonly<Record<string, string | number | boolean>>;
   readonly deviceInfo: DeviceInfo;
+  /** the matmul's storage-path choices per shape class (ops/matmul.ts); the defaults until setTuning */
+  matmulTuning: Readonly<MatmulTuning> = DEFAULT_MATMUL_TUNING;
+  readonly defaultMatmulTuning: Readonly<MatmulTuning> = DEFAULT_MATMUL_TUNING;
+  private tuningTable: TuningTable | null = null;
 
   constructor(acq: AcquiredDevice) {
     this.ctx = new GpuContext(acq);
@@ -55,6 +60,20 @@ export class WebGpuBackend implements Backend {
 
   get adapter(): string {
     return this.ctx.description;
+  }
+
+  get tuning(): TuningTable | null {
+    return this.tuningTable;
+  }
+
+  /**
+   * Use a tuning table (src/engine/tuning.ts, made by autotune) from now on; null restores the
+   * defaults. A table made on another adapter is refused with a UserError (nothing changes).
+   */
+  setTuning(table: TuningTable | null): void {
+    if (table) checkTuningAdapter(table, this.adapter);
+    this.tuningTable = table;
+    this.matmulTuning = table ? Object.freeze({ ...table.matmul }) : DEFAULT_MATMUL_TUNING;
   }
 
   // ---------------------------------------------------------------- memory
