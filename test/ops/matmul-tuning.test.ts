@@ -253,6 +253,10 @@ describe('tuning tables', () => {
     expect(() => be.setTuning({ ...mine, adapter: 'NVIDIA / hopper / H100 (vulkan, core)' })).toThrow(
       /^tuning: the table was made for "NVIDIA \/ hopper \/ H100 \(vulkan, core\)", this backend runs on ".*" \(run 'cosmos-ts tune' on this adapter\)$/,
     );
-    expect(be.tuning).toBe(mine);
+    expect(be.tuning).toEqual(mine);
+    expect(() => be.setTuning({ ...mine, matmul: { ...mine.matmul, small: { version: 'v5_tex32x16' as 'v3_reg4' } } })).toThrow(
+      /^tuning: not a cosmos-ts tuning table: "matmul.small.version" must be one of /,
+    );
+    expect(be.tuning).toEqual(mine);
   });
 });

@@ -7,7 +7,7 @@ import type {
 import { type DType, type RawArray, type ReadArray, bytesPerElement, widen } from '../dtype.js';
 import { Tensor, numel } from '../tensor.js';
 import { GpuContext, GpuStorage } from './context.js';
-import { DEFAULT_MATMUL_TUNING, type MatmulTuning, type TuningTable, checkTuningAdapter } from '../tuning.js';
+import { DEFAULT_MATMUL_TUNING, type MatmulTuning, type TuningTable, checkTuningAdapter, parseTuning } from '../tuning.js';
 import type { WebGpuOptions } from '../select.js';
 import { type AcquiredDevice, acquireDevice } from './device.js';
 import * as elementwise from './ops/elementwise.js';
@@ -68,12 +68,15 @@ export class WebGpuBackend implements Backend {
 
   /**
    * Use a tuning table (src/engine/tuning.ts, made by autotune) from now on; null restores the
-   * defaults. A table made on another adapter is refused with a UserError (nothing changes).
+   * defaults. A malformed table, or one made on another adapter, is refused with a UserError (nothing
+   * changes). `tuning` is the checked copy.
    */
   setTuning(table: TuningTable | null): void {
-    if (table) checkTuningAdapter(table, this.adapter);
-    this.tuningTable = table;
-    this.matmulTuning = table ? Object.freeze({ ...table.matmul }) : DEFAULT_MATMUL_TUNING;
+    // checked as a file would be: a table built by hand gets the same one-line refusals
+    const t = table && parseTuning(table, 'tuning');
+    if (t) checkTuningAdapter(t, this.adapter);
+    this.tuningTable = t;
+    this.matmulTuning = t ? Object.freeze({ ...t.matmul }) : DEFAULT_MATMUL_TUNING;
   }
 
   // ---------------------------------------------------------------- memory
