@@ -3,9 +3,11 @@
 # fixture case and the kernel benches, all on WebGPU, into ONE JSON file (adapter name, vendor,
 # architecture, features, limits, every row). See bench/results/README.md.
 #
-#   bench/device-run.sh [--quick] [--large] [--no-conform | --conform-only] [--out FILE]
+#   bench/device-run.sh [--quick] [--large] [--no-conform | --conform-only] [--no-tune] [--out FILE]
 #       run (default FILE: $OUT/device-run.json when $OUT is set, else
 #       bench/results/device-run-latest.json). --quick: small shapes, no timed repetitions.
+#       The matmul is tuned first (cosmos-ts tune: the table and the matmul rows before / after
+#       go in the file, "tuning"); --no-tune leaves that out.
 #   bench/device-run.sh --pack
 #       run HERE, where the npm dependencies are installed: writes .devbench/ (ignored by git):
 #       base/ (this node binary, one bundle of the run, Dawn's dawn.node, xz-compressed) and
@@ -38,14 +40,14 @@ while (($#)); do
   case $1 in
     --pack) pack=1 ;;
     --packed) packed=1 ;;
-    --quick|--large|--no-conform|--conform-only) args+=("$1") ;;
+    --quick|--large|--no-conform|--conform-only|--no-tune) args+=("$1") ;;
     --merge) merge=1; args+=("$1") ;;
     --out|--fixtures)
       (($# >= 2)) || die "$1: needs a value"
       args+=("$1" "$2"); shift ;;
     --out=*|--fixtures=*) args+=("$1") ;;
     -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "${BASH_SOURCE[0]}"; exit 0 ;;
-    -*) die "$1: unknown flag (--quick, --large, --no-conform, --conform-only, --out FILE, --fixtures DIR, --pack, --packed, --merge)" ;;
+    -*) die "$1: unknown flag (--quick, --large, --no-conform, --conform-only, --no-tune, --out FILE, --fixtures DIR, --pack, --packed, --merge)" ;;
     *) ((merge)) || die "$1: unexpected argument"; args+=("$1") ;;
   esac
   shift

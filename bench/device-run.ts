@@ -4,7 +4,9 @@
 // not fit one device call, later calls run `--conform-only` on the rest and `--merge` joins the
 // files into one.
 //
-// It holds: the adapter (name, vendor, architecture, API, features, limits), check-ops over the
+// It holds: the adapter (name, vendor, architecture, API, features, limits); first the matmul tuning
+// of this adapter (src/engine/autotune.ts: the table, and the matmul bench rows before it and with
+// it, the later steps all run tuned; --no-tune leaves it out); check-ops over the
 // whole op registry on WebGPU against the CPU oracle, conformance of every vendored fixture case on
 // WebGPU, and the kernel bench rows (the real-GPU shapes too on a hardware adapter), each row with
 // its FLOP / byte formula and, where the adapter has timestamp queries, the GPU kernel time.
@@ -15,7 +17,9 @@ import { cpus, totalmem } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { autotune } from '../src/engine/autotune.js';
 import type { Backend } from '../src/engine/backend.js';
+import { type TuningTable, choiceLabel, MATMUL_CLASSES } from '../src/engine/tuning.js';
 import { checkOps } from '../src/pipelines/check-ops.js';
 import { conform } from '../src/pipelines/conform.js';
 import { cpuBackend, webgpuBackend, webgpuOptionsFromEnv } from '../src/engine/select.js';
@@ -70,7 +74,7 @@ function merge(files: readonly string[], out: string): number {
 
 async function main(): Promise<number> {
   let values: {
-    quick?: boolean; out?: string; fixtures?: string; 'no-conform'?: boolean; 'conform-only'?: boolean; large?: boolean; merge?: boolean;
+    quick?: boolean; out?: string; fixtures?: string; 'no-conform'?: boolean; 'conform-only'?: boolean; large?: boolean; merge?: boolean; 'no-tune'?: boolean;
   };
   let positionals: string[];
   try {
@@ -83,6 +87,7 @@ async function main(): Promise<number> {
         fixtures: { type: 'string' },
         'no-conform': { type: 'boolean' },
         'conform-only': { type: 'boolean' },
+        'no-tune': { type: 'boolean' },
         merge: { type: 'boolean' },
       },
       allowPositionals: true,
@@ -114,6 +119,26 @@ async function main(): Promise<number> {
   log(`device run${quick ? ' (quick)' : ''}: ${be.adapter}${be.software ? ' [software adapter]' : ''}`);
   const t0 = performance.now();
 
+  const naive = only ? 0 : naiveMatmulGflops(quick);
+  const errors: string[] = [];
+  const benchOpts = { quick, large: values.large === true, filter: '', naive, log, onError: (e: string) => errors.push(e) };
+  // the matmul's rows (F.matmul / F.linear): the rows the tuning changes
+  const isMatmul = (r: object) => ['matmul', 'linear'].includes(String((r as { op?: unknown }).op));
+
+  // the tuning first, so that everything after (checks, conformance, benches) runs the tuned tiles
+  let tuning: { table: TuningTable; matmul_before: Awaited<ReturnType<typeof benchKernels>> } | null = null;
+  if (!only && !values['no-tune']) {
+    log('\n== tune: the matmul tiles of this adapter (rows before tuning first)');
+    const before = await benchKernels([be], kernelCases(quick).filter((k) => k.c.family === 'matmul'), benchOpts);
+    const table = await autotune(be, {
+      quick,
+      onEvent: (e) => log(`  ${e.class.padEnd(6)} ${e.candidate.padEnd(18)} ${e.seconds === null ? e.note : `${(e.seconds * 1000).toFixed(3)} ms`}`),
+    });
+    be.setTuning!(table);
+    log(`tune: ${MATMUL_CLASSES.map((c) => `${c} ${choiceLabel(table.matmul[c])}`).join(', ')}${table.applies ? '' : ' (not used on a software adapter)'}`);
+    tuning = { table, matmul_before: before };
+  }
+
   let ops: Awaited<ReturnType<typeof checkOps>> | null = null;
   if (!only) {
     log('\n== check-ops: the op registry on webgpu against the cpu oracle');
@@ -140,11 +165,9 @@ async function main(): Promise<number> {
 
   let kernels: { naive_js_gflops: number; rows: Awaited<ReturnType<typeof benchKernels>>; errors: string[] } | null = null;
   if (!only) {
-    log('\n== kernel benches');
-    const naive = naiveMatmulGflops(quick);
+    log(`\n== kernel benches${tuning ? ' (tuned)' : ''}`);
     log(`baseline: naive JS matmul ${naive.toFixed(2)} GFLOP/s (same run)`);
-    const errors: string[] = [];
-    const rows = await benchKernels([be], kernelCases(quick), { quick, large: values.large === true, filter: '', naive, log, onError: (e) => errors.push(e) });
+    const rows = await benchKernels([be], kernelCases(quick), benchOpts);
     rows.push(await dispatchOverheadRow(be, { quick, log }));
     kernels = { naive_js_gflops: naive, rows, errors };
   }
@@ -157,6 +180,8 @@ async function main(): Promise<number> {
     commit: process.env.COSMOS_COMMIT ?? null,
     host: { node: process.version, platform: `${process.platform}-${process.arch}`, cpus: cpus().length, memory_bytes: totalmem() },
     adapter: { name: be.adapter, software: be.software, details: be.details, ...(be.deviceInfo ?? {}) },
+    // the table, and the matmul rows before it and with it (the same rows as in kernels.rows)
+    tuning: tuning && { table: tuning.table, matmul_before: tuning.matmul_before, matmul_after: kernels?.rows.filter(isMatmul) ?? [] },
     check_ops: ops && { passed: ops.passed, failed: ops.failed, results: ops.results },
     conformance,
     kernels,

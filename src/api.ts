@@ -15,8 +15,12 @@ export {
 export * as ops from './engine/ops.js';
 export {
   BACKEND_CHOICES, type BackendChoice, type SelectBackendOptions, type WebGpuApi, type WebGpuOptions, cpuBackend, planBackend, selectBackend,
-  selectBackends, webgpuBackend, webgpuOptionsFromEnv,
+  selectBackends, useTuning, webgpuBackend, webgpuOptionsFromEnv,
 } from './engine/select.js';
+export { type AutotuneOptions, TUNE_SHAPES, type TuneEvent, type TuneShape, type TuneTiming, autotune, tuningTable } from './engine/autotune.js';
+export {
+  DEFAULT_MATMUL_TUNING, MATMUL_CLASSES, type MatmulChoice, type MatmulClass, type MatmulTuning, type TuningTable, matmulClass, parseTuning,
+} from './engine/tuning.js';
 export { PLAN_READ_LIMIT_BYTES, PlanBackend, type PlanBackendOptions, PlanLimitError } from './engine/plan/backend.js';
 export { declaredSource, shapeOnlySource } from './engine/plan/params.js';
 export { type TensorStats, statsOf, tensorStats } from './engine/stats.js';

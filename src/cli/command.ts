@@ -173,6 +173,7 @@ export function helpText(c: Command): string {
   return [
     usageLine(c), '', c.description, '', 'options:', ...body,
     `  ${'--verbose'.padEnd(width - 2)}keep the native WebGPU (Dawn) diagnostics on stderr`,
+    `  ${'--tuning <file>'.padEnd(width - 2)}use a tuning table made by 'cosmos-ts tune' (also COSMOS_TUNING)`,
     `  ${'--help'.padEnd(width - 2)}this text`,
   ].join('\n');
 }

@@ -10,9 +10,10 @@ import { setFileSystem } from '../io/files.js';
 import { GuardrailBlockedError } from '../pipelines/guardrails.js';
 import { nodeFileSystem } from '../io/node-files.js';
 import { adoptParentTerminal, exitAfterDrain, runFiltered, runsInProcess } from '../../bin/quiet-stderr.mjs';
-import { type Command, type CommandContext, helpText, parseCommand } from './command.js';
+import { type Command, type CommandContext, UsageError, helpText, parseCommand } from './command.js';
 import { preflight } from './preflight.js';
 import { installSignals } from './signals.js';
+import { loadTuning, splitTuning } from './tuning.js';
 
 setFileSystem(nodeFileSystem);
 
@@ -32,6 +33,7 @@ const COMMANDS: Record<string, () => Promise<{ command: Command }>> = {
   'ar-video2world': () => import('./ar-video2world.js'),
   reason: () => import('./reason.js'),
   guard: () => import('./guard.js'),
+  tune: () => import('./tune.js'),
 };
 
 async function load(name: string): Promise<Command> {
@@ -112,7 +114,8 @@ export function splitVerbose(args: readonly string[]): { verbose: boolean; args:
 }
 
 export async function main(argv: string[] = process.argv.slice(2), io: MainIo = nodeIo): Promise<number> {
-  const [name, ...args] = splitVerbose(argv).args;
+  const global = splitTuning(splitVerbose(argv).args);
+  const [name, ...args] = global.args;
   if (name === '--help' || name === '-h' || name === 'help') {
     io.out(await usage());
     return 0;
@@ -136,7 +139,12 @@ export async function main(argv: string[] = process.argv.slice(2), io: MainIo = 
   try {
     const { flags, positionals } = parseCommand(command, args);
     command.check?.(flags, positionals);
-    await preflight(command, flags, positionals);
+    const envTuning = process.env.COSMOS_TUNING || undefined;
+    const tuning = global.tuning ?? envTuning;
+    const tuningWhat = global.tuning !== undefined ? '--tuning' : 'COSMOS_TUNING';
+    if (global.tuning === '') throw new UsageError('--tuning: missing its value (a file made by \'cosmos-ts tune --out FILE\')');
+    await preflight(command, flags, positionals, tuning === undefined ? [] : [{ path: tuning, what: tuningWhat }]);
+    await loadTuning(tuning, tuningWhat, io.err);
     return (await command.run(flags, positionals, ctx)) ?? 0;
   } catch (e) {
     return reportError(e, io);

@@ -53,11 +53,12 @@ export function outputKindOf(spec: FlagSpec): OutputKind {
 }
 
 /**
- * Check the paths a command's flags and positionals name (by their `path` roles) before it runs.
- * With --plan nothing is written, so only the inputs are checked.
+ * Check the paths a command's flags and positionals name (by their `path` roles) before it runs,
+ * with the inputs of the global options (--tuning) besides. With --plan nothing is written, so only
+ * the inputs are checked.
  */
-export async function preflight(command: Command, flags: Record<string, unknown>, positionals: string[]): Promise<void> {
-  const inputs: PathToCheck[] = [];
+export async function preflight(command: Command, flags: Record<string, unknown>, positionals: string[], globalInputs: readonly PathToCheck[] = []): Promise<void> {
+  const inputs: PathToCheck[] = [...globalInputs];
   const outputs: OutputToCheck[] = [];
   const fills: FillFolder[] = [];
   const planning = flags.plan === true;

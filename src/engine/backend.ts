@@ -11,6 +11,7 @@
 import type { DType, RawArray, ReadArray } from './dtype.js';
 import type { TwoTapAxis } from './image.js';
 import type { Tensor } from './tensor.js';
+import type { TuningTable } from './tuning.js';
 
 export type UnaryOp =
   | 'neg' | 'abs' | 'exp' | 'log' | 'sqrt' | 'rsqrt' | 'recip' | 'square'
@@ -321,6 +322,13 @@ export interface Backend {
    * without a device (the CPU) do not offer it.
    */
   timeKernels?<T>(body: () => T): Promise<KernelTiming<T>>;
+  /**
+   * The per-adapter tuning table in use (src/engine/tuning.ts), null for the defaults; offered by
+   * backends that have tunable kernels (WebGPU). setTuning refuses a table made on another adapter
+   * with a UserError; null restores the defaults.
+   */
+  readonly tuning?: TuningTable | null;
+  setTuning?(table: TuningTable | null): void;
 
   // ---- elementwise ----
   cast(x: Tensor, dtype: DType): Tensor;

@@ -3,6 +3,7 @@
 import type { Backend, BackendName } from './backend.js';
 import { UserError } from './errors.js';
 import { PlanBackend, type PlanBackendOptions } from './plan/backend.js';
+import type { TuningTable } from './tuning.js';
 
 /** A device to run on; the plan backend measures rather than runs, so it is not a choice here. */
 export type BackendChoice = Exclude<BackendName, 'plan'> | 'auto';
@@ -69,9 +70,39 @@ export async function cpuBackend(): Promise<Backend> {
   return (await import('./cpu/backend.js')).cpu;
 }
 
+let processTuning: { table: TuningTable; onMismatch?: (message: string) => void } | null = null;
+/** the process table last applied to each backend (so a later useTuning, even null, is applied once) */
+const applied = new WeakMap<Backend, TuningTable | null>();
+
+/**
+ * A tuning table (src/engine/tuning.ts) for every WebGPU backend this process opens from now on
+ * (null: back to the defaults). A table made on another adapter than the backend's is refused by
+ * setTuning's UserError, or, with `onMismatch`, reported to it and the defaults kept: a stale
+ * table costs speed, never correctness, so a caller may prefer to run on.
+ */
+export function useTuning(table: TuningTable | null, onMismatch?: (message: string) => void): void {
+  processTuning = table && { table, onMismatch };
+}
+
+function applyTuning(be: Backend): void {
+  if (!be.setTuning) return;
+  const want = processTuning?.table ?? null;
+  if (applied.get(be) === want || (want === null && !applied.has(be))) return;
+  try {
+    be.setTuning(want);
+  } catch (e) {
+    if (!processTuning?.onMismatch || !(e instanceof UserError)) throw e;
+    processTuning.onMismatch(e.message);
+    be.setTuning(null);
+  }
+  applied.set(be, want);
+}
+
 /** The process-wide WebGPU backend; rejects with NoAdapterError (a UserError) when none can be had. */
 export async function webgpuBackend(options: WebGpuOptions = {}): Promise<Backend> {
-  return (await import('./webgpu/backend.js')).webgpu(options);
+  const be = await (await import('./webgpu/backend.js')).webgpu(options);
+  applyTuning(be);
+  return be;
 }
 
 export async function selectBackend(options: SelectBackendOptions = {}): Promise<Backend> {

@@ -27,6 +27,7 @@ describe('bench/device-run.sh', () => {
     const r = await run(['--fast']);
     expect(r.rc).toBe(2);
     expect(r.err.trim()).toMatch(/^device-run: --fast: unknown flag \(--quick, /);
+    expect(r.err).toContain('--no-tune');
   });
 
   it('says what to do where there is no node and nothing packed, exit 2', async () => {

@@ -154,6 +154,10 @@ const versionCases: Record<Exclude<MatmulVersion, 'auto'>, Case[]> = {
     mk({ batch: 2, M: 70, K: 37, N: 65, transB: true, bDtype: 'bf16', bias: 'bf16', alpha: 0.5 }),
     mk({ batch: 3, batchB: 3, M: 9, K: 20, N: 10, transA: true }),
   ],
+  v7_shared8x8: [
+    mk({ batch: 2, M: 131, K: 37, N: 130, transB: true, bDtype: 'bf16', bias: 'bf16', alpha: 0.5 }),
+    mk({ batch: 3, batchB: 3, M: 9, K: 20, N: 10, transA: true }),
+  ],
   v3_reg4: [
     mk({ M: 6, K: 9, N: 7, transA: true, transB: true }),
     mk({ batch: 2, M: 13, K: 16, N: 8, bDtype: 'bf16', bias: 'f32', alpha: 2 }),

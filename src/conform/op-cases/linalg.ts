@@ -8,9 +8,11 @@
 // inputs in [-1, 1); RoPE is one product pair per output: atol 2e-6, rtol 1e-6.
 import type { DType } from '../../engine/dtype.js';
 import * as F from '../../engine/ops.js';
+import { matmulTolerance } from '../../engine/tuning.js';
 import { type OpCase, type OpTolerance, dtypeLabel, makeCase } from './case.js';
 
-export const matmulTol = (K: number): OpTolerance => ({ atol: 1e-5 * Math.max(1, Math.sqrt(K)), rtol: 1e-4 });
+/** The engine's matmul tolerance (src/engine/tuning.ts), which autotune holds its candidates to as well. */
+export const matmulTol = (K: number): OpTolerance => matmulTolerance(K);
 
 export interface MatmulShape {
   batch?: number;

@@ -7,6 +7,7 @@ import type {
 import { type DType, type RawArray, type ReadArray, bytesPerElement, widen } from '../dtype.js';
 import { Tensor, numel } from '../tensor.js';
 import { GpuContext, GpuStorage } from './context.js';
+import { DEFAULT_MATMUL_TUNING, type MatmulTuning, type TuningTable, checkTuningAdapter, parseTuning } from '../tuning.js';
 import type { WebGpuOptions } from '../select.js';
 import { type AcquiredDevice, acquireDevice } from './device.js';
 import * as elementwise from './ops/elementwise.js';
@@ -27,6 +28,10 @@ export class WebGpuBackend implements Backend {
   readonly software: boolean;
   readonly details: Readonly<Record<string, string | number | boolean>>;
   readonly deviceInfo: DeviceInfo;
+  /** the matmul's storage-path choices per shape class (ops/matmul.ts); the defaults until setTuning */
+  matmulTuning: Readonly<MatmulTuning> = DEFAULT_MATMUL_TUNING;
+  readonly defaultMatmulTuning: Readonly<MatmulTuning> = DEFAULT_MATMUL_TUNING;
+  private tuningTable: TuningTable | null = null;
 
   constructor(acq: AcquiredDevice) {
     this.ctx = new GpuContext(acq);
@@ -55,6 +60,23 @@ export class WebGpuBackend implements Backend {
 
   get adapter(): string {
     return this.ctx.description;
+  }
+
+  get tuning(): TuningTable | null {
+    return this.tuningTable;
+  }
+
+  /**
+   * Use a tuning table (src/engine/tuning.ts, made by autotune) from now on; null restores the
+   * defaults. A malformed table, or one made on another adapter, is refused with a UserError (nothing
+   * changes). `tuning` is the checked copy.
+   */
+  setTuning(table: TuningTable | null): void {
+    // checked as a file would be: a table built by hand gets the same one-line refusals
+    const t = table && parseTuning(table, 'tuning');
+    if (t) checkTuningAdapter(t, this.adapter);
+    this.tuningTable = t;
+    this.matmulTuning = t ? Object.freeze({ ...t.matmul }) : DEFAULT_MATMUL_TUNING;
   }
 
   // ---------------------------------------------------------------- memory

@@ -7,11 +7,12 @@
 // fetching from there is ~13x cheaper per element; see the header of kernels/matmul.wgsl.ts.
 import type { MatmulParams } from '../../backend.js';
 import type { DType } from '../../dtype.js';
+import { FLAT_VERSIONS, type MatmulChoice, matmulClass } from '../../tuning.js';
 import type { Tensor } from '../../tensor.js';
 import type { WebGpuBackend } from '../backend.js';
 import { type GpuStorage, Params, bufferBinding, grid1d } from '../context.js';
 import { bindingIndex } from '../kernel.js';
-import { MATMUL, TEX_W, TILES, V2_T, WG } from '../kernels/matmul.wgsl.js';
+import { MATMUL, SHARED_BLOCKS, TEX_W, TILES, V2_T, WG } from '../kernels/matmul.wgsl.js';
 
 export type MatmulVersion =
   | 'auto'
@@ -21,6 +22,7 @@ export type MatmulVersion =
   | 'v4_reg16'
   | 'v5_tex32x16'
   | 'v6_tex4x32'
+  | 'v7_shared8x8'
   | 'gemv_split'
   | 'gemv_tex'
   | 'gemv_tex8';
@@ -30,8 +32,10 @@ export type MatmulVersion =
  * that cannot take the call, e.g. a texture version on unaligned or i32 operands, falls back to
  * the automatic choice). `software` overrides the adapter detection (undefined: detect).
  */
-export const matmulConfig: { version: MatmulVersion; software: boolean | undefined; texRows: number | undefined } = {
+export const matmulConfig: { version: MatmulVersion; wg: number | undefined; software: boolean | undefined; texRows: number | undefined } = {
   version: 'auto',
+  /** invocations per workgroup of a forced v1 / v3 / v4 (undefined: 64) */
+  wg: undefined,
   software: undefined,
   /** texture height limit (undefined: the device's); tests lower it to exercise the chunked path */
   texRows: undefined,
@@ -123,36 +127,52 @@ function applies(be: WebGpuBackend, v: MatmulVersion, s: Shape): boolean {
   }
 }
 
-/** The automatic choice, per adapter kind and shape. */
-function autoVersion(be: WebGpuBackend, s: Shape): MatmulVersion {
+/** A version and the workgroup size of the entries that take one as an override. */
+interface Pick {
+  version: MatmulVersion;
+  wg: number;
+}
+
+/**
+ * The automatic choice, per adapter kind and shape. On a hardware adapter the shape's class picks
+ * from the backend's tuning table (src/engine/tuning.ts; its defaults are the choices made before
+ * tables existed); a tuned entry the shape cannot take falls back to the class default.
+ */
+function autoPick(be: WebGpuBackend, s: Shape): Pick {
   const { M, N, K } = s.p;
   const work = M * N * K * s.p.batch;
-  if (K === 0 || work < 4096) return 'v1_naive';
+  if (K === 0 || work < 4096) return { version: 'v1_naive', wg: WG };
   if (isSoftware(be)) {
+    let version: MatmulVersion;
     if (work >= TEX_MIN_WORK && texEligible(be, s)) {
-      if (M === 1) return tex8Eligible(be, s) ? 'gemv_tex8' : 'gemv_tex';
-      if (M <= 16) return 'v6_tex4x32';
-      return 'v5_tex32x16';
+      version = M === 1 ? (tex8Eligible(be, s) ? 'gemv_tex8' : 'gemv_tex') : M <= 16 ? 'v6_tex4x32' : 'v5_tex32x16';
+    } else {
+      // storage-only fallback: biggest tile that the shape can fill
+      version = M >= 16 && N >= 16 && N % 4 === 0 ? 'v4_reg16' : 'v3_reg4';
     }
-    // storage-only fallback: biggest tile that the shape can fill
-    return M >= 16 && N >= 16 && N % 4 === 0 ? 'v4_reg16' : 'v3_reg4';
+    return { version, wg: WG };
   }
-  // GPUs: coalesced split-K reduction for decode-shaped calls, shared-memory tiles otherwise
-  if (M <= 4 && s.p.transB && !s.p.transA && K >= 256) return 'gemv_split';
-  return M * N >= 64 * 64 ? 'v2_shared' : 'v3_reg4';
+  const cls = matmulClass(s.p);
+  const tuned = be.matmulTuning[cls];
+  const c: MatmulChoice = applies(be, tuned.version, s) ? tuned : be.defaultMatmulTuning[cls];
+  return { version: c.version, wg: FLAT_VERSIONS.includes(c.version) ? (c.wg ?? WG) : WG };
+}
+
+export function pickMatmul(be: WebGpuBackend, a: Tensor, b: Tensor, p: MatmulParams): Pick {
+  const s = { a, b, p };
+  const v = matmulConfig.version;
+  if (v !== 'auto' && applies(be, v, s) && p.K > 0) return { version: v, wg: matmulConfig.wg ?? WG };
+  return autoPick(be, s);
 }
 
 export function pickVersion(be: WebGpuBackend, a: Tensor, b: Tensor, p: MatmulParams): MatmulVersion {
-  const s = { a, b, p };
-  const v = matmulConfig.version;
-  if (v !== 'auto' && applies(be, v, s) && p.K > 0) return v;
-  return autoVersion(be, s);
+  return pickMatmul(be, a, b, p).version;
 }
 
 export function matmul(be: WebGpuBackend, a: Tensor, b: Tensor, bias: Tensor | null, p: MatmulParams): Tensor {
   const out = be.empty('f32', [p.batch, p.M, p.N]);
   if (p.batch * p.M * p.N === 0) return out;
-  const version = pickVersion(be, a, b, p);
+  const { version, wg } = pickMatmul(be, a, b, p);
   const { va, vb } = aligned(p);
   // only the specialisations an entry reads, so that pipelines are not compiled twice for nothing
   const layout = { TA: +p.transA, TB: +p.transB, HAS_BIAS: +(bias !== null) };
@@ -181,11 +201,16 @@ export function matmul(be: WebGpuBackend, a: Tensor, b: Tensor, bias: Tensor | n
     case 'v1_naive':
       entry = 'mm_v1_naive';
       [tm, tn] = [p.M, p.N];
-      workgroups = grid1d(Math.ceil((p.batch * p.M * p.N) / WG));
+      workgroups = grid1d(Math.ceil((p.batch * p.M * p.N) / wg));
       break;
     case 'v2_shared':
       entry = 'mm_v2_shared';
       [tm, tn] = tiles([V2_T, V2_T]);
+      workgroups = grid1d(p.batch * tm * tn);
+      break;
+    case 'v7_shared8x8':
+      entry = 'mm_v7_shared8x8';
+      [tm, tn] = tiles([64 * SHARED_BLOCKS.mm_v7_shared8x8[0], 64 * SHARED_BLOCKS.mm_v7_shared8x8[1]]);
       workgroups = grid1d(p.batch * tm * tn);
       break;
     case 'gemv_split':
@@ -196,18 +221,18 @@ export function matmul(be: WebGpuBackend, a: Tensor, b: Tensor, bias: Tensor | n
     case 'v4_reg16':
       entry = 'mm_v4_reg16';
       [tm, tn] = tiles(TILES.mm_v4_reg16);
-      workgroups = grid1d(Math.ceil((p.batch * tm * tn) / WG));
+      workgroups = grid1d(Math.ceil((p.batch * tm * tn) / wg));
       break;
     default:
       entry = 'mm_v3_reg4';
       [tm, tn] = tiles(TILES.mm_v3_reg4);
-      workgroups = grid1d(Math.ceil((p.batch * tm * tn) / WG));
+      workgroups = grid1d(Math.ceil((p.batch * tm * tn) / wg));
       break;
   }
   be.ctx.dispatch({
     family: MATMUL, entry, inputs, outputs: { out }, params: params(tm, tn),
-    overrides: entry === 'mm_v1_naive' ? { ...layout, WG } : entry === 'mm_v2_shared' ? layout
-      : entry === 'gemv_split' ? overrides : { ...overrides, WG },
+    overrides: entry === 'mm_v1_naive' ? { ...layout, WG: wg } : entry === 'mm_v2_shared' || entry === 'mm_v7_shared8x8' ? layout
+      : entry === 'gemv_split' ? overrides : { ...overrides, WG: wg },
     vec4, workgroups,
   });
   return out;
