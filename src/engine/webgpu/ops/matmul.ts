@@ -12,6 +12,8 @@ import type { WebGpuBackend } from '../backend.js';
 import { type GpuStorage, Params, bufferBinding, grid1d } from '../context.js';
 import { bindingIndex } from '../kernel.js';
 import { MATMUL, TEX_W, TILES, V2_T, WG } from '../kernels/matmul.wgsl.js';
+import { MATMUL_SG } from '../kernels/matmul-sg.wgsl.js';
+import { useSubgroups } from './subgroups.js';
 
 export type MatmulVersion =
   | 'auto'
@@ -189,7 +191,7 @@ export function matmul(be: WebGpuBackend, a: Tensor, b: Tensor, bias: Tensor | n
       workgroups = grid1d(p.batch * tm * tn);
       break;
     case 'gemv_split':
-      entry = 'gemv_split';
+      entry = useSubgroups(be) ? 'gemv_split_sg' : 'gemv_split';
       [tm, tn] = [p.M, Math.ceil(p.N / 4)];
       workgroups = grid1d(p.batch * tm * tn);
       break;
@@ -205,9 +207,9 @@ export function matmul(be: WebGpuBackend, a: Tensor, b: Tensor, bias: Tensor | n
       break;
   }
   be.ctx.dispatch({
-    family: MATMUL, entry, inputs, outputs: { out }, params: params(tm, tn),
+    family: entry === 'gemv_split_sg' ? MATMUL_SG : MATMUL, entry, inputs, outputs: { out }, params: params(tm, tn),
     overrides: entry === 'mm_v1_naive' ? { ...layout, WG } : entry === 'mm_v2_shared' ? layout
-      : entry === 'gemv_split' ? overrides : { ...overrides, WG },
+      : entry.startsWith('gemv_split') ? overrides : { ...overrides, WG },
     vec4, workgroups,
   });
   return out;
