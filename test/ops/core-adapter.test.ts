@@ -24,7 +24,7 @@ import * as F from '../../src/engine/ops.js';
 import { SWIFTSHADER_ICD, type WebGpuOptions } from '../../src/engine/select.js';
 import type { Tensor } from '../../src/engine/tensor.js';
 import { type WebGpuBackend, webgpu as webgpuDevice } from '../../src/engine/webgpu/backend.js';
-import type { DispatchArgs } from '../../src/engine/webgpu/context.js';
+import { type DispatchArgs, gridLimit } from '../../src/engine/webgpu/context.js';
 import { matmulConfig } from '../../src/engine/webgpu/ops/matmul.js';
 import { subgroupConfig } from '../../src/engine/webgpu/ops/subgroups.js';
 import { checkOps } from '../../src/pipelines/check-ops.js';
@@ -202,5 +202,22 @@ describe('subgroup split GEMV against the cpu oracle', () => {
       ),
       gpuRuns(25),
     );
+  });
+
+  it('batched, transposed, scaled operands and a grid folded into 2D', async () => {
+    matmulConfig.version = 'gemv_split';
+    const [B, M, K, N] = [3, 4, 13, 9];
+    const a = randomValues(B * K * M, 7, -1, 1);
+    const b = randomValues(B * K * N, 8, -1, 1);
+    const ins = [{ values: a, shape: [B, K, M] }, { values: b, shape: [B, K, N], dtype: 'f16' as DType }];
+    const mm = (x: Tensor, y: Tensor) => F.matmul(x, y, { transA: true, alpha: 1.5 });
+    expect([...(await compare('gemv transA alpha batch 3', ins, mm, matmulTol(K)))]).toEqual(['matmul-sg:gemv_split_sg']);
+    const saved = gridLimit.x;
+    gridLimit.x = 7; // 3 * 4 * 3 = 36 workgroups fold into x 6, y 6
+    try {
+      expect([...(await compare('gemv transA alpha folded grid', ins, mm, matmulTol(K)))]).toEqual(['matmul-sg:gemv_split_sg']);
+    } finally {
+      gridLimit.x = saved;
+    }
   });
 });
