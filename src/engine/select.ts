@@ -21,6 +21,12 @@ export interface WebGpuOptions {
    * in compatibility mode.
    */
   api?: WebGpuApi;
+  /**
+   * A Vulkan ICD manifest (the .json naming a Vulkan driver) for the Vulkan loader to use alone,
+   * e.g. Chromium's SwiftShader (/usr/lib/chromium/vk_swiftshader_icd.json): a core adapter with
+   * subgroups and timestamp queries on a machine without a GPU. Implies api 'vulkan'.
+   */
+  icd?: string;
   /** Dawn toggles to enable / disable, e.g. { disable: ['lazy_clear_resource_on_first_use'] } */
   dawnToggles?: { enable?: readonly string[]; disable?: readonly string[] };
 }
@@ -36,19 +42,33 @@ export interface SelectBackendOptions {
 
 export const BACKEND_CHOICES: readonly BackendChoice[] = ['auto', 'webgpu', 'cpu'];
 
+/** Where Debian's (and CI's) chromium package puts SwiftShader's Vulkan ICD manifest. */
+export const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
+
 /**
  * WebGPU options from environment variables, for the Node entry points (CLI, benches, tests) to
  * pass `process.env`: COSMOS_WEBGPU_BACKEND = one of WEBGPU_APIS ('software' is an alias of
- * 'opengl'), COSMOS_DAWN_ENABLE / COSMOS_DAWN_DISABLE = comma-separated Dawn toggles.
+ * 'opengl'; 'swiftshader' is Vulkan on SwiftShader's ICD, COSMOS_VULKAN_ICD or SWIFTSHADER_ICD),
+ * COSMOS_VULKAN_ICD = a Vulkan ICD manifest (implies vulkan), COSMOS_DAWN_ENABLE /
+ * COSMOS_DAWN_DISABLE = comma-separated Dawn toggles.
  */
 export function webgpuOptionsFromEnv(env: Readonly<Record<string, string | undefined>>): WebGpuOptions {
   const out: WebGpuOptions = {};
-  const api = env.COSMOS_WEBGPU_BACKEND === 'software' ? 'opengl' : env.COSMOS_WEBGPU_BACKEND;
+  const name = env.COSMOS_WEBGPU_BACKEND;
+  const api = name === 'software' ? 'opengl' : name === 'swiftshader' ? 'vulkan' : name;
   if (api) {
     if (!WEBGPU_APIS.includes(api as WebGpuApi)) {
-      throw new UserError(`COSMOS_WEBGPU_BACKEND: must be one of ${WEBGPU_APIS.join(', ')} or software; got ${JSON.stringify(api)}`);
+      throw new UserError(`COSMOS_WEBGPU_BACKEND: must be one of ${WEBGPU_APIS.join(', ')}, software or swiftshader; got ${JSON.stringify(api)}`);
     }
     out.api = api as WebGpuApi;
+  }
+  const icd = env.COSMOS_VULKAN_ICD?.trim() || (name === 'swiftshader' ? SWIFTSHADER_ICD : '');
+  if (icd) {
+    if (out.api && out.api !== 'vulkan') {
+      throw new UserError(`COSMOS_VULKAN_ICD: names a Vulkan driver, but COSMOS_WEBGPU_BACKEND asks for ${out.api}`);
+    }
+    out.api = 'vulkan';
+    out.icd = icd;
   }
   const list = (v: string | undefined) => (v ?? '').split(',').map((x) => x.trim()).filter(Boolean);
   const enable = list(env.COSMOS_DAWN_ENABLE);

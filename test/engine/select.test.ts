@@ -2,7 +2,7 @@
 // WebGPU device options come from the environment only through webgpuOptionsFromEnv.
 import { describe, expect, it } from 'vitest';
 import { isUserError } from '../../src/engine/errors.js';
-import { selectBackend, selectBackends, webgpuOptionsFromEnv } from '../../src/engine/select.js';
+import { SWIFTSHADER_ICD, selectBackend, selectBackends, webgpuOptionsFromEnv } from '../../src/engine/select.js';
 
 describe('selectBackend', () => {
   it('gives the CPU oracle for cpu, alone or as a list', async () => {
@@ -31,6 +31,21 @@ describe('webgpuOptionsFromEnv', () => {
     expect(webgpuOptionsFromEnv({ COSMOS_DAWN_ENABLE: 'a, b', COSMOS_DAWN_DISABLE: 'c' })).toEqual({
       dawnToggles: { enable: ['a', 'b'], disable: ['c'] },
     });
+  });
+
+  it('reads a Vulkan ICD (which implies vulkan); swiftshader is Vulkan on Chromium\'s SwiftShader ICD', () => {
+    expect(webgpuOptionsFromEnv({ COSMOS_VULKAN_ICD: '/x/icd.json' })).toEqual({ api: 'vulkan', icd: '/x/icd.json' });
+    expect(webgpuOptionsFromEnv({ COSMOS_WEBGPU_BACKEND: 'vulkan', COSMOS_VULKAN_ICD: ' /x/icd.json ' })).toEqual({ api: 'vulkan', icd: '/x/icd.json' });
+    expect(webgpuOptionsFromEnv({ COSMOS_WEBGPU_BACKEND: 'swiftshader' })).toEqual({ api: 'vulkan', icd: SWIFTSHADER_ICD });
+    expect(webgpuOptionsFromEnv({ COSMOS_WEBGPU_BACKEND: 'swiftshader', COSMOS_VULKAN_ICD: '/y.json' })).toEqual({ api: 'vulkan', icd: '/y.json' });
+    let err: unknown;
+    try {
+      webgpuOptionsFromEnv({ COSMOS_WEBGPU_BACKEND: 'opengl', COSMOS_VULKAN_ICD: '/x/icd.json' });
+    } catch (e) {
+      err = e;
+    }
+    expect(isUserError(err)).toBe(true);
+    expect((err as Error).message).toMatch(/^COSMOS_VULKAN_ICD: .*opengl/);
   });
 
   it('refuses an unknown API with a UserError naming the variable', () => {

@@ -42,6 +42,7 @@ export class WebGpuBackend implements Backend {
     this.details = {
       'feature level': acq.featureLevel,
       'shader-f16': acq.hasF16,
+      subgroups: acq.hasSubgroups,
       'timestamp queries': acq.hasTimestamps,
       'max storage binding (MiB)': Math.round(l.maxStorageBufferBindingSize / 2 ** 20),
       'max buffer (MiB)': Math.round(l.maxBufferSize / 2 ** 20),
@@ -215,7 +216,7 @@ const shared = new Map<string, Promise<WebGpuBackend>>();
  * caller without options shares one). Rejects with NoAdapterError when none can be had.
  */
 export function webgpu(options: WebGpuOptions = {}): Promise<WebGpuBackend> {
-  const key = JSON.stringify([options.api ?? '', options.dawnToggles?.enable ?? [], options.dawnToggles?.disable ?? []]);
+  const key = JSON.stringify([options.api ?? '', options.icd ?? '', options.dawnToggles?.enable ?? [], options.dawnToggles?.disable ?? []]);
   let be = shared.get(key);
   if (!be) {
     be = acquireDevice(options).then((acq) => new WebGpuBackend(acq));

@@ -112,6 +112,8 @@ export class GpuContext {
   readonly device: GPUDevice;
   readonly description: string;
   readonly hasF16: boolean;
+  /** the device was given 'subgroups': kernels may take their subgroup variants (ops decide, see subgroupConfig) */
+  readonly hasSubgroups: boolean;
   /** the device was given 'timestamp-query' (kernel timing) */
   readonly hasTimestamps: boolean;
   /** open while timeKernels measures: every pass begun gets timestamp writes */
@@ -144,6 +146,7 @@ export class GpuContext {
     this.device = acq.device;
     this.description = acq.description;
     this.hasF16 = acq.hasF16;
+    this.hasSubgroups = acq.hasSubgroups;
     this.hasTimestamps = acq.hasTimestamps;
     this.device.addEventListener('uncapturederror', (ev) => {
       const msg = (ev as GPUUncapturedErrorEvent).error.message;

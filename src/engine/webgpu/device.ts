@@ -13,6 +13,8 @@ export interface AcquiredDevice {
   description: string;
   featureLevel: 'core' | 'compatibility';
   hasF16: boolean;
+  /** the device was given 'subgroups' (WGSL subgroupAdd / subgroupMax ..., any subgroup size) */
+  hasSubgroups: boolean;
   hasTimestamps: boolean;
   /** a CPU rasteriser (llvmpipe, lavapipe, SwiftShader, WARP) rather than a GPU */
   software: boolean;
@@ -62,7 +64,8 @@ const RAISED_LIMITS = [
 type Attempt = { gpuOptions: string[] | null; featureLevel: 'core' | 'compatibility'; label: string };
 
 /** Dawn instances to try in Node: the default adapter, else OpenGL (compatibility); or the one API asked for. */
-function attempts(api: WebGpuOptions['api']): Attempt[] {
+function attempts(api: WebGpuOptions['api'], icd: string | undefined): Attempt[] {
+  if (icd) return [{ gpuOptions: ['backend=vulkan'], featureLevel: 'core', label: 'vulkan' }];
   if (api === 'opengl' || api === 'opengles') return [{ gpuOptions: [`backend=${api}`], featureLevel: 'compatibility', label: api }];
   if (api) return [{ gpuOptions: [`backend=${api}`], featureLevel: 'core', label: api }];
   return [
@@ -79,10 +82,14 @@ function toggleOptions(t: WebGpuOptions['dawnToggles']): string[] {
   return out;
 }
 
+function processEnv(): Record<string, string | undefined> | undefined {
+  return (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+}
+
 async function nodeGpu(options: string[]): Promise<GPU | null> {
   // Dawn's OpenGL backend loads Mesa's EGL, which reads EGL_PLATFORM from the C environment: without
   // a display server it must be 'surfaceless'. Only this Node path (the 'webgpu' package) needs it.
-  const env = (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env;
+  const env = processEnv();
   if (env && !env.EGL_PLATFORM) env.EGL_PLATFORM = 'surfaceless';
   try {
     const mod = (await import('webgpu')) as { create: (o: string[]) => GPU; globals: object };
@@ -90,6 +97,26 @@ async function nodeGpu(options: string[]): Promise<GPU | null> {
     return mod.create(options);
   } catch {
     return null;
+  }
+}
+
+// The Vulkan loader reads its driver list from the C environment when Dawn enumerates adapters
+// (VK_DRIVER_FILES, the older VK_ICD_FILENAMES): set for that one request and put back, so that a
+// later default search in the same process is not steered to this driver.
+const ICD_VARS = ['VK_DRIVER_FILES', 'VK_ICD_FILENAMES'] as const;
+
+async function withIcd<T>(icd: string | undefined, body: () => Promise<T>): Promise<T> {
+  const env = processEnv();
+  if (!icd || !env) return body();
+  const saved = ICD_VARS.map((k) => env[k]);
+  for (const k of ICD_VARS) env[k] = icd;
+  try {
+    return await body();
+  } finally {
+    ICD_VARS.forEach((k, i) => {
+      if (saved[i] === undefined) delete env[k];
+      else env[k] = saved[i];
+    });
   }
 }
 
@@ -115,15 +142,18 @@ export async function acquireDevice(options: WebGpuOptions = {}): Promise<Acquir
         'the page from https:// or http://127.0.0.1 (a secure context).',
     );
   }
-  for (const a of nav?.gpu ? [] : attempts(options.api)) {
+  const icd = nav?.gpu ? undefined : options.icd;
+  for (const a of nav?.gpu ? [] : attempts(options.api, icd)) {
     const gpu = await nodeGpu([...(a.gpuOptions ?? []), ...toggleOptions(options.dawnToggles)]);
     if (gpu) candidates.push({ gpu, featureLevel: a.featureLevel, label: a.label });
     else tried.push(`${a.label}: the 'webgpu' package could not be loaded`);
   }
   for (const c of candidates) {
-    const adapter = await c.gpu.requestAdapter({ featureLevel: c.featureLevel, powerPreference: 'high-performance' } as GPURequestAdapterOptions);
+    const adapter = await withIcd(icd, () =>
+      c.gpu.requestAdapter({ featureLevel: c.featureLevel, powerPreference: 'high-performance' } as GPURequestAdapterOptions),
+    );
     if (!adapter) {
-      tried.push(`${c.label}/${c.featureLevel}: no adapter`);
+      tried.push(`${c.label}/${c.featureLevel}${icd ? ` with the Vulkan ICD ${icd}` : ''}: no adapter`);
       continue;
     }
     const requiredLimits: Record<string, number> = {};
@@ -134,6 +164,8 @@ export async function acquireDevice(options: WebGpuOptions = {}): Promise<Acquir
     const requiredFeatures: GPUFeatureName[] = [];
     const hasF16 = adapter.features.has('shader-f16');
     if (hasF16) requiredFeatures.push('shader-f16');
+    const hasSubgroups = adapter.features.has('subgroups' as GPUFeatureName);
+    if (hasSubgroups) requiredFeatures.push('subgroups' as GPUFeatureName);
     const hasTimestamps = adapter.features.has('timestamp-query');
     if (hasTimestamps) requiredFeatures.push('timestamp-query');
     const device = await adapter.requestDevice({ requiredLimits, requiredFeatures });
@@ -160,6 +192,7 @@ export async function acquireDevice(options: WebGpuOptions = {}): Promise<Acquir
       description: `${name} (${api}, ${level})`,
       featureLevel: level,
       hasF16,
+      hasSubgroups,
       hasTimestamps,
       software: (adapterInfo as unknown as { isFallbackAdapter?: boolean }).isFallbackAdapter === true || SOFTWARE_ADAPTER.test(`${name} ${adapterInfo.architecture ?? ''}`),
     };
@@ -168,6 +201,12 @@ export async function acquireDevice(options: WebGpuOptions = {}): Promise<Acquir
     throw new NoAdapterError(
       `webgpu: the browser gave no adapter (${tried.join('; ')}): WebGPU may be blocked for this GPU or driver; ` +
         'try chrome://flags/#enable-unsafe-webgpu or start the browser with --enable-unsafe-webgpu.',
+    );
+  }
+  if (icd) {
+    throw new NoAdapterError(
+      `webgpu: no adapter could be had (${tried.join('; ')}): the Vulkan loader (libvulkan1) found no usable driver in that ICD manifest ` +
+        `(for SwiftShader install Debian's chromium package, which ships /usr/lib/chromium/vk_swiftshader_icd.json, and libvulkan1).`,
     );
   }
   throw new NoAdapterError(

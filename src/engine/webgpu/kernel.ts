@@ -27,6 +27,11 @@ export interface KernelFamily {
   /** storage outputs (read_write), after the inputs, with the element type used when the
    *  entry point being compiled does not bind them (a bound f32/i32 tensor sets its own) */
   outputs: Readonly<Record<string, OutType>>;
+  /**
+   * WGSL directives the module needs at its top (`enable subgroups;`, `diagnostic(...);`): only on
+   * families whose pipelines are built where the device has the feature.
+   */
+  directives?: readonly string[];
 }
 
 /** Which inputs/outputs one entry point statically uses (must match the WGSL exactly). */
@@ -97,6 +102,7 @@ export function prelude(family: KernelFamily, opts: PreludeOptions): string {
   const lines: string[] = [];
   const usesF16 = opts.f16 && family.inputs.some((n) => opts.dtypes[n] === 'f16');
   if (usesF16) lines.push('enable f16;');
+  lines.push(...(family.directives ?? []));
   let binding = 1;
   for (const name of family.inputs) {
     const dtype = opts.dtypes[name] ?? 'f32';

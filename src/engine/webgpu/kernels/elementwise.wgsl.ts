@@ -37,6 +37,30 @@ fn erf_f32(x: f32) -> f32 {
 // swallow a NaN that torch propagates).
 ${FLOAT_BITS}
 
+// sin / cos of our own: WGSL only promises an absolute error of 2^-11 on [-pi, pi], which
+// SwiftShader's Vulkan driver uses (2e-4 off); a Cody-Waite reduction to [-pi/4, pi/4] (pi/2 in
+// three parts, k * part exact while |k| < 2^16) and minimax polynomials keep ~1 ulp there.
+fn sincos_quadrant(x: f32) -> vec3<f32> {
+  let k = round(x * 0.63661977236758134);
+  let r = ((x - k * 1.5703125) - k * 4.837512969970703125e-4) - k * 7.549789948768648e-8;
+  let z = r * r;
+  let s = r + r * z * (-1.6666654611e-1 + z * (8.3321608736e-3 + z * -1.9515295891e-4));
+  let c = 1.0 - 0.5 * z + z * z * (4.166664568298827e-2 + z * (-1.388731625493765e-3 + z * 2.443315711809948e-5));
+  return vec3<f32>(s, c, f32(i32(k) & 3));
+}
+fn sin_f32(x: f32) -> f32 {
+  let v = sincos_quadrant(x);
+  let q = u32(v.z);
+  let m = select(v.x, v.y, (q & 1u) == 1u);
+  return select(m, -m, q >= 2u);
+}
+fn cos_f32(x: f32) -> f32 {
+  let v = sincos_quadrant(x);
+  let q = u32(v.z);
+  let m = select(v.y, v.x, (q & 1u) == 1u);
+  return select(m, -m, q == 1u || q == 2u);
+}
+
 // tanh through exp overflows for large |x|; tanh is ±1 in f32 beyond 15 anyway.
 fn tanh_f32(x: f32) -> f32 {
   let c = clamp(x, -15.0, 15.0);
@@ -88,8 +112,8 @@ fn unary_op(x: f32) -> f32 {
     case 5u: { return inverseSqrt(x); }
     case 6u: { return 1.0 / x; }
     case 7u: { return x * x; }
-    case 8u: { return sin(x); }
-    case 9u: { return cos(x); }
+    case 8u: { return sin_f32(x); }
+    case 9u: { return cos_f32(x); }
     case 10u: { return tanh_f32(x); }
     case 11u: { return sigmoid_f32(x); }
     case 12u: { return x * sigmoid_f32(x); }

@@ -41,7 +41,7 @@ export const TEX_W = 4096;
 export const V2_T = 64;
 const V2_KT = 16;
 /** gemv split: invocations per workgroup (a power of two) */
-const GV_WG = 64;
+export const GV_WG = 64;
 /** Output tile (rows, columns) per invocation of each register-tiled entry: 4x4 blocks of mat4x4. */
 export const TILES = {
   mm_v3_reg4: [4, 4],
@@ -208,6 +208,32 @@ ${blocks.map(([i, j]) => `      c${i}${j} = mac1(c${i}${j}, a${i}, b${j});`).joi
     workgroupBarrier();
   }
 ${blocks.map(([i, j]) => `  store4(bt, ${plus('m0 + 4u * lid.y', 64 * i)}, ${plus('n0 + 4u * lid.x', 64 * j)}, c${i}${j});`).join('\n')}
+}`;
+}
+
+/**
+ * gemv split, its GV_WG partial sums (gv_red[li] = s) combined by `combine`: the workgroup-memory
+ * tree here, subgroups in kernels/matmul-sg.wgsl.ts.
+ */
+export function gemvSplitEntry(name: string, combine: string): string {
+  return `@compute @workgroup_size(${GV_WG})
+fn ${name}(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
+              @builtin(local_invocation_index) li: u32) {
+  let w = wg_id(wid, nwg);
+${tileIndex('w', 'M')}
+  let n0 = tn * 4u;
+  var s = vec4<f32>();
+  if (!TA && TB && VA && VB) {
+    for (var k = 4u * li; k < P.K; k += ${4 * GV_WG}u) {
+      s = macv(s, lda4(a_idx(bt, m, k)), blockB(bt, k, n0));
+    }
+  } else {
+    for (var k = li; k < P.K; k += ${GV_WG}u) {
+      s = fma(vec4<f32>(A(bt, m, k)), rowB4(bt, k, n0), s);
+    }
+  }
+  gv_red[li] = s;
+${combine}
 }`;
 }
 
@@ -524,31 +550,12 @@ ${tileEntry('mm_v6_tex4x32', 'texture', 'vec4')}
 // case), then reduce through workgroup memory. Memory-bound by design: B is read exactly once.
 var<workgroup> gv_red: array<vec4<f32>, ${GV_WG}>;
 
-@compute @workgroup_size(${GV_WG})
-fn gemv_split(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>,
-              @builtin(local_invocation_index) li: u32) {
-  let w = wg_id(wid, nwg);
-${tileIndex('w', 'M')}
-  let n0 = tn * 4u;
-  var s = vec4<f32>();
-  if (!TA && TB && VA && VB) {
-    for (var k = 4u * li; k < P.K; k += ${4 * GV_WG}u) {
-      s = macv(s, lda4(a_idx(bt, m, k)), blockB(bt, k, n0));
-    }
-  } else {
-    for (var k = li; k < P.K; k += ${GV_WG}u) {
-      s = fma(vec4<f32>(A(bt, m, k)), rowB4(bt, k, n0), s);
-    }
-  }
-  gv_red[li] = s;
-  workgroupBarrier();
+${gemvSplitEntry('gemv_split', `  workgroupBarrier();
   for (var h = ${GV_WG / 2}u; h > 0u; h >>= 1u) {
     if (li < h) { gv_red[li] += gv_red[li + h]; }
     workgroupBarrier();
   }
-  if (li == 0u) { store_row4(bt, m, n0, gv_red[0]); }
-}
-
+  if (li == 0u) { store_row4(bt, m, n0, gv_red[0]); }`)}
 
 // ------------------------------------------------------------------ gemv tex
 

@@ -24,12 +24,73 @@ export const MAX_WG = 256;
 export const SCAN_E = 4;
 
 /** An entry over the lanes of COLS work columns x SPLIT invocations: 'l' is this invocation's lane. */
-function laneEntry(name: string, body: string): string {
+export function laneEntry(name: string, body: string): string {
   return `@compute @workgroup_size(COLS * SPLIT)
 fn ${name}(@builtin(local_invocation_index) t: u32, @builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>) {
   let l = lane(t, wid, nwg);
 ${body}
 }`;
+}
+
+
+/**
+ * reduce_main<sfx>: sum / mean / max / min of every work column, its lanes combined by
+ * tree<sfx> (the workgroup-memory tree; '_sg': kernels/reduce-sg.wgsl.ts).
+ */
+export function reduceEntry(sfx: string): string {
+  return laneEntry(`reduce_main${sfx}`, `  var acc = identity();
+  if (l.valid) {
+    let col = column(l.q);
+    for (var j = l.s; j < col.count; j += SPLIT) { acc = combine(acc, ld_x(col.base + j * P.inner)); }
+  }
+  let r = tree${sfx}(l, acc);
+  if (l.valid && l.s == 0u) { st_out(l.q, r / P.div); }`);
+}
+
+/** The softmax entries <name><sfx>, their (max, sum) statistics combined by ms_tree<sfx>. */
+export function softmaxEntries(sfx: string): string {
+  return `// One pass for the statistics, one to write: each invocation re-reads the elements it read.
+// (max, sum of exp) of the work column col (that of l.q), combined over its SPLIT invocations.
+fn softmax_stats_of${sfx}(l: Lane, col: Col) -> vec2<f32> {
+  var ms = vec2<f32>(neg_inf_f32(), 0.0);
+  if (l.valid) {
+    for (var j = l.s; j < col.count; j += SPLIT) { ms = ms_push(ms, ld_x(col.base + j * P.inner)); }
+  }
+  return ms_tree${sfx}(l, ms);
+}
+
+${laneEntry(`softmax_main${sfx}`, `  let col = column(min(l.q, P.cols - 1u));
+  let r = softmax_stats_of${sfx}(l, col);
+  if (l.valid) {
+    for (var j = l.s; j < col.count; j += SPLIT) {
+      let a = col.base + j * P.inner;
+      st_out(a, sm_value(ld_x(a), r));
+    }
+  }`)}
+
+// Split pass 1 (inner == 1, long rows): (max, sum) of every chunk into out / out2.
+${laneEntry(`softmax_stats${sfx}`, `  let r = softmax_stats_of${sfx}(l, column(min(l.q, P.cols - 1u)));
+  if (l.valid && l.s == 0u) { out[l.q] = r.x; out2[l.q] = r.y; }`)}
+
+// Split pass 2: one workgroup (COLS == 1) per chunk; it first merges all chunk statistics of
+// its row (pa = maxima, pb = sums; a few hundred values, cheaper than a third dispatch), then
+// writes its chunk.
+${laneEntry(`softmax_apply${sfx}`, `  let q = min(l.q, P.cols - 1u);
+  let row = q / P.chunks;
+  var ms = vec2<f32>(neg_inf_f32(), 0.0);
+  for (var c = l.s; c < P.chunks; c += SPLIT) {
+    ms = ms_merge(ms, vec2<f32>(ld_pa(row * P.chunks + c), ld_pb(row * P.chunks + c)));
+  }
+  let r = ms_tree${sfx}(l, ms);
+  if (l.valid) {
+    let col = column(q);
+    for (var j = l.s; j < col.count; j += SPLIT) {
+      let a = col.base + j;
+      st_out(a, sm_value(ld_x(a), r));
+    }
+  }`)}
+
+`;
 }
 
 export const REDUCE: KernelFamily = { name: 'reduce', inputs: ['x', 'pa', 'pb'], outputs: { out: 'f32', outi: 'i32', pidx: 'i32', out2: 'f32' }, code: /* wgsl */ `
@@ -123,13 +184,7 @@ fn tree(l: Lane, v: f32) -> f32 {
   return wv[l.c * SPLIT];
 }
 
-${laneEntry('reduce_main', `  var acc = identity();
-  if (l.valid) {
-    let col = column(l.q);
-    for (var j = l.s; j < col.count; j += SPLIT) { acc = combine(acc, ld_x(col.base + j * P.inner)); }
-  }
-  let r = tree(l, acc);
-  if (l.valid && l.s == 0u) { st_out(l.q, r / P.div); }`)}
+${reduceEntry('')}
 
 // ------------------------------------------------------------------ argmax
 
@@ -238,47 +293,7 @@ fn sm_value(v: f32, ms: vec2<f32>) -> f32 {
   return select(exp(v - ms.x) / ms.y, nan_f32(), bad);
 }
 
-// One pass for the statistics, one to write: each invocation re-reads the elements it read.
-// (max, sum of exp) of the work column col (that of l.q), combined over its SPLIT invocations.
-fn softmax_stats_of(l: Lane, col: Col) -> vec2<f32> {
-  var ms = vec2<f32>(neg_inf_f32(), 0.0);
-  if (l.valid) {
-    for (var j = l.s; j < col.count; j += SPLIT) { ms = ms_push(ms, ld_x(col.base + j * P.inner)); }
-  }
-  return ms_tree(l, ms);
-}
-
-${laneEntry('softmax_main', `  let col = column(min(l.q, P.cols - 1u));
-  let r = softmax_stats_of(l, col);
-  if (l.valid) {
-    for (var j = l.s; j < col.count; j += SPLIT) {
-      let a = col.base + j * P.inner;
-      st_out(a, sm_value(ld_x(a), r));
-    }
-  }`)}
-
-// Split pass 1 (inner == 1, long rows): (max, sum) of every chunk into out / out2.
-${laneEntry('softmax_stats', `  let r = softmax_stats_of(l, column(min(l.q, P.cols - 1u)));
-  if (l.valid && l.s == 0u) { out[l.q] = r.x; out2[l.q] = r.y; }`)}
-
-// Split pass 2: one workgroup (COLS == 1) per chunk; it first merges all chunk statistics of
-// its row (pa = maxima, pb = sums; a few hundred values, cheaper than a third dispatch), then
-// writes its chunk.
-${laneEntry('softmax_apply', `  let q = min(l.q, P.cols - 1u);
-  let row = q / P.chunks;
-  var ms = vec2<f32>(neg_inf_f32(), 0.0);
-  for (var c = l.s; c < P.chunks; c += SPLIT) {
-    ms = ms_merge(ms, vec2<f32>(ld_pa(row * P.chunks + c), ld_pb(row * P.chunks + c)));
-  }
-  let r = ms_tree(l, ms);
-  if (l.valid) {
-    let col = column(q);
-    for (var j = l.s; j < col.count; j += SPLIT) {
-      let a = col.base + j;
-      st_out(a, sm_value(ld_x(a), r));
-    }
-  }`)}
-
+${softmaxEntries('')}
 // ------------------------------------------------------------------ cumsum (inclusive)
 
 // Rows (inner == 1): one workgroup per (row, chunk) scans its chunk in tiles of SCAN_WG*SCAN_E

@@ -12,7 +12,9 @@ import type { Tensor } from '../../tensor.js';
 import type { WebGpuBackend } from '../backend.js';
 import { type GpuStorage, Params, bufferBinding, grid1d } from '../context.js';
 import { bindingIndex } from '../kernel.js';
+import { MATMUL_SG } from '../kernels/matmul-sg.wgsl.js';
 import { MATMUL, SHARED_BLOCKS, TEX_W, TILES, V2_T, WG } from '../kernels/matmul.wgsl.js';
+import { useSubgroups } from './subgroups.js';
 
 export type MatmulVersion =
   | 'auto'
@@ -214,7 +216,7 @@ export function matmul(be: WebGpuBackend, a: Tensor, b: Tensor, bias: Tensor | n
       workgroups = grid1d(p.batch * tm * tn);
       break;
     case 'gemv_split':
-      entry = 'gemv_split';
+      entry = useSubgroups(be) ? 'gemv_split_sg' : 'gemv_split';
       [tm, tn] = [p.M, Math.ceil(p.N / 4)];
       workgroups = grid1d(p.batch * tm * tn);
       break;
@@ -230,9 +232,9 @@ export function matmul(be: WebGpuBackend, a: Tensor, b: Tensor, bias: Tensor | n
       break;
   }
   be.ctx.dispatch({
-    family: MATMUL, entry, inputs, outputs: { out }, params: params(tm, tn),
+    family: entry === 'gemv_split_sg' ? MATMUL_SG : MATMUL, entry, inputs, outputs: { out }, params: params(tm, tn),
     overrides: entry === 'mm_v1_naive' ? { ...layout, WG: wg } : entry === 'mm_v2_shared' || entry === 'mm_v7_shared8x8' ? layout
-      : entry === 'gemv_split' ? overrides : { ...overrides, WG: wg },
+      : entry.startsWith('gemv_split') ? overrides : { ...overrides, WG: wg },
     vec4, workgroups,
   });
   return out;

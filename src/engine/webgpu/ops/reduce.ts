@@ -23,6 +23,9 @@ import type { WebGpuBackend } from '../backend.js';
 import { Params, grid1d } from '../context.js';
 import { MAX_WG as WG, REDUCE, SCAN_E } from '../kernels/reduce.wgsl.js';
 import { SORT, BLK as SORT_BLK, TPB } from '../kernels/sort.wgsl.js';
+import { REDUCE_SG } from '../kernels/reduce-sg.wgsl.js';
+import type { KernelFamily } from '../kernel.js';
+import { useSubgroups } from './subgroups.js';
 
 /** Fewer workgroups than this (about one per SM of a large GPU) and a long axis is split. */
 const TARGET_GROUPS = 128;
@@ -88,6 +91,14 @@ function overrides(g: Geom, extra: Record<string, number> = {}): Record<string, 
   return { COLS: g.COLS, SPLIT: g.SPLIT, ROWMODE: g.rowMode ? 1 : 0, ...extra };
 }
 
+/**
+ * The family and entry name of a lane entry (reduce_main, softmax_*): its subgroup twin for rows
+ * on a device with subgroups (a column's lanes are neighbours there; in column mode they are not).
+ */
+function laneKernel(be: WebGpuBackend, g: Pick<Geom, 'rowMode'>, entry: string): { family: KernelFamily; entry: string } {
+  return g.rowMode && useSubgroups(be) ? { family: REDUCE_SG, entry: `${entry}_sg` } : { family: REDUCE, entry };
+}
+
 /** Scratch for partials; disposed right after the dispatch that reads it is recorded (a later
  *  reuse of its pooled buffer is ordered after that dispatch). */
 function tmp(be: WebGpuBackend, dtype: DType, shape: number[]): Tensor {
@@ -101,7 +112,7 @@ function reduceInto(be: WebGpuBackend, op: ReduceOp, x: Tensor, outer: number, n
   if (g.chunks === 1) {
     const y = be.empty('f32', [outer, inner]);
     be.ctx.dispatch({
-      family: REDUCE, entry: 'reduce_main', inputs: { x }, outputs: { out: y },
+      ...laneKernel(be, g, 'reduce_main'), inputs: { x }, outputs: { out: y },
       params: params(n, inner, g, div), overrides: overrides(g, { OP: OP_CODE[op] }),
       workgroups: grid1d(Math.ceil(g.cols / g.COLS)),
     });
@@ -110,7 +121,7 @@ function reduceInto(be: WebGpuBackend, op: ReduceOp, x: Tensor, outer: number, n
   // split: per-chunk partials [outer, chunks, inner] (sums for mean), then reduce those
   const part = tmp(be, 'f32', [outer, g.chunks, inner]);
   be.ctx.dispatch({
-    family: REDUCE, entry: 'reduce_main', inputs: { x }, outputs: { out: part },
+    ...laneKernel(be, g, 'reduce_main'), inputs: { x }, outputs: { out: part },
     params: params(n, inner, g, 1), overrides: overrides(g, { OP: OP_CODE[op] }),
     workgroups: grid1d(Math.ceil(g.cols / g.COLS)),
   });
@@ -162,7 +173,7 @@ export function softmax(be: WebGpuBackend, x: Tensor, outer: number, n: number, 
   const g = geometry(outer, n, inner, inner === 1);
   if (g.chunks === 1) {
     be.ctx.dispatch({
-      family: REDUCE, entry: 'softmax_main', inputs: { x }, outputs: { out: y },
+      ...laneKernel(be, g, 'softmax_main'), inputs: { x }, outputs: { out: y },
       params: params(n, inner, g), overrides: overrides(g), workgroups: grid1d(Math.ceil(g.cols / g.COLS)),
     });
     return y;
@@ -170,13 +181,13 @@ export function softmax(be: WebGpuBackend, x: Tensor, outer: number, n: number, 
   const pm = tmp(be, 'f32', [outer, g.chunks]);
   const ps = tmp(be, 'f32', [outer, g.chunks]);
   be.ctx.dispatch({
-    family: REDUCE, entry: 'softmax_stats', inputs: { x }, outputs: { out: pm, out2: ps },
+    ...laneKernel(be, g, 'softmax_stats'), inputs: { x }, outputs: { out: pm, out2: ps },
     params: params(n, inner, g), overrides: overrides(g), workgroups: grid1d(Math.ceil(g.cols / g.COLS)),
   });
   // one workgroup (COLS = 1, SPLIT = 256) per chunk
   const ga: Geom = { ...g, COLS: 1, SPLIT: WG, rowMode: true };
   be.ctx.dispatch({
-    family: REDUCE, entry: 'softmax_apply', inputs: { x, pa: pm, pb: ps }, outputs: { out: y },
+    ...laneKernel(be, ga, 'softmax_apply'), inputs: { x, pa: pm, pb: ps }, outputs: { out: y },
     params: params(n, 1, ga), overrides: overrides(ga), workgroups: grid1d(ga.cols),
   });
   pm.dispose();
