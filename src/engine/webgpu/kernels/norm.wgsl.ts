@@ -32,6 +32,10 @@ override TEX_WG: u32 = ${TEX_WG}u;  // 8 for small dispatches: llvmpipe runs a w
 // is a uniform flag instead: it is only read per output element, and one pipeline then serves
 // every affine combination)
 override KIND: u32 = 0;        // 0 layer, 1 rms, 2 group
+// texture path: the channel layout of 4 adjacent outputs (0: a channel each, texel-aligned;
+// 1: one channel; 2: any) and SiLU of the output (1)
+override AMODE: u32 = 2;
+override SILU: u32 = 0;
 
 struct Params {
   rows: u32,    // reduction rows
@@ -45,7 +49,10 @@ struct Params {
   total: u32,   // rows * L
   has_w: u32,   // 0: w / b hold a dummy
   has_b: u32,
-  silu: u32,    // l2 over channels: SiLU of the result
+  silu: u32,    // SiLU of the result (l2 over channels; group norm on the texture path)
+  w0: u32,      // texture path: texel of the packed weight, bias, statistics
+  b0: u32,
+  st0: u32,
 }
 @group(0) @binding(0) var<uniform> P: Params;
 
@@ -111,6 +118,7 @@ fn apply(row: u32, i: u32, st: vec3<f32>) {
   var y = ((ld_x(row * P.L + i) - st.x) - st.y) * st.z;
   if (P.has_w != 0u) { y *= ld_w(c); }
   if (P.has_b != 0u) { y += ld_b(c); }
+  if (P.silu != 0u) { y = y / (1.0 + exp(-y)); }
   out[row * P.L + i] = y;
 }
 
@@ -173,11 +181,13 @@ ${perElement('norm_l2c', `  let n = i / P.S;
   }`, { limit: 'P.total' })}
 
 // ------------------------------------------------------------------ texture path
-// On software adapters (llvmpipe) a storage load is a per-lane scalar loop and a workgroup barrier
-// switches every lane's coroutine, while a texel fetch is a real gather of 4 values. These entries
-// read x from a texture copy (4 elements per texel; rows start on a texel: L % 4 == 0), take
-// statistics 32 values at a time (welford_tex) and use no workgroup memory: an invocation owns a whole row (norm_row_tex) or a chunk of one
-// (norm_partial_tex), and norm_apply_tex writes 4 outputs per invocation as one vec4.
+// On software adapters (llvmpipe) a storage load is a per-lane scalar loop (~25 ms per 16 MiB
+// read, measured) while a texel fetch is a real gather of 4 values (~3.5 ms): these entries read
+// nothing from storage buffers in their inner loops. The texture holds x (4 elements per texel;
+// rows start on a texel: L % 4 == 0) and after it a table of f32 texels: the packed weight at
+// texel P.w0 (1 where absent), the packed bias at P.b0 (0 where absent), and for the split
+// statistics the rows' (K, mean of x - K, rstd, 0) at P.st0. Statistics are taken 32 values at a
+// time (welford_tex), with no workgroup memory; outputs are written as vec4s.
 @group(0) @binding(7) var tx: texture_2d<u32>;
 @group(0) @binding(5) var<storage, read_write> out4: array<vec4<f32>>;
 
@@ -223,23 +233,51 @@ fn shift_tex(row: u32) -> f32 {
   return tfx(row * P.L / 4u).x;
 }
 
-// The 4 outputs from element i of row 'row' on (i % 4 == 0), written as one vec4.
+// weight / bias of one channel from the packed table
+fn w_tex(c: u32) -> f32 { return tfx(P.w0 + (c >> 2u))[c & 3u]; }
+fn b_tex(c: u32) -> f32 { return tfx(P.b0 + (c >> 2u))[c & 3u]; }
+
+// The 4 outputs from element i of row 'row' (i % 4 == 0) with statistics st, written as one vec4.
+// llvmpipe runs both sides of every branch under a mask, uniform or not, so the channel layout
+// and the SiLU are overrides (a pipeline each), not uniform flags.
 fn apply4(row: u32, i: u32, st: vec3<f32>) {
   let e = row * P.L + i;
-  var y = ((tfx(e >> 2u) - vec4<f32>(st.x)) - vec4<f32>(st.y)) * st.z;
-  let c0 = (row % P.G) * P.Cg;
-  if (P.S % 4u == 0u) {
-    // the 4 elements share one channel (group norm over aligned frames)
-    let c = c0 + i / P.S;
-    if (P.has_w != 0u) { y *= ld_w(c); }
-    if (P.has_b != 0u) { y += vec4<f32>(ld_b(c)); }
+  let y = ((tfx(e >> 2u) - vec4<f32>(st.x)) - vec4<f32>(st.y)) * st.z;
+  var w: vec4<f32>;
+  var b: vec4<f32>;
+  if (AMODE == 0u) {
+    // a channel per element (S == 1): L % 4 == 0 makes Cg and so the row's first channel a
+    // multiple of 4, the 4 channels one texel
+    let t = ((row % P.G) * P.Cg + i) >> 2u;
+    w = tfx(P.w0 + t);
+    b = tfx(P.b0 + t);
+  } else if (AMODE == 1u) {
+    // the 4 elements share one channel (S % 4 == 0: group norm over aligned frames)
+    let c = (row % P.G) * P.Cg + i / P.S;
+    w = vec4<f32>(w_tex(c));
+    b = vec4<f32>(b_tex(c));
   } else {
-    let c = vec4<u32>(c0) + (vec4<u32>(i) + vec4<u32>(0u, 1u, 2u, 3u)) / P.S;
-    if (P.has_w != 0u) { y *= vec4<f32>(ld_w(c.x), ld_w(c.y), ld_w(c.z), ld_w(c.w)); }
-    if (P.has_b != 0u) { y += vec4<f32>(ld_b(c.x), ld_b(c.y), ld_b(c.z), ld_b(c.w)); }
+    let c = vec4<u32>((row % P.G) * P.Cg) + (vec4<u32>(i) + vec4<u32>(0u, 1u, 2u, 3u)) / P.S;
+    w = vec4<f32>(w_tex(c.x), w_tex(c.y), w_tex(c.z), w_tex(c.w));
+    b = vec4<f32>(b_tex(c.x), b_tex(c.y), b_tex(c.z), b_tex(c.w));
   }
-  out4[e >> 2u] = y;
+  var r = fma(y, w, b);
+  if (SILU != 0u) { r = r / (1.0 + exp(-r)); }
+  out4[e >> 2u] = r;
 }
+
+// The packed affine table (texture path prologue): aux_out[c] = w[c] (1 where absent) and
+// aux_out[P.chunk + c] = b[c] (0 where absent) for c < P.chunk (the channel count rounded up
+// to 4; channels past the last are 1 / 0 and never read).
+${perElement('norm_pack', `  let C = P.G * P.Cg;
+  var w = 1.0;
+  var b = 0.0;
+  if (i < C) {
+    if (P.has_w != 0u) { w = ld_w(i); }
+    if (P.has_b != 0u) { b = ld_b(i); }
+  }
+  aux_out[i] = w;
+  aux_out[P.chunk + i] = b;`, { limit: 'P.chunk' })}
 
 // One invocation per row: statistics, then the output, both from the texture.
 ${perElement('norm_row_tex', `  let k = shift_tex(i);
@@ -258,10 +296,10 @@ ${perElement('norm_partial_tex', `  let row = i / P.chunks;
   aux_out[2u * i] = r.mean;
   aux_out[2u * i + 1u] = r.m2;`, { wg: 'TEX_WG', limit: 'P.rows * P.chunks' })}
 
-// 4 outputs per invocation with the row's statistics from aux (norm_combine's).
+// 4 outputs per invocation with the row's statistics from the table (norm_combine's, copied).
 ${perElement('norm_apply_tex', `  let e = 4u * i;
   let row = e / P.L;
-  apply4(row, e - row * P.L, vec3<f32>(ld_aux(4u * row), ld_aux(4u * row + 1u), ld_aux(4u * row + 2u)));`, { wg: 'TEX_WG', limit: 'P.total / 4u' })}
+  apply4(row, e - row * P.L, tfx(P.st0 + row).xyz);`, { wg: 'TEX_WG', limit: 'P.total / 4u' })}
 
 // Step 3: one invocation per element normalises with its row's statistics from aux.
 ${perElement('norm_apply', `  let row = i / P.L;

@@ -40,7 +40,7 @@ export function norm(be: WebGpuBackend, x: Tensor, weight: Tensor | null, bias: 
   if (x.size === 0) return y;
   if (p.kind === 'l2_channels') {
     const cols = p.N * p.S;
-    const params = new Params().u32(0, 0, p.S, p.C, 1, 0, 0).f32(p.eps).u32(cols, weight ? 1 : 0, 0, p.silu ? 1 : 0);
+    const params = new Params().u32(0, 0, p.S, p.C, 1, 0, 0).f32(p.eps).u32(cols, weight ? 1 : 0, 0, p.silu ? 1 : 0, 0, 0, 0);
     be.ctx.dispatch({
       family: NORM, entry: 'norm_l2c', inputs: { x, w: weight ?? x }, outputs: { out: y }, params,
       overrides: { KIND: KIND.rms, WG }, workgroups: grid1d(Math.ceil(cols / WG)),
@@ -54,14 +54,15 @@ export function norm(be: WebGpuBackend, x: Tensor, weight: Tensor | null, bias: 
   const G = group ? p.groups : 1;
   const L = Cg * S;
   const split = L > SPLIT_ABOVE;
+  const silu = p.silu ?? false;
   const chunks = split ? Math.ceil(L / CHUNK) : 1;
   // w / b are always bound (the WGSL reads them under uniform flags): x stands in when absent
   const affine = { x, w: weight ?? x, b: bias ?? x };
-  if ((normConfig.software ?? (be.software && isMesaSoftware(be))) && texApplies(be, x, L)) {
-    texNorm(be, x, affine, y, { rows, L, S, Cg, G, eps: p.eps, hasW: weight !== null, hasB: bias !== null, kind: KIND[p.kind] });
+  if ((normConfig.software ?? (be.software && isMesaSoftware(be))) && texApplies(be, x, L, G * Cg, rows)) {
+    texNorm(be, x, affine, y, { rows, L, S, Cg, G, eps: p.eps, hasW: weight !== null, hasB: bias !== null, kind: KIND[p.kind], silu });
     return y;
   }
-  const params = new Params().u32(rows, L, S, Cg, G, chunks, CHUNK).f32(p.eps).u32(rows * L, weight ? 1 : 0, bias ? 1 : 0, 0);
+  const params = new Params().u32(rows, L, S, Cg, G, chunks, CHUNK).f32(p.eps).u32(rows * L, weight ? 1 : 0, bias ? 1 : 0, silu ? 1 : 0, 0, 0, 0);
   const overrides = { KIND: KIND[p.kind], WG };
   if (!split) {
     be.ctx.dispatch({
@@ -93,9 +94,11 @@ export function norm(be: WebGpuBackend, x: Tensor, weight: Tensor | null, bias: 
 
 // ------------------------------------------------------------------ texture path
 
-function texApplies(be: WebGpuBackend, x: Tensor, L: number): boolean {
+function texApplies(be: WebGpuBackend, x: Tensor, L: number, C: number, rows: number): boolean {
   const maxRows = be.ctx.device.limits.maxTextureDimension2D;
-  return x.dtype === 'f32' && L % 4 === 0 && maxRows >= TEX_W && Math.ceil(x.size / 4 / TEX_W) <= maxRows;
+  // x, the weight and bias table, a statistics texel per row
+  const texels = Math.ceil(x.size / 4) + 2 * Math.ceil(C / 4) + rows;
+  return x.dtype === 'f32' && L % 4 === 0 && maxRows >= TEX_W && Math.ceil(texels / TEX_W) <= maxRows;
 }
 
 /** One reusable texture per backend, grown as needed (uses are queue-ordered submits), up to TEX_KEEP_BYTES. */
@@ -126,41 +129,63 @@ interface TexShape {
   hasW: boolean;
   hasB: boolean;
   kind: number;
+  silu: boolean;
+}
+
+/** Record copies of `texels` texels from `buffer` (at byte `offset`) into `tex` from texel `t0` on (row-major, TEX_W a row). */
+function copyTexels(enc: GPUCommandEncoder, buffer: GPUBuffer, offset: number, tex: GPUTexture, t0: number, texels: number): void {
+  let t = t0;
+  let off = offset;
+  let left = texels;
+  while (left > 0) {
+    const col = t % TEX_W;
+    const row = Math.floor(t / TEX_W);
+    // a partial row, or as many whole rows as are left
+    const n = col || left < TEX_W ? Math.min(left, TEX_W - col) : Math.floor(left / TEX_W) * TEX_W;
+    const h = col || left < TEX_W ? 1 : n / TEX_W;
+    enc.copyBufferToTexture({ buffer, offset: off, bytesPerRow: TEX_W * 16 }, { texture: tex, origin: [col, row] }, [h > 1 ? TEX_W : n, h]);
+    t += n;
+    off += n * 16;
+    left -= n;
+  }
 }
 
 /**
- * Copy x into the texture and run the texture entries on it: everything queued before is flushed,
- * the copy and the dispatches go in a command buffer of their own.
+ * Copy x and the packed affine table into the texture and run the texture entries on it:
+ * everything queued before is flushed, the copies and the dispatches go in a command buffer of
+ * their own.
  */
 function texNorm(be: WebGpuBackend, x: Tensor, affine: { x: Tensor; w: Tensor; b: Tensor }, y: Tensor, s: TexShape): void {
   const ctx = be.ctx;
   const split = s.rows < TEX_MIN_ROWS || s.L > SPLIT_ABOVE;
   const chunks = split ? Math.ceil(s.L / TEX_CHUNK) : 1;
-  const params = new Params().u32(s.rows, s.L, s.S, s.Cg, s.G, chunks, TEX_CHUNK).f32(s.eps)
-    .u32(s.rows * s.L, s.hasW ? 1 : 0, s.hasB ? 1 : 0, 0);
-  const overrides = { KIND: s.kind, WG };
+  const texels = Math.ceil(x.size / 4);
+  // the table after x: weight and bias texels (the channel count rounded up to 4), then a texel per row
+  const cTexels = Math.ceil((s.G * s.Cg) / 4);
+  const w0 = texels;
+  const b0 = w0 + cTexels;
+  const st0 = b0 + cTexels;
+  const params = (chunk: number) => new Params().u32(s.rows, s.L, s.S, s.Cg, s.G, chunks, chunk).f32(s.eps)
+    .u32(s.rows * s.L, s.hasW ? 1 : 0, s.hasB ? 1 : 0, s.silu ? 1 : 0, w0, b0, st0);
+  const main = params(TEX_CHUNK);
+  const amode = s.S === 1 ? 0 : s.S % 4 === 0 ? 1 : 2;
+  const table = be.empty('f32', [8 * cTexels]);
   const part = split ? be.empty('f32', [s.rows * chunks * 2]) : null;
   const stats = split ? be.empty('f32', [s.rows * 4]) : null;
-  const tex = textureFor(be, x.size);
+  const tex = textureFor(be, 4 * (st0 + (split ? s.rows : 0)));
   ctx.flush();
   const enc = ctx.device.createCommandEncoder();
-  const texels = Math.ceil(x.size / 4);
-  const full = Math.floor(texels / TEX_W);
-  const rem = texels - full * TEX_W;
-  const buffer = (x.storage as GpuStorage).buffer;
-  if (full) enc.copyBufferToTexture({ buffer, bytesPerRow: TEX_W * 16 }, { texture: tex }, [TEX_W, full]);
-  if (rem) enc.copyBufferToTexture({ buffer, offset: full * TEX_W * 16, bytesPerRow: TEX_W * 16 }, { texture: tex, origin: [0, full] }, [rem, 1]);
   const view = tex.createView();
-  const run = (entry: string, inputs: DispatchArgs['inputs'], outputs: DispatchArgs['outputs'], invocations: number, wgRow = 0) => {
+  const run = (entry: string, inputs: DispatchArgs['inputs'], outputs: DispatchArgs['outputs'], invocations: number, o: { wgRow?: number; params?: Params } = {}) => {
     const dtypes = Object.fromEntries(Object.entries(inputs).map(([n, t]) => [n, t.dtype]));
-    const withTex = wgRow === 0;
+    const withTex = entry.endsWith('_tex');
     // workgroups of 8 below 1024 invocations, so that llvmpipe spreads them over its threads
-    const wg = withTex ? (invocations < 1024 ? 8 : TEX_WG) : wgRow;
-    const pipe = ctx.pipeline(NORM, entry, dtypes, { out: 'f32', aux_out: 'f32' }, [], withTex ? { KIND: s.kind, TEX_WG: wg } : { ...overrides, WG: wg });
-    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: ctx.uniform(params) } }];
+    const wg = o.wgRow ?? (withTex ? (invocations < 1024 ? 8 : TEX_WG) : WG);
+    const pipe = ctx.pipeline(NORM, entry, dtypes, { out: 'f32', aux_out: 'f32' }, [], withTex ? { KIND: s.kind, TEX_WG: wg, AMODE: amode, SILU: s.silu ? 1 : 0 } : { KIND: s.kind, WG: wg });
+    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: ctx.uniform(o.params ?? main) } }];
     for (const [n, t] of [...Object.entries(inputs), ...Object.entries(outputs)]) entries.push(bufferBinding(bindingIndex(NORM, n), t));
     if (withTex) entries.push({ binding: 7, resource: view });
-    const pass = enc.beginComputePass();
+    const pass = ctx.beginPass(enc);
     pass.setPipeline(pipe);
     pass.setBindGroup(0, ctx.device.createBindGroup({ layout: pipe.getBindGroupLayout(0), entries }));
     const [gx, gy, gz] = grid1d(Math.ceil(invocations / wg));
@@ -168,14 +193,17 @@ function texNorm(be: WebGpuBackend, x: Tensor, affine: { x: Tensor; w: Tensor; b
     pass.end();
     ctx.dispatches++;
   };
-  const wb = { w: affine.w, b: affine.b };
+  run('norm_pack', { w: affine.w, b: affine.b }, { aux_out: table }, 4 * cTexels, { params: params(4 * cTexels) });
+  copyTexels(enc, (x.storage as GpuStorage).buffer, 0, tex, 0, texels);
+  copyTexels(enc, (table.storage as GpuStorage).buffer, 0, tex, w0, 2 * cTexels);
   if (!split) {
-    run('norm_row_tex', wb, { out: y }, s.rows);
+    run('norm_row_tex', {}, { out: y }, s.rows);
   } else {
     run('norm_partial_tex', {}, { aux_out: part! }, s.rows * chunks);
     // one workgroup per row (wgFor(chunks) invocations); it reads x's first element as the shift
-    run('norm_combine', { x, aux: part! }, { aux_out: stats! }, s.rows * wgFor(chunks), wgFor(chunks));
-    run('norm_apply_tex', { ...wb, aux: stats! }, { out: y }, (s.rows * s.L) / 4);
+    run('norm_combine', { x, aux: part! }, { aux_out: stats! }, s.rows * wgFor(chunks), { wgRow: wgFor(chunks) });
+    copyTexels(enc, (stats!.storage as GpuStorage).buffer, 0, tex, st0, s.rows);
+    run('norm_apply_tex', {}, { out: y }, (s.rows * s.L) / 4);
   }
   ctx.device.queue.submit([enc.finish()]);
   // a big copy is not kept for the next call (destroying waits for the work just submitted)
@@ -183,6 +211,7 @@ function texNorm(be: WebGpuBackend, x: Tensor, affine: { x: Tensor; w: Tensor; b
     tex.destroy();
     texCache.delete(be);
   }
+  table.dispose();
   part?.dispose();
   stats?.dispose();
 }
