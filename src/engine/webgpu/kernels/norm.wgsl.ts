@@ -24,6 +24,8 @@ export const WG = 256;
 /** texture entries: invocations per workgroup, and texels per texture row (a power of two) */
 export const TEX_WG = 64;
 export const TEX_W = 4096;
+/** texture path: texels written per invocation of norm_apply_tex */
+export const APPLY_TEXELS = 8;
 
 export const NORM: KernelFamily = { name: 'norm', inputs: ['x', 'w', 'b', 'aux'], outputs: { out: 'f32', aux_out: 'f32' }, code: /* wgsl */ `
 override WG: u32 = ${WG};
@@ -36,6 +38,8 @@ override KIND: u32 = 0;        // 0 layer, 1 rms, 2 group
 // 1: one channel; 2: any) and SiLU of the output (1)
 override AMODE: u32 = 2;
 override SILU: u32 = 0;
+// texture path: weight present (1), bias present (2): absent ones are neither loaded nor applied
+override AFF: u32 = 3;
 
 struct Params {
   rows: u32,    // reduction rows
@@ -53,6 +57,8 @@ struct Params {
   w0: u32,      // texture path: texel of the packed weight, bias, statistics
   b0: u32,
   st0: u32,
+  seg: u32,     // norm_apply_tex: texels per segment (a row, or one channel of a row)
+  parts: u32,   // norm_apply_tex: invocations per segment
 }
 @group(0) @binding(0) var<uniform> P: Params;
 
@@ -237,6 +243,14 @@ fn shift_tex(row: u32) -> f32 {
 fn w_tex(c: u32) -> f32 { return tfx(P.w0 + (c >> 2u))[c & 3u]; }
 fn b_tex(c: u32) -> f32 { return tfx(P.b0 + (c >> 2u))[c & 3u]; }
 
+fn affine4(y: vec4<f32>, w: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
+  var r = y;
+  if ((AFF & 1u) != 0u) { r *= w; }
+  if ((AFF & 2u) != 0u) { r += b; }
+  if (SILU != 0u) { r = r / (1.0 + exp(-r)); }
+  return r;
+}
+
 // The 4 outputs from element i of row 'row' (i % 4 == 0) with statistics st, written as one vec4.
 // llvmpipe runs both sides of every branch under a mask, uniform or not, so the channel layout
 // and the SiLU are overrides (a pipeline each), not uniform flags.
@@ -245,25 +259,26 @@ fn apply4(row: u32, i: u32, st: vec3<f32>) {
   let y = ((tfx(e >> 2u) - vec4<f32>(st.x)) - vec4<f32>(st.y)) * st.z;
   var w: vec4<f32>;
   var b: vec4<f32>;
+  // (overrides fold every test here: absent parameters are not loaded)
+  let hw = (AFF & 1u) != 0u;
+  let hb = (AFF & 2u) != 0u;
   if (AMODE == 0u) {
     // a channel per element (S == 1): L % 4 == 0 makes Cg and so the row's first channel a
     // multiple of 4, the 4 channels one texel
     let t = ((row % P.G) * P.Cg + i) >> 2u;
-    w = tfx(P.w0 + t);
-    b = tfx(P.b0 + t);
+    if (hw) { w = tfx(P.w0 + t); }
+    if (hb) { b = tfx(P.b0 + t); }
   } else if (AMODE == 1u) {
     // the 4 elements share one channel (S % 4 == 0: group norm over aligned frames)
     let c = (row % P.G) * P.Cg + i / P.S;
-    w = vec4<f32>(w_tex(c));
-    b = vec4<f32>(b_tex(c));
-  } else {
+    if (hw) { w = vec4<f32>(w_tex(c)); }
+    if (hb) { b = vec4<f32>(b_tex(c)); }
+  } else if (AFF != 0u) {
     let c = vec4<u32>((row % P.G) * P.Cg) + (vec4<u32>(i) + vec4<u32>(0u, 1u, 2u, 3u)) / P.S;
-    w = vec4<f32>(w_tex(c.x), w_tex(c.y), w_tex(c.z), w_tex(c.w));
-    b = vec4<f32>(b_tex(c.x), b_tex(c.y), b_tex(c.z), b_tex(c.w));
+    if (hw) { w = vec4<f32>(w_tex(c.x), w_tex(c.y), w_tex(c.z), w_tex(c.w)); }
+    if (hb) { b = vec4<f32>(b_tex(c.x), b_tex(c.y), b_tex(c.z), b_tex(c.w)); }
   }
-  var r = fma(y, w, b);
-  if (SILU != 0u) { r = r / (1.0 + exp(-r)); }
-  out4[e >> 2u] = r;
+  out4[e >> 2u] = affine4(y, w, b);
 }
 
 // The packed affine table (texture path prologue): aux_out[c] = w[c] (1 where absent) and
@@ -296,10 +311,27 @@ ${perElement('norm_partial_tex', `  let row = i / P.chunks;
   aux_out[2u * i] = r.mean;
   aux_out[2u * i + 1u] = r.m2;`, { wg: 'TEX_WG', limit: 'P.rows * P.chunks' })}
 
-// 4 outputs per invocation with the row's statistics from the table (norm_combine's, copied).
-${perElement('norm_apply_tex', `  let e = 4u * i;
-  let row = e / P.L;
-  apply4(row, e - row * P.L, tfx(P.st0 + row).xyz);`, { wg: 'TEX_WG', limit: 'P.total / 4u' })}
+// Output of the split path: invocation i writes up to APPLY_TEXELS texels of one segment (P.seg
+// texels: a row, or with AMODE 1 one channel of a row, whose weight and bias it then loads once)
+// with the row's statistics from the table (norm_combine's, copied there). The index arithmetic
+// (integer divisions are per-lane scalar code on llvmpipe) is paid once per invocation.
+${perElement('norm_apply_tex', `  let sg = i / P.parts;
+  let t0 = (i - sg * P.parts) * ${APPLY_TEXELS}u;
+  let t1 = min(P.seg, t0 + ${APPLY_TEXELS}u);
+  var row = sg;
+  if (AMODE == 1u) { row = sg / P.Cg; }
+  let st = tfx(P.st0 + row);
+  let base = sg * P.seg;
+  if (AMODE == 1u) {
+    let c = (row % P.G) * P.Cg + (sg - row * P.Cg);
+    var w: vec4<f32>;
+    var b: vec4<f32>;
+    if ((AFF & 1u) != 0u) { w = vec4<f32>(w_tex(c)); }
+    if ((AFF & 2u) != 0u) { b = vec4<f32>(b_tex(c)); }
+    for (var t = t0; t < t1; t++) { out4[base + t] = affine4(((tfx(base + t) - vec4<f32>(st.x)) - vec4<f32>(st.y)) * st.z, w, b); }
+  } else {
+    for (var t = t0; t < t1; t++) { apply4(row, 4u * t, st.xyz); }
+  }`, { wg: 'TEX_WG', limit: 'P.total' })}
 
 // Step 3: one invocation per element normalises with its row's statistics from aux.
 ${perElement('norm_apply', `  let row = i / P.L;

@@ -16,7 +16,7 @@ import type { Tensor } from '../../tensor.js';
 import type { WebGpuBackend } from '../backend.js';
 import { type DispatchArgs, type GpuStorage, Params, bufferBinding, grid1d } from '../context.js';
 import { bindingIndex } from '../kernel.js';
-import { NORM, TEX_W, TEX_WG, WG } from '../kernels/norm.wgsl.js';
+import { APPLY_TEXELS, NORM, TEX_W, TEX_WG, WG } from '../kernels/norm.wgsl.js';
 import { isMesaSoftware } from './matmul.js';
 
 /** Workgroup size for reducing `n` values: 32 for short rows (up to 8 values per invocation,
@@ -40,7 +40,7 @@ export function norm(be: WebGpuBackend, x: Tensor, weight: Tensor | null, bias: 
   if (x.size === 0) return y;
   if (p.kind === 'l2_channels') {
     const cols = p.N * p.S;
-    const params = new Params().u32(0, 0, p.S, p.C, 1, 0, 0).f32(p.eps).u32(cols, weight ? 1 : 0, 0, p.silu ? 1 : 0, 0, 0, 0);
+    const params = new Params().u32(0, 0, p.S, p.C, 1, 0, 0).f32(p.eps).u32(cols, weight ? 1 : 0, 0, p.silu ? 1 : 0, 0, 0, 0, 0, 0);
     be.ctx.dispatch({
       family: NORM, entry: 'norm_l2c', inputs: { x, w: weight ?? x }, outputs: { out: y }, params,
       overrides: { KIND: KIND.rms, WG }, workgroups: grid1d(Math.ceil(cols / WG)),
@@ -62,7 +62,7 @@ export function norm(be: WebGpuBackend, x: Tensor, weight: Tensor | null, bias: 
     texNorm(be, x, affine, y, { rows, L, S, Cg, G, eps: p.eps, hasW: weight !== null, hasB: bias !== null, kind: KIND[p.kind], silu });
     return y;
   }
-  const params = new Params().u32(rows, L, S, Cg, G, chunks, CHUNK).f32(p.eps).u32(rows * L, weight ? 1 : 0, bias ? 1 : 0, silu ? 1 : 0, 0, 0, 0);
+  const params = new Params().u32(rows, L, S, Cg, G, chunks, CHUNK).f32(p.eps).u32(rows * L, weight ? 1 : 0, bias ? 1 : 0, silu ? 1 : 0, 0, 0, 0, 0, 0);
   const overrides = { KIND: KIND[p.kind], WG };
   if (!split) {
     be.ctx.dispatch({
@@ -165,11 +165,16 @@ function texNorm(be: WebGpuBackend, x: Tensor, affine: { x: Tensor; w: Tensor; b
   const w0 = texels;
   const b0 = w0 + cTexels;
   const st0 = b0 + cTexels;
-  const params = (chunk: number) => new Params().u32(s.rows, s.L, s.S, s.Cg, s.G, chunks, chunk).f32(s.eps)
-    .u32(s.rows * s.L, s.hasW ? 1 : 0, s.hasB ? 1 : 0, s.silu ? 1 : 0, w0, b0, st0);
-  const main = params(TEX_CHUNK);
   const amode = s.S === 1 ? 0 : s.S % 4 === 0 ? 1 : 2;
-  const table = be.empty('f32', [8 * cTexels]);
+  // norm_apply_tex: segments of a channel (amode 1) or a row, APPLY_TEXELS texels per invocation
+  const seg = amode === 1 ? s.S / 4 : s.L / 4;
+  const parts = Math.ceil(seg / APPLY_TEXELS);
+  const applyN = (s.rows * s.L) / 4 / seg * parts;
+  const params = (o: { chunk?: number; total?: number } = {}) => new Params().u32(s.rows, s.L, s.S, s.Cg, s.G, chunks, o.chunk ?? TEX_CHUNK)
+    .f32(s.eps).u32(o.total ?? s.rows * s.L, s.hasW ? 1 : 0, s.hasB ? 1 : 0, s.silu ? 1 : 0, w0, b0, st0, seg, parts);
+  const main = params();
+  // no table without weight and bias (the DiT's LayerNorm): nothing to pack or copy
+  const table = s.hasW || s.hasB ? be.empty('f32', [8 * cTexels]) : null;
   const part = split ? be.empty('f32', [s.rows * chunks * 2]) : null;
   const stats = split ? be.empty('f32', [s.rows * 4]) : null;
   const tex = textureFor(be, 4 * (st0 + (split ? s.rows : 0)));
@@ -181,7 +186,7 @@ function texNorm(be: WebGpuBackend, x: Tensor, affine: { x: Tensor; w: Tensor; b
     const withTex = entry.endsWith('_tex');
     // workgroups of 8 below 1024 invocations, so that llvmpipe spreads them over its threads
     const wg = o.wgRow ?? (withTex ? (invocations < 1024 ? 8 : TEX_WG) : WG);
-    const pipe = ctx.pipeline(NORM, entry, dtypes, { out: 'f32', aux_out: 'f32' }, [], withTex ? { KIND: s.kind, TEX_WG: wg, AMODE: amode, SILU: s.silu ? 1 : 0 } : { KIND: s.kind, WG: wg });
+    const pipe = ctx.pipeline(NORM, entry, dtypes, { out: 'f32', aux_out: 'f32' }, [], withTex ? { KIND: s.kind, TEX_WG: wg, AMODE: amode, SILU: s.silu ? 1 : 0, AFF: (s.hasW ? 1 : 0) + (s.hasB ? 2 : 0) } : { KIND: s.kind, WG: wg });
     const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: ctx.uniform(o.params ?? main) } }];
     for (const [n, t] of [...Object.entries(inputs), ...Object.entries(outputs)]) entries.push(bufferBinding(bindingIndex(NORM, n), t));
     if (withTex) entries.push({ binding: 7, resource: view });
@@ -193,9 +198,11 @@ function texNorm(be: WebGpuBackend, x: Tensor, affine: { x: Tensor; w: Tensor; b
     pass.end();
     ctx.dispatches++;
   };
-  run('norm_pack', { w: affine.w, b: affine.b }, { aux_out: table }, 4 * cTexels, { params: params(4 * cTexels) });
+  if (table) {
+    run('norm_pack', { w: affine.w, b: affine.b }, { aux_out: table }, 4 * cTexels, { params: params({ chunk: 4 * cTexels }) });
+    copyTexels(enc, (table.storage as GpuStorage).buffer, 0, tex, w0, 2 * cTexels);
+  }
   copyTexels(enc, (x.storage as GpuStorage).buffer, 0, tex, 0, texels);
-  copyTexels(enc, (table.storage as GpuStorage).buffer, 0, tex, w0, 2 * cTexels);
   if (!split) {
     run('norm_row_tex', {}, { out: y }, s.rows);
   } else {
@@ -203,7 +210,7 @@ function texNorm(be: WebGpuBackend, x: Tensor, affine: { x: Tensor; w: Tensor; b
     // one workgroup per row (wgFor(chunks) invocations); it reads x's first element as the shift
     run('norm_combine', { x, aux: part! }, { aux_out: stats! }, s.rows * wgFor(chunks), { wgRow: wgFor(chunks) });
     copyTexels(enc, (stats!.storage as GpuStorage).buffer, 0, tex, st0, s.rows);
-    run('norm_apply_tex', {}, { out: y }, (s.rows * s.L) / 4);
+    run('norm_apply_tex', {}, { out: y }, applyN, { params: params({ total: applyN }) });
   }
   ctx.device.queue.submit([enc.finish()]);
   // a big copy is not kept for the next call (destroying waits for the work just submitted)
@@ -211,7 +218,7 @@ function texNorm(be: WebGpuBackend, x: Tensor, affine: { x: Tensor; w: Tensor; b
     tex.destroy();
     texCache.delete(be);
   }
-  table.dispose();
+  table?.dispose();
   part?.dispose();
   stats?.dispose();
 }
