@@ -147,7 +147,7 @@ export interface NormParams {
   S: number;
   groups: number;
   eps: number;
-  /** l2_channels only: SiLU of the result */
+  /** l2_channels and group: SiLU of the result */
   silu?: boolean;
 }
 

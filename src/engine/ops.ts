@@ -576,8 +576,11 @@ export function rmsNorm(x: Tensor, weight: Tensor | null, eps: number): Tensor {
   });
 }
 
-/** GroupNorm on x [N, C, ...]: statistics per (sample, group) over the group's channels and all positions. */
-export function groupNorm(x: Tensor, groups: number, weight: Tensor | null, bias: Tensor | null, eps: number): Tensor {
+/**
+ * GroupNorm on x [N, C, ...]: statistics per (sample, group) over the group's channels and all
+ * positions. `silu`: SiLU of the result in the same pass (what a ResnetBlock's norm -> swish is).
+ */
+export function groupNorm(x: Tensor, groups: number, weight: Tensor | null, bias: Tensor | null, eps: number, opts: { silu?: boolean } = {}): Tensor {
   return scope(() => {
     const be = sameBackend('groupNorm', x, weight, bias);
     if (x.rank < 2) throw new ShapeError(`groupNorm: input must be [N, C, ...], got ${shapeStr(x.shape)}`);
@@ -585,7 +588,7 @@ export function groupNorm(x: Tensor, groups: number, weight: Tensor | null, bias
     if (C % groups) throw new ShapeError(`groupNorm: ${C} channels not divisible into ${groups} groups`);
     for (const t of [weight, bias]) if (t && t.size !== C) throw new ShapeError(`groupNorm: parameter ${shapeStr(t.shape)} must have ${C} elements`);
     const S = numel(x.shape.slice(2));
-    return be.norm(x, weight, bias, { kind: 'group', rows: 0, D: 0, N, C, S, groups, eps }).reshape(x.shape);
+    return be.norm(x, weight, bias, { kind: 'group', rows: 0, D: 0, N, C, S, groups, eps, silu: opts.silu ?? false }).reshape(x.shape);
   });
 }
 

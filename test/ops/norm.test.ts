@@ -14,7 +14,7 @@ import * as F from '../../src/engine/ops.js';
 import type { WebGpuBackend } from '../../src/engine/webgpu/backend.js';
 import { gridLimit } from '../../src/engine/webgpu/context.js';
 import { CHUNK, SPLIT_ABOVE, normConfig } from '../../src/engine/webgpu/ops/norm.js';
-import { type Tol, assertClose, awkwardDim, checkAgainstCpu, gpu, gpuRuns, randomValues } from '../harness.js';
+import { type Tol, assertClose, awkwardDim, checkAgainstCpu, cpu, gpu, gpuRuns, randomValues } from '../harness.js';
 
 let be: WebGpuBackend;
 beforeAll(async () => {
@@ -51,12 +51,12 @@ async function checkRms(shape: number[], xd: DType, wd: DType | null, eps: numbe
   await checkAgainstCpu(be, `rmsNorm [${shape}] x ${xd} w ${wd}`, inputsFor(shape, D, xd, wd, null, seed, offset, scale), (x, w) => F.rmsNorm(x, w ?? null, eps), TOL);
 }
 
-async function checkGroup(shape: number[], groups: number, xd: DType, wd: DType | null, bd: DType | null, eps: number, seed: number, offset = 0, scale = 1): Promise<void> {
+async function checkGroup(shape: number[], groups: number, xd: DType, wd: DType | null, bd: DType | null, eps: number, seed: number, offset = 0, scale = 1, silu = false): Promise<void> {
   const C = shape[1];
-  await checkAgainstCpu(be, `groupNorm [${shape}] groups ${groups} x ${xd} w ${wd} b ${bd} offset ${offset}`, inputsFor(shape, C, xd, wd, bd, seed, offset, scale), (x, ...rest) => {
+  await checkAgainstCpu(be, `groupNorm [${shape}] groups ${groups} x ${xd} w ${wd} b ${bd} offset ${offset} silu ${silu}`, inputsFor(shape, C, xd, wd, bd, seed, offset, scale), (x, ...rest) => {
     const w = wd ? rest.shift()! : null;
     const b = bd ? rest.shift()! : null;
-    return F.groupNorm(x, groups, w, b, eps);
+    return F.groupNorm(x, groups, w, b, eps, { silu });
   }, TOL);
 }
 
@@ -135,6 +135,44 @@ describe('norm: the texture path (software adapters) and the storage-buffer path
       await checkRms([1, 4 * 1031], 'f32', 'bf16', 1e-6, 6);
     });
   }, 120_000);
+});
+
+describe('groupNorm + SiLU in one pass', () => {
+  // The fused SiLU is applied to the f32 norm output as the elementwise op would be; the oracle
+  // applies it in f64 before rounding. Both paths (texture / storage), frames of a multiple of 4
+  // or not, one or several groups, split and per-row statistics.
+  it('random shapes, both paths, against the CPU oracle (which is groupNorm then silu)', async () => {
+    const arb = fc.record({
+      N: fc.integer({ min: 1, max: 3 }),
+      groups: fc.constantFrom(1, 2, 3, 32),
+      cg: fc.integer({ min: 1, max: 5 }),
+      spatial: fc.array(awkwardDim(23), { minLength: 0, maxLength: 3 }),
+      software: fc.boolean(),
+    });
+    await fc.assert(fc.asyncProperty(arb, fc.constantFrom<DType>('f32', 'bf16'), fc.boolean(), fc.constantFrom(0, 1000), seedArb, async (r, pd, affine, offset, seed) => {
+      normConfig.software = r.software;
+      try {
+        await checkGroup([r.N, r.cg * r.groups, ...r.spatial], r.groups, 'f32', affine ? pd : null, affine ? pd : null, 1e-6, seed, offset, 1, true);
+      } finally {
+        normConfig.software = undefined;
+      }
+    }), gpuRuns(10));
+  }, 120_000);
+
+  it('equals groupNorm then F.silu on the CPU oracle, and on WebGPU within the tolerance', async () => {
+    const shape = [2, 6, 5, 12];
+    const xs = randomValues(prod(shape), 'gs', -3, 3);
+    const ws = randomValues(6, 'gsw', -2, 2);
+    const bs = randomValues(6, 'gsb');
+    for (const b of [cpu, be]) {
+      const x = F.fromArray(b, xs, shape);
+      const w = F.fromArray(b, ws, [6]);
+      const bias = F.fromArray(b, bs, [6]);
+      const fused = await F.groupNorm(x, 3, w, bias, 1e-6, { silu: true }).read();
+      const split = await F.silu(F.groupNorm(x, 3, w, bias, 1e-6)).read();
+      assertClose(fused, split, TOL, `fused vs separate on ${b.name}`);
+    }
+  });
 });
 
 describe('norm: numerics', () => {

@@ -24,12 +24,14 @@ export interface NormShape {
   wDtype?: DType;
   /** values in [offset - 1, offset + 1) */
   offset?: number;
+  /** group / l2: SiLU of the result in the same pass */
+  silu?: boolean;
 }
 
 const OP: Record<NormKind, string> = { layer: 'layerNorm', rms: 'rmsNorm', group: 'groupNorm', l2: 'l2NormalizeChannels' };
 
 export function normCase(s: NormShape): OpCase {
-  const { kind, groups = 1, weight = true, bias = kind === 'layer' || kind === 'group', xDtype = 'f32', wDtype = 'f32', offset = 0 } = s;
+  const { kind, groups = 1, weight = true, bias = kind === 'layer' || kind === 'group', xDtype = 'f32', wDtype = 'f32', offset = 0, silu = false } = s;
   const n = numel(s.shape);
   const perParam = kind === 'layer' || kind === 'rms' ? s.shape[s.shape.length - 1] : s.shape[1];
   const hasBias = bias && kind !== 'rms' && kind !== 'l2';
@@ -43,10 +45,10 @@ export function normCase(s: NormShape): OpCase {
     const b = hasBias ? p[weight ? 1 : 0] : null;
     if (kind === 'layer') return F.layerNorm(x, w, b, 1e-5);
     if (kind === 'rms') return F.rmsNorm(x, w, 1e-6);
-    if (kind === 'group') return F.groupNorm(x, groups, w, b, 1e-6);
-    return F.l2NormalizeChannels(x, w, 1e-12);
+    if (kind === 'group') return F.groupNorm(x, groups, w, b, 1e-6, { silu });
+    return F.l2NormalizeChannels(x, w, 1e-12, { silu });
   };
-  const params = `${groups > 1 ? ` groups ${groups}` : ''}${weight ? '' : ' no weight'}${hasBias ? ' +bias' : ''}${offset ? ` offset ${offset}` : ''}`;
+  const params = `${groups > 1 ? ` groups ${groups}` : ''}${weight ? '' : ' no weight'}${hasBias ? ' +bias' : ''}${offset ? ` offset ${offset}` : ''}${silu ? ' +silu' : ''}`;
   return makeCase({
     op: OP[kind],
     family: 'norm',
@@ -74,6 +76,10 @@ export const NORM_CASES: OpCase[] = [
   normCase({ kind: 'group', shape: [2, 32, 3, 5, 7], groups: 32 }),
   normCase({ kind: 'group', shape: [1, 8, 2, 31, 33], groups: 2, offset: 1000 }),
   normCase({ kind: 'group', shape: [1, 4, 9, 9], groups: 1, xDtype: 'bf16', wDtype: 'f16' }),
+  normCase({ kind: 'group', shape: [1, 12, 7, 11], groups: 3, silu: true }),
+  normCase({ kind: 'group', shape: [2, 8, 3, 8, 4], groups: 1, silu: true, wDtype: 'bf16' }),
+  normCase({ kind: 'group', shape: [1, 4, 4099], groups: 2, silu: true, offset: 1000 }),
   normCase({ kind: 'l2', shape: [1, 16, 3, 5, 5] }),
+  normCase({ kind: 'l2', shape: [1, 7, 2, 3], silu: true }),
   normCase({ kind: 'l2', shape: [2, 3, 17], weight: false }),
 ];

@@ -49,7 +49,10 @@ export function norm(x: Float32Array, weight: Float32Array | null, bias: Float32
           const w = weight ? weight[c] : 1;
           const b = bias ? bias[c] : 0;
           const base = (n * C + c) * S;
-          for (let s = 0; s < S; s++) out[base + s] = (x[base + s] - mean) * inv * w + b;
+          for (let s = 0; s < S; s++) {
+            const y = (x[base + s] - mean) * inv * w + b;
+            out[base + s] = p.silu ? y / (1 + Math.exp(-y)) : y;
+          }
         }
       }
     }

@@ -107,21 +107,31 @@ export class CausalNormalize extends Module {
     this.norm = this.add('norm', new ParamHolder({ weight: [channels], bias: [channels] }));
   }
 
-  /** Normalised x in frame-major layout [B, T, C, H, W]. */
-  framesFirst(x: Tensor): Tensor {
+  /** Normalised x (then SiLU'd with `silu`) in frame-major layout [B, T, C, H, W]. */
+  framesFirst(x: Tensor, silu = false): Tensor {
     return scope(() => {
       const [B, C, T, H, W] = x.shape;
       const xf = T === 1 ? x.reshape([B, T, C, H, W]) : F.permute(x, [0, 2, 1, 3, 4]);
-      return F.groupNorm(xf.reshape([B * T, C, H * W]), 1, this.norm.get('weight'), this.norm.get('bias'), EPS).reshape([B, T, C, H, W]);
+      return F.groupNorm(xf.reshape([B * T, C, H * W]), 1, this.norm.get('weight'), this.norm.get('bias'), EPS, { silu }).reshape([B, T, C, H, W]);
     });
   }
 
   forward(x: Tensor): Tensor {
+    return this.tap(this.run(x, false));
+  }
+
+  /** SiLU(norm(x)) in one pass; when a capture records this norm, its output and then the SiLU. */
+  forwardSilu(x: Tensor): Tensor {
+    if (this.wantsTap()) return scope(() => F.silu(this.forward(x)));
+    return this.run(x, true);
+  }
+
+  private run(x: Tensor, silu: boolean): Tensor {
     const [, , T] = x.shape;
-    return this.tap(scope(() => {
-      const y = this.framesFirst(x);
+    return scope(() => {
+      const y = this.framesFirst(x, silu);
       return T === 1 ? y.reshape(x.shape) : F.permute(y, [0, 2, 1, 3, 4]);
-    }));
+    });
   }
 }
 
@@ -146,9 +156,9 @@ export class CausalResnetBlockFactorized3d extends Module {
 
   forward(x: Tensor, st?: CausalState): Tensor {
     return this.tap(scope(() => {
-      let h = F.silu(this.norm1.forward(x));
+      let h = this.norm1.forwardSilu(x);
       h = this.conv1.forward(h, st);
-      h = F.silu(this.norm2.forward(h));
+      h = this.norm2.forwardSilu(h);
       h = this.conv2.forward(h, st);
       const s = this.nin_shortcut ? this.nin_shortcut.forward(x) : x;
       return F.add(s, h);

@@ -254,7 +254,8 @@ fn affine4(y: vec4<f32>, w: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
 // The 4 outputs from element i of row 'row' (i % 4 == 0) with statistics st, written as one vec4.
 // llvmpipe runs both sides of every branch under a mask, uniform or not, so the channel layout
 // and the SiLU are overrides (a pipeline each), not uniform flags.
-fn apply4(row: u32, i: u32, st: vec3<f32>) {
+// c0 = the row's first channel, (row % P.G) * P.Cg, hoisted out of the callers' loops.
+fn apply4(row: u32, c0: u32, i: u32, st: vec3<f32>) {
   let e = row * P.L + i;
   let y = ((tfx(e >> 2u) - vec4<f32>(st.x)) - vec4<f32>(st.y)) * st.z;
   var w: vec4<f32>;
@@ -265,16 +266,16 @@ fn apply4(row: u32, i: u32, st: vec3<f32>) {
   if (AMODE == 0u) {
     // a channel per element (S == 1): L % 4 == 0 makes Cg and so the row's first channel a
     // multiple of 4, the 4 channels one texel
-    let t = ((row % P.G) * P.Cg + i) >> 2u;
+    let t = (c0 + i) >> 2u;
     if (hw) { w = tfx(P.w0 + t); }
     if (hb) { b = tfx(P.b0 + t); }
   } else if (AMODE == 1u) {
     // the 4 elements share one channel (S % 4 == 0: group norm over aligned frames)
-    let c = (row % P.G) * P.Cg + i / P.S;
+    let c = c0 + i / P.S;
     if (hw) { w = vec4<f32>(w_tex(c)); }
     if (hb) { b = vec4<f32>(b_tex(c)); }
   } else if (AFF != 0u) {
-    let c = vec4<u32>((row % P.G) * P.Cg) + (vec4<u32>(i) + vec4<u32>(0u, 1u, 2u, 3u)) / P.S;
+    let c = vec4<u32>(c0) + (vec4<u32>(i) + vec4<u32>(0u, 1u, 2u, 3u)) / P.S;
     if (hw) { w = vec4<f32>(w_tex(c.x), w_tex(c.y), w_tex(c.z), w_tex(c.w)); }
     if (hb) { b = vec4<f32>(b_tex(c.x), b_tex(c.y), b_tex(c.z), b_tex(c.w)); }
   }
@@ -298,7 +299,17 @@ ${perElement('norm_pack', `  let C = P.G * P.Cg;
 ${perElement('norm_row_tex', `  let k = shift_tex(i);
   let t0 = i * P.L / 4u;
   let st = finish(k, welford_tex(t0, t0 + P.L / 4u, k));
-  for (var j = 0u; j < P.L; j += 4u) { apply4(i, j, st); }`, { wg: 'TEX_WG', limit: 'P.rows' })}
+  let c0 = (i % P.G) * P.Cg;
+  for (var j = 0u; j < P.L; j += 4u) { apply4(i, c0, j, st); }`, { wg: 'TEX_WG', limit: 'P.rows' })}
+
+// Statistics of whole rows, one invocation per row, into aux_out[4 * row ..] = (K, mean of x - K,
+// rstd, 0) as norm_combine writes them (the two-pass alternative to norm_row_tex).
+${perElement('norm_stats_tex', `  let k = shift_tex(i);
+  let t0 = i * P.L / 4u;
+  let st = finish(k, welford_tex(t0, t0 + P.L / 4u, k));
+  aux_out[4u * i] = st.x;
+  aux_out[4u * i + 1u] = st.y;
+  aux_out[4u * i + 2u] = st.z;`, { wg: 'TEX_WG', limit: 'P.rows' })}
 
 // Split statistics: invocation (row, chunk) summarises P.chunk elements (a multiple of 4) into
 // aux_out[2 * i ..] = (mean of x - K, M2), as norm_partial does; norm_combine merges them.
@@ -330,7 +341,8 @@ ${perElement('norm_apply_tex', `  let sg = i / P.parts;
     if ((AFF & 2u) != 0u) { b = vec4<f32>(b_tex(c)); }
     for (var t = t0; t < t1; t++) { out4[base + t] = affine4(((tfx(base + t) - vec4<f32>(st.x)) - vec4<f32>(st.y)) * st.z, w, b); }
   } else {
-    for (var t = t0; t < t1; t++) { apply4(row, 4u * t, st.xyz); }
+    let c0 = (row % P.G) * P.Cg;
+    for (var t = t0; t < t1; t++) { apply4(row, c0, 4u * t, st.xyz); }
   }`, { wg: 'TEX_WG', limit: 'P.total' })}
 
 // Step 3: one invocation per element normalises with its row's statistics from aux.

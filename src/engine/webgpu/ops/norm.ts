@@ -33,7 +33,7 @@ const TEX_MIN_ROWS = 64;
 const TEX_CHUNK = 1024;
 
 /** `software` overrides the adapter detection (undefined: detect); tests and benches use it. */
-export const normConfig: { software: boolean | undefined } = { software: undefined };
+export const normConfig: { software: boolean | undefined; twoPass: boolean } = { software: undefined, twoPass: false };
 
 export function norm(be: WebGpuBackend, x: Tensor, weight: Tensor | null, bias: Tensor | null, p: NormParams): Tensor {
   const y = be.empty('f32', x.shape);
@@ -176,8 +176,8 @@ function texNorm(be: WebGpuBackend, x: Tensor, affine: { x: Tensor; w: Tensor; b
   // no table without weight and bias (the DiT's LayerNorm): nothing to pack or copy
   const table = s.hasW || s.hasB ? be.empty('f32', [8 * cTexels]) : null;
   const part = split ? be.empty('f32', [s.rows * chunks * 2]) : null;
-  const stats = split ? be.empty('f32', [s.rows * 4]) : null;
-  const tex = textureFor(be, 4 * (st0 + (split ? s.rows : 0)));
+  const stats = split || normConfig.twoPass ? be.empty('f32', [s.rows * 4]) : null;
+  const tex = textureFor(be, 4 * (st0 + s.rows));
   ctx.flush();
   const enc = ctx.device.createCommandEncoder();
   const view = tex.createView();
@@ -203,8 +203,12 @@ function texNorm(be: WebGpuBackend, x: Tensor, affine: { x: Tensor; w: Tensor; b
     copyTexels(enc, (table.storage as GpuStorage).buffer, 0, tex, w0, 2 * cTexels);
   }
   copyTexels(enc, (x.storage as GpuStorage).buffer, 0, tex, 0, texels);
-  if (!split) {
+  if (!split && !normConfig.twoPass) {
     run('norm_row_tex', {}, { out: y }, s.rows);
+  } else if (!split) {
+    run('norm_stats_tex', {}, { aux_out: stats! }, s.rows);
+    copyTexels(enc, (stats!.storage as GpuStorage).buffer, 0, tex, st0, s.rows);
+    run('norm_apply_tex', {}, { out: y }, applyN, { params: params({ total: applyN }) });
   } else {
     run('norm_partial_tex', {}, { aux_out: part! }, s.rows * chunks);
     // one workgroup per row (wgFor(chunks) invocations); it reads x's first element as the shift
