@@ -149,6 +149,11 @@ export interface NormParams {
   eps: number;
   /** l2_channels and group: SiLU of the result */
   silu?: boolean;
+  /**
+   * group only: x is [N, C, T, S / T] and each of the T frames is normalised by itself
+   * (statistics per (n, group, frame)); 1 or absent: one frame
+   */
+  frames?: number;
 }
 
 /** Integer Canny thresholds, as OpenCV holds them. */

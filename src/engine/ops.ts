@@ -579,16 +579,22 @@ export function rmsNorm(x: Tensor, weight: Tensor | null, eps: number): Tensor {
 /**
  * GroupNorm on x [N, C, ...]: statistics per (sample, group) over the group's channels and all
  * positions. `silu`: SiLU of the result in the same pass (what a ResnetBlock's norm -> swish is).
+ * `perFrame`: x is [N, C, T, ...] and every frame t is normalised by itself (statistics per
+ * (sample, group, frame)): torch's GroupNorm of x.transpose(1, 2).reshape(N * T, C, ...), read and
+ * written in x's own layout.
  */
-export function groupNorm(x: Tensor, groups: number, weight: Tensor | null, bias: Tensor | null, eps: number, opts: { silu?: boolean } = {}): Tensor {
+export function groupNorm(
+  x: Tensor, groups: number, weight: Tensor | null, bias: Tensor | null, eps: number, opts: { silu?: boolean; perFrame?: boolean } = {},
+): Tensor {
   return scope(() => {
     const be = sameBackend('groupNorm', x, weight, bias);
-    if (x.rank < 2) throw new ShapeError(`groupNorm: input must be [N, C, ...], got ${shapeStr(x.shape)}`);
+    if (x.rank < (opts.perFrame ? 3 : 2)) throw new ShapeError(`groupNorm: input must be [N, C, ${opts.perFrame ? 'T, ' : ''}...], got ${shapeStr(x.shape)}`);
     const [N, C] = x.shape;
     if (C % groups) throw new ShapeError(`groupNorm: ${C} channels not divisible into ${groups} groups`);
     for (const t of [weight, bias]) if (t && t.size !== C) throw new ShapeError(`groupNorm: parameter ${shapeStr(t.shape)} must have ${C} elements`);
     const S = numel(x.shape.slice(2));
-    return be.norm(x, weight, bias, { kind: 'group', rows: 0, D: 0, N, C, S, groups, eps, silu: opts.silu ?? false }).reshape(x.shape);
+    const frames = opts.perFrame ? x.shape[2] : 1;
+    return be.norm(x, weight, bias, { kind: 'group', rows: 0, D: 0, N, C, S, groups, eps, silu: opts.silu ?? false, frames }).reshape(x.shape);
   });
 }
 

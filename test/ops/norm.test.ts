@@ -175,6 +175,61 @@ describe('groupNorm + SiLU in one pass', () => {
   });
 });
 
+describe('groupNorm per frame (x [N, C, T, ...], statistics per (sample, group, frame))', () => {
+  async function checkFrames(shape: number[], groups: number, pd: DType | null, silu: boolean, seed: number, offset = 0): Promise<void> {
+    await checkAgainstCpu(be, `groupNorm perFrame [${shape}] groups ${groups} w ${pd} silu ${silu} offset ${offset}`, inputsFor(shape, shape[1], 'f32', pd, pd, seed, offset), (x, ...rest) => {
+      const w = pd ? rest.shift()! : null;
+      const b = pd ? rest.shift()! : null;
+      return F.groupNorm(x, groups, w, b, 1e-6, { silu, perFrame: true });
+    }, TOL);
+  }
+
+  it('the oracle equals groupNorm of the frames moved into the batch (the permutes it replaces)', async () => {
+    const [N, C, T, H, W] = [2, 6, 3, 5, 4];
+    const x = F.fromArray(cpu, randomValues(N * C * T * H * W, 'pf', -2, 2), [N, C, T, H, W]);
+    const w = F.fromArray(cpu, randomValues(C, 'pfw', -2, 2), [C]);
+    const b = F.fromArray(cpu, randomValues(C, 'pfb'), [C]);
+    for (const silu of [false, true]) {
+      const direct = await F.groupNorm(x, 3, w, b, 1e-6, { silu, perFrame: true }).read();
+      const xf = F.permute(x, [0, 2, 1, 3, 4]).reshape([N * T, C, H * W]);
+      const viaBatch = await F.permute(F.groupNorm(xf, 3, w, b, 1e-6, { silu }).reshape([N, T, C, H, W]), [0, 2, 1, 3, 4]).read();
+      assertClose(direct, viaBatch, { atol: 0, rtol: 0 }, `silu ${silu}`);
+    }
+  });
+
+  it('the texture path: channels longer than one statistics chunk, several groups, a frame of 4 values', async () => {
+    normConfig.software = true;
+    try {
+      await checkFrames([1, 4, 3, 1100], 2, 'f32', true, 1, 1000);
+      await checkFrames([2, 6, 5, 8, 4], 3, 'bf16', false, 2);
+      await checkFrames([1, 3, 7, 4], 1, null, true, 3);
+      await checkFrames([1, 2, 2, 3, 5], 1, 'f32', false, 4); // frames of 15 values: the storage path
+    } finally {
+      normConfig.software = undefined;
+    }
+  }, 60_000);
+
+  it('random shapes, both paths, frames of a multiple of 4 values or not, split statistics', async () => {
+    const arb = fc.record({
+      N: fc.integer({ min: 1, max: 2 }),
+      groups: fc.constantFrom(1, 2, 3),
+      cg: fc.integer({ min: 1, max: 4 }),
+      T: fc.constantFrom(1, 2, 3, 5),
+      spatial: fc.oneof(fc.array(awkwardDim(13), { minLength: 0, maxLength: 2 }), fc.constantFrom([4], [8, 4], [3, 4], [1100], [4, 4099])),
+      software: fc.boolean(),
+      silu: fc.boolean(),
+    });
+    await fc.assert(fc.asyncProperty(arb, fc.constantFrom<DType | null>('f32', 'bf16', null), fc.constantFrom(0, 1000), seedArb, async (r, pd, offset, seed) => {
+      normConfig.software = r.software;
+      try {
+        await checkFrames([r.N, r.cg * r.groups, r.T, ...r.spatial], r.groups, pd, r.silu, seed, offset);
+      } finally {
+        normConfig.software = undefined;
+      }
+    }), gpuRuns(12));
+  }, 180_000);
+});
+
 describe('norm: numerics', () => {
   it('constant rows (variance 0) give exactly the bias', async () => {
     const D = 37;

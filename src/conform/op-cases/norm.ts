@@ -26,12 +26,14 @@ export interface NormShape {
   offset?: number;
   /** group / l2: SiLU of the result in the same pass */
   silu?: boolean;
+  /** group: x [N, C, T, ...] normalised frame by frame */
+  perFrame?: boolean;
 }
 
 const OP: Record<NormKind, string> = { layer: 'layerNorm', rms: 'rmsNorm', group: 'groupNorm', l2: 'l2NormalizeChannels' };
 
 export function normCase(s: NormShape): OpCase {
-  const { kind, groups = 1, weight = true, bias = kind === 'layer' || kind === 'group', xDtype = 'f32', wDtype = 'f32', offset = 0, silu = false } = s;
+  const { kind, groups = 1, weight = true, bias = kind === 'layer' || kind === 'group', xDtype = 'f32', wDtype = 'f32', offset = 0, silu = false, perFrame = false } = s;
   const n = numel(s.shape);
   const perParam = kind === 'layer' || kind === 'rms' ? s.shape[s.shape.length - 1] : s.shape[1];
   const hasBias = bias && kind !== 'rms' && kind !== 'l2';
@@ -45,10 +47,10 @@ export function normCase(s: NormShape): OpCase {
     const b = hasBias ? p[weight ? 1 : 0] : null;
     if (kind === 'layer') return F.layerNorm(x, w, b, 1e-5);
     if (kind === 'rms') return F.rmsNorm(x, w, 1e-6);
-    if (kind === 'group') return F.groupNorm(x, groups, w, b, 1e-6, { silu });
+    if (kind === 'group') return F.groupNorm(x, groups, w, b, 1e-6, { silu, perFrame });
     return F.l2NormalizeChannels(x, w, 1e-12, { silu });
   };
-  const params = `${groups > 1 ? ` groups ${groups}` : ''}${weight ? '' : ' no weight'}${hasBias ? ' +bias' : ''}${offset ? ` offset ${offset}` : ''}${silu ? ' +silu' : ''}`;
+  const params = `${groups > 1 ? ` groups ${groups}` : ''}${weight ? '' : ' no weight'}${hasBias ? ' +bias' : ''}${offset ? ` offset ${offset}` : ''}${silu ? ' +silu' : ''}${perFrame ? ' per frame' : ''}`;
   return makeCase({
     op: OP[kind],
     family: 'norm',
@@ -79,6 +81,9 @@ export const NORM_CASES: OpCase[] = [
   normCase({ kind: 'group', shape: [1, 12, 7, 11], groups: 3, silu: true }),
   normCase({ kind: 'group', shape: [2, 8, 3, 8, 4], groups: 1, silu: true, wDtype: 'bf16' }),
   normCase({ kind: 'group', shape: [1, 4, 4099], groups: 2, silu: true, offset: 1000 }),
+  normCase({ kind: 'group', shape: [1, 8, 3, 4, 5], groups: 1, perFrame: true, silu: true }),
+  normCase({ kind: 'group', shape: [2, 6, 5, 7, 3], groups: 3, perFrame: true, offset: 1000 }),
+  normCase({ kind: 'group', shape: [1, 4, 2, 1100], groups: 2, perFrame: true, wDtype: 'bf16' }),
   normCase({ kind: 'l2', shape: [1, 16, 3, 5, 5] }),
   normCase({ kind: 'l2', shape: [1, 7, 2, 3], silu: true }),
   normCase({ kind: 'l2', shape: [2, 3, 17], weight: false }),

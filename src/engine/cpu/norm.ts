@@ -3,7 +3,7 @@
 import type { NormParams } from '../backend.js';
 
 /** Mean (0 when not centring) and 1/sqrt(mean squared deviation + eps) of x[start, start+count). */
-function stats(x: Float32Array, start: number, count: number, eps: number, centre: boolean): [number, number] {
+function stats(x: Float32Array | Float64Array, start: number, count: number, eps: number, centre: boolean): [number, number] {
   let mean = 0;
   if (centre) {
     for (let i = 0; i < count; i++) mean += x[start + i];
@@ -40,18 +40,27 @@ export function norm(x: Float32Array, weight: Float32Array | null, bias: Float32
   if (p.kind === 'l2_channels') return l2Channels(x, weight, p);
   const out = new Float32Array(x.length);
   if (p.kind === 'group') {
-    const { N, C, S, groups, eps } = p;
+    // frames: x [N, C, T, S / T], statistics per (n, group, frame); channel c of frame t of
+    // sample n starts at ((n * C + c) * T + t) * F
+    const { N, C, groups, eps } = p;
+    const T = p.frames ?? 1;
+    const F = p.S / T;
     const cg = C / groups;
+    const vals = new Float64Array(cg * F);
     for (let n = 0; n < N; n++) {
       for (let g = 0; g < groups; g++) {
-        const [mean, inv] = stats(x, (n * C + g * cg) * S, cg * S, eps, true);
-        for (let c = g * cg; c < (g + 1) * cg; c++) {
-          const w = weight ? weight[c] : 1;
-          const b = bias ? bias[c] : 0;
-          const base = (n * C + c) * S;
-          for (let s = 0; s < S; s++) {
-            const y = (x[base + s] - mean) * inv * w + b;
-            out[base + s] = p.silu ? y / (1 + Math.exp(-y)) : y;
+        for (let t = 0; t < T; t++) {
+          const at = (c: number) => ((n * C + c) * T + t) * F;
+          for (let c = 0; c < cg; c++) for (let s = 0; s < F; s++) vals[c * F + s] = x[at(g * cg + c) + s];
+          const [mean, inv] = stats(vals, 0, cg * F, eps, true);
+          for (let c = g * cg; c < (g + 1) * cg; c++) {
+            const w = weight ? weight[c] : 1;
+            const b = bias ? bias[c] : 0;
+            const base = at(c);
+            for (let s = 0; s < F; s++) {
+              const y = (x[base + s] - mean) * inv * w + b;
+              out[base + s] = p.silu ? y / (1 + Math.exp(-y)) : y;
+            }
           }
         }
       }

@@ -107,12 +107,12 @@ export class CausalNormalize extends Module {
     this.norm = this.add('norm', new ParamHolder({ weight: [channels], bias: [channels] }));
   }
 
-  /** Normalised x (then SiLU'd with `silu`) in frame-major layout [B, T, C, H, W]. */
-  framesFirst(x: Tensor, silu = false): Tensor {
+  /** Normalised x in frame-major layout [B, T, C, H, W]. */
+  framesFirst(x: Tensor): Tensor {
     return scope(() => {
       const [B, C, T, H, W] = x.shape;
       const xf = T === 1 ? x.reshape([B, T, C, H, W]) : F.permute(x, [0, 2, 1, 3, 4]);
-      return F.groupNorm(xf.reshape([B * T, C, H * W]), 1, this.norm.get('weight'), this.norm.get('bias'), EPS, { silu }).reshape([B, T, C, H, W]);
+      return F.groupNorm(xf.reshape([B * T, C, H * W]), 1, this.norm.get('weight'), this.norm.get('bias'), EPS).reshape([B, T, C, H, W]);
     });
   }
 
@@ -126,12 +126,10 @@ export class CausalNormalize extends Module {
     return this.run(x, true);
   }
 
+  /** The per-frame norm read and written in x's own layout (no permutes to and from frame-major). */
   private run(x: Tensor, silu: boolean): Tensor {
-    const [, , T] = x.shape;
-    return scope(() => {
-      const y = this.framesFirst(x, silu);
-      return T === 1 ? y.reshape(x.shape) : F.permute(y, [0, 2, 1, 3, 4]);
-    });
+    const [B, C, T, H, W] = x.shape;
+    return scope(() => F.groupNorm(x.reshape([B, C, T, H * W]), 1, this.norm.get('weight'), this.norm.get('bias'), EPS, { silu, perFrame: true }).reshape(x.shape));
   }
 }
 

@@ -40,6 +40,9 @@ override AMODE: u32 = 2;
 override SILU: u32 = 0;
 // texture path: weight present (1), bias present (2): absent ones are neither loaded nor applied
 override AFF: u32 = 3;
+// 1: group norm per frame of x [N, C, T, S]: row (n * G + g) * T + t holds channel g * Cg + cl at
+// cl * T * S + t * S + [0, S) from its (n, g) block, not at cl * S + [0, S) (rows are not contiguous)
+override FRAMES: u32 = 0;
 
 struct Params {
   rows: u32,    // reduction rows
@@ -59,6 +62,8 @@ struct Params {
   st0: u32,
   seg: u32,     // norm_apply_tex: texels per segment (a row, or one channel of a row)
   parts: u32,   // norm_apply_tex: invocations per segment
+  T: u32,       // FRAMES: frames per (n, group)
+  cpc: u32,     // FRAMES texture path: chunks per channel (0: chunks run along the row)
 }
 @group(0) @binding(0) var<uniform> P: Params;
 
@@ -106,10 +111,27 @@ fn reduce_wg(lid: u32, s: Stat) -> Stat {
   return r;
 }
 
+// Offset of a row's first element, and of element i of the row (FRAMES: see above).
+fn row_base(row: u32) -> u32 {
+  if (FRAMES == 0u) { return row * P.L; }
+  let ng = row / P.T;
+  return ng * P.L * P.T + (row - ng * P.T) * P.S;
+}
+fn xaddr(row: u32, i: u32) -> u32 {
+  if (FRAMES == 0u) { return row * P.L + i; }
+  let cl = i / P.S;
+  return row_base(row) + cl * P.T * P.S + (i - cl * P.S);
+}
+// The row's first channel.
+fn ch0(row: u32) -> u32 {
+  if (FRAMES == 0u) { return (row % P.G) * P.Cg; }
+  return ((row / P.T) % P.G) * P.Cg;
+}
+
 // The shift K of a row (0 for rms, which does not centre).
 fn shift(row: u32) -> f32 {
   if (KIND == 1u) { return 0.0; }
-  return ld_x(row * P.L);
+  return ld_x(row_base(row));
 }
 
 // (K, mean of x - K, 1 / sqrt(var + eps)) of a full row's summary; var is the biased variance
@@ -120,19 +142,19 @@ fn finish(k: f32, s: Stat) -> vec3<f32> {
 }
 
 fn apply(row: u32, i: u32, st: vec3<f32>) {
-  let c = (row % P.G) * P.Cg + i / P.S;
-  var y = ((ld_x(row * P.L + i) - st.x) - st.y) * st.z;
+  let c = ch0(row) + i / P.S;
+  let e = xaddr(row, i);
+  var y = ((ld_x(e) - st.x) - st.y) * st.z;
   if (P.has_w != 0u) { y *= ld_w(c); }
   if (P.has_b != 0u) { y += ld_b(c); }
   if (P.silu != 0u) { y = y / (1.0 + exp(-y)); }
-  out[row * P.L + i] = y;
+  out[e] = y;
 }
 
 // Rows of moderate length: one workgroup per row does statistics and output.
-${perWorkgroup('norm_row', `  let base = row * P.L;
-  let k = shift(row);
+${perWorkgroup('norm_row', `  let k = shift(row);
   var s = Stat(0.0, 0.0, 0.0);
-  for (var i = lid; i < P.L; i += WG) { s = welford(s, ld_x(base + i) - k); }
+  for (var i = lid; i < P.L; i += WG) { s = welford(s, ld_x(xaddr(row, i)) - k); }
   let st = finish(k, reduce_wg(lid, s));
   for (var i = lid; i < P.L; i += WG) { apply(row, i, st); }`, { wg: 'WG', index: 'row', limit: 'P.rows', local: 'lid' })}
 
@@ -143,10 +165,9 @@ ${perWorkgroup('norm_partial', `  let row = t / P.chunks;
   let c = t - row * P.chunks;
   let start = c * P.chunk;
   let end = min(P.L, start + P.chunk);
-  let base = row * P.L;
   let k = shift(row);
   var s = Stat(0.0, 0.0, 0.0);
-  for (var i = start + lid; i < end; i += WG) { s = welford(s, ld_x(base + i) - k); }
+  for (var i = start + lid; i < end; i += WG) { s = welford(s, ld_x(xaddr(row, i)) - k); }
   let r = reduce_wg(lid, s);
   if (lid == 0u) {
     aux_out[2u * t] = r.mean;
@@ -157,7 +178,9 @@ ${perWorkgroup('norm_partial', `  let row = t / P.chunks;
 // (K, mean of x - K, rstd, unused).
 ${perWorkgroup('norm_combine', `  var s = Stat(0.0, 0.0, 0.0);
   for (var c = lid; c < P.chunks; c += WG) {
-    let n = f32(min(P.chunk, P.L - c * P.chunk));
+    // chunks run along the row, or (FRAMES texture path) along each channel's S values
+    var n = f32(min(P.chunk, P.L - c * P.chunk));
+    if (P.cpc != 0u) { n = f32(min(P.chunk, P.S - (c % P.cpc) * P.chunk)); }
     let j = 2u * (row * P.chunks + c);
     s = merge(s, Stat(n, ld_aux(j), ld_aux(j + 1u)));
   }
@@ -236,7 +259,7 @@ ${[0, 1, 2, 3, 4, 5, 6, 7].map((q) => `    let d${q} = v${q} - m;`).join('\n')}
 
 fn shift_tex(row: u32) -> f32 {
   if (KIND == 1u) { return 0.0; }
-  return tfx(row * P.L / 4u).x;
+  return tfx(row_base(row) / 4u).x;
 }
 
 // weight / bias of one channel from the packed table
@@ -315,10 +338,20 @@ ${perElement('norm_stats_tex', `  let k = shift_tex(i);
 // aux_out[2 * i ..] = (mean of x - K, M2), as norm_partial does; norm_combine merges them.
 ${perElement('norm_partial_tex', `  let row = i / P.chunks;
   let c = i - row * P.chunks;
-  let start = c * P.chunk;
-  let end = min(P.L, start + P.chunk);
-  let t0 = (row * P.L + start) / 4u;
-  let r = welford_tex(t0, t0 + (end - start) / 4u, shift_tex(row));
+  var t0: u32;
+  var n: u32;
+  if (FRAMES == 0u) {
+    let start = c * P.chunk;
+    t0 = (row * P.L + start) / 4u;
+    n = (min(P.L, start + P.chunk) - start) / 4u;
+  } else {
+    // P.cpc chunks per channel run of S values (S % 4 == 0)
+    let cl = c / P.cpc;
+    let start = (c - cl * P.cpc) * P.chunk;
+    t0 = (row_base(row) + cl * P.T * P.S + start) / 4u;
+    n = (min(P.S, start + P.chunk) - start) / 4u;
+  }
+  let r = welford_tex(t0, t0 + n, shift_tex(row));
   aux_out[2u * i] = r.mean;
   aux_out[2u * i + 1u] = r.m2;`, { wg: 'TEX_WG', limit: 'P.rows * P.chunks' })}
 
@@ -332,16 +365,18 @@ ${perElement('norm_apply_tex', `  let sg = i / P.parts;
   var row = sg;
   if (AMODE == 1u) { row = sg / P.Cg; }
   let st = tfx(P.st0 + row);
-  let base = sg * P.seg;
+  var base = sg * P.seg;
   if (AMODE == 1u) {
-    let c = (row % P.G) * P.Cg + (sg - row * P.Cg);
+    let cl = sg - row * P.Cg;
+    if (FRAMES != 0u) { base = (row_base(row) + cl * P.T * P.S) / 4u; }
+    let c = ch0(row) + cl;
     var w: vec4<f32>;
     var b: vec4<f32>;
     if ((AFF & 1u) != 0u) { w = vec4<f32>(w_tex(c)); }
     if ((AFF & 2u) != 0u) { b = vec4<f32>(b_tex(c)); }
     for (var t = t0; t < t1; t++) { out4[base + t] = affine4(((tfx(base + t) - vec4<f32>(st.x)) - vec4<f32>(st.y)) * st.z, w, b); }
   } else {
-    let c0 = (row % P.G) * P.Cg;
+    let c0 = ch0(row);
     for (var t = t0; t < t1; t++) { apply4(row, c0, 4u * t, st.xyz); }
   }`, { wg: 'TEX_WG', limit: 'P.total' })}
 

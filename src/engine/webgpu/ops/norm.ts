@@ -35,12 +35,41 @@ const TEX_CHUNK = 1024;
 /** `software` overrides the adapter detection (undefined: detect); tests and benches use it. */
 export const normConfig: { software: boolean | undefined; twoPass: boolean } = { software: undefined, twoPass: false };
 
+/** The fields of the WGSL Params block (kernels/norm.wgsl.ts), by name. */
+interface NormBlock {
+  rows: number;
+  L: number;
+  S: number;
+  Cg: number;
+  G: number;
+  chunks?: number;
+  chunk?: number;
+  eps: number;
+  total: number;
+  hasW?: boolean;
+  hasB?: boolean;
+  silu?: boolean;
+  w0?: number;
+  b0?: number;
+  st0?: number;
+  seg?: number;
+  parts?: number;
+  T?: number;
+  cpc?: number;
+}
+
+function normParams(b: NormBlock): Params {
+  const f = (v: boolean | undefined) => (v ? 1 : 0);
+  return new Params().u32(b.rows, b.L, b.S, b.Cg, b.G, b.chunks ?? 1, b.chunk ?? 1).f32(b.eps)
+    .u32(b.total, f(b.hasW), f(b.hasB), f(b.silu), b.w0 ?? 0, b.b0 ?? 0, b.st0 ?? 0, b.seg ?? 0, b.parts ?? 0, b.T ?? 1, b.cpc ?? 0);
+}
+
 export function norm(be: WebGpuBackend, x: Tensor, weight: Tensor | null, bias: Tensor | null, p: NormParams): Tensor {
   const y = be.empty('f32', x.shape);
   if (x.size === 0) return y;
   if (p.kind === 'l2_channels') {
     const cols = p.N * p.S;
-    const params = new Params().u32(0, 0, p.S, p.C, 1, 0, 0).f32(p.eps).u32(cols, weight ? 1 : 0, 0, p.silu ? 1 : 0, 0, 0, 0, 0, 0);
+    const params = normParams({ rows: 0, L: 0, S: p.S, Cg: p.C, G: 1, eps: p.eps, total: cols, hasW: weight !== null, silu: p.silu });
     be.ctx.dispatch({
       family: NORM, entry: 'norm_l2c', inputs: { x, w: weight ?? x }, outputs: { out: y }, params,
       overrides: { KIND: KIND.rms, WG }, workgroups: grid1d(Math.ceil(cols / WG)),
@@ -48,9 +77,12 @@ export function norm(be: WebGpuBackend, x: Tensor, weight: Tensor | null, bias: 
     return y;
   }
   const group = p.kind === 'group';
-  const rows = group ? p.N * p.groups : p.rows;
+  // per-frame group norm: x [N, C, T, S], a row per (n, group, frame)
+  const T = group ? (p.frames ?? 1) : 1;
+  const FRAMES = T > 1 ? 1 : 0;
+  const rows = group ? p.N * p.groups * T : p.rows;
   const Cg = group ? p.C / p.groups : p.D;
-  const S = group ? p.S : 1;
+  const S = group ? p.S / T : 1;
   const G = group ? p.groups : 1;
   const L = Cg * S;
   const split = L > SPLIT_ABOVE;
@@ -58,12 +90,12 @@ export function norm(be: WebGpuBackend, x: Tensor, weight: Tensor | null, bias: 
   const chunks = split ? Math.ceil(L / CHUNK) : 1;
   // w / b are always bound (the WGSL reads them under uniform flags): x stands in when absent
   const affine = { x, w: weight ?? x, b: bias ?? x };
-  if ((normConfig.software ?? (be.software && isMesaSoftware(be))) && texApplies(be, x, L, G * Cg, rows)) {
-    texNorm(be, x, affine, y, { rows, L, S, Cg, G, eps: p.eps, hasW: weight !== null, hasB: bias !== null, kind: KIND[p.kind], silu });
+  if ((normConfig.software ?? (be.software && isMesaSoftware(be))) && texApplies(be, x, L, G * Cg, rows) && (T === 1 || S % 4 === 0)) {
+    texNorm(be, x, affine, y, { rows, L, S, Cg, G, T, eps: p.eps, hasW: weight !== null, hasB: bias !== null, kind: KIND[p.kind], silu });
     return y;
   }
-  const params = new Params().u32(rows, L, S, Cg, G, chunks, CHUNK).f32(p.eps).u32(rows * L, weight ? 1 : 0, bias ? 1 : 0, silu ? 1 : 0, 0, 0, 0, 0, 0);
-  const overrides = { KIND: KIND[p.kind], WG };
+  const params = normParams({ rows, L, S, Cg, G, chunks, chunk: CHUNK, eps: p.eps, total: rows * L, hasW: weight !== null, hasB: bias !== null, silu, T });
+  const overrides = { KIND: KIND[p.kind], WG, FRAMES };
   if (!split) {
     be.ctx.dispatch({
       family: NORM, entry: 'norm_row', inputs: affine, outputs: { out: y }, params,
@@ -75,11 +107,11 @@ export function norm(be: WebGpuBackend, x: Tensor, weight: Tensor | null, bias: 
   const stats = be.empty('f32', [rows * 4]);
   be.ctx.dispatch({
     family: NORM, entry: 'norm_partial', inputs: { x }, outputs: { aux_out: part }, params,
-    overrides: { KIND: KIND[p.kind], WG }, workgroups: grid1d(rows * chunks),
+    overrides, workgroups: grid1d(rows * chunks),
   });
   be.ctx.dispatch({
     family: NORM, entry: 'norm_combine', inputs: { x, aux: part }, outputs: { aux_out: stats }, params,
-    overrides: { KIND: KIND[p.kind], WG: wgFor(chunks) }, workgroups: grid1d(rows),
+    overrides: { ...overrides, WG: wgFor(chunks) }, workgroups: grid1d(rows),
   });
   be.ctx.dispatch({
     family: NORM, entry: 'norm_apply', inputs: { ...affine, aux: stats }, outputs: { out: y }, params, overrides,
@@ -125,6 +157,7 @@ interface TexShape {
   S: number;
   Cg: number;
   G: number;
+  T: number;
   eps: number;
   hasW: boolean;
   hasB: boolean;
@@ -157,8 +190,11 @@ function copyTexels(enc: GPUCommandEncoder, buffer: GPUBuffer, offset: number, t
  */
 function texNorm(be: WebGpuBackend, x: Tensor, affine: { x: Tensor; w: Tensor; b: Tensor }, y: Tensor, s: TexShape): void {
   const ctx = be.ctx;
-  const split = s.rows < TEX_MIN_ROWS || s.L > SPLIT_ABOVE;
-  const chunks = split ? Math.ceil(s.L / TEX_CHUNK) : 1;
+  const frames = s.T > 1;
+  // per-frame rows are not contiguous: split statistics, chunked along each channel's S values
+  const split = frames || s.rows < TEX_MIN_ROWS || s.L > SPLIT_ABOVE;
+  const cpc = frames ? Math.ceil(s.S / TEX_CHUNK) : 0;
+  const chunks = frames ? s.Cg * cpc : split ? Math.ceil(s.L / TEX_CHUNK) : 1;
   const texels = Math.ceil(x.size / 4);
   // the table after x: weight and bias texels (the channel count rounded up to 4), then a texel per row
   const cTexels = Math.ceil((s.G * s.Cg) / 4);
@@ -170,8 +206,10 @@ function texNorm(be: WebGpuBackend, x: Tensor, affine: { x: Tensor; w: Tensor; b
   const seg = amode === 1 ? s.S / 4 : s.L / 4;
   const parts = Math.ceil(seg / APPLY_TEXELS);
   const applyN = (s.rows * s.L) / 4 / seg * parts;
-  const params = (o: { chunk?: number; total?: number } = {}) => new Params().u32(s.rows, s.L, s.S, s.Cg, s.G, chunks, o.chunk ?? TEX_CHUNK)
-    .f32(s.eps).u32(o.total ?? s.rows * s.L, s.hasW ? 1 : 0, s.hasB ? 1 : 0, s.silu ? 1 : 0, w0, b0, st0, seg, parts);
+  const params = (o: { chunk?: number; total?: number } = {}) => normParams({
+    rows: s.rows, L: s.L, S: s.S, Cg: s.Cg, G: s.G, chunks, chunk: o.chunk ?? TEX_CHUNK, eps: s.eps, total: o.total ?? s.rows * s.L,
+    hasW: s.hasW, hasB: s.hasB, silu: s.silu, w0, b0, st0, seg, parts, T: s.T, cpc,
+  });
   const main = params();
   // no table without weight and bias (the DiT's LayerNorm): nothing to pack or copy
   const table = s.hasW || s.hasB ? be.empty('f32', [8 * cTexels]) : null;
@@ -186,7 +224,7 @@ function texNorm(be: WebGpuBackend, x: Tensor, affine: { x: Tensor; w: Tensor; b
     const withTex = entry.endsWith('_tex');
     // workgroups of 8 below 1024 invocations, so that llvmpipe spreads them over its threads
     const wg = o.wgRow ?? (withTex ? (invocations < 1024 ? 8 : TEX_WG) : WG);
-    const pipe = ctx.pipeline(NORM, entry, dtypes, { out: 'f32', aux_out: 'f32' }, [], withTex ? { KIND: s.kind, TEX_WG: wg, AMODE: amode, SILU: s.silu ? 1 : 0, AFF: (s.hasW ? 1 : 0) + (s.hasB ? 2 : 0) } : { KIND: s.kind, WG: wg });
+    const pipe = ctx.pipeline(NORM, entry, dtypes, { out: 'f32', aux_out: 'f32' }, [], withTex ? { KIND: s.kind, TEX_WG: wg, AMODE: amode, SILU: s.silu ? 1 : 0, AFF: (s.hasW ? 1 : 0) + (s.hasB ? 2 : 0), FRAMES: frames ? 1 : 0 } : { KIND: s.kind, WG: wg, FRAMES: frames ? 1 : 0 });
     const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: ctx.uniform(o.params ?? main) } }];
     for (const [n, t] of [...Object.entries(inputs), ...Object.entries(outputs)]) entries.push(bufferBinding(bindingIndex(NORM, n), t));
     if (withTex) entries.push({ binding: 7, resource: view });
