@@ -154,6 +154,13 @@ export interface NormParams {
    * (statistics per (n, group, frame)); 1 or absent: one frame
    */
   frames?: number;
+  /**
+   * layer only (adaLN): weight / bias hold M = size / D rows, row r of x takes row
+   * floor(r / modRows) % M of them; absent or 0: one row
+   */
+  modRows?: number;
+  /** with modRows: the weight enters as (1 + weight) */
+  onePlus?: boolean;
 }
 
 /** Integer Canny thresholds, as OpenCV holds them. */

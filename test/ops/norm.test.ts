@@ -230,6 +230,69 @@ describe('groupNorm per frame (x [N, C, T, ...], statistics per (sample, group, 
   }, 180_000);
 });
 
+describe('layerNormModulate (adaLN: LayerNorm, then x (1 + scale) + shift, in one pass)', () => {
+  async function checkAdaLn(B: number, N: number, D: number, Mb: number, Mf: number, pd: DType, seed: number, offset = 0): Promise<void> {
+    const inputs: Input[] = [
+      { values: randomValues(B * N * D, `ax${seed}`, offset - 1, offset + 1), shape: [B, N, D], dtype: 'f32' },
+      { values: randomValues(Mb * Mf * D, `as${seed}`, -1, 1), shape: [Mb, Mf, 1, D], dtype: pd },
+      { values: randomValues(Mb * Mf * D, `ah${seed}`, -1, 1), shape: [Mb, Mf, 1, D], dtype: pd },
+    ];
+    await checkAgainstCpu(be, `layerNormModulate [${B},${N},${D}] mod [${Mb},${Mf}] ${pd} offset ${offset}`, inputs, (x, scale, shift) => F.layerNormModulate(x, scale, shift, 1e-6), TOL);
+  }
+
+  it('the oracle equals the unfused LayerNorm -> mul (1 + scale) -> add shift', async () => {
+    const [B, N, D, Mf] = [2, 6, 10, 3];
+    const x = F.fromArray(cpu, randomValues(B * N * D, 'am', -2, 2), [B, N, D]);
+    for (const Mb of [1, B]) {
+      const scale = F.fromArray(cpu, randomValues(Mb * Mf * D, 'ams'), [Mb, Mf, 1, D]);
+      const shift = F.fromArray(cpu, randomValues(Mb * Mf * D, 'amh'), [Mb, Mf, 1, D]);
+      const fused = await F.layerNormModulate(x, scale, shift, 1e-6).read();
+      const x4 = F.layerNorm(x, null, null, 1e-6).reshape([B, Mf, N / Mf, D]);
+      const split = await F.add(F.mul(x4, F.affine(scale, 1, 1)), shift).read();
+      assertClose(fused, split, TOL, `Mb ${Mb}`);
+    }
+  });
+
+  it('random shapes, both paths (rows per texture-row invocation and split statistics), bf16 modulation', async () => {
+    const arb = fc.record({
+      B: fc.integer({ min: 1, max: 3 }),
+      Mf: fc.constantFrom(1, 2, 3, 5),
+      per: fc.constantFrom(1, 2, 7, 13, 30),
+      D: fc.constantFrom(1, 4, 7, 20, 33, 64, 260),
+      perBatch: fc.boolean(),
+      software: fc.boolean(),
+    });
+    await fc.assert(fc.asyncProperty(arb, fc.constantFrom<DType>('f32', 'bf16'), fc.constantFrom(0, 1000), seedArb, async (r, pd, offset, seed) => {
+      normConfig.software = r.software;
+      try {
+        await checkAdaLn(r.B, r.Mf * r.per, r.D, r.perBatch ? r.B : 1, r.Mf, pd, seed, offset);
+      } finally {
+        normConfig.software = undefined;
+      }
+    }), gpuRuns(12));
+  }, 180_000);
+
+  it('many rows (the one-invocation-per-row texture entry) and a long row (split)', async () => {
+    for (const software of [true, false]) {
+      normConfig.software = software;
+      try {
+        await checkAdaLn(2, 96, 128, 2, 4, 'f32', 1);
+        await checkAdaLn(1, 150, 36, 1, 5, 'bf16', 2, 1000);
+        await checkAdaLn(1, 2, SPLIT_ABOVE + 4, 1, 2, 'f32', 3);
+      } finally {
+        normConfig.software = undefined;
+      }
+    }
+  }, 120_000);
+
+  it('rejects scale / shift that do not broadcast', () => {
+    const x = F.zeros(cpu, [2, 6, 4]);
+    expect(() => F.layerNormModulate(x, F.zeros(cpu, [3, 1, 1, 4]), F.zeros(cpu, [3, 1, 1, 4]), 1e-6)).toThrow(/layerNormModulate/);
+    expect(() => F.layerNormModulate(x, F.zeros(cpu, [1, 4, 1, 4]), F.zeros(cpu, [1, 4, 1, 4]), 1e-6)).toThrow(/divisor/);
+    expect(() => F.layerNormModulate(x, F.zeros(cpu, [1, 2, 1, 4]), F.zeros(cpu, [1, 3, 1, 4]), 1e-6)).toThrow(/differ/);
+  });
+});
+
 describe('norm: numerics', () => {
   it('constant rows (variance 0) give exactly the bias', async () => {
     const D = 37;

@@ -65,6 +65,26 @@ export function normCase(s: NormShape): OpCase {
   });
 }
 
+/**
+ * adaLN modulation (F.layerNormModulate): LayerNorm of x [B, N, D] times (1 + scale) plus shift,
+ * scale / shift [Mb, Mf, 1, D] (Mb 1 or B; Mf token groups of N / Mf tokens).
+ */
+export function adaLnCase(B: number, N: number, D: number, Mb: number, Mf: number, o: { offset?: number; pDtype?: DType } = {}): OpCase {
+  const { offset = 0, pDtype = 'f32' } = o;
+  const mod = { shape: [Mb, Mf, 1, D], dtype: pDtype };
+  return makeCase({
+    op: 'layerNormModulate',
+    family: 'norm',
+    shape: `${B}x${N}x${D} mod ${Mb}x${Mf}${offset ? ` offset ${offset}` : ''}`,
+    dtype: pDtype === 'f32' ? 'f32' : dtypeLabel({ x: 'f32', mod: pDtype }),
+    tol: TOL,
+    bytes: 8 * B * N * D,
+    formula: '8*numel(x): x read once, y written once (f32); scale / shift negligible',
+    inputs: [{ shape: [B, N, D], dtype: 'f32', lo: offset - 1, hi: offset + 1 }, mod, mod],
+    fn: (x: Tensor, scale: Tensor, shift: Tensor) => F.layerNormModulate(x, scale, shift, 1e-6),
+  });
+}
+
 export const NORM_CASES: OpCase[] = [
   normCase({ kind: 'layer', shape: [1, 1] }),
   normCase({ kind: 'layer', shape: [7, 33] }),
@@ -84,6 +104,9 @@ export const NORM_CASES: OpCase[] = [
   normCase({ kind: 'group', shape: [1, 8, 3, 4, 5], groups: 1, perFrame: true, silu: true }),
   normCase({ kind: 'group', shape: [2, 6, 5, 7, 3], groups: 3, perFrame: true, offset: 1000 }),
   normCase({ kind: 'group', shape: [1, 4, 2, 1100], groups: 2, perFrame: true, wDtype: 'bf16' }),
+  adaLnCase(1, 6, 33, 1, 3),
+  adaLnCase(2, 10, 64, 2, 5, { offset: 1000 }),
+  adaLnCase(3, 7, 20, 1, 1, { pDtype: 'bf16' }),
   normCase({ kind: 'l2', shape: [1, 16, 3, 5, 5] }),
   normCase({ kind: 'l2', shape: [1, 7, 2, 3], silu: true }),
   normCase({ kind: 'l2', shape: [2, 3, 17], weight: false }),

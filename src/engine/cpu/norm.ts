@@ -69,12 +69,17 @@ export function norm(x: Float32Array, weight: Float32Array | null, bias: Float32
   }
   const { rows, D, eps } = p;
   const centre = p.kind === 'layer';
+  // adaLN: row r takes row floor(r / modRows) % M of the weight / bias tables, the weight as 1 + w
+  const rpm = p.modRows ?? 0;
+  const M = rpm ? Math.max(weight?.length ?? 0, bias?.length ?? 0) / D : 1;
+  const one = p.onePlus ? 1 : 0;
   for (let r = 0; r < rows; r++) {
     const start = r * D;
+    const m = rpm ? (Math.floor(r / rpm) % M) * D : 0;
     const [mean, inv] = stats(x, start, D, eps, centre);
     for (let d = 0; d < D; d++) {
-      const w = weight ? weight[d] : 1;
-      const b = bias ? bias[d] : 0;
+      const w = weight ? one + weight[m + d] : 1;
+      const b = bias ? bias[m + d] : 0;
       out[start + d] = (x[start + d] - mean) * inv * w + b;
     }
   }

@@ -64,6 +64,9 @@ struct Params {
   parts: u32,   // norm_apply_tex: invocations per segment
   T: u32,       // FRAMES: frames per (n, group)
   cpc: u32,     // FRAMES texture path: chunks per channel (0: chunks run along the row)
+  rpm: u32,     // modulated norm (adaLN): rows per row of the weight / bias table (0: one row)
+  M: u32,       // modulated norm: rows of the table (used cyclically)
+  onep: u32,    // modulated norm: the weight enters as 1 + w
 }
 @group(0) @binding(0) var<uniform> P: Params;
 
@@ -122,10 +125,12 @@ fn xaddr(row: u32, i: u32) -> u32 {
   let cl = i / P.S;
   return row_base(row) + cl * P.T * P.S + (i - cl * P.S);
 }
-// The row's first channel.
+// The row's first channel (with a modulation table: its offset in the table's row for this row).
 fn ch0(row: u32) -> u32 {
-  if (FRAMES == 0u) { return (row % P.G) * P.Cg; }
-  return ((row / P.T) % P.G) * P.Cg;
+  var m = 0u;
+  if (P.rpm != 0u) { m = (row / P.rpm) % P.M * P.G * P.Cg; }
+  if (FRAMES == 0u) { return m + (row % P.G) * P.Cg; }
+  return m + ((row / P.T) % P.G) * P.Cg;
 }
 
 // The shift K of a row (0 for rms, which does not centre).
@@ -145,7 +150,7 @@ fn apply(row: u32, i: u32, st: vec3<f32>) {
   let c = ch0(row) + i / P.S;
   let e = xaddr(row, i);
   var y = ((ld_x(e) - st.x) - st.y) * st.z;
-  if (P.has_w != 0u) { y *= ld_w(c); }
+  if (P.has_w != 0u) { y *= select(ld_w(c), 1.0 + ld_w(c), P.onep != 0u); }
   if (P.has_b != 0u) { y += ld_b(c); }
   if (P.silu != 0u) { y = y / (1.0 + exp(-y)); }
   out[e] = y;
@@ -277,7 +282,7 @@ fn affine4(y: vec4<f32>, w: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
 // The 4 outputs from element i of row 'row' (i % 4 == 0) with statistics st, written as one vec4.
 // llvmpipe runs both sides of every branch under a mask, uniform or not, so the channel layout
 // and the SiLU are overrides (a pipeline each), not uniform flags.
-// c0 = the row's first channel, (row % P.G) * P.Cg, hoisted out of the callers' loops.
+// c0 = ch0(row), hoisted out of the callers' loops.
 fn apply4(row: u32, c0: u32, i: u32, st: vec3<f32>) {
   let e = row * P.L + i;
   let y = ((tfx(e >> 2u) - vec4<f32>(st.x)) - vec4<f32>(st.y)) * st.z;
@@ -308,12 +313,16 @@ fn apply4(row: u32, c0: u32, i: u32, st: vec3<f32>) {
 // The packed affine table (texture path prologue): aux_out[c] = w[c] (1 where absent) and
 // aux_out[P.chunk + c] = b[c] (0 where absent) for c < P.chunk (the channel count rounded up
 // to 4; channels past the last are 1 / 0 and never read).
-${perElement('norm_pack', `  let C = P.G * P.Cg;
+${perElement('norm_pack', `  // (P.M rows of the table with a modulation: i runs over all of them, one row padded to 4 each)
+  let C = P.G * P.Cg;
+  let cp = (C + 3u) / 4u * 4u;
+  let m = i / cp;
+  let c = i - m * cp;
   var w = 1.0;
   var b = 0.0;
-  if (i < C) {
-    if (P.has_w != 0u) { w = ld_w(i); }
-    if (P.has_b != 0u) { b = ld_b(i); }
+  if (c < C) {
+    if (P.has_w != 0u) { w = ld_w(m * C + c); if (P.onep != 0u) { w = 1.0 + w; } }
+    if (P.has_b != 0u) { b = ld_b(m * C + c); }
   }
   aux_out[i] = w;
   aux_out[P.chunk + i] = b;`, { limit: 'P.chunk' })}
@@ -322,7 +331,7 @@ ${perElement('norm_pack', `  let C = P.G * P.Cg;
 ${perElement('norm_row_tex', `  let k = shift_tex(i);
   let t0 = i * P.L / 4u;
   let st = finish(k, welford_tex(t0, t0 + P.L / 4u, k));
-  let c0 = (i % P.G) * P.Cg;
+  let c0 = ch0(i);
   for (var j = 0u; j < P.L; j += 4u) { apply4(i, c0, j, st); }`, { wg: 'TEX_WG', limit: 'P.rows' })}
 
 // Statistics of whole rows, one invocation per row, into aux_out[4 * row ..] = (K, mean of x - K,

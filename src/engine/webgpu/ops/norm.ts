@@ -56,12 +56,15 @@ interface NormBlock {
   parts?: number;
   T?: number;
   cpc?: number;
+  rpm?: number;
+  M?: number;
+  onep?: boolean;
 }
 
 function normParams(b: NormBlock): Params {
   const f = (v: boolean | undefined) => (v ? 1 : 0);
   return new Params().u32(b.rows, b.L, b.S, b.Cg, b.G, b.chunks ?? 1, b.chunk ?? 1).f32(b.eps)
-    .u32(b.total, f(b.hasW), f(b.hasB), f(b.silu), b.w0 ?? 0, b.b0 ?? 0, b.st0 ?? 0, b.seg ?? 0, b.parts ?? 0, b.T ?? 1, b.cpc ?? 0);
+    .u32(b.total, f(b.hasW), f(b.hasB), f(b.silu), b.w0 ?? 0, b.b0 ?? 0, b.st0 ?? 0, b.seg ?? 0, b.parts ?? 0, b.T ?? 1, b.cpc ?? 0, b.rpm ?? 0, b.M ?? 1, f(b.onep));
 }
 
 export function norm(be: WebGpuBackend, x: Tensor, weight: Tensor | null, bias: Tensor | null, p: NormParams): Tensor {
@@ -87,14 +90,18 @@ export function norm(be: WebGpuBackend, x: Tensor, weight: Tensor | null, bias: 
   const L = Cg * S;
   const split = L > SPLIT_ABOVE;
   const silu = p.silu ?? false;
+  // adaLN: weight / bias rows taken in turn every modRows rows
+  const rpm = p.modRows ?? 0;
+  const M = rpm ? Math.max(weight?.size ?? 0, bias?.size ?? 0) / (G * Cg) : 1;
+  const mod = { rpm, M, onep: p.onePlus ?? false };
   const chunks = split ? Math.ceil(L / CHUNK) : 1;
   // w / b are always bound (the WGSL reads them under uniform flags): x stands in when absent
   const affine = { x, w: weight ?? x, b: bias ?? x };
-  if ((normConfig.software ?? (be.software && isMesaSoftware(be))) && texApplies(be, x, L, G * Cg, rows) && (T === 1 || S % 4 === 0)) {
-    texNorm(be, x, affine, y, { rows, L, S, Cg, G, T, eps: p.eps, hasW: weight !== null, hasB: bias !== null, kind: KIND[p.kind], silu });
+  if ((normConfig.software ?? (be.software && isMesaSoftware(be))) && texApplies(be, x, L, G * Cg * M, rows) && (T === 1 || S % 4 === 0)) {
+    texNorm(be, x, affine, y, { rows, L, S, Cg, G, T, eps: p.eps, hasW: weight !== null, hasB: bias !== null, kind: KIND[p.kind], silu, ...mod });
     return y;
   }
-  const params = normParams({ rows, L, S, Cg, G, chunks, chunk: CHUNK, eps: p.eps, total: rows * L, hasW: weight !== null, hasB: bias !== null, silu, T });
+  const params = normParams({ rows, L, S, Cg, G, chunks, chunk: CHUNK, eps: p.eps, total: rows * L, hasW: weight !== null, hasB: bias !== null, silu, T, ...mod });
   const overrides = { KIND: KIND[p.kind], WG, FRAMES };
   if (!split) {
     be.ctx.dispatch({
@@ -163,6 +170,9 @@ interface TexShape {
   hasB: boolean;
   kind: number;
   silu: boolean;
+  rpm: number;
+  M: number;
+  onep: boolean;
 }
 
 /** Record copies of `texels` texels from `buffer` (at byte `offset`) into `tex` from texel `t0` on (row-major, TEX_W a row). */
@@ -197,7 +207,8 @@ function texNorm(be: WebGpuBackend, x: Tensor, affine: { x: Tensor; w: Tensor; b
   const chunks = frames ? s.Cg * cpc : split ? Math.ceil(s.L / TEX_CHUNK) : 1;
   const texels = Math.ceil(x.size / 4);
   // the table after x: weight and bias texels (the channel count rounded up to 4), then a texel per row
-  const cTexels = Math.ceil((s.G * s.Cg) / 4);
+  // (M rows of them for a modulated norm, each padded to whole texels)
+  const cTexels = Math.ceil((s.G * s.Cg) / 4) * s.M;
   const w0 = texels;
   const b0 = w0 + cTexels;
   const st0 = b0 + cTexels;
@@ -208,7 +219,7 @@ function texNorm(be: WebGpuBackend, x: Tensor, affine: { x: Tensor; w: Tensor; b
   const applyN = (s.rows * s.L) / 4 / seg * parts;
   const params = (o: { chunk?: number; total?: number } = {}) => normParams({
     rows: s.rows, L: s.L, S: s.S, Cg: s.Cg, G: s.G, chunks, chunk: o.chunk ?? TEX_CHUNK, eps: s.eps, total: o.total ?? s.rows * s.L,
-    hasW: s.hasW, hasB: s.hasB, silu: s.silu, w0, b0, st0, seg, parts, T: s.T, cpc,
+    hasW: s.hasW, hasB: s.hasB, silu: s.silu, w0, b0, st0, seg, parts, T: s.T, cpc, rpm: s.rpm, M: s.M, onep: s.onep,
   });
   const main = params();
   // no table without weight and bias (the DiT's LayerNorm): nothing to pack or copy
