@@ -3,7 +3,7 @@
 import type { NormParams } from '../backend.js';
 
 /** Mean (0 when not centring) and 1/sqrt(mean squared deviation + eps) of x[start, start+count). */
-function stats(x: Float32Array | Float64Array, start: number, count: number, eps: number, centre: boolean): [number, number] {
+function stats(x: Float32Array, start: number, count: number, eps: number, centre: boolean): [number, number] {
   let mean = 0;
   if (centre) {
     for (let i = 0; i < count; i++) mean += x[start + i];
@@ -41,25 +41,42 @@ export function norm(x: Float32Array, weight: Float32Array | null, bias: Float32
   const out = new Float32Array(x.length);
   if (p.kind === 'group') {
     // frames: x [N, C, T, S / T], statistics per (n, group, frame); channel c of frame t of
-    // sample n starts at ((n * C + c) * T + t) * F
+    // sample n is the run of F values from ((n * C + c) * T + t) * F (contiguous rows when T = 1)
     const { N, C, groups, eps } = p;
     const T = p.frames ?? 1;
     const F = p.S / T;
     const cg = C / groups;
-    const vals = new Float64Array(cg * F);
     for (let n = 0; n < N; n++) {
       for (let g = 0; g < groups; g++) {
         for (let t = 0; t < T; t++) {
-          const at = (c: number) => ((n * C + c) * T + t) * F;
-          for (let c = 0; c < cg; c++) for (let s = 0; s < F; s++) vals[c * F + s] = x[at(g * cg + c) + s];
-          const [mean, inv] = stats(vals, 0, cg * F, eps, true);
-          for (let c = g * cg; c < (g + 1) * cg; c++) {
-            const w = weight ? weight[c] : 1;
-            const b = bias ? bias[c] : 0;
-            const base = at(c);
+          const first = ((n * C + g * cg) * T + t) * F;
+          const step = T * F;
+          let mean = 0;
+          for (let c = 0; c < cg; c++) {
+            const base = first + c * step;
+            for (let s = 0; s < F; s++) mean += x[base + s];
+          }
+          mean /= cg * F;
+          let sq = 0;
+          for (let c = 0; c < cg; c++) {
+            const base = first + c * step;
             for (let s = 0; s < F; s++) {
-              const y = (x[base + s] - mean) * inv * w + b;
-              out[base + s] = p.silu ? y / (1 + Math.exp(-y)) : y;
+              const d = x[base + s] - mean;
+              sq += d * d;
+            }
+          }
+          const inv = 1 / Math.sqrt(sq / (cg * F) + eps);
+          for (let c = 0; c < cg; c++) {
+            const w = weight ? weight[g * cg + c] : 1;
+            const b = bias ? bias[g * cg + c] : 0;
+            const base = first + c * step;
+            if (p.silu) {
+              for (let s = 0; s < F; s++) {
+                const y = (x[base + s] - mean) * inv * w + b;
+                out[base + s] = y / (1 + Math.exp(-y));
+              }
+            } else {
+              for (let s = 0; s < F; s++) out[base + s] = (x[base + s] - mean) * inv * w + b;
             }
           }
         }
