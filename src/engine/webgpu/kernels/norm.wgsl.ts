@@ -30,9 +30,9 @@ export const APPLY_TEXELS = 8;
 export const NORM: KernelFamily = { name: 'norm', inputs: ['x', 'w', 'b', 'aux'], outputs: { out: 'f32', aux_out: 'f32' }, code: /* wgsl */ `
 override WG: u32 = ${WG};
 override TEX_WG: u32 = ${TEX_WG}u;  // 8 for small dispatches: llvmpipe runs a workgroup on one thread
-// ---- specialisation (an override because it changes the inner loop; whether w / b are present
-// is a uniform flag instead: it is only read per output element, and one pipeline then serves
-// every affine combination)
+// ---- specialisation (an override because it changes the inner loop; on the storage path whether
+// w / b are present is a uniform flag instead: it is only read per output element, and one
+// pipeline then serves every affine combination)
 override KIND: u32 = 0;        // 0 layer, 1 rms, 2 group
 // texture path: the channel layout of 4 adjacent outputs (0: a channel each, texel-aligned;
 // 1: one channel; 2: any) and SiLU of the output (1)
@@ -333,15 +333,6 @@ ${perElement('norm_row_tex', `  let k = shift_tex(i);
   let st = finish(k, welford_tex(t0, t0 + P.L / 4u, k));
   let c0 = ch0(i);
   for (var j = 0u; j < P.L; j += 4u) { apply4(i, c0, j, st); }`, { wg: 'TEX_WG', limit: 'P.rows' })}
-
-// Statistics of whole rows, one invocation per row, into aux_out[4 * row ..] = (K, mean of x - K,
-// rstd, 0) as norm_combine writes them (the two-pass alternative to norm_row_tex).
-${perElement('norm_stats_tex', `  let k = shift_tex(i);
-  let t0 = i * P.L / 4u;
-  let st = finish(k, welford_tex(t0, t0 + P.L / 4u, k));
-  aux_out[4u * i] = st.x;
-  aux_out[4u * i + 1u] = st.y;
-  aux_out[4u * i + 2u] = st.z;`, { wg: 'TEX_WG', limit: 'P.rows' })}
 
 // Split statistics: invocation (row, chunk) summarises P.chunk elements (a multiple of 4) into
 // aux_out[2 * i ..] = (mean of x - K, M2), as norm_partial does; norm_combine merges them.

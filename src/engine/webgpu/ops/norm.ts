@@ -1,16 +1,22 @@
-// layer / rms / group norm on kernels/norm.wgsl.ts. All three reduce contiguous rows (group norm: the
-// Cg * S values of one (sample, group)). The channel-first L2 normalisation (l2_channels) is one
-// invocation per (n, s) column (norm_l2c), reading the column's C strided values twice.
+// layer / rms / group norm on kernels/norm.wgsl.ts. All three reduce rows (group norm: the Cg * S
+// values of one (sample, group), or with `frames` of one (sample, group, frame), whose channel runs
+// are then T * S apart). The channel-first L2 normalisation (l2_channels) is one invocation per
+// (n, s) column (norm_l2c), reading the column's C strided values twice. Fused tails: SiLU (group,
+// l2) and the adaLN modulation (layer: weight / bias rows taken in turn, the weight as 1 + w).
 // - Rows up to SPLIT_ABOVE elements: one workgroup per row (norm_row: statistics and output in
 //   one dispatch; 32 invocations for rows up to 256 values, else 256).
 // - Longer rows (group norm over a whole frame: 524288 values): a split reduction over
 //   CHUNK-element pieces (norm_partial, many workgroups per row), a merge per row
 //   (norm_combine) and an elementwise pass (norm_apply).
 // - Software adapters (llvmpipe), f32 x with rows of a multiple of 4 values: the same two shapes
-//   fed from a texture copy of x with no workgroup memory (kernels/norm.wgsl.ts, texture path):
-//   norm_row_tex (an invocation per row) when there are at least TEX_MIN_ROWS rows of up to
-//   SPLIT_ABOVE values, else norm_partial_tex (an invocation per TEX_CHUNK values) + norm_combine
-//   + norm_apply_tex (4 outputs per invocation).
+//   fed from one texture holding x and after it a table of the weight, bias and row statistics
+//   (storage loads cost ~7x texel fetches there; measured: a storage-to-storage copy kernel runs
+//   at ~1 GB/s, a texture-to-storage one at ~3.6). No workgroup memory. norm_row_tex (an
+//   invocation per row) when there are at least TEX_MIN_ROWS rows of up to SPLIT_ABOVE values,
+//   else norm_partial_tex (an invocation per TEX_CHUNK values) + norm_combine + norm_apply_tex
+//   (APPLY_TEXELS vec4 outputs per invocation, within one channel or row). Everything that
+//   changes the inner loops (kind, channel layout, affine presence, SiLU, frames) is an override:
+//   llvmpipe runs both sides of a uniform branch.
 import type { NormParams } from '../../backend.js';
 import type { Tensor } from '../../tensor.js';
 import type { WebGpuBackend } from '../backend.js';
@@ -33,7 +39,7 @@ const TEX_MIN_ROWS = 64;
 const TEX_CHUNK = 1024;
 
 /** `software` overrides the adapter detection (undefined: detect); tests and benches use it. */
-export const normConfig: { software: boolean | undefined; twoPass: boolean } = { software: undefined, twoPass: false };
+export const normConfig: { software: boolean | undefined } = { software: undefined };
 
 /** The fields of the WGSL Params block (kernels/norm.wgsl.ts), by name. */
 interface NormBlock {
@@ -225,7 +231,7 @@ function texNorm(be: WebGpuBackend, x: Tensor, affine: { x: Tensor; w: Tensor; b
   // no table without weight and bias (the DiT's LayerNorm): nothing to pack or copy
   const table = s.hasW || s.hasB ? be.empty('f32', [8 * cTexels]) : null;
   const part = split ? be.empty('f32', [s.rows * chunks * 2]) : null;
-  const stats = split || normConfig.twoPass ? be.empty('f32', [s.rows * 4]) : null;
+  const stats = split ? be.empty('f32', [s.rows * 4]) : null;
   const tex = textureFor(be, 4 * (st0 + s.rows));
   ctx.flush();
   const enc = ctx.device.createCommandEncoder();
@@ -252,12 +258,8 @@ function texNorm(be: WebGpuBackend, x: Tensor, affine: { x: Tensor; w: Tensor; b
     copyTexels(enc, (table.storage as GpuStorage).buffer, 0, tex, w0, 2 * cTexels);
   }
   copyTexels(enc, (x.storage as GpuStorage).buffer, 0, tex, 0, texels);
-  if (!split && !normConfig.twoPass) {
+  if (!split) {
     run('norm_row_tex', {}, { out: y }, s.rows);
-  } else if (!split) {
-    run('norm_stats_tex', {}, { aux_out: stats! }, s.rows);
-    copyTexels(enc, (stats!.storage as GpuStorage).buffer, 0, tex, st0, s.rows);
-    run('norm_apply_tex', {}, { out: y }, applyN, { params: params({ total: applyN }) });
   } else {
     run('norm_partial_tex', {}, { aux_out: part! }, s.rows * chunks);
     // one workgroup per row (wgFor(chunks) invocations); it reads x's first element as the shift
