@@ -379,6 +379,18 @@ describe('l2NormalizeChannels (channel-first L2 normalisation, optional SiLU)', 
     }), gpuRuns(10));
   }, 60_000);
 
+  it('both paths (texture: positions a multiple of 4, 4 columns per invocation), weight optional, silu', async () => {
+    const shapeArb = fc.constantFrom([1, 16, 3, 5, 4], [2, 7, 12], [1, 3, 4], [3, 33, 8, 8], [1, 5, 2, 3, 5]);
+    await fc.assert(fc.asyncProperty(shapeArb, fc.boolean(), fc.constantFrom<DType | null>('f32', 'bf16', null), fc.boolean(), seedArb, async (shape, software, wd, silu, seed) => {
+      normConfig.software = software;
+      try {
+        await checkL2(shape, 'f32', wd, silu, 1e-12, seed);
+      } finally {
+        normConfig.software = undefined;
+      }
+    }), gpuRuns(10));
+  }, 60_000);
+
   it('a zero vector gives 0 (not NaN); tiny and huge columns; more columns than one grid row', async () => {
     const x = F.fromArray(be, new Float32Array([0, 0, 0, 1, 0, 0, 2, 0]), [1, 2, 4]);
     const y = await F.l2NormalizeChannels(x, null, 1e-12).read();

@@ -380,6 +380,23 @@ ${perElement('norm_apply_tex', `  let sg = i / P.parts;
     for (var t = t0; t < t1; t++) { apply4(row, c0, 4u * t, st.xyz); }
   }`, { wg: 'TEX_WG', limit: 'P.total' })}
 
+// l2_channels from the texture (S % 4 == 0): invocation i owns 4 adjacent columns (n, s..s+3) and
+// reads their C texels twice (sum of squares, then the output), as norm_l2c does per column.
+${perElement('norm_l2c_tex', `  let S4 = P.S / 4u;
+  let n = i / S4;
+  let base = n * P.Cg * S4 + (i - n * S4);
+  var ss = vec4<f32>();
+  for (var c = 0u; c < P.Cg; c++) {
+    let v = tfx(base + c * S4);
+    ss = fma(v, v, ss);
+  }
+  let inv = 1.0 / max(sqrt(ss), vec4<f32>(P.eps));
+  for (var c = 0u; c < P.Cg; c++) {
+    var w: vec4<f32>;
+    if ((AFF & 1u) != 0u) { w = vec4<f32>(w_tex(c)); }
+    out4[base + c * S4] = affine4(tfx(base + c * S4) * inv, w, vec4<f32>());
+  }`, { wg: 'TEX_WG', limit: 'P.total' })}
+
 // Step 3: one invocation per element normalises with its row's statistics from aux.
 ${perElement('norm_apply', `  let row = i / P.L;
   apply(row, i - row * P.L, vec3<f32>(ld_aux(4u * row), ld_aux(4u * row + 1u), ld_aux(4u * row + 2u)));`, { limit: 'P.total' })}

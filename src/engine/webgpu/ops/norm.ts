@@ -78,6 +78,13 @@ export function norm(be: WebGpuBackend, x: Tensor, weight: Tensor | null, bias: 
   if (x.size === 0) return y;
   if (p.kind === 'l2_channels') {
     const cols = p.N * p.S;
+    if ((normConfig.software ?? (be.software && isMesaSoftware(be))) && p.S % 4 === 0 && texApplies(be, x, p.C * p.S, p.C, p.N)) {
+      texNorm(be, x, { x, w: weight ?? x, b: x }, y, {
+        rows: p.N, L: p.C * p.S, S: p.S, Cg: p.C, G: 1, T: 1, eps: p.eps, hasW: weight !== null, hasB: false, kind: KIND.rms,
+        silu: p.silu ?? false, rpm: 0, M: 1, onep: false, l2: true,
+      });
+      return y;
+    }
     const params = normParams({ rows: 0, L: 0, S: p.S, Cg: p.C, G: 1, eps: p.eps, total: cols, hasW: weight !== null, silu: p.silu });
     be.ctx.dispatch({
       family: NORM, entry: 'norm_l2c', inputs: { x, w: weight ?? x }, outputs: { out: y }, params,
@@ -179,6 +186,8 @@ interface TexShape {
   rpm: number;
   M: number;
   onep: boolean;
+  /** l2_channels (rows = N, Cg = C): norm_l2c_tex, no statistics pass */
+  l2?: boolean;
 }
 
 /** Record copies of `texels` texels from `buffer` (at byte `offset`) into `tex` from texel `t0` on (row-major, TEX_W a row). */
@@ -208,7 +217,7 @@ function texNorm(be: WebGpuBackend, x: Tensor, affine: { x: Tensor; w: Tensor; b
   const ctx = be.ctx;
   const frames = s.T > 1;
   // per-frame rows are not contiguous: split statistics, chunked along each channel's S values
-  const split = frames || s.rows < TEX_MIN_ROWS || s.L > SPLIT_ABOVE;
+  const split = !s.l2 && (frames || s.rows < TEX_MIN_ROWS || s.L > SPLIT_ABOVE);
   const cpc = frames ? Math.ceil(s.S / TEX_CHUNK) : 0;
   const chunks = frames ? s.Cg * cpc : split ? Math.ceil(s.L / TEX_CHUNK) : 1;
   const texels = Math.ceil(x.size / 4);
@@ -258,7 +267,10 @@ function texNorm(be: WebGpuBackend, x: Tensor, affine: { x: Tensor; w: Tensor; b
     copyTexels(enc, (table.storage as GpuStorage).buffer, 0, tex, w0, 2 * cTexels);
   }
   copyTexels(enc, (x.storage as GpuStorage).buffer, 0, tex, 0, texels);
-  if (!split) {
+  if (s.l2) {
+    const n4 = (s.rows * s.S) / 4;
+    run('norm_l2c_tex', {}, { out: y }, n4, { params: params({ total: n4 }) });
+  } else if (!split) {
     run('norm_row_tex', {}, { out: y }, s.rows);
   } else {
     run('norm_partial_tex', {}, { aux_out: part! }, s.rows * chunks);
