@@ -380,7 +380,7 @@ describe('l2NormalizeChannels (channel-first L2 normalisation, optional SiLU)', 
   }, 60_000);
 
   it('both paths (texture: positions a multiple of 4, 4 columns per invocation), weight optional, silu', async () => {
-    const shapeArb = fc.constantFrom([1, 16, 3, 5, 4], [2, 7, 12], [1, 3, 4], [3, 33, 8, 8], [1, 5, 2, 3, 5]);
+    const shapeArb = fc.constantFrom<number[]>([1, 16, 3, 5, 4], [2, 7, 12], [1, 3, 4], [3, 33, 8, 8], [1, 5, 2, 3, 5]);
     await fc.assert(fc.asyncProperty(shapeArb, fc.boolean(), fc.constantFrom<DType | null>('f32', 'bf16', null), fc.boolean(), seedArb, async (shape, software, wd, silu, seed) => {
       normConfig.software = software;
       try {
