@@ -14,7 +14,8 @@
 //   at ~1 GB/s, a texture-to-storage one at ~3.6). No workgroup memory. norm_row_tex (an
 //   invocation per row) when there are at least TEX_MIN_ROWS rows of up to SPLIT_ABOVE values,
 //   else norm_partial_tex (an invocation per TEX_CHUNK values) + norm_combine + norm_apply_tex
-//   (APPLY_TEXELS vec4 outputs per invocation, within one channel or row). Everything that
+//   (APPLY_TEXELS vec4 outputs per invocation, within one channel or row); l2_channels with
+//   positions a multiple of 4: norm_l2c_tex (4 columns per invocation). Everything that
 //   changes the inner loops (kind, channel layout, affine presence, SiLU, frames) is an override:
 //   llvmpipe runs both sides of a uniform branch.
 import type { NormParams } from '../../backend.js';
