@@ -4,7 +4,7 @@
 // FLOP or byte formula of that factory. The registry's own checked cases are too small to time
 // (chosen for awkward sizes, not throughput), so the rows use the factories at these shapes.
 import {
-  type OpCase, attentionCase, convCase, linearCase, normCase, permuteCase,
+  type OpCase, adaLnCase, attentionCase, convCase, linearCase, normCase, permuteCase,
 } from '../src/conform/op-cases/index.js';
 import type { Backend } from '../src/engine/backend.js';
 import type { DType } from '../src/engine/dtype.js';
@@ -63,6 +63,11 @@ export function kernelCases(quick: boolean): KernelCase[] {
     norm('layer', [4096, 1024]),
     norm('rms', [4096, 1024]),
     norm('group', [1, 128, 5 * 64 * 64]),
+    // the fused forms the models call: the tokenizer's per-frame norm -> SiLU, the DiT's adaLN
+    { name: 'group norm frames+silu', c: normCase({ kind: 'group', shape: [1, 128, 5, 64 * 64], groups: 1, bias: true, silu: true, perFrame: true }), cpu: true },
+    { name: 'adaLN norm', c: adaLnCase(1, 4096, 1024, 1, 4), cpu: true },
+    // the Wan VAE's channel RMS norm -> SiLU
+    { name: 'l2 channel norm+silu', c: normCase({ kind: 'l2', shape: [1, 128, 5, 64 * 64], silu: true }), cpu: true },
     permute(q ? 1 << 20 : 1 << 22),
     // real-GPU sizes: compute-bound matmul / attention / conv, bandwidth-bound norms (256 MiB of f32 in)
     linear(4096, 4096, 4096, 'f32', { large: true }),

@@ -148,8 +148,20 @@ export interface NormParams {
   S: number;
   groups: number;
   eps: number;
-  /** l2_channels only: SiLU of the result */
+  /** l2_channels and group: SiLU of the result */
   silu?: boolean;
+  /**
+   * group only: x is [N, C, T, S / T] and each of the T frames is normalised by itself
+   * (statistics per (n, group, frame)); 1 or absent: one frame
+   */
+  frames?: number;
+  /**
+   * layer only (adaLN): weight / bias hold M = size / D rows, row r of x takes row
+   * floor(r / modRows) % M of them; absent or 0: one row
+   */
+  modRows?: number;
+  /** with modRows: the weight enters as (1 + weight) */
+  onePlus?: boolean;
 }
 
 /** Integer Canny thresholds, as OpenCV holds them. */

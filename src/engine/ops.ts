@@ -566,6 +566,31 @@ export function layerNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null,
   });
 }
 
+/**
+ * adaLN modulation in one pass: LayerNorm of x [B, N, D] (no affine) times (1 + scale) plus shift,
+ * with scale / shift [Mb, Mf, 1, D] (or [Mb, Mf, D]) broadcast over the batch (Mb 1 or B) and over
+ * the N / Mf tokens of each of Mf equal token groups (the DiT's frames): F.add(F.mul(LN(x) as
+ * [B, Mf, N / Mf, D], F.affine(scale, 1, 1)), shift).
+ */
+export function layerNormModulate(x: Tensor, scale: Tensor, shift: Tensor, eps: number): Tensor {
+  return scope(() => {
+    const be = sameBackend('layerNormModulate', x, scale, shift);
+    if (x.rank !== 3) throw new ShapeError(`layerNormModulate: x must be [B, N, D], got ${shapeStr(x.shape)}`);
+    const [B, N, D] = x.shape;
+    const okShape = (t: Tensor) => (t.rank === 4 && t.shape[2] === 1) || t.rank === 3;
+    for (const t of [scale, shift]) {
+      const Mb = t.shape[0];
+      const Mf = t.shape[1];
+      if (!okShape(t) || t.shape[t.rank - 1] !== D || (Mb !== 1 && Mb !== B) || Mf < 1 || N % Mf) {
+        throw new ShapeError(`layerNormModulate: scale / shift ${shapeStr(t.shape)} must be [1 or ${B}, a divisor of ${N}, 1, ${D}]`);
+      }
+    }
+    if (scale.shape.join() !== shift.shape.join()) throw new ShapeError(`layerNormModulate: scale ${shapeStr(scale.shape)} and shift ${shapeStr(shift.shape)} differ`);
+    const modRows = N / scale.shape[1];
+    return be.norm(x, scale, shift, { kind: 'layer', rows: B * N, D, N: 0, C: 0, S: 0, groups: 0, eps, modRows, onePlus: true }).reshape(x.shape);
+  });
+}
+
 /** RMSNorm over the last axis: x / sqrt(mean(x²) + eps) * weight. */
 export function rmsNorm(x: Tensor, weight: Tensor | null, eps: number): Tensor {
   return scope(() => {
@@ -576,16 +601,25 @@ export function rmsNorm(x: Tensor, weight: Tensor | null, eps: number): Tensor {
   });
 }
 
-/** GroupNorm on x [N, C, ...]: statistics per (sample, group) over the group's channels and all positions. */
-export function groupNorm(x: Tensor, groups: number, weight: Tensor | null, bias: Tensor | null, eps: number): Tensor {
+/**
+ * GroupNorm on x [N, C, ...]: statistics per (sample, group) over the group's channels and all
+ * positions. `silu`: SiLU of the result in the same pass (what a ResnetBlock's norm -> swish is).
+ * `perFrame`: x is [N, C, T, ...] and every frame t is normalised by itself (statistics per
+ * (sample, group, frame)): torch's GroupNorm of x.transpose(1, 2).reshape(N * T, C, ...), read and
+ * written in x's own layout.
+ */
+export function groupNorm(
+  x: Tensor, groups: number, weight: Tensor | null, bias: Tensor | null, eps: number, opts: { silu?: boolean; perFrame?: boolean } = {},
+): Tensor {
   return scope(() => {
     const be = sameBackend('groupNorm', x, weight, bias);
-    if (x.rank < 2) throw new ShapeError(`groupNorm: input must be [N, C, ...], got ${shapeStr(x.shape)}`);
+    if (x.rank < (opts.perFrame ? 3 : 2)) throw new ShapeError(`groupNorm: input must be [N, C, ${opts.perFrame ? 'T, ' : ''}...], got ${shapeStr(x.shape)}`);
     const [N, C] = x.shape;
     if (C % groups) throw new ShapeError(`groupNorm: ${C} channels not divisible into ${groups} groups`);
     for (const t of [weight, bias]) if (t && t.size !== C) throw new ShapeError(`groupNorm: parameter ${shapeStr(t.shape)} must have ${C} elements`);
     const S = numel(x.shape.slice(2));
-    return be.norm(x, weight, bias, { kind: 'group', rows: 0, D: 0, N, C, S, groups, eps }).reshape(x.shape);
+    const frames = opts.perFrame ? x.shape[2] : 1;
+    return be.norm(x, weight, bias, { kind: 'group', rows: 0, D: 0, N, C, S, groups, eps, silu: opts.silu ?? false, frames }).reshape(x.shape);
   });
 }
 

@@ -14,7 +14,7 @@ import * as F from '../../src/engine/ops.js';
 import type { WebGpuBackend } from '../../src/engine/webgpu/backend.js';
 import { gridLimit } from '../../src/engine/webgpu/context.js';
 import { CHUNK, SPLIT_ABOVE, normConfig } from '../../src/engine/webgpu/ops/norm.js';
-import { type Tol, assertClose, awkwardDim, checkAgainstCpu, gpu, gpuRuns, randomValues } from '../harness.js';
+import { type Tol, assertClose, awkwardDim, checkAgainstCpu, cpu, gpu, gpuRuns, randomValues } from '../harness.js';
 
 let be: WebGpuBackend;
 beforeAll(async () => {
@@ -51,12 +51,12 @@ async function checkRms(shape: number[], xd: DType, wd: DType | null, eps: numbe
   await checkAgainstCpu(be, `rmsNorm [${shape}] x ${xd} w ${wd}`, inputsFor(shape, D, xd, wd, null, seed, offset, scale), (x, w) => F.rmsNorm(x, w ?? null, eps), TOL);
 }
 
-async function checkGroup(shape: number[], groups: number, xd: DType, wd: DType | null, bd: DType | null, eps: number, seed: number, offset = 0, scale = 1): Promise<void> {
+async function checkGroup(shape: number[], groups: number, xd: DType, wd: DType | null, bd: DType | null, eps: number, seed: number, offset = 0, scale = 1, silu = false): Promise<void> {
   const C = shape[1];
-  await checkAgainstCpu(be, `groupNorm [${shape}] groups ${groups} x ${xd} w ${wd} b ${bd} offset ${offset}`, inputsFor(shape, C, xd, wd, bd, seed, offset, scale), (x, ...rest) => {
+  await checkAgainstCpu(be, `groupNorm [${shape}] groups ${groups} x ${xd} w ${wd} b ${bd} offset ${offset} silu ${silu}`, inputsFor(shape, C, xd, wd, bd, seed, offset, scale), (x, ...rest) => {
     const w = wd ? rest.shift()! : null;
     const b = bd ? rest.shift()! : null;
-    return F.groupNorm(x, groups, w, b, eps);
+    return F.groupNorm(x, groups, w, b, eps, { silu });
   }, TOL);
 }
 
@@ -135,6 +135,162 @@ describe('norm: the texture path (software adapters) and the storage-buffer path
       await checkRms([1, 4 * 1031], 'f32', 'bf16', 1e-6, 6);
     });
   }, 120_000);
+});
+
+describe('groupNorm + SiLU in one pass', () => {
+  // The fused SiLU is applied to the f32 norm output as the elementwise op would be; the oracle
+  // applies it in f64 before rounding. Both paths (texture / storage), frames of a multiple of 4
+  // or not, one or several groups, split and per-row statistics.
+  it('random shapes, both paths, against the CPU oracle (which is groupNorm then silu)', async () => {
+    const arb = fc.record({
+      N: fc.integer({ min: 1, max: 3 }),
+      groups: fc.constantFrom(1, 2, 3, 32),
+      cg: fc.integer({ min: 1, max: 5 }),
+      spatial: fc.array(awkwardDim(23), { minLength: 0, maxLength: 3 }),
+      software: fc.boolean(),
+    });
+    await fc.assert(fc.asyncProperty(arb, fc.constantFrom<DType>('f32', 'bf16'), fc.boolean(), fc.constantFrom(0, 1000), seedArb, async (r, pd, affine, offset, seed) => {
+      normConfig.software = r.software;
+      try {
+        await checkGroup([r.N, r.cg * r.groups, ...r.spatial], r.groups, 'f32', affine ? pd : null, affine ? pd : null, 1e-6, seed, offset, 1, true);
+      } finally {
+        normConfig.software = undefined;
+      }
+    }), gpuRuns(10));
+  }, 120_000);
+
+  it('equals groupNorm then F.silu on the CPU oracle, and on WebGPU within the tolerance', async () => {
+    const shape = [2, 6, 5, 12];
+    const xs = randomValues(prod(shape), 'gs', -3, 3);
+    const ws = randomValues(6, 'gsw', -2, 2);
+    const bs = randomValues(6, 'gsb');
+    for (const b of [cpu, be]) {
+      const x = F.fromArray(b, xs, shape);
+      const w = F.fromArray(b, ws, [6]);
+      const bias = F.fromArray(b, bs, [6]);
+      const fused = await F.groupNorm(x, 3, w, bias, 1e-6, { silu: true }).read();
+      const split = await F.silu(F.groupNorm(x, 3, w, bias, 1e-6)).read();
+      assertClose(fused, split, TOL, `fused vs separate on ${b.name}`);
+    }
+  });
+});
+
+describe('groupNorm per frame (x [N, C, T, ...], statistics per (sample, group, frame))', () => {
+  async function checkFrames(shape: number[], groups: number, pd: DType | null, silu: boolean, seed: number, offset = 0): Promise<void> {
+    await checkAgainstCpu(be, `groupNorm perFrame [${shape}] groups ${groups} w ${pd} silu ${silu} offset ${offset}`, inputsFor(shape, shape[1], 'f32', pd, pd, seed, offset), (x, ...rest) => {
+      const w = pd ? rest.shift()! : null;
+      const b = pd ? rest.shift()! : null;
+      return F.groupNorm(x, groups, w, b, 1e-6, { silu, perFrame: true });
+    }, TOL);
+  }
+
+  it('the oracle equals groupNorm of the frames moved into the batch (the permutes it replaces)', async () => {
+    const [N, C, T, H, W] = [2, 6, 3, 5, 4];
+    const x = F.fromArray(cpu, randomValues(N * C * T * H * W, 'pf', -2, 2), [N, C, T, H, W]);
+    const w = F.fromArray(cpu, randomValues(C, 'pfw', -2, 2), [C]);
+    const b = F.fromArray(cpu, randomValues(C, 'pfb'), [C]);
+    for (const silu of [false, true]) {
+      const direct = await F.groupNorm(x, 3, w, b, 1e-6, { silu, perFrame: true }).read();
+      const xf = F.permute(x, [0, 2, 1, 3, 4]).reshape([N * T, C, H * W]);
+      const viaBatch = await F.permute(F.groupNorm(xf, 3, w, b, 1e-6, { silu }).reshape([N, T, C, H, W]), [0, 2, 1, 3, 4]).read();
+      assertClose(direct, viaBatch, { atol: 0, rtol: 0 }, `silu ${silu}`);
+    }
+  });
+
+  it('the texture path: channels longer than one statistics chunk, several groups, a frame of 4 values', async () => {
+    normConfig.software = true;
+    try {
+      await checkFrames([1, 4, 3, 1100], 2, 'f32', true, 1, 1000);
+      await checkFrames([2, 6, 5, 8, 4], 3, 'bf16', false, 2);
+      await checkFrames([1, 3, 7, 4], 1, null, true, 3);
+      await checkFrames([1, 2, 2, 3, 5], 1, 'f32', false, 4); // frames of 15 values: the storage path
+    } finally {
+      normConfig.software = undefined;
+    }
+  }, 60_000);
+
+  it('random shapes, both paths, frames of a multiple of 4 values or not, split statistics', async () => {
+    const arb = fc.record({
+      N: fc.integer({ min: 1, max: 2 }),
+      groups: fc.constantFrom(1, 2, 3),
+      cg: fc.integer({ min: 1, max: 4 }),
+      T: fc.constantFrom(1, 2, 3, 5),
+      spatial: fc.oneof(fc.array(awkwardDim(13), { minLength: 0, maxLength: 2 }), fc.constantFrom([4], [8, 4], [3, 4], [1100], [4, 4099])),
+      software: fc.boolean(),
+      silu: fc.boolean(),
+    });
+    await fc.assert(fc.asyncProperty(arb, fc.constantFrom<DType | null>('f32', 'bf16', null), fc.constantFrom(0, 1000), seedArb, async (r, pd, offset, seed) => {
+      normConfig.software = r.software;
+      try {
+        await checkFrames([r.N, r.cg * r.groups, r.T, ...r.spatial], r.groups, pd, r.silu, seed, offset);
+      } finally {
+        normConfig.software = undefined;
+      }
+    }), gpuRuns(12));
+  }, 180_000);
+});
+
+describe('layerNormModulate (adaLN: LayerNorm, then x (1 + scale) + shift, in one pass)', () => {
+  async function checkAdaLn(B: number, N: number, D: number, Mb: number, Mf: number, pd: DType, seed: number, offset = 0): Promise<void> {
+    const inputs: Input[] = [
+      { values: randomValues(B * N * D, `ax${seed}`, offset - 1, offset + 1), shape: [B, N, D], dtype: 'f32' },
+      { values: randomValues(Mb * Mf * D, `as${seed}`, -1, 1), shape: [Mb, Mf, 1, D], dtype: pd },
+      { values: randomValues(Mb * Mf * D, `ah${seed}`, -1, 1), shape: [Mb, Mf, 1, D], dtype: pd },
+    ];
+    await checkAgainstCpu(be, `layerNormModulate [${B},${N},${D}] mod [${Mb},${Mf}] ${pd} offset ${offset}`, inputs, (x, scale, shift) => F.layerNormModulate(x, scale, shift, 1e-6), TOL);
+  }
+
+  it('the oracle equals the unfused LayerNorm -> mul (1 + scale) -> add shift', async () => {
+    const [B, N, D, Mf] = [2, 6, 10, 3];
+    const x = F.fromArray(cpu, randomValues(B * N * D, 'am', -2, 2), [B, N, D]);
+    for (const Mb of [1, B]) {
+      const scale = F.fromArray(cpu, randomValues(Mb * Mf * D, 'ams'), [Mb, Mf, 1, D]);
+      const shift = F.fromArray(cpu, randomValues(Mb * Mf * D, 'amh'), [Mb, Mf, 1, D]);
+      const fused = await F.layerNormModulate(x, scale, shift, 1e-6).read();
+      const x4 = F.layerNorm(x, null, null, 1e-6).reshape([B, Mf, N / Mf, D]);
+      const split = await F.add(F.mul(x4, F.affine(scale, 1, 1)), shift).read();
+      assertClose(fused, split, TOL, `Mb ${Mb}`);
+    }
+  });
+
+  it('random shapes, both paths (rows per texture-row invocation and split statistics), bf16 modulation', async () => {
+    const arb = fc.record({
+      B: fc.integer({ min: 1, max: 3 }),
+      Mf: fc.constantFrom(1, 2, 3, 5),
+      per: fc.constantFrom(1, 2, 7, 13, 30),
+      D: fc.constantFrom(1, 4, 7, 20, 33, 64, 260),
+      perBatch: fc.boolean(),
+      software: fc.boolean(),
+    });
+    await fc.assert(fc.asyncProperty(arb, fc.constantFrom<DType>('f32', 'bf16'), fc.constantFrom(0, 1000), seedArb, async (r, pd, offset, seed) => {
+      normConfig.software = r.software;
+      try {
+        await checkAdaLn(r.B, r.Mf * r.per, r.D, r.perBatch ? r.B : 1, r.Mf, pd, seed, offset);
+      } finally {
+        normConfig.software = undefined;
+      }
+    }), gpuRuns(12));
+  }, 180_000);
+
+  it('many rows (the one-invocation-per-row texture entry) and a long row (split)', async () => {
+    for (const software of [true, false]) {
+      normConfig.software = software;
+      try {
+        await checkAdaLn(2, 96, 128, 2, 4, 'f32', 1);
+        await checkAdaLn(1, 150, 36, 1, 5, 'bf16', 2, 1000);
+        await checkAdaLn(1, 2, SPLIT_ABOVE + 4, 1, 2, 'f32', 3);
+      } finally {
+        normConfig.software = undefined;
+      }
+    }
+  }, 120_000);
+
+  it('rejects scale / shift that do not broadcast', () => {
+    const x = F.zeros(cpu, [2, 6, 4]);
+    expect(() => F.layerNormModulate(x, F.zeros(cpu, [3, 1, 1, 4]), F.zeros(cpu, [3, 1, 1, 4]), 1e-6)).toThrow(/layerNormModulate/);
+    expect(() => F.layerNormModulate(x, F.zeros(cpu, [1, 4, 1, 4]), F.zeros(cpu, [1, 4, 1, 4]), 1e-6)).toThrow(/divisor/);
+    expect(() => F.layerNormModulate(x, F.zeros(cpu, [1, 2, 1, 4]), F.zeros(cpu, [1, 3, 1, 4]), 1e-6)).toThrow(/differ/);
+  });
 });
 
 describe('norm: numerics', () => {
@@ -220,6 +376,18 @@ describe('l2NormalizeChannels (channel-first L2 normalisation, optional SiLU)', 
     });
     await fc.assert(fc.asyncProperty(arb, dtypeArb, affineArb, seedArb, async (r, xd, a, seed) => {
       await checkL2([r.N, r.C, ...r.spatial], xd, a.hasW ? a.pd : null, r.silu, 1e-12, seed);
+    }), gpuRuns(10));
+  }, 60_000);
+
+  it('both paths (texture: positions a multiple of 4, 4 columns per invocation), weight optional, silu', async () => {
+    const shapeArb = fc.constantFrom<number[]>([1, 16, 3, 5, 4], [2, 7, 12], [1, 3, 4], [3, 33, 8, 8], [1, 5, 2, 3, 5]);
+    await fc.assert(fc.asyncProperty(shapeArb, fc.boolean(), fc.constantFrom<DType | null>('f32', 'bf16', null), fc.boolean(), seedArb, async (shape, software, wd, silu, seed) => {
+      normConfig.software = software;
+      try {
+        await checkL2(shape, 'f32', wd, silu, 1e-12, seed);
+      } finally {
+        normConfig.software = undefined;
+      }
     }), gpuRuns(10));
   }, 60_000);
 

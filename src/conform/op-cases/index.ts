@@ -13,7 +13,7 @@ import type { OpCase } from './case.js';
 export { type OpCase, type OpOutput, type OpSetup, type OpTolerance, EXACT, inputValues, makeCase, rng } from './case.js';
 export { attentionCase, causalPairs, linearCase, matmulCase, ropeCase } from './linalg.js';
 export { convCase, convOutSize } from './conv.js';
-export { normCase } from './norm.js';
+export { adaLnCase, normCase } from './norm.js';
 export { permuteCase } from './movement.js';
 export { binaryCase, unaryCase } from './elementwise.js';
 export { reduceCase, softmaxCase } from './reduce.js';

@@ -40,16 +40,45 @@ export function norm(x: Float32Array, weight: Float32Array | null, bias: Float32
   if (p.kind === 'l2_channels') return l2Channels(x, weight, p);
   const out = new Float32Array(x.length);
   if (p.kind === 'group') {
-    const { N, C, S, groups, eps } = p;
+    // frames: x [N, C, T, S / T], statistics per (n, group, frame); channel c of frame t of
+    // sample n is the run of F values from ((n * C + c) * T + t) * F (contiguous rows when T = 1)
+    const { N, C, groups, eps } = p;
+    const T = p.frames ?? 1;
+    const F = p.S / T;
     const cg = C / groups;
     for (let n = 0; n < N; n++) {
       for (let g = 0; g < groups; g++) {
-        const [mean, inv] = stats(x, (n * C + g * cg) * S, cg * S, eps, true);
-        for (let c = g * cg; c < (g + 1) * cg; c++) {
-          const w = weight ? weight[c] : 1;
-          const b = bias ? bias[c] : 0;
-          const base = (n * C + c) * S;
-          for (let s = 0; s < S; s++) out[base + s] = (x[base + s] - mean) * inv * w + b;
+        for (let t = 0; t < T; t++) {
+          const first = ((n * C + g * cg) * T + t) * F;
+          const step = T * F;
+          let mean = 0;
+          for (let c = 0; c < cg; c++) {
+            const base = first + c * step;
+            for (let s = 0; s < F; s++) mean += x[base + s];
+          }
+          mean /= cg * F;
+          let sq = 0;
+          for (let c = 0; c < cg; c++) {
+            const base = first + c * step;
+            for (let s = 0; s < F; s++) {
+              const d = x[base + s] - mean;
+              sq += d * d;
+            }
+          }
+          const inv = 1 / Math.sqrt(sq / (cg * F) + eps);
+          for (let c = 0; c < cg; c++) {
+            const w = weight ? weight[g * cg + c] : 1;
+            const b = bias ? bias[g * cg + c] : 0;
+            const base = first + c * step;
+            if (p.silu) {
+              for (let s = 0; s < F; s++) {
+                const y = (x[base + s] - mean) * inv * w + b;
+                out[base + s] = y / (1 + Math.exp(-y));
+              }
+            } else {
+              for (let s = 0; s < F; s++) out[base + s] = (x[base + s] - mean) * inv * w + b;
+            }
+          }
         }
       }
     }
@@ -57,12 +86,17 @@ export function norm(x: Float32Array, weight: Float32Array | null, bias: Float32
   }
   const { rows, D, eps } = p;
   const centre = p.kind === 'layer';
+  // adaLN: row r takes row floor(r / modRows) % M of the weight / bias tables, the weight as 1 + w
+  const rpm = p.modRows ?? 0;
+  const M = rpm ? Math.max(weight?.length ?? 0, bias?.length ?? 0) / D : 1;
+  const one = p.onePlus ? 1 : 0;
   for (let r = 0; r < rows; r++) {
     const start = r * D;
+    const m = rpm ? (Math.floor(r / rpm) % M) * D : 0;
     const [mean, inv] = stats(x, start, D, eps, centre);
     for (let d = 0; d < D; d++) {
-      const w = weight ? weight[d] : 1;
-      const b = bias ? bias[d] : 0;
+      const w = weight ? one + weight[m + d] : 1;
+      const b = bias ? bias[m + d] : 0;
       out[start + d] = (x[start + d] - mean) * inv * w + b;
     }
   }

@@ -173,12 +173,9 @@ abstract class AdaLayerNormBase extends Module {
     return F.chunk(F.add(m, base).reshape([cond.modBatch, cond.modFrames, 1, k * D]), k, -1);
   }
 
-  protected modulate(x: Tensor, shift: Tensor, scale: Tensor, modFrames: number): Tensor {
-    const [B, N, D] = x.shape;
-    return this.tap(scope(() => {
-      const x4 = F.layerNorm(x, null, null, 1e-6).reshape([B, modFrames, N / modFrames, D]);
-      return F.add(F.mul(x4, F.affine(scale, 1, 1)), shift).reshape([B, N, D]);
-    }));
+  /** LN(x) (1 + scale) + shift in one pass; scale / shift [modBatch, modFrames, 1, D]. */
+  protected modulate(x: Tensor, shift: Tensor, scale: Tensor, _modFrames: number): Tensor {
+    return this.tap(F.layerNormModulate(x, scale, shift, 1e-6));
   }
 }
 

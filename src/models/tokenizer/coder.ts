@@ -24,6 +24,8 @@ export interface CausalState {
 
 /** A block of the trunk: 2D blocks ignore the stream state, causal 3D blocks use it. */
 export type Block = Module & { forward(x: Tensor, st?: CausalState): Tensor };
+/** A norm whose SiLU can run in the same pass (norm -> swish). */
+export type NormBlock = Block & { forwardSilu(x: Tensor): Tensor };
 /** A convolution whose weight tells the backend it lives on (quant_conv). */
 export type ConvBlock = Block & { readonly weight: Tensor };
 /** The patcher: `first` is false for a later chunk of a stream (video only). */
@@ -39,7 +41,7 @@ export interface BlockSet {
   pointwise(cin: number, cout: number): ConvBlock;
   resnet(cin: number, cout: number): Block;
   attention(channels: number): Block;
-  norm(channels: number): Block;
+  norm(channels: number): NormBlock;
 }
 
 /** A flavour's blocks plus what depends on its arch: the patchers and where it resamples. */
@@ -121,7 +123,7 @@ export class Encoder<A extends ImageArch = ImageArch> extends Module {
   readonly patcher: PatchBlock;
   readonly conv_in: Block;
   readonly mid: Mid;
-  readonly norm_out: Block;
+  readonly norm_out: NormBlock;
   readonly conv_out: Block;
 
   constructor(readonly arch: A, blocks: Blocks<A>) {
@@ -153,7 +155,7 @@ export class Encoder<A extends ImageArch = ImageArch> extends Module {
       h = advance(h, this.conv_in.forward(h, st), x);
       for (const level of this.down.items) h = level.forward(h, x, st);
       h = advance(h, this.mid.forward(h, st), x);
-      h = advance(h, F.silu(this.norm_out.forward(h)), x);
+      h = advance(h, this.norm_out.forwardSilu(h), x);
       return this.conv_out.forward(h, st);
     }));
   }
@@ -163,7 +165,7 @@ export class Decoder<A extends ImageArch = ImageArch> extends Module {
   readonly up = this.add('up', new ModuleList<Level>());
   readonly conv_in: Block;
   readonly mid: Mid;
-  readonly norm_out: Block;
+  readonly norm_out: NormBlock;
   readonly conv_out: Block;
   readonly unpatcher: PatchBlock;
 
@@ -199,7 +201,7 @@ export class Decoder<A extends ImageArch = ImageArch> extends Module {
       let h = this.conv_in.forward(z);
       h = advance(h, this.mid.forward(h), z);
       for (let i = this.up.length - 1; i >= 0; i--) h = this.up.at(i).forward(h, z);
-      h = advance(h, F.silu(this.norm_out.forward(h)), z);
+      h = advance(h, this.norm_out.forwardSilu(h), z);
       h = advance(h, this.conv_out.forward(h), z);
       return this.unpatcher.forward(h);
     }));

@@ -45,6 +45,12 @@ export class GroupNorm32 extends Module {
   forward(x: Tensor): Tensor {
     return this.tap(F.groupNorm(x, GROUPS, this.w.t, this.b.t, EPS));
   }
+
+  /** SiLU(norm(x)) in one pass; when a capture records this norm, its output and then the SiLU. */
+  forwardSilu(x: Tensor): Tensor {
+    if (this.wantsTap()) return scope(() => F.silu(this.forward(x)));
+    return F.groupNorm(x, GROUPS, this.w.t, this.b.t, EPS, { silu: true });
+  }
 }
 
 export class ResnetBlock extends Module {
@@ -63,8 +69,8 @@ export class ResnetBlock extends Module {
   }
   forward(x: Tensor): Tensor {
     return this.tap(scope(() => {
-      let h = this.conv1.forward(F.silu(this.norm1.forward(x)));
-      h = this.conv2.forward(F.silu(this.norm2.forward(h)));
+      let h = this.conv1.forward(this.norm1.forwardSilu(x));
+      h = this.conv2.forward(this.norm2.forwardSilu(h));
       return F.add(this.nin_shortcut ? this.nin_shortcut.forward(x) : x, h);
     }));
   }

@@ -117,11 +117,19 @@ export class CausalNormalize extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    const [, , T] = x.shape;
-    return this.tap(scope(() => {
-      const y = this.framesFirst(x);
-      return T === 1 ? y.reshape(x.shape) : F.permute(y, [0, 2, 1, 3, 4]);
-    }));
+    return this.tap(this.run(x, false));
+  }
+
+  /** SiLU(norm(x)) in one pass; when a capture records this norm, its output and then the SiLU. */
+  forwardSilu(x: Tensor): Tensor {
+    if (this.wantsTap()) return scope(() => F.silu(this.forward(x)));
+    return this.run(x, true);
+  }
+
+  /** The per-frame norm read and written in x's own layout (no permutes to and from frame-major). */
+  private run(x: Tensor, silu: boolean): Tensor {
+    const [B, C, T, H, W] = x.shape;
+    return scope(() => F.groupNorm(x.reshape([B, C, T, H * W]), 1, this.norm.get('weight'), this.norm.get('bias'), EPS, { silu, perFrame: true }).reshape(x.shape));
   }
 }
 
@@ -146,9 +154,9 @@ export class CausalResnetBlockFactorized3d extends Module {
 
   forward(x: Tensor, st?: CausalState): Tensor {
     return this.tap(scope(() => {
-      let h = F.silu(this.norm1.forward(x));
+      let h = this.norm1.forwardSilu(x);
       h = this.conv1.forward(h, st);
-      h = F.silu(this.norm2.forward(h));
+      h = this.norm2.forwardSilu(h);
       h = this.conv2.forward(h, st);
       const s = this.nin_shortcut ? this.nin_shortcut.forward(x) : x;
       return F.add(s, h);

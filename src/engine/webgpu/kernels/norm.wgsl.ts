@@ -24,14 +24,25 @@ export const WG = 256;
 /** texture entries: invocations per workgroup, and texels per texture row (a power of two) */
 export const TEX_WG = 64;
 export const TEX_W = 4096;
+/** texture path: texels written per invocation of norm_apply_tex */
+export const APPLY_TEXELS = 8;
 
 export const NORM: KernelFamily = { name: 'norm', inputs: ['x', 'w', 'b', 'aux'], outputs: { out: 'f32', aux_out: 'f32' }, code: /* wgsl */ `
 override WG: u32 = ${WG};
 override TEX_WG: u32 = ${TEX_WG}u;  // 8 for small dispatches: llvmpipe runs a workgroup on one thread
-// ---- specialisation (an override because it changes the inner loop; whether w / b are present
-// is a uniform flag instead: it is only read per output element, and one pipeline then serves
-// every affine combination)
+// ---- specialisation (an override because it changes the inner loop; on the storage path whether
+// w / b are present is a uniform flag instead: it is only read per output element, and one
+// pipeline then serves every affine combination)
 override KIND: u32 = 0;        // 0 layer, 1 rms, 2 group
+// texture path: the channel layout of 4 adjacent outputs (0: a channel each, texel-aligned;
+// 1: one channel; 2: any) and SiLU of the output (1)
+override AMODE: u32 = 2;
+override SILU: u32 = 0;
+// texture path: weight present (1), bias present (2): absent ones are neither loaded nor applied
+override AFF: u32 = 3;
+// 1: group norm per frame of x [N, C, T, S]: row (n * G + g) * T + t holds channel g * Cg + cl at
+// cl * T * S + t * S + [0, S) from its (n, g) block, not at cl * S + [0, S) (rows are not contiguous)
+override FRAMES: u32 = 0;
 
 struct Params {
   rows: u32,    // reduction rows
@@ -45,7 +56,17 @@ struct Params {
   total: u32,   // rows * L
   has_w: u32,   // 0: w / b hold a dummy
   has_b: u32,
-  silu: u32,    // l2 over channels: SiLU of the result
+  silu: u32,    // SiLU of the result (l2 over channels; group norm on the texture path)
+  w0: u32,      // texture path: texel of the packed weight, bias, statistics
+  b0: u32,
+  st0: u32,
+  seg: u32,     // norm_apply_tex: texels per segment (a row, or one channel of a row)
+  parts: u32,   // norm_apply_tex: invocations per segment
+  T: u32,       // FRAMES: frames per (n, group)
+  cpc: u32,     // FRAMES texture path: chunks per channel (0: chunks run along the row)
+  rpm: u32,     // modulated norm (adaLN): rows per row of the weight / bias table (0: one row)
+  M: u32,       // modulated norm: rows of the table (used cyclically)
+  onep: u32,    // modulated norm: the weight enters as 1 + w
 }
 @group(0) @binding(0) var<uniform> P: Params;
 
@@ -93,10 +114,29 @@ fn reduce_wg(lid: u32, s: Stat) -> Stat {
   return r;
 }
 
+// Offset of a row's first element, and of element i of the row (FRAMES: see above).
+fn row_base(row: u32) -> u32 {
+  if (FRAMES == 0u) { return row * P.L; }
+  let ng = row / P.T;
+  return ng * P.L * P.T + (row - ng * P.T) * P.S;
+}
+fn xaddr(row: u32, i: u32) -> u32 {
+  if (FRAMES == 0u) { return row * P.L + i; }
+  let cl = i / P.S;
+  return row_base(row) + cl * P.T * P.S + (i - cl * P.S);
+}
+// The row's first channel (with a modulation table: its offset in the table's row for this row).
+fn ch0(row: u32) -> u32 {
+  var m = 0u;
+  if (P.rpm != 0u) { m = (row / P.rpm) % P.M * P.G * P.Cg; }
+  if (FRAMES == 0u) { return m + (row % P.G) * P.Cg; }
+  return m + ((row / P.T) % P.G) * P.Cg;
+}
+
 // The shift K of a row (0 for rms, which does not centre).
 fn shift(row: u32) -> f32 {
   if (KIND == 1u) { return 0.0; }
-  return ld_x(row * P.L);
+  return ld_x(row_base(row));
 }
 
 // (K, mean of x - K, 1 / sqrt(var + eps)) of a full row's summary; var is the biased variance
@@ -107,18 +147,19 @@ fn finish(k: f32, s: Stat) -> vec3<f32> {
 }
 
 fn apply(row: u32, i: u32, st: vec3<f32>) {
-  let c = (row % P.G) * P.Cg + i / P.S;
-  var y = ((ld_x(row * P.L + i) - st.x) - st.y) * st.z;
-  if (P.has_w != 0u) { y *= ld_w(c); }
+  let c = ch0(row) + i / P.S;
+  let e = xaddr(row, i);
+  var y = ((ld_x(e) - st.x) - st.y) * st.z;
+  if (P.has_w != 0u) { y *= select(ld_w(c), 1.0 + ld_w(c), P.onep != 0u); }
   if (P.has_b != 0u) { y += ld_b(c); }
-  out[row * P.L + i] = y;
+  if (P.silu != 0u) { y = y / (1.0 + exp(-y)); }
+  out[e] = y;
 }
 
 // Rows of moderate length: one workgroup per row does statistics and output.
-${perWorkgroup('norm_row', `  let base = row * P.L;
-  let k = shift(row);
+${perWorkgroup('norm_row', `  let k = shift(row);
   var s = Stat(0.0, 0.0, 0.0);
-  for (var i = lid; i < P.L; i += WG) { s = welford(s, ld_x(base + i) - k); }
+  for (var i = lid; i < P.L; i += WG) { s = welford(s, ld_x(xaddr(row, i)) - k); }
   let st = finish(k, reduce_wg(lid, s));
   for (var i = lid; i < P.L; i += WG) { apply(row, i, st); }`, { wg: 'WG', index: 'row', limit: 'P.rows', local: 'lid' })}
 
@@ -129,10 +170,9 @@ ${perWorkgroup('norm_partial', `  let row = t / P.chunks;
   let c = t - row * P.chunks;
   let start = c * P.chunk;
   let end = min(P.L, start + P.chunk);
-  let base = row * P.L;
   let k = shift(row);
   var s = Stat(0.0, 0.0, 0.0);
-  for (var i = start + lid; i < end; i += WG) { s = welford(s, ld_x(base + i) - k); }
+  for (var i = start + lid; i < end; i += WG) { s = welford(s, ld_x(xaddr(row, i)) - k); }
   let r = reduce_wg(lid, s);
   if (lid == 0u) {
     aux_out[2u * t] = r.mean;
@@ -143,7 +183,9 @@ ${perWorkgroup('norm_partial', `  let row = t / P.chunks;
 // (K, mean of x - K, rstd, unused).
 ${perWorkgroup('norm_combine', `  var s = Stat(0.0, 0.0, 0.0);
   for (var c = lid; c < P.chunks; c += WG) {
-    let n = f32(min(P.chunk, P.L - c * P.chunk));
+    // chunks run along the row, or (FRAMES texture path) along each channel's S values
+    var n = f32(min(P.chunk, P.L - c * P.chunk));
+    if (P.cpc != 0u) { n = f32(min(P.chunk, P.S - (c % P.cpc) * P.chunk)); }
     let j = 2u * (row * P.chunks + c);
     s = merge(s, Stat(n, ld_aux(j), ld_aux(j + 1u)));
   }
@@ -173,11 +215,13 @@ ${perElement('norm_l2c', `  let n = i / P.S;
   }`, { limit: 'P.total' })}
 
 // ------------------------------------------------------------------ texture path
-// On software adapters (llvmpipe) a storage load is a per-lane scalar loop and a workgroup barrier
-// switches every lane's coroutine, while a texel fetch is a real gather of 4 values. These entries
-// read x from a texture copy (4 elements per texel; rows start on a texel: L % 4 == 0), take
-// statistics 32 values at a time (welford_tex) and use no workgroup memory: an invocation owns a whole row (norm_row_tex) or a chunk of one
-// (norm_partial_tex), and norm_apply_tex writes 4 outputs per invocation as one vec4.
+// On software adapters (llvmpipe) a storage load is a per-lane scalar loop (~25 ms per 16 MiB
+// read, measured) while a texel fetch is a real gather of 4 values (~3.5 ms): these entries read
+// nothing from storage buffers in their inner loops. The texture holds x (4 elements per texel;
+// rows start on a texel: L % 4 == 0) and after it a table of f32 texels: the packed weight at
+// texel P.w0 (1 where absent), the packed bias at P.b0 (0 where absent), and for the split
+// statistics the rows' (K, mean of x - K, rstd, 0) at P.st0. Statistics are taken 32 values at a
+// time (welford_tex), with no workgroup memory; outputs are written as vec4s.
 @group(0) @binding(7) var tx: texture_2d<u32>;
 @group(0) @binding(5) var<storage, read_write> out4: array<vec4<f32>>;
 
@@ -220,48 +264,138 @@ ${[0, 1, 2, 3, 4, 5, 6, 7].map((q) => `    let d${q} = v${q} - m;`).join('\n')}
 
 fn shift_tex(row: u32) -> f32 {
   if (KIND == 1u) { return 0.0; }
-  return tfx(row * P.L / 4u).x;
+  return tfx(row_base(row) / 4u).x;
 }
 
-// The 4 outputs from element i of row 'row' on (i % 4 == 0), written as one vec4.
-fn apply4(row: u32, i: u32, st: vec3<f32>) {
-  let e = row * P.L + i;
-  var y = ((tfx(e >> 2u) - vec4<f32>(st.x)) - vec4<f32>(st.y)) * st.z;
-  let c0 = (row % P.G) * P.Cg;
-  if (P.S % 4u == 0u) {
-    // the 4 elements share one channel (group norm over aligned frames)
-    let c = c0 + i / P.S;
-    if (P.has_w != 0u) { y *= ld_w(c); }
-    if (P.has_b != 0u) { y += vec4<f32>(ld_b(c)); }
-  } else {
-    let c = vec4<u32>(c0) + (vec4<u32>(i) + vec4<u32>(0u, 1u, 2u, 3u)) / P.S;
-    if (P.has_w != 0u) { y *= vec4<f32>(ld_w(c.x), ld_w(c.y), ld_w(c.z), ld_w(c.w)); }
-    if (P.has_b != 0u) { y += vec4<f32>(ld_b(c.x), ld_b(c.y), ld_b(c.z), ld_b(c.w)); }
-  }
-  out4[e >> 2u] = y;
+// weight / bias of one channel from the packed table
+fn w_tex(c: u32) -> f32 { return tfx(P.w0 + (c >> 2u))[c & 3u]; }
+fn b_tex(c: u32) -> f32 { return tfx(P.b0 + (c >> 2u))[c & 3u]; }
+
+fn affine4(y: vec4<f32>, w: vec4<f32>, b: vec4<f32>) -> vec4<f32> {
+  var r = y;
+  if ((AFF & 1u) != 0u) { r *= w; }
+  if ((AFF & 2u) != 0u) { r += b; }
+  if (SILU != 0u) { r = r / (1.0 + exp(-r)); }
+  return r;
 }
+
+// The 4 outputs from element i of row 'row' (i % 4 == 0) with statistics st, written as one vec4.
+// llvmpipe runs both sides of every branch under a mask, uniform or not, so the channel layout
+// and the SiLU are overrides (a pipeline each), not uniform flags.
+// c0 = ch0(row), hoisted out of the callers' loops.
+fn apply4(row: u32, c0: u32, i: u32, st: vec3<f32>) {
+  let e = row * P.L + i;
+  let y = ((tfx(e >> 2u) - vec4<f32>(st.x)) - vec4<f32>(st.y)) * st.z;
+  var w: vec4<f32>;
+  var b: vec4<f32>;
+  // (overrides fold every test here: absent parameters are not loaded)
+  let hw = (AFF & 1u) != 0u;
+  let hb = (AFF & 2u) != 0u;
+  if (AMODE == 0u) {
+    // a channel per element (S == 1): L % 4 == 0 makes Cg and so the row's first channel a
+    // multiple of 4, the 4 channels one texel
+    let t = (c0 + i) >> 2u;
+    if (hw) { w = tfx(P.w0 + t); }
+    if (hb) { b = tfx(P.b0 + t); }
+  } else if (AMODE == 1u) {
+    // the 4 elements share one channel (S % 4 == 0: group norm over aligned frames)
+    let c = c0 + i / P.S;
+    if (hw) { w = vec4<f32>(w_tex(c)); }
+    if (hb) { b = vec4<f32>(b_tex(c)); }
+  } else if (AFF != 0u) {
+    let c = vec4<u32>(c0) + (vec4<u32>(i) + vec4<u32>(0u, 1u, 2u, 3u)) / P.S;
+    if (hw) { w = vec4<f32>(w_tex(c.x), w_tex(c.y), w_tex(c.z), w_tex(c.w)); }
+    if (hb) { b = vec4<f32>(b_tex(c.x), b_tex(c.y), b_tex(c.z), b_tex(c.w)); }
+  }
+  out4[e >> 2u] = affine4(y, w, b);
+}
+
+// The packed affine table (texture path prologue): aux_out[c] = w[c] (1 where absent) and
+// aux_out[P.chunk + c] = b[c] (0 where absent) for c < P.chunk (the channel count rounded up
+// to 4; channels past the last are 1 / 0 and never read).
+${perElement('norm_pack', `  // (P.M rows of the table with a modulation: i runs over all of them, one row padded to 4 each)
+  let C = P.G * P.Cg;
+  let cp = (C + 3u) / 4u * 4u;
+  let m = i / cp;
+  let c = i - m * cp;
+  var w = 1.0;
+  var b = 0.0;
+  if (c < C) {
+    if (P.has_w != 0u) { w = ld_w(m * C + c); if (P.onep != 0u) { w = 1.0 + w; } }
+    if (P.has_b != 0u) { b = ld_b(m * C + c); }
+  }
+  aux_out[i] = w;
+  aux_out[P.chunk + i] = b;`, { limit: 'P.chunk' })}
 
 // One invocation per row: statistics, then the output, both from the texture.
 ${perElement('norm_row_tex', `  let k = shift_tex(i);
   let t0 = i * P.L / 4u;
   let st = finish(k, welford_tex(t0, t0 + P.L / 4u, k));
-  for (var j = 0u; j < P.L; j += 4u) { apply4(i, j, st); }`, { wg: 'TEX_WG', limit: 'P.rows' })}
+  let c0 = ch0(i);
+  for (var j = 0u; j < P.L; j += 4u) { apply4(i, c0, j, st); }`, { wg: 'TEX_WG', limit: 'P.rows' })}
 
 // Split statistics: invocation (row, chunk) summarises P.chunk elements (a multiple of 4) into
 // aux_out[2 * i ..] = (mean of x - K, M2), as norm_partial does; norm_combine merges them.
 ${perElement('norm_partial_tex', `  let row = i / P.chunks;
   let c = i - row * P.chunks;
-  let start = c * P.chunk;
-  let end = min(P.L, start + P.chunk);
-  let t0 = (row * P.L + start) / 4u;
-  let r = welford_tex(t0, t0 + (end - start) / 4u, shift_tex(row));
+  var t0: u32;
+  var n: u32;
+  if (FRAMES == 0u) {
+    let start = c * P.chunk;
+    t0 = (row * P.L + start) / 4u;
+    n = (min(P.L, start + P.chunk) - start) / 4u;
+  } else {
+    // P.cpc chunks per channel run of S values (S % 4 == 0)
+    let cl = c / P.cpc;
+    let start = (c - cl * P.cpc) * P.chunk;
+    t0 = (row_base(row) + cl * P.T * P.S + start) / 4u;
+    n = (min(P.S, start + P.chunk) - start) / 4u;
+  }
+  let r = welford_tex(t0, t0 + n, shift_tex(row));
   aux_out[2u * i] = r.mean;
   aux_out[2u * i + 1u] = r.m2;`, { wg: 'TEX_WG', limit: 'P.rows * P.chunks' })}
 
-// 4 outputs per invocation with the row's statistics from aux (norm_combine's).
-${perElement('norm_apply_tex', `  let e = 4u * i;
-  let row = e / P.L;
-  apply4(row, e - row * P.L, vec3<f32>(ld_aux(4u * row), ld_aux(4u * row + 1u), ld_aux(4u * row + 2u)));`, { wg: 'TEX_WG', limit: 'P.total / 4u' })}
+// Output of the split path: invocation i writes up to APPLY_TEXELS texels of one segment (P.seg
+// texels: a row, or with AMODE 1 one channel of a row, whose weight and bias it then loads once)
+// with the row's statistics from the table (norm_combine's, copied there). The index arithmetic
+// (integer divisions are per-lane scalar code on llvmpipe) is paid once per invocation.
+${perElement('norm_apply_tex', `  let sg = i / P.parts;
+  let t0 = (i - sg * P.parts) * ${APPLY_TEXELS}u;
+  let t1 = min(P.seg, t0 + ${APPLY_TEXELS}u);
+  var row = sg;
+  if (AMODE == 1u) { row = sg / P.Cg; }
+  let st = tfx(P.st0 + row);
+  var base = sg * P.seg;
+  if (AMODE == 1u) {
+    let cl = sg - row * P.Cg;
+    if (FRAMES != 0u) { base = (row_base(row) + cl * P.T * P.S) / 4u; }
+    let c = ch0(row) + cl;
+    var w: vec4<f32>;
+    var b: vec4<f32>;
+    if ((AFF & 1u) != 0u) { w = vec4<f32>(w_tex(c)); }
+    if ((AFF & 2u) != 0u) { b = vec4<f32>(b_tex(c)); }
+    for (var t = t0; t < t1; t++) { out4[base + t] = affine4(((tfx(base + t) - vec4<f32>(st.x)) - vec4<f32>(st.y)) * st.z, w, b); }
+  } else {
+    let c0 = ch0(row);
+    for (var t = t0; t < t1; t++) { apply4(row, c0, 4u * t, st.xyz); }
+  }`, { wg: 'TEX_WG', limit: 'P.total' })}
+
+// l2_channels from the texture (S % 4 == 0): invocation i owns 4 adjacent columns (n, s..s+3) and
+// reads their C texels twice (sum of squares, then the output), as norm_l2c does per column.
+${perElement('norm_l2c_tex', `  let S4 = P.S / 4u;
+  let n = i / S4;
+  let base = n * P.Cg * S4 + (i - n * S4);
+  var ss = vec4<f32>();
+  for (var c = 0u; c < P.Cg; c++) {
+    let v = tfx(base + c * S4);
+    ss = fma(v, v, ss);
+  }
+  let inv = 1.0 / max(sqrt(ss), vec4<f32>(P.eps));
+  for (var c = 0u; c < P.Cg; c++) {
+    var w: vec4<f32>;
+    if ((AFF & 1u) != 0u) { w = vec4<f32>(w_tex(c)); }
+    out4[base + c * S4] = affine4(tfx(base + c * S4) * inv, w, vec4<f32>());
+  }`, { wg: 'TEX_WG', limit: 'P.total' })}
 
 // Step 3: one invocation per element normalises with its row's statistics from aux.
 ${perElement('norm_apply', `  let row = i / P.L;

@@ -1,22 +1,29 @@
-// layer / rms / group norm on kernels/norm.wgsl.ts. All three reduce contiguous rows (group norm: the
-// Cg * S values of one (sample, group)). The channel-first L2 normalisation (l2_channels) is one
-// invocation per (n, s) column (norm_l2c), reading the column's C strided values twice.
+// layer / rms / group norm on kernels/norm.wgsl.ts. All three reduce rows (group norm: the Cg * S
+// values of one (sample, group), or with `frames` of one (sample, group, frame), whose channel runs
+// are then T * S apart). The channel-first L2 normalisation (l2_channels) is one invocation per
+// (n, s) column (norm_l2c), reading the column's C strided values twice. Fused tails: SiLU (group,
+// l2) and the adaLN modulation (layer: weight / bias rows taken in turn, the weight as 1 + w).
 // - Rows up to SPLIT_ABOVE elements: one workgroup per row (norm_row: statistics and output in
 //   one dispatch; 32 invocations for rows up to 256 values, else 256).
 // - Longer rows (group norm over a whole frame: 524288 values): a split reduction over
 //   CHUNK-element pieces (norm_partial, many workgroups per row), a merge per row
 //   (norm_combine) and an elementwise pass (norm_apply).
 // - Software adapters (llvmpipe), f32 x with rows of a multiple of 4 values: the same two shapes
-//   fed from a texture copy of x with no workgroup memory (kernels/norm.wgsl.ts, texture path):
-//   norm_row_tex (an invocation per row) when there are at least TEX_MIN_ROWS rows of up to
-//   SPLIT_ABOVE values, else norm_partial_tex (an invocation per TEX_CHUNK values) + norm_combine
-//   + norm_apply_tex (4 outputs per invocation).
+//   fed from one texture holding x and after it a table of the weight, bias and row statistics
+//   (storage loads cost ~7x texel fetches there; measured: a storage-to-storage copy kernel runs
+//   at ~1 GB/s, a texture-to-storage one at ~3.6). No workgroup memory. norm_row_tex (an
+//   invocation per row) when there are at least TEX_MIN_ROWS rows of up to SPLIT_ABOVE values,
+//   else norm_partial_tex (an invocation per TEX_CHUNK values) + norm_combine + norm_apply_tex
+//   (APPLY_TEXELS vec4 outputs per invocation, within one channel or row); l2_channels with
+//   positions a multiple of 4: norm_l2c_tex (4 columns per invocation). Everything that
+//   changes the inner loops (kind, channel layout, affine presence, SiLU, frames) is an override:
+//   llvmpipe runs both sides of a uniform branch.
 import type { NormParams } from '../../backend.js';
 import type { Tensor } from '../../tensor.js';
 import type { WebGpuBackend } from '../backend.js';
 import { type DispatchArgs, type GpuStorage, Params, bufferBinding, grid1d } from '../context.js';
 import { bindingIndex } from '../kernel.js';
-import { NORM, TEX_W, TEX_WG, WG } from '../kernels/norm.wgsl.js';
+import { APPLY_TEXELS, NORM, TEX_W, TEX_WG, WG } from '../kernels/norm.wgsl.js';
 import { isMesaSoftware } from './matmul.js';
 
 /** Workgroup size for reducing `n` values: 32 for short rows (up to 8 values per invocation,
@@ -35,12 +42,51 @@ const TEX_CHUNK = 1024;
 /** `software` overrides the adapter detection (undefined: detect); tests and benches use it. */
 export const normConfig: { software: boolean | undefined } = { software: undefined };
 
+/** The fields of the WGSL Params block (kernels/norm.wgsl.ts), by name. */
+interface NormBlock {
+  rows: number;
+  L: number;
+  S: number;
+  Cg: number;
+  G: number;
+  chunks?: number;
+  chunk?: number;
+  eps: number;
+  total: number;
+  hasW?: boolean;
+  hasB?: boolean;
+  silu?: boolean;
+  w0?: number;
+  b0?: number;
+  st0?: number;
+  seg?: number;
+  parts?: number;
+  T?: number;
+  cpc?: number;
+  rpm?: number;
+  M?: number;
+  onep?: boolean;
+}
+
+function normParams(b: NormBlock): Params {
+  const f = (v: boolean | undefined) => (v ? 1 : 0);
+  return new Params().u32(b.rows, b.L, b.S, b.Cg, b.G, b.chunks ?? 1, b.chunk ?? 1).f32(b.eps)
+    .u32(b.total, f(b.hasW), f(b.hasB), f(b.silu), b.w0 ?? 0, b.b0 ?? 0, b.st0 ?? 0, b.seg ?? 0, b.parts ?? 0, b.T ?? 1, b.cpc ?? 0, b.rpm ?? 0, b.M ?? 1, f(b.onep));
+}
+
 export function norm(be: WebGpuBackend, x: Tensor, weight: Tensor | null, bias: Tensor | null, p: NormParams): Tensor {
   const y = be.empty('f32', x.shape);
   if (x.size === 0) return y;
   if (p.kind === 'l2_channels') {
     const cols = p.N * p.S;
-    const params = new Params().u32(0, 0, p.S, p.C, 1, 0, 0).f32(p.eps).u32(cols, weight ? 1 : 0, 0, p.silu ? 1 : 0);
+    if ((normConfig.software ?? (be.software && isMesaSoftware(be))) && p.S % 4 === 0 && texApplies(be, x, p.C * p.S, p.C, p.N)) {
+      texNorm(be, x, { x, w: weight ?? x, b: x }, y, {
+        rows: p.N, L: p.C * p.S, S: p.S, Cg: p.C, G: 1, T: 1, eps: p.eps, hasW: weight !== null, hasB: false, kind: KIND.rms,
+        silu: p.silu ?? false, rpm: 0, M: 1, onep: false, l2: true,
+      });
+      return y;
+    }
+    const params = normParams({ rows: 0, L: 0, S: p.S, Cg: p.C, G: 1, eps: p.eps, total: cols, hasW: weight !== null, silu: p.silu });
     be.ctx.dispatch({
       family: NORM, entry: 'norm_l2c', inputs: { x, w: weight ?? x }, outputs: { out: y }, params,
       overrides: { KIND: KIND.rms, WG }, workgroups: grid1d(Math.ceil(cols / WG)),
@@ -48,21 +94,29 @@ export function norm(be: WebGpuBackend, x: Tensor, weight: Tensor | null, bias: 
     return y;
   }
   const group = p.kind === 'group';
-  const rows = group ? p.N * p.groups : p.rows;
+  // per-frame group norm: x [N, C, T, S], a row per (n, group, frame)
+  const T = group ? (p.frames ?? 1) : 1;
+  const FRAMES = T > 1 ? 1 : 0;
+  const rows = group ? p.N * p.groups * T : p.rows;
   const Cg = group ? p.C / p.groups : p.D;
-  const S = group ? p.S : 1;
+  const S = group ? p.S / T : 1;
   const G = group ? p.groups : 1;
   const L = Cg * S;
   const split = L > SPLIT_ABOVE;
+  const silu = p.silu ?? false;
+  // adaLN: weight / bias rows taken in turn every modRows rows
+  const rpm = p.modRows ?? 0;
+  const M = rpm ? Math.max(weight?.size ?? 0, bias?.size ?? 0) / (G * Cg) : 1;
+  const mod = { rpm, M, onep: p.onePlus ?? false };
   const chunks = split ? Math.ceil(L / CHUNK) : 1;
   // w / b are always bound (the WGSL reads them under uniform flags): x stands in when absent
   const affine = { x, w: weight ?? x, b: bias ?? x };
-  if ((normConfig.software ?? (be.software && isMesaSoftware(be))) && texApplies(be, x, L)) {
-    texNorm(be, x, affine, y, { rows, L, S, Cg, G, eps: p.eps, hasW: weight !== null, hasB: bias !== null, kind: KIND[p.kind] });
+  if ((normConfig.software ?? (be.software && isMesaSoftware(be))) && texApplies(be, x, L, G * Cg * M, rows) && (T === 1 || S % 4 === 0)) {
+    texNorm(be, x, affine, y, { rows, L, S, Cg, G, T, eps: p.eps, hasW: weight !== null, hasB: bias !== null, kind: KIND[p.kind], silu, ...mod });
     return y;
   }
-  const params = new Params().u32(rows, L, S, Cg, G, chunks, CHUNK).f32(p.eps).u32(rows * L, weight ? 1 : 0, bias ? 1 : 0, 0);
-  const overrides = { KIND: KIND[p.kind], WG };
+  const params = normParams({ rows, L, S, Cg, G, chunks, chunk: CHUNK, eps: p.eps, total: rows * L, hasW: weight !== null, hasB: bias !== null, silu, T, ...mod });
+  const overrides = { KIND: KIND[p.kind], WG, FRAMES };
   if (!split) {
     be.ctx.dispatch({
       family: NORM, entry: 'norm_row', inputs: affine, outputs: { out: y }, params,
@@ -74,11 +128,11 @@ export function norm(be: WebGpuBackend, x: Tensor, weight: Tensor | null, bias: 
   const stats = be.empty('f32', [rows * 4]);
   be.ctx.dispatch({
     family: NORM, entry: 'norm_partial', inputs: { x }, outputs: { aux_out: part }, params,
-    overrides: { KIND: KIND[p.kind], WG }, workgroups: grid1d(rows * chunks),
+    overrides, workgroups: grid1d(rows * chunks),
   });
   be.ctx.dispatch({
     family: NORM, entry: 'norm_combine', inputs: { x, aux: part }, outputs: { aux_out: stats }, params,
-    overrides: { KIND: KIND[p.kind], WG: wgFor(chunks) }, workgroups: grid1d(rows),
+    overrides: { ...overrides, WG: wgFor(chunks) }, workgroups: grid1d(rows),
   });
   be.ctx.dispatch({
     family: NORM, entry: 'norm_apply', inputs: { ...affine, aux: stats }, outputs: { out: y }, params, overrides,
@@ -93,9 +147,11 @@ export function norm(be: WebGpuBackend, x: Tensor, weight: Tensor | null, bias: 
 
 // ------------------------------------------------------------------ texture path
 
-function texApplies(be: WebGpuBackend, x: Tensor, L: number): boolean {
+function texApplies(be: WebGpuBackend, x: Tensor, L: number, C: number, rows: number): boolean {
   const maxRows = be.ctx.device.limits.maxTextureDimension2D;
-  return x.dtype === 'f32' && L % 4 === 0 && maxRows >= TEX_W && Math.ceil(x.size / 4 / TEX_W) <= maxRows;
+  // x, the weight and bias table, a statistics texel per row
+  const texels = Math.ceil(x.size / 4) + 2 * Math.ceil(C / 4) + rows;
+  return x.dtype === 'f32' && L % 4 === 0 && maxRows >= TEX_W && Math.ceil(texels / TEX_W) <= maxRows;
 }
 
 /** One reusable texture per backend, grown as needed (uses are queue-ordered submits), up to TEX_KEEP_BYTES. */
@@ -122,45 +178,84 @@ interface TexShape {
   S: number;
   Cg: number;
   G: number;
+  T: number;
   eps: number;
   hasW: boolean;
   hasB: boolean;
   kind: number;
+  silu: boolean;
+  rpm: number;
+  M: number;
+  onep: boolean;
+  /** l2_channels (rows = N, Cg = C): norm_l2c_tex, no statistics pass */
+  l2?: boolean;
+}
+
+/** Record copies of `texels` texels from `buffer` (at byte `offset`) into `tex` from texel `t0` on (row-major, TEX_W a row). */
+function copyTexels(enc: GPUCommandEncoder, buffer: GPUBuffer, offset: number, tex: GPUTexture, t0: number, texels: number): void {
+  let t = t0;
+  let off = offset;
+  let left = texels;
+  while (left > 0) {
+    const col = t % TEX_W;
+    const row = Math.floor(t / TEX_W);
+    // a partial row, or as many whole rows as are left
+    const n = col || left < TEX_W ? Math.min(left, TEX_W - col) : Math.floor(left / TEX_W) * TEX_W;
+    const h = col || left < TEX_W ? 1 : n / TEX_W;
+    enc.copyBufferToTexture({ buffer, offset: off, bytesPerRow: TEX_W * 16 }, { texture: tex, origin: [col, row] }, [h > 1 ? TEX_W : n, h]);
+    t += n;
+    off += n * 16;
+    left -= n;
+  }
 }
 
 /**
- * Copy x into the texture and run the texture entries on it: everything queued before is flushed,
- * the copy and the dispatches go in a command buffer of their own.
+ * Copy x and the packed affine table into the texture and run the texture entries on it:
+ * everything queued before is flushed, the copies and the dispatches go in a command buffer of
+ * their own.
  */
 function texNorm(be: WebGpuBackend, x: Tensor, affine: { x: Tensor; w: Tensor; b: Tensor }, y: Tensor, s: TexShape): void {
   const ctx = be.ctx;
-  const split = s.rows < TEX_MIN_ROWS || s.L > SPLIT_ABOVE;
-  const chunks = split ? Math.ceil(s.L / TEX_CHUNK) : 1;
-  const params = new Params().u32(s.rows, s.L, s.S, s.Cg, s.G, chunks, TEX_CHUNK).f32(s.eps)
-    .u32(s.rows * s.L, s.hasW ? 1 : 0, s.hasB ? 1 : 0, 0);
-  const overrides = { KIND: s.kind, WG };
+  const frames = s.T > 1;
+  // per-frame rows are not contiguous: split statistics, chunked along each channel's S values
+  const split = !s.l2 && (frames || s.rows < TEX_MIN_ROWS || s.L > SPLIT_ABOVE);
+  const cpc = frames ? Math.ceil(s.S / TEX_CHUNK) : 0;
+  const chunks = frames ? s.Cg * cpc : split ? Math.ceil(s.L / TEX_CHUNK) : 1;
+  const texels = Math.ceil(x.size / 4);
+  // the table after x: weight and bias texels (the channel count rounded up to 4), then a texel per row
+  // (M rows of them for a modulated norm, each padded to whole texels)
+  const cTexels = Math.ceil((s.G * s.Cg) / 4) * s.M;
+  const w0 = texels;
+  const b0 = w0 + cTexels;
+  const st0 = b0 + cTexels;
+  const amode = s.S === 1 ? 0 : s.S % 4 === 0 ? 1 : 2;
+  // norm_apply_tex: segments of a channel (amode 1) or a row, APPLY_TEXELS texels per invocation
+  const seg = amode === 1 ? s.S / 4 : s.L / 4;
+  const parts = Math.ceil(seg / APPLY_TEXELS);
+  const applyN = (s.rows * s.L) / 4 / seg * parts;
+  const params = (o: { chunk?: number; total?: number } = {}) => normParams({
+    rows: s.rows, L: s.L, S: s.S, Cg: s.Cg, G: s.G, chunks, chunk: o.chunk ?? TEX_CHUNK, eps: s.eps, total: o.total ?? s.rows * s.L,
+    hasW: s.hasW, hasB: s.hasB, silu: s.silu, w0, b0, st0, seg, parts, T: s.T, cpc, rpm: s.rpm, M: s.M, onep: s.onep,
+  });
+  const main = params();
+  // no table without weight and bias (the DiT's LayerNorm): nothing to pack or copy
+  const table = s.hasW || s.hasB ? be.empty('f32', [8 * cTexels]) : null;
   const part = split ? be.empty('f32', [s.rows * chunks * 2]) : null;
   const stats = split ? be.empty('f32', [s.rows * 4]) : null;
-  const tex = textureFor(be, x.size);
+  const tex = textureFor(be, 4 * (st0 + s.rows));
   ctx.flush();
   const enc = ctx.device.createCommandEncoder();
-  const texels = Math.ceil(x.size / 4);
-  const full = Math.floor(texels / TEX_W);
-  const rem = texels - full * TEX_W;
-  const buffer = (x.storage as GpuStorage).buffer;
-  if (full) enc.copyBufferToTexture({ buffer, bytesPerRow: TEX_W * 16 }, { texture: tex }, [TEX_W, full]);
-  if (rem) enc.copyBufferToTexture({ buffer, offset: full * TEX_W * 16, bytesPerRow: TEX_W * 16 }, { texture: tex, origin: [0, full] }, [rem, 1]);
   const view = tex.createView();
-  const run = (entry: string, inputs: DispatchArgs['inputs'], outputs: DispatchArgs['outputs'], invocations: number, wgRow = 0) => {
+  const run = (entry: string, inputs: DispatchArgs['inputs'], outputs: DispatchArgs['outputs'], invocations: number, o: { wgRow?: number; params?: Params } = {}) => {
     const dtypes = Object.fromEntries(Object.entries(inputs).map(([n, t]) => [n, t.dtype]));
-    const withTex = wgRow === 0;
+    const withTex = entry.endsWith('_tex');
     // workgroups of 8 below 1024 invocations, so that llvmpipe spreads them over its threads
-    const wg = withTex ? (invocations < 1024 ? 8 : TEX_WG) : wgRow;
-    const pipe = ctx.pipeline(NORM, entry, dtypes, { out: 'f32', aux_out: 'f32' }, [], withTex ? { KIND: s.kind, TEX_WG: wg } : { ...overrides, WG: wg });
-    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: ctx.uniform(params) } }];
+    const wg = o.wgRow ?? (withTex ? (invocations < 1024 ? 8 : TEX_WG) : WG);
+    const pipe = ctx.pipeline(NORM, entry, dtypes, { out: 'f32', aux_out: 'f32' }, [], withTex ? { KIND: s.kind, TEX_WG: wg, AMODE: amode, SILU: s.silu ? 1 : 0, AFF: (s.hasW ? 1 : 0) + (s.hasB ? 2 : 0), FRAMES: frames ? 1 : 0 } : { KIND: s.kind, WG: wg, FRAMES: frames ? 1 : 0 });
+    const entries: GPUBindGroupEntry[] = [{ binding: 0, resource: { buffer: ctx.uniform(o.params ?? main) } }];
     for (const [n, t] of [...Object.entries(inputs), ...Object.entries(outputs)]) entries.push(bufferBinding(bindingIndex(NORM, n), t));
     if (withTex) entries.push({ binding: 7, resource: view });
-    const pass = enc.beginComputePass();
+    const pass = ctx.beginPass(enc);
     pass.setPipeline(pipe);
     pass.setBindGroup(0, ctx.device.createBindGroup({ layout: ctx.layout(pipe), entries }));
     const [gx, gy, gz] = grid1d(Math.ceil(invocations / wg));
@@ -168,14 +263,22 @@ function texNorm(be: WebGpuBackend, x: Tensor, affine: { x: Tensor; w: Tensor; b
     pass.end();
     ctx.dispatches++;
   };
-  const wb = { w: affine.w, b: affine.b };
-  if (!split) {
-    run('norm_row_tex', wb, { out: y }, s.rows);
+  if (table) {
+    run('norm_pack', { w: affine.w, b: affine.b }, { aux_out: table }, 4 * cTexels, { params: params({ chunk: 4 * cTexels }) });
+    copyTexels(enc, (table.storage as GpuStorage).buffer, 0, tex, w0, 2 * cTexels);
+  }
+  copyTexels(enc, (x.storage as GpuStorage).buffer, 0, tex, 0, texels);
+  if (s.l2) {
+    const n4 = (s.rows * s.S) / 4;
+    run('norm_l2c_tex', {}, { out: y }, n4, { params: params({ total: n4 }) });
+  } else if (!split) {
+    run('norm_row_tex', {}, { out: y }, s.rows);
   } else {
     run('norm_partial_tex', {}, { aux_out: part! }, s.rows * chunks);
     // one workgroup per row (wgFor(chunks) invocations); it reads x's first element as the shift
-    run('norm_combine', { x, aux: part! }, { aux_out: stats! }, s.rows * wgFor(chunks), wgFor(chunks));
-    run('norm_apply_tex', { ...wb, aux: stats! }, { out: y }, (s.rows * s.L) / 4);
+    run('norm_combine', { x, aux: part! }, { aux_out: stats! }, s.rows * wgFor(chunks), { wgRow: wgFor(chunks) });
+    copyTexels(enc, (stats!.storage as GpuStorage).buffer, 0, tex, st0, s.rows);
+    run('norm_apply_tex', {}, { out: y }, applyN, { params: params({ total: applyN }) });
   }
   ctx.device.queue.submit([enc.finish()]);
   // a big copy is not kept for the next call (destroying waits for the work just submitted)
@@ -183,6 +286,7 @@ function texNorm(be: WebGpuBackend, x: Tensor, affine: { x: Tensor; w: Tensor; b
     tex.destroy();
     texCache.delete(be);
   }
+  table?.dispose();
   part?.dispose();
   stats?.dispose();
 }
