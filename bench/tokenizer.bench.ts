@@ -26,7 +26,7 @@ import { readExpected, readSample, samplesDir, tinyModelDir } from '../src/confo
 import { buildTokenizer, loadTokenizer } from '../src/models/tokenizer/load.js';
 import { RELEASED_TOKENIZERS } from '../src/models/tokenizer/released.js';
 import { type VideoModel, loadVideoTokenizer, roundtrip } from '../src/pipelines/tokenizer.js';
-import { type BenchRow, benchArgs, benchBackends, cpuBackend, measure, randomValues, runBench, writeResult } from './harness.js';
+import { type BenchRow, benchArgs, benchBackends, cpuBackend, measure, randomValues, runBench, timeBestAsync, writeResult } from './harness.js';
 
 const args = benchArgs('tokenizer-latest.json');
 const { quick } = args;
@@ -259,14 +259,7 @@ sample clips round trip: ${clips.length} x ${clips[0].shape.slice(2).join('x')},
           r.tokens.dispose();
         }
       };
-      await all();
-      let best = Infinity;
-      for (let r = 0; r < reps; r++) {
-        const t0 = performance.now();
-        await all();
-        best = Math.min(best, (performance.now() - t0) / 1000);
-      }
-      out.push({ backend: be.name, adapter: be.adapter, seconds: best, vs_cpu: null });
+      out.push({ backend: be.name, adapter: be.adapter, seconds: await timeBestAsync(all, reps), vs_cpu: null });
     } finally {
       model.dispose();
     }
