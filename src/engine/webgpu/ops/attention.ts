@@ -274,33 +274,32 @@ function texAttention(be: WebGpuBackend, q: Tensor, k: Tensor, v: Tensor, mask: 
     .u32(p.maskB, p.maskH, p.Hq / p.Hkv, rowsPerHead, nrb, nsplit, chunk, total, p.causal ? 1 : 0);
   const heads = p.B * p.Hkv;
   const texs = [q, k, v].map((t, i) => ({ t, tex: takeTexture(be, t, 4, i && pack ? heads * p.kvLen * (i === 1 ? p.D : p.Dv) : t.size) }));
-  ctx.flush();
-  const enc = ctx.device.createCommandEncoder();
-  copyToTexture(enc, q, texs[0].tex.tex, 4, 0, q.size);
-  for (const [i, dim] of [[1, p.D], [2, p.Dv]]) {
-    const { t, tex } = texs[i];
-    if (!pack) copyToTexture(enc, t, tex.tex, 4, 0, t.size);
-    else for (let h = 0; h < heads; h++) copySpan(enc, t, tex.tex, h * p.Lk * dim, h * p.kvLen * dim, p.kvLen * dim);
-  }
-  const bindGroup = ctx.device.createBindGroup({
-    layout: ctx.layout(pipe),
-    entries: [
-      { binding: 0, resource: { buffer: ctx.uniform(params) } },
-      bufferBinding(bindingIndex(ATTENTION_TEX, 'mask'), maskT),
-      bufferBinding(bindingIndex(ATTENTION_TEX, 'out'), out),
-      bufferBinding(bindingIndex(ATTENTION_TEX, 'po'), po),
-      bufferBinding(bindingIndex(ATTENTION_TEX, 'pml'), pml),
-      ...texs.map(({ tex }, i) => ({ binding: 5 + i, resource: tex.tex.createView() })),
-    ],
+  ctx.encode((enc) => {
+    copyToTexture(enc, q, texs[0].tex.tex, 4, 0, q.size);
+    for (const [i, dim] of [[1, p.D], [2, p.Dv]]) {
+      const { t, tex } = texs[i];
+      if (!pack) copyToTexture(enc, t, tex.tex, 4, 0, t.size);
+      else for (let h = 0; h < heads; h++) copySpan(enc, t, tex.tex, h * p.Lk * dim, h * p.kvLen * dim, p.kvLen * dim);
+    }
+    const bindGroup = ctx.device.createBindGroup({
+      layout: ctx.layout(pipe),
+      entries: [
+        { binding: 0, resource: { buffer: ctx.uniform(params) } },
+        bufferBinding(bindingIndex(ATTENTION_TEX, 'mask'), maskT),
+        bufferBinding(bindingIndex(ATTENTION_TEX, 'out'), out),
+        bufferBinding(bindingIndex(ATTENTION_TEX, 'po'), po),
+        bufferBinding(bindingIndex(ATTENTION_TEX, 'pml'), pml),
+        ...texs.map(({ tex }, i) => ({ binding: 5 + i, resource: tex.tex.createView() })),
+      ],
+    });
+    const pass = ctx.beginPass(enc);
+    pass.setPipeline(pipe);
+    pass.setBindGroup(0, bindGroup);
+    const [x, y, z] = grid1d(cdiv(total, TEX_WG));
+    pass.dispatchWorkgroups(x, y, z);
+    pass.end();
   });
-  const pass = enc.beginComputePass();
-  pass.setPipeline(pipe);
-  pass.setBindGroup(0, bindGroup);
-  const [x, y, z] = grid1d(cdiv(total, TEX_WG));
-  pass.dispatchWorkgroups(x, y, z);
-  pass.end();
   ctx.dispatches++;
-  ctx.device.queue.submit([enc.finish()]);
   for (const { tex } of texs) releaseTexture(be, tex);
   if (!mask) maskT.dispose();
   if (nsplit > 1) {

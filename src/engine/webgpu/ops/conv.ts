@@ -133,7 +133,7 @@ export function texApplies(be: WebGpuBackend, x: Tensor, p: ConvParams): boolean
     maxRows >= TEX_W && texRowsFor(x.size) <= maxRows && texRowsFor((taps * cinPad(p) + 1) * coutPad(p)) <= maxRows;
 }
 
-/** Free textures by height, reused call after call (uses are queue-ordered submits). */
+/** Free textures by height, reused call after call (uses are ordered in the command stream). */
 const TEX_POOL_BYTES = 256 * 2 ** 20;
 const texPools = new WeakMap<WebGpuBackend, { free: Map<number, GPUTexture[]>; bytes: number }>();
 
@@ -161,13 +161,13 @@ function takeTexture(be: WebGpuBackend, elems: number): GPUTexture {
   });
 }
 
-/** Back to the pool, at most 2 per height and TEX_POOL_BYTES in all (destroying waits for the work using it). */
+/** Back to the pool, at most 2 per height and TEX_POOL_BYTES in all (destroyed once the work using it is submitted). */
 function releaseTexture(be: WebGpuBackend, tex: GPUTexture): void {
   const pool = texPools.get(be)!;
   const bytes = tex.height * TEX_W * 16;
   const list = pool.free.get(tex.height) ?? [];
   if (list.length >= 2 || pool.bytes + bytes > TEX_POOL_BYTES) {
-    tex.destroy();
+    be.ctx.destroyAfterSubmit(tex);
     return;
   }
   list.push(tex);
@@ -188,7 +188,7 @@ function copyToTexture(enc: GPUCommandEncoder, t: Tensor, tex: GPUTexture, elems
 
 /**
  * Permute the weights (conv_wperm), copy x and them into textures and run the texture entry,
- * recorded in a command buffer of its own submitted after everything queued before it.
+ * recorded after everything before it on the context's encoder (GpuContext.encode).
  */
 function texConv(be: WebGpuBackend, x: Tensor, w: Tensor, bias: Tensor | null, y: Tensor, p: ConvParams): void {
   const ctx = be.ctx;
@@ -212,27 +212,27 @@ function texConv(be: WebGpuBackend, x: Tensor, w: Tensor, bias: Tensor | null, y
   const pipe = ctx.pipeline(CONV, texEntryName(tile, p.kernel[2], p.padding[2], convConfig.texVersion === 'c4'), {}, { out: 'f32' }, [], { TEX_WG: wg });
   const tx = takeTexture(be, x.size);
   const tw = takeTexture(be, wp.size);
-  ctx.flush();
-  const enc = ctx.device.createCommandEncoder();
-  copyToTexture(enc, x, tx, x.size);
-  copyToTexture(enc, wp, tw, wp.size);
-  const bindGroup = ctx.device.createBindGroup({
-    layout: ctx.layout(pipe),
-    entries: [
-      { binding: 0, resource: { buffer: ctx.uniform(params) } },
-      bufferBinding(bindingIndex(CONV, 'out'), y),
-      { binding: 5, resource: tx.createView() },
-      { binding: 6, resource: tw.createView() },
-    ],
+  ctx.encode((enc) => {
+    copyToTexture(enc, x, tx, x.size);
+    copyToTexture(enc, wp, tw, wp.size);
+    const bindGroup = ctx.device.createBindGroup({
+      layout: ctx.layout(pipe),
+      entries: [
+        { binding: 0, resource: { buffer: ctx.uniform(params) } },
+        bufferBinding(bindingIndex(CONV, 'out'), y),
+        { binding: 5, resource: tx.createView() },
+        { binding: 6, resource: tw.createView() },
+      ],
+    });
+    const pass = ctx.beginPass(enc);
+    pass.setPipeline(pipe);
+    pass.setBindGroup(0, bindGroup);
+    const [gx, gy, gz] = grid1d(Math.ceil(tiles / wg));
+    pass.dispatchWorkgroups(gx, gy, gz);
+    pass.end();
   });
-  const pass = enc.beginComputePass();
-  pass.setPipeline(pipe);
-  pass.setBindGroup(0, bindGroup);
-  const [gx, gy, gz] = grid1d(Math.ceil(tiles / wg));
-  pass.dispatchWorkgroups(gx, gy, gz);
-  pass.end();
   ctx.dispatches++;
-  ctx.device.queue.submit([enc.finish()]);
+  // back to the pool at once: a later call that takes one records its copy after this pass
   releaseTexture(be, tx);
   releaseTexture(be, tw);
   // submitted work keeps its own reference to the buffer; the pool hands it out only to later work

@@ -293,7 +293,7 @@ export function takeTexture(be: WebGpuBackend, t: Tensor, perTexel: number, elem
 
 /**
  * Back to the pool (at most 2 per size), evicting the least recently used beyond TEX_POOL_BYTES.
- * Destroying a texture that submitted work still reads is fine: the release waits for that work.
+ * A texture that recorded work still reads is destroyed once that work is submitted.
  */
 export function releaseTexture(be: WebGpuBackend, t: { tex: GPUTexture; key: string; bytes: number }): void {
   const s = texState(be);
@@ -303,7 +303,7 @@ export function releaseTexture(be: WebGpuBackend, t: { tex: GPUTexture; key: str
     s.pool.set(t.key, list);
   }
   if (list.length >= 2 || t.bytes > TEX_POOL_BYTES) {
-    t.tex.destroy();
+    be.ctx.destroyAfterSubmit(t.tex);
     return;
   }
   list.push(t.tex);
@@ -315,7 +315,7 @@ export function releaseTexture(be: WebGpuBackend, t: { tex: GPUTexture; key: str
     const l = s.pool.get(info.key)!;
     l.splice(l.indexOf(tex), 1);
     s.pooledBytes -= info.bytes;
-    tex.destroy();
+    be.ctx.destroyAfterSubmit(tex);
   }
 }
 
@@ -367,37 +367,36 @@ function texMatmul(
   const tb = takeTexture(be, b, bPer, cChunk < p.N ? cChunk * p.K : b.size);
   const aView = ta.tex.createView();
   const bView = tb.tex.createView();
-  ctx.flush();
-  const enc = ctx.device.createCommandEncoder();
-  for (let c0 = 0; c0 < p.N; c0 += cChunk) {
-    const C = Math.min(cChunk, p.N - c0);
-    copyToTexture(enc, b, tb.tex, bPer, cChunk < p.N ? c0 * p.K : 0, cChunk < p.N ? C * p.K : b.size);
-    for (let r0 = 0; r0 < rows; r0 += rChunk) {
-      const R = Math.min(rChunk, rows - r0);
-      copyToTexture(enc, a, ta.tex, 4, fold ? r0 * p.K : 0, fold ? R * p.K : a.size);
-      const tm = tileM === 1 ? R : Math.ceil(R / tileM);
-      const tn = Math.ceil(C / tileN);
-      const params = new Params().u32(R, C, p.K, batch, tm, tn, bStride).f32(p.alpha).u32(p.N, r0 * p.N + c0, c0);
-      const bindGroup = ctx.device.createBindGroup({
-        layout: ctx.layout(pipe),
-        entries: [
-          { binding: 0, resource: { buffer: ctx.uniform(params) } },
-          bufferBinding(bindingIndex(MATMUL, 'bias'), biasT),
-          bufferBinding(bindingIndex(MATMUL, 'out'), out),
-          { binding: 5, resource: aView },
-          { binding: 6, resource: bView },
-        ],
-      });
-      const pass = ctx.beginPass(enc);
-      pass.setPipeline(pipe);
-      pass.setBindGroup(0, bindGroup);
-      const [x, y, z] = grid1d(Math.ceil((batch * tm * tn) / WG));
-      pass.dispatchWorkgroups(x, y, z);
-      pass.end();
-      ctx.dispatches++;
+  ctx.encode((enc) => {
+    for (let c0 = 0; c0 < p.N; c0 += cChunk) {
+      const C = Math.min(cChunk, p.N - c0);
+      copyToTexture(enc, b, tb.tex, bPer, cChunk < p.N ? c0 * p.K : 0, cChunk < p.N ? C * p.K : b.size);
+      for (let r0 = 0; r0 < rows; r0 += rChunk) {
+        const R = Math.min(rChunk, rows - r0);
+        copyToTexture(enc, a, ta.tex, 4, fold ? r0 * p.K : 0, fold ? R * p.K : a.size);
+        const tm = tileM === 1 ? R : Math.ceil(R / tileM);
+        const tn = Math.ceil(C / tileN);
+        const params = new Params().u32(R, C, p.K, batch, tm, tn, bStride).f32(p.alpha).u32(p.N, r0 * p.N + c0, c0);
+        const bindGroup = ctx.device.createBindGroup({
+          layout: ctx.layout(pipe),
+          entries: [
+            { binding: 0, resource: { buffer: ctx.uniform(params) } },
+            bufferBinding(bindingIndex(MATMUL, 'bias'), biasT),
+            bufferBinding(bindingIndex(MATMUL, 'out'), out),
+            { binding: 5, resource: aView },
+            { binding: 6, resource: bView },
+          ],
+        });
+        const pass = ctx.beginPass(enc);
+        pass.setPipeline(pipe);
+        pass.setBindGroup(0, bindGroup);
+        const [x, y, z] = grid1d(Math.ceil((batch * tm * tn) / WG));
+        pass.dispatchWorkgroups(x, y, z);
+        pass.end();
+        ctx.dispatches++;
+      }
     }
-  }
-  ctx.device.queue.submit([enc.finish()]);
+  });
   releaseTexture(be, ta);
   releaseTexture(be, tb);
 }

@@ -154,7 +154,7 @@ function texApplies(be: WebGpuBackend, x: Tensor, L: number, C: number, rows: nu
   return x.dtype === 'f32' && L % 4 === 0 && maxRows >= TEX_W && Math.ceil(texels / TEX_W) <= maxRows;
 }
 
-/** One reusable texture per backend, grown as needed (uses are queue-ordered submits), up to TEX_KEEP_BYTES. */
+/** One reusable texture per backend, grown as needed (uses are ordered in the command stream), up to TEX_KEEP_BYTES. */
 const TEX_KEEP_BYTES = 256 * 2 ** 20;
 const texCache = new WeakMap<WebGpuBackend, GPUTexture>();
 
@@ -162,8 +162,8 @@ function textureFor(be: WebGpuBackend, elems: number): GPUTexture {
   const rows = Math.max(1, Math.ceil(elems / 4 / TEX_W));
   const old = texCache.get(be);
   if (old && old.height >= rows) return old;
-  // destroying waits for the submitted work that reads it
-  old?.destroy();
+  // destroyed once the recorded work that reads it is submitted
+  if (old) be.ctx.destroyAfterSubmit(old);
   const tex = be.ctx.device.createTexture({
     size: [TEX_W, Math.min(be.ctx.device.limits.maxTextureDimension2D, Math.max(rows, 2 ** Math.ceil(Math.log2(rows))))],
     format: 'rgba32uint', usage: GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST, label: 'norm operand',
@@ -243,10 +243,8 @@ function texNorm(be: WebGpuBackend, x: Tensor, affine: { x: Tensor; w: Tensor; b
   const part = split ? be.empty('f32', [s.rows * chunks * 2]) : null;
   const stats = split ? be.empty('f32', [s.rows * 4]) : null;
   const tex = textureFor(be, 4 * (st0 + s.rows));
-  ctx.flush();
-  const enc = ctx.device.createCommandEncoder();
   const view = tex.createView();
-  const run = (entry: string, inputs: DispatchArgs['inputs'], outputs: DispatchArgs['outputs'], invocations: number, o: { wgRow?: number; params?: Params } = {}) => {
+  const run = (enc: GPUCommandEncoder, entry: string, inputs: DispatchArgs['inputs'], outputs: DispatchArgs['outputs'], invocations: number, o: { wgRow?: number; params?: Params } = {}) => {
     const dtypes = Object.fromEntries(Object.entries(inputs).map(([n, t]) => [n, t.dtype]));
     const withTex = entry.endsWith('_tex');
     // workgroups of 8 below 1024 invocations, so that llvmpipe spreads them over its threads
@@ -263,27 +261,28 @@ function texNorm(be: WebGpuBackend, x: Tensor, affine: { x: Tensor; w: Tensor; b
     pass.end();
     ctx.dispatches++;
   };
-  if (table) {
-    run('norm_pack', { w: affine.w, b: affine.b }, { aux_out: table }, 4 * cTexels, { params: params({ chunk: 4 * cTexels }) });
-    copyTexels(enc, (table.storage as GpuStorage).buffer, 0, tex, w0, 2 * cTexels);
-  }
-  copyTexels(enc, (x.storage as GpuStorage).buffer, 0, tex, 0, texels);
-  if (s.l2) {
-    const n4 = (s.rows * s.S) / 4;
-    run('norm_l2c_tex', {}, { out: y }, n4, { params: params({ total: n4 }) });
-  } else if (!split) {
-    run('norm_row_tex', {}, { out: y }, s.rows);
-  } else {
-    run('norm_partial_tex', {}, { aux_out: part! }, s.rows * chunks);
-    // one workgroup per row (wgFor(chunks) invocations); it reads x's first element as the shift
-    run('norm_combine', { x, aux: part! }, { aux_out: stats! }, s.rows * wgFor(chunks), { wgRow: wgFor(chunks) });
-    copyTexels(enc, (stats!.storage as GpuStorage).buffer, 0, tex, st0, s.rows);
-    run('norm_apply_tex', {}, { out: y }, applyN, { params: params({ total: applyN }) });
-  }
-  ctx.device.queue.submit([enc.finish()]);
-  // a big copy is not kept for the next call (destroying waits for the work just submitted)
+  ctx.encode((enc) => {
+    if (table) {
+      run(enc, 'norm_pack', { w: affine.w, b: affine.b }, { aux_out: table }, 4 * cTexels, { params: params({ chunk: 4 * cTexels }) });
+      copyTexels(enc, (table.storage as GpuStorage).buffer, 0, tex, w0, 2 * cTexels);
+    }
+    copyTexels(enc, (x.storage as GpuStorage).buffer, 0, tex, 0, texels);
+    if (s.l2) {
+      const n4 = (s.rows * s.S) / 4;
+      run(enc, 'norm_l2c_tex', {}, { out: y }, n4, { params: params({ total: n4 }) });
+    } else if (!split) {
+      run(enc, 'norm_row_tex', {}, { out: y }, s.rows);
+    } else {
+      run(enc, 'norm_partial_tex', {}, { aux_out: part! }, s.rows * chunks);
+      // one workgroup per row (wgFor(chunks) invocations); it reads x's first element as the shift
+      run(enc, 'norm_combine', { x, aux: part! }, { aux_out: stats! }, s.rows * wgFor(chunks), { wgRow: wgFor(chunks) });
+      copyTexels(enc, (stats!.storage as GpuStorage).buffer, 0, tex, st0, s.rows);
+      run(enc, 'norm_apply_tex', {}, { out: y }, applyN, { params: params({ total: applyN }) });
+    }
+  });
+  // a big copy is not kept for the next call (destroyed once the work using it is submitted)
   if (tex.height * TEX_W * 16 > TEX_KEEP_BYTES) {
-    tex.destroy();
+    ctx.destroyAfterSubmit(tex);
     texCache.delete(be);
   }
   table?.dispose();
