@@ -126,11 +126,11 @@ export class GpuContext {
   private pass: GPUComputePassEncoder | null = null;
   private pending = 0;
   private readonly layouts = new WeakMap<GPUComputePipeline, GPUBindGroupLayout>();
-  private readonly bindGroups = new Map<string, GPUBindGroup>();
+  private readonly bindGroups = new Map<string, { bg: GPUBindGroup; ids: number[] }>();
   /** textures to destroy once the recorded work that uses them is submitted */
   private readonly doomed: { destroy(): void }[] = [];
-  /** buffer id -> the bindGroups keys that hold it (some may be gone already) */
-  private readonly bindKeysOf = new Map<number, string[]>();
+  /** buffer id -> the bindGroups keys that hold it */
+  private readonly bindKeysOf = new Map<number, Set<string>>();
   private readonly ids = new WeakMap<object, number>();
   private nextId = 1;
   private error: string | null = null;
@@ -265,25 +265,38 @@ export class GpuContext {
    */
   bindGroup(pipeline: GPUComputePipeline, entries: readonly BufferEntry[]): GPUBindGroup {
     const layout = this.layout(pipeline);
+    const ids = entries.map((e) => this.objectId(e.resource.buffer));
     let key = `${this.objectId(layout)}`;
-    for (const e of entries) key += `|${e.binding}:${this.objectId(e.resource.buffer)}:${e.resource.size ?? -1}`;
-    let bg = this.bindGroups.get(key);
-    if (bg) {
+    entries.forEach((e, i) => {
+      key += `|${e.binding}:${ids[i]}:${e.resource.size ?? -1}`;
+    });
+    const hit = this.bindGroups.get(key);
+    if (hit) {
       this.bindGroups.delete(key);
-      this.bindGroups.set(key, bg);
-      return bg;
+      this.bindGroups.set(key, hit);
+      return hit.bg;
     }
-    bg = this.device.createBindGroup({ layout, entries: entries as GPUBindGroupEntry[] });
+    const bg = this.device.createBindGroup({ layout, entries: entries as GPUBindGroupEntry[] });
     this.bindGroupsCreated++;
-    this.bindGroups.set(key, bg);
-    for (const e of entries) {
-      const id = this.objectId(e.resource.buffer);
+    this.bindGroups.set(key, { bg, ids });
+    for (const id of ids) {
       const keys = this.bindKeysOf.get(id);
-      if (keys) keys.push(key);
-      else this.bindKeysOf.set(id, [key]);
+      if (keys) keys.add(key);
+      else this.bindKeysOf.set(id, new Set([key]));
     }
-    if (this.bindGroups.size > BIND_CACHE) this.bindGroups.delete(this.bindGroups.keys().next().value!);
+    if (this.bindGroups.size > BIND_CACHE) this.dropBindGroup(this.bindGroups.keys().next().value!);
     return bg;
+  }
+
+  private dropBindGroup(key: string): void {
+    const e = this.bindGroups.get(key);
+    if (!e) return;
+    this.bindGroups.delete(key);
+    for (const id of e.ids) {
+      const keys = this.bindKeysOf.get(id);
+      keys?.delete(key);
+      if (keys?.size === 0) this.bindKeysOf.delete(id);
+    }
   }
 
   private objectId(o: object): number {
@@ -299,8 +312,7 @@ export class GpuContext {
   private forgetBindGroups(buffer: GPUBuffer): void {
     const id = this.ids.get(buffer);
     if (id === undefined) return;
-    for (const k of this.bindKeysOf.get(id) ?? []) this.bindGroups.delete(k);
-    this.bindKeysOf.delete(id);
+    for (const k of [...(this.bindKeysOf.get(id) ?? [])]) this.dropBindGroup(k);
   }
 
   /** A uniform buffer holding `params` (cached by content: blocks are immutable once created). */
